@@ -1,0 +1,73 @@
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError } from 'commander';
+import { AirlockError, DocumentError } from '../errors.js';
+import { ExitCode, type Io } from './output.js';
+import { policyCheck } from './policy-check.js';
+import { policyExplain } from './policy-explain.js';
+
+const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+
+/** Builds the `airlock` program; each action sets `exitCode` rather than exiting, so tests can run it in-process. */
+export function buildProgram(io: Io, result: { exitCode: number }): Command {
+  const program = new Command('airlock')
+    .description('A human-in-the-loop gateway for the Model Context Protocol')
+    .version(version)
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) });
+
+  const policy = program.command('policy').description('check and explain policy files');
+  policy
+    .command('check')
+    .description('validate policy files (or, with no PATH, the config and every policy it uses)')
+    .argument('[paths...]', 'policy files or folders of them')
+    .option('-c, --config <file>', 'config file (default ./airlock.yaml, else examples/airlock.yaml)')
+    .option('--json', 'print results as JSON')
+    .action((paths: string[], opts: { config?: string; json?: boolean }) => {
+      result.exitCode = policyCheck(io, paths, opts);
+    });
+  policy
+    .command('explain')
+    .description('print the decision for a call, the rule that fired and why, without calling anything')
+    .argument('<server>', 'a server name from the config')
+    .argument('<tool>', 'the tool name')
+    .option('--args <json>', 'the call arguments as a JSON object')
+    .option('--grant <name>', 'explain the call as this grant')
+    .option('--risk <class>', 'the tool risk class: read, write, execute, destructive or unknown')
+    .option('--changed', 'treat the tool as changed since it was last accepted')
+    .option('-c, --config <file>', 'config file (default ./airlock.yaml, else examples/airlock.yaml)')
+    .option('--json', 'print the decision as JSON')
+    .action((server: string, tool: string, opts: Parameters<typeof policyExplain>[3]) => {
+      result.exitCode = policyExplain(io, server, tool, opts);
+    });
+  return program;
+}
+
+/** Runs the CLI and returns the exit code: 0 ok, 1 a check failed or bad input, 2 usage error. */
+export async function runCli(argv: string[], io: Io): Promise<number> {
+  const result = { exitCode: ExitCode.Ok as number };
+  const program = buildProgram(io, result);
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return result.exitCode;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      const informational = err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help';
+      return informational ? ExitCode.Ok : ExitCode.Usage;
+    }
+    if (err instanceof DocumentError || err instanceof AirlockError) {
+      io.err(`airlock: ${err.message}`);
+      return ExitCode.Failed;
+    }
+    throw err;
+  }
+}
+
+/** The `airlock` command itself (bin/airlock.js). */
+export async function main(): Promise<void> {
+  process.exitCode = await runCli(process.argv.slice(2), {
+    out: (s) => process.stdout.write(`${s}\n`),
+    err: (s) => process.stderr.write(`${s}\n`),
+    cwd: process.cwd(),
+    env: process.env,
+  });
+}

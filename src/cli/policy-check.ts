@@ -1,0 +1,70 @@
+import { readdirSync, statSync } from 'node:fs';
+import { extname, join, resolve } from 'node:path';
+import { findConfigFile, loadConfig } from '../config/index.js';
+import { DocumentError, formatProblem, type Problem } from '../errors.js';
+import { loadPolicyFile } from '../policy/index.js';
+import { displayPath, ExitCode, type Io } from './output.js';
+
+const POLICY_EXTENSIONS = new Set(['.json', '.yaml', '.yml']);
+
+interface FileResult {
+  file: string;
+  ok: boolean;
+  problems: Problem[];
+}
+
+/**
+ * `airlock policy check [PATH...]`: every file (or every policy file in a
+ * folder) is loaded through the same parser the gateway uses. With no paths,
+ * the config file and every policy it references are checked.
+ */
+export function policyCheck(io: Io, paths: string[], options: { config?: string; json?: boolean }): number {
+  const results = paths.length > 0 ? paths.flatMap((p) => expand(io, p)).map((file) => checkFile(io, file)) : checkConfigured(io, options.config);
+  if (options.json) {
+    io.out(JSON.stringify(results, null, 2));
+  } else {
+    for (const result of results) {
+      if (result.ok) io.out(`ok    ${result.file}`);
+      else for (const problem of result.problems) io.out(`error ${formatProblem(problem)}`);
+    }
+    const failed = results.filter((r) => !r.ok).length;
+    io.out(`${results.length} file${results.length === 1 ? '' : 's'} checked, ${failed === 0 ? 'all valid' : `${failed} with problems`}`);
+  }
+  return results.every((r) => r.ok) ? ExitCode.Ok : ExitCode.Failed;
+}
+
+function expand(io: Io, path: string): string[] {
+  const absolute = resolve(io.cwd, path);
+  // A path that does not exist is passed on, so the loader reports it as "file not found".
+  if (!statSync(absolute, { throwIfNoEntry: false })?.isDirectory()) return [path];
+  return readdirSync(absolute)
+    .filter((name) => POLICY_EXTENSIONS.has(extname(name).toLowerCase()))
+    .sort()
+    .map((name) => join(path, name));
+}
+
+function checkFile(io: Io, file: string): FileResult {
+  try {
+    loadPolicyFile(resolve(io.cwd, file));
+    return { file, ok: true, problems: [] };
+  } catch (err) {
+    return { file, ok: false, problems: problemsOf(err).map((p) => ({ ...p, file })) };
+  }
+}
+
+function checkConfigured(io: Io, explicit: string | undefined): FileResult[] {
+  const configFile = findConfigFile(io.cwd, explicit);
+  const shown = displayPath(io, configFile);
+  try {
+    const config = loadConfig(configFile, io.env);
+    const policyFiles = [...new Set(Object.values(config.servers).map((s) => s.policy))];
+    return [{ file: shown, ok: true, problems: [] }, ...policyFiles.map((f) => checkFile(io, displayPath(io, f)))];
+  } catch (err) {
+    return [{ file: shown, ok: false, problems: problemsOf(err).map((p) => ({ ...p, file: displayPath(io, p.file) })) }];
+  }
+}
+
+function problemsOf(err: unknown): Problem[] {
+  if (err instanceof DocumentError) return [...err.problems];
+  throw err;
+}

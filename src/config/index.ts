@@ -1,0 +1,30 @@
+export { readSourceFile, readSourceText, parseSourceText, formatPath, problemAt, type SourceDocument } from './document.js';
+export { problemsFromIssues, suggest, describeValue } from './zod-problems.js';
+export { parseDuration, describeDuration, durationField, durationMs } from './duration.js';
+export { expandString, interpolate, type Expansion } from './interpolate.js';
+export {
+  ConfigSchema,
+  ServerSchema,
+  GrantSchema,
+  AdminSchema,
+  APPROVAL_CHANNELS,
+  SERVER_NAME_PATTERN,
+  type AirlockConfig,
+  type ApprovalChannel,
+  type ServerConfig,
+  type StdioServer,
+  type HttpServer,
+  type GrantConfig,
+  type AdminConfig,
+} from './schema.js';
+export { tokenSha256 } from './cross-checks.js';
+export {
+  loadConfig,
+  findConfigFile,
+  redisUrl,
+  DEFAULT_REDIS_URL,
+  CONFIG_FILE_NAMES,
+  type LoadedConfig,
+  type LoadedServer,
+  type LoadedStdioServer,
+} from './load-config.js';

@@ -1,0 +1,94 @@
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { DocumentError, ErrorCode, type Problem } from '../errors.js';
+import { crossCheck } from './cross-checks.js';
+import { readSourceFile } from './document.js';
+import { durationMs } from './duration.js';
+import { interpolate } from './interpolate.js';
+import { ConfigSchema, type AirlockConfig, type ApprovalChannel, type HttpServer, type ServerConfig, type StdioServer } from './schema.js';
+import { problemsFromIssues } from './zod-problems.js';
+
+export type LoadedStdioServer = StdioServer & { cwd: string };
+export type LoadedServer = LoadedStdioServer | HttpServer;
+
+/** The config with every path that Airlock opens made absolute and every default filled in. */
+export type LoadedConfig = Omit<AirlockConfig, '$schema' | 'servers' | 'approvals'> & {
+  /** Absolute path of the config file. */
+  file: string;
+  /** Its folder, against which relative paths were resolved. */
+  dir: string;
+  servers: Record<string, LoadedServer>;
+  approvals: AirlockConfig['approvals'] & { channel: ApprovalChannel; timeout_ms: number };
+};
+
+export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
+export const CONFIG_FILE_NAMES = ['airlock.yaml', 'airlock.yml', 'airlock.json'] as const;
+
+const PACKAGE_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+/**
+ * Reads, interpolates and validates a config file. Problems are reported
+ * with the file name as given, all at once, in document order.
+ */
+export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): LoadedConfig {
+  const source = readSourceFile(file, ErrorCode.ConfigInvalid);
+  const dir = dirname(resolve(file));
+  const expanded = interpolate(source, env);
+  const parsed = ConfigSchema.safeParse(expanded.value, { reportInput: true });
+  // A string whose variable is unset stays as written; what the schema or the
+  // cross checks say about it would only repeat that one problem.
+  const unexpanded = new Set(expanded.problems.map((problem) => problem.path));
+  const later = [
+    ...(parsed.success ? [] : problemsFromIssues(source, ConfigSchema, parsed.error.issues)),
+    ...crossCheck(source, expanded.value, dir),
+  ].filter((problem) => !unexpanded.has(problem.path));
+  const problems = [...expanded.problems, ...later];
+  if (!parsed.success || problems.length > 0) throw new DocumentError(ErrorCode.ConfigInvalid, inDocumentOrder(problems));
+  return resolvePaths(parsed.data, resolve(file), dir);
+}
+
+function resolvePaths(config: AirlockConfig, file: string, dir: string): LoadedConfig {
+  const { $schema: _schema, servers, approvals, audit, ...rest } = config;
+  return {
+    ...rest,
+    file,
+    dir,
+    servers: Object.fromEntries(Object.entries(servers).map(([name, server]) => [name, resolveServer(server, dir)])),
+    approvals: {
+      ...approvals,
+      channel: approvals.channel ?? (config.slack ? 'slack' : 'console'),
+      timeout_ms: durationMs(approvals.timeout),
+    },
+    audit: audit.file === undefined ? { ...audit } : { ...audit, file: resolve(dir, audit.file) },
+  };
+}
+
+function resolveServer(server: ServerConfig, dir: string): LoadedServer {
+  const policy = resolve(dir, server.policy);
+  if (server.transport === 'http') return { ...server, policy };
+  return { ...server, policy, cwd: resolve(dir, server.cwd ?? '.') };
+}
+
+function inDocumentOrder(problems: Problem[]): Problem[] {
+  return [...problems].sort((a, b) => (a.line ?? 0) - (b.line ?? 0));
+}
+
+/**
+ * The config file to use: `-c FILE` when given, else `airlock.yaml` (or
+ * `.yml`, `.json`) in `cwd`, else the example shipped with the package.
+ * Returns an absolute path that may not exist; `loadConfig` says so.
+ */
+export function findConfigFile(cwd: string, explicit?: string): string {
+  if (explicit !== undefined) return resolve(cwd, explicit);
+  for (const name of CONFIG_FILE_NAMES) {
+    const candidate = join(cwd, name);
+    if (existsSync(candidate)) return candidate;
+  }
+  return join(PACKAGE_ROOT, 'examples', 'airlock.yaml');
+}
+
+/** `redis.url` wins over `REDIS_URL`; with neither, the local default. */
+export function redisUrl(config: Pick<AirlockConfig, 'redis'>, env: NodeJS.ProcessEnv = process.env): string {
+  return config.redis.url ?? (env.REDIS_URL || DEFAULT_REDIS_URL);
+}

@@ -1,0 +1,187 @@
+import { z } from 'zod';
+import { durationField } from './duration.js';
+import { describeValue } from './zod-problems.js';
+
+/**
+ * The `airlock.yaml` document of CONTRACT.md. Paths are kept as written here;
+ * `loadConfig` resolves them against the config file's folder.
+ */
+
+export const APPROVAL_CHANNELS = ['slack', 'console'] as const;
+export type ApprovalChannel = (typeof APPROVAL_CHANNELS)[number];
+
+/** `__` separates server and tool names on the aggregated `/mcp` endpoint, so no server name may contain it. */
+export const SERVER_NAME_PATTERN = /^[a-z0-9][a-z0-9_-]*$/;
+
+const MAX_APPROVAL_TIMEOUT_MS = 30 * 86_400_000;
+
+const text = z.string().refine((s) => s !== '', 'must not be empty');
+
+/**
+ * `${SLACK_API_URL:-}` yields "" when the variable is unset, which must mean
+ * "not configured" rather than "configured as empty". The cast only restates
+ * the pipe's types, which TypeScript cannot follow through the generic.
+ */
+function absentIfEmpty<T extends z.ZodType<unknown, string>>(schema: T) {
+  const target = schema.optional() as unknown as z.ZodOptional<z.ZodType<z.output<T>, string>>;
+  return z
+    .string()
+    .optional()
+    .transform((v) => (v === '' ? undefined : v))
+    .pipe(target);
+}
+
+function urlWith(protocols: RegExp, expected: string) {
+  return z.url({ protocol: protocols, error: (issue) => `expected ${expected}, got ${describeValue(issue.input)}` });
+}
+
+const httpUrl = urlWith(/^https?$/, 'an http:// or https:// URL');
+
+/** Accepts a number or a string of digits, so `port: "${PORT:-8080}"` works. */
+const port = z
+  .union([z.number(), z.string()], { error: 'expected a port number' })
+  .transform((v) => (typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : v) as number)
+  .pipe(z.int().min(0).max(65535));
+
+const stringMap = z.record(z.string(), z.string());
+
+/** Adds `message` unless an unknown key was already reported here: a typo of a required key is one problem, not two. */
+function unlessUnknownKeys(ctx: z.core.ParsePayload<unknown>, message: string): void {
+  if (ctx.issues.some((issue) => issue.code === 'unrecognized_keys' && (issue.path ?? []).length === 0)) return;
+  ctx.issues.push({ code: 'custom', message, input: ctx.value });
+}
+
+const STDIO_ONLY = ['args', 'env', 'cwd'] as const;
+
+/**
+ * One object with every key of both kinds, rather than a zod union, so a typo
+ * gets "did you mean" and "both or neither" gets a sentence instead of
+ * "does not match any accepted form".
+ */
+export const ServerSchema = z
+  .object({
+    command: text.optional().meta({ description: 'A stdio server: the program to run (as written, not resolved).' }),
+    args: z.array(z.string()).optional(),
+    env: stringMap.optional().meta({ description: 'Extra environment variables for the stdio server.' }),
+    cwd: absentIfEmpty(z.string()).meta({ description: "Working folder of the stdio server; default: the config file's folder." }),
+    url: httpUrl.optional().meta({ description: 'An HTTP server: its Streamable HTTP endpoint (SSE as fallback).' }),
+    headers: stringMap.optional().meta({ description: 'HTTP headers sent to the upstream server.' }),
+    policy: text.meta({ description: "The policy file for this server, relative to the config file's folder." }),
+  })
+  .strict()
+  .check((ctx) => {
+    const s = ctx.value;
+    if (s.command !== undefined && s.url !== undefined) {
+      ctx.issues.push({ code: 'custom', message: 'has both "command" (a stdio server) and "url" (an HTTP server); give one', input: s });
+    } else if (s.command === undefined && s.url === undefined) {
+      unlessUnknownKeys(ctx, 'needs "command" (a stdio server) or "url" (an HTTP server)');
+    } else if (s.command !== undefined && s.headers !== undefined) {
+      ctx.issues.push({ code: 'custom', path: ['headers'], message: '"headers" is for HTTP servers (with "url"), not stdio servers', input: s.headers });
+    } else if (s.url !== undefined) {
+      for (const key of STDIO_ONLY.filter((k) => s[k] !== undefined)) {
+        ctx.issues.push({ code: 'custom', path: [key], message: `"${key}" is for stdio servers (with "command"), not HTTP servers`, input: s[key] });
+      }
+    }
+  })
+  .transform((s): StdioServer | HttpServer =>
+    s.url !== undefined
+      ? { transport: 'http', url: s.url, headers: s.headers ?? {}, policy: s.policy }
+      : { transport: 'stdio', command: s.command ?? '', args: s.args ?? [], env: s.env ?? {}, ...(s.cwd !== undefined && { cwd: s.cwd }), policy: s.policy },
+  );
+
+export interface StdioServer {
+  transport: 'stdio';
+  command: string;
+  args: string[];
+  env: Record<string, string>;
+  cwd?: string;
+  policy: string;
+}
+
+export interface HttpServer {
+  transport: 'http';
+  url: string;
+  headers: Record<string, string>;
+  policy: string;
+}
+
+const serverName = z
+  .string()
+  .regex(SERVER_NAME_PATTERN, 'server names use lowercase letters, digits, "-" and "_", and start with a letter or digit')
+  .refine((name) => !name.includes('__'), 'server names must not contain "__" (it separates server and tool names on /mcp)');
+
+const credential = {
+  name: text,
+  token: text.optional().meta({ description: 'The bearer token itself (usually "${SOME_ENV_VAR}").' }),
+  token_sha256: z
+    .string()
+    .regex(/^[0-9a-fA-F]{64}$/, 'expected 64 hex characters (the SHA-256 of the token)')
+    .optional()
+    .meta({ description: 'The SHA-256 of the bearer token, in hex, so the config need not hold the token.' }),
+};
+
+function exactlyOneToken(ctx: z.core.ParsePayload<{ token?: string; token_sha256?: string }>): void {
+  const { token, token_sha256 } = ctx.value;
+  if (token !== undefined && token_sha256 !== undefined) {
+    ctx.issues.push({ code: 'custom', message: 'has both "token" and "token_sha256"; give one', input: ctx.value });
+  } else if (token === undefined && token_sha256 === undefined) {
+    unlessUnknownKeys(ctx, 'needs "token" or "token_sha256"');
+  }
+}
+
+export const GrantSchema = z
+  .object({
+    ...credential,
+    servers: z.array(text).optional().meta({ description: 'The servers this grant may call; default: all.' }),
+  })
+  .strict()
+  .check(exactlyOneToken);
+
+export const AdminSchema = z.object(credential).strict().check(exactlyOneToken);
+
+export const ConfigSchema = z
+  .object({
+    $schema: z.string().optional().meta({ description: 'A JSON Schema for editors; ignored by Airlock.' }),
+    listen: z
+      .object({ host: text.default('127.0.0.1'), port: port.default(8080) })
+      .strict()
+      .prefault({}),
+    public_url: absentIfEmpty(httpUrl).meta({ description: 'The address people reach Airlock at; used for links in Slack messages.' }),
+    redis: z
+      .object({ url: absentIfEmpty(urlWith(/^rediss?$/, 'a redis:// or rediss:// URL')) })
+      .strict()
+      .prefault({}),
+    servers: z.record(serverName, ServerSchema, {
+      error: (issue) => (issue.code === 'invalid_key' ? issue.issues[0]?.message : undefined),
+    }),
+    grants: z.array(GrantSchema).optional().meta({ description: 'Who may call tools: one bearer token each. Without grants, only loopback listeners accept agents.' }),
+    admins: z.array(AdminSchema).optional().meta({ description: 'Who may use /api and the console approval channel.' }),
+    approvals: z
+      .object({
+        channel: absentIfEmpty(z.enum(APPROVAL_CHANNELS)).meta({ description: 'Default: slack when a slack section is present, else console.' }),
+        timeout: durationField(MAX_APPROVAL_TIMEOUT_MS).default('10m'),
+      })
+      .strict()
+      .prefault({}),
+    slack: z
+      .object({
+        bot_token: text,
+        signing_secret: text,
+        app_token: absentIfEmpty(z.string()).meta({ description: 'Present: Socket Mode; absent: HTTP at /slack/events.' }),
+        channel: text,
+        api_url: absentIfEmpty(httpUrl).meta({ description: 'Slack Web API base URL override.' }),
+      })
+      .strict()
+      .optional(),
+    audit: z
+      .object({ file: absentIfEmpty(z.string()).meta({ description: 'An optional JSON-lines mirror of the audit trail.' }) })
+      .strict()
+      .prefault({}),
+  })
+  .strict()
+  .meta({ title: 'Airlock config (airlock.yaml)' });
+
+export type AirlockConfig = z.infer<typeof ConfigSchema>;
+export type ServerConfig = AirlockConfig['servers'][string];
+export type GrantConfig = z.infer<typeof GrantSchema>;
+export type AdminConfig = z.infer<typeof AdminSchema>;

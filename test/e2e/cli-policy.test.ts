@@ -1,0 +1,86 @@
+import assert from 'node:assert/strict';
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { configTree } from '../support/config-tree.js';
+import { airlock, cli, PROJECT_ROOT } from '../support/run-cli.js';
+
+test('airlock policy check policies/* passes on every shipped policy', async () => {
+  const files = readdirSync(join(PROJECT_ROOT, 'policies')).map((f) => join('policies', f));
+  assert.ok(files.length >= 5);
+  const { code, stdout, stderr } = await airlock(['policy', 'check', ...files]);
+  assert.equal(code, 0, stdout + stderr);
+  assert.match(stdout, new RegExp(`${files.length} files checked, all valid`));
+});
+
+test('the seed policy: start_dicom_export_job is allowed with its limit named', async () => {
+  const { code, stdout } = await airlock(['policy', 'explain', 'aws-support', 'start_dicom_export_job']);
+  assert.equal(code, 0);
+  assert.match(stdout, /^decision: allow$/m);
+  assert.match(stdout, /^rule: {5}tools\.start_dicom_export_job$/m);
+  assert.match(stdout, /^limits: {3}start_dicom_export_job_rate: 10 per minute, scope grant/m);
+});
+
+test('the seed policy: describe_cases is denied by default, and explain says so', async () => {
+  const { code, stdout } = await airlock(['policy', 'explain', 'aws-support', 'describe_cases']);
+  assert.equal(code, 0);
+  assert.match(stdout, /^decision: deny$/m);
+  assert.match(stdout, /^rule: {5}default$/m);
+  assert.match(stdout, /describe_cases is not listed in the policy and the default is deny/);
+});
+
+test('explain --json prints the decision with its limits', async () => {
+  const { code, stdout } = await cli(['policy', 'explain', 'aws-support', 'start_dicom_export_job', '--json']);
+  assert.equal(code, 0);
+  const decision = JSON.parse(stdout) as { action: string; limits: { counter: string; max: number; window_ms: number; scope: string }[] };
+  assert.equal(decision.action, 'allow');
+  assert.deepEqual(decision.limits.map((l) => [l.counter, l.max, l.window_ms, l.scope]), [['start_dicom_export_job_rate', 10, 60_000, 'grant']]);
+});
+
+test('explain uses --args: a write to the sandbox needs approval, a write into .git is denied', async () => {
+  const held = await cli(['policy', 'explain', 'filesystem', 'write_file', '--args', '{"path":"notes.txt","content":"x"}']);
+  assert.match(held.stdout, /^decision: require_approval$/m);
+  assert.match(held.stdout, /^approval: 1 approval from any reviewer, expires after 15 minutes$/m);
+  const denied = await cli(['policy', 'explain', 'filesystem', 'write_file', '--args', '{"path":"repo/.git/hooks/pre-commit","content":"x"}']);
+  assert.match(denied.stdout, /^decision: deny$/m);
+});
+
+const GRANTS = 'servers:\n  fs:\n    command: node\n    policy: policies/fs.yaml\n  db:\n    command: node\n    policy: policies/fs.yaml\ngrants:\n  - name: ci-bot\n    token: t1\n    servers: [fs]\n';
+const ALLOW_ALL = { 'policies/fs.yaml': 'version: "1"\ndefault: allow\n' };
+
+test('explain --grant refuses a server outside the grant, naming the grant', async () => {
+  const { dir } = configTree(GRANTS, ALLOW_ALL);
+  const { code, stdout } = await cli(['policy', 'explain', 'db', 'query', '--grant', 'ci-bot'], dir);
+  assert.equal(code, 0);
+  assert.match(stdout, /^decision: deny$/m);
+  assert.match(stdout, /^rule: {5}grants\[0\]\.servers$/m);
+  assert.match(stdout, /grant ci-bot may not use server db \(it may use: fs\)/);
+  const allowed = await cli(['policy', 'explain', 'fs', 'read', '--grant', 'ci-bot'], dir);
+  assert.match(allowed.stdout, /^decision: allow$/m);
+});
+
+const badInvocations: { name: string; argv: string[]; code: number; says: RegExp }[] = [
+  { name: 'an unknown server, with a suggestion', argv: ['policy', 'explain', 'aws-suport', 'x'], code: 1, says: /unknown server "aws-suport", did you mean "aws-support"\?/ },
+  { name: 'an unknown grant', argv: ['policy', 'explain', 'filesystem', 'x', '--grant', 'nobody'], code: 1, says: /unknown grant "nobody" \(configured: none\)/ },
+  { name: '--args that is not JSON', argv: ['policy', 'explain', 'filesystem', 'x', '--args', '{path:'], code: 1, says: /--args is not valid JSON/ },
+  { name: '--args that is not an object', argv: ['policy', 'explain', 'filesystem', 'x', '--args', '[1]'], code: 1, says: /--args must be a JSON object/ },
+  { name: 'an unknown risk class', argv: ['policy', 'explain', 'filesystem', 'x', '--risk', 'wrte'], code: 1, says: /--risk must be one of read, write, execute, destructive, unknown, got "wrte", did you mean "write"\?/ },
+  { name: 'a missing argument is a usage error', argv: ['policy', 'explain', 'filesystem'], code: 2, says: /missing required argument 'tool'/ },
+  { name: 'an unknown command is a usage error', argv: ['polcy'], code: 2, says: /unknown command 'polcy'/ },
+  { name: 'an unknown option is a usage error', argv: ['policy', 'check', '--jsn'], code: 2, says: /unknown option '--jsn'/ },
+];
+
+for (const c of badInvocations) {
+  test(`airlock exits ${c.code} on ${c.name}`, async () => {
+    const { code, stderr } = await airlock(c.argv);
+    assert.equal(code, c.code, stderr);
+    assert.match(stderr, c.says);
+  });
+}
+
+test('airlock --help exits 0 and lists the policy commands', async () => {
+  const { code, stdout } = await airlock(['policy', '--help']);
+  assert.equal(code, 0);
+  assert.match(stdout, /check \[options\] \[paths\.\.\.\]/);
+  assert.match(stdout, /explain \[options\] <server> <tool>/);
+});

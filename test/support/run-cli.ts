@@ -1,0 +1,33 @@
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { runCli } from '../../src/cli/main.js';
+
+export const PROJECT_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+export const AIRLOCK_BIN = fileURLToPath(new URL('../../bin/airlock.js', import.meta.url));
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the CLI in this process, as `airlock <argv>` would from `cwd`. */
+export async function cli(argv: string[], cwd = PROJECT_ROOT, env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await runCli(argv, { out: (s) => out.push(s), err: (s) => err.push(s), cwd, env });
+  return { code, stdout: out.join('\n'), stderr: err.join('\n') };
+}
+
+/** Runs the real `airlock` command as a child process. */
+export function airlock(argv: string[], cwd = PROJECT_ROOT, env: NodeJS.ProcessEnv = process.env): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [AIRLOCK_BIN, ...argv], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
+}

@@ -1,0 +1,162 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { loadConfig, tokenSha256 } from '../../src/config/index.js';
+import { DocumentError, ErrorCode, formatProblem } from '../../src/errors.js';
+import { FS, configTree as tree } from '../support/config-tree.js';
+
+interface InvalidCase {
+  name: string;
+  /** undefined: the config file is not written. */
+  config: string | undefined;
+  files?: Record<string, string>;
+  configName?: string;
+  env?: NodeJS.ProcessEnv;
+  /** Each problem as formatted, without the leading "<config file>: " (`<dir>` stands for the folder), or a pattern for it. */
+  problems: (string | RegExp)[];
+}
+
+const SLACK = 'slack: { bot_token: b, signing_secret: s, channel: C1 }\n';
+const grant = (lines: string): string => `${FS}grants:\n${lines}`;
+
+const invalid: InvalidCase[] = [
+  { name: 'a missing config file', config: undefined, problems: ['file not found'] },
+  { name: 'an empty config file', config: '', problems: ['file is empty'] },
+  { name: 'a config file of only comments', config: '# nothing yet\n', problems: ['file is empty'] },
+  { name: 'a config that is not a mapping', config: '- a\n- b\n', problems: ['expected a mapping, got a list (line 1)'] },
+  { name: 'invalid JSON', configName: 'airlock.json', config: '{"servers": }', problems: [/^invalid JSON: Unexpected token/] },
+  { name: 'a duplicated key names its line', config: `${FS}listen: { port: 1 }\nlisten: { port: 2 }\n`, problems: ['invalid YAML: Map keys must be unique (line 6)'] },
+  {
+    name: 'a server whose policy file is missing',
+    config: 'servers:\n  filesystem:\n    command: npx\n    policy: policies/filesystem.yaml\n',
+    problems: ['servers.filesystem.policy: policy file not found: <dir>/policies/filesystem.yaml (line 4)'],
+  },
+  { name: 'a policy path that is a folder', config: FS.replace('policies/fs.yaml', 'policies'), problems: ['servers.fs.policy: policy file is not a file: <dir>/policies (line 4)'] },
+  {
+    name: 'an unset variable without a default',
+    config: grant('  - name: ci\n    token: "${AIRLOCK_TOKEN_CI}"\n'),
+    problems: ['grants[0].token: environment variable AIRLOCK_TOKEN_CI is not set (use ${AIRLOCK_TOKEN_CI:-value} for a default) (line 7)'],
+  },
+  {
+    name: 'only the env argument is read, not process.env',
+    config: `${FS}public_url: "http://\${PATH}"\n`,
+    problems: ['public_url: environment variable PATH is not set (use ${PATH:-value} for a default) (line 5)'],
+  },
+  {
+    name: 'an unset variable is one problem, not also a missing policy file',
+    config: 'servers:\n  fs:\n    command: node\n    policy: "${POLICY_DIR}/fs.yaml"\n',
+    problems: ['servers.fs.policy: environment variable POLICY_DIR is not set (use ${POLICY_DIR:-value} for a default) (line 4)'],
+  },
+  {
+    name: 'an unterminated default',
+    config: `${FS}public_url: "\${URL:-http://x"\n`,
+    problems: ['public_url: unterminated "${...:-default}" in "${URL:-http://x": a "}" is missing (line 5)'],
+  },
+  {
+    name: 'a reference that is not a variable name',
+    config: `${FS}public_url: "\${1URL}"\n`,
+    problems: ['public_url: cannot read "${1URL}" as a variable reference: write ${NAME} or ${NAME:-default}, or $${ for a literal "${" (line 5)'],
+  },
+  { name: 'an unknown top-level key suggests the right one', config: `listn: { port: 1 }\n${FS}`, problems: ['listn: unknown key, did you mean "listen"? (line 1)'] },
+  { name: 'a typo in a server key suggests the right one', config: FS.replace('command', 'comand'), problems: ['servers.fs.comand: unknown key, did you mean "command"? (line 3)'] },
+  { name: 'a port given as a word', config: `${FS}listen: { port: ten }\n`, problems: ['listen.port: expected a number, got "ten" (line 5)'] },
+  { name: 'a port out of range', config: `${FS}listen: { port: 70000 }\n`, problems: ['listen.port: must be at most 65535, got 70000 (line 5)'] },
+  { name: 'a port that is neither number nor text', config: `${FS}listen: { port: true }\n`, problems: ['listen.port: expected a port number, got true (line 5)'] },
+  { name: 'args that are not a list', config: `${FS}    args: -y\n`, problems: ['servers.fs.args: expected a list, got "-y" (line 5)'] },
+  { name: 'a config without servers', config: 'listen: { port: 1 }\n', problems: ['servers: required: expected a mapping (line 1)'] },
+  {
+    name: 'a server name in upper case',
+    config: FS.replace('fs:', 'FS:'),
+    problems: ['servers.FS: server names use lowercase letters, digits, "-" and "_", and start with a letter or digit (line 2)'],
+  },
+  {
+    name: 'a server name containing "__"',
+    config: FS.replace('fs:', 'my__fs:'),
+    problems: ['servers.my__fs: server names must not contain "__" (it separates server and tool names on /mcp) (line 2)'],
+  },
+  {
+    name: 'a server with both command and url',
+    config: `${FS}    url: http://127.0.0.1:8000/mcp\n`,
+    problems: ['servers.fs: has both "command" (a stdio server) and "url" (an HTTP server); give one (line 2)'],
+  },
+  { name: 'a server with neither command nor url', config: 'servers:\n  fs:\n    policy: policies/fs.yaml\n', problems: ['servers.fs: needs "command" (a stdio server) or "url" (an HTTP server) (line 2)'] },
+  { name: 'a server without a policy', config: 'servers:\n  fs:\n    command: node\n', problems: ['servers.fs.policy: required: expected a string (line 2)'] },
+  { name: 'headers on a stdio server', config: `${FS}    headers: { A: b }\n`, problems: ['servers.fs.headers: "headers" is for HTTP servers (with "url"), not stdio servers (line 5)'] },
+  {
+    name: 'args on an HTTP server',
+    config: 'servers:\n  web:\n    url: https://x.example.com/mcp\n    args: [a]\n    policy: policies/fs.yaml\n',
+    problems: ['servers.web.args: "args" is for stdio servers (with "command"), not HTTP servers (line 4)'],
+  },
+  {
+    name: 'an upstream URL that is not http(s)',
+    config: 'servers:\n  web:\n    url: ftp://x.example.com\n    policy: policies/fs.yaml\n',
+    problems: ['servers.web.url: expected an http:// or https:// URL, got "ftp://x.example.com" (line 3)'],
+  },
+  { name: 'a redis URL that is not redis://', config: `${FS}redis: { url: "http://localhost:6379" }\n`, problems: ['redis.url: expected a redis:// or rediss:// URL, got "http://localhost:6379" (line 5)'] },
+  {
+    name: 'a grant with both token and token_sha256',
+    config: grant(`  - name: ci\n    token: t\n    token_sha256: ${'a'.repeat(64)}\n`),
+    problems: ['grants[0]: has both "token" and "token_sha256"; give one (line 6)'],
+  },
+  { name: 'a grant with no token', config: grant('  - name: ci\n'), problems: ['grants[0]: needs "token" or "token_sha256" (line 6)'] },
+  { name: 'a grant with an empty token', config: grant('  - name: ci\n    token: "${T}"\n'), env: { T: '' }, problems: ['grants[0].token: must not be empty (line 7)'] },
+  {
+    name: 'a token_sha256 that is not 64 hex characters',
+    config: grant('  - name: ci\n    token_sha256: abc\n'),
+    problems: ['grants[0].token_sha256: expected 64 hex characters (the SHA-256 of the token) (line 7)'],
+  },
+  {
+    name: 'a grant naming an unknown server gets a suggestion',
+    config: grant('  - name: ci\n    token: t\n    servers: [fss]\n'),
+    problems: ['grants[0].servers[0]: unknown server "fss", did you mean "fs"? (line 8)'],
+  },
+  {
+    name: 'two grants with one name',
+    config: grant('  - name: ci\n    token: a\n  - name: ci\n    token: b\n'),
+    problems: ['grants[1].name: duplicate name "ci" (also grants[0]) (line 8)'],
+  },
+  {
+    name: 'two grants with one token, once as its hash',
+    config: grant(`  - name: a\n    token: t\n  - name: b\n    token_sha256: ${tokenSha256({ token: 't' })}\n`),
+    problems: ['grants[1].token_sha256: same token as grants[0]: every entry needs its own (line 9)'],
+  },
+  { name: 'two admins with one name', config: `${FS}admins:\n  - { name: al, token: a }\n  - { name: al, token: b }\n`, problems: ['admins[1].name: duplicate name "al" (also admins[0]) (line 7)'] },
+  {
+    name: 'approvals by slack without a slack section',
+    config: `${FS}approvals: { channel: slack }\n`,
+    problems: ['approvals.channel: is "slack" but there is no slack section: add one, or use "console" (line 5)'],
+  },
+  { name: 'a misspelt approval channel', config: `${FS}approvals: { channel: slak }\n${SLACK}`, problems: ['approvals.channel: expected one of "slack", "console", got "slak", did you mean "slack"? (line 5)'] },
+  { name: 'an approval timeout beyond 30 days', config: `${FS}approvals: { timeout: 40d }\n`, problems: ['approvals.timeout: at most 30 days, got "40d" (line 5)'] },
+  { name: 'a slack section without its signing secret', config: `${FS}slack: { bot_token: b, channel: C1 }\n`, problems: ['slack.signing_secret: required: expected a string (line 5)'] },
+  {
+    name: 'every problem is reported at once, in document order',
+    config: 'listn: 1\nservers:\n  fs:\n    command: node\n    policy: policies/other.yaml\ngrants:\n  - name: ci\n    token: "${NOPE}"\n',
+    problems: [
+      'listn: unknown key, did you mean "listen"? (line 1)',
+      'servers.fs.policy: policy file not found: <dir>/policies/other.yaml (line 5)',
+      'grants[0].token: environment variable NOPE is not set (use ${NOPE:-value} for a default) (line 8)',
+    ],
+  },
+];
+
+for (const c of invalid) {
+  test(`rejected: ${c.name}`, () => {
+    const { dir, file } = tree(c.config, c.files, c.configName);
+    assert.throws(
+      () => loadConfig(file, c.env ?? {}),
+      (err: unknown) => {
+        assert.ok(err instanceof DocumentError);
+        assert.equal(err.code, ErrorCode.ConfigInvalid);
+        const got = err.problems.map(formatProblem);
+        assert.equal(got.length, c.problems.length, got.join('\n'));
+        c.problems.forEach((expected, i) => {
+          const line = got[i] ?? '';
+          assert.ok(line.startsWith(`${file}: `), line);
+          if (expected instanceof RegExp) assert.match(line.slice(file.length + 2), expected);
+          else assert.equal(line, `${file}: ${expected.replaceAll('<dir>', dir)}`);
+        });
+        return true;
+      },
+    );
+  });
+}

@@ -1,0 +1,199 @@
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { loadConfig, tokenSha256, type LoadedConfig } from '../../src/config/index.js';
+import { FS, configTree as tree } from '../support/config-tree.js';
+
+const CONTRACT_EXAMPLE = `listen: { host: 127.0.0.1, port: 8080 }
+public_url: https://airlock.example.com      # links in Slack messages
+redis: { url: "\${REDIS_URL:-redis://127.0.0.1:6379}" }
+servers:
+  filesystem:                                 # served at /mcp/filesystem
+    command: npx
+    args: [-y, "@modelcontextprotocol/server-filesystem", ./sandbox]
+    env: {}
+    policy: policies/filesystem.yaml
+  aws-support:
+    url: http://127.0.0.1:8000/mcp             # Streamable HTTP, SSE as fallback
+    headers: { Authorization: "Bearer \${AWS_MCP_TOKEN}" }
+    policy: policies/aws-support.json
+grants:                                       # who may call: one bearer token each
+  - name: ci-bot
+    token: "\${AIRLOCK_TOKEN_CI}"              # or token_sha256: <hex>
+    servers: [filesystem]                     # default: all
+admins:                                       # who may use /api and the console
+  - name: alice
+    token: "\${AIRLOCK_ADMIN_TOKEN}"
+approvals:
+  channel: slack                              # slack | console
+  timeout: 10m                                # default for every rule
+slack:
+  bot_token: "\${SLACK_BOT_TOKEN}"
+  signing_secret: "\${SLACK_SIGNING_SECRET}"
+  app_token: "\${SLACK_APP_TOKEN}"             # present: Socket Mode; absent: HTTP at /slack/events
+  channel: C0123456789
+  api_url: "\${SLACK_API_URL:-}"               # Slack Web API base URL override
+audit:
+  file: ./airlock-audit.jsonl                 # optional JSON-lines mirror for log shipping
+`;
+const CONTRACT_POLICIES = { 'policies/filesystem.yaml': 'version: "1"\n', 'policies/aws-support.json': '{"version":"1"}' };
+const CONTRACT_ENV = {
+  AIRLOCK_TOKEN_CI: 'ci-secret',
+  AIRLOCK_ADMIN_TOKEN: 'admin-secret',
+  AWS_MCP_TOKEN: 'aws-secret',
+  SLACK_BOT_TOKEN: 'xoxb-1',
+  SLACK_SIGNING_SECRET: 'signing',
+  SLACK_APP_TOKEN: 'xapp-1',
+};
+
+interface ValidCase {
+  name: string;
+  config: string;
+  files?: Record<string, string>;
+  configName?: string;
+  env?: NodeJS.ProcessEnv;
+  check: (config: LoadedConfig, dir: string) => void;
+}
+
+const valid: ValidCase[] = [
+  {
+    name: 'the example of CONTRACT.md loads, with paths resolved against the config folder',
+    config: CONTRACT_EXAMPLE,
+    files: CONTRACT_POLICIES,
+    env: CONTRACT_ENV,
+    check: (c, dir) => {
+      assert.deepEqual(c.listen, { host: '127.0.0.1', port: 8080 });
+      assert.equal(c.public_url, 'https://airlock.example.com');
+      assert.equal(c.redis.url, 'redis://127.0.0.1:6379');
+      assert.deepEqual(c.servers.filesystem, {
+        transport: 'stdio',
+        command: 'npx',
+        args: ['-y', '@modelcontextprotocol/server-filesystem', './sandbox'],
+        env: {},
+        policy: join(dir, 'policies/filesystem.yaml'),
+        cwd: dir,
+      });
+      assert.deepEqual(c.servers['aws-support'], {
+        transport: 'http',
+        url: 'http://127.0.0.1:8000/mcp',
+        headers: { Authorization: 'Bearer aws-secret' },
+        policy: join(dir, 'policies/aws-support.json'),
+      });
+      assert.deepEqual(c.grants, [{ name: 'ci-bot', token: 'ci-secret', servers: ['filesystem'] }]);
+      assert.deepEqual(c.admins, [{ name: 'alice', token: 'admin-secret' }]);
+      assert.deepEqual(c.approvals, { channel: 'slack', timeout: '10m', timeout_ms: 600_000 });
+      assert.equal(c.slack?.app_token, 'xapp-1');
+      assert.equal(c.slack?.api_url, undefined);
+      assert.equal(c.audit.file, join(dir, 'airlock-audit.jsonl'));
+      assert.equal(c.file, join(dir, 'airlock.yaml'));
+      assert.equal(c.dir, dir);
+    },
+  },
+  {
+    name: 'a JSON config file is accepted, $schema included',
+    configName: 'airlock.json',
+    config: JSON.stringify({ $schema: './schema/config.json', servers: { fs: { url: 'https://mcp.example.com/mcp', policy: 'policies/fs.yaml' } } }),
+    check: (c, dir) => {
+      assert.equal(c.servers.fs?.transport, 'http');
+      assert.equal(c.servers.fs?.policy, join(dir, 'policies/fs.yaml'));
+      assert.equal('$schema' in c, false);
+    },
+  },
+  {
+    name: 'a minimal config gets every default',
+    config: FS,
+    check: (c, dir) => {
+      assert.deepEqual(c.listen, { host: '127.0.0.1', port: 8080 });
+      assert.deepEqual(c.approvals, { channel: 'console', timeout: '10m', timeout_ms: 600_000 });
+      assert.deepEqual(c.servers.fs, { transport: 'stdio', command: 'node', args: [], env: {}, policy: join(dir, 'policies/fs.yaml'), cwd: dir });
+      assert.equal(c.grants, undefined);
+      assert.equal(c.audit.file, undefined);
+    },
+  },
+  {
+    name: 'a slack section makes slack the default approval channel',
+    config: `${FS}slack: { bot_token: b, signing_secret: s, channel: C1 }\n`,
+    check: (c) => assert.equal(c.approvals.channel, 'slack'),
+  },
+  {
+    name: '${VAR:-default} takes the default when the variable is unset',
+    config: `${FS}public_url: "\${PUBLIC:-http://localhost:8080}"\n`,
+    check: (c) => assert.equal(c.public_url, 'http://localhost:8080'),
+  },
+  {
+    name: '${VAR:-default} takes the default when the variable is empty',
+    config: `${FS}public_url: "\${PUBLIC:-http://localhost:8080}"\n`,
+    env: { PUBLIC: '' },
+    check: (c) => assert.equal(c.public_url, 'http://localhost:8080'),
+  },
+  {
+    name: '${VAR:-default} takes the variable when it is set',
+    config: `${FS}public_url: "\${PUBLIC:-http://localhost:8080}"\n`,
+    env: { PUBLIC: 'https://gw.example.com' },
+    check: (c) => assert.equal(c.public_url, 'https://gw.example.com'),
+  },
+  {
+    name: '$${ is a literal ${',
+    config: `${FS}    args: ["$\${NOT_A_VAR}", "cost: $5"]\n`,
+    check: (c) => assert.deepEqual(c.servers.fs?.transport === 'stdio' && c.servers.fs.args, ['${NOT_A_VAR}', 'cost: $5']),
+  },
+  {
+    name: 'an optional value that interpolates to "" is absent',
+    config: `${FS}public_url: "\${P:-}"\nslack: { bot_token: b, signing_secret: s, channel: C1, app_token: "\${A:-}", api_url: "\${U:-}" }\naudit: { file: "\${F:-}" }\n`,
+    check: (c) => {
+      assert.equal(c.public_url, undefined);
+      assert.equal(c.slack?.app_token, undefined);
+      assert.equal(c.slack?.api_url, undefined);
+      assert.equal(c.audit.file, undefined);
+    },
+  },
+  {
+    name: 'an environment value is data, never YAML',
+    config: `${FS}    args: ["\${EVIL}"]\n`,
+    env: { EVIL: 'x\nlisten: { port: 1 }' },
+    check: (c) => {
+      assert.deepEqual(c.servers.fs?.transport === 'stdio' && c.servers.fs.args, ['x\nlisten: { port: 1 }']);
+      assert.equal(c.listen.port, 8080);
+    },
+  },
+  {
+    name: 'keys are not interpolated',
+    config: `${FS}    env: { "\${KEY}": v }\n`,
+    env: { KEY: 'changed' },
+    check: (c) => assert.deepEqual(c.servers.fs?.transport === 'stdio' && c.servers.fs.env, { '${KEY}': 'v' }),
+  },
+  {
+    name: 'a port may come from the environment as text',
+    config: `${FS}listen: { port: "\${PORT:-9090}" }\n`,
+    check: (c) => assert.equal(c.listen.port, 9090),
+  },
+  {
+    name: 'a default is only expanded when used',
+    config: `${FS}public_url: "\${A:-\${B}}"\n`,
+    env: { A: 'https://a.example.com' },
+    check: (c) => assert.equal(c.public_url, 'https://a.example.com'),
+  },
+  {
+    name: 'cwd is resolved against the config folder while command and args stay as written',
+    config: 'servers:\n  fs:\n    command: ./bin/server\n    args: [./data]\n    cwd: work\n    policy: policies/fs.yaml\n',
+    check: (c, dir) => {
+      assert.ok(c.servers.fs?.transport === 'stdio');
+      assert.equal(c.servers.fs.command, './bin/server');
+      assert.deepEqual(c.servers.fs.args, ['./data']);
+      assert.equal(c.servers.fs.cwd, join(dir, 'work'));
+    },
+  },
+  {
+    name: 'a token given as its SHA-256 is accepted in either case of hex',
+    config: `${FS}grants:\n  - name: ci\n    token_sha256: ${tokenSha256({ token: 't' }).toUpperCase()}\n`,
+    check: (c) => assert.equal(c.grants?.[0] && tokenSha256(c.grants[0]), tokenSha256({ token: 't' })),
+  },
+];
+
+for (const c of valid) {
+  test(c.name, () => {
+    const { dir, file } = tree(c.config, c.files, c.configName);
+    c.check(loadConfig(file, c.env ?? {}), dir);
+  });
+}
+
