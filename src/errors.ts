@@ -8,6 +8,10 @@ export const ErrorCode = {
   UnknownServer: 'AIRLOCK_UNKNOWN_SERVER',
   UnknownGrant: 'AIRLOCK_UNKNOWN_GRANT',
   BadArguments: 'AIRLOCK_BAD_ARGUMENTS',
+  RedisUnavailable: 'AIRLOCK_REDIS_UNAVAILABLE',
+  UpstreamUnavailable: 'AIRLOCK_UPSTREAM_UNAVAILABLE',
+  Unauthorized: 'AIRLOCK_UNAUTHORIZED',
+  Forbidden: 'AIRLOCK_FORBIDDEN',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

@@ -4,6 +4,8 @@ import { AirlockError, DocumentError } from '../errors.js';
 import { ExitCode, type Io } from './output.js';
 import { policyCheck } from './policy-check.js';
 import { policyExplain } from './policy-explain.js';
+import { start } from './start.js';
+import { stdio } from './stdio.js';
 
 const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -14,6 +16,24 @@ export function buildProgram(io: Io, result: { exitCode: number }): Command {
     .version(version)
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) });
+
+  program
+    .command('start')
+    .description('run the gateway')
+    .option('-c, --config <file>', 'config file (default ./airlock.yaml, else examples/airlock.yaml)')
+    .action(async (opts: { config?: string }) => {
+      const { stopped } = await start(io, opts);
+      await stopped;
+    });
+  program
+    .command('stdio')
+    .description('serve one configured server to a stdio MCP client, under the same policy')
+    .argument('<server>', 'a server name from the config')
+    .option('--grant <name>', 'act as this grant (its name reaches policy conditions on `grant`)')
+    .option('-c, --config <file>', 'config file (default ./airlock.yaml, else examples/airlock.yaml)')
+    .action(async (server: string, opts: { config?: string; grant?: string }) => {
+      await stdio(io, server, opts);
+    });
 
   const policy = program.command('policy').description('check and explain policy files');
   policy

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { durationField } from './duration.js';
+import { durationField, durationMs } from './duration.js';
 import { describeValue } from './zod-problems.js';
 
 /**
@@ -14,6 +14,8 @@ export type ApprovalChannel = (typeof APPROVAL_CHANNELS)[number];
 export const SERVER_NAME_PATTERN = /^[a-z0-9][a-z0-9_-]*$/;
 
 const MAX_APPROVAL_TIMEOUT_MS = 30 * 86_400_000;
+const MAX_CALL_TIMEOUT_MS = 86_400_000;
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 const text = z.string().refine((s) => s !== '', 'must not be empty');
 
@@ -66,6 +68,9 @@ export const ServerSchema = z
     cwd: absentIfEmpty(z.string()).meta({ description: "Working folder of the stdio server; default: the config file's folder." }),
     url: httpUrl.optional().meta({ description: 'An HTTP server: its Streamable HTTP endpoint (SSE as fallback).' }),
     headers: stringMap.optional().meta({ description: 'HTTP headers sent to the upstream server.' }),
+    call_timeout: durationField(MAX_CALL_TIMEOUT_MS)
+      .default('60s')
+      .meta({ description: 'How long a tool call may run upstream without progress before it ends [UNAVAILABLE]; progress notifications restart the clock.' }),
     policy: text.meta({ description: "The policy file for this server, relative to the config file's folder." }),
   })
   .strict()
@@ -85,8 +90,16 @@ export const ServerSchema = z
   })
   .transform((s): StdioServer | HttpServer =>
     s.url !== undefined
-      ? { transport: 'http', url: s.url, headers: s.headers ?? {}, policy: s.policy }
-      : { transport: 'stdio', command: s.command ?? '', args: s.args ?? [], env: s.env ?? {}, ...(s.cwd !== undefined && { cwd: s.cwd }), policy: s.policy },
+      ? { transport: 'http', url: s.url, headers: s.headers ?? {}, call_timeout_ms: durationMs(s.call_timeout), policy: s.policy }
+      : {
+          transport: 'stdio',
+          command: s.command ?? '',
+          args: s.args ?? [],
+          env: s.env ?? {},
+          ...(s.cwd !== undefined && { cwd: s.cwd }),
+          call_timeout_ms: durationMs(s.call_timeout),
+          policy: s.policy,
+        },
   );
 
 export interface StdioServer {
@@ -95,6 +108,7 @@ export interface StdioServer {
   args: string[];
   env: Record<string, string>;
   cwd?: string;
+  call_timeout_ms: number;
   policy: string;
 }
 
@@ -102,6 +116,7 @@ export interface HttpServer {
   transport: 'http';
   url: string;
   headers: Record<string, string>;
+  call_timeout_ms: number;
   policy: string;
 }
 
@@ -143,7 +158,14 @@ export const ConfigSchema = z
   .object({
     $schema: z.string().optional().meta({ description: 'A JSON Schema for editors; ignored by Airlock.' }),
     listen: z
-      .object({ host: text.default('127.0.0.1'), port: port.default(8080) })
+      .object({
+        host: text.default('127.0.0.1'),
+        port: port.default(8080),
+        body_limit: z
+          .union([z.int().positive(), z.string().regex(/^\d+\s*(b|kb|mb)$/i, 'expected a size like "512kb" or "1mb", or a number of bytes')])
+          .default('1mb')
+          .meta({ description: 'Largest request body accepted on /mcp; larger ones get a JSON-RPC error.' }),
+      })
       .strict()
       .prefault({}),
     public_url: absentIfEmpty(httpUrl).meta({ description: 'The address people reach Airlock at; used for links in Slack messages.' }),
@@ -173,6 +195,12 @@ export const ConfigSchema = z
       })
       .strict()
       .optional(),
+    log: z
+      .object({
+        level: absentIfEmpty(z.enum(LOG_LEVELS)).meta({ description: 'Default: info.' }),
+      })
+      .strict()
+      .prefault({}),
     audit: z
       .object({ file: absentIfEmpty(z.string()).meta({ description: 'An optional JSON-lines mirror of the audit trail.' }) })
       .strict()

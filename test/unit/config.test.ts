@@ -62,7 +62,7 @@ const valid: ValidCase[] = [
     files: CONTRACT_POLICIES,
     env: CONTRACT_ENV,
     check: (c, dir) => {
-      assert.deepEqual(c.listen, { host: '127.0.0.1', port: 8080 });
+      assert.deepEqual(c.listen, { host: '127.0.0.1', port: 8080, body_limit: '1mb' });
       assert.equal(c.public_url, 'https://airlock.example.com');
       assert.equal(c.redis.url, 'redis://127.0.0.1:6379');
       assert.deepEqual(c.servers.filesystem, {
@@ -70,6 +70,7 @@ const valid: ValidCase[] = [
         command: 'npx',
         args: ['-y', '@modelcontextprotocol/server-filesystem', './sandbox'],
         env: {},
+        call_timeout_ms: 60_000,
         policy: join(dir, 'policies/filesystem.yaml'),
         cwd: dir,
       });
@@ -77,6 +78,7 @@ const valid: ValidCase[] = [
         transport: 'http',
         url: 'http://127.0.0.1:8000/mcp',
         headers: { Authorization: 'Bearer aws-secret' },
+        call_timeout_ms: 60_000,
         policy: join(dir, 'policies/aws-support.json'),
       });
       assert.deepEqual(c.grants, [{ name: 'ci-bot', token: 'ci-secret', servers: ['filesystem'] }]);
@@ -103,9 +105,9 @@ const valid: ValidCase[] = [
     name: 'a minimal config gets every default',
     config: FS,
     check: (c, dir) => {
-      assert.deepEqual(c.listen, { host: '127.0.0.1', port: 8080 });
+      assert.deepEqual(c.listen, { host: '127.0.0.1', port: 8080, body_limit: '1mb' });
       assert.deepEqual(c.approvals, { channel: 'console', timeout: '10m', timeout_ms: 600_000 });
-      assert.deepEqual(c.servers.fs, { transport: 'stdio', command: 'node', args: [], env: {}, policy: join(dir, 'policies/fs.yaml'), cwd: dir });
+      assert.deepEqual(c.servers.fs, { transport: 'stdio', command: 'node', args: [], env: {}, call_timeout_ms: 60_000, policy: join(dir, 'policies/fs.yaml'), cwd: dir });
       assert.equal(c.grants, undefined);
       assert.equal(c.audit.file, undefined);
     },
@@ -187,6 +189,15 @@ const valid: ValidCase[] = [
     name: 'a token given as its SHA-256 is accepted in either case of hex',
     config: `${FS}grants:\n  - name: ci\n    token_sha256: ${tokenSha256({ token: 't' }).toUpperCase()}\n`,
     check: (c) => assert.equal(c.grants?.[0] && tokenSha256(c.grants[0]), tokenSha256({ token: 't' })),
+  },
+  {
+    name: 'a call timeout, a body limit and a log level are read',
+    config: FS.replace('    command: node\n', '    command: node\n    call_timeout: 5m\n') + 'listen: { body_limit: 256kb }\nlog: { level: debug }\n',
+    check: (c) => {
+      assert.equal(c.servers.fs?.call_timeout_ms, 300_000);
+      assert.equal(c.listen.body_limit, '256kb');
+      assert.equal(c.log.level, 'debug');
+    },
   },
 ];
 

@@ -6,12 +6,15 @@ import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
 import { parse } from 'yaml';
 import { loadConfig } from '../../src/config/index.js';
+import { ErrorCode } from '../../src/errors.js';
 import { loadPolicyFile } from '../../src/policy/index.js';
 import { jsonSchemas, renderSchema } from '../../scripts/json-schemas.js';
 import { PROJECT_ROOT } from '../support/run-cli.js';
 
 const policies = readdirSync(join(PROJECT_ROOT, 'policies'));
 const examples = readdirSync(join(PROJECT_ROOT, 'examples')).filter((f) => /\.(ya?ml|json)$/.test(f));
+/** The variables examples/docker.yaml needs, which docker-compose.yml insists on. */
+const EXAMPLE_ENV = { AIRLOCK_TOKEN: 'agent-token', AIRLOCK_ADMIN_TOKEN: 'admin-token' };
 
 for (const file of policies) {
   test(`shipped policy policies/${file} loads through the real parser`, () => {
@@ -21,7 +24,7 @@ for (const file of policies) {
 
 for (const file of examples) {
   test(`example config examples/${file} loads, with every policy it references`, () => {
-    const config = loadConfig(join(PROJECT_ROOT, 'examples', file), {});
+    const config = loadConfig(join(PROJECT_ROOT, 'examples', file), EXAMPLE_ENV);
     assert.ok(Object.keys(config.servers).length > 0);
     for (const server of Object.values(config.servers)) loadPolicyFile(server.policy);
   });
@@ -50,3 +53,9 @@ for (const [name, schema] of Object.entries(jsonSchemas())) {
     assert.equal(readFileSync(join(PROJECT_ROOT, 'schema', name), 'utf8'), renderSchema(schema));
   });
 }
+
+test("every error code is listed in the README's error table", () => {
+  const readme = readFileSync(join(PROJECT_ROOT, 'README.md'), 'utf8');
+  const table = readme.slice(readme.indexOf('## Errors'), readme.indexOf('## ', readme.indexOf('## Errors') + 3));
+  for (const code of Object.values(ErrorCode)) assert.ok(table.includes(`\`${code}\``), `${code} is missing from README.md's error table`);
+});

@@ -1,0 +1,335 @@
+/**
+ * What Airlock adds to a tool call: `echo` on server-everything running as a
+ * Streamable HTTP server, called by the SDK client directly and through
+ * Airlock proxying that same upstream, in the same run, in interleaved
+ * rounds so a noisy machine hurts both sides alike.
+ *
+ * Target (issue 3): added p50 ≤ 0.5 ms, added p99 ≤ 2 ms, throughput ≥ 0.7×
+ * direct.
+ *
+ * Airlock runs in this process by default (Gateway.start with a warn-level
+ * logger and a private redis-server); `--child` runs `airlock start` as a
+ * child process instead, so the proxy has its own event loop and its CPU
+ * time can be read on its own (AIRLOCK_BENCH_NODE_ARGS adds node options to
+ * it, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof").
+ *
+ * Besides wall-clock figures it prints CPU time per sequential call of each
+ * process (from /proc on Linux), which a busy machine disturbs far less.
+ *
+ * The bench's own clients use the same per-request-signal fetch as Airlock's
+ * upstream client (src/proxy/request-signal.ts): with the SDK's default, a
+ * client making thousands of calls slows down and floods stderr with
+ * MaxListenersExceededWarning, on both sides alike.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { loadConfig } from '../src/config/index.js';
+import { Gateway } from '../src/gateway/index.js';
+import { createLogger } from '../src/logging.js';
+import { withRequestSignals } from '../src/proxy/request-signal.js';
+import { connectRedis, freePort, startRedisServer } from '../src/redis/index.js';
+
+const EVERYTHING_SERVER = fileURLToPath(new URL('../node_modules/@modelcontextprotocol/server-everything/dist/index.js', import.meta.url));
+const AIRLOCK_BIN = fileURLToPath(new URL('../bin/airlock.js', import.meta.url));
+
+export const TARGETS = { addedP50Ms: 0.5, addedP99Ms: 2, throughputRatio: 0.7 };
+
+export interface ProxyBenchOptions {
+  /** Sequential calls measured on each side (after warm-up). */
+  sequential: number;
+  warmup: number;
+  /** Concurrent clients on each side. */
+  clients: number;
+  /** Calls each concurrent client makes per round. */
+  callsPerClient: number;
+  /** Interleaved rounds on each side. */
+  sequentialRounds: number;
+  concurrentRounds: number;
+  airlock: 'in-process' | 'child';
+}
+
+type SideName = 'direct' | 'proxied';
+
+export interface Side {
+  p50: number;
+  p99: number;
+  /** Sequential calls per second (one client, one call at a time). */
+  sequentialRate: number;
+  /** Total calls per second of all concurrent clients. */
+  concurrentRate: number;
+  /** CPU µs per sequential call: this process, server-everything, and the Airlock child (child mode, proxied side). */
+  cpu: { bench: number; upstream: number; airlock?: number };
+}
+
+export interface ProxyBenchResult {
+  options: ProxyBenchOptions;
+  direct: Side;
+  proxied: Side;
+  added: { p50: number; p99: number };
+  ratio: { sequential: number; concurrent: number };
+  /** RSS of this process, and of the Airlock child in child mode, MB. */
+  rssMb: number;
+  airlockRssMb?: number;
+  seconds: number;
+}
+
+type Cleanup = (() => Promise<unknown> | void)[];
+
+const DEFAULTS: ProxyBenchOptions = { sequential: 2_000, warmup: 200, clients: 50, callsPerClient: 10, sequentialRounds: 20, concurrentRounds: 2, airlock: 'in-process' };
+
+export async function benchProxy(overrides: Partial<ProxyBenchOptions> = {}): Promise<ProxyBenchResult> {
+  const options = { ...DEFAULTS, ...overrides };
+  const started = performance.now();
+  const cleanup: Cleanup = [];
+  try {
+    const upstream = await startEverything(cleanup);
+    const airlock = options.airlock === 'child' ? await startAirlockChild(upstream.url, cleanup) : await startAirlockInProcess(upstream.url, cleanup);
+    const url: Record<SideName, string> = { direct: upstream.url, proxied: airlock.url };
+
+    const connect = async (side: SideName) => {
+      const client = new Client({ name: 'bench', version: '1.0.0' });
+      await client.connect(new StreamableHTTPClientTransport(new URL(url[side]), { fetch: withRequestSignals() }));
+      cleanup.push(() => client.close());
+      return client;
+    };
+    const one = { direct: await connect('direct'), proxied: await connect('proxied') };
+    for (let i = 0; i < options.warmup; i++) {
+      await echo(one.direct);
+      await echo(one.proxied);
+    }
+
+    // Sequential: one client per side, rounds alternating which side goes first.
+    const latency: Record<SideName, number[]> = { direct: [], proxied: [] };
+    const busy = { direct: 0, proxied: 0 };
+    const cpu = { direct: { bench: 0, upstream: 0, airlock: 0 }, proxied: { bench: 0, upstream: 0, airlock: 0 } };
+    const perRound = Math.ceil(options.sequential / options.sequentialRounds);
+    const sequentialRound = async (side: SideName) => {
+      const before = { bench: processCpuUs(), upstream: procCpuUs(upstream.pid), airlock: airlock.pid === undefined ? 0 : procCpuUs(airlock.pid) };
+      const t0 = performance.now();
+      for (let i = 0; i < perRound; i++) {
+        const t = performance.now();
+        await echo(one[side]);
+        latency[side].push(performance.now() - t);
+      }
+      busy[side] += performance.now() - t0;
+      cpu[side].bench += processCpuUs() - before.bench;
+      cpu[side].upstream += procCpuUs(upstream.pid) - before.upstream;
+      if (airlock.pid !== undefined) cpu[side].airlock += procCpuUs(airlock.pid) - before.airlock;
+    };
+    for (let round = 0; round < options.sequentialRounds; round++) {
+      for (const side of order(round)) await sequentialRound(side);
+    }
+
+    // Concurrent: `clients` sessions per side, all calling at once.
+    const pool = {
+      direct: await Promise.all(Array.from({ length: options.clients }, () => connect('direct'))),
+      proxied: await Promise.all(Array.from({ length: options.clients }, () => connect('proxied'))),
+    };
+    for (const side of ['direct', 'proxied'] as const) await Promise.all(pool[side].map((c) => echo(c)));
+    const concurrent = { direct: { calls: 0, ms: 0 }, proxied: { calls: 0, ms: 0 } };
+    const concurrentRound = async (side: SideName) => {
+      const t0 = performance.now();
+      await Promise.all(
+        pool[side].map(async (client) => {
+          for (let i = 0; i < options.callsPerClient; i++) await echo(client);
+        }),
+      );
+      concurrent[side].ms += performance.now() - t0;
+      concurrent[side].calls += options.clients * options.callsPerClient;
+    };
+    for (let round = 0; round < options.concurrentRounds; round++) {
+      for (const side of order(round)) await concurrentRound(side);
+    }
+
+    const summarize = (name: SideName): Side => {
+      const n = latency[name].length;
+      return {
+        p50: percentile(latency[name], 0.5),
+        p99: percentile(latency[name], 0.99),
+        sequentialRate: (n / busy[name]) * 1000,
+        concurrentRate: (concurrent[name].calls / concurrent[name].ms) * 1000,
+        cpu: { bench: cpu[name].bench / n, upstream: cpu[name].upstream / n, ...(airlock.pid !== undefined && { airlock: cpu[name].airlock / n }) },
+      };
+    };
+    const d = summarize('direct');
+    const p = summarize('proxied');
+    const airlockRssMb = airlock.pid === undefined ? undefined : procRssMb(airlock.pid);
+    return {
+      options,
+      direct: d,
+      proxied: p,
+      added: { p50: p.p50 - d.p50, p99: p.p99 - d.p99 },
+      ratio: { sequential: p.sequentialRate / d.sequentialRate, concurrent: p.concurrentRate / d.concurrentRate },
+      rssMb: process.memoryUsage().rss / 1024 / 1024,
+      ...(airlockRssMb !== undefined && { airlockRssMb }),
+      seconds: (performance.now() - started) / 1000,
+    };
+  } finally {
+    for (const step of cleanup.reverse()) await Promise.resolve(step()).catch(() => undefined);
+  }
+}
+
+function order(round: number): SideName[] {
+  return round % 2 === 0 ? ['direct', 'proxied'] : ['proxied', 'direct'];
+}
+
+async function echo(client: Client): Promise<void> {
+  const result = await client.callTool({ name: 'echo', arguments: { message: 'bench' } });
+  if (result.isError) throw new Error(`echo failed: ${JSON.stringify(result)}`);
+}
+
+function percentile(samples: number[], q: number): number {
+  const sorted = [...samples].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] ?? Number.NaN;
+}
+
+function processCpuUs(): number {
+  const { user, system } = process.cpuUsage();
+  return user + system;
+}
+
+/** User + system CPU time of another process, µs (Linux; 0 elsewhere). */
+function procCpuUs(pid: number): number {
+  try {
+    // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+    return ((Number(fields[11]) + Number(fields[12])) * 1e6) / 100;
+  } catch {
+    return 0;
+  }
+}
+
+function procRssMb(pid: number): number | undefined {
+  try {
+    const kb = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+    return kb === undefined ? undefined : Number(kb) / 1024;
+  } catch {
+    return undefined;
+  }
+}
+
+/** `node <server-everything> streamableHttp` on a free port; resolves once it listens. */
+export async function startEverything(cleanup: Cleanup): Promise<{ url: string; pid: number }> {
+  const port = await freePort();
+  // It logs a line on stdout for every request: discard them, equally for both sides.
+  const child = spawn(process.execPath, [EVERYTHING_SERVER, 'streamableHttp'], { env: { ...process.env, PORT: String(port) }, stdio: ['ignore', 'ignore', 'pipe'] });
+  cleanup.push(() => stopChild(child));
+  await waitForLine(child, /listening on port/, 'server-everything');
+  return { url: `http://127.0.0.1:${port}/mcp`, pid: child.pid ?? 0 };
+}
+
+interface AirlockHandle {
+  url: string;
+  /** The child's, in child mode. */
+  pid?: number;
+}
+
+function writeConfig(upstreamUrl: string, port: number, cleanup: Cleanup): string {
+  const dir = mkdtempSync(join(tmpdir(), 'airlock-bench-'));
+  cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'everything.yaml'), 'version: "1"\ndefault: allow\n');
+  const file = join(dir, 'airlock.yaml');
+  writeFileSync(file, `listen: { host: 127.0.0.1, port: ${port} }\nlog: { level: warn }\nservers:\n  everything:\n    url: ${upstreamUrl}\n    policy: everything.yaml\n`);
+  return file;
+}
+
+async function startRedis(cleanup: Cleanup): Promise<string> {
+  const dir = mkdtempSync(join(tmpdir(), 'airlock-bench-redis-'));
+  cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
+  const server = await startRedisServer({ binary: 'redis-server', dir });
+  cleanup.push(() => server.stop());
+  return server.url;
+}
+
+export async function startAirlockInProcess(upstreamUrl: string, cleanup: Cleanup): Promise<AirlockHandle> {
+  const config = loadConfig(writeConfig(upstreamUrl, 0, cleanup), {});
+  const logger = createLogger({ level: 'warn' });
+  const redis = await connectRedis({ url: await startRedis(cleanup), logger });
+  cleanup.push(() => redis.disconnect());
+  const gateway = await Gateway.start({ config, logger, redis });
+  cleanup.push(() => gateway.stop());
+  return { url: `${gateway.url}/mcp/everything` };
+}
+
+async function startAirlockChild(upstreamUrl: string, cleanup: Cleanup): Promise<AirlockHandle> {
+  const port = await freePort();
+  const file = writeConfig(upstreamUrl, port, cleanup);
+  const redisUrl = await startRedis(cleanup);
+  const nodeArgs = (process.env.AIRLOCK_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const child = spawn(process.execPath, [...nodeArgs, AIRLOCK_BIN, 'start', '-c', file], { env: { ...process.env, REDIS_URL: redisUrl }, stdio: ['ignore', 'inherit', 'inherit'] });
+  cleanup.push(() => stopChild(child));
+  const base = `http://127.0.0.1:${port}`;
+  // At warn level it logs nothing on a good start: poll readiness, with a deadline.
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`airlock exited with ${child.exitCode}`);
+    const ready = await fetch(`${base}/readyz`).then(
+      (r) => r.ok,
+      () => false,
+    );
+    if (ready) break;
+    if (Date.now() > deadline) throw new Error('airlock was not ready within 20 s');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return { url: `${base}/mcp/everything`, ...(child.pid !== undefined && { pid: child.pid }) };
+}
+
+function waitForLine(child: ChildProcess, pattern: RegExp, what: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let buffer = '';
+    const timer = setTimeout(() => reject(new Error(`${what} did not start within 20 s\n${buffer}`)), 20_000);
+    const onData = (chunk: Buffer) => {
+      buffer += chunk.toString();
+      const line = buffer.split('\n').find((l) => pattern.test(l));
+      if (line === undefined) return;
+      clearTimeout(timer);
+      child.stderr?.off('data', onData);
+      child.stderr?.resume();
+      resolve(line);
+    };
+    child.stderr?.on('data', onData);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${what} exited with ${code} before it was ready\n${buffer}`));
+    });
+  });
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+const ms = (n: number) => `${n.toFixed(3)} ms`;
+const rate = (n: number) => `${Math.round(n).toLocaleString('en-US')}/s`;
+const us = (n: number | undefined) => (n === undefined ? '-' : `${Math.round(n)} µs`);
+const verdict = (ok: boolean) => (ok ? 'met' : 'NOT met');
+
+/** The report, one figure a line. */
+export function formatProxyBench(r: ProxyBenchResult): string[] {
+  const o = r.options;
+  const airlockCpu = o.airlock === 'child' ? r.proxied.cpu.airlock : r.proxied.cpu.bench - r.direct.cpu.bench;
+  return [
+    `proxy overhead: echo on server-everything (Streamable HTTP), Airlock ${o.airlock}; ${o.sequential} sequential calls a side after ${o.warmup} warm-up; ${o.clients} concurrent clients × ${o.callsPerClient} calls × ${o.concurrentRounds} rounds a side`,
+    `  direct    p50 ${ms(r.direct.p50)}  p99 ${ms(r.direct.p99)}  sequential ${rate(r.direct.sequentialRate)}  ${o.clients} clients ${rate(r.direct.concurrentRate)}`,
+    `  proxied   p50 ${ms(r.proxied.p50)}  p99 ${ms(r.proxied.p99)}  sequential ${rate(r.proxied.sequentialRate)}  ${o.clients} clients ${rate(r.proxied.concurrentRate)}`,
+    `  added     p50 ${ms(r.added.p50)} (target ≤ ${TARGETS.addedP50Ms} ms: ${verdict(r.added.p50 <= TARGETS.addedP50Ms)})  p99 ${ms(r.added.p99)} (target ≤ ${TARGETS.addedP99Ms} ms: ${verdict(r.added.p99 <= TARGETS.addedP99Ms)})`,
+    `  throughput proxied/direct: sequential ${r.ratio.sequential.toFixed(2)}× (target ≥ ${TARGETS.throughputRatio}×: ${verdict(r.ratio.sequential >= TARGETS.throughputRatio)}), ${o.clients} clients ${r.ratio.concurrent.toFixed(2)}× (target ≥ ${TARGETS.throughputRatio}×: ${verdict(r.ratio.concurrent >= TARGETS.throughputRatio)})`,
+    `  cpu per sequential call: bench process ${us(r.direct.cpu.bench)} direct / ${us(r.proxied.cpu.bench)} proxied; server-everything ${us(r.direct.cpu.upstream)} / ${us(r.proxied.cpu.upstream)}; Airlock ≈ ${us(airlockCpu)}${o.airlock === 'in-process' ? ' (bench process, proxied minus direct)' : ' (its own process)'}`,
+    `  rss ${Math.round(r.rssMb)} MB (this process${o.airlock === 'in-process' ? ', Airlock included' : ''})${r.airlockRssMb === undefined ? '' : `, Airlock ${Math.round(r.airlockRssMb)} MB`}; ${r.seconds.toFixed(1)} s`,
+  ];
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const result = await benchProxy({ airlock: process.argv.includes('--child') ? 'child' : 'in-process' });
+  for (const line of formatProxyBench(result)) console.log(line);
+}

@@ -1,0 +1,42 @@
+import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
+import { findConfigFile, loadConfig, suggest } from '../config/index.js';
+import { AirlockError, ErrorCode } from '../errors.js';
+import { createLogger } from '../logging.js';
+import { PolicyWatcher } from '../policy/index.js';
+import { createSessionServer, SessionRegistry, Upstream } from '../proxy/index.js';
+import type { Io } from './output.js';
+
+/**
+ * `airlock stdio SERVER`: one configured server served to a stdio MCP client
+ * (Claude Desktop, for one), under the same policy as over HTTP. Logs go to
+ * stderr, since stdout carries the protocol. Resolves when the client hangs up.
+ */
+export async function stdio(io: Io, name: string, options: { config?: string; grant?: string }): Promise<void> {
+  const config = loadConfig(findConfigFile(io.cwd, options.config), io.env);
+  const server = config.servers[name];
+  if (!server) {
+    const names = Object.keys(config.servers);
+    throw new AirlockError(ErrorCode.UnknownServer, `unknown server "${name}"${suggest(name, names)} (configured: ${names.join(', ') || 'none'})`);
+  }
+  const grant = options.grant === undefined ? undefined : (config.grants ?? []).find((g) => g.name === options.grant);
+  if (options.grant !== undefined && !grant) throw new AirlockError(ErrorCode.UnknownGrant, `unknown grant "${options.grant}"`);
+  if (grant?.servers && !grant.servers.includes(name)) throw new AirlockError(ErrorCode.UnknownGrant, `grant ${grant.name} may not use server ${name}`);
+
+  const logger = createLogger({ level: config.log.level, fd: 2 });
+  const watcher = PolicyWatcher.open({ file: server.policy, logger });
+  const sessions = new SessionRegistry();
+  const upstream = new Upstream({ name, server, logger, onNotification: (n) => sessions.broadcast(name, n) });
+  await upstream.start();
+
+  const scope = { servers: [name], aggregated: false };
+  const session = createSessionServer({ policyFor: () => watcher.current, upstream: () => upstream, logger }, scope, { grant: grant?.name, sessionId: 'stdio' });
+  sessions.add({ server: session, scope, grant: grant?.name, close: () => session.close() });
+  const transport = new StdioServerTransport();
+  const closed = new Promise<void>((resolve) => (transport.onclose = resolve));
+  await session.connect(transport);
+  process.stdin.once('end', () => void session.close());
+  await closed;
+  watcher.close();
+  await upstream.close();
+  logger.flush();
+}

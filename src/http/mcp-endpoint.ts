@@ -1,0 +1,100 @@
+import { randomUUID } from 'node:crypto';
+import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
+import express, { type Request, type Response, type Router } from 'express';
+import type { Logger } from 'pino';
+import { ErrorCode } from '../errors.js';
+import type { SessionRegistry} from '../proxy/index.js';
+import { createSessionServer, type PipelineDeps, type Scope, type Session } from '../proxy/index.js';
+import type { Identity } from './auth.js';
+import { sendJsonRpcError } from './json-rpc-error.js';
+
+interface HttpSession extends Session {
+  id: string;
+  transport: StreamableHTTPServerTransport;
+  /** The path it was opened on: a session id is only good on its own endpoint. */
+  path: string;
+}
+
+export interface McpEndpointOptions {
+  deps: PipelineDeps;
+  servers: string[];
+  authenticate: (req: Request) => Identity;
+  sessions: SessionRegistry;
+  bodyLimit: string | number;
+  logger: Logger;
+}
+
+/** `/mcp/:server` for one server and `/mcp` for every server the grant may use, as Streamable HTTP. */
+export function mcpRoutes(options: McpEndpointOptions): Router {
+  const { deps, servers, authenticate, sessions, logger } = options;
+  const byId = new Map<string, HttpSession>();
+  const router = express.Router();
+  router.use(['/mcp', '/mcp/:server'], express.json({ limit: options.bodyLimit, type: () => true }));
+
+  /** Every request the gateway turns away itself is logged, without its token or session id. */
+  const refuse = (req: Request, res: Response, status: number, code: number, message: string, extra: { data?: Record<string, unknown>; grant?: string } = {}) => {
+    logger.warn({ method: req.method, path: req.path, status, ...(extra.grant !== undefined && { grant: extra.grant }), reason: message }, 'request refused');
+    sendJsonRpcError(res, status, code, message, extra.data);
+  };
+
+  const handle = async (req: Request, res: Response, server: string | undefined) => {
+    const identity = authenticate(req);
+    if (!identity.ok) {
+      res.setHeader('WWW-Authenticate', 'Bearer realm="airlock"');
+      return refuse(req, res, identity.status, -32000, `Unauthorized: ${identity.message}`, { data: { airlock_code: ErrorCode.Unauthorized } });
+    }
+    if (server !== undefined && !servers.includes(server)) {
+      return refuse(req, res, 404, -32000, `Not Found: no server named "${server}" behind this gateway`, { data: { airlock_code: ErrorCode.UnknownServer }, grant: identity.grant });
+    }
+    if (server !== undefined && !identity.servers.includes(server)) {
+      return refuse(req, res, 403, -32000, `Forbidden: grant ${identity.grant ?? '(none)'} may not use server ${server}`, { data: { airlock_code: ErrorCode.Forbidden }, grant: identity.grant });
+    }
+
+    const sessionId = req.headers['mcp-session-id'];
+    if (typeof sessionId === 'string') {
+      const session = byId.get(sessionId);
+      // Another grant's session, or one opened on another endpoint, is answered as unknown: ids are not shared.
+      if (!session || session.grant !== identity.grant || session.path !== req.path) return refuse(req, res, 404, -32001, 'Session not found', { grant: identity.grant });
+      return session.transport.handleRequest(req, res, req.body);
+    }
+    if (req.method !== 'POST' || !isInitializeRequest(req.body)) {
+      return refuse(req, res, 400, -32000, 'Bad Request: Mcp-Session-Id header is required', { grant: identity.grant });
+    }
+
+    const scope: Scope = server === undefined ? { servers: servers.filter((s) => identity.servers.includes(s)), aggregated: true } : { servers: [server], aggregated: false };
+    const identityOfSession: { grant: string | undefined; sessionId?: string } = { grant: identity.grant };
+    const session: HttpSession = {
+      id: '',
+      path: req.path,
+      grant: identity.grant,
+      scope,
+      server: createSessionServer(deps, scope, identityOfSession),
+      transport: new StreamableHTTPServerTransport({
+        sessionIdGenerator: () => randomUUID(),
+        onsessioninitialized: (id) => {
+          session.id = id;
+          identityOfSession.sessionId = id;
+          byId.set(id, session);
+          sessions.add(session);
+          logger.info({ session: id, grant: identity.grant, servers: scope.servers }, 'session opened');
+        },
+      }),
+      close: async () => {
+        await session.server.close();
+      },
+    };
+    session.transport.onclose = () => {
+      if (!byId.delete(session.id)) return;
+      sessions.delete(session);
+      logger.info({ session: session.id }, 'session closed');
+    };
+    session.server.onerror = (err) => logger.debug({ session: session.id, err: err.message }, 'session protocol error');
+    await session.server.connect(session.transport);
+    await session.transport.handleRequest(req, res, req.body);
+  };
+
+  router.all('/mcp', (req, res) => handle(req, res, undefined));
+  router.all('/mcp/:server', (req, res) => handle(req, res, req.params.server));
+  return router;
+}

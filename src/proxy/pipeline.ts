@@ -1,0 +1,87 @@
+import { randomUUID } from 'node:crypto';
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import type { Logger } from 'pino';
+import { evaluate, type CompiledPolicy, type Decision } from '../policy/index.js';
+import { UpstreamUnavailableError } from './errors.js';
+import { refusal, unknownTool, type DecisionMeta } from './refusal.js';
+import type { Upstream } from './upstream.js';
+
+export interface ToolCall {
+  server: string;
+  tool: string;
+  /** The name the agent used (`server__tool` on /mcp), for "unknown tool" answers. */
+  calledAs: string;
+  args: Record<string, unknown> | undefined;
+  /** The downstream request's `_meta`, passed on to the server (its progress token is replaced by the SDK's own). */
+  meta: Record<string, unknown> | undefined;
+  grant: string | undefined;
+  session: string | undefined;
+  signal: AbortSignal;
+  /** Set when the agent asked for progress: relays the server's progress notifications. */
+  onProgress?: (progress: { progress: number; total?: number; message?: string }) => void;
+}
+
+export interface PipelineDeps {
+  policyFor(server: string): CompiledPolicy;
+  upstream(server: string): Upstream;
+  logger: Logger;
+}
+
+/**
+ * The life of one `tools/call`: the policy decides, a refusal is answered at
+ * once, an admitted call goes to the real server and its result comes back
+ * unchanged. Later steps (limits, approvals, audit) plug in here.
+ */
+export async function callTool(deps: PipelineDeps, call: ToolCall): Promise<CallToolResult> {
+  const requestId = randomUUID();
+  const log = deps.logger.child({ request_id: requestId, server: call.server, tool: call.tool, grant: call.grant, session: call.session });
+  const upstream = deps.upstream(call.server);
+  if (upstream.status === 'connected' && !upstream.tool(call.tool)) {
+    log.info({ decision: 'unknown' }, 'call to a tool the server does not have');
+    throw unknownTool(call.calledAs);
+  }
+
+  const decision = evaluate(deps.policyFor(call.server), { tool: call.tool, args: call.args, grant: call.grant });
+  const meta = (extra: Partial<DecisionMeta> = {}): DecisionMeta => describe(decision, requestId, call, extra);
+  if (decision.action === 'hide') {
+    log.info({ decision: 'hidden', rule: decision.rule }, 'call to a hidden tool answered as unknown');
+    throw unknownTool(call.calledAs);
+  }
+  if (decision.action === 'deny') {
+    log.info({ decision: 'denied', rule: decision.rule }, 'call denied by policy');
+    return refusal('POLICY DENIED', decision.reason, meta());
+  }
+  if (decision.action === 'require_approval') {
+    log.info({ decision: 'denied', rule: decision.rule }, 'call needs approval, which is not available yet');
+    const text = `${decision.reason}. This call needs a person's approval and this gateway has no approval channel yet, so it is refused.`;
+    return refusal('POLICY DENIED', text, meta({ decision: 'require_approval' }));
+  }
+
+  const started = performance.now();
+  try {
+    const result = await upstream.callTool(
+      { name: call.tool, ...(call.args !== undefined && { arguments: call.args }), ...(call.meta && { _meta: call.meta }) },
+      { signal: call.signal, ...(call.onProgress && { onprogress: call.onProgress }) },
+    );
+    log.info({ decision: 'allowed', rule: decision.rule, upstream_ms: round(performance.now() - started), is_error: result.isError === true }, 'call executed');
+    return result;
+  } catch (err) {
+    // The agent withdrew the call (notifications/cancelled, or its session closed): the SDK has told the server and answers nobody.
+    if (call.signal.aborted) {
+      log.info({ decision: 'cancelled', rule: decision.rule, upstream_ms: round(performance.now() - started) }, 'call cancelled by the client');
+      throw err;
+    }
+    if (!(err instanceof UpstreamUnavailableError)) throw err;
+    log.warn({ decision: 'unavailable', err: err.message }, 'upstream unavailable');
+    const outcome = err.sent ? 'The server may or may not have run it: check before retrying.' : 'The call was not sent; retry later.';
+    return refusal('UNAVAILABLE', `${err.message}. ${outcome}`, meta({ decision: 'unavailable' }));
+  }
+}
+
+function describe(decision: Decision, requestId: string, call: ToolCall, extra: Partial<DecisionMeta>): DecisionMeta {
+  return { decision: decision.action, rule: decision.rule, reason: decision.reason, request_id: requestId, server: call.server, tool: call.tool, ...extra };
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 1000) / 1000;
+}

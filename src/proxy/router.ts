@@ -1,0 +1,129 @@
+import { UriTemplate } from '@modelcontextprotocol/sdk/shared/uriTemplate.js';
+import {
+  ErrorCode as JsonRpcError,
+  ListPromptsResultSchema,
+  ListResourcesResultSchema,
+  ListResourceTemplatesResultSchema,
+  type Prompt,
+  type Resource,
+  type ResourceTemplate,
+  type ServerCapabilities,
+} from '@modelcontextprotocol/sdk/types.js';
+import type { z, ZodType } from 'zod';
+import { ProtocolError } from './errors.js';
+import type { PipelineDeps } from './pipeline.js';
+
+/** The servers a session reaches: one on `/mcp/:server`, every server the grant may use on `/mcp`. */
+export interface Scope {
+  servers: string[];
+  aggregated: boolean;
+}
+
+/** `server__tool` on the aggregated endpoint: server names never contain `__`, so the first one splits. */
+export const SEPARATOR = '__';
+
+/**
+ * Maps the names and URIs a session uses to the upstream that owns them. On
+ * `/mcp` tool and prompt names carry their server's name; resource URIs are
+ * left as the servers wrote them and found again by the lists that named them.
+ */
+export class Router {
+  readonly #deps: PipelineDeps;
+  readonly #scope: Scope;
+  readonly #uriOwners = new Map<string, string>();
+
+  constructor(deps: PipelineDeps, scope: Scope) {
+    this.#deps = deps;
+    this.#scope = scope;
+  }
+
+  /** Servers whose lists can be read now. On a single-server session an unreachable server is an error, not an empty list. */
+  listable(): string[] {
+    const connected = this.#scope.servers.filter((name) => this.#deps.upstream(name).status === 'connected');
+    if (!this.#scope.aggregated && connected.length === 0) {
+      const name = this.#scope.servers[0] ?? '';
+      throw new ProtocolError(JsonRpcError.InternalError, `[UNAVAILABLE] upstream ${name} is not connected${lastError(this.#deps, name)}`);
+    }
+    return connected;
+  }
+
+  qualify(server: string, name: string): string {
+    return `${server}${SEPARATOR}${name}`;
+  }
+
+  splitName(name: string): { server: string; name: string } | undefined {
+    if (!this.#scope.aggregated) return { server: this.#scope.servers[0] ?? '', name };
+    const at = name.indexOf(SEPARATOR);
+    if (at <= 0) return undefined;
+    const server = name.slice(0, at);
+    return this.#scope.servers.includes(server) ? { server, name: name.slice(at + SEPARATOR.length) } : undefined;
+  }
+
+  instructions(): string | undefined {
+    return this.#scope.aggregated ? undefined : this.#deps.upstream(this.#scope.servers[0] ?? '').instructions;
+  }
+
+  /** The capabilities of every upstream in scope, or undefined while any of them is not connected. */
+  knownCapabilities(): ServerCapabilities[] | undefined {
+    const all = this.#scope.servers.map((name) => this.#deps.upstream(name).capabilities);
+    return all.every((c) => c !== undefined) ? (all as ServerCapabilities[]) : undefined;
+  }
+
+  async allResources(signal: AbortSignal): Promise<Resource[]> {
+    const resources: Resource[] = [];
+    for (const server of this.#having('resources')) {
+      for (const resource of await this.#pages(server, 'resources/list', ListResourcesResultSchema, (p) => p.resources, signal)) {
+        this.#uriOwners.set(resource.uri, server);
+        resources.push(resource);
+      }
+    }
+    return resources;
+  }
+
+  async allResourceTemplates(signal: AbortSignal): Promise<ResourceTemplate[]> {
+    const templates: ResourceTemplate[] = [];
+    for (const server of this.#having('resources')) templates.push(...(await this.#pages(server, 'resources/templates/list', ListResourceTemplatesResultSchema, (p) => p.resourceTemplates, signal)));
+    return templates;
+  }
+
+  async allPrompts(signal: AbortSignal): Promise<Prompt[]> {
+    const prompts: Prompt[] = [];
+    for (const server of this.#having('prompts')) {
+      for (const prompt of await this.#pages(server, 'prompts/list', ListPromptsResultSchema, (p) => p.prompts, signal)) prompts.push({ ...prompt, name: this.qualify(server, prompt.name) });
+    }
+    return prompts;
+  }
+
+  /** The server a resource URI belongs to: a listed resource, else the first server with a matching template. */
+  async serverForUri(uri: string, signal: AbortSignal): Promise<string> {
+    if (!this.#scope.aggregated) return this.#scope.servers[0] ?? '';
+    if (!this.#uriOwners.has(uri)) await this.allResources(signal);
+    const owner = this.#uriOwners.get(uri);
+    if (owner) return owner;
+    for (const server of this.#having('resources')) {
+      const templates = await this.#pages(server, 'resources/templates/list', ListResourceTemplatesResultSchema, (p) => p.resourceTemplates, signal);
+      if (templates.some((t) => new UriTemplate(t.uriTemplate).match(uri) !== null)) return server;
+    }
+    throw new ProtocolError(JsonRpcError.InvalidParams, `Unknown resource: ${uri}`);
+  }
+
+  #having(capability: 'resources' | 'prompts'): string[] {
+    return this.listable().filter((name) => this.#deps.upstream(name).capabilities?.[capability] !== undefined);
+  }
+
+  async #pages<S extends ZodType<{ nextCursor?: string }>, T>(server: string, method: string, schema: S, items: (page: z.output<S>) => T[], signal: AbortSignal): Promise<T[]> {
+    const all: T[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await this.#deps.upstream(server).request({ method, params: cursor ? { cursor } : {} }, schema, { signal });
+      all.push(...items(page));
+      cursor = page.nextCursor;
+    } while (cursor);
+    return all;
+  }
+}
+
+function lastError(deps: PipelineDeps, name: string): string {
+  const error = deps.upstream(name).lastError;
+  return error ? ` (${error})` : '';
+}

@@ -1,0 +1,161 @@
+import { Server } from '@modelcontextprotocol/sdk/server/index.js';
+import {
+  CallToolRequestSchema,
+  CompleteRequestSchema,
+  CompleteResultSchema,
+  EmptyResultSchema,
+  GetPromptRequestSchema,
+  GetPromptResultSchema,
+  ListPromptsRequestSchema,
+  ListPromptsResultSchema,
+  ListResourcesRequestSchema,
+  ListResourcesResultSchema,
+  ListResourceTemplatesRequestSchema,
+  ListResourceTemplatesResultSchema,
+  ListToolsRequestSchema,
+  ErrorCode as JsonRpcError,
+  ReadResourceRequestSchema,
+  ReadResourceResultSchema,
+  SetLevelRequestSchema,
+  SubscribeRequestSchema,
+  UnsubscribeRequestSchema,
+  type ServerCapabilities,
+  type Tool,
+} from '@modelcontextprotocol/sdk/types.js';
+import { z } from 'zod';
+import { isHidden } from '../policy/index.js';
+import { ProtocolError, UpstreamUnavailableError } from './errors.js';
+import { callTool, type PipelineDeps } from './pipeline.js';
+import { unknownTool } from './refusal.js';
+import { Router, type Scope } from './router.js';
+
+export interface SessionIdentity {
+  grant: string | undefined;
+  /** Filled in once the transport knows it. */
+  sessionId?: string;
+}
+
+const ToolsCallMethodSchema = z.looseObject({ method: z.literal('tools/call') });
+
+/**
+ * The MCP server one downstream session talks to. It shows the upstream's
+ * tools minus hidden ones, sends every `tools/call` through the pipeline and
+ * passes resources, prompts, completion and logging through unchanged.
+ */
+export function createSessionServer(deps: PipelineDeps, scope: Scope, identity: SessionIdentity): Server {
+  const router = new Router(deps, scope);
+  const capabilities = capabilitiesOf(router);
+  const server = new Server({ name: scope.aggregated ? 'airlock' : `airlock/${scope.servers[0]}`, version: '0.1.0' }, { capabilities, instructions: router.instructions() });
+
+  server.setRequestHandler(ListToolsRequestSchema, async () => {
+    const tools: Tool[] = [];
+    for (const name of router.listable()) {
+      const policy = deps.policyFor(name);
+      for (const tool of deps.upstream(name).tools) {
+        if (!isHidden(policy, tool.name)) tools.push(scope.aggregated ? { ...tool, name: router.qualify(name, tool.name) } : tool);
+      }
+    }
+    return { tools };
+  });
+
+  // The SDK's Server answers tools/call params that fail CallToolRequestSchema with -32602, but only if the
+  // schema registered here lets them through: registered with CallToolRequestSchema itself, an earlier parse
+  // fails first and the agent gets -32603 (Internal error) with a zod dump. So register by method, parse after.
+  server.setRequestHandler(ToolsCallMethodSchema, async (raw, extra) => {
+    const request = CallToolRequestSchema.parse(raw);
+    const target = router.splitName(request.params.name);
+    if (!target) throw unknownTool(request.params.name);
+    const { progressToken, ...meta } = request.params._meta ?? {};
+    return callTool(deps, {
+      server: target.server,
+      tool: target.name,
+      calledAs: request.params.name,
+      args: request.params.arguments,
+      meta: Object.keys(meta).length > 0 ? meta : undefined,
+      grant: identity.grant,
+      session: identity.sessionId ?? extra.sessionId,
+      signal: extra.signal,
+      ...(progressToken !== undefined && {
+        onProgress: (p: { progress: number; total?: number; message?: string }) =>
+          void extra.sendNotification({ method: 'notifications/progress', params: { progressToken, ...p } }).catch(() => undefined),
+      }),
+    });
+  });
+
+  const forward: Forward = (name, method, params, schema, signal) => deps.upstream(name).request({ method, ...(params && { params }) }, schema, { signal }).catch(rethrow);
+
+  if (capabilities.resources) registerResources(server, router, scope, forward);
+  if (capabilities.prompts) registerPrompts(server, router, scope, forward);
+  if (capabilities.completions) registerCompletion(server, router, forward);
+  if (capabilities.logging) {
+    server.setRequestHandler(SetLevelRequestSchema, async (request, extra) => {
+      await Promise.all(router.listable().filter((name) => deps.upstream(name).capabilities?.logging).map((name) => forward(name, 'logging/setLevel', request.params, EmptyResultSchema, extra.signal)));
+      return {};
+    });
+  }
+  return server;
+}
+
+type Forward = <S extends z.ZodType>(server: string, method: string, params: Record<string, unknown> | undefined, schema: S, signal: AbortSignal) => Promise<z.output<S>>;
+
+function registerResources(server: Server, router: Router, scope: Scope, forward: Forward): void {
+  server.setRequestHandler(ListResourcesRequestSchema, async (request, extra) =>
+    scope.aggregated ? { resources: await router.allResources(extra.signal) } : forward(scope.servers[0]!, 'resources/list', request.params, ListResourcesResultSchema, extra.signal),
+  );
+  server.setRequestHandler(ListResourceTemplatesRequestSchema, async (request, extra) =>
+    scope.aggregated
+      ? { resourceTemplates: await router.allResourceTemplates(extra.signal) }
+      : forward(scope.servers[0]!, 'resources/templates/list', request.params, ListResourceTemplatesResultSchema, extra.signal),
+  );
+  server.setRequestHandler(ReadResourceRequestSchema, async (request, extra) =>
+    forward(await router.serverForUri(request.params.uri, extra.signal), 'resources/read', request.params, ReadResourceResultSchema, extra.signal),
+  );
+  server.setRequestHandler(SubscribeRequestSchema, async (request, extra) =>
+    forward(await router.serverForUri(request.params.uri, extra.signal), 'resources/subscribe', request.params, EmptyResultSchema, extra.signal),
+  );
+  server.setRequestHandler(UnsubscribeRequestSchema, async (request, extra) =>
+    forward(await router.serverForUri(request.params.uri, extra.signal), 'resources/unsubscribe', request.params, EmptyResultSchema, extra.signal),
+  );
+}
+
+function registerPrompts(server: Server, router: Router, scope: Scope, forward: Forward): void {
+  server.setRequestHandler(ListPromptsRequestSchema, async (request, extra) =>
+    scope.aggregated ? { prompts: await router.allPrompts(extra.signal) } : forward(scope.servers[0]!, 'prompts/list', request.params, ListPromptsResultSchema, extra.signal),
+  );
+  server.setRequestHandler(GetPromptRequestSchema, async (request, extra) => {
+    const target = router.splitName(request.params.name);
+    if (!target) throw new ProtocolError(JsonRpcError.InvalidParams, `Unknown prompt: ${request.params.name}`);
+    return forward(target.server, 'prompts/get', { ...request.params, name: target.name }, GetPromptResultSchema, extra.signal);
+  });
+}
+
+function registerCompletion(server: Server, router: Router, forward: Forward): void {
+  server.setRequestHandler(CompleteRequestSchema, async (request, extra) => {
+    const { ref } = request.params;
+    if (ref.type === 'ref/prompt') {
+      const target = router.splitName(ref.name);
+      if (!target) throw new ProtocolError(JsonRpcError.InvalidParams, `Unknown prompt: ${ref.name}`);
+      return forward(target.server, 'completion/complete', { ...request.params, ref: { ...ref, name: target.name } }, CompleteResultSchema, extra.signal);
+    }
+    return forward(await router.serverForUri(ref.uri, extra.signal), 'completion/complete', request.params, CompleteResultSchema, extra.signal);
+  });
+}
+
+/** What the session offers: the union of its upstreams' capabilities; everything while an upstream is still connecting. */
+function capabilitiesOf(router: Router): ServerCapabilities {
+  const known = router.knownCapabilities();
+  const any = (pick: (c: ServerCapabilities) => unknown) => known === undefined || known.some((c) => pick(c) !== undefined);
+  return {
+    tools: { listChanged: true },
+    ...(any((c) => c.resources) && { resources: { subscribe: true, listChanged: true } }),
+    ...(any((c) => c.prompts) && { prompts: { listChanged: true } }),
+    ...(any((c) => c.completions) && { completions: {} }),
+    ...(any((c) => c.logging) && { logging: {} }),
+  };
+}
+
+/** An unreachable upstream is a JSON-RPC error for everything but tool calls, which answer `[UNAVAILABLE]`. */
+function rethrow(err: unknown): never {
+  if (err instanceof UpstreamUnavailableError) throw new ProtocolError(JsonRpcError.InternalError, `[UNAVAILABLE] ${err.message}`);
+  throw err;
+}

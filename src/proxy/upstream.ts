@@ -1,0 +1,242 @@
+import { createInterface } from 'node:readline';
+import type { Readable } from 'node:stream';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
+import { getDefaultEnvironment, StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import type { RequestOptions } from '@modelcontextprotocol/sdk/shared/protocol.js';
+import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
+import {
+  CallToolResultSchema,
+  ListToolsResultSchema,
+  ToolListChangedNotificationSchema,
+  type CallToolResult,
+  type Notification,
+  type ServerCapabilities,
+  type Tool,
+} from '@modelcontextprotocol/sdk/types.js';
+import type { Logger } from 'pino';
+import type { z } from 'zod';
+import type { LoadedServer } from '../config/index.js';
+import { ProtocolError, UpstreamUnavailableError } from './errors.js';
+import { withRequestSignals } from './request-signal.js';
+
+export type UpstreamStatus = 'connecting' | 'connected' | 'disconnected' | 'closed';
+
+export interface UpstreamOptions {
+  name: string;
+  server: LoadedServer;
+  logger: Logger;
+  /** Every notification the server sends that is not a reply to a request (list changes, log messages, resource updates). */
+  onNotification: (notification: Notification) => void;
+  /** Called after (re)connecting, so sessions can refresh what they show. */
+  onConnected?: () => void;
+  /** First and maximum delay between reconnection attempts. */
+  backoff?: { initialMs: number; maxMs: number };
+}
+
+const CLIENT_INFO = { name: 'airlock', version: '0.1.0' };
+
+/**
+ * One MCP server behind Airlock, shared by every downstream session: a real
+ * SDK client over stdio or Streamable HTTP (SSE for old servers), reconnected
+ * with backoff when the server dies, with its tool list cached and refreshed
+ * when the server says it changed.
+ */
+export class Upstream {
+  readonly name: string;
+  #status: UpstreamStatus = 'disconnected';
+  #client: Client | undefined;
+  #tools: Tool[] = [];
+  #toolsByName = new Map<string, Tool>();
+  #lastError: string | undefined;
+  #retryTimer: NodeJS.Timeout | undefined;
+  #attempt = 0;
+  #connecting: Promise<void> | undefined;
+  readonly #options: UpstreamOptions;
+
+  constructor(options: UpstreamOptions) {
+    this.name = options.name;
+    this.#options = options;
+  }
+
+  get status(): UpstreamStatus {
+    return this.#status;
+  }
+
+  get lastError(): string | undefined {
+    return this.#lastError;
+  }
+
+  get capabilities(): ServerCapabilities | undefined {
+    return this.#client?.getServerCapabilities();
+  }
+
+  get instructions(): string | undefined {
+    return this.#client?.getInstructions();
+  }
+
+  get tools(): readonly Tool[] {
+    return this.#tools;
+  }
+
+  tool(name: string): Tool | undefined {
+    return this.#toolsByName.get(name);
+  }
+
+  /** Connects once; on failure keeps retrying in the background and resolves anyway: a dead upstream must not stop the gateway. */
+  start(): Promise<void> {
+    this.#connecting ??= this.#connect().finally(() => (this.#connecting = undefined));
+    return this.#connecting;
+  }
+
+  async close(): Promise<void> {
+    this.#status = 'closed';
+    clearTimeout(this.#retryTimer);
+    const client = this.#client;
+    this.#client = undefined;
+    await client?.close().catch(() => undefined);
+  }
+
+  /** Sends a request as is and returns the server's result; throws UpstreamUnavailableError when the server cannot be reached. */
+  async request<S extends z.ZodType>(request: { method: string; params?: Record<string, unknown> }, schema: S, options?: RequestOptions): Promise<z.output<S>> {
+    const client = this.#connectedClient();
+    try {
+      return (await client.request(request as never, schema as never, options)) as z.output<S>;
+    } catch (err) {
+      throw toUnavailable(this.name, err);
+    }
+  }
+
+  callTool(params: Record<string, unknown>, options: RequestOptions): Promise<CallToolResult> {
+    return this.request({ method: 'tools/call', params }, CallToolResultSchema, {
+      timeout: this.#options.server.call_timeout_ms,
+      resetTimeoutOnProgress: true,
+      ...options,
+    });
+  }
+
+  notify(notification: Notification): Promise<void> {
+    return this.#connectedClient().notification(notification as never);
+  }
+
+  #connectedClient(): Client {
+    if (this.#status !== 'connected' || !this.#client) {
+      throw new UpstreamUnavailableError(this.name, `upstream ${this.name} is not connected${this.#lastError ? ` (${this.#lastError})` : ''}`, { sent: false });
+    }
+    return this.#client;
+  }
+
+  async #connect(): Promise<void> {
+    if (this.#status === 'closed') return;
+    this.#status = 'connecting';
+    const { logger, server } = this.#options;
+    try {
+      const client = server.transport === 'stdio' ? await this.#connectStdio() : await this.#connectHttp(server.url, server.headers);
+      this.#client = client;
+      await this.#refreshTools(client);
+      this.#status = 'connected';
+      this.#lastError = undefined;
+      this.#attempt = 0;
+      const info = client.getServerVersion();
+      logger.info({ upstream: this.name, server_name: info?.name, server_version: info?.version, tools: this.#tools.length }, 'upstream connected');
+      this.#options.onConnected?.();
+    } catch (err) {
+      this.#lastError = (err as Error).message;
+      this.#status = 'disconnected';
+      // Once per outage at warn; each further attempt only at debug, so a server that stays down does not flood the log.
+      const level = this.#attempt === 0 ? 'warn' : 'debug';
+      logger[level]({ upstream: this.name, err: this.#lastError, attempt: this.#attempt + 1 }, 'upstream connection failed; retrying');
+      this.#scheduleRetry();
+    }
+  }
+
+  async #connectStdio(): Promise<Client> {
+    const server = this.#options.server;
+    if (server.transport !== 'stdio') throw new Error('not a stdio server');
+    const transport = new StdioClientTransport({
+      command: server.command,
+      args: server.args,
+      env: { ...getDefaultEnvironment(), ...server.env },
+      cwd: server.cwd,
+      stderr: 'pipe',
+    });
+    this.#forwardStderr(transport.stderr as Readable | null);
+    return this.#connectClient(transport);
+  }
+
+  async #connectHttp(url: string, headers: Record<string, string>): Promise<Client> {
+    try {
+      return await this.#connectClient(new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers }, fetch: withRequestSignals() }));
+    } catch (streamableError) {
+      // Servers from before Streamable HTTP (protocol 2024-11-05) speak SSE on the same URL;
+      // a Client connects only once, so the fallback needs a fresh one.
+      try {
+        return await this.#connectClient(new SSEClientTransport(new URL(url), { requestInit: { headers }, eventSourceInit: { fetch: withHeaders(headers) }, fetch: withRequestSignals() }));
+      } catch {
+        throw streamableError;
+      }
+    }
+  }
+
+  async #connectClient(transport: Transport): Promise<Client> {
+    const client = new Client(CLIENT_INFO, { capabilities: {} });
+    client.fallbackNotificationHandler = async (notification) => this.#options.onNotification(notification);
+    client.setNotificationHandler(ToolListChangedNotificationSchema, async (notification) => {
+      await this.#refreshTools(client).catch((err: unknown) => this.#options.logger.warn({ upstream: this.name, err: (err as Error).message }, 'tool list refresh failed'));
+      this.#options.onNotification(notification);
+    });
+    client.onclose = () => this.#closed(client);
+    client.onerror = (err) => this.#options.logger.debug({ upstream: this.name, err: err.message }, 'upstream transport error');
+    await client.connect(transport);
+    return client;
+  }
+
+  #closed(client: Client): void {
+    if (client !== this.#client || this.#status === 'closed') return;
+    this.#client = undefined;
+    this.#status = 'disconnected';
+    this.#lastError = 'the connection closed';
+    this.#options.logger.warn({ upstream: this.name }, 'upstream disconnected; reconnecting');
+    this.#scheduleRetry();
+  }
+
+  #scheduleRetry(): void {
+    if (this.#status === 'closed') return;
+    const { initialMs, maxMs } = this.#options.backoff ?? { initialMs: 250, maxMs: 10_000 };
+    const delay = Math.min(maxMs, initialMs * 2 ** this.#attempt++);
+    clearTimeout(this.#retryTimer);
+    this.#retryTimer = setTimeout(() => void this.start(), delay).unref();
+  }
+
+  async #refreshTools(client: Client): Promise<void> {
+    const tools: Tool[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await client.request({ method: 'tools/list', params: cursor ? { cursor } : {} }, ListToolsResultSchema);
+      tools.push(...page.tools);
+      cursor = page.nextCursor;
+    } while (cursor);
+    this.#tools = tools;
+    this.#toolsByName = new Map(tools.map((t) => [t.name, t]));
+  }
+
+  #forwardStderr(stream: Readable | null): void {
+    if (!stream) return;
+    const lines = createInterface({ input: stream });
+    lines.on('line', (line) => this.#options.logger.info({ upstream: this.name, stderr: line.slice(0, 2_000) }, 'upstream stderr'));
+  }
+}
+
+/** The SSE GET needs the configured headers too (an Authorization header, typically). */
+function withHeaders(headers: Record<string, string>): typeof fetch {
+  return (input, init) => fetch(input, { ...init, headers: { ...Object.fromEntries(new Headers(init?.headers)), ...headers } });
+}
+
+function toUnavailable(name: string, err: unknown): unknown {
+  if (err instanceof UpstreamUnavailableError) return err;
+  // JSON-RPC errors the server itself sent are its answer, not a failure to reach it.
+  const code = (err as { code?: unknown }).code;
+  if (typeof code === 'number' && code !== -32000 && code !== -32001) return ProtocolError.fromUpstream(err as { code: number; message: string; data?: unknown });
+  return new UpstreamUnavailableError(name, `upstream ${name} failed: ${(err as Error).message}`, { sent: true, cause: err });
+}

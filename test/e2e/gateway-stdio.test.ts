@@ -1,0 +1,94 @@
+/**
+ * `airlock stdio SERVER`: one configured server served to a stdio MCP
+ * client, the way Claude Desktop runs it (spawned by the SDK's
+ * StdioClientTransport), under the same policy as over HTTP.
+ */
+import assert from 'node:assert/strict';
+import type { ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { after, before, test } from 'node:test';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { FILESYSTEM_SERVER } from '../support/mcp-servers.js';
+import { AIRLOCK_BIN, airlock } from '../support/run-cli.js';
+
+const POLICY = ['version: "1"', 'default: deny', 'hide: [write_file, move_file]', 'tools:', '  read_text_file: {}', '  create_directory: { action: deny, reason: No new folders }', ''].join('\n');
+
+let dir: string;
+let config: string;
+let direct: Client;
+
+before(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'airlock-stdio-'));
+  mkdirSync(join(dir, 'sandbox'));
+  writeFileSync(join(dir, 'sandbox', 'notes.txt'), 'read me over stdio\n');
+  writeFileSync(join(dir, 'filesystem.yaml'), POLICY);
+  config = join(dir, 'airlock.yaml');
+  writeFileSync(config, `servers:\n  filesystem:\n    command: ${JSON.stringify(process.execPath)}\n    args: [${JSON.stringify(FILESYSTEM_SERVER)}, ./sandbox]\n    policy: filesystem.yaml\n`);
+  direct = new Client({ name: 'direct', version: '1.0.0' });
+  await direct.connect(new StdioClientTransport({ command: process.execPath, args: [FILESYSTEM_SERVER, join(dir, 'sandbox')], stderr: 'ignore' }));
+});
+after(async () => {
+  await direct?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test('serves one server to a stdio client under its policy, logs only on stderr, and exits 0 when the client closes', async () => {
+  const transport = new StdioClientTransport({ command: process.execPath, args: [AIRLOCK_BIN, 'stdio', 'filesystem', '-c', config], cwd: dir, stderr: 'pipe' });
+  let stderr = '';
+  (transport.stderr as Readable).on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const client = new Client({ name: 'stdio-agent', version: '1.0.0' });
+  // A line on stdout that is not a JSON-RPC message surfaces here (the SDK reports it and reads on).
+  const protocolErrors: Error[] = [];
+  client.onerror = (err) => protocolErrors.push(err);
+  await client.connect(transport);
+  // The SDK keeps its child private; it is needed for the exit code.
+  const child = (transport as unknown as { _process: ChildProcess })._process;
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+
+  try {
+    const expectedTools = (await direct.listTools()).tools.filter((t) => t.name !== 'write_file' && t.name !== 'move_file');
+    assert.ok(expectedTools.some((t) => t.name === 'read_text_file'));
+    assert.deepEqual((await client.listTools()).tools, expectedTools);
+
+    const read = { path: join(dir, 'sandbox', 'notes.txt') };
+    const got = await client.callTool({ name: 'read_text_file', arguments: read });
+    assert.match(JSON.stringify(got), /read me over stdio/);
+    assert.deepEqual(got, await direct.callTool({ name: 'read_text_file', arguments: read }));
+
+    const denied = await client.callTool({ name: 'create_directory', arguments: { path: join(dir, 'sandbox', 'new') } });
+    assert.equal(denied.isError, true);
+    assert.deepEqual(denied.content, [{ type: 'text', text: '[POLICY DENIED] No new folders' }]);
+    assert.equal((denied._meta?.['airlock/decision'] as { decision?: string }).decision, 'deny');
+
+    const unlisted = await client.callTool({ name: 'list_directory', arguments: { path: join(dir, 'sandbox') } });
+    assert.match((unlisted.content as { text: string }[])[0]!.text, /^\[POLICY DENIED\] /);
+
+    await assert.rejects(client.callTool({ name: 'write_file', arguments: { path: join(dir, 'sandbox', 'x'), content: 'x' } }), /Unknown tool: write_file/);
+  } finally {
+    await client.close();
+  }
+  assert.deepEqual(await exited, { code: 0, signal: null });
+  assert.deepEqual(protocolErrors, []);
+
+  const lines = stderr.split('\n').filter((line) => line.trim() !== '');
+  const logs = lines.map((line) => {
+    try {
+      return JSON.parse(line) as Record<string, unknown>;
+    } catch {
+      assert.fail(`stderr has a line that is not a JSON log line: ${line}`);
+    }
+  });
+  const messages = logs.map((l) => l.msg);
+  for (const msg of ['upstream connected', 'call executed', 'call denied by policy']) assert.ok(messages.includes(msg), `stderr logs "${msg}": ${messages.join(', ')}`);
+});
+
+test('airlock stdio with a server that is not configured exits 1 naming it', async () => {
+  const result = await airlock(['stdio', 'nope', '-c', config], dir);
+  assert.equal(result.code, 1);
+  assert.match(result.stderr, /unknown server "nope".*configured: filesystem/);
+  assert.equal(result.stdout, '');
+});

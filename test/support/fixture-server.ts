@@ -1,0 +1,20 @@
+/**
+ * A small real MCP server (stdio) for tests that need a tool to do something
+ * on request: `echo`, `sleep` (holds the call), `pid` (so a test can kill the
+ * process mid-call), `start_dicom_export_job`. Run with `node --import tsx`.
+ */
+import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
+import { z } from 'zod';
+
+const server = new McpServer({ name: 'airlock-fixture', version: '1.0.0' });
+server.registerTool('echo', { description: 'Echoes its text.', inputSchema: { text: z.string() } }, async ({ text }) => ({ content: [{ type: 'text', text }] }));
+server.registerTool('sleep', { description: 'Answers after ms milliseconds.', inputSchema: { ms: z.number() } }, async ({ ms }) => {
+  await new Promise((resolve) => setTimeout(resolve, ms));
+  return { content: [{ type: 'text', text: `slept ${ms} ms` }] };
+});
+server.registerTool('pid', { description: "Tells this server's process id." }, async () => ({ content: [{ type: 'text', text: String(process.pid) }] }));
+server.registerTool('start_dicom_export_job', { description: '', inputSchema: { datastore: z.string().optional() } }, async () => ({
+  content: [{ type: 'text', text: `export job ${Math.random().toString(36).slice(2, 10)} started` }],
+}));
+await server.connect(new StdioServerTransport());

@@ -1,0 +1,94 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { startRedis, type TestRedis } from './redis.js';
+import { AIRLOCK_BIN } from './run-cli.js';
+
+export interface RunningGateway {
+  /** `http://127.0.0.1:PORT` */
+  url: string;
+  /** The temporary folder holding the config and policies. */
+  dir: string;
+  process: ChildProcess;
+  redis: TestRedis;
+  /** Every log line so far, parsed. */
+  logs: Record<string, unknown>[];
+  /** An SDK client connected to `path` (e.g. `/mcp/filesystem`), with an optional bearer token. */
+  connect(path: string, token?: string): Promise<Client>;
+  /** SIGTERM, then waits for the process to exit; stops Redis unless it was passed in. Returns the exit code. */
+  stop(): Promise<number | null>;
+}
+
+/**
+ * `airlock start` as a user runs it: a child process with its own config and
+ * policy files in a temporary folder, on a free port, against a private Redis.
+ * `config` is the YAML text; `listen` is added when it does not set one.
+ */
+export async function startGateway(options: { config: string; files?: Record<string, string>; redis?: TestRedis; env?: NodeJS.ProcessEnv }): Promise<RunningGateway> {
+  const dir = mkdtempSync(join(tmpdir(), 'airlock-gateway-'));
+  for (const [name, text] of Object.entries(options.files ?? {})) {
+    mkdirSync(dirname(join(dir, name)), { recursive: true });
+    writeFileSync(join(dir, name), text);
+  }
+  const config = /^listen:/m.test(options.config) ? options.config : `listen: { host: 127.0.0.1, port: 0 }\n${options.config}`;
+  writeFileSync(join(dir, 'airlock.yaml'), config);
+  const redis = options.redis ?? (await startRedis());
+  const child = spawn(process.execPath, [AIRLOCK_BIN, 'start', '-c', join(dir, 'airlock.yaml')], {
+    cwd: dir,
+    env: { ...process.env, REDIS_URL: redis.url, ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const logs: Record<string, unknown>[] = [];
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+
+  const url = await new Promise<string>((resolve, reject) => {
+    let buffer = '';
+    const timer = setTimeout(() => reject(new Error(`airlock did not start within 20 s\n${stderr}\n${JSON.stringify(logs)}`)), 20_000);
+    child.stdout.on('data', (chunk: Buffer) => {
+      buffer += chunk.toString();
+      const lines = buffer.split('\n');
+      buffer = lines.pop() ?? '';
+      for (const line of lines) {
+        const entry = JSON.parse(line) as Record<string, unknown>;
+        logs.push(entry);
+        if (entry.msg === 'airlock listening') {
+          clearTimeout(timer);
+          resolve(String(entry.url));
+        }
+      }
+    });
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`airlock exited with ${code} before listening\n${stderr}\n${JSON.stringify(logs)}`));
+    });
+  });
+
+  const clients: Client[] = [];
+  return {
+    url,
+    dir,
+    process: child,
+    redis,
+    logs,
+    async connect(path, token) {
+      const client = new Client({ name: 'airlock-test', version: '1.0.0' });
+      const headers: Record<string, string> = token === undefined ? {} : { Authorization: `Bearer ${token}` };
+      await client.connect(new StreamableHTTPClientTransport(new URL(path, url), { requestInit: { headers } }));
+      clients.push(client);
+      return client;
+    },
+    async stop() {
+      await Promise.all(clients.map((c) => c.close().catch(() => undefined)));
+      if (child.exitCode === null) child.kill('SIGTERM');
+      const code = await exited;
+      if (!options.redis) await redis.stop();
+      rmSync(dir, { recursive: true, force: true });
+      return code;
+    },
+  };
+}

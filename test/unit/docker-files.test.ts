@@ -1,0 +1,156 @@
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import picomatch from 'picomatch';
+import { parse } from 'yaml';
+import { loadConfig } from '../../src/config/index.js';
+import { loadPolicyFile } from '../../src/policy/index.js';
+import { PROJECT_ROOT } from '../support/run-cli.js';
+
+// No Docker engine runs where the tests do, so these check the files against
+// the repository and the real config loader instead of building the image.
+
+interface Instruction {
+  keyword: string;
+  args: string;
+}
+
+/** The Dockerfile's instructions per stage, continuation lines joined, comments dropped. */
+function dockerfileStages(text: string): Instruction[][] {
+  const stages: Instruction[][] = [];
+  const logical = text.replace(/\\\n/g, ' ').split('\n');
+  for (const line of logical) {
+    const trimmed = line.trim();
+    if (trimmed === '' || trimmed.startsWith('#')) continue;
+    const [, keyword = '', args = ''] = /^(\S+)\s*(.*)$/.exec(trimmed) ?? [];
+    if (keyword.toUpperCase() === 'FROM') stages.push([]);
+    stages.at(-1)?.push({ keyword: keyword.toUpperCase(), args });
+  }
+  return stages;
+}
+
+/** `COPY [--flag=…] SRC… DEST` from the build context (not `--from=` another stage): the sources. */
+function copiedSources(stage: Instruction[]): string[] {
+  return stage
+    .filter((i) => i.keyword === 'COPY')
+    .map((i) => i.args.split(/\s+/))
+    .filter((words) => !words.some((w) => w.startsWith('--from=')))
+    .flatMap((words) => words.filter((w) => !w.startsWith('--')).slice(0, -1));
+}
+
+const dockerfile = dockerfileStages(readFileSync(join(PROJECT_ROOT, 'Dockerfile'), 'utf8'));
+const finalStage = dockerfile.at(-1) ?? [];
+const compose = parse(readFileSync(join(PROJECT_ROOT, 'docker-compose.yml'), 'utf8')) as {
+  services: Record<string, Record<string, unknown>>;
+  volumes?: Record<string, unknown>;
+};
+const redis = compose.services.redis ?? {};
+const airlock = compose.services.airlock ?? {};
+const cmd = JSON.parse(finalStage.find((i) => i.keyword === 'CMD')?.args ?? '[]') as string[];
+const cmdConfig = cmd[cmd.indexOf('-c') + 1] ?? '';
+const dockerEnv = { AIRLOCK_TOKEN: 'x', AIRLOCK_ADMIN_TOKEN: 'y' };
+
+function words(value: unknown): string {
+  return Array.isArray(value) ? value.join(' ') : String(value ?? '');
+}
+
+test('docker-compose.yml has the services redis and airlock', () => {
+  assert.deepEqual(Object.keys(compose.services).sort(), ['airlock', 'redis']);
+});
+
+test('Redis runs with its append-only file on a named volume', () => {
+  assert.match(words(redis.command), /--appendonly yes\b/);
+  const volumes = (redis.volumes ?? []) as string[];
+  const data = volumes.find((v) => v.endsWith(':/data'));
+  assert.ok(data, `no volume on /data in ${JSON.stringify(volumes)}`);
+  assert.ok(compose.volumes && data.split(':')[0]! in compose.volumes, `${data} is not a named volume`);
+});
+
+test('Airlock starts only once Redis answers redis-cli ping, and is pointed at it', () => {
+  assert.match(words((redis.healthcheck as { test?: unknown } | undefined)?.test), /redis-cli ping/);
+  assert.deepEqual(airlock.depends_on, { redis: { condition: 'service_healthy' } });
+  assert.equal((airlock.environment as Record<string, string>).REDIS_URL, 'redis://redis:6379');
+});
+
+test('the tokens come from the environment, and compose refuses to start without them', () => {
+  const env = airlock.environment as Record<string, string>;
+  assert.equal(env.AIRLOCK_TOKEN, '${AIRLOCK_TOKEN:?set AIRLOCK_TOKEN}');
+  assert.equal(env.AIRLOCK_ADMIN_TOKEN, '${AIRLOCK_ADMIN_TOKEN:?set AIRLOCK_ADMIN_TOKEN}');
+});
+
+test('the published port binds 127.0.0.1 only, to the port the image exposes', () => {
+  const ports = airlock.ports as string[];
+  assert.ok(ports.length > 0);
+  const exposed = finalStage.find((i) => i.keyword === 'EXPOSE')?.args;
+  for (const port of ports) {
+    assert.match(port, /^127\.0\.0\.1:\d+:\d+$/);
+    assert.equal(port.split(':')[2], exposed);
+  }
+});
+
+test("airlock's build context holds the Dockerfile", () => {
+  const build = airlock.build as string | { context: string; dockerfile?: string };
+  const context = typeof build === 'string' ? build : build.context;
+  const file = typeof build === 'string' ? 'Dockerfile' : (build.dockerfile ?? 'Dockerfile');
+  assert.ok(existsSync(join(PROJECT_ROOT, context, file)));
+});
+
+test('the image installs production packages only, and tsx, which runs the sources, is one of them', () => {
+  const build = dockerfile.slice(0, -1).flat();
+  assert.ok(dockerfile.length >= 2, 'a multi-stage build');
+  assert.ok(build.some((i) => i.keyword === 'RUN' && /npm ci\b.*--omit=dev/.test(i.args)));
+  const pkg = JSON.parse(readFileSync(join(PROJECT_ROOT, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
+  assert.ok('tsx' in pkg.dependencies);
+  assert.ok(readFileSync(join(PROJECT_ROOT, cmd[1] ?? ''), 'utf8').includes("from 'tsx/esm/api'"), 'the CMD script runs through tsx');
+});
+
+const ignored = readFileSync(join(PROJECT_ROOT, '.dockerignore'), 'utf8')
+  .split('\n')
+  .map((l) => l.trim())
+  .filter((l) => l !== '' && !l.startsWith('#'));
+
+for (const source of [...new Set(dockerfile.flatMap(copiedSources))]) {
+  test(`COPY ${source}: it exists in the repository and .dockerignore keeps it in the build context`, () => {
+    assert.ok(existsSync(join(PROJECT_ROOT, source)), `${source} does not exist`);
+    const ancestors = source.split('/').map((_, i, parts) => parts.slice(0, i + 1).join('/'));
+    const excludedBy = ignored.find((pattern) => ancestors.some((path) => picomatch.isMatch(path, pattern, { dot: true })));
+    assert.equal(excludedBy, undefined, `.dockerignore excludes ${source}`);
+  });
+}
+
+test('the final stage runs as a user other than root', () => {
+  const user = finalStage.filter((i) => i.keyword === 'USER').at(-1)?.args;
+  assert.ok(user !== undefined, 'no USER in the final stage');
+  assert.doesNotMatch(user, /^(root|0)(:|$)/);
+});
+
+test("the CMD's script and config are in the image, and the config loads with the real loader", () => {
+  assert.deepEqual(cmd.slice(0, 3), ['node', 'bin/airlock.js', 'start']);
+  const copied = copiedSources(finalStage);
+  for (const file of [cmd[1] ?? '', cmdConfig]) {
+    assert.ok(copied.some((source) => file === source || file.startsWith(`${source}/`)), `${file} is not copied into the image`);
+  }
+  const config = loadConfig(join(PROJECT_ROOT, cmdConfig), dockerEnv);
+  // In a container only a listener on every interface can be published.
+  assert.equal(config.listen.host, '0.0.0.0');
+  assert.equal(String(config.listen.port), finalStage.find((i) => i.keyword === 'EXPOSE')?.args);
+  assert.deepEqual(
+    (config.grants ?? []).map((g) => g.name),
+    ['agent'],
+  );
+  assert.deepEqual(
+    (config.admins ?? []).map((a) => a.name),
+    ['admin'],
+  );
+});
+
+test("the policy file of every server in the image's config loads", () => {
+  const config = loadConfig(join(PROJECT_ROOT, cmdConfig), dockerEnv);
+  assert.ok(Object.keys(config.servers).length > 0);
+  for (const server of Object.values(config.servers)) loadPolicyFile(server.policy);
+});
+
+test("the image's config refuses to load without the tokens compose passes it", () => {
+  assert.throws(() => loadConfig(join(PROJECT_ROOT, cmdConfig), {}), /AIRLOCK_TOKEN is not set[\s\S]*AIRLOCK_ADMIN_TOKEN is not set/);
+});
