@@ -1,8 +1,6 @@
-import { join } from 'node:path';
-import { DEFAULT_REDIS_URL, findConfigFile, loadConfig, redisUrl } from '../config/index.js';
-import { Gateway } from '../gateway/index.js';
+import { findConfigFile, loadConfig } from '../config/index.js';
+import { Gateway, openRedis } from '../gateway/index.js';
 import { createLogger } from '../logging.js';
-import { connectRedis, ensureRedis } from '../redis/index.js';
 import { displayPath, type Io } from './output.js';
 
 /**
@@ -15,10 +13,7 @@ export async function start(io: Io, options: { config?: string }): Promise<{ sto
   const logger = createLogger({ level: config.log.level });
   logger.info({ config: displayPath(io, config.file) }, 'starting airlock');
 
-  // Only the default address may be replaced by a private Redis: instances pointed at one Redis on purpose must share it.
-  const url = redisUrl(config, io.env);
-  const redisServer = await ensureRedis({ url, explicit: url !== DEFAULT_REDIS_URL, stateDir: join(io.cwd, '.airlock'), logger });
-  const redis = await connectRedis({ url: redisServer.url, logger });
+  const { redis, close } = await openRedis(config, io.env, logger);
   const gateway = await Gateway.start({ config, logger, redis });
 
   const stopped = new Promise<void>((resolve) => {
@@ -26,8 +21,7 @@ export async function start(io: Io, options: { config?: string }): Promise<{ sto
       logger.info({ signal }, 'stopping airlock');
       void (async () => {
         await gateway.stop();
-        redis.disconnect();
-        await redisServer.stop();
+        await close();
         logger.info('airlock stopped');
         logger.flush();
         resolve();

@@ -1,6 +1,8 @@
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import { findConfigFile, loadConfig, suggest } from '../config/index.js';
 import { AirlockError, ErrorCode } from '../errors.js';
+import { openRedis } from '../gateway/index.js';
+import { RateLimiter } from '../limits/index.js';
 import { createLogger } from '../logging.js';
 import { PolicyWatcher } from '../policy/index.js';
 import { createSessionServer, SessionRegistry, Upstream } from '../proxy/index.js';
@@ -23,13 +25,15 @@ export async function stdio(io: Io, name: string, options: { config?: string; gr
   if (grant?.servers && !grant.servers.includes(name)) throw new AirlockError(ErrorCode.UnknownGrant, `grant ${grant.name} may not use server ${name}`);
 
   const logger = createLogger({ level: config.log.level, fd: 2 });
+  const { redis, close } = await openRedis(config, io.env, logger);
   const watcher = PolicyWatcher.open({ file: server.policy, logger });
   const sessions = new SessionRegistry();
   const upstream = new Upstream({ name, server, logger, onNotification: (n) => sessions.broadcast(name, n) });
   await upstream.start();
 
   const scope = { servers: [name], aggregated: false };
-  const session = createSessionServer({ policyFor: () => watcher.current, upstream: () => upstream, logger }, scope, { grant: grant?.name, sessionId: 'stdio' });
+  const limiter = new RateLimiter(redis, config.redis.prefix);
+  const session = createSessionServer({ policyFor: () => watcher.current, upstream: () => upstream, limiter, logger }, scope, { grant: grant?.name, sessionId: 'stdio' });
   sessions.add({ server: session, scope, grant: grant?.name, close: () => session.close() });
   const transport = new StdioServerTransport();
   const closed = new Promise<void>((resolve) => (transport.onclose = resolve));
@@ -38,5 +42,6 @@ export async function stdio(io: Io, name: string, options: { config?: string; gr
   await closed;
   watcher.close();
   await upstream.close();
+  await close();
   logger.flush();
 }

@@ -89,6 +89,6 @@ export function findConfigFile(cwd: string, explicit?: string): string {
 }
 
 /** `redis.url` wins over `REDIS_URL`; with neither, the local default. */
-export function redisUrl(config: Pick<AirlockConfig, 'redis'>, env: NodeJS.ProcessEnv = process.env): string {
+export function redisUrl(config: { redis: { url?: string } }, env: NodeJS.ProcessEnv = process.env): string {
   return config.redis.url ?? (env.REDIS_URL || DEFAULT_REDIS_URL);
 }

@@ -170,7 +170,17 @@ export const ConfigSchema = z
       .prefault({}),
     public_url: absentIfEmpty(httpUrl).meta({ description: 'The address people reach Airlock at; used for links in Slack messages.' }),
     redis: z
-      .object({ url: absentIfEmpty(urlWith(/^rediss?$/, 'a redis:// or rediss:// URL')) })
+      .object({
+        url: absentIfEmpty(urlWith(/^rediss?$/, 'a redis:// or rediss:// URL')),
+        timeout: durationField(60_000)
+          .default('500ms')
+          .meta({ description: 'How long a Redis command may take before the call it serves is refused [UNAVAILABLE].' }),
+        prefix: z
+          .string()
+          .regex(/^[^{}]*\{[^{}]+\}[^{}]*$/, 'the prefix needs one {hash tag}, e.g. "{airlock}:", so every key of one script lands on one Redis Cluster slot')
+          .default('{airlock}:')
+          .meta({ description: 'Prefix of every Redis key Airlock writes.' }),
+      })
       .strict()
       .prefault({}),
     servers: z.record(serverName, ServerSchema, {

@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import type { LoadedConfig } from '../config/index.js';
 import { AirlockError, ErrorCode } from '../errors.js';
 import { createAuthenticator, createHttpApp, mcpRoutes, type ReadinessCheck } from '../http/index.js';
+import { RateLimiter } from '../limits/index.js';
 import { PolicyWatcher } from '../policy/index.js';
 import { SessionRegistry, Upstream, type PipelineDeps } from '../proxy/index.js';
 import { pingRedis } from '../redis/index.js';
@@ -27,12 +28,14 @@ export class Gateway {
   readonly #watchers: Map<string, PolicyWatcher>;
   readonly #upstreams: Map<string, Upstream>;
   readonly #sessions: SessionRegistry;
+  readonly #limiter: RateLimiter;
   #http: HttpServer | undefined;
   #stopping = false;
 
   private constructor(options: GatewayOptions, watchers: Map<string, PolicyWatcher>, upstreams: Map<string, Upstream>, sessions: SessionRegistry) {
     this.#options = options;
     this.#sessions = sessions;
+    this.#limiter = new RateLimiter(options.redis, options.config.redis.prefix);
     this.#watchers = watchers;
     this.#upstreams = upstreams;
   }
@@ -77,6 +80,7 @@ export class Gateway {
         if (!upstream) throw new AirlockError(ErrorCode.UnknownServer, `unknown server "${server}"`);
         return upstream;
       },
+      limiter: this.#limiter,
       logger: this.#options.logger,
     };
   }

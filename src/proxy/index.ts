@@ -4,3 +4,4 @@ export { callTool, type PipelineDeps, type ToolCall } from './pipeline.js';
 export { createSessionServer, type SessionIdentity } from './session-server.js';
 export { SessionRegistry, type Session } from './sessions.js';
 export { SEPARATOR, type Scope } from './router.js';
+export { refusal, type DecisionMeta, type RefusalKind } from './refusal.js';

@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import type { Logger } from 'pino';
+import { describeDuration } from '../config/index.js';
+import type { Charge, RateLimiter } from '../limits/index.js';
 import { evaluate, type CompiledPolicy, type Decision } from '../policy/index.js';
 import { UpstreamUnavailableError } from './errors.js';
 import { refusal, unknownTool, type DecisionMeta } from './refusal.js';
@@ -24,13 +26,15 @@ export interface ToolCall {
 export interface PipelineDeps {
   policyFor(server: string): CompiledPolicy;
   upstream(server: string): Upstream;
+  limiter: RateLimiter;
   logger: Logger;
 }
 
 /**
  * The life of one `tools/call`: the policy decides, a refusal is answered at
- * once, an admitted call goes to the real server and its result comes back
- * unchanged. Later steps (limits, approvals, audit) plug in here.
+ * once, an admitted call is charged to its rate limits, then goes to the real
+ * server and its result comes back unchanged. Later steps (approvals, audit)
+ * plug in here.
  */
 export async function callTool(deps: PipelineDeps, call: ToolCall): Promise<CallToolResult> {
   const requestId = randomUUID();
@@ -51,6 +55,19 @@ export async function callTool(deps: PipelineDeps, call: ToolCall): Promise<Call
     log.info({ decision: 'denied', rule: decision.rule }, 'call denied by policy');
     return refusal('POLICY DENIED', decision.reason, meta());
   }
+  // Limits count every admitted call, before any approval: a call a reviewer later rejects stays counted.
+  let charge: Charge;
+  try {
+    charge = await deps.limiter.charge(decision.limits, { grant: call.grant, session: call.session });
+  } catch (err) {
+    log.warn({ decision: 'unavailable', err: (err as Error).message }, 'rate limits cannot be checked: Redis is unavailable');
+    return refusal('UNAVAILABLE', `Airlock cannot reach Redis to check this call's rate limits (${(err as Error).message}). The call was not sent; retry later.`, meta({ decision: 'unavailable' }));
+  }
+  if (!charge.admitted) {
+    log.info({ decision: 'rate_limited', rule: charge.limit.rule, counter: charge.limit.counter, retry_after_ms: charge.retry_after_ms }, 'call refused by a rate limit');
+    return refusal('RATE LIMITED', rateLimitText(charge), meta({ decision: 'rate_limited', rule: charge.limit.rule, ...limitMeta(charge) }));
+  }
+
   if (decision.action === 'require_approval') {
     log.info({ decision: 'denied', rule: decision.rule }, 'call needs approval, which is not available yet');
     const text = `${decision.reason}. This call needs a person's approval and this gateway has no approval channel yet, so it is refused.`;
@@ -80,6 +97,18 @@ export async function callTool(deps: PipelineDeps, call: ToolCall): Promise<Call
 
 function describe(decision: Decision, requestId: string, call: ToolCall, extra: Partial<DecisionMeta>): DecisionMeta {
   return { decision: decision.action, rule: decision.rule, reason: decision.reason, request_id: requestId, server: call.server, tool: call.tool, ...extra };
+}
+
+function rateLimitText(charge: Extract<Charge, { admitted: false }>): string {
+  const { counter, scope, max, window_ms } = charge.limit;
+  const per = describeDuration(window_ms).replace(/^1 /, '');
+  if (charge.retry_after_ms === undefined) return `${counter} (scope ${scope}) has max 0: the policy refuses every call it counts.`;
+  return `${counter} (scope ${scope}) allows ${max} calls per ${per}; retry in ${Math.max(1, Math.ceil(charge.retry_after_ms / 1000))} s.`;
+}
+
+function limitMeta(charge: Extract<Charge, { admitted: false }>): Record<string, unknown> {
+  const { counter, scope, max, window } = charge.limit;
+  return { counter, scope, max, window, retry_after_ms: charge.retry_after_ms ?? null };
 }
 
 function round(ms: number): number {

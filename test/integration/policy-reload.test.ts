@@ -3,9 +3,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import pino from 'pino';
 import { evaluate, PolicyWatcher, type ReloadOutcome } from '../../src/policy/index.js';
-import { waitFor } from '../support/wait-for.js';
+import { captureLogger } from '../support/log.js';
+import { until } from '../support/poll.js';
 
 let dir: string;
 before(() => {
@@ -13,16 +13,10 @@ before(() => {
 });
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-function recordingLogger() {
-  const lines: Record<string, unknown>[] = [];
-  const logger = pino({ level: 'info' }, { write: (line: string) => lines.push(JSON.parse(line) as Record<string, unknown>) });
-  return { logger, lines };
-}
-
 test('an edited policy is in force within 1 s, a broken edit keeps the last good one and is logged', async () => {
   const file = join(dir, 'policy.yaml');
   writeFileSync(file, 'version: "1"\ndefault: deny\ntools:\n  read_file: {}\n');
-  const { logger, lines } = recordingLogger();
+  const { logger, lines } = captureLogger();
   const outcomes: ReloadOutcome[] = [];
   const watcher = PolicyWatcher.open({ file, logger, intervalMs: 50, onReload: (o) => outcomes.push(o) });
   try {
@@ -30,19 +24,19 @@ test('an edited policy is in force within 1 s, a broken edit keeps the last good
 
     const editedAt = Date.now();
     writeFileSync(file, 'version: "1"\ndefault: deny\ntools:\n  read_file: {}\n  write_file: { action: require_approval }\n');
-    await waitFor('the good edit to apply', () => evaluate(watcher.current, { tool: 'write_file' }).action === 'require_approval', 1_000);
+    await until('the good edit to apply', () => evaluate(watcher.current, { tool: 'write_file' }).action === 'require_approval', 1_000);
     assert.ok(Date.now() - editedAt < 1_000);
     assert.ok(lines.some((l) => l.msg === 'policy reloaded'));
 
     writeFileSync(file, 'version: "1"\ndefault: alow\ntools:\n  write_file: { action: allow }\n');
-    await waitFor('the broken edit to be reported', () => outcomes.some((o) => !o.ok), 1_000);
+    await until('the broken edit to be reported', () => outcomes.some((o) => !o.ok), 1_000);
     assert.equal(evaluate(watcher.current, { tool: 'write_file' }).action, 'require_approval', 'the last good policy stays in force');
     const failure = lines.find((l) => l.level === 50);
     assert.ok(failure, 'the failed reload is logged at error level');
     assert.match(String(failure.msg), /policy\.yaml: default: expected one of "allow", "deny", got "alow", did you mean "allow"\?/);
 
     writeFileSync(file, 'version: "1"\ndefault: allow\n');
-    await waitFor('a fixed edit to apply', () => evaluate(watcher.current, { tool: 'anything' }).action === 'allow', 1_000);
+    await until('a fixed edit to apply', () => evaluate(watcher.current, { tool: 'anything' }).action === 'allow', 1_000);
   } finally {
     watcher.close();
   }
@@ -51,12 +45,12 @@ test('an edited policy is in force within 1 s, a broken edit keeps the last good
 test('a deleted policy file keeps the last good policy in force', async () => {
   const file = join(dir, 'gone.json');
   writeFileSync(file, '{"version":"1","default":"deny","tools":{"echo":{}}}');
-  const { logger, lines } = recordingLogger();
+  const { logger, lines } = captureLogger();
   const outcomes: ReloadOutcome[] = [];
   const watcher = PolicyWatcher.open({ file, logger, intervalMs: 50, onReload: (o) => outcomes.push(o) });
   try {
     rmSync(file);
-    await waitFor('the removal to be reported', () => outcomes.some((o) => !o.ok), 1_000);
+    await until('the removal to be reported', () => outcomes.some((o) => !o.ok), 1_000);
     assert.equal(evaluate(watcher.current, { tool: 'echo' }).action, 'allow');
     assert.equal(evaluate(watcher.current, { tool: 'other' }).action, 'deny');
     assert.ok(lines.some((l) => l.level === 50 && String(l.msg).includes('file not found')));

@@ -1,16 +1,7 @@
 import assert from 'node:assert/strict';
+import type { DecisionMeta } from '../../src/proxy/index.js';
 
 export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-
-export interface DecisionMeta {
-  decision: string;
-  rule?: string;
-  reason: string;
-  request_id: string;
-  server: string;
-  tool: string;
-  [detail: string]: unknown;
-}
 
 /**
  * Asserts the contract's shape of a refusal: `isError: true`, one text item

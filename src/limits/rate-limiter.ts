@@ -1,0 +1,65 @@
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import type { Redis, Result } from 'ioredis';
+import type { Limit } from '../policy/index.js';
+import { counterKey, DEFAULT_PREFIX, type Caller } from './keys.js';
+
+const CHARGE_SCRIPT = readFileSync(new URL('./charge.lua', import.meta.url), 'utf8');
+
+declare module 'ioredis' {
+  // ioredis adds commands made with defineCommand at run time; this tells TypeScript about ours.
+  interface RedisCommander<Context> {
+    airlockCharge(...keysThenArgs: (string | number)[]): Result<number[], Context>;
+  }
+}
+
+export type Charge =
+  | { admitted: true; counts: number[] }
+  | {
+      admitted: false;
+      limit: Readonly<Limit>;
+      /** When the next call would be admitted; undefined when `max` is 0 and none ever is. */
+      retry_after_ms: number | undefined;
+      count: number;
+    };
+
+export interface CounterState {
+  limit: Readonly<Limit>;
+  count: number;
+}
+
+/**
+ * Rate-limit counters in Redis, shared by every gateway instance. A call is
+ * charged against all of its limits in one script, so either every counter
+ * admits it and counts it, or none is touched.
+ */
+export class RateLimiter {
+  readonly #redis: Redis;
+  readonly #prefix: string;
+
+  constructor(redis: Redis, prefix = DEFAULT_PREFIX) {
+    this.#redis = redis;
+    this.#prefix = prefix;
+    // Sent as EVALSHA, falling back to EVAL once per connection; the key count is passed on each call.
+    redis.defineCommand('airlockCharge', { lua: CHARGE_SCRIPT });
+  }
+
+  async charge(limits: readonly Readonly<Limit>[], caller: Caller): Promise<Charge> {
+    if (limits.length === 0) return { admitted: true, counts: [] };
+    const keys = limits.map((l) => counterKey(this.#prefix, l, caller));
+    const args = [randomUUID(), ...limits.flatMap((l) => [l.max, l.window_ms])];
+    const reply = await this.#redis.airlockCharge(keys.length, ...keys, ...args);
+    if (reply[0] === 1) return { admitted: true, counts: reply.slice(1) };
+    const [, index = 1, retry = -1, count = 0] = reply;
+    return { admitted: false, limit: limits[index - 1] as Readonly<Limit>, retry_after_ms: retry < 0 ? undefined : retry, count };
+  }
+
+  /** How many calls each counter holds in its window now, without charging (for `policy explain`). */
+  async peek(limits: readonly Readonly<Limit>[], caller: Caller): Promise<CounterState[]> {
+    const [seconds = '0', micros = '0'] = await this.#redis.time();
+    const now = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+    return Promise.all(
+      limits.map(async (limit) => ({ limit, count: await this.#redis.zcount(counterKey(this.#prefix, limit, caller), `(${now - limit.window_ms}`, '+inf') })),
+    );
+  }
+}
