@@ -78,7 +78,7 @@ export interface ProxyBenchResult {
   seconds: number;
 }
 
-type Cleanup = (() => Promise<unknown> | void)[];
+export type Cleanup = (() => Promise<unknown> | void)[];
 
 const DEFAULTS: ProxyBenchOptions = { sequential: 2_000, warmup: 200, clients: 50, callsPerClient: 10, sequentialRounds: 20, concurrentRounds: 2, airlock: 'in-process' };
 

@@ -1,8 +1,11 @@
 /** `npm run bench`: every benchmark, each printing its figures and its target. */
 import { benchPolicy } from './policy.js';
 import { benchProxy, formatProxyBench } from './proxy.js';
+import { benchRateLimit, formatRateLimitBench } from './rate-limit.js';
 
 const { decisionsPerSecond, rules } = benchPolicy();
 console.log(`policy evaluation: ${rules} rules, ${decisionsPerSecond.toLocaleString('en-US')} decisions/s on one core (target ≥ 200,000)`);
 
 for (const line of formatProxyBench(await benchProxy())) console.log(line);
+
+for (const line of formatRateLimitBench(await benchRateLimit())) console.log(line);

@@ -56,8 +56,8 @@ export function buildProgram(io: Io, result: { exitCode: number }): Command {
     .option('--changed', 'treat the tool as changed since it was last accepted')
     .option('-c, --config <file>', 'config file (default ./airlock.yaml, else examples/airlock.yaml)')
     .option('--json', 'print the decision as JSON')
-    .action((server: string, tool: string, opts: Parameters<typeof policyExplain>[3]) => {
-      result.exitCode = policyExplain(io, server, tool, opts);
+    .action(async (server: string, tool: string, opts: Parameters<typeof policyExplain>[3]) => {
+      result.exitCode = await policyExplain(io, server, tool, opts);
     });
   return program;
 }

@@ -1,4 +1,8 @@
-import { describeDuration, findConfigFile, loadConfig, suggest, type LoadedConfig } from '../config/index.js';
+import type { Redis } from 'ioredis';
+import { pino } from 'pino';
+import { describeDuration, findConfigFile, loadConfig, redisUrl, suggest, type LoadedConfig } from '../config/index.js';
+import { RateLimiter } from '../limits/index.js';
+import { connectRedis, redactRedisUrl } from '../redis/index.js';
 import { AirlockError, ErrorCode } from '../errors.js';
 import { evaluate, loadPolicyFile, RISK_CLASSES, type Decision, type RiskClass } from '../policy/index.js';
 import { displayPath, ExitCode, table, type Io } from './output.js';
@@ -16,7 +20,7 @@ export interface ExplainOptions {
  * `airlock policy explain SERVER TOOL`: the decision the gateway would make
  * for this call, the rule that fired and why, without calling anything.
  */
-export function policyExplain(io: Io, server: string, tool: string, options: ExplainOptions): number {
+export async function policyExplain(io: Io, server: string, tool: string, options: ExplainOptions): Promise<number> {
   const config = loadConfig(findConfigFile(io.cwd, options.config), io.env);
   const serverConfig = config.servers[server];
   if (!serverConfig) {
@@ -28,9 +32,10 @@ export function policyExplain(io: Io, server: string, tool: string, options: Exp
   const grantRefusal = checkGrant(config, options.grant, server);
   const policy = loadPolicyFile(serverConfig.policy);
   const decision = grantRefusal ?? evaluate(policy, { tool, args, grant: options.grant, risk, changed: options.changed });
+  const counters = await readCounters(config, io.env, decision.limits, options.grant);
 
   if (options.json) {
-    io.out(JSON.stringify({ server, tool, policy_file: serverConfig.policy, ...decision }, null, 2));
+    io.out(JSON.stringify({ server, tool, policy_file: serverConfig.policy, ...decision, counters }, null, 2));
     return ExitCode.Ok;
   }
   const rows: [string, string][] = [
@@ -42,6 +47,7 @@ export function policyExplain(io: Io, server: string, tool: string, options: Exp
   ];
   if (decision.limits.length > 0) {
     rows.push(['limits', decision.limits.map((l) => `${l.counter}: ${l.max} per ${describeDuration(l.window_ms).replace(/^1 /, '')}, scope ${l.scope} (${l.rule})`).join('\n          ')]);
+    rows.push(['counters', describeCounters(counters)]);
   }
   if (decision.approval) {
     const { approvers, min_approvals, timeout_ms } = decision.approval;
@@ -50,6 +56,40 @@ export function policyExplain(io: Io, server: string, tool: string, options: Exp
   }
   io.out(table(rows));
   return ExitCode.Ok;
+}
+
+const silentLogger = pino({ level: 'silent' });
+
+type Counters = { redis: string; error: string } | { redis: string; counts: { counter: string; scope: string; count: number | null; max: number }[] };
+
+/** The counters' current state, read without charging; a Redis that does not answer is reported, not fatal. */
+async function readCounters(config: LoadedConfig, env: NodeJS.ProcessEnv, limits: Decision['limits'], grant: string | undefined): Promise<Counters | undefined> {
+  if (limits.length === 0) return undefined;
+  const url = redisUrl(config, env);
+  let redis: Redis | undefined;
+  try {
+    redis = await connectRedis({ url, logger: silentLogger, connectTimeoutMs: 1_000, commandTimeoutMs: 1_000 });
+    // A session counter belongs to one MCP session, which explain does not have: its count is not shown.
+    const countable = limits.filter((l) => l.scope !== 'session');
+    const states = await new RateLimiter(redis, { prefix: config.redis.prefix }).peek(countable, { grant, session: undefined });
+    return {
+      redis: redactRedisUrl(url),
+      counts: limits.map((l) => ({ counter: l.counter, scope: l.scope, max: l.max, count: states.find((s) => s.limit === l)?.count ?? null })),
+    };
+  } catch (err) {
+    return { redis: redactRedisUrl(url), error: (err as Error).message };
+  } finally {
+    redis?.disconnect();
+  }
+}
+
+function describeCounters(counters: Counters | undefined): string {
+  if (!counters) return '';
+  if ('error' in counters) return `not read: ${counters.error}`;
+  const full = counters.counts.find((c) => c.count !== null && c.count >= c.max);
+  const lines = counters.counts.map((c) => `${c.counter}: ${c.count === null ? 'per MCP session, not shown' : `${c.count} of ${c.max} used`}`);
+  lines.push(full ? `the next call would be RATE LIMITED by ${full.counter}` : 'the next call would be admitted by its limits');
+  return lines.join('\n          ');
 }
 
 function parseArgs(text: string | undefined): Record<string, unknown> {

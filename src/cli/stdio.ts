@@ -1,5 +1,5 @@
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
-import { findConfigFile, loadConfig, suggest } from '../config/index.js';
+import { durationMs, findConfigFile, loadConfig, suggest } from '../config/index.js';
 import { AirlockError, ErrorCode } from '../errors.js';
 import { openRedis } from '../gateway/index.js';
 import { RateLimiter } from '../limits/index.js';
@@ -32,7 +32,7 @@ export async function stdio(io: Io, name: string, options: { config?: string; gr
   await upstream.start();
 
   const scope = { servers: [name], aggregated: false };
-  const limiter = new RateLimiter(redis, config.redis.prefix);
+  const limiter = new RateLimiter(redis, { prefix: config.redis.prefix, timeoutMs: durationMs(config.redis.timeout) });
   const session = createSessionServer({ policyFor: () => watcher.current, upstream: () => upstream, limiter, logger }, scope, { grant: grant?.name, sessionId: 'stdio' });
   sessions.add({ server: session, scope, grant: grant?.name, close: () => session.close() });
   const transport = new StdioServerTransport();

@@ -2,7 +2,7 @@ import type { Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import type { LoadedConfig } from '../config/index.js';
+import { durationMs, type LoadedConfig } from '../config/index.js';
 import { AirlockError, ErrorCode } from '../errors.js';
 import { createAuthenticator, createHttpApp, mcpRoutes, type ReadinessCheck } from '../http/index.js';
 import { RateLimiter } from '../limits/index.js';
@@ -35,7 +35,7 @@ export class Gateway {
   private constructor(options: GatewayOptions, watchers: Map<string, PolicyWatcher>, upstreams: Map<string, Upstream>, sessions: SessionRegistry) {
     this.#options = options;
     this.#sessions = sessions;
-    this.#limiter = new RateLimiter(options.redis, options.config.redis.prefix);
+    this.#limiter = new RateLimiter(options.redis, { prefix: options.config.redis.prefix, timeoutMs: durationMs(options.config.redis.timeout) });
     this.#watchers = watchers;
     this.#upstreams = upstreams;
   }

@@ -12,7 +12,8 @@ import { connectRedis, ensureRedis } from '../redis/index.js';
 export async function openRedis(config: LoadedConfig, env: NodeJS.ProcessEnv, logger: Logger): Promise<{ redis: Redis; close(): Promise<void> }> {
   const url = redisUrl(config, env);
   const server = await ensureRedis({ url, explicit: url !== DEFAULT_REDIS_URL, stateDir: join(config.dir, '.airlock'), logger });
-  const redis = await connectRedis({ url: server.url, logger, commandTimeoutMs: durationMs(config.redis.timeout) });
+  // Request-path calls keep their own deadline of redis.timeout (see withDeadline); the client's is a backstop.
+  const redis = await connectRedis({ url: server.url, logger, commandTimeoutMs: 2 * durationMs(config.redis.timeout) });
   return {
     redis,
     async close() {

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Redis, Result } from 'ioredis';
 import type { Limit } from '../policy/index.js';
+import { withDeadline } from '../redis/index.js';
 import { counterKey, DEFAULT_PREFIX, type Caller } from './keys.js';
 
 const CHARGE_SCRIPT = readFileSync(new URL('./charge.lua', import.meta.url), 'utf8');
@@ -36,10 +37,12 @@ export interface CounterState {
 export class RateLimiter {
   readonly #redis: Redis;
   readonly #prefix: string;
+  readonly #timeoutMs: number;
 
-  constructor(redis: Redis, prefix = DEFAULT_PREFIX) {
+  constructor(redis: Redis, options: { prefix?: string; timeoutMs?: number } = {}) {
     this.#redis = redis;
-    this.#prefix = prefix;
+    this.#prefix = options.prefix ?? DEFAULT_PREFIX;
+    this.#timeoutMs = options.timeoutMs ?? 500;
     // Sent as EVALSHA, falling back to EVAL once per connection; the key count is passed on each call.
     redis.defineCommand('airlockCharge', { lua: CHARGE_SCRIPT });
   }
@@ -48,7 +51,7 @@ export class RateLimiter {
     if (limits.length === 0) return { admitted: true, counts: [] };
     const keys = limits.map((l) => counterKey(this.#prefix, l, caller));
     const args = [randomUUID(), ...limits.flatMap((l) => [l.max, l.window_ms])];
-    const reply = await this.#redis.airlockCharge(keys.length, ...keys, ...args);
+    const reply = await withDeadline(this.#redis.airlockCharge(keys.length, ...keys, ...args), this.#timeoutMs, 'charging rate limits');
     if (reply[0] === 1) return { admitted: true, counts: reply.slice(1) };
     const [, index = 1, retry = -1, count = 0] = reply;
     return { admitted: false, limit: limits[index - 1] as Readonly<Limit>, retry_after_ms: retry < 0 ? undefined : retry, count };

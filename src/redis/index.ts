@@ -4,3 +4,4 @@ export { probeRedis, type ProbeResult } from './probe.js';
 export { startRedisServer, findExecutable, freePort, type RedisServer, type RedisServerOptions } from './server-process.js';
 export { redactRedisUrl } from './url.js';
 export type { RedisLogger } from './logger.js';
+export { withDeadline } from './deadline.js';

@@ -2,6 +2,11 @@ import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { pino } from 'pino';
+import { RateLimiter } from '../../src/limits/index.js';
+import { evaluate, loadPolicyFile } from '../../src/policy/index.js';
+import { connectRedis } from '../../src/redis/index.js';
+import { startRedis } from '../support/redis.js';
 import { configTree } from '../support/config-tree.js';
 import { airlock, cli, PROJECT_ROOT } from '../support/run-cli.js';
 
@@ -83,4 +88,34 @@ test('airlock --help exits 0 and lists the policy commands', async () => {
   assert.equal(code, 0);
   assert.match(stdout, /check \[options\] \[paths\.\.\.\]/);
   assert.match(stdout, /explain \[options\] <server> <tool>/);
+});
+
+test('explain shows the current count of each counter and what the next call would get', async () => {
+  const redis = await startRedis();
+  const client = await connectRedis({ url: redis.url, logger: pino({ level: 'silent' }) });
+  try {
+    const env = { REDIS_URL: redis.url };
+    const fresh = await cli(['policy', 'explain', 'aws-support', 'start_dicom_export_job'], PROJECT_ROOT, env);
+    assert.match(fresh.stdout, /^counters: start_dicom_export_job_rate: 0 of 10 used$/m);
+    assert.match(fresh.stdout, /the next call would be admitted by its limits/);
+
+    const limits = evaluate(loadPolicyFile(join(PROJECT_ROOT, 'policies', 'aws-support.json')), { tool: 'start_dicom_export_job' }).limits;
+    const limiter = new RateLimiter(client);
+    for (let i = 0; i < 10; i++) assert.equal((await limiter.charge(limits, { grant: undefined, session: undefined })).admitted, true);
+    const full = await cli(['policy', 'explain', 'aws-support', 'start_dicom_export_job', '--json'], PROJECT_ROOT, env);
+    const json = JSON.parse(full.stdout) as { counters: { counts: { counter: string; count: number; max: number }[] } };
+    assert.deepEqual(json.counters.counts.map((c) => [c.counter, c.count, c.max]), [['start_dicom_export_job_rate', 10, 10]]);
+    const text = await cli(['policy', 'explain', 'aws-support', 'start_dicom_export_job'], PROJECT_ROOT, env);
+    assert.match(text.stdout, /the next call would be RATE LIMITED by start_dicom_export_job_rate/);
+  } finally {
+    client.disconnect();
+    await redis.stop();
+  }
+});
+
+test('explain still explains when Redis does not answer, and says the counts were not read', async () => {
+  const { stdout, code } = await cli(['policy', 'explain', 'aws-support', 'start_dicom_export_job']);
+  assert.equal(code, 0);
+  assert.match(stdout, /^decision: allow$/m);
+  assert.match(stdout, /^counters: not read: cannot connect to Redis at redis:\/\/127\.0\.0\.1:1/m);
 });

@@ -11,8 +11,9 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { after, before, test } from 'node:test';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { getDefaultEnvironment, StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { FILESYSTEM_SERVER } from '../support/mcp-servers.js';
+import { startRedis, type TestRedis } from '../support/redis.js';
 import { AIRLOCK_BIN, airlock } from '../support/run-cli.js';
 
 const POLICY = ['version: "1"', 'default: deny', 'hide: [write_file, move_file]', 'tools:', '  read_text_file: {}', '  create_directory: { action: deny, reason: No new folders }', ''].join('\n');
@@ -20,8 +21,10 @@ const POLICY = ['version: "1"', 'default: deny', 'hide: [write_file, move_file]'
 let dir: string;
 let config: string;
 let direct: Client;
+let redis: TestRedis;
 
 before(async () => {
+  redis = await startRedis();
   dir = mkdtempSync(join(tmpdir(), 'airlock-stdio-'));
   mkdirSync(join(dir, 'sandbox'));
   writeFileSync(join(dir, 'sandbox', 'notes.txt'), 'read me over stdio\n');
@@ -33,11 +36,12 @@ before(async () => {
 });
 after(async () => {
   await direct?.close();
+  await redis?.stop();
   rmSync(dir, { recursive: true, force: true });
 });
 
 test('serves one server to a stdio client under its policy, logs only on stderr, and exits 0 when the client closes', async () => {
-  const transport = new StdioClientTransport({ command: process.execPath, args: [AIRLOCK_BIN, 'stdio', 'filesystem', '-c', config], cwd: dir, stderr: 'pipe' });
+  const transport = new StdioClientTransport({ command: process.execPath, args: [AIRLOCK_BIN, 'stdio', 'filesystem', '-c', config], cwd: dir, env: { ...getDefaultEnvironment(), REDIS_URL: redis.url }, stderr: 'pipe' });
   let stderr = '';
   (transport.stderr as Readable).on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   const client = new Client({ name: 'stdio-agent', version: '1.0.0' });

@@ -5,6 +5,12 @@ import { runCli } from '../../src/cli/main.js';
 export const PROJECT_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const AIRLOCK_BIN = fileURLToPath(new URL('../../bin/airlock.js', import.meta.url));
 
+/**
+ * Tests never touch the machine's shared Redis on 6379: unless a test passes
+ * its own REDIS_URL, commands get one where nothing listens (port 1).
+ */
+const NO_SHARED_REDIS = { REDIS_URL: 'redis://127.0.0.1:1' };
+
 export interface CliResult {
   code: number;
   stdout: string;
@@ -15,14 +21,14 @@ export interface CliResult {
 export async function cli(argv: string[], cwd = PROJECT_ROOT, env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
   const out: string[] = [];
   const err: string[] = [];
-  const code = await runCli(argv, { out: (s) => out.push(s), err: (s) => err.push(s), cwd, env });
+  const code = await runCli(argv, { out: (s) => out.push(s), err: (s) => err.push(s), cwd, env: { ...NO_SHARED_REDIS, ...env } });
   return { code, stdout: out.join('\n'), stderr: err.join('\n') };
 }
 
 /** Runs the real `airlock` command as a child process. */
 export function airlock(argv: string[], cwd = PROJECT_ROOT, env: NodeJS.ProcessEnv = process.env): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [AIRLOCK_BIN, ...argv], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [AIRLOCK_BIN, ...argv], { cwd, env: { ...NO_SHARED_REDIS, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));

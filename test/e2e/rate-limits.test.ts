@@ -1,0 +1,188 @@
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { after, before, test } from 'node:test';
+import { pathToFileURL } from 'node:url';
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { startGateway, type RunningGateway } from '../support/gateway.js';
+import { FIXTURE_SERVER, TSX_LOADER } from '../support/mcp-servers.js';
+import { until } from '../support/poll.js';
+import { startRedis, type TestRedis } from '../support/redis.js';
+import { assertRefusal, firstText } from '../support/refusal.js';
+
+const TOKEN = 'agent-token-0123456789';
+/** The seed policy's document, byte for byte. */
+const SEED_POLICY = `{"version":"1","default":"deny","tools":{"start_dicom_export_job":{"limits":[{"counter":"start_dicom_export_job_rate","window":"minute","max":10,"scope":"grant"}]}}}`;
+
+// Each upstream runs the fixture server behind a small script that appends whatever the gateway writes to the
+// server's stdin to a file named by its argument, so a test counts the calls that really reached the server.
+const ENTRY = 'upstream.mjs';
+const ENTRY_SOURCE = [
+  "import { appendFileSync } from 'node:fs';",
+  `await import(${JSON.stringify(pathToFileURL(FIXTURE_SERVER).href)});`,
+  "process.stdin.on('data', (chunk) => appendFileSync(process.argv[2], chunk));",
+  '',
+].join('\n');
+
+function server(name: string, policy: string): string {
+  return `  ${name}:\n    command: ${process.execPath}\n    args: [--import, ${TSX_LOADER}, ./${ENTRY}, ${name}-calls.jsonl]\n    policy: ${policy}\n`;
+}
+
+function config(servers: Record<string, string>, extra = ''): string {
+  const list = Object.entries(servers).map(([name, policy]) => server(name, policy));
+  return `servers:\n${list.join('')}grants:\n  - name: agent\n    token: ${TOKEN}\n${extra}`;
+}
+
+/** How many `tools/call` requests for `tool` the server `name` of `gateway` has received. */
+function reached(gateway: RunningGateway, name: string, tool: string): number {
+  const file = join(gateway.dir, `${name}-calls.jsonl`);
+  if (!existsSync(file)) return 0;
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((line) => line.includes('"tools/call"'))
+    .map((line) => JSON.parse(line) as { method?: string; params?: { name?: string } })
+    .filter((m) => m.method === 'tools/call' && m.params?.name === tool).length;
+}
+
+const echo = (client: Client, text: string) => client.callTool({ name: 'echo', arguments: { text } });
+
+let gateway: RunningGateway;
+before(async () => {
+  gateway = await startGateway({
+    config: config({ seed: 'seed.json', session: 'session.json', fixture: 'fixture.json' }, 'redis: { timeout: 300ms }\n'),
+    files: {
+      [ENTRY]: ENTRY_SOURCE,
+      'seed.json': SEED_POLICY,
+      'session.json': JSON.stringify({ version: '1', default: 'deny', tools: { echo: { rate_limit: { max: 2, window: 60 } } } }),
+      'fixture.json': JSON.stringify({ version: '1', default: 'deny', tools: { echo: { limits: [{ counter: 'echo_calls', window: 'minute', max: 1000, scope: 'global' }] } } }),
+    },
+  });
+});
+after(() => gateway?.stop());
+
+test('the seed policy: 10 exports a minute reach the server, the 11th is [RATE LIMITED] with a retry within 60 s', async () => {
+  const client = await gateway.connect('/mcp/seed', TOKEN);
+  for (let i = 0; i < 5; i++) assertRefusal(await client.callTool({ name: 'pid', arguments: {} }), 'POLICY DENIED', { decision: 'deny' });
+
+  const results = [];
+  for (let i = 0; i < 11; i++) results.push(await client.callTool({ name: 'start_dicom_export_job', arguments: { datastore: `ds-${i}` } }));
+  const admitted = results.filter((r) => r.isError !== true && firstText(r).startsWith('export job')).length;
+  const serverSaw = reached(gateway, 'seed', 'start_dicom_export_job');
+  console.log(`seed policy: ${admitted} of 11 admitted, ${11 - admitted} refused; the server received ${serverSaw} exports and ${reached(gateway, 'seed', 'pid')} pid calls`);
+  assert.equal(admitted, 10, 'the 5 calls refused by policy first must not count against the limit');
+  for (const r of results.slice(0, 10)) assert.match(firstText(r), /^export job /);
+
+  const { text, meta } = assertRefusal(results[10], 'RATE LIMITED', {
+    decision: 'rate_limited',
+    counter: 'start_dicom_export_job_rate',
+    scope: 'grant',
+    max: 10,
+    window: 'minute',
+    tool: 'start_dicom_export_job',
+  });
+  const match = /^\[RATE LIMITED\] start_dicom_export_job_rate \(scope grant\) allows 10 calls per minute; retry in (\d+) s\.$/.exec(text);
+  assert.ok(match, text);
+  assert.ok(Number(match[1]) >= 1 && Number(match[1]) <= 60, text);
+  assert.equal(typeof meta.retry_after_ms, 'number');
+  assert.ok((meta.retry_after_ms as number) > 0 && (meta.retry_after_ms as number) <= 60_000, String(meta.retry_after_ms));
+  assert.equal(serverSaw, 10);
+  assert.equal(reached(gateway, 'seed', 'pid'), 0);
+});
+
+test('session scope: two MCP sessions of one grant each get the rate_limit shorthand\'s 2 calls', async () => {
+  const sessions = [await gateway.connect('/mcp/session', TOKEN), await gateway.connect('/mcp/session', TOKEN)];
+  const admitted: number[] = [];
+  for (const [s, client] of sessions.entries()) {
+    const results = [];
+    for (let i = 0; i < 3; i++) results.push(await echo(client, `s${s}-${i}`));
+    admitted.push(results.filter((r, i) => r.isError !== true && firstText(r) === `s${s}-${i}`).length);
+    assertRefusal(results[2], 'RATE LIMITED', { decision: 'rate_limited', counter: 'echo_rate', scope: 'session', max: 2, window: 60 });
+  }
+  assertRefusal(await echo(sessions[0]!, 'again'), 'RATE LIMITED', { counter: 'echo_rate', scope: 'session' });
+  console.log(`session scope: admitted ${admitted.join(' and ')} of 3 per session; the server received ${reached(gateway, 'session', 'echo')}`);
+  assert.deepEqual(admitted, [2, 2]);
+  assert.equal(reached(gateway, 'session', 'echo'), 4);
+});
+
+test('Redis killed: calls are refused [UNAVAILABLE] at once and never reach the server; Redis back: admitted again, no restart', async () => {
+  const client = await gateway.connect('/mcp/fixture', TOKEN);
+  assert.equal(firstText(await echo(client, 'before')), 'before');
+  const pid = gateway.process.pid;
+  const before = reached(gateway, 'fixture', 'echo');
+  let downMs = -1;
+  await gateway.redis.restart(async () => {
+    const started = performance.now();
+    const result = await echo(client, 'while down');
+    downMs = performance.now() - started;
+    assertRefusal(result, 'UNAVAILABLE', { decision: 'unavailable', tool: 'echo' });
+    assert.equal(reached(gateway, 'fixture', 'echo'), before, 'nothing reaches the server while Redis is down');
+  });
+  console.log(`Redis down: [UNAVAILABLE] after ${Math.round(downMs)} ms`);
+  assert.ok(downMs < 1_000, `the refusal took ${downMs} ms`);
+
+  let refusedWhileReconnecting = 0;
+  await until(
+    'a call to be admitted once Redis is back',
+    async () => {
+      const result = await echo(client, 'after');
+      if (result.isError === true) refusedWhileReconnecting++;
+      return firstText(result) === 'after';
+    },
+    10_000,
+    50,
+  );
+  console.log(`Redis back: admitted again after ${refusedWhileReconnecting} refusals while reconnecting`);
+  assert.equal(reached(gateway, 'fixture', 'echo'), before + 1);
+  assert.equal(gateway.process.pid, pid);
+  assert.equal(gateway.process.exitCode, null);
+});
+
+test('Redis paused (SIGSTOP): a call is refused [UNAVAILABLE] after about redis.timeout (300 ms), then admitted once it resumes', async () => {
+  const client = await gateway.connect('/mcp/fixture', TOKEN);
+  assert.equal(firstText(await echo(client, 'before')), 'before');
+  const before = reached(gateway, 'fixture', 'echo');
+  let pausedMs: number;
+  gateway.redis.pause();
+  try {
+    const started = performance.now();
+    const result = await echo(client, 'while paused');
+    pausedMs = performance.now() - started;
+    assertRefusal(result, 'UNAVAILABLE', { decision: 'unavailable' });
+  } finally {
+    gateway.redis.resume();
+  }
+  console.log(`Redis paused: [UNAVAILABLE] after ${Math.round(pausedMs)} ms (redis.timeout 300 ms, default 500 ms)`);
+  assert.ok(pausedMs >= 280 && pausedMs < 480, `the refusal took ${pausedMs} ms`);
+  assert.equal(reached(gateway, 'fixture', 'echo'), before);
+  await until('a call to be admitted once Redis resumes', async () => firstText(await echo(client, 'after')) === 'after', 5_000, 50);
+  assert.equal(reached(gateway, 'fixture', 'echo'), before + 1);
+});
+
+test('two gateways on one Redis: 500 concurrent calls against a global max of 50 admit exactly 50', async () => {
+  const shared: TestRedis = await startRedis();
+  const policy = JSON.stringify({ version: '1', default: 'deny', tools: { echo: { limits: [{ counter: 'echo_global', window: 'minute', max: 50, scope: 'global' }] } } });
+  const options = { config: config({ fixture: 'fixture.json' }), files: { [ENTRY]: ENTRY_SOURCE, 'fixture.json': policy }, redis: shared };
+  const gateways = await Promise.all([startGateway(options), startGateway(options)]);
+  try {
+    // 10 sessions per gateway, 25 calls in flight on each.
+    const sessions = await Promise.all(gateways.flatMap((g) => Array.from({ length: 10 }, () => g.connect('/mcp/fixture', TOKEN))));
+    const calls = sessions.flatMap((client, s) => Array.from({ length: 25 }, (_, i) => echo(client, `call ${s}-${i}`).then((result) => ({ result, text: `call ${s}-${i}` }))));
+    assert.equal(calls.length, 500);
+    const results = await Promise.all(calls);
+    const admitted = results.filter(({ result, text }) => result.isError !== true && firstText(result) === text).length;
+    const limited = results.filter(({ result }) => firstText(result).startsWith('[RATE LIMITED] ')).length;
+    const unavailable = results.filter(({ result }) => firstText(result).startsWith('[UNAVAILABLE] ')).length;
+    const serverSaw = gateways.map((g) => reached(g, 'fixture', 'echo'));
+    console.log(`two gateways: ${admitted} admitted, ${limited} [RATE LIMITED], ${unavailable} [UNAVAILABLE] of 500; the servers received ${serverSaw.join(' + ')}`);
+    assert.equal(unavailable, 0, 'calls were answered [UNAVAILABLE] though Redis was up: a gateway took its own stall for a slow Redis');
+    assert.equal(admitted, 50);
+    assert.equal(limited, 450);
+    assert.equal(serverSaw[0]! + serverSaw[1]!, 50);
+    const refusal = results.find(({ result }) => result.isError === true)?.result;
+    assertRefusal(refusal, 'RATE LIMITED', { decision: 'rate_limited', counter: 'echo_global', scope: 'global', max: 50, window: 'minute' });
+  } finally {
+    await Promise.all(gateways.map((g) => g.stop()));
+    await shared.stop();
+  }
+});
