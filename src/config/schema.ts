@@ -165,6 +165,9 @@ export const ConfigSchema = z
           .union([z.int().positive(), z.string().regex(/^\d+\s*(b|kb|mb)$/i, 'expected a size like "512kb" or "1mb", or a number of bytes')])
           .default('1mb')
           .meta({ description: 'Largest request body accepted on /mcp; larger ones get a JSON-RPC error.' }),
+        session_idle_timeout: durationField(7 * 86_400_000)
+          .default('30m')
+          .meta({ description: 'An MCP session with no request open for this long is closed; its client must initialize again.' }),
       })
       .strict()
       .prefault({}),

@@ -127,6 +127,7 @@ export class Gateway {
           authenticate: createAuthenticator(config),
           sessions: this.#sessions,
           bodyLimit: config.listen.body_limit,
+          idleTimeoutMs: durationMs(config.listen.session_idle_timeout),
           logger,
         }),
       ],

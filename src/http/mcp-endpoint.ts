@@ -14,6 +14,9 @@ interface HttpSession extends Session {
   transport: StreamableHTTPServerTransport;
   /** The path it was opened on: a session id is only good on its own endpoint. */
   path: string;
+  /** Requests still being answered (an open GET stream for notifications counts). */
+  open: number;
+  lastActive: number;
 }
 
 export interface McpEndpointOptions {
@@ -22,6 +25,8 @@ export interface McpEndpointOptions {
   authenticate: (req: Request) => Identity;
   sessions: SessionRegistry;
   bodyLimit: string | number;
+  /** A session with no request open for this long is closed (clients that never send DELETE would otherwise pile up). */
+  idleTimeoutMs: number;
   logger: Logger;
 }
 
@@ -56,6 +61,7 @@ export function mcpRoutes(options: McpEndpointOptions): Router {
       const session = byId.get(sessionId);
       // Another grant's session, or one opened on another endpoint, is answered as unknown: ids are not shared.
       if (!session || session.grant !== identity.grant || session.path !== req.path) return refuse(req, res, 404, -32001, 'Session not found', { grant: identity.grant });
+      track(session, res);
       return session.transport.handleRequest(req, res, req.body);
     }
     if (req.method !== 'POST' || !isInitializeRequest(req.body)) {
@@ -67,6 +73,8 @@ export function mcpRoutes(options: McpEndpointOptions): Router {
     const session: HttpSession = {
       id: '',
       path: req.path,
+      open: 0,
+      lastActive: Date.now(),
       grant: identity.grant,
       scope,
       server: createSessionServer(deps, scope, identityOfSession),
@@ -91,8 +99,27 @@ export function mcpRoutes(options: McpEndpointOptions): Router {
     };
     session.server.onerror = (err) => logger.debug({ session: session.id, err: err.message }, 'session protocol error');
     await session.server.connect(session.transport);
+    track(session, res);
     await session.transport.handleRequest(req, res, req.body);
   };
+
+  const track = (session: HttpSession, res: Response) => {
+    session.open++;
+    session.lastActive = Date.now();
+    res.once('close', () => {
+      session.open--;
+      session.lastActive = Date.now();
+    });
+  };
+  const sweep = setInterval(() => {
+    const idleSince = Date.now() - options.idleTimeoutMs;
+    for (const session of byId.values()) {
+      if (session.open > 0 || session.lastActive > idleSince) continue;
+      logger.info({ session: session.id, idle_ms: Date.now() - session.lastActive }, 'closing an idle session');
+      void session.close();
+    }
+  }, Math.min(60_000, Math.max(100, options.idleTimeoutMs / 4)));
+  sweep.unref();
 
   router.all('/mcp', (req, res) => handle(req, res, undefined));
   router.all('/mcp/:server', (req, res) => handle(req, res, req.params.server));

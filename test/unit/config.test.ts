@@ -62,7 +62,7 @@ const valid: ValidCase[] = [
     files: CONTRACT_POLICIES,
     env: CONTRACT_ENV,
     check: (c, dir) => {
-      assert.deepEqual(c.listen, { host: '127.0.0.1', port: 8080, body_limit: '1mb' });
+      assert.deepEqual(c.listen, { host: '127.0.0.1', port: 8080, body_limit: '1mb', session_idle_timeout: '30m' });
       assert.equal(c.public_url, 'https://airlock.example.com');
       assert.equal(c.redis.url, 'redis://127.0.0.1:6379');
       assert.deepEqual(c.servers.filesystem, {
@@ -105,7 +105,7 @@ const valid: ValidCase[] = [
     name: 'a minimal config gets every default',
     config: FS,
     check: (c, dir) => {
-      assert.deepEqual(c.listen, { host: '127.0.0.1', port: 8080, body_limit: '1mb' });
+      assert.deepEqual(c.listen, { host: '127.0.0.1', port: 8080, body_limit: '1mb', session_idle_timeout: '30m' });
       assert.deepEqual(c.approvals, { channel: 'console', timeout: '10m', timeout_ms: 600_000 });
       assert.deepEqual(c.servers.fs, { transport: 'stdio', command: 'node', args: [], env: {}, call_timeout_ms: 60_000, policy: join(dir, 'policies/fs.yaml'), cwd: dir });
       assert.equal(c.grants, undefined);
