@@ -1,10 +1,11 @@
 import type { Redis } from 'ioredis';
 import { pino } from 'pino';
-import { describeDuration, findConfigFile, loadConfig, redisUrl, suggest, type LoadedConfig } from '../config/index.js';
+import { describeDuration, describePer, findConfigFile, loadConfig, redisUrl, suggest, type LoadedConfig } from '../config/index.js';
 import { RateLimiter } from '../limits/index.js';
 import { connectRedis, redactRedisUrl } from '../redis/index.js';
 import { AirlockError, ErrorCode } from '../errors.js';
 import { evaluate, loadPolicyFile, RISK_CLASSES, type Decision, type RiskClass } from '../policy/index.js';
+import { grantNamed, serverNamed } from './lookup.js';
 import { displayPath, ExitCode, table, type Io } from './output.js';
 
 export interface ExplainOptions {
@@ -22,11 +23,7 @@ export interface ExplainOptions {
  */
 export async function policyExplain(io: Io, server: string, tool: string, options: ExplainOptions): Promise<number> {
   const config = loadConfig(findConfigFile(io.cwd, options.config), io.env);
-  const serverConfig = config.servers[server];
-  if (!serverConfig) {
-    const names = Object.keys(config.servers);
-    throw new AirlockError(ErrorCode.UnknownServer, `unknown server "${server}"${suggest(server, names)} (configured: ${names.join(', ') || 'none'})`);
-  }
+  const serverConfig = serverNamed(config, server);
   const args = parseArgs(options.args);
   const risk = parseRisk(options.risk);
   const grantRefusal = checkGrant(config, options.grant, server);
@@ -46,7 +43,7 @@ export async function policyExplain(io: Io, server: string, tool: string, option
     ['reason', decision.reason],
   ];
   if (decision.limits.length > 0) {
-    rows.push(['limits', decision.limits.map((l) => `${l.counter}: ${l.max} per ${describeDuration(l.window_ms).replace(/^1 /, '')}, scope ${l.scope} (${l.rule})`).join('\n          ')]);
+    rows.push(['limits', decision.limits.map((l) => `${l.counter}: ${l.max} per ${describePer(l.window_ms)}, scope ${l.scope} (${l.rule})`).join('\n          ')]);
     rows.push(['counters', describeCounters(counters)]);
   }
   if (decision.approval) {
@@ -115,13 +112,7 @@ function parseRisk(text: string | undefined): RiskClass | undefined {
 /** The gateway refuses a grant outside its server list before any policy runs; explain says the same. */
 function checkGrant(config: LoadedConfig, name: string | undefined, server: string): Decision | undefined {
   if (name === undefined) return undefined;
-  const grants = config.grants ?? [];
-  const index = grants.findIndex((g) => g.name === name);
-  const grant = grants[index];
-  if (!grant) {
-    const names = grants.map((g) => g.name);
-    throw new AirlockError(ErrorCode.UnknownGrant, `unknown grant "${name}"${suggest(name, names)} (configured: ${names.join(', ') || 'none'})`);
-  }
+  const { grant, index } = grantNamed(config, name);
   if (grant.servers && !grant.servers.includes(server)) {
     return { action: 'deny', rule: `grants[${index}].servers`, reason: `grant ${name} may not use server ${server} (it may use: ${grant.servers.join(', ')})`, limits: [] };
   }

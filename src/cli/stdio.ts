@@ -1,11 +1,12 @@
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
-import { durationMs, findConfigFile, loadConfig, suggest } from '../config/index.js';
+import { durationMs, findConfigFile, loadConfig } from '../config/index.js';
 import { AirlockError, ErrorCode } from '../errors.js';
 import { openRedis } from '../gateway/index.js';
 import { RateLimiter } from '../limits/index.js';
 import { createLogger } from '../logging.js';
 import { PolicyWatcher } from '../policy/index.js';
 import { createSessionServer, SessionRegistry, Upstream } from '../proxy/index.js';
+import { grantNamed, serverNamed } from './lookup.js';
 import type { Io } from './output.js';
 
 /**
@@ -15,14 +16,9 @@ import type { Io } from './output.js';
  */
 export async function stdio(io: Io, name: string, options: { config?: string; grant?: string }): Promise<void> {
   const config = loadConfig(findConfigFile(io.cwd, options.config), io.env);
-  const server = config.servers[name];
-  if (!server) {
-    const names = Object.keys(config.servers);
-    throw new AirlockError(ErrorCode.UnknownServer, `unknown server "${name}"${suggest(name, names)} (configured: ${names.join(', ') || 'none'})`);
-  }
-  const grant = options.grant === undefined ? undefined : (config.grants ?? []).find((g) => g.name === options.grant);
-  if (options.grant !== undefined && !grant) throw new AirlockError(ErrorCode.UnknownGrant, `unknown grant "${options.grant}"`);
-  if (grant?.servers && !grant.servers.includes(name)) throw new AirlockError(ErrorCode.UnknownGrant, `grant ${grant.name} may not use server ${name}`);
+  const server = serverNamed(config, name);
+  const grant = options.grant === undefined ? undefined : grantNamed(config, options.grant).grant;
+  if (grant?.servers && !grant.servers.includes(name)) throw new AirlockError(ErrorCode.Forbidden, `grant ${grant.name} may not use server ${name}`);
 
   const logger = createLogger({ level: config.log.level, fd: 2 });
   const { redis, close } = await openRedis(config, io.env, logger);

@@ -27,6 +27,11 @@ export function describeDuration(ms: number): string {
   return `${ms} ms`;
 }
 
+/** The span a rate is counted over: `minute` for one minute, `90 seconds` otherwise (as in "10 per minute"). */
+export function describePer(ms: number): string {
+  return describeDuration(ms).replace(/^1 /, '');
+}
+
 /**
  * A zod field for durations that keeps what the user wrote in the document
  * (for messages and JSON Schema) while checking that it parses and stays

@@ -1,6 +1,6 @@
 export { readSourceFile, readSourceText, parseSourceText, formatPath, problemAt, type SourceDocument } from './document.js';
 export { problemsFromIssues, suggest, describeValue } from './zod-problems.js';
-export { parseDuration, describeDuration, durationField, durationMs } from './duration.js';
+export { parseDuration, describeDuration, describePer, durationField, durationMs } from './duration.js';
 export { expandString, interpolate, type Expansion } from './interpolate.js';
 export {
   ConfigSchema,

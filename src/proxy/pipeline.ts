@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import type { Logger } from 'pino';
-import { describeDuration } from '../config/index.js';
+import { describePer } from '../config/index.js';
 import type { Charge, RateLimiter } from '../limits/index.js';
 import { evaluate, type CompiledPolicy, type Decision } from '../policy/index.js';
 import { UpstreamUnavailableError } from './errors.js';
@@ -101,9 +101,8 @@ function describe(decision: Decision, requestId: string, call: ToolCall, extra: 
 
 function rateLimitText(charge: Extract<Charge, { admitted: false }>): string {
   const { counter, scope, max, window_ms } = charge.limit;
-  const per = describeDuration(window_ms).replace(/^1 /, '');
   if (charge.retry_after_ms === undefined) return `${counter} (scope ${scope}) has max 0: the policy refuses every call it counts.`;
-  return `${counter} (scope ${scope}) allows ${max} calls per ${per}; retry in ${Math.max(1, Math.ceil(charge.retry_after_ms / 1000))} s.`;
+  return `${counter} (scope ${scope}) allows ${max} calls per ${describePer(window_ms)}; retry in ${Math.max(1, Math.ceil(charge.retry_after_ms / 1000))} s.`;
 }
 
 function limitMeta(charge: Extract<Charge, { admitted: false }>): Record<string, unknown> {
