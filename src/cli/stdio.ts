@@ -29,8 +29,9 @@ export async function stdio(io: Io, name: string, options: { config?: string; gr
 
   const scope = { servers: [name], aggregated: false };
   const limiter = new RateLimiter(redis, { prefix: config.redis.prefix, timeoutMs: durationMs(config.redis.timeout) });
-  const session = createSessionServer({ policyFor: () => watcher.current, upstream: () => upstream, limiter, logger }, scope, { grant: grant?.name, sessionId: 'stdio' });
-  sessions.add({ server: session, scope, grant: grant?.name, close: () => session.close() });
+  const identity = { grant: grant?.name, sessionId: 'stdio', subscriptions: new Set<string>() };
+  const session = createSessionServer({ policyFor: () => watcher.current, upstream: () => upstream, limiter, logger }, scope, identity);
+  sessions.add({ server: session, scope, grant: grant?.name, subscriptions: identity.subscriptions, close: () => session.close() });
   const transport = new StdioServerTransport();
   const closed = new Promise<void>((resolve) => (transport.onclose = resolve));
   await session.connect(transport);

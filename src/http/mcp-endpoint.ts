@@ -5,7 +5,7 @@ import express, { type Request, type Response, type Router } from 'express';
 import type { Logger } from 'pino';
 import { ErrorCode } from '../errors.js';
 import type { SessionRegistry} from '../proxy/index.js';
-import { createSessionServer, type PipelineDeps, type Scope, type Session } from '../proxy/index.js';
+import { createSessionServer, type PipelineDeps, type Scope, type Session, type SessionIdentity } from '../proxy/index.js';
 import type { Identity } from './auth.js';
 import { sendJsonRpcError } from './json-rpc-error.js';
 
@@ -69,13 +69,14 @@ export function mcpRoutes(options: McpEndpointOptions): Router {
     }
 
     const scope: Scope = server === undefined ? { servers: servers.filter((s) => identity.servers.includes(s)), aggregated: true } : { servers: [server], aggregated: false };
-    const identityOfSession: { grant: string | undefined; sessionId?: string } = { grant: identity.grant };
+    const identityOfSession: SessionIdentity = { grant: identity.grant, subscriptions: new Set() };
     const session: HttpSession = {
       id: '',
       path: req.path,
       open: 0,
       lastActive: Date.now(),
       grant: identity.grant,
+      subscriptions: identityOfSession.subscriptions,
       scope,
       server: createSessionServer(deps, scope, identityOfSession),
       transport: new StreamableHTTPServerTransport({

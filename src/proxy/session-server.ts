@@ -33,6 +33,8 @@ export interface SessionIdentity {
   grant: string | undefined;
   /** Filled in once the transport knows it. */
   sessionId?: string;
+  /** The resources this session subscribed to, as `subscriptionKey(server, uri)`. */
+  subscriptions: Set<string>;
 }
 
 const ToolsCallMethodSchema = z.looseObject({ method: z.literal('tools/call') });
@@ -84,7 +86,7 @@ export function createSessionServer(deps: PipelineDeps, scope: Scope, identity: 
 
   const forward: Forward = (name, method, params, schema, signal) => deps.upstream(name).request({ method, ...(params && { params }) }, schema, { signal }).catch(rethrow);
 
-  if (capabilities.resources) registerResources(server, router, scope, forward);
+  if (capabilities.resources) registerResources(server, router, scope, forward, identity.subscriptions);
   if (capabilities.prompts) registerPrompts(server, router, scope, forward);
   if (capabilities.completions) registerCompletion(server, router, forward);
   if (capabilities.logging) {
@@ -98,7 +100,7 @@ export function createSessionServer(deps: PipelineDeps, scope: Scope, identity: 
 
 type Forward = <S extends z.ZodType>(server: string, method: string, params: Record<string, unknown> | undefined, schema: S, signal: AbortSignal) => Promise<z.output<S>>;
 
-function registerResources(server: Server, router: Router, scope: Scope, forward: Forward): void {
+function registerResources(server: Server, router: Router, scope: Scope, forward: Forward, subscriptions: Set<string>): void {
   server.setRequestHandler(ListResourcesRequestSchema, async (request, extra) =>
     scope.aggregated ? { resources: await router.allResources(extra.signal) } : forward(scope.servers[0]!, 'resources/list', request.params, ListResourcesResultSchema, extra.signal),
   );
@@ -110,12 +112,18 @@ function registerResources(server: Server, router: Router, scope: Scope, forward
   server.setRequestHandler(ReadResourceRequestSchema, async (request, extra) =>
     forward(await router.serverForUri(request.params.uri, extra.signal), 'resources/read', request.params, ReadResourceResultSchema, extra.signal),
   );
-  server.setRequestHandler(SubscribeRequestSchema, async (request, extra) =>
-    forward(await router.serverForUri(request.params.uri, extra.signal), 'resources/subscribe', request.params, EmptyResultSchema, extra.signal),
-  );
-  server.setRequestHandler(UnsubscribeRequestSchema, async (request, extra) =>
-    forward(await router.serverForUri(request.params.uri, extra.signal), 'resources/unsubscribe', request.params, EmptyResultSchema, extra.signal),
-  );
+  // The upstream connection is shared by every session, so its resource updates are passed only to the
+  // sessions that subscribed, and one session's unsubscribe stays here: passed on, it would end the others'.
+  server.setRequestHandler(SubscribeRequestSchema, async (request, extra) => {
+    const owner = await router.serverForUri(request.params.uri, extra.signal);
+    const result = await forward(owner, 'resources/subscribe', request.params, EmptyResultSchema, extra.signal);
+    subscriptions.add(subscriptionKey(owner, request.params.uri));
+    return result;
+  });
+  server.setRequestHandler(UnsubscribeRequestSchema, async (request, extra) => {
+    subscriptions.delete(subscriptionKey(await router.serverForUri(request.params.uri, extra.signal), request.params.uri));
+    return {};
+  });
 }
 
 function registerPrompts(server: Server, router: Router, scope: Scope, forward: Forward): void {
@@ -139,6 +147,10 @@ function registerCompletion(server: Server, router: Router, forward: Forward): v
     }
     return forward(await router.serverForUri(ref.uri, extra.signal), 'completion/complete', request.params, CompleteResultSchema, extra.signal);
   });
+}
+
+export function subscriptionKey(server: string, uri: string): string {
+  return `${server}\n${uri}`;
 }
 
 /** What the session offers: the union of its upstreams' capabilities; everything while an upstream is still connecting. */

@@ -1,11 +1,13 @@
 import type { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import type { Notification } from '@modelcontextprotocol/sdk/types.js';
 import type { Scope } from './router.js';
+import { subscriptionKey } from './session-server.js';
 
 export interface Session {
   server: Server;
   scope: Scope;
   grant: string | undefined;
+  subscriptions: ReadonlySet<string>;
   close(): Promise<void>;
 }
 
@@ -28,10 +30,16 @@ export class SessionRegistry<S extends Session = Session> {
     return this.#sessions.size;
   }
 
-  /** Sends a server's notification to its sessions; a session that declared no such capability, or has gone, is skipped. */
+  /**
+   * Sends a server's notification to its sessions; a resource update only to
+   * the sessions that subscribed to that resource. A session that declared no
+   * such capability, or has gone, is skipped.
+   */
   broadcast(upstream: string, notification: Notification): void {
+    const uri = notification.method === 'notifications/resources/updated' ? String(notification.params?.uri) : undefined;
     for (const session of this.#sessions) {
       if (!session.scope.servers.includes(upstream)) continue;
+      if (uri !== undefined && !session.subscriptions.has(subscriptionKey(upstream, uri))) continue;
       session.server.notification(notification as never).catch(() => undefined);
     }
   }

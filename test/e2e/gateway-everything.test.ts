@@ -228,6 +228,40 @@ describe('upstream notifications', () => {
     }
   });
 
+  test('a resource update reaches only the sessions that subscribed to it', async () => {
+    const subscriber = await gateway.connect('/mcp/everything');
+    const bystander = await gateway.connect('/mcp/everything');
+    const acknowledged: string[] = [];
+    const updated = { subscriber: [] as string[], bystander: [] as string[] };
+    subscriber.setNotificationHandler(LoggingMessageNotificationSchema, (n) => void acknowledged.push(String(n.params.data)));
+    subscriber.setNotificationHandler(ResourceUpdatedNotificationSchema, (n) => void updated.subscriber.push(n.params.uri));
+    bystander.setNotificationHandler(ResourceUpdatedNotificationSchema, (n) => void updated.bystander.push(n.params.uri));
+    // Both sessions have their notification streams open: the bystander's ping goes over its session.
+    await bystander.ping();
+
+    const uri = (await subscriber.listResources()).resources[0]!.uri;
+    await until(
+      'the subscription acknowledgement',
+      async () => {
+        await subscriber.subscribeResource({ uri });
+        return acknowledged.some((m) => m.startsWith(`Received Subscribe Resource request for URI: ${uri}`));
+      },
+      10_000,
+      100,
+    );
+    const toggle = () => subscriber.callTool({ name: 'toggle-subscriber-updates', arguments: {} });
+    await toggle();
+    try {
+      await until('the subscriber to get the update', () => updated.subscriber.includes(uri), 12_000);
+      // The server sends its updates to Airlock's one upstream connection; the bystander never asked.
+      await bystander.ping();
+      assert.deepEqual(updated.bystander, []);
+    } finally {
+      await toggle();
+      await subscriber.unsubscribeResource({ uri });
+    }
+  });
+
   test('simulated logging reaches the client', async () => {
     const client = await gateway.connect('/mcp/everything');
     const messages: string[] = [];
