@@ -196,6 +196,22 @@ describe('long calls', () => {
   });
 });
 
+/**
+ * The server acknowledges a subscription with a log message. The client opens its
+ * notification stream in the background after connecting, so subscribe until one arrives.
+ */
+async function subscribeUntilAcknowledged(client: Client, uri: string, messages: string[]): Promise<void> {
+  await until(
+    'the subscription acknowledgement',
+    async () => {
+      await client.subscribeResource({ uri });
+      return messages.some((m) => m.startsWith(`Received Subscribe Resource request for URI: ${uri}`));
+    },
+    10_000,
+    100,
+  );
+}
+
 describe('upstream notifications', () => {
   test('log messages and resource updates the server sends reach the client through Airlock', async () => {
     const client = await gateway.connect('/mcp/everything');
@@ -204,18 +220,8 @@ describe('upstream notifications', () => {
     client.setNotificationHandler(LoggingMessageNotificationSchema, (n) => void messages.push(String(n.params.data)));
     client.setNotificationHandler(ResourceUpdatedNotificationSchema, (n) => void updated.push(n.params.uri));
 
-    // The server acknowledges a subscription with a log message. The client opens its
-    // notification stream in the background after connecting, so subscribe until one arrives.
     const uri = (await client.listResources()).resources[0]!.uri;
-    await until(
-      'the subscription acknowledgement',
-      async () => {
-        await client.subscribeResource({ uri });
-        return messages.some((m) => m.startsWith(`Received Subscribe Resource request for URI: ${uri}`));
-      },
-      10_000,
-      100,
-    );
+    await subscribeUntilAcknowledged(client, uri, messages);
 
     // The server then sends notifications/resources/updated for it at once, and every 5 s.
     const toggle = () => client.callTool({ name: 'toggle-subscriber-updates', arguments: {} });
@@ -236,19 +242,11 @@ describe('upstream notifications', () => {
     subscriber.setNotificationHandler(LoggingMessageNotificationSchema, (n) => void acknowledged.push(String(n.params.data)));
     subscriber.setNotificationHandler(ResourceUpdatedNotificationSchema, (n) => void updated.subscriber.push(n.params.uri));
     bystander.setNotificationHandler(ResourceUpdatedNotificationSchema, (n) => void updated.bystander.push(n.params.uri));
-    // Both sessions have their notification streams open: the bystander's ping goes over its session.
+    // The bystander's session is set up and answering before any update is sent.
     await bystander.ping();
 
     const uri = (await subscriber.listResources()).resources[0]!.uri;
-    await until(
-      'the subscription acknowledgement',
-      async () => {
-        await subscriber.subscribeResource({ uri });
-        return acknowledged.some((m) => m.startsWith(`Received Subscribe Resource request for URI: ${uri}`));
-      },
-      10_000,
-      100,
-    );
+    await subscribeUntilAcknowledged(subscriber, uri, acknowledged);
     const toggle = () => subscriber.callTool({ name: 'toggle-subscriber-updates', arguments: {} });
     await toggle();
     try {
