@@ -12,9 +12,32 @@ export const ErrorCode = {
   UpstreamUnavailable: 'AIRLOCK_UPSTREAM_UNAVAILABLE',
   Unauthorized: 'AIRLOCK_UNAUTHORIZED',
   Forbidden: 'AIRLOCK_FORBIDDEN',
+  ApprovalNotFound: 'AIRLOCK_APPROVAL_NOT_FOUND',
+  ApprovalDecided: 'AIRLOCK_APPROVAL_DECIDED',
+  NotApprover: 'AIRLOCK_NOT_APPROVER',
+  ApprovalTampered: 'AIRLOCK_APPROVAL_TAMPERED',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+const HTTP_STATUS: Partial<Record<ErrorCode, number>> = {
+  [ErrorCode.BadArguments]: 400,
+  [ErrorCode.Unauthorized]: 401,
+  [ErrorCode.Forbidden]: 403,
+  [ErrorCode.NotApprover]: 403,
+  [ErrorCode.UnknownServer]: 404,
+  [ErrorCode.UnknownGrant]: 404,
+  [ErrorCode.ApprovalNotFound]: 404,
+  [ErrorCode.ApprovalDecided]: 409,
+  [ErrorCode.ApprovalTampered]: 409,
+  [ErrorCode.RedisUnavailable]: 503,
+  [ErrorCode.UpstreamUnavailable]: 503,
+};
+
+/** The HTTP status an error is answered with on `/api`. */
+export function httpStatus(code: ErrorCode): number {
+  return HTTP_STATUS[code] ?? 500;
+}
 
 /** One thing wrong in a config or policy file: where it is and what is wrong. */
 export interface Problem {

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { AirlockError, DocumentError } from '../errors.js';
+import { approvalsCli, type ApprovalsCliOptions } from './approvals.js';
 import { ExitCode, type Io } from './output.js';
 import { policyCheck } from './policy-check.js';
 import { policyExplain } from './policy-explain.js';
@@ -59,6 +60,34 @@ export function buildProgram(io: Io, result: { exitCode: number }): Command {
     .action(async (server: string, tool: string, opts: Parameters<typeof policyExplain>[3]) => {
       result.exitCode = await policyExplain(io, server, tool, opts);
     });
+
+  const approvals = program.command('approvals').description('the console approval channel: list, show and decide held calls (as the admin whose token is in AIRLOCK_ADMIN_TOKEN)');
+  const withCommon = (command: Command) => command.option('-c, --config <file>', 'config file (default ./airlock.yaml, else examples/airlock.yaml)').option('--json', 'print JSON');
+  withCommon(
+    approvals
+      .command('list')
+      .description('approval requests, newest first (default: pending ones)')
+      .option('--state <state>', 'pending, approved, rejected, expired, withdrawn or all')
+      .option('--server <name>', 'only this server')
+      .option('--tool <name>', 'only this tool')
+      .option('--grant <name>', 'only calls of this grant')
+      .option('--limit <n>', 'at most this many (default 100)'),
+  ).action(async (opts: ApprovalsCliOptions) => {
+    result.exitCode = await approvalsCli(io, 'list', undefined, opts);
+  });
+  withCommon(approvals.command('show').description('one request with its arguments, votes and outcome').argument('<id>', 'an approval id (apr_…)')).action(async (id: string, opts: ApprovalsCliOptions) => {
+    result.exitCode = await approvalsCli(io, 'show', id, opts);
+  });
+  withCommon(approvals.command('approve').description('approve a held call: it is released at once').argument('<id>', 'an approval id (apr_…)').option('--reason <text>', 'why, for the record')).action(
+    async (id: string, opts: ApprovalsCliOptions) => {
+      result.exitCode = await approvalsCli(io, 'approve', id, opts);
+    },
+  );
+  withCommon(approvals.command('reject').description('reject a held call: the agent is told who and why').argument('<id>', 'an approval id (apr_…)').option('--reason <text>', 'shown to the agent')).action(
+    async (id: string, opts: ApprovalsCliOptions) => {
+      result.exitCode = await approvalsCli(io, 'reject', id, opts);
+    },
+  );
   return program;
 }
 

@@ -1,7 +1,7 @@
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import { durationMs, findConfigFile, loadConfig } from '../config/index.js';
 import { AirlockError, ErrorCode } from '../errors.js';
-import { openRedis } from '../gateway/index.js';
+import { openApprovals, openRedis } from '../gateway/index.js';
 import { RateLimiter } from '../limits/index.js';
 import { createLogger } from '../logging.js';
 import { PolicyWatcher } from '../policy/index.js';
@@ -29,8 +29,9 @@ export async function stdio(io: Io, name: string, options: { config?: string; gr
 
   const scope = { servers: [name], aggregated: false };
   const limiter = new RateLimiter(redis, { prefix: config.redis.prefix, timeoutMs: durationMs(config.redis.timeout) });
-  const identity = { grant: grant?.name, sessionId: 'stdio', subscriptions: new Set<string>() };
-  const session = createSessionServer({ policyFor: () => watcher.current, upstream: () => upstream, limiter, logger }, scope, identity);
+  const { deps: approval, approvals } = await openApprovals(config, redis, logger);
+  const identity = { grant: grant?.name, sessionId: 'stdio', subscriptions: new Set<string>(), calls: new Map<string | number, AbortController>() };
+  const session = createSessionServer({ policyFor: () => watcher.current, upstream: () => upstream, limiter, approval, logger }, scope, identity);
   sessions.add({ server: session, scope, grant: grant?.name, subscriptions: identity.subscriptions, close: () => session.close() });
   const transport = new StdioServerTransport();
   const closed = new Promise<void>((resolve) => (transport.onclose = resolve));
@@ -38,6 +39,7 @@ export async function stdio(io: Io, name: string, options: { config?: string; gr
   process.stdin.once('end', () => void session.close());
   await closed;
   watcher.close();
+  await approvals.close();
   await upstream.close();
   await close();
   logger.flush();

@@ -6,7 +6,7 @@ import { crossCheck } from './cross-checks.js';
 import { readSourceFile } from './document.js';
 import { durationMs } from './duration.js';
 import { interpolate } from './interpolate.js';
-import { ConfigSchema, type AirlockConfig, type ApprovalChannel, type HttpServer, type ServerConfig, type StdioServer } from './schema.js';
+import { ConfigSchema, sizeBytes, type AirlockConfig, type ApprovalChannel, type HttpServer, type ServerConfig, type StdioServer } from './schema.js';
 import { problemsFromIssues } from './zod-problems.js';
 
 export type LoadedStdioServer = StdioServer & { cwd: string };
@@ -19,7 +19,7 @@ export type LoadedConfig = Omit<AirlockConfig, '$schema' | 'servers' | 'approval
   /** Its folder, against which relative paths were resolved. */
   dir: string;
   servers: Record<string, LoadedServer>;
-  approvals: AirlockConfig['approvals'] & { channel: ApprovalChannel; timeout_ms: number };
+  approvals: AirlockConfig['approvals'] & { channel: ApprovalChannel; timeout_ms: number; heartbeat_ms: number; retention_ms: number; max_arguments_bytes: number };
 };
 
 export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
@@ -59,6 +59,9 @@ function resolvePaths(config: AirlockConfig, file: string, dir: string): LoadedC
       ...approvals,
       channel: approvals.channel ?? (config.slack ? 'slack' : 'console'),
       timeout_ms: durationMs(approvals.timeout),
+      heartbeat_ms: durationMs(approvals.heartbeat),
+      retention_ms: durationMs(approvals.retention),
+      max_arguments_bytes: sizeBytes(approvals.max_arguments),
     },
     audit: audit.file === undefined ? { ...audit } : { ...audit, file: resolve(dir, audit.file) },
   };

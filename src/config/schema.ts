@@ -18,6 +18,14 @@ const MAX_CALL_TIMEOUT_MS = 86_400_000;
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 const text = z.string().refine((s) => s !== '', 'must not be empty');
+const size = z.union([z.int().positive(), z.string().regex(/^\d+\s*(b|kb|mb)$/i, 'expected a size like "512kb" or "1mb", or a number of bytes')]);
+
+/** Bytes in a `size` value (`"256kb"`: 262144). */
+export function sizeBytes(value: number | string): number {
+  if (typeof value === 'number') return value;
+  const [, digits = '0', unit = 'b'] = /^(\d+)\s*(b|kb|mb)$/i.exec(value) ?? [];
+  return Number(digits) * { b: 1, kb: 1024, mb: 1024 * 1024 }[unit.toLowerCase() as 'b' | 'kb' | 'mb'];
+}
 
 /**
  * `${SLACK_API_URL:-}` yields "" when the variable is unset, which must mean
@@ -161,8 +169,7 @@ export const ConfigSchema = z
       .object({
         host: text.default('127.0.0.1'),
         port: port.default(8080),
-        body_limit: z
-          .union([z.int().positive(), z.string().regex(/^\d+\s*(b|kb|mb)$/i, 'expected a size like "512kb" or "1mb", or a number of bytes')])
+        body_limit: size
           .default('1mb')
           .meta({ description: 'Largest request body accepted on /mcp; larger ones get a JSON-RPC error.' }),
         session_idle_timeout: durationField(7 * 86_400_000)
@@ -195,6 +202,13 @@ export const ConfigSchema = z
       .object({
         channel: absentIfEmpty(z.enum(APPROVAL_CHANNELS)).meta({ description: 'Default: slack when a slack section is present, else console.' }),
         timeout: durationField(MAX_APPROVAL_TIMEOUT_MS).default('10m'),
+        heartbeat: durationField(3_600_000)
+          .default('15s')
+          .meta({ description: 'How often a held call sends a progress notification, when the agent asked for progress.' }),
+        retention: durationField(MAX_APPROVAL_TIMEOUT_MS)
+          .default('24h')
+          .meta({ description: 'How long a decided request stays listed and readable (`airlock approvals show`).' }),
+        max_arguments: size.default('256kb').meta({ description: 'Largest arguments (as JSON) a held call may carry; larger calls are refused before anything is held.' }),
       })
       .strict()
       .prefault({}),

@@ -2,13 +2,16 @@ import type { Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import type { Approvals } from '../approvals/index.js';
+import { consoleApiRoutes } from '../channels/index.js';
 import { durationMs, type LoadedConfig } from '../config/index.js';
 import { AirlockError, ErrorCode } from '../errors.js';
-import { createAuthenticator, createHttpApp, mcpRoutes, type ReadinessCheck } from '../http/index.js';
+import { bearerToken, createAdminAuthenticator, createAuthenticator, createHttpApp, mcpRoutes, type ReadinessCheck } from '../http/index.js';
 import { RateLimiter } from '../limits/index.js';
 import { PolicyWatcher } from '../policy/index.js';
-import { SessionRegistry, Upstream, type PipelineDeps } from '../proxy/index.js';
+import { SessionRegistry, Upstream, type ApprovalDeps, type PipelineDeps } from '../proxy/index.js';
 import { pingRedis } from '../redis/index.js';
+import { openApprovals } from './open-approvals.js';
 
 export interface GatewayOptions {
   config: LoadedConfig;
@@ -29,11 +32,13 @@ export class Gateway {
   readonly #upstreams: Map<string, Upstream>;
   readonly #sessions: SessionRegistry;
   readonly #limiter: RateLimiter;
+  readonly #approval: ApprovalDeps;
   #http: HttpServer | undefined;
   #stopping = false;
 
-  private constructor(options: GatewayOptions, watchers: Map<string, PolicyWatcher>, upstreams: Map<string, Upstream>, sessions: SessionRegistry) {
+  private constructor(options: GatewayOptions, watchers: Map<string, PolicyWatcher>, upstreams: Map<string, Upstream>, sessions: SessionRegistry, approval: ApprovalDeps) {
     this.#options = options;
+    this.#approval = approval;
     this.#sessions = sessions;
     this.#limiter = new RateLimiter(options.redis, { prefix: options.config.redis.prefix, timeoutMs: durationMs(options.config.redis.timeout) });
     this.#watchers = watchers;
@@ -58,7 +63,8 @@ export class Gateway {
     const upstreams = new Map(
       Object.entries(config.servers).map(([name, server]) => [name, new Upstream({ name, server, logger, onNotification: (n) => sessions.broadcast(name, n) })]),
     );
-    const gateway = new Gateway(options, watchers, upstreams, sessions);
+    const { deps: approval } = await openApprovals(config, options.redis, logger);
+    const gateway = new Gateway(options, watchers, upstreams, sessions, approval);
     await Promise.all([...upstreams.values()].map((u) => u.start()));
     await gateway.#listen();
     return gateway;
@@ -81,8 +87,13 @@ export class Gateway {
         return upstream;
       },
       limiter: this.#limiter,
+      approval: this.#approval,
       logger: this.#options.logger,
     };
+  }
+
+  get approvals(): Approvals {
+    return this.#approval.approvals;
   }
 
   async stop(): Promise<void> {
@@ -95,6 +106,7 @@ export class Gateway {
       await closed;
     }
     for (const watcher of this.#watchers.values()) watcher.close();
+    await this.#approval.approvals.close();
     await Promise.all([...this.#upstreams.values()].map((u) => u.close()));
   }
 
@@ -119,8 +131,10 @@ export class Gateway {
         check: async () => ({ ok: u.status === 'connected', detail: u.status === 'connected' ? `${u.tools.length} tools` : `${u.status}${u.lastError ? `: ${u.lastError}` : ''}` }),
       })),
     ];
+    const authenticateAdmin = createAdminAuthenticator(config);
     const app = createHttpApp({
       routers: [
+        consoleApiRoutes({ approvals: this.approvals, authenticate: (req) => authenticateAdmin(bearerToken(req)), logger }),
         mcpRoutes({
           deps: this.deps,
           servers: Object.keys(config.servers),

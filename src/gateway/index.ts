@@ -1,2 +1,3 @@
 export { Gateway, type GatewayOptions } from './gateway.js';
 export { openRedis } from './open-redis.js';
+export { openApprovals } from './open-approvals.js';

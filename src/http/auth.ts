@@ -3,28 +3,60 @@ import type { Request } from 'express';
 import { tokenSha256, type LoadedConfig } from '../config/index.js';
 
 export type Identity = { ok: true; grant: string | undefined; servers: string[] } | { ok: false; status: 401; message: string };
+export type AdminIdentity = { ok: true; admin: string } | { ok: false; status: 401; message: string };
 
 /**
- * Turns a request's bearer token into a grant. Tokens are compared as
- * SHA-256 digests in constant time, against every grant, so neither the
- * comparison nor the loop says how close a guess was. Without grants the
- * gateway is open, which `airlock start` only allows on loopback.
+ * Turns a request's bearer token into a grant. Without grants the gateway is
+ * open, which `airlock start` only allows on loopback.
  */
 export function createAuthenticator(config: LoadedConfig): (req: Request) => Identity {
   const allServers = Object.keys(config.servers);
-  const grants = (config.grants ?? []).map((g) => ({ name: g.name, digest: Buffer.from(tokenSha256(g), 'hex'), servers: g.servers ?? allServers }));
+  const grants = config.grants ?? [];
   if (grants.length === 0) return () => ({ ok: true, grant: undefined, servers: allServers });
-
+  const match = tokenMatcher(grants.map((g) => ({ ...g, servers: g.servers ?? allServers })), 'grant');
   return (req) => {
-    const header = req.headers.authorization;
-    const match = header === undefined ? null : /^Bearer\s+(\S+)\s*$/i.exec(header);
-    if (!match) return { ok: false, status: 401, message: 'missing bearer token: send "Authorization: Bearer <grant token>"' };
-    const digest = createHash('sha256').update(match[1] as string).digest();
-    let found: (typeof grants)[number] | undefined;
-    for (const grant of grants) {
-      if (timingSafeEqual(grant.digest, digest) && !found) found = grant;
+    const found = match(bearerToken(req));
+    return found.ok ? { ok: true, grant: found.entry.name, servers: found.entry.servers } : found;
+  };
+}
+
+/**
+ * Turns an admin token into an admin name, for `/api` (the request's bearer
+ * token) and the CLI (`AIRLOCK_ADMIN_TOKEN`). Without `admins` nobody is
+ * one, even on loopback: an agent on the same machine must not be able to
+ * approve its own calls.
+ */
+export function createAdminAuthenticator(config: LoadedConfig): (token: string | undefined) => AdminIdentity {
+  const admins = config.admins ?? [];
+  if (admins.length === 0) {
+    return () => ({ ok: false, status: 401, message: `no admins are configured: add an \`admins\` entry with a token to ${config.file}` });
+  }
+  const match = tokenMatcher(admins, 'admin');
+  return (token) => {
+    const found = match(token);
+    return found.ok ? { ok: true, admin: found.entry.name } : found;
+  };
+}
+
+/** The token of an `Authorization: Bearer <token>` header, else undefined. */
+export function bearerToken(req: Request): string | undefined {
+  const header = req.headers.authorization;
+  return header === undefined ? undefined : /^Bearer\s+(\S+)\s*$/i.exec(header)?.[1];
+}
+
+/**
+ * Tokens are compared as SHA-256 digests in constant time, against every
+ * entry, so neither the comparison nor the loop says how close a guess was.
+ */
+function tokenMatcher<E extends { name: string; token?: string; token_sha256?: string }>(entries: E[], kind: string) {
+  const digests = entries.map((entry) => ({ entry, digest: Buffer.from(tokenSha256(entry), 'hex') }));
+  return (token: string | undefined): { ok: true; entry: E } | { ok: false; status: 401; message: string } => {
+    if (token === undefined || token === '') return { ok: false, status: 401, message: `missing bearer token: send "Authorization: Bearer <${kind} token>"` };
+    const digest = createHash('sha256').update(token).digest();
+    let found: E | undefined;
+    for (const candidate of digests) {
+      if (timingSafeEqual(candidate.digest, digest) && !found) found = candidate.entry;
     }
-    if (!found) return { ok: false, status: 401, message: 'the bearer token matches no grant' };
-    return { ok: true, grant: found.name, servers: found.servers };
+    return found ? { ok: true, entry: found } : { ok: false, status: 401, message: `the bearer token matches no ${kind}` };
   };
 }

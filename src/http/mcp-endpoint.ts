@@ -14,6 +14,7 @@ interface HttpSession extends Session {
   transport: StreamableHTTPServerTransport;
   /** The path it was opened on: a session id is only good on its own endpoint. */
   path: string;
+  identity: SessionIdentity;
   /** Requests still being answered (an open GET stream for notifications counts). */
   open: number;
   lastActive: number;
@@ -61,7 +62,7 @@ export function mcpRoutes(options: McpEndpointOptions): Router {
       const session = byId.get(sessionId);
       // Another grant's session, or one opened on another endpoint, is answered as unknown: ids are not shared.
       if (!session || session.grant !== identity.grant || session.path !== req.path) return refuse(req, res, 404, -32001, 'Session not found', { grant: identity.grant });
-      track(session, res);
+      track(session, req, res);
       return session.transport.handleRequest(req, res, req.body);
     }
     if (req.method !== 'POST' || !isInitializeRequest(req.body)) {
@@ -69,13 +70,14 @@ export function mcpRoutes(options: McpEndpointOptions): Router {
     }
 
     const scope: Scope = server === undefined ? { servers: servers.filter((s) => identity.servers.includes(s)), aggregated: true } : { servers: [server], aggregated: false };
-    const identityOfSession: SessionIdentity = { grant: identity.grant, subscriptions: new Set() };
+    const identityOfSession: SessionIdentity = { grant: identity.grant, subscriptions: new Set(), calls: new Map() };
     const session: HttpSession = {
       id: '',
       path: req.path,
       open: 0,
       lastActive: Date.now(),
       grant: identity.grant,
+      identity: identityOfSession,
       subscriptions: identityOfSession.subscriptions,
       scope,
       server: createSessionServer(deps, scope, identityOfSession),
@@ -100,17 +102,25 @@ export function mcpRoutes(options: McpEndpointOptions): Router {
     };
     session.server.onerror = (err) => logger.debug({ session: session.id, err: err.message }, 'session protocol error');
     await session.server.connect(session.transport);
-    track(session, res);
+    track(session, req, res);
     await session.transport.handleRequest(req, res, req.body);
   };
 
-  const track = (session: HttpSession, res: Response) => {
+  const track = (session: HttpSession, req: Request, res: Response) => {
     session.open++;
     session.lastActive = Date.now();
     res.once('close', () => {
       session.open--;
       session.lastActive = Date.now();
+      // The response stream closed before the answer: the agent dropped the request, so its tool calls are withdrawn.
+      if (!res.writableFinished) abortDropped(session, req.body);
     });
+  };
+  const abortDropped = (session: HttpSession, body: unknown) => {
+    for (const message of Array.isArray(body) ? body : [body]) {
+      const id = (message as { id?: unknown } | null)?.id;
+      if (typeof id === 'string' || typeof id === 'number') session.identity.calls.get(id)?.abort(new Error('the agent disconnected before the call was answered'));
+    }
   };
   const sweep = setInterval(() => {
     const idleSince = Date.now() - options.idleTimeoutMs;

@@ -5,3 +5,4 @@ export { createSessionServer, type SessionIdentity } from './session-server.js';
 export { SessionRegistry, type Session } from './sessions.js';
 export { SEPARATOR, type Scope } from './router.js';
 export { refusal, type DecisionMeta, type RefusalKind } from './refusal.js';
+export type { ApprovalDeps } from './hold.js';

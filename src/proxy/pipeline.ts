@@ -5,6 +5,8 @@ import { describePer } from '../config/index.js';
 import type { Charge, RateLimiter } from '../limits/index.js';
 import { evaluate, type CompiledPolicy, type Decision } from '../policy/index.js';
 import { UpstreamUnavailableError } from './errors.js';
+import { holdForApproval, type ApprovalDeps, type HoldResult } from './hold.js';
+import type { Progress } from './progress.js';
 import { refusal, unknownTool, type DecisionMeta } from './refusal.js';
 import type { Upstream } from './upstream.js';
 
@@ -18,23 +20,26 @@ export interface ToolCall {
   meta: Record<string, unknown> | undefined;
   grant: string | undefined;
   session: string | undefined;
+  /** The MCP client's name from its `initialize`, shown to reviewers. */
+  client: string | undefined;
   signal: AbortSignal;
-  /** Set when the agent asked for progress: relays the server's progress notifications. */
-  onProgress?: (progress: { progress: number; total?: number; message?: string }) => void;
+  /** Set when the agent asked for progress: heartbeats while held, then the server's own progress. */
+  progress?: Progress;
 }
 
 export interface PipelineDeps {
   policyFor(server: string): CompiledPolicy;
   upstream(server: string): Upstream;
   limiter: RateLimiter;
+  approval: ApprovalDeps;
   logger: Logger;
 }
 
 /**
  * The life of one `tools/call`: the policy decides, a refusal is answered at
- * once, an admitted call is charged to its rate limits, then goes to the real
- * server and its result comes back unchanged. Later steps (approvals, audit)
- * plug in here.
+ * once, an admitted call is charged to its rate limits, a call that needs a
+ * person waits for one, then it goes to the real server and its result comes
+ * back unchanged. The audit step plugs in here.
  */
 export async function callTool(deps: PipelineDeps, call: ToolCall): Promise<CallToolResult> {
   const requestId = randomUUID();
@@ -68,30 +73,37 @@ export async function callTool(deps: PipelineDeps, call: ToolCall): Promise<Call
     return refusal('RATE LIMITED', rateLimitText(charge), meta({ decision: 'rate_limited', rule: charge.limit.rule, ...limitMeta(charge) }));
   }
 
+  let approved: Extract<HoldResult, { approved: true }> | undefined;
   if (decision.action === 'require_approval') {
-    log.info({ decision: 'denied', rule: decision.rule }, 'call needs approval, which is not available yet');
-    const text = `${decision.reason}. This call needs a person's approval and this gateway has no approval channel yet, so it is refused.`;
-    return refusal('POLICY DENIED', text, meta({ decision: 'require_approval' }));
+    const held = await holdForApproval(deps.approval, call, decision, log, meta);
+    if (!held.approved) return held.result;
+    approved = held;
   }
 
   const started = performance.now();
+  const elapsed = () => round(performance.now() - started);
   try {
     const result = await upstream.callTool(
       { name: call.tool, ...(call.args !== undefined && { arguments: call.args }), ...(call.meta && { _meta: call.meta }) },
-      { signal: call.signal, ...(call.onProgress && { onprogress: call.onProgress }) },
+      { signal: call.signal, ...(call.progress && { onprogress: call.progress.relay }) },
     );
-    log.info({ decision: 'allowed', rule: decision.rule, upstream_ms: round(performance.now() - started), is_error: result.isError === true }, 'call executed');
-    return result;
+    log.info({ decision: approved ? 'approved' : 'allowed', rule: decision.rule, upstream_ms: elapsed(), is_error: result.isError === true }, 'call executed');
+    if (!approved) return result;
+    await approved.executed({ result: result.isError === true ? 'error' : 'ok', ms: elapsed() });
+    const { status, request } = approved;
+    const decisionMeta = meta({ decision: 'approved', approval_id: request.id, approved_by: status.decided_by ?? null, approved_at: status.decided_at === undefined ? null : new Date(status.decided_at).toISOString() });
+    return { ...result, _meta: { ...result._meta, 'airlock/decision': decisionMeta } };
   } catch (err) {
+    await approved?.executed({ result: 'unavailable', ms: elapsed(), detail: (err as Error).message });
     // The agent withdrew the call (notifications/cancelled, or its session closed): the SDK has told the server and answers nobody.
     if (call.signal.aborted) {
-      log.info({ decision: 'cancelled', rule: decision.rule, upstream_ms: round(performance.now() - started) }, 'call cancelled by the client');
+      log.info({ decision: 'cancelled', rule: decision.rule, upstream_ms: elapsed() }, 'call cancelled by the client');
       throw err;
     }
     if (!(err instanceof UpstreamUnavailableError)) throw err;
     log.warn({ decision: 'unavailable', err: err.message }, 'upstream unavailable');
     const outcome = err.sent ? 'The server may or may not have run it: check before retrying.' : 'The call was not sent; retry later.';
-    return refusal('UNAVAILABLE', `${err.message}. ${outcome}`, meta({ decision: 'unavailable' }));
+    return refusal('UNAVAILABLE', `${err.message}. ${outcome}`, meta({ decision: 'unavailable', ...(approved && { approval_id: approved.request.id }) }));
   }
 }
 

@@ -26,6 +26,7 @@ import { z } from 'zod';
 import { isHidden } from '../policy/index.js';
 import { ProtocolError, UpstreamUnavailableError } from './errors.js';
 import { callTool, type PipelineDeps } from './pipeline.js';
+import { progressFor } from './progress.js';
 import { unknownTool } from './refusal.js';
 import { Router, type Scope } from './router.js';
 
@@ -35,6 +36,12 @@ export interface SessionIdentity {
   sessionId?: string;
   /** The resources this session subscribed to, as `subscriptionKey(server, uri)`. */
   subscriptions: Set<string>;
+  /**
+   * Tool calls in flight by JSON-RPC id. The SDK aborts a call on
+   * notifications/cancelled and when the session closes, but not when the
+   * HTTP request carrying it is dropped: the endpoint aborts these then.
+   */
+  calls: Map<string | number, AbortController>;
 }
 
 const ToolsCallMethodSchema = z.looseObject({ method: z.literal('tools/call') });
@@ -68,20 +75,26 @@ export function createSessionServer(deps: PipelineDeps, scope: Scope, identity: 
     const target = router.splitName(request.params.name);
     if (!target) throw unknownTool(request.params.name);
     const { progressToken, ...meta } = request.params._meta ?? {};
-    return callTool(deps, {
-      server: target.server,
-      tool: target.name,
-      calledAs: request.params.name,
-      args: request.params.arguments,
-      meta: Object.keys(meta).length > 0 ? meta : undefined,
-      grant: identity.grant,
-      session: identity.sessionId ?? extra.sessionId,
-      signal: extra.signal,
-      ...(progressToken !== undefined && {
-        onProgress: (p: { progress: number; total?: number; message?: string }) =>
-          void extra.sendNotification({ method: 'notifications/progress', params: { progressToken, ...p } }).catch(() => undefined),
-      }),
-    });
+    const dropped = new AbortController();
+    identity.calls.set(extra.requestId, dropped);
+    try {
+      return await callTool(deps, {
+        server: target.server,
+        tool: target.name,
+        calledAs: request.params.name,
+        args: request.params.arguments,
+        meta: Object.keys(meta).length > 0 ? meta : undefined,
+        grant: identity.grant,
+        session: identity.sessionId ?? extra.sessionId,
+        client: server.getClientVersion()?.name,
+        signal: AbortSignal.any([extra.signal, dropped.signal]),
+        ...(progressToken !== undefined && {
+          progress: progressFor((p) => void extra.sendNotification({ method: 'notifications/progress', params: { progressToken, ...p } }).catch(() => undefined)),
+        }),
+      });
+    } finally {
+      identity.calls.delete(extra.requestId);
+    }
   });
 
   const forward: Forward = (name, method, params, schema, signal) => deps.upstream(name).request({ method, ...(params && { params }) }, schema, { signal }).catch(rethrow);

@@ -95,6 +95,17 @@ export async function ensureRedis(options: EnsureRedisOptions): Promise<EnsuredR
 }
 
 /**
+ * The private `redis-server` a running `airlock start` made for itself under
+ * `stateDir`, for commands (`airlock approvals`) that must see the same
+ * Redis; undefined when there is none or its Airlock has stopped.
+ */
+export function findPrivateRedis(stateDir: string): string | undefined {
+  const owner = readOwner(join(stateDir, 'redis', OWNER_FILE));
+  if (!owner || !isAlive(owner.owner)) return undefined;
+  return `redis://:${encodeURIComponent(owner.password)}@127.0.0.1:${owner.port}`;
+}
+
+/**
  * Two servers writing one append-only file would corrupt it. A server left
  * by an Airlock that was killed (SIGKILL leaves no chance to stop it) is
  * shut down; one whose Airlock still runs is refused.

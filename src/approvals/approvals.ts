@@ -1,0 +1,263 @@
+import { randomUUID } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { describeDuration } from '../config/index.js';
+import { AirlockError, ErrorCode } from '../errors.js';
+import { HeldCalls } from './holding.js';
+import { approvalKeys, type ApprovalKeys } from './keys.js';
+import { RequestQueue, type JobState } from './queue.js';
+import { argumentsDigest, isApprovalId, newApprovalId, type ApprovalRecord, type ApprovalRequest, type ApprovalState, type ApprovalStatus, type Execution } from './request.js';
+import { ApprovalStore, type Verdict } from './store.js';
+
+export interface ApprovalsOptions {
+  /** The request-path client (fails fast while Redis is down). */
+  redis: Redis;
+  prefix: string;
+  /** Deadline of every Redis step, as for rate limits. */
+  redisTimeoutMs: number;
+  /** How long a decided request stays readable. */
+  retentionMs: number;
+  logger: Logger;
+  /**
+   * Hold calls and run the expiry worker (a gateway); false for a process
+   * that only reads and decides (the CLI).
+   */
+  holder: boolean;
+  /** How long held calls outlive a lost Redis before they end [UNAVAILABLE]. */
+  redisGraceMs?: number;
+  /**
+   * A request this instance ended while no instance holds its call (it
+   * expired after its holder died, or an approve found the holder gone): the
+   * channel hears of it from here, as nobody else will tell it.
+   */
+  onOrphaned?: (record: ApprovalRecord) => void;
+}
+
+export interface NewApproval {
+  grant: string | undefined;
+  session: string | undefined;
+  client: string | undefined;
+  server: string;
+  tool: string;
+  args: Record<string, unknown>;
+  rule: string;
+  reason: string;
+  approvers: readonly string[];
+  min_approvals: number;
+  channel: string | undefined;
+  timeout_ms: number;
+}
+
+export interface Held {
+  request: ApprovalRequest;
+  /** The request's final status; rejects AIRLOCK_REDIS_UNAVAILABLE when Redis is lost while waiting. */
+  outcome: Promise<ApprovalStatus>;
+}
+
+export interface Decision extends Verdict {
+  /** User groups the decider belongs to (Slack `S…` ids), for rules that name a group. */
+  memberOf?: readonly string[];
+}
+
+export type DecideResult =
+  | { outcome: 'decided' | 'counted'; record: ApprovalRecord }
+  /** Nothing changed: it was decided before (or expired, or its holder was gone), and `record` says by whom and when. */
+  | { outcome: 'too_late'; record: ApprovalRecord };
+
+export interface ListFilter {
+  state?: ApprovalState;
+  server?: string;
+  tool?: string;
+  grant?: string;
+  limit?: number;
+}
+
+/**
+ * Approval requests: one per held call, shared by every gateway instance
+ * through Redis. The first decision wins; a timeout fires on any live
+ * instance; the instance holding the call learns the outcome at once.
+ * Knows nothing of Slack or the console: channels call `decide`.
+ */
+export class Approvals {
+  readonly instance = randomUUID();
+  readonly #options: ApprovalsOptions;
+  readonly #keys: ApprovalKeys;
+  readonly #store: ApprovalStore;
+  readonly #queue: RequestQueue;
+  #held: HeldCalls | undefined;
+
+  private constructor(options: ApprovalsOptions) {
+    this.#options = options;
+    this.#keys = approvalKeys(options.prefix);
+    this.#store = new ApprovalStore(options.redis, this.#keys, { timeoutMs: options.redisTimeoutMs, retentionMs: options.retentionMs });
+    this.#queue = new RequestQueue({
+      redis: options.redis,
+      keys: this.#keys,
+      timeoutMs: options.redisTimeoutMs,
+      retentionMs: options.retentionMs,
+      logger: options.logger,
+      ...(options.holder && { onDue: (request) => this.#expire(request) }),
+    });
+  }
+
+  static async open(options: ApprovalsOptions): Promise<Approvals> {
+    const approvals = new Approvals(options);
+    if (options.holder) {
+      approvals.#held = await HeldCalls.start({
+        redis: options.redis,
+        store: approvals.#store,
+        keys: approvals.#keys,
+        instance: approvals.instance,
+        redisGraceMs: options.redisGraceMs ?? 2_000,
+        logger: options.logger,
+      });
+    }
+    return approvals;
+  }
+
+  /** How many calls this instance holds now. */
+  get holding(): number {
+    return this.#held?.size ?? 0;
+  }
+
+  /**
+   * Opens a request for one call and holds it until the request ends.
+   * `signal` aborting (the agent cancelled, or went away) withdraws it.
+   */
+  async hold(input: NewApproval, signal: AbortSignal, withdrawReason: () => string): Promise<Held> {
+    const held = this.#held;
+    if (!held) throw new Error('this Approvals was opened without holder: true');
+    const id = newApprovalId();
+    const digest = argumentsDigest(input.args);
+    const times = await this.#store.create(id, { holder: this.instance, min_approvals: input.min_approvals, timeout_ms: input.timeout_ms, digest });
+    if (!times) throw new Error(`approval id ${id} is already taken`);
+    const request: ApprovalRequest = {
+      id,
+      grant: input.grant ?? null,
+      session: input.session ?? null,
+      client: input.client ?? null,
+      server: input.server,
+      tool: input.tool,
+      arguments: input.args,
+      digest,
+      rule: input.rule,
+      reason: input.reason,
+      approvers: [...input.approvers],
+      min_approvals: input.min_approvals,
+      channel: input.channel ?? null,
+      timeout_ms: input.timeout_ms,
+      ...times,
+    };
+    // Wait before the request can be seen (it is listed once queued), so no decision can slip past.
+    const outcome = held.wait(request, signal, withdrawReason);
+    outcome.catch(() => undefined);
+    try {
+      await this.#queue.add(request);
+    } catch (err) {
+      await this.#store.settle(id, 'withdrawn', 'it could not be queued').catch(() => undefined);
+      throw err;
+    }
+    return { request, outcome };
+  }
+
+  async decide(id: string, decision: Decision): Promise<DecideResult> {
+    const record = await this.get(id);
+    const { approvers } = record.request;
+    if (approvers.length > 0 && !approvers.includes(decision.by) && !(decision.memberOf ?? []).some((g) => approvers.includes(g))) {
+      throw new AirlockError(ErrorCode.NotApprover, `${decision.by} is not an approver for ${record.request.server}/${record.request.tool} (approvers: ${approvers.join(', ')})`);
+    }
+    const step = await this.#store.decide(id, this.#keys.lease(record.status.holder), decision);
+    if (step.code === 'missing') throw notFound(id);
+    const after = { request: record.request, status: step.status };
+    if (step.code === 'duplicate') throw new AirlockError(ErrorCode.ApprovalDecided, `${decision.by} already approved ${id}; ${step.status.min_approvals} distinct approvers are needed`);
+    if (step.code === 'counted') return { outcome: 'counted', record: after };
+    if (step.code === 'orphaned') this.#orphaned(after, true);
+    if (step.code === 'expired') await this.#endedHere(after);
+    if (step.code !== 'decided') return { outcome: 'too_late', record: after };
+    void this.#queue.promote(id);
+    return { outcome: 'decided', record: after };
+  }
+
+  /** Marks an approved request used by the one call it covers; throws unless it was approved, unused and for exactly these arguments. */
+  async consume(request: ApprovalRequest, args: Record<string, unknown>): Promise<ApprovalStatus> {
+    const step = await this.#store.consume(request.id);
+    if (step.code === 'missing') throw notFound(request.id);
+    if (step.code !== 'ok') throw new AirlockError(ErrorCode.ApprovalDecided, `approval ${request.id} ${step.code === 'used' ? 'already covered a call' : `is ${step.status.state}, not approved`}`);
+    const stored = await this.#queue.get(request.id);
+    const digests = { sending: argumentsDigest(args), held: request.digest, approved: step.status.digest, stored: stored ? argumentsDigest(stored.arguments) : 'missing' };
+    if (new Set(Object.values(digests)).size !== 1) {
+      throw new AirlockError(ErrorCode.ApprovalTampered, `the arguments about to be sent do not match the ones approved for ${request.id} (${JSON.stringify(digests)})`);
+    }
+    return step.status;
+  }
+
+  async recordExecution(id: string, execution: Execution): Promise<void> {
+    await this.#store.annotate(id, { execution });
+  }
+
+  async setChannelRef(id: string, ref: string): Promise<void> {
+    await this.#store.annotate(id, { channel_ref: ref });
+  }
+
+  /** Withdraws a request whose call will not wait for it (its channel could not post it). */
+  async withdraw(id: string, reason: string): Promise<void> {
+    const step = await this.#store.settle(id, 'withdrawn', reason);
+    if (step.code === 'settled') void this.#queue.promote(id);
+  }
+
+  async get(id: string): Promise<ApprovalRecord> {
+    if (!isApprovalId(id)) throw new AirlockError(ErrorCode.BadArguments, `${JSON.stringify(id)} is not an approval id (they look like apr_ followed by 22 letters, digits, - or _)`);
+    const [request, status] = await Promise.all([this.#queue.get(id), this.#store.status(id)]);
+    if (!request || !status) throw notFound(id);
+    return { request, status };
+  }
+
+  async list(filter: ListFilter = {}): Promise<ApprovalRecord[]> {
+    const limit = filter.limit ?? 100;
+    // A pending request's job is still delayed; a decided one's may be too, until the worker completes it.
+    const jobStates: JobState[] = filter.state === 'pending' ? ['delayed', 'waiting', 'active'] : ['delayed', 'waiting', 'active', 'completed', 'failed'];
+    const candidates = (await this.#queue.list(jobStates, LIST_SCAN)).filter(
+      (r) => (filter.server === undefined || r.server === filter.server) && (filter.tool === undefined || r.tool === filter.tool) && (filter.grant === undefined || r.grant === filter.grant),
+    );
+    const statuses = await this.#store.statuses(candidates.map((r) => r.id));
+    const records: ApprovalRecord[] = [];
+    candidates.forEach((request, i) => {
+      const status = statuses[i];
+      if (status && (filter.state === undefined || status.state === filter.state)) records.push({ request, status });
+    });
+    return records.slice(0, limit);
+  }
+
+  async close(): Promise<void> {
+    await this.#held?.close();
+    await this.#queue.close();
+  }
+
+  /** The worker's step when a request's delay is over. */
+  async #expire(request: ApprovalRequest): Promise<{ notYetDue: boolean }> {
+    const step = await this.#store.settle(request.id, 'expired', `nobody decided within ${describeDuration(request.timeout_ms)}`);
+    if (step.code === 'early') return { notYetDue: true };
+    if (step.code === 'settled') await this.#endedHere({ request, status: step.status });
+    return { notYetDue: false };
+  }
+
+  /** This instance ended a request without a reviewer: a live holder hears it over pub/sub, a dead one cannot. */
+  async #endedHere(record: ApprovalRecord): Promise<void> {
+    const holderAlive = (await this.#options.redis.exists(this.#keys.lease(record.status.holder)).catch(() => 1)) === 1;
+    if (!holderAlive) this.#orphaned(record, true);
+    else void this.#queue.promote(record.request.id);
+  }
+
+  #orphaned(record: ApprovalRecord, holderGone: boolean): void {
+    this.#options.logger.info({ approval_id: record.request.id, state: record.status.state, holder_gone: holderGone }, 'approval request ended with no instance holding its call');
+    void this.#queue.promote(record.request.id);
+    this.#options.onOrphaned?.(record);
+  }
+}
+
+/** The most requests one listing reads before filtering. */
+const LIST_SCAN = 10_000;
+
+function notFound(id: string): AirlockError {
+  return new AirlockError(ErrorCode.ApprovalNotFound, `no approval request ${id} (unknown, or decided longer ago than the retention)`);
+}

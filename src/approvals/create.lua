@@ -1,0 +1,23 @@
+-- Open an approval request in state `pending`.
+--
+-- KEYS[1]  the request's state hash
+-- ARGV[1]  id of the gateway instance holding the call (its lease key must exist to approve)
+-- ARGV[2]  min_approvals
+-- ARGV[3]  timeout in ms
+-- ARGV[4]  SHA-256 of the canonical JSON of the arguments
+-- ARGV[5]  how long to keep the record after it is decided, in ms
+--
+-- Returns {created_at, expires_at} in ms of Redis TIME, or {-1} when the id is taken.
+--
+-- The clock is Redis TIME, so every instance agrees on when a request expires.
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  return {-1}
+end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local expires = now + tonumber(ARGV[3])
+redis.call('HSET', KEYS[1],
+  'state', 'pending', 'holder', ARGV[1], 'min', ARGV[2], 'digest', ARGV[4],
+  'created_at', now, 'expires_at', expires, 'votes', '[]')
+redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[3]) + tonumber(ARGV[5]))
+return {now, expires}

@@ -1,0 +1,80 @@
+-- A reviewer's approve or reject: the first decision wins, later ones change nothing.
+--
+-- KEYS[1]  the request's state hash
+-- KEYS[2]  the lease key of the instance holding the call (state field `holder`)
+-- ARGV[1]  'approve' | 'reject'
+-- ARGV[2]  who decides (a Slack user id or an admin name)
+-- ARGV[3]  the reviewer's reason ('' for none)
+-- ARGV[4]  the channel they decided through ('console', 'slack')
+-- ARGV[5]  how long to keep the record once decided, in ms
+-- ARGV[6]  the pub/sub channel that tells holding instances
+-- ARGV[7]  the request id (for the published message)
+--
+-- Returns {code, field, value, field, value, ...} (the state hash after the step):
+--   'decided'    this vote ended the request (approved or rejected)
+--   'counted'    approve recorded, more approvals needed (min_approvals > 1)
+--   'already'    not pending any more: nothing changed
+--   'duplicate'  this reviewer already approved: nothing changed
+--   'expired'    its time had run out: now expired, the vote not counted
+--   'orphaned'   the instance holding the call is gone: now withdrawn
+--   'missing'    no such request
+local function finish(state, by, reason, now)
+  redis.call('HSET', KEYS[1], 'state', state, 'decided_by', by, 'decided_at', now, 'reason', reason)
+  redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[5]))
+end
+local function snapshot(code)
+  local fields = redis.call('HGETALL', KEYS[1])
+  table.insert(fields, 1, code)
+  return fields
+end
+local function publish()
+  local fields = redis.call('HGETALL', KEYS[1])
+  local message = { id = ARGV[7] }
+  for i = 1, #fields, 2 do message[fields[i]] = fields[i + 1] end
+  redis.call('PUBLISH', ARGV[6], cjson.encode(message))
+end
+
+local state = redis.call('HGET', KEYS[1], 'state')
+if not state then return {'missing'} end
+if state ~= 'pending' then return snapshot('already') end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+if now >= tonumber(redis.call('HGET', KEYS[1], 'expires_at')) then
+  finish('expired', '', 'nobody decided in time', now)
+  publish()
+  return snapshot('expired')
+end
+-- An approval for a call nobody holds would run nothing while saying yes to it.
+if redis.call('EXISTS', KEYS[2]) == 0 then
+  finish('withdrawn', '', 'the gateway instance holding the call stopped', now)
+  publish()
+  return snapshot('orphaned')
+end
+
+local vote = { by = ARGV[2], at = now, via = ARGV[4] }
+if ARGV[1] == 'reject' then
+  vote.verdict = 'reject'
+  local votes = cjson.decode(redis.call('HGET', KEYS[1], 'votes'))
+  table.insert(votes, vote)
+  redis.call('HSET', KEYS[1], 'votes', cjson.encode(votes))
+  finish('rejected', ARGV[2], ARGV[3], now)
+  publish()
+  return snapshot('decided')
+end
+
+vote.verdict = 'approve'
+local votes = cjson.decode(redis.call('HGET', KEYS[1], 'votes'))
+for _, earlier in ipairs(votes) do
+  if earlier.by == ARGV[2] then return snapshot('duplicate') end
+end
+table.insert(votes, vote)
+redis.call('HSET', KEYS[1], 'votes', cjson.encode(votes))
+if #votes < tonumber(redis.call('HGET', KEYS[1], 'min')) then
+  publish()
+  return snapshot('counted')
+end
+local names = {}
+for i, v in ipairs(votes) do names[i] = v.by end
+finish('approved', table.concat(names, ', '), ARGV[3], now)
+publish()
+return snapshot('decided')

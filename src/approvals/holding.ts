@@ -1,0 +1,167 @@
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { AirlockError, ErrorCode } from '../errors.js';
+import type { ApprovalKeys } from './keys.js';
+import { parseStatus, type ApprovalRequest, type ApprovalStatus } from './request.js';
+import type { ApprovalStore } from './store.js';
+
+const LEASE_MS = 15_000;
+const LEASE_REFRESH_MS = 5_000;
+/** The holder ends a request itself this long after its timeout, in case no worker is running. */
+const EXPIRY_BACKSTOP_MS = 1_000;
+
+interface Waiter {
+  request: ApprovalRequest;
+  resolve(status: ApprovalStatus): void;
+  reject(err: Error): void;
+}
+
+export interface HeldCallsOptions {
+  redis: Redis;
+  store: ApprovalStore;
+  keys: ApprovalKeys;
+  instance: string;
+  /** How long held calls outlive a lost Redis connection before they end [UNAVAILABLE]. */
+  redisGraceMs: number;
+  logger: Logger;
+}
+
+/**
+ * The calls this instance holds, each waiting for its request to end. A
+ * decision taken on any instance reaches the holder over Redis pub/sub (no
+ * polling); after a reconnect every held request is read again, since
+ * messages sent while disconnected are lost. A lease key says this instance
+ * is alive, so nobody approves a call that no one holds any more.
+ */
+export class HeldCalls {
+  readonly #options: HeldCallsOptions;
+  readonly #subscriber: Redis;
+  readonly #waiters = new Map<string, Waiter>();
+  /** Requests whose calls ended [UNAVAILABLE] while Redis was gone: withdrawn once it is back. */
+  readonly #abandoned = new Set<string>();
+  #leaseTimer: NodeJS.Timeout | undefined;
+  #lostTimer: NodeJS.Timeout | undefined;
+  #closed = false;
+
+  private constructor(options: HeldCallsOptions, subscriber: Redis) {
+    this.#options = options;
+    this.#subscriber = subscriber;
+  }
+
+  static async start(options: HeldCallsOptions): Promise<HeldCalls> {
+    const subscriber = options.redis.duplicate({ enableOfflineQueue: true, maxRetriesPerRequest: null, commandTimeout: undefined, autoResendUnfulfilledCommands: true });
+    const held = new HeldCalls(options, subscriber);
+    subscriber.on('error', () => undefined); // the request-path client logs Redis outages once
+    subscriber.on('message', (_channel: string, message: string) => held.#onMessage(message));
+    subscriber.on('close', () => held.#onLost());
+    await subscriber.subscribe(options.keys.events);
+    subscriber.on('ready', () => void held.#onBack());
+    await held.#renewLease();
+    held.#leaseTimer = setInterval(() => void held.#renewLease().catch(() => undefined), LEASE_REFRESH_MS);
+    held.#leaseTimer.unref();
+    return held;
+  }
+
+  get size(): number {
+    return this.#waiters.size;
+  }
+
+  /**
+   * Resolves with the request's final status: decided, expired, or withdrawn
+   * when `signal` aborts (the agent cancelled or went away). Rejects with
+   * AIRLOCK_REDIS_UNAVAILABLE when Redis is lost for longer than the grace.
+   */
+  wait(request: ApprovalRequest, signal: AbortSignal, withdrawReason: () => string): Promise<ApprovalStatus> {
+    return new Promise<ApprovalStatus>((resolve, reject) => {
+      const backstop = setTimeout(() => void this.#end(request.id, 'expired', 'nobody decided in time'), request.expires_at - request.created_at + EXPIRY_BACKSTOP_MS);
+      const onAbort = () => void this.#end(request.id, 'withdrawn', withdrawReason());
+      const done = () => {
+        clearTimeout(backstop);
+        signal.removeEventListener('abort', onAbort);
+        this.#waiters.delete(request.id);
+      };
+      this.#waiters.set(request.id, {
+        request,
+        resolve: (status) => {
+          done();
+          resolve(status);
+        },
+        reject: (err) => {
+          done();
+          reject(err);
+        },
+      });
+      if (signal.aborted) onAbort();
+      else signal.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    clearInterval(this.#leaseTimer);
+    clearTimeout(this.#lostTimer);
+    await this.#options.redis.del(this.#options.keys.lease(this.#options.instance)).catch(() => undefined);
+    this.#subscriber.disconnect();
+  }
+
+  async #renewLease(): Promise<void> {
+    await this.#options.redis.set(this.#options.keys.lease(this.#options.instance), String(process.pid), 'PX', LEASE_MS);
+  }
+
+  async #end(id: string, to: 'expired' | 'withdrawn', reason: string): Promise<void> {
+    const waiter = this.#waiters.get(id);
+    if (!waiter) return;
+    try {
+      const step = await this.#options.store.settle(id, to, reason);
+      if (step.code === 'missing') waiter.reject(new AirlockError(ErrorCode.ApprovalNotFound, `approval request ${id} is gone from Redis`));
+      else if (step.status.state !== 'pending') waiter.resolve(step.status);
+    } catch (err) {
+      waiter.reject(err as Error);
+    }
+  }
+
+  #onMessage(message: string): void {
+    let parsed: { id?: unknown } & Record<string, string>;
+    try {
+      parsed = JSON.parse(message) as typeof parsed;
+    } catch {
+      return;
+    }
+    const waiter = typeof parsed.id === 'string' ? this.#waiters.get(parsed.id) : undefined;
+    if (!waiter) return;
+    const status = parseStatus(parsed);
+    if (status.state !== 'pending') waiter.resolve(status);
+  }
+
+  #onLost(): void {
+    if (this.#closed || this.#lostTimer) return;
+    this.#lostTimer = setTimeout(() => {
+      this.#lostTimer = undefined;
+      if (this.#subscriber.status === 'ready') return;
+      for (const [id, waiter] of this.#waiters) {
+        this.#abandoned.add(id);
+        waiter.reject(new AirlockError(ErrorCode.RedisUnavailable, `Redis was unreachable for ${this.#options.redisGraceMs} ms while the call waited for approval`));
+      }
+    }, this.#options.redisGraceMs);
+  }
+
+  /** Back after a disconnect: decisions published meanwhile were lost, so read every held request again. */
+  async #onBack(): Promise<void> {
+    clearTimeout(this.#lostTimer);
+    this.#lostTimer = undefined;
+    const { store, logger } = this.#options;
+    for (const id of [...this.#abandoned]) {
+      this.#abandoned.delete(id);
+      await store.settle(id, 'withdrawn', 'the gateway lost Redis while holding the call and gave up on it').catch(() => this.#abandoned.add(id));
+    }
+    const waiters = [...this.#waiters.values()];
+    try {
+      const statuses = await store.statuses(waiters.map((w) => w.request.id));
+      statuses.forEach((status, i) => {
+        if (status && status.state !== 'pending') waiters[i]?.resolve(status);
+      });
+    } catch (err) {
+      logger.warn({ err: (err as Error).message, held: waiters.length }, 'could not re-read held approval requests after reconnecting');
+    }
+  }
+}

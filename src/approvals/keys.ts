@@ -1,0 +1,26 @@
+/**
+ * Every Redis name the approvals use, built from the configured prefix
+ * (`{airlock}:` by default). All share its hash tag, so the scripts' keys
+ * and BullMQ's queue keys sit on one Redis Cluster slot.
+ */
+export interface ApprovalKeys {
+  /** The state hash of one request: `{airlock}:approval:<id>`. */
+  state(id: string): string;
+  /** Exists while the gateway instance is alive: `{airlock}:instance:<id>`. */
+  lease(instance: string): string;
+  /** Pub/sub channel carrying every state change to the holding instances. */
+  events: string;
+  /** BullMQ's prefix (no trailing colon: BullMQ adds one) and queue name: keys `{airlock}:approvals:*`. */
+  queuePrefix: string;
+  queue: string;
+}
+
+export function approvalKeys(prefix: string): ApprovalKeys {
+  return {
+    state: (id) => `${prefix}approval:${id}`,
+    lease: (instance) => `${prefix}instance:${instance}`,
+    events: `${prefix}approvals:events`,
+    queuePrefix: prefix.replace(/:$/, ''),
+    queue: 'approvals',
+  };
+}

@@ -1,0 +1,106 @@
+import { DelayedError, Queue, Worker, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { withDeadline } from '../redis/index.js';
+import type { ApprovalKeys } from './keys.js';
+import { ApprovalRequestSchema, type ApprovalRequest } from './request.js';
+
+export type JobState = 'delayed' | 'active' | 'waiting' | 'completed' | 'failed';
+
+export interface RequestQueueOptions {
+  /** The request-path client: commands fail at once while Redis is down. */
+  redis: Redis;
+  keys: ApprovalKeys;
+  timeoutMs: number;
+  retentionMs: number;
+  logger: Logger;
+  /** Runs when a request's delay is over: its timeout, or sooner when it was promoted after a decision. */
+  onDue?: (request: ApprovalRequest) => Promise<{ notYetDue: boolean }>;
+}
+
+/**
+ * One BullMQ job per approval request. The job carries the request as the
+ * reviewer sees it and stays delayed until the request's timeout, so the
+ * timeout fires on whichever instance's worker is running, even when the one
+ * holding the call has died. After a decision the job is promoted: it
+ * completes at once and is kept (with its request) for the retention time.
+ */
+export class RequestQueue {
+  readonly #queue: Queue;
+  readonly #worker: Worker | undefined;
+  readonly #workerConnection: Redis | undefined;
+  readonly #options: RequestQueueOptions;
+
+  constructor(options: RequestQueueOptions) {
+    this.#options = options;
+    const { redis, keys, retentionMs } = options;
+    const age = Math.ceil(retentionMs / 1000);
+    this.#queue = new Queue(keys.queue, {
+      connection: redis,
+      prefix: keys.queuePrefix,
+      defaultJobOptions: { removeOnComplete: { age }, removeOnFail: { age }, attempts: 1 },
+    });
+    this.#queue.on('error', (err) => options.logger.debug({ err: err.message }, 'approval queue error'));
+    if (options.onDue) {
+      const onDue = options.onDue;
+      // BullMQ's blocking reads need a client that waits for Redis rather than failing fast, and no command timeout.
+      const connection = redis.duplicate({ enableOfflineQueue: true, maxRetriesPerRequest: null, commandTimeout: undefined, autoResendUnfulfilledCommands: true });
+      connection.on('error', () => undefined); // the request-path client logs Redis outages once
+      this.#workerConnection = connection;
+      this.#worker = new Worker(
+        keys.queue,
+        async (job: Job, token?: string) => {
+          const request = ApprovalRequestSchema.parse(job.data);
+          const { notYetDue } = await onDue(request);
+          if (!notYetDue) return;
+          // Promoted before its time with nothing decided: wait again until the request really expires.
+          await job.moveToDelayed(request.expires_at, token);
+          throw new DelayedError();
+        },
+        { connection, prefix: keys.queuePrefix, concurrency: 16 },
+      );
+      this.#worker.on('error', (err) => options.logger.debug({ err: err.message }, 'approval worker error'));
+    }
+  }
+
+  async add(request: ApprovalRequest): Promise<void> {
+    const delay = Math.max(0, request.expires_at - request.created_at);
+    await this.#deadline(this.#queue.add('approval', request, { jobId: request.id, delay }), 'queueing an approval request');
+  }
+
+  /** The request behind an id, validated; undefined when there is none (or its retention ran out). */
+  async get(id: string): Promise<ApprovalRequest | undefined> {
+    const job = await this.#deadline(this.#queue.getJob(id), 'reading an approval request');
+    return job ? ApprovalRequestSchema.parse(job.data) : undefined;
+  }
+
+  /** Requests by job state, newest first, at most `limit`. */
+  async list(states: JobState[], limit: number): Promise<ApprovalRequest[]> {
+    const jobs = await this.#deadline(this.#queue.getJobs(states, 0, limit - 1, false), 'listing approval requests');
+    const requests = jobs.flatMap((job) => {
+      const parsed = ApprovalRequestSchema.safeParse(job?.data);
+      return parsed.success ? [parsed.data] : [];
+    });
+    return requests.sort((a, b) => b.created_at - a.created_at).slice(0, limit);
+  }
+
+  /** After a decision: let the worker complete the job now rather than at the timeout. Best effort: the timeout completes it anyway. */
+  async promote(id: string): Promise<void> {
+    try {
+      const job = await this.#deadline(this.#queue.getJob(id), 'promoting an approval request');
+      if (job && (await job.isDelayed())) await job.promote();
+    } catch (err) {
+      this.#options.logger.debug({ approval_id: id, err: (err as Error).message }, 'could not promote a decided approval job');
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.#worker?.close();
+    this.#workerConnection?.disconnect();
+    await this.#queue.close();
+  }
+
+  #deadline<T>(work: Promise<T>, what: string): Promise<T> {
+    return withDeadline(work, this.#options.timeoutMs, what);
+  }
+}

@@ -1,0 +1,139 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { z } from 'zod';
+
+export const APPROVAL_STATES = ['pending', 'approved', 'rejected', 'expired', 'withdrawn'] as const;
+export type ApprovalState = (typeof APPROVAL_STATES)[number];
+
+const ID_PATTERN = /^apr_[A-Za-z0-9_-]{22}$/;
+
+/** `apr_` and 128 random bits: not guessable, never all digits and never a `:` (BullMQ refuses both in job ids). */
+export function newApprovalId(): string {
+  return `apr_${randomBytes(16).toString('base64url')}`;
+}
+
+export function isApprovalId(id: string): boolean {
+  return ID_PATTERN.test(id);
+}
+
+/** SHA-256 over canonical JSON, so key order and number spelling cannot change the digest. */
+export function argumentsDigest(args: Record<string, unknown>): string {
+  return createHash('sha256').update(canonicalJson(args)).digest('hex');
+}
+
+/**
+ * RFC 8785 (JCS) for values that came from JSON: keys sorted by UTF-16 code
+ * units, and numbers and strings as ECMAScript's JSON.stringify writes them,
+ * which is what the RFC specifies. (The `canonicalize` package does the same
+ * but its types do not match its CommonJS export under NodeNext.)
+ */
+export function canonicalJson(value: unknown): string {
+  if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  const keys = Object.keys(value).sort();
+  return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson((value as Record<string, unknown>)[k])}`).join(',')}}`;
+}
+
+/**
+ * What a reviewer is asked to approve: one call, exactly as the agent sent
+ * it. Stored as the BullMQ job's data and read back through this schema
+ * (an older Airlock may have written it).
+ */
+export const ApprovalRequestSchema = z.object({
+  id: z.string().regex(ID_PATTERN),
+  grant: z.string().nullable(),
+  session: z.string().nullable(),
+  /** The MCP client's name from its `initialize` (e.g. `claude-code`). */
+  client: z.string().nullable(),
+  server: z.string(),
+  tool: z.string(),
+  arguments: z.record(z.string(), z.unknown()),
+  digest: z.string(),
+  /** The policy rule that asked for approval, and its reason. */
+  rule: z.string(),
+  reason: z.string(),
+  approvers: z.array(z.string()),
+  min_approvals: z.int().min(1),
+  /** A per-rule channel (Slack channel id) instead of the configured one. */
+  channel: z.string().nullable(),
+  timeout_ms: z.int().positive(),
+  created_at: z.int(),
+  expires_at: z.int(),
+});
+export type ApprovalRequest = z.infer<typeof ApprovalRequestSchema>;
+
+export const VoteSchema = z.object({
+  by: z.string(),
+  at: z.number(),
+  via: z.string(),
+  verdict: z.enum(['approve', 'reject']),
+});
+export type Vote = z.infer<typeof VoteSchema>;
+
+export const ExecutionSchema = z.object({
+  /** `ok`: the server answered; `error`: it answered with isError; `unavailable`: it could not be reached; `refused`: Airlock did not send it. */
+  result: z.enum(['ok', 'error', 'unavailable', 'refused']),
+  ms: z.number(),
+  detail: z.string().optional(),
+});
+export type Execution = z.infer<typeof ExecutionSchema>;
+
+/** Where a request stands: the state hash, read back from Redis. */
+export interface ApprovalStatus {
+  state: ApprovalState;
+  holder: string;
+  digest: string;
+  min_approvals: number;
+  votes: Vote[];
+  created_at: number;
+  expires_at: number;
+  /** Who ended it (names joined by ", " when several approved); empty when it expired or was withdrawn. */
+  decided_by?: string;
+  decided_at?: number;
+  reason?: string;
+  consumed_at?: number;
+  execution?: Execution;
+  /** The channel's handle for its message (a Slack ts), so any instance can update it. */
+  channel_ref?: string;
+}
+
+export interface ApprovalRecord {
+  request: ApprovalRequest;
+  status: ApprovalStatus;
+}
+
+const StatusFieldsSchema = z.object({
+  state: z.enum(APPROVAL_STATES),
+  holder: z.string(),
+  digest: z.string(),
+  min: z.coerce.number().int(),
+  votes: z.string().transform((s) => z.array(VoteSchema).parse(JSON.parse(s))),
+  created_at: z.coerce.number(),
+  expires_at: z.coerce.number(),
+  decided_by: z.string().optional(),
+  decided_at: z.coerce.number().optional(),
+  reason: z.string().optional(),
+  consumed_at: z.coerce.number().optional(),
+  execution: z
+    .string()
+    .transform((s) => ExecutionSchema.parse(JSON.parse(s)))
+    .optional(),
+  channel_ref: z.string().optional(),
+});
+
+/** Reads a state hash (a flat field/value list from a script, or an HGETALL object). */
+export function parseStatus(fields: Record<string, string> | string[]): ApprovalStatus {
+  const object = Array.isArray(fields) ? Object.fromEntries(pairs(fields)) : fields;
+  const { min, decided_by, reason, ...rest } = StatusFieldsSchema.parse(object);
+  return {
+    ...rest,
+    min_approvals: min,
+    ...(decided_by !== undefined && decided_by !== '' && { decided_by }),
+    ...(reason !== undefined && reason !== '' && { reason }),
+  };
+}
+
+function pairs(flat: string[]): [string, string][] {
+  const out: [string, string][] = [];
+  for (let i = 0; i + 1 < flat.length; i += 2) out.push([flat[i] as string, flat[i + 1] as string]);
+  return out;
+}

@@ -1,0 +1,4 @@
+export type { ApprovalChannel } from './channel.js';
+export { ConsoleChannel } from './console/console-channel.js';
+export { consoleApiRoutes, type ConsoleApiOptions } from './console/api.js';
+export { approvalView, describeDecision, describeEnd } from './console/view.js';

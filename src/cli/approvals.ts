@@ -1,0 +1,126 @@
+import { join } from 'node:path';
+import type { Redis } from 'ioredis';
+import { pino } from 'pino';
+import { APPROVAL_STATES, Approvals, type ApprovalRecord, type ApprovalState } from '../approvals/index.js';
+import { approvalView, describeDecision, describeEnd } from '../channels/index.js';
+import { DEFAULT_REDIS_URL, durationMs, findConfigFile, loadConfig, redisUrl, suggest, type LoadedConfig } from '../config/index.js';
+import { AirlockError, ErrorCode } from '../errors.js';
+import { createAdminAuthenticator } from '../http/index.js';
+import { connectRedis, findPrivateRedis } from '../redis/index.js';
+import { ExitCode, table, type Io } from './output.js';
+
+export interface ApprovalsCliOptions {
+  config?: string;
+  json?: boolean;
+  state?: string;
+  server?: string;
+  tool?: string;
+  grant?: string;
+  limit?: string;
+  reason?: string;
+}
+
+const silentLogger = pino({ level: 'silent' });
+
+/**
+ * `airlock approvals list|show|approve|reject`: the console channel from a
+ * shell. It works on Redis directly (so it also serves `airlock stdio`,
+ * which has no HTTP API), as the admin whose token is in AIRLOCK_ADMIN_TOKEN.
+ */
+export async function approvalsCli(io: Io, action: 'list' | 'show' | 'approve' | 'reject', id: string | undefined, options: ApprovalsCliOptions): Promise<number> {
+  const config = loadConfig(findConfigFile(io.cwd, options.config), io.env);
+  const admin = authenticate(config, io.env);
+  const state = parseState(options.state);
+  const limit = parseLimit(options.limit);
+  const redis = await openRedis(config, io.env);
+  const approvals = await Approvals.open({ redis, prefix: config.redis.prefix, redisTimeoutMs: Math.max(2_000, durationMs(config.redis.timeout)), retentionMs: config.approvals.retention_ms, logger: silentLogger, holder: false });
+  try {
+    if (action === 'list') {
+      const records = await approvals.list({ ...(state !== 'all' && { state }), server: options.server, tool: options.tool, grant: options.grant, limit });
+      io.out(options.json ? JSON.stringify({ approvals: records.map((r) => approvalView(r, { arguments: false })) }, null, 2) : listing(records, state));
+      return ExitCode.Ok;
+    }
+    const approvalId = id ?? '';
+    if (action === 'show') {
+      const record = await approvals.get(approvalId);
+      io.out(options.json ? JSON.stringify({ approval: approvalView(record) }, null, 2) : details(record));
+      return ExitCode.Ok;
+    }
+    const verdict = action === 'approve' ? 'approve' : 'reject';
+    const result = await approvals.decide(approvalId, { verdict, by: admin, reason: options.reason ?? '', via: 'console' });
+    const message = describeDecision(result, verdict);
+    if (options.json) io.out(JSON.stringify({ outcome: result.outcome, message, approval: approvalView(result.record) }, null, 2));
+    else (result.outcome === 'too_late' ? io.err : io.out)(message);
+    return result.outcome === 'too_late' ? ExitCode.Failed : ExitCode.Ok;
+  } finally {
+    await approvals.close();
+    redis.disconnect();
+  }
+}
+
+function authenticate(config: LoadedConfig, env: NodeJS.ProcessEnv): string {
+  const token = env.AIRLOCK_ADMIN_TOKEN;
+  if (token === undefined || token === '') {
+    throw new AirlockError(ErrorCode.Unauthorized, 'set AIRLOCK_ADMIN_TOKEN to the token of one of the config\'s admins: the deciding admin\'s name is recorded as the approver');
+  }
+  const identity = createAdminAuthenticator(config)(token);
+  if (!identity.ok) throw new AirlockError(ErrorCode.Unauthorized, `AIRLOCK_ADMIN_TOKEN: ${identity.message.replace('bearer token', 'token')}`);
+  return identity.admin;
+}
+
+/** The Redis the gateway uses: the configured one, else the private one a running `airlock start` made beside the config. */
+async function openRedis(config: LoadedConfig, env: NodeJS.ProcessEnv): Promise<Redis> {
+  const url = redisUrl(config, env);
+  const connect = (target: string) => connectRedis({ url: target, logger: silentLogger, connectTimeoutMs: 1_000, commandTimeoutMs: 5_000 });
+  try {
+    return await connect(url);
+  } catch (err) {
+    const privateUrl = url === DEFAULT_REDIS_URL ? findPrivateRedis(join(config.dir, '.airlock')) : undefined;
+    if (privateUrl === undefined) throw err;
+    return connect(privateUrl);
+  }
+}
+
+function parseState(text: string | undefined): ApprovalState | 'all' {
+  if (text === undefined) return 'pending';
+  const states = [...APPROVAL_STATES, 'all'];
+  if (states.includes(text)) return text as ApprovalState | 'all';
+  throw new AirlockError(ErrorCode.BadArguments, `--state must be one of ${states.join(', ')}, got "${text}"${suggest(text, states)}`);
+}
+
+function parseLimit(text: string | undefined): number {
+  if (text === undefined) return 100;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1 || n > 1000) throw new AirlockError(ErrorCode.BadArguments, `--limit must be a whole number from 1 to 1000, got "${text}"`);
+  return n;
+}
+
+function listing(records: ApprovalRecord[], state: string): string {
+  if (records.length === 0) return `no ${state === 'all' ? '' : `${state} `}approval requests`;
+  return records
+    .map(({ request, status }) => {
+      const when = status.state === 'pending' ? `expires ${new Date(request.expires_at).toISOString()}` : describeEnd({ request, status });
+      return `${request.id}  ${status.state.padEnd(9)} ${request.server}/${request.tool}  grant ${request.grant ?? '(none)'}  ${when}\n    ${request.reason}`;
+    })
+    .join('\n');
+}
+
+function details(record: ApprovalRecord): string {
+  const { request, status } = record;
+  const rows: [string, string][] = [
+    ['id', request.id],
+    ['state', describeEnd(record)],
+    ['call', `${request.server}/${request.tool}`],
+    ['grant', request.grant ?? '(none)'],
+    ['client', request.client ?? '(unknown)'],
+    ['rule', request.rule],
+    ['reason', request.reason],
+    ['approvers', request.approvers.length > 0 ? `${request.approvers.join(', ')} (${request.min_approvals} needed)` : `anyone (${request.min_approvals} needed)`],
+    ['created', new Date(request.created_at).toISOString()],
+    ['expires', new Date(request.expires_at).toISOString()],
+  ];
+  if (status.votes.length > 0) rows.push(['votes', status.votes.map((v) => `${v.verdict} by ${v.by} via ${v.via} at ${new Date(v.at).toISOString()}`).join('\n            ')]);
+  if (status.execution) rows.push(['execution', `${status.execution.result} in ${status.execution.ms} ms${status.execution.detail ? `: ${status.execution.detail}` : ''}`]);
+  rows.push(['digest', request.digest]);
+  return `${table(rows)}\narguments:\n${JSON.stringify(request.arguments, null, 2)}`;
+}

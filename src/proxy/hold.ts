@@ -1,0 +1,179 @@
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import type { Logger } from 'pino';
+import type { Approvals, ApprovalRequest, ApprovalStatus, Execution } from '../approvals/index.js';
+import type { ApprovalChannel } from '../channels/index.js';
+import { describeDuration } from '../config/index.js';
+import { AirlockError, ErrorCode } from '../errors.js';
+import type { Decision } from '../policy/index.js';
+import type { Progress } from './progress.js';
+import { refusal, type DecisionMeta } from './refusal.js';
+
+export interface ApprovalDeps {
+  approvals: Approvals;
+  channel: ApprovalChannel;
+  /** `approvals.timeout`, for rules that set none. */
+  defaultTimeoutMs: number;
+  /** How often a held call sends progress, when the agent asked for it. */
+  heartbeatMs: number;
+  /** Largest arguments (JSON bytes) a held call may carry. */
+  maxArgumentsBytes: number;
+}
+
+export interface HeldCall {
+  server: string;
+  tool: string;
+  args: Record<string, unknown> | undefined;
+  grant: string | undefined;
+  session: string | undefined;
+  client: string | undefined;
+  signal: AbortSignal;
+  progress?: Progress;
+}
+
+export type HoldResult =
+  | { approved: false; result: CallToolResult }
+  | {
+      approved: true;
+      request: ApprovalRequest;
+      status: ApprovalStatus;
+      /** Records what the server answered and tells the channel. */
+      executed(execution: Execution): Promise<void>;
+    };
+
+/**
+ * Holds one call until a person decides: opens the request, shows it in the
+ * channel, sends heartbeats, and either refuses the call with who decided
+ * and why, or hands back an approval already bound to this call and these
+ * arguments (used once, checked right before the call is sent).
+ */
+export async function holdForApproval(deps: ApprovalDeps, call: HeldCall, decision: Decision, log: Logger, meta: (extra?: Partial<DecisionMeta>) => DecisionMeta): Promise<HoldResult> {
+  const { approvals, channel } = deps;
+  const args = call.args ?? {};
+  const size = Buffer.byteLength(JSON.stringify(args));
+  if (size > deps.maxArgumentsBytes) {
+    log.info({ decision: 'denied', rule: decision.rule, bytes: size }, 'arguments too large to hold for approval');
+    const text = `${decision.reason}. This call needs approval, but its arguments are ${kib(size)}, more than the ${kib(deps.maxArgumentsBytes)} a held call may carry (approvals.max_arguments).`;
+    return refused('POLICY DENIED', text, meta({ decision: 'denied', rule: 'approvals.max_arguments' }));
+  }
+
+  const approval = decision.approval;
+  const timeoutMs = approval?.timeout_ms ?? deps.defaultTimeoutMs;
+  let held;
+  try {
+    held = await approvals.hold(
+      {
+        grant: call.grant,
+        session: call.session,
+        client: call.client,
+        server: call.server,
+        tool: call.tool,
+        args,
+        rule: decision.rule,
+        reason: decision.reason,
+        approvers: approval?.approvers ?? [],
+        min_approvals: approval?.min_approvals ?? 1,
+        channel: approval?.channel,
+        timeout_ms: timeoutMs,
+      },
+      call.signal,
+      () => withdrawReason(call.signal),
+    );
+  } catch (err) {
+    log.warn({ decision: 'unavailable', err: (err as Error).message }, 'approval request could not be opened');
+    return refused('UNAVAILABLE', `This call needs approval and Airlock cannot open the request (${(err as Error).message}). The call was not sent; retry later.`, meta({ decision: 'unavailable' }));
+  }
+  const { request } = held;
+  const hlog = log.child({ approval_id: request.id });
+  hlog.info({ decision: 'approval_requested', rule: decision.rule, digest: request.digest, timeout_ms: timeoutMs }, 'call held for approval');
+
+  try {
+    const ref = await channel.post(request);
+    if (ref !== undefined) await approvals.setChannelRef(request.id, ref);
+  } catch (err) {
+    hlog.warn({ decision: 'unavailable', channel: channel.name, err: (err as Error).message }, 'approval request could not be posted');
+    await approvals.withdraw(request.id, `it could not be posted to ${channel.name}`).catch(() => undefined);
+    return refused('UNAVAILABLE', `This call needs approval and the request could not be shown to reviewers in ${channel.name} (${(err as Error).message}). The call was not sent; retry later.`, meta({ decision: 'unavailable', approval_id: request.id }));
+  }
+
+  const heartbeat = call.progress && startHeartbeat(call.progress, request, channel.name, deps.heartbeatMs);
+  let status: ApprovalStatus;
+  try {
+    status = await held.outcome;
+  } catch (err) {
+    hlog.warn({ decision: 'unavailable', err: (err as Error).message }, 'lost track of a held call');
+    return refused('UNAVAILABLE', `${(err as Error).message}. The call was not sent; retry later.`, meta({ decision: 'unavailable', approval_id: request.id }));
+  } finally {
+    clearInterval(heartbeat);
+  }
+  const tell = (s: ApprovalStatus) => channel.update(request, s).catch((err: unknown) => hlog.warn({ channel: channel.name, err: (err as Error).message }, 'could not update the approval message'));
+  const outcomeMeta = (extra: Partial<DecisionMeta> = {}) => meta({ decision: status.state, approval_id: request.id, decided_by: status.decided_by ?? null, decided_at: iso(status.decided_at), ...extra });
+
+  if (status.state === 'rejected') {
+    hlog.info({ decision: 'rejected', decided_by: status.decided_by }, 'approval rejected');
+    void tell(status);
+    return refused('APPROVAL REJECTED', `by ${status.decided_by ?? 'a reviewer'}: ${status.reason ?? 'no reason given'}`, outcomeMeta({ reason: status.reason ?? '' }));
+  }
+  if (status.state === 'expired') {
+    hlog.info({ decision: 'expired' }, 'approval expired');
+    void tell(status);
+    return refused('APPROVAL EXPIRED', `after ${describeDuration(timeoutMs)}: nobody approved ${call.server}/${call.tool} in time. The call was not sent.`, outcomeMeta());
+  }
+  if (status.state !== 'approved' || call.signal.aborted) {
+    hlog.info({ decision: 'withdrawn', reason: status.reason }, 'held call withdrawn');
+    void tell(status);
+    return refused('UNAVAILABLE', `The approval request was withdrawn: ${status.reason ?? 'no reason recorded'}. The call was not sent.`, outcomeMeta());
+  }
+
+  try {
+    await approvals.consume(request, args);
+  } catch (err) {
+    const tampered = err instanceof AirlockError && err.code === ErrorCode.ApprovalTampered;
+    hlog[tampered ? 'error' : 'warn']({ decision: tampered ? 'tampered' : 'unavailable', err: (err as Error).message }, tampered ? 'approved arguments were tampered with: call refused' : 'could not use the approval');
+    const execution = { result: 'refused', ms: 0, detail: (err as Error).message } as const;
+    await approvals.recordExecution(request.id, execution).catch(() => undefined);
+    void tell({ ...status, execution });
+    return tampered
+      ? refused('POLICY DENIED', `The approved arguments of ${request.id} do not match this call's; it was not sent.`, outcomeMeta({ decision: 'tampered' }))
+      : refused('UNAVAILABLE', `${(err as Error).message}. The call was not sent; retry later.`, outcomeMeta({ decision: 'unavailable' }));
+  }
+  hlog.info({ decision: 'approved', decided_by: status.decided_by }, 'approval granted: releasing the call');
+  return {
+    approved: true,
+    request,
+    status,
+    executed: async (execution) => {
+      await approvals.recordExecution(request.id, execution).catch((err: unknown) => hlog.warn({ err: (err as Error).message }, 'could not record the execution'));
+      await tell({ ...status, execution });
+    },
+  };
+}
+
+function refused(...args: Parameters<typeof refusal>): HoldResult {
+  return { approved: false, result: refusal(...args) };
+}
+
+function startHeartbeat(progress: Progress, request: ApprovalRequest, channel: string, everyMs: number): NodeJS.Timeout {
+  const who = request.approvers.length > 0 ? request.approvers.join(', ') : 'a reviewer';
+  const needed = request.min_approvals > 1 ? `${request.min_approvals} approvals from ` : '';
+  const message = `Waiting for ${needed}${who} to approve ${request.server}/${request.tool} in ${channel} (approval ${request.id}, expires ${new Date(request.expires_at).toISOString()})`;
+  progress.beat(message);
+  const timer = setInterval(() => progress.beat(message), everyMs);
+  timer.unref();
+  return timer;
+}
+
+/** The SDK aborts with the client's reason on notifications/cancelled and with a bare AbortError when the session closes. */
+function withdrawReason(signal: AbortSignal): string {
+  const reason: unknown = signal.reason;
+  if (typeof reason === 'string' && reason !== '') return `the agent cancelled the call: ${reason}`;
+  if (reason instanceof Error && reason.name !== 'AbortError') return reason.message;
+  return 'the agent cancelled the call or its session closed';
+}
+
+function kib(bytes: number): string {
+  return `${Math.ceil(bytes / 1024)} KiB`;
+}
+
+function iso(ms: number | undefined): string | null {
+  return ms === undefined ? null : new Date(ms).toISOString();
+}
