@@ -183,7 +183,7 @@ async function echo(client: Client): Promise<void> {
   if (result.isError) throw new Error(`echo failed: ${JSON.stringify(result)}`);
 }
 
-function percentile(samples: number[], q: number): number {
+export function percentile(samples: number[], q: number): number {
   const sorted = [...samples].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] ?? Number.NaN;
 }
@@ -204,7 +204,7 @@ function procCpuUs(pid: number): number {
   }
 }
 
-function procRssMb(pid: number): number | undefined {
+export function procRssMb(pid: number): number | undefined {
   try {
     const kb = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
     return kb === undefined ? undefined : Number(kb) / 1024;
@@ -300,7 +300,7 @@ function waitForLine(child: ChildProcess, pattern: RegExp, what: string): Promis
   });
 }
 
-async function stopChild(child: ChildProcess): Promise<void> {
+export async function stopChild(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise((resolve) => child.once('exit', resolve));
   child.kill('SIGTERM');

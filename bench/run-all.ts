@@ -1,4 +1,5 @@
 /** `npm run bench`: every benchmark, each printing its figures and its target. */
+import { benchApprovals, formatApprovalsBench } from './approvals.js';
 import { benchPolicy } from './policy.js';
 import { benchProxy, formatProxyBench } from './proxy.js';
 import { benchRateLimit, formatRateLimitBench } from './rate-limit.js';
@@ -9,3 +10,5 @@ console.log(`policy evaluation: ${rules} rules, ${decisionsPerSecond.toLocaleStr
 for (const line of formatProxyBench(await benchProxy())) console.log(line);
 
 for (const line of formatRateLimitBench(await benchRateLimit())) console.log(line);
+
+for (const line of formatApprovalsBench(await benchApprovals())) console.log(line);

@@ -1,10 +1,10 @@
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import type { Logger } from 'pino';
 import type { Approvals, ApprovalRequest, ApprovalStatus, Execution } from '../approvals/index.js';
 import type { ApprovalChannel } from '../channels/index.js';
 import { describeDuration } from '../config/index.js';
 import { AirlockError, ErrorCode } from '../errors.js';
 import type { Decision } from '../policy/index.js';
+import type { CallLog } from './call-log.js';
 import type { Progress } from './progress.js';
 import { refusal, type DecisionMeta } from './refusal.js';
 
@@ -46,7 +46,7 @@ export type HoldResult =
  * and why, or hands back an approval already bound to this call and these
  * arguments (used once, checked right before the call is sent).
  */
-export async function holdForApproval(deps: ApprovalDeps, call: HeldCall, decision: Decision, log: Logger, meta: (extra?: Partial<DecisionMeta>) => DecisionMeta): Promise<HoldResult> {
+export async function holdForApproval(deps: ApprovalDeps, call: HeldCall, decision: Decision, log: CallLog, meta: (extra?: Partial<DecisionMeta>) => DecisionMeta): Promise<HoldResult> {
   const { approvals, channel } = deps;
   const args = call.args ?? {};
   const size = Buffer.byteLength(JSON.stringify(args));
@@ -83,7 +83,7 @@ export async function holdForApproval(deps: ApprovalDeps, call: HeldCall, decisi
     return refused('UNAVAILABLE', `This call needs approval and Airlock cannot open the request (${(err as Error).message}). The call was not sent; retry later.`, meta({ decision: 'unavailable' }));
   }
   const { request } = held;
-  const hlog = log.child({ approval_id: request.id });
+  const hlog = log.with({ approval_id: request.id });
   hlog.info({ decision: 'approval_requested', rule: decision.rule, digest: request.digest, timeout_ms: timeoutMs }, 'call held for approval');
 
   try {
@@ -128,7 +128,7 @@ export async function holdForApproval(deps: ApprovalDeps, call: HeldCall, decisi
     await approvals.consume(request, args);
   } catch (err) {
     const tampered = err instanceof AirlockError && err.code === ErrorCode.ApprovalTampered;
-    hlog[tampered ? 'error' : 'warn']({ decision: tampered ? 'tampered' : 'unavailable', err: (err as Error).message }, tampered ? 'approved arguments were tampered with: call refused' : 'could not use the approval');
+    (tampered ? hlog.error : hlog.warn)({ decision: tampered ? 'tampered' : 'unavailable', err: (err as Error).message }, tampered ? 'approved arguments were tampered with: call refused' : 'could not use the approval');
     const execution = { result: 'refused', ms: 0, detail: (err as Error).message } as const;
     await approvals.recordExecution(request.id, execution).catch(() => undefined);
     void tell({ ...status, execution });

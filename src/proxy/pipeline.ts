@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import { describePer } from '../config/index.js';
 import type { Charge, RateLimiter } from '../limits/index.js';
 import { evaluate, type CompiledPolicy, type Decision } from '../policy/index.js';
+import { callLog } from './call-log.js';
 import { UpstreamUnavailableError } from './errors.js';
 import { holdForApproval, type ApprovalDeps, type HoldResult } from './hold.js';
 import type { Progress } from './progress.js';
@@ -43,7 +44,7 @@ export interface PipelineDeps {
  */
 export async function callTool(deps: PipelineDeps, call: ToolCall): Promise<CallToolResult> {
   const requestId = randomUUID();
-  const log = deps.logger.child({ request_id: requestId, server: call.server, tool: call.tool, grant: call.grant, session: call.session });
+  const log = callLog(deps.logger, { request_id: requestId, server: call.server, tool: call.tool, grant: call.grant, session: call.session });
   const upstream = deps.upstream(call.server);
   if (upstream.status === 'connected' && !upstream.tool(call.tool)) {
     log.info({ decision: 'unknown' }, 'call to a tool the server does not have');

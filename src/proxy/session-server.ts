@@ -75,8 +75,13 @@ export function createSessionServer(deps: PipelineDeps, scope: Scope, identity: 
     const target = router.splitName(request.params.name);
     if (!target) throw unknownTool(request.params.name);
     const { progressToken, ...meta } = request.params._meta ?? {};
-    const dropped = new AbortController();
-    identity.calls.set(extra.requestId, dropped);
+    // One controller per call, aborted by the SDK's signal or by the endpoint (AbortSignal.any would do, but on
+    // Node 20 it keeps every combined signal alive until its sources are collected, which held calls make costly).
+    const call = new AbortController();
+    const onAbort = () => call.abort(extra.signal.reason);
+    if (extra.signal.aborted) onAbort();
+    else extra.signal.addEventListener('abort', onAbort, { once: true });
+    identity.calls.set(extra.requestId, call);
     try {
       return await callTool(deps, {
         server: target.server,
@@ -87,12 +92,13 @@ export function createSessionServer(deps: PipelineDeps, scope: Scope, identity: 
         grant: identity.grant,
         session: identity.sessionId ?? extra.sessionId,
         client: server.getClientVersion()?.name,
-        signal: AbortSignal.any([extra.signal, dropped.signal]),
+        signal: call.signal,
         ...(progressToken !== undefined && {
           progress: progressFor((p) => void extra.sendNotification({ method: 'notifications/progress', params: { progressToken, ...p } }).catch(() => undefined)),
         }),
       });
     } finally {
+      extra.signal.removeEventListener('abort', onAbort);
       identity.calls.delete(extra.requestId);
     }
   });

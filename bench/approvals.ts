@@ -1,0 +1,163 @@
+/**
+ * Held calls (issue 5), two figures:
+ * 1. decision → release across two instances: a call held on instance A is
+ *    approved through instance B's API; the time from sending the approval
+ *    to the agent on A holding the result, over 1,000 approvals.
+ *    Target: ≤ 20 ms p99.
+ * 2. memory: RSS of one `airlock start` process holding 10,000 calls at once
+ *    (100 sessions, each one batch of 100 tools/call). Target: ≤ 200 MB.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { Redis } from 'ioredis';
+import { loadConfig } from '../src/config/index.js';
+import { Gateway } from '../src/gateway/index.js';
+import { createLogger } from '../src/logging.js';
+import { connectRedis, freePort, startRedisServer } from '../src/redis/index.js';
+import { AIRLOCK_BIN } from '../test/support/run-cli.js';
+import { percentile, procRssMb, startEverything, stopChild, type Cleanup } from './proxy.js';
+
+export const TARGETS = { releaseP99Ms: 20, rssMb: 200 };
+const ADMIN = 'bench-admin-token-0123456789';
+
+export interface ApprovalsBenchResult {
+  approvals: number;
+  release: { p50: number; p99: number };
+  allowedEcho: { p50: number };
+  held: number;
+  rss: { idleMb: number; heldMb: number };
+}
+
+export async function benchApprovals(approvals = 1_000, held = 10_000): Promise<ApprovalsBenchResult> {
+  const cleanup: Cleanup = [];
+  try {
+    const upstream = await startEverything(cleanup);
+    const dir = mkdtempSync(join(tmpdir(), 'airlock-bench-approvals-'));
+    cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
+    writeFileSync(join(dir, 'held.yaml'), 'version: "1"\ndefault: allow\ntools:\n  echo: { action: require_approval }\n');
+    writeFileSync(join(dir, 'open.yaml'), 'version: "1"\ndefault: allow\n');
+    const configFile = (port: number) => {
+      const file = join(dir, `airlock-${port}.yaml`);
+      writeFileSync(
+        file,
+        `listen: { host: 127.0.0.1, port: ${port} }\nlog: { level: warn }\nadmins: [{ name: bench, token: ${ADMIN} }]\napprovals: { channel: console, timeout: 10m }\n` +
+          `servers:\n  held:\n    url: ${upstream.url}\n    policy: held.yaml\n  open:\n    url: ${upstream.url}\n    policy: open.yaml\n`,
+      );
+      return file;
+    };
+    const redisDir = mkdtempSync(join(tmpdir(), 'airlock-bench-redis-'));
+    cleanup.push(() => rmSync(redisDir, { recursive: true, force: true }));
+    const redisServer = await startRedisServer({ binary: 'redis-server', dir: redisDir });
+    cleanup.push(() => redisServer.stop());
+
+    const release = await releaseLatency(configFile(0), redisServer.url, approvals, cleanup);
+    const rss = await heldMemory(configFile(await freePort()), redisServer.url, held, cleanup);
+    return { approvals, ...release, held, rss };
+  } finally {
+    for (const step of cleanup.reverse()) await Promise.resolve(step()).catch(() => undefined);
+  }
+}
+
+/** Two gateways in this process, each with its own Redis connections, as two instances would have. */
+async function releaseLatency(configFile: string, redisUrl: string, count: number, cleanup: Cleanup): Promise<Pick<ApprovalsBenchResult, 'release' | 'allowedEcho'>> {
+  const logger = createLogger({ level: 'warn' });
+  const start = async () => {
+    const redis = await connectRedis({ url: redisUrl, logger });
+    cleanup.push(() => redis.disconnect());
+    const gateway = await Gateway.start({ config: loadConfig(configFile, {}), logger, redis });
+    cleanup.push(() => gateway.stop());
+    return gateway;
+  };
+  const a = await start();
+  const b = await start();
+  const connect = async (path: string) => {
+    const client = new Client({ name: 'bench', version: '1.0.0' });
+    await client.connect(new StreamableHTTPClientTransport(new URL(`${a.url}${path}`)));
+    cleanup.push(() => client.close());
+    return client;
+  };
+  const heldClient = await connect('/mcp/held');
+  const openClient = await connect('/mcp/open');
+  const echoOpen = [];
+  for (let i = 0; i < 300; i++) {
+    const t = performance.now();
+    await openClient.callTool({ name: 'echo', arguments: { message: 'bench' } });
+    if (i >= 100) echoOpen.push(performance.now() - t);
+  }
+  const samples: number[] = [];
+  for (let i = 0; i < count + 20; i++) {
+    const call = heldClient.callTool({ name: 'echo', arguments: { message: `held ${i}` } });
+    let id: string | undefined;
+    while (id === undefined) id = (await b.approvals.list({ state: 'pending', limit: 1 }))[0]?.request.id;
+    const t0 = performance.now();
+    const answer = await fetch(`${b.url}/api/approvals/${id}/approve`, { method: 'POST', headers: { Authorization: `Bearer ${ADMIN}` } });
+    if (answer.status !== 200) throw new Error(`approve answered ${answer.status}: ${await answer.text()}`);
+    const result = await call;
+    if (result.isError) throw new Error(`approved call failed: ${JSON.stringify(result.content)}`);
+    if (i >= 20) samples.push(performance.now() - t0);
+  }
+  return { release: { p50: percentile(samples, 0.5), p99: percentile(samples, 0.99) }, allowedEcho: { p50: percentile(echoOpen, 0.5) } };
+}
+
+/** One `airlock start` child holding `count` calls: 100 sessions, each posting one batch of tools/call requests. */
+async function heldMemory(configFile: string, redisUrl: string, count: number, cleanup: Cleanup): Promise<ApprovalsBenchResult['rss']> {
+  const nodeArgs = (process.env.AIRLOCK_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const child = spawn(process.execPath, [...nodeArgs, AIRLOCK_BIN, 'start', '-c', configFile], { env: { ...process.env, REDIS_URL: redisUrl }, stdio: ['ignore', 'inherit', 'inherit'] });
+  cleanup.push(() => stopChild(child));
+  const port = Number(/airlock-(\d+)\.yaml$/.exec(configFile)?.[1]);
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 30_000;
+  while (!(await fetch(`${url}/healthz`).then((r) => r.ok, () => false))) {
+    if (child.exitCode !== null || Date.now() > deadline) throw new Error('airlock did not start');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  const headers = { Accept: 'application/json, text/event-stream', 'Content-Type': 'application/json' };
+  const sessions: string[] = [];
+  for (let s = 0; s < 100; s++) {
+    const init = await fetch(`${url}/mcp/held`, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({ jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'bench', version: '1' } } }),
+    });
+    await init.text();
+    const session = init.headers.get('mcp-session-id') ?? '';
+    await fetch(`${url}/mcp/held`, { method: 'POST', headers: { ...headers, 'mcp-session-id': session }, body: JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }) }).then((r) => r.text());
+    sessions.push(session);
+  }
+  const pid = child.pid ?? 0;
+  const idleMb = procRssMb(pid) ?? Number.NaN;
+  const aborts = new AbortController();
+  cleanup.push(() => aborts.abort());
+  const perSession = Math.ceil(count / sessions.length);
+  for (const session of sessions) {
+    const batch = Array.from({ length: perSession }, (_, i) => ({ jsonrpc: '2.0', id: i + 1, method: 'tools/call', params: { name: 'echo', arguments: { message: `held ${i}` } } }));
+    fetch(`${url}/mcp/held`, { method: 'POST', headers: { ...headers, 'mcp-session-id': session }, body: JSON.stringify(batch), signal: aborts.signal }).catch(() => undefined);
+  }
+  const redis = new Redis(redisUrl);
+  cleanup.push(() => redis.disconnect());
+  const waitUntil = Date.now() + 120_000;
+  while ((await redis.zcard('{airlock}:approvals:delayed')) < sessions.length * perSession) {
+    if (Date.now() > waitUntil) throw new Error(`only ${await redis.zcard('{airlock}:approvals:delayed')} calls held after 120 s`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  await new Promise((resolve) => setTimeout(resolve, 1_000));
+  return { idleMb, heldMb: procRssMb(pid) ?? Number.NaN };
+}
+
+export function formatApprovalsBench(r: ApprovalsBenchResult): string[] {
+  const ms = (n: number) => `${n.toFixed(2)} ms`;
+  return [
+    `approvals: ${r.approvals} calls held on instance A, each approved through instance B's API`,
+    `  approve sent → result at the agent  p50 ${ms(r.release.p50)}  p99 ${ms(r.release.p99)} (target p99 ≤ ${TARGETS.releaseP99Ms} ms: ${r.release.p99 <= TARGETS.releaseP99Ms ? 'met' : 'NOT met'})`,
+    `  (includes B's HTTP answer and the upstream echo; an allowed echo through A alone: p50 ${ms(r.allowedEcho.p50)})`,
+    `  RSS of one airlock process: ${r.rss.idleMb.toFixed(0)} MB with 100 idle sessions, ${r.rss.heldMb.toFixed(0)} MB holding ${r.held.toLocaleString('en-US')} calls (target ≤ ${TARGETS.rssMb} MB: ${r.rss.heldMb <= TARGETS.rssMb ? 'met' : 'NOT met'}; added ${(r.rss.heldMb - r.rss.idleMb).toFixed(0)} MB)`,
+  ];
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  for (const line of formatApprovalsBench(await benchApprovals())) console.log(line);
+}

@@ -1,0 +1,107 @@
+import type { Tool } from '@modelcontextprotocol/sdk/types.js';
+import { Document, isScalar, type YAMLMap } from 'yaml';
+import type { Action, RiskClass } from '../policy/index.js';
+import { classifyTool, type Classification } from './classify.js';
+
+interface StarterRule {
+  action?: Action;
+  reason?: string;
+  rate_limit?: { max: number; window: string };
+}
+
+/**
+ * Calls a person has to approve are slow anyway; the limit is there so an
+ * agent in a loop cannot bury reviewers. Running code gets the tighter one.
+ */
+const RATE_LIMITS: Record<Exclude<RiskClass, 'read' | 'destructive'>, { max: number; window: string }> = {
+  write: { max: 10, window: 'minute' },
+  execute: { max: 5, window: 'minute' },
+  unknown: { max: 5, window: 'minute' },
+};
+
+// The policy loader refuses names it could never match (compile.ts, glob.ts); these are the same limits.
+const MAX_TOOL_NAME_CHARS = 128;
+
+/**
+ * A policy for one server's tools as YAML text: `default: deny`, read tools
+ * allowed, write, execute and unknown tools held for approval under a rate
+ * limit, destructive tools denied. Each rule is preceded by a comment with
+ * the class, level and evidence, so a person can review it line by line.
+ * Pure: the caller fetches the tool list and writes the file.
+ */
+export function starterPolicy(server: string, tools: Tool[], classify: (tool: Tool) => Classification = classifyTool): string {
+  const rules = new Map<string, StarterRule>();
+  const comments = new Map<string, string>();
+  const unlisted: string[] = [];
+  for (const tool of tools) {
+    const name: unknown = tool?.name;
+    if (typeof name !== 'string') {
+      unlisted.push(`a tool without a name (${typeof name}) cannot be listed`);
+      continue;
+    }
+    if (rules.has(name)) continue;
+    const unlistable = whyUnlistable(name);
+    if (unlistable) {
+      unlisted.push(`${printable(JSON.stringify(name))} ${unlistable}`);
+      continue;
+    }
+    const classification = classify(tool);
+    rules.set(name, ruleFor(classification));
+    comments.set(name, `${classification.class}, ${classification.level}: ${classification.evidence.join('; ')}`);
+  }
+
+  const doc = new Document({ version: '1', default: 'deny', tools: rules });
+  doc.commentBefore = header(server, rules.size);
+  const listed = doc.get('tools', true) as YAMLMap;
+  for (const pair of listed.items) {
+    if (isScalar(pair.key)) pair.key.commentBefore = ` ${printable(comments.get(String(pair.key.value)) ?? '')}`;
+  }
+  if (unlisted.length > 0) {
+    doc.comment = [' Not listed, so denied by default:', ...unlisted.map((line) => ` - ${line}`)].join('\n');
+  }
+  return doc.toString({ lineWidth: 0 });
+}
+
+function ruleFor({ class: riskClass, level, evidence }: Classification): StarterRule {
+  const why = `a ${riskClass} tool, ${level} risk (${evidence[0] ?? 'no evidence'})`;
+  switch (riskClass) {
+    case 'read':
+      return {};
+    case 'destructive':
+      return { action: 'deny', reason: `Denied by the starter policy: ${why}; allow it deliberately if agents need it` };
+    default:
+      return { action: 'require_approval', reason: `Needs approval under the starter policy: ${why}`, rate_limit: { ...RATE_LIMITS[riskClass] } };
+  }
+}
+
+/**
+ * Why a policy should not name this tool: a key with `*` or `?` is a glob,
+ * which would also let through tools the server adds later, and a key with
+ * invisible characters (a bidirectional override) reads as another name.
+ */
+function whyUnlistable(name: string): string | undefined {
+  if (name === '') return 'has an empty name';
+  if (/\s/.test(name)) return 'contains whitespace, which a policy key cannot match';
+  if (/[\p{Cc}\p{Cf}]/u.test(name)) return 'contains invisible characters, so a reviewer could not see which tool a rule is for';
+  if (name.includes('*') || name.includes('?')) return 'contains "*" or "?", which a policy key would read as a glob';
+  if (name.length > MAX_TOOL_NAME_CHARS) return `is longer than ${MAX_TOOL_NAME_CHARS} characters, which a policy key cannot match`;
+  return undefined;
+}
+
+function header(server: string, count: number): string {
+  return [
+    ` Starter policy for ${printable(JSON.stringify(server))}, generated from its tool list (${count} tool${count === 1 ? '' : 's'} listed).`,
+    ' Read tools are allowed; write, execute and unknown tools need approval, rate limited;',
+    ' destructive tools are denied; tools not listed here, and tools the server adds later, are denied.',
+    ' Each comment gives the risk class, level and evidence. Review every rule before use.',
+  ].join('\n');
+}
+
+/**
+ * Comment text on one line with nothing invisible: a tool's name or
+ * arguments may hold line breaks or bidirectional-override characters,
+ * which in a comment could end it early or make it read differently.
+ */
+function printable(text: string): string {
+  return text.replace(/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/gu, (ch) => `\\u${(ch.codePointAt(0) ?? 0).toString(16).padStart(4, '0')}`);
+}
