@@ -30,10 +30,11 @@ export function crossCheck(source: SourceDocument, value: unknown, dir: string):
     if (missing) report(['servers', name, 'policy'], missing);
   }
 
+  const digestsOf = { grants: new Map<string, number>(), admins: new Map<string, number>() };
   for (const list of ['grants', 'admins'] as const) {
     const entries = Array.isArray(value[list]) ? (value[list] as unknown[]) : [];
     const names = new Map<string, number>();
-    const digests = new Map<string, number>();
+    const digests = digestsOf[list];
     entries.forEach((entry, index) => {
       if (!isRecord(entry)) return;
       if (typeof entry.name === 'string') {
@@ -45,7 +46,9 @@ export function crossCheck(source: SourceDocument, value: unknown, dir: string):
       if (key === undefined || (typeof entry.token === 'string' && typeof entry.token_sha256 === 'string')) return;
       const digest = tokenSha256({ [key]: entry[key] as string });
       const first = digests.get(digest);
-      if (first === undefined) digests.set(digest, index);
+      const grant = list === 'admins' ? digestsOf.grants.get(digest) : undefined;
+      if (grant !== undefined) report([list, index, key], `same token as grants[${grant}]: an agent holding it could approve its own calls`);
+      else if (first === undefined) digests.set(digest, index);
       else report([list, index, key], `same token as ${list}[${first}]: every entry needs its own`);
     });
   }

@@ -122,6 +122,11 @@ const invalid: InvalidCase[] = [
     config: grant(`  - name: a\n    token: t\n  - name: b\n    token_sha256: ${tokenSha256({ token: 't' })}\n`),
     problems: ['grants[1].token_sha256: same token as grants[0]: every entry needs its own (line 9)'],
   },
+  {
+    name: 'an admin token that is also a grant token (the agent could approve its own calls)',
+    config: grant(`  - name: ci\n    token: shared\nadmins:\n  - name: al\n    token_sha256: ${tokenSha256({ token: 'shared' })}\n`),
+    problems: ['admins[0].token_sha256: same token as grants[0]: an agent holding it could approve its own calls (line 10)'],
+  },
   { name: 'two admins with one name', config: `${FS}admins:\n  - { name: al, token: a }\n  - { name: al, token: b }\n`, problems: ['admins[1].name: duplicate name "al" (also admins[0]) (line 7)'] },
   {
     name: 'approvals by slack without a slack section',

@@ -83,7 +83,7 @@ const valid: ValidCase[] = [
       });
       assert.deepEqual(c.grants, [{ name: 'ci-bot', token: 'ci-secret', servers: ['filesystem'] }]);
       assert.deepEqual(c.admins, [{ name: 'alice', token: 'admin-secret' }]);
-      assert.deepEqual(c.approvals, { channel: 'slack', timeout: '10m', timeout_ms: 600_000 });
+      assert.deepEqual(c.approvals, { channel: 'slack', timeout: '10m', timeout_ms: 600_000, heartbeat: '15s', heartbeat_ms: 15_000, retention: '24h', retention_ms: 86_400_000, max_arguments: '256kb', max_arguments_bytes: 262_144 });
       assert.equal(c.slack?.app_token, 'xapp-1');
       assert.equal(c.slack?.api_url, undefined);
       assert.equal(c.audit.file, join(dir, 'airlock-audit.jsonl'));
@@ -106,7 +106,7 @@ const valid: ValidCase[] = [
     config: FS,
     check: (c, dir) => {
       assert.deepEqual(c.listen, { host: '127.0.0.1', port: 8080, body_limit: '1mb', session_idle_timeout: '30m' });
-      assert.deepEqual(c.approvals, { channel: 'console', timeout: '10m', timeout_ms: 600_000 });
+      assert.deepEqual(c.approvals, { channel: 'console', timeout: '10m', timeout_ms: 600_000, heartbeat: '15s', heartbeat_ms: 15_000, retention: '24h', retention_ms: 86_400_000, max_arguments: '256kb', max_arguments_bytes: 262_144 });
       assert.deepEqual(c.servers.fs, { transport: 'stdio', command: 'node', args: [], env: {}, call_timeout_ms: 60_000, policy: join(dir, 'policies/fs.yaml'), cwd: dir });
       assert.equal(c.grants, undefined);
       assert.equal(c.audit.file, undefined);
