@@ -9,6 +9,7 @@ const LEASE_MS = 15_000;
 const LEASE_REFRESH_MS = 5_000;
 /** The holder ends a request itself this long after its timeout, in case no worker is running. */
 const EXPIRY_BACKSTOP_MS = 1_000;
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 interface Waiter {
   request: ApprovalRequest;
@@ -73,7 +74,9 @@ export class HeldCalls {
    */
   wait(request: ApprovalRequest, signal: AbortSignal, withdrawReason: () => string): Promise<ApprovalStatus> {
     return new Promise<ApprovalStatus>((resolve, reject) => {
-      const backstop = setTimeout(() => void this.#end(request.id, 'expired', 'nobody decided in time'), request.expires_at - request.created_at + EXPIRY_BACKSTOP_MS);
+      // Node fires longer timers at once; a request that long-lived relies on the worker alone.
+      const backstopMs = Math.min(request.expires_at - request.created_at + EXPIRY_BACKSTOP_MS, MAX_TIMER_MS);
+      const backstop = setTimeout(() => void this.#end(request.id, 'expired', 'nobody decided in time'), backstopMs);
       const onAbort = () => void this.#end(request.id, 'withdrawn', withdrawReason());
       const done = () => {
         clearTimeout(backstop);

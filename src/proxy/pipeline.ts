@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import type { CallToolResult, Tool } from '@modelcontextprotocol/sdk/types.js';
 import type { Logger } from 'pino';
 import { describePer } from '../config/index.js';
 import type { Charge, RateLimiter } from '../limits/index.js';
-import { evaluate, type CompiledPolicy, type Decision } from '../policy/index.js';
+import { classifyTool } from '../inventory/index.js';
+import { evaluate, type CompiledPolicy, type Decision, type RiskClass } from '../policy/index.js';
 import { callLog } from './call-log.js';
 import { UpstreamUnavailableError } from './errors.js';
 import { holdForApproval, type ApprovalDeps, type HoldResult } from './hold.js';
@@ -46,12 +47,13 @@ export async function callTool(deps: PipelineDeps, call: ToolCall): Promise<Call
   const requestId = randomUUID();
   const log = callLog(deps.logger, { request_id: requestId, server: call.server, tool: call.tool, grant: call.grant, session: call.session });
   const upstream = deps.upstream(call.server);
-  if (upstream.status === 'connected' && !upstream.tool(call.tool)) {
+  const tool = upstream.tool(call.tool);
+  if (upstream.status === 'connected' && !tool) {
     log.info({ decision: 'unknown' }, 'call to a tool the server does not have');
     throw unknownTool(call.calledAs);
   }
 
-  const decision = evaluate(deps.policyFor(call.server), { tool: call.tool, args: call.args, grant: call.grant });
+  const decision = evaluate(deps.policyFor(call.server), { tool: call.tool, args: call.args, grant: call.grant, ...(tool && { risk: riskOf(tool) }) });
   const meta = (extra: Partial<DecisionMeta> = {}): DecisionMeta => describe(decision, requestId, call, extra);
   if (decision.action === 'hide') {
     log.info({ decision: 'hidden', rule: decision.rule }, 'call to a hidden tool answered as unknown');
@@ -106,6 +108,17 @@ export async function callTool(deps: PipelineDeps, call: ToolCall): Promise<Call
     const outcome = err.sent ? 'The server may or may not have run it: check before retrying.' : 'The call was not sent; retry later.';
     return refusal('UNAVAILABLE', `${err.message}. ${outcome}`, meta({ decision: 'unavailable', ...(approved && { approval_id: approved.request.id }) }));
   }
+}
+
+/** Tool definitions are replaced, not changed, when a server's list changes, so a class computed once per definition stays true. */
+const riskClasses = new WeakMap<Tool, RiskClass>();
+function riskOf(tool: Tool): RiskClass {
+  let risk = riskClasses.get(tool);
+  if (risk === undefined) {
+    risk = classifyTool(tool).class;
+    riskClasses.set(tool, risk);
+  }
+  return risk;
 }
 
 function describe(decision: Decision, requestId: string, call: ToolCall, extra: Partial<DecisionMeta>): DecisionMeta {
