@@ -57,8 +57,13 @@ export class HeldCalls {
     subscriber.on('close', () => held.#onLost());
     await subscriber.subscribe(options.keys.events);
     subscriber.on('ready', () => void held.#onBack());
+    // The two connections come back in either order: whichever is second can withdraw what was given up.
+    options.redis.on('ready', held.#onRequestClientBack);
     await held.#renewLease();
-    held.#leaseTimer = setInterval(() => void held.#renewLease().catch(() => undefined), LEASE_REFRESH_MS);
+    held.#leaseTimer = setInterval(() => {
+      void held.#renewLease().catch(() => undefined);
+      void held.#withdrawAbandoned();
+    }, LEASE_REFRESH_MS);
     held.#leaseTimer.unref();
     return held;
   }
@@ -103,6 +108,7 @@ export class HeldCalls {
     this.#closed = true;
     clearInterval(this.#leaseTimer);
     clearTimeout(this.#lostTimer);
+    this.#options.redis.off('ready', this.#onRequestClientBack);
     await this.#options.redis.del(this.#options.keys.lease(this.#options.instance)).catch(() => undefined);
     this.#subscriber.disconnect();
   }
@@ -148,15 +154,21 @@ export class HeldCalls {
     }, this.#options.redisGraceMs);
   }
 
+  readonly #onRequestClientBack = () => void this.#withdrawAbandoned();
+
+  async #withdrawAbandoned(): Promise<void> {
+    for (const id of [...this.#abandoned]) {
+      this.#abandoned.delete(id);
+      await this.#options.store.settle(id, 'withdrawn', 'the gateway lost Redis while holding the call and gave up on it').catch(() => this.#abandoned.add(id));
+    }
+  }
+
   /** Back after a disconnect: decisions published meanwhile were lost, so read every held request again. */
   async #onBack(): Promise<void> {
     clearTimeout(this.#lostTimer);
     this.#lostTimer = undefined;
     const { store, logger } = this.#options;
-    for (const id of [...this.#abandoned]) {
-      this.#abandoned.delete(id);
-      await store.settle(id, 'withdrawn', 'the gateway lost Redis while holding the call and gave up on it').catch(() => this.#abandoned.add(id));
-    }
+    await this.#withdrawAbandoned();
     const waiters = [...this.#waiters.values()];
     try {
       const statuses = await store.statuses(waiters.map((w) => w.request.id));
