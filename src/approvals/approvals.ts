@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { describeDuration } from '../config/index.js';
@@ -79,7 +78,6 @@ export interface ListFilter {
  * Knows nothing of Slack or the console: channels call `decide`.
  */
 export class Approvals {
-  readonly instance = randomUUID();
   readonly #options: ApprovalsOptions;
   readonly #keys: ApprovalKeys;
   readonly #store: ApprovalStore;
@@ -107,12 +105,16 @@ export class Approvals {
         redis: options.redis,
         store: approvals.#store,
         keys: approvals.#keys,
-        instance: approvals.instance,
         redisGraceMs: options.redisGraceMs ?? 2_000,
         logger: options.logger,
       });
     }
     return approvals;
+  }
+
+  /** The id this instance's held calls name as their holder (its lease key's suffix); undefined without `holder`. */
+  get instance(): string | undefined {
+    return this.#held?.instance;
   }
 
   /** How many calls this instance holds now. */
@@ -129,7 +131,7 @@ export class Approvals {
     if (!held) throw new Error('this Approvals was opened without holder: true');
     const id = newApprovalId();
     const digest = argumentsDigest(input.args);
-    const times = await this.#store.create(id, { holder: this.instance, min_approvals: input.min_approvals, timeout_ms: input.timeout_ms, digest });
+    const times = await this.#store.create(id, { holder: held.instance, min_approvals: input.min_approvals, timeout_ms: input.timeout_ms, digest });
     if (!times) throw new Error(`approval id ${id} is already taken`);
     const request: ApprovalRequest = {
       id,

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { AirlockError, ErrorCode } from '../errors.js';
@@ -5,8 +6,6 @@ import type { ApprovalKeys } from './keys.js';
 import { parseStatus, type ApprovalRequest, type ApprovalStatus } from './request.js';
 import type { ApprovalStore } from './store.js';
 
-const LEASE_MS = 15_000;
-const LEASE_REFRESH_MS = 5_000;
 /** The holder ends a request itself this long after its timeout, in case no worker is running. */
 const EXPIRY_BACKSTOP_MS = 1_000;
 const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -21,7 +20,6 @@ export interface HeldCallsOptions {
   redis: Redis;
   store: ApprovalStore;
   keys: ApprovalKeys;
-  instance: string;
   /** How long held calls outlive a lost Redis connection before they end [UNAVAILABLE]. */
   redisGraceMs: number;
   logger: Logger;
@@ -33,10 +31,19 @@ export interface HeldCallsOptions {
  * polling); after a reconnect every held request is read again, since
  * messages sent while disconnected are lost. A lease key says this instance
  * is alive, so nobody approves a call that no one holds any more.
+ *
+ * The lease lives shorter than the grace after which held calls are given up
+ * when Redis is lost, so by the time a call is given up its lease has run out
+ * (in Redis's own clock, even across a Redis restart), and the instance then
+ * takes a new id: an approval arriving once Redis is back finds the old
+ * holder gone and withdraws the request, rather than approving a call that
+ * nobody will run.
  */
 export class HeldCalls {
   readonly #options: HeldCallsOptions;
   readonly #subscriber: Redis;
+  readonly #leaseMs: number;
+  #instance = randomUUID();
   readonly #waiters = new Map<string, Waiter>();
   /** Requests whose calls ended [UNAVAILABLE] while Redis was gone: withdrawn once it is back. */
   readonly #abandoned = new Set<string>();
@@ -47,6 +54,7 @@ export class HeldCalls {
   private constructor(options: HeldCallsOptions, subscriber: Redis) {
     this.#options = options;
     this.#subscriber = subscriber;
+    this.#leaseMs = Math.max(300, Math.floor(options.redisGraceMs * 0.75));
   }
 
   static async start(options: HeldCallsOptions): Promise<HeldCalls> {
@@ -63,9 +71,14 @@ export class HeldCalls {
     held.#leaseTimer = setInterval(() => {
       void held.#renewLease().catch(() => undefined);
       void held.#withdrawAbandoned();
-    }, LEASE_REFRESH_MS);
+    }, Math.floor(held.#leaseMs / 3));
     held.#leaseTimer.unref();
     return held;
+  }
+
+  /** The id requests held from now on name as their holder. */
+  get instance(): string {
+    return this.#instance;
   }
 
   get size(): number {
@@ -109,12 +122,12 @@ export class HeldCalls {
     clearInterval(this.#leaseTimer);
     clearTimeout(this.#lostTimer);
     this.#options.redis.off('ready', this.#onRequestClientBack);
-    await this.#options.redis.del(this.#options.keys.lease(this.#options.instance)).catch(() => undefined);
+    await this.#options.redis.del(this.#options.keys.lease(this.#instance)).catch(() => undefined);
     this.#subscriber.disconnect();
   }
 
   async #renewLease(): Promise<void> {
-    await this.#options.redis.set(this.#options.keys.lease(this.#options.instance), String(process.pid), 'PX', LEASE_MS);
+    await this.#options.redis.set(this.#options.keys.lease(this.#instance), String(process.pid), 'PX', this.#leaseMs);
   }
 
   async #end(id: string, to: 'expired' | 'withdrawn', reason: string): Promise<void> {
@@ -147,6 +160,7 @@ export class HeldCalls {
     this.#lostTimer = setTimeout(() => {
       this.#lostTimer = undefined;
       if (this.#subscriber.status === 'ready') return;
+      if (this.#waiters.size > 0) this.#instance = randomUUID();
       for (const [id, waiter] of this.#waiters) {
         this.#abandoned.add(id);
         waiter.reject(new AirlockError(ErrorCode.RedisUnavailable, `Redis was unreachable for ${this.#options.redisGraceMs} ms while the call waited for approval`));

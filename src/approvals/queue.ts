@@ -1,8 +1,8 @@
 import { DelayedError, Queue, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { withDeadline } from '../redis/index.js';
 import type { ApprovalKeys } from './keys.js';
+import { redisStep } from './redis-step.js';
 import { ApprovalRequestSchema, type ApprovalRequest } from './request.js';
 
 export type JobState = 'delayed' | 'active' | 'waiting' | 'completed' | 'failed';
@@ -101,6 +101,6 @@ export class RequestQueue {
   }
 
   #deadline<T>(work: Promise<T>, what: string): Promise<T> {
-    return withDeadline(work, this.#options.timeoutMs, what);
+    return redisStep(work, this.#options.timeoutMs, what);
   }
 }

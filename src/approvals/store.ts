@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { Redis, Result } from 'ioredis';
-import { withDeadline } from '../redis/index.js';
 import type { ApprovalKeys } from './keys.js';
+import { redisStep } from './redis-step.js';
 import { parseStatus, type ApprovalStatus, type Execution } from './request.js';
 
 const script = (name: string) => readFileSync(new URL(`./${name}.lua`, import.meta.url), 'utf8');
@@ -110,7 +110,7 @@ export class ApprovalStore {
   }
 
   #deadline<T>(work: Promise<T>, what: string): Promise<T> {
-    return withDeadline(work, this.#timeoutMs, what);
+    return redisStep(work, this.#timeoutMs, what);
   }
 }
 
