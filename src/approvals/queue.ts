@@ -5,6 +5,8 @@ import type { ApprovalKeys } from './keys.js';
 import { redisStep } from './redis-step.js';
 import { ApprovalRequestSchema, type ApprovalRequest } from './request.js';
 
+const CLOSE_WAIT_MS = 1_000;
+
 export type JobState = 'delayed' | 'active' | 'waiting' | 'completed' | 'failed';
 
 export interface RequestQueueOptions {
@@ -94,10 +96,16 @@ export class RequestQueue {
     }
   }
 
+  /**
+   * BullMQ's close waits for Redis (forever, while it is down), and a gateway
+   * told to stop must stop: the worker only ever runs short expiry steps, so
+   * it is forced, and each close gets a bounded wait.
+   */
   async close(): Promise<void> {
-    await this.#worker?.close();
+    const bounded = (work: Promise<unknown>) => Promise.race([work.catch(() => undefined), new Promise((resolve) => setTimeout(resolve, CLOSE_WAIT_MS).unref())]);
+    if (this.#worker) await bounded(this.#worker.close(true));
     this.#workerConnection?.disconnect();
-    await this.#queue.close();
+    await bounded(this.#queue.close());
   }
 
   #deadline<T>(work: Promise<T>, what: string): Promise<T> {

@@ -115,36 +115,53 @@ test('a request pending on A is listed by B\'s API and by `airlock approvals lis
   assert.equal(reached(A, 'fixture', 'echo'), 1, 'only the call approved in the first test ran');
 });
 
-test('held on an instance killed with SIGKILL: after the rule timeout (2s) the request is expired in B\'s list, and nothing ran', async () => {
+/** A third instance holding a `quick` echo (timeout 2s), then killed with SIGKILL: no shutdown, its lease left behind. */
+async function heldOnKilledInstance(text: string) {
   const victim = await startGateway({ config: CONFIG, files: FILES, redis });
+  const agent = await victim.connect('/mcp/quick', AGENT);
+  const call = agent.callTool({ name: 'echo', arguments: { text } }).then(
+    (result) => result,
+    (err: unknown) => err,
+  );
+  const request = await pendingFor(B.url, ALICE, 'echo');
+  assert.equal(request.server, 'quick');
+  const exited = new Promise((resolve) => victim.process.once('exit', resolve));
+  victim.process.kill('SIGKILL');
+  await exited;
+  return { victim, call, request, killedAt: performance.now() };
+}
+
+test('held on an instance killed with SIGKILL: after the rule timeout (2s) the request is expired in B\'s list, and nothing ran', async () => {
+  const { victim, call, request, killedAt } = await heldOnKilledInstance('never runs');
   try {
-    const agent = await victim.connect('/mcp/quick', AGENT);
-    const call = agent.callTool({ name: 'echo', arguments: { text: 'never runs' } }).then(
-      (result) => result,
-      (err: unknown) => err,
-    );
-    const request = await pendingFor(B.url, ALICE, 'echo');
-    assert.equal(request.server, 'quick');
-
-    const exited = new Promise((resolve) => victim.process.once('exit', resolve));
-    victim.process.kill('SIGKILL');
-    await exited;
-    const killedAt = performance.now();
-
     const expired = async () => (await api(B.url, '/api/approvals?state=expired&server=quick', ALICE)).body.approvals?.find((a) => a.id === request.id);
     await until('the request to be listed expired by B', async () => (await expired()) !== undefined, 10_000, 50);
-    console.log(`holder SIGKILLed → expired in B's list after ${Math.round(performance.now() - killedAt)} ms (created ${String(request.created_at)}, expires ${String(request.expires_at)})`);
     const shown = (await api(B.url, `/api/approvals/${request.id}`, ALICE)).body.approval;
+    const late = Date.parse(String(shown?.decided_at)) - Date.parse(String(shown?.expires_at));
+    console.log(`holder SIGKILLed → expired in B's list after ${Math.round(performance.now() - killedAt)} ms; ended ${late} ms after its expiry time`);
     assert.deepEqual([shown?.state, shown?.decided_by, shown?.execution], ['expired', null, null]);
     assert.match(String(shown?.decision_reason), /nobody decided within 2 s/);
 
-    const late = await api(B.url, `/api/approvals/${request.id}/approve`, ALICE, { method: 'POST' });
-    assert.equal(late.status, 409, 'an expired request cannot be approved afterwards');
+    const approve = await api(B.url, `/api/approvals/${request.id}/approve`, ALICE, { method: 'POST' });
+    assert.equal(approve.status, 409, 'an expired request cannot be approved afterwards');
     assert.deepEqual([reached(victim, 'quick', 'echo'), reached(B, 'quick', 'echo'), reached(A, 'quick', 'echo')], [0, 0, 0], 'no upstream ran the call');
     await victim.stop(); // closes the agent's client, which ends its pending call
     const outcome = await call;
     assert.ok(outcome instanceof Error || (outcome as { isError?: boolean }).isError === true, `the agent got no result: ${JSON.stringify(outcome)}`);
   } finally {
     await victim.stop(); // again when the test failed early; stop() is idempotent
+  }
+});
+
+test('held on an instance killed with SIGKILL: the surviving instance that expires the request tells the channel', async () => {
+  const { victim, request } = await heldOnKilledInstance('nobody will hear of this');
+  try {
+    // The console channel's update() is a log line `approval <id> expired`; the dead holder cannot write it.
+    const told = () => [...A.logs, ...B.logs].some((l) => l.approval_id === request.id && String(l.msg).startsWith(`approval ${request.id} expired`));
+    const expiredSeen = async () => (await api(B.url, `/api/approvals/${request.id}`, ALICE)).body.approval?.state === 'expired';
+    await until('the request to expire', expiredSeen, 10_000, 50);
+    await until('a surviving instance to update the channel', told, 3_000, 50);
+  } finally {
+    await victim.stop();
   }
 });

@@ -79,8 +79,6 @@ async function settledWithin(promise: Promise<unknown>, ms: number): Promise<boo
   return settled;
 }
 
-const unknownId = () => `apr_${randomBytes(16).toString('base64url')}`;
-
 /** A call held on A, approved on B, and released on A. */
 async function approvedCall(): Promise<Held> {
   const held = await hold(A);
@@ -175,7 +173,7 @@ test('a malformed id is bad arguments, an unknown one is not found, for get and 
     await assert.rejects(cli.get(id), { code: ErrorCode.BadArguments }, id);
     await assert.rejects(B.decide(id, vote('approve', 'alice')), { code: ErrorCode.BadArguments }, id);
   }
-  const id = unknownId();
+  const id = `apr_${randomBytes(16).toString('base64url')}`; // well-formed, never issued
   await assert.rejects(cli.get(id), { code: ErrorCode.ApprovalNotFound });
   await assert.rejects(B.decide(id, vote('approve', 'alice')), { code: ErrorCode.ApprovalNotFound });
 });
@@ -218,9 +216,11 @@ test('the holder dies: the request expires on the surviving instance, which tell
   const survivor = (await open(server, true, { prefix })).approvals;
   const expiring = await hold(dead.approvals, { timeout_ms: 500 });
   const approving = await hold(dead.approvals, { timeout_ms: 5_000 });
+  const lease = `${prefix}instance:${(await survivor.get(expiring.request.id)).status.holder}`;
+  assert.equal(await raw.exists(lease), 1, 'the holder is alive');
   await dead.approvals.close(); // its lease is deleted
   dead.redis.disconnect(); // and, being dead, it cannot end the requests itself
-  assert.equal(await raw.exists(`${prefix}instance:${dead.approvals.instance}`), 0);
+  assert.equal(await raw.exists(lease), 0);
 
   const late = await survivor.decide(approving.request.id, vote('approve', 'alice'));
   assert.deepEqual([late.outcome, late.record.status.state], ['too_late', 'withdrawn']);
