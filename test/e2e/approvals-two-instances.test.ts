@@ -1,13 +1,11 @@
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { after, before, test } from 'node:test';
-import { pathToFileURL } from 'node:url';
 import { api, pendingFor } from '../support/approvals-api.js';
 import { startGateway, type RunningGateway } from '../support/gateway.js';
-import { FIXTURE_SERVER, TSX_LOADER } from '../support/mcp-servers.js';
 import { until } from '../support/poll.js';
+import { RECORDING_ENTRY, RECORDING_SOURCE, recordingServer, upstreamCalls } from '../support/recording-upstream.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
 import { assertRefusal, firstText } from '../support/refusal.js';
 import { airlock } from '../support/run-cli.js';
@@ -15,42 +13,22 @@ import { airlock } from '../support/run-cli.js';
 const AGENT = 'agent-token-0123456789';
 const ALICE = 'alice-admin-token-0123456789';
 
-// Each upstream is the fixture server behind a script that appends what the gateway writes to its stdin to a
-// file in that gateway's folder, so a test counts the calls that really reached it (as in rate-limits.test.ts).
-const ENTRY = 'upstream.mjs';
-const ENTRY_SOURCE = [
-  "import { appendFileSync } from 'node:fs';",
-  `await import(${JSON.stringify(pathToFileURL(FIXTURE_SERVER).href)});`,
-  "process.stdin.on('data', (chunk) => appendFileSync(process.argv[2], chunk));",
-  '',
-].join('\n');
-
 const policy = (timeout?: string) =>
   JSON.stringify({ version: '1', default: 'deny', tools: { echo: { action: 'require_approval', reason: 'Echo needs a person', ...(timeout && { approval: { timeout } }) } } });
 
-const server = (name: string, file: string) => `  ${name}:\n    command: ${process.execPath}\n    args: [--import, ${TSX_LOADER}, ./${ENTRY}, ${name}-calls.jsonl]\n    policy: ${file}\n`;
-
 // Every instance runs the same config: `fixture` holds for the default 10 minutes, `quick` for 2 s.
 const CONFIG = [
-  `servers:\n${server('fixture', 'fixture.json')}${server('quick', 'quick.json')}`,
+  `servers:\n${recordingServer('fixture', 'fixture.json')}${recordingServer('quick', 'quick.json')}`,
   `grants:\n  - { name: agent, token: ${AGENT} }\n`,
   `admins:\n  - { name: alice, token: ${ALICE} }\n`,
   'approvals: { channel: console, timeout: 10m }\n',
 ].join('');
 /** A held call that is never released fails the test after this long, rather than at the SDK's 60 s. */
 const HELD = { timeout: 20_000 };
-const FILES = { [ENTRY]: ENTRY_SOURCE, 'fixture.json': policy(), 'quick.json': policy('2s') };
+const FILES = { [RECORDING_ENTRY]: RECORDING_SOURCE, 'fixture.json': policy(), 'quick.json': policy('2s') };
 
 /** How many `tools/call` requests for `tool` the upstream `name` of `gateway` has received. */
-function reached(gateway: RunningGateway, name: string, tool: string): number {
-  const file = join(gateway.dir, `${name}-calls.jsonl`);
-  if (!existsSync(file)) return 0;
-  return readFileSync(file, 'utf8')
-    .split('\n')
-    .filter((line) => line.includes('"tools/call"'))
-    .map((line) => JSON.parse(line) as { method?: string; params?: { name?: string } })
-    .filter((m) => m.method === 'tools/call' && m.params?.name === tool).length;
-}
+const reached = (gateway: RunningGateway, name: string, tool: string): number => upstreamCalls(gateway, name, tool).length;
 
 let redis: TestRedis;
 let A: RunningGateway;

@@ -1,13 +1,10 @@
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { after, before, test } from 'node:test';
-import { pathToFileURL } from 'node:url';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { startGateway, type RunningGateway } from '../support/gateway.js';
-import { FIXTURE_SERVER, TSX_LOADER } from '../support/mcp-servers.js';
 import { until } from '../support/poll.js';
+import { RECORDING_ENTRY, RECORDING_SOURCE, recordingServer, upstreamCalls } from '../support/recording-upstream.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
 import { assertRefusal, firstText } from '../support/refusal.js';
 
@@ -15,35 +12,13 @@ const TOKEN = 'agent-token-0123456789';
 /** The seed policy's document, byte for byte. */
 const SEED_POLICY = `{"version":"1","default":"deny","tools":{"start_dicom_export_job":{"limits":[{"counter":"start_dicom_export_job_rate","window":"minute","max":10,"scope":"grant"}]}}}`;
 
-// Each upstream runs the fixture server behind a small script that appends whatever the gateway writes to the
-// server's stdin to a file named by its argument, so a test counts the calls that really reached the server.
-const ENTRY = 'upstream.mjs';
-const ENTRY_SOURCE = [
-  "import { appendFileSync } from 'node:fs';",
-  `await import(${JSON.stringify(pathToFileURL(FIXTURE_SERVER).href)});`,
-  "process.stdin.on('data', (chunk) => appendFileSync(process.argv[2], chunk));",
-  '',
-].join('\n');
-
-function server(name: string, policy: string): string {
-  return `  ${name}:\n    command: ${process.execPath}\n    args: [--import, ${TSX_LOADER}, ./${ENTRY}, ${name}-calls.jsonl]\n    policy: ${policy}\n`;
-}
-
 function config(servers: Record<string, string>, extra = ''): string {
-  const list = Object.entries(servers).map(([name, policy]) => server(name, policy));
+  const list = Object.entries(servers).map(([name, policy]) => recordingServer(name, policy));
   return `servers:\n${list.join('')}grants:\n  - name: agent\n    token: ${TOKEN}\n${extra}`;
 }
 
 /** How many `tools/call` requests for `tool` the server `name` of `gateway` has received. */
-function reached(gateway: RunningGateway, name: string, tool: string): number {
-  const file = join(gateway.dir, `${name}-calls.jsonl`);
-  if (!existsSync(file)) return 0;
-  return readFileSync(file, 'utf8')
-    .split('\n')
-    .filter((line) => line.includes('"tools/call"'))
-    .map((line) => JSON.parse(line) as { method?: string; params?: { name?: string } })
-    .filter((m) => m.method === 'tools/call' && m.params?.name === tool).length;
-}
+const reached = (gateway: RunningGateway, name: string, tool: string): number => upstreamCalls(gateway, name, tool).length;
 
 const echo = (client: Client, text: string) => client.callTool({ name: 'echo', arguments: { text } });
 
@@ -52,7 +27,7 @@ before(async () => {
   gateway = await startGateway({
     config: config({ seed: 'seed.json', session: 'session.json', fixture: 'fixture.json' }, 'redis: { timeout: 300ms }\n'),
     files: {
-      [ENTRY]: ENTRY_SOURCE,
+      [RECORDING_ENTRY]: RECORDING_SOURCE,
       'seed.json': SEED_POLICY,
       'session.json': JSON.stringify({ version: '1', default: 'deny', tools: { echo: { rate_limit: { max: 2, window: 60 } } } }),
       'fixture.json': JSON.stringify({ version: '1', default: 'deny', tools: { echo: { limits: [{ counter: 'echo_calls', window: 'minute', max: 1000, scope: 'global' }] } } }),
@@ -162,7 +137,7 @@ test('Redis paused (SIGSTOP): a call is refused [UNAVAILABLE] after about redis.
 test('two gateways on one Redis: 500 concurrent calls against a global max of 50 admit exactly 50', async () => {
   const shared: TestRedis = await startRedis();
   const policy = JSON.stringify({ version: '1', default: 'deny', tools: { echo: { limits: [{ counter: 'echo_global', window: 'minute', max: 50, scope: 'global' }] } } });
-  const options = { config: config({ fixture: 'fixture.json' }), files: { [ENTRY]: ENTRY_SOURCE, 'fixture.json': policy }, redis: shared };
+  const options = { config: config({ fixture: 'fixture.json' }), files: { [RECORDING_ENTRY]: RECORDING_SOURCE, 'fixture.json': policy }, redis: shared };
   const gateways = await Promise.all([startGateway(options), startGateway(options)]);
   try {
     // 10 sessions per gateway, 25 calls in flight on each.
