@@ -151,7 +151,14 @@ export class HeldCalls {
     }
     const waiter = typeof parsed.id === 'string' ? this.#waiters.get(parsed.id) : undefined;
     if (!waiter) return;
-    const status = parseStatus(parsed);
+    let status: ApprovalStatus;
+    try {
+      status = parseStatus(parsed);
+    } catch {
+      // A message this version cannot read (an older or newer Airlock sent it): the state hash is the truth.
+      void this.#reread([waiter]);
+      return;
+    }
     if (status.state !== 'pending') waiter.resolve(status);
   }
 
@@ -181,16 +188,19 @@ export class HeldCalls {
   async #onBack(): Promise<void> {
     clearTimeout(this.#lostTimer);
     this.#lostTimer = undefined;
-    const { store, logger } = this.#options;
     await this.#withdrawAbandoned();
-    const waiters = [...this.#waiters.values()];
+    await this.#reread([...this.#waiters.values()]);
+  }
+
+  /** Resolves the waiters whose requests have ended, read from their state hashes. */
+  async #reread(waiters: Waiter[]): Promise<void> {
     try {
-      const statuses = await store.statuses(waiters.map((w) => w.request.id));
+      const statuses = await this.#options.store.statuses(waiters.map((w) => w.request.id));
       statuses.forEach((status, i) => {
         if (status && status.state !== 'pending') waiters[i]?.resolve(status);
       });
     } catch (err) {
-      logger.warn({ err: (err as Error).message, held: waiters.length }, 'could not re-read held approval requests after reconnecting');
+      this.#options.logger.warn({ err: (err as Error).message, held: waiters.length }, 'could not re-read held approval requests');
     }
   }
 }
