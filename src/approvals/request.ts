@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { z } from 'zod';
+import { canonicalJson } from '../canonical-json.js';
 
 export const APPROVAL_STATES = ['pending', 'approved', 'rejected', 'expired', 'withdrawn'] as const;
 export type ApprovalState = (typeof APPROVAL_STATES)[number];
@@ -20,18 +21,6 @@ export function argumentsDigest(args: Record<string, unknown>): string {
   return createHash('sha256').update(canonicalJson(args)).digest('hex');
 }
 
-/**
- * RFC 8785 (JCS) for values that came from JSON: keys sorted by UTF-16 code
- * units, and numbers and strings as ECMAScript's JSON.stringify writes them,
- * which is what the RFC specifies. (The `canonicalize` package does the same
- * but its types do not match its CommonJS export under NodeNext.)
- */
-export function canonicalJson(value: unknown): string {
-  if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  const keys = Object.keys(value).sort();
-  return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson((value as Record<string, unknown>)[k])}`).join(',')}}`;
-}
 
 /**
  * What a reviewer is asked to approve: one call, exactly as the agent sent

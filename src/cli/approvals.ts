@@ -1,12 +1,9 @@
-import { join } from 'node:path';
-import type { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { APPROVAL_STATES, Approvals, type ApprovalRecord, type ApprovalState } from '../approvals/index.js';
 import { approvalView, describeDecision, describeEnd } from '../channels/index.js';
-import { DEFAULT_REDIS_URL, durationMs, findConfigFile, loadConfig, redisUrl, suggest, type LoadedConfig } from '../config/index.js';
+import { durationMs, findConfigFile, loadConfig, suggest } from '../config/index.js';
 import { AirlockError, ErrorCode } from '../errors.js';
-import { createAdminAuthenticator } from '../http/index.js';
-import { connectRedis, findPrivateRedis } from '../redis/index.js';
+import { adminFromEnv, openCliRedis } from './console-access.js';
 import { ExitCode, table, type Io } from './output.js';
 
 export interface ApprovalsCliOptions {
@@ -29,10 +26,10 @@ const silentLogger = pino({ level: 'silent' });
  */
 export async function approvalsCli(io: Io, action: 'list' | 'show' | 'approve' | 'reject', id: string | undefined, options: ApprovalsCliOptions): Promise<number> {
   const config = loadConfig(findConfigFile(io.cwd, options.config), io.env);
-  const admin = authenticate(config, io.env);
+  const admin = adminFromEnv(config, io.env);
   const state = parseState(options.state);
   const limit = parseLimit(options.limit);
-  const redis = await openRedis(config, io.env);
+  const redis = await openCliRedis(config, io.env);
   const approvals = await Approvals.open({ redis, prefix: config.redis.prefix, redisTimeoutMs: Math.max(2_000, durationMs(config.redis.timeout)), retentionMs: config.approvals.retention_ms, logger: silentLogger, holder: false });
   try {
     if (action === 'list') {
@@ -55,29 +52,6 @@ export async function approvalsCli(io: Io, action: 'list' | 'show' | 'approve' |
   } finally {
     await approvals.close();
     redis.disconnect();
-  }
-}
-
-function authenticate(config: LoadedConfig, env: NodeJS.ProcessEnv): string {
-  const token = env.AIRLOCK_ADMIN_TOKEN;
-  if (token === undefined || token === '') {
-    throw new AirlockError(ErrorCode.Unauthorized, 'set AIRLOCK_ADMIN_TOKEN to the token of one of the config\'s admins: the deciding admin\'s name is recorded as the approver');
-  }
-  const identity = createAdminAuthenticator(config)(token);
-  if (!identity.ok) throw new AirlockError(ErrorCode.Unauthorized, `AIRLOCK_ADMIN_TOKEN: ${identity.message.replace('bearer token', 'token')}`);
-  return identity.admin;
-}
-
-/** The Redis the gateway uses: the configured one, else the private one a running `airlock start` made beside the config. */
-async function openRedis(config: LoadedConfig, env: NodeJS.ProcessEnv): Promise<Redis> {
-  const url = redisUrl(config, env);
-  const connect = (target: string) => connectRedis({ url: target, logger: silentLogger, connectTimeoutMs: 1_000, commandTimeoutMs: 5_000 });
-  try {
-    return await connect(url);
-  } catch (err) {
-    const privateUrl = url === DEFAULT_REDIS_URL ? findPrivateRedis(join(config.dir, '.airlock')) : undefined;
-    if (privateUrl === undefined) throw err;
-    return connect(privateUrl);
   }
 }
 

@@ -7,6 +7,7 @@ import { policyCheck } from './policy-check.js';
 import { policyExplain } from './policy-explain.js';
 import { start } from './start.js';
 import { stdio } from './stdio.js';
+import { acceptTools, policyInit, tools, type ToolsOptions } from './tools.js';
 
 const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -59,6 +60,35 @@ export function buildProgram(io: Io, result: { exitCode: number }): Command {
     .option('--json', 'print the decision as JSON')
     .action(async (server: string, tool: string, opts: Parameters<typeof policyExplain>[3]) => {
       result.exitCode = await policyExplain(io, server, tool, opts);
+    });
+  policy
+    .command('init')
+    .description("write a starter policy from the server's live tool list and risk classes")
+    .argument('<server>', 'a server name from the config')
+    .option('-o, --output <file>', 'write it here (never over an existing file) instead of printing it')
+    .option('-c, --config <file>', 'config file (default ./airlock.yaml, else examples/airlock.yaml)')
+    .action(async (server: string, opts: { config?: string; output?: string }) => {
+      result.exitCode = await policyInit(io, server, opts);
+    });
+
+  const toolsCommand = program
+    .command('tools')
+    .description("inventory: every upstream tool, its risk class, today's decision, and whether it changed since accepted")
+    .argument('[server]', 'only this server')
+    .option('--grant <name>', "today's decision for this grant")
+    .option('-c, --config <file>', 'config file (default ./airlock.yaml, else examples/airlock.yaml)')
+    .option('--json', 'print JSON')
+    .action(async (server: string | undefined, opts: ToolsOptions) => {
+      result.exitCode = await tools(io, server, opts);
+    });
+  toolsCommand
+    .command('accept')
+    .description("accept a server's current tool definitions (all, or the named tools), as the admin in AIRLOCK_ADMIN_TOKEN")
+    .argument('<server>', 'a server name from the config')
+    .argument('[tools...]', 'tool names; default: every tool of the server')
+    .option('-c, --config <file>', 'config file (default ./airlock.yaml, else examples/airlock.yaml)')
+    .action(async (server: string, names: string[], opts: { config?: string }) => {
+      result.exitCode = await acceptTools(io, server, names, opts);
     });
 
   const approvals = program.command('approvals').description('the console approval channel: list, show and decide held calls (as the admin whose token is in AIRLOCK_ADMIN_TOKEN)');

@@ -2,6 +2,7 @@ import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js'
 import { durationMs, findConfigFile, loadConfig } from '../config/index.js';
 import { AirlockError, ErrorCode } from '../errors.js';
 import { openApprovals, openRedis } from '../gateway/index.js';
+import { ToolPins } from '../inventory/index.js';
 import { RateLimiter } from '../limits/index.js';
 import { createLogger } from '../logging.js';
 import { PolicyWatcher } from '../policy/index.js';
@@ -24,14 +25,15 @@ export async function stdio(io: Io, name: string, options: { config?: string; gr
   const { redis, close } = await openRedis(config, io.env, logger);
   const watcher = PolicyWatcher.open({ file: server.policy, logger });
   const sessions = new SessionRegistry();
-  const upstream = new Upstream({ name, server, logger, onNotification: (n) => sessions.broadcast(name, n) });
+  const pins = new ToolPins(redis, { prefix: config.redis.prefix, timeoutMs: durationMs(config.redis.timeout), logger });
+  const upstream = new Upstream({ name, server, logger, onNotification: (n) => sessions.broadcast(name, n), onTools: async (tools) => void (await pins.sync(name, tools)) });
   await upstream.start();
 
   const scope = { servers: [name], aggregated: false };
   const limiter = new RateLimiter(redis, { prefix: config.redis.prefix, timeoutMs: durationMs(config.redis.timeout) });
   const { deps: approval, approvals } = await openApprovals(config, redis, logger);
   const identity = { grant: grant?.name, sessionId: 'stdio', subscriptions: new Set<string>(), calls: new Map<string | number, AbortController>() };
-  const session = createSessionServer({ policyFor: () => watcher.current, upstream: () => upstream, limiter, approval, logger }, scope, identity);
+  const session = createSessionServer({ policyFor: () => watcher.current, upstream: () => upstream, limiter, pins, approval, logger }, scope, identity);
   sessions.add({ server: session, scope, grant: grant?.name, subscriptions: identity.subscriptions, close: () => session.close() });
   const transport = new StdioServerTransport();
   const closed = new Promise<void>((resolve) => (transport.onclose = resolve));

@@ -6,7 +6,8 @@ import type { Approvals } from '../approvals/index.js';
 import { consoleApiRoutes } from '../channels/index.js';
 import { durationMs, type LoadedConfig } from '../config/index.js';
 import { AirlockError, ErrorCode } from '../errors.js';
-import { bearerToken, createAdminAuthenticator, createAuthenticator, createHttpApp, mcpRoutes, type ReadinessCheck } from '../http/index.js';
+import { adminApi, bearerToken, createAdminAuthenticator, toolsApiRoutes, createAuthenticator, createHttpApp, mcpRoutes, type ReadinessCheck } from '../http/index.js';
+import { ToolPins } from '../inventory/index.js';
 import { RateLimiter } from '../limits/index.js';
 import { PolicyWatcher } from '../policy/index.js';
 import { SessionRegistry, Upstream, type ApprovalDeps, type PipelineDeps } from '../proxy/index.js';
@@ -33,11 +34,13 @@ export class Gateway {
   readonly #sessions: SessionRegistry;
   readonly #limiter: RateLimiter;
   readonly #approval: ApprovalDeps;
+  readonly #pins: ToolPins;
   #http: HttpServer | undefined;
   #stopping = false;
 
-  private constructor(options: GatewayOptions, watchers: Map<string, PolicyWatcher>, upstreams: Map<string, Upstream>, sessions: SessionRegistry, approval: ApprovalDeps) {
+  private constructor(options: GatewayOptions, watchers: Map<string, PolicyWatcher>, upstreams: Map<string, Upstream>, sessions: SessionRegistry, approval: ApprovalDeps, pins: ToolPins) {
     this.#options = options;
+    this.#pins = pins;
     this.#approval = approval;
     this.#sessions = sessions;
     this.#limiter = new RateLimiter(options.redis, { prefix: options.config.redis.prefix, timeoutMs: durationMs(options.config.redis.timeout) });
@@ -60,11 +63,15 @@ export class Gateway {
     Gateway.checkExposure(config);
     const watchers = new Map(Object.entries(config.servers).map(([name, server]) => [name, PolicyWatcher.open({ file: server.policy, logger: logger.child({ server: name }) })]));
     const sessions = new SessionRegistry();
+    const pins = new ToolPins(options.redis, { prefix: config.redis.prefix, timeoutMs: durationMs(config.redis.timeout), logger });
     const upstreams = new Map(
-      Object.entries(config.servers).map(([name, server]) => [name, new Upstream({ name, server, logger, onNotification: (n) => sessions.broadcast(name, n) })]),
+      Object.entries(config.servers).map(([name, server]) => [
+        name,
+        new Upstream({ name, server, logger, onNotification: (n) => sessions.broadcast(name, n), onTools: async (tools) => void (await pins.sync(name, tools)) }),
+      ]),
     );
     const { deps: approval } = await openApprovals(config, options.redis, logger);
-    const gateway = new Gateway(options, watchers, upstreams, sessions, approval);
+    const gateway = new Gateway(options, watchers, upstreams, sessions, approval, pins);
     await Promise.all([...upstreams.values()].map((u) => u.start()));
     await gateway.#listen();
     return gateway;
@@ -87,6 +94,7 @@ export class Gateway {
         return upstream;
       },
       limiter: this.#limiter,
+      pins: this.#pins,
       approval: this.#approval,
       logger: this.#options.logger,
     };
@@ -134,7 +142,14 @@ export class Gateway {
     const authenticateAdmin = createAdminAuthenticator(config);
     const app = createHttpApp({
       routers: [
-        consoleApiRoutes({ approvals: this.approvals, authenticate: (req) => authenticateAdmin(bearerToken(req)), logger }),
+        adminApi({
+          authenticate: (req) => authenticateAdmin(bearerToken(req)),
+          routers: [
+            consoleApiRoutes({ approvals: this.approvals, logger }),
+            toolsApiRoutes({ servers: Object.keys(config.servers), toolsOf: (name) => this.deps.upstream(name).tools, policyOf: (name) => this.#watcher(name).current, pins: this.#pins }),
+          ],
+          logger,
+        }),
         mcpRoutes({
           deps: this.deps,
           servers: Object.keys(config.servers),

@@ -3,7 +3,7 @@ import type { CallToolResult, Tool } from '@modelcontextprotocol/sdk/types.js';
 import type { Logger } from 'pino';
 import { describePer } from '../config/index.js';
 import type { Charge, RateLimiter } from '../limits/index.js';
-import { classifyTool } from '../inventory/index.js';
+import { classifyTool, type ToolPins } from '../inventory/index.js';
 import { evaluate, type CompiledPolicy, type Decision, type RiskClass } from '../policy/index.js';
 import { callLog } from './call-log.js';
 import { UpstreamUnavailableError } from './errors.js';
@@ -33,6 +33,8 @@ export interface PipelineDeps {
   policyFor(server: string): CompiledPolicy;
   upstream(server: string): Upstream;
   limiter: RateLimiter;
+  /** The accepted tool definitions, for `on_tool_change`. */
+  pins: ToolPins;
   approval: ApprovalDeps;
   logger: Logger;
 }
@@ -53,7 +55,10 @@ export async function callTool(deps: PipelineDeps, call: ToolCall): Promise<Call
     throw unknownTool(call.calledAs);
   }
 
-  const decision = evaluate(deps.policyFor(call.server), { tool: call.tool, args: call.args, grant: call.grant, ...(tool && { risk: riskOf(tool) }) });
+  const change = tool && deps.pins.flagged(call.server, tool.name) ? await deps.pins.change(call.server, tool) : undefined;
+  const evaluated = evaluate(deps.policyFor(call.server), { tool: call.tool, args: call.args, grant: call.grant, changed: change !== undefined, ...(tool && { risk: riskOf(tool) }) });
+  // A reviewer (or the agent, on deny) is shown what changed.
+  const decision = change && evaluated.rule === 'on_tool_change' ? { ...evaluated, reason: `${evaluated.reason}: ${change.summary}` } : evaluated;
   const meta = (extra: Partial<DecisionMeta> = {}): DecisionMeta => describe(decision, requestId, call, extra);
   if (decision.action === 'hide') {
     log.info({ decision: 'hidden', rule: decision.rule }, 'call to a hidden tool answered as unknown');

@@ -29,6 +29,8 @@ export interface UpstreamOptions {
   logger: Logger;
   /** Every notification the server sends that is not a reply to a request (list changes, log messages, resource updates). */
   onNotification: (notification: Notification) => void;
+  /** Called with the tool list each time it is read (after connecting, and when the server says it changed). */
+  onTools?: (tools: readonly Tool[]) => Promise<void>;
   /** Called after (re)connecting, so sessions can refresh what they show. */
   onConnected?: () => void;
   /** First and maximum delay between reconnection attempts. */
@@ -217,6 +219,8 @@ export class Upstream {
       tools.push(...page.tools);
       cursor = page.nextCursor;
     } while (cursor);
+    // Checked against the pins before the new list is served, so a changed tool is never called as unchanged.
+    await this.#options.onTools?.(tools);
     this.#tools = tools;
     this.#toolsByName = new Map(tools.map((t) => [t.name, t]));
   }
