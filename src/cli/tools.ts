@@ -1,10 +1,11 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import type { Tool } from '@modelcontextprotocol/sdk/types.js';
 import type { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { durationMs, findConfigFile, loadConfig, suggest, type LoadedConfig } from '../config/index.js';
 import { AirlockError, ErrorCode } from '../errors.js';
-import { starterPolicy, ToolPins, toolRows, type Pin, type ToolRow } from '../inventory/index.js';
+import { starterPolicy, ToolPins, toolRows, type ToolRow } from '../inventory/index.js';
 import { loadPolicyFile } from '../policy/index.js';
 import { adminFromEnv, openCliRedis } from './console-access.js';
 import { liveTools } from './live-tools.js';
@@ -21,55 +22,72 @@ const silentLogger = pino({ level: 'silent' });
 
 /**
  * `airlock tools [SERVER]`: every upstream tool with its risk class, today's
- * decision and whether it changed since it was accepted. Servers are started
- * (or connected to) to read their live lists; the accepted definitions come
- * from the gateway's Redis, and are reported as not read when it is away.
+ * decision and whether it changed since it was accepted. The definitions
+ * are the ones a running gateway serves (it publishes them in Redis), else a
+ * fresh start of the server is asked; the accepted ones come from Redis and
+ * are reported as not read when it is away.
  */
 export async function tools(io: Io, server: string | undefined, options: ToolsOptions): Promise<number> {
   const config = loadConfig(findConfigFile(io.cwd, options.config), io.env);
   if (server !== undefined) serverNamed(config, server);
   const names = server === undefined ? Object.keys(config.servers) : [server];
   if (options.grant !== undefined) grantNamed(config, options.grant);
-  const pinsOf = await pinReader(config, io.env);
+  const redis = await openCliRedis(config, io.env).catch((err: unknown) => err as Error);
+  const pins = redis instanceof Error ? undefined : pinsFor(config, redis);
+  let pinsError = redis instanceof Error ? redis.message : undefined;
   try {
     const servers = await Promise.all(
       names.map(async (name) => {
         try {
-          const live = await liveTools(config, name);
-          return { server: name, tools: toolRows(name, live, loadPolicyFile(config.servers[name]!.policy), await pinsOf.read(name), options.grant) };
+          const current = await currentTools(config, name, pins);
+          const accepted = await pins?.pins(name).catch((err: unknown) => void (pinsError = (err as Error).message));
+          return { server: name, source: current.source, tools: toolRows(name, current.tools, loadPolicyFile(config.servers[name]!.policy), accepted ?? undefined, options.grant) };
         } catch (err) {
           return { server: name, error: (err as Error).message };
         }
       }),
     );
-    if (options.json) io.out(JSON.stringify({ servers, ...(pinsOf.error && { pins_error: pinsOf.error }) }, null, 2));
-    else io.out(servers.map((s) => ('error' in s ? `${s.server}: ${s.error}` : describeServer(s.server, s.tools))).join('\n\n') + (pinsOf.error ? `\n\nchanged since accepted: not read (${pinsOf.error})` : ''));
+    if (options.json) io.out(JSON.stringify({ servers, ...(pinsError && { pins_error: pinsError }) }, null, 2));
+    else io.out(servers.map((s) => ('error' in s ? `${s.server}: ${s.error}` : describeServer(s.server, s.source, s.tools))).join('\n\n') + (pinsError ? `\n\nchanged since accepted: not read (${pinsError})` : ''));
     return servers.some((s) => 'error' in s) ? ExitCode.Failed : ExitCode.Ok;
   } finally {
-    pinsOf.close();
+    if (!(redis instanceof Error)) redis.disconnect();
   }
 }
 
-/** `airlock tools accept SERVER [TOOL...]`: the live definitions become the accepted ones (all the server's tools when none are named). */
+/** `airlock tools accept SERVER [TOOL...]`: the current definitions become the accepted ones (all the server's tools when none are named). */
 export async function acceptTools(io: Io, server: string, names: string[], options: { config?: string }): Promise<number> {
   const config = loadConfig(findConfigFile(io.cwd, options.config), io.env);
   serverNamed(config, server);
   const admin = adminFromEnv(config, io.env);
-  const live = await liveTools(config, server);
+  const redis = await openCliRedis(config, io.env);
+  try {
+    const pins = pinsFor(config, redis);
+    // What the gateway serves is what it compares with the pins, so that is what gets accepted.
+    const { tools: live, source } = await currentTools(config, server, pins);
+    const chosen = choose(server, live, names);
+    await pins.accept(server, chosen, admin);
+    io.out(`accepted the definitions of ${chosen.length} tool${chosen.length === 1 ? '' : 's'} of ${server} ${source}, as ${admin}: ${chosen.map((t) => t.name).join(', ')}`);
+    return ExitCode.Ok;
+  } finally {
+    redis.disconnect();
+  }
+}
+
+function choose(server: string, live: Tool[], names: string[]): Tool[] {
   const unknown = names.filter((n) => !live.some((t) => t.name === n));
   if (unknown.length > 0) {
     const known = live.map((t) => t.name);
     throw new AirlockError(ErrorCode.BadArguments, `server ${server} has no tool ${unknown.map((n) => `"${n}"${suggest(n, known)}`).join(', ')}`);
   }
-  const chosen = names.length === 0 ? live : live.filter((t) => names.includes(t.name));
-  const redis = await openCliRedis(config, io.env);
-  try {
-    await pinsFor(config, redis).accept(server, chosen, admin);
-  } finally {
-    redis.disconnect();
-  }
-  io.out(`accepted the current definitions of ${chosen.length} tool${chosen.length === 1 ? '' : 's'} of ${server} as ${admin}: ${chosen.map((t) => t.name).join(', ')}`);
-  return ExitCode.Ok;
+  return names.length === 0 ? live : live.filter((t) => names.includes(t.name));
+}
+
+/** What a running gateway serves (it publishes its lists in Redis), else what a fresh start of the server lists. */
+async function currentTools(config: LoadedConfig, server: string, pins: ToolPins | undefined): Promise<{ tools: Tool[]; source: string }> {
+  const served = await pins?.served(server).catch(() => undefined);
+  if (served) return { tools: served.tools, source: `as the gateway served them at ${new Date(served.served_at).toISOString()}` };
+  return { tools: await liveTools(config, server), source: 'as a fresh start of the server lists them' };
 }
 
 /** `airlock policy init SERVER [-o FILE]`: a starter policy from the live tool list and risk classes. */
@@ -92,27 +110,11 @@ function pinsFor(config: LoadedConfig, redis: Redis): ToolPins {
   return new ToolPins(redis, { prefix: config.redis.prefix, timeoutMs: Math.max(2_000, durationMs(config.redis.timeout)), logger: silentLogger });
 }
 
-async function pinReader(config: LoadedConfig, env: NodeJS.ProcessEnv): Promise<{ read(server: string): Promise<Map<string, Pin> | undefined>; error?: string; close(): void }> {
-  let redis: Redis;
-  try {
-    redis = await openCliRedis(config, env);
-  } catch (err) {
-    return { read: async () => undefined, error: (err as Error).message, close: () => undefined };
-  }
-  const pins = pinsFor(config, redis);
-  const reader = {
-    error: undefined as string | undefined,
-    read: async (server: string) => pins.pins(server).catch((err: unknown) => ((reader.error = (err as Error).message), undefined)),
-    close: () => redis.disconnect(),
-  };
-  return reader;
-}
-
-function describeServer(server: string, rows: ToolRow[]): string {
+function describeServer(server: string, source: string, rows: ToolRow[]): string {
   const width = Math.max(...rows.map((r) => r.name.length), 4);
   const lines = rows.map((r) => {
     const changed = r.changed === null ? '' : r.changed ? '  CHANGED since accepted' : '';
     return `  ${r.name.padEnd(width)}  ${`${r.class}/${r.level}`.padEnd(18)} ${r.decision} (${r.rule})${changed}\n  ${' '.repeat(width)}  ${r.evidence.join('; ')}`;
   });
-  return `${server}: ${rows.length} tool${rows.length === 1 ? '' : 's'}\n${lines.join('\n')}`;
+  return `${server}: ${rows.length} tool${rows.length === 1 ? '' : 's'}, ${source}\n${lines.join('\n')}`;
 }

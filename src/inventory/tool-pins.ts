@@ -23,6 +23,8 @@ const PinSchema = z.object({
 });
 export type Pin = z.infer<typeof PinSchema>;
 
+const ServedSchema = z.object({ tool: z.looseObject({ name: z.string(), inputSchema: z.looseObject({}) }), served_at: z.number() });
+
 export interface ToolChange {
   /** The description it had when accepted, and what changed, in words. */
   pin: Pin;
@@ -66,6 +68,9 @@ export class ToolPins {
       const now = Date.now();
       const pipeline = this.#redis.pipeline();
       for (const tool of tools) pipeline.hsetnx(key, tool.name, JSON.stringify(pinFor(tool, digests.get(tool.name) ?? '', 'first seen', now)));
+      // What this gateway serves, for `airlock tools (accept)`: a stdio server started by the CLI may not say the same.
+      pipeline.del(this.#servedKey(server));
+      if (tools.length > 0) pipeline.hset(this.#servedKey(server), ...tools.flatMap((t) => [t.name, JSON.stringify({ tool: t, served_at: now })]));
       const replies = (await withDeadline(pipeline.exec(), this.#timeoutMs, 'pinning tool definitions')) ?? [];
       const added = tools.filter((_, i) => replies[i]?.[1] === 1).map((t) => t.name);
       const pins = await this.pins(server);
@@ -127,6 +132,25 @@ export class ToolPins {
       if (parsed?.success) pins.set(name, parsed.data);
     }
     return pins;
+  }
+
+  /**
+   * The definitions a gateway last served for `server` and when, as it saw
+   * them (undefined when no gateway published any). Several instances with
+   * their own stdio processes: the last one to read its list.
+   */
+  async served(server: string): Promise<{ tools: Tool[]; served_at: number } | undefined> {
+    const fields = await withDeadline(this.#redis.hgetall(this.#servedKey(server)), this.#timeoutMs, 'reading served tool definitions');
+    const entries = Object.values(fields).flatMap((value) => {
+      const parsed = ServedSchema.safeParse(safeJson(value));
+      return parsed.success ? [parsed.data] : [];
+    });
+    if (entries.length === 0) return undefined;
+    return { tools: entries.map((e) => e.tool as Tool), served_at: Math.min(...entries.map((e) => e.served_at)) };
+  }
+
+  #servedKey(server: string): string {
+    return `${this.#prefix}tools-served:${server}`;
   }
 
   #key(server: string): string {
