@@ -9,6 +9,7 @@
 -- ARGV[5]  how long to keep the record once decided, in ms
 -- ARGV[6]  the pub/sub channel that tells holding instances
 -- ARGV[7]  the request id (for the published message)
+-- ARGV[8]  the decider's display name ('' when `by` is already a name)
 --
 -- Returns {code, field, value, field, value, ...} (the state hash after the step):
 --   'decided'    this vote ended the request (approved or rejected)
@@ -52,6 +53,7 @@ if redis.call('EXISTS', KEYS[2]) == 0 then
 end
 
 local vote = { by = ARGV[2], at = now, via = ARGV[4] }
+if ARGV[8] ~= '' then vote.name = ARGV[8] end
 if ARGV[1] == 'reject' then
   vote.verdict = 'reject'
   local votes = cjson.decode(redis.call('HGET', KEYS[1], 'votes'))

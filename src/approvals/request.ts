@@ -52,6 +52,8 @@ export type ApprovalRequest = z.infer<typeof ApprovalRequestSchema>;
 
 export const VoteSchema = z.object({
   by: z.string(),
+  /** A display name when `by` is an id (Slack). */
+  name: z.string().optional(),
   at: z.number(),
   via: z.string(),
   verdict: z.enum(['approve', 'reject']),

@@ -35,6 +35,8 @@ export interface Verdict {
   reason: string;
   /** The channel it came through: `console`, `slack`. */
   via: string;
+  /** A display name when `by` is an id (a Slack user's real name). */
+  name?: string;
 }
 
 /**
@@ -68,7 +70,7 @@ export class ApprovalStore {
 
   async decide(id: string, lease: string, vote: Verdict): Promise<Step<DecideCode>> {
     const reply = await this.#deadline(
-      this.#redis.airlockApprovalDecide(this.#keys.state(id), lease, vote.verdict, vote.by, vote.reason, vote.via, this.#retentionMs, this.#keys.events, id),
+      this.#redis.airlockApprovalDecide(this.#keys.state(id), lease, vote.verdict, vote.by, vote.reason, vote.via, this.#retentionMs, this.#keys.events, id, vote.name ?? ''),
       'recording a decision',
     );
     return step<DecideCode>(reply);

@@ -13,13 +13,14 @@ export type LoadedStdioServer = StdioServer & { cwd: string };
 export type LoadedServer = LoadedStdioServer | HttpServer;
 
 /** The config with every path that Airlock opens made absolute and every default filled in. */
-export type LoadedConfig = Omit<AirlockConfig, '$schema' | 'servers' | 'approvals'> & {
+export type LoadedConfig = Omit<AirlockConfig, '$schema' | 'servers' | 'approvals' | 'audit'> & {
   /** Absolute path of the config file. */
   file: string;
   /** Its folder, against which relative paths were resolved. */
   dir: string;
   servers: Record<string, LoadedServer>;
   approvals: AirlockConfig['approvals'] & { channel: ApprovalChannel; timeout_ms: number; heartbeat_ms: number; retention_ms: number; max_arguments_bytes: number };
+  audit: AirlockConfig['audit'] & { retention_ms: number; max_arguments_bytes: number };
 };
 
 export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
@@ -63,7 +64,12 @@ function resolvePaths(config: AirlockConfig, file: string, dir: string): LoadedC
       retention_ms: durationMs(approvals.retention),
       max_arguments_bytes: sizeBytes(approvals.max_arguments),
     },
-    audit: audit.file === undefined ? { ...audit } : { ...audit, file: resolve(dir, audit.file) },
+    audit: {
+      ...audit,
+      ...(audit.file !== undefined && { file: resolve(dir, audit.file) }),
+      retention_ms: durationMs(audit.retention),
+      max_arguments_bytes: sizeBytes(audit.max_arguments),
+    },
   };
 }
 

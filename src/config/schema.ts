@@ -17,6 +17,9 @@ const MAX_APPROVAL_TIMEOUT_MS = 30 * 86_400_000;
 const MAX_CALL_TIMEOUT_MS = 86_400_000;
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
+/** Words of an argument name that mark its value secret, unless the config names others. */
+export const DEFAULT_SECRET_KEYS = ['token', 'password', 'passwd', 'secret', 'key', 'authorization', 'credential', 'credentials', 'cookie'] as const;
+
 const text = z.string().refine((s) => s !== '', 'must not be empty');
 const size = z.union([z.int().positive(), z.string().regex(/^\d+\s*(b|kb|mb)$/i, 'expected a size like "512kb" or "1mb", or a number of bytes')]);
 
@@ -229,7 +232,26 @@ export const ConfigSchema = z
       .strict()
       .prefault({}),
     audit: z
-      .object({ file: absentIfEmpty(z.string()).meta({ description: 'An optional JSON-lines mirror of the audit trail.' }) })
+      .object({
+        file: absentIfEmpty(z.string()).meta({ description: 'An optional JSON-lines mirror of the audit trail, appended in chain order (for log shippers).' }),
+        retention: durationField(3650 * 86_400_000)
+          .default('90d')
+          .meta({ description: 'Events older than this are trimmed from the Redis stream.' }),
+        max_events: z.int().positive().optional().meta({ description: 'At most this many events are kept in the Redis stream (the oldest are trimmed first).' }),
+        max_arguments: size
+          .default('8kb')
+          .meta({ description: 'Largest redacted arguments (as JSON) stored in one event; larger ones are stored cut, flagged `arguments_truncated`.' }),
+      })
+      .strict()
+      .prefault({}),
+    redact: z
+      .object({
+        keys: z
+          .array(text)
+          .min(1)
+          .default([...DEFAULT_SECRET_KEYS])
+          .meta({ description: 'Argument names whose values are hidden in Slack messages and the audit trail: a key matches when it, or one of its words (`apiKey`, `X-Auth-Token`), is listed.' }),
+      })
       .strict()
       .prefault({}),
   })

@@ -1,0 +1,121 @@
+import { z } from 'zod';
+
+/**
+ * What an audit event says happened. A tools/call yields one or more, in
+ * order: its policy outcome (`allowed`, `denied`, `hidden`, `rate_limited`,
+ * `approval_requested`), for a held call its end (`approved`, `rejected`,
+ * `expired`, `withdrawn`, with `vote_counted` for each approval short of
+ * `min_approvals`), and for a call that was sent, `executed` or
+ * `unavailable`. The rest are not calls: a decision that changed nothing
+ * (`decision_refused`: not an approver, too late, a forged or replayed Slack
+ * request), a tool whose definition changed, and admin actions.
+ */
+export const AUDIT_EVENTS = [
+  'allowed',
+  'denied',
+  'hidden',
+  'rate_limited',
+  'approval_requested',
+  'vote_counted',
+  'approved',
+  'rejected',
+  'expired',
+  'withdrawn',
+  'executed',
+  'unavailable',
+  'decision_refused',
+  'tool_changed',
+  'tools_accepted',
+  'policy_reloaded',
+  'policy_reload_failed',
+] as const;
+export type AuditEventName = (typeof AUDIT_EVENTS)[number];
+
+export const ApproverSchema = z.object({
+  /** A Slack user id, or an admin's name. */
+  id: z.string(),
+  /** The Slack user's name, when known. */
+  name: z.string().optional(),
+  /** The channel they acted through: `slack`, `console`. */
+  via: z.string(),
+  verdict: z.enum(['approve', 'reject']).optional(),
+  /** When they acted (ms since the epoch, Redis clock). */
+  at: z.number().optional(),
+});
+export type Approver = z.infer<typeof ApproverSchema>;
+
+/**
+ * One event as callers hand it over. `args` are the call's arguments as
+ * sent: the trail stores their digest and a redacted, size-capped copy,
+ * never the secrets in them.
+ */
+export interface AuditInput {
+  event: AuditEventName;
+  /** Airlock's id of one tools/call (`request_id` in `_meta["airlock/decision"]`). */
+  request_id?: string;
+  approval_id?: string;
+  grant?: string | null;
+  /** The MCP session id and the client's name from `initialize`. */
+  session?: string | null;
+  client?: string | null;
+  server?: string;
+  tool?: string;
+  args?: Record<string, unknown>;
+  /** The policy's action (`allow`, `deny`, `require_approval`, …) and the rule that decided. */
+  decision?: string;
+  rule?: string;
+  reason?: string;
+  /** Who decided (approved, rejected) or tried to (`decision_refused`). */
+  approvers?: Approver[];
+  /** The approval channel: `slack`, `console`. */
+  channel?: string;
+  /** For `executed`: what the server answered, and how long it took. */
+  result?: 'ok' | 'error';
+  duration_ms?: number;
+  /** Anything else worth keeping, as text (an error message, a tool change). */
+  detail?: string;
+  /** For admin actions: who did it. */
+  admin?: string;
+}
+
+/** The stored event: the input's fields, the call's digest and redacted arguments, and its place in the chain. */
+export const AuditEventSchema = z.object({
+  /** Position in the chain, from 1, with no gaps. */
+  seq: z.int().positive(),
+  time: z.string(),
+  event: z.enum(AUDIT_EVENTS),
+  instance: z.string(),
+  request_id: z.string().optional(),
+  approval_id: z.string().optional(),
+  grant: z.string().nullable().optional(),
+  session: z.string().nullable().optional(),
+  client: z.string().nullable().optional(),
+  server: z.string().optional(),
+  tool: z.string().optional(),
+  /** SHA-256 over the canonical JSON of the arguments as sent (as approvals use). */
+  digest: z.string().optional(),
+  arguments: z.unknown().optional(),
+  /** The stored `arguments` are a cut JSON text, not the whole value. */
+  arguments_truncated: z.boolean().optional(),
+  decision: z.string().optional(),
+  rule: z.string().optional(),
+  reason: z.string().optional(),
+  approvers: z.array(ApproverSchema).optional(),
+  channel: z.string().optional(),
+  result: z.enum(['ok', 'error']).optional(),
+  duration_ms: z.number().optional(),
+  detail: z.string().optional(),
+  admin: z.string().optional(),
+  /** `hash` of the event before (64 zeros for the first), and this event's SHA-256 over `prev` and its other fields. */
+  prev: z.string(),
+  hash: z.string(),
+});
+export type AuditEvent = z.infer<typeof AuditEventSchema>;
+
+/** Where events go. The pipeline, channels and admin commands depend on this, not on Redis. */
+export interface AuditRecorder {
+  /** Queues an event in order; never throws (a write that fails is logged and retried). */
+  record(input: AuditInput): void;
+  /** Stores an event (and every one queued before it); rejects when that cannot be done, and the caller must not go on. */
+  commit(input: AuditInput): Promise<void>;
+}
