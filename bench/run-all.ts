@@ -1,8 +1,10 @@
 /** `npm run bench`: every benchmark, each printing its figures and its target. */
 import { benchApprovals, formatApprovalsBench } from './approvals.js';
+import { benchAudit, formatAuditBench } from './audit.js';
 import { benchPolicy } from './policy.js';
 import { benchProxy, formatProxyBench } from './proxy.js';
 import { benchRateLimit, formatRateLimitBench } from './rate-limit.js';
+import { benchSlack, formatSlackBench } from './slack.js';
 
 const { decisionsPerSecond, rules } = benchPolicy();
 console.log(`policy evaluation: ${rules} rules, ${decisionsPerSecond.toLocaleString('en-US')} decisions/s on one core (target ≥ 200,000)`);
@@ -12,3 +14,7 @@ for (const line of formatProxyBench(await benchProxy())) console.log(line);
 for (const line of formatRateLimitBench(await benchRateLimit())) console.log(line);
 
 for (const line of formatApprovalsBench(await benchApprovals())) console.log(line);
+
+for (const line of formatAuditBench(await benchAudit())) console.log(line);
+
+for (const line of formatSlackBench(await benchSlack())) console.log(line);

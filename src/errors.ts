@@ -16,6 +16,8 @@ export const ErrorCode = {
   ApprovalDecided: 'AIRLOCK_APPROVAL_DECIDED',
   NotApprover: 'AIRLOCK_NOT_APPROVER',
   ApprovalTampered: 'AIRLOCK_APPROVAL_TAMPERED',
+  AuditBroken: 'AIRLOCK_AUDIT_BROKEN',
+  SlackUnavailable: 'AIRLOCK_SLACK_UNAVAILABLE',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -32,6 +34,7 @@ const HTTP_STATUS: Partial<Record<ErrorCode, number>> = {
   [ErrorCode.ApprovalTampered]: 409,
   [ErrorCode.RedisUnavailable]: 503,
   [ErrorCode.UpstreamUnavailable]: 503,
+  [ErrorCode.SlackUnavailable]: 503,
 };
 
 /** The HTTP status an error is answered with on `/api`. */

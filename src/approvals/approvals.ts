@@ -38,6 +38,7 @@ export interface NewApproval {
   client: string | undefined;
   server: string;
   tool: string;
+  risk?: { class: string; level: string };
   args: Record<string, unknown>;
   rule: string;
   reason: string;
@@ -140,6 +141,7 @@ export class Approvals {
       client: input.client ?? null,
       server: input.server,
       tool: input.tool,
+      risk: input.risk ?? null,
       arguments: input.args,
       digest,
       rule: input.rule,

@@ -1,6 +1,6 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
-import { canonicalJson } from '../canonical-json.js';
+import { canonicalDigest } from '../canonical-json.js';
 
 export const APPROVAL_STATES = ['pending', 'approved', 'rejected', 'expired', 'withdrawn'] as const;
 export type ApprovalState = (typeof APPROVAL_STATES)[number];
@@ -18,7 +18,7 @@ export function isApprovalId(id: string): boolean {
 
 /** SHA-256 over canonical JSON, so key order and number spelling cannot change the digest. */
 export function argumentsDigest(args: Record<string, unknown>): string {
-  return createHash('sha256').update(canonicalJson(args)).digest('hex');
+  return canonicalDigest(args);
 }
 
 
@@ -35,6 +35,8 @@ export const ApprovalRequestSchema = z.object({
   client: z.string().nullable(),
   server: z.string(),
   tool: z.string(),
+  /** The tool's risk class and level from the inventory (absent in requests an older Airlock wrote). */
+  risk: z.object({ class: z.string(), level: z.string() }).nullable().default(null),
   arguments: z.record(z.string(), z.unknown()),
   digest: z.string(),
   /** The policy rule that asked for approval, and its reason. */

@@ -4,9 +4,9 @@ import { z } from 'zod';
  * What an audit event says happened. A tools/call yields one or more, in
  * order: its policy outcome (`allowed`, `denied`, `hidden`, `rate_limited`,
  * `approval_requested`), for a held call its end (`approved`, `rejected`,
- * `expired`, `withdrawn`, with `vote_counted` for each approval short of
- * `min_approvals`), and for a call that was sent, `executed` or
- * `unavailable`. The rest are not calls: a decision that changed nothing
+ * `expired`, `withdrawn`; `approved` lists every approver when
+ * `min_approvals` asked for several), and for a call that was sent,
+ * `executed` or `unavailable`. The rest are not calls: a decision that changed nothing
  * (`decision_refused`: not an approver, too late, a forged or replayed Slack
  * request), a tool whose definition changed, and admin actions.
  */
@@ -16,7 +16,6 @@ export const AUDIT_EVENTS = [
   'hidden',
   'rate_limited',
   'approval_requested',
-  'vote_counted',
   'approved',
   'rejected',
   'expired',
@@ -80,6 +79,8 @@ export interface AuditInput {
 
 /** The stored event: the input's fields, the call's digest and redacted arguments, and its place in the chain. */
 export const AuditEventSchema = z.object({
+  /** The Redis stream entry id (`<ms>-<n>`): where the event is, not part of what is hashed. */
+  id: z.string().optional(),
   /** Position in the chain, from 1, with no gaps. */
   seq: z.int().positive(),
   time: z.string(),
@@ -106,7 +107,7 @@ export const AuditEventSchema = z.object({
   duration_ms: z.number().optional(),
   detail: z.string().optional(),
   admin: z.string().optional(),
-  /** `hash` of the event before (64 zeros for the first), and this event's SHA-256 over `prev` and its other fields. */
+  /** `hash` of the event before (64 zeros for the first), and this event's SHA-256 over the canonical JSON of its other fields but `id`. */
   prev: z.string(),
   hash: z.string(),
 });

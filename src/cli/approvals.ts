@@ -1,8 +1,9 @@
 import { pino } from 'pino';
 import { APPROVAL_STATES, Approvals, type ApprovalRecord, type ApprovalState } from '../approvals/index.js';
-import { approvalView, describeDecision, describeEnd } from '../channels/index.js';
+import { approvalView, decideAsAdmin, describeDecision, describeEnd } from '../channels/index.js';
 import { durationMs, findConfigFile, loadConfig, suggest } from '../config/index.js';
 import { AirlockError, ErrorCode } from '../errors.js';
+import { openAuditTrail } from '../gateway/index.js';
 import { adminFromEnv, openCliRedis } from './console-access.js';
 import { ExitCode, table, type Io } from './output.js';
 
@@ -31,6 +32,7 @@ export async function approvalsCli(io: Io, action: 'list' | 'show' | 'approve' |
   const limit = parseLimit(options.limit);
   const redis = await openCliRedis(config, io.env);
   const approvals = await Approvals.open({ redis, prefix: config.redis.prefix, redisTimeoutMs: Math.max(2_000, durationMs(config.redis.timeout)), retentionMs: config.approvals.retention_ms, logger: silentLogger, holder: false });
+  const audit = openAuditTrail(config, redis, silentLogger, 'cli');
   try {
     if (action === 'list') {
       const records = await approvals.list({ ...(state !== 'all' && { state }), server: options.server, tool: options.tool, grant: options.grant, limit });
@@ -44,12 +46,13 @@ export async function approvalsCli(io: Io, action: 'list' | 'show' | 'approve' |
       return ExitCode.Ok;
     }
     const verdict = action === 'approve' ? 'approve' : 'reject';
-    const result = await approvals.decide(approvalId, { verdict, by: admin, reason: options.reason ?? '', via: 'console' });
+    const result = await decideAsAdmin(approvals, audit, { id: approvalId, verdict, admin, reason: options.reason ?? '' });
     const message = describeDecision(result, verdict);
     if (options.json) io.out(JSON.stringify({ outcome: result.outcome, message, approval: approvalView(result.record) }, null, 2));
     else (result.outcome === 'too_late' ? io.err : io.out)(message);
     return result.outcome === 'too_late' ? ExitCode.Failed : ExitCode.Ok;
   } finally {
+    await audit.close();
     await approvals.close();
     redis.disconnect();
   }

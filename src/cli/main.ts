@@ -2,6 +2,8 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { AirlockError, DocumentError } from '../errors.js';
 import { approvalsCli, type ApprovalsCliOptions } from './approvals.js';
+import { auditExport, auditList, auditVerify } from './audit.js';
+import { doctor } from './doctor.js';
 import { ExitCode, type Io } from './output.js';
 import { policyCheck } from './policy-check.js';
 import { policyExplain } from './policy-explain.js';
@@ -17,6 +19,8 @@ export function buildProgram(io: Io, result: { exitCode: number }): Command {
     .description('A human-in-the-loop gateway for the Model Context Protocol')
     .version(version)
     .exitOverride()
+    // Options after a subcommand are that subcommand's (`audit export --since …`), not its parent's of the same name.
+    .enablePositionalOptions()
     .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) });
 
   program
@@ -118,6 +122,52 @@ export function buildProgram(io: Io, result: { exitCode: number }): Command {
       result.exitCode = await approvalsCli(io, 'reject', id, opts);
     },
   );
+
+  program
+    .command('doctor')
+    .description('check the config, every policy and Redis (reachable, and whether it keeps anything on disk)')
+    .option('-c, --config <file>', 'config file (default ./airlock.yaml, else examples/airlock.yaml)')
+    .action(async (opts: { config?: string }) => {
+      result.exitCode = await doctor(io, opts);
+    });
+
+  const audit = program
+    .command('audit')
+    .description('the audit trail: who called what, what the policy said, who approved it, what the server answered')
+    .option('--cursor <id>', 'go on after this event (the `more:` line of the page before)')
+    .option('--limit <n>', 'at most this many events (default 100, at most 1000)')
+    .option('--json', 'print JSON')
+    .enablePositionalOptions();
+  const withFilters = (command: Command) =>
+    command
+      .option('-c, --config <file>', 'config file (default ./airlock.yaml, else examples/airlock.yaml)')
+      .option('--since <when>', 'from this time: an ISO date or date-time, or a time ago (15m, 2h, 7d)')
+      .option('--until <when>', 'up to this time (same forms)')
+      .option('--server <name>', 'only this server')
+      .option('--tool <name>', 'only this tool')
+      .option('--grant <name>', 'only calls of this grant')
+      .option('--approver <who>', 'only events of this approver or admin (Slack user id or name, admin name)')
+      .option('--decision <name>', 'only this event (allowed, denied, approved, …) or policy action (require_approval, …)')
+      .option('--approval <id>', 'only events of this approval request')
+      .option('--request <id>', 'only events of this call (its request_id)');
+  withFilters(audit).action(async (opts: Parameters<typeof auditList>[1]) => {
+    result.exitCode = await auditList(io, opts);
+  });
+  withFilters(audit.command('export').description('every matching event, as JSON lines (each verifies like the audit file) or CSV'))
+    .option('--format <format>', 'jsonl or csv', 'jsonl')
+    .option('-o, --output <file>', 'write to this file instead of stdout')
+    .action(async (opts: Parameters<typeof auditExport>[1]) => {
+      result.exitCode = await auditExport(io, opts);
+    });
+  audit
+    .command('verify')
+    .description('walk the hash chain and name the first event that was changed, removed or reordered (exit 1)')
+    .option('-c, --config <file>', 'config file (default ./airlock.yaml, else examples/airlock.yaml)')
+    .option('--file <file>', 'also check this JSON-lines file (default: audit.file, when it exists)')
+    .option('--no-redis', 'check only the file')
+    .action(async (opts: { config?: string; file?: string; redis?: boolean }) => {
+      result.exitCode = await auditVerify(io, opts);
+    });
   return program;
 }
 

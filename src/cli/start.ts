@@ -14,7 +14,14 @@ export async function start(io: Io, options: { config?: string }): Promise<{ sto
   logger.info({ config: displayPath(io, config.file) }, 'starting airlock');
 
   const { redis, close } = await openRedis(config, io.env, logger);
-  const gateway = await Gateway.start({ config, logger, redis });
+  let gateway: Gateway;
+  try {
+    gateway = await Gateway.start({ config, logger, redis });
+  } catch (err) {
+    // Nothing may keep the process alive after a failed start: it must exit with the reason.
+    await close();
+    throw err;
+  }
 
   const stopped = new Promise<void>((resolve) => {
     const stop = (signal: NodeJS.Signals) => {

@@ -3,16 +3,14 @@ import type { AddressInfo } from 'node:net';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Approvals } from '../approvals/index.js';
+import { AuditReader, type AuditTrail } from '../audit/index.js';
 import { consoleApiRoutes } from '../channels/index.js';
 import { durationMs, type LoadedConfig } from '../config/index.js';
 import { AirlockError, ErrorCode } from '../errors.js';
-import { adminApi, bearerToken, createAdminAuthenticator, toolsApiRoutes, createAuthenticator, createHttpApp, mcpRoutes, type ReadinessCheck } from '../http/index.js';
-import { ToolPins } from '../inventory/index.js';
-import { RateLimiter } from '../limits/index.js';
-import { PolicyWatcher } from '../policy/index.js';
-import { SessionRegistry, Upstream, type ApprovalDeps, type PipelineDeps } from '../proxy/index.js';
+import { adminApi, auditApiRoutes, bearerToken, createAdminAuthenticator, toolsApiRoutes, createAuthenticator, createHttpApp, mcpRoutes, type ReadinessCheck } from '../http/index.js';
+import type { PipelineDeps } from '../proxy/index.js';
 import { pingRedis } from '../redis/index.js';
-import { openApprovals } from './open-approvals.js';
+import { openServing, type Serving } from './serving.js';
 
 export interface GatewayOptions {
   config: LoadedConfig;
@@ -29,23 +27,13 @@ const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
  */
 export class Gateway {
   readonly #options: GatewayOptions;
-  readonly #watchers: Map<string, PolicyWatcher>;
-  readonly #upstreams: Map<string, Upstream>;
-  readonly #sessions: SessionRegistry;
-  readonly #limiter: RateLimiter;
-  readonly #approval: ApprovalDeps;
-  readonly #pins: ToolPins;
+  readonly #serving: Serving;
   #http: HttpServer | undefined;
   #stopping = false;
 
-  private constructor(options: GatewayOptions, watchers: Map<string, PolicyWatcher>, upstreams: Map<string, Upstream>, sessions: SessionRegistry, approval: ApprovalDeps, pins: ToolPins) {
+  private constructor(options: GatewayOptions, serving: Serving) {
     this.#options = options;
-    this.#pins = pins;
-    this.#approval = approval;
-    this.#sessions = sessions;
-    this.#limiter = new RateLimiter(options.redis, { prefix: options.config.redis.prefix, timeoutMs: durationMs(options.config.redis.timeout) });
-    this.#watchers = watchers;
-    this.#upstreams = upstreams;
+    this.#serving = serving;
   }
 
   /** Refuses an open (grant-less) gateway on anything but loopback: without grants anyone who can reach the port could call tools. */
@@ -61,19 +49,15 @@ export class Gateway {
   static async start(options: GatewayOptions): Promise<Gateway> {
     const { config, logger } = options;
     Gateway.checkExposure(config);
-    const watchers = new Map(Object.entries(config.servers).map(([name, server]) => [name, PolicyWatcher.open({ file: server.policy, logger: logger.child({ server: name }) })]));
-    const sessions = new SessionRegistry();
-    const pins = new ToolPins(options.redis, { prefix: config.redis.prefix, timeoutMs: durationMs(config.redis.timeout), logger });
-    const upstreams = new Map(
-      Object.entries(config.servers).map(([name, server]) => [
-        name,
-        new Upstream({ name, server, logger, onNotification: (n) => sessions.broadcast(name, n), onTools: async (tools) => void (await pins.sync(name, tools)) }),
-      ]),
-    );
-    const { deps: approval } = await openApprovals(config, options.redis, logger);
-    const gateway = new Gateway(options, watchers, upstreams, sessions, approval, pins);
-    await Promise.all([...upstreams.values()].map((u) => u.start()));
-    await gateway.#listen();
+    const serving = await openServing(config, options.redis, logger, Object.keys(config.servers), 'gateway');
+    const gateway = new Gateway(options, serving);
+    try {
+      await serving.start();
+      await gateway.#listen();
+    } catch (err) {
+      await serving.close();
+      throw err;
+    }
     return gateway;
   }
 
@@ -86,22 +70,15 @@ export class Gateway {
   }
 
   get deps(): PipelineDeps {
-    return {
-      policyFor: (server) => this.#watcher(server).current,
-      upstream: (server) => {
-        const upstream = this.#upstreams.get(server);
-        if (!upstream) throw new AirlockError(ErrorCode.UnknownServer, `unknown server "${server}"`);
-        return upstream;
-      },
-      limiter: this.#limiter,
-      pins: this.#pins,
-      approval: this.#approval,
-      logger: this.#options.logger,
-    };
+    return this.#serving.deps;
   }
 
   get approvals(): Approvals {
-    return this.#approval.approvals;
+    return this.#serving.approvals;
+  }
+
+  get audit(): AuditTrail {
+    return this.#serving.audit;
   }
 
   async stop(): Promise<void> {
@@ -109,19 +86,11 @@ export class Gateway {
     const http = this.#http;
     if (http) {
       const closed = new Promise<void>((resolve) => http.close(() => resolve()));
-      await this.#sessions.closeAll();
+      await this.#serving.sessions.closeAll();
       http.closeAllConnections();
       await closed;
     }
-    for (const watcher of this.#watchers.values()) watcher.close();
-    await this.#approval.approvals.close();
-    await Promise.all([...this.#upstreams.values()].map((u) => u.close()));
-  }
-
-  #watcher(server: string): PolicyWatcher {
-    const watcher = this.#watchers.get(server);
-    if (!watcher) throw new AirlockError(ErrorCode.UnknownServer, `unknown server "${server}"`);
-    return watcher;
+    await this.#serving.close();
   }
 
   async #listen(): Promise<void> {
@@ -134,7 +103,7 @@ export class Gateway {
           return ping.ok ? { ok: true, detail: `PING ${ping.ms} ms` } : { ok: false, detail: ping.error };
         },
       },
-      ...[...this.#upstreams.values()].map((u) => ({
+      ...[...this.#serving.upstreams.values()].map((u) => ({
         name: `upstream:${u.name}`,
         check: async () => ({ ok: u.status === 'connected', detail: u.status === 'connected' ? `${u.tools.length} tools` : `${u.status}${u.lastError ? `: ${u.lastError}` : ''}` }),
       })),
@@ -142,11 +111,13 @@ export class Gateway {
     const authenticateAdmin = createAdminAuthenticator(config);
     const app = createHttpApp({
       routers: [
+        ...this.#serving.routers,
         adminApi({
           authenticate: (req) => authenticateAdmin(bearerToken(req)),
           routers: [
-            consoleApiRoutes({ approvals: this.approvals, logger }),
-            toolsApiRoutes({ servers: Object.keys(config.servers), toolsOf: (name) => this.deps.upstream(name).tools, policyOf: (name) => this.#watcher(name).current, pins: this.#pins }),
+            consoleApiRoutes({ approvals: this.approvals, audit: this.audit, logger }),
+            auditApiRoutes(new AuditReader(redis, config.redis.prefix, Math.max(2_000, durationMs(config.redis.timeout)))),
+            toolsApiRoutes({ servers: Object.keys(config.servers), toolsOf: (name) => this.deps.upstream(name).tools, policyOf: (name) => this.deps.policyFor(name), pins: this.#serving.pins }),
           ],
           logger,
         }),
@@ -154,7 +125,7 @@ export class Gateway {
           deps: this.deps,
           servers: Object.keys(config.servers),
           authenticate: createAuthenticator(config),
-          sessions: this.#sessions,
+          sessions: this.#serving.sessions,
           bodyLimit: config.listen.body_limit,
           idleTimeoutMs: durationMs(config.listen.session_idle_timeout),
           logger,
@@ -166,10 +137,19 @@ export class Gateway {
       logger,
     });
     await new Promise<void>((resolve, reject) => {
-      const http = app.listen(config.listen.port, config.listen.host, (err?: Error) => (err ? reject(err) : resolve()));
-      http.on('error', reject);
+      const failed = (err: NodeJS.ErrnoException) => reject(listenError(config, err));
+      const http = app.listen(config.listen.port, config.listen.host, (err?: Error) => (err ? failed(err) : resolve()));
+      http.on('error', failed);
       this.#http = http;
     });
     logger.info({ url: this.url, servers: Object.keys(config.servers), grants: (config.grants ?? []).length }, 'airlock listening');
   }
+}
+
+/** A port taken or a host that is not ours is the config's problem, told in one line. */
+function listenError(config: LoadedConfig, err: NodeJS.ErrnoException): Error {
+  const where = `${config.listen.host}:${config.listen.port}`;
+  if (err.code === 'EADDRINUSE') return new AirlockError(ErrorCode.ConfigInvalid, `${config.file}: listen: ${where} is already in use (another airlock, or another program); stop it or choose another port`);
+  if (err.code === 'EADDRNOTAVAIL' || err.code === 'EACCES') return new AirlockError(ErrorCode.ConfigInvalid, `${config.file}: listen: cannot listen on ${where} (${err.code})`);
+  return err;
 }

@@ -1,3 +1,4 @@
 export { Gateway, type GatewayOptions } from './gateway.js';
 export { openRedis } from './open-redis.js';
-export { openApprovals } from './open-approvals.js';
+export { openServing, type Serving } from './serving.js';
+export { openAuditTrail } from './open-audit.js';

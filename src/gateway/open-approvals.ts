@@ -1,17 +1,31 @@
+import type { Router } from 'express';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { Approvals } from '../approvals/index.js';
-import { ConsoleChannel, type ApprovalChannel } from '../channels/index.js';
+import { Approvals, type ApprovalRecord } from '../approvals/index.js';
+import type { AuditRecorder } from '../audit/index.js';
+import { ConsoleChannel, SlackChannel, type ApprovalChannel } from '../channels/index.js';
 import { durationMs, type LoadedConfig } from '../config/index.js';
 import type { ApprovalDeps } from '../proxy/index.js';
+
+export interface OpenedApprovals {
+  deps: ApprovalDeps;
+  approvals: Approvals;
+  /** HTTP routes the channel needs on Airlock's port (Slack's `/slack/events`). */
+  routers: Router[];
+  /** Disconnects the channel, then ends held calls. */
+  close(): Promise<void>;
+}
 
 /**
  * The approvals of a process that holds calls (`start`, `stdio`): the
  * shared requests in Redis, the expiry worker, and the channel reviewers
- * see them in.
+ * see them in. `http`: the process has an HTTP listener for the channel's
+ * routes (`airlock start`; `airlock stdio` has none).
  */
-export async function openApprovals(config: LoadedConfig, redis: Redis, logger: Logger): Promise<{ deps: ApprovalDeps; approvals: Approvals }> {
-  const channel = chooseChannel(config, logger);
+export async function openApprovals(config: LoadedConfig, redis: Redis, logger: Logger, audit: AuditRecorder, options: { http: boolean }): Promise<OpenedApprovals> {
+  // The channel decides through `approvals`, so it opens second; a request that ends with no holder before then
+  // (the expiry worker starts inside Approvals.open) is audited, and its message is refreshed by the next click on it.
+  const opened: { channel?: ApprovalChannel } = {};
   const redisTimeoutMs = durationMs(config.redis.timeout);
   const approvals = await Approvals.open({
     redis,
@@ -21,10 +35,40 @@ export async function openApprovals(config: LoadedConfig, redis: Redis, logger: 
     redisGraceMs: Math.max(1_000, 4 * redisTimeoutMs),
     holder: true,
     logger,
-    onOrphaned: (record) => void channel.update(record.request, record.status).catch(() => undefined),
+    onOrphaned: (record) => {
+      audit.record(orphanEvent(record, config.approvals.channel));
+      void opened.channel?.update(record.request, record.status).catch(() => undefined);
+    },
   });
+  let slack: SlackChannel | undefined;
+  try {
+    if (config.approvals.channel === 'slack' && config.slack) {
+      slack = await SlackChannel.open({
+        slack: config.slack,
+        ...(config.public_url !== undefined && { publicUrl: config.public_url }),
+        redactKeys: config.redact.keys,
+        redis,
+        prefix: config.redis.prefix,
+        redisTimeoutMs,
+        approvals,
+        audit,
+        logger,
+        http: options.http,
+      });
+    }
+  } catch (err) {
+    await approvals.close();
+    throw err;
+  }
+  const channel = slack ?? new ConsoleChannel(logger);
+  opened.channel = channel;
   return {
     approvals,
+    routers: slack?.routers ?? [],
+    close: async () => {
+      await slack?.close();
+      await approvals.close();
+    },
     deps: {
       approvals,
       channel,
@@ -35,10 +79,19 @@ export async function openApprovals(config: LoadedConfig, redis: Redis, logger: 
   };
 }
 
-function chooseChannel(config: LoadedConfig, logger: Logger): ApprovalChannel {
-  if (config.approvals.channel === 'slack') {
-    // Held calls still wait for a person: they can be decided with `airlock approvals` until Slack is wired in.
-    logger.warn('approvals.channel is slack, which this version cannot post to yet: held calls wait in the console channel (airlock approvals list)');
-  }
-  return new ConsoleChannel(logger);
+/** A request that ended with nobody holding its call (expired, or withdrawn when an approve found its holder gone): only this instance can say so. */
+function orphanEvent({ request, status }: ApprovalRecord, channel: string): Parameters<AuditRecorder['record']>[0] {
+  return {
+    event: status.state === 'expired' ? 'expired' : 'withdrawn',
+    approval_id: request.id,
+    grant: request.grant,
+    session: request.session,
+    client: request.client,
+    server: request.server,
+    tool: request.tool,
+    channel,
+    rule: request.rule,
+    ...(status.reason !== undefined && { reason: status.reason }),
+    detail: 'no gateway instance held the call any more',
+  };
 }

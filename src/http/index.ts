@@ -3,3 +3,4 @@ export { bearerToken, createAdminAuthenticator, createAuthenticator, type AdminI
 export { mcpRoutes, type McpEndpointOptions } from './mcp-endpoint.js';
 export { adminApi, type AdminApiOptions } from './admin-api.js';
 export { toolsApiRoutes, type ToolsApiOptions } from './tools-api.js';
+export { auditApiRoutes } from './audit-api.js';

@@ -6,7 +6,7 @@ import { ErrorCode } from '../errors.js';
 import type { CompiledPolicy } from './compile.js';
 import { compileSource } from './load-policy.js';
 
-export type ReloadOutcome = { ok: true; policy: CompiledPolicy } | { ok: false; error: Error };
+export type ReloadOutcome = { ok: true; policy: CompiledPolicy; digest: string } | { ok: false; error: Error };
 
 export interface PolicyWatcherOptions {
   file: string;
@@ -63,7 +63,7 @@ export class PolicyWatcher {
       if (digest === before.digest) return;
       this.#policy = compile(text, file);
       logger.info({ policy_file: file, digest }, 'policy reloaded');
-      outcome = { ok: true, policy: this.#policy };
+      outcome = { ok: true, policy: this.#policy, digest };
     } catch (err) {
       this.#seen = { ...now, digest: before.digest };
       const error = err as Error;

@@ -1,9 +1,11 @@
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import type { Approvals, ApprovalRequest, ApprovalStatus, Execution } from '../approvals/index.js';
+import type { Approver } from '../audit/index.js';
 import type { ApprovalChannel } from '../channels/index.js';
 import { describeDuration } from '../config/index.js';
 import { AirlockError, ErrorCode } from '../errors.js';
 import type { Decision } from '../policy/index.js';
+import type { CallAudit } from './call-audit.js';
 import type { CallLog } from './call-log.js';
 import type { Progress } from './progress.js';
 import { refusal, type DecisionMeta } from './refusal.js';
@@ -22,6 +24,8 @@ export interface ApprovalDeps {
 export interface HeldCall {
   server: string;
   tool: string;
+  /** The tool's class and level, shown to reviewers. */
+  risk?: { class: string; level: string };
   args: Record<string, unknown> | undefined;
   grant: string | undefined;
   session: string | undefined;
@@ -46,13 +50,21 @@ export type HoldResult =
  * and why, or hands back an approval already bound to this call and these
  * arguments (used once, checked right before the call is sent).
  */
-export async function holdForApproval(deps: ApprovalDeps, call: HeldCall, decision: Decision, log: CallLog, meta: (extra?: Partial<DecisionMeta>) => DecisionMeta): Promise<HoldResult> {
+export async function holdForApproval(
+  deps: ApprovalDeps,
+  call: HeldCall,
+  decision: Decision,
+  { log, audit }: { log: CallLog; audit: CallAudit },
+  meta: (extra?: Partial<DecisionMeta>) => DecisionMeta,
+): Promise<HoldResult> {
   const { approvals, channel } = deps;
   const args = call.args ?? {};
+  const policy = { decision: decision.action, rule: decision.rule, reason: decision.reason };
   const size = Buffer.byteLength(JSON.stringify(args));
   if (size > deps.maxArgumentsBytes) {
     log.info({ decision: 'denied', rule: decision.rule, bytes: size }, 'arguments too large to hold for approval');
     const text = `${decision.reason}. This call needs approval, but its arguments are ${kib(size)}, more than the ${kib(deps.maxArgumentsBytes)} a held call may carry (approvals.max_arguments).`;
+    audit.record('denied', { ...policy, rule: 'approvals.max_arguments', reason: text, args });
     return refused('POLICY DENIED', text, meta({ decision: 'denied', rule: 'approvals.max_arguments' }));
   }
 
@@ -67,6 +79,7 @@ export async function holdForApproval(deps: ApprovalDeps, call: HeldCall, decisi
         client: call.client,
         server: call.server,
         tool: call.tool,
+        risk: call.risk,
         args,
         rule: decision.rule,
         reason: decision.reason,
@@ -80,17 +93,21 @@ export async function holdForApproval(deps: ApprovalDeps, call: HeldCall, decisi
     );
   } catch (err) {
     log.warn({ decision: 'unavailable', err: (err as Error).message }, 'approval request could not be opened');
+    audit.record('unavailable', { ...policy, detail: `the approval request could not be opened: ${(err as Error).message}`, args });
     return refused('UNAVAILABLE', `This call needs approval and Airlock cannot open the request (${(err as Error).message}). The call was not sent; retry later.`, meta({ decision: 'unavailable' }));
   }
   const { request } = held;
   const hlog = log.with({ approval_id: request.id });
+  const haudit = audit.with({ approval_id: request.id, channel: channel.name });
   hlog.info({ decision: 'approval_requested', rule: decision.rule, digest: request.digest, timeout_ms: timeoutMs }, 'call held for approval');
+  haudit.record('approval_requested', { ...policy, args });
 
   try {
     const ref = await channel.post(request);
     if (ref !== undefined) await approvals.setChannelRef(request.id, ref);
   } catch (err) {
     hlog.warn({ decision: 'unavailable', channel: channel.name, err: (err as Error).message }, 'approval request could not be posted');
+    haudit.record('unavailable', { detail: `the approval request could not be posted to ${channel.name}: ${(err as Error).message}` });
     await approvals.withdraw(request.id, `it could not be posted to ${channel.name}`).catch(() => undefined);
     return refused('UNAVAILABLE', `This call needs approval and the request could not be shown to reviewers in ${channel.name} (${(err as Error).message}). The call was not sent; retry later.`, meta({ decision: 'unavailable', approval_id: request.id }));
   }
@@ -101,6 +118,7 @@ export async function holdForApproval(deps: ApprovalDeps, call: HeldCall, decisi
     status = await held.outcome;
   } catch (err) {
     hlog.warn({ decision: 'unavailable', err: (err as Error).message }, 'lost track of a held call');
+    haudit.record('unavailable', { detail: `lost track of the held call: ${(err as Error).message}` });
     return refused('UNAVAILABLE', `${(err as Error).message}. The call was not sent; retry later.`, meta({ decision: 'unavailable', approval_id: request.id }));
   } finally {
     clearInterval(heartbeat);
@@ -108,30 +126,47 @@ export async function holdForApproval(deps: ApprovalDeps, call: HeldCall, decisi
   const tell = (s: ApprovalStatus) => channel.update(request, s).catch((err: unknown) => hlog.warn({ channel: channel.name, err: (err as Error).message }, 'could not update the approval message'));
   const outcomeMeta = (extra: Partial<DecisionMeta> = {}) => meta({ decision: status.state, approval_id: request.id, decided_by: status.decided_by ?? null, decided_at: iso(status.decided_at), ...extra });
 
+  const decided = { approvers: approversOf(status), ...(status.reason !== undefined && { reason: status.reason }) };
   if (status.state === 'rejected') {
     hlog.info({ decision: 'rejected', decided_by: status.decided_by }, 'approval rejected');
+    haudit.record('rejected', decided);
     void tell(status);
-    return refused('APPROVAL REJECTED', `by ${status.decided_by ?? 'a reviewer'}: ${status.reason ?? 'no reason given'}`, outcomeMeta({ reason: status.reason ?? '' }));
+    return refused('APPROVAL REJECTED', `by ${rejecter(status)}: ${status.reason ?? 'no reason given'}`, outcomeMeta({ reason: status.reason ?? '' }));
   }
   if (status.state === 'expired') {
     hlog.info({ decision: 'expired' }, 'approval expired');
+    haudit.record('expired', decided);
     void tell(status);
     return refused('APPROVAL EXPIRED', `after ${describeDuration(timeoutMs)}: nobody approved ${call.server}/${call.tool} in time. The call was not sent.`, outcomeMeta());
   }
   if (status.state !== 'approved' || call.signal.aborted) {
     hlog.info({ decision: 'withdrawn', reason: status.reason }, 'held call withdrawn');
+    haudit.record('withdrawn', status.state === 'approved' ? { ...decided, reason: withdrawReason(call.signal) } : decided);
     void tell(status);
     return refused('UNAVAILABLE', `The approval request was withdrawn: ${status.reason ?? 'no reason recorded'}. The call was not sent.`, outcomeMeta());
   }
 
+  // Approved, and still not sent: the request, the channel and the trail say why.
+  const notSent = async (event: 'denied' | 'unavailable', detail: string, rule?: string) => {
+    const execution = { result: 'refused', ms: 0, detail } as const;
+    await approvals.recordExecution(request.id, execution).catch(() => undefined);
+    void tell({ ...status, execution });
+    haudit.record(event, { ...(rule !== undefined && { rule }), detail });
+  };
+  // Fail closed: a call is not released unless its approval is on record.
+  try {
+    await haudit.commit('approved', { ...decided, args });
+  } catch (err) {
+    hlog.error({ decision: 'unavailable', err: (err as Error).message }, 'the approval could not be written to the audit trail: call not released');
+    await notSent('unavailable', `the approved event could not be written to the audit trail, so the call was not sent: ${(err as Error).message}`);
+    return refused('UNAVAILABLE', `${request.id} was approved, but Airlock could not write the approval to its audit trail (${(err as Error).message}), so the call was not sent; retry later.`, outcomeMeta({ decision: 'unavailable' }));
+  }
   try {
     await approvals.consume(request, args);
   } catch (err) {
     const tampered = err instanceof AirlockError && err.code === ErrorCode.ApprovalTampered;
     (tampered ? hlog.error : hlog.warn)({ decision: tampered ? 'tampered' : 'unavailable', err: (err as Error).message }, tampered ? 'approved arguments were tampered with: call refused' : 'could not use the approval');
-    const execution = { result: 'refused', ms: 0, detail: (err as Error).message } as const;
-    await approvals.recordExecution(request.id, execution).catch(() => undefined);
-    void tell({ ...status, execution });
+    await notSent(tampered ? 'denied' : 'unavailable', (err as Error).message, tampered ? 'approval_binding' : undefined);
     return tampered
       ? refused('POLICY DENIED', `The approved arguments of ${request.id} do not match this call's; it was not sent.`, outcomeMeta({ decision: 'tampered' }))
       : refused('UNAVAILABLE', `${(err as Error).message}. The call was not sent; retry later.`, outcomeMeta({ decision: 'unavailable' }));
@@ -146,6 +181,18 @@ export async function holdForApproval(deps: ApprovalDeps, call: HeldCall, decisi
       await tell({ ...status, execution });
     },
   };
+}
+
+/** `Bobby (U0BOB)` for a Slack user, whose id alone tells an agent nothing; `alice` for an admin. */
+function rejecter(status: ApprovalStatus): string {
+  const vote = [...status.votes].reverse().find((v) => v.verdict === 'reject');
+  if (!vote) return status.decided_by ?? 'a reviewer';
+  return vote.name === undefined ? vote.by : `${vote.name} (${vote.by})`;
+}
+
+/** Everyone who voted, in order: several when `min_approvals` asked for more than one. */
+function approversOf(status: ApprovalStatus): Approver[] {
+  return status.votes.map((v) => ({ id: v.by, ...(v.name !== undefined && { name: v.name }), via: v.via, verdict: v.verdict, at: v.at }));
 }
 
 function refused(...args: Parameters<typeof refusal>): HoldResult {

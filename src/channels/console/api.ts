@@ -2,12 +2,15 @@ import express, { type Router } from 'express';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { APPROVAL_STATES, type Approvals } from '../../approvals/index.js';
+import type { AuditRecorder } from '../../audit/index.js';
 import { AirlockError, ErrorCode, httpStatus } from '../../errors.js';
 import { parseInput } from '../../parse-input.js';
+import { decideAsAdmin } from './decide.js';
 import { approvalView, describeDecision } from './view.js';
 
 export interface ConsoleApiOptions {
   approvals: Approvals;
+  audit: AuditRecorder;
   logger: Logger;
 }
 
@@ -29,7 +32,7 @@ const DecisionBodySchema = z.object({ reason: z.string().max(2000).optional() })
  * the body and set `res.locals.admin`: the deciding admin is the approver.
  */
 export function consoleApiRoutes(options: ConsoleApiOptions): Router {
-  const { approvals, logger } = options;
+  const { approvals, audit, logger } = options;
   const router = express.Router();
   router.get('/api/approvals', async (req, res) => {
     const query = parseInput(ListQuerySchema, req.query, 'query');
@@ -47,7 +50,7 @@ export function consoleApiRoutes(options: ConsoleApiOptions): Router {
     if (verdict !== 'approve' && verdict !== 'reject') throw new AirlockError(ErrorCode.BadArguments, `unknown action ${JSON.stringify(verdict)}: use approve or reject`);
     const body = parseInput(DecisionBodySchema, req.body ?? {}, 'body');
     const admin = res.locals.admin as string;
-    const result = await approvals.decide(req.params.id, { verdict, by: admin, reason: body.reason ?? '', via: 'console' });
+    const result = await decideAsAdmin(approvals, audit, { id: req.params.id, verdict, admin, reason: body.reason ?? '' });
     const message = describeDecision(result, verdict);
     logger.info({ approval_id: req.params.id, admin, verdict, outcome: result.outcome, state: result.record.status.state }, message);
     if (result.outcome === 'too_late') {

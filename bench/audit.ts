@@ -1,0 +1,100 @@
+/**
+ * What the audit trail adds to an allowed call (issue 7): `echo` through one
+ * Airlock to server-everything, in alternating rounds of one run, with the
+ * gateway's real audit trail (two events per call, `allowed` and `executed`,
+ * appended to the Redis stream) and with a recorder that drops events.
+ * Target: ≤ 0.3 ms added p50.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import type { AuditRecorder } from '../src/audit/index.js';
+import { loadConfig } from '../src/config/index.js';
+import { Gateway } from '../src/gateway/index.js';
+import { createLogger } from '../src/logging.js';
+import { withRequestSignals } from '../src/proxy/request-signal.js';
+import { connectRedis, startRedisServer } from '../src/redis/index.js';
+import { startEverything, type Cleanup } from './proxy.js';
+
+export const TARGET_ADDED_P50_MS = 0.3;
+
+export interface AuditBenchResult {
+  without: { p50: number; p99: number };
+  audited: { p50: number; p99: number };
+  addedP50: number;
+  calls: number;
+  events: number;
+}
+
+/** The baseline: the pipeline runs as always, and its events go nowhere. */
+const dropping: AuditRecorder = { record: () => undefined, commit: async () => undefined };
+
+export async function benchAudit(calls = 2_000, rounds = 20): Promise<AuditBenchResult> {
+  const cleanup: Cleanup = [];
+  try {
+    const upstream = await startEverything(cleanup);
+    const dir = mkdtempSync(join(tmpdir(), 'airlock-bench-audit-'));
+    cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
+    writeFileSync(join(dir, 'open.yaml'), 'version: "1"\ndefault: allow\n');
+    writeFileSync(join(dir, 'airlock.yaml'), `listen: { host: 127.0.0.1, port: 0 }\nlog: { level: warn }\nservers:\n  open:\n    url: ${upstream.url}\n    policy: open.yaml\n`);
+    const redisDir = mkdtempSync(join(tmpdir(), 'airlock-bench-redis-'));
+    cleanup.push(() => rmSync(redisDir, { recursive: true, force: true }));
+    const redisServer = await startRedisServer({ binary: 'redis-server', dir: redisDir });
+    cleanup.push(() => redisServer.stop());
+    const logger = createLogger({ level: 'warn' });
+    const redis = await connectRedis({ url: redisServer.url, logger });
+    cleanup.push(() => redis.disconnect());
+    const gateway = await Gateway.start({ config: loadConfig(join(dir, 'airlock.yaml'), {}), logger, redis });
+    cleanup.push(() => gateway.stop());
+    // The deps object is the one the MCP routes hold, so swapping its recorder switches auditing for the next call.
+    const deps = gateway.deps;
+    const trail = deps.audit;
+
+    const client = new Client({ name: 'bench', version: '1.0.0' });
+    await client.connect(new StreamableHTTPClientTransport(new URL(`${gateway.url}/mcp/open`), { fetch: withRequestSignals() }));
+    cleanup.push(() => client.close());
+    const echo = () => client.callTool({ name: 'echo', arguments: { message: 'bench', password: 'not-stored' } });
+    const samples = { without: [] as number[], audited: [] as number[] };
+    for (let i = 0; i < 200; i++) await echo();
+    const perRound = Math.ceil(calls / rounds);
+    for (let round = 0; round < rounds; round++) {
+      for (const side of round % 2 === 0 ? (['without', 'audited'] as const) : (['audited', 'without'] as const)) {
+        deps.audit = side === 'audited' ? trail : dropping;
+        for (let i = 0; i < perRound; i++) {
+          const t = performance.now();
+          const result = await echo();
+          samples[side].push(performance.now() - t);
+          if (result.isError) throw new Error(`bench call refused: ${JSON.stringify(result.content)}`);
+        }
+      }
+    }
+    deps.audit = trail;
+    await gateway.audit.flush(5_000);
+    const stats = (s: number[]) => {
+      const sorted = [...s].sort((a, b) => a - b);
+      return { p50: sorted[Math.floor(sorted.length * 0.5)] ?? 0, p99: sorted[Math.floor(sorted.length * 0.99)] ?? 0 };
+    };
+    const without = stats(samples.without);
+    const audited = stats(samples.audited);
+    const events = await redis.xlen(`${loadConfig(join(dir, 'airlock.yaml'), {}).redis.prefix}audit`);
+    return { without, audited, addedP50: audited.p50 - without.p50, calls: perRound * rounds, events };
+  } finally {
+    for (const step of cleanup.reverse()) await Promise.resolve(step()).catch(() => undefined);
+  }
+}
+
+export function formatAuditBench(r: AuditBenchResult): string[] {
+  const ms = (n: number) => `${n.toFixed(3)} ms`;
+  return [
+    `audit trail: echo through Airlock, ${r.calls} sequential calls a side, alternating rounds (${r.events} events written)`,
+    `  events dropped  p50 ${ms(r.without.p50)}  p99 ${ms(r.without.p99)}`,
+    `  audited         p50 ${ms(r.audited.p50)}  p99 ${ms(r.audited.p99)}`,
+    `  added p50 ${ms(r.addedP50)} (target ≤ ${TARGET_ADDED_P50_MS} ms: ${r.addedP50 <= TARGET_ADDED_P50_MS ? 'met' : 'NOT met'})`,
+  ];
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  for (const line of formatAuditBench(await benchAudit())) console.log(line);
+}

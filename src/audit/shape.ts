@@ -1,0 +1,40 @@
+import { canonicalDigest } from '../canonical-json.js';
+import type { Redactor } from '../redact.js';
+import type { DraftEvent } from './chain.js';
+import type { AuditInput } from './event.js';
+
+export interface ShapeOptions {
+  redactor: Redactor;
+  /** Largest redacted arguments (JSON bytes) kept whole; larger ones are stored cut, as text. */
+  maxArgumentsBytes: number;
+  instance: string;
+}
+
+/**
+ * The stored form of an event: the arguments' digest (of what was sent,
+ * secrets included, so it matches the approval's) and a redacted copy that
+ * is cut to size. Fields a caller left undefined are left out.
+ */
+export function shapeEvent(input: AuditInput, time: number, options: ShapeOptions): DraftEvent {
+  const { args, ...fields } = input;
+  const draft: Record<string, unknown> = { time: new Date(time).toISOString(), instance: options.instance };
+  for (const [key, value] of Object.entries(fields)) if (value !== undefined) draft[key] = value;
+  if (args !== undefined) {
+    draft.digest = canonicalDigest(args);
+    const { value } = options.redactor.redact(args);
+    const json = JSON.stringify(value);
+    if (Buffer.byteLength(json) <= options.maxArgumentsBytes) {
+      draft.arguments = value;
+    } else {
+      draft.arguments = cutUtf8(json, options.maxArgumentsBytes);
+      draft.arguments_truncated = true;
+    }
+  }
+  return draft as DraftEvent;
+}
+
+/** The longest prefix of `text` within `bytes` UTF-8 bytes, never splitting a character. */
+function cutUtf8(text: string, bytes: number): string {
+  const cut = Buffer.from(text).subarray(0, bytes).toString('utf8');
+  return cut.endsWith('\uFFFD') ? cut.slice(0, -1) : cut;
+}

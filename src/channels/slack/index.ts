@@ -1,0 +1,1 @@
+export { SlackChannel, type SlackChannelOptions, type SlackSettings } from './slack-channel.js';

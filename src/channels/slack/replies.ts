@@ -1,0 +1,75 @@
+import type { types } from '@slack/bolt';
+import type { ApprovalRecord, ApprovalRequest } from '../../approvals/index.js';
+import { cutPlain, escapeText, inlineCode, mention, slackDate } from './mrkdwn.js';
+import { REASON_BLOCK, REASON_INPUT, REASON_VIEW, type ModalMetadata } from './payloads.js';
+import { progress } from './message.js';
+
+/**
+ * What one reviewer is told privately (ephemeral messages, modal errors)
+ * when a click changed nothing or needs more: each says why, and what
+ * happened instead.
+ */
+export const reply = {
+  notApprover(request: ApprovalRequest): string {
+    return `You are not an approver for this tool (${callOf(request)}): nothing changed. Approvers: ${request.approvers.map(mention).join(', ')}.`;
+  },
+
+  membershipUnknown(request: ApprovalRequest, groups: readonly string[]): string {
+    return `Airlock could not read the members of ${groups.map(mention).join(', ')} from Slack, so it cannot tell whether you may decide ${callOf(request)}: nothing changed. Try again in a moment.`;
+  },
+
+  /** Who was first, and when: a late click learns what it lost to. */
+  tooLate(record: ApprovalRecord): string {
+    const { status } = record;
+    const when = status.decided_at === undefined ? '' : ` ${slackDate(status.decided_at)}`;
+    const first = status.votes.find((v) => v.verdict === (status.state === 'rejected' ? 'reject' : 'approve'));
+    const by = first ? ` by ${mention(first.by)}${first.via === 'slack' ? '' : ` (${escapeText(first.via)})`}` : status.decided_by ? ` by ${escapeText(status.decided_by)}` : '';
+    const why = status.reason && (status.state === 'expired' || status.state === 'withdrawn') ? `: ${escapeText(status.reason)}` : '';
+    return `Too late: ${callOf(record.request)} was already ${status.state}${by}${when}${why}. Your click changed nothing.`;
+  },
+
+  alreadyVoted(record: ApprovalRecord): string {
+    return `You already approved ${callOf(record.request)}; it needs ${record.request.min_approvals} different approvers (${progress(record.status)}).`;
+  },
+
+  counted(record: ApprovalRecord): string {
+    return `Your approval of ${callOf(record.request)} is recorded: ${progress(record.status)}. It runs once enough approvers agree.`;
+  },
+
+  notFound(id: string): string {
+    return `Airlock has no approval request ${inlineCode(id)} (it may have been decided longer ago than approvals.retention): nothing changed.`;
+  },
+
+  unavailable(detail: string): string {
+    return `Airlock cannot record decisions right now (${escapeText(detail)}): nothing changed. Try again in a moment.`;
+  },
+};
+
+function callOf(request: ApprovalRequest): string {
+  return inlineCode(`${request.server}/${request.tool}`);
+}
+
+/** Slack's limits on a modal: a 24-character title, 3,000 characters of private_metadata. */
+const MODAL_TITLE = 24;
+
+/** The modal a Reject click opens: an optional reason, which the agent reads in `[APPROVAL REJECTED]`. */
+export function rejectModal(request: ApprovalRequest, metadata: ModalMetadata): types.ModalView {
+  return {
+    type: 'modal',
+    callback_id: REASON_VIEW,
+    private_metadata: JSON.stringify(metadata),
+    title: { type: 'plain_text', text: cutPlain('Reject this call', MODAL_TITLE) },
+    submit: { type: 'plain_text', text: 'Reject' },
+    close: { type: 'plain_text', text: 'Cancel' },
+    blocks: [
+      { type: 'section', text: { type: 'mrkdwn', text: `Reject ${callOf(request)}? The agent is told who rejected it and the reason below.` } },
+      {
+        type: 'input',
+        block_id: REASON_BLOCK,
+        optional: true,
+        label: { type: 'plain_text', text: 'Reason' },
+        element: { type: 'plain_text_input', action_id: REASON_INPUT, multiline: true, max_length: 2000 },
+      },
+    ],
+  };
+}

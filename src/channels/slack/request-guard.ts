@@ -1,0 +1,114 @@
+import { createHash } from 'node:crypto';
+import { verifySlackRequest } from '@slack/bolt';
+import express, { type Request, type RequestHandler, type Response } from 'express';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { AuditRecorder } from '../../audit/index.js';
+import { withDeadline } from '../../redis/index.js';
+import type { SlackKeys } from './keys.js';
+import { claimOf } from './payloads.js';
+
+/** Slack signs each request with its time; one more than five minutes off either way is refused (Slack's own rule). */
+const MAX_SKEW_S = 5 * 60;
+/** Kept past the end of a request's window, for clocks that differ between instances. */
+const SEEN_MARGIN_MS = 60_000;
+/** Interaction payloads are a few kB; Bolt's own cap is 4 MB. */
+const BODY_LIMIT = '512kb';
+
+export interface RequestGuardOptions {
+  signingSecret: string;
+  redis: Redis;
+  keys: SlackKeys;
+  redisTimeoutMs: number;
+  audit: AuditRecorder;
+  logger: Logger;
+  now: () => number;
+}
+
+export type RequestCheck = { ok: true; timestamp: string } | { ok: false; reason: string };
+
+/**
+ * Is this request from Slack, and fresh? The signature is Bolt's check; the
+ * time must be within five minutes either way (Bolt refuses only old ones,
+ * and a far-future one would outlive the replay record below).
+ */
+export function checkSlackRequest(signingSecret: string, headers: Request['headers'], body: string, nowMs: number): RequestCheck {
+  const signature = headers['x-slack-signature'];
+  const timestamp = headers['x-slack-request-timestamp'];
+  if (typeof signature !== 'string' || typeof timestamp !== 'string') return { ok: false, reason: 'the request is not signed (no X-Slack-Signature or X-Slack-Request-Timestamp)' };
+  if (!/^\d{1,12}$/.test(timestamp)) return { ok: false, reason: 'X-Slack-Request-Timestamp is not a number of seconds' };
+  const skew = Math.abs(nowMs / 1000 - Number(timestamp));
+  if (skew > MAX_SKEW_S) return { ok: false, reason: `the request was signed ${Math.round(skew)} s away from now; more than ${MAX_SKEW_S} s is refused as stale` };
+  try {
+    verifySlackRequest({ signingSecret, body, headers: { 'x-slack-signature': signature, 'x-slack-request-timestamp': Number(timestamp) }, nowMilliseconds: nowMs });
+  } catch (err) {
+    return { ok: false, reason: `bad signature (${(err as Error).message})` };
+  }
+  return { ok: true, timestamp };
+}
+
+/** The payload as Bolt will read it: form-encoded with a JSON `payload` field (interactivity), or JSON. */
+export function parseSlackBody(body: string, contentType: string | undefined): { ok: true; value: unknown } | { ok: false; reason: string } {
+  try {
+    if (contentType === 'application/x-www-form-urlencoded') {
+      const payload = new URLSearchParams(body).get('payload');
+      return { ok: true, value: payload === null ? Object.fromEntries(new URLSearchParams(body)) : JSON.parse(payload) };
+    }
+    return { ok: true, value: JSON.parse(body) };
+  } catch (err) {
+    return { ok: false, reason: `the payload is not JSON (${(err as Error).message})` };
+  }
+}
+
+/**
+ * Runs before Bolt on `POST /slack/events`: reads the body, refuses unsigned,
+ * stale, replayed and unparsable requests (and audits each), then hands the
+ * raw body on as `req.rawBody`, which Bolt reads instead of the consumed
+ * stream. Bolt checks the signature again; nothing here relies on that.
+ *
+ * Replays: Bolt processes a signed request again if it is re-sent within its
+ * five minutes. Each genuine request is recorded in Redis (SET NX) for as long
+ * as its timestamp is accepted, so a second delivery is refused on any instance.
+ */
+export function slackRequestGuard(options: RequestGuardOptions): RequestHandler[] {
+  const { audit, logger } = options;
+  const refuse = (req: Request, res: Response, status: number, reason: string, claim: { user?: string; approvalId?: string } = {}) => {
+    const digest = createHash('sha256').update(rawBodyOf(req)).digest('hex');
+    logger.warn({ status, reason, approval_id: claim.approvalId, user: claim.user, body_sha256: digest }, 'Slack request refused');
+    audit.record({
+      event: 'decision_refused',
+      channel: 'slack',
+      reason,
+      ...(claim.approvalId && { approval_id: claim.approvalId }),
+      ...(claim.user && { approvers: [{ id: claim.user, via: 'slack' }] }),
+      detail: `POST /slack/events answered ${status}; body sha256 ${digest}`,
+    });
+    res.status(status).send();
+  };
+
+  const guard: RequestHandler = async (req, res, next) => {
+    const body = rawBodyOf(req).toString('utf8');
+    const check = checkSlackRequest(options.signingSecret, req.headers, body, options.now());
+    if (!check.ok) return refuse(req, res, 401, check.reason);
+    const parsed = parseSlackBody(body, req.headers['content-type']);
+    if (!parsed.ok) return refuse(req, res, 400, parsed.reason);
+    const claim = claimOf(parsed.value);
+    const ttlMs = Number(check.timestamp) * 1000 + MAX_SKEW_S * 1000 + SEEN_MARGIN_MS - options.now();
+    let first: string | null;
+    try {
+      first = await withDeadline(options.redis.set(options.keys.seen(check.timestamp, body), '1', 'PX', Math.max(1, Math.ceil(ttlMs)), 'NX'), options.redisTimeoutMs, 'slack replay check');
+    } catch (err) {
+      // Without the replay record a replay could not be told apart: refuse rather than risk it.
+      return refuse(req, res, 503, `the replay check could not reach Redis (${(err as Error).message})`, claim);
+    }
+    if (first === null) return refuse(req, res, 401, 'replayed request: this signed payload was already received', claim);
+    (req as Request & { rawBody?: Buffer }).rawBody = rawBodyOf(req);
+    return next();
+  };
+
+  return [express.raw({ type: () => true, limit: BODY_LIMIT }), guard];
+}
+
+function rawBodyOf(req: Request): Buffer {
+  return Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+}

@@ -1,0 +1,110 @@
+import type { Tool } from '@modelcontextprotocol/sdk/types.js';
+import type { Router } from 'express';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { Approvals } from '../approvals/index.js';
+import type { AuditTrail } from '../audit/index.js';
+import { durationMs, type LoadedConfig } from '../config/index.js';
+import { AirlockError, ErrorCode } from '../errors.js';
+import { ToolPins } from '../inventory/index.js';
+import { RateLimiter } from '../limits/index.js';
+import { PolicyWatcher, type ReloadOutcome } from '../policy/index.js';
+import { SessionRegistry, Upstream, type PipelineDeps } from '../proxy/index.js';
+import { openApprovals } from './open-approvals.js';
+import { openAuditTrail, startAuditMirror } from './open-audit.js';
+
+/**
+ * What serving calls takes, for `airlock start` (every server) and
+ * `airlock stdio` (one): a watched policy and an upstream per server, tool
+ * pins, rate limits, approvals and the audit trail, wired so that policy
+ * reloads and tool changes are audited too.
+ */
+export interface Serving {
+  deps: PipelineDeps;
+  upstreams: Map<string, Upstream>;
+  watchers: Map<string, PolicyWatcher>;
+  sessions: SessionRegistry;
+  pins: ToolPins;
+  approvals: Approvals;
+  /** The approval channel's HTTP routes (Slack's `/slack/events`), for the gateway's port. */
+  routers: Router[];
+  audit: AuditTrail;
+  /** Starts every upstream (a failed start is retried by the upstream itself). */
+  start(): Promise<void>;
+  /** Stops watching, ends held calls, closes upstreams, writes the queued audit events. */
+  close(): Promise<void>;
+}
+
+export async function openServing(config: LoadedConfig, redis: Redis, logger: Logger, names: readonly string[], role: string): Promise<Serving> {
+  // What is opened so far, closed in reverse should a later step fail (a broken policy, Slack refusing the token).
+  const opened: (() => Promise<void> | void)[] = [];
+  const closeAll = async () => {
+    for (const close of opened.reverse()) await close();
+  };
+  try {
+    // The mirror stops last, so it copies this process's final events.
+    const mirror = await startAuditMirror(config, redis, logger);
+    if (mirror) opened.push(() => mirror.stop());
+    const audit = openAuditTrail(config, redis, logger, role);
+    opened.push(() => audit.close());
+    const sessions = new SessionRegistry();
+    const pins = new ToolPins(redis, { prefix: config.redis.prefix, timeoutMs: durationMs(config.redis.timeout), logger });
+    const watchers = new Map<string, PolicyWatcher>();
+    opened.push(() => watchers.forEach((watcher) => watcher.close()));
+    for (const name of names) {
+      const file = config.servers[name]!.policy;
+      const onReload = (outcome: ReloadOutcome) =>
+        audit.record(outcome.ok ? { event: 'policy_reloaded', server: name, detail: `${file} (sha256 ${outcome.digest})` } : { event: 'policy_reload_failed', server: name, detail: `${file}: ${outcome.error.message}` });
+      watchers.set(name, PolicyWatcher.open({ file, logger: logger.child({ server: name }), onReload }));
+    }
+    const reported = new Map<string, Set<string>>();
+    const onTools = async (name: string, tools: readonly Tool[]) => {
+      const { changed } = await pins.sync(name, tools);
+      // Each change is audited once, when it is first seen, not on every list that still shows it.
+      const seen = reported.get(name) ?? new Set<string>();
+      reported.set(name, new Set(changed));
+      for (const tool of tools.filter((t) => changed.includes(t.name) && !seen.has(t.name))) {
+        const change = await pins.change(name, tool);
+        if (change) audit.record({ event: 'tool_changed', server: name, tool: tool.name, detail: change.summary });
+      }
+    };
+    const upstreams = new Map(
+      names.map((name) => [
+        name,
+        new Upstream({ name, server: config.servers[name]!, logger, onNotification: (n) => sessions.broadcast(name, n), onTools: (tools) => onTools(name, tools) }),
+      ]),
+    );
+    opened.push(() => Promise.all([...upstreams.values()].map((u) => u.close())).then(() => undefined));
+    const { deps: approval, approvals, routers, close: closeApprovals } = await openApprovals(config, redis, logger, audit, { http: role === 'gateway' });
+    opened.push(closeApprovals);
+    const lookup = <T>(map: Map<string, T>, server: string): T => {
+      const found = map.get(server);
+      if (found === undefined) throw new AirlockError(ErrorCode.UnknownServer, `unknown server "${server}"`);
+      return found;
+    };
+    const deps: PipelineDeps = {
+      policyFor: (server) => lookup(watchers, server).current,
+      upstream: (server) => lookup(upstreams, server),
+      limiter: new RateLimiter(redis, { prefix: config.redis.prefix, timeoutMs: durationMs(config.redis.timeout) }),
+      pins,
+      approval,
+      audit,
+      logger,
+    };
+    return {
+      deps,
+      upstreams,
+      watchers,
+      sessions,
+      pins,
+      approvals,
+      routers,
+      audit,
+      start: async () => void (await Promise.all([...upstreams.values()].map((u) => u.start()))),
+      close: closeAll,
+    };
+  } catch (err) {
+    await closeAll();
+    throw err;
+  }
+}

@@ -1,0 +1,44 @@
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { configTree, FS } from '../support/config-tree.js';
+import { startRedis, type TestRedis } from '../support/redis.js';
+import { airlock, cli } from '../support/run-cli.js';
+
+/** A config whose policy is valid, so that Redis is the only thing doctor can find wrong. */
+const tree = () => configTree(FS, { 'policies/fs.yaml': 'version: "1"\ndefault: deny\n' });
+
+let volatile: TestRedis;
+let durable: TestRedis;
+
+before(async () => {
+  [volatile, durable] = await Promise.all([startRedis(), startRedis({ appendonly: true })]);
+});
+after(async () => {
+  await Promise.all([volatile?.stop(), durable?.stop()]);
+});
+
+test('`airlock doctor` against a Redis that keeps nothing on disk warns that approvals and the audit trail would be lost, and exits 0', async () => {
+  const { dir, file } = tree();
+  const { code, stdout, stderr } = await airlock(['doctor', '-c', file], dir, { ...process.env, REDIS_URL: volatile.url });
+  assert.equal(code, 0, `${stdout}\n${stderr}`);
+  assert.match(stdout, /^ok\s+redis: 127\.0\.0\.1:\d+: Redis \d+\.\d+\.\d+, PING [\d.]+ ms$/m);
+  assert.match(stdout, /^warn\s+redis persistence: off \(no AOF, no RDB snapshots\): pending approvals and the audit trail would not survive a Redis restart; set appendonly yes$/m);
+  assert.match(stdout, /^\d+ checks: 0 failed, 1 warning$/m);
+});
+
+test('`airlock doctor` against a Redis with AOF on says persistence is ok, with no warning', async () => {
+  const { dir, file } = tree();
+  const { code, stdout, stderr } = await cli(['doctor', '-c', file], dir, { REDIS_URL: durable.url });
+  assert.equal(code, 0, `${stdout}\n${stderr}`);
+  assert.match(stdout, /^ok\s+redis persistence: AOF on$/m);
+  assert.doesNotMatch(stdout, /^warn/m);
+  assert.match(stdout, /^\d+ checks: 0 failed, 0 warnings$/m);
+});
+
+test('`airlock doctor` with no Redis answering fails the redis check and exits 1', async () => {
+  const { dir, file } = tree();
+  const { code, stdout } = await cli(['doctor', '-c', file], dir, { REDIS_URL: 'redis://127.0.0.1:1' });
+  assert.equal(code, 1, stdout);
+  assert.match(stdout, /^error\s+redis: redis:\/\/127\.0\.0\.1:1: /m);
+  assert.doesNotMatch(stdout, /redis persistence/);
+});

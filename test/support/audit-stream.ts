@@ -1,0 +1,102 @@
+import { Redis } from 'ioredis';
+import { until } from './poll.js';
+
+/** The audit trail's keys under the default prefix (`redis.prefix: "{airlock}:"`). */
+export const AUDIT_STREAM = '{airlock}:audit';
+export const AUDIT_HEAD = '{airlock}:audit:head';
+
+/** One stream entry as Redis holds it: its id and the event's JSON (field `e`), byte for byte. */
+export interface StreamEntry {
+  id: string;
+  raw: string;
+}
+
+export interface AuditApprover {
+  id: string;
+  name?: string;
+  via: string;
+  verdict?: string;
+  at?: number;
+}
+
+/** A stored audit event as a reader of the trail sees it, with its stream id. Declared here, not imported: tests read the trail as outsiders. */
+export interface AuditRecord {
+  id: string;
+  seq: number;
+  time: string;
+  event: string;
+  instance: string;
+  request_id?: string;
+  approval_id?: string;
+  grant?: string | null;
+  session?: string | null;
+  client?: string | null;
+  server?: string;
+  tool?: string;
+  digest?: string;
+  arguments?: unknown;
+  arguments_truncated?: boolean;
+  decision?: string;
+  rule?: string;
+  reason?: string;
+  approvers?: AuditApprover[];
+  channel?: string;
+  result?: string;
+  duration_ms?: number;
+  detail?: string;
+  admin?: string;
+  prev: string;
+  hash: string;
+}
+
+/** A short-lived plain client on `url` for reading or tampering with the trail. */
+export async function withRedis<T>(url: string, work: (redis: Redis) => Promise<T>): Promise<T> {
+  const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  await redis.connect();
+  try {
+    return await work(redis);
+  } finally {
+    redis.disconnect();
+  }
+}
+
+export function streamEntries(url: string): Promise<StreamEntry[]> {
+  return withRedis(url, async (redis) => (await redis.xrange(AUDIT_STREAM, '-', '+')).map(([id, fields]) => ({ id, raw: fields[fields.indexOf('e') + 1] ?? '' })));
+}
+
+export async function streamEvents(url: string): Promise<AuditRecord[]> {
+  return (await streamEntries(url)).map(({ id, raw }) => ({ id, ...(JSON.parse(raw) as Omit<AuditRecord, 'id'>) }));
+}
+
+/** Waits until the trail holds events for which `check` is true, and returns them all. */
+export async function waitForEvents(url: string, what: string, check: (events: AuditRecord[]) => boolean, timeoutMs = 10_000): Promise<AuditRecord[]> {
+  let events: AuditRecord[] = [];
+  await until(
+    what,
+    async () => {
+      events = await streamEvents(url);
+      return check(events);
+    },
+    timeoutMs,
+    50,
+  );
+  return events;
+}
+
+/**
+ * Streams only grow at the end, so tampering in the middle means writing the
+ * stream again (read it all, DEL, XADD each entry with its original id):
+ * what someone with write access to Redis would do.
+ */
+export async function rewriteStream(url: string, change: (entries: StreamEntry[]) => StreamEntry[]): Promise<void> {
+  await withRedis(url, async (redis) => {
+    const entries = change((await redis.xrange(AUDIT_STREAM, '-', '+')).map(([id, fields]) => ({ id, raw: fields[fields.indexOf('e') + 1] ?? '' })));
+    await redis.del(AUDIT_STREAM);
+    for (const entry of entries) await redis.xadd(AUDIT_STREAM, entry.id, 'e', entry.raw);
+  });
+}
+
+/** The events of one call (one `request_id`), in chain order, by name. */
+export function stepsOf(events: AuditRecord[], requestId: string): string[] {
+  return events.filter((e) => e.request_id === requestId).map((e) => e.event);
+}
