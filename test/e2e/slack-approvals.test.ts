@@ -8,6 +8,7 @@ import { approvalOf, assertStillHeld, track } from '../support/held-call.js';
 import { assertRefusal, firstText } from '../support/refusal.js';
 import { ADMIN, AGENT, approvalIdIn, shown, startSlackGateway, writeFilePolicy, type SlackGateway } from '../support/slack-gateway.js';
 import { blockActions, CHANNEL, sendInteraction, viewSubmission } from '../support/slack-interactions.js';
+import { api } from '../support/approvals-api.js';
 import { until } from '../support/poll.js';
 
 const ALICE = 'U0ALICE';
@@ -168,4 +169,37 @@ test('secret arguments (password, api_token) never reach Slack: not in the messa
       assert.ok(!recorded.raw.includes(secret) && !JSON.stringify(recorded.body).includes(secret), `${recorded.method} carried a secret`);
     }
   }
+});
+
+test('the audit trail records the Slack approver by id and name, and ?approver= finds exactly their decisions', async () => {
+  const approved = await held('filesystem', 'audited-approve.txt');
+  assert.equal((await sendInteraction(gateway.url, blockActions({ user: ALICE, action: 'approve', approvalId: approved.id }))).status, 200);
+  await approved.call.promise;
+  const rejected = await held('filesystem', 'audited-reject.txt');
+  assert.equal((await sendInteraction(gateway.url, blockActions({ user: BOB, action: 'reject', approvalId: rejected.id }))).status, 200);
+  const opened = await slack.waitFor('views.open', (c) => JSON.stringify(c.body).includes(rejected.id));
+  await sendInteraction(gateway.url, viewSubmission({ user: BOB, privateMetadata: (opened.body.view as { private_metadata: string }).private_metadata, reason: 'no' }));
+  await rejected.call.promise;
+
+  type Event = { event: string; approval_id?: string; channel?: string; approvers?: { id: string; name?: string; via: string; verdict?: string }[] };
+  const eventsOf = async (query: string) => {
+    let events: Event[] = [];
+    await until(`audit events for ${query}`, async () => {
+      events = ((await api(gateway.url, `/api/audit?${query}`, ADMIN)).body as { events: Event[] }).events;
+      return events.some((e) => e.approval_id === approved.id || e.approval_id === rejected.id);
+    });
+    return events;
+  };
+  const byApproval = await eventsOf(`approval_id=${approved.id}`);
+  assert.deepEqual(byApproval.map((e) => e.event), ['approval_requested', 'approved', 'executed']);
+  const approvedEvent = byApproval[1]!;
+  assert.equal(approvedEvent.channel, 'slack');
+  assert.deepEqual(approvedEvent.approvers?.map((a) => [a.id, a.name, a.via, a.verdict]), [[ALICE, 'Alice Smith', 'slack', 'approve']]);
+
+  const alices = await eventsOf(`approver=${ALICE}`);
+  assert.ok(alices.every((e) => e.approvers?.some((a) => a.id === ALICE)), 'every event found names Alice');
+  assert.ok(alices.some((e) => e.event === 'approved' && e.approval_id === approved.id));
+  assert.ok(!alices.some((e) => e.approval_id === rejected.id), "Bob's rejection is not Alice's");
+  const bobs = await eventsOf('approver=Bobby');
+  assert.deepEqual(bobs.filter((e) => e.approval_id === rejected.id).map((e) => e.event), ['rejected']);
 });
