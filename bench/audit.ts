@@ -20,9 +20,17 @@ import { startEverything, type Cleanup } from './proxy.js';
 
 export const TARGET_ADDED_P50_MS = 0.3;
 
+interface SideStats {
+  p50: number;
+  p99: number;
+  /** CPU µs per call of this process (client and Airlock) and of Redis, which noise disturbs far less than wall time. */
+  cpuUs: number;
+  redisCpuUs: number;
+}
+
 export interface AuditBenchResult {
-  without: { p50: number; p99: number };
-  audited: { p50: number; p99: number };
+  without: SideStats;
+  audited: SideStats;
   addedP50: number;
   calls: number;
   events: number;
@@ -31,7 +39,7 @@ export interface AuditBenchResult {
 /** The baseline: the pipeline runs as always, and its events go nowhere. */
 const dropping: AuditRecorder = { record: () => undefined, commit: async () => undefined };
 
-export async function benchAudit(calls = 2_000, rounds = 20): Promise<AuditBenchResult> {
+export async function benchAudit(calls = 3_000, rounds = 30): Promise<AuditBenchResult> {
   const cleanup: Cleanup = [];
   try {
     const upstream = await startEverything(cleanup);
@@ -57,27 +65,39 @@ export async function benchAudit(calls = 2_000, rounds = 20): Promise<AuditBench
     cleanup.push(() => client.close());
     const echo = () => client.callTool({ name: 'echo', arguments: { message: 'bench', password: 'not-stored' } });
     const samples = { without: [] as number[], audited: [] as number[] };
+    const cpu = { without: { self: 0, redis: 0 }, audited: { self: 0, redis: 0 } };
+    const redisCpu = async () => {
+      const info = await redis.info('cpu');
+      return (Number(/used_cpu_user:([\d.]+)/.exec(info)?.[1]) + Number(/used_cpu_sys:([\d.]+)/.exec(info)?.[1])) * 1e6;
+    };
     for (let i = 0; i < 200; i++) await echo();
     const perRound = Math.ceil(calls / rounds);
     for (let round = 0; round < rounds; round++) {
       for (const side of round % 2 === 0 ? (['without', 'audited'] as const) : (['audited', 'without'] as const)) {
         deps.audit = side === 'audited' ? trail : dropping;
+        const [selfBefore, redisBefore] = [process.cpuUsage(), await redisCpu()];
         for (let i = 0; i < perRound; i++) {
           const t = performance.now();
           const result = await echo();
           samples[side].push(performance.now() - t);
           if (result.isError) throw new Error(`bench call refused: ${JSON.stringify(result.content)}`);
         }
+        // The round's last events are written before its CPU is read.
+        if (side === 'audited') await gateway.audit.flush(5_000);
+        const self = process.cpuUsage(selfBefore);
+        cpu[side].self += self.user + self.system;
+        cpu[side].redis += (await redisCpu()) - redisBefore;
       }
     }
     deps.audit = trail;
     await gateway.audit.flush(5_000);
-    const stats = (s: number[]) => {
-      const sorted = [...s].sort((a, b) => a - b);
-      return { p50: sorted[Math.floor(sorted.length * 0.5)] ?? 0, p99: sorted[Math.floor(sorted.length * 0.99)] ?? 0 };
+    const stats = (side: keyof typeof samples): SideStats => {
+      const sorted = [...samples[side]].sort((a, b) => a - b);
+      const n = sorted.length;
+      return { p50: sorted[Math.floor(n * 0.5)] ?? 0, p99: sorted[Math.floor(n * 0.99)] ?? 0, cpuUs: cpu[side].self / n, redisCpuUs: cpu[side].redis / n };
     };
-    const without = stats(samples.without);
-    const audited = stats(samples.audited);
+    const without = stats('without');
+    const audited = stats('audited');
     const events = await redis.xlen(`${loadConfig(join(dir, 'airlock.yaml'), {}).redis.prefix}audit`);
     return { without, audited, addedP50: audited.p50 - without.p50, calls: perRound * rounds, events };
   } finally {
@@ -89,9 +109,9 @@ export function formatAuditBench(r: AuditBenchResult): string[] {
   const ms = (n: number) => `${n.toFixed(3)} ms`;
   return [
     `audit trail: echo through Airlock, ${r.calls} sequential calls a side, alternating rounds (${r.events} events written)`,
-    `  events dropped  p50 ${ms(r.without.p50)}  p99 ${ms(r.without.p99)}`,
-    `  audited         p50 ${ms(r.audited.p50)}  p99 ${ms(r.audited.p99)}`,
-    `  added p50 ${ms(r.addedP50)} (target ≤ ${TARGET_ADDED_P50_MS} ms: ${r.addedP50 <= TARGET_ADDED_P50_MS ? 'met' : 'NOT met'})`,
+    `  events dropped  p50 ${ms(r.without.p50)}  p99 ${ms(r.without.p99)}  cpu/call ${r.without.cpuUs.toFixed(0)} µs here + ${r.without.redisCpuUs.toFixed(0)} µs Redis`,
+    `  audited         p50 ${ms(r.audited.p50)}  p99 ${ms(r.audited.p99)}  cpu/call ${r.audited.cpuUs.toFixed(0)} µs here + ${r.audited.redisCpuUs.toFixed(0)} µs Redis`,
+    `  added p50 ${ms(r.addedP50)} (target ≤ ${TARGET_ADDED_P50_MS} ms: ${r.addedP50 <= TARGET_ADDED_P50_MS ? 'met' : 'NOT met'}); added CPU per call ${(r.audited.cpuUs - r.without.cpuUs).toFixed(0)} µs here + ${(r.audited.redisCpuUs - r.without.redisCpuUs).toFixed(0)} µs Redis`,
   ];
 }
 

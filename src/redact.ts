@@ -23,6 +23,9 @@ const SECRETS_IN_TEXT: [RegExp, string][] = [
   [/-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)/g, REDACTED],
 ];
 
+/** One cheap look first: most texts hold none of the words the patterns above start from. */
+const MIGHT_HOLD_CREDENTIALS = /bearer|basic|token|authoriz|cookie|api-key|:\/\/|xox|xapp|gh[pousr]_|github_pat_|AKIA|sk-|PRIVATE KEY/i;
+
 /**
  * Hides secret values before arguments are shown to people or stored
  * (Slack messages, the audit trail): a value under a key one of whose words
@@ -41,12 +44,35 @@ export class Redactor {
     return this.#words.has(key.toLowerCase()) || splitWords(key).some((word) => this.#words.has(word));
   }
 
+  /**
+   * Hides in free text (the policy's reason, an upstream error) every value
+   * `redact` hides in the arguments, since a condition's reason quotes the
+   * argument it tested (`args.api_key is "sk_live_…"`) and an error may echo
+   * one, and any credential of a known shape.
+   */
+  textHider(args: Record<string, unknown>): (text: string) => string {
+    const secrets = new Set<string>();
+    const collect = (original: unknown, shown: unknown): void => {
+      if (shown === REDACTED && original !== REDACTED) {
+        for (const leaf of leaves(original)) secrets.add(leaf).add(JSON.stringify(leaf).slice(1, -1));
+        return;
+      }
+      if (original !== null && typeof original === 'object' && shown !== null && typeof shown === 'object') {
+        for (const [key, child] of Object.entries(original)) collect(child, (shown as Record<string, unknown>)[key]);
+      }
+    };
+    collect(args, this.redact(args).value);
+    // Longest first, so a secret containing another is hidden whole.
+    const ordered = [...secrets].filter((s) => s !== '').sort((a, b) => b.length - a.length);
+    return (text) => hideCredentialsIn(ordered.reduce((hidden, secret) => hidden.split(secret).join(REDACTED), text));
+  }
+
   /** A copy of `value` with secrets replaced by `[redacted]`; whether anything was. */
   redact(value: unknown): { value: unknown; redacted: boolean } {
     let redacted = false;
     const walk = (node: unknown): unknown => {
       if (typeof node === 'string') {
-        const hidden = hideSecretsIn(node);
+        const hidden = hideCredentialsIn(node);
         if (hidden !== node) redacted = true;
         return hidden;
       }
@@ -65,8 +91,18 @@ export class Redactor {
   }
 }
 
-function hideSecretsIn(text: string): string {
+/** Credentials of a known shape hidden in free text (all that can be done for text that comes with no arguments). */
+export function hideCredentialsIn(text: string): string {
+  if (!MIGHT_HOLD_CREDENTIALS.test(text)) return text;
   let out = text;
   for (const [pattern, replacement] of SECRETS_IN_TEXT) out = out.replace(pattern, replacement);
   return out;
+}
+
+/** The texts of a hidden value. Short numbers and booleans (`secret_enabled: true`) are left out: hiding every "1" or "true" in a reason would garble it and protect nothing. */
+function leaves(value: unknown): string[] {
+  if (value === null || value === undefined) return [];
+  if (typeof value === 'string') return [value];
+  if (typeof value !== 'object') return String(value).length >= 4 ? [String(value)] : [];
+  return Object.values(value).flatMap(leaves);
 }

@@ -1,5 +1,5 @@
 import { canonicalDigest } from '../canonical-json.js';
-import type { Redactor } from '../redact.js';
+import { hideCredentialsIn, type Redactor } from '../redact.js';
 import type { DraftEvent } from './chain.js';
 import type { AuditInput } from './event.js';
 
@@ -19,9 +19,12 @@ export function shapeEvent(input: AuditInput, time: number, options: ShapeOption
   const { args, ...fields } = input;
   const draft: Record<string, unknown> = { time: new Date(time).toISOString(), instance: options.instance };
   for (const [key, value] of Object.entries(fields)) if (value !== undefined) draft[key] = value;
+  let hide = hideCredentialsIn;
   if (args !== undefined) {
     draft.digest = canonicalDigest(args);
-    const { value } = options.redactor.redact(args);
+    const { value, redacted } = options.redactor.redact(args);
+    // A policy's reason may quote the argument it tested, an error may echo one.
+    if (redacted && (draft.reason !== undefined || draft.detail !== undefined)) hide = options.redactor.textHider(args);
     const json = JSON.stringify(value);
     if (Buffer.byteLength(json) <= options.maxArgumentsBytes) {
       draft.arguments = value;
@@ -30,6 +33,8 @@ export function shapeEvent(input: AuditInput, time: number, options: ShapeOption
       draft.arguments_truncated = true;
     }
   }
+  if (typeof draft.reason === 'string') draft.reason = hide(draft.reason);
+  if (typeof draft.detail === 'string') draft.detail = hide(draft.detail);
   return draft as DraftEvent;
 }
 

@@ -48,7 +48,7 @@ const APPEND = ['sha256', 'append'].map((name) => readFileSync(new URL(`./${name
 const BATCH = 256;
 const RETRY_MS = { first: 250, max: 5_000 };
 /** How long an event may wait for others to share its append: one round trip per call at most, far fewer under load. */
-const LINGER_MS = 5;
+const LINGER_MS = 25;
 /** Retention is applied at most this often by one instance. */
 const TRIM_EVERY_MS = 1_000;
 

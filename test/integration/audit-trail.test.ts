@@ -266,3 +266,14 @@ test('the Lua SHA-256 the append script links with matches Node at every padding
     assert.equal(await redis.eval(lua, 0, message), createHash('sha256').update(message).digest('hex'), `length ${length}`);
   }
 });
+
+test('a reason or detail that quotes a secret argument is stored with the secret hidden', async () => {
+  const trail = trailOn(redis);
+  await trail.commit(call(1, { event: 'denied', args: { password: 'hunter2-secret' }, reason: 'args.password is "hunter2-secret": weak', detail: 'echoed hunter2-secret' }));
+  await trail.commit({ event: 'executed', detail: 'upstream: Authorization: Bearer abcdef123456' });
+  const stored = JSON.stringify(await redis.xrange(STREAM, '-', '+'));
+  assert.ok(!stored.includes('hunter2-secret'));
+  assert.ok(!stored.includes('abcdef123456'));
+  const events = (await reader().query(parseAuditQuery({}))).events;
+  assert.equal(events[0]?.reason, 'args.password is "[redacted]": weak');
+});

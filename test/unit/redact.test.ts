@@ -67,3 +67,9 @@ test('configured keys replace the defaults', () => {
   const custom = new Redactor(['ssn']);
   assert.deepEqual(custom.redact({ ssn: '123', password: 'p' }).value, { ssn: REDACTED, password: 'p' });
 });
+
+test('a text hider hides in a reason the values redacted from the arguments, and credentials of known shapes', () => {
+  const hide = redactor.textHider({ api_key: 'sk_live_abcdef123456', path: '/tmp/x', nested: { password: 'hunter22' } });
+  assert.equal(hide('args.api_key is "sk_live_abcdef123456" and password hunter22 on /tmp/x'), `args.api_key is "${REDACTED}" and password ${REDACTED} on /tmp/x`);
+  assert.equal(hide('upstream said: Authorization: Bearer abc.def.ghi'), `upstream said: Authorization: Bearer ${REDACTED}`);
+});

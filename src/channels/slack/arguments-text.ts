@@ -1,4 +1,4 @@
-import { REDACTED, type Redactor } from '../../redact.js';
+import type { Redactor } from '../../redact.js';
 import { cutEscaped, escapeCode } from './mrkdwn.js';
 
 export interface ArgumentsLimits {
@@ -51,34 +51,4 @@ export function argumentsText(args: Record<string, unknown>, redactor: Redactor,
   // Cutting at a line end keeps every shown line whole, unless that would throw most of the room away.
   const kept = lineEnd > room.length / 2 ? room.slice(0, lineEnd) : room;
   return { code: `${kept}${marker}`, redacted: redaction.redacted, cutValues, truncated: true, totalChars: pretty.length };
-}
-
-/**
- * Hides in free text (the policy's reason, an upstream error) every value the
- * redactor hides in the arguments: a condition's reason quotes the argument
- * it tested (`args.api_key is "sk_live_…"`), and an error may echo one.
- */
-export function secretHider(args: Record<string, unknown>, redactor: Redactor): (text: string) => string {
-  const secrets = new Set<string>();
-  const collect = (original: unknown, shown: unknown): void => {
-    if (shown === REDACTED && original !== REDACTED) {
-      for (const leaf of leaves(original)) secrets.add(leaf).add(JSON.stringify(leaf).slice(1, -1));
-      return;
-    }
-    if (original !== null && typeof original === 'object' && shown !== null && typeof shown === 'object') {
-      for (const [key, child] of Object.entries(original)) collect(child, (shown as Record<string, unknown>)[key]);
-    }
-  };
-  collect(args, redactor.redact(args).value);
-  // Longest first, so a secret containing another is hidden whole.
-  const ordered = [...secrets].filter((s) => s !== '').sort((a, b) => b.length - a.length);
-  return (text) => ordered.reduce((hidden, secret) => hidden.split(secret).join(REDACTED), text);
-}
-
-/** The texts of a hidden value. Short numbers and booleans (`secret_enabled: true`) are left out: hiding every "1" or "true" in a reason would garble it and protect nothing. */
-function leaves(value: unknown): string[] {
-  if (value === null || value === undefined) return [];
-  if (typeof value === 'string') return [value];
-  if (typeof value !== 'object') return String(value).length >= 4 ? [String(value)] : [];
-  return Object.values(value).flatMap(leaves);
 }

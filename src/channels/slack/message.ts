@@ -1,7 +1,7 @@
 import type { types } from '@slack/bolt';
 import type { ApprovalRequest, ApprovalState, ApprovalStatus, Execution, Vote } from '../../approvals/index.js';
 import type { Redactor } from '../../redact.js';
-import { argumentsText, secretHider } from './arguments-text.js';
+import { argumentsText } from './arguments-text.js';
 import { cutEscaped, cutPlain, escapeText, inlineCode, mention, slackDate } from './mrkdwn.js';
 import { APPROVE_ACTION, REJECT_ACTION } from './payloads.js';
 
@@ -45,7 +45,7 @@ const HEADLINE: Record<ApprovalState, string> = {
  */
 export function approvalMessage(request: ApprovalRequest, status: MessageState, options: MessageOptions): SlackMessage {
   const call = `${request.server}/${request.tool}`;
-  const hide = secretHider(request.arguments, options.redactor);
+  const hide = options.redactor.textHider(request.arguments);
   const reason = hide(request.reason);
   const risk = riskOf(request);
   const headline = `${HEADLINE[status.state]}: ${call}`;
