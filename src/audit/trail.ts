@@ -161,6 +161,8 @@ export class AuditTrail implements AuditRecorder {
   async #drain(): Promise<void> {
     try {
       for (;;) {
+        // An abandoned event is dropped, and whoever waits on it (a flush) is told it is dealt with.
+        for (const entry of this.#queue) if (entry.abandoned) entry.settle?.();
         this.#queue = this.#queue.filter((entry) => !entry.abandoned);
         if (this.#queue.length === 0) return;
         const batch = this.#queue.slice(0, BATCH);
