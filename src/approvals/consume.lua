@@ -1,5 +1,7 @@
 -- Uses an approval for the one call it covers, right before that call is sent.
 --
+-- Runs after state.lua (now_ms, snapshot, publish).
+--
 -- KEYS[1]  the request's state hash
 --
 -- Returns {code, field, value, ...} (the state hash after the step):
@@ -9,13 +11,7 @@
 --   'missing'       no such request
 local state = redis.call('HGET', KEYS[1], 'state')
 if not state then return {'missing'} end
-local function snapshot(code)
-  local fields = redis.call('HGETALL', KEYS[1])
-  table.insert(fields, 1, code)
-  return fields
-end
 if state ~= 'approved' then return snapshot('not_approved') end
 if redis.call('HEXISTS', KEYS[1], 'consumed_at') == 1 then return snapshot('used') end
-local t = redis.call('TIME')
-redis.call('HSET', KEYS[1], 'consumed_at', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
+redis.call('HSET', KEYS[1], 'consumed_at', now_ms())
 return snapshot('ok')

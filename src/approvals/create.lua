@@ -1,5 +1,7 @@
 -- Open an approval request in state `pending`.
 --
+-- Runs after state.lua (now_ms, snapshot, publish).
+--
 -- KEYS[1]  the request's state hash
 -- ARGV[1]  id of the gateway instance holding the call (its lease key must exist to approve)
 -- ARGV[2]  min_approvals
@@ -13,8 +15,7 @@
 if redis.call('EXISTS', KEYS[1]) == 1 then
   return {-1}
 end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = now_ms()
 local expires = now + tonumber(ARGV[3])
 redis.call('HSET', KEYS[1],
   'state', 'pending', 'holder', ARGV[1], 'min', ARGV[2], 'digest', ARGV[4],

@@ -1,5 +1,7 @@
 -- A reviewer's approve or reject: the first decision wins, later ones change nothing.
 --
+-- Runs after state.lua (now_ms, snapshot, publish).
+--
 -- KEYS[1]  the request's state hash
 -- KEYS[2]  the lease key of the instance holding the call (state field `holder`)
 -- ARGV[1]  'approve' | 'reject'
@@ -23,32 +25,20 @@ local function finish(state, by, reason, now)
   redis.call('HSET', KEYS[1], 'state', state, 'decided_by', by, 'decided_at', now, 'reason', reason)
   redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[5]))
 end
-local function snapshot(code)
-  local fields = redis.call('HGETALL', KEYS[1])
-  table.insert(fields, 1, code)
-  return fields
-end
-local function publish()
-  local fields = redis.call('HGETALL', KEYS[1])
-  local message = { id = ARGV[7] }
-  for i = 1, #fields, 2 do message[fields[i]] = fields[i + 1] end
-  redis.call('PUBLISH', ARGV[6], cjson.encode(message))
-end
 
 local state = redis.call('HGET', KEYS[1], 'state')
 if not state then return {'missing'} end
 if state ~= 'pending' then return snapshot('already') end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = now_ms()
 if now >= tonumber(redis.call('HGET', KEYS[1], 'expires_at')) then
   finish('expired', '', 'nobody decided in time', now)
-  publish()
+  publish(ARGV[6], ARGV[7])
   return snapshot('expired')
 end
 -- An approval for a call nobody holds would run nothing while saying yes to it.
 if redis.call('EXISTS', KEYS[2]) == 0 then
   finish('withdrawn', '', 'the gateway instance holding the call stopped', now)
-  publish()
+  publish(ARGV[6], ARGV[7])
   return snapshot('orphaned')
 end
 
@@ -60,7 +50,7 @@ if ARGV[1] == 'reject' then
   table.insert(votes, vote)
   redis.call('HSET', KEYS[1], 'votes', cjson.encode(votes))
   finish('rejected', ARGV[2], ARGV[3], now)
-  publish()
+  publish(ARGV[6], ARGV[7])
   return snapshot('decided')
 end
 
@@ -72,11 +62,11 @@ end
 table.insert(votes, vote)
 redis.call('HSET', KEYS[1], 'votes', cjson.encode(votes))
 if #votes < tonumber(redis.call('HGET', KEYS[1], 'min')) then
-  publish()
+  publish(ARGV[6], ARGV[7])
   return snapshot('counted')
 end
 local names = {}
 for i, v in ipairs(votes) do names[i] = v.by end
 finish('approved', table.concat(names, ', '), ARGV[3], now)
-publish()
+publish(ARGV[6], ARGV[7])
 return snapshot('decided')

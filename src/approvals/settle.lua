@@ -1,5 +1,7 @@
 -- Ends a pending request without a reviewer: it expired, or its call was withdrawn.
 --
+-- Runs after state.lua (now_ms, snapshot, publish).
+--
 -- KEYS[1]  the request's state hash
 -- ARGV[1]  'expired' | 'withdrawn'
 -- ARGV[2]  why, in words (shown to reviewers)
@@ -14,21 +16,12 @@
 --   'missing'  no such request
 local state = redis.call('HGET', KEYS[1], 'state')
 if not state then return {'missing'} end
-local function snapshot(code)
-  local fields = redis.call('HGETALL', KEYS[1])
-  table.insert(fields, 1, code)
-  return fields
-end
 if state ~= 'pending' then return snapshot('already') end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = now_ms()
 if ARGV[1] == 'expired' and now < tonumber(redis.call('HGET', KEYS[1], 'expires_at')) then
   return snapshot('early')
 end
 redis.call('HSET', KEYS[1], 'state', ARGV[1], 'decided_by', '', 'decided_at', now, 'reason', ARGV[2])
 redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[3]))
-local fields = redis.call('HGETALL', KEYS[1])
-local message = { id = ARGV[5] }
-for i = 1, #fields, 2 do message[fields[i]] = fields[i + 1] end
-redis.call('PUBLISH', ARGV[4], cjson.encode(message))
+publish(ARGV[4], ARGV[5])
 return snapshot('settled')

@@ -4,7 +4,9 @@ import type { ApprovalKeys } from './keys.js';
 import { redisStep } from './redis-step.js';
 import { parseStatus, type ApprovalStatus, type Execution } from './request.js';
 
-const script = (name: string) => readFileSync(new URL(`./${name}.lua`, import.meta.url), 'utf8');
+const lua = (name: string) => readFileSync(new URL(`./${name}.lua`, import.meta.url), 'utf8');
+// Redis scripts cannot import: the helpers they share are put in front of each.
+const script = (name: string) => `${lua('state')}\n${lua(name)}`;
 const SCRIPTS = {
   airlockApprovalCreate: { lua: script('create'), numberOfKeys: 1 },
   airlockApprovalDecide: { lua: script('decide'), numberOfKeys: 2 },
