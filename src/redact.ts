@@ -48,9 +48,10 @@ export class Redactor {
    * Hides in free text (the policy's reason, an upstream error) every value
    * `redact` hides in the arguments, since a condition's reason quotes the
    * argument it tested (`args.api_key is "sk_live_…"`) and an error may echo
-   * one, and any credential of a known shape.
+   * one, and any credential of a known shape. `shown`: what `redact` made of
+   * `args`, when the caller has it already.
    */
-  textHider(args: Record<string, unknown>): (text: string) => string {
+  textHider(args: Record<string, unknown>, shown: unknown = this.redact(args).value): (text: string) => string {
     const secrets = new Set<string>();
     const collect = (original: unknown, shown: unknown): void => {
       if (shown === REDACTED && original !== REDACTED) {
@@ -61,7 +62,7 @@ export class Redactor {
         for (const [key, child] of Object.entries(original)) collect(child, (shown as Record<string, unknown>)[key]);
       }
     };
-    collect(args, this.redact(args).value);
+    collect(args, shown);
     // Longest first, so a secret containing another is hidden whole.
     const ordered = [...secrets].filter((s) => s !== '').sort((a, b) => b.length - a.length);
     return (text) => hideCredentialsIn(ordered.reduce((hidden, secret) => hidden.split(secret).join(REDACTED), text));

@@ -114,7 +114,7 @@ function parseStored(stored: StoredEvent): { event: AuditEvent; json: Record<str
 }
 
 /** `event seq 42 (stream id 1764…-0, approved fixture/echo at 2026-…)`: enough to find it. */
-export function describeEvent(where: string, event: AuditEvent): string {
+function describeEvent(where: string, event: AuditEvent): string {
   const subject = [event.event, event.server && event.tool ? `${event.server}/${event.tool}` : undefined, event.approval_id].filter(Boolean).join(' ');
   return `event seq ${event.seq} (${where}, ${subject} at ${event.time})`;
 }

@@ -24,7 +24,7 @@ export function shapeEvent(input: AuditInput, time: number, options: ShapeOption
     draft.digest = canonicalDigest(args);
     const { value, redacted } = options.redactor.redact(args);
     // A policy's reason may quote the argument it tested, an error may echo one.
-    if (redacted && (draft.reason !== undefined || draft.detail !== undefined)) hide = options.redactor.textHider(args);
+    if (redacted && (draft.reason !== undefined || draft.detail !== undefined)) hide = options.redactor.textHider(args, value);
     const json = JSON.stringify(value);
     if (Buffer.byteLength(json) <= options.maxArgumentsBytes) {
       draft.arguments = value;
