@@ -8,18 +8,14 @@
  *    (100 sessions, each one batch of 100 tools/call). Target: ≤ 200 MB.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { Redis } from 'ioredis';
-import { loadConfig } from '../src/config/index.js';
-import { Gateway } from '../src/gateway/index.js';
-import { createLogger } from '../src/logging.js';
-import { connectRedis, freePort, startRedisServer } from '../src/redis/index.js';
+import { freePort } from '../src/redis/index.js';
 import { AIRLOCK_BIN } from '../test/support/run-cli.js';
-import { percentile, procRssMb, startEverything, stopChild, type Cleanup } from './proxy.js';
+import { benchFolder, percentile, procRssMb, startBenchGateway, startBenchRedis, startEverything, stopChild, type Cleanup } from './proxy.js';
 
 export const TARGETS = { releaseP99Ms: 20, rssMb: 200 };
 const ADMIN = 'bench-admin-token-0123456789';
@@ -36,10 +32,10 @@ export async function benchApprovals(approvals = 1_000, held = 10_000): Promise<
   const cleanup: Cleanup = [];
   try {
     const upstream = await startEverything(cleanup);
-    const dir = mkdtempSync(join(tmpdir(), 'airlock-bench-approvals-'));
-    cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
-    writeFileSync(join(dir, 'held.yaml'), 'version: "1"\ndefault: allow\ntools:\n  echo: { action: require_approval }\n');
-    writeFileSync(join(dir, 'open.yaml'), 'version: "1"\ndefault: allow\n');
+    const dir = benchFolder(cleanup, {
+      'held.yaml': 'version: "1"\ndefault: allow\ntools:\n  echo: { action: require_approval }\n',
+      'open.yaml': 'version: "1"\ndefault: allow\n',
+    });
     const configFile = (port: number) => {
       const file = join(dir, `airlock-${port}.yaml`);
       writeFileSync(
@@ -49,13 +45,10 @@ export async function benchApprovals(approvals = 1_000, held = 10_000): Promise<
       );
       return file;
     };
-    const redisDir = mkdtempSync(join(tmpdir(), 'airlock-bench-redis-'));
-    cleanup.push(() => rmSync(redisDir, { recursive: true, force: true }));
-    const redisServer = await startRedisServer({ binary: 'redis-server', dir: redisDir });
-    cleanup.push(() => redisServer.stop());
+    const redisUrl = await startBenchRedis(cleanup);
 
-    const release = await releaseLatency(configFile(0), redisServer.url, approvals, cleanup);
-    const rss = await heldMemory(configFile(await freePort()), redisServer.url, held, cleanup);
+    const release = await releaseLatency(configFile(0), redisUrl, approvals, cleanup);
+    const rss = await heldMemory(configFile(await freePort()), redisUrl, held, cleanup);
     return { approvals, ...release, held, rss };
   } finally {
     for (const step of cleanup.reverse()) await Promise.resolve(step()).catch(() => undefined);
@@ -64,14 +57,7 @@ export async function benchApprovals(approvals = 1_000, held = 10_000): Promise<
 
 /** Two gateways in this process, each with its own Redis connections, as two instances would have. */
 async function releaseLatency(configFile: string, redisUrl: string, count: number, cleanup: Cleanup): Promise<Pick<ApprovalsBenchResult, 'release' | 'allowedEcho'>> {
-  const logger = createLogger({ level: 'warn' });
-  const start = async () => {
-    const redis = await connectRedis({ url: redisUrl, logger });
-    cleanup.push(() => redis.disconnect());
-    const gateway = await Gateway.start({ config: loadConfig(configFile, {}), logger, redis });
-    cleanup.push(() => gateway.stop());
-    return gateway;
-  };
+  const start = async () => (await startBenchGateway(cleanup, configFile, redisUrl)).gateway;
   const a = await start();
   const b = await start();
   const connect = async (path: string) => {

@@ -5,18 +5,12 @@
  * appended to the Redis stream) and with a recorder that drops events.
  * Target: ≤ 0.3 ms added p50.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { AuditRecorder } from '../src/audit/index.js';
-import { loadConfig } from '../src/config/index.js';
-import { Gateway } from '../src/gateway/index.js';
-import { createLogger } from '../src/logging.js';
 import { withRequestSignals } from '../src/proxy/request-signal.js';
-import { connectRedis, startRedisServer } from '../src/redis/index.js';
-import { startEverything, type Cleanup } from './proxy.js';
+import { benchFolder, startBenchGateway, startBenchRedis, startEverything, type Cleanup } from './proxy.js';
 
 export const TARGET_ADDED_P50_MS = 0.3;
 
@@ -43,19 +37,11 @@ export async function benchAudit(calls = 3_000, rounds = 30): Promise<AuditBench
   const cleanup: Cleanup = [];
   try {
     const upstream = await startEverything(cleanup);
-    const dir = mkdtempSync(join(tmpdir(), 'airlock-bench-audit-'));
-    cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
-    writeFileSync(join(dir, 'open.yaml'), 'version: "1"\ndefault: allow\n');
-    writeFileSync(join(dir, 'airlock.yaml'), `listen: { host: 127.0.0.1, port: 0 }\nlog: { level: warn }\nservers:\n  open:\n    url: ${upstream.url}\n    policy: open.yaml\n`);
-    const redisDir = mkdtempSync(join(tmpdir(), 'airlock-bench-redis-'));
-    cleanup.push(() => rmSync(redisDir, { recursive: true, force: true }));
-    const redisServer = await startRedisServer({ binary: 'redis-server', dir: redisDir });
-    cleanup.push(() => redisServer.stop());
-    const logger = createLogger({ level: 'warn' });
-    const redis = await connectRedis({ url: redisServer.url, logger });
-    cleanup.push(() => redis.disconnect());
-    const gateway = await Gateway.start({ config: loadConfig(join(dir, 'airlock.yaml'), {}), logger, redis });
-    cleanup.push(() => gateway.stop());
+    const dir = benchFolder(cleanup, {
+      'open.yaml': 'version: "1"\ndefault: allow\n',
+      'airlock.yaml': `listen: { host: 127.0.0.1, port: 0 }\nlog: { level: warn }\nservers:\n  open:\n    url: ${upstream.url}\n    policy: open.yaml\n`,
+    });
+    const { gateway, redis } = await startBenchGateway(cleanup, join(dir, 'airlock.yaml'), await startBenchRedis(cleanup));
     // The deps object is the one the MCP routes hold, so swapping its recorder switches auditing for the next call.
     const deps = gateway.deps;
     const trail = deps.audit;
@@ -98,7 +84,8 @@ export async function benchAudit(calls = 3_000, rounds = 30): Promise<AuditBench
     };
     const without = stats('without');
     const audited = stats('audited');
-    const events = await redis.xlen(`${loadConfig(join(dir, 'airlock.yaml'), {}).redis.prefix}audit`);
+    // The config leaves redis.prefix at its default, `{airlock}:`.
+    const events = await redis.xlen('{airlock}:audit');
     return { without, audited, addedP50: audited.p50 - without.p50, calls: perRound * rounds, events };
   } finally {
     for (const step of cleanup.reverse()) await Promise.resolve(step()).catch(() => undefined);

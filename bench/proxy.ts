@@ -27,6 +27,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import type { Redis } from 'ioredis';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { loadConfig } from '../src/config/index.js';
 import { Gateway } from '../src/gateway/index.js';
@@ -229,37 +230,49 @@ interface AirlockHandle {
   pid?: number;
 }
 
-function writeConfig(upstreamUrl: string, port: number, cleanup: Cleanup): string {
+/** A temporary folder holding `files` (name → text), removed by `cleanup`. */
+export function benchFolder(cleanup: Cleanup, files: Record<string, string>): string {
   const dir = mkdtempSync(join(tmpdir(), 'airlock-bench-'));
   cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
-  writeFileSync(join(dir, 'everything.yaml'), 'version: "1"\ndefault: allow\n');
-  const file = join(dir, 'airlock.yaml');
-  writeFileSync(file, `listen: { host: 127.0.0.1, port: ${port} }\nlog: { level: warn }\nservers:\n  everything:\n    url: ${upstreamUrl}\n    policy: everything.yaml\n`);
-  return file;
+  for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
+  return dir;
 }
 
-async function startRedis(cleanup: Cleanup): Promise<string> {
-  const dir = mkdtempSync(join(tmpdir(), 'airlock-bench-redis-'));
-  cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
+/** A private redis-server (never the shared one), stopped by `cleanup`; its URL. */
+export async function startBenchRedis(cleanup: Cleanup): Promise<string> {
+  const dir = benchFolder(cleanup, {});
   const server = await startRedisServer({ binary: 'redis-server', dir });
   cleanup.push(() => server.stop());
   return server.url;
 }
 
-export async function startAirlockInProcess(upstreamUrl: string, cleanup: Cleanup): Promise<AirlockHandle> {
-  const config = loadConfig(writeConfig(upstreamUrl, 0, cleanup), {});
+/** A gateway in this process with its own Redis connection, as an instance would have; stopped by `cleanup`. */
+export async function startBenchGateway(cleanup: Cleanup, configFile: string, redisUrl: string): Promise<{ gateway: Gateway; redis: Redis }> {
   const logger = createLogger({ level: 'warn' });
-  const redis = await connectRedis({ url: await startRedis(cleanup), logger });
+  const redis = await connectRedis({ url: redisUrl, logger });
   cleanup.push(() => redis.disconnect());
-  const gateway = await Gateway.start({ config, logger, redis });
+  const gateway = await Gateway.start({ config: loadConfig(configFile, {}), logger, redis });
   cleanup.push(() => gateway.stop());
+  return { gateway, redis };
+}
+
+function writeConfig(upstreamUrl: string, port: number, cleanup: Cleanup): string {
+  const dir = benchFolder(cleanup, {
+    'everything.yaml': 'version: "1"\ndefault: allow\n',
+    'airlock.yaml': `listen: { host: 127.0.0.1, port: ${port} }\nlog: { level: warn }\nservers:\n  everything:\n    url: ${upstreamUrl}\n    policy: everything.yaml\n`,
+  });
+  return join(dir, 'airlock.yaml');
+}
+
+export async function startAirlockInProcess(upstreamUrl: string, cleanup: Cleanup): Promise<AirlockHandle> {
+  const { gateway } = await startBenchGateway(cleanup, writeConfig(upstreamUrl, 0, cleanup), await startBenchRedis(cleanup));
   return { url: `${gateway.url}/mcp/everything` };
 }
 
 async function startAirlockChild(upstreamUrl: string, cleanup: Cleanup): Promise<AirlockHandle> {
   const port = await freePort();
   const file = writeConfig(upstreamUrl, port, cleanup);
-  const redisUrl = await startRedis(cleanup);
+  const redisUrl = await startBenchRedis(cleanup);
   const nodeArgs = (process.env.AIRLOCK_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
   const child = spawn(process.execPath, [...nodeArgs, AIRLOCK_BIN, 'start', '-c', file], { env: { ...process.env, REDIS_URL: redisUrl }, stdio: ['ignore', 'inherit', 'inherit'] });
   cleanup.push(() => stopChild(child));

@@ -4,16 +4,10 @@
  * limit and once under one limit, in alternating rounds of one run.
  * Target: ≤ 1 ms added p50.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { loadConfig } from '../src/config/index.js';
-import { Gateway } from '../src/gateway/index.js';
-import { createLogger } from '../src/logging.js';
-import { connectRedis, startRedisServer } from '../src/redis/index.js';
-import { startEverything, type Cleanup } from './proxy.js';
+import { benchFolder, startBenchGateway, startBenchRedis, startEverything, type Cleanup } from './proxy.js';
 
 export const TARGET_ADDED_P50_MS = 1;
 
@@ -28,24 +22,13 @@ export async function benchRateLimit(calls = 2_000, rounds = 20): Promise<RateLi
   const cleanup: Cleanup = [];
   try {
     const upstream = await startEverything(cleanup);
-    const dir = mkdtempSync(join(tmpdir(), 'airlock-bench-limit-'));
-    cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
-    writeFileSync(join(dir, 'open.yaml'), 'version: "1"\ndefault: allow\n');
-    // A limit that always admits, so every call pays for the check and none is refused.
-    writeFileSync(join(dir, 'limited.yaml'), 'version: "1"\ndefault: allow\ntools:\n  echo:\n    limits: [{ counter: echo_rate, window: minute, max: 1000000, scope: grant }]\n');
-    writeFileSync(
-      join(dir, 'airlock.yaml'),
-      `listen: { host: 127.0.0.1, port: 0 }\nlog: { level: warn }\nservers:\n  open:\n    url: ${upstream.url}\n    policy: open.yaml\n  limited:\n    url: ${upstream.url}\n    policy: limited.yaml\n`,
-    );
-    const redisDir = mkdtempSync(join(tmpdir(), 'airlock-bench-redis-'));
-    cleanup.push(() => rmSync(redisDir, { recursive: true, force: true }));
-    const redisServer = await startRedisServer({ binary: 'redis-server', dir: redisDir });
-    cleanup.push(() => redisServer.stop());
-    const logger = createLogger({ level: 'warn' });
-    const redis = await connectRedis({ url: redisServer.url, logger });
-    cleanup.push(() => redis.disconnect());
-    const gateway = await Gateway.start({ config: loadConfig(join(dir, 'airlock.yaml'), {}), logger, redis });
-    cleanup.push(() => gateway.stop());
+    const dir = benchFolder(cleanup, {
+      'open.yaml': 'version: "1"\ndefault: allow\n',
+      // A limit that always admits, so every call pays for the check and none is refused.
+      'limited.yaml': 'version: "1"\ndefault: allow\ntools:\n  echo:\n    limits: [{ counter: echo_rate, window: minute, max: 1000000, scope: grant }]\n',
+      'airlock.yaml': `listen: { host: 127.0.0.1, port: 0 }\nlog: { level: warn }\nservers:\n  open:\n    url: ${upstream.url}\n    policy: open.yaml\n  limited:\n    url: ${upstream.url}\n    policy: limited.yaml\n`,
+    });
+    const { gateway } = await startBenchGateway(cleanup, join(dir, 'airlock.yaml'), await startBenchRedis(cleanup));
 
     const connect = async (server: string) => {
       const client = new Client({ name: 'bench', version: '1.0.0' });

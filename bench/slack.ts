@@ -4,18 +4,12 @@
  * receiving chat.postMessage, over 200 calls (after 20 warm-up calls), each
  * then approved so the next starts from an idle gateway. Target: ≤ 50 ms p50.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { loadConfig } from '../src/config/index.js';
-import { Gateway } from '../src/gateway/index.js';
-import { createLogger } from '../src/logging.js';
-import { connectRedis, startRedisServer } from '../src/redis/index.js';
 import { startFakeSlack } from '../test/support/fake-slack.js';
 import { approvalIdIn } from '../test/support/slack-gateway.js';
-import { percentile, startEverything, type Cleanup } from './proxy.js';
+import { benchFolder, percentile, startBenchGateway, startBenchRedis, startEverything, type Cleanup } from './proxy.js';
 
 export const TARGETS = { postP50Ms: 50 };
 const WARMUP = 20;
@@ -31,23 +25,14 @@ export async function benchSlack(calls = 200): Promise<SlackBenchResult> {
     const upstream = await startEverything(cleanup);
     const slack = await startFakeSlack();
     cleanup.push(() => slack.close());
-    const dir = mkdtempSync(join(tmpdir(), 'airlock-bench-slack-'));
-    cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
-    const redisServer = await startRedisServer({ binary: 'redis-server', dir });
-    cleanup.push(() => redisServer.stop());
-    writeFileSync(join(dir, 'held.yaml'), 'version: "1"\ndefault: allow\ntools:\n  echo: { action: require_approval, reason: Benchmark }\n');
-    const file = join(dir, 'airlock.yaml');
-    writeFileSync(
-      file,
-      'listen: { host: 127.0.0.1, port: 0 }\nlog: { level: warn }\n' +
+    const dir = benchFolder(cleanup, {
+      'held.yaml': 'version: "1"\ndefault: allow\ntools:\n  echo: { action: require_approval, reason: Benchmark }\n',
+      'airlock.yaml':
+        'listen: { host: 127.0.0.1, port: 0 }\nlog: { level: warn }\n' +
         `slack: { bot_token: xoxb-bench, signing_secret: bench-secret, channel: C0BENCH, api_url: "${slack.apiUrl}" }\n` +
         `servers:\n  held:\n    url: ${upstream.url}\n    policy: held.yaml\n`,
-    );
-    const logger = createLogger({ level: 'warn' });
-    const redis = await connectRedis({ url: redisServer.url, logger });
-    cleanup.push(() => redis.disconnect());
-    const gateway = await Gateway.start({ config: loadConfig(file, {}), logger, redis });
-    cleanup.push(() => gateway.stop());
+    });
+    const { gateway } = await startBenchGateway(cleanup, join(dir, 'airlock.yaml'), await startBenchRedis(cleanup));
     const client = new Client({ name: 'bench', version: '1.0.0' });
     await client.connect(new StreamableHTTPClientTransport(new URL(`${gateway.url}/mcp/held`)));
     cleanup.push(() => client.close());
