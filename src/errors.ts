@@ -18,6 +18,7 @@ export const ErrorCode = {
   ApprovalTampered: 'AIRLOCK_APPROVAL_TAMPERED',
   AuditBroken: 'AIRLOCK_AUDIT_BROKEN',
   SlackUnavailable: 'AIRLOCK_SLACK_UNAVAILABLE',
+  ShuttingDown: 'AIRLOCK_SHUTTING_DOWN',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -35,6 +36,7 @@ const HTTP_STATUS: Partial<Record<ErrorCode, number>> = {
   [ErrorCode.RedisUnavailable]: 503,
   [ErrorCode.UpstreamUnavailable]: 503,
   [ErrorCode.SlackUnavailable]: 503,
+  [ErrorCode.ShuttingDown]: 503,
 };
 
 /** The HTTP status an error is answered with on `/api`. */

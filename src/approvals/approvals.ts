@@ -232,6 +232,11 @@ export class Approvals {
     return records.slice(0, limit);
   }
 
+  /** Ends every call this instance holds as withdrawn, saying why: reviewers see it, and each agent is told to call again. */
+  async withdrawHeld(reason: string): Promise<void> {
+    await this.#held?.withdrawAll(reason);
+  }
+
   async close(): Promise<void> {
     await this.#held?.close();
     await this.#queue.close();

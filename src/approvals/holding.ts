@@ -117,6 +117,11 @@ export class HeldCalls {
     });
   }
 
+  /** Withdraws every request held here (at shutdown): each waiting call ends withdrawn with `reason`. */
+  async withdrawAll(reason: string): Promise<void> {
+    await Promise.all([...this.#waiters.keys()].map((id) => this.#end(id, 'withdrawn', reason)));
+  }
+
   async close(): Promise<void> {
     this.#closed = true;
     clearInterval(this.#leaseTimer);

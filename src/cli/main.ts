@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { AirlockError, DocumentError } from '../errors.js';
 import { approvalsCli, type ApprovalsCliOptions } from './approvals.js';
@@ -10,14 +9,13 @@ import { policyExplain } from './policy-explain.js';
 import { start } from './start.js';
 import { stdio } from './stdio.js';
 import { acceptTools, policyInit, tools, type ToolsOptions } from './tools.js';
-
-const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+import { VERSION } from '../version.js';
 
 /** Builds the `airlock` program; each action sets `exitCode` rather than exiting, so tests can run it in-process. */
 export function buildProgram(io: Io, result: { exitCode: number }): Command {
   const program = new Command('airlock')
     .description('A human-in-the-loop gateway for the Model Context Protocol')
-    .version(version)
+    .version(VERSION)
     .exitOverride()
     // Options after a subcommand are that subcommand's (`audit export --since …`), not its parent's of the same name.
     .enablePositionalOptions()

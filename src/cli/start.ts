@@ -1,6 +1,6 @@
 import { findConfigFile, loadConfig } from '../config/index.js';
 import { Gateway, openRedis } from '../gateway/index.js';
-import { createLogger } from '../logging.js';
+import { createLogger, logSettings } from '../logging.js';
 import { displayPath, type Io } from './output.js';
 
 /**
@@ -10,7 +10,7 @@ import { displayPath, type Io } from './output.js';
 export async function start(io: Io, options: { config?: string }): Promise<{ stopped: Promise<void> }> {
   const config = loadConfig(findConfigFile(io.cwd, options.config), io.env);
   Gateway.checkExposure(config);
-  const logger = createLogger({ level: config.log.level });
+  const logger = createLogger(logSettings(config.log, io.env));
   logger.info({ config: displayPath(io, config.file) }, 'starting airlock');
 
   const { redis, close } = await openRedis(config, io.env, logger);
@@ -23,19 +23,29 @@ export async function start(io: Io, options: { config?: string }): Promise<{ sto
     throw err;
   }
 
+  // The first signal stops gracefully (see Gateway.stop); a second one cuts the wait for calls in flight short.
   const stopped = new Promise<void>((resolve) => {
+    let stopping = false;
     const stop = (signal: NodeJS.Signals) => {
+      if (stopping) {
+        logger.warn({ signal }, 'second signal: not waiting for calls in flight');
+        gateway.hurry();
+        return;
+      }
+      stopping = true;
       logger.info({ signal }, 'stopping airlock');
       void (async () => {
         await gateway.stop();
         await close();
+        process.off('SIGTERM', stop);
+        process.off('SIGINT', stop);
         logger.info('airlock stopped');
         logger.flush();
         resolve();
       })();
     };
-    process.once('SIGTERM', stop);
-    process.once('SIGINT', stop);
+    process.on('SIGTERM', stop);
+    process.on('SIGINT', stop);
   });
   return { stopped };
 }

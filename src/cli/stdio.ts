@@ -3,7 +3,7 @@ import { findConfigFile, loadConfig } from '../config/index.js';
 import { SlackChannel } from '../channels/index.js';
 import { AirlockError, ErrorCode } from '../errors.js';
 import { openRedis, openServing } from '../gateway/index.js';
-import { createLogger } from '../logging.js';
+import { createLogger, logSettings } from '../logging.js';
 import { createSessionServer } from '../proxy/index.js';
 import { grantNamed, serverNamed } from './lookup.js';
 import type { Io } from './output.js';
@@ -21,7 +21,7 @@ export async function stdio(io: Io, name: string, options: { config?: string; gr
   // Before anything is opened, so the refusal ends the process at once.
   if (config.approvals.channel === 'slack' && config.slack) SlackChannel.checkReceiving(config.slack, false);
 
-  const logger = createLogger({ level: config.log.level, fd: 2 });
+  const logger = createLogger({ ...logSettings(config.log, io.env), fd: 2 });
   const { redis, close } = await openRedis(config, io.env, logger);
   const serving = await openServing(config, redis, logger, [name], 'stdio');
   await serving.start();

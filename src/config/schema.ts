@@ -178,6 +178,9 @@ export const ConfigSchema = z
         session_idle_timeout: durationField(7 * 86_400_000)
           .default('30m')
           .meta({ description: 'An MCP session with no request open for this long is closed; its client must initialize again.' }),
+        shutdown_timeout: durationField(3_600_000)
+          .default('20s')
+          .meta({ description: 'On SIGTERM or SIGINT, how long calls already sent upstream may take to finish before their sessions are closed (held calls are withdrawn at once).' }),
       })
       .strict()
       .prefault({}),
@@ -227,7 +230,21 @@ export const ConfigSchema = z
       .optional(),
     log: z
       .object({
-        level: absentIfEmpty(z.enum(LOG_LEVELS)).meta({ description: 'Default: info.' }),
+        level: absentIfEmpty(z.enum(LOG_LEVELS)).meta({ description: 'Default: info; the environment variable AIRLOCK_LOG_LEVEL wins over it.' }),
+        pretty: z
+          .boolean()
+          .default(false)
+          .meta({ description: 'Coloured, human-readable lines instead of JSON (for a terminal, not for log shippers); AIRLOCK_LOG_PRETTY=1 or 0 wins over it.' }),
+      })
+      .strict()
+      .prefault({}),
+    metrics: z
+      .object({
+        listen: z
+          .object({ host: text.default('127.0.0.1'), port })
+          .strict()
+          .optional()
+          .meta({ description: 'Serve /metrics without a token on this separate address (for a Prometheus scraper); without it, /metrics is on the main port and needs an admin token.' }),
       })
       .strict()
       .prefault({}),

@@ -1,4 +1,5 @@
 import type { Server as HttpServer } from 'node:http';
+import express, { type Express } from 'express';
 import type { AddressInfo } from 'node:net';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
@@ -7,7 +8,7 @@ import { AuditReader, type AuditTrail } from '../audit/index.js';
 import { consoleApiRoutes } from '../channels/index.js';
 import { durationMs, type LoadedConfig } from '../config/index.js';
 import { AirlockError, ErrorCode } from '../errors.js';
-import { adminApi, auditApiRoutes, bearerToken, createAdminAuthenticator, toolsApiRoutes, createAuthenticator, createHttpApp, mcpRoutes, type ReadinessCheck } from '../http/index.js';
+import { adminApi, auditApiRoutes, bearerToken, createAdminAuthenticator, toolsApiRoutes, createAuthenticator, createHttpApp, mcpRoutes, metricsRoutes, type ReadinessCheck } from '../http/index.js';
 import type { PipelineDeps } from '../proxy/index.js';
 import { pingRedis } from '../redis/index.js';
 import { openServing, type Serving } from './serving.js';
@@ -29,7 +30,10 @@ export class Gateway {
   readonly #options: GatewayOptions;
   readonly #serving: Serving;
   #http: HttpServer | undefined;
+  #metricsHttp: HttpServer | undefined;
   #stopping = false;
+  /** Aborted by a second signal: stop without waiting for calls in flight. */
+  readonly #hurry = new AbortController();
 
   private constructor(options: GatewayOptions, serving: Serving) {
     this.#options = options;
@@ -55,6 +59,7 @@ export class Gateway {
       await serving.start();
       await gateway.#listen();
     } catch (err) {
+      await gateway.#closeHttp(gateway.#http, true);
       await serving.close();
       throw err;
     }
@@ -63,10 +68,16 @@ export class Gateway {
 
   /** The base URL the gateway listens on, e.g. `http://127.0.0.1:8080`. */
   get url(): string {
-    const address = this.#http?.address() as AddressInfo | null;
-    if (!address) throw new Error('the gateway is not listening');
+    if (!this.#http) throw new Error('the gateway is not listening');
+    const address = addressOf(this.#http);
     const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
     return `http://${host}:${address.port}`;
+  }
+
+  /** The separate metrics listener's base URL, when `metrics.listen` is set. */
+  get metricsUrl(): string | undefined {
+    if (!this.#metricsHttp) return undefined;
+    return `http://${this.#options.config.metrics.listen?.host ?? '127.0.0.1'}:${addressOf(this.#metricsHttp).port}`;
   }
 
   get deps(): PipelineDeps {
@@ -81,16 +92,48 @@ export class Gateway {
     return this.#serving.audit;
   }
 
+  /**
+   * A graceful stop: `/readyz` answers 503 and new sessions and calls are
+   * refused at once; calls held for approval are withdrawn (their agents are
+   * told to call again); calls already sent upstream get up to
+   * `listen.shutdown_timeout` to finish (or until `hurry()`); then sessions,
+   * the listener, upstreams, approvals and the audit trail close.
+   */
   async stop(): Promise<void> {
+    const { config, logger } = this.#options;
     this.#stopping = true;
-    const http = this.#http;
-    if (http) {
-      const closed = new Promise<void>((resolve) => http.close(() => resolve()));
-      await this.#serving.sessions.closeAll();
-      http.closeAllConnections();
-      await closed;
-    }
+    const { gate } = this.#serving.deps;
+    gate.close();
+    logger.info({ in_flight: gate.inFlight, held: this.approvals.holding }, 'stopping: no new sessions or calls; withdrawing held calls, letting calls in flight finish');
+    const drained = await this.#drain(Date.now() + durationMs(config.listen.shutdown_timeout));
+    if (!drained) logger.warn({ in_flight: gate.inFlight }, 'calls still in flight at the shutdown timeout are cut off');
+    await Promise.all([this.#closeHttp(this.#http, true), this.#closeHttp(this.#metricsHttp, false)]);
     await this.#serving.close();
+  }
+
+  /** Cuts the drain of a stop short (a second SIGTERM or SIGINT). */
+  hurry(): void {
+    this.#hurry.abort();
+  }
+
+  /** True when every call finished before `deadline`. A call held after the first sweep (it was already past the gate) is withdrawn by the next. */
+  async #drain(deadline: number): Promise<boolean> {
+    const { gate } = this.#serving.deps;
+    for (;;) {
+      await this.approvals.withdrawHeld('Airlock is shutting down; call again and a new request will be opened').catch((err: unknown) => this.#options.logger.warn({ err: (err as Error).message }, 'could not withdraw held calls'));
+      const left = deadline - Date.now();
+      if (gate.inFlight === 0) return true;
+      if (left <= 0 || this.#hurry.signal.aborted) return false;
+      await gate.drained(Math.min(left, 100));
+    }
+  }
+
+  async #closeHttp(http: HttpServer | undefined, sessions: boolean): Promise<void> {
+    if (!http) return;
+    const closed = new Promise<void>((resolve) => http.close(() => resolve()));
+    if (sessions) await this.#serving.sessions.closeAll();
+    http.closeAllConnections();
+    await closed;
   }
 
   async #listen(): Promise<void> {
@@ -109,9 +152,11 @@ export class Gateway {
       })),
     ];
     const authenticateAdmin = createAdminAuthenticator(config);
+    const metrics = this.#serving.metrics;
     const app = createHttpApp({
       routers: [
         ...this.#serving.routers,
+        metricsRoutes({ metrics, authenticate: (req) => authenticateAdmin(bearerToken(req)), logger }),
         adminApi({
           authenticate: (req) => authenticateAdmin(bearerToken(req)),
           routers: [
@@ -136,20 +181,35 @@ export class Gateway {
       bodyLimit: config.listen.body_limit,
       logger,
     });
-    await new Promise<void>((resolve, reject) => {
-      const failed = (err: NodeJS.ErrnoException) => reject(listenError(config, err));
-      const http = app.listen(config.listen.port, config.listen.host, (err?: Error) => (err ? failed(err) : resolve()));
-      http.on('error', failed);
-      this.#http = http;
-    });
+    this.#http = await listen(app, config.listen, config.file, 'listen');
     logger.info({ url: this.url, servers: Object.keys(config.servers), grants: (config.grants ?? []).length }, 'airlock listening');
+    const separate = config.metrics.listen;
+    if (separate) {
+      const metricsApp = express().disable('x-powered-by').use(metricsRoutes({ metrics, logger }));
+      this.#metricsHttp = await listen(metricsApp, separate, config.file, 'metrics.listen');
+      logger.info({ url: `${this.metricsUrl ?? ''}/metrics` }, 'metrics listening');
+    }
   }
 }
 
+function addressOf(http: HttpServer): AddressInfo {
+  const address = http.address() as AddressInfo | null;
+  if (!address) throw new Error('the gateway is not listening');
+  return address;
+}
+
+function listen(app: Express, where: { host: string; port: number }, file: string, key: string): Promise<HttpServer> {
+  return new Promise<HttpServer>((resolve, reject) => {
+    const failed = (err: NodeJS.ErrnoException) => reject(listenError(file, key, where, err));
+    const http = app.listen(where.port, where.host, (err?: Error) => (err ? failed(err) : resolve(http)));
+    http.on('error', failed);
+  });
+}
+
 /** A port taken or a host that is not ours is the config's problem, told in one line. */
-function listenError(config: LoadedConfig, err: NodeJS.ErrnoException): Error {
-  const where = `${config.listen.host}:${config.listen.port}`;
-  if (err.code === 'EADDRINUSE') return new AirlockError(ErrorCode.ConfigInvalid, `${config.file}: listen: ${where} is already in use (another airlock, or another program); stop it or choose another port`);
-  if (err.code === 'EADDRNOTAVAIL' || err.code === 'EACCES') return new AirlockError(ErrorCode.ConfigInvalid, `${config.file}: listen: cannot listen on ${where} (${err.code})`);
+function listenError(file: string, key: string, { host, port }: { host: string; port: number }, err: NodeJS.ErrnoException): Error {
+  const where = `${host}:${port}`;
+  if (err.code === 'EADDRINUSE') return new AirlockError(ErrorCode.ConfigInvalid, `${file}: ${key}: ${where} is already in use (another airlock, or another program); stop it or choose another port`);
+  if (err.code === 'EADDRNOTAVAIL' || err.code === 'EACCES') return new AirlockError(ErrorCode.ConfigInvalid, `${file}: ${key}: cannot listen on ${where} (${err.code})`);
   return err;
 }

@@ -20,9 +20,10 @@ export interface OpenedApprovals {
  * The approvals of a process that holds calls (`start`, `stdio`): the
  * shared requests in Redis, the expiry worker, and the channel reviewers
  * see them in. `http`: the process has an HTTP listener for the channel's
- * routes (`airlock start`; `airlock stdio` has none).
+ * routes (`airlock start`; `airlock stdio` has none); `onSlackApiError` hears of
+ * each Slack Web API call that failed.
  */
-export async function openApprovals(config: LoadedConfig, redis: Redis, logger: Logger, audit: AuditRecorder, options: { http: boolean }): Promise<OpenedApprovals> {
+export async function openApprovals(config: LoadedConfig, redis: Redis, logger: Logger, audit: AuditRecorder, options: { http: boolean; onSlackApiError?: (method: string, error: string) => void }): Promise<OpenedApprovals> {
   // The channel decides through `approvals`, so it opens second; a request that ends with no holder before then
   // (the expiry worker starts inside Approvals.open) is audited, and its message is refreshed by the next click on it.
   const opened: { channel?: ApprovalChannel } = {};
@@ -54,6 +55,7 @@ export async function openApprovals(config: LoadedConfig, redis: Redis, logger: 
         audit,
         logger,
         http: options.http,
+        ...(options.onSlackApiError && { onApiError: options.onSlackApiError }),
       });
     }
   } catch (err) {

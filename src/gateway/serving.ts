@@ -8,8 +8,10 @@ import { durationMs, type LoadedConfig } from '../config/index.js';
 import { AirlockError, ErrorCode } from '../errors.js';
 import { ToolPins } from '../inventory/index.js';
 import { RateLimiter } from '../limits/index.js';
+import { GatewayMetrics } from '../metrics/index.js';
 import { PolicyWatcher, type ReloadOutcome } from '../policy/index.js';
-import { SessionRegistry, Upstream, type PipelineDeps } from '../proxy/index.js';
+import { CallGate, SessionRegistry, Upstream, type PipelineDeps } from '../proxy/index.js';
+import { VERSION } from '../version.js';
 import { openApprovals } from './open-approvals.js';
 import { openAuditTrail, startAuditMirror } from './open-audit.js';
 
@@ -29,6 +31,7 @@ export interface Serving {
   /** The approval channel's HTTP routes (Slack's `/slack/events`), for the gateway's port. */
   routers: Router[];
   audit: AuditTrail;
+  metrics: GatewayMetrics;
   /** Starts every upstream (a failed start is retried by the upstream itself). */
   start(): Promise<void>;
   /** Stops watching, ends held calls, closes upstreams, writes the queued audit events. */
@@ -41,6 +44,11 @@ export async function openServing(config: LoadedConfig, redis: Redis, logger: Lo
   const closeAll = async () => {
     for (const close of opened.reverse()) await close();
   };
+  const metrics = new GatewayMetrics({ version: VERSION });
+  // Every close of the request-path connection while serving is a loss or a failed reconnection attempt (ours comes after serving closes).
+  const onRedisClose = () => metrics.redisError();
+  redis.on('close', onRedisClose);
+  opened.push(() => void redis.off('close', onRedisClose));
   try {
     // The mirror stops last, so it copies this process's final events.
     const mirror = await startAuditMirror(config, redis, logger);
@@ -53,8 +61,10 @@ export async function openServing(config: LoadedConfig, redis: Redis, logger: Lo
     opened.push(() => watchers.forEach((watcher) => watcher.close()));
     for (const name of names) {
       const file = config.servers[name]!.policy;
-      const onReload = (outcome: ReloadOutcome) =>
+      const onReload = (outcome: ReloadOutcome) => {
+        metrics.policyReloaded(name, outcome.ok);
         audit.record(outcome.ok ? { event: 'policy_reloaded', server: name, detail: `${file} (sha256 ${outcome.digest})` } : { event: 'policy_reload_failed', server: name, detail: `${file}: ${outcome.error.message}` });
+      };
       watchers.set(name, PolicyWatcher.open({ file, logger: logger.child({ server: name }), onReload }));
     }
     const reported = new Map<string, Set<string>>();
@@ -71,11 +81,18 @@ export async function openServing(config: LoadedConfig, redis: Redis, logger: Lo
     const upstreams = new Map(
       names.map((name) => [
         name,
-        new Upstream({ name, server: config.servers[name]!, logger, onNotification: (n) => sessions.broadcast(name, n), onTools: (tools) => onTools(name, tools) }),
+        new Upstream({
+          name,
+          server: config.servers[name]!,
+          logger,
+          onNotification: (n) => sessions.broadcast(name, n),
+          onTools: (tools) => onTools(name, tools),
+          onFault: (kind) => metrics.upstreamFault(name, kind),
+        }),
       ]),
     );
     opened.push(() => Promise.all([...upstreams.values()].map((u) => u.close())).then(() => undefined));
-    const { deps: approval, approvals, routers, close: closeApprovals } = await openApprovals(config, redis, logger, audit, { http: role === 'gateway' });
+    const { deps: approval, approvals, routers, close: closeApprovals } = await openApprovals(config, redis, logger, audit, { http: role === 'gateway', onSlackApiError: (method, error) => metrics.slackApiError(method, error) });
     opened.push(closeApprovals);
     const lookup = <T>(map: Map<string, T>, server: string): T => {
       const found = map.get(server);
@@ -89,8 +106,16 @@ export async function openServing(config: LoadedConfig, redis: Redis, logger: Lo
       pins,
       approval,
       audit,
+      metrics,
+      gate: new CallGate(),
       logger,
     };
+    metrics.setSources({
+      inFlight: () => deps.gate.inFlight,
+      held: () => approvals.holding,
+      upstreams: () => [...upstreams.values()].map((u) => ({ name: u.name, connected: u.status === 'connected' })),
+      redisUp: () => redis.status === 'ready',
+    });
     return {
       deps,
       upstreams,
@@ -100,6 +125,7 @@ export async function openServing(config: LoadedConfig, redis: Redis, logger: Lo
       approvals,
       routers,
       audit,
+      metrics,
       start: async () => void (await Promise.all([...upstreams.values()].map((u) => u.start()))),
       close: closeAll,
     };

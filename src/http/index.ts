@@ -4,3 +4,4 @@ export { mcpRoutes, type McpEndpointOptions } from './mcp-endpoint.js';
 export { adminApi, type AdminApiOptions } from './admin-api.js';
 export { toolsApiRoutes, type ToolsApiOptions } from './tools-api.js';
 export { auditApiRoutes } from './audit-api.js';
+export { metricsRoutes } from './metrics-endpoint.js';

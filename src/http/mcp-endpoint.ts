@@ -68,6 +68,10 @@ export function mcpRoutes(options: McpEndpointOptions): Router {
     if (req.method !== 'POST' || !isInitializeRequest(req.body)) {
       return refuse(req, res, 400, -32000, 'Bad Request: Mcp-Session-Id header is required', { grant: identity.grant });
     }
+    if (deps.gate.closed) {
+      res.setHeader('Retry-After', '1');
+      return refuse(req, res, 503, -32000, 'Service Unavailable: Airlock is shutting down and opens no new sessions; connect again in a moment', { data: { airlock_code: ErrorCode.ShuttingDown }, grant: identity.grant });
+    }
 
     const scope: Scope = server === undefined ? { servers: servers.filter((s) => identity.servers.includes(s)), aggregated: true } : { servers: [server], aggregated: false };
     const identityOfSession: SessionIdentity = { grant: identity.grant, subscriptions: new Set(), calls: new Map() };

@@ -4,6 +4,7 @@ import type { Approver } from '../audit/index.js';
 import type { ApprovalChannel } from '../channels/index.js';
 import { describeDuration } from '../config/index.js';
 import { AirlockError, ErrorCode } from '../errors.js';
+import type { CallTrace } from '../metrics/index.js';
 import type { Decision } from '../policy/index.js';
 import type { CallAudit } from './call-audit.js';
 import type { CallLog } from './call-log.js';
@@ -54,7 +55,7 @@ export async function holdForApproval(
   deps: ApprovalDeps,
   call: HeldCall,
   decision: Decision,
-  { log, audit }: { log: CallLog; audit: CallAudit },
+  { log, audit, trace }: { log: CallLog; audit: CallAudit; trace: CallTrace },
   meta: (extra?: Partial<DecisionMeta>) => DecisionMeta,
 ): Promise<HoldResult> {
   const { approvals, channel } = deps;
@@ -114,13 +115,17 @@ export async function holdForApproval(
 
   const heartbeat = call.progress && startHeartbeat(call.progress, request, channel.name, deps.heartbeatMs);
   let status: ApprovalStatus;
+  const waitStarted = performance.now();
   try {
     status = await held.outcome;
+    trace.approval = status.state;
   } catch (err) {
+    trace.approval = 'unavailable';
     hlog.warn({ decision: 'unavailable', err: (err as Error).message }, 'lost track of a held call');
     haudit.record('unavailable', { detail: `lost track of the held call: ${(err as Error).message}` });
     return refused('UNAVAILABLE', `${(err as Error).message}. The call was not sent; retry later.`, meta({ decision: 'unavailable', approval_id: request.id }));
   } finally {
+    trace.heldMs = performance.now() - waitStarted;
     clearInterval(heartbeat);
   }
   const tell = (s: ApprovalStatus) => channel.update(request, s).catch((err: unknown) => hlog.warn({ channel: channel.name, err: (err as Error).message }, 'could not update the approval message'));

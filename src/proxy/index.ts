@@ -6,3 +6,4 @@ export { SessionRegistry, type Session } from './sessions.js';
 export { SEPARATOR, type Scope } from './router.js';
 export { refusal, type DecisionMeta, type RefusalKind } from './refusal.js';
 export type { ApprovalDeps } from './hold.js';
+export { CallGate } from './call-gate.js';

@@ -5,8 +5,10 @@ import type { AuditRecorder } from '../audit/index.js';
 import { describePer } from '../config/index.js';
 import type { Charge, RateLimiter } from '../limits/index.js';
 import { classifyTool, type Classification, type ToolPins } from '../inventory/index.js';
+import { UNKNOWN_TOOL, startTrace, type CallOutcome, type CallTrace, type GatewayMetrics } from '../metrics/index.js';
 import { evaluate, type CompiledPolicy, type Decision } from '../policy/index.js';
 import { callAudit } from './call-audit.js';
+import type { CallGate } from './call-gate.js';
 import { callLog } from './call-log.js';
 import { UpstreamUnavailableError } from './errors.js';
 import { holdForApproval, type ApprovalDeps, type HoldResult } from './hold.js';
@@ -39,6 +41,9 @@ export interface PipelineDeps {
   pins: ToolPins;
   approval: ApprovalDeps;
   audit: AuditRecorder;
+  metrics: GatewayMetrics;
+  /** Counts calls in flight; closed at shutdown, when new calls are refused and admitted ones finish. */
+  gate: CallGate;
   logger: Logger;
 }
 
@@ -51,6 +56,23 @@ export interface PipelineDeps {
  * answered.
  */
 export async function callTool(deps: PipelineDeps, call: ToolCall): Promise<CallToolResult> {
+  const trace = startTrace();
+  deps.gate.enter();
+  try {
+    const result = await runCall(deps, call, trace);
+    trace.outcome ??= outcomeOf(result);
+    return result;
+  } catch (err) {
+    trace.outcome ??= call.signal.aborted ? 'cancelled' : 'error';
+    throw err;
+  } finally {
+    deps.gate.leave();
+    const known = deps.upstream(call.server).tool(call.tool) !== undefined && trace.outcome !== 'unknown';
+    deps.metrics.callEnded(call.server, known ? call.tool : UNKNOWN_TOOL, trace.outcome ?? 'error', trace);
+  }
+}
+
+async function runCall(deps: PipelineDeps, call: ToolCall, trace: CallTrace): Promise<CallToolResult> {
   const requestId = randomUUID();
   const log = callLog(deps.logger, { request_id: requestId, server: call.server, tool: call.tool, grant: call.grant, session: call.session });
   const audit = callAudit(deps.audit, { request_id: requestId, server: call.server, tool: call.tool, grant: call.grant ?? null, session: call.session ?? null, client: call.client ?? null });
@@ -58,9 +80,17 @@ export async function callTool(deps: PipelineDeps, call: ToolCall): Promise<Call
   const upstream = deps.upstream(call.server);
   const tool = upstream.tool(call.tool);
   if (upstream.status === 'connected' && !tool) {
+    trace.outcome = 'unknown';
     log.info({ decision: 'unknown' }, 'call to a tool the server does not have');
     audit.record('denied', { decision: 'unknown', rule: 'unknown_tool', reason: `${call.server} has no tool ${call.tool}`, args });
     throw unknownTool(call.calledAs);
+  }
+
+  if (deps.gate.closed) {
+    const reason = 'Airlock is shutting down and takes no new calls';
+    log.info({ decision: 'unavailable' }, 'call refused: shutting down');
+    audit.record('unavailable', { detail: reason, args });
+    return refusal('UNAVAILABLE', `${reason}. The call was not sent; retry in a moment (another instance, or this one once restarted, will take it).`, { decision: 'unavailable', reason, request_id: requestId, server: call.server, tool: call.tool });
   }
 
   const change = tool && deps.pins.flagged(call.server, tool.name) ? await deps.pins.change(call.server, tool) : undefined;
@@ -70,6 +100,7 @@ export async function callTool(deps: PipelineDeps, call: ToolCall): Promise<Call
   const decision = change && evaluated.rule === 'on_tool_change' ? { ...evaluated, reason: `${evaluated.reason}: ${change.summary}` } : evaluated;
   const meta = (extra: Partial<DecisionMeta> = {}): DecisionMeta => describe(decision, requestId, call, extra);
   if (decision.action === 'hide') {
+    trace.outcome = 'hidden';
     log.info({ decision: 'hidden', rule: decision.rule }, 'call to a hidden tool answered as unknown');
     audit.record('hidden', { decision: decision.action, rule: decision.rule, reason: decision.reason, args });
     throw unknownTool(call.calledAs);
@@ -89,6 +120,7 @@ export async function callTool(deps: PipelineDeps, call: ToolCall): Promise<Call
     return refusal('UNAVAILABLE', `Airlock cannot reach Redis to check this call's rate limits (${(err as Error).message}). The call was not sent; retry later.`, meta({ decision: 'unavailable' }));
   }
   if (!charge.admitted) {
+    deps.metrics.rateLimited(call.server, charge.limit.counter);
     log.info({ decision: 'rate_limited', rule: charge.limit.rule, counter: charge.limit.counter, retry_after_ms: charge.retry_after_ms }, 'call refused by a rate limit');
     audit.record('rate_limited', { decision: decision.action, rule: charge.limit.rule, reason: rateLimitText(charge), args });
     return refusal('RATE LIMITED', rateLimitText(charge), meta({ decision: 'rate_limited', rule: charge.limit.rule, ...limitMeta(charge) }));
@@ -96,7 +128,7 @@ export async function callTool(deps: PipelineDeps, call: ToolCall): Promise<Call
 
   let approved: Extract<HoldResult, { approved: true }> | undefined;
   if (decision.action === 'require_approval') {
-    const held = await holdForApproval(deps.approval, { ...call, ...(risk && { risk: { class: risk.class, level: risk.level } }) }, decision, { log, audit }, meta);
+    const held = await holdForApproval(deps.approval, { ...call, ...(risk && { risk: { class: risk.class, level: risk.level } }) }, decision, { log, audit, trace }, meta);
     if (!held.approved) return held.result;
     approved = held;
   } else {
@@ -105,32 +137,62 @@ export async function callTool(deps: PipelineDeps, call: ToolCall): Promise<Call
   const ran = approved ? audit.with({ approval_id: approved.request.id }) : audit;
 
   const started = performance.now();
-  const elapsed = () => round(performance.now() - started);
+  const took = () => {
+    trace.upstreamMs = performance.now() - started;
+    return round(trace.upstreamMs);
+  };
   try {
     const result = await upstream.callTool(
       { name: call.tool, ...(call.args !== undefined && { arguments: call.args }), ...(call.meta && { _meta: call.meta }) },
       { signal: call.signal, ...(call.progress && { onprogress: call.progress.relay }) },
     );
-    log.info({ decision: approved ? 'approved' : 'allowed', rule: decision.rule, upstream_ms: elapsed(), is_error: result.isError === true }, 'call executed');
-    ran.record('executed', { result: result.isError === true ? 'error' : 'ok', duration_ms: elapsed() });
+    const ms = took();
+    log.info({ decision: approved ? 'approved' : 'allowed', rule: decision.rule, upstream_ms: ms, is_error: result.isError === true }, 'call executed');
+    ran.record('executed', { result: result.isError === true ? 'error' : 'ok', duration_ms: ms });
     if (!approved) return result;
-    await approved.executed({ result: result.isError === true ? 'error' : 'ok', ms: elapsed() });
+    await approved.executed({ result: result.isError === true ? 'error' : 'ok', ms });
     const { status, request } = approved;
     const decisionMeta = meta({ decision: 'approved', approval_id: request.id, approved_by: status.decided_by ?? null, approved_at: status.decided_at === undefined ? null : new Date(status.decided_at).toISOString() });
     return { ...result, _meta: { ...result._meta, 'airlock/decision': decisionMeta } };
   } catch (err) {
-    await approved?.executed({ result: 'unavailable', ms: elapsed(), detail: (err as Error).message });
+    const ms = took();
+    await approved?.executed({ result: 'unavailable', ms, detail: (err as Error).message });
     // The agent withdrew the call (notifications/cancelled, or its session closed): the SDK has told the server and answers nobody.
     if (call.signal.aborted) {
-      log.info({ decision: 'cancelled', rule: decision.rule, upstream_ms: elapsed() }, 'call cancelled by the client');
-      ran.record('withdrawn', { reason: 'the agent cancelled the call while the server ran it', duration_ms: elapsed() });
+      const cutOff = deps.gate.closed;
+      const reason = cutOff ? 'Airlock shut down while the server ran the call (listen.shutdown_timeout)' : 'the agent cancelled the call while the server ran it';
+      log.info({ decision: 'cancelled', rule: decision.rule, upstream_ms: ms }, cutOff ? 'call cut off by the shutdown' : 'call cancelled by the client');
+      ran.record('withdrawn', { reason, duration_ms: ms });
       throw err;
     }
-    ran.record('unavailable', { duration_ms: elapsed(), detail: (err as Error).message });
+    ran.record('unavailable', { duration_ms: ms, detail: (err as Error).message });
+    deps.metrics.upstreamFault(call.server, 'call');
     if (!(err instanceof UpstreamUnavailableError)) throw err;
     log.warn({ decision: 'unavailable', err: err.message }, 'upstream unavailable');
     const outcome = err.sent ? 'The server may or may not have run it: check before retrying.' : 'The call was not sent; retry later.';
     return refusal('UNAVAILABLE', `${err.message}. ${outcome}`, meta({ decision: 'unavailable', ...(approved && { approval_id: approved.request.id }) }));
+  }
+}
+
+/** Refusals carry their decision in `_meta`; a result without one is the upstream's own, released as allowed. */
+function outcomeOf(result: CallToolResult): CallOutcome {
+  const meta = result._meta?.['airlock/decision'] as { decision?: string } | undefined;
+  switch (meta?.decision) {
+    case undefined:
+      return 'allowed';
+    case 'deny':
+    case 'denied':
+    case 'tampered':
+      return 'denied';
+    case 'approved':
+    case 'rate_limited':
+    case 'rejected':
+    case 'expired':
+    case 'withdrawn':
+    case 'unavailable':
+      return meta.decision;
+    default:
+      return 'error';
   }
 }
 

@@ -33,6 +33,8 @@ export interface UpstreamOptions {
   onTools?: (tools: readonly Tool[]) => Promise<void>;
   /** Called after (re)connecting, so sessions can refresh what they show. */
   onConnected?: () => void;
+  /** Called when a connection attempt fails or an open connection drops (for metrics). */
+  onFault?: (kind: 'connect_failed' | 'disconnected') => void;
   /** First and maximum delay between reconnection attempts. */
   backoff?: { initialMs: number; maxMs: number };
 }
@@ -149,6 +151,7 @@ export class Upstream {
       // Once per outage at warn; each further attempt only at debug, so a server that stays down does not flood the log.
       const level = this.#attempt === 0 ? 'warn' : 'debug';
       logger[level]({ upstream: this.name, err: this.#lastError, attempt: this.#attempt + 1 }, 'upstream connection failed; retrying');
+      this.#options.onFault?.('connect_failed');
       this.#scheduleRetry();
     }
   }
@@ -200,6 +203,7 @@ export class Upstream {
     this.#status = 'disconnected';
     this.#lastError = 'the connection closed';
     this.#options.logger.warn({ upstream: this.name }, 'upstream disconnected; reconnecting');
+    this.#options.onFault?.('disconnected');
     this.#scheduleRetry();
   }
 

@@ -10,6 +10,7 @@ import { api } from '../support/approvals-api.js';
 import { startFakeSlack, type FakeSlack } from '../support/fake-slack.js';
 import { track } from '../support/held-call.js';
 import { until } from '../support/poll.js';
+import { metricValue, scrape } from '../support/prometheus.js';
 import { assertRefusal } from '../support/refusal.js';
 import { AIRLOCK_BIN } from '../support/run-cli.js';
 import { ADMIN, AGENT, approvalIdIn, slackGatewayConfig, startSlackGateway, writeFilePolicy, type SlackGateway } from '../support/slack-gateway.js';
@@ -116,4 +117,11 @@ test('Slack out of reach at start: the gateway starts, and a held call ends [UNA
   } finally {
     await lonely.stop();
   }
+});
+
+test('each Web API call that failed after its retries is counted in airlock_slack_api_errors_total by method and error', async () => {
+  const { samples } = await scrape(gateway.url, ADMIN);
+  assert.equal(metricValue(samples, 'airlock_slack_api_errors_total', { method: 'chat.postMessage', error: 'http_500' }), 1, 'three attempts, one failure');
+  assert.equal(metricValue(samples, 'airlock_slack_api_errors_total', { method: 'chat.postMessage', error: 'channel_not_found' }), 1);
+  assert.equal(metricValue(samples, 'airlock_slack_api_errors_total', { method: 'chat.postMessage', error: 'rate_limited' }), 0, 'a 429 retried into a success is no failure');
 });

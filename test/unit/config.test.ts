@@ -62,7 +62,7 @@ const valid: ValidCase[] = [
     files: CONTRACT_POLICIES,
     env: CONTRACT_ENV,
     check: (c, dir) => {
-      assert.deepEqual(c.listen, { host: '127.0.0.1', port: 8080, body_limit: '1mb', session_idle_timeout: '30m' });
+      assert.deepEqual(c.listen, { host: '127.0.0.1', port: 8080, body_limit: '1mb', session_idle_timeout: '30m', shutdown_timeout: '20s' });
       assert.equal(c.public_url, 'https://airlock.example.com');
       assert.equal(c.redis.url, 'redis://127.0.0.1:6379');
       assert.deepEqual(c.servers.filesystem, {
@@ -105,7 +105,7 @@ const valid: ValidCase[] = [
     name: 'a minimal config gets every default',
     config: FS,
     check: (c, dir) => {
-      assert.deepEqual(c.listen, { host: '127.0.0.1', port: 8080, body_limit: '1mb', session_idle_timeout: '30m' });
+      assert.deepEqual(c.listen, { host: '127.0.0.1', port: 8080, body_limit: '1mb', session_idle_timeout: '30m', shutdown_timeout: '20s' });
       assert.deepEqual(c.approvals, { channel: 'console', timeout: '10m', timeout_ms: 600_000, heartbeat: '15s', heartbeat_ms: 15_000, retention: '24h', retention_ms: 86_400_000, max_arguments: '256kb', max_arguments_bytes: 262_144 });
       assert.deepEqual(c.servers.fs, { transport: 'stdio', command: 'node', args: [], env: {}, call_timeout_ms: 60_000, policy: join(dir, 'policies/fs.yaml'), cwd: dir });
       assert.equal(c.grants, undefined);
@@ -197,6 +197,15 @@ const valid: ValidCase[] = [
       assert.equal(c.servers.fs?.call_timeout_ms, 300_000);
       assert.equal(c.listen.body_limit, '256kb');
       assert.equal(c.log.level, 'debug');
+    },
+  },
+  {
+    name: 'pretty logs, a separate metrics listener and a shutdown timeout are read',
+    config: `${FS}log: { pretty: true }\nmetrics: { listen: { port: "\${METRICS_PORT:-9464}" } }\nlisten: { shutdown_timeout: 45s }\n`,
+    check: (c) => {
+      assert.equal(c.log.pretty, true);
+      assert.deepEqual(c.metrics.listen, { host: '127.0.0.1', port: 9464 });
+      assert.equal(c.listen.shutdown_timeout, '45s');
     },
   },
 ];

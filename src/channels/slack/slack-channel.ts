@@ -1,4 +1,4 @@
-import { webApi, type App } from '@slack/bolt';
+import type { App } from '@slack/bolt';
 import express, { type Router } from 'express';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
@@ -14,7 +14,7 @@ import { slackKeys } from './keys.js';
 import { approvalMessage, type MessageOptions } from './message.js';
 import { formatMessageRef, parseMessageRef } from './payloads.js';
 import { slackRequestGuard } from './request-guard.js';
-import { describeSlackError, isPlatformError, webClientOptions, type WebClient } from './web-client.js';
+import { describeSlackError, isPlatformError, reportingWebClient, webClientOptions, type WebClient } from './web-client.js';
 
 /** The config's `slack` section. */
 export interface SlackSettings {
@@ -39,6 +39,8 @@ export interface SlackChannelOptions {
   logger: Logger;
   /** This process serves HTTP (`airlock start`); without it (`airlock stdio`) only Socket Mode can receive clicks. */
   http: boolean;
+  /** Each Web API call that failed after its retries: the method and Slack's error (for metrics). */
+  onApiError?: (method: string, error: string) => void;
   now?: () => number;
 }
 
@@ -78,7 +80,7 @@ export class SlackChannel implements ApprovalChannel {
     SlackChannel.checkReceiving(slack, options.http);
     const socket = slack.app_token !== undefined;
     const clientOptions = webClientOptions(slack.api_url, logger);
-    const client = new webApi.WebClient(slack.bot_token, clientOptions);
+    const client = reportingWebClient(slack.bot_token, clientOptions, options.onApiError ?? (() => undefined));
     const router = socket ? undefined : express.Router();
     const channel = new SlackChannel(options, client, router);
     try {

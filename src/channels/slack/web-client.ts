@@ -24,6 +24,34 @@ export function webClientOptions(apiUrl: string | undefined, logger: Logger): We
   };
 }
 
+/**
+ * A Web API client that reports each call that failed after its retries
+ * (every facade method, `chat.postMessage` and the rest, goes through
+ * `apiCall`), so failures can be counted however the caller handles them.
+ */
+export function reportingWebClient(token: string, options: WebClientOptions, onError: (method: string, error: string) => void): WebClient {
+  class ReportingWebClient extends webApi.WebClient {
+    override async apiCall(method: string, callOptions?: Record<string, unknown>): ReturnType<WebClient['apiCall']> {
+      try {
+        return await super.apiCall(method, callOptions);
+      } catch (err) {
+        onError(method, slackErrorLabel(err));
+        throw err;
+      }
+    }
+  }
+  return new ReportingWebClient(token, options);
+}
+
+/** A short, bounded name for a failure (a metric label): Slack's error code, `http_500`, `rate_limited` or `unreachable`. */
+function slackErrorLabel(err: unknown): string {
+  if (err instanceof webApi.WebAPIPlatformError) return err.data.error;
+  if (err instanceof webApi.WebAPIHTTPError) return `http_${err.statusCode}`;
+  if (err instanceof webApi.WebAPIRateLimitedError) return 'rate_limited';
+  if (err instanceof webApi.WebAPIRequestError) return 'unreachable';
+  return 'other';
+}
+
 /** What went wrong in a Web API call, in one line: Slack's own error code when it answered, else the HTTP or network failure. */
 export function describeSlackError(err: unknown): string {
   if (err instanceof webApi.WebAPIPlatformError) return `Slack answered ${err.data.error}`;
