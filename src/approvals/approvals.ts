@@ -33,6 +33,7 @@ export interface ApprovalsOptions {
 }
 
 export interface NewApproval {
+  request_id?: string;
   grant: string | undefined;
   session: string | undefined;
   client: string | undefined;
@@ -136,6 +137,7 @@ export class Approvals {
     if (!times) throw new Error(`approval id ${id} is already taken`);
     const request: ApprovalRequest = {
       id,
+      request_id: input.request_id ?? null,
       grant: input.grant ?? null,
       session: input.session ?? null,
       client: input.client ?? null,
@@ -258,7 +260,7 @@ export class Approvals {
   }
 
   #orphaned(record: ApprovalRecord, holderGone: boolean): void {
-    this.#options.logger.info({ approval_id: record.request.id, state: record.status.state, holder_gone: holderGone }, 'approval request ended with no instance holding its call');
+    this.#options.logger.info({ approval_id: record.request.id, request_id: record.request.request_id, state: record.status.state, holder_gone: holderGone }, 'approval request ended with no instance holding its call');
     void this.#queue.promote(record.request.id);
     this.#options.onOrphaned?.(record);
   }

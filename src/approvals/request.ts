@@ -29,6 +29,8 @@ export function argumentsDigest(args: Record<string, unknown>): string {
  */
 export const ApprovalRequestSchema = z.object({
   id: z.string().regex(ID_PATTERN),
+  /** The call's request id: the same in its log lines, the agent's `_meta` and the audit trail (absent in requests an older Airlock wrote). */
+  request_id: z.string().nullable().default(null),
   grant: z.string().nullable(),
   session: z.string().nullable(),
   /** The MCP client's name from its `initialize` (e.g. `claude-code`). */

@@ -3,4 +3,4 @@ export { ConsoleChannel } from './console/console-channel.js';
 export { consoleApiRoutes, type ConsoleApiOptions } from './console/api.js';
 export { decideAsAdmin } from './console/decide.js';
 export { approvalView, describeDecision, describeEnd } from './console/view.js';
-export { SlackChannel, type SlackChannelOptions } from './slack/index.js';
+export { SlackChannel, type SlackChannelOptions, describeSlackError, webClientOptions, type WebClient } from './slack/index.js';

@@ -1,74 +1,43 @@
-import { performance } from 'node:perf_hooks';
-import { findConfigFile, loadConfig, redisUrl, type LoadedConfig } from '../config/index.js';
-import { DocumentError } from '../errors.js';
+import { findConfigFile, loadConfig, type LoadedConfig } from '../config/index.js';
 import { loadPolicyFile } from '../policy/index.js';
-import { readPersistence, redactRedisUrl } from '../redis/index.js';
-import { openCliRedis } from './console-access.js';
+import type { Check } from './doctor-check.js';
+import { redisChecks } from './doctor-redis.js';
+import { slackChecks } from './doctor-slack.js';
+import { upstreamChecks } from './doctor-upstreams.js';
 import { displayPath, ExitCode, type Io } from './output.js';
 
-type Level = 'ok' | 'warn' | 'error';
-interface Check {
-  level: Level;
-  what: string;
-  detail: string;
-}
-
 /**
- * `airlock doctor [-c FILE]`: a line per check of what the gateway needs,
- * exit 1 when any fails. Warnings (a Redis that keeps nothing on disk) do
- * not fail the run but say what would be lost.
+ * `airlock doctor [-c FILE]`: a line per check of what the gateway needs
+ * (config, policies, Redis, every upstream, Slack), exit 1 when any fails.
+ * Warnings (a Redis that keeps nothing on disk) do not fail the run but say
+ * what would be lost. A broken config stops there: nothing else can be
+ * told without it; anything else broken does not stop the other checks.
  */
 export async function doctor(io: Io, options: { config?: string }): Promise<number> {
-  const checks: Check[] = [];
   const file = findConfigFile(io.cwd, options.config);
   let config: LoadedConfig;
   try {
     config = loadConfig(file, io.env);
-    checks.push({ level: 'ok', what: 'config', detail: displayPath(io, config.file) });
   } catch (err) {
-    checks.push({ level: 'error', what: 'config', detail: (err as Error).message });
-    return report(io, checks);
+    return report(io, [{ level: 'error', what: 'config', detail: (err as Error).message }]);
   }
-  for (const [name, server] of Object.entries(config.servers)) {
-    try {
-      loadPolicyFile(server.policy);
-      checks.push({ level: 'ok', what: `policy ${name}`, detail: displayPath(io, server.policy) });
-    } catch (err) {
-      checks.push({ level: 'error', what: `policy ${name}`, detail: err instanceof DocumentError ? err.message : (err as Error).message });
-    }
-  }
-  checks.push(...(await redisChecks(io, config)));
-  return report(io, checks);
+  const [redis, upstreams, slack] = await Promise.all([
+    redisChecks(config, io.env),
+    upstreamChecks(config, io.env),
+    config.slack === undefined ? [] : slackChecks(config.slack),
+  ]);
+  return report(io, [{ level: 'ok', what: 'config', detail: displayPath(io, config.file) }, ...policyChecks(io, config), ...redis, ...upstreams, ...slack]);
 }
 
-async function redisChecks(io: Io, config: LoadedConfig): Promise<Check[]> {
-  const where = redactRedisUrl(redisUrl(config, io.env));
-  let redis;
-  try {
-    redis = await openCliRedis(config, io.env);
-  } catch (err) {
-    return [{ level: 'error', what: 'redis', detail: `${where}: ${(err as Error).message}` }];
-  }
-  try {
-    const started = performance.now();
-    await redis.ping();
-    const ms = (performance.now() - started).toFixed(1);
-    const persistence = await readPersistence(redis);
-    const checks: Check[] = [{ level: 'ok', what: 'redis', detail: `${redis.options.host ?? ''}:${redis.options.port ?? ''}: Redis ${persistence.version ?? '(version unknown)'}, PING ${ms} ms` }];
-    const losing = 'pending approvals and the audit trail would not survive a Redis restart';
-    if (persistence.durable === true) {
-      checks.push({ level: 'ok', what: 'redis persistence', detail: [persistence.aof && 'AOF on', persistence.snapshots && `RDB snapshots (save ${persistence.snapshots})`].filter(Boolean).join(', ') });
-    } else if (persistence.durable === false) {
-      checks.push({ level: 'warn', what: 'redis persistence', detail: `off (no AOF, no RDB snapshots): ${losing}; set appendonly yes` });
-    } else {
-      checks.push({ level: 'warn', what: 'redis persistence', detail: `AOF is off and CONFIG GET save is not allowed, so snapshots cannot be checked: unless the service snapshots, ${losing}` });
+function policyChecks(io: Io, config: LoadedConfig): Check[] {
+  return Object.entries(config.servers).map(([name, server]): Check => {
+    try {
+      loadPolicyFile(server.policy);
+      return { level: 'ok', what: `policy ${name}`, detail: displayPath(io, server.policy) };
+    } catch (err) {
+      return { level: 'error', what: `policy ${name}`, detail: (err as Error).message };
     }
-    return checks;
-  } catch (err) {
-    return [{ level: 'error', what: 'redis', detail: `${where}: ${(err as Error).message}` }];
-  } finally {
-    redis.disconnect();
-  }
+  });
 }
 
 function report(io: Io, checks: Check[]): number {

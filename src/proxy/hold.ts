@@ -23,6 +23,7 @@ export interface ApprovalDeps {
 }
 
 export interface HeldCall {
+  requestId: string;
   server: string;
   tool: string;
   /** The tool's class and level, shown to reviewers. */
@@ -75,6 +76,7 @@ export async function holdForApproval(
   try {
     held = await approvals.hold(
       {
+        request_id: call.requestId,
         grant: call.grant,
         session: call.session,
         client: call.client,

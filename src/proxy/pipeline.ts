@@ -128,13 +128,14 @@ async function runCall(deps: PipelineDeps, call: ToolCall, trace: CallTrace): Pr
 
   let approved: Extract<HoldResult, { approved: true }> | undefined;
   if (decision.action === 'require_approval') {
-    const held = await holdForApproval(deps.approval, { ...call, ...(risk && { risk: { class: risk.class, level: risk.level } }) }, decision, { log, audit, trace }, meta);
+    const held = await holdForApproval(deps.approval, { ...call, requestId, ...(risk && { risk: { class: risk.class, level: risk.level } }) }, decision, { log, audit, trace }, meta);
     if (!held.approved) return held.result;
     approved = held;
   } else {
     audit.record('allowed', { decision: decision.action, rule: decision.rule, reason: decision.reason, args });
   }
   const ran = approved ? audit.with({ approval_id: approved.request.id }) : audit;
+  const rlog = approved ? log.with({ approval_id: approved.request.id }) : log;
 
   const started = performance.now();
   const took = () => {
@@ -147,7 +148,7 @@ async function runCall(deps: PipelineDeps, call: ToolCall, trace: CallTrace): Pr
       { signal: call.signal, ...(call.progress && { onprogress: call.progress.relay }) },
     );
     const ms = took();
-    log.info({ decision: approved ? 'approved' : 'allowed', rule: decision.rule, upstream_ms: ms, is_error: result.isError === true }, 'call executed');
+    rlog.info({ decision: approved ? 'approved' : 'allowed', rule: decision.rule, upstream_ms: ms, is_error: result.isError === true }, 'call executed');
     ran.record('executed', { result: result.isError === true ? 'error' : 'ok', duration_ms: ms });
     if (!approved) return result;
     await approved.executed({ result: result.isError === true ? 'error' : 'ok', ms });
@@ -161,14 +162,14 @@ async function runCall(deps: PipelineDeps, call: ToolCall, trace: CallTrace): Pr
     if (call.signal.aborted) {
       const cutOff = deps.gate.closed;
       const reason = cutOff ? 'Airlock shut down while the server ran the call (listen.shutdown_timeout)' : 'the agent cancelled the call while the server ran it';
-      log.info({ decision: 'cancelled', rule: decision.rule, upstream_ms: ms }, cutOff ? 'call cut off by the shutdown' : 'call cancelled by the client');
+      rlog.info({ decision: 'cancelled', rule: decision.rule, upstream_ms: ms }, cutOff ? 'call cut off by the shutdown' : 'call cancelled by the client');
       ran.record('withdrawn', { reason, duration_ms: ms });
       throw err;
     }
     ran.record('unavailable', { duration_ms: ms, detail: (err as Error).message });
     deps.metrics.upstreamFault(call.server, 'call');
     if (!(err instanceof UpstreamUnavailableError)) throw err;
-    log.warn({ decision: 'unavailable', err: err.message }, 'upstream unavailable');
+    rlog.warn({ decision: 'unavailable', err: err.message }, 'upstream unavailable');
     const outcome = err.sent ? 'The server may or may not have run it: check before retrying.' : 'The call was not sent; retry later.';
     return refusal('UNAVAILABLE', `${err.message}. ${outcome}`, meta({ decision: 'unavailable', ...(approved && { approval_id: approved.request.id }) }));
   }

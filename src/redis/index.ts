@@ -6,3 +6,4 @@ export { redactRedisUrl } from './url.js';
 export type { RedisLogger } from './logger.js';
 export { withDeadline } from './deadline.js';
 export { readPersistence, type Persistence } from './persistence.js';
+export { readEvictionPolicy, type EvictionPolicy } from './eviction.js';

@@ -52,7 +52,7 @@ export function consoleApiRoutes(options: ConsoleApiOptions): Router {
     const admin = res.locals.admin as string;
     const result = await decideAsAdmin(approvals, audit, { id: req.params.id, verdict, admin, reason: body.reason ?? '' });
     const message = describeDecision(result, verdict);
-    logger.info({ approval_id: req.params.id, admin, verdict, outcome: result.outcome, state: result.record.status.state }, message);
+    logger.info({ approval_id: req.params.id, request_id: result.record.request.request_id, admin, verdict, outcome: result.outcome, state: result.record.status.state }, message);
     if (result.outcome === 'too_late') {
       return res.status(httpStatus(ErrorCode.ApprovalDecided)).json({ error: { code: ErrorCode.ApprovalDecided, message }, approval: approvalView(result.record) });
     }

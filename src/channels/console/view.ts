@@ -5,6 +5,7 @@ export function approvalView(record: ApprovalRecord, options: { arguments: boole
   const { request, status } = record;
   return {
     id: request.id,
+    request_id: request.request_id,
     state: status.state,
     server: request.server,
     tool: request.tool,

@@ -67,7 +67,7 @@ export class SlackDecisions {
     try {
       await this.#options.client.views.open({ trigger_id: payload.trigger_id, view: rejectModal(record.request, { id, channel: payload.channel.id }) });
     } catch (err) {
-      this.#options.logger.warn({ approval_id: id, user, err: describeSlackError(err) }, 'could not open the reject modal (views.open)');
+      this.#options.logger.warn({ approval_id: id, request_id: record.request.request_id, user, err: describeSlackError(err) }, 'could not open the reject modal (views.open)');
       await this.#ephemeral(payload.channel.id, user, reply.unavailable(`Slack would not open the reason form: ${describeSlackError(err)}`));
     }
   }
@@ -99,7 +99,7 @@ export class SlackDecisions {
     }
     await this.#refresh(result.record);
     if (result.outcome === 'too_late') return tell(tooLate(result.record));
-    this.#options.logger.info({ approval_id: id, user: voter.user, verdict, outcome: result.outcome }, `Slack decision ${result.outcome}`);
+    this.#options.logger.info({ approval_id: id, request_id: record.request.request_id, user: voter.user, verdict, outcome: result.outcome }, `Slack decision ${result.outcome}`);
     if (result.outcome === 'counted') await this.#ephemeral(channel, voter.user, reply.counted(result.record));
   }
 
@@ -134,7 +134,7 @@ export class SlackDecisions {
     if (code === ErrorCode.NotApprover && record) return { reason: 'not an approver for this tool', text: reply.notApprover(record.request), approvalId: id, detail: message };
     if (code === ErrorCode.ApprovalDecided && record) return { reason: 'already approved by this user', text: reply.alreadyVoted(record), approvalId: id, detail: message };
     if (code === ErrorCode.ApprovalNotFound || code === ErrorCode.BadArguments) return { reason: 'unknown approval request', text: reply.notFound(id), approvalId: id, detail: message };
-    if (code !== ErrorCode.RedisUnavailable) this.#options.logger.error({ approval_id: id, err: message }, 'a Slack decision failed');
+    if (code !== ErrorCode.RedisUnavailable) this.#options.logger.error({ approval_id: id, request_id: record?.request.request_id, err: message }, 'a Slack decision failed');
     return { reason: 'the decision could not be recorded', text: reply.unavailable(message), approvalId: id, detail: message };
   }
 
@@ -164,7 +164,7 @@ export class SlackDecisions {
   }
 
   async #refresh(record: ApprovalRecord): Promise<void> {
-    await this.#options.refresh(record).catch((err: unknown) => this.#options.logger.warn({ approval_id: record.request.id, err: describeSlackError(err) }, 'could not update the approval message'));
+    await this.#options.refresh(record).catch((err: unknown) => this.#options.logger.warn({ approval_id: record.request.id, request_id: record.request.request_id, err: describeSlackError(err) }, 'could not update the approval message'));
   }
 }
 

@@ -148,7 +148,7 @@ export class SlackChannel implements ApprovalChannel {
       const current = await this.#current(request.id, status);
       const ref = parseMessageRef(current.channel_ref);
       if (ref === undefined) {
-        this.#options.logger.debug({ approval_id: request.id }, 'no Slack message to update (it was never posted)');
+        this.#options.logger.debug({ approval_id: request.id, request_id: request.request_id }, 'no Slack message to update (it was never posted)');
         return;
       }
       const message = approvalMessage(request, current, this.#message);
