@@ -20,6 +20,14 @@ export interface AuditTrailOptions {
   redis: Redis;
   prefix: string;
   redisTimeoutMs: number;
+  /**
+   * How long `commit` waits for its event to be stored, queueing included.
+   * Default max(1 s, 4 × redisTimeoutMs): a committed event may wait behind an
+   * append already under way before its own is sent, and a held call that
+   * waited minutes for a person can wait a second for its record rather than
+   * be refused while Redis is healthy but busy.
+   */
+  commitTimeoutMs?: number;
   /** Events older than this are trimmed. */
   retentionMs: number;
   maxEvents?: number;
@@ -96,7 +104,8 @@ export class AuditTrail implements AuditRecorder {
       entry.settle = (err) => (err ? reject(err) : resolve());
     });
     this.#enqueue(entry, true);
-    return withDeadline(stored, this.#options.redisTimeoutMs, `writing the ${input.event} audit event`).catch((err: unknown) => {
+    const ms = this.#options.commitTimeoutMs ?? Math.max(1_000, 4 * this.#options.redisTimeoutMs);
+    return withDeadline(stored, ms, `writing the ${input.event} audit event`).catch((err: unknown) => {
       entry.abandoned = true;
       throw err;
     });
