@@ -195,7 +195,7 @@ function processCpuUs(): number {
 }
 
 /** User + system CPU time of another process, µs (Linux; 0 elsewhere). */
-function procCpuUs(pid: number): number {
+export function procCpuUs(pid: number): number {
   try {
     // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
     const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
@@ -272,15 +272,32 @@ export async function startAirlockInProcess(upstreamUrl: string, cleanup: Cleanu
 async function startAirlockChild(upstreamUrl: string, cleanup: Cleanup): Promise<AirlockHandle> {
   const port = await freePort();
   const file = writeConfig(upstreamUrl, port, cleanup);
-  const redisUrl = await startBenchRedis(cleanup);
+  const { child } = await startAirlockProcess(cleanup, file, await startBenchRedis(cleanup), port);
+  return { url: `http://127.0.0.1:${port}/mcp/everything`, ...(child.pid !== undefined && { pid: child.pid }) };
+}
+
+export interface AirlockProcessOptions {
+  /** Extra environment for the child, over this process's. */
+  env?: Record<string, string>;
+  /** 'inherit' (default): its log lines go to this process's; 'pipe': the caller reads them from child.stdout / child.stderr. */
+  stdio?: 'inherit' | 'pipe';
+}
+
+/**
+ * `airlock start -c configFile` as a child process (listening on `port`, as
+ * its config says) against `redisUrl`, stopped by `cleanup`; resolves once
+ * `/readyz` answers 200. AIRLOCK_BENCH_NODE_ARGS adds node options to it.
+ */
+export async function startAirlockProcess(cleanup: Cleanup, configFile: string, redisUrl: string, port: number, options: AirlockProcessOptions = {}): Promise<{ base: string; child: ChildProcess }> {
   const nodeArgs = (process.env.AIRLOCK_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  const child = spawn(process.execPath, [...nodeArgs, AIRLOCK_BIN, 'start', '-c', file], { env: { ...process.env, REDIS_URL: redisUrl }, stdio: ['ignore', 'inherit', 'inherit'] });
+  const stdio = options.stdio ?? 'inherit';
+  const child = spawn(process.execPath, [...nodeArgs, AIRLOCK_BIN, 'start', '-c', configFile], { env: { ...process.env, ...options.env, REDIS_URL: redisUrl }, stdio: ['ignore', stdio, stdio] });
   cleanup.push(() => stopChild(child));
   const base = `http://127.0.0.1:${port}`;
   // At warn level it logs nothing on a good start: poll readiness, with a deadline.
   const deadline = Date.now() + 20_000;
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`airlock exited with ${child.exitCode}`);
+    if (child.exitCode !== null) throw new Error(`airlock exited with ${child.exitCode}${stdio === 'pipe' ? `\n${unread(child)}` : ''}`);
     const ready = await fetch(`${base}/readyz`).then(
       (r) => r.ok,
       () => false,
@@ -289,7 +306,12 @@ async function startAirlockChild(upstreamUrl: string, cleanup: Cleanup): Promise
     if (Date.now() > deadline) throw new Error('airlock was not ready within 20 s');
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
-  return { url: `${base}/mcp/everything`, ...(child.pid !== undefined && { pid: child.pid }) };
+  return { base, child };
+}
+
+/** What a piped child wrote that nobody has read yet (its streams stay paused until someone listens). */
+function unread(child: ChildProcess): string {
+  return [child.stdout, child.stderr].map((stream) => (stream?.read() as Buffer | null)?.toString() ?? '').join('');
 }
 
 function waitForLine(child: ChildProcess, pattern: RegExp, what: string): Promise<string> {
