@@ -19,11 +19,12 @@ const CONVERSATION_ID = /^[CGD][A-Z0-9]{2,}$/;
  */
 export async function slackChecks(slack: SlackSettings): Promise<Check[]> {
   const options = webClientOptions(slack.api_url, silentLogger);
+  const appToken = slack.app_token;
   const [bot, socket] = await Promise.all([
     botChecks(new webApi.WebClient(slack.bot_token, options), slack),
-    slack.app_token === undefined ? [] : [await appTokenCheck(new webApi.WebClient(slack.app_token, options))],
+    appToken === undefined ? undefined : appTokenCheck(new webApi.WebClient(appToken, options)),
   ]);
-  return [...bot, ...socket];
+  return socket === undefined ? bot : [...bot, socket];
 }
 
 async function botChecks(client: WebClient, slack: SlackSettings): Promise<Check[]> {
@@ -69,7 +70,9 @@ async function channelCheck(client: WebClient, channel: string, bot: { user: str
       return { level: 'error', what, detail: `${channel}: Slack answered channel_not_found: no such channel, or a private channel the bot is not in; check slack.channel and ${invite}` };
     }
     if (code === 'missing_scope') {
-      const needed = typeof err.data.needed === 'string' ? ` (needs ${err.data.needed})` : '';
+      // Slack names the scopes the method wanted in `needed`, beside `error`.
+      const wanted = (err.data as { needed?: unknown }).needed;
+      const needed = typeof wanted === 'string' ? ` (needs ${wanted})` : '';
       return { level: 'warn', what, detail: `${channel}: cannot be checked: the bot token may not call conversations.info${needed}; check yourself that the bot is in the channel, or add that scope` };
     }
     return { level: 'error', what, detail: `${channel}: conversations.info failed: ${describeSlackError(err)}` };

@@ -8,8 +8,8 @@ import type { Check } from './doctor-check.js';
 
 /** How long one upstream may take to start and list its tools. */
 export const UPSTREAM_TIMEOUT_MS = 30_000;
-/** Beyond the timeout, for the probe to close what it started before it is killed. */
-const GRACE_MS = 5_000;
+/** Beyond the timeout, for the probe to load (tsx) and to close what it started before it is killed. */
+const GRACE_MS = 10_000;
 
 /** What the probe (`probe-upstreams.ts`) writes on stdout, one JSON line per server. */
 export const ProbeResultSchema = z.discriminatedUnion('outcome', [
@@ -65,7 +65,11 @@ function runProbe(file: string, env: NodeJS.ProcessEnv, timeoutMs: number): Prom
       const parsed = ProbeResultSchema.safeParse(parseJson(line));
       if (parsed.success) results.set(parsed.data.server, parsed.data);
     });
-    const deadline = setTimeout(() => killGroup(child), timeoutMs + GRACE_MS);
+    let late = false;
+    const deadline = setTimeout(() => {
+      late = true;
+      killGroup(child);
+    }, timeoutMs + GRACE_MS);
     child.on('error', (err) => (spawnError = err));
     // Whatever the probe left running (a server that ignored its stdin closing, a grandchild of npx) goes with the group.
     child.on('exit', () => killGroup(child));
@@ -73,7 +77,8 @@ function runProbe(file: string, env: NodeJS.ProcessEnv, timeoutMs: number): Prom
       clearTimeout(deadline);
       const lastLine = stderr.trim().split('\n').at(-1);
       const why = spawnError?.message ?? lastLine ?? (signal ? `killed by ${signal}` : `exit code ${code}`);
-      resolve({ results, ...(code !== 0 && { failure: `the upstream check could not run: ${why}` }) });
+      // Killed for being late: the servers it had not reported on get "no answer" from upstreamChecks.
+      resolve({ results, ...(code !== 0 && !late && { failure: `the upstream check could not run: ${why}` }) });
     });
   });
 }

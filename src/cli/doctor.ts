@@ -1,4 +1,5 @@
 import { findConfigFile, loadConfig, type LoadedConfig } from '../config/index.js';
+import { DocumentError, formatProblem } from '../errors.js';
 import { loadPolicyFile } from '../policy/index.js';
 import type { Check } from './doctor-check.js';
 import { redisChecks } from './doctor-redis.js';
@@ -29,13 +30,16 @@ export async function doctor(io: Io, options: { config?: string }): Promise<numb
   return report(io, [{ level: 'ok', what: 'config', detail: displayPath(io, config.file) }, ...policyChecks(io, config), ...redis, ...upstreams, ...slack]);
 }
 
+/** One line per policy, or per problem in it, each naming the file as the person typing would. */
 function policyChecks(io: Io, config: LoadedConfig): Check[] {
-  return Object.entries(config.servers).map(([name, server]): Check => {
+  return Object.entries(config.servers).flatMap(([name, server]): Check[] => {
+    const what = `policy ${name}`;
     try {
       loadPolicyFile(server.policy);
-      return { level: 'ok', what: `policy ${name}`, detail: displayPath(io, server.policy) };
+      return [{ level: 'ok', what, detail: displayPath(io, server.policy) }];
     } catch (err) {
-      return { level: 'error', what: `policy ${name}`, detail: (err as Error).message };
+      if (!(err instanceof DocumentError)) return [{ level: 'error', what, detail: (err as Error).message }];
+      return err.problems.map((problem) => ({ level: 'error', what, detail: formatProblem({ ...problem, file: displayPath(io, problem.file) }) }));
     }
   });
 }

@@ -123,7 +123,7 @@ export function buildProgram(io: Io, result: { exitCode: number }): Command {
 
   program
     .command('doctor')
-    .description('check the config, every policy and Redis (reachable, and whether it keeps anything on disk)')
+    .description('check the config, every policy, Redis (reachable, persistence, eviction policy), every upstream and Slack; exit 1 on any failure')
     .option('-c, --config <file>', 'config file (default ./airlock.yaml, else examples/airlock.yaml)')
     .action(async (opts: { config?: string }) => {
       result.exitCode = await doctor(io, opts);

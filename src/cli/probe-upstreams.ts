@@ -89,4 +89,8 @@ function killOwnGroup(): void {
   }
 }
 
-await main();
+await main().catch((err: unknown) => {
+  // One line: doctor shows the last line of this process's stderr when it ends without results.
+  process.stderr.write(`${(err as Error).message.split('\n')[0]}\n`);
+  process.exit(1);
+});

@@ -1,11 +1,15 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { configTree, FS } from '../support/config-tree.js';
+import { configTree } from '../support/config-tree.js';
+import { FILESYSTEM_SERVER } from '../support/mcp-servers.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
 import { airlock, cli } from '../support/run-cli.js';
 
-/** A config whose policy is valid, so that Redis is the only thing doctor can find wrong. */
-const tree = () => configTree(FS, { 'policies/fs.yaml': 'version: "1"\ndefault: deny\n' });
+/** A config whose policy is valid and whose server (the real filesystem server) starts, so that Redis is the only thing doctor can find wrong. */
+const tree = () =>
+  configTree(['servers:', '  fs:', `    command: ${JSON.stringify(process.execPath)}`, `    args: [${JSON.stringify(FILESYSTEM_SERVER)}, .]`, '    policy: policies/fs.yaml', ''].join('\n'), {
+    'policies/fs.yaml': 'version: "1"\ndefault: deny\n',
+  });
 
 let volatile: TestRedis;
 let durable: TestRedis;

@@ -26,11 +26,31 @@ export interface SlackUser {
 /** How the next calls fail: an HTTP 500, a 429 with Retry-After (seconds), or Slack's `ok: false` with an error code. */
 export type SlackFailure = { status: 500 } | { status: 429; retryAfter: number } | { error: string };
 
+/** A conversation as `conversations.info` describes it. */
+export interface SlackConversation {
+  name: string;
+  is_private?: boolean;
+  /** Whether the bot is in it; default true. */
+  is_member?: boolean;
+  is_archived?: boolean;
+}
+
 export interface FakeSlackOptions {
   teamId?: string;
   users?: Record<string, SlackUser>;
   /** User groups (`S…`) and their members. */
   groups?: Record<string, string[]>;
+  /** Conversations by id, for `conversations.info`; any other id is `channel_not_found`. */
+  conversations?: Record<string, SlackConversation>;
+  /**
+   * When set, only these tokens are accepted: any other gets `invalid_auth`
+   * (no token: `not_authed`), as Slack answers; and, as Slack does,
+   * `apps.connections.open` takes only app-level tokens (`xapp-…`) and every
+   * other method refuses them (`not_allowed_token_type`). Unset: any token goes.
+   */
+  validTokens?: string[];
+  /** Sent as `x-oauth-scopes` on every answer, as Slack does; unset: no such header. */
+  scopes?: string[];
 }
 
 export interface FakeSlack {
@@ -56,7 +76,8 @@ export interface FakeSlack {
 /**
  * A small Slack stand-in on a free port: the Web API methods Airlock uses
  * (auth.test, chat.postMessage, chat.update, chat.postEphemeral, views.open,
- * users.info, usergroups.users.list, apps.connections.open), every call
+ * users.info, usergroups.users.list, apps.connections.open) and those
+ * `airlock doctor` uses (conversations.info), tokens checked on demand, every call
  * recorded, failures on demand for chaos tests, and a Socket Mode endpoint
  * (`ws://…/socket`) that greets with `hello` and relays acknowledgements.
  */
@@ -108,8 +129,17 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
       }
       return json(res, 500, { ok: false, error: 'internal_error' });
     }
-    call.response = answer(method, body);
+    call.response = refusal(method, token) ?? answer(method, body);
+    if (options.scopes) res.setHeader('x-oauth-scopes', options.scopes.join(','));
     json(res, 200, call.response);
+  }
+
+  function refusal(method: string, token: string | undefined): Record<string, unknown> | undefined {
+    if (options.validTokens === undefined) return undefined;
+    if (token === undefined) return { ok: false, error: 'not_authed' };
+    if (!options.validTokens.includes(token)) return { ok: false, error: 'invalid_auth' };
+    if ((method === 'apps.connections.open') !== token.startsWith('xapp-')) return { ok: false, error: 'not_allowed_token_type' };
+    return undefined;
   }
 
   function answer(method: string, body: Record<string, unknown>): Record<string, unknown> {
@@ -135,6 +165,16 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
       }
       case 'apps.connections.open':
         return { ok: true, url: `${url.replace(/^http/, 'ws')}/socket` };
+      case 'conversations.info': {
+        const id = String(body.channel);
+        const conversation = options.conversations?.[id];
+        if (!conversation) return { ok: false, error: 'channel_not_found' };
+        const isPrivate = conversation.is_private ?? false;
+        return {
+          ok: true,
+          channel: { id, name: conversation.name, is_channel: !isPrivate, is_group: isPrivate, is_private: isPrivate, is_member: conversation.is_member ?? true, is_archived: conversation.is_archived ?? false },
+        };
+      }
       default:
         return { ok: false, error: 'unknown_method' };
     }
