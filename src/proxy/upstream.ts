@@ -137,8 +137,14 @@ export class Upstream {
     const { logger, server } = this.#options;
     try {
       const client = server.transport === 'stdio' ? await this.#connectStdio() : await this.#connectHttp(server.url, server.headers);
+      // close() was called while this attempt ran: what it opened must not outlive it.
+      if (this.#closedNow()) {
+        await client.close().catch(() => undefined);
+        return;
+      }
       this.#client = client;
       await this.#refreshTools(client);
+      if (this.#closedNow()) return;
       this.#status = 'connected';
       this.#lastError = undefined;
       this.#attempt = 0;
@@ -146,6 +152,7 @@ export class Upstream {
       logger.info({ upstream: this.name, server_name: info?.name, server_version: info?.version, tools: this.#tools.length }, 'upstream connected');
       this.#options.onConnected?.();
     } catch (err) {
+      if (this.#closedNow()) return;
       this.#lastError = (err as Error).message;
       this.#status = 'disconnected';
       // Once per outage at warn; each further attempt only at debug, so a server that stays down does not flood the log.
@@ -193,8 +200,20 @@ export class Upstream {
     });
     client.onclose = () => this.#closed(client);
     client.onerror = (err) => this.#options.logger.debug({ upstream: this.name, err: err.message }, 'upstream transport error');
-    await client.connect(transport);
+    try {
+      await client.connect(transport);
+    } catch (err) {
+      // A failed connect leaves the transport open: an SSE EventSource reconnecting forever, a stdio child still running.
+      client.onclose = undefined;
+      await client.close().catch(() => undefined);
+      throw err;
+    }
     return client;
+  }
+
+  /** Read after an await: TypeScript would otherwise keep the status it narrowed before. */
+  #closedNow(): boolean {
+    return this.#status === 'closed';
   }
 
   #closed(client: Client): void {
