@@ -1,5 +1,5 @@
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
-import { findConfigFile, loadConfig } from '../config/index.js';
+import { durationMs, findConfigFile, loadConfig } from '../config/index.js';
 import { SlackChannel } from '../channels/index.js';
 import { AirlockError, ErrorCode } from '../errors.js';
 import { openRedis, openServing } from '../gateway/index.js';
@@ -34,7 +34,16 @@ export async function stdio(io: Io, name: string, options: { config?: string; gr
   const closed = new Promise<void>((resolve) => (transport.onclose = resolve));
   await session.connect(transport);
   process.stdin.once('end', () => void session.close());
+  // As `airlock start` does: held calls are withdrawn with a reason and the call in flight may finish, then the session ends.
+  const stop = (signal: NodeJS.Signals) => {
+    logger.info({ signal }, 'stopping airlock stdio');
+    void serving.drain(durationMs(config.listen.shutdown_timeout)).then(() => session.close());
+  };
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
   await closed;
+  process.off('SIGTERM', stop);
+  process.off('SIGINT', stop);
   await serving.close();
   await close();
   logger.flush();

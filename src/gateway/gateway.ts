@@ -100,13 +100,9 @@ export class Gateway {
    * the listener, upstreams, approvals and the audit trail close.
    */
   async stop(): Promise<void> {
-    const { config, logger } = this.#options;
+    const { config } = this.#options;
     this.#stopping = true;
-    const { gate } = this.#serving.deps;
-    gate.close();
-    logger.info({ in_flight: gate.inFlight, held: this.approvals.holding }, 'stopping: no new sessions or calls; withdrawing held calls, letting calls in flight finish');
-    const drained = await this.#drain(Date.now() + durationMs(config.listen.shutdown_timeout));
-    if (!drained) logger.warn({ in_flight: gate.inFlight }, 'calls still in flight at the shutdown timeout are cut off');
+    await this.#serving.drain(durationMs(config.listen.shutdown_timeout), this.#hurry.signal);
     await Promise.all([this.#closeHttp(this.#http, true), this.#closeHttp(this.#metricsHttp, false)]);
     await this.#serving.close();
   }
@@ -114,18 +110,6 @@ export class Gateway {
   /** Cuts the drain of a stop short (a second SIGTERM or SIGINT). */
   hurry(): void {
     this.#hurry.abort();
-  }
-
-  /** True when every call finished before `deadline`. A call held after the first sweep (it was already past the gate) is withdrawn by the next. */
-  async #drain(deadline: number): Promise<boolean> {
-    const { gate } = this.#serving.deps;
-    for (;;) {
-      await this.approvals.withdrawHeld('Airlock is shutting down; call again and a new request will be opened').catch((err: unknown) => this.#options.logger.warn({ err: (err as Error).message }, 'could not withdraw held calls'));
-      const left = deadline - Date.now();
-      if (gate.inFlight === 0) return true;
-      if (left <= 0 || this.#hurry.signal.aborted) return false;
-      await gate.drained(Math.min(left, 100));
-    }
   }
 
   async #closeHttp(http: HttpServer | undefined, sessions: boolean): Promise<void> {

@@ -32,6 +32,13 @@ export interface Serving {
   routers: Router[];
   audit: AuditTrail;
   metrics: GatewayMetrics;
+  /**
+   * The first half of a graceful stop: refuses new calls, withdraws the
+   * calls held for approval (their agents are told to call again), and waits
+   * up to `timeoutMs` (or until `hurry` aborts) for the calls in flight to
+   * finish. True when they all did.
+   */
+  drain(timeoutMs: number, hurry?: AbortSignal): Promise<boolean>;
   /** Starts every upstream (a failed start is retried by the upstream itself). */
   start(): Promise<void>;
   /** Stops watching, ends held calls, closes upstreams, writes the queued audit events. */
@@ -126,11 +133,39 @@ export async function openServing(config: LoadedConfig, redis: Redis, logger: Lo
       routers,
       audit,
       metrics,
+      drain: (timeoutMs, hurry) => drainCalls(deps, approvals, logger, timeoutMs, hurry),
       start: async () => void (await Promise.all([...upstreams.values()].map((u) => u.start()))),
       close: closeAll,
     };
   } catch (err) {
     await closeAll();
     throw err;
+  }
+}
+
+const SHUTDOWN_REASON = 'Airlock is shutting down; call again and a new request will be opened';
+
+async function drainCalls(deps: PipelineDeps, approvals: Approvals, logger: Logger, timeoutMs: number, hurry?: AbortSignal): Promise<boolean> {
+  const drained = await waitForCalls(deps, approvals, logger, timeoutMs, hurry);
+  // A call leaves the gate when its result is ready; the SDK writes that result to the agent a few microtasks later, before sessions may close.
+  await new Promise((resolve) => setImmediate(resolve));
+  return drained;
+}
+
+async function waitForCalls(deps: PipelineDeps, approvals: Approvals, logger: Logger, timeoutMs: number, hurry?: AbortSignal): Promise<boolean> {
+  const { gate } = deps;
+  gate.close();
+  logger.info({ in_flight: gate.inFlight, held: approvals.holding }, 'stopping: no new sessions or calls; withdrawing held calls, letting calls in flight finish');
+  const deadline = Date.now() + timeoutMs;
+  // A call already past the gate may be held after a sweep: the next sweep withdraws it.
+  for (;;) {
+    await approvals.withdrawHeld(SHUTDOWN_REASON).catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'could not withdraw held calls'));
+    if (gate.inFlight === 0) return true;
+    const left = deadline - Date.now();
+    if (left <= 0 || hurry?.aborted) {
+      logger.warn({ in_flight: gate.inFlight }, 'calls still in flight at the shutdown timeout are cut off');
+      return false;
+    }
+    await gate.drained(Math.min(left, 100));
   }
 }

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -13,6 +13,7 @@ import { after, before, test } from 'node:test';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { getDefaultEnvironment, StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { FILESYSTEM_SERVER } from '../support/mcp-servers.js';
+import { until } from '../support/poll.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
 import { AIRLOCK_BIN, airlock } from '../support/run-cli.js';
 
@@ -95,4 +96,27 @@ test('airlock stdio with a server that is not configured exits 1 naming it', asy
   assert.equal(result.code, 1);
   assert.match(result.stderr, /unknown server "nope".*configured: filesystem/);
   assert.equal(result.stdout, '');
+});
+
+test('SIGTERM to airlock stdio withdraws a held call with the reason, writes nothing, and exits 0', async () => {
+  const heldConfig = join(dir, 'held.yaml');
+  writeFileSync(join(dir, 'held-policy.yaml'), ['version: "1"', 'default: allow', 'tools:', '  write_file: { action: require_approval, reason: Writes need a person }', ''].join('\n'));
+  writeFileSync(heldConfig, `servers:\n  filesystem:\n    command: ${JSON.stringify(process.execPath)}\n    args: [${JSON.stringify(FILESYSTEM_SERVER)}, ./sandbox]\n    policy: held-policy.yaml\napprovals: { channel: console }\n`);
+  const transport = new StdioClientTransport({ command: process.execPath, args: [AIRLOCK_BIN, 'stdio', 'filesystem', '-c', heldConfig], cwd: dir, env: { ...getDefaultEnvironment(), REDIS_URL: redis.url }, stderr: 'pipe' });
+  let stderr = '';
+  (transport.stderr as Readable).on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const client = new Client({ name: 'stdio-agent', version: '1.0.0' });
+  await client.connect(transport);
+  const child = (transport as unknown as { _process: ChildProcess })._process;
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const target = join(dir, 'sandbox', 'never.txt');
+  const call = client.callTool({ name: 'write_file', arguments: { path: target, content: 'no' } });
+  await until('the call to be held', () => stderr.includes('call held for approval'), 10_000);
+  child.kill('SIGTERM');
+  const result = await call;
+  assert.equal(result.isError, true);
+  assert.match(JSON.stringify(result.content), /\[UNAVAILABLE\] The approval request was withdrawn: Airlock is shutting down; call again and a new request will be opened/);
+  assert.equal(await exited, 0, stderr);
+  assert.equal(existsSync(target), false);
+  await client.close();
 });
