@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { AirlockError, ErrorCode } from '../errors.js';
 import type { Redactor } from '../redact.js';
 import { withDeadline } from '../redis/index.js';
-import { contentHash, decodeHead, linkHash } from './chain.js';
+import { contentHash, decodeHead, linkHash, type DraftEvent } from './chain.js';
 import type { AuditInput, AuditRecorder } from './event.js';
 import { auditKeys, type AuditKeys } from './keys.js';
 import { shapeEvent } from './shape.js';
@@ -212,7 +212,7 @@ export class AuditTrail implements AuditRecorder {
     // Linked here to the head this instance last saw; the script links them itself when another instance appended since.
     let { seq, hash: prev } = decodeHead(this.#head);
     const args = batch.flatMap((entry) => {
-      const draft = shapeEvent(entry.input, entry.time, this.#options);
+      const draft = shapeOrStrip(entry, this.#options);
       const content = contentHash(draft);
       seq += 1;
       prev = linkHash(seq, prev, content);
@@ -224,6 +224,18 @@ export class AuditTrail implements AuditRecorder {
     const reply = await step(redis.airlockAuditAppend(this.#keys.stream, this.#keys.head, this.#keys.trimmed, this.#head, minId, String(maxEvents ?? 0), ...args), redisTimeoutMs);
     this.#head = reply[0] ?? '';
     if (trim) this.#trimmedAt = now;
+  }
+}
+
+/** The event of an input its arguments cannot be shaped from (too deep to walk, say) is stored without them, saying so: one bad event must not hold up the queue behind it. */
+function shapeOrStrip(entry: Queued, options: AuditTrailOptions): DraftEvent {
+  try {
+    return shapeEvent(entry.input, entry.time, options);
+  } catch (err) {
+    const { args: _dropped, ...rest } = entry.input;
+    const why = `the arguments could not be recorded: ${(err as Error).message}`;
+    options.logger.error({ event: entry.input.event, request_id: entry.input.request_id, err: (err as Error).message }, 'audit event stored without its arguments');
+    return shapeEvent({ ...rest, detail: rest.detail === undefined ? why : `${rest.detail}; ${why}` }, entry.time, options);
   }
 }
 

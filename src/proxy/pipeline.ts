@@ -7,6 +7,7 @@ import type { Charge, RateLimiter } from '../limits/index.js';
 import { classifyTool, type Classification, type ToolPins } from '../inventory/index.js';
 import { UNKNOWN_TOOL, startTrace, type CallOutcome, type CallTrace, type GatewayMetrics } from '../metrics/index.js';
 import { evaluate, type CompiledPolicy, type Decision } from '../policy/index.js';
+import { MAX_ARGUMENT_DEPTH, nestsDeeperThan } from './argument-depth.js';
 import { callAudit } from './call-audit.js';
 import type { CallGate } from './call-gate.js';
 import { callLog } from './call-log.js';
@@ -77,6 +78,12 @@ async function runCall(deps: PipelineDeps, call: ToolCall, trace: CallTrace): Pr
   const log = callLog(deps.logger, { request_id: requestId, server: call.server, tool: call.tool, grant: call.grant, session: call.session });
   const audit = callAudit(deps.audit, { request_id: requestId, server: call.server, tool: call.tool, grant: call.grant ?? null, session: call.session ?? null, client: call.client ?? null });
   const args = call.args ?? {};
+  if (nestsDeeperThan(args, MAX_ARGUMENT_DEPTH)) {
+    const reason = `The arguments nest more than ${MAX_ARGUMENT_DEPTH} levels deep; Airlock refuses such calls without reading them further`;
+    log.info({ decision: 'denied', rule: 'arguments_depth' }, 'arguments nested too deep');
+    audit.record('denied', { decision: 'deny', rule: 'arguments_depth', reason });
+    return refusal('POLICY DENIED', `${reason}. The call was not sent.`, { decision: 'denied', rule: 'arguments_depth', reason, request_id: requestId, server: call.server, tool: call.tool });
+  }
   const upstream = deps.upstream(call.server);
   const tool = upstream.tool(call.tool);
   if (upstream.status === 'connected' && !tool) {

@@ -277,3 +277,20 @@ test('a reason or detail that quotes a secret argument is stored with the secret
   const events = (await reader().query(parseAuditQuery({}))).events;
   assert.equal(events[0]?.reason, 'args.password is "[redacted]": weak');
 });
+
+test('an event whose arguments cannot be walked (nested 10,000 deep) is stored without them, saying why, and the events after it are not held up', async () => {
+  let deep: unknown = 0;
+  for (let i = 0; i < 10_000; i++) deep = [deep];
+  const { logger, lines } = captureLogger();
+  const trail = trailOn(redis, { logger });
+  trail.record(call(1));
+  trail.record(call(2, { event: 'denied', args: { text: deep }, detail: 'refused' }));
+  await trail.commit(call(3, { event: 'approved' }));
+  const events = (await rawEntries()).map((e) => JSON.parse(e.json) as Record<string, unknown>);
+  assert.deepEqual(events.map((e) => e.request_id), ['r1', 'r2', 'r3']);
+  assert.equal(events[1]?.arguments, undefined);
+  assert.equal(events[1]?.digest, undefined);
+  assert.match(String(events[1]?.detail), /^refused; the arguments could not be recorded: Maximum call stack size exceeded/);
+  assert.ok(lines.some((l) => l.msg === 'audit event stored without its arguments' && l.request_id === 'r2'));
+  assert.deepEqual(await reader().verify(), { checked: 3, first: 1, last: 3 });
+});

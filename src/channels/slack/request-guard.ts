@@ -49,15 +49,20 @@ export function checkSlackRequest(signingSecret: string, headers: Request['heade
 
 /** The payload as Bolt will read it: form-encoded with a JSON `payload` field (interactivity), or JSON. */
 export function parseSlackBody(body: string, contentType: string | undefined): { ok: true; value: unknown } | { ok: false; reason: string } {
+  let value: unknown;
   try {
     if (contentType === 'application/x-www-form-urlencoded') {
       const payload = new URLSearchParams(body).get('payload');
-      return { ok: true, value: payload === null ? Object.fromEntries(new URLSearchParams(body)) : JSON.parse(payload) };
+      value = payload === null ? Object.fromEntries(new URLSearchParams(body)) : JSON.parse(payload);
+    } else {
+      value = JSON.parse(body);
     }
-    return { ok: true, value: JSON.parse(body) };
   } catch (err) {
     return { ok: false, reason: `the payload is not JSON (${(err as Error).message})` };
   }
+  // Every Slack payload is an object; Bolt throws (HTTP 500) on null, a number or an array.
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return { ok: false, reason: `the payload is ${value === null ? 'null' : Array.isArray(value) ? 'an array' : `a ${typeof value}`}, not a JSON object` };
+  return { ok: true, value };
 }
 
 /**
