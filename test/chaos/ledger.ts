@@ -5,6 +5,8 @@ import type { TestContext } from 'node:test';
 export type Outcome = 'released' | 'rejected' | 'expired' | 'withdrawn' | 'unavailable' | 'denied' | 'rate_limited' | 'failed';
 
 const BY_DECISION: Record<string, Outcome> = {
+  // An approved call's result is the upstream's own, with the approval added under `_meta`.
+  approved: 'released',
   rejected: 'rejected',
   expired: 'expired',
   withdrawn: 'withdrawn',
@@ -15,8 +17,8 @@ const BY_DECISION: Record<string, Outcome> = {
 };
 
 /**
- * A result without `_meta["airlock/decision"]` came from the upstream: the
- * call was released. A thrown error (transport gone, gateway killed) is
+ * A result without `_meta["airlock/decision"]`, or with `approved` there,
+ * came from the upstream: the call was released. A thrown error (transport gone, gateway killed) is
  * `failed`: the agent learnt nothing, and whether the upstream saw the call
  * is for the upstream's own record to say.
  */
