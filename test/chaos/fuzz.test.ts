@@ -1,22 +1,20 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import fc from 'fast-check';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { parse as parseYaml, stringify as toYaml } from 'yaml';
-import { DocumentError } from '../../src/errors.js';
-import { loadPolicyFile } from '../../src/policy/index.js';
 import { startFakeSlack, type FakeSlack } from '../support/fake-slack.js';
 import type { RunningGateway } from '../support/gateway.js';
 import type { Tracked } from '../support/held-call.js';
 import { until } from '../support/poll.js';
 import { MCP_HEADERS, openSession } from '../support/raw-mcp.js';
 import { upstreamCalls } from '../support/recording-upstream.js';
-import { cli, PROJECT_ROOT } from '../support/run-cli.js';
+import { cli } from '../support/run-cli.js';
 import { CHANNEL, TEAM, blockActions, signed, viewSubmission } from '../support/slack-interactions.js';
 import { emptyCounts, reportCounts } from './ledger.js';
+import { checkPolicy, policyText, writePolicy } from './fuzz-policies.js';
 import { AGENT, approvalState, auditEvents, callEcho, decisionMetaOf, deliverOnce, inPool, policyFileOf, postedFor, reach, startRecordingSlackGateway, Tally, verifyAudit } from './fuzz-support.js';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20_260_115);
@@ -37,6 +35,7 @@ const POLICY_V1 = {
 };
 /** The good policy a live reload brings in: it also hides start_dicom_export_job. */
 const POLICY_V2 = { ...POLICY_V1, hide: ['sleep', 'start_dicom_export_job'] };
+const policyTexts = policyText([POLICY_V1]);
 
 let slack: FakeSlack;
 let gateway: RunningGateway;
@@ -330,115 +329,6 @@ function describeInput(input: HttpInput): string {
   return JSON.stringify({ ...input, body: body.length > 600 ? `${body.slice(0, 600)}… (${body.length} chars)` : body });
 }
 
-// ---------------------------------------------------------------- policies
-
-const SEED_POLICIES: unknown[] = [
-  POLICY_V1,
-  {
-    version: '1',
-    default: 'deny',
-    hide: ['delete_account'],
-    all_tools: { limits: [] },
-    tools: {
-      list_customers: {},
-      start_dicom_export_job: {
-        action: 'require_approval',
-        reason: 'Starts a bulk export',
-        limits: [{ counter: 'exports', window: 'minute', max: 10, scope: 'grant' }],
-        approval: { timeout: '15m', approvers: ['U0123ABCD', 'S0456GROUP'], min_approvals: 1 },
-      },
-      create_refund: {
-        require: [{ path: 'args.reason', op: 'exists' }],
-        deny_if: [{ path: 'args.amount', op: 'gt', value: 10000 }],
-        approve_if: [{ path: 'args.amount', op: 'gt', value: 100 }, { path: 'args.note', op: 'regex', value: '^urgent' }],
-        schema: { type: 'object', properties: { currency: { enum: ['usd', 'eur'] } } },
-        rate_limit: { max: 10, window: 60 },
-      },
-      'delete_*': { action: 'deny', reason: 'Agents may not delete' },
-    },
-    risk: { read: 'allow', write: 'require_approval', destructive: 'deny' },
-    on_tool_change: 'deny',
-  },
-  ...readdirSync(join(PROJECT_ROOT, 'policies')).map((name) => parseYaml(readFileSync(join(PROJECT_ROOT, 'policies', name), 'utf8')) as unknown),
-];
-
-type Mutation = { at: number; op: 'set' | 'delete' | 'rename' | 'wrap' | 'stringify'; value: unknown };
-
-/** Every [parent, key] in a document, depth first. */
-function slots(doc: unknown, out: [Record<string, unknown> | unknown[], string | number][] = []): typeof out {
-  const children: [string | number, unknown][] = Array.isArray(doc) ? doc.map((v, i) => [i, v]) : doc !== null && typeof doc === 'object' ? Object.entries(doc) : [];
-  for (const [key, value] of children) {
-    out.push([doc as Record<string, unknown> | unknown[], key]);
-    slots(value, out);
-  }
-  return out;
-}
-
-function mutate(seed: unknown, mutations: Mutation[]): unknown {
-  const doc = structuredClone(seed);
-  for (const m of mutations) {
-    const all = slots(doc);
-    if (all.length === 0) return m.value;
-    const [parent, key] = all[m.at % all.length]!;
-    const holder = parent as Record<string | number, unknown>;
-    if (m.op === 'set') holder[key] = m.value;
-    else if (m.op === 'wrap') holder[key] = [holder[key]];
-    else if (m.op === 'stringify') holder[key] = JSON.stringify(holder[key]) ?? 'undefined';
-    else if (Array.isArray(parent)) parent.splice(Number(key), 1);
-    else if (m.op === 'delete') delete holder[key];
-    else {
-      const value = holder[key];
-      delete holder[key];
-      holder[typeof m.value === 'string' ? m.value : JSON.stringify(m.value) ?? 'x'] = value;
-    }
-  }
-  return doc;
-}
-
-const mutation = fc.record({ at: fc.nat(), op: fc.constantFrom<Mutation['op']>('set', 'set', 'delete', 'rename', 'wrap', 'stringify'), value: fc.oneof(fc.jsonValue({ maxDepth: 3 }), fc.constantFrom('deny', 'allow', 'require_approval', '*', '(a+)+$', '15m', '-1', 0, -1, 1e308, '', 'version', 'tools')) });
-const policyText = fc.oneof(
-  { weight: 6, arbitrary: fc.record({ seed: fc.nat(), mutations: fc.array(mutation, { minLength: 1, maxLength: 4 }), yaml: fc.boolean() }).map(({ seed, mutations, yaml }) => {
-    const doc = mutate(SEED_POLICIES[seed % SEED_POLICIES.length], mutations);
-    return { text: yaml ? toYaml(doc) : JSON.stringify(doc, null, 2), ext: yaml ? '.yaml' : '.json' };
-  }) },
-  { weight: 1, arbitrary: fc.record({ doc: fc.jsonValue({ maxDepth: 4 }), ext: fc.constantFrom('.json', '.yaml', '.yml') }).map(({ doc, ext }) => ({ text: JSON.stringify(doc), ext })) },
-  { weight: 1, arbitrary: fc.record({ text: fc.string({ unit: 'binary', maxLength: 400 }), ext: fc.constantFrom('.json', '.yaml', '.yml') }) },
-  // A good document cut short or with one character changed, as a half-saved edit would be.
-  { weight: 1, arbitrary: fc.record({ seed: fc.nat(), cut: fc.nat(), char: fc.string({ unit: 'binary', minLength: 1, maxLength: 1 }), yaml: fc.boolean() }).map(({ seed, cut, char, yaml }) => {
-    const text = yaml ? toYaml(SEED_POLICIES[seed % SEED_POLICIES.length]) : JSON.stringify(SEED_POLICIES[seed % SEED_POLICIES.length], null, 2);
-    const at = cut % text.length;
-    return { text: cut % 2 === 0 ? text.slice(0, at) : `${text.slice(0, at)}${char}${text.slice(at + 1)}`, ext: yaml ? '.yaml' : '.json' };
-  }) },
-);
-
-let written = 0;
-function writePolicy(text: string, ext: string): string {
-  const file = join(scratch, `policy-${++written}${ext}`);
-  writeFileSync(file, text);
-  return file;
-}
-
-/** Loads a policy file: undefined when it is valid, else its DocumentError, checked for naming the file, a path and a problem. */
-function checkPolicy(text: string, ext: string): DocumentError | undefined {
-  const file = writePolicy(text, ext);
-  try {
-    loadPolicyFile(file);
-    return undefined;
-  } catch (err) {
-    assert.ok(err instanceof DocumentError, `not a DocumentError but ${(err as Error)?.stack ?? String(err)}`);
-    assert.ok(err.problems.length > 0, 'a DocumentError lists at least one problem');
-    for (const problem of err.problems) {
-      assert.equal(problem.file, file, `the problem names the file: ${JSON.stringify(problem)}`);
-      assert.equal(typeof problem.path, 'string');
-      assert.ok(problem.message.trim() !== '', `the problem says what is wrong: ${JSON.stringify(problem)}`);
-    }
-    assert.ok(err.message.includes(file));
-    return err;
-  } finally {
-    rmSync(file, { force: true });
-  }
-}
-
 // ---------------------------------------------------------------- the run
 
 /** Error lines that are the gateway working as meant, or Bolt's own on the 404s. */
@@ -455,8 +345,8 @@ test(`fuzz (seed ${SEED}): ${MCP_INPUTS + SLACK_INPUTS + POLICY_INPUTS} malforme
   // Broken edits for the live reloads: the first policy documents the loader refuses, and two more: bytes,
   // and a half-saved edit that would have let every call through.
   const invalidTexts = fc
-    .sample(policyText, { seed: SEED + 2, numRuns: 100 })
-    .filter(({ text, ext }) => ext === '.json' && text !== '' && checkPolicy(text, ext) !== undefined)
+    .sample(policyTexts, { seed: SEED + 2, numRuns: 100 })
+    .filter(({ text, ext }) => ext === '.json' && text !== '' && checkPolicy(scratch, text, ext) !== undefined)
     .slice(0, 5);
   invalidTexts.push({ text: '\u0000\u00ff not json', ext: '.json' }, { text: '{"version": "1", "default": "allow", "tools": {"echo": {"action": "allow"}}', ext: '.json' });
 
@@ -464,15 +354,15 @@ test(`fuzz (seed ${SEED}): ${MCP_INPUTS + SLACK_INPUTS + POLICY_INPUTS} malforme
   const policies = new Tally();
   const checkingPolicies = (async () => {
     await fc.assert(
-      fc.asyncProperty(policyText, async ({ text, ext }) => {
-        policies.add(checkPolicy(text, ext) ? 'invalid' : 'valid');
+      fc.asyncProperty(policyTexts, async ({ text, ext }) => {
+        policies.add(checkPolicy(scratch, text, ext) ? 'invalid' : 'valid');
         await new Promise((resolve) => setImmediate(resolve)); // let the requests go on
       }),
       { seed: SEED, numRuns: POLICY_INPUTS },
     );
     // A few through the command itself: exit 1 with `error <file>: <path>: <problem>` lines, or 0.
-    for (const { text, ext } of fc.sample(policyText, { seed: SEED + 1, numRuns: 20 })) {
-      const file = writePolicy(text, ext);
+    for (const { text, ext } of fc.sample(policyTexts, { seed: SEED + 1, numRuns: 20 })) {
+      const file = writePolicy(scratch, text, ext);
       const { code, stdout, stderr } = await cli(['policy', 'check', file], scratch);
       assert.ok(code === 0 || code === 1, `airlock policy check exited ${code} on ${JSON.stringify(text)}: ${stderr}`);
       if (code === 1) assert.match(stdout, new RegExp(`^error ${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: `, 'm'), `${stdout}\n${stderr}`);
