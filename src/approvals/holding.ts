@@ -180,7 +180,12 @@ export class HeldCalls {
     }, this.#options.redisGraceMs);
   }
 
-  readonly #onRequestClientBack = () => void this.#withdrawAbandoned();
+  // The lease lapsed while Redis was away (and the id may be new): renewed at once, not at the next tick, or a
+  // reviewer approving a call held right after would find no lease and have it withdrawn as if this instance had stopped.
+  readonly #onRequestClientBack = () => {
+    void this.#renewLease().catch(() => undefined);
+    void this.#withdrawAbandoned();
+  };
 
   async #withdrawAbandoned(): Promise<void> {
     for (const id of [...this.#abandoned]) {

@@ -18,3 +18,8 @@ export function counterKey(prefix: string, limit: Pick<Limit, 'scope' | 'counter
   const who = limit.scope === 'global' ? '-' : limit.scope === 'grant' ? (caller.grant ?? '') : (caller.session ?? '');
   return `${prefix}limit:${limit.scope}:${encodeURIComponent(who)}:${limit.counter}`;
 }
+
+/** `{airlock}:limit-cancelled:<member>`: marks a charge its caller stopped waiting for. */
+export function cancelKey(prefix: string, member: string): string {
+  return `${prefix}limit-cancelled:${member}`;
+}

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import type { Redis, Result } from 'ioredis';
 import type { Limit } from '../policy/index.js';
 import { withDeadline } from '../redis/index.js';
-import { counterKey, DEFAULT_PREFIX, type Caller } from './keys.js';
+import { cancelKey, counterKey, DEFAULT_PREFIX, type Caller } from './keys.js';
 
 const CHARGE_SCRIPT = readFileSync(new URL('./charge.lua', import.meta.url), 'utf8');
 
@@ -49,12 +49,33 @@ export class RateLimiter {
 
   async charge(limits: readonly Readonly<Limit>[], caller: Caller): Promise<Charge> {
     if (limits.length === 0) return { admitted: true, counts: [] };
-    const keys = limits.map((l) => counterKey(this.#prefix, l, caller));
-    const args = [randomUUID(), ...limits.flatMap((l) => [l.max, l.window_ms])];
-    const reply = await withDeadline(this.#redis.airlockCharge(keys.length, ...keys, ...args), this.#timeoutMs, 'charging rate limits');
+    const member = randomUUID();
+    const counters = limits.map((l) => counterKey(this.#prefix, l, caller));
+    const keys = [cancelKey(this.#prefix, member), ...counters];
+    const args = [member, ...limits.flatMap((l) => [l.max, l.window_ms])];
+    let reply: number[];
+    try {
+      reply = await withDeadline(this.#redis.airlockCharge(keys.length, ...keys, ...args), this.#timeoutMs, 'charging rate limits');
+    } catch (err) {
+      this.#cancel(member, counters, Math.max(...limits.map((l) => l.window_ms)));
+      throw err;
+    }
     if (reply[0] === 1) return { admitted: true, counts: reply.slice(1) };
     const [, index = 1, retry = -1, count = 0] = reply;
     return { admitted: false, limit: limits[index - 1] as Readonly<Limit>, retry_after_ms: retry < 0 ? undefined : retry, count };
+  }
+
+  /**
+   * The call was refused for want of an answer, so it must not count: a
+   * script already written to a paused Redis still runs when Redis resumes.
+   * The mark makes a late run charge nothing and the ZREM undoes an early
+   * one; sent on the same connection, they follow the script. Best effort:
+   * with the connection gone there is nothing to send them on.
+   */
+  #cancel(member: string, counters: string[], windowMs: number): void {
+    const marked = this.#redis.set(cancelKey(this.#prefix, member), '1', 'PX', Math.max(windowMs, 60_000));
+    const undone = counters.map((key) => this.#redis.zrem(key, member));
+    void Promise.all([marked, ...undone]).catch(() => undefined);
   }
 
   /** How many calls each counter holds in its window now, without charging (for `policy explain`). */
