@@ -96,7 +96,7 @@ export class Approvals {
       timeoutMs: options.redisTimeoutMs,
       retentionMs: options.retentionMs,
       logger: options.logger,
-      ...(options.holder && { onDue: (request) => this.#expire(request) }),
+      ...(options.holder && { onDue: (request) => this.#due(request) }),
     });
   }
 
@@ -180,7 +180,8 @@ export class Approvals {
     if (step.code === 'orphaned') this.#orphaned(after, true);
     if (step.code === 'expired') await this.#endedHere(after);
     if (step.code !== 'decided') return { outcome: 'too_late', record: after };
-    void this.#queue.promote(id);
+    // Awaited: a CLI process exits right after deciding, and the worker's check that an approval gets used starts here.
+    await this.#queue.promote(id);
     return { outcome: 'decided', record: after };
   }
 
@@ -244,12 +245,41 @@ export class Approvals {
     await this.#queue.close();
   }
 
-  /** The worker's step when a request's delay is over. */
-  async #expire(request: ApprovalRequest): Promise<{ notYetDue: boolean }> {
+  /**
+   * The worker's step when a request's delay is over: at its timeout it
+   * expires; promoted after an approval, it checks that the approval is used,
+   * until it is or its holder is gone (then nobody ever will: see #forsake).
+   * Returns when to run again, if ever.
+   */
+  async #due(request: ApprovalRequest): Promise<{ again?: number }> {
     const step = await this.#store.settle(request.id, 'expired', `nobody decided within ${describeDuration(request.timeout_ms)}`);
-    if (step.code === 'early') return { notYetDue: true };
+    if (step.code === 'early') return { again: request.expires_at };
     if (step.code === 'settled') await this.#endedHere({ request, status: step.status });
-    return { notYetDue: false };
+    if (step.code === 'already' && step.status.state === 'approved') return this.#forsakeIfUnheld({ request, status: step.status });
+    return {};
+  }
+
+  /**
+   * An approval whose holder died before it could use it (killed between the
+   * click and the call) would stay "approved" with nothing run and nobody to
+   * say so: once the holder's lease has lapsed it is ended here, marked used
+   * and recorded as not sent, and the channel and the audit trail are told.
+   */
+  async #forsakeIfUnheld(record: ApprovalRecord): Promise<{ again?: number }> {
+    const { request, status } = record;
+    const detail = 'approved, but the gateway instance holding the call stopped before sending it: the call was not sent';
+    const step = await this.#store.forsake(request.id, this.#keys.lease(status.holder), { result: 'refused', ms: 0, detail });
+    if (step.code === 'forsaken') {
+      this.#orphaned({ request, status: step.status }, true);
+      return {};
+    }
+    if (step.code !== 'holder_alive') return {};
+    const now = Date.now();
+    if (now - (status.decided_at ?? now) > FORSAKE_CHECKS_MS) {
+      this.#options.logger.warn({ approval_id: request.id, request_id: request.request_id, holder: status.holder }, 'an approval is still unused by its live holder; no longer checking it');
+      return {};
+    }
+    return { again: now + (this.#options.redisGraceMs ?? 2_000) };
   }
 
   /** This instance ended a request without a reviewer: a live holder hears it over pub/sub, a dead one cannot. */
@@ -265,6 +295,9 @@ export class Approvals {
     this.#options.onOrphaned?.(record);
   }
 }
+
+/** How long after an approval the worker keeps checking that its live holder used it. */
+const FORSAKE_CHECKS_MS = 10 * 60_000;
 
 /** The most requests one listing reads before filtering. */
 const LIST_SCAN = 10_000;

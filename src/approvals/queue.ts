@@ -16,8 +16,8 @@ export interface RequestQueueOptions {
   timeoutMs: number;
   retentionMs: number;
   logger: Logger;
-  /** Runs when a request's delay is over: its timeout, or sooner when it was promoted after a decision. */
-  onDue?: (request: ApprovalRequest) => Promise<{ notYetDue: boolean }>;
+  /** Runs when a request's delay is over: its timeout, or sooner when it was promoted after a decision; `again` delays it once more, until then. */
+  onDue?: (request: ApprovalRequest) => Promise<{ again?: number }>;
 }
 
 /**
@@ -53,10 +53,10 @@ export class RequestQueue {
         keys.queue,
         async (job: Job, token?: string) => {
           const request = ApprovalRequestSchema.parse(job.data);
-          const { notYetDue } = await onDue(request);
-          if (!notYetDue) return;
-          // Promoted before its time with nothing decided: wait again until the request really expires.
-          await job.moveToDelayed(request.expires_at, token);
+          const { again } = await onDue(request);
+          if (again === undefined) return;
+          // Promoted before its time with nothing decided, or approved and not yet used: wait again.
+          await job.moveToDelayed(again, token);
           throw new DelayedError();
         },
         { connection, prefix: keys.queuePrefix, concurrency: 16 },

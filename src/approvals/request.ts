@@ -132,3 +132,8 @@ function pairs(flat: string[]): [string, string][] {
   for (let i = 0; i + 1 < flat.length; i += 2) out.push([flat[i] as string, flat[i + 1] as string]);
   return out;
 }
+
+/** Everyone who voted, in order (several when `min_approvals` asked for more than one), as the audit trail records approvers. */
+export function approversOf(status: Pick<ApprovalStatus, 'votes'>): { id: string; name?: string; via: string; verdict: 'approve' | 'reject'; at: number }[] {
+  return status.votes.map((v) => ({ id: v.by, ...(v.name !== undefined && { name: v.name }), via: v.via, verdict: v.verdict, at: v.at }));
+}

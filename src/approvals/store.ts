@@ -13,6 +13,7 @@ const SCRIPTS = {
   airlockApprovalSettle: { lua: script('settle'), numberOfKeys: 1 },
   airlockApprovalConsume: { lua: script('consume'), numberOfKeys: 1 },
   airlockApprovalAnnotate: { lua: script('annotate'), numberOfKeys: 1 },
+  airlockApprovalForsake: { lua: script('forsake'), numberOfKeys: 2 },
 };
 
 declare module 'ioredis' {
@@ -23,12 +24,14 @@ declare module 'ioredis' {
     airlockApprovalSettle(key: string, ...args: (string | number)[]): Result<string[], Context>;
     airlockApprovalConsume(key: string): Result<string[], Context>;
     airlockApprovalAnnotate(key: string, ...fieldsAndValues: string[]): Result<number, Context>;
+    airlockApprovalForsake(state: string, lease: string, ...args: string[]): Result<string[], Context>;
   }
 }
 
 export type DecideCode = 'decided' | 'counted' | 'already' | 'duplicate' | 'expired' | 'orphaned';
 export type SettleCode = 'settled' | 'already' | 'early';
 export type ConsumeCode = 'ok' | 'not_approved' | 'used';
+export type ForsakeCode = 'forsaken' | 'holder_alive' | 'done' | 'not_approved';
 export type Step<C extends string> = { code: C; status: ApprovalStatus } | { code: 'missing' };
 
 export interface Verdict {
@@ -85,6 +88,12 @@ export class ApprovalStore {
 
   async consume(id: string): Promise<Step<ConsumeCode>> {
     return step<ConsumeCode>(await this.#deadline(this.#redis.airlockApprovalConsume(this.#keys.state(id)), 'using an approval'));
+  }
+
+  /** Ends an approved request nobody can use any more (its holder's lease is gone), recording why its call was not sent. */
+  async forsake(id: string, lease: string, execution: Execution): Promise<Step<ForsakeCode>> {
+    const reply = await this.#deadline(this.#redis.airlockApprovalForsake(this.#keys.state(id), lease, JSON.stringify(execution), this.#keys.events, id), 'ending an unused approval');
+    return step<ForsakeCode>(reply);
   }
 
   async status(id: string): Promise<ApprovalStatus | undefined> {

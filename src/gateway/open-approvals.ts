@@ -1,7 +1,7 @@
 import type { Router } from 'express';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { Approvals, type ApprovalRecord } from '../approvals/index.js';
+import { Approvals, approversOf, type ApprovalRecord } from '../approvals/index.js';
 import type { AuditRecorder } from '../audit/index.js';
 import { ConsoleChannel, SlackChannel, type ApprovalChannel } from '../channels/index.js';
 import { durationMs, type LoadedConfig } from '../config/index.js';
@@ -81,10 +81,15 @@ export async function openApprovals(config: LoadedConfig, redis: Redis, logger: 
   };
 }
 
-/** A request that ended with nobody holding its call (expired, or withdrawn when an approve found its holder gone): only this instance can say so. */
+/**
+ * A request that ended with nobody holding its call (expired; withdrawn when
+ * an approve found its holder gone; approved, but its holder died before
+ * sending the call): only this instance can say so.
+ */
 function orphanEvent({ request, status }: ApprovalRecord, channel: string): Parameters<AuditRecorder['record']>[0] {
+  const forsaken = status.state === 'approved';
   return {
-    event: status.state === 'expired' ? 'expired' : 'withdrawn',
+    event: status.state === 'expired' ? 'expired' : forsaken ? 'unavailable' : 'withdrawn',
     approval_id: request.id,
     grant: request.grant,
     session: request.session,
@@ -94,6 +99,7 @@ function orphanEvent({ request, status }: ApprovalRecord, channel: string): Para
     channel,
     rule: request.rule,
     ...(status.reason !== undefined && { reason: status.reason }),
-    detail: 'no gateway instance held the call any more',
+    detail: forsaken ? (status.execution?.detail ?? 'approved, but not sent') : 'no gateway instance held the call any more',
+    ...(forsaken && { approvers: approversOf(status) }),
   };
 }

@@ -1,6 +1,5 @@
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import type { Approvals, ApprovalRequest, ApprovalStatus, Execution } from '../approvals/index.js';
-import type { Approver } from '../audit/index.js';
+import { approversOf, type Approvals, type ApprovalRequest, type ApprovalStatus, type Execution } from '../approvals/index.js';
 import type { ApprovalChannel } from '../channels/index.js';
 import { describeDuration } from '../config/index.js';
 import { AirlockError, ErrorCode } from '../errors.js';
@@ -148,6 +147,8 @@ export async function holdForApproval(
   }
   if (status.state !== 'approved' || call.signal.aborted) {
     hlog.info({ decision: 'withdrawn', reason: status.reason }, 'held call withdrawn');
+    // An approval nobody will use says so, or the worker would keep checking on it.
+    if (status.state === 'approved') await approvals.recordExecution(request.id, { result: 'refused', ms: 0, detail: withdrawReason(call.signal) }).catch(() => undefined);
     haudit.record('withdrawn', status.state === 'approved' ? { ...decided, reason: withdrawReason(call.signal) } : decided);
     void tell(status);
     return refused('UNAVAILABLE', `The approval request was withdrawn: ${status.reason ?? 'no reason recorded'}. The call was not sent.`, outcomeMeta());
@@ -195,11 +196,6 @@ function rejecter(status: ApprovalStatus): string {
   const vote = [...status.votes].reverse().find((v) => v.verdict === 'reject');
   if (!vote) return status.decided_by ?? 'a reviewer';
   return vote.name === undefined ? vote.by : `${vote.name} (${vote.by})`;
-}
-
-/** Everyone who voted, in order: several when `min_approvals` asked for more than one. */
-function approversOf(status: ApprovalStatus): Approver[] {
-  return status.votes.map((v) => ({ id: v.by, ...(v.name !== undefined && { name: v.name }), via: v.via, verdict: v.verdict, at: v.at }));
 }
 
 function refused(...args: Parameters<typeof refusal>): HoldResult {

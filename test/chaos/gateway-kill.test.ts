@@ -6,7 +6,7 @@ import { api } from '../support/approvals-api.js';
 import type { RunningGateway } from '../support/gateway.js';
 import { until } from '../support/poll.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
-import { withRedis } from '../support/audit-stream.js';
+import { streamEvents, withRedis } from '../support/audit-stream.js';
 import { cli } from '../support/run-cli.js';
 import { reportCounts } from './ledger.js';
 import { AGENT, ALICE, CallBook, outcomeTally, SERVER, startChaosGateway, startChaosGateways, stopGateway, within, type ChaosCall, type DecisionAnswer, type JudgedCall } from './support.js';
@@ -131,32 +131,48 @@ test('100 calls held on instance A, A killed (SIGKILL): approvals through B and 
   assert.equal(verified.code, 0, `airlock audit verify: ${verified.stdout}\n${verified.stderr}`);
 });
 
-test(
-  'calls held on an instance killed (SIGKILL) a moment ago: an approval given at once is refused, never recorded as approved for a call nobody will run',
-  { todo: "bug: decide.lua only checks that the holder's lease key exists, and it outlives a SIGKILLed holder by up to 1.5 s; an approval in that window answers 200 \"approved: fixture/echo is released\", the request stays approved with no execution, and the call never runs: the approval is lost" },
-  async (t) => {
-    const book = new CallBook();
-    const victim = await startChaosGateway({ redis, policy: POLICY });
-    try {
-      const { agents, echoes, held } = await holdOn(victim, book, 'victim', 20);
-      const killedAt = await kill(victim);
-      const answers = await decideAll(book, echoes, killedAt);
-      await noPendingLeft();
-      const receipts = book.receipts([victim, B]);
-      await Promise.all(agents.map((c) => c.close()));
-      await book.settleAll(10_000);
-      const { counts, judged } = await book.tally(B, [victim, B]);
-      assert.equal(upstreamCount(receipts, held), 0, 'no call of the killed instance ran');
-      reportCounts(t, counts, { ...acceptedStats(answers), ...statesOf(judged, held, 'victim'), ...outcomeTally(judged) });
-      for (const entry of held) {
-        const row = judged.find((j) => j.key === entry.key)!;
-        assert.ok(row.state === 'withdrawn' || row.state === 'expired', `nobody holds the call: ${JSON.stringify({ row, answer: answers.get(entry.key) })}`);
+test('calls held on an instance killed (SIGKILL) a moment ago: an approval given before its lease lapses cannot run, and the request says so (approved, not sent, the holder stopped) instead of looking released', async (t) => {
+  const book = new CallBook();
+  const victim = await startChaosGateway({ redis, policy: POLICY });
+  try {
+    const { agents, echoes, held } = await holdOn(victim, book, 'victim', 20);
+    const killedAt = await kill(victim);
+    const answers = await decideAll(book, echoes, killedAt);
+    await noPendingLeft();
+    const given = held.filter((entry) => entry.approvalId !== undefined && book.given.has(entry.approvalId));
+    // B's worker checks each approval once the holder's lease has lapsed: the unused ones are ended there.
+    await until(
+      'every approval of the killed instance to record that its call was not sent',
+      async () => {
+        const shown = await Promise.all(given.map((entry) => api(B.url, `/api/approvals/${entry.approvalId}`, ALICE)));
+        return shown.every((answer) => (answer.body.approval?.execution as { result?: string } | null)?.result === 'refused');
+      },
+      15_000,
+      100,
+    );
+    const receipts = book.receipts([victim, B]);
+    await Promise.all(agents.map((c) => c.close()));
+    await book.settleAll(10_000);
+    const { counts, judged } = await book.tally(B, [victim, B]);
+    const events = await streamEvents(redis.url);
+    reportCounts(t, counts, { ...acceptedStats(answers), approvals_given_in_the_window: given.length, ...statesOf(judged, held, 'victim'), ...outcomeTally(judged) });
+    assert.equal(upstreamCount(receipts, held), 0, 'no call of the killed instance ran');
+    for (const entry of held) {
+      const row = judged.find((j) => j.key === entry.key)!;
+      if (!given.includes(entry)) {
+        assert.ok(row.state === 'withdrawn' || row.state === 'expired' || row.state === 'rejected', `nobody holds the call: ${JSON.stringify({ row, answer: answers.get(entry.key) })}`);
+        continue;
       }
-    } finally {
-      await victim.stop();
+      assert.equal(row.state, 'approved', JSON.stringify(row));
+      assert.match(String(row.execution?.detail), /the gateway instance holding the call stopped before sending it: the call was not sent/, JSON.stringify(row));
+      const audited = events.find((e) => e.event === 'unavailable' && e.approval_id === entry.approvalId);
+      assert.ok(audited, `the audit trail says the approved call of ${entry.key} was not sent`);
+      assert.ok((audited.approvers ?? []).some((a) => a.verdict === 'approve'), 'and who approved it');
     }
-  },
-);
+  } finally {
+    await victim.stop();
+  }
+});
 
 function upstreamCount(receipts: Map<string, number>, calls: ChaosCall[]): number {
   return calls.reduce((sum, e) => sum + (receipts.get(e.key) ?? 0), 0);

@@ -126,6 +126,8 @@ export interface JudgedCall {
   state: string | undefined;
   approvedEvent: boolean;
   given: boolean;
+  /** What the request records about its call's execution (`ok`, `error`, `unavailable`, `refused`), if anything. */
+  execution: { result: string; detail?: string } | undefined;
 }
 
 /**
@@ -270,13 +272,13 @@ export class CallBook {
     const receipts = this.receipts(upstreams);
     const events = await streamEvents(reader.redis.url);
     const approvedEvents = new Set(events.filter((e) => e.event === 'approved' && e.approval_id !== undefined).map((e) => e.approval_id));
-    const finals = new Map<string, string>();
+    const finals = new Map<string, { state: string; execution: JudgedCall['execution'] }>();
     for (const entry of all) {
       if (entry.approvalId === undefined) continue;
       let shown: ApiAnswer | undefined;
       await until(`the API to show ${entry.approvalId}`, async () => (shown = await api(reader.url, `/api/approvals/${entry.approvalId}`, ALICE)).status !== 503, 10_000, 50);
       assert.equal(shown!.status, 200, `the request of ${entry.key} must still be readable: ${JSON.stringify(shown!.body)}`);
-      finals.set(entry.approvalId, String(shown!.body.approval?.state));
+      finals.set(entry.approvalId, { state: String(shown!.body.approval?.state), execution: (shown!.body.approval?.execution ?? undefined) as JudgedCall['execution'] });
     }
 
     const counts = emptyCounts();
@@ -290,7 +292,8 @@ export class CallBook {
         outcome,
         receipts: got,
         approvalId: entry.approvalId,
-        state: final,
+        state: final?.state,
+        execution: final?.execution,
         approvedEvent: entry.approvalId !== undefined && approvedEvents.has(entry.approvalId),
         given: entry.approvalId !== undefined && this.given.has(entry.approvalId),
       };
@@ -312,8 +315,8 @@ export class CallBook {
         // An approval is for one call.
         else if (got > 1) counts.wrongly_released += got - 1;
       }
-      // Given, yet it neither ran nor ended with a reason the agent was told.
-      if (row.given && got === 0 && (outcome === 'failed' || outcome === 'released')) counts.approvals_lost++;
+      // Given, yet it neither ran nor ended with a reason: none told to the agent, none on the request.
+      if (row.given && got === 0 && (outcome === 'failed' || outcome === 'released') && row.execution === undefined) counts.approvals_lost++;
     }
     countOutcomes(
       counts,

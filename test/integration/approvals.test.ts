@@ -236,6 +236,36 @@ test('the holder dies: the request expires on the surviving instance, which tell
   assert.match(record.status.reason ?? '', /nobody decided within/);
 });
 
+test('the holder dies right after an approval (its lease not yet lapsed): a worker ends the unused approval as not sent, and its channel hears of it', async () => {
+  const prefix = '{airlock-forsaken}:';
+  const dead = await open(server, true, { prefix, redisGraceMs: 400 });
+  const survivor = (await open(server, true, { prefix, redisGraceMs: 400 })).approvals;
+  const held = await hold(dead.approvals);
+  // Killed, not closed: its lease stays until it lapses, and nothing of it runs any more.
+  dead.redis.disconnect();
+  const decided = await survivor.decide(held.request.id, vote('approve', 'alice'));
+  assert.deepEqual([decided.outcome, decided.record.status.state], ['decided', 'approved'], 'the lease had not lapsed yet');
+
+  // The "dead" instance's worker still runs in this process, so either worker may be the one that ends it.
+  const orphaned = () => [...orphanedOn.get(survivor)!, ...orphanedOn.get(dead.approvals)!];
+  await until('a worker to end the unused approval', () => orphaned().some((r) => r.request.id === held.request.id), 5_000);
+  assert.equal(orphaned().filter((r) => r.request.id === held.request.id).length, 1, 'its channel hears of it once');
+  const record = await survivor.get(held.request.id);
+  assert.equal(record.status.state, 'approved');
+  assert.equal(record.status.execution?.result, 'refused');
+  assert.match(record.status.execution?.detail ?? '', /the gateway instance holding the call stopped before sending it/);
+  await assert.rejects(survivor.consume(held.request, ARGS), /already covered a call/, 'a holder that was only slow cannot send it afterwards');
+});
+
+test('an approval its live holder uses is left alone by the workers', async () => {
+  const held = await approvedCall();
+  await A.consume(held.request, ARGS);
+  await sleep(2_500);
+  const record = await B.get(held.request.id);
+  assert.equal(record.status.execution, undefined, 'nothing recorded on its behalf');
+  assert.equal([...orphanedOn.values()].flat().some((r) => r.request.id === held.request.id), false);
+});
+
 test('the agent going away withdraws the held call, with the reason withdrawReason gives', async () => {
   const held = await hold(A, {}, () => 'the agent cancelled the call: changed my mind');
   held.controller.abort();
