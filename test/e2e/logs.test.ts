@@ -36,7 +36,8 @@ test('every log line about a held call carries its request_id, and its approval_
     const requestId = result._meta?.['airlock/decision']?.request_id;
     assert.ok(requestId);
     assert.equal(pending.request_id, requestId, 'the approvals API links the request to the call');
-    await until('the execution to be logged', () => gateway.logs.some((l) => l.request_id === requestId && l.msg === 'call executed'));
+    // The console channel hears of the execution just after the agent's answer went out.
+    await until('the execution to reach the console channel', () => gateway.logs.some((l) => l.approval_id === pending.id && /the call ran: ok$/.test(String(l.msg))));
 
     const aboutTheCall = gateway.logs.filter((l) => l.request_id === requestId || l.approval_id === pending.id);
     const messages = aboutTheCall.map((l) => String(l.msg));
