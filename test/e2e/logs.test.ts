@@ -2,31 +2,16 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { api, pendingFor } from '../support/approvals-api.js';
 import { configTree } from '../support/config-tree.js';
-import { startGateway } from '../support/gateway.js';
-import { FIXTURE_SERVER, TSX_LOADER } from '../support/mcp-servers.js';
+import { startFixtureGateway, FIXTURE_ADMIN, FIXTURE_AGENT } from '../support/fixture-gateway.js';
 import { until } from '../support/poll.js';
 import { airlock } from '../support/run-cli.js';
 
-const AGENT = 'agent-token-0123456789';
-const ADMIN = 'alice-admin-token-0123456789';
+const AGENT = FIXTURE_AGENT;
+const ADMIN = FIXTURE_ADMIN;
 const SECRET = 'hunter2-very-secret-value';
 
 test('every log line about a held call carries its request_id, and its approval_id once held; secrets in its arguments are never logged', async () => {
-  const gateway = await startGateway({
-    config: [
-      'servers:',
-      '  fx:',
-      `    command: ${process.execPath}`,
-      `    args: [--import, ${TSX_LOADER}, ${FIXTURE_SERVER}]`,
-      '    policy: fx.json',
-      `grants:\n  - { name: agent, token: ${AGENT} }`,
-      `admins:\n  - { name: alice, token: ${ADMIN} }`,
-      'approvals: { channel: console }',
-      'log: { level: debug }',
-      '',
-    ].join('\n'),
-    files: { 'fx.json': JSON.stringify({ version: '1', default: 'allow', tools: { start_dicom_export_job: { action: 'require_approval', reason: 'Exports need a person' } } }) },
-  });
+  const gateway = await startFixtureGateway({ version: '1', default: 'allow', tools: { start_dicom_export_job: { action: 'require_approval', reason: 'Exports need a person' } } }, 'log: { level: debug }');
   try {
     const agent = await gateway.connect('/mcp/fx', AGENT);
     const call = agent.callTool({ name: 'start_dicom_export_job', arguments: { datastore: 'imaging', password: SECRET } });

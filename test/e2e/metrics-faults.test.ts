@@ -1,33 +1,20 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { startGateway, type RunningGateway } from '../support/gateway.js';
-import { FIXTURE_SERVER, TSX_LOADER } from '../support/mcp-servers.js';
+import { startFixtureGateway, FIXTURE_ADMIN, FIXTURE_AGENT } from '../support/fixture-gateway.js';
+import type { RunningGateway } from '../support/gateway.js';
 import { until } from '../support/poll.js';
 import { metricValue, scrape } from '../support/prometheus.js';
 import { assertRefusal, firstText } from '../support/refusal.js';
 
-const AGENT = 'agent-token-0123456789';
-const ADMIN = 'alice-admin-token-0123456789';
+const AGENT = FIXTURE_AGENT;
+const ADMIN = FIXTURE_ADMIN;
 
 let gateway: RunningGateway;
 let agent: Client;
 
 before(async () => {
-  gateway = await startGateway({
-    config: [
-      'servers:',
-      '  fx:',
-      `    command: ${process.execPath}`,
-      `    args: [--import, ${TSX_LOADER}, ${FIXTURE_SERVER}]`,
-      '    policy: fx.json',
-      `grants:\n  - { name: agent, token: ${AGENT} }`,
-      `admins:\n  - { name: alice, token: ${ADMIN} }`,
-      'redis: { timeout: 200ms }',
-      '',
-    ].join('\n'),
-    files: { 'fx.json': JSON.stringify({ version: '1', default: 'allow', tools: { echo: { limits: [{ counter: 'echoes', window: 'hour', max: 1000 }] } } }) },
-  });
+  gateway = await startFixtureGateway({ version: '1', default: 'allow', tools: { echo: { limits: [{ counter: 'echoes', window: 'hour', max: 1000 }] } } }, 'redis: { timeout: 200ms }');
   agent = await gateway.connect('/mcp/fx', AGENT);
 });
 after(() => gateway?.stop());

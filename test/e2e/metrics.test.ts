@@ -4,15 +4,15 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { api, pendingFor } from '../support/approvals-api.js';
-import { startGateway, type RunningGateway } from '../support/gateway.js';
+import { startFixtureGateway, FIXTURE_ADMIN, FIXTURE_AGENT } from '../support/fixture-gateway.js';
+import type { RunningGateway } from '../support/gateway.js';
 import { track } from '../support/held-call.js';
-import { FIXTURE_SERVER, TSX_LOADER } from '../support/mcp-servers.js';
 import { until } from '../support/poll.js';
 import { metricValue, scrape, type Sample } from '../support/prometheus.js';
 import { assertRefusal, firstText } from '../support/refusal.js';
 
-const AGENT = 'agent-token-0123456789';
-const ADMIN = 'alice-admin-token-0123456789';
+const AGENT = FIXTURE_AGENT;
+const ADMIN = FIXTURE_ADMIN;
 const POLICY = {
   version: '1',
   default: 'deny',
@@ -28,21 +28,7 @@ let gateway: RunningGateway;
 let agent: Client;
 
 before(async () => {
-  gateway = await startGateway({
-    config: [
-      'servers:',
-      '  fx:',
-      `    command: ${process.execPath}`,
-      `    args: [--import, ${TSX_LOADER}, ${FIXTURE_SERVER}]`,
-      '    policy: fx.json',
-      `grants:\n  - { name: agent, token: ${AGENT} }`,
-      `admins:\n  - { name: alice, token: ${ADMIN} }`,
-      'approvals: { channel: console }',
-      'metrics: { listen: { host: 127.0.0.1, port: 0 } }',
-      '',
-    ].join('\n'),
-    files: { 'fx.json': JSON.stringify(POLICY) },
-  });
+  gateway = await startFixtureGateway(POLICY, 'metrics: { listen: { host: 127.0.0.1, port: 0 } }');
   agent = await gateway.connect('/mcp/fx', AGENT);
 });
 after(() => gateway?.stop());

@@ -3,35 +3,18 @@ import { once } from 'node:events';
 import { test } from 'node:test';
 import { api, pendingFor } from '../support/approvals-api.js';
 import { waitForEvents } from '../support/audit-stream.js';
-import { startGateway, type RunningGateway } from '../support/gateway.js';
+import { startFixtureGateway, FIXTURE_ADMIN, FIXTURE_AGENT } from '../support/fixture-gateway.js';
+import type { RunningGateway } from '../support/gateway.js';
 import { track } from '../support/held-call.js';
-import { FIXTURE_SERVER, TSX_LOADER } from '../support/mcp-servers.js';
 import { until } from '../support/poll.js';
 import { metricValue, scrape } from '../support/prometheus.js';
 import { INITIALIZE, only, post } from '../support/raw-mcp.js';
 import { assertRefusal, firstText } from '../support/refusal.js';
 
-const AGENT = 'agent-token-0123456789';
-const ADMIN = 'alice-admin-token-0123456789';
-
-/** A gateway whose `sleep` runs upstream as long as asked and whose export job is held for approval. */
-function startFixtureGateway(extra = ''): Promise<RunningGateway> {
-  return startGateway({
-    config: [
-      'servers:',
-      '  fx:',
-      `    command: ${process.execPath}`,
-      `    args: [--import, ${TSX_LOADER}, ${FIXTURE_SERVER}]`,
-      '    policy: fx.json',
-      `grants:\n  - { name: agent, token: ${AGENT} }`,
-      `admins:\n  - { name: alice, token: ${ADMIN} }`,
-      'approvals: { channel: console }',
-      extra,
-      '',
-    ].join('\n'),
-    files: { 'fx.json': JSON.stringify({ version: '1', default: 'allow', tools: { start_dicom_export_job: { action: 'require_approval', reason: 'Exports need a person' } } }) },
-  });
-}
+const AGENT = FIXTURE_AGENT;
+const ADMIN = FIXTURE_ADMIN;
+/** The fixture's `sleep` runs upstream as long as asked; its export job is held for approval. */
+const POLICY = { version: '1', default: 'allow', tools: { start_dicom_export_job: { action: 'require_approval', reason: 'Exports need a person' } } };
 
 const inFlight = async (gateway: RunningGateway) => metricValue((await scrape(gateway.url, ADMIN)).samples, 'airlock_calls_in_flight');
 const exitCode = (gateway: RunningGateway) => (gateway.process.exitCode !== null ? Promise.resolve(gateway.process.exitCode) : once(gateway.process, 'exit').then(([code]) => code as number | null));
@@ -45,7 +28,7 @@ const alive = (pid: number) => {
 };
 
 test('SIGTERM: /readyz goes 503 at once, new sessions and calls are refused, held calls are withdrawn with a reason, calls in flight finish, upstreams close, exit 0', async () => {
-  const gateway = await startFixtureGateway();
+  const gateway = await startFixtureGateway(POLICY);
   try {
     const agent = await gateway.connect('/mcp/fx', AGENT);
     const upstreamPid = Number(firstText(await agent.callTool({ name: 'pid' })));
@@ -89,7 +72,7 @@ test('SIGTERM: /readyz goes 503 at once, new sessions and calls are refused, hel
 });
 
 test('a call still upstream at listen.shutdown_timeout is cut off, and the gateway still exits 0', async () => {
-  const gateway = await startFixtureGateway('listen: { host: 127.0.0.1, port: 0, shutdown_timeout: 300ms }');
+  const gateway = await startFixtureGateway(POLICY, 'listen: { host: 127.0.0.1, port: 0, shutdown_timeout: 300ms }');
   try {
     const agent = await gateway.connect('/mcp/fx', AGENT);
     const running = track(agent.callTool({ name: 'sleep', arguments: { ms: 30_000 } }));
@@ -108,7 +91,7 @@ test('a call still upstream at listen.shutdown_timeout is cut off, and the gatew
 });
 
 test('a second SIGTERM stops at once instead of waiting out the shutdown timeout', async () => {
-  const gateway = await startFixtureGateway('listen: { host: 127.0.0.1, port: 0, shutdown_timeout: 10m }');
+  const gateway = await startFixtureGateway(POLICY, 'listen: { host: 127.0.0.1, port: 0, shutdown_timeout: 10m }');
   try {
     const agent = await gateway.connect('/mcp/fx', AGENT);
     const running = track(agent.callTool({ name: 'sleep', arguments: { ms: 600_000 } }));
@@ -127,7 +110,7 @@ test('a second SIGTERM stops at once instead of waiting out the shutdown timeout
 });
 
 test('the admin API still answers while the gateway drains, so a reviewer sees the withdrawn request', async () => {
-  const gateway = await startFixtureGateway();
+  const gateway = await startFixtureGateway(POLICY);
   try {
     const agent = await gateway.connect('/mcp/fx', AGENT);
     const running = track(agent.callTool({ name: 'sleep', arguments: { ms: 1_500 } }));
