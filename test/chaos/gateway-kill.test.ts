@@ -9,17 +9,8 @@ import { startRedis, type TestRedis } from '../support/redis.js';
 import { streamEvents, withRedis } from '../support/audit-stream.js';
 import { cli } from '../support/run-cli.js';
 import { reportCounts } from './ledger.js';
-import { AGENT, ALICE, CallBook, outcomeTally, SERVER, startChaosGateway, startChaosGateways, stopGateway, within, type ChaosCall, type DecisionAnswer, type JudgedCall } from './support.js';
+import { AGENT, ALICE, CallBook, HELD_POLICY, outcomeTally, SERVER, startChaosGateway, startChaosGateways, stopGateway, within, type ChaosCall, type DecisionAnswer, type JudgedCall } from './support.js';
 
-// Echoes wait 10 minutes for a person; exports expire after 8 s, by whichever instance's worker is alive.
-const POLICY = {
-  version: '1',
-  default: 'deny',
-  tools: {
-    echo: { action: 'require_approval', reason: 'chaos: echoes need a person' },
-    start_dicom_export_job: { action: 'require_approval', reason: 'chaos: exports expire', approval: { timeout: '8s' } },
-  },
-};
 
 let redis: TestRedis;
 let A: RunningGateway;
@@ -27,7 +18,7 @@ let B: RunningGateway;
 
 before(async () => {
   redis = await startRedis();
-  [A, B] = (await startChaosGateways(2, { redis, policy: POLICY })) as [RunningGateway, RunningGateway];
+  [A, B] = (await startChaosGateways(2, { redis, policy: HELD_POLICY })) as [RunningGateway, RunningGateway];
 });
 after(async () => {
   await Promise.all([stopGateway(A), stopGateway(B)]);
@@ -133,7 +124,7 @@ test('100 calls held on instance A, A killed (SIGKILL): approvals through B and 
 
 test('calls held on an instance killed (SIGKILL) a moment ago: an approval given before its lease lapses cannot run, and the request says so (approved, not sent, the holder stopped) instead of looking released', async (t) => {
   const book = new CallBook();
-  const victim = await startChaosGateway({ redis, policy: POLICY });
+  const victim = await startChaosGateway({ redis, policy: HELD_POLICY });
   try {
     const { agents, echoes, held } = await holdOn(victim, book, 'victim', 20);
     const killedAt = await kill(victim);

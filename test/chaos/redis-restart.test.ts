@@ -4,17 +4,9 @@ import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { RunningGateway } from '../support/gateway.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
 import { reportCounts } from './ledger.js';
-import { AGENT, CallBook, outcomeTally, startChaosGateway, stopGateway, waitReady, type DecisionAnswer } from './support.js';
+import { AGENT, CallBook, HELD_POLICY, outcomeTally, startChaosGateway, stopGateway, waitReady, type DecisionAnswer } from './support.js';
 
 // Echoes wait for a person (10 minutes); exports expire after 8 s, so they are still held when Redis restarts.
-const POLICY = {
-  version: '1',
-  default: 'deny',
-  tools: {
-    echo: { action: 'require_approval', reason: 'chaos: echoes need a person' },
-    start_dicom_export_job: { action: 'require_approval', reason: 'chaos: exports expire', approval: { timeout: '8s' } },
-  },
-};
 
 let redis: TestRedis;
 let gateway: RunningGateway;
@@ -23,7 +15,7 @@ let agents: Client[];
 before(async () => {
   redis = await startRedis({ appendonly: true });
   // redis.timeout 500ms (the default): held calls outlive a lost Redis by 2 s, the instance's lease by 1.5 s.
-  gateway = await startChaosGateway({ redis, policy: POLICY });
+  gateway = await startChaosGateway({ redis, policy: HELD_POLICY });
   agents = await Promise.all(Array.from({ length: 5 }, () => gateway.connect('/mcp/fixture', AGENT)));
 });
 after(async () => {

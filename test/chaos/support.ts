@@ -109,6 +109,16 @@ export interface ChaosCall {
 }
 
 /** How one decision through the API or the CLI went. */
+/** Echoes wait 10 minutes for a person; exports expire after 8 s, by whichever instance's worker is alive. */
+export const HELD_POLICY = {
+  version: '1',
+  default: 'deny',
+  tools: {
+    echo: { action: 'require_approval', reason: 'chaos: echoes need a person' },
+    start_dicom_export_job: { action: 'require_approval', reason: 'chaos: exports expire', approval: { timeout: '8s' } },
+  },
+};
+
 export interface DecisionAnswer {
   status: number;
   outcome: string | undefined;
