@@ -13,7 +13,7 @@ import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { canonicalJson } from '../../src/canonical-json.js';
 import { api, type ApiAnswer } from '../support/approvals-api.js';
 import { streamEvents } from '../support/audit-stream.js';
-import { startGateway, type RunningGateway } from '../support/gateway.js';
+import { startGateway, startGateways, type RunningGateway } from '../support/gateway.js';
 import { track, type Tracked } from '../support/held-call.js';
 import { until } from '../support/poll.js';
 import { RECORDING_ENTRY, RECORDING_SOURCE, recordingServer, upstreamCalls } from '../support/recording-upstream.js';
@@ -48,15 +48,8 @@ export function startChaosGateway(options: ChaosGatewayOptions): Promise<Running
 }
 
 /** Several instances of one config on one Redis, started together; should one fail to start, the others are stopped, not left running. */
-export async function startChaosGateways(count: number, options: ChaosGatewayOptions): Promise<RunningGateway[]> {
-  const started = await Promise.allSettled(Array.from({ length: count }, () => startChaosGateway(options)));
-  const failed = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
-  const running = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
-  if (failed) {
-    await Promise.all(running.map(stopGateway));
-    throw failed.reason;
-  }
-  return running;
+export function startChaosGateways(count: number, options: ChaosGatewayOptions): Promise<RunningGateway[]> {
+  return startGateways(count, () => startChaosGateway(options));
 }
 
 /** Stops a gateway (SIGTERM), with SIGKILL after 10 s so a gateway that does not exit cannot hang the file. Safe on a killed one. */

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { after, before, test } from 'node:test';
 import { api, pendingFor } from '../support/approvals-api.js';
-import { startGateway, type RunningGateway } from '../support/gateway.js';
+import { startGateway, startGateways, type RunningGateway } from '../support/gateway.js';
 import { until } from '../support/poll.js';
 import { RECORDING_ENTRY, RECORDING_SOURCE, recordingServer, upstreamCalls } from '../support/recording-upstream.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
@@ -36,7 +36,7 @@ let B: RunningGateway;
 
 before(async () => {
   redis = await startRedis();
-  [A, B] = await Promise.all([startGateway({ config: CONFIG, files: FILES, redis }), startGateway({ config: CONFIG, files: FILES, redis })]);
+  [A, B] = (await startGateways(2, () => startGateway({ config: CONFIG, files: FILES, redis }))) as [RunningGateway, RunningGateway];
 });
 after(async () => {
   await Promise.all([A?.stop(), B?.stop()]);

@@ -92,3 +92,19 @@ export async function startGateway(options: { config: string; files?: Record<str
     },
   };
 }
+
+/**
+ * Several gateways started at once. Should one fail to start, the others are
+ * stopped before the error is thrown: a `before` hook awaiting them all would
+ * otherwise leave them running and the test process hanging.
+ */
+export async function startGateways(count: number, start: () => Promise<RunningGateway>): Promise<RunningGateway[]> {
+  const started = await Promise.allSettled(Array.from({ length: count }, start));
+  const failed = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+  const running = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+  if (failed) {
+    await Promise.all(running.map((gateway) => gateway.stop()));
+    throw failed.reason;
+  }
+  return running;
+}
