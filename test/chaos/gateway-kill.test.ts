@@ -4,12 +4,12 @@ import { after, before, test } from 'node:test';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { api } from '../support/approvals-api.js';
 import type { RunningGateway } from '../support/gateway.js';
-import { until } from '../support/poll.js';
+import { until, within } from '../support/poll.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
 import { streamEvents, withRedis } from '../support/audit-stream.js';
 import { cli } from '../support/run-cli.js';
 import { reportCounts } from './ledger.js';
-import { AGENT, ALICE, CallBook, HELD_POLICY, outcomeTally, SERVER, startChaosGateway, startChaosGateways, stopGateway, within, type ChaosCall, type DecisionAnswer, type JudgedCall } from './support.js';
+import { AGENT, ALICE, CallBook, HELD_POLICY, outcomeTally, SERVER, startChaosGateway, startChaosGateways, stopGateway, type ChaosCall, type DecisionAnswer, type JudgedCall } from './support.js';
 
 
 let redis: TestRedis;

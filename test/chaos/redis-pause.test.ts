@@ -5,7 +5,8 @@ import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { RunningGateway } from '../support/gateway.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
 import { reportCounts } from './ledger.js';
-import { AGENT, CallBook, outcomeTally, startChaosGateway, stopGateway, waitReady, within, type ChaosCall, type DecisionAnswer } from './support.js';
+import { within } from '../support/poll.js';
+import { AGENT, CallBook, outcomeTally, startChaosGateway, stopGateway, waitReady, type ChaosCall, type DecisionAnswer } from './support.js';
 
 const REDIS_TIMEOUT_MS = 300;
 /** A call refused for want of Redis ends after its one Redis step's deadline, plus the HTTP round trips and scheduling of a busy test machine. */

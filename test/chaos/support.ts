@@ -13,10 +13,10 @@ import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { canonicalJson } from '../../src/canonical-json.js';
 import { api, type ApiAnswer } from '../support/approvals-api.js';
 import { streamEvents } from '../support/audit-stream.js';
-import { startGateway, startGateways, type RunningGateway } from '../support/gateway.js';
+import { startGateways, type RunningGateway } from '../support/gateway.js';
 import { track, type Tracked } from '../support/held-call.js';
 import { until } from '../support/poll.js';
-import { RECORDING_ENTRY, RECORDING_SOURCE, recordingServer, upstreamCalls } from '../support/recording-upstream.js';
+import { startRecordingGateway, upstreamCalls } from '../support/recording-upstream.js';
 import type { TestRedis } from '../support/redis.js';
 import { cli } from '../support/run-cli.js';
 import { countOutcomes, emptyCounts, outcomeOf, type ChaosCounts, type Outcome } from './ledger.js';
@@ -36,15 +36,13 @@ export interface ChaosGatewayOptions {
 
 /** `airlock start` with the recording fixture upstream, one agent grant, admin alice and the console channel. */
 export function startChaosGateway(options: ChaosGatewayOptions): Promise<RunningGateway> {
-  const config = [
-    `servers:\n${recordingServer(SERVER, 'policy.json').trimEnd()}`,
-    `grants:\n  - { name: agent, token: ${AGENT} }`,
-    `admins:\n  - { name: alice, token: ${ALICE} }`,
-    'approvals: { channel: console, timeout: 10m }',
-    ...(options.redisTimeout === undefined ? [] : [`redis: { timeout: ${options.redisTimeout} }`]),
-    '',
-  ].join('\n');
-  return startGateway({ redis: options.redis, config, files: { [RECORDING_ENTRY]: RECORDING_SOURCE, 'policy.json': JSON.stringify(options.policy) } });
+  return startRecordingGateway({
+    redis: options.redis,
+    policy: options.policy,
+    agent: AGENT,
+    admins: { alice: ALICE },
+    config: ['approvals: { channel: console, timeout: 10m }', ...(options.redisTimeout === undefined ? [] : [`redis: { timeout: ${options.redisTimeout} }`])],
+  });
 }
 
 /** Several instances of one config on one Redis, started together; should one fail to start, the others are stopped, not left running. */
@@ -71,16 +69,6 @@ export async function waitReady(gateway: RunningGateway, timeoutMs = 15_000): Pr
   await until(`${gateway.url}/readyz to answer 200`, async () => (await fetch(new URL('/readyz', gateway.url)).then((r) => (void r.body?.cancel(), r.status), () => 0)) === 200, timeoutMs, 50);
 }
 
-/** Fails when `promise` takes longer than `ms`. */
-export async function within<T>(ms: number, what: string, promise: Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_resolve, reject) => (timer = setTimeout(() => reject(new Error(`${what} took more than ${ms} ms`)), ms)));
-  try {
-    return await Promise.race([promise, deadline]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 // Canonical JSON, so the arguments the upstream received name the same call as the ones the test sent.
 const keyOf = (tool: string, args: Record<string, unknown>) => `${tool} ${canonicalJson(args)}`;

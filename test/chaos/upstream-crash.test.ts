@@ -3,11 +3,11 @@ import { after, before, test } from 'node:test';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { api } from '../support/approvals-api.js';
 import type { RunningGateway } from '../support/gateway.js';
-import { until } from '../support/poll.js';
+import { until, within } from '../support/poll.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
 import { firstText } from '../support/refusal.js';
 import { reportCounts } from './ledger.js';
-import { AGENT, ALICE, CallBook, outcomeTally, startChaosGateway, stopGateway, waitReady, within, type ChaosCall } from './support.js';
+import { AGENT, ALICE, CallBook, outcomeTally, startChaosGateway, stopGateway, waitReady, type ChaosCall } from './support.js';
 
 // Sleeps of a minute or more need a person; shorter ones are allowed. Echoes always need one. pid tells the server's process.
 const LONG = 60_000;

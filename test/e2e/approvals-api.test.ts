@@ -7,7 +7,7 @@ import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { api, pendingFor, type ApiAnswer } from '../support/approvals-api.js';
 import { startGateway, type RunningGateway } from '../support/gateway.js';
 import { approvalOf, assertStillHeld, track } from '../support/held-call.js';
-import { RECORDING_ENTRY, RECORDING_SOURCE, recordingServer, upstreamCalls } from '../support/recording-upstream.js';
+import { startRecordingGateway, upstreamCalls } from '../support/recording-upstream.js';
 import { FIXTURE_SERVER, TSX_LOADER } from '../support/mcp-servers.js';
 import { assertRefusal, firstText } from '../support/refusal.js';
 import { airlock, cli, type CliResult } from '../support/run-cli.js';
@@ -32,20 +32,7 @@ let gateway: RunningGateway;
 let client: Client;
 
 before(async () => {
-  gateway = await startGateway({
-    config: [
-      `servers:\n${recordingServer('fixture', 'policy.json').trimEnd()}`,
-      'grants:',
-      `  - { name: agent, token: ${AGENT} }`,
-      'admins:',
-      `  - { name: alice, token: ${ALICE} }`,
-      `  - { name: bob, token: ${BOB} }`,
-      `  - { name: carol, token: ${CAROL} }`,
-      'approvals: { channel: console, timeout: 10m, max_arguments: 1kb }',
-      '',
-    ].join('\n'),
-    files: { [RECORDING_ENTRY]: RECORDING_SOURCE, 'policy.json': JSON.stringify(POLICY) },
-  });
+  gateway = await startRecordingGateway({ policy: POLICY, agent: AGENT, admins: { alice: ALICE, bob: BOB, carol: CAROL }, config: ['approvals: { channel: console, timeout: 10m, max_arguments: 1kb }'] });
   client = await gateway.connect('/mcp/fixture', AGENT);
 });
 after(() => gateway?.stop());

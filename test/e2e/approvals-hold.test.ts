@@ -8,7 +8,7 @@ import { ErrorCode, McpError, type Progress } from '@modelcontextprotocol/sdk/ty
 import { api, pendingFor } from '../support/approvals-api.js';
 import { startGateway, type RunningGateway } from '../support/gateway.js';
 import { approvalOf, track } from '../support/held-call.js';
-import { RECORDING_ENTRY, RECORDING_SOURCE, recordingServer, upstreamCalls } from '../support/recording-upstream.js';
+import { RECORDING_ENTRY, RECORDING_SOURCE, recordingServer, startRecordingGateway, upstreamCalls } from '../support/recording-upstream.js';
 import { until } from '../support/poll.js';
 import { MCP_HEADERS, openSession, read, send, toolCall } from '../support/raw-mcp.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
@@ -27,23 +27,16 @@ let mcpUrl: string;
 before(async () => {
   // Our own Redis (with its append-only file, so a restart keeps the requests) for the test that stops it.
   redis = await startRedis({ appendonly: true });
-  gateway = await startGateway({
+  gateway = await startRecordingGateway({
     redis,
+    policy: { version: '1', default: 'deny', tools: { echo: { action: 'require_approval', reason: 'Echoes need a person', approval: { approvers: ['alice'] } } } },
+    agent: AGENT,
+    admins: { alice: ALICE },
     config: [
-      `servers:\n${recordingServer('fixture', 'policy.json').trimEnd()}`,
-      'grants:',
-      `  - { name: agent, token: ${AGENT} }`,
-      'admins:',
-      `  - { name: alice, token: ${ALICE} }`,
       'approvals: { channel: console, timeout: 10m, heartbeat: 200ms }',
       // Held calls outlive a lost Redis by max(1 s, 4 × timeout) = 1.2 s.
       'redis: { timeout: 300ms }',
-      '',
-    ].join('\n'),
-    files: {
-      [RECORDING_ENTRY]: RECORDING_SOURCE,
-      'policy.json': JSON.stringify({ version: '1', default: 'deny', tools: { echo: { action: 'require_approval', reason: 'Echoes need a person', approval: { approvers: ['alice'] } } } }),
-    },
+    ],
   });
   client = await gateway.connect('/mcp/fixture', AGENT);
   mcpUrl = `${gateway.url}/mcp/fixture`;

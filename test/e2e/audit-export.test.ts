@@ -6,10 +6,10 @@ import { api, pendingFor } from '../support/approvals-api.js';
 import { parseCsv } from '../support/audit-csv.js';
 import { streamEntries, streamEvents, waitForEvents, type AuditRecord, type StreamEntry } from '../support/audit-stream.js';
 import { configTree, FS } from '../support/config-tree.js';
-import { startGateway, type RunningGateway } from '../support/gateway.js';
+import type { RunningGateway } from '../support/gateway.js';
 import { track } from '../support/held-call.js';
 import { until } from '../support/poll.js';
-import { RECORDING_ENTRY, RECORDING_SOURCE, recordingServer } from '../support/recording-upstream.js';
+import { startRecordingGateway } from '../support/recording-upstream.js';
 import { assertRefusal, firstText } from '../support/refusal.js';
 import { airlock, cli } from '../support/run-cli.js';
 
@@ -38,17 +38,7 @@ let entries: StreamEntry[];
 let events: AuditRecord[];
 
 before(async () => {
-  gateway = await startGateway({
-    config: [
-      `servers:\n${recordingServer('fixture', 'policy.json')}    env: { FIXTURE_RUG_PULL: "1" }`,
-      `grants:\n  - { name: agent, token: ${AGENT} }`,
-      `admins:\n  - { name: alice, token: ${ALICE} }`,
-      'approvals: { channel: console, timeout: 10m }',
-      'audit: { file: ./airlock-audit.jsonl }',
-      '',
-    ].join('\n'),
-    files: { [RECORDING_ENTRY]: RECORDING_SOURCE, 'policy.json': JSON.stringify(POLICY) },
-  });
+  gateway = await startRecordingGateway({ policy: POLICY, agent: AGENT, admins: { alice: ALICE }, rugPull: true, config: ['approvals: { channel: console, timeout: 10m }', 'audit: { file: ./airlock-audit.jsonl }'] });
   mirror = join(gateway.dir, 'airlock-audit.jsonl');
   const agent = await gateway.connect('/mcp/fixture', AGENT);
   assert.equal(firstText(await agent.callTool({ name: 'echo', arguments: { text: AWKWARD } })), AWKWARD);

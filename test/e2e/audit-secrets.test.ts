@@ -6,10 +6,10 @@ import { after, before, test } from 'node:test';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { api, pendingFor } from '../support/approvals-api.js';
 import { streamEvents, waitForEvents, withRedis, type AuditRecord } from '../support/audit-stream.js';
-import { startGateway, type RunningGateway } from '../support/gateway.js';
+import type { RunningGateway } from '../support/gateway.js';
 import { track } from '../support/held-call.js';
 import { until } from '../support/poll.js';
-import { RECORDING_ENTRY, RECORDING_SOURCE, recordingServer, upstreamCalls } from '../support/recording-upstream.js';
+import { startRecordingGateway, upstreamCalls } from '../support/recording-upstream.js';
 import { assertRefusal, firstText } from '../support/refusal.js';
 import { cli } from '../support/run-cli.js';
 
@@ -61,17 +61,7 @@ let gateway: RunningGateway;
 let agent: Client;
 
 before(async () => {
-  gateway = await startGateway({
-    config: [
-      `servers:\n${recordingServer('fixture', 'policy.json')}    env: { FIXTURE_RUG_PULL: "1" }`,
-      `grants:\n  - { name: agent, token: ${AGENT} }`,
-      `admins:\n  - { name: alice, token: ${ALICE} }`,
-      'approvals: { channel: console, timeout: 10m }',
-      'audit: { file: ./airlock-audit.jsonl }',
-      '',
-    ].join('\n'),
-    files: { [RECORDING_ENTRY]: RECORDING_SOURCE, 'policy.json': JSON.stringify(POLICY) },
-  });
+  gateway = await startRecordingGateway({ policy: POLICY, agent: AGENT, admins: { alice: ALICE }, rugPull: true, config: ['approvals: { channel: console, timeout: 10m }', 'audit: { file: ./airlock-audit.jsonl }'] });
   agent = await gateway.connect('/mcp/fixture', AGENT);
 });
 after(() => gateway?.stop());

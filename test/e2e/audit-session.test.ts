@@ -6,9 +6,9 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { api, pendingFor } from '../support/approvals-api.js';
 import { streamEvents, stepsOf, waitForEvents, type AuditRecord } from '../support/audit-stream.js';
-import { startGateway, type RunningGateway } from '../support/gateway.js';
+import type { RunningGateway } from '../support/gateway.js';
 import { track } from '../support/held-call.js';
-import { RECORDING_ENTRY, RECORDING_SOURCE, recordingServer, upstreamCalls } from '../support/recording-upstream.js';
+import { startRecordingGateway, upstreamCalls } from '../support/recording-upstream.js';
 import { assertRefusal, firstText } from '../support/refusal.js';
 import { airlock, cli } from '../support/run-cli.js';
 
@@ -40,20 +40,7 @@ const calls: { approvedId?: string; rejectedId?: string; expiredId?: string; wit
 let events: AuditRecord[] = [];
 
 before(async () => {
-  gateway = await startGateway({
-    config: [
-      `servers:\n${recordingServer('fixture', 'policy.json')}    env: { FIXTURE_RUG_PULL: "1" }`,
-      'grants:',
-      `  - { name: agent, token: ${AGENT} }`,
-      'admins:',
-      `  - { name: alice, token: ${ALICE} }`,
-      `  - { name: bob, token: ${BOB} }`,
-      `  - { name: carol, token: ${CAROL} }`,
-      'approvals: { channel: console, timeout: 10m }',
-      '',
-    ].join('\n'),
-    files: { [RECORDING_ENTRY]: RECORDING_SOURCE, 'policy.json': JSON.stringify(POLICY) },
-  });
+  gateway = await startRecordingGateway({ policy: POLICY, agent: AGENT, admins: { alice: ALICE, bob: BOB, carol: CAROL }, rugPull: true, config: ['approvals: { channel: console, timeout: 10m }'] });
   agent = new Client({ name: CLIENT_NAME, version: '2.3.4' });
   transport = new StreamableHTTPClientTransport(new URL('/mcp/fixture', gateway.url), { requestInit: { headers: { Authorization: `Bearer ${AGENT}` } } });
   await agent.connect(transport);

@@ -5,8 +5,8 @@ import { after, before, test } from 'node:test';
 import { api, pendingFor } from '../support/approvals-api.js';
 import { rewriteStream, streamEntries, waitForEvents, type AuditRecord, type StreamEntry } from '../support/audit-stream.js';
 import { configTree, FS } from '../support/config-tree.js';
-import { startGateway, type RunningGateway } from '../support/gateway.js';
-import { RECORDING_ENTRY, RECORDING_SOURCE, recordingServer } from '../support/recording-upstream.js';
+import { startGateways, type RunningGateway } from '../support/gateway.js';
+import { startRecordingGateway } from '../support/recording-upstream.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
 import { firstText } from '../support/refusal.js';
 import { airlock, cli } from '../support/run-cli.js';
@@ -16,14 +16,6 @@ const ALICE = 'alice-admin-token-0123456789';
 const CALLS_PER_INSTANCE = 12;
 
 const POLICY = { version: '1', default: 'deny', tools: { echo: {}, start_dicom_export_job: { action: 'require_approval', reason: 'Exports need a person' } } };
-const CONFIG = [
-  `servers:\n${recordingServer('fixture', 'policy.json')}`,
-  `grants:\n  - { name: agent, token: ${AGENT} }`,
-  `admins:\n  - { name: alice, token: ${ALICE} }`,
-  'approvals: { channel: console, timeout: 10m }',
-  '',
-].join('\n');
-const FILES = { [RECORDING_ENTRY]: RECORDING_SOURCE, 'policy.json': JSON.stringify(POLICY) };
 
 let redis: TestRedis;
 let A: RunningGateway;
@@ -34,7 +26,7 @@ let events: AuditRecord[];
 
 before(async () => {
   redis = await startRedis();
-  [A, B] = await Promise.all([startGateway({ config: CONFIG, files: FILES, redis }), startGateway({ config: CONFIG, files: FILES, redis })]);
+  [A, B] = (await startGateways(2, () => startRecordingGateway({ redis, policy: POLICY, agent: AGENT, admins: { alice: ALICE }, config: ['approvals: { channel: console, timeout: 10m }'] }))) as [RunningGateway, RunningGateway];
 });
 after(async () => {
   await Promise.all([A?.stop(), B?.stop()]);

@@ -17,7 +17,7 @@ import type { Progress } from '@modelcontextprotocol/sdk/types.js';
 import { LoggingMessageNotificationSchema, ResourceUpdatedNotificationSchema, type ReadResourceResult } from '@modelcontextprotocol/sdk/types.js';
 import { startGateway, type RunningGateway } from '../support/gateway.js';
 import { EVERYTHING_SERVER } from '../support/mcp-servers.js';
-import { until } from '../support/poll.js';
+import { until, within } from '../support/poll.js';
 
 const HIDDEN = ['get-env', 'simulate-research-query'];
 const POLICY = `version: "1"\ndefault: allow\nhide: ${JSON.stringify(HIDDEN)}\n`;
@@ -48,16 +48,6 @@ async function connectDirect(): Promise<Client> {
   return client;
 }
 
-/** `promise`, or a rejection after `ms`, so a missing event fails the test instead of hanging it. */
-async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms)));
-  try {
-    return await Promise.race([promise, deadline]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 /** Dynamic resources carry the time they were made (`... created at 10:41:07 AM`): everything else must match. */
 function withoutTimestamps(result: ReadResourceResult): ReadResourceResult {
@@ -181,7 +171,7 @@ describe('long calls', () => {
       onprogress: () => firstProgress(),
     });
     // Abort once the upstream is demonstrably running the call.
-    await within(started, 5_000, 'the first progress notification');
+    await within(5_000, 'the first progress notification', started);
     controller.abort(new Error('the agent gave up'));
     await assert.rejects(call, /the agent gave up/);
     assert.ok(performance.now() - t0 < 5_000, 'the cancelled call did not wait for the 10 s operation');

@@ -6,7 +6,7 @@ import { pathToFileURL } from 'node:url';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { startGateway, type RunningGateway } from '../support/gateway.js';
 import { FIXTURE_SERVER, TSX_LOADER } from '../support/mcp-servers.js';
-import { until } from '../support/poll.js';
+import { until, within } from '../support/poll.js';
 import { only, openSession, read, send, toolCall } from '../support/raw-mcp.js';
 import { assertRefusal, firstText } from '../support/refusal.js';
 
@@ -39,16 +39,6 @@ async function readyz(): Promise<{ status: number; body: { ready: boolean; check
   return { status: response.status, body: (await response.json()) as never };
 }
 
-/** Fails when `promise` takes longer than `ms`: a call that should come back must not hang. */
-async function within<T>(ms: number, what: string, promise: Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_resolve, reject) => (timer = setTimeout(() => reject(new Error(`${what} took more than ${ms} ms`)), ms)));
-  try {
-    return await Promise.race([promise, deadline]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 let killed: number;
 

@@ -8,7 +8,7 @@ import { Approvals, argumentsDigest, type ApprovalRecord, type Decision, type He
 import { ErrorCode } from '../../src/errors.js';
 import { connectRedis } from '../../src/redis/index.js';
 import { captureLogger } from '../support/log.js';
-import { until } from '../support/poll.js';
+import { until, within } from '../support/poll.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
 
 const PREFIX = '{airlock}:';
@@ -64,12 +64,6 @@ async function hold(on: Approvals, input: Partial<NewApproval> = {}, withdrawRea
 
 const vote = (verdict: Decision['verdict'], by: string, extra: Partial<Decision> = {}): Decision => ({ verdict, by, reason: `${by} says ${verdict}`, via: 'console', ...extra });
 
-/** `promise`, or a failure naming `what` after `ms`: an outcome that never comes must fail the test, not hang it. */
-async function within<T>(promise: Promise<T>, what: string, ms = 3_000): Promise<T> {
-  const stop = new AbortController();
-  const timer = sleep(ms, undefined, { signal: stop.signal }).then(() => Promise.reject(new Error(`${what}: nothing after ${ms} ms`)));
-  return Promise.race([promise, timer]).finally(() => stop.abort());
-}
 
 /** Whether `promise` settled within `ms` (a sleep that proves something did not happen). */
 async function settledWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
@@ -83,7 +77,7 @@ async function settledWithin(promise: Promise<unknown>, ms: number): Promise<boo
 async function approvedCall(): Promise<Held> {
   const held = await hold(A);
   await B.decide(held.request.id, vote('approve', 'alice'));
-  assert.equal((await within(held.outcome, 'the approved outcome')).state, 'approved');
+  assert.equal((await within(3_000, 'the approved outcome', held.outcome)).state, 'approved');
   return held;
 }
 
@@ -108,7 +102,7 @@ test('a decision on instance B releases the call held on instance A within 200 m
   const outcome = held.outcome.then((status) => ((releasedAt = performance.now()), status));
   const result = await B.decide(held.request.id, vote('approve', 'alice'));
   const decidedAt = performance.now();
-  const status = await within(outcome, 'A hearing of the decision on B');
+  const status = await within(3_000, 'A hearing of the decision on B', outcome);
   const ms = releasedAt - decidedAt;
   console.log(`B's decide() resolved → A's outcome resolved: ${ms.toFixed(2)} ms`);
   assert.equal(result.outcome, 'decided');
@@ -129,7 +123,7 @@ test('100 concurrent approve and reject calls from three instances: exactly one 
   console.log(`race: ${winner.state} by ${winner.decided_by}; ${results.filter((r) => r.outcome === 'too_late').length} too_late`);
   assert.equal(results.filter((r) => r.outcome === 'too_late').length, 99);
   for (const r of results) assert.deepEqual([r.record.status.state, r.record.status.decided_by, r.record.status.votes.length], [winner.state, winner.decided_by, 1]);
-  const status = await within(held.outcome, 'the outcome of the race');
+  const status = await within(3_000, 'the outcome of the race', held.outcome);
   assert.deepEqual([status.state, status.decided_by], [winner.state, winner.decided_by]);
 });
 
@@ -142,7 +136,7 @@ test('min_approvals 2: one approval is counted, the same approver twice is refus
   assert.equal(await settledWithin(held.outcome, 150), false, 'one approval of two does not release the call');
   const second = await cli.decide(held.request.id, vote('approve', 'bob'));
   assert.equal(second.outcome, 'decided');
-  const status = await within(held.outcome, 'the outcome after two approvals');
+  const status = await within(3_000, 'the outcome after two approvals', held.outcome);
   assert.deepEqual([status.state, status.decided_by, status.votes.map((v) => v.by)], ['approved', 'alice, bob', ['alice', 'bob']]);
 });
 
@@ -151,7 +145,7 @@ test('min_approvals 2: one rejection rejects, whatever approvals came before', a
   assert.equal((await B.decide(held.request.id, vote('approve', 'alice'))).outcome, 'counted');
   const rejected = await B.decide(held.request.id, vote('reject', 'bob', { reason: 'not today' }));
   assert.equal(rejected.outcome, 'decided');
-  const status = await within(held.outcome, 'the rejected outcome');
+  const status = await within(3_000, 'the rejected outcome', held.outcome);
   assert.deepEqual([status.state, status.decided_by, status.reason], ['rejected', 'bob', 'not today']);
 });
 
@@ -165,7 +159,7 @@ test('approvers: someone not listed changes nothing; a member of a listed group 
   assert.equal(await settledWithin(held.outcome, 100), false);
   const result = await B.decide(id, vote('approve', 'carol', { memberOf: ['S0SECURITY'] }));
   assert.equal(result.outcome, 'decided');
-  assert.deepEqual([(await within(held.outcome, 'the group member\'s approval')).state, result.record.status.decided_by], ['approved', 'carol']);
+  assert.deepEqual([(await within(3_000, 'the group member\'s approval', held.outcome)).state, result.record.status.decided_by], ['approved', 'carol']);
 });
 
 test('a malformed id is bad arguments, an unknown one is not found, for get and decide alike', async () => {
@@ -188,7 +182,7 @@ test('an approval covers one call: consume works once (keys in any order), then 
 
   const rejected = await hold(A);
   await B.decide(rejected.request.id, vote('reject', 'bob'));
-  await within(rejected.outcome, 'the rejected outcome');
+  await within(3_000, 'the rejected outcome', rejected.outcome);
   await assert.rejects(A.consume(rejected.request, ARGS), { code: ErrorCode.ApprovalDecided, message: /is rejected, not approved/ });
 });
 
@@ -269,7 +263,7 @@ test('an approval its live holder uses is left alone by the workers', async () =
 test('the agent going away withdraws the held call, with the reason withdrawReason gives', async () => {
   const held = await hold(A, {}, () => 'the agent cancelled the call: changed my mind');
   held.controller.abort();
-  const status = await within(held.outcome, 'the withdrawn outcome');
+  const status = await within(3_000, 'the withdrawn outcome', held.outcome);
   assert.deepEqual([status.state, status.reason], ['withdrawn', 'the agent cancelled the call: changed my mind']);
   assert.equal((await B.get(held.request.id)).status.state, 'withdrawn');
   const late = await B.decide(held.request.id, vote('approve', 'alice'));
@@ -285,7 +279,7 @@ test('Redis lost while holding: the call rejects AIRLOCK_REDIS_UNAVAILABLE after
     let lostMs = -1;
     await durable.restart(async () => {
       const started = performance.now();
-      await assert.rejects(within(held.outcome, 'the outcome while Redis is down'), { code: ErrorCode.RedisUnavailable });
+      await assert.rejects(within(3_000, 'the outcome while Redis is down', held.outcome), { code: ErrorCode.RedisUnavailable });
       lostMs = performance.now() - started;
       // The holder's pub/sub and command connections reconnect independently; which is first is a coin toss.
       // Decide it: the command connection stays away until the subscriber is back.

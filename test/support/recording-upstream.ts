@@ -1,8 +1,9 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import type { RunningGateway } from './gateway.js';
+import { startGateway, type RunningGateway } from './gateway.js';
 import { FIXTURE_SERVER, TSX_LOADER } from './mcp-servers.js';
+import type { TestRedis } from './redis.js';
 
 /**
  * The fixture server behind a small script that appends whatever the gateway
@@ -32,4 +33,36 @@ export function upstreamCalls(gateway: RunningGateway, name: string, tool: strin
     .map((line) => JSON.parse(line) as { method?: string; params?: { name?: string; arguments?: Record<string, unknown> } })
     .filter((m) => m.method === 'tools/call' && m.params?.name === tool)
     .map((m) => m.params?.arguments ?? {});
+}
+
+export interface RecordingGatewayOptions {
+  /** The policy of server `fixture` (its file: `policy.json`). */
+  policy: object;
+  /** The token of the one grant, `agent`. */
+  agent: string;
+  /** Admin names and their tokens. */
+  admins: Record<string, string>;
+  /** Runs the fixture with FIXTURE_RUG_PULL=1 (it then also has `write_file` and `rug_pull`). */
+  rugPull?: boolean;
+  /** More config lines (`approvals: …`, `audit: …`, `redis: …`). */
+  config?: string[];
+  redis?: TestRedis;
+}
+
+/** `airlock start` (see `startGateway`) with the recording fixture upstream as server `fixture`, one grant and the given admins. */
+export function startRecordingGateway(options: RecordingGatewayOptions): Promise<RunningGateway> {
+  const server = recordingServer('fixture', 'policy.json') + (options.rugPull ? '    env: { FIXTURE_RUG_PULL: "1" }\n' : '');
+  return startGateway({
+    config: [
+      `servers:\n${server.trimEnd()}`,
+      'grants:',
+      `  - { name: agent, token: ${options.agent} }`,
+      'admins:',
+      ...Object.entries(options.admins).map(([name, token]) => `  - { name: ${name}, token: ${token} }`),
+      ...(options.config ?? []),
+      '',
+    ].join('\n'),
+    files: { [RECORDING_ENTRY]: RECORDING_SOURCE, 'policy.json': JSON.stringify(options.policy) },
+    ...(options.redis && { redis: options.redis }),
+  });
 }
