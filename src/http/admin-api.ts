@@ -1,4 +1,4 @@
-import express, { type ErrorRequestHandler, type Request, type Response, type Router } from 'express';
+import express, { type ErrorRequestHandler, type Request, type RequestHandler, type Response, type Router } from 'express';
 import type { Logger } from 'pino';
 import { AirlockError, ErrorCode, httpStatus } from '../errors.js';
 import type { AdminIdentity } from './auth.js';
@@ -20,16 +20,7 @@ export function adminApi(options: AdminApiOptions): Router {
   const { logger } = options;
   const router = express.Router();
   router.use('/api', express.json({ limit: '16kb', type: () => true }));
-  router.use('/api', (req, res, next) => {
-    const identity = options.authenticate(req);
-    if (identity.ok) {
-      res.locals.admin = identity.admin;
-      return next();
-    }
-    res.setHeader('WWW-Authenticate', 'Bearer realm="airlock-admin"');
-    logger.warn({ method: req.method, path: req.path, status: identity.status, reason: identity.message }, 'admin request refused');
-    return sendError(res, new AirlockError(ErrorCode.Unauthorized, `Unauthorized: ${identity.message}`));
-  });
+  router.use('/api', adminOnly(options.authenticate, logger));
   for (const routes of options.routers) router.use(routes);
   router.use('/api', (_req, res) => sendError(res, new AirlockError(ErrorCode.BadArguments, 'no such API route')));
   router.use('/api', ((err, req, res, _next) => {
@@ -40,6 +31,20 @@ export function adminApi(options: AdminApiOptions): Router {
     return res.status(500).json({ error: { code: 'AIRLOCK_INTERNAL', message: 'internal error' } });
   }) as ErrorRequestHandler);
   return router;
+}
+
+/** Lets a request on with the admin's name in `res.locals.admin`, or answers 401 with the JSON error shape of `/api`. */
+export function adminOnly(authenticate: (req: Request) => AdminIdentity, logger: Logger): RequestHandler {
+  return (req, res, next) => {
+    const identity = authenticate(req);
+    if (identity.ok) {
+      res.locals.admin = identity.admin;
+      return next();
+    }
+    res.setHeader('WWW-Authenticate', 'Bearer realm="airlock-admin"');
+    logger.warn({ method: req.method, path: req.path, status: identity.status, reason: identity.message }, 'admin request refused');
+    return sendError(res, new AirlockError(ErrorCode.Unauthorized, `Unauthorized: ${identity.message}`));
+  };
 }
 
 function sendError(res: Response, err: AirlockError): void {

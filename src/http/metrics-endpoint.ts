@@ -1,7 +1,7 @@
 import express, { type Request, type Router } from 'express';
 import type { Logger } from 'pino';
-import { ErrorCode } from '../errors.js';
 import type { GatewayMetrics } from '../metrics/index.js';
+import { adminOnly } from './admin-api.js';
 import type { AdminIdentity } from './auth.js';
 
 /**
@@ -12,16 +12,8 @@ import type { AdminIdentity } from './auth.js';
 export function metricsRoutes(options: { metrics: GatewayMetrics; authenticate?: (req: Request) => AdminIdentity; logger: Logger }): Router {
   const { metrics, authenticate, logger } = options;
   const router = express.Router();
-  router.get('/metrics', async (req, res) => {
-    if (authenticate) {
-      const identity = authenticate(req);
-      if (!identity.ok) {
-        res.setHeader('WWW-Authenticate', 'Bearer realm="airlock-admin"');
-        logger.warn({ method: req.method, path: req.path, status: identity.status, reason: identity.message }, 'metrics request refused');
-        res.status(identity.status).json({ error: { code: ErrorCode.Unauthorized, message: `Unauthorized: ${identity.message}` } });
-        return;
-      }
-    }
+  if (authenticate) router.get('/metrics', adminOnly(authenticate, logger));
+  router.get('/metrics', async (_req, res) => {
     const { contentType, body } = await metrics.exposition();
     res.setHeader('Content-Type', contentType);
     res.send(body);
