@@ -107,7 +107,7 @@ export class Approvals {
         redis: options.redis,
         store: approvals.#store,
         keys: approvals.#keys,
-        redisGraceMs: options.redisGraceMs ?? 2_000,
+        redisGraceMs: options.redisGraceMs ?? DEFAULT_REDIS_GRACE_MS,
         logger: options.logger,
       });
     }
@@ -248,7 +248,7 @@ export class Approvals {
   /**
    * The worker's step when a request's delay is over: at its timeout it
    * expires; promoted after an approval, it checks that the approval is used,
-   * until it is or its holder is gone (then nobody ever will: see #forsake).
+   * until it is or its holder is gone (then nobody ever will: see #forsakeIfUnheld).
    * Returns when to run again, if ever.
    */
   async #due(request: ApprovalRequest): Promise<{ again?: number }> {
@@ -279,7 +279,7 @@ export class Approvals {
       this.#options.logger.warn({ approval_id: request.id, request_id: request.request_id, holder: status.holder }, 'an approval is still unused by its live holder; no longer checking it');
       return {};
     }
-    return { again: now + (this.#options.redisGraceMs ?? 2_000) };
+    return { again: now + (this.#options.redisGraceMs ?? DEFAULT_REDIS_GRACE_MS) };
   }
 
   /** This instance ended a request without a reviewer: a live holder hears it over pub/sub, a dead one cannot. */
@@ -295,6 +295,9 @@ export class Approvals {
     this.#options.onOrphaned?.(record);
   }
 }
+
+/** `redisGraceMs` unless given; also how often the worker looks again at an approval its holder has not used yet. */
+const DEFAULT_REDIS_GRACE_MS = 2_000;
 
 /** How long after an approval the worker keeps checking that its live holder used it. */
 const FORSAKE_CHECKS_MS = 10 * 60_000;
