@@ -3,7 +3,7 @@ import type { Redis, Result } from 'ioredis';
 import type { Logger } from 'pino';
 import { AirlockError, ErrorCode } from '../errors.js';
 import type { Redactor } from '../redact.js';
-import { withDeadline } from '../redis/index.js';
+import { redisGraceMs, withDeadline } from '../redis/index.js';
 import { contentHash, decodeHead, linkHash, type DraftEvent } from './chain.js';
 import type { AuditInput, AuditRecorder } from './event.js';
 import { auditKeys, type AuditKeys } from './keys.js';
@@ -22,7 +22,7 @@ export interface AuditTrailOptions {
   redisTimeoutMs: number;
   /**
    * How long `commit` waits for its event to be stored, queueing included.
-   * Default max(1 s, 4 × redisTimeoutMs): a committed event may wait behind an
+   * Default `redisGraceMs` (max(1 s, 4 × redisTimeoutMs)): a committed event may wait behind an
    * append already under way before its own is sent, and a held call that
    * waited minutes for a person can wait a second for its record rather than
    * be refused while Redis is healthy but busy.
@@ -104,7 +104,7 @@ export class AuditTrail implements AuditRecorder {
       entry.settle = (err) => (err ? reject(err) : resolve());
     });
     this.#enqueue(entry, true);
-    const ms = this.#options.commitTimeoutMs ?? Math.max(1_000, 4 * this.#options.redisTimeoutMs);
+    const ms = this.#options.commitTimeoutMs ?? redisGraceMs(this.#options.redisTimeoutMs);
     return withDeadline(stored, ms, `writing the ${input.event} audit event`).catch((err: unknown) => {
       entry.abandoned = true;
       throw err;

@@ -6,6 +6,7 @@ import type { AuditRecorder } from '../audit/index.js';
 import { ConsoleChannel, SlackChannel, type ApprovalChannel } from '../channels/index.js';
 import { durationMs, type LoadedConfig } from '../config/index.js';
 import type { ApprovalDeps } from '../proxy/index.js';
+import { redisGraceMs } from '../redis/index.js';
 
 export interface OpenedApprovals {
   deps: ApprovalDeps;
@@ -33,7 +34,7 @@ export async function openApprovals(config: LoadedConfig, redis: Redis, logger: 
     prefix: config.redis.prefix,
     redisTimeoutMs,
     retentionMs: config.approvals.retention_ms,
-    redisGraceMs: Math.max(1_000, 4 * redisTimeoutMs),
+    redisGraceMs: redisGraceMs(redisTimeoutMs),
     holder: true,
     logger,
     onOrphaned: (record) => {

@@ -25,3 +25,12 @@ export function withDeadline<T>(work: Promise<T>, ms: number, what: string): Pro
     );
   });
 }
+
+/**
+ * How long work that can afford to wait for Redis (a held call, the record
+ * of an approval) waits before it gives up: max(1 s, 4 × `redis.timeout`),
+ * where a call's own commands get only `redis.timeout`.
+ */
+export function redisGraceMs(timeoutMs: number): number {
+  return Math.max(1_000, 4 * timeoutMs);
+}

@@ -4,6 +4,6 @@ export { probeRedis, type ProbeResult } from './probe.js';
 export { startRedisServer, findExecutable, freePort, type RedisServer, type RedisServerOptions } from './server-process.js';
 export { redactRedisUrl } from './url.js';
 export type { RedisLogger } from './logger.js';
-export { withDeadline } from './deadline.js';
+export { redisGraceMs, withDeadline } from './deadline.js';
 export { readPersistence, type Persistence } from './persistence.js';
 export { readEvictionPolicy, type EvictionPolicy } from './eviction.js';
