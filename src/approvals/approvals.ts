@@ -252,6 +252,22 @@ export class Approvals {
    * Returns when to run again, if ever.
    */
   async #due(request: ApprovalRequest): Promise<{ again?: number }> {
+    try {
+      return await this.#dueStep(request);
+    } catch (err) {
+      // A failed step would fail the job for good, and then nobody would expire the request or check its approval again.
+      const now = Date.now();
+      const fields = { approval_id: request.id, request_id: request.request_id, err: (err as Error).message };
+      if (now - request.expires_at > FORSAKE_CHECKS_MS) {
+        this.#options.logger.error(fields, 'an approval request\'s timeout step kept failing; no longer retrying it');
+        return {};
+      }
+      this.#options.logger.warn(fields, 'an approval request\'s timeout step failed; retrying it');
+      return { again: now + (this.#options.redisGraceMs ?? DEFAULT_REDIS_GRACE_MS) };
+    }
+  }
+
+  async #dueStep(request: ApprovalRequest): Promise<{ again?: number }> {
     const step = await this.#store.settle(request.id, 'expired', `nobody decided within ${describeDuration(request.timeout_ms)}`);
     if (step.code === 'early') return { again: request.expires_at };
     if (step.code === 'settled') await this.#endedHere({ request, status: step.status });
@@ -299,7 +315,7 @@ export class Approvals {
 /** `redisGraceMs` unless given; also how often the worker looks again at an approval its holder has not used yet. */
 const DEFAULT_REDIS_GRACE_MS = 2_000;
 
-/** How long after an approval the worker keeps checking that its live holder used it. */
+/** How long after an approval the worker keeps checking that its live holder used it, and after a timeout it retries a failing step. */
 const FORSAKE_CHECKS_MS = 10 * 60_000;
 
 /** The most requests one listing reads before filtering. */

@@ -59,7 +59,9 @@ export class RequestQueue {
           await job.moveToDelayed(again, token);
           throw new DelayedError();
         },
-        { connection, prefix: keys.queuePrefix, concurrency: 16 },
+        // An idle worker blocks for drainDelay seconds unless told of a due job, and only one worker is told:
+        // when that one's instance dies, the others find its due jobs within drainDelay.
+        { connection, prefix: keys.queuePrefix, concurrency: 16, drainDelay: 1 },
       );
       this.#worker.on('error', (err) => options.logger.debug({ err: err.message }, 'approval worker error'));
     }

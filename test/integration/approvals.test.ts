@@ -7,7 +7,7 @@ import type { Redis } from 'ioredis';
 import { Approvals, argumentsDigest, type ApprovalRecord, type Decision, type Held, type NewApproval } from '../../src/approvals/index.js';
 import { ErrorCode } from '../../src/errors.js';
 import { connectRedis } from '../../src/redis/index.js';
-import { captureLogger } from '../support/log.js';
+import { captureLogger, LEVEL, type LogLine } from '../support/log.js';
 import { until, within } from '../support/poll.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
 
@@ -32,22 +32,23 @@ async function client(on: TestRedis): Promise<Redis> {
   return redis;
 }
 
-async function open(on: TestRedis, holder: boolean, options: { prefix?: string; redisGraceMs?: number } = {}): Promise<{ approvals: Approvals; redis: Redis }> {
+async function open(on: TestRedis, holder: boolean, options: { prefix?: string; redisGraceMs?: number } = {}): Promise<{ approvals: Approvals; redis: Redis; log: LogLine[] }> {
   const redis = await client(on);
   const orphaned: ApprovalRecord[] = [];
+  const { logger, lines } = captureLogger();
   const approvals = await Approvals.open({
     redis,
     prefix: options.prefix ?? PREFIX,
     redisTimeoutMs: 5_000,
     retentionMs: 3_600_000,
-    logger: captureLogger().logger,
+    logger,
     holder,
     ...(options.redisGraceMs !== undefined && { redisGraceMs: options.redisGraceMs }),
     onOrphaned: (record) => orphaned.push(record),
   });
   orphanedOn.set(approvals, orphaned);
   instances.push(approvals);
-  return { approvals, redis };
+  return { approvals, redis, log: lines };
 }
 
 /** Holds one call on `on`; every hold still open when the file ends is withdrawn then. */
@@ -235,20 +236,41 @@ test('the holder dies right after an approval (its lease not yet lapsed): a work
   const dead = await open(server, true, { prefix, redisGraceMs: 400 });
   const survivor = (await open(server, true, { prefix, redisGraceMs: 400 })).approvals;
   const held = await hold(dead.approvals);
-  // Killed, not closed: its lease stays until it lapses, and nothing of it runs any more.
+  const lease = `${prefix}instance:${(await survivor.get(held.request.id)).status.holder}`;
+  // Killed, not closed: nothing of it runs any more (its worker included), but its lease stays until it lapses.
+  const ttl = await raw.pttl(lease);
+  await dead.approvals.close();
   dead.redis.disconnect();
+  await raw.set(lease, 'killed', 'PX', ttl);
   const decided = await survivor.decide(held.request.id, vote('approve', 'alice'));
   assert.deepEqual([decided.outcome, decided.record.status.state], ['decided', 'approved'], 'the lease had not lapsed yet');
 
-  // The "dead" instance's worker still runs in this process, so either worker may be the one that ends it.
-  const orphaned = () => [...orphanedOn.get(survivor)!, ...orphanedOn.get(dead.approvals)!];
-  await until('a worker to end the unused approval', () => orphaned().some((r) => r.request.id === held.request.id), 5_000);
-  assert.equal(orphaned().filter((r) => r.request.id === held.request.id).length, 1, 'its channel hears of it once');
+  await until('the survivor\'s worker to end the unused approval', () => orphanedOn.get(survivor)!.some((r) => r.request.id === held.request.id), 5_000);
+  assert.equal(orphanedOn.get(survivor)!.filter((r) => r.request.id === held.request.id).length, 1, 'its channel hears of it once');
   const record = await survivor.get(held.request.id);
   assert.equal(record.status.state, 'approved');
   assert.equal(record.status.execution?.result, 'refused');
   assert.match(record.status.execution?.detail ?? '', /the gateway instance holding the call stopped before sending it/);
   await assert.rejects(survivor.consume(held.request, ARGS), /already covered a call/, 'a holder that was only slow cannot send it afterwards');
+});
+
+test('a timeout step that fails is retried, not dropped: the dead holder\'s request still expires once the step can run', async () => {
+  const prefix = '{airlock-retried}:';
+  const dead = await open(server, true, { prefix, redisGraceMs: 400 });
+  const survivor = await open(server, true, { prefix, redisGraceMs: 400 });
+  const held = await hold(dead.approvals, { timeout_ms: 300 });
+  // A state the expiry script cannot read makes its step fail, as a Redis error would.
+  const stateKey = `${prefix}approval:${held.request.id}`;
+  const expiresAt = await raw.hget(stateKey, 'expires_at');
+  await raw.hset(stateKey, 'expires_at', 'unreadable');
+  await dead.approvals.close();
+  dead.redis.disconnect();
+
+  const failed = () => [...dead.log, ...survivor.log].some((l) => l.level === LEVEL.warn && l.approval_id === held.request.id && /timeout step failed; retrying/.test(l.msg));
+  await until('a worker to fail the step', failed, 5_000);
+  await raw.hset(stateKey, 'expires_at', expiresAt!);
+  await until('the retried step to expire the request', () => orphanedOn.get(survivor.approvals)!.some((r) => r.request.id === held.request.id), 5_000);
+  assert.equal((await survivor.approvals.get(held.request.id)).status.state, 'expired');
 });
 
 test('an approval its live holder uses is left alone by the workers', async () => {
