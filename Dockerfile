@@ -1,8 +1,20 @@
-# Airlock runs its TypeScript sources through tsx, a runtime dependency, so
-# there is no compile step: the build stage only installs production packages.
+# The build stage compiles the TypeScript sources to dist/ (`npm ci` runs the
+# `prepare` script, which needs the dev dependencies); the deps stage installs
+# production packages only, for the final image.
+FROM node:20-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
+COPY bin ./bin
+COPY scripts ./scripts
+COPY src ./src
+RUN npm ci --no-audit --no-fund
+
 FROM node:20-slim AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
+# `prepare` runs here too, and finds no TypeScript: it says so and builds nothing.
+COPY bin ./bin
+COPY scripts ./scripts
 RUN npm ci --omit=dev --no-audit --no-fund
 
 FROM node:20-slim
@@ -24,6 +36,8 @@ COPY --from=deps /app/node_modules ./node_modules
 COPY package.json package-lock.json ./
 COPY bin ./bin
 COPY src ./src
+# Built after the sources were last changed, so bin/airlock.js runs it.
+COPY --from=build /app/dist ./dist
 COPY policies ./policies
 COPY schema ./schema
 COPY examples ./examples

@@ -27,8 +27,9 @@ export const ProbeResultSchema = z.discriminatedUnion('outcome', [
 ]);
 export type ProbeResult = z.infer<typeof ProbeResultSchema>;
 
-const PROBE = fileURLToPath(new URL('./probe-upstreams.ts', import.meta.url));
-const TSX = import.meta.resolve('tsx/esm');
+// Beside this module: compiled JavaScript in dist/, or TypeScript that needs tsx.
+const PROBE = fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? './probe-upstreams.ts' : './probe-upstreams.js', import.meta.url));
+const LOADER = PROBE.endsWith('.ts') ? ['--import', import.meta.resolve('tsx/esm')] : [];
 
 /**
  * Starts every upstream as the gateway would and lists its tools, all at
@@ -57,7 +58,7 @@ function runProbe(file: string, env: NodeJS.ProcessEnv, timeoutMs: number): Prom
     const results = new Map<string, ProbeResult>();
     let stderr = '';
     let spawnError: Error | undefined;
-    const child = spawn(process.execPath, ['--import', TSX, PROBE, file, String(timeoutMs)], { env, stdio: ['pipe', 'pipe', 'pipe'], detached: true });
+    const child = spawn(process.execPath, [...LOADER, PROBE, file, String(timeoutMs)], { env, stdio: ['pipe', 'pipe', 'pipe'], detached: true });
     // The probe ends its group when this pipe closes, i.e. when this process dies before it could.
     child.stdin.on('error', () => undefined);
     child.stderr.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-4_000)));

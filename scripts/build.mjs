@@ -1,0 +1,27 @@
+// `npm run build` (and `prepare`, so `npm ci` leaves it done): src/ compiled
+// to dist/ with the Lua scripts beside the modules that read them, then the
+// stamp bin/entry.js trusts. Type errors are `npm run typecheck`'s job, so
+// this only emits.
+import { spawnSync } from 'node:child_process';
+import { cpSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import { BUILD_STAMP } from '../bin/entry.js';
+
+const root = fileURLToPath(new URL('../', import.meta.url));
+const dist = `${root}dist`;
+
+let tsc;
+try {
+  tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
+} catch {
+  // An install without dev dependencies: bin/airlock.js runs the sources through tsx.
+  console.log('airlock build: typescript is not installed; the sources will run through tsx');
+  process.exit(0);
+}
+
+rmSync(dist, { recursive: true, force: true });
+const compiled = spawnSync(process.execPath, [tsc, '-p', 'tsconfig.build.json', '--noCheck'], { cwd: root, stdio: 'inherit' });
+if (compiled.status !== 0) process.exit(compiled.status ?? 1);
+cpSync(`${root}src`, dist, { recursive: true, filter: (source) => !source.endsWith('.ts') });
+writeFileSync(`${dist}/${BUILD_STAMP}`, '');

@@ -1,0 +1,43 @@
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { after, test } from 'node:test';
+import { BUILD_STAMP, builtEntry } from '../../bin/entry.js';
+
+const folders: string[] = [];
+after(() => folders.forEach((dir) => rmSync(dir, { recursive: true, force: true })));
+
+/** A package folder with sources and a build, every file dated `at` (seconds). */
+function packageAt(at: number, { stamp = true } = {}): { root: URL; dir: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'airlock-entry-'));
+  folders.push(dir);
+  const files = ['src/version.ts', 'src/cli/main.ts', 'src/audit/append.lua', 'dist/cli/main.js', ...(stamp ? [`dist/${BUILD_STAMP}`] : [])];
+  for (const file of files) {
+    mkdirSync(join(dir, file, '..'), { recursive: true });
+    writeFileSync(join(dir, file), '');
+    utimesSync(join(dir, file), at, at);
+  }
+  return { root: pathToFileURL(`${dir}/`), dir };
+}
+
+test('a build newer than every source is run', () => {
+  const { root } = packageAt(1_000);
+  utimesSync(new URL(`dist/${BUILD_STAMP}`, root), 2_000, 2_000);
+  assert.equal(builtEntry(root)?.href, new URL('dist/cli/main.js', root).href);
+});
+
+test('a source edited after the build, however deep, sends the sources through tsx instead', () => {
+  const { root, dir } = packageAt(1_000);
+  utimesSync(new URL(`dist/${BUILD_STAMP}`, root), 2_000, 2_000);
+  utimesSync(join(dir, 'src/audit/append.lua'), 3_000, 3_000);
+  assert.equal(builtEntry(root), undefined);
+});
+
+test('a build without its stamp (never finished, or none at all) is not run', () => {
+  assert.equal(builtEntry(packageAt(1_000, { stamp: false }).root), undefined);
+  const { root, dir } = packageAt(1_000);
+  rmSync(join(dir, 'dist'), { recursive: true });
+  assert.equal(builtEntry(root), undefined);
+});
