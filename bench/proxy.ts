@@ -7,6 +7,10 @@
  * Target (issue 3): added p50 ≤ 0.5 ms, added p99 ≤ 2 ms, throughput ≥ 0.7×
  * direct.
  *
+ * A third side, the yardstick, calls through a bare SDK proxy hop
+ * (bench/bare-hop.ts: the same transports, nothing else), run the same way
+ * as Airlock: what Airlock adds beyond it is its own work.
+ *
  * Airlock runs in this process by default (Gateway.start with a warn-level
  * logger and a private redis-server); `--child` runs `airlock start` as a
  * child process instead, so the proxy has its own event loop and its CPU
@@ -34,9 +38,11 @@ import { Gateway } from '../src/gateway/index.js';
 import { createLogger } from '../src/logging.js';
 import { withRequestSignals } from '../src/proxy/request-signal.js';
 import { connectRedis, freePort, startRedisServer } from '../src/redis/index.js';
+import { startBareHop } from './bare-hop.js';
 
 const EVERYTHING_SERVER = fileURLToPath(new URL('../node_modules/@modelcontextprotocol/server-everything/dist/index.js', import.meta.url));
 const AIRLOCK_BIN = fileURLToPath(new URL('../bin/airlock.js', import.meta.url));
+const BARE_HOP = fileURLToPath(new URL('./bare-hop.ts', import.meta.url));
 
 export const TARGETS = { addedP50Ms: 0.5, addedP99Ms: 2, throughputRatio: 0.7 };
 
@@ -54,7 +60,8 @@ export interface ProxyBenchOptions {
   airlock: 'in-process' | 'child';
 }
 
-type SideName = 'direct' | 'proxied';
+type SideName = 'direct' | 'proxied' | 'bare';
+const SIDES: SideName[] = ['direct', 'proxied', 'bare'];
 
 export interface Side {
   p50: number;
@@ -63,19 +70,24 @@ export interface Side {
   sequentialRate: number;
   /** Total calls per second of all concurrent clients. */
   concurrentRate: number;
-  /** CPU µs per sequential call: this process, server-everything, and the Airlock child (child mode, proxied side). */
-  cpu: { bench: number; upstream: number; airlock?: number };
+  /** CPU µs per sequential call: this process, server-everything, and the hop's child (child mode: Airlock or the bare hop). */
+  cpu: { bench: number; upstream: number; hop?: number };
 }
 
 export interface ProxyBenchResult {
   options: ProxyBenchOptions;
   direct: Side;
   proxied: Side;
+  /** Through the bare SDK hop. */
+  bare: Side;
   added: { p50: number; p99: number };
+  /** Airlock against the bare hop: latency, and CPU µs a sequential call. */
+  overBare: { p50: number; p99: number; cpuUs: number };
   ratio: { sequential: number; concurrent: number };
-  /** RSS of this process, and of the Airlock child in child mode, MB. */
+  /** RSS of this process, and of the Airlock and bare-hop children in child mode, MB. */
   rssMb: number;
   airlockRssMb?: number;
+  bareRssMb?: number;
   seconds: number;
 }
 
@@ -90,27 +102,28 @@ export async function benchProxy(overrides: Partial<ProxyBenchOptions> = {}): Pr
   try {
     const upstream = await startEverything(cleanup);
     const airlock = options.airlock === 'child' ? await startAirlockChild(upstream.url, cleanup) : await startAirlockInProcess(upstream.url, cleanup);
-    const url: Record<SideName, string> = { direct: upstream.url, proxied: airlock.url };
+    const bare = options.airlock === 'child' ? await startBareHopChild(upstream.url, cleanup) : await startBareHopInProcess(upstream.url, cleanup);
+    const hops: Record<SideName, HopHandle> = { direct: { url: upstream.url }, proxied: airlock, bare };
 
     const connect = async (side: SideName) => {
       const client = new Client({ name: 'bench', version: '1.0.0' });
-      await client.connect(new StreamableHTTPClientTransport(new URL(url[side]), { fetch: withRequestSignals() }));
+      await client.connect(new StreamableHTTPClientTransport(new URL(hops[side].url), { fetch: withRequestSignals() }));
       cleanup.push(() => client.close());
       return client;
     };
-    const one = { direct: await connect('direct'), proxied: await connect('proxied') };
+    const one = { direct: await connect('direct'), proxied: await connect('proxied'), bare: await connect('bare') };
     for (let i = 0; i < options.warmup; i++) {
-      await echo(one.direct);
-      await echo(one.proxied);
+      for (const side of SIDES) await echo(one[side]);
     }
 
-    // Sequential: one client per side, rounds alternating which side goes first.
-    const latency: Record<SideName, number[]> = { direct: [], proxied: [] };
-    const busy = { direct: 0, proxied: 0 };
-    const cpu = { direct: { bench: 0, upstream: 0, airlock: 0 }, proxied: { bench: 0, upstream: 0, airlock: 0 } };
+    // Sequential: one client per side, rounds rotating which side goes first.
+    const latency: Record<SideName, number[]> = { direct: [], proxied: [], bare: [] };
+    const busy = { direct: 0, proxied: 0, bare: 0 };
+    const cpu = { direct: { bench: 0, upstream: 0, hop: 0 }, proxied: { bench: 0, upstream: 0, hop: 0 }, bare: { bench: 0, upstream: 0, hop: 0 } };
     const perRound = Math.ceil(options.sequential / options.sequentialRounds);
     const sequentialRound = async (side: SideName) => {
-      const before = { bench: processCpuUs(), upstream: procCpuUs(upstream.pid), airlock: airlock.pid === undefined ? 0 : procCpuUs(airlock.pid) };
+      const hopPid = hops[side].pid;
+      const before = { bench: processCpuUs(), upstream: procCpuUs(upstream.pid), hop: hopPid === undefined ? 0 : procCpuUs(hopPid) };
       const t0 = performance.now();
       for (let i = 0; i < perRound; i++) {
         const t = performance.now();
@@ -120,19 +133,17 @@ export async function benchProxy(overrides: Partial<ProxyBenchOptions> = {}): Pr
       busy[side] += performance.now() - t0;
       cpu[side].bench += processCpuUs() - before.bench;
       cpu[side].upstream += procCpuUs(upstream.pid) - before.upstream;
-      if (airlock.pid !== undefined) cpu[side].airlock += procCpuUs(airlock.pid) - before.airlock;
+      if (hopPid !== undefined) cpu[side].hop += procCpuUs(hopPid) - before.hop;
     };
     for (let round = 0; round < options.sequentialRounds; round++) {
       for (const side of order(round)) await sequentialRound(side);
     }
 
     // Concurrent: `clients` sessions per side, all calling at once.
-    const pool = {
-      direct: await Promise.all(Array.from({ length: options.clients }, () => connect('direct'))),
-      proxied: await Promise.all(Array.from({ length: options.clients }, () => connect('proxied'))),
-    };
-    for (const side of ['direct', 'proxied'] as const) await Promise.all(pool[side].map((c) => echo(c)));
-    const concurrent = { direct: { calls: 0, ms: 0 }, proxied: { calls: 0, ms: 0 } };
+    const clients = (side: SideName) => Promise.all(Array.from({ length: options.clients }, () => connect(side)));
+    const pool = { direct: await clients('direct'), proxied: await clients('proxied'), bare: await clients('bare') };
+    for (const side of SIDES) await Promise.all(pool[side].map((c) => echo(c)));
+    const concurrent = { direct: { calls: 0, ms: 0 }, proxied: { calls: 0, ms: 0 }, bare: { calls: 0, ms: 0 } };
     const concurrentRound = async (side: SideName) => {
       const t0 = performance.now();
       await Promise.all(
@@ -154,20 +165,25 @@ export async function benchProxy(overrides: Partial<ProxyBenchOptions> = {}): Pr
         p99: percentile(latency[name], 0.99),
         sequentialRate: (n / busy[name]) * 1000,
         concurrentRate: (concurrent[name].calls / concurrent[name].ms) * 1000,
-        cpu: { bench: cpu[name].bench / n, upstream: cpu[name].upstream / n, ...(airlock.pid !== undefined && { airlock: cpu[name].airlock / n }) },
+        cpu: { bench: cpu[name].bench / n, upstream: cpu[name].upstream / n, ...(hops[name].pid !== undefined && { hop: cpu[name].hop / n }) },
       };
     };
     const d = summarize('direct');
     const p = summarize('proxied');
+    const b = summarize('bare');
     const airlockRssMb = airlock.pid === undefined ? undefined : procRssMb(airlock.pid);
+    const bareRssMb = bare.pid === undefined ? undefined : procRssMb(bare.pid);
     return {
       options,
       direct: d,
       proxied: p,
+      bare: b,
       added: { p50: p.p50 - d.p50, p99: p.p99 - d.p99 },
+      overBare: { p50: p.p50 - b.p50, p99: p.p99 - b.p99, cpuUs: hopCpu(p, d) - hopCpu(b, d) },
       ratio: { sequential: p.sequentialRate / d.sequentialRate, concurrent: p.concurrentRate / d.concurrentRate },
       rssMb: process.memoryUsage().rss / 1024 / 1024,
       ...(airlockRssMb !== undefined && { airlockRssMb }),
+      ...(bareRssMb !== undefined && { bareRssMb }),
       seconds: (performance.now() - started) / 1000,
     };
   } finally {
@@ -175,8 +191,15 @@ export async function benchProxy(overrides: Partial<ProxyBenchOptions> = {}): Pr
   }
 }
 
+/** Each round starts with another side, so none always runs first (or right after the same one). */
 function order(round: number): SideName[] {
-  return round % 2 === 0 ? ['direct', 'proxied'] : ['proxied', 'direct'];
+  const shift = round % SIDES.length;
+  return [...SIDES.slice(shift), ...SIDES.slice(0, shift)];
+}
+
+/** CPU µs a call of the hop serving `side`: its own process in child mode, else this process's extra over `direct`. */
+function hopCpu(side: Side, direct: Side): number {
+  return side.cpu.hop ?? side.cpu.bench - direct.cpu.bench;
 }
 
 async function echo(client: Client): Promise<void> {
@@ -224,7 +247,7 @@ export async function startEverything(cleanup: Cleanup): Promise<{ url: string; 
   return { url: `http://127.0.0.1:${port}/mcp`, pid: child.pid ?? 0 };
 }
 
-interface AirlockHandle {
+interface HopHandle {
   url: string;
   /** The child's, in child mode. */
   pid?: number;
@@ -264,12 +287,26 @@ function writeConfig(upstreamUrl: string, port: number, cleanup: Cleanup): strin
   return join(dir, 'airlock.yaml');
 }
 
-export async function startAirlockInProcess(upstreamUrl: string, cleanup: Cleanup): Promise<AirlockHandle> {
+export async function startAirlockInProcess(upstreamUrl: string, cleanup: Cleanup): Promise<HopHandle> {
   const { gateway } = await startBenchGateway(cleanup, writeConfig(upstreamUrl, 0, cleanup), await startBenchRedis(cleanup));
   return { url: `${gateway.url}/mcp/everything` };
 }
 
-async function startAirlockChild(upstreamUrl: string, cleanup: Cleanup): Promise<AirlockHandle> {
+async function startBareHopInProcess(upstreamUrl: string, cleanup: Cleanup): Promise<HopHandle> {
+  const hop = await startBareHop(upstreamUrl);
+  cleanup.push(() => hop.close());
+  return { url: hop.url };
+}
+
+/** bench/bare-hop.ts through tsx (Airlock's child runs its build, when fresh: tsx's loader costs start-up and memory, little a call). */
+async function startBareHopChild(upstreamUrl: string, cleanup: Cleanup): Promise<HopHandle> {
+  const child = spawn(process.execPath, ['--import', 'tsx', BARE_HOP, upstreamUrl, String(await freePort())], { stdio: ['ignore', 'pipe', 'inherit'] });
+  cleanup.push(() => stopChild(child));
+  const line = await waitForLine(child, /listening on /, 'the bare hop', 'stdout');
+  return { url: line.replace(/.*listening on /, '').trim(), ...(child.pid !== undefined && { pid: child.pid }) };
+}
+
+async function startAirlockChild(upstreamUrl: string, cleanup: Cleanup): Promise<HopHandle> {
   const port = await freePort();
   const file = writeConfig(upstreamUrl, port, cleanup);
   const { child } = await startAirlockProcess(cleanup, file, await startBenchRedis(cleanup), port);
@@ -314,7 +351,8 @@ function unread(child: ChildProcess): string {
   return [child.stdout, child.stderr].map((stream) => (stream?.read() as Buffer | null)?.toString() ?? '').join('');
 }
 
-function waitForLine(child: ChildProcess, pattern: RegExp, what: string): Promise<string> {
+function waitForLine(child: ChildProcess, pattern: RegExp, what: string, from: 'stdout' | 'stderr' = 'stderr'): Promise<string> {
+  const stream = child[from];
   return new Promise((resolve, reject) => {
     let buffer = '';
     const timer = setTimeout(() => reject(new Error(`${what} did not start within 20 s\n${buffer}`)), 20_000);
@@ -323,11 +361,11 @@ function waitForLine(child: ChildProcess, pattern: RegExp, what: string): Promis
       const line = buffer.split('\n').find((l) => pattern.test(l));
       if (line === undefined) return;
       clearTimeout(timer);
-      child.stderr?.off('data', onData);
-      child.stderr?.resume();
+      stream?.off('data', onData);
+      stream?.resume();
       resolve(line);
     };
-    child.stderr?.on('data', onData);
+    stream?.on('data', onData);
     child.once('exit', (code) => {
       clearTimeout(timer);
       reject(new Error(`${what} exited with ${code} before it was ready\n${buffer}`));
@@ -352,17 +390,23 @@ const verdict = (ok: boolean) => (ok ? 'met' : 'NOT met');
 /** The report, one figure a line. */
 export function formatProxyBench(r: ProxyBenchResult): string[] {
   const o = r.options;
-  const airlockCpu = o.airlock === 'child' ? r.proxied.cpu.airlock : r.proxied.cpu.bench - r.direct.cpu.bench;
+  const side = (name: string, x: Side) => `  ${name.padEnd(9)} p50 ${ms(x.p50)}  p99 ${ms(x.p99)}  sequential ${rate(x.sequentialRate)}  ${o.clients} clients ${rate(x.concurrentRate)}`;
+  const own = o.airlock === 'in-process' ? ' (bench process, minus direct)' : ' (their own processes)';
   return [
     `proxy overhead: echo on server-everything (Streamable HTTP), Airlock ${o.airlock}; ${o.sequential} sequential calls a side after ${o.warmup} warm-up; ${o.clients} concurrent clients × ${o.callsPerClient} calls × ${o.concurrentRounds} rounds a side`,
-    `  direct    p50 ${ms(r.direct.p50)}  p99 ${ms(r.direct.p99)}  sequential ${rate(r.direct.sequentialRate)}  ${o.clients} clients ${rate(r.direct.concurrentRate)}`,
-    `  proxied   p50 ${ms(r.proxied.p50)}  p99 ${ms(r.proxied.p99)}  sequential ${rate(r.proxied.sequentialRate)}  ${o.clients} clients ${rate(r.proxied.concurrentRate)}`,
+    side('direct', r.direct),
+    side('proxied', r.proxied),
+    side('bare hop', r.bare),
     `  added     p50 ${ms(r.added.p50)} (target ≤ ${TARGETS.addedP50Ms} ms: ${verdict(r.added.p50 <= TARGETS.addedP50Ms)})  p99 ${ms(r.added.p99)} (target ≤ ${TARGETS.addedP99Ms} ms: ${verdict(r.added.p99 <= TARGETS.addedP99Ms)})`,
     `  throughput proxied/direct: sequential ${r.ratio.sequential.toFixed(2)}× (target ≥ ${TARGETS.throughputRatio}×: ${verdict(r.ratio.sequential >= TARGETS.throughputRatio)}), ${o.clients} clients ${r.ratio.concurrent.toFixed(2)}× (target ≥ ${TARGETS.throughputRatio}×: ${verdict(r.ratio.concurrent >= TARGETS.throughputRatio)})`,
-    `  cpu per sequential call: bench process ${us(r.direct.cpu.bench)} direct / ${us(r.proxied.cpu.bench)} proxied; server-everything ${us(r.direct.cpu.upstream)} / ${us(r.proxied.cpu.upstream)}; Airlock ≈ ${us(airlockCpu)}${o.airlock === 'in-process' ? ' (bench process, proxied minus direct)' : ' (its own process)'}`,
-    `  rss ${Math.round(r.rssMb)} MB (this process${o.airlock === 'in-process' ? ', Airlock included' : ''})${r.airlockRssMb === undefined ? '' : `, Airlock ${Math.round(r.airlockRssMb)} MB`}; ${r.seconds.toFixed(1)} s`,
+    `  a bare SDK hop (the same transports, nothing else) adds p50 ${ms(r.bare.p50 - r.direct.p50)}, throughput ${(r.bare.sequentialRate / r.direct.sequentialRate).toFixed(2)}× sequential, ${(r.bare.concurrentRate / r.direct.concurrentRate).toFixed(2)}× with ${o.clients} clients`,
+    `  Airlock over the bare hop: p50 ${signed(r.overBare.p50)} ms, p99 ${signed(r.overBare.p99)} ms, cpu ${signed(r.overBare.cpuUs, 0)} µs a call`,
+    `  cpu per sequential call: bench process ${us(r.direct.cpu.bench)} direct / ${us(r.proxied.cpu.bench)} proxied / ${us(r.bare.cpu.bench)} bare; server-everything ${us(r.direct.cpu.upstream)} / ${us(r.proxied.cpu.upstream)} / ${us(r.bare.cpu.upstream)}; Airlock ≈ ${us(hopCpu(r.proxied, r.direct))}, bare hop ≈ ${us(hopCpu(r.bare, r.direct))}${own}`,
+    `  rss ${Math.round(r.rssMb)} MB (this process${o.airlock === 'in-process' ? ', both hops included' : ''})${r.airlockRssMb === undefined ? '' : `, Airlock ${Math.round(r.airlockRssMb)} MB`}${r.bareRssMb === undefined ? '' : `, bare hop ${Math.round(r.bareRssMb)} MB`}; ${r.seconds.toFixed(1)} s`,
   ];
 }
+
+const signed = (n: number, digits = 3) => `${n >= 0 ? '+' : ''}${n.toFixed(digits)}`;
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const result = await benchProxy({ airlock: process.argv.includes('--child') ? 'child' : 'in-process' });
