@@ -49,9 +49,11 @@ after(async () => {
 });
 
 /** One gateway instance's /slack/events: the guard, then a handler that answers "passed" (where Bolt would run). */
-async function instance(audit: AuditRecorder, now: () => number = Date.now): Promise<string> {
+async function instance(audit: AuditRecorder, now: () => number = Date.now, guarded: { flush?: () => void } = {}): Promise<string> {
   const app = express();
-  app.post('/slack/events', ...slackRequestGuard({ signingSecret: SIGNING_SECRET, redis: client, keys: slackKeys(PREFIX), redisTimeoutMs: 500, audit, logger, now }), (req, res) => {
+  const guard = slackRequestGuard({ signingSecret: SIGNING_SECRET, redis: client, keys: slackKeys(PREFIX), redisTimeoutMs: 500, audit, logger, now });
+  guarded.flush = guard.flush;
+  app.post('/slack/events', ...guard.handlers, (req, res) => {
     res.send(`passed ${(req as express.Request & { rawBody?: Buffer }).rawBody?.length ?? 0}`);
   });
   const server = app.listen(0, '127.0.0.1');
@@ -80,6 +82,32 @@ test('a signed request is accepted once: replayed to another instance sharing Re
     detail: replays[0]!.detail,
   });
   assert.equal((await deliver(b, signed(blockActions({ user: 'U0ALICE', action: 'approve', approvalId: ID }), { timestampS: Math.floor(Date.now() / 1000) - 1 }))).status, 200, 'another signed request passes');
+});
+
+test('a flood of forged requests: each is refused 401, but the trail gets the first of each kind in full and then one summary with the count', async () => {
+  const audit = new RecordedAudit();
+  let now = Date.now();
+  const guarded: { flush?: () => void } = {};
+  const url = await instance(audit, () => now, guarded);
+  const forged = () => signed(blockActions({ user: 'U0ALICE', action: 'approve', approvalId: ID }), { secret: 'not-the-secret', timestampS: Math.floor(now / 1000) });
+  const unsigned = { body: 'payload=%7B%7D', headers: { 'Content-Type': 'application/x-www-form-urlencoded' } };
+  const statuses = new Set<number>();
+  for (let i = 0; i < 300; i++) statuses.add((await deliver(url, i % 3 === 0 ? unsigned : forged())).status);
+  assert.deepEqual([...statuses], [401]);
+  assert.deepEqual(audit.events.map((e) => e.reason?.replace(/ \(.*/, '')), ['the request is not signed', 'bad signature'], 'the first of each kind, in full');
+  assert.match(audit.events[0]!.detail ?? '', /body sha256 [0-9a-f]{64}/);
+
+  // A minute later the next forged request opens a new window, and the one before is summed up.
+  now += 60_000;
+  assert.equal((await deliver(url, forged())).status, 401);
+  const summary = audit.events.find((e) => /more requests refused the same way \(bad signature\)/.test(e.reason ?? ''));
+  assert.match(summary?.reason ?? '', /^199 more requests refused the same way \(bad signature\) from \S+Z to \S+Z, not audited one by one/);
+  assert.equal(audit.events.filter((e) => /^bad signature/.test(e.reason ?? '')).length, 2, 'the new window\'s first, in full');
+
+  // Stopping writes what is still counted.
+  guarded.flush?.();
+  assert.match(audit.events.at(-1)?.reason ?? '', /^99 more requests refused the same way \(not signed\)/);
+  assert.equal(audit.events.length, 5);
 });
 
 test('the replay record lives exactly as long as the request timestamp is accepted (plus a minute for clock differences)', async () => {

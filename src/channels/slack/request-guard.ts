@@ -7,6 +7,7 @@ import type { AuditRecorder } from '../../audit/index.js';
 import { withDeadline } from '../../redis/index.js';
 import type { SlackKeys } from './keys.js';
 import { claimOf } from './payloads.js';
+import { RefusalSampler } from './refusal-sampler.js';
 
 /** Slack signs each request with its time; one more than five minutes off either way is refused (Slack's own rule). */
 const MAX_SKEW_S = 5 * 60;
@@ -25,7 +26,20 @@ export interface RequestGuardOptions {
   now: () => number;
 }
 
-export type RequestCheck = { ok: true; timestamp: string } | { ok: false; reason: string };
+/** Why a request is not taken as Slack's: none of these needs Slack's signing secret to send. */
+export type Unauthenticated = 'unsigned' | 'bad_timestamp' | 'stale' | 'bad_signature';
+
+export type RequestCheck = { ok: true; timestamp: string } | { ok: false; kind: Unauthenticated; reason: string };
+
+/** Of each kind of unauthenticated request, one a minute is audited in full; the rest are counted (see RefusalSampler). */
+const SAMPLE_WINDOW_MS = 60_000;
+
+const UNAUTHENTICATED: Record<Unauthenticated, string> = {
+  unsigned: 'not signed',
+  bad_timestamp: 'X-Slack-Request-Timestamp not a number',
+  stale: 'stale timestamp',
+  bad_signature: 'bad signature',
+};
 
 /**
  * Is this request from Slack, and fresh? The signature is Bolt's check; the
@@ -35,14 +49,14 @@ export type RequestCheck = { ok: true; timestamp: string } | { ok: false; reason
 export function checkSlackRequest(signingSecret: string, headers: Request['headers'], body: string, nowMs: number): RequestCheck {
   const signature = headers['x-slack-signature'];
   const timestamp = headers['x-slack-request-timestamp'];
-  if (typeof signature !== 'string' || typeof timestamp !== 'string') return { ok: false, reason: 'the request is not signed (no X-Slack-Signature or X-Slack-Request-Timestamp)' };
-  if (!/^\d{1,12}$/.test(timestamp)) return { ok: false, reason: 'X-Slack-Request-Timestamp is not a number of seconds' };
+  if (typeof signature !== 'string' || typeof timestamp !== 'string') return { ok: false, kind: 'unsigned', reason: 'the request is not signed (no X-Slack-Signature or X-Slack-Request-Timestamp)' };
+  if (!/^\d{1,12}$/.test(timestamp)) return { ok: false, kind: 'bad_timestamp', reason: 'X-Slack-Request-Timestamp is not a number of seconds' };
   const skew = Math.abs(nowMs / 1000 - Number(timestamp));
-  if (skew > MAX_SKEW_S) return { ok: false, reason: `the request was signed ${Math.round(skew)} s away from now; more than ${MAX_SKEW_S} s is refused as stale` };
+  if (skew > MAX_SKEW_S) return { ok: false, kind: 'stale', reason: `the request was signed ${Math.round(skew)} s away from now; more than ${MAX_SKEW_S} s is refused as stale` };
   try {
     verifySlackRequest({ signingSecret, body, headers: { 'x-slack-signature': signature, 'x-slack-request-timestamp': Number(timestamp) }, nowMilliseconds: nowMs });
   } catch (err) {
-    return { ok: false, reason: `bad signature (${(err as Error).message})` };
+    return { ok: false, kind: 'bad_signature', reason: `bad signature (${(err as Error).message})` };
   }
   return { ok: true, timestamp };
 }
@@ -74,9 +88,26 @@ export function parseSlackBody(body: string, contentType: string | undefined): {
  * Replays: Bolt processes a signed request again if it is re-sent within its
  * five minutes. Each genuine request is recorded in Redis (SET NX) for as long
  * as its timestamp is accepted, so a second delivery is refused on any instance.
+ *
+ * Unauthenticated requests are audited by sample (RefusalSampler); signed ones,
+ * which only Slack can send, each in full. `flush` writes the pending samples.
  */
-export function slackRequestGuard(options: RequestGuardOptions): RequestHandler[] {
+export function slackRequestGuard(options: RequestGuardOptions): { handlers: RequestHandler[]; flush(): void } {
   const { audit, logger } = options;
+  const sampler = new RefusalSampler({
+    windowMs: SAMPLE_WINDOW_MS,
+    now: options.now,
+    summarize: (kind, count, from, to) => {
+      const reason = `${count} more request${count === 1 ? '' : 's'} refused the same way (${UNAUTHENTICATED[kind as Unauthenticated]}) from ${new Date(from).toISOString()} to ${new Date(to).toISOString()}, not audited one by one: of each kind of unauthenticated request, the first of each minute is`;
+      logger.warn({ status: 401, kind, count }, 'unauthenticated Slack requests refused');
+      audit.record({ event: 'decision_refused', channel: 'slack', reason, detail: 'POST /slack/events answered 401' });
+    },
+  });
+  const unauthenticated = (req: Request, res: Response, check: Extract<RequestCheck, { ok: false }>) => {
+    if (sampler.admit(check.kind)) return refuse(req, res, 401, check.reason);
+    logger.debug({ status: 401, reason: check.reason }, 'Slack request refused (counted for the next summary)');
+    res.status(401).send();
+  };
   const refuse = (req: Request, res: Response, status: number, reason: string, claim: { user?: string; approvalId?: string } = {}) => {
     const digest = createHash('sha256').update(rawBodyOf(req)).digest('hex');
     logger.warn({ status, reason, approval_id: claim.approvalId, user: claim.user, body_sha256: digest }, 'Slack request refused');
@@ -94,7 +125,7 @@ export function slackRequestGuard(options: RequestGuardOptions): RequestHandler[
   const guard: RequestHandler = async (req, res, next) => {
     const body = rawBodyOf(req).toString('utf8');
     const check = checkSlackRequest(options.signingSecret, req.headers, body, options.now());
-    if (!check.ok) return refuse(req, res, 401, check.reason);
+    if (!check.ok) return unauthenticated(req, res, check);
     const parsed = parseSlackBody(body, req.headers['content-type']);
     if (!parsed.ok) return refuse(req, res, 400, parsed.reason);
     const claim = claimOf(parsed.value);
@@ -111,7 +142,7 @@ export function slackRequestGuard(options: RequestGuardOptions): RequestHandler[
     return next();
   };
 
-  return [express.raw({ type: () => true, limit: BODY_LIMIT }), guard];
+  return { handlers: [express.raw({ type: () => true, limit: BODY_LIMIT }), guard], flush: () => sampler.flush() };
 }
 
 function rawBodyOf(req: Request): Buffer {

@@ -60,6 +60,8 @@ export class SlackChannel implements ApprovalChannel {
   readonly #message: MessageOptions;
   readonly #router: Router | undefined;
   #app: App | undefined;
+  /** Writes the pending summaries of unauthenticated requests refused on /slack/events. */
+  #flushRefusals: (() => void) | undefined;
   #identity: Promise<SlackIdentity> | undefined;
 
   private constructor(options: SlackChannelOptions, client: WebClient, router: Router | undefined) {
@@ -99,7 +101,9 @@ export class SlackChannel implements ApprovalChannel {
     });
     if (router) {
       const keys = slackKeys(options.prefix);
-      router.post('/slack/events', ...slackRequestGuard({ signingSecret: slack.signing_secret, redis: options.redis, keys, redisTimeoutMs: options.redisTimeoutMs, audit: options.audit, logger, now: options.now ?? Date.now }));
+      const guard = slackRequestGuard({ signingSecret: slack.signing_secret, redis: options.redis, keys, redisTimeoutMs: options.redisTimeoutMs, audit: options.audit, logger, now: options.now ?? Date.now });
+      router.post('/slack/events', ...guard.handlers);
+      channel.#flushRefusals = guard.flush;
     }
     const receiving = router ? { mode: 'http' as const, signingSecret: slack.signing_secret, router } : { mode: 'socket' as const, appToken: slack.app_token ?? '' };
     channel.#app = createBoltApp({ receiving, botToken: slack.bot_token, clientOptions, identity: () => channel.#whoAmI(), decisions, logger });
@@ -160,6 +164,7 @@ export class SlackChannel implements ApprovalChannel {
   }
 
   async close(): Promise<void> {
+    this.#flushRefusals?.();
     if (this.#router === undefined) await this.#app?.stop();
   }
 
