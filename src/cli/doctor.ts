@@ -1,9 +1,9 @@
 import { findConfigFile, loadConfig, type LoadedConfig } from '../config/index.js';
 import { DocumentError, formatProblem } from '../errors.js';
-import { loadPolicyFile } from '../policy/index.js';
+import { loadPolicyFile, type CompiledPolicy } from '../policy/index.js';
 import type { Check } from './doctor-check.js';
 import { redisChecks } from './doctor-redis.js';
-import { slackChecks } from './doctor-slack.js';
+import { slackChecks, type ApprovalChannel } from './doctor-slack.js';
 import { upstreamChecks } from './doctor-upstreams.js';
 import { displayPath, ExitCode, type Io } from './output.js';
 
@@ -25,9 +25,28 @@ export async function doctor(io: Io, options: { config?: string }): Promise<numb
   const [redis, upstreams, slack] = await Promise.all([
     redisChecks(config, io.env),
     upstreamChecks(config, io.env),
-    config.slack === undefined ? [] : slackChecks(config.slack),
+    config.slack === undefined ? [] : slackChecks(config.slack, ruleChannels(config, config.slack.channel)),
   ]);
   return report(io, [{ level: 'ok', what: 'config', detail: displayPath(io, config.file) }, ...policyChecks(io, config), ...redis, ...upstreams, ...slack]);
+}
+
+/** Channels policy rules send their approval requests to, other than `slack.channel`, each once, with the rules that name it. */
+function ruleChannels(config: LoadedConfig, slackChannel: string): ApprovalChannel[] {
+  const named = new Map<string, string[]>();
+  for (const [name, server] of Object.entries(config.servers)) {
+    let policy: CompiledPolicy;
+    try {
+      policy = loadPolicyFile(server.policy);
+    } catch {
+      continue; // reported by policyChecks
+    }
+    for (const rule of [...policy.exact.values(), ...policy.globs.map((g) => g.rule)]) {
+      const channel = rule.approval?.channel;
+      if (channel === undefined || channel === slackChannel) continue;
+      named.set(channel, [...(named.get(channel) ?? []), `approval.channel of ${rule.where} in policy ${name}`]);
+    }
+  }
+  return [...named].map(([channel, settings]) => ({ channel, setting: settings.join(', ') }));
 }
 
 /** One line per policy, or per problem in it, each naming the file as the person typing would. */

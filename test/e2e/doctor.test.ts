@@ -148,6 +148,25 @@ test('a channel Slack does not know fails naming the channel and channel_not_fou
   assert.match(stdout, /^error slack channel: C0GONE: Slack answered channel_not_found: no such channel, or a private channel the bot is not in; check slack\.channel and invite the bot there \(\/invite @airlock\)$/m);
 });
 
+test('channels that policy rules name are checked too, each once, naming the rules; slack.channel is not checked twice', async () => {
+  const policy = [
+    'version: "1"',
+    'default: deny',
+    'tools:',
+    '  write_file: { action: require_approval, approval: { channel: C0GONE } }',
+    '  move_file: { action: require_approval, approval: { channel: C0GONE } }',
+    `  edit_file: { action: require_approval, approval: { channel: ${PRIVATE_CHANNEL} } }`,
+    `  read_file: { action: require_approval, approval: { channel: ${CHANNEL} } }`,
+    '',
+  ].join('\n');
+  const { code, stdout, lines } = await doctor({ policy });
+  assert.equal(code, 1, stdout);
+  assert.match(stdout, /^error slack channel: C0GONE \(approval\.channel of tools\.write_file in policy fs, approval\.channel of tools\.move_file in policy fs\): Slack answered channel_not_found: no such channel, or a private channel the bot is not in; check approval\.channel of tools\.write_file in policy fs, approval\.channel of tools\.move_file in policy fs and invite the bot there \(\/invite @airlock\)$/m);
+  assert.match(stdout, /^error slack channel: #secret \(C0SECRET\) \(approval\.channel of tools\.edit_file in policy fs\) is private and the bot is not a member/m);
+  assert.deepEqual(lines.filter((l) => l.includes('slack channel:')).length, 3, stdout);
+  assert.match(stdout, /^ok {4}slack channel: #approvals \(C0APPROVALS\): the bot is a member$/m);
+});
+
 test('a private channel the bot is not in fails: chat.postMessage would be refused', async () => {
   const { code, stdout } = await doctor({ slack: { channel: PRIVATE_CHANNEL } });
   assert.equal(code, 1, stdout);
