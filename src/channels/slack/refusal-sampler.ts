@@ -5,11 +5,11 @@
  * in full; the rest are counted, and one summary at the window's end says
  * how many there were and when.
  */
-export interface RefusalSamplerOptions {
+export interface RefusalSamplerOptions<K extends string> {
   windowMs: number;
   now: () => number;
   /** `count` more refusals of `kind` were not audited one by one, between `from` and `to` (ms). */
-  summarize: (kind: string, count: number, from: number, to: number) => void;
+  summarize: (kind: K, count: number, from: number, to: number) => void;
 }
 
 interface Window {
@@ -20,16 +20,16 @@ interface Window {
   timer: NodeJS.Timeout | undefined;
 }
 
-export class RefusalSampler {
-  readonly #options: RefusalSamplerOptions;
-  readonly #windows = new Map<string, Window>();
+export class RefusalSampler<K extends string> {
+  readonly #options: RefusalSamplerOptions<K>;
+  readonly #windows = new Map<K, Window>();
 
-  constructor(options: RefusalSamplerOptions) {
+  constructor(options: RefusalSamplerOptions<K>) {
     this.#options = options;
   }
 
   /** Whether this refusal of `kind` is to be audited in full; otherwise it is counted for the summary. */
-  admit(kind: string): boolean {
+  admit(kind: K): boolean {
     const now = this.#options.now();
     const window = this.#windows.get(kind);
     if (window === undefined || now >= window.endsAt) {
@@ -53,7 +53,7 @@ export class RefusalSampler {
     this.#windows.clear();
   }
 
-  #summarize(kind: string, window: Window): void {
+  #summarize(kind: K, window: Window): void {
     clearTimeout(window.timer);
     window.timer = undefined;
     if (window.suppressed === 0) return;

@@ -94,11 +94,11 @@ export function parseSlackBody(body: string, contentType: string | undefined): {
  */
 export function slackRequestGuard(options: RequestGuardOptions): { handlers: RequestHandler[]; flush(): void } {
   const { audit, logger } = options;
-  const sampler = new RefusalSampler({
+  const sampler = new RefusalSampler<Unauthenticated>({
     windowMs: SAMPLE_WINDOW_MS,
     now: options.now,
     summarize: (kind, count, from, to) => {
-      const reason = `${count} more request${count === 1 ? '' : 's'} refused the same way (${UNAUTHENTICATED[kind as Unauthenticated]}) from ${new Date(from).toISOString()} to ${new Date(to).toISOString()}, not audited one by one: of each kind of unauthenticated request, the first of each minute is`;
+      const reason = `${count} more request${count === 1 ? '' : 's'} refused the same way (${UNAUTHENTICATED[kind]}) from ${new Date(from).toISOString()} to ${new Date(to).toISOString()}, not audited one by one: of each kind of unauthenticated request, the first of each minute is`;
       logger.warn({ status: 401, kind, count }, 'unauthenticated Slack requests refused');
       audit.record({ event: 'decision_refused', channel: 'slack', reason, detail: 'POST /slack/events answered 401' });
     },
