@@ -1,3 +1,4 @@
+import type { ArgumentsDigest } from '../arguments-digest.js';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { describeDuration } from '../config/index.js';
@@ -5,7 +6,7 @@ import { AirlockError, ErrorCode } from '../errors.js';
 import { HeldCalls } from './holding.js';
 import { approvalKeys, type ApprovalKeys } from './keys.js';
 import { RequestQueue, type JobState } from './queue.js';
-import { argumentsDigest, isApprovalId, newApprovalId, type ApprovalRecord, type ApprovalRequest, type ApprovalState, type ApprovalStatus, type Execution } from './request.js';
+import { isApprovalId, newApprovalId, type ApprovalRecord, type ApprovalRequest, type ApprovalState, type ApprovalStatus, type Execution } from './request.js';
 import { ApprovalStore, type Verdict } from './store.js';
 
 export interface ApprovalsOptions {
@@ -22,6 +23,8 @@ export interface ApprovalsOptions {
    * that only reads and decides (the CLI).
    */
   holder: boolean;
+  /** How arguments are digested (the deployment's keyed digest): what an approval binds to. */
+  digest: ArgumentsDigest;
   /** How long held calls outlive a lost Redis before they end [UNAVAILABLE]. */
   redisGraceMs?: number;
   /**
@@ -132,7 +135,7 @@ export class Approvals {
     const held = this.#held;
     if (!held) throw new Error('this Approvals was opened without holder: true');
     const id = newApprovalId();
-    const digest = argumentsDigest(input.args);
+    const digest = this.#options.digest(input.args);
     const times = await this.#store.create(id, { holder: held.instance, min_approvals: input.min_approvals, timeout_ms: input.timeout_ms, digest });
     if (!times) throw new Error(`approval id ${id} is already taken`);
     const request: ApprovalRequest = {
@@ -191,7 +194,7 @@ export class Approvals {
     if (step.code === 'missing') throw notFound(request.id);
     if (step.code !== 'ok') throw new AirlockError(ErrorCode.ApprovalDecided, `approval ${request.id} ${step.code === 'used' ? 'already covered a call' : `is ${step.status.state}, not approved`}`);
     const stored = await this.#queue.get(request.id);
-    const digests = { sending: argumentsDigest(args), held: request.digest, approved: step.status.digest, stored: stored ? argumentsDigest(stored.arguments) : 'missing' };
+    const digests = { sending: this.#options.digest(args), held: request.digest, approved: step.status.digest, stored: stored ? this.#options.digest(stored.arguments) : 'missing' };
     if (new Set(Object.values(digests)).size !== 1) {
       throw new AirlockError(ErrorCode.ApprovalTampered, `the arguments about to be sent do not match the ones approved for ${request.id} (${JSON.stringify(digests)})`);
     }

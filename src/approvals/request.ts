@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
-import { canonicalDigest } from '../canonical-json.js';
 
 export const APPROVAL_STATES = ['pending', 'approved', 'rejected', 'expired', 'withdrawn'] as const;
 export type ApprovalState = (typeof APPROVAL_STATES)[number];
@@ -14,11 +13,6 @@ export function newApprovalId(): string {
 
 export function isApprovalId(id: string): boolean {
   return ID_PATTERN.test(id);
-}
-
-/** SHA-256 over canonical JSON, so key order and number spelling cannot change the digest. */
-export function argumentsDigest(args: Record<string, unknown>): string {
-  return canonicalDigest(args);
 }
 
 

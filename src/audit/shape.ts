@@ -1,4 +1,4 @@
-import { canonicalDigest } from '../canonical-json.js';
+import type { ArgumentsDigest } from '../arguments-digest.js';
 import { hideCredentialsIn, type Redactor } from '../redact.js';
 import type { DraftEvent } from './chain.js';
 import type { AuditInput } from './event.js';
@@ -8,6 +8,8 @@ export interface ShapeOptions {
   /** Largest redacted arguments (JSON bytes) kept whole; larger ones are stored cut, as text. */
   maxArgumentsBytes: number;
   instance: string;
+  /** The deployment's keyed digest, the one approvals bind to. */
+  digest: ArgumentsDigest;
 }
 
 /**
@@ -21,7 +23,7 @@ export function shapeEvent(input: AuditInput, time: number, options: ShapeOption
   for (const [key, value] of Object.entries(fields)) if (value !== undefined) draft[key] = value;
   let hide = hideCredentialsIn;
   if (args !== undefined) {
-    draft.digest = canonicalDigest(args);
+    draft.digest = options.digest(args);
     const { value, redacted } = options.redactor.redact(args);
     // A policy's reason may quote the argument it tested, an error may echo one.
     if (redacted && (draft.reason !== undefined || draft.detail !== undefined)) hide = options.redactor.textHider(args, value);

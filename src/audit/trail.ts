@@ -1,3 +1,4 @@
+import type { ArgumentsDigest } from '../arguments-digest.js';
 import { readFileSync } from 'node:fs';
 import type { Redis, Result } from 'ioredis';
 import type { Logger } from 'pino';
@@ -35,6 +36,8 @@ export interface AuditTrailOptions {
   redactor: Redactor;
   /** Names this process in its events (host and pid). */
   instance: string;
+  /** The deployment's keyed digest of arguments (see argumentsDigest). */
+  digest: ArgumentsDigest;
   logger: Logger;
   now?: () => number;
   /** Most events kept waiting while Redis is unreachable; beyond it the oldest are dropped (and logged as lost). */

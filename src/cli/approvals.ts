@@ -3,7 +3,7 @@ import { APPROVAL_STATES, Approvals, type ApprovalRecord, type ApprovalState } f
 import { approvalView, decideAsAdmin, describeDecision, describeEnd } from '../channels/index.js';
 import { durationMs, findConfigFile, loadConfig, suggest } from '../config/index.js';
 import { AirlockError, ErrorCode } from '../errors.js';
-import { openAuditTrail } from '../gateway/index.js';
+import { deploymentDigest, openAuditTrail } from '../gateway/index.js';
 import { adminFromEnv, openCliRedis } from './console-access.js';
 import { ExitCode, table, type Io } from './output.js';
 
@@ -31,8 +31,9 @@ export async function approvalsCli(io: Io, action: 'list' | 'show' | 'approve' |
   const state = parseState(options.state);
   const limit = parseLimit(options.limit);
   const redis = await openCliRedis(config, io.env);
-  const approvals = await Approvals.open({ redis, prefix: config.redis.prefix, redisTimeoutMs: Math.max(2_000, durationMs(config.redis.timeout)), retentionMs: config.approvals.retention_ms, logger: silentLogger, holder: false });
-  const audit = openAuditTrail(config, redis, silentLogger, 'cli');
+  const digest = await deploymentDigest(config, redis);
+  const approvals = await Approvals.open({ redis, prefix: config.redis.prefix, redisTimeoutMs: Math.max(2_000, durationMs(config.redis.timeout)), retentionMs: config.approvals.retention_ms, logger: silentLogger, holder: false, digest });
+  const audit = openAuditTrail(config, redis, silentLogger, 'cli', digest);
   try {
     if (action === 'list') {
       const records = await approvals.list({ ...(state !== 'all' && { state }), server: options.server, tool: options.tool, grant: options.grant, limit });

@@ -5,7 +5,7 @@ import type { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { durationMs, findConfigFile, loadConfig, suggest, type LoadedConfig } from '../config/index.js';
 import { AirlockError, ErrorCode } from '../errors.js';
-import { openAuditTrail } from '../gateway/index.js';
+import { deploymentDigest, openAuditTrail } from '../gateway/index.js';
 import { starterPolicy, toolDigest, ToolPins, toolRows, type ToolRow } from '../inventory/index.js';
 import { loadPolicyFile } from '../policy/index.js';
 import { adminFromEnv, openCliRedis } from './console-access.js';
@@ -68,7 +68,7 @@ export async function acceptTools(io: Io, server: string, names: string[], optio
     const { tools: live, source } = await currentTools(config, server, pins);
     const chosen = choose(server, live, names);
     // Audited first: an accept that cannot be recorded is not made.
-    await openAuditTrail(config, redis, silentLogger, 'cli').commit({ event: 'tools_accepted', admin, server, detail: chosen.map((t) => `${t.name} (sha256 ${toolDigest(t)})`).join(', ') });
+    await openAuditTrail(config, redis, silentLogger, 'cli', await deploymentDigest(config, redis)).commit({ event: 'tools_accepted', admin, server, detail: chosen.map((t) => `${t.name} (sha256 ${toolDigest(t)})`).join(', ') });
     await pins.accept(server, chosen, admin);
     io.out(`accepted the definitions of ${chosen.length} tool${chosen.length === 1 ? '' : 's'} of ${server} ${source}, as ${admin}: ${chosen.map((t) => t.name).join(', ')}`);
     return ExitCode.Ok;

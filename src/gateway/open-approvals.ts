@@ -1,3 +1,4 @@
+import type { ArgumentsDigest } from '../arguments-digest.js';
 import type { Router } from 'express';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
@@ -24,7 +25,7 @@ export interface OpenedApprovals {
  * routes (`airlock start`; `airlock stdio` has none); `onSlackApiError` hears of
  * each Slack Web API call that failed.
  */
-export async function openApprovals(config: LoadedConfig, redis: Redis, logger: Logger, audit: AuditRecorder, options: { http: boolean; onSlackApiError?: (method: string, error: string) => void }): Promise<OpenedApprovals> {
+export async function openApprovals(config: LoadedConfig, redis: Redis, logger: Logger, audit: AuditRecorder, options: { http: boolean; digest: ArgumentsDigest; onSlackApiError?: (method: string, error: string) => void }): Promise<OpenedApprovals> {
   // The channel decides through `approvals`, so it opens second; a request that ends with no holder before then
   // (the expiry worker starts inside Approvals.open) is audited, and its message is refreshed by the next click on it.
   const opened: { channel?: ApprovalChannel } = {};
@@ -36,6 +37,7 @@ export async function openApprovals(config: LoadedConfig, redis: Redis, logger: 
     retentionMs: config.approvals.retention_ms,
     redisGraceMs: redisGraceMs(redisTimeoutMs),
     holder: true,
+    digest: options.digest,
     logger,
     onOrphaned: (record) => {
       audit.record(orphanEvent(record, config.approvals.channel));

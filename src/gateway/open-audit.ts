@@ -1,12 +1,19 @@
 import { hostname } from 'node:os';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import { argumentsDigest, type ArgumentsDigest } from '../arguments-digest.js';
 import { AuditMirror, AuditTrail } from '../audit/index.js';
 import { durationMs, type LoadedConfig } from '../config/index.js';
 import { Redactor } from '../redact.js';
+import { loadDigestKey } from '../redis/index.js';
+
+/** The deployment's argument digest, under its key in Redis: the same in every process that shares that Redis. */
+export async function deploymentDigest(config: LoadedConfig, redis: Redis): Promise<ArgumentsDigest> {
+  return argumentsDigest(await loadDigestKey(redis, config.redis.prefix, Math.max(2_000, durationMs(config.redis.timeout))));
+}
 
 /** The audit trail of one process (`start`, `stdio`, an admin command), named `<role>@<host>:<pid>` in its events. */
-export function openAuditTrail(config: LoadedConfig, redis: Redis, logger: Logger, role: string): AuditTrail {
+export function openAuditTrail(config: LoadedConfig, redis: Redis, logger: Logger, role: string, digest: ArgumentsDigest): AuditTrail {
   return new AuditTrail({
     redis,
     prefix: config.redis.prefix,
@@ -16,6 +23,7 @@ export function openAuditTrail(config: LoadedConfig, redis: Redis, logger: Logge
     maxArgumentsBytes: config.audit.max_arguments_bytes,
     redactor: new Redactor(config.redact.keys),
     instance: `${role}@${hostname()}:${process.pid}`,
+    digest,
     logger,
   });
 }

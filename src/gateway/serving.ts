@@ -13,7 +13,7 @@ import { PolicyWatcher, type ReloadOutcome } from '../policy/index.js';
 import { CallGate, SessionRegistry, Upstream, type PipelineDeps } from '../proxy/index.js';
 import { VERSION } from '../version.js';
 import { openApprovals } from './open-approvals.js';
-import { openAuditTrail, startAuditMirror } from './open-audit.js';
+import { deploymentDigest, openAuditTrail, startAuditMirror } from './open-audit.js';
 
 /**
  * What serving calls takes, for `airlock start` (every server) and
@@ -60,7 +60,8 @@ export async function openServing(config: LoadedConfig, redis: Redis, logger: Lo
     // The mirror stops last, so it copies this process's final events.
     const mirror = await startAuditMirror(config, redis, logger);
     if (mirror) opened.push(() => mirror.stop());
-    const audit = openAuditTrail(config, redis, logger, role);
+    const digest = await deploymentDigest(config, redis);
+    const audit = openAuditTrail(config, redis, logger, role, digest);
     opened.push(() => audit.close());
     const sessions = new SessionRegistry();
     const pins = new ToolPins(redis, { prefix: config.redis.prefix, timeoutMs: durationMs(config.redis.timeout), logger });
@@ -99,7 +100,7 @@ export async function openServing(config: LoadedConfig, redis: Redis, logger: Lo
       ]),
     );
     opened.push(() => Promise.all([...upstreams.values()].map((u) => u.close())).then(() => undefined));
-    const { deps: approval, approvals, routers, close: closeApprovals } = await openApprovals(config, redis, logger, audit, { http: role === 'gateway', onSlackApiError: (method, error) => metrics.slackApiError(method, error) });
+    const { deps: approval, approvals, routers, close: closeApprovals } = await openApprovals(config, redis, logger, audit, { http: role === 'gateway', digest, onSlackApiError: (method, error) => metrics.slackApiError(method, error) });
     opened.push(closeApprovals);
     const lookup = <T>(map: Map<string, T>, server: string): T => {
       const found = map.get(server);

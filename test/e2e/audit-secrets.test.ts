@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -73,6 +73,12 @@ function canonical(value: unknown): string {
   return `{${Object.keys(value).sort().map((k) => `${JSON.stringify(k)}:${canonical((value as Record<string, unknown>)[k])}`).join(',')}}`;
 }
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
+/** The digest as the contract gives it: HMAC-SHA256 of the canonical JSON under the deployment's key in Redis. */
+async function keyedDigest(args: unknown): Promise<string> {
+  const key = await withRedis(gateway.redis.url, (client) => client.get('{airlock}:digest-key'));
+  assert.match(key ?? '', /^[0-9a-f]{64}$/);
+  return createHmac('sha256', Buffer.from(key!, 'hex')).update(canonical(args)).digest('hex');
+}
 
 /** Everything the trail keeps, anywhere: every audit key in Redis, the mirror, and both exports. */
 async function everythingStored(): Promise<Record<string, string>> {
@@ -119,7 +125,7 @@ test('secrets in allowed, denied and approved calls are redacted in every stored
   };
   const allowed = withArgs('allowed', 'echo');
   assert.deepEqual(allowed.arguments, REDACTED_SHAPE('allowed'));
-  assert.equal(allowed.digest, sha256(canonical(allowedArgs)), 'the digest is of the arguments as sent, secrets included');
+  assert.equal(allowed.digest, await keyedDigest(allowedArgs), 'the digest is of the arguments as sent, secrets included');
   assert.deepEqual(withArgs('denied', 'write_file').arguments, { path: 'x', content: 'y', ...REDACTED_SHAPE('denied') });
   const requested = withArgs('approval_requested', 'start_dicom_export_job');
   const approved = withArgs('approved', 'start_dicom_export_job');
@@ -127,10 +133,14 @@ test('secrets in allowed, denied and approved calls are redacted in every stored
     assert.deepEqual(event.arguments, { datastore: 'prod', ...REDACTED_SHAPE('held') }, event.event);
     assert.equal(event.digest, request.digest, `${event.event}: the digest matches the approval's`);
   }
-  assert.equal(request.digest, sha256(canonical(heldArgs)));
+  assert.equal(request.digest, await keyedDigest(heldArgs));
   for (const digest of [allowed.digest!, String(request.digest)]) {
     for (const [where, text] of Object.entries(stored)) assert.ok(text.includes(digest), `the digest ${digest} is in ${where}`);
   }
+  // An unkeyed hash of the arguments would let whoever holds a copy test guesses of the redacted secret offline.
+  const guessable = { 'sha256 of the allowed arguments': sha256(canonical(allowedArgs)), 'sha256 of the held arguments': sha256(canonical(heldArgs)) };
+  assertNoSecrets(stored, guessable);
+  assertNoSecrets(stored, { 'digest key': (await withRedis(gateway.redis.url, (client) => client.get('{airlock}:digest-key')))! });
 });
 
 test('a raw header line "Authorization: Bearer …" in a list of strings is not stored', async () => {

@@ -4,7 +4,8 @@ import { performance } from 'node:perf_hooks';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
-import { Approvals, argumentsDigest, type ApprovalRecord, type Decision, type Held, type NewApproval } from '../../src/approvals/index.js';
+import { Approvals, type ApprovalRecord, type Decision, type Held, type NewApproval } from '../../src/approvals/index.js';
+import { argumentsDigest } from '../../src/arguments-digest.js';
 import { ErrorCode } from '../../src/errors.js';
 import { connectRedis } from '../../src/redis/index.js';
 import { captureLogger, LEVEL, type LogLine } from '../support/log.js';
@@ -13,6 +14,8 @@ import { startRedis, type TestRedis } from '../support/redis.js';
 
 const PREFIX = '{airlock}:';
 const ARGS = { path: '/srv/reports/q3.txt', content: 'quarterly numbers', mode: 420 };
+/** Every instance of a deployment digests under one key (in Redis, for a gateway). */
+const DIGEST = argumentsDigest(Buffer.alloc(32, 1));
 
 let server: TestRedis;
 /** A plain client for reading and tampering with what the approvals stored. */
@@ -43,6 +46,7 @@ async function open(on: TestRedis, holder: boolean, options: { prefix?: string; 
     retentionMs: 3_600_000,
     logger,
     holder,
+    digest: DIGEST,
     ...(options.redisGraceMs !== undefined && { redisGraceMs: options.redisGraceMs }),
     onOrphaned: (record) => orphaned.push(record),
   });
@@ -197,8 +201,8 @@ test('tampering after approval is caught by consume: the job\'s stored arguments
 
   const digest = await approvedCall();
   const stateKey = `${PREFIX}approval:${digest.request.id}`;
-  assert.equal(await raw.hget(stateKey, 'digest'), argumentsDigest(ARGS));
-  await raw.hset(stateKey, 'digest', argumentsDigest({ ...ARGS, path: '/etc/passwd' }));
+  assert.equal(await raw.hget(stateKey, 'digest'), DIGEST(ARGS));
+  await raw.hset(stateKey, 'digest', DIGEST({ ...ARGS, path: '/etc/passwd' }));
   await assert.rejects(A.consume(digest.request, ARGS), { code: ErrorCode.ApprovalTampered });
 
   const other = await approvedCall();
@@ -346,7 +350,7 @@ test('list filters by state, server, tool and grant, honours limit, and carries 
   const [record] = await cli.list({ state: 'pending', server: 'list-fs', tool: 'read_file' });
   assert.equal(record?.request.id, r2.request.id);
   assert.deepEqual(record.request.arguments, { path: '/b' });
-  assert.equal(record.request.digest, argumentsDigest({ path: '/b' }));
+  assert.equal(record.request.digest, DIGEST({ path: '/b' }));
   assert.equal(record.status.digest, record.request.digest);
   assert.deepEqual([record.request.grant, record.request.rule, record.status.state], ['list-beta', 'tools.write_file', 'pending']);
 });

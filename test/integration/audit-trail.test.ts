@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, beforeEach, test } from 'node:test';
 import type { Redis } from 'ioredis';
+import { argumentsDigest } from '../../src/arguments-digest.js';
 import { AuditMirror, AuditReader, AuditTrail, parseAuditQuery, verifyAuditFile, type AuditInput } from '../../src/audit/index.js';
 import { contentHash, linkHash } from '../../src/audit/chain.js';
 import { Redactor } from '../../src/redact.js';
@@ -14,6 +15,7 @@ import { startRedis, type TestRedis } from '../support/redis.js';
 
 const PREFIX = '{airlock}:';
 const STREAM = `${PREFIX}audit`;
+const DIGEST = argumentsDigest(Buffer.alloc(32, 7));
 let server: TestRedis;
 let redis: Redis;
 let other: Redis;
@@ -28,6 +30,7 @@ const trailOn = (client: Redis, options: Partial<ConstructorParameters<typeof Au
     maxArgumentsBytes: 8 * 1024,
     redactor: new Redactor(['password', 'token', 'key']),
     instance: 'test',
+    digest: DIGEST,
     logger: captureLogger().logger,
     ...options,
   });
