@@ -53,7 +53,34 @@ export function parseSourceText(text: string, file: string, code: ErrorCode): So
   }
   const value: unknown = doc.toJS({ maxAliasCount: 100 });
   if (value === null || value === undefined) throw new DocumentError(code, [{ file, path: '', message: 'file is empty' }]);
-  return { file, value, lineOf: (path) => lineOf(doc, lines, path) };
+  const source: SourceDocument = { file, value, lineOf: (path) => lineOf(doc, lines, path) };
+  const unusable = pathsOfKey(value, '__proto__');
+  if (unusable.length > 0) {
+    throw new DocumentError(
+      code,
+      unusable.map((path) => problemAt(source, path, 'the key "__proto__" cannot be used: the checks would drop it without a word, and a rule or setting under it would never apply')),
+    );
+  }
+  return source;
+}
+
+/** Every path at which an object holds `key` as its own property (iteratively: a document may nest deep). */
+function pathsOfKey(value: unknown, key: string): PropertyKey[][] {
+  const found: PropertyKey[][] = [];
+  const stack: { at: unknown; path: PropertyKey[] }[] = [{ at: value, path: [] }];
+  while (stack.length > 0) {
+    const { at, path } = stack.pop()!;
+    if (at === null || typeof at !== 'object') continue;
+    if (Array.isArray(at)) {
+      at.forEach((item, i) => stack.push({ at: item, path: [...path, i] }));
+      continue;
+    }
+    for (const [k, v] of Object.entries(at)) {
+      if (k === key) found.push([...path, k]);
+      else stack.push({ at: v, path: [...path, k] });
+    }
+  }
+  return found;
 }
 
 function lineOf(doc: Document, lines: LineCounter, path: readonly PropertyKey[]): number | undefined {

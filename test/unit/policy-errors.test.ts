@@ -49,6 +49,10 @@ const cases: Case[] = [
   { name: 'an unknown on_tool_change is refused', policy: { ...V1, on_tool_change: 'warn' }, problems: [{ path: 'on_tool_change', says: ['got "warn"'] }] },
   { name: 'an unknown scope is refused', policy: limit({ scope: 'user' }), problems: [{ path: 'tools.x.limits[0].scope', says: ['expected one of "grant", "session", "global"', 'got "user"'] }] },
 
+  // a key JavaScript objects cannot hold: dropped silently, a deny rule for a tool of that name would never apply
+  { name: 'a __proto__ key is refused, not dropped (YAML)', policy: 'version: "1"\ndefault: allow\ntools:\n  __proto__: { action: deny }\n', file: 'p.yaml', problems: [{ path: 'tools.__proto__', says: ['the key "__proto__" cannot be used', 'would never apply'], line: 4 }] },
+  { name: 'a __proto__ key is refused wherever it is (JSON)', policy: '{"version": "1", "default": "allow", "tools": {"x": {"action": "require_approval", "approval": {"__proto__": {}}}}}', file: 'p.json', problems: [{ path: 'tools.x.approval.__proto__', says: ['cannot be used'] }] },
+
   // version and default
   { name: 'a version other than "1" is refused', policy: { version: '2', default: 'deny' }, problems: [{ path: 'version', says: ['expected one of "1", 1', 'got "2"'] }] },
   { name: 'a version written as another number is refused', policy: { version: 2, default: 'deny' }, problems: [{ path: 'version', says: ['expected one of "1", 1', 'got 2'] }] },
