@@ -3,7 +3,7 @@
 // stamp bin/entry.js trusts. Type errors are `npm run typecheck`'s job, so
 // this only emits.
 import { spawnSync } from 'node:child_process';
-import { cpSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { BUILD_STAMP } from '../bin/entry.js';
@@ -20,8 +20,11 @@ try {
   process.exit(0);
 }
 
+// The stamp gets the time the build started: a source saved while tsc runs is newer, so it is not taken as built.
+const started = new Date();
 rmSync(dist, { recursive: true, force: true });
 const compiled = spawnSync(process.execPath, [tsc, '-p', 'tsconfig.build.json', '--noCheck'], { cwd: root, stdio: 'inherit' });
 if (compiled.status !== 0) process.exit(compiled.status ?? 1);
 cpSync(`${root}src`, dist, { recursive: true, filter: (source) => !source.endsWith('.ts') });
 writeFileSync(`${dist}/${BUILD_STAMP}`, '');
+utimesSync(`${dist}/${BUILD_STAMP}`, started, started);

@@ -6,7 +6,7 @@
 -- ARGV[1]  id of the gateway instance holding the call (its lease key must exist to approve)
 -- ARGV[2]  min_approvals
 -- ARGV[3]  timeout in ms
--- ARGV[4]  SHA-256 of the canonical JSON of the arguments
+-- ARGV[4]  the arguments' digest (the deployment's HMAC-SHA256 of their canonical JSON)
 -- ARGV[5]  how long to keep the record after it is decided, in ms
 --
 -- Returns {created_at, expires_at} in ms of Redis TIME, or {-1} when the id is taken.

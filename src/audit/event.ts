@@ -93,7 +93,7 @@ export const AuditEventSchema = z.object({
   client: z.string().nullable().optional(),
   server: z.string().optional(),
   tool: z.string().optional(),
-  /** SHA-256 over the canonical JSON of the arguments as sent (as approvals use). */
+  /** The deployment's keyed digest (HMAC-SHA256) of the canonical JSON of the arguments as sent (as approvals use). */
   digest: z.string().optional(),
   arguments: z.unknown().optional(),
   /** The stored `arguments` are a cut JSON text, not the whole value. */

@@ -1,5 +1,6 @@
 import { pino } from 'pino';
 import { APPROVAL_STATES, Approvals, type ApprovalRecord, type ApprovalState } from '../approvals/index.js';
+import type { AuditTrail } from '../audit/index.js';
 import { approvalView, decideAsAdmin, describeDecision, describeEnd } from '../channels/index.js';
 import { durationMs, findConfigFile, loadConfig, suggest } from '../config/index.js';
 import { AirlockError, ErrorCode } from '../errors.js';
@@ -31,10 +32,13 @@ export async function approvalsCli(io: Io, action: 'list' | 'show' | 'approve' |
   const state = parseState(options.state);
   const limit = parseLimit(options.limit);
   const redis = await openCliRedis(config, io.env);
-  const digest = await deploymentDigest(config, redis);
-  const approvals = await Approvals.open({ redis, prefix: config.redis.prefix, redisTimeoutMs: Math.max(2_000, durationMs(config.redis.timeout)), retentionMs: config.approvals.retention_ms, logger: silentLogger, holder: false, digest });
-  const audit = openAuditTrail(config, redis, silentLogger, 'cli', digest);
+  // Opened inside the try: whatever fails, the connection is closed and the command exits.
+  let approvals: Approvals | undefined;
+  let audit: AuditTrail | undefined;
   try {
+    const digest = await deploymentDigest(config, redis);
+    approvals = await Approvals.open({ redis, prefix: config.redis.prefix, redisTimeoutMs: Math.max(2_000, durationMs(config.redis.timeout)), retentionMs: config.approvals.retention_ms, logger: silentLogger, holder: false, digest });
+    audit = openAuditTrail(config, redis, silentLogger, 'cli', digest);
     if (action === 'list') {
       const records = await approvals.list({ ...(state !== 'all' && { state }), server: options.server, tool: options.tool, grant: options.grant, limit });
       io.out(options.json ? JSON.stringify({ approvals: records.map((r) => approvalView(r, { arguments: false })) }, null, 2) : listing(records, state));
@@ -53,8 +57,8 @@ export async function approvalsCli(io: Io, action: 'list' | 'show' | 'approve' |
     else (result.outcome === 'too_late' ? io.err : io.out)(message);
     return result.outcome === 'too_late' ? ExitCode.Failed : ExitCode.Ok;
   } finally {
-    await audit.close();
-    await approvals.close();
+    await audit?.close();
+    await approvals?.close();
     redis.disconnect();
   }
 }

@@ -7,9 +7,14 @@ import { durationMs, type LoadedConfig } from '../config/index.js';
 import { Redactor } from '../redact.js';
 import { loadDigestKey } from '../redis/index.js';
 
+/** The deployment's key for argument digests, from Redis (made there if it is the first process to need it). */
+export function deploymentKey(config: LoadedConfig, redis: Redis): Promise<Buffer> {
+  return loadDigestKey(redis, config.redis.prefix, Math.max(2_000, durationMs(config.redis.timeout)));
+}
+
 /** The deployment's argument digest, under its key in Redis: the same in every process that shares that Redis. */
 export async function deploymentDigest(config: LoadedConfig, redis: Redis): Promise<ArgumentsDigest> {
-  return argumentsDigest(await loadDigestKey(redis, config.redis.prefix, Math.max(2_000, durationMs(config.redis.timeout))));
+  return argumentsDigest(await deploymentKey(config, redis));
 }
 
 /** The audit trail of one process (`start`, `stdio`, an admin command), named `<role>@<host>:<pid>` in its events. */

@@ -3,6 +3,7 @@ import type { Router } from 'express';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Approvals } from '../approvals/index.js';
+import { argumentsDigest } from '../arguments-digest.js';
 import type { AuditTrail } from '../audit/index.js';
 import { durationMs, type LoadedConfig } from '../config/index.js';
 import { AirlockError, ErrorCode } from '../errors.js';
@@ -11,9 +12,10 @@ import { RateLimiter } from '../limits/index.js';
 import { GatewayMetrics } from '../metrics/index.js';
 import { PolicyWatcher, type ReloadOutcome } from '../policy/index.js';
 import { CallGate, SessionRegistry, Upstream, type PipelineDeps } from '../proxy/index.js';
+import { keepDigestKey } from '../redis/index.js';
 import { VERSION } from '../version.js';
 import { openApprovals } from './open-approvals.js';
-import { deploymentDigest, openAuditTrail, startAuditMirror } from './open-audit.js';
+import { deploymentKey, openAuditTrail, startAuditMirror } from './open-audit.js';
 
 /**
  * What serving calls takes, for `airlock start` (every server) and
@@ -60,7 +62,9 @@ export async function openServing(config: LoadedConfig, redis: Redis, logger: Lo
     // The mirror stops last, so it copies this process's final events.
     const mirror = await startAuditMirror(config, redis, logger);
     if (mirror) opened.push(() => mirror.stop());
-    const digest = await deploymentDigest(config, redis);
+    const key = await deploymentKey(config, redis);
+    opened.push(keepDigestKey(redis, config.redis.prefix, key, logger));
+    const digest = argumentsDigest(key);
     const audit = openAuditTrail(config, redis, logger, role, digest);
     opened.push(() => audit.close());
     const sessions = new SessionRegistry();

@@ -3,7 +3,9 @@ import { after, before, test } from 'node:test';
 import { Redis } from 'ioredis';
 import { argumentsDigest } from '../../src/arguments-digest.js';
 import { ErrorCode } from '../../src/errors.js';
-import { loadDigestKey } from '../../src/redis/index.js';
+import { keepDigestKey, loadDigestKey } from '../../src/redis/index.js';
+import { captureLogger, LEVEL } from '../support/log.js';
+import { until } from '../support/poll.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
 
 let server: TestRedis;
@@ -38,4 +40,24 @@ test('a key edited by hand is refused, naming it, rather than used', async () =>
     assert.match(err.message, /\{t3\}:digest-key is not 64 hex digits/);
     return true;
   });
+});
+
+test('Redis coming back empty gets the running instance\'s key back; a different key found there is logged', async () => {
+  const client = new Redis(server.url);
+  const { logger, lines } = captureLogger();
+  const key = await loadDigestKey(client, '{t4}:', 1_000);
+  const stop = keepDigestKey(client, '{t4}:', key, logger);
+  try {
+    await b.del('{t4}:digest-key'); // what a restart without persistence leaves
+    client.disconnect(true);
+    await until('the key to be put back', async () => (await b.get('{t4}:digest-key')) === key.toString('hex'), 5_000);
+    assert.ok((await loadDigestKey(b, '{t4}:', 1_000)).equals(key), 'a process started now adopts it');
+
+    await b.set('{t4}:digest-key', 'f'.repeat(64)); // another process got in first
+    client.disconnect(true);
+    await until('the mismatch to be logged', () => lines.some((l) => l.level === LEVEL.error && /not the one this instance digests with/.test(l.msg)), 5_000);
+  } finally {
+    stop();
+    client.disconnect();
+  }
 });

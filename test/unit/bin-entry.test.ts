@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -40,4 +40,11 @@ test('a build without its stamp (never finished, or none at all) is not run', ()
   const { root, dir } = packageAt(1_000);
   rmSync(join(dir, 'dist'), { recursive: true });
   assert.equal(builtEntry(root), undefined);
+});
+
+test('a dangling link under src/ (an editor lock file) does not stop the command', () => {
+  const { root, dir } = packageAt(1_000);
+  utimesSync(new URL(`dist/${BUILD_STAMP}`, root), 2_000, 2_000);
+  symlinkSync('nowhere@host.1234', join(dir, 'src/cli/.#main.ts'));
+  assert.doesNotThrow(() => builtEntry(root));
 });
