@@ -45,6 +45,9 @@ export async function startBareHop(upstreamUrl: string, port = 0): Promise<BareH
         sessions.set(sid, { server, transport });
       },
     });
+    transport.onclose = () => {
+      if (transport.sessionId !== undefined) sessions.delete(transport.sessionId);
+    };
     await server.connect(transport);
     await transport.handleRequest(req, res, req.body);
   });
