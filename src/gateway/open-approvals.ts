@@ -23,9 +23,10 @@ export interface OpenedApprovals {
  * shared requests in Redis, the expiry worker, and the channel reviewers
  * see them in. `http`: the process has an HTTP listener for the channel's
  * routes (`airlock start`; `airlock stdio` has none); `onSlackApiError` hears of
- * each Slack Web API call that failed.
+ * each Slack Web API call that failed, `onSlackRequestRefused` of each request
+ * to /slack/events refused before any decision.
  */
-export async function openApprovals(config: LoadedConfig, redis: Redis, logger: Logger, audit: AuditRecorder, options: { http: boolean; digest: ArgumentsDigest; onSlackApiError?: (method: string, error: string) => void }): Promise<OpenedApprovals> {
+export async function openApprovals(config: LoadedConfig, redis: Redis, logger: Logger, audit: AuditRecorder, options: { http: boolean; digest: ArgumentsDigest; onSlackApiError?: (method: string, error: string) => void; onSlackRequestRefused?: (reason: string) => void }): Promise<OpenedApprovals> {
   // The channel decides through `approvals`, so it opens second; a request that ends with no holder before then
   // (the expiry worker starts inside Approvals.open) is audited, and its message is refreshed by the next click on it.
   const opened: { channel?: ApprovalChannel } = {};
@@ -59,6 +60,7 @@ export async function openApprovals(config: LoadedConfig, redis: Redis, logger: 
         logger,
         http: options.http,
         ...(options.onSlackApiError && { onApiError: options.onSlackApiError }),
+        ...(options.onSlackRequestRefused && { onRequestRefused: options.onSlackRequestRefused }),
       });
     }
   } catch (err) {

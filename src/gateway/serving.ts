@@ -104,7 +104,7 @@ export async function openServing(config: LoadedConfig, redis: Redis, logger: Lo
       ]),
     );
     opened.push(() => Promise.all([...upstreams.values()].map((u) => u.close())).then(() => undefined));
-    const { deps: approval, approvals, routers, close: closeApprovals } = await openApprovals(config, redis, logger, audit, { http: role === 'gateway', digest, onSlackApiError: (method, error) => metrics.slackApiError(method, error) });
+    const { deps: approval, approvals, routers, close: closeApprovals } = await openApprovals(config, redis, logger, audit, { http: role === 'gateway', digest, onSlackApiError: (method, error) => metrics.slackApiError(method, error), onSlackRequestRefused: (reason) => metrics.slackRequestRefused(reason) });
     opened.push(closeApprovals);
     const lookup = <T>(map: Map<string, T>, server: string): T => {
       const found = map.get(server);

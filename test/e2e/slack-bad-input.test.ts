@@ -7,6 +7,7 @@ import { api } from '../support/approvals-api.js';
 import { startFakeSlack, type FakeSlack } from '../support/fake-slack.js';
 import { approvalOf, assertStillHeld, track } from '../support/held-call.js';
 import { until } from '../support/poll.js';
+import { metricValue, scrape } from '../support/prometheus.js';
 import { assertRefusal } from '../support/refusal.js';
 import { ADMIN, AGENT, approvalIdIn, startSlackGateway, writeFilePolicy, type SlackGateway } from '../support/slack-gateway.js';
 import { blockActions, deliver, sendInteraction, signed, viewSubmission } from '../support/slack-interactions.js';
@@ -59,6 +60,9 @@ test('a bad signature is answered 401, audited, and releases nothing', async () 
   assert.equal((await deliver(gateway.url, unsigned)).status, 401);
   await refusedAudited(/bad signature/);
   await refusedAudited(/not signed/);
+  const { samples } = await scrape(gateway.url, ADMIN);
+  assert.ok(metricValue(samples, 'airlock_slack_requests_refused_total', { reason: 'bad_signature' }) >= 1, 'counted for alerting');
+  assert.ok(metricValue(samples, 'airlock_slack_requests_refused_total', { reason: 'unsigned' }) >= 1);
   await assertStillHeld(gateway, ADMIN, id, call, 'after forged clicks');
   assert.equal(existsSync(path), false);
   cancel();
@@ -84,6 +88,7 @@ test('a replayed payload is refused 401 and not processed a second time', async 
   await slack.waitFor('views.open', () => true, { from });
   assert.equal((await deliver(gateway.url, click)).status, 401);
   await refusedAudited(/replayed/, id);
+  assert.ok(metricValue((await scrape(gateway.url, ADMIN)).samples, 'airlock_slack_requests_refused_total', { reason: 'replayed' }) >= 1);
   assert.equal(slack.callsTo('views.open').filter((c) => c.at >= slack.calls[from]!.at).length, 1, 'the modal opened once');
   await assertStillHeld(gateway, ADMIN, id, call, 'after a replay');
   cancel();

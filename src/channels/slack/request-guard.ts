@@ -24,7 +24,11 @@ export interface RequestGuardOptions {
   audit: AuditRecorder;
   logger: Logger;
   now: () => number;
+  /** Every refused request, by reason (for metrics); none of them reaches Bolt. */
+  onRefused?: (reason: RefusalReason) => void;
 }
+
+export type RefusalReason = Unauthenticated | 'replayed' | 'unparsable' | 'replay_check_unavailable';
 
 /** Why a request is not taken as Slack's: none of these needs Slack's signing secret to send. */
 export type Unauthenticated = 'unsigned' | 'bad_timestamp' | 'stale' | 'bad_signature';
@@ -104,6 +108,7 @@ export function slackRequestGuard(options: RequestGuardOptions): { handlers: Req
     },
   });
   const unauthenticated = (req: Request, res: Response, check: Extract<RequestCheck, { ok: false }>) => {
+    options.onRefused?.(check.kind);
     if (sampler.admit(check.kind)) return refuse(req, res, 401, check.reason);
     logger.debug({ status: 401, reason: check.reason }, 'Slack request refused (counted for the next summary)');
     res.status(401).send();
@@ -127,7 +132,10 @@ export function slackRequestGuard(options: RequestGuardOptions): { handlers: Req
     const check = checkSlackRequest(options.signingSecret, req.headers, body, options.now());
     if (!check.ok) return unauthenticated(req, res, check);
     const parsed = parseSlackBody(body, req.headers['content-type']);
-    if (!parsed.ok) return refuse(req, res, 400, parsed.reason);
+    if (!parsed.ok) {
+      options.onRefused?.('unparsable');
+      return refuse(req, res, 400, parsed.reason);
+    }
     const claim = claimOf(parsed.value);
     const ttlMs = Number(check.timestamp) * 1000 + MAX_SKEW_S * 1000 + SEEN_MARGIN_MS - options.now();
     let first: string | null;
@@ -135,9 +143,13 @@ export function slackRequestGuard(options: RequestGuardOptions): { handlers: Req
       first = await withDeadline(options.redis.set(options.keys.seen(check.timestamp, body), '1', 'PX', Math.max(1, Math.ceil(ttlMs)), 'NX'), options.redisTimeoutMs, 'slack replay check');
     } catch (err) {
       // Without the replay record a replay could not be told apart: refuse rather than risk it.
+      options.onRefused?.('replay_check_unavailable');
       return refuse(req, res, 503, `the replay check could not reach Redis (${(err as Error).message})`, claim);
     }
-    if (first === null) return refuse(req, res, 401, 'replayed request: this signed payload was already received', claim);
+    if (first === null) {
+      options.onRefused?.('replayed');
+      return refuse(req, res, 401, 'replayed request: this signed payload was already received', claim);
+    }
     (req as Request & { rawBody?: Buffer }).rawBody = rawBodyOf(req);
     return next();
   };

@@ -13,7 +13,7 @@ import { SlackDirectory } from './directory.js';
 import { slackKeys } from './keys.js';
 import { approvalMessage, type MessageOptions } from './message.js';
 import { formatMessageRef, parseMessageRef } from './payloads.js';
-import { slackRequestGuard } from './request-guard.js';
+import { slackRequestGuard, type RefusalReason } from './request-guard.js';
 import { describeSlackError, isPlatformError, reportingWebClient, webClientOptions, type WebClient } from './web-client.js';
 
 /** The config's `slack` section. */
@@ -41,6 +41,8 @@ export interface SlackChannelOptions {
   http: boolean;
   /** Each Web API call that failed after its retries: the method and Slack's error (for metrics). */
   onApiError?: (method: string, error: string) => void;
+  /** Each request to /slack/events refused before any decision, by reason (for metrics). */
+  onRequestRefused?: (reason: RefusalReason) => void;
   now?: () => number;
 }
 
@@ -101,7 +103,7 @@ export class SlackChannel implements ApprovalChannel {
     });
     if (router) {
       const keys = slackKeys(options.prefix);
-      const guard = slackRequestGuard({ signingSecret: slack.signing_secret, redis: options.redis, keys, redisTimeoutMs: options.redisTimeoutMs, audit: options.audit, logger, now: options.now ?? Date.now });
+      const guard = slackRequestGuard({ signingSecret: slack.signing_secret, redis: options.redis, keys, redisTimeoutMs: options.redisTimeoutMs, audit: options.audit, logger, now: options.now ?? Date.now, ...(options.onRequestRefused && { onRefused: options.onRequestRefused }) });
       router.post('/slack/events', ...guard.handlers);
       channel.#flushRefusals = guard.flush;
     }
