@@ -1,6 +1,6 @@
-import type { ArgumentsDigest } from '../arguments-digest.js';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import type { ArgumentsDigest } from '../arguments-digest.js';
 import { describeDuration } from '../config/index.js';
 import { AirlockError, ErrorCode } from '../errors.js';
 import { HeldCalls } from './holding.js';
@@ -266,7 +266,7 @@ export class Approvals {
         return {};
       }
       this.#options.logger.warn(fields, 'an approval request\'s timeout step failed; retrying it');
-      return { again: now + (this.#options.redisGraceMs ?? DEFAULT_REDIS_GRACE_MS) };
+      return { again: now + this.#recheckMs };
     }
   }
 
@@ -298,7 +298,12 @@ export class Approvals {
       this.#options.logger.warn({ approval_id: request.id, request_id: request.request_id, holder: status.holder }, 'an approval is still unused by its live holder; no longer checking it');
       return {};
     }
-    return { again: now + (this.#options.redisGraceMs ?? DEFAULT_REDIS_GRACE_MS) };
+    return { again: now + this.#recheckMs };
+  }
+
+  /** How long the worker waits before it looks again at a step that failed or an approval not yet used. */
+  get #recheckMs(): number {
+    return this.#options.redisGraceMs ?? DEFAULT_REDIS_GRACE_MS;
   }
 
   /** This instance ended a request without a reviewer: a live holder hears it over pub/sub, a dead one cannot. */

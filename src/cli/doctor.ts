@@ -22,24 +22,19 @@ export async function doctor(io: Io, options: { config?: string }): Promise<numb
   } catch (err) {
     return report(io, [{ level: 'error', what: 'config', detail: (err as Error).message }]);
   }
+  const policies = policyChecks(io, config);
   const [redis, upstreams, slack] = await Promise.all([
     redisChecks(config, io.env),
     upstreamChecks(config, io.env),
-    config.slack === undefined ? [] : slackChecks(config.slack, ruleChannels(config, config.slack.channel)),
+    config.slack === undefined ? [] : slackChecks(config.slack, ruleChannels(policies.loaded, config.slack.channel)),
   ]);
-  return report(io, [{ level: 'ok', what: 'config', detail: displayPath(io, config.file) }, ...policyChecks(io, config), ...redis, ...upstreams, ...slack]);
+  return report(io, [{ level: 'ok', what: 'config', detail: displayPath(io, config.file) }, ...policies.checks, ...redis, ...upstreams, ...slack]);
 }
 
 /** Channels policy rules send their approval requests to, other than `slack.channel`, each once, with the rules that name it. */
-function ruleChannels(config: LoadedConfig, slackChannel: string): ApprovalChannel[] {
+function ruleChannels(policies: ReadonlyMap<string, CompiledPolicy>, slackChannel: string): ApprovalChannel[] {
   const named = new Map<string, string[]>();
-  for (const [name, server] of Object.entries(config.servers)) {
-    let policy: CompiledPolicy;
-    try {
-      policy = loadPolicyFile(server.policy);
-    } catch {
-      continue; // reported by policyChecks
-    }
+  for (const [name, policy] of policies) {
     for (const rule of [...policy.exact.values(), ...policy.globs.map((g) => g.rule)]) {
       const channel = rule.approval?.channel;
       if (channel === undefined || channel === slackChannel) continue;
@@ -49,18 +44,20 @@ function ruleChannels(config: LoadedConfig, slackChannel: string): ApprovalChann
   return [...named].map(([channel, settings]) => ({ channel, setting: settings.join(', ') }));
 }
 
-/** One line per policy, or per problem in it, each naming the file as the person typing would. */
-function policyChecks(io: Io, config: LoadedConfig): Check[] {
-  return Object.entries(config.servers).flatMap(([name, server]): Check[] => {
+/** One line per policy, or per problem in it, each naming the file as the person typing would; and the policies that loaded, by server. */
+function policyChecks(io: Io, config: LoadedConfig): { checks: Check[]; loaded: Map<string, CompiledPolicy> } {
+  const loaded = new Map<string, CompiledPolicy>();
+  const checks = Object.entries(config.servers).flatMap(([name, server]): Check[] => {
     const what = `policy ${name}`;
     try {
-      loadPolicyFile(server.policy);
+      loaded.set(name, loadPolicyFile(server.policy));
       return [{ level: 'ok', what, detail: displayPath(io, server.policy) }];
     } catch (err) {
       if (!(err instanceof DocumentError)) return [{ level: 'error', what, detail: (err as Error).message }];
       return err.problems.map((problem) => ({ level: 'error', what, detail: formatProblem({ ...problem, file: displayPath(io, problem.file) }) }));
     }
   });
+  return { checks, loaded };
 }
 
 function report(io: Io, checks: Check[]): number {

@@ -6,6 +6,8 @@ import { withDeadline } from './deadline.js';
 
 const KEY_HEX = /^[0-9a-f]{64}$/;
 
+const keyName = (prefix: string) => `${prefix}digest-key`;
+
 /**
  * The deployment's key for argument digests (see argumentsDigest): 32 random
  * bytes in Redis at `<prefix>digest-key`, made by whichever process needs it
@@ -13,7 +15,7 @@ const KEY_HEX = /^[0-9a-f]{64}$/;
  * events, exports, the mirror or logs.
  */
 export async function loadDigestKey(redis: Redis, prefix: string, timeoutMs: number): Promise<Buffer> {
-  const name = `${prefix}digest-key`;
+  const name = keyName(prefix);
   await withDeadline(redis.set(name, randomBytes(32).toString('hex'), 'NX'), timeoutMs, 'making the argument digest key');
   const value = await withDeadline(redis.get(name), timeoutMs, 'reading the argument digest key');
   if (value === null) throw new AirlockError(ErrorCode.RedisUnavailable, `Redis did not keep ${name} (evicted? set maxmemory-policy noeviction)`);
@@ -31,7 +33,7 @@ export async function loadDigestKey(redis: Redis, prefix: string, timeoutMs: num
  * instances: that is logged. Returns what stops it.
  */
 export function keepDigestKey(redis: Redis, prefix: string, key: Buffer, logger: Logger): () => void {
-  const name = `${prefix}digest-key`;
+  const name = keyName(prefix);
   const hex = key.toString('hex');
   const onReady = () => {
     void (async () => {

@@ -108,12 +108,14 @@ export function slackRequestGuard(options: RequestGuardOptions): { handlers: Req
     },
   });
   const unauthenticated = (req: Request, res: Response, check: Extract<RequestCheck, { ok: false }>) => {
+    if (sampler.admit(check.kind)) return refuse(req, res, 401, check.kind, check.reason);
     options.onRefused?.(check.kind);
-    if (sampler.admit(check.kind)) return refuse(req, res, 401, check.reason);
     logger.debug({ status: 401, reason: check.reason }, 'Slack request refused (counted for the next summary)');
     res.status(401).send();
   };
-  const refuse = (req: Request, res: Response, status: number, reason: string, claim: { user?: string; approvalId?: string } = {}) => {
+  /** Answers `status`, counts the refusal by `why`, logs and audits it in full. */
+  const refuse = (req: Request, res: Response, status: number, why: RefusalReason, reason: string, claim: { user?: string; approvalId?: string } = {}) => {
+    options.onRefused?.(why);
     const digest = createHash('sha256').update(rawBodyOf(req)).digest('hex');
     logger.warn({ status, reason, approval_id: claim.approvalId, user: claim.user, body_sha256: digest }, 'Slack request refused');
     audit.record({
@@ -132,10 +134,7 @@ export function slackRequestGuard(options: RequestGuardOptions): { handlers: Req
     const check = checkSlackRequest(options.signingSecret, req.headers, body, options.now());
     if (!check.ok) return unauthenticated(req, res, check);
     const parsed = parseSlackBody(body, req.headers['content-type']);
-    if (!parsed.ok) {
-      options.onRefused?.('unparsable');
-      return refuse(req, res, 400, parsed.reason);
-    }
+    if (!parsed.ok) return refuse(req, res, 400, 'unparsable', parsed.reason);
     const claim = claimOf(parsed.value);
     const ttlMs = Number(check.timestamp) * 1000 + MAX_SKEW_S * 1000 + SEEN_MARGIN_MS - options.now();
     let first: string | null;
@@ -143,13 +142,9 @@ export function slackRequestGuard(options: RequestGuardOptions): { handlers: Req
       first = await withDeadline(options.redis.set(options.keys.seen(check.timestamp, body), '1', 'PX', Math.max(1, Math.ceil(ttlMs)), 'NX'), options.redisTimeoutMs, 'slack replay check');
     } catch (err) {
       // Without the replay record a replay could not be told apart: refuse rather than risk it.
-      options.onRefused?.('replay_check_unavailable');
-      return refuse(req, res, 503, `the replay check could not reach Redis (${(err as Error).message})`, claim);
+      return refuse(req, res, 503, 'replay_check_unavailable', `the replay check could not reach Redis (${(err as Error).message})`, claim);
     }
-    if (first === null) {
-      options.onRefused?.('replayed');
-      return refuse(req, res, 401, 'replayed request: this signed payload was already received', claim);
-    }
+    if (first === null) return refuse(req, res, 401, 'replayed', 'replayed request: this signed payload was already received', claim);
     (req as Request & { rawBody?: Buffer }).rawBody = rawBodyOf(req);
     return next();
   };
