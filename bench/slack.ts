@@ -45,7 +45,7 @@ export async function benchSlack(calls = 200): Promise<SlackBenchResult> {
       const posted = await slack.waitFor('chat.postMessage', () => true, { from, timeoutMs: 10_000 });
       if (i >= WARMUP) samples.push(posted.hrAt - t0);
       const id = approvalIdIn(posted);
-      await gateway.approvals.decide(id, { verdict: 'approve', by: 'bench', reason: '', via: 'bench' });
+      await gateway.approvals.decide(id, { verdict: 'approve', by: 'bench', reason: '', via: 'console' });
       const result = await call;
       if (result.isError) throw new Error(`approved call failed: ${JSON.stringify(result.content)}`);
     }

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { ArgumentsDigest } from '../arguments-digest.js';
 import { describeDuration } from '../config/index.js';
 import { AirlockError, ErrorCode } from '../errors.js';
+import { Deciders, describeVoter, voterKey, type Decider, type Entitlement } from './deciders.js';
 import { HeldCalls } from './holding.js';
 import { approvalKeys, type ApprovalKeys } from './keys.js';
 import { RequestQueue, type JobState } from './queue.js';
@@ -25,6 +26,8 @@ export interface ApprovalsOptions {
   holder: boolean;
   /** How arguments are digested (the deployment's keyed digest): what an approval binds to. */
   digest: ArgumentsDigest;
+  /** Who may decide, and which identities are one person (`people`); default: every identity its own person. */
+  deciders?: Deciders;
   /** How long held calls outlive a lost Redis before they end [UNAVAILABLE]. */
   redisGraceMs?: number;
   /**
@@ -47,6 +50,8 @@ export interface NewApproval {
   rule: string;
   reason: string;
   approvers: readonly string[];
+  /** Whose list `approvers` is: the rule's, `approvals.approvers`, or none (console admins only). */
+  approvers_from?: 'rule' | 'config';
   min_approvals: number;
   channel: string | undefined;
   timeout_ms: number;
@@ -58,7 +63,8 @@ export interface Held {
   outcome: Promise<ApprovalStatus>;
 }
 
-export interface Decision extends Verdict {
+/** A reviewer's vote as a channel hands it over; Approvals finds the person it counts for. */
+export interface Decision extends Omit<Verdict, 'person'> {
   /** User groups the decider belongs to (Slack `S…` ids), for rules that name a group. */
   memberOf?: readonly string[];
 }
@@ -87,11 +93,13 @@ export class Approvals {
   readonly #keys: ApprovalKeys;
   readonly #store: ApprovalStore;
   readonly #queue: RequestQueue;
+  readonly #deciders: Deciders;
   #held: HeldCalls | undefined;
 
   private constructor(options: ApprovalsOptions) {
     this.#options = options;
     this.#keys = approvalKeys(options.prefix);
+    this.#deciders = options.deciders ?? new Deciders();
     this.#store = new ApprovalStore(options.redis, this.#keys, { timeoutMs: options.redisTimeoutMs, retentionMs: options.retentionMs });
     this.#queue = new RequestQueue({
       redis: options.redis,
@@ -152,6 +160,7 @@ export class Approvals {
       rule: input.rule,
       reason: input.reason,
       approvers: [...input.approvers],
+      approvers_from: input.approvers.length > 0 ? (input.approvers_from ?? null) : null,
       min_approvals: input.min_approvals,
       channel: input.channel ?? null,
       timeout_ms: input.timeout_ms,
@@ -169,16 +178,30 @@ export class Approvals {
     return { request, outcome };
   }
 
+  /** Whether `decider` may decide this request, and the person they count as: `decide` refuses whoever may not. */
+  entitlement(request: ApprovalRequest, decider: Decider): Entitlement {
+    return this.#deciders.entitlement(request, decider);
+  }
+
+  /** The `people` name an identity belongs to, if one links it. */
+  personOf(decider: Pick<Decider, 'via' | 'id'>): string | undefined {
+    return this.#deciders.personOf(decider);
+  }
+
   async decide(id: string, decision: Decision): Promise<DecideResult> {
     const record = await this.get(id);
-    const { approvers } = record.request;
-    if (approvers.length > 0 && !approvers.includes(decision.by) && !(decision.memberOf ?? []).some((g) => approvers.includes(g))) {
-      throw new AirlockError(ErrorCode.NotApprover, `${decision.by} is not an approver for ${record.request.server}/${record.request.tool} (approvers: ${approvers.join(', ')})`);
-    }
-    const step = await this.#store.decide(id, this.#keys.lease(record.status.holder), decision);
+    const entitled = this.#deciders.entitlement(record.request, { via: decision.via, id: decision.by, ...(decision.memberOf && { memberOf: decision.memberOf }) });
+    if (!entitled.ok) throw new AirlockError(ErrorCode.NotApprover, entitled.message);
+    const { memberOf: _memberOf, ...vote } = decision;
+    const step = await this.#store.decide(id, this.#keys.lease(record.status.holder), { ...vote, ...(entitled.person !== undefined && { person: entitled.person }) });
     if (step.code === 'missing') throw notFound(id);
     const after = { request: record.request, status: step.status };
-    if (step.code === 'duplicate') throw new AirlockError(ErrorCode.ApprovalDecided, `${decision.by} already approved ${id}; ${step.status.min_approvals} distinct approvers are needed`);
+    if (step.code === 'duplicate') {
+      const key = voterKey({ by: decision.by, via: decision.via, ...(entitled.person !== undefined && { person: entitled.person }) });
+      const earlier = step.status.votes.find((v) => v.verdict === 'approve' && voterKey(v) === key);
+      const who = earlier ? `${describeVoter(earlier)}${earlier.person !== undefined ? ` (as ${earlier.via === 'slack' ? 'Slack user' : 'admin'} ${earlier.by})` : ''}` : decision.by;
+      throw new AirlockError(ErrorCode.ApprovalDecided, `${id} was already approved by ${who}; one person approves once, and ${step.status.min_approvals} different people must approve`);
+    }
     if (step.code === 'counted') return { outcome: 'counted', record: after };
     if (step.code === 'orphaned') this.#orphaned(after, true);
     if (step.code === 'expired') await this.#endedHere(after);

@@ -12,18 +12,25 @@
 -- ARGV[6]  the pub/sub channel that tells holding instances
 -- ARGV[7]  the request id (for the published message)
 -- ARGV[8]  the decider's display name ('' when `by` is already a name)
+-- ARGV[9]  the person (a `people` entry) the decider's identity belongs to ('' for none)
 --
 -- Returns {code, field, value, field, value, ...} (the state hash after the step):
 --   'decided'    this vote ended the request (approved or rejected)
 --   'counted'    approve recorded, more approvals needed (min_approvals > 1)
 --   'already'    not pending any more: nothing changed
---   'duplicate'  this reviewer already approved: nothing changed
+--   'duplicate'  this person already approved (through any identity): nothing changed
 --   'expired'    its time had run out: now expired, the vote not counted
 --   'orphaned'   the instance holding the call is gone: now withdrawn
 --   'missing'    no such request
 local function finish(state, by, reason, now)
   redis.call('HSET', KEYS[1], 'state', state, 'decided_by', by, 'decided_at', now, 'reason', reason)
   redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[5]))
+end
+
+-- The person a vote counts for, as voterKey in deciders.ts: `min_approvals` counts people, not identities.
+local function voter_key(vote)
+  if vote.person then return 'person:' .. vote.person end
+  return vote.via .. ':' .. vote.by
 end
 
 local state = redis.call('HGET', KEYS[1], 'state')
@@ -44,6 +51,7 @@ end
 
 local vote = { by = ARGV[2], at = now, via = ARGV[4] }
 if ARGV[8] ~= '' then vote.name = ARGV[8] end
+if ARGV[9] ~= '' then vote.person = ARGV[9] end
 if ARGV[1] == 'reject' then
   vote.verdict = 'reject'
   local votes = cjson.decode(redis.call('HGET', KEYS[1], 'votes'))
@@ -57,7 +65,7 @@ end
 vote.verdict = 'approve'
 local votes = cjson.decode(redis.call('HGET', KEYS[1], 'votes'))
 for _, earlier in ipairs(votes) do
-  if earlier.by == ARGV[2] then return snapshot('duplicate') end
+  if earlier.verdict == 'approve' and voter_key(earlier) == voter_key(vote) then return snapshot('duplicate') end
 end
 table.insert(votes, vote)
 redis.call('HSET', KEYS[1], 'votes', cjson.encode(votes))

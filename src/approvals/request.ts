@@ -38,7 +38,10 @@ export const ApprovalRequestSchema = z.object({
   /** The policy rule that asked for approval, and its reason. */
   rule: z.string(),
   reason: z.string(),
+  /** Who may decide: the rule's list, else `approvals.approvers`; empty when neither applied (console admins only). */
   approvers: z.array(z.string()),
+  /** Where `approvers` came from (null in requests an older Airlock wrote, and when no list applied). */
+  approvers_from: z.enum(['rule', 'config']).nullable().default(null),
   min_approvals: z.int().min(1),
   /** A per-rule channel (Slack channel id) instead of the configured one. */
   channel: z.string().nullable(),
@@ -55,6 +58,8 @@ export const VoteSchema = z.object({
   at: z.number(),
   via: z.string(),
   verdict: z.enum(['approve', 'reject']),
+  /** The `people` entry the identity belongs to, when one links it: the person counted once towards `min_approvals`. */
+  person: z.string().optional(),
 });
 export type Vote = z.infer<typeof VoteSchema>;
 
@@ -128,6 +133,6 @@ function pairs(flat: string[]): [string, string][] {
 }
 
 /** Everyone who voted, in order (several when `min_approvals` asked for more than one), as the audit trail records approvers. */
-export function approversOf(status: Pick<ApprovalStatus, 'votes'>): { id: string; name?: string; via: string; verdict: 'approve' | 'reject'; at: number }[] {
-  return status.votes.map((v) => ({ id: v.by, ...(v.name !== undefined && { name: v.name }), via: v.via, verdict: v.verdict, at: v.at }));
+export function approversOf(status: Pick<ApprovalStatus, 'votes'>): { id: string; name?: string; person?: string; via: string; verdict: 'approve' | 'reject'; at: number }[] {
+  return status.votes.map((v) => ({ id: v.by, ...(v.name !== undefined && { name: v.name }), ...(v.person !== undefined && { person: v.person }), via: v.via, verdict: v.verdict, at: v.at }));
 }

@@ -42,6 +42,8 @@ export interface Verdict {
   via: string;
   /** A display name when `by` is an id (a Slack user's real name). */
   name?: string;
+  /** The `people` entry `by` belongs to, if one links it: one person's votes count once. */
+  person?: string;
 }
 
 /**
@@ -75,7 +77,7 @@ export class ApprovalStore {
 
   async decide(id: string, lease: string, vote: Verdict): Promise<Step<DecideCode>> {
     const reply = await this.#deadline(
-      this.#redis.airlockApprovalDecide(this.#keys.state(id), lease, vote.verdict, vote.by, vote.reason, vote.via, this.#retentionMs, this.#keys.events, id, vote.name ?? ''),
+      this.#redis.airlockApprovalDecide(this.#keys.state(id), lease, vote.verdict, vote.by, vote.reason, vote.via, this.#retentionMs, this.#keys.events, id, vote.name ?? '', vote.person ?? ''),
       'recording a decision',
     );
     return step<DecideCode>(reply);

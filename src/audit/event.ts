@@ -35,6 +35,8 @@ export const ApproverSchema = z.object({
   id: z.string(),
   /** The Slack user's name, when known. */
   name: z.string().optional(),
+  /** The person (a `people` entry) the identity belongs to, when one links it. */
+  person: z.string().optional(),
   /** The channel they acted through: `slack`, `console`. */
   via: z.string(),
   verdict: z.enum(['approve', 'reject']).optional(),

@@ -18,7 +18,7 @@ export function csvRow(event: AuditEvent): string {
 }
 
 function cellText(event: AuditEvent, column: (typeof CSV_COLUMNS)[number]): string {
-  if (column === 'approvers') return (event.approvers ?? []).map((a) => [a.id, a.name && `(${a.name})`, a.verdict, `via ${a.via}`, a.at !== undefined && `at ${new Date(a.at).toISOString()}`].filter(Boolean).join(' ')).join('; ');
+  if (column === 'approvers') return (event.approvers ?? []).map((a) => [a.id, a.name && `(${a.name})`, a.person && `as ${a.person}`, a.verdict, `via ${a.via}`, a.at !== undefined && `at ${new Date(a.at).toISOString()}`].filter(Boolean).join(' ')).join('; ');
   const value = event[column];
   if (value === undefined || value === null) return '';
   if (column === 'arguments') return typeof value === 'string' ? value : JSON.stringify(value);

@@ -70,7 +70,7 @@ export function matchesQuery(event: AuditEvent, query: AuditQuery): boolean {
   if (query.decision !== undefined && event.event !== query.decision && event.decision !== query.decision) return false;
   if (query.approver !== undefined) {
     const who = query.approver;
-    const theirs = event.admin === who || (event.approvers ?? []).some((a) => a.id === who || a.name === who);
+    const theirs = event.admin === who || (event.approvers ?? []).some((a) => a.id === who || a.name === who || a.person === who);
     if (!theirs) return false;
   }
   return true;

@@ -1,5 +1,5 @@
 import { pino } from 'pino';
-import { APPROVAL_STATES, Approvals, type ApprovalRecord, type ApprovalState } from '../approvals/index.js';
+import { APPROVAL_STATES, Approvals, Deciders, describeApprovers, type ApprovalRecord, type ApprovalState } from '../approvals/index.js';
 import type { AuditTrail } from '../audit/index.js';
 import { approvalView, decideAsAdmin, describeDecision, describeEnd } from '../channels/index.js';
 import { durationMs, findConfigFile, loadConfig, suggest } from '../config/index.js';
@@ -37,7 +37,7 @@ export async function approvalsCli(io: Io, action: 'list' | 'show' | 'approve' |
   let audit: AuditTrail | undefined;
   try {
     const digest = await deploymentDigest(config, redis);
-    approvals = await Approvals.open({ redis, prefix: config.redis.prefix, redisTimeoutMs: Math.max(2_000, durationMs(config.redis.timeout)), retentionMs: config.approvals.retention_ms, logger: silentLogger, holder: false, digest });
+    approvals = await Approvals.open({ redis, prefix: config.redis.prefix, redisTimeoutMs: Math.max(2_000, durationMs(config.redis.timeout)), retentionMs: config.approvals.retention_ms, logger: silentLogger, holder: false, digest, deciders: new Deciders(config.people ?? []) });
     audit = openAuditTrail(config, redis, silentLogger, 'cli', digest);
     if (action === 'list') {
       const records = await approvals.list({ ...(state !== 'all' && { state }), server: options.server, tool: options.tool, grant: options.grant, limit });
@@ -97,11 +97,11 @@ function details(record: ApprovalRecord): string {
     ['client', request.client ?? '(unknown)'],
     ['rule', request.rule],
     ['reason', request.reason],
-    ['approvers', request.approvers.length > 0 ? `${request.approvers.join(', ')} (${request.min_approvals} needed)` : `anyone (${request.min_approvals} needed)`],
+    ['approvers', `${describeApprovers({ approvers: request.approvers, from: request.approvers_from })} (${request.min_approvals} needed)`],
     ['created', new Date(request.created_at).toISOString()],
     ['expires', new Date(request.expires_at).toISOString()],
   ];
-  if (status.votes.length > 0) rows.push(['votes', status.votes.map((v) => `${v.verdict} by ${v.by} via ${v.via} at ${new Date(v.at).toISOString()}`).join('\n            ')]);
+  if (status.votes.length > 0) rows.push(['votes', status.votes.map((v) => `${v.verdict} by ${v.by}${v.person !== undefined ? ` (${v.person})` : ''} via ${v.via} at ${new Date(v.at).toISOString()}`).join('\n            ')]);
   if (status.execution) rows.push(['execution', `${status.execution.result} in ${status.execution.ms} ms${status.execution.detail ? `: ${status.execution.detail}` : ''}`]);
   rows.push(['digest', request.digest]);
   return `${table(rows)}\narguments:\n${JSON.stringify(request.arguments, null, 2)}`;

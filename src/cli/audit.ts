@@ -111,7 +111,7 @@ function filters(options: AuditFilterOptions): Record<string, string> {
 
 /** `2026-11-25T17:02:11.120Z  approved  fs/write_file  grant=ci  by alice (console)  apr_…` */
 function line(event: AuditEvent): string {
-  const who = event.approvers?.map((a) => `${a.name ?? a.id} (${[a.name && a.id, a.via, a.verdict].filter(Boolean).join(', ')})`).join(', ');
+  const who = event.approvers?.map((a) => `${a.person ?? a.name ?? a.id} (${[(a.person ?? a.name) && a.id, a.person && a.name, a.via, a.verdict].filter(Boolean).join(', ')})`).join(', ');
   return [
     event.time,
     event.event.padEnd(18),

@@ -1,6 +1,7 @@
 import { findConfigFile, loadConfig, type LoadedConfig } from '../config/index.js';
 import { DocumentError, formatProblem } from '../errors.js';
 import { loadPolicyFile, type CompiledPolicy } from '../policy/index.js';
+import { approverWarnings } from './approver-checks.js';
 import type { Check } from './doctor-check.js';
 import { redisChecks } from './doctor-redis.js';
 import { slackChecks, type ApprovalChannel } from './doctor-slack.js';
@@ -50,8 +51,11 @@ function policyChecks(io: Io, config: LoadedConfig): { checks: Check[]; loaded: 
   const checks = Object.entries(config.servers).flatMap(([name, server]): Check[] => {
     const what = `policy ${name}`;
     try {
-      loaded.set(name, loadPolicyFile(server.policy));
-      return [{ level: 'ok', what, detail: displayPath(io, server.policy) }];
+      const policy = loadPolicyFile(server.policy);
+      loaded.set(name, policy);
+      const shown = displayPath(io, server.policy);
+      const warnings = approverWarnings(config, policy).map((w): Check => ({ level: 'warn', what, detail: `${shown}: ${w.path}: ${w.message}` }));
+      return [{ level: 'ok', what, detail: shown }, ...warnings];
     } catch (err) {
       if (!(err instanceof DocumentError)) return [{ level: 'error', what, detail: (err as Error).message }];
       return err.problems.map((problem) => ({ level: 'error', what, detail: formatProblem({ ...problem, file: displayPath(io, problem.file) }) }));

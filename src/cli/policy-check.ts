@@ -1,8 +1,9 @@
 import { readdirSync, statSync } from 'node:fs';
 import { extname, join, resolve } from 'node:path';
-import { findConfigFile, loadConfig } from '../config/index.js';
+import { findConfigFile, loadConfig, type LoadedConfig } from '../config/index.js';
 import { DocumentError, formatProblem, type Problem } from '../errors.js';
 import { loadPolicyFile } from '../policy/index.js';
+import { approverWarnings } from './approver-checks.js';
 import { displayPath, ExitCode, type Io } from './output.js';
 
 const POLICY_EXTENSIONS = new Set(['.json', '.yaml', '.yml']);
@@ -11,21 +12,27 @@ interface FileResult {
   file: string;
   ok: boolean;
   problems: Problem[];
+  /** Things that load but would surprise at run time (holds nobody in the channel could decide); they do not fail the check. */
+  warnings: Problem[];
 }
 
 /**
  * `airlock policy check [PATH...]`: every file (or every policy file in a
  * folder) is loaded through the same parser the gateway uses. With no paths,
- * the config file and every policy it references are checked.
+ * the config file and every policy it references are checked. Who may
+ * approve depends on the config (its approvers, admins, people and
+ * channel), so holds nobody could decide are warned about only with a
+ * config: with no paths, or with `-c`.
  */
 export function policyCheck(io: Io, paths: string[], options: { config?: string; json?: boolean }): number {
-  const results = paths.length > 0 ? paths.flatMap((p) => expand(io, p)).map((file) => checkFile(io, file)) : checkConfigured(io, options.config);
+  const results = paths.length > 0 ? checkPaths(io, paths, options.config) : checkConfigured(io, options.config);
   if (options.json) {
     io.out(JSON.stringify(results, null, 2));
   } else {
     for (const result of results) {
       if (result.ok) io.out(`ok    ${result.file}`);
       else for (const problem of result.problems) io.out(`error ${formatProblem(problem)}`);
+      for (const warning of result.warnings) io.out(`warn  ${formatProblem(warning)}`);
     }
     const failed = results.filter((r) => !r.ok).length;
     io.out(`${results.length} file${results.length === 1 ? '' : 's'} checked, ${failed === 0 ? 'all valid' : `${failed} with problems`}`);
@@ -43,12 +50,25 @@ function expand(io: Io, path: string): string[] {
     .map((name) => join(path, name));
 }
 
-function checkFile(io: Io, file: string): FileResult {
+function checkPaths(io: Io, paths: string[], explicitConfig: string | undefined): FileResult[] {
+  const files = paths.flatMap((p) => expand(io, p));
+  if (explicitConfig === undefined) return files.map((file) => checkFile(io, file, undefined));
+  const configFile = findConfigFile(io.cwd, explicitConfig);
   try {
-    loadPolicyFile(resolve(io.cwd, file));
-    return { file, ok: true, problems: [] };
+    const config = loadConfig(configFile, io.env);
+    return files.map((file) => checkFile(io, file, config));
   } catch (err) {
-    return { file, ok: false, problems: problemsOf(err).map((p) => ({ ...p, file })) };
+    return [{ file: displayPath(io, configFile), ok: false, problems: problemsOf(err).map((p) => ({ ...p, file: displayPath(io, p.file) })), warnings: [] }];
+  }
+}
+
+function checkFile(io: Io, file: string, config: LoadedConfig | undefined): FileResult {
+  try {
+    const policy = loadPolicyFile(resolve(io.cwd, file));
+    const warnings = config ? approverWarnings(config, policy).map((w) => ({ file, path: w.path, message: w.message })) : [];
+    return { file, ok: true, problems: [], warnings };
+  } catch (err) {
+    return { file, ok: false, problems: problemsOf(err).map((p) => ({ ...p, file })), warnings: [] };
   }
 }
 
@@ -58,9 +78,9 @@ function checkConfigured(io: Io, explicit: string | undefined): FileResult[] {
   try {
     const config = loadConfig(configFile, io.env);
     const policyFiles = [...new Set(Object.values(config.servers).map((s) => s.policy))];
-    return [{ file: shown, ok: true, problems: [] }, ...policyFiles.map((f) => checkFile(io, displayPath(io, f)))];
+    return [{ file: shown, ok: true, problems: [], warnings: [] }, ...policyFiles.map((f) => checkFile(io, displayPath(io, f), config))];
   } catch (err) {
-    return [{ file: shown, ok: false, problems: problemsOf(err).map((p) => ({ ...p, file: displayPath(io, p.file) })) }];
+    return [{ file: shown, ok: false, problems: problemsOf(err).map((p) => ({ ...p, file: displayPath(io, p.file) })), warnings: [] }];
   }
 }
 

@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import { pino } from 'pino';
+import { approverList, describeApprovers } from '../approvals/index.js';
 import { describeDuration, describePer, findConfigFile, loadConfig, redisUrl, suggest, type LoadedConfig } from '../config/index.js';
 import { RateLimiter } from '../limits/index.js';
 import { connectRedis, redactRedisUrl } from '../redis/index.js';
@@ -32,7 +33,8 @@ export async function policyExplain(io: Io, server: string, tool: string, option
   const counters = await readCounters(config, io.env, decision.limits, options.grant);
 
   if (options.json) {
-    io.out(JSON.stringify({ server, tool, policy_file: serverConfig.policy, ...decision, counters }, null, 2));
+    const deciders = decision.approval && approverList(decision.approval.approvers, config.approvals.approvers);
+    io.out(JSON.stringify({ server, tool, policy_file: serverConfig.policy, ...decision, ...(deciders && { approvers: deciders }), counters }, null, 2));
     return ExitCode.Ok;
   }
   const rows: [string, string][] = [
@@ -48,7 +50,7 @@ export async function policyExplain(io: Io, server: string, tool: string, option
   }
   if (decision.approval) {
     const { approvers, min_approvals, timeout_ms } = decision.approval;
-    const who = approvers.length > 0 ? approvers.join(', ') : 'any reviewer';
+    const who = describeApprovers(approverList(approvers, config.approvals.approvers));
     rows.push(['approval', `${min_approvals} approval${min_approvals === 1 ? '' : 's'} from ${who}, expires after ${describeDuration(timeout_ms ?? config.approvals.timeout_ms)}`]);
   }
   io.out(table(rows));

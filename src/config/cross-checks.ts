@@ -3,6 +3,7 @@ import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Problem } from '../errors.js';
 import { problemAt, type SourceDocument } from './document.js';
+import { LOCAL_ADMIN_NAME, SLACK_GROUP_ID, SLACK_USER_ID } from './schema.js';
 import { suggest } from './zod-problems.js';
 
 /** The hex SHA-256 a bearer token is compared by, whichever way the config gives it. */
@@ -67,7 +68,49 @@ export function crossCheck(source: SourceDocument, value: unknown, dir: string):
   if (isRecord(value.approvals) && value.approvals.channel === 'slack' && !('slack' in value)) {
     report(['approvals', 'channel'], 'is "slack" but there is no slack section: add one, or use "console"');
   }
+  checkPeople(value, report);
   return problems;
+}
+
+/**
+ * `people` must link each identity to one person, and name only admins that
+ * exist; `approvals.approvers` must name someone. A typo in either would
+ * silently give a vote to nobody, or two votes to one person.
+ */
+function checkPeople(value: Record<string, unknown>, report: (path: readonly PropertyKey[], message: string) => void): void {
+  const configured = (Array.isArray(value.admins) ? value.admins : []).flatMap((a: unknown) => (isRecord(a) && typeof a.name === 'string' ? [a.name] : []));
+  const admins = configured.length > 0 ? configured : [LOCAL_ADMIN_NAME];
+  const people = Array.isArray(value.people) ? (value.people as unknown[]) : [];
+  const personNames = new Map<string, number>();
+  const owners = { slack: new Map<string, number>(), admins: new Map<string, number>() };
+  people.forEach((person, index) => {
+    if (!isRecord(person)) return;
+    if (typeof person.name === 'string') {
+      const first = personNames.get(person.name);
+      if (first !== undefined) report(['people', index, 'name'], `duplicate name ${JSON.stringify(person.name)} (also people[${first}])`);
+      else personNames.set(person.name, index);
+      const ownAdmins = Array.isArray(person.admins) ? person.admins : [];
+      if (admins.includes(person.name) && !ownAdmins.includes(person.name)) {
+        report(['people', index, 'name'], `${JSON.stringify(person.name)} is also an admin's name but not among this person's admins: an approvers list naming it would be ambiguous; add it to admins or rename the person`);
+      }
+    }
+    for (const kind of ['slack', 'admins'] as const) {
+      const ids = Array.isArray(person[kind]) ? (person[kind] as unknown[]) : [];
+      ids.forEach((id, at) => {
+        if (typeof id !== 'string') return;
+        const first = owners[kind].get(id);
+        if (first !== undefined && first !== index) report(['people', index, kind, at], `${JSON.stringify(id)} already belongs to people[${first}]: an identity is one person's`);
+        else owners[kind].set(id, index);
+        if (kind === 'admins' && !admins.includes(id)) report(['people', index, kind, at], `no admin named ${JSON.stringify(id)}${suggest(id, admins)}`);
+      });
+    }
+  });
+  const approvers = isRecord(value.approvals) && Array.isArray(value.approvals.approvers) ? (value.approvals.approvers as unknown[]) : [];
+  const known = [...admins, ...personNames.keys()];
+  approvers.forEach((entry, index) => {
+    if (typeof entry !== 'string' || entry === '' || SLACK_USER_ID.test(entry) || SLACK_GROUP_ID.test(entry) || known.includes(entry)) return;
+    report(['approvals', 'approvers', index], `${JSON.stringify(entry)} names no admin, person, Slack user (U…, W…) or Slack user group (S…)${suggest(entry, known)}`);
+  });
 }
 
 function policyFileProblem(file: string): string | undefined {

@@ -9,6 +9,10 @@ export {
   AdminSchema,
   APPROVAL_CHANNELS,
   SERVER_NAME_PATTERN,
+  LOCAL_ADMIN_NAME,
+  SLACK_USER_ID,
+  SLACK_GROUP_ID,
+  PersonSchema,
   type AirlockConfig,
   type ApprovalChannel,
   type ServerConfig,
@@ -16,6 +20,7 @@ export {
   type HttpServer,
   type GrantConfig,
   type AdminConfig,
+  type PersonConfig,
 } from './schema.js';
 export { tokenSha256 } from './cross-checks.js';
 export {

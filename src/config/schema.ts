@@ -165,6 +165,27 @@ export const GrantSchema = z
 
 export const AdminSchema = z.object(credential).strict().check(exactlyOneToken);
 
+/** The admin a gateway with no `admins` configured acts for (its token comes from AIRLOCK_ADMIN_TOKEN or a file it writes). */
+export const LOCAL_ADMIN_NAME = 'local';
+
+/** Slack's ids: users `U…` (or `W…` on Enterprise Grid), user groups `S…`. */
+export const SLACK_USER_ID = /^[UW][A-Z0-9]{2,}$/;
+export const SLACK_GROUP_ID = /^S[A-Z0-9]{2,}$/;
+
+const slackUser = z.string().regex(SLACK_USER_ID, 'expected a Slack user id (U… or W…, as in the user\'s profile → "Copy member ID")');
+
+/** One person and the identities they decide through, so that `min_approvals` counts them once. */
+export const PersonSchema = z
+  .object({
+    name: text.meta({ description: 'The person, as the audit trail and refusals name them.' }),
+    slack: z.array(slackUser).default([]).meta({ description: 'Their Slack user ids.' }),
+    admins: z.array(text).default([]).meta({ description: 'Their console admin names (entries of `admins`).' }),
+  })
+  .strict()
+  .check((ctx) => {
+    if (ctx.value.slack.length === 0 && ctx.value.admins.length === 0) unlessUnknownKeys(ctx, 'links no identity: give "slack" (Slack user ids) and/or "admins" (admin names)');
+  });
+
 export const ConfigSchema = z
   .object({
     $schema: z.string().optional().meta({ description: 'A JSON Schema for editors; ignored by Airlock.' }),
@@ -204,6 +225,10 @@ export const ConfigSchema = z
     }),
     grants: z.array(GrantSchema).optional().meta({ description: 'Who may call tools: one bearer token each. Without grants, only loopback listeners accept agents.' }),
     admins: z.array(AdminSchema).optional().meta({ description: 'Who may use /api and the console approval channel.' }),
+    people: z
+      .array(PersonSchema)
+      .optional()
+      .meta({ description: 'Identities that belong to one person (a Slack user and a console admin): min_approvals counts people, and one person votes once.' }),
     approvals: z
       .object({
         channel: absentIfEmpty(z.enum(APPROVAL_CHANNELS)).meta({ description: 'Default: slack when a slack section is present, else console.' }),
@@ -215,6 +240,14 @@ export const ConfigSchema = z
           .default('24h')
           .meta({ description: 'How long a decided request stays listed and readable (`airlock approvals show`).' }),
         max_arguments: size.default('256kb').meta({ description: 'Largest arguments (as JSON) a held call may carry; larger calls are refused before anything is held.' }),
+        approvers: z
+          .array(text)
+          .refine((list) => list.length > 0, 'list at least one approver, or leave the key out')
+          .optional()
+          .meta({
+            description:
+              "Who may decide held calls whose rule names no approvers (and holds from risk, default or on_tool_change): Slack user ids (U…), Slack user group ids (S…), admin names or people's names. A rule's approval.approvers replaces it. With neither, only console admins decide.",
+          }),
       })
       .strict()
       .prefault({}),
@@ -279,3 +312,4 @@ export type AirlockConfig = z.infer<typeof ConfigSchema>;
 export type ServerConfig = AirlockConfig['servers'][string];
 export type GrantConfig = z.infer<typeof GrantSchema>;
 export type AdminConfig = z.infer<typeof AdminSchema>;
+export type PersonConfig = z.infer<typeof PersonSchema>;

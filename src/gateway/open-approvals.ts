@@ -2,7 +2,7 @@ import type { ArgumentsDigest } from '../arguments-digest.js';
 import type { Router } from 'express';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { Approvals, approversOf, type ApprovalRecord } from '../approvals/index.js';
+import { Approvals, approversOf, Deciders, type ApprovalRecord } from '../approvals/index.js';
 import type { AuditRecorder } from '../audit/index.js';
 import { ConsoleChannel, SlackChannel, type ApprovalChannel } from '../channels/index.js';
 import { durationMs, type LoadedConfig } from '../config/index.js';
@@ -39,6 +39,7 @@ export async function openApprovals(config: LoadedConfig, redis: Redis, logger: 
     redisGraceMs: redisGraceMs(redisTimeoutMs),
     holder: true,
     digest: options.digest,
+    deciders: new Deciders(config.people ?? []),
     logger,
     onOrphaned: (record) => {
       audit.record(orphanEvent(record, config.approvals.channel));
@@ -80,6 +81,7 @@ export async function openApprovals(config: LoadedConfig, redis: Redis, logger: 
       approvals,
       channel,
       defaultTimeoutMs: config.approvals.timeout_ms,
+      ...(config.approvals.approvers && { defaultApprovers: config.approvals.approvers }),
       heartbeatMs: config.approvals.heartbeat_ms,
       maxArgumentsBytes: config.approvals.max_arguments_bytes,
     },

@@ -63,7 +63,11 @@ export const RateLimitSchema = z
 export const ApprovalSchema = z
   .object({
     timeout: durationField(MAX_APPROVAL_TIMEOUT_MS).optional(),
-    approvers: z.array(z.string().min(1)).optional().meta({ description: 'Slack user ids (U…), user group ids (S…) or admin names; anyone may decide when absent.' }),
+    approvers: z
+      .array(z.string().min(1))
+      .refine((list) => list.length > 0, 'list at least one approver, or leave the key out to use approvals.approvers from the config')
+      .optional()
+      .meta({ description: "Who may decide this rule's held calls, in every channel: Slack user ids (U…), Slack user group ids (S…), admin names or people's names (config `people`). Absent: the config's approvals.approvers; with neither, only console admins decide." }),
     min_approvals: z.int().min(1).max(10).default(1),
     channel: z.string().min(1).optional().meta({ description: 'Slack channel for this rule, instead of `slack.channel`.' }),
   })

@@ -1,5 +1,5 @@
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import { approversOf, type Approvals, type ApprovalRequest, type ApprovalStatus, type Execution } from '../approvals/index.js';
+import { approverList, approversOf, type Approvals, type ApprovalRequest, type ApprovalStatus, type Execution } from '../approvals/index.js';
 import type { ApprovalChannel } from '../channels/index.js';
 import { describeDuration } from '../config/index.js';
 import { AirlockError, ErrorCode } from '../errors.js';
@@ -15,6 +15,8 @@ export interface ApprovalDeps {
   channel: ApprovalChannel;
   /** `approvals.timeout`, for rules that set none. */
   defaultTimeoutMs: number;
+  /** `approvals.approvers`, for holds whose rule lists none; absent, only console admins decide those. */
+  defaultApprovers?: readonly string[];
   /** How often a held call sends progress, when the agent asked for it. */
   heartbeatMs: number;
   /** Largest arguments (JSON bytes) a held call may carry. */
@@ -71,6 +73,7 @@ export async function holdForApproval(
 
   const approval = decision.approval;
   const timeoutMs = approval?.timeout_ms ?? deps.defaultTimeoutMs;
+  const list = approverList(approval?.approvers, deps.defaultApprovers);
   let held;
   try {
     held = await approvals.hold(
@@ -85,7 +88,8 @@ export async function holdForApproval(
         args,
         rule: decision.rule,
         reason: decision.reason,
-        approvers: approval?.approvers ?? [],
+        approvers: list.approvers,
+        ...(list.from !== null && { approvers_from: list.from }),
         min_approvals: approval?.min_approvals ?? 1,
         channel: approval?.channel,
         timeout_ms: timeoutMs,
@@ -203,9 +207,10 @@ function refused(...args: Parameters<typeof refusal>): HoldResult {
 }
 
 function startHeartbeat(progress: Progress, request: ApprovalRequest, channel: string, everyMs: number): NodeJS.Timeout {
-  const who = request.approvers.length > 0 ? request.approvers.join(', ') : 'a reviewer';
+  const who = request.approvers.length > 0 ? request.approvers.join(', ') : 'a console admin';
   const needed = request.min_approvals > 1 ? `${request.min_approvals} approvals from ` : '';
-  const message = `Waiting for ${needed}${who} to approve ${request.server}/${request.tool} in ${channel} (approval ${request.id}, expires ${new Date(request.expires_at).toISOString()})`;
+  const where = request.approvers.length > 0 ? channel : 'console';
+  const message = `Waiting for ${needed}${who} to approve ${request.server}/${request.tool} in ${where} (approval ${request.id}, expires ${new Date(request.expires_at).toISOString()})`;
   progress.beat(message);
   const timer = setInterval(() => progress.beat(message), everyMs);
   timer.unref();

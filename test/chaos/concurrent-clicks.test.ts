@@ -35,7 +35,7 @@ const REQUESTS = 50;
 const CLICKS = 1_000;
 const IN_FLIGHT = 100;
 
-/** Three approvers by id, one through the user group S0OPS, two who may not decide. */
+/** Three approvers by id, one through the user group S0OPS, two who may not decide; the admin alice settles what no click decided. */
 const DIRECT = ['U0ANN', 'U0BEN', 'U0CAT'];
 const GROUP = 'S0OPS';
 const GROUP_MEMBER = 'U0DAN';
@@ -52,7 +52,7 @@ before(async () => {
   slack = await startFakeSlack({ users: Object.fromEntries(USERS.map((u) => [u, { name: u.slice(2).toLowerCase() }])), groups: { [GROUP]: [GROUP_MEMBER], S0OTHER: OUTSIDERS } });
   gateway = await startRecordingSlackGateway({
     apiUrl: slack.apiUrl,
-    servers: Object.fromEntries(Object.entries(MIN_APPROVALS).map(([server, min]) => [server, echoPolicy({ approvers: [...DIRECT, GROUP], min_approvals: min })])),
+    servers: Object.fromEntries(Object.entries(MIN_APPROVALS).map(([server, min]) => [server, echoPolicy({ approvers: [...DIRECT, GROUP, 'alice'], min_approvals: min })])),
   });
   for (const server of Object.keys(MIN_APPROVALS)) clients[server] = await gateway.connect(`/mcp/${server}`, AGENT);
 });

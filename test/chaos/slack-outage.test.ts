@@ -39,7 +39,7 @@ let client: Client;
 before(async () => {
   slack = await startFakeSlack({ users: { [ALICE]: { name: 'alice' }, [BOB]: { name: 'bob' } } });
   outage = await startSlackOutage(slack);
-  gateway = await startRecordingSlackGateway({ apiUrl: outage.apiUrl, servers: { [SERVER]: echoPolicy() } });
+  gateway = await startRecordingSlackGateway({ apiUrl: outage.apiUrl, servers: { [SERVER]: echoPolicy() }, config: `approvals: { approvers: [${ALICE}, ${BOB}] }` });
   client = await gateway.connect(`/mcp/${SERVER}`, AGENT);
 });
 after(async () => {

@@ -151,7 +151,7 @@ test('min_approvals 2: one approval is counted and holds on, the same admin twic
   assert.match(String(counted.body.message), /approval recorded, 1 of 2; more approvers are needed/);
   await sleep(300);
   assert.equal(first.call.settled, false, 'one approval of two must not release the call');
-  assertError(await decide(first.id, 'approve', ALICE), 409, 'AIRLOCK_APPROVAL_DECIDED', /alice already approved .*2 distinct approvers are needed/);
+  assertError(await decide(first.id, 'approve', ALICE), 409, 'AIRLOCK_APPROVAL_DECIDED', /already approved by admin alice; one person approves once, and 2 different people must approve/);
   let approval = await approvalOf(gateway, ALICE, first.id);
   assert.deepEqual([approval.state, (approval.votes as { by: string }[]).map((v) => v.by)], ['pending', ['alice']]);
   assert.equal(first.call.settled, false);
@@ -208,7 +208,7 @@ test('airlock approvals: unknown id, no AIRLOCK_ADMIN_TOKEN, a bad --state, a no
   const more: [string, string[], NodeJS.ProcessEnv, RegExp][] = [
     ['approve a malformed id', ['approve', 'apr_short'], env, /^airlock: "apr_short" is not an approval id/],
     ['approve with a wrong AIRLOCK_ADMIN_TOKEN', ['approve', id], { ...env, AIRLOCK_ADMIN_TOKEN: AGENT }, /^airlock: AIRLOCK_ADMIN_TOKEN: the token matches no admin/],
-    ['reject as a non-approver', ['reject', id, '--reason', 'carol says no'], { ...env, AIRLOCK_ADMIN_TOKEN: CAROL }, /^airlock: carol is not an approver for fixture\/echo/],
+    ['reject as a non-approver', ['reject', id, '--reason', 'carol says no'], { ...env, AIRLOCK_ADMIN_TOKEN: CAROL }, /^airlock: admin carol is not an approver for fixture\/echo \(approvers: alice, bob\)/],
   ];
   for (const [name, argv, e, message] of more) {
     const { code, stdout, stderr } = await inProcess(argv, e);

@@ -45,7 +45,7 @@ test('explain --json prints the decision with its limits', async () => {
 test('explain uses --args: a write to the sandbox needs approval, a write into .git is denied', async () => {
   const held = await cli(['policy', 'explain', 'filesystem', 'write_file', '--args', '{"path":"notes.txt","content":"x"}']);
   assert.match(held.stdout, /^decision: require_approval$/m);
-  assert.match(held.stdout, /^approval: 1 approval from any reviewer, expires after 15 minutes$/m);
+  assert.match(held.stdout, /^approval: 1 approval from console admins only \(no approvers list applies: set approvals.approvers, or the rule's approval.approvers\), expires after 15 minutes$/m);
   const denied = await cli(['policy', 'explain', 'filesystem', 'write_file', '--args', '{"path":"repo/.git/hooks/pre-commit","content":"x"}']);
   assert.match(denied.stdout, /^decision: deny$/m);
 });

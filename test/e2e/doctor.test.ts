@@ -257,3 +257,12 @@ function running(pid: number): boolean {
     return true;
   }
 }
+
+test('a hold no Slack user could approve is a warning naming the policy, the rule and the key to set; the run still passes', async () => {
+  const policy = 'version: "1"\ndefault: deny\ntools:\n  read_file: {}\n  write_file: { action: require_approval }\n';
+  const { code, stdout, stderr } = await doctor({ policy });
+  assert.equal(code, 0, `${stdout}\n${stderr}`);
+  assert.match(stdout, /^warn {2}policy fs: policies\/fs\.yaml: tools\.write_file: no Slack user could approve its held calls \(no approvers list applies\), so only console admins can; list Slack users or groups in approval\.approvers or approvals\.approvers$/m);
+  assert.match(stdout, /^warn {2}policy fs: policies\/fs\.yaml: on_tool_change: no Slack user could approve/m);
+  assert.match(stdout, /^\d+ checks: 0 failed, 2 warnings$/m);
+});

@@ -28,6 +28,7 @@ before(async () => {
   });
   gateway = await startSlackGateway({
     slack,
+    approvers: [ALICE, BOB],
     servers: {
       filesystem: writeFilePolicy(),
       quick: writeFilePolicy({ timeout: '2s' }),

@@ -22,7 +22,7 @@ let guarded: Client;
 
 before(async () => {
   slack = await startFakeSlack({ users: { [ALICE]: { name: 'alice' }, [MALLORY]: { name: 'mallory' } } });
-  gateway = await startSlackGateway({ slack, servers: { filesystem: writeFilePolicy(), guarded: writeFilePolicy({ approvers: [ALICE] }) } });
+  gateway = await startSlackGateway({ slack, approvers: [ALICE, 'alice'], servers: { filesystem: writeFilePolicy(), guarded: writeFilePolicy({ approvers: [ALICE] }) } });
   client = await gateway.connect('/mcp/filesystem', AGENT);
   guarded = await gateway.connect('/mcp/guarded', AGENT);
 });

@@ -17,7 +17,7 @@ let gateway: SlackGateway;
 
 before(async () => {
   slack = await startFakeSlack({ users: { U0ALICE: { name: 'alice' } } });
-  gateway = await startSlackGateway({ slack, servers: { filesystem: writeFilePolicy() }, socket: true });
+  gateway = await startSlackGateway({ slack, approvers: ['U0ALICE'], servers: { filesystem: writeFilePolicy() }, socket: true });
 });
 after(async () => {
   await gateway?.stop();
@@ -65,7 +65,7 @@ test('airlock stdio with Slack in HTTP mode refuses to start: it has no /slack/e
 });
 
 test('airlock stdio with Socket Mode posts its held calls to Slack, and a click over the socket releases them', async () => {
-  const { config, files } = slackGatewayConfig({ slack, servers: { filesystem: writeFilePolicy() }, socket: true });
+  const { config, files } = slackGatewayConfig({ slack, approvers: ['U0ALICE'], servers: { filesystem: writeFilePolicy() }, socket: true });
   const dir = mkdtempSync(join(tmpdir(), 'airlock-slack-stdio-'));
   for (const [name, text] of Object.entries({ ...files, 'airlock.yaml': config })) {
     mkdirSync(dirname(join(dir, name)), { recursive: true });

@@ -4,7 +4,7 @@ import { performance } from 'node:perf_hooks';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
-import { Approvals, type ApprovalRecord, type Decision, type Held, type NewApproval } from '../../src/approvals/index.js';
+import { Approvals, Deciders, type ApprovalRecord, type Decision, type Held, type NewApproval } from '../../src/approvals/index.js';
 import { argumentsDigest } from '../../src/arguments-digest.js';
 import { ErrorCode } from '../../src/errors.js';
 import { connectRedis } from '../../src/redis/index.js';
@@ -35,7 +35,7 @@ async function client(on: TestRedis): Promise<Redis> {
   return redis;
 }
 
-async function open(on: TestRedis, holder: boolean, options: { prefix?: string; redisGraceMs?: number } = {}): Promise<{ approvals: Approvals; redis: Redis; log: LogLine[] }> {
+async function open(on: TestRedis, holder: boolean, options: { prefix?: string; redisGraceMs?: number; deciders?: Deciders } = {}): Promise<{ approvals: Approvals; redis: Redis; log: LogLine[] }> {
   const redis = await client(on);
   const orphaned: ApprovalRecord[] = [];
   const { logger, lines } = captureLogger();
@@ -48,6 +48,7 @@ async function open(on: TestRedis, holder: boolean, options: { prefix?: string; 
     holder,
     digest: DIGEST,
     ...(options.redisGraceMs !== undefined && { redisGraceMs: options.redisGraceMs }),
+    ...(options.deciders && { deciders: options.deciders }),
     onOrphaned: (record) => orphaned.push(record),
   });
   orphanedOn.set(approvals, orphaned);
@@ -165,6 +166,34 @@ test('approvers: someone not listed changes nothing; a member of a listed group 
   const result = await B.decide(id, vote('approve', 'carol', { memberOf: ['S0SECURITY'] }));
   assert.equal(result.outcome, 'decided');
   assert.deepEqual([(await within(3_000, 'the group member\'s approval', held.outcome)).state, result.record.status.decided_by], ['approved', 'carol']);
+});
+
+test('one person, one vote: a Slack user and the admin `people` links to them count once towards min_approvals, whichever votes first', async () => {
+  const people = new Deciders([{ name: 'Alice', slack: ['U0ALICE'], admins: ['alice'] }]);
+  const holder = (await open(server, true, { deciders: people })).approvals;
+  const decider = (await open(server, false, { deciders: people })).approvals;
+  const held = await hold(holder, { min_approvals: 2, approvers: ['Alice', 'bob'], approvers_from: 'rule' });
+  const id = held.request.id;
+  assert.equal((await decider.decide(id, vote('approve', 'U0ALICE', { via: 'slack' }))).outcome, 'counted');
+  await assert.rejects(decider.decide(id, vote('approve', 'alice')), { code: ErrorCode.ApprovalDecided, message: new RegExp(`^${id} was already approved by Alice \\(as Slack user U0ALICE\\); one person approves once, and 2 different people must approve$`) });
+  const after = await decider.get(id);
+  assert.deepEqual(after.status.votes.map((v) => [v.by, v.via, v.person]), [['U0ALICE', 'slack', 'Alice']], 'the second identity was not counted');
+  assert.equal(await settledWithin(held.outcome, 100), false, 'one person is one approval of two');
+  const second = await decider.decide(id, vote('approve', 'bob'));
+  assert.equal(second.outcome, 'decided');
+  const status = await within(3_000, 'the outcome after two people approved', held.outcome);
+  assert.deepEqual(status.votes.map((v) => [v.by, v.via, v.person ?? null]), [['U0ALICE', 'slack', 'Alice'], ['bob', 'console', null]]);
+});
+
+test('with no approvers list a Slack user may not decide (only console admins); with one, every channel needs a listed identity', async () => {
+  const none = await hold(A);
+  await assert.rejects(B.decide(none.request.id, vote('approve', 'U0ALICE', { via: 'slack' })), { code: ErrorCode.NotApprover, message: /only console admins may decide it/ });
+  assert.deepEqual((await B.get(none.request.id)).status.votes, [], 'the refused click changed nothing');
+  assert.equal((await B.decide(none.request.id, vote('approve', 'dave'))).outcome, 'decided');
+  const listed = await hold(A, { approvers: ['U0ALICE'], approvers_from: 'config' });
+  assert.equal(listed.request.approvers_from, 'config');
+  await assert.rejects(B.decide(listed.request.id, vote('approve', 'dave')), { code: ErrorCode.NotApprover, message: /^admin dave is not an approver/ });
+  assert.equal((await B.decide(listed.request.id, vote('approve', 'U0ALICE', { via: 'slack' }))).outcome, 'decided');
 });
 
 test('a malformed id is bad arguments, an unknown one is not found, for get and decide alike', async () => {

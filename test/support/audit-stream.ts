@@ -14,6 +14,7 @@ export interface StreamEntry {
 export interface AuditApprover {
   id: string;
   name?: string;
+  person?: string;
   via: string;
   verdict?: string;
   at?: number;

@@ -20,6 +20,10 @@ export interface SlackGatewayOptions {
   slack: Pick<FakeSlack, 'apiUrl'>;
   servers: Record<string, unknown>;
   socket?: boolean;
+  /** `approvals.approvers`: who may decide holds whose rule lists none (without it, no Slack user may). */
+  approvers?: string[];
+  /** `people` entries, as YAML flow mappings (`{ name: Alice, slack: [U0ALICE], admins: [alice] }`). */
+  people?: string[];
   config?: string;
 }
 
@@ -28,7 +32,8 @@ export interface SlackGatewayOptions {
  * fake Slack: the real filesystem server under each name of `servers` (all
  * on one sandbox folder, each with its own policy), a grant, an admin, and
  * `slack:` with the test signing secret. `socket` adds an app token (Socket
- * Mode); `config` is appended (e.g. `public_url: …`).
+ * Mode); `approvers` and `people` set `approvals.approvers` and `people`;
+ * `config` is appended (e.g. `public_url: …`).
  */
 export function slackGatewayConfig(options: SlackGatewayOptions): { config: string; files: Record<string, string> } {
   const names = Object.keys(options.servers);
@@ -46,6 +51,8 @@ export function slackGatewayConfig(options: SlackGatewayOptions): { config: stri
       `  channel: ${CHANNEL}`,
       `  api_url: ${options.slack.apiUrl}`,
       ...(options.socket ? [`  app_token: ${APP_TOKEN}`] : []),
+      ...(options.approvers ? [`approvals: { approvers: [${options.approvers.join(', ')}] }`] : []),
+      ...(options.people ? ['people:', ...options.people.map((p) => `  - ${p}`)] : []),
       options.config ?? '',
       '',
     ].join('\n'),

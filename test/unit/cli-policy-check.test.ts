@@ -91,3 +91,76 @@ test('a broken policy referenced by the config fails the check', async () => {
   assert.equal(code, 1);
   assert.match(stdout, /^error policies\/fs\.yaml: default: required/m);
 });
+
+const SLACK_SECTION = 'slack: { bot_token: xoxb-1, signing_secret: s, channel: C0APPROVALS }\n';
+const HELD_WRITE = 'version: "1"\ndefault: deny\ntools:\n  read_file: {}\n  write_file: { action: require_approval }\n';
+
+interface ApproverCase {
+  name: string;
+  config: string;
+  policy: string;
+  /** Each warning `policy check` prints, after "warn  policies/fs.yaml: ". */
+  warns: (string | RegExp)[];
+}
+
+const approverCases: ApproverCase[] = [
+  {
+    name: 'with Slack, a hold that names no approvers and no approvals.approvers can be decided only on the console',
+    config: SLACK_SECTION,
+    policy: HELD_WRITE,
+    warns: [/^tools\.write_file: no Slack user could approve its held calls \(no approvers list applies\), so only console admins can; list Slack users or groups in approval\.approvers or approvals\.approvers$/, /^on_tool_change: no Slack user could approve/],
+  },
+  { name: 'approvals.approvers naming a Slack user covers every hold', config: `${SLACK_SECTION}approvals: { approvers: [U0ALICE] }\n`, policy: HELD_WRITE, warns: [] },
+  {
+    name: 'a rule listing only admins, with Slack',
+    config: `${SLACK_SECTION}admins: [{ name: alice, token: a-token }]\napprovals: { approvers: [S0OPS] }\n`,
+    policy: 'version: "1"\ndefault: deny\ntools:\n  write_file: { action: require_approval, approval: { approvers: [alice] } }\n',
+    warns: [/^tools\.write_file: no Slack user could approve its held calls \(its approval\.approvers \(alice\) names no Slack user or group\)/],
+  },
+  {
+    name: 'a person with a Slack id counts as a Slack approver',
+    config: `${SLACK_SECTION}admins: [{ name: alice, token: a-token }]\npeople: [{ name: Alice, slack: [U0ALICE], admins: [alice] }]\napprovals: { approvers: [S0OPS] }\n`,
+    policy: 'version: "1"\ndefault: deny\ntools:\n  write_file: { action: require_approval, approval: { approvers: [Alice] } }\n',
+    warns: [],
+  },
+  {
+    name: 'with the console channel, a list of only Slack users leaves the calls to expire',
+    config: 'admins: [{ name: alice, token: a-token }]\n',
+    policy: 'version: "1"\ndefault: deny\ntools:\n  write_file: { action: require_approval, approval: { approvers: [U0ALICE] } }\n',
+    warns: [/^tools\.write_file: no console admin could approve its held calls \(its approval\.approvers \(U0ALICE\) names no admin\) and approvals\.channel is console, so they can only expire/],
+  },
+  {
+    name: 'an approver entry that names nobody',
+    config: 'admins: [{ name: alice, token: a-token }]\n',
+    policy: 'version: "1"\ndefault: deny\ntools:\n  write_file: { action: require_approval, approval: { approvers: [alice, alcie] } }\n',
+    warns: ['tools.write_file.approval.approvers: "alcie" names no admin, person (config people), Slack user (U…, W…) or Slack user group (S…)'],
+  },
+  {
+    name: 'risk holds and on_tool_change are named together, once',
+    config: SLACK_SECTION,
+    policy: 'version: "1"\ndefault: allow\nrisk: { write: require_approval, execute: require_approval }\n',
+    warns: [/^risk\.write, risk\.execute, on_tool_change: no Slack user could approve/],
+  },
+  { name: 'a policy that denies all it does not list holds nothing on a tool change', config: SLACK_SECTION, policy: 'version: "1"\ndefault: deny\n', warns: [] },
+];
+
+for (const c of approverCases) {
+  test(`policy check warns of holds nobody in the channel could decide: ${c.name}`, async () => {
+    const { dir } = configTree(`servers:\n  fs:\n    command: node\n    policy: policies/fs.yaml\n${c.config}`, { 'policies/fs.yaml': c.policy });
+    const { code, stdout } = await cli(['policy', 'check'], dir);
+    assert.equal(code, 0, `warnings do not fail the check\n${stdout}`);
+    const warns = stdout.split('\n').filter((l) => l.startsWith('warn  ')).map((l) => l.slice('warn  policies/fs.yaml: '.length));
+    assert.equal(warns.length, c.warns.length, stdout);
+    c.warns.forEach((expected, i) => (typeof expected === 'string' ? assert.equal(warns[i], expected) : assert.match(warns[i]!, expected)));
+    // The same warnings with files named and a config given.
+    const named = await cli(['policy', 'check', 'policies/fs.yaml', '-c', 'airlock.yaml'], dir);
+    assert.equal(named.stdout.split('\n').filter((l) => l.startsWith('warn  ')).length, c.warns.length, named.stdout);
+  });
+}
+
+test('policy check with files and no -c cannot know who approves, and warns of nothing', async () => {
+  const { dir } = configTree(`servers:\n  fs:\n    command: node\n    policy: policies/fs.yaml\n${SLACK_SECTION}`, { 'policies/fs.yaml': HELD_WRITE });
+  const { code, stdout } = await cli(['policy', 'check', 'policies/fs.yaml'], dir);
+  assert.equal(code, 0, stdout);
+  assert.doesNotMatch(stdout, /^warn/m);
+});

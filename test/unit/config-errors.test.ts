@@ -137,6 +137,38 @@ const invalid: InvalidCase[] = [
   { name: 'an approval timeout beyond 30 days', config: `${FS}approvals: { timeout: 40d }\n`, problems: ['approvals.timeout: at most 30 days, got "40d" (line 5)'] },
   { name: 'a slack section without its signing secret', config: `${FS}slack: { bot_token: b, channel: C1 }\n`, problems: ['slack.signing_secret: required: expected a string (line 5)'] },
   {
+    name: 'an approvers entry that names nobody gets a suggestion',
+    config: `${FS}admins:\n  - { name: alice, token: a }\napprovals: { approvers: [U0BOB, alcie] }\n`,
+    problems: ['approvals.approvers[1]: "alcie" names no admin, person, Slack user (U…, W…) or Slack user group (S…), did you mean "alice"? (line 7)'],
+  },
+  { name: 'an empty approvers list', config: `${FS}approvals: { approvers: [] }\n`, problems: ['approvals.approvers: list at least one approver, or leave the key out (line 5)'] },
+  {
+    name: 'a person naming an admin that does not exist',
+    config: `${FS}admins:\n  - { name: alice, token: a }\npeople:\n  - { name: Alice, slack: [U0ALICE], admins: [alise] }\n`,
+    problems: ['people[0].admins[0]: no admin named "alise", did you mean "alice"? (line 8)'],
+  },
+  {
+    name: 'one identity in two people',
+    config: `${FS}admins:\n  - { name: alice, token: a }\npeople:\n  - { name: Alice, slack: [U0ALICE] }\n  - { name: Bob, slack: [U0ALICE] }\n`,
+    problems: ['people[1].slack[0]: "U0ALICE" already belongs to people[0]: an identity is one person\'s (line 9)'],
+  },
+  {
+    name: 'a person with no identity',
+    config: `${FS}people:\n  - { name: Alice }\n`,
+    problems: ['people[0]: links no identity: give "slack" (Slack user ids) and/or "admins" (admin names) (line 6)'],
+  },
+  {
+    name: 'a person whose Slack id is not one',
+    config: `${FS}people:\n  - { name: Alice, slack: [alice] }\n`,
+    problems: [/^people\[0\]\.slack\[0\]: expected a Slack user id \(U… or W…/],
+  },
+  {
+    name: "a person named like another admin (an approvers list naming it would be ambiguous)",
+    config: `${FS}admins:\n  - { name: alice, token: a }\n  - { name: bob, token: b }\npeople:\n  - { name: bob, admins: [alice] }\n`,
+    problems: [/^people\[0\]\.name: "bob" is also an admin's name but not among this person's admins/],
+  },
+  { name: 'two people with one name', config: `${FS}people:\n  - { name: A, slack: [U1A] }\n  - { name: A, slack: [U2A] }\n`, problems: ['people[1].name: duplicate name "A" (also people[0]) (line 7)'] },
+  {
     name: 'every problem is reported at once, in document order',
     config: 'listn: 1\nservers:\n  fs:\n    command: node\n    policy: policies/other.yaml\ngrants:\n  - name: ci\n    token: "${NOPE}"\n',
     problems: [

@@ -107,6 +107,7 @@ const cases: Case[] = [
   { name: 'min_approvals must be at least 1', policy: tool({ approval: { min_approvals: 0 } }), problems: [{ path: 'tools.x.approval.min_approvals', says: ['must be at least 1, got 0'] }] },
   { name: 'an approval timeout longer than 30 days is refused', policy: tool({ approval: { timeout: '31d' } }), problems: [{ path: 'tools.x.approval.timeout', says: ['at most 30 days, got "31d"'] }] },
   { name: 'approvers must be a list', policy: tool({ approval: { approvers: 'U1' } }), problems: [{ path: 'tools.x.approval.approvers', says: ['expected a list, got "U1"'] }] },
+  { name: 'an empty approvers list (it would have let anyone decide)', policy: tool({ approval: { approvers: [] } }), problems: [{ path: 'tools.x.approval.approvers', says: ['list at least one approver, or leave the key out to use approvals.approvers'] }] },
 
   // regexes
   { name: 'a regex with a syntax error is refused', policy: condition({ path: 'args.a', op: 'regex', value: '(ab' }), problems: [{ path: 'tools.x.deny_if[0].value', says: ['invalid regex', 'Unterminated group'] }] },

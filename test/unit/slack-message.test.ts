@@ -24,6 +24,7 @@ function request(overrides: Partial<ApprovalRequest> = {}): ApprovalRequest {
     rule: 'tools.write_file',
     reason: 'Writing files needs a person',
     approvers: [],
+    approvers_from: null,
     min_approvals: 1,
     channel: null,
     timeout_ms: 600_000,
@@ -156,6 +157,11 @@ const cases: Case[] = [
     name: 'approvers are shown as mentions of users and user groups',
     request: { approvers: ['U0ALICE', 'S0OPS'] },
     shows: ['*Approvers*\\n<@U0ALICE>, <!subteam^S0OPS>'],
+  },
+  {
+    name: 'with no approvers list the message still shows the request, and says only console admins decide it',
+    request: { approvers: [] },
+    shows: ['*Approvers*\\nconsole admins only (no approvers list applies; see `approvals.approvers`)', 'airlock_approve'],
   },
   {
     name: 'min_approvals shows the progress with who approved so far',

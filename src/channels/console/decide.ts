@@ -20,13 +20,14 @@ export interface AdminDecision {
  */
 export async function decideAsAdmin(approvals: Approvals, audit: AuditRecorder, decision: AdminDecision): Promise<DecideResult> {
   const { id, verdict, admin, reason } = decision;
+  const person = approvals.personOf({ via: 'console', id: admin });
   const refused = (why: string, record: ApprovalRecord | undefined) =>
     audit.record({
       event: 'decision_refused',
       approval_id: id,
       ...(record && { server: record.request.server, tool: record.request.tool, grant: record.request.grant }),
       channel: 'console',
-      approvers: [{ id: admin, via: 'console', verdict }],
+      approvers: [{ id: admin, ...(person !== undefined && { person }), via: 'console', verdict }],
       reason: why,
     });
   let result: DecideResult;

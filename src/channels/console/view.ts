@@ -17,6 +17,7 @@ export function approvalView(record: ApprovalRecord, options: { arguments: boole
     ...(options.arguments && { arguments: request.arguments }),
     digest: request.digest,
     approvers: request.approvers,
+    approvers_from: request.approvers_from,
     min_approvals: request.min_approvals,
     votes: status.votes.map((v) => ({ ...v, at: new Date(v.at).toISOString() })),
     created_at: iso(request.created_at),

@@ -20,6 +20,8 @@ export interface DecisionsOptions {
 interface Voter {
   user: string;
   name: string | undefined;
+  /** The `people` entry the user belongs to, if one links them. */
+  person: string | undefined;
 }
 
 /** A decision that changed nothing: what goes to the audit trail, and what the reviewer is told. */
@@ -81,7 +83,7 @@ export class SlackDecisions {
   /** A payload Airlock does not act on (another workspace's, or not one of its own interactions): audited, nothing else. */
   refuseUnknown(body: unknown, reason: string): void {
     const claim = claimOf(body);
-    this.#audit({ reason, text: '', ...(claim.approvalId && { approvalId: claim.approvalId }) }, claim.user === undefined ? undefined : { user: claim.user, name: undefined });
+    this.#audit({ reason, text: '', ...(claim.approvalId && { approvalId: claim.approvalId }) }, claim.user === undefined ? undefined : { user: claim.user, name: undefined, person: undefined });
   }
 
   async #decide(verdict: 'approve' | 'reject', id: string, user: string, channel: string, reason: string): Promise<void> {
@@ -104,7 +106,7 @@ export class SlackDecisions {
   }
 
   async #voter(user: string): Promise<Voter> {
-    return { user, name: await this.#options.directory.nameOf(user) };
+    return { user, name: await this.#options.directory.nameOf(user), person: this.#options.approvals.personOf({ via: 'slack', id: user }) };
   }
 
   async #read(id: string): Promise<ApprovalRecord | { refusal: Refusal }> {
@@ -115,24 +117,32 @@ export class SlackDecisions {
     }
   }
 
-  /** Mirrors the check `decide` makes, before any modal opens; user groups are resolved here, as only Slack knows their members. */
+  /**
+   * The check `decide` makes, before any modal opens; user groups are
+   * resolved here, as only Slack knows their members, and only when the
+   * user is not entitled without them.
+   */
   async #mayDecide(record: ApprovalRecord, user: string): Promise<{ memberOf: string[] } | { refusal: Refusal }> {
-    const { approvers } = record.request;
-    if (approvers.length === 0 || approvers.includes(user)) return { memberOf: [] };
-    const membership = await this.#options.directory.membership(user, approvers);
-    if (membership.memberOf.length > 0) return { memberOf: membership.memberOf };
-    const approvalId = record.request.id;
-    if (membership.unknown.length > 0) {
-      return { refusal: { reason: `could not read the members of ${membership.unknown.join(', ')} from Slack`, text: reply.membershipUnknown(record.request, membership.unknown), approvalId } };
+    const { request } = record;
+    const approvalId = request.id;
+    const direct = this.#options.approvals.entitlement(request, { via: 'slack', id: user });
+    if (direct.ok) return { memberOf: [] };
+    if (direct.why === 'console_only') {
+      return { refusal: { reason: 'no approvers list applies to this call: only console admins decide it', text: reply.consoleOnly(request), approvalId, detail: direct.message } };
     }
-    return { refusal: { reason: 'not an approver for this tool', text: reply.notApprover(record.request), approvalId, detail: `approvers: ${approvers.join(', ')}` } };
+    const membership = await this.#options.directory.membership(user, request.approvers);
+    if (membership.memberOf.length > 0 && this.#options.approvals.entitlement(request, { via: 'slack', id: user, memberOf: membership.memberOf }).ok) return { memberOf: membership.memberOf };
+    if (membership.unknown.length > 0) {
+      return { refusal: { reason: `could not read the members of ${membership.unknown.join(', ')} from Slack`, text: reply.membershipUnknown(request, membership.unknown), approvalId } };
+    }
+    return { refusal: { reason: 'not an approver for this tool', text: reply.notApprover(request), approvalId, detail: direct.message } };
   }
 
   #refusalFor(err: unknown, id: string, record?: ApprovalRecord): Refusal {
     const code = err instanceof AirlockError ? err.code : undefined;
     const message = (err as Error).message;
     if (code === ErrorCode.NotApprover && record) return { reason: 'not an approver for this tool', text: reply.notApprover(record.request), approvalId: id, detail: message };
-    if (code === ErrorCode.ApprovalDecided && record) return { reason: 'already approved by this user', text: reply.alreadyVoted(record), approvalId: id, detail: message };
+    if (code === ErrorCode.ApprovalDecided && record) return { reason: 'already approved by this person', text: reply.alreadyVoted(record, message), approvalId: id, detail: message };
     if (code === ErrorCode.ApprovalNotFound || code === ErrorCode.BadArguments) return { reason: 'unknown approval request', text: reply.notFound(id), approvalId: id, detail: message };
     if (code !== ErrorCode.RedisUnavailable) this.#options.logger.error({ approval_id: id, request_id: record?.request.request_id, err: message }, 'a Slack decision failed');
     return { reason: 'the decision could not be recorded', text: reply.unavailable(message), approvalId: id, detail: message };
@@ -150,7 +160,7 @@ export class SlackDecisions {
       channel: 'slack',
       reason: refusal.reason,
       ...(refusal.approvalId !== undefined && { approval_id: refusal.approvalId }),
-      ...(voter && { approvers: [{ id: voter.user, ...(voter.name !== undefined && { name: voter.name }), via: 'slack' }] }),
+      ...(voter && { approvers: [{ id: voter.user, ...(voter.name !== undefined && { name: voter.name }), ...(voter.person !== undefined && { person: voter.person }), via: 'slack' }] }),
       ...(refusal.detail !== undefined && { detail: refusal.detail }),
     });
   }

@@ -75,7 +75,8 @@ function detailFields(request: ApprovalRequest, status: MessageState, risk: stri
   ];
   if (risk) fields.push(`*Risk class*\n${risk}`);
   fields.push(status.state === 'pending' ? `*Expires*\n${slackDate(request.expires_at)}` : `*Requested*\n${slackDate(request.created_at)}`);
-  if (request.approvers.length > 0) fields.push(`*Approvers*\n${request.approvers.map(mention).join(', ')}`);
+  // Reviewers still hear of a request no Slack user may decide, and why their click would change nothing.
+  fields.push(request.approvers.length > 0 ? `*Approvers*\n${request.approvers.map(mention).join(', ')}` : '*Approvers*\nconsole admins only (no approvers list applies; see `approvals.approvers`)');
   if (request.min_approvals > 1) fields.push(`*Approvals*\n${progress(status)}`);
   return fields;
 }

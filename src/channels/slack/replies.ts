@@ -14,6 +14,11 @@ export const reply = {
     return `You are not an approver for this tool (${callOf(request)}): nothing changed. Approvers: ${request.approvers.map(mention).join(', ')}.`;
   },
 
+  /** No approvers list applied when the call was held: Slack users cannot decide it, and the reviewer learns which key would let them. */
+  consoleOnly(request: ApprovalRequest): string {
+    return `Only console admins can decide ${callOf(request)}: no approvers list applies to it, so a click in Slack changes nothing. To let Slack users decide such calls, list them in \`approvals.approvers\` (Airlock's config) or the rule's \`approval.approvers\` (its policy). An admin can decide this one with \`airlock approvals approve ${request.id}\`.`;
+  },
+
   membershipUnknown(request: ApprovalRequest, groups: readonly string[]): string {
     return `Airlock could not read the members of ${groups.map(mention).join(', ')} from Slack, so it cannot tell whether you may decide ${callOf(request)}: nothing changed. Try again in a moment.`;
   },
@@ -28,8 +33,9 @@ export const reply = {
     return `Too late: ${callOf(record.request)} was already ${status.state}${by}${when}${why}. Your click changed nothing.`;
   },
 
-  alreadyVoted(record: ApprovalRecord): string {
-    return `You already approved ${callOf(record.request)}; it needs ${record.request.min_approvals} different approvers (${progress(record.status)}).`;
+  /** `detail` says by whom, in case the earlier vote came through another of the person's identities. */
+  alreadyVoted(record: ApprovalRecord, detail: string): string {
+    return `Nothing changed: ${escapeText(detail)}. ${callOf(record.request)} needs ${record.request.min_approvals} different people (${progress(record.status)}).`;
   },
 
   counted(record: ApprovalRecord): string {
