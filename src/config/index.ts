@@ -9,6 +9,7 @@ export {
   AdminSchema,
   APPROVAL_CHANNELS,
   SERVER_NAME_PATTERN,
+  HOST_PATTERN,
   type AirlockConfig,
   type ApprovalChannel,
   type ServerConfig,

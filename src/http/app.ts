@@ -1,4 +1,4 @@
-import express, { type ErrorRequestHandler, type Express } from 'express';
+import express, { type ErrorRequestHandler, type Express, type RequestHandler } from 'express';
 import type { Logger } from 'pino';
 import { sendJsonRpcError } from './json-rpc-error.js';
 
@@ -8,6 +8,8 @@ export interface ReadinessCheck {
 }
 
 export interface HttpAppOptions {
+  /** Runs before every route: refuses a request whose Host or Origin does not name Airlock (see `hostGuard`). */
+  hostGuard: RequestHandler;
   routers: express.Router[];
   readiness: ReadinessCheck[];
   /** Set when the gateway is shutting down: /readyz answers 503 at once. */
@@ -20,6 +22,7 @@ export interface HttpAppOptions {
 export function createHttpApp(options: HttpAppOptions): Express {
   const app = express();
   app.disable('x-powered-by');
+  app.use(options.hostGuard);
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
