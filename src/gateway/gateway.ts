@@ -168,6 +168,7 @@ export class Gateway {
       ],
       readiness,
       isStopping: () => this.#stopping,
+      authenticateAdmin: adminOf,
       bodyLimit: config.listen.body_limit,
       logger,
     });

@@ -145,6 +145,7 @@ test('/healthz and /readyz answer whatever the Host (probes send their own); POS
   for (const path of ['/healthz', '/readyz']) {
     const answer = await httpRequest(`${gateway.url}${path}`, { headers: { Host: EVIL, Origin: `http://${EVIL}` } });
     assert.equal(answer.status, 200, `${path}: ${answer.text}`);
+    assert.deepEqual(JSON.parse(answer.text), path === '/readyz' ? { ready: true } : { status: 'ok' });
   }
   // No Slack here: the path falls through to "not found", not to a refusal of its Host.
   const slack = await httpRequest(`${gateway.url}/slack/events`, { method: 'POST', headers: { Host: EVIL, 'Content-Type': 'application/json' }, body: '{}' });
