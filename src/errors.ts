@@ -19,6 +19,7 @@ export const ErrorCode = {
   AuditBroken: 'AIRLOCK_AUDIT_BROKEN',
   SlackUnavailable: 'AIRLOCK_SLACK_UNAVAILABLE',
   ShuttingDown: 'AIRLOCK_SHUTTING_DOWN',
+  HostNotAllowed: 'AIRLOCK_HOST_NOT_ALLOWED',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -28,6 +29,7 @@ const HTTP_STATUS: Partial<Record<ErrorCode, number>> = {
   [ErrorCode.Unauthorized]: 401,
   [ErrorCode.Forbidden]: 403,
   [ErrorCode.NotApprover]: 403,
+  [ErrorCode.HostNotAllowed]: 403,
   [ErrorCode.UnknownServer]: 404,
   [ErrorCode.UnknownGrant]: 404,
   [ErrorCode.ApprovalNotFound]: 404,

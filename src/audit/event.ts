@@ -8,7 +8,8 @@ import { z } from 'zod';
  * `min_approvals` asked for several), and for a call that was sent,
  * `executed` or `unavailable`. The rest are not calls: a decision that changed nothing
  * (`decision_refused`: not an approver, too late, a forged or replayed Slack
- * request), a tool whose definition changed, and admin actions.
+ * request), a request refused for its Host or Origin (`request_refused`,
+ * DNS rebinding protection), a tool whose definition changed, and admin actions.
  */
 export const AUDIT_EVENTS = [
   'allowed',
@@ -23,6 +24,7 @@ export const AUDIT_EVENTS = [
   'executed',
   'unavailable',
   'decision_refused',
+  'request_refused',
   'tool_changed',
   'tools_accepted',
   'policy_reloaded',

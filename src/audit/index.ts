@@ -6,3 +6,4 @@ export { verifyAuditFile, type FileReport } from './verify-file.js';
 export { parseAuditQuery, type AuditQuery } from './query.js';
 export { CSV_HEADER, csvRow } from './format.js';
 export type { ChainProblem, ChainReport } from './chain.js';
+export { RefusalSampler, type RefusalSamplerOptions } from './refusal-sampler.js';

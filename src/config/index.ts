@@ -13,6 +13,7 @@ export {
   SLACK_USER_ID,
   SLACK_GROUP_ID,
   PersonSchema,
+  HOST_PATTERN,
   type AirlockConfig,
   type ApprovalChannel,
   type ServerConfig,

@@ -58,6 +58,18 @@ const port = z
 
 const stringMap = z.record(z.string(), z.string());
 
+/**
+ * A name as a Host header carries it: a host name or IPv4 address, or an
+ * IPv6 address in brackets, then an optional `:port`. Nothing else (no
+ * user info, no path), so no parser can be talked into reading another host
+ * out of it.
+ */
+export const HOST_PATTERN = /^(\[[0-9a-f:.]+\]|[a-z0-9._-]+)(?::(\d{1,5}))?$/i;
+
+const hostName = z
+  .string()
+  .refine((v) => HOST_PATTERN.test(v) && URL.canParse(`http://${v}`), 'expected a host name or IP address, optionally with ":port" (an IPv6 address in brackets: "[fd00::1]:8080")');
+
 /** Adds `message` unless an unknown key was already reported here: a typo of a required key is one problem, not two. */
 function unlessUnknownKeys(ctx: z.core.ParsePayload<unknown>, message: string): void {
   if (ctx.issues.some((issue) => issue.code === 'unrecognized_keys' && (issue.path ?? []).length === 0)) return;
@@ -202,6 +214,13 @@ export const ConfigSchema = z
         shutdown_timeout: durationField(3_600_000)
           .default('20s')
           .meta({ description: 'On SIGTERM or SIGINT, how long calls already sent upstream may take to finish before their sessions are closed (held calls are withdrawn at once).' }),
+        allowed_hosts: z
+          .array(hostName)
+          .optional()
+          .meta({
+            description:
+              'More names Airlock is reached at, for the Host and Origin check against DNS rebinding: a host name or IP address for any port, or host:port for that port only. localhost, 127.0.0.1, [::1], listen.host and the host of public_url are always allowed. On a listener that is not loopback, Host is checked only when this or public_url is set.',
+          }),
       })
       .strict()
       .prefault({}),

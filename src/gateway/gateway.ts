@@ -1,5 +1,5 @@
 import type { Server as HttpServer } from 'node:http';
-import express, { type Express } from 'express';
+import express, { type Express, type Request } from 'express';
 import type { AddressInfo } from 'node:net';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
@@ -8,7 +8,7 @@ import { AuditReader, type AuditTrail } from '../audit/index.js';
 import { consoleApiRoutes } from '../channels/index.js';
 import { durationMs, type LoadedConfig } from '../config/index.js';
 import { AirlockError, ErrorCode } from '../errors.js';
-import { adminApi, auditApiRoutes, bearerToken, createAdminAuthenticator, toolsApiRoutes, createAuthenticator, createHttpApp, mcpRoutes, metricsRoutes, type ReadinessCheck } from '../http/index.js';
+import { adminApi, auditApiRoutes, bearerToken, createAdminAuthenticator, toolsApiRoutes, createAuthenticator, createHttpApp, hostCheck, hostGuard, isLoopbackHost, mcpRoutes, metricsRoutes, type ReadinessCheck } from '../http/index.js';
 import type { PipelineDeps } from '../proxy/index.js';
 import { pingRedis } from '../redis/index.js';
 import { openServing, type Serving } from './serving.js';
@@ -20,8 +20,6 @@ export interface GatewayOptions {
   redis: Redis;
 }
 
-const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
-
 /**
  * One running Airlock: the policies (watched), the upstream servers, the
  * open sessions and the HTTP listener, started and stopped together.
@@ -31,6 +29,8 @@ export class Gateway {
   readonly #serving: Serving;
   #http: HttpServer | undefined;
   #metricsHttp: HttpServer | undefined;
+  /** Writes the sampled Host/Origin refusals still pending, once the listeners are closed. */
+  #flushRefusals: (() => void) | undefined;
   #stopping = false;
   /** Aborted by a second signal: stop without waiting for calls in flight. */
   readonly #hurry = new AbortController();
@@ -42,7 +42,7 @@ export class Gateway {
 
   /** Refuses an open (grant-less) gateway on anything but loopback: without grants anyone who can reach the port could call tools. */
   static checkExposure(config: LoadedConfig): void {
-    if ((config.grants ?? []).length === 0 && !LOOPBACK.has(config.listen.host)) {
+    if ((config.grants ?? []).length === 0 && !isLoopbackHost(config.listen.host)) {
       throw new AirlockError(
         ErrorCode.ConfigInvalid,
         `${config.file}: listen.host: ${config.listen.host} is not loopback and no grants are configured, so anyone who reaches the port could call tools; add grants or listen on 127.0.0.1`,
@@ -104,6 +104,7 @@ export class Gateway {
     this.#stopping = true;
     await this.#serving.drain(durationMs(config.listen.shutdown_timeout), this.#hurry.signal);
     await Promise.all([this.#closeHttp(this.#http, true), this.#closeHttp(this.#metricsHttp, false)]);
+    this.#flushRefusals?.();
     await this.#serving.close();
   }
 
@@ -136,13 +137,18 @@ export class Gateway {
       })),
     ];
     const authenticateAdmin = createAdminAuthenticator(config);
+    const adminOf = (req: Request) => authenticateAdmin(bearerToken(req));
     const metrics = this.#serving.metrics;
+    const guard = hostGuard({ audit: this.audit, logger, now: Date.now, onRefused: (kind) => metrics.requestRefused(kind) });
+    this.#flushRefusals = guard.flush;
+    const names = { publicUrl: config.public_url, allowedHosts: config.listen.allowed_hosts };
     const app = createHttpApp({
+      hostGuard: guard.protect(hostCheck({ listenHost: config.listen.host, ...names })),
       routers: [
         ...this.#serving.routers,
-        metricsRoutes({ metrics, authenticate: (req) => authenticateAdmin(bearerToken(req)), logger }),
+        metricsRoutes({ metrics, authenticate: adminOf, logger }),
         adminApi({
-          authenticate: (req) => authenticateAdmin(bearerToken(req)),
+          authenticate: adminOf,
           routers: [
             consoleApiRoutes({ approvals: this.approvals, audit: this.audit, logger }),
             auditApiRoutes(new AuditReader(redis, config.redis.prefix, Math.max(2_000, durationMs(config.redis.timeout)))),
@@ -162,6 +168,7 @@ export class Gateway {
       ],
       readiness,
       isStopping: () => this.#stopping,
+      authenticateAdmin: adminOf,
       bodyLimit: config.listen.body_limit,
       logger,
     });
@@ -169,7 +176,10 @@ export class Gateway {
     logger.info({ url: this.url, servers: Object.keys(config.servers), grants: (config.grants ?? []).length }, 'airlock listening');
     const separate = config.metrics.listen;
     if (separate) {
-      const metricsApp = express().disable('x-powered-by').use(metricsRoutes({ metrics, logger }));
+      const metricsApp = express()
+        .disable('x-powered-by')
+        .use(guard.protect(hostCheck({ listenHost: separate.host, ...names })))
+        .use(metricsRoutes({ metrics, logger }));
       this.#metricsHttp = await listen(metricsApp, separate, config.file, 'metrics.listen');
       logger.info({ url: `${this.metricsUrl ?? ''}/metrics` }, 'metrics listening');
     }

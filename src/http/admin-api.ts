@@ -22,11 +22,11 @@ export function adminApi(options: AdminApiOptions): Router {
   router.use('/api', express.json({ limit: '16kb', type: () => true }));
   router.use('/api', adminOnly(options.authenticate, logger));
   for (const routes of options.routers) router.use(routes);
-  router.use('/api', (_req, res) => sendError(res, new AirlockError(ErrorCode.BadArguments, 'no such API route')));
+  router.use('/api', (_req, res) => sendApiError(res, new AirlockError(ErrorCode.BadArguments, 'no such API route')));
   router.use('/api', ((err, req, res, _next) => {
-    if (err instanceof AirlockError) return sendError(res, err);
-    if (err.type === 'entity.parse.failed') return sendError(res, new AirlockError(ErrorCode.BadArguments, `the body is not JSON: ${err.message}`));
-    if (err.type === 'entity.too.large') return sendError(res, new AirlockError(ErrorCode.BadArguments, 'the body is larger than 16kb'));
+    if (err instanceof AirlockError) return sendApiError(res, err);
+    if (err.type === 'entity.parse.failed') return sendApiError(res, new AirlockError(ErrorCode.BadArguments, `the body is not JSON: ${err.message}`));
+    if (err.type === 'entity.too.large') return sendApiError(res, new AirlockError(ErrorCode.BadArguments, 'the body is larger than 16kb'));
     logger.error({ path: req.path, err: err.message }, 'admin request failed');
     return res.status(500).json({ error: { code: 'AIRLOCK_INTERNAL', message: 'internal error' } });
   }) as ErrorRequestHandler);
@@ -43,10 +43,11 @@ export function adminOnly(authenticate: (req: Request) => AdminIdentity, logger:
     }
     res.setHeader('WWW-Authenticate', 'Bearer realm="airlock-admin"');
     logger.warn({ method: req.method, path: req.path, status: identity.status, reason: identity.message }, 'admin request refused');
-    return sendError(res, new AirlockError(ErrorCode.Unauthorized, `Unauthorized: ${identity.message}`));
+    return sendApiError(res, new AirlockError(ErrorCode.Unauthorized, `Unauthorized: ${identity.message}`));
   };
 }
 
-function sendError(res: Response, err: AirlockError): void {
+/** An error in the shape of every `/api` answer, `{"error": {"code", "message"}}`, with the status of its code. */
+export function sendApiError(res: Response, err: AirlockError): void {
   res.status(httpStatus(err.code)).json({ error: { code: err.code, message: err.message } });
 }

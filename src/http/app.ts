@@ -1,5 +1,6 @@
-import express, { type ErrorRequestHandler, type Express } from 'express';
+import express, { type ErrorRequestHandler, type Express, type Request, type RequestHandler } from 'express';
 import type { Logger } from 'pino';
+import type { AdminIdentity } from './auth.js';
 import { sendJsonRpcError } from './json-rpc-error.js';
 
 export interface ReadinessCheck {
@@ -8,10 +9,14 @@ export interface ReadinessCheck {
 }
 
 export interface HttpAppOptions {
+  /** Runs before every route: refuses a request whose Host or Origin does not name Airlock (see `hostGuard`). */
+  hostGuard: RequestHandler;
   routers: express.Router[];
   readiness: ReadinessCheck[];
   /** Set when the gateway is shutting down: /readyz answers 503 at once. */
   isStopping: () => boolean;
+  /** The admin behind a request's bearer token: only admins see /readyz's checks. */
+  authenticateAdmin(req: Request): AdminIdentity;
   bodyLimit: string | number;
   logger: Logger;
 }
@@ -20,14 +25,18 @@ export interface HttpAppOptions {
 export function createHttpApp(options: HttpAppOptions): Express {
   const app = express();
   app.disable('x-powered-by');
+  app.use(options.hostGuard);
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
-  app.get('/readyz', async (_req, res) => {
+  app.get('/readyz', async (req, res) => {
     const results = await Promise.all(options.readiness.map(async (r) => ({ name: r.name, ...(await r.check().catch((err: unknown) => ({ ok: false, detail: (err as Error).message }))) })));
     const stopping = options.isStopping();
     const ready = !stopping && results.every((r) => r.ok);
-    res.status(ready ? 200 : 503).json({ ready, ...(stopping && { stopping: true }), checks: results });
+    res.status(ready ? 200 : 503);
+    // Server names, tool counts and upstream errors are for admins; a probe (never refused: a wrong token is no reason to take an instance out) needs only the verdict.
+    if (!options.authenticateAdmin(req).ok) return res.json({ ready });
+    return res.json({ ready, ...(stopping && { stopping: true }), checks: results });
   });
   for (const router of options.routers) app.use(router);
   app.use(errorHandler(options));

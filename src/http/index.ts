@@ -5,3 +5,5 @@ export { adminApi, type AdminApiOptions } from './admin-api.js';
 export { toolsApiRoutes, type ToolsApiOptions } from './tools-api.js';
 export { auditApiRoutes } from './audit-api.js';
 export { metricsRoutes } from './metrics-endpoint.js';
+export { hostCheck, isLoopbackHost, type HostCheck } from './host-check.js';
+export { hostGuard } from './host-guard.js';

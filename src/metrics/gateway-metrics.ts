@@ -56,6 +56,7 @@ export class GatewayMetrics {
   readonly #upstreamErrors: Counter<'server' | 'kind'>;
   readonly #slackErrors: Counter<'method' | 'error'>;
   readonly #slackRefused: Counter;
+  readonly #requestsRefused: Counter;
   readonly #policyReloads: Counter<'server' | 'result'>;
   #sources: MetricsSources | undefined;
 
@@ -70,6 +71,7 @@ export class GatewayMetrics {
     this.#upstreamErrors = new Counter({ name: 'airlock_upstream_errors_total', help: 'Upstream faults: a call that failed or timed out (call), a connection that dropped (disconnected), a failed (re)start (connect_failed).', labelNames: ['server', 'kind'], registers });
     this.#slackErrors = new Counter({ name: 'airlock_slack_api_errors_total', help: "Slack Web API calls that failed after their retries, by method and Slack's error (or http_<status>, rate_limited, unreachable).", labelNames: ['method', 'error'], registers });
     this.#slackRefused = new Counter({ name: 'airlock_slack_requests_refused_total', help: 'Requests to /slack/events refused before any decision, by reason: unsigned, bad_signature, stale, bad_timestamp (none needs the signing secret), replayed, unparsable, replay_check_unavailable.', labelNames: ['reason'], registers });
+    this.#requestsRefused = new Counter({ name: 'airlock_requests_refused_total', help: "Requests refused because their Host or Origin header is not one of Airlock's names (DNS rebinding protection), by reason: host, origin. Counted in full though the audit samples them.", labelNames: ['reason'], registers });
     this.#policyReloads = new Counter({ name: 'airlock_policy_reloads_total', help: 'Policy file reloads by server and result (ok, failed: the last good policy stays in force).', labelNames: ['server', 'result'], registers });
     // Until the sources are set (or in a registry nobody wired up) the gauges stay empty rather than report a made-up 0.
     const sourced = () => this.#sources;
@@ -143,6 +145,10 @@ export class GatewayMetrics {
 
   slackRequestRefused(reason: string): void {
     this.#slackRefused.inc({ reason });
+  }
+
+  requestRefused(reason: 'host' | 'origin'): void {
+    this.#requestsRefused.inc({ reason });
   }
 
   policyReloaded(server: string, ok: boolean): void {

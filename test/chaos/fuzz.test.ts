@@ -15,7 +15,7 @@ import { cli } from '../support/run-cli.js';
 import { CHANNEL, TEAM, blockActions, signed, viewSubmission } from '../support/slack-interactions.js';
 import { emptyCounts, reportCounts } from './ledger.js';
 import { checkPolicy, policyText, writePolicy } from './fuzz-policies.js';
-import { AGENT, approvalState, auditEvents, callEcho, decisionMetaOf, deliverOnce, inPool, policyFileOf, postedFor, reach, startRecordingSlackGateway, Tally, verifyAudit } from './fuzz-support.js';
+import { ADMIN, AGENT, approvalState, auditEvents, callEcho, decisionMetaOf, deliverOnce, inPool, policyFileOf, postedFor, reach, startRecordingSlackGateway, Tally, verifyAudit } from './fuzz-support.js';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20_260_115);
 const MCP_INPUTS = 5_500;
@@ -424,7 +424,7 @@ test(`fuzz (seed ${SEED}): ${MCP_INPUTS + SLACK_INPUTS + POLICY_INPUTS} malforme
 
   // Still serving: health, readiness, a normal call, and the probes still waiting for their approver.
   const healthz = await fetch(`${gateway.url}/healthz`);
-  const readyz = await fetch(`${gateway.url}/readyz`);
+  const readyz = await fetch(`${gateway.url}/readyz`, { headers: { Authorization: `Bearer ${ADMIN}` } });
   const readyBody = await readyz.text();
   await healthz.body?.cancel();
   const pid = await client.callTool({ name: 'pid', arguments: {} });

@@ -54,6 +54,8 @@ interface Setup {
   /** `slack:` keys to change; `null` leaves the section out. */
   slack?: { bot_token?: string; channel?: string; app_token?: string; api_url?: string } | null;
   redis?: string;
+  /** More top-level config lines (`listen: …`). */
+  extra?: string[];
 }
 
 /** Runs `airlock doctor` (a child process) on a config with the given servers (default: the filesystem server as `fs`), all on one policy file. */
@@ -72,6 +74,7 @@ async function doctor(setup: Setup = {}): Promise<CliResult & { lines: string[] 
           `  api_url: ${setup.slack?.api_url ?? slack.apiUrl}`,
           ...(setup.slack?.app_token === undefined ? [] : [`  app_token: ${setup.slack.app_token}`]),
         ]),
+    ...(setup.extra ?? []),
     '',
   ].join('\n');
   const { dir, file } = configTree(config, { 'policies/fs.yaml': setup.policy ?? GOOD_POLICY, 'sandbox/.keep': '' });
@@ -194,6 +197,16 @@ test('an HTTP upstream nobody listens for fails naming the server, its URL and t
   const { code, stdout } = await doctor({ servers: { api: [`    url: http://127.0.0.1:${port}/mcp`] }, slack: null });
   assert.equal(code, 1, stdout);
   assert.match(stdout, new RegExp(`^error upstream api: cannot connect to http://127\\.0\\.0\\.1:${port}/mcp: connection refused \\(is the server running, on that port\\?\\) \\(ECONNREFUSED\\)$`, 'm'));
+});
+
+test('a listener that is not loopback, with neither public_url nor listen.allowed_hosts, is a warning: its Host headers are not checked', async () => {
+  const open = await doctor({ slack: null, extra: ['listen: { host: 0.0.0.0, port: 8080 }', 'metrics: { listen: { host: 0.0.0.0, port: 9464 } }'] });
+  assert.equal(open.code, 0, open.stdout);
+  const unchecked = (key: string) => `warn  ${key}: 0.0.0.0 is not loopback and neither public_url nor listen.allowed_hosts is set, so Host headers are not checked and a web page could reach Airlock by DNS rebinding; set public_url, or listen.allowed_hosts to the names agents use`;
+  assert.deepEqual(open.lines.filter((l) => l.startsWith('warn')), [unchecked('listen'), unchecked('metrics.listen')]);
+  const named = await doctor({ slack: null, extra: ['listen: { host: 0.0.0.0, port: 8080, allowed_hosts: [airlock.internal] }', 'metrics: { listen: { host: 0.0.0.0, port: 9464 } }'] });
+  assert.equal(named.code, 0, named.stdout);
+  assert.deepEqual(named.lines.filter((l) => l.startsWith('warn')), [], 'once allowed_hosts names the gateway, both listeners check Host');
 });
 
 test('a Redis that evicts keys when full fails naming maxmemory-policy', async () => {

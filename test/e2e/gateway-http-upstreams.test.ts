@@ -6,6 +6,7 @@ import { startGateway, type RunningGateway } from '../support/gateway.js';
 import { EVERYTHING_SERVER } from '../support/mcp-servers.js';
 import { until } from '../support/poll.js';
 
+const ADMIN = 'alice-admin-token-0123456789';
 const children: ChildProcess[] = [];
 let gateway: RunningGateway;
 
@@ -30,6 +31,8 @@ before(async () => {
       '  legacy:',
       `    url: http://127.0.0.1:${sse}/sse`,
       '    policy: policy.yaml',
+      'admins:',
+      `  - { name: alice, token: ${ADMIN} }`,
       '',
     ].join('\n'),
     files: { 'policy.yaml': 'version: "1"\ndefault: deny\ntools:\n  echo: {}\n' },
@@ -56,8 +59,8 @@ test('an SSE-only upstream (protocol 2024-11-05) is reached through the fallback
   assert.deepEqual(await client.callTool({ name: 'echo', arguments: { message: 'over sse' } }), { content: [{ type: 'text', text: 'Echo: over sse' }] });
 });
 
-test('readiness reports both HTTP upstreams connected', async () => {
-  const ready = (await (await fetch(`${gateway.url}/readyz`)).json()) as { ready: boolean; checks: { name: string; ok: boolean }[] };
+test('readiness reports both HTTP upstreams connected, to an admin', async () => {
+  const ready = (await (await fetch(`${gateway.url}/readyz`, { headers: { Authorization: `Bearer ${ADMIN}` } })).json()) as { ready: boolean; checks: { name: string; ok: boolean }[] };
   assert.equal(ready.ready, true);
   assert.deepEqual(ready.checks.map((c) => [c.name, c.ok]), [['redis', true], ['upstream:modern', true], ['upstream:legacy', true]]);
 });

@@ -13,7 +13,8 @@ import { assertRefusal, firstText } from '../support/refusal.js';
 // The upstream runs the fixture server through a one-line script in the gateway's folder, so a test can make
 // a respawn fail (by moving the script away) and so hold the upstream down for as long as it needs.
 const ENTRY = 'upstream.mjs';
-const CONFIG = `servers:\n  fixture:\n    command: ${process.execPath}\n    args: [--import, ${TSX_LOADER}, ./${ENTRY}]\n    policy: fixture.yaml\n`;
+const ADMIN = 'alice-admin-token-0123456789';
+const CONFIG = `servers:\n  fixture:\n    command: ${process.execPath}\n    args: [--import, ${TSX_LOADER}, ./${ENTRY}]\n    policy: fixture.yaml\nadmins:\n  - { name: alice, token: ${ADMIN} }\n`;
 const POLICY = 'version: "1"\ndefault: deny\ntools:\n  echo: {}\n  sleep: {}\n  pid: {}\n';
 
 let gateway: RunningGateway;
@@ -34,8 +35,9 @@ async function upstreamPid(): Promise<number> {
   return Number(firstText(result));
 }
 
+/** `/readyz` as an admin sees it, with each check. */
 async function readyz(): Promise<{ status: number; body: { ready: boolean; checks: { name: string; ok: boolean; detail?: string }[] } }> {
-  const response = await fetch(new URL('/readyz', gateway.url));
+  const response = await fetch(new URL('/readyz', gateway.url), { headers: { Authorization: `Bearer ${ADMIN}` } });
   return { status: response.status, body: (await response.json()) as never };
 }
 

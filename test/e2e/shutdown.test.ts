@@ -40,7 +40,7 @@ test('SIGTERM: /readyz goes 503 at once, new sessions and calls are refused, hel
     gateway.process.kill('SIGTERM');
     const signalled = Date.now();
     await until('/readyz to answer 503', async () => (await fetch(`${gateway.url}/readyz`)).status === 503, 1_000, 5);
-    const readiness = (await (await fetch(`${gateway.url}/readyz`)).json()) as { ready: boolean; stopping?: boolean };
+    const readiness = (await (await fetch(`${gateway.url}/readyz`, { headers: { Authorization: `Bearer ${ADMIN}` } })).json()) as { ready: boolean; stopping?: boolean };
     assert.deepEqual({ ready: readiness.ready, stopping: readiness.stopping }, { ready: false, stopping: true });
 
     const { text, meta } = assertRefusal(await held.promise, 'UNAVAILABLE', { decision: 'withdrawn', approval_id: pending.id });

@@ -64,6 +64,11 @@ const invalid: InvalidCase[] = [
   { name: 'a call timeout of zero', config: FS.replace('    command: node\n', '    command: node\n    call_timeout: 0s\n'), problems: ['servers.fs.call_timeout: must be longer than zero, got "0s" (line 4)'] },
   { name: 'a port out of range', config: `${FS}listen: { port: 70000 }\n`, problems: ['listen.port: must be at most 65535, got 70000 (line 5)'] },
   { name: 'a port that is neither number nor text', config: `${FS}listen: { port: true }\n`, problems: ['listen.port: expected a port number, got true (line 5)'] },
+  {
+    name: 'allowed_hosts entries that are not a bare host and port (a URL, user info, a path, IPv6 without brackets)',
+    config: `${FS}listen:\n  allowed_hosts:\n    - http://airlock.internal\n    - evil.com@airlock\n    - airlock/x\n    - "fd00::1"\n    - good.internal:8443\n`,
+    problems: [0, 1, 2, 3].map((i) => `listen.allowed_hosts[${i}]: expected a host name or IP address, optionally with ":port" (an IPv6 address in brackets: "[fd00::1]:8080") (line ${i + 7})`),
+  },
   { name: 'args that are not a list', config: `${FS}    args: -y\n`, problems: ['servers.fs.args: expected a list, got "-y" (line 5)'] },
   { name: 'a config without servers', config: 'listen: { port: 1 }\n', problems: ['servers: required: expected a mapping (line 1)'] },
   {

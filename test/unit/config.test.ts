@@ -208,6 +208,11 @@ const valid: ValidCase[] = [
       assert.equal(c.listen.shutdown_timeout, '45s');
     },
   },
+  {
+    name: 'listen.allowed_hosts takes host names, IP addresses and host:port, IPv6 in brackets',
+    config: `${FS}listen: { host: 0.0.0.0, allowed_hosts: [airlock.internal, "gw.internal:8443", 10.0.0.5, "[fd00::1]:9000", my_service] }\n`,
+    check: (c) => assert.deepEqual(c.listen.allowed_hosts, ['airlock.internal', 'gw.internal:8443', '10.0.0.5', '[fd00::1]:9000', 'my_service']),
+  },
 ];
 
 for (const c of valid) {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { RefusalSampler } from '../../src/channels/slack/refusal-sampler.js';
+import { RefusalSampler } from '../../src/audit/index.js';
 
 function sampler(windowMs: number) {
   let now = 1_000_000;

@@ -3,11 +3,10 @@ import { verifySlackRequest } from '@slack/bolt';
 import express, { type Request, type RequestHandler, type Response } from 'express';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import type { AuditRecorder } from '../../audit/index.js';
+import { RefusalSampler, type AuditRecorder } from '../../audit/index.js';
 import { withDeadline } from '../../redis/index.js';
 import type { SlackKeys } from './keys.js';
 import { claimOf } from './payloads.js';
-import { RefusalSampler } from './refusal-sampler.js';
 
 /** Slack signs each request with its time; one more than five minutes off either way is refused (Slack's own rule). */
 const MAX_SKEW_S = 5 * 60;

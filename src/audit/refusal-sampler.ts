@@ -1,9 +1,9 @@
 /**
- * Unsigned and forged requests to `/slack/events` cost whoever sends them
- * nothing, so each cannot become an audit event: the trail, and Redis, would
- * grow at their rate. Of each kind, the first refusal in a window is audited
- * in full; the rest are counted, and one summary at the window's end says
- * how many there were and when.
+ * Requests refused before anyone is identified (an unsigned or forged Slack
+ * request, say) cost whoever sends them nothing, so each cannot become an
+ * audit event: the trail, and Redis, would grow at their rate. Of each kind,
+ * the first refusal in a window is audited in full; the rest are counted,
+ * and one summary at the window's end says how many there were and when.
  */
 export interface RefusalSamplerOptions<K extends string> {
   windowMs: number;
