@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { after, before, test } from 'node:test';
@@ -221,14 +222,18 @@ test('airlock approvals: unknown id, no admin token, a bad --state, a non-approv
   assert.equal(firstText(await call.promise), 'cli-errors');
 });
 
-test('a gateway with no admins answers every /api request 401, saying none are configured', async () => {
+test("a gateway with no admins answers /api to its local admin's token only, not to a token of another config's admins", async () => {
   const bare = await startGateway({
     config: `servers:\n  fixture:\n    command: ${process.execPath}\n    args: [--import, ${TSX_LOADER}, ${FIXTURE_SERVER}]\n    policy: policy.json\napprovals: { channel: console }\n`,
     files: { 'policy.json': JSON.stringify(POLICY) },
+    env: { AIRLOCK_ADMIN_TOKEN: undefined },
   });
   try {
-    for (const [path, method, token] of [['/api/approvals', 'GET', ALICE], [`/api/approvals/${UNKNOWN_ID}/approve`, 'POST', ALICE], ['/api/approvals', 'GET', undefined]] as const) {
-      assertError(await api(bare.url, path, token, { method }), 401, 'AIRLOCK_UNAUTHORIZED', /no admins are configured: add an `admins` entry with a token to .*airlock\.yaml/);
+    const local = readFileSync(join(bare.dir, '.airlock', 'admin-token'), 'utf8').trim();
+    assert.equal((await api(bare.url, '/api/approvals', local)).status, 200);
+    assertError(await api(bare.url, `/api/approvals/${UNKNOWN_ID}/approve`, local, { method: 'POST' }), 404, 'AIRLOCK_APPROVAL_NOT_FOUND', /no approval request/);
+    for (const [path, method, token, message] of [['/api/approvals', 'GET', ALICE, /matches no admin/], [`/api/approvals/${UNKNOWN_ID}/approve`, 'POST', ALICE, /matches no admin/], ['/api/approvals', 'GET', undefined, /missing bearer token/]] as const) {
+      assertError(await api(bare.url, path, token, { method }), 401, 'AIRLOCK_UNAUTHORIZED', message);
     }
   } finally {
     await bare.stop();
