@@ -14,7 +14,8 @@ export interface OwnTokenFile {
 /** Mode bits that let anyone but the file's owner read or change it. */
 export const NOT_OWNER_ONLY = 0o077;
 
-const WHAT_TO_DO = 'delete it to have a new token made at the next start, configure `admins`, or set AIRLOCK_ADMIN_TOKEN';
+const OR_ELSE = 'configure `admins`, or set AIRLOCK_ADMIN_TOKEN';
+const WHAT_TO_DO = `delete it to have a new token made at the next start, ${OR_ELSE}`;
 
 /**
  * The gateway's own token file: made on first use (32 random bytes,
@@ -26,7 +27,11 @@ const WHAT_TO_DO = 'delete it to have a new token made at the next start, config
  * its token. Surrounding whitespace is not part of the token.
  */
 export function ensureTokenFile(file: string, options: { uid: number | undefined; random?: () => Buffer }): OwnTokenFile {
-  mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+  try {
+    mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+  } catch (err) {
+    throw new AirlockError(ErrorCode.TokenFileInvalid, `cannot make the folder of the local admin's token file ${file}: ${(err as Error).message}; make way for that folder, ${OR_ELSE}`, { cause: err });
+  }
   const token = (options.random ?? (() => randomBytes(32)))().toString('base64url');
   let fd: number;
   try {

@@ -84,6 +84,17 @@ test('token file: an empty file, a folder or a FIFO at its path stops the start 
   }
 });
 
+test('token file: a state folder that cannot be made (a file is in its place) stops the start naming it, not with a stack trace', () => {
+  const dir = folder();
+  writeFileSync(join(dir, '.airlock'), 'not a folder\n');
+  const file = join(dir, '.airlock', 'admin-token');
+  assert.throws(() => ensureTokenFile(file, { uid }), (err: Error & { code?: string }) => {
+    assert.equal(err.code, 'AIRLOCK_TOKEN_FILE_INVALID');
+    assert.match(err.message, new RegExp(`^cannot make the folder of the local admin's token file ${file}: .*; make way for that folder, configure \`admins\`, or set AIRLOCK_ADMIN_TOKEN$`));
+    return true;
+  });
+});
+
 test("token file: another user's file is refused, since that user knows the token", { skip: uid !== 0 && 'needs root to give a file away' }, () => {
   const file = join(folder(), 'admin-token');
   writeFileSync(file, 'planted-token\n', { mode: 0o600 });
