@@ -11,6 +11,7 @@ export const ErrorCode = {
   RedisUnavailable: 'AIRLOCK_REDIS_UNAVAILABLE',
   UpstreamUnavailable: 'AIRLOCK_UPSTREAM_UNAVAILABLE',
   Unauthorized: 'AIRLOCK_UNAUTHORIZED',
+  TokenFileInvalid: 'AIRLOCK_TOKEN_FILE_INVALID',
   Forbidden: 'AIRLOCK_FORBIDDEN',
   ApprovalNotFound: 'AIRLOCK_APPROVAL_NOT_FOUND',
   ApprovalDecided: 'AIRLOCK_APPROVAL_DECIDED',

@@ -5,7 +5,7 @@ import { approvalView, decideAsAdmin, describeDecision, describeEnd } from '../c
 import { durationMs, findConfigFile, loadConfig, suggest } from '../config/index.js';
 import { AirlockError, ErrorCode } from '../errors.js';
 import { deploymentDigest, openAuditTrail } from '../gateway/index.js';
-import { adminFromEnv, openCliRedis } from './console-access.js';
+import { adminNamed, givenAdminToken, openCliRedis } from './console-access.js';
 import { ExitCode, table, type Io } from './output.js';
 
 export interface ApprovalsCliOptions {
@@ -17,6 +17,7 @@ export interface ApprovalsCliOptions {
   grant?: string;
   limit?: string;
   reason?: string;
+  tokenFile?: string;
 }
 
 const silentLogger = pino({ level: 'silent' });
@@ -24,11 +25,12 @@ const silentLogger = pino({ level: 'silent' });
 /**
  * `airlock approvals list|show|approve|reject`: the console channel from a
  * shell. It works on Redis directly (so it also serves `airlock stdio`,
- * which has no HTTP API), as the admin whose token is in AIRLOCK_ADMIN_TOKEN.
+ * which has no HTTP API), as the admin whose token it is given (see
+ * givenAdminToken).
  */
 export async function approvalsCli(io: Io, action: 'list' | 'show' | 'approve' | 'reject', id: string | undefined, options: ApprovalsCliOptions): Promise<number> {
   const config = loadConfig(findConfigFile(io.cwd, options.config), io.env);
-  const admin = adminFromEnv(config, io.env);
+  const given = givenAdminToken(config, io, options.tokenFile);
   const state = parseState(options.state);
   const limit = parseLimit(options.limit);
   const redis = await openCliRedis(config, io.env);
@@ -36,6 +38,7 @@ export async function approvalsCli(io: Io, action: 'list' | 'show' | 'approve' |
   let approvals: Approvals | undefined;
   let audit: AuditTrail | undefined;
   try {
+    const admin = await adminNamed(config, redis, given);
     const digest = await deploymentDigest(config, redis);
     approvals = await Approvals.open({ redis, prefix: config.redis.prefix, redisTimeoutMs: Math.max(2_000, durationMs(config.redis.timeout)), retentionMs: config.approvals.retention_ms, logger: silentLogger, holder: false, digest, deciders: new Deciders(config.people ?? []) });
     audit = openAuditTrail(config, redis, silentLogger, 'cli', digest);

@@ -11,6 +11,8 @@ import { stdio } from './stdio.js';
 import { acceptTools, policyInit, tools, type ToolsOptions } from './tools.js';
 import { VERSION } from '../version.js';
 
+const TOKEN_FILE_HELP = 'read the admin token from this file (else the file AIRLOCK_ADMIN_TOKEN_FILE names, else AIRLOCK_ADMIN_TOKEN); none is read unless named';
+
 /** Builds the `airlock` program; each action sets `exitCode` rather than exiting, so tests can run it in-process. */
 export function buildProgram(io: Io, result: { exitCode: number }): Command {
   const program = new Command('airlock')
@@ -85,16 +87,18 @@ export function buildProgram(io: Io, result: { exitCode: number }): Command {
     });
   toolsCommand
     .command('accept')
-    .description("accept a server's current tool definitions (all, or the named tools), as the admin in AIRLOCK_ADMIN_TOKEN")
+    .description("accept a server's current tool definitions (all, or the named tools), as the admin whose token it is given")
     .argument('<server>', 'a server name from the config')
     .argument('[tools...]', 'tool names; default: every tool of the server')
     .option('-c, --config <file>', 'config file (default ./airlock.yaml, else examples/airlock.yaml)')
-    .action(async (server: string, names: string[], opts: { config?: string }) => {
+    .option('--token-file <file>', TOKEN_FILE_HELP)
+    .action(async (server: string, names: string[], opts: { config?: string; tokenFile?: string }) => {
       result.exitCode = await acceptTools(io, server, names, opts);
     });
 
-  const approvals = program.command('approvals').description('the console approval channel: list, show and decide held calls (as the admin whose token is in AIRLOCK_ADMIN_TOKEN)');
-  const withCommon = (command: Command) => command.option('-c, --config <file>', 'config file (default ./airlock.yaml, else examples/airlock.yaml)').option('--json', 'print JSON');
+  const approvals = program.command('approvals').description('the console approval channel: list, show and decide held calls (as the admin whose token it is given)');
+  const withCommon = (command: Command) =>
+    command.option('-c, --config <file>', 'config file (default ./airlock.yaml, else examples/airlock.yaml)').option('--json', 'print JSON').option('--token-file <file>', TOKEN_FILE_HELP);
   withCommon(
     approvals
       .command('list')

@@ -1,5 +1,6 @@
 import { findConfigFile, loadConfig } from '../config/index.js';
 import { Gateway, openRedis } from '../gateway/index.js';
+import { publishLocalAdmin, resolveLocalAdmin } from '../local-admin/index.js';
 import { createLogger, logSettings } from '../logging.js';
 import { displayPath, type Io } from './output.js';
 
@@ -12,13 +13,18 @@ export async function start(io: Io, options: { config?: string }): Promise<{ sto
   Gateway.checkExposure(config);
   const logger = createLogger(logSettings(config.log, io.env));
   logger.info({ config: displayPath(io, config.file) }, 'starting airlock');
+  // Before Redis: a token file that cannot be used stops the start before anything runs.
+  const localAdmin = resolveLocalAdmin({ config, env: io.env, logger, display: (file) => displayPath(io, file), http: true });
 
   const { redis, close } = await openRedis(config, io.env, logger);
   let gateway: Gateway;
+  let unpublish = () => {};
   try {
-    gateway = await Gateway.start({ config, logger, redis });
+    if (localAdmin) unpublish = await publishLocalAdmin(redis, config, localAdmin, logger);
+    gateway = await Gateway.start({ config, logger, redis, ...(localAdmin && { localAdmin: { name: localAdmin.name, sha256: [localAdmin.sha256] } }) });
   } catch (err) {
     // Nothing may keep the process alive after a failed start: it must exit with the reason.
+    unpublish();
     await close();
     throw err;
   }
@@ -36,6 +42,7 @@ export async function start(io: Io, options: { config?: string }): Promise<{ sto
       logger.info({ signal }, 'stopping airlock');
       void (async () => {
         await gateway.stop();
+        unpublish();
         await close();
         process.off('SIGTERM', stop);
         process.off('SIGINT', stop);

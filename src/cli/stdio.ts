@@ -3,10 +3,11 @@ import { durationMs, findConfigFile, loadConfig } from '../config/index.js';
 import { SlackChannel } from '../channels/index.js';
 import { AirlockError, ErrorCode } from '../errors.js';
 import { openRedis, openServing } from '../gateway/index.js';
+import { publishLocalAdmin, resolveLocalAdmin } from '../local-admin/index.js';
 import { createLogger, logSettings } from '../logging.js';
 import { createSessionServer } from '../proxy/index.js';
 import { grantNamed, serverNamed } from './lookup.js';
-import type { Io } from './output.js';
+import { displayPath, type Io } from './output.js';
 
 /**
  * `airlock stdio SERVER`: one configured server served to a stdio MCP client
@@ -22,7 +23,15 @@ export async function stdio(io: Io, name: string, options: { config?: string; gr
   if (config.approvals.channel === 'slack' && config.slack) SlackChannel.checkReceiving(config.slack, false);
 
   const logger = createLogger({ ...logSettings(config.log, io.env), fd: 2 });
+  // It holds calls too, decided on the command line: without `admins` that takes the local admin's token.
+  const localAdmin = resolveLocalAdmin({ config, env: io.env, logger, display: (file) => displayPath(io, file), http: false });
   const { redis, close } = await openRedis(config, io.env, logger);
+  const unpublish = localAdmin
+    ? await publishLocalAdmin(redis, config, localAdmin, logger).catch(async (err: unknown) => {
+        await close();
+        throw err;
+      })
+    : () => {};
   const serving = await openServing(config, redis, logger, [name], 'stdio');
   await serving.start();
 
@@ -45,6 +54,7 @@ export async function stdio(io: Io, name: string, options: { config?: string; gr
   process.off('SIGTERM', stop);
   process.off('SIGINT', stop);
   await serving.close();
+  unpublish();
   await close();
   logger.flush();
 }

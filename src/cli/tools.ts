@@ -8,7 +8,7 @@ import { AirlockError, ErrorCode } from '../errors.js';
 import { deploymentDigest, openAuditTrail } from '../gateway/index.js';
 import { starterPolicy, toolDigest, ToolPins, toolRows, type ToolRow } from '../inventory/index.js';
 import { loadPolicyFile } from '../policy/index.js';
-import { adminFromEnv, openCliRedis } from './console-access.js';
+import { adminNamed, givenAdminToken, openCliRedis } from './console-access.js';
 import { liveTools } from './live-tools.js';
 import { grantNamed, serverNamed } from './lookup.js';
 import { displayPath, ExitCode, type Io } from './output.js';
@@ -57,12 +57,13 @@ export async function tools(io: Io, server: string | undefined, options: ToolsOp
 }
 
 /** `airlock tools accept SERVER [TOOL...]`: the current definitions become the accepted ones (all the server's tools when none are named). */
-export async function acceptTools(io: Io, server: string, names: string[], options: { config?: string }): Promise<number> {
+export async function acceptTools(io: Io, server: string, names: string[], options: { config?: string; tokenFile?: string }): Promise<number> {
   const config = loadConfig(findConfigFile(io.cwd, options.config), io.env);
   serverNamed(config, server);
-  const admin = adminFromEnv(config, io.env);
+  const given = givenAdminToken(config, io, options.tokenFile);
   const redis = await openCliRedis(config, io.env);
   try {
+    const admin = await adminNamed(config, redis, given);
     const pins = pinsFor(config, redis);
     // What the gateway serves is what it compares with the pins, so that is what gets accepted.
     const { tools: live, source } = await currentTools(config, server, pins);

@@ -28,6 +28,7 @@ export {
   loadConfig,
   findConfigFile,
   redisUrl,
+  stateDir,
   DEFAULT_REDIS_URL,
   CONFIG_FILE_NAMES,
   type LoadedConfig,

@@ -97,6 +97,11 @@ export function findConfigFile(cwd: string, explicit?: string): string {
   return join(PACKAGE_ROOT, 'examples', 'airlock.yaml');
 }
 
+/** Airlock's private state folder beside the config file: the private Redis's data, the local admin's token. */
+export function stateDir(config: { dir: string }): string {
+  return join(config.dir, '.airlock');
+}
+
 /** `redis.url` wins over `REDIS_URL`; with neither, the local default. */
 export function redisUrl(config: { redis: { url?: string } }, env: NodeJS.ProcessEnv = process.env): string {
   return config.redis.url ?? (env.REDIS_URL || DEFAULT_REDIS_URL);

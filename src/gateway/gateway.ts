@@ -8,7 +8,7 @@ import { AuditReader, type AuditTrail } from '../audit/index.js';
 import { consoleApiRoutes } from '../channels/index.js';
 import { durationMs, type LoadedConfig } from '../config/index.js';
 import { AirlockError, ErrorCode } from '../errors.js';
-import { adminApi, auditApiRoutes, bearerToken, createAdminAuthenticator, toolsApiRoutes, createAuthenticator, createHttpApp, hostCheck, hostGuard, isLoopbackHost, mcpRoutes, metricsRoutes, type ReadinessCheck } from '../http/index.js';
+import { adminApi, auditApiRoutes, bearerToken, createAdminAuthenticator, toolsApiRoutes, createAuthenticator, createHttpApp, hostCheck, hostGuard, isLoopbackHost, mcpRoutes, metricsRoutes, type LocalAdmin, type ReadinessCheck } from '../http/index.js';
 import type { PipelineDeps } from '../proxy/index.js';
 import { pingRedis } from '../redis/index.js';
 import { openServing, type Serving } from './serving.js';
@@ -18,6 +18,8 @@ export interface GatewayOptions {
   logger: Logger;
   /** A connected request-path client (see `connectRedis`). */
   redis: Redis;
+  /** Without `admins`, the one admin `/api` and `/metrics` accept (see resolveLocalAdmin). */
+  localAdmin?: LocalAdmin;
 }
 
 /**
@@ -136,7 +138,7 @@ export class Gateway {
         check: async () => ({ ok: u.status === 'connected', detail: u.status === 'connected' ? `${u.tools.length} tools` : `${u.status}${u.lastError ? `: ${u.lastError}` : ''}` }),
       })),
     ];
-    const authenticateAdmin = createAdminAuthenticator(config);
+    const authenticateAdmin = createAdminAuthenticator(config, this.#options.localAdmin);
     const adminOf = (req: Request) => authenticateAdmin(bearerToken(req));
     const metrics = this.#serving.metrics;
     const guard = hostGuard({ audit: this.audit, logger, now: Date.now, onRefused: (kind) => metrics.requestRefused(kind) });

@@ -21,17 +21,30 @@ export function createAuthenticator(config: LoadedConfig): (req: Request) => Ide
 }
 
 /**
- * Turns an admin token into an admin name, for `/api` (the request's bearer
- * token) and the CLI (`AIRLOCK_ADMIN_TOKEN`). Without `admins` nobody is
- * one, even on loopback: an agent on the same machine must not be able to
+ * The one admin a gateway without `admins` has (see resolveLocalAdmin),
+ * known by the SHA-256 (hex) of its token: the gateway passes its own; a
+ * command working on Redis passes every digest the gateways published.
+ */
+export interface LocalAdmin {
+  name: string;
+  sha256: readonly string[];
+}
+
+/**
+ * Turns an admin token into an admin name, for `/api` and `/metrics` (the
+ * request's bearer token) and the CLI. The config's `admins` when it has
+ * some; else the local admin, whose token is its own (AIRLOCK_ADMIN_TOKEN,
+ * or a file only its user may read), never one everyone knows; else nobody,
+ * even on loopback: an agent on the same machine must not be able to
  * approve its own calls.
  */
-export function createAdminAuthenticator(config: LoadedConfig): (token: string | undefined) => AdminIdentity {
+export function createAdminAuthenticator(config: LoadedConfig, local?: LocalAdmin): (token: string | undefined) => AdminIdentity {
   const admins = config.admins ?? [];
-  if (admins.length === 0) {
+  const entries = admins.length > 0 ? admins : local ? local.sha256.map((digest) => ({ name: local.name, token_sha256: digest })) : [];
+  if (entries.length === 0) {
     return () => ({ ok: false, status: 401, message: `no admins are configured: add an \`admins\` entry with a token to ${config.file}` });
   }
-  const match = tokenMatcher(admins, 'admin');
+  const match = tokenMatcher(entries, 'admin');
   return (token) => {
     const found = match(token);
     return found.ok ? { ok: true, admin: found.entry.name } : found;

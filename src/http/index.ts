@@ -1,5 +1,5 @@
 export { createHttpApp, type HttpAppOptions, type ReadinessCheck } from './app.js';
-export { bearerToken, createAdminAuthenticator, createAuthenticator, type AdminIdentity, type Identity } from './auth.js';
+export { bearerToken, createAdminAuthenticator, createAuthenticator, type AdminIdentity, type Identity, type LocalAdmin } from './auth.js';
 export { mcpRoutes, type McpEndpointOptions } from './mcp-endpoint.js';
 export { adminApi, type AdminApiOptions } from './admin-api.js';
 export { toolsApiRoutes, type ToolsApiOptions } from './tools-api.js';

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { after, before, test } from 'node:test';
@@ -186,17 +187,17 @@ test('arguments larger than approvals.max_arguments are [POLICY DENIED] at once 
   assert.equal(upstreamCalls(gateway, 'fixture', 'sleep').length, 0);
 });
 
-test('airlock approvals: unknown id, no AIRLOCK_ADMIN_TOKEN, a bad --state, a non-approver exit 1 with a message and change nothing', async () => {
+test('airlock approvals: unknown id, no admin token, a bad --state, a non-approver exit 1 with a message and change nothing', async () => {
   const { call, id, ran } = await hold('echo', 'cli-errors');
-  const env = { ...process.env, REDIS_URL: gateway.redis.url, AIRLOCK_ADMIN_TOKEN: ALICE };
-  const { AIRLOCK_ADMIN_TOKEN: _, ...noToken } = env;
+  const env: NodeJS.ProcessEnv = { ...process.env, REDIS_URL: gateway.redis.url, AIRLOCK_ADMIN_TOKEN: ALICE };
+  const { AIRLOCK_ADMIN_TOKEN: _, AIRLOCK_ADMIN_TOKEN_FILE: _file, ...noToken } = env;
   const config = join(gateway.dir, 'airlock.yaml');
   // The real command for the cases the issue names (each costs a process start, ~3 s of CPU); the rest in-process.
   const run = (argv: string[], e: NodeJS.ProcessEnv = env) => airlock(['approvals', ...argv, '-c', config], gateway.dir, e);
   const inProcess = (argv: string[], e: NodeJS.ProcessEnv) => cli(['approvals', ...argv, '-c', config], gateway.dir, e);
   const cases: [string, Promise<CliResult>, RegExp][] = [
     ['approve an unknown id', run(['approve', UNKNOWN_ID]), /^airlock: no approval request apr_A{22} \(unknown/],
-    ['approve without AIRLOCK_ADMIN_TOKEN', run(['approve', id], noToken), /^airlock: set AIRLOCK_ADMIN_TOKEN to the token of one of the config's admins/],
+    ['approve without an admin token', run(['approve', id], noToken), /^airlock: no admin token given: pass --token-file FILE, or set AIRLOCK_ADMIN_TOKEN_FILE to a file holding it, or AIRLOCK_ADMIN_TOKEN to the token itself: the token of one of the admins in .*airlock\.yaml/],
     ['list --state bogus', run(['list', '--state', 'bogus']), /^airlock: --state must be one of pending, approved, rejected, expired, withdrawn, all, got "bogus"/],
   ];
   for (const [name, running, message] of cases) {
@@ -221,14 +222,18 @@ test('airlock approvals: unknown id, no AIRLOCK_ADMIN_TOKEN, a bad --state, a no
   assert.equal(firstText(await call.promise), 'cli-errors');
 });
 
-test('a gateway with no admins answers every /api request 401, saying none are configured', async () => {
+test("a gateway with no admins answers /api to its local admin's token only, not to a token of another config's admins", async () => {
   const bare = await startGateway({
     config: `servers:\n  fixture:\n    command: ${process.execPath}\n    args: [--import, ${TSX_LOADER}, ${FIXTURE_SERVER}]\n    policy: policy.json\napprovals: { channel: console }\n`,
     files: { 'policy.json': JSON.stringify(POLICY) },
+    env: { AIRLOCK_ADMIN_TOKEN: undefined },
   });
   try {
-    for (const [path, method, token] of [['/api/approvals', 'GET', ALICE], [`/api/approvals/${UNKNOWN_ID}/approve`, 'POST', ALICE], ['/api/approvals', 'GET', undefined]] as const) {
-      assertError(await api(bare.url, path, token, { method }), 401, 'AIRLOCK_UNAUTHORIZED', /no admins are configured: add an `admins` entry with a token to .*airlock\.yaml/);
+    const local = readFileSync(join(bare.dir, '.airlock', 'admin-token'), 'utf8').trim();
+    assert.equal((await api(bare.url, '/api/approvals', local)).status, 200);
+    assertError(await api(bare.url, `/api/approvals/${UNKNOWN_ID}/approve`, local, { method: 'POST' }), 404, 'AIRLOCK_APPROVAL_NOT_FOUND', /no approval request/);
+    for (const [path, method, token, message] of [['/api/approvals', 'GET', ALICE, /matches no admin/], [`/api/approvals/${UNKNOWN_ID}/approve`, 'POST', ALICE, /matches no admin/], ['/api/approvals', 'GET', undefined, /missing bearer token/]] as const) {
+      assertError(await api(bare.url, path, token, { method }), 401, 'AIRLOCK_UNAUTHORIZED', message);
     }
   } finally {
     await bare.stop();

@@ -10,33 +10,46 @@ import { AIRLOCK_BIN } from './run-cli.js';
 export interface RunningGateway {
   /** `http://127.0.0.1:PORT` */
   url: string;
-  /** The temporary folder holding the config and policies. */
+  /** The folder holding the config and policies: a temporary one, or the `dir` passed in. */
   dir: string;
+  /** Everything written to stderr so far. */
+  readonly stderr: string;
   process: ChildProcess;
   redis: TestRedis;
   /** Every log line so far, parsed. */
   logs: Record<string, unknown>[];
   /** An SDK client connected to `path` (e.g. `/mcp/filesystem`), with an optional bearer token. */
   connect(path: string, token?: string): Promise<Client>;
-  /** SIGTERM, then waits for the process to exit; stops Redis unless it was passed in. Returns the exit code. */
+  /** SIGTERM, then waits for the process to exit; stops Redis and removes `dir` unless they were passed in. Returns the exit code. */
   stop(): Promise<number | null>;
 }
 
 /**
  * `airlock start` as a user runs it: a child process with its own config and
- * policy files in a temporary folder, on a free port, against a private Redis.
- * `config` is the YAML text; `listen` is added when it does not set one.
+ * policy files in a temporary folder (or `dir`, kept across starts), on a free
+ * port, against a private Redis. `config` is the YAML text, written to
+ * `configFile` (default `airlock.yaml`) in that folder; `listen` is added
+ * when it does not set one.
  */
-export async function startGateway(options: { config: string; files?: Record<string, string>; redis?: TestRedis; env?: NodeJS.ProcessEnv }): Promise<RunningGateway> {
-  const dir = mkdtempSync(join(tmpdir(), 'airlock-gateway-'));
+export async function startGateway(options: {
+  config: string;
+  files?: Record<string, string>;
+  redis?: TestRedis;
+  env?: NodeJS.ProcessEnv;
+  dir?: string;
+  configFile?: string;
+}): Promise<RunningGateway> {
+  const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'airlock-gateway-'));
   for (const [name, text] of Object.entries(options.files ?? {})) {
     mkdirSync(dirname(join(dir, name)), { recursive: true });
     writeFileSync(join(dir, name), text);
   }
   const config = /^listen:/m.test(options.config) ? options.config : `listen: { host: 127.0.0.1, port: 0 }\n${options.config}`;
-  writeFileSync(join(dir, 'airlock.yaml'), config);
+  const configFile = join(dir, options.configFile ?? 'airlock.yaml');
+  mkdirSync(dirname(configFile), { recursive: true });
+  writeFileSync(configFile, config);
   const redis = options.redis ?? (await startRedis());
-  const child = spawn(process.execPath, [AIRLOCK_BIN, 'start', '-c', join(dir, 'airlock.yaml')], {
+  const child = spawn(process.execPath, [AIRLOCK_BIN, 'start', '-c', configFile], {
     cwd: dir,
     env: { ...process.env, REDIS_URL: redis.url, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -72,6 +85,9 @@ export async function startGateway(options: { config: string; files?: Record<str
   return {
     url,
     dir,
+    get stderr() {
+      return stderr;
+    },
     process: child,
     redis,
     logs,
@@ -87,7 +103,7 @@ export async function startGateway(options: { config: string; files?: Record<str
       if (child.exitCode === null) child.kill('SIGTERM');
       const code = await exited;
       if (!options.redis) await redis.stop();
-      rmSync(dir, { recursive: true, force: true });
+      if (!options.dir) rmSync(dir, { recursive: true, force: true });
       return code;
     },
   };

@@ -30,6 +30,16 @@ for (const file of examples) {
   });
 }
 
+test('no example ships a token everyone knows: each grant or admin token is an environment variable without a default, and `npm start` has no admin but the local one', () => {
+  for (const file of examples) {
+    const document = parse(readFileSync(join(PROJECT_ROOT, 'examples', file), 'utf8')) as { grants?: { token?: string }[]; admins?: { token?: string }[] };
+    for (const entry of [...(document.grants ?? []), ...(document.admins ?? [])]) {
+      if (entry.token !== undefined) assert.match(entry.token, /^\$\{[A-Z0-9_]+\}$/, `examples/${file}: ${entry.token}`);
+    }
+  }
+  assert.equal(loadConfig(join(PROJECT_ROOT, 'examples', 'airlock.yaml'), {}).admins, undefined);
+});
+
 test('the seed policy is shipped exactly as PolicyLayer wrote it', () => {
   assert.equal(
     readFileSync(join(PROJECT_ROOT, 'policies', 'aws-support.json'), 'utf8').trim(),
