@@ -1,10 +1,10 @@
 import { resolve } from 'node:path';
 import type { Redis } from 'ioredis';
 import { pino } from 'pino';
-import { DEFAULT_REDIS_URL, durationMs, redisUrl, stateDir, type LoadedConfig } from '../config/index.js';
+import { DEFAULT_REDIS_URL, durationMs, LOCAL_ADMIN_NAME, redisUrl, stateDir, type LoadedConfig } from '../config/index.js';
 import { AirlockError, ErrorCode } from '../errors.js';
 import { createAdminAuthenticator, type LocalAdmin } from '../http/index.js';
-import { LOCAL_ADMIN, localAdminKeys, publishedTokenDigests, readTokenFile, tokenFilePath } from '../local-admin/index.js';
+import { localAdminKeys, publishedTokenDigests, readTokenFile, tokenFilePath } from '../local-admin/index.js';
 import { connectRedis, findPrivateRedis } from '../redis/index.js';
 import type { Io } from './output.js';
 
@@ -58,7 +58,7 @@ export async function adminNamed(config: LoadedConfig, redis: Redis, given: Give
         `${config.file} has no admins, and no gateway has published a local admin token in this Redis (${localAdminKeys(config.redis.prefix).digests}): start the gateway (airlock start, or airlock stdio) with this config first, or configure admins`,
       );
     }
-    local = { name: LOCAL_ADMIN, sha256 };
+    local = { name: LOCAL_ADMIN_NAME, sha256 };
   }
   const identity = createAdminAuthenticator(config, local)(given.token);
   if (!identity.ok) throw new AirlockError(ErrorCode.Unauthorized, `${given.from}: ${identity.message.replace('bearer token', 'token')}`);

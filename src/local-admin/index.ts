@@ -1,4 +1,4 @@
-export { LOCAL_ADMIN, publishLocalAdmin, resolveLocalAdmin, tokenFilePath, type LocalAdminOptions, type LocalAdminToken } from './local-admin.js';
+export { publishLocalAdmin, resolveLocalAdmin, tokenFilePath, type LocalAdminOptions, type LocalAdminToken } from './local-admin.js';
 export { publishTokenDigest, publishedTokenDigests, type PublishOptions } from './published.js';
 export { localAdminKeys, type LocalAdminKeys } from './keys.js';
 export { folderServing, servedFolders, type ServedFolder } from './served-folders.js';

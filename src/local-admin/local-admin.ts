@@ -9,12 +9,9 @@ import { publishTokenDigest } from './published.js';
 import { folderServing, servedFolders } from './served-folders.js';
 import { ensureTokenFile, NOT_OWNER_ONLY } from './token-file.js';
 
-/** The name a gateway without `admins` records its one admin's decisions under. */
-export const LOCAL_ADMIN = LOCAL_ADMIN_NAME;
-
 /** The local admin of a gateway without `admins`, and where its token came from. */
 export interface LocalAdminToken {
-  name: typeof LOCAL_ADMIN;
+  name: typeof LOCAL_ADMIN_NAME;
   token: string;
   /** SHA-256 of the token, hex: all that leaves the process. */
   sha256: string;
@@ -92,7 +89,7 @@ function localAdmin(config: LoadedConfig, token: string, from: string): LocalAdm
     const where = from === 'AIRLOCK_ADMIN_TOKEN' ? from : `the token in ${from}`;
     throw new AirlockError(ErrorCode.ConfigInvalid, `${config.file}: grants[${grant}]: same token as the local admin's (${where}): an agent holding it could approve its own calls; give each its own`);
   }
-  return { name: LOCAL_ADMIN, token, sha256, source: `${hostname()}:${from}` };
+  return { name: LOCAL_ADMIN_NAME, token, sha256, source: `${hostname()}:${from}` };
 }
 
 function octal(mode: number): string {
