@@ -1,5 +1,6 @@
 import pino, { type Logger } from 'pino';
 import pretty from 'pino-pretty';
+import { capText, MAX_TEXT_CHARS } from './cap-text.js';
 import { AirlockError, ErrorCode } from './errors.js';
 
 export interface LogSettings {
@@ -36,7 +37,28 @@ export function logSettings(config: LogSettings, env: NodeJS.ProcessEnv): LogSet
  */
 export function createLogger(options: LogSettings & { fd?: 1 | 2 } = {}): Logger {
   const fd = options.fd ?? 1;
-  const settings = { level: options.level ?? 'info', base: undefined, timestamp: pino.stdTimeFunctions.isoTime };
+  const settings = { level: options.level ?? 'info', base: undefined, timestamp: pino.stdTimeFunctions.isoTime, formatters: { log: capLogFields } };
   if (options.pretty) return pino(settings, pretty({ destination: fd, sync: false, colorize: (fd === 1 ? process.stdout : process.stderr).isTTY === true, translateTime: 'SYS:HH:MM:ss.l' }));
   return pino(settings, pino.destination({ fd, sync: false }));
+}
+
+/**
+ * Log lines carry names and texts an agent or an upstream chose (a tool
+ * name, a client name, an error message): each string field is cut to
+ * MAX_TEXT_CHARS with a marker, so one oversized request cannot make every
+ * line about it as large. The object is returned as is when nothing is long.
+ */
+export function capLogFields(fields: Record<string, unknown>): Record<string, unknown> {
+  let capped: Record<string, unknown> | undefined;
+  for (const [key, value] of Object.entries(fields)) {
+    const cut = capValue(value);
+    if (cut !== value) (capped ??= { ...fields })[key] = cut;
+  }
+  return capped ?? fields;
+}
+
+function capValue(value: unknown): unknown {
+  if (typeof value === 'string') return value.length > MAX_TEXT_CHARS ? capText(value, MAX_TEXT_CHARS) : value;
+  if (Array.isArray(value) && value.some((v) => typeof v === 'string' && v.length > MAX_TEXT_CHARS)) return value.map(capValue);
+  return value;
 }

@@ -1,4 +1,5 @@
 import type { ArgumentsDigest } from '../arguments-digest.js';
+import { capText, MAX_NAME_CHARS, MAX_TEXT_CHARS } from '../cap-text.js';
 import { hideCredentialsIn, type Redactor } from '../redact.js';
 import type { DraftEvent } from './chain.js';
 import type { AuditInput } from './event.js';
@@ -35,9 +36,25 @@ export function shapeEvent(input: AuditInput, time: number, options: ShapeOption
       draft.arguments_truncated = true;
     }
   }
+  // Hidden before they are cut, so no cut can leave part of a secret that the whole would have matched.
   if (typeof draft.reason === 'string') draft.reason = hide(draft.reason);
   if (typeof draft.detail === 'string') draft.detail = hide(draft.detail);
+  capFields(draft);
   return draft as DraftEvent;
+}
+
+/** Free-text fields may be long; every other string field is a name or an id, but the arguments, which have a cap of their own. */
+const TEXT_FIELDS = new Set(['reason', 'detail']);
+const UNCAPPED = new Set(['arguments']);
+
+/** Every string an agent, an upstream or a reviewer could make long, cut with a marker (see capText). */
+function capFields(draft: Record<string, unknown>): void {
+  for (const [key, value] of Object.entries(draft)) {
+    if (typeof value === 'string' && !UNCAPPED.has(key)) draft[key] = capText(value, TEXT_FIELDS.has(key) ? MAX_TEXT_CHARS : MAX_NAME_CHARS);
+  }
+  if (Array.isArray(draft.approvers)) {
+    draft.approvers = (draft.approvers as Record<string, unknown>[]).map((a) => Object.fromEntries(Object.entries(a).map(([k, v]) => [k, typeof v === 'string' ? capText(v, MAX_NAME_CHARS) : v])));
+  }
 }
 
 /** The longest prefix of `text` within `bytes` UTF-8 bytes, never splitting a character. */

@@ -11,7 +11,7 @@ import { ToolPins } from '../inventory/index.js';
 import { RateLimiter } from '../limits/index.js';
 import { GatewayMetrics } from '../metrics/index.js';
 import { PolicyWatcher, type ReloadOutcome } from '../policy/index.js';
-import { CallGate, SessionRegistry, Upstream, type PipelineDeps } from '../proxy/index.js';
+import { CallGate, SampledRefusals, SessionRegistry, Upstream, type PipelineDeps } from '../proxy/index.js';
 import { keepDigestKey } from '../redis/index.js';
 import { VERSION } from '../version.js';
 import { openApprovals } from './open-approvals.js';
@@ -67,6 +67,9 @@ export async function openServing(config: LoadedConfig, redis: Redis, logger: Lo
     const digest = argumentsDigest(key);
     const audit = openAuditTrail(config, redis, logger, role, digest);
     opened.push(() => audit.close());
+    const refusals = new SampledRefusals(audit);
+    // Closed before the trail, so the counts of the last minute's refusals are written.
+    opened.push(() => refusals.flush());
     const sessions = new SessionRegistry();
     const pins = new ToolPins(redis, { prefix: config.redis.prefix, timeoutMs: durationMs(config.redis.timeout), logger });
     const watchers = new Map<string, PolicyWatcher>();
@@ -118,6 +121,7 @@ export async function openServing(config: LoadedConfig, redis: Redis, logger: Lo
       pins,
       approval,
       audit,
+      refusals,
       metrics,
       gate: new CallGate(),
       logger,

@@ -4,6 +4,7 @@ type Fields = Record<string, unknown>;
 
 /** Log lines about one call, each carrying the call's fields (`request_id`, server, tool, …). */
 export interface CallLog {
+  debug(fields: Fields, message: string): void;
   info(fields: Fields, message: string): void;
   warn(fields: Fields, message: string): void;
   error(fields: Fields, message: string): void;
@@ -18,8 +19,8 @@ export interface CallLog {
  * for lines that are written.
  */
 export function callLog(logger: Logger, base: Fields): CallLog {
-  const at = (level: 'info' | 'warn' | 'error') => (fields: Fields, message: string) => {
+  const at = (level: 'debug' | 'info' | 'warn' | 'error') => (fields: Fields, message: string) => {
     if (logger.isLevelEnabled(level)) logger[level]({ ...base, ...fields }, message);
   };
-  return { info: at('info'), warn: at('warn'), error: at('error'), with: (more) => callLog(logger, { ...base, ...more }) };
+  return { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error'), with: (more) => callLog(logger, { ...base, ...more }) };
 }

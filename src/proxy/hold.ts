@@ -65,9 +65,10 @@ export async function holdForApproval(
   const policy = { decision: decision.action, rule: decision.rule, reason: decision.reason };
   const size = Buffer.byteLength(JSON.stringify(args));
   if (size > deps.maxArgumentsBytes) {
-    log.info({ decision: 'denied', rule: decision.rule, bytes: size }, 'arguments too large to hold for approval');
     const text = `${decision.reason}. This call needs approval, but its arguments are ${kib(size)}, more than the ${kib(deps.maxArgumentsBytes)} a held call may carry (approvals.max_arguments).`;
-    audit.record('denied', { ...policy, rule: 'approvals.max_arguments', reason: text, args });
+    const fields = { decision: 'denied', rule: decision.rule, bytes: size };
+    if (audit.refused('denied', { ...policy, rule: 'approvals.max_arguments', reason: text, args })) log.info(fields, 'arguments too large to hold for approval');
+    else log.debug({ ...fields, sampled: true }, 'arguments too large to hold for approval');
     return refused('POLICY DENIED', text, meta({ decision: 'denied', rule: 'approvals.max_arguments' }));
   }
 

@@ -7,3 +7,4 @@ export { SEPARATOR, type Scope } from './router.js';
 export { refusal, type DecisionMeta, type RefusalKind } from './refusal.js';
 export type { ApprovalDeps } from './hold.js';
 export { CallGate } from './call-gate.js';
+export { SampledRefusals, type RefusalEvent } from './sampled-refusals.js';

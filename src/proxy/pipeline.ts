@@ -7,6 +7,7 @@ import type { Charge, RateLimiter } from '../limits/index.js';
 import { classifyTool, type Classification, type ToolPins } from '../inventory/index.js';
 import { UNKNOWN_TOOL, startTrace, type CallOutcome, type CallTrace, type GatewayMetrics } from '../metrics/index.js';
 import { evaluate, type CompiledPolicy, type Decision } from '../policy/index.js';
+import { capText } from '../cap-text.js';
 import { MAX_ARGUMENT_DEPTH, nestsDeeperThan } from './argument-depth.js';
 import { callAudit } from './call-audit.js';
 import type { CallGate } from './call-gate.js';
@@ -14,6 +15,7 @@ import { callLog } from './call-log.js';
 import { UpstreamUnavailableError } from './errors.js';
 import { holdForApproval, type ApprovalDeps, type HoldResult } from './hold.js';
 import type { Progress } from './progress.js';
+import type { RefusalEvent, SampledRefusals } from './sampled-refusals.js';
 import { refusal, unknownTool, type DecisionMeta } from './refusal.js';
 import type { Upstream } from './upstream.js';
 
@@ -42,6 +44,8 @@ export interface PipelineDeps {
   pins: ToolPins;
   approval: ApprovalDeps;
   audit: AuditRecorder;
+  /** Audits the refusals an agent can repeat at will by sample (the first of each kind each minute in full). */
+  refusals: SampledRefusals;
   metrics: GatewayMetrics;
   /** Counts calls in flight; closed at shutdown, when new calls are refused and admitted ones finish. */
   gate: CallGate;
@@ -76,20 +80,28 @@ export async function callTool(deps: PipelineDeps, call: ToolCall): Promise<Call
 async function runCall(deps: PipelineDeps, call: ToolCall, trace: CallTrace): Promise<CallToolResult> {
   const requestId = randomUUID();
   const log = callLog(deps.logger, { request_id: requestId, server: call.server, tool: call.tool, grant: call.grant, session: call.session });
-  const audit = callAudit(deps.audit, { request_id: requestId, server: call.server, tool: call.tool, grant: call.grant ?? null, session: call.session ?? null, client: call.client ?? null });
+  const audit = callAudit(deps.audit, deps.refusals, { request_id: requestId, server: call.server, tool: call.tool, grant: call.grant ?? null, session: call.session ?? null, client: call.client ?? null });
+  // Refusals cost the agent nothing: past the first of a kind each minute they are counted, not audited or logged one by one.
+  const refused = (event: RefusalEvent, step: Parameters<typeof audit.refused>[1], fields: Record<string, unknown>, message: string) => {
+    if (audit.refused(event, step)) log.info(fields, message);
+    else log.debug({ ...fields, sampled: true }, message);
+  };
+  if (call.tool.length > MAX_TOOL_NAME_CHARS) {
+    trace.outcome = 'unknown';
+    refused('denied', { decision: 'unknown', rule: 'tool_name_length', reason: `the tool name is ${call.tool.length} characters long; no tool name is longer than ${MAX_TOOL_NAME_CHARS}` }, { decision: 'unknown', rule: 'tool_name_length' }, 'call refused: tool name too long');
+    throw unknownTool(capText(call.calledAs, MAX_TOOL_NAME_CHARS));
+  }
   const args = call.args ?? {};
   if (nestsDeeperThan(args, MAX_ARGUMENT_DEPTH)) {
     const reason = `The arguments nest more than ${MAX_ARGUMENT_DEPTH} levels deep; Airlock refuses such calls without reading them further`;
-    log.info({ decision: 'denied', rule: 'arguments_depth' }, 'arguments nested too deep');
-    audit.record('denied', { decision: 'deny', rule: 'arguments_depth', reason });
+    refused('denied', { decision: 'deny', rule: 'arguments_depth', reason }, { decision: 'denied', rule: 'arguments_depth' }, 'arguments nested too deep');
     return refusal('POLICY DENIED', `${reason}. The call was not sent.`, { decision: 'denied', rule: 'arguments_depth', reason, request_id: requestId, server: call.server, tool: call.tool });
   }
   const upstream = deps.upstream(call.server);
   const tool = upstream.tool(call.tool);
   if (upstream.status === 'connected' && !tool) {
     trace.outcome = 'unknown';
-    log.info({ decision: 'unknown' }, 'call to a tool the server does not have');
-    audit.record('denied', { decision: 'unknown', rule: 'unknown_tool', reason: `${call.server} has no tool ${call.tool}`, args });
+    refused('denied', { decision: 'unknown', rule: 'unknown_tool', reason: `${call.server} has no tool ${call.tool}`, args }, { decision: 'unknown' }, 'call to a tool the server does not have');
     throw unknownTool(call.calledAs);
   }
 
@@ -108,13 +120,11 @@ async function runCall(deps: PipelineDeps, call: ToolCall, trace: CallTrace): Pr
   const meta = (extra: Partial<DecisionMeta> = {}): DecisionMeta => describe(decision, requestId, call, extra);
   if (decision.action === 'hide') {
     trace.outcome = 'hidden';
-    log.info({ decision: 'hidden', rule: decision.rule }, 'call to a hidden tool answered as unknown');
-    audit.record('hidden', { decision: decision.action, rule: decision.rule, reason: decision.reason, args });
+    refused('hidden', { decision: decision.action, rule: decision.rule, reason: decision.reason, args }, { decision: 'hidden', rule: decision.rule }, 'call to a hidden tool answered as unknown');
     throw unknownTool(call.calledAs);
   }
   if (decision.action === 'deny') {
-    log.info({ decision: 'denied', rule: decision.rule }, 'call denied by policy');
-    audit.record('denied', { decision: decision.action, rule: decision.rule, reason: decision.reason, args });
+    refused('denied', { decision: decision.action, rule: decision.rule, reason: decision.reason, args }, { decision: 'denied', rule: decision.rule }, 'call denied by policy');
     return refusal('POLICY DENIED', decision.reason, meta());
   }
   // Limits count every admitted call, before any approval: a call a reviewer later rejects stays counted.
@@ -128,8 +138,7 @@ async function runCall(deps: PipelineDeps, call: ToolCall, trace: CallTrace): Pr
   }
   if (!charge.admitted) {
     deps.metrics.rateLimited(call.server, charge.limit.counter);
-    log.info({ decision: 'rate_limited', rule: charge.limit.rule, counter: charge.limit.counter, retry_after_ms: charge.retry_after_ms }, 'call refused by a rate limit');
-    audit.record('rate_limited', { decision: decision.action, rule: charge.limit.rule, reason: rateLimitText(charge), args });
+    refused('rate_limited', { decision: decision.action, rule: charge.limit.rule, reason: rateLimitText(charge), args }, { decision: 'rate_limited', rule: charge.limit.rule, counter: charge.limit.counter, retry_after_ms: charge.retry_after_ms }, 'call refused by a rate limit');
     return refusal('RATE LIMITED', rateLimitText(charge), meta({ decision: 'rate_limited', rule: charge.limit.rule, ...limitMeta(charge) }));
   }
 
@@ -229,6 +238,9 @@ function limitMeta(charge: Extract<Charge, { admitted: false }>): Record<string,
   const { counter, scope, max, window } = charge.limit;
   return { counter, scope, max, window, retry_after_ms: charge.retry_after_ms ?? null };
 }
+
+/** MCP asks servers for tool names of 1 to 128 characters; twice that is room enough, and a longer name is refused before anything reads it. */
+export const MAX_TOOL_NAME_CHARS = 256;
 
 function round(ms: number): number {
   return Math.round(ms * 1000) / 1000;

@@ -25,7 +25,8 @@ import {
 import { z } from 'zod';
 import { isHidden } from '../policy/index.js';
 import { ProtocolError, UpstreamUnavailableError } from './errors.js';
-import { callTool, type PipelineDeps } from './pipeline.js';
+import { capText } from '../cap-text.js';
+import { callTool, MAX_TOOL_NAME_CHARS, type PipelineDeps } from './pipeline.js';
 import { progressFor } from './progress.js';
 import { unknownTool } from './refusal.js';
 import { Router, type Scope } from './router.js';
@@ -73,7 +74,7 @@ export function createSessionServer(deps: PipelineDeps, scope: Scope, identity: 
   server.setRequestHandler(ToolsCallMethodSchema, async (raw, extra) => {
     const request = CallToolRequestSchema.parse(raw);
     const target = router.splitName(request.params.name);
-    if (!target) throw unknownTool(request.params.name);
+    if (!target) throw unknownTool(capText(request.params.name, MAX_TOOL_NAME_CHARS));
     const { progressToken, ...meta } = request.params._meta ?? {};
     // One controller per call, aborted by the SDK's signal or by the endpoint (AbortSignal.any would do, but on
     // Node 20 it keeps every combined signal alive until its sources are collected, which held calls make costly).
