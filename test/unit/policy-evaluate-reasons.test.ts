@@ -48,13 +48,13 @@ const textCases: DecisionCase[] = [
     name: 'a type mismatch says what type it saw',
     policy: { ...V1, default: 'deny', tools: { pay: { deny_if: [{ path: 'args.amount', op: 'gt', value: 10000 }] } } },
     call: { tool: 'pay', args: { amount: '20000' } },
-    expect: { action: 'deny', rule: 'tools.pay.deny_if[0]', reasonIs: 'args.amount is a string "20000", which gt cannot compare with 10000' },
+    expect: { action: 'deny', rule: 'tools.pay.deny_if[0]', reasonIs: 'args.amount is a string "20000", which gt cannot compare with 10000 (the rule compares numbers)' },
   },
   {
     name: 'an approval on a type mismatch says so',
     policy: { ...V1, default: 'deny', tools: { pay: { approve_if: [{ path: 'args.to', op: 'ends_with', value: '@corp.com' }] } } },
     call: { tool: 'pay', args: { to: ['a@corp.com'] } },
-    expect: { action: 'require_approval', reasonIs: 'args.to is a list ["a@corp.com"], which ends_with cannot compare with "@corp.com"' },
+    expect: { action: 'require_approval', reasonIs: 'args.to is a list ["a@corp.com"], which ends_with cannot compare with "@corp.com" (the rule compares strings)' },
   },
   {
     name: 'a regex reason shows the pattern between slashes',
