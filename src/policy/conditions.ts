@@ -1,5 +1,6 @@
 import { parseArgPath, resolvePath, type ParsedPath } from './arg-path.js';
-import { jsonType, pluralTypeNames, sameJson, textFold, typeName, whyNotJson, type Fold } from './json-compare.js';
+import { jsonType, pluralTypeNames, sameJson, textFold, whyNotJson, type Fold } from './json-compare.js';
+import { quote, quoteTyped, showExpected } from './quote.js';
 import { compileSafeRegex, MAX_LINEAR_REGEX_INPUT } from './safe-regex.js';
 import type { Condition, Operator } from './schema.js';
 
@@ -18,8 +19,12 @@ export interface CompiledCondition {
   readonly where: string;
   readonly path: ParsedPath;
   check(args: unknown, grant: string | undefined): Verdict;
-  /** What the condition saw, in words: `args.amount is 20000, greater than 10000`. */
-  describe(args: unknown, grant: string | undefined): string;
+  /**
+   * What the condition saw, in words: `args.amount is 20000, which is greater than 10000`.
+   * The verdict is taken from `args`; the value it quotes from `quotable` (the arguments as
+   * they may be shown, e.g. redacted) when that is given, and from `args` only when it is not.
+   */
+  describe(args: unknown, grant: string | undefined, quotable?: unknown): string;
 }
 
 export type ConditionProblem = { problem: string; at: 'path' | 'value' | 'flags' | 'ignore_case' | 'normalize' };
@@ -54,17 +59,18 @@ export function compileCondition(condition: Condition, where: string): CompiledC
     where,
     path,
     check: (args, grant) => test.run(resolvePath(path, args, grant)),
-    describe(args, grant) {
+    describe(args, grant, quotable) {
       const actual = resolvePath(path, args, grant);
       const verdict = test.run(actual);
+      const shown = quotable === undefined ? actual : resolvePath(path, quotable, grant);
       if (verdict === 'missing') return `${condition.path} is missing (the rule wants it ${expected})`;
       if (verdict === 'mismatch' && op === 'regex' && typeof actual === 'string') {
         return `${condition.path} is ${actual.length} characters long, more than the ${MAX_LINEAR_REGEX_INPUT} this regex condition reads`;
       }
-      if (verdict === 'mismatch') return `${condition.path} is ${typeName(jsonType(actual))} ${show(actual)}, which ${op} cannot compare with ${formatExpected(condition)} (${test.wants})`;
+      if (verdict === 'mismatch') return `${condition.path} is ${quoteTyped(jsonType(actual), shown)}, which ${op} cannot compare with ${formatExpected(condition)} (${test.wants})`;
       const is = verdict === 'holds' ? 'is' : 'is not';
       if (op === 'exists' || op === 'not_exists') return `${condition.path} ${is} ${expected}`;
-      return `${condition.path} is ${show(actual)}, which ${is} ${expected}`;
+      return `${condition.path} is ${quote(shown)}, which ${is} ${expected}`;
     },
   };
 }
@@ -104,13 +110,13 @@ function compileTest(condition: Condition, fold: Fold): Test | string {
     case 'gte':
     case 'lt':
     case 'lte': {
-      if (typeof value !== 'number') return `${op} needs a number as value, got ${show(value)}`;
+      if (typeof value !== 'number') return `${op} needs a number as value, got ${showExpected(value)}`;
       const compare = { gt: (a: number) => a > value, gte: (a: number) => a >= value, lt: (a: number) => a < value, lte: (a: number) => a <= value }[op];
       return { wants: 'the rule compares numbers', run: whenPresent((a) => (typeof a !== 'number' ? 'mismatch' : compare(a) ? 'holds' : 'fails')) };
     }
     case 'in':
     case 'not_in': {
-      if (!Array.isArray(value)) return `${op} needs a list as value, got ${show(value)}`;
+      if (!Array.isArray(value)) return `${op} needs a list as value, got ${showExpected(value)}`;
       const types = new Set(value.map(jsonType));
       const [inside, outside] = op === 'in' ? (['holds', 'fails'] as const) : (['fails', 'holds'] as const);
       // An empty list has no type to mismatch: nothing is in it.
@@ -135,7 +141,7 @@ function compileTest(condition: Condition, fold: Fold): Test | string {
     }
     case 'starts_with':
     case 'ends_with': {
-      if (typeof value !== 'string') return `${op} needs a string as value, got ${show(value)}`;
+      if (typeof value !== 'string') return `${op} needs a string as value, got ${showExpected(value)}`;
       const affix = fold(value);
       const test = op === 'starts_with' ? (a: string) => fold(a).startsWith(affix) : (a: string) => fold(a).endsWith(affix);
       return { wants: 'the rule compares strings', run: whenPresent((a) => (typeof a !== 'string' ? 'mismatch' : test(a) ? 'holds' : 'fails')) };
@@ -155,16 +161,10 @@ function whenPresent(run: Test['run']): Test['run'] {
 
 function formatExpected(condition: Condition): string {
   if (condition.op === 'regex') return `/${String(condition.value)}/`;
-  return show(condition.value);
+  return showExpected(condition.value);
 }
 
 function foldingNote(condition: Condition): string {
   const notes = [condition.ignore_case ? 'ignoring case' : '', condition.normalize === 'nfkc' ? 'after NFKC normalization' : ''].filter(Boolean);
   return notes.length === 0 ? '' : ` (${notes.join(', ')})`;
-}
-
-export function show(value: unknown): string {
-  if (value === undefined) return 'nothing';
-  const text = JSON.stringify(value) ?? String(value);
-  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
 }
