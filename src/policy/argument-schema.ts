@@ -48,8 +48,9 @@ export function compileArgumentSchema(schema: Record<string, unknown>): Argument
 
 function whyRefused(plan: Exclude<RegexPlan, { engine: 'backtracking' }>, pattern: string): string {
   if (plan.engine === 'none' && plan.refused === 'invalid') return plan.problem;
+  const why = plan.engine === 'none' ? plan.problem : 'it may backtrack catastrophically on crafted input';
   return (
-    `the pattern ${JSON.stringify(pattern)} is refused: it may backtrack catastrophically on crafted input, and JSON Schema patterns run with the "u" flag, ` +
+    `the pattern ${JSON.stringify(pattern)} is refused: ${why}, and JSON Schema patterns run with the "u" flag, ` +
     'which the linear-time engine cannot run; rewrite it so no part can match the same text in two ways (nested or overlapping repetition such as (a+)+ or (\\w+\\s?)*), ' +
     'or test the argument with a regex condition (require or deny_if, op: regex), which runs on the linear-time engine'
   );

@@ -36,18 +36,29 @@ export function planRegex(pattern: string, flags: string): RegexPlan {
     return { engine: 'none', refused: 'invalid', problem: `invalid regex: ${(err as Error).message}` };
   }
   if (!hasQuantifier(pattern)) return { engine: 'backtracking', regex };
-  const proven = isSafePattern(pattern, {
-    timeout: Infinity,
-    caseInsensitive: flags.includes('i'),
-    dotAll: flags.includes('s'),
-    multiLine: flags.includes('m'),
-    unicode: flags.includes('u'),
-  });
-  if (proven.safe) return { engine: 'backtracking', regex };
+  const proven = detect(pattern, flags);
+  if (proven === true) return { engine: 'backtracking', regex };
   try {
     return { engine: 'linear', regex: new RegExp(pattern, `${flags}l`) };
   } catch {
-    return { engine: 'none', refused: 'may_backtrack', problem: 'it may backtrack catastrophically on crafted input' };
+    return { engine: 'none', refused: 'may_backtrack', problem: proven };
+  }
+}
+
+/** True when redos-detector proves the pattern safe, else why not. */
+function detect(pattern: string, flags: string): true | string {
+  try {
+    const result = isSafePattern(pattern, {
+      timeout: Infinity,
+      caseInsensitive: flags.includes('i'),
+      dotAll: flags.includes('s'),
+      multiLine: flags.includes('m'),
+      unicode: flags.includes('u'),
+    });
+    return result.safe || 'it may backtrack catastrophically on crafted input';
+  } catch (err) {
+    // The detector throws on some patterns it cannot model (flags "i" and "u" together, some "i" ranges); unproven is not safe.
+    return `redos-detector cannot tell whether it may backtrack catastrophically (${(err as Error).message})`;
   }
 }
 
