@@ -64,6 +64,9 @@ export function compileCondition(condition: Condition, where: string): CompiledC
       const verdict = test.run(actual);
       const shown = quotable === undefined ? actual : resolvePath(path, quotable, grant);
       if (verdict === 'missing') return `${condition.path} is missing (the rule wants it ${expected})`;
+      if (typeof actual === 'number' && !Number.isFinite(actual)) {
+        return `${condition.path} is ${String(actual)}, a number beyond what JSON can hold, which ${op} cannot compare with ${formatExpected(condition)}`;
+      }
       if (verdict === 'mismatch' && op === 'regex' && typeof actual === 'string') {
         return `${condition.path} is ${actual.length} characters long, more than the ${MAX_LINEAR_REGEX_INPUT} this regex condition reads`;
       }
@@ -154,9 +157,13 @@ function compileTest(condition: Condition, fold: Fold): Test | string {
   }
 }
 
-/** Every operator but exists/not_exists sees an absent path as `missing`. */
+/**
+ * Every operator but exists/not_exists sees an absent path as `missing`. A
+ * number JSON cannot hold (`1e400` parses as Infinity, and is sent on as
+ * null) is a mismatch: the rule would judge one value and the server get another.
+ */
 function whenPresent(run: Test['run']): Test['run'] {
-  return (actual) => (actual === undefined ? 'missing' : run(actual));
+  return (actual) => (actual === undefined ? 'missing' : typeof actual === 'number' && !Number.isFinite(actual) ? 'mismatch' : run(actual));
 }
 
 function formatExpected(condition: Condition): string {

@@ -223,6 +223,13 @@ const rows: Row[] = [
   row('lte', 10, 10, 'holds'),
   row('lte', 10, [10], 'mismatch'),
 
+  // a number beyond JSON's range: JSON.parse reads 1e400 as Infinity, which is sent on as null
+  row('gt', 10000, JSON.parse('-1e400'), 'mismatch', undefined, ['is -Infinity, a number beyond what JSON can hold']),
+  row('lte', 100, JSON.parse('1e400'), 'mismatch'),
+  row('eq', 5, Infinity, 'mismatch'),
+  row('neq', 5, -Infinity, 'mismatch'),
+  row('not_in', [1, 2], Infinity, 'mismatch'),
+
   // regex: strings only
   row('regex', '^main$', 'main', 'holds'),
   row('regex', '^main$', 'MAIN', 'fails'),
