@@ -64,7 +64,7 @@ export function compileCondition(condition: Condition, where: string): CompiledC
       const verdict = test.run(actual);
       const shown = quotable === undefined ? actual : resolvePath(path, quotable, grant);
       if (verdict === 'missing') return `${condition.path} is missing (the rule wants it ${expected})`;
-      if (typeof actual === 'number' && !Number.isFinite(actual)) {
+      if (verdict === 'mismatch' && typeof actual === 'number' && !Number.isFinite(actual)) {
         return `${condition.path} is ${String(actual)}, a number beyond what JSON can hold, which ${op} cannot compare with ${formatExpected(condition)}`;
       }
       if (verdict === 'mismatch' && op === 'regex' && typeof actual === 'string') {

@@ -240,7 +240,7 @@ const rows: Row[] = [
 
 // exists / not_exists take no value and judge presence, whatever the type.
 const presence: { op: 'exists' | 'not_exists'; arg: unknown; verdict: Verdict }[] = [
-  ...[false, 0, '', [], {}, 'x'].map((arg) => ({ op: 'exists' as const, arg, verdict: 'holds' as const })),
+  ...[false, 0, '', [], {}, 'x', Infinity].map((arg) => ({ op: 'exists' as const, arg, verdict: 'holds' as const })),
   { op: 'exists', arg: null, verdict: 'fails' },
   ...[false, 0, '', [], {}].map((arg) => ({ op: 'not_exists' as const, arg, verdict: 'fails' as const })),
   { op: 'not_exists', arg: null, verdict: 'holds' },
@@ -260,7 +260,7 @@ function decisions(condition: object, arg: unknown): Record<'deny_if' | 'approve
 
 function nameOf(r: Row): string {
   const options = r.options ? ` ${Object.entries(r.options).map(([k, v]) => `${k}: ${String(v)}`).join(', ')}` : '';
-  return `${r.op} ${JSON.stringify(r.value)}${options} on ${JSON.stringify(r.arg)} (${typeof r.arg === 'object' ? (Array.isArray(r.arg) ? 'list' : r.arg === null ? 'null' : 'object') : typeof r.arg}): ${r.verdict}`;
+  return `${r.op} ${JSON.stringify(r.value)}${options} on ${typeof r.arg === 'number' ? String(r.arg) : JSON.stringify(r.arg)} (${typeof r.arg === 'object' ? (Array.isArray(r.arg) ? 'list' : r.arg === null ? 'null' : 'object') : typeof r.arg}): ${r.verdict}`;
 }
 
 for (const r of rows) {
@@ -281,9 +281,10 @@ for (const r of rows) {
 }
 
 for (const p of presence) {
-  test(`${p.op} on ${JSON.stringify(p.arg)}: ${p.verdict}`, () => {
+  test(`${p.op} on ${typeof p.arg === 'number' ? String(p.arg) : JSON.stringify(p.arg)}: ${p.verdict}`, () => {
     const seen = decisions({ path: 'args.v', op: p.op }, p.arg);
     for (const list of ['deny_if', 'approve_if', 'require'] as const) assert.equal(seen[list].action, EXPECTED[p.verdict][list], `${list}: ${seen[list].reason}`);
+    for (const list of ['deny_if', 'approve_if', 'require'] as const) assert.doesNotMatch(seen[list].reason, /cannot compare/);
   });
 }
 
