@@ -1,10 +1,11 @@
 import { readdirSync, statSync } from 'node:fs';
 import { extname, join, resolve } from 'node:path';
-import { findConfigFile, loadConfig, type LoadedConfig } from '../config/index.js';
-import { DocumentError, formatProblem, type Problem } from '../errors.js';
-import { loadPolicyFile } from '../policy/index.js';
+import { findConfigFile, loadConfig, readSourceFile, type LoadedConfig } from '../config/index.js';
+import { DocumentError, ErrorCode, formatProblem, type Problem } from '../errors.js';
+import { compileSource } from '../policy/index.js';
 import { approverWarnings } from './approver-checks.js';
 import { displayPath, ExitCode, type Io } from './output.js';
+import { sessionLimitNotes } from './session-limit-notes.js';
 
 const POLICY_EXTENSIONS = new Set(['.json', '.yaml', '.yml']);
 
@@ -14,6 +15,8 @@ interface FileResult {
   problems: Problem[];
   /** Things that load but would surprise at run time (holds nobody in the channel could decide); they do not fail the check. */
   warnings: Problem[];
+  /** Worth knowing, not wrong (a limit a reconnect resets); they do not fail the check. */
+  notes: Problem[];
 }
 
 /**
@@ -22,7 +25,8 @@ interface FileResult {
  * the config file and every policy it references are checked. Who may
  * approve depends on the config (its approvers, admins, people and
  * channel), so holds nobody could decide are warned about only with a
- * config: with no paths, or with `-c`.
+ * config: with no paths, or with `-c`. Limits that count per session are
+ * noted, since a reconnecting agent starts them afresh.
  */
 export function policyCheck(io: Io, paths: string[], options: { config?: string; json?: boolean }): number {
   const results = paths.length > 0 ? checkPaths(io, paths, options.config) : checkConfigured(io, options.config);
@@ -33,6 +37,7 @@ export function policyCheck(io: Io, paths: string[], options: { config?: string;
       if (result.ok) io.out(`ok    ${result.file}`);
       else for (const problem of result.problems) io.out(`error ${formatProblem(problem)}`);
       for (const warning of result.warnings) io.out(`warn  ${formatProblem(warning)}`);
+      for (const note of result.notes) io.out(`note  ${formatProblem(note)}`);
     }
     const failed = results.filter((r) => !r.ok).length;
     io.out(`${results.length} file${results.length === 1 ? '' : 's'} checked, ${failed === 0 ? 'all valid' : `${failed} with problems`}`);
@@ -58,17 +63,20 @@ function checkPaths(io: Io, paths: string[], explicitConfig: string | undefined)
     const config = loadConfig(configFile, io.env);
     return files.map((file) => checkFile(io, file, config));
   } catch (err) {
-    return [{ file: displayPath(io, configFile), ok: false, problems: problemsOf(err).map((p) => ({ ...p, file: displayPath(io, p.file) })), warnings: [] }];
+    return [{ file: displayPath(io, configFile), ok: false, problems: problemsOf(err).map((p) => ({ ...p, file: displayPath(io, p.file) })), warnings: [], notes: [] }];
   }
 }
 
 function checkFile(io: Io, file: string, config: LoadedConfig | undefined): FileResult {
   try {
-    const policy = loadPolicyFile(resolve(io.cwd, file));
+    // Read here rather than through loadPolicyFile, so notes can name lines in the source.
+    const source = readSourceFile(resolve(io.cwd, file), ErrorCode.PolicyInvalid);
+    const policy = compileSource(source);
     const warnings = config ? approverWarnings(config, policy).map((w) => ({ file, path: w.path, message: w.message })) : [];
-    return { file, ok: true, problems: [], warnings };
+    const notes = sessionLimitNotes(policy.document, source).map((n) => ({ ...n, file }));
+    return { file, ok: true, problems: [], warnings, notes };
   } catch (err) {
-    return { file, ok: false, problems: problemsOf(err).map((p) => ({ ...p, file })), warnings: [] };
+    return { file, ok: false, problems: problemsOf(err).map((p) => ({ ...p, file })), warnings: [], notes: [] };
   }
 }
 
@@ -78,9 +86,9 @@ function checkConfigured(io: Io, explicit: string | undefined): FileResult[] {
   try {
     const config = loadConfig(configFile, io.env);
     const policyFiles = [...new Set(Object.values(config.servers).map((s) => s.policy))];
-    return [{ file: shown, ok: true, problems: [], warnings: [] }, ...policyFiles.map((f) => checkFile(io, displayPath(io, f), config))];
+    return [{ file: shown, ok: true, problems: [], warnings: [], notes: [] }, ...policyFiles.map((f) => checkFile(io, displayPath(io, f), config))];
   } catch (err) {
-    return [{ file: shown, ok: false, problems: problemsOf(err).map((p) => ({ ...p, file: displayPath(io, p.file) })), warnings: [] }];
+    return [{ file: shown, ok: false, problems: problemsOf(err).map((p) => ({ ...p, file: displayPath(io, p.file) })), warnings: [], notes: [] }];
   }
 }
 

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Tool } from '@modelcontextprotocol/sdk/types.js';
 import { Document, isScalar, type YAMLMap } from 'yaml';
 import type { Action, RiskClass } from '../policy/index.js';
@@ -6,12 +7,14 @@ import { classifyTool, type Classification } from './classify.js';
 interface StarterRule {
   action?: Action;
   reason?: string;
-  rate_limit?: { max: number; window: string };
+  limits?: { counter: string; window: string; max: number; scope: 'grant' }[];
 }
 
 /**
  * Calls a person has to approve are slow anyway; the limit is there so an
  * agent in a loop cannot bury reviewers. Running code gets the tighter one.
+ * Limits count per grant: the `rate_limit` shorthand counts per session, and
+ * an agent that reconnects gets a new session and so a new count.
  */
 const RATE_LIMITS: Record<Exclude<RiskClass, 'read' | 'destructive'>, { max: number; window: string }> = {
   write: { max: 10, window: 'minute' },
@@ -21,6 +24,8 @@ const RATE_LIMITS: Record<Exclude<RiskClass, 'read' | 'destructive'>, { max: num
 
 // The policy loader refuses names it could never match (compile.ts, glob.ts); these are the same limits.
 const MAX_TOOL_NAME_CHARS = 128;
+// Counter names as the policy schema accepts them (src/policy/schema.ts).
+const COUNTER_NAME = /^[A-Za-z0-9_.-]{1,128}$/;
 
 /**
  * A policy for one server's tools as YAML text: `default: deny`, read tools
@@ -31,6 +36,7 @@ const MAX_TOOL_NAME_CHARS = 128;
  */
 export function starterPolicy(server: string, tools: Tool[], classify: (tool: Tool) => Classification = classifyTool): string {
   const rules = new Map<string, StarterRule>();
+  const counters = new Set<string>();
   const comments = new Map<string, string>();
   const unlisted: string[] = [];
   for (const tool of tools) {
@@ -46,7 +52,7 @@ export function starterPolicy(server: string, tools: Tool[], classify: (tool: To
       continue;
     }
     const classification = classify(tool);
-    rules.set(name, ruleFor(classification));
+    rules.set(name, ruleFor(classification, () => counterFor(name, counters)));
     comments.set(name, `${classification.class}, ${classification.level}: ${classification.evidence.join('; ')}`);
   }
 
@@ -62,16 +68,32 @@ export function starterPolicy(server: string, tools: Tool[], classify: (tool: To
   return doc.toString({ lineWidth: 0 });
 }
 
-function ruleFor({ class: riskClass, level, evidence }: Classification): StarterRule {
-  const why = `a ${riskClass} tool, ${level} risk (${evidence[0] ?? 'no evidence'})`;
+function ruleFor({ class: riskClass, level, evidence }: Classification, counter: () => string): StarterRule {
+  const why = `${/^[aeiou]/.test(riskClass) ? 'an' : 'a'} ${riskClass} tool, ${level} risk (${evidence[0] ?? 'no evidence'})`;
   switch (riskClass) {
     case 'read':
       return {};
     case 'destructive':
       return { action: 'deny', reason: `Denied by the starter policy: ${why}; allow it deliberately if agents need it` };
     default:
-      return { action: 'require_approval', reason: `Needs approval under the starter policy: ${why}`, rate_limit: { ...RATE_LIMITS[riskClass] } };
+      return { action: 'require_approval', reason: `Needs approval under the starter policy: ${why}`, limits: [{ counter: counter(), window: RATE_LIMITS[riskClass].window, max: RATE_LIMITS[riskClass].max, scope: 'grant' }] };
   }
+}
+
+/**
+ * Each tool counts on its own counter, `<tool>_rate` as in the seed policy.
+ * A name a counter cannot hold (a colon, quotes, or too long) is spelt with
+ * safe characters and a digest of the name; and since a server chooses its
+ * names, one could be made to collide with another's, so a taken name gets
+ * a number rather than share a count (or a window) with another tool.
+ */
+function counterFor(name: string, taken: Set<string>): string {
+  const plain = `${name}_rate`;
+  const base = COUNTER_NAME.test(plain) ? plain : `${name.replace(/[^A-Za-z0-9_.-]/g, '_').slice(0, 96)}.${createHash('sha256').update(name).digest('hex').slice(0, 12)}_rate`;
+  let counter = base;
+  for (let n = 2; taken.has(counter); n++) counter = `${base}.${n}`;
+  taken.add(counter);
+  return counter;
 }
 
 /**
@@ -91,7 +113,8 @@ function whyUnlistable(name: string): string | undefined {
 function header(server: string, count: number): string {
   return [
     ` Starter policy for ${printable(JSON.stringify(server))}, generated from its tool list (${count} tool${count === 1 ? '' : 's'} listed).`,
-    ' Read tools are allowed; write, execute and unknown tools need approval, rate limited;',
+    ' Read tools are allowed; write, execute and unknown tools need approval, rate limited per grant',
+    ' (scope: grant, so an agent that reconnects does not start a new count);',
     ' destructive tools are denied; tools not listed here, and tools the server adds later, are denied.',
     ' Each comment gives the risk class, level and evidence. Review every rule before use.',
   ].join('\n');

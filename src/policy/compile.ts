@@ -1,7 +1,7 @@
-import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
-import addFormats from 'ajv-formats';
+import type { ValidateFunction } from 'ajv/dist/2020.js';
 import { durationMs, formatPath, problemAt, type SourceDocument } from '../config/index.js';
 import { DocumentError, ErrorCode, type Problem } from '../errors.js';
+import { compileArgumentSchema } from './argument-schema.js';
 import { compileCondition, type CompiledCondition } from './conditions.js';
 import { globToRegExp, isGlob, matchesEverything, whyNeverMatches } from './glob.js';
 import type { Action, ApprovalSpec, Condition, LimitSpec, PolicyDocument, RiskClass, Scope, ToolRule } from './schema.js';
@@ -52,13 +52,6 @@ export interface CompiledPolicy {
   /** Memo of name → rule lookups; names are few and lookups are pure, so this is safe to share. */
   lookupCache: Map<string, CompiledRule | null>;
 }
-
-// One validator instance per process, so its meta-schema is compiled once.
-// ajv keeps every compiled schema (by object, and by `$id`); compileRule
-// removes each one again, or a reload would leak them and a schema with an
-// `$id` would fail on the second load as "already exists".
-const ajv = new Ajv2020({ allErrors: true, strict: true, strictTypes: false, strictTuples: false, strictRequired: false });
-addFormats.default(ajv);
 
 /** Checks what zod cannot (regexes, JSON Schemas, globs, condition values) and builds the fast form. */
 export function compilePolicy(document: PolicyDocument, source: SourceDocument): CompiledPolicy {
@@ -121,13 +114,9 @@ function compileRule(key: string, rule: ToolRule, at: At): CompiledRule {
 
   let schema: ValidateFunction | undefined;
   if (rule.schema) {
-    try {
-      schema = ajv.compile(rule.schema);
-    } catch (err) {
-      at(['tools', key, 'schema'], `invalid JSON Schema: ${(err as Error).message}`);
-    } finally {
-      ajv.removeSchema(rule.schema);
-    }
+    const compiled = compileArgumentSchema(rule.schema);
+    if ('validate' in compiled) schema = compiled.validate;
+    else for (const problem of compiled.problems) at(['tools', key, 'schema', ...problem.path], problem.message);
   }
 
   const limits = Object.freeze((rule.limits ?? []).map((l, i) => toLimit(l, `${where}.limits[${i}]`)));

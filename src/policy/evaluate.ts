@@ -6,6 +6,11 @@ import type { RiskClass } from './schema.js';
 export interface ToolCall {
   tool: string;
   args?: Record<string, unknown>;
+  /**
+   * The arguments as they may be shown (redacted): a reason quotes values from
+   * here, at the same path, and never from `args`. Without it, from `args`.
+   */
+  quotable?: Record<string, unknown>;
   grant?: string;
   /** The tool's risk class from the inventory; `unknown` when not given. */
   risk?: RiskClass;
@@ -55,13 +60,13 @@ function evaluateRule(policy: CompiledPolicy, rule: CompiledRule, call: ToolCall
     return { ...refuse('deny', rule.where, rule.reason ?? `${call.tool} is denied by ${rule.where}`), matched: rule.key };
   }
   const unmet = firstWith(rule.require, args, call.grant, (v) => v !== 'holds');
-  if (unmet) return { ...refuse('deny', unmet.where, because(`required: ${unmet.condition.describe(args, call.grant)}`)), matched: rule.key };
+  if (unmet) return { ...refuse('deny', unmet.where, because(`required: ${unmet.condition.describe(args, call.grant, call.quotable)}`)), matched: rule.key };
   if (rule.schema && !rule.schema(args)) {
     const errors = (rule.schema.errors ?? []).map((e) => `${e.instancePath === '' ? 'arguments' : `args${e.instancePath.replaceAll('/', '.')}`} ${e.message ?? 'is invalid'}`);
     return { ...refuse('deny', `${rule.where}.schema`, because(`arguments do not match the schema: ${errors.join('; ')}`)), matched: rule.key };
   }
   const denied = firstWith(rule.denyIf, args, call.grant, (v) => v === 'holds' || v === 'mismatch');
-  if (denied) return { ...refuse('deny', denied.where, because(denied.condition.describe(args, call.grant))), matched: rule.key };
+  if (denied) return { ...refuse('deny', denied.where, because(denied.condition.describe(args, call.grant, call.quotable))), matched: rule.key };
   if (call.changed && policy.onToolChange === 'deny') return { ...changedRefusal(call), matched: rule.key };
 
   const limits = limitsFor(policy, rule, call.tool);
@@ -71,7 +76,7 @@ function evaluateRule(policy: CompiledPolicy, rule: CompiledRule, call: ToolCall
   }
   const wanted = firstWith(rule.approveIf, args, call.grant, (v) => v === 'holds' || v === 'mismatch');
   if (wanted) {
-    return { action: 'require_approval', rule: wanted.where, reason: because(wanted.condition.describe(args, call.grant)), matched: rule.key, limits, approval };
+    return { action: 'require_approval', rule: wanted.where, reason: because(wanted.condition.describe(args, call.grant, call.quotable)), matched: rule.key, limits, approval };
   }
   if (call.changed && policy.onToolChange === 'require_approval') {
     return { ...changedApproval(call), matched: rule.key, limits, approval };

@@ -35,6 +35,14 @@ export const ConditionSchema = z
       .regex(/^(?!.*(.).*\1)[imsu]*$/, 'regex flags are any of "i" (ignore case), "m", "s" and "u", each at most once')
       .optional()
       .meta({ description: 'Flags for `regex`: i (ignore case), m, s, u.' }),
+    ignore_case: z
+      .boolean()
+      .optional()
+      .meta({ description: 'Compare strings ignoring case (Unicode: "ß" matches "ss"), for eq, neq, in, not_in, contains, starts_with, ends_with. Default: exact.' }),
+    normalize: z
+      .enum(['nfkc'])
+      .optional()
+      .meta({ description: 'Compare strings after Unicode NFKC normalization (fullwidth "ｐｒｏｄ" matches "prod"), for the same operators as ignore_case. Default: exact.' }),
   })
   .strict();
 

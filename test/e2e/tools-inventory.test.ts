@@ -6,12 +6,14 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import type { Tool } from '@modelcontextprotocol/sdk/types.js';
 import { evaluate, loadPolicyFile } from '../../src/policy/index.js';
-import { api } from '../support/approvals-api.js';
+import { api, pendingFor } from '../support/approvals-api.js';
 import { startGateway, type RunningGateway } from '../support/gateway.js';
 import { FILESYSTEM_SERVER } from '../support/mcp-servers.js';
+import { assertRefusal } from '../support/refusal.js';
 import { airlock } from '../support/run-cli.js';
 
 const ALICE = 'alice-admin-token-0123456789';
+const AGENT = 'agent-token-0123456789';
 
 // Read tools follow their class; read_text_file is listed, and only the grant `agent` may use it.
 const POLICY = {
@@ -46,7 +48,7 @@ before(async () => {
       `    args: [${FILESYSTEM_SERVER}, ./sandbox]`,
       '    policy: policies/filesystem.json',
       'grants:',
-      '  - { name: agent, token: agent-token-0123456789 }',
+      `  - { name: agent, token: ${AGENT} }`,
       '  - { name: other, token: other-token-0123456789 }',
       'admins:',
       `  - { name: alice, token: ${ALICE} }`,
@@ -119,6 +121,61 @@ test('policy init writes a starter policy that policy check accepts, allows read
   for (const tool of direct) assert.match(text, new RegExp(`^ {2}${tool.name}:`, 'm'), `${tool.name} is listed`);
   assert.match(text, /^ *# write, high: .*annotation readOnlyHint: false/m);
   assert.equal(decide('a_tool_added_later').action, 'deny');
+});
+
+test('policy init writes per-grant limits: a gateway on the written policy refuses the 4th call of a tool limited to 3, each call from a new session of the grant', async () => {
+  const init = await run('policy', 'init', 'filesystem', '-o', 'per-grant.yaml');
+  assert.equal(init.code, 0, init.stderr);
+  const text = readFileSync(join(gateway.dir, 'per-grant.yaml'), 'utf8');
+  assert.doesNotMatch(text, /rate_limit|scope: session/, 'no limit a reconnect resets');
+  const check = await airlock(['policy', 'check', join(gateway.dir, 'per-grant.yaml')], gateway.dir, cliEnv());
+  assert.equal(check.code, 0, check.stdout + check.stderr);
+  assert.doesNotMatch(check.stdout, /^note/m, 'policy check notes no session-scoped limit');
+
+  // The written policy, with its write tools limited to 3 calls a minute instead of 10.
+  assert.match(text, /^ {2}write_file:\n(?: {4}.*\n)*? {6}- counter: write_file_rate\n(?: {8}.*\n)*? {8}max: 10\n {8}scope: grant$/m);
+  const limited = text.replaceAll('max: 10\n', 'max: 3\n');
+  const second = await startGateway({
+    config: [
+      'servers:',
+      '  filesystem:',
+      `    command: ${process.execPath}`,
+      `    args: [${FILESYSTEM_SERVER}, ./sandbox]`,
+      '    policy: policies/starter.yaml',
+      'grants:',
+      `  - { name: agent, token: ${AGENT} }`,
+      'admins:',
+      `  - { name: alice, token: ${ALICE} }`,
+      '',
+    ].join('\n'),
+    files: { 'policies/starter.yaml': limited, 'sandbox/hello.txt': 'hello' },
+  });
+  try {
+    const write = async (n: number) => {
+      const client = await second.connect('/mcp/filesystem', AGENT);
+      try {
+        return await client.callTool({ name: 'write_file', arguments: { path: join(second.dir, 'sandbox', `note-${n}.txt`), content: `call ${n}` } });
+      } finally {
+        await client.close();
+      }
+    };
+    for (let n = 1; n <= 3; n++) {
+      const call = write(n);
+      const request = await pendingFor(second.url, ALICE, 'write_file');
+      const approved = await api(second.url, `/api/approvals/${request.id}/approve`, ALICE, { method: 'POST' });
+      assert.equal(approved.status, 200, JSON.stringify(approved.body));
+      const result = await call;
+      assert.notEqual(result.isError, true, `call ${n}: ${JSON.stringify(result)}`);
+      assert.equal(readFileSync(join(second.dir, 'sandbox', `note-${n}.txt`), 'utf8'), `call ${n}`);
+    }
+    const fourth = await write(4);
+    assertRefusal(fourth, 'RATE LIMITED', { decision: 'rate_limited', counter: 'write_file_rate', scope: 'grant', max: 3, tool: 'write_file' });
+    assert.equal(statSync(join(second.dir, 'sandbox', 'note-4.txt'), { throwIfNoEntry: false }), undefined, 'the refused call never ran');
+    const { body } = await api(second.url, '/api/approvals?tool=write_file&state=pending', ALICE);
+    assert.deepEqual(body.approvals, [], 'a refused call opens no approval request');
+  } finally {
+    await second.stop();
+  }
 });
 
 test('policy init never overwrites: a second run on the same -o file exits 1 and leaves it unchanged', async () => {

@@ -58,3 +58,25 @@ test('a deleted policy file keeps the last good policy in force', async () => {
     watcher.close();
   }
 });
+
+test('an edit that adds a schema pattern which may backtrack catastrophically is refused on reload; the last good policy stays in force', async () => {
+  const file = join(dir, 'patterns.yaml');
+  const good = 'version: "1"\ndefault: deny\ntools:\n  lookup:\n    schema:\n      type: object\n      properties:\n        name: { type: string, pattern: "^[a-z]+$" }\n';
+  writeFileSync(file, good);
+  const { logger, lines } = captureLogger();
+  const outcomes: ReloadOutcome[] = [];
+  const watcher = PolicyWatcher.open({ file, logger, intervalMs: 50, onReload: (o) => outcomes.push(o) });
+  try {
+    const before = watcher.current;
+    writeFileSync(file, good.replace('"^[a-z]+$"', '"^(a+)+$"').replace('deny', 'allow'));
+    await until('the unsafe edit to be reported', () => outcomes.some((o) => !o.ok), 1_000);
+    assert.equal(watcher.current, before, 'the last good policy stays in force');
+    assert.equal(evaluate(watcher.current, { tool: 'other' }).action, 'deny');
+    assert.equal(evaluate(watcher.current, { tool: 'lookup', args: { name: 'abc' } }).action, 'allow');
+    const failure = lines.find((l) => l.level === 50);
+    assert.ok(failure, 'the failed reload is logged at error level');
+    assert.match(String(failure.msg), /patterns\.yaml: tools\.lookup\.schema\.properties\.name\.pattern: the pattern "\^\(a\+\)\+\$" is refused: it may backtrack catastrophically .* \(line 8\)/);
+  } finally {
+    watcher.close();
+  }
+});

@@ -164,3 +164,41 @@ test('policy check with files and no -c cannot know who approves, and warns of n
   assert.equal(code, 0, stdout);
   assert.doesNotMatch(stdout, /^warn/m);
 });
+
+interface NoteCase {
+  name: string;
+  policy: string;
+  /** Each `note` line, after "note  p.yaml: ". */
+  notes: (string | RegExp)[];
+}
+
+const noteCases: NoteCase[] = [
+  {
+    name: 'the rate_limit shorthand counts per session',
+    policy: 'version: "1"\ndefault: deny\ntools:\n  export:\n    rate_limit: { max: 3, window: minute }\n',
+    notes: ["tools.export.rate_limit: the rate_limit shorthand counts per session (as in PolicyLayer's format): an agent that reconnects gets a new session and so a new count, so it does not bound what one grant can do; limits with scope: grant count across its sessions (line 5)"],
+  },
+  {
+    name: 'a limit with scope: session, on a tool and on all_tools',
+    policy: 'version: "1"\ndefault: deny\nall_tools:\n  limits: [{ counter: all, window: minute, max: 100, scope: session }]\ntools:\n  export:\n    limits:\n      - { counter: exports, window: hour, max: 10 }\n      - { counter: bursts, window: 10s, max: 2, scope: session }\n',
+    notes: [
+      /^all_tools\.limits\[0\]\.scope: counter "all" counts per session: an agent that reconnects .*; scope: grant counts across its sessions \(line 4\)$/,
+      /^tools\.export\.limits\[1\]\.scope: counter "bursts" counts per session: .* \(line 9\)$/,
+    ],
+  },
+  { name: 'limits per grant and global are not noted', policy: 'version: "1"\ndefault: deny\ntools:\n  export:\n    limits: [{ counter: a, window: 60, max: 1 }, { counter: b, window: 60, max: 1, scope: global }]\n', notes: [] },
+];
+
+for (const c of noteCases) {
+  test(`policy check notes every limit a reconnect resets, without failing: ${c.name}`, async () => {
+    const { dir } = configTree(undefined, { 'p.yaml': c.policy });
+    const { code, stdout } = await cli(['policy', 'check', 'p.yaml'], dir);
+    assert.equal(code, 0, `notes do not fail the check\n${stdout}`);
+    assert.match(stdout, /^ok {4}p\.yaml$/m);
+    const notes = stdout.split('\n').filter((l) => l.startsWith('note  ')).map((l) => l.slice('note  p.yaml: '.length));
+    assert.equal(notes.length, c.notes.length, stdout);
+    c.notes.forEach((expected, i) => (typeof expected === 'string' ? assert.equal(notes[i], expected) : assert.match(notes[i]!, expected)));
+    const json = JSON.parse((await cli(['policy', 'check', '--json', 'p.yaml'], dir)).stdout) as { ok: boolean; notes: { path: string; line?: number }[] }[];
+    assert.deepEqual(json.map((r) => [r.ok, r.notes.length]), [[true, c.notes.length]]);
+  });
+}

@@ -36,17 +36,45 @@ for (const server of servers) {
   });
 }
 
-test('filesystem: read_text_file is allowed, write_file is held under a rate limit, an unlisted tool is denied', () => {
+test('filesystem: read_text_file is allowed, write_file is held under a per-grant limit, an unlisted tool is denied', () => {
   const policy = load(starterPolicy('filesystem', toolList('filesystem')));
   assert.equal(evaluate(policy, { tool: 'read_text_file' }).action, 'allow');
   const write = evaluate(policy, { tool: 'write_file' });
   assert.equal(write.action, 'require_approval');
   assert.match(write.reason, /write tool, high risk \(verb "write" in the name: write\)/);
   assert.deepEqual(
-    write.limits.map(({ counter, max, window, scope }) => ({ counter, max, window, scope })),
-    [{ counter: 'write_file_rate', max: 10, window: 'minute', scope: 'session' }],
+    write.limits.map(({ counter, max, window, scope, rule }) => ({ counter, max, window, scope, rule })),
+    [{ counter: 'write_file_rate', max: 10, window: 'minute', scope: 'grant', rule: 'tools.write_file.limits[0]' }],
   );
   assert.equal(evaluate(policy, { tool: 'delete_everything' }).action, 'deny');
+});
+
+for (const server of servers) {
+  test(`${server}: the starter policy writes no session-scoped limit, so reconnecting does not reset a count`, () => {
+    const text = starterPolicy(server, toolList(server));
+    assert.doesNotMatch(text, /rate_limit|scope: session/);
+    const policy = load(text);
+    const counters = new Set<string>();
+    for (const t of toolList(server)) {
+      for (const l of evaluate(policy, { tool: t.name }).limits) {
+        assert.equal(l.scope, 'grant', `${t.name}: ${JSON.stringify(l)}`);
+        assert.ok(!counters.has(l.counter), `${l.counter} is one tool's own`);
+        counters.add(l.counter);
+      }
+    }
+  });
+}
+
+test('a name a counter cannot hold gets a counter of safe characters and a digest, and a name made to collide with it gets its own', () => {
+  const first = load(starterPolicy('s', [tool('write:"notes"'), tool(`write_x${'y'.repeat(120)}`)]));
+  const counter = evaluate(first, { tool: 'write:"notes"' }).limits[0]!.counter;
+  assert.match(counter, /^write__notes_\.[0-9a-f]{12}_rate$/);
+  assert.match(evaluate(first, { tool: `write_x${'y'.repeat(120)}` }).limits[0]?.counter ?? '', /^write_xy+\.[0-9a-f]{12}_rate$/);
+  // A server can compute that digest and name a tool after it: the two must not share a count.
+  const twin = counter.replace(/_rate$/, '');
+  const policy = load(starterPolicy('s', [tool(twin), tool('write:"notes"')]));
+  const counters = [twin, 'write:"notes"'].map((name) => evaluate(policy, { tool: name }).limits[0]?.counter);
+  assert.deepEqual(counters, [`${twin}_rate`, `${twin}_rate.2`]);
 });
 
 test('memory: a destructive tool is denied with a reason that says why', () => {

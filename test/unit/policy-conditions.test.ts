@@ -35,7 +35,7 @@ const cases: Case[] = [
   { name: 'eq holds for an equal number', condition: { path: 'args.amount', op: 'eq', value: 5 }, args: { amount: 5 }, verdict: 'holds' },
   { name: 'eq fails for another number', condition: { path: 'args.amount', op: 'eq', value: 5 }, args: { amount: 6 }, verdict: 'fails' },
   { name: 'eq on a missing path is missing', condition: { path: 'args.amount', op: 'eq', value: 5 }, args: { other: 5 }, verdict: 'missing' },
-  { name: 'eq does not coerce: "5" is not 5', condition: { path: 'args.amount', op: 'eq', value: 5 }, args: { amount: '5' }, verdict: 'fails' },
+  { name: 'eq does not coerce: "5" for 5 is a type mismatch', condition: { path: 'args.amount', op: 'eq', value: 5 }, args: { amount: '5' }, verdict: 'mismatch' },
   { name: 'eq holds for an equal string', condition: { path: 'args.env', op: 'eq', value: 'prod' }, args: { env: 'prod' }, verdict: 'holds' },
   { name: 'eq is case-sensitive on strings', condition: { path: 'args.env', op: 'eq', value: 'prod' }, args: { env: 'PROD' }, verdict: 'fails' },
   { name: 'eq compares objects deeply, whatever the key order', condition: { path: 'args.addr', op: 'eq', value: { city: 'Oslo', zip: '0150' } }, args: { addr: { zip: '0150', city: 'Oslo' } }, verdict: 'holds' },
@@ -50,7 +50,7 @@ const cases: Case[] = [
   { name: 'neq holds for another value', condition: { path: 'args.env', op: 'neq', value: 'prod' }, args: { env: 'dev' }, verdict: 'holds' },
   { name: 'neq fails for the same value', condition: { path: 'args.env', op: 'neq', value: 'prod' }, args: { env: 'prod' }, verdict: 'fails' },
   { name: 'neq on a missing path is missing, not "different"', condition: { path: 'args.env', op: 'neq', value: 'prod' }, args: {}, verdict: 'missing' },
-  { name: 'neq holds across types: 5 is not "5"', condition: { path: 'args.n', op: 'neq', value: '5' }, args: { n: 5 }, verdict: 'holds' },
+  { name: 'neq across types is a mismatch, not "different": 5 for "5"', condition: { path: 'args.n', op: 'neq', value: '5' }, args: { n: 5 }, verdict: 'mismatch' },
   { name: 'neq fails for a deeply equal object', condition: { path: 'args.o', op: 'neq', value: { a: [1] } }, args: { o: { a: [1] } }, verdict: 'fails' },
 
   // gt
@@ -84,7 +84,7 @@ const cases: Case[] = [
   { name: 'in holds for a listed string', condition: { path: 'args.currency', op: 'in', value: ['usd', 'eur'] }, args: { currency: 'eur' }, verdict: 'holds' },
   { name: 'in fails for an unlisted string', condition: { path: 'args.currency', op: 'in', value: ['usd', 'eur'] }, args: { currency: 'gbp' }, verdict: 'fails' },
   { name: 'in on a missing path is missing', condition: { path: 'args.currency', op: 'in', value: ['usd', 'eur'] }, args: {}, verdict: 'missing' },
-  { name: 'in does not coerce: 1 is not "1"', condition: { path: 'args.n', op: 'in', value: ['1', '2'] }, args: { n: 1 }, verdict: 'fails' },
+  { name: 'in does not coerce: 1 for ["1", "2"] is a type mismatch', condition: { path: 'args.n', op: 'in', value: ['1', '2'] }, args: { n: 1 }, verdict: 'mismatch' },
   { name: 'in finds a deeply equal object in the list', condition: { path: 'args.o', op: 'in', value: [{ a: 1 }, { b: { c: 2 } }] }, args: { o: { b: { c: 2 } } }, verdict: 'holds' },
   { name: 'in finds a deeply equal array in the list', condition: { path: 'args.pair', op: 'in', value: [[1, 2], [3, 4]] }, args: { pair: [3, 4] }, verdict: 'holds' },
   { name: 'in with an empty list never holds', condition: { path: 'args.currency', op: 'in', value: [] }, args: { currency: 'usd' }, verdict: 'fails' },
@@ -93,7 +93,7 @@ const cases: Case[] = [
   { name: 'not_in holds for an unlisted value', condition: { path: 'args.currency', op: 'not_in', value: ['usd', 'eur'] }, args: { currency: 'gbp' }, verdict: 'holds' },
   { name: 'not_in fails for a listed value', condition: { path: 'args.currency', op: 'not_in', value: ['usd', 'eur'] }, args: { currency: 'usd' }, verdict: 'fails' },
   { name: 'not_in on a missing path is missing, not "not listed"', condition: { path: 'args.currency', op: 'not_in', value: ['usd'] }, args: {}, verdict: 'missing' },
-  { name: 'not_in across types: "1" is not in [1]', condition: { path: 'args.n', op: 'not_in', value: [1] }, args: { n: '1' }, verdict: 'holds' },
+  { name: 'not_in across types is a mismatch, not "not listed": "1" for [1]', condition: { path: 'args.n', op: 'not_in', value: [1] }, args: { n: '1' }, verdict: 'mismatch' },
   { name: 'not_in fails for a deeply equal object', condition: { path: 'args.o', op: 'not_in', value: [{ a: 1 }] }, args: { o: { a: 1 } }, verdict: 'fails' },
 
   // contains
@@ -103,7 +103,7 @@ const cases: Case[] = [
   { name: 'contains holds for a list item', condition: { path: 'args.tags', op: 'contains', value: 'pii' }, args: { tags: ['public', 'pii'] }, verdict: 'holds' },
   { name: 'contains fails when no list item equals the value', condition: { path: 'args.tags', op: 'contains', value: 'pii' }, args: { tags: ['public', 'piiz'] }, verdict: 'fails' },
   { name: 'contains on a list compares items deeply', condition: { path: 'args.rows', op: 'contains', value: { id: 1 } }, args: { rows: [{ id: 2 }, { id: 1 }] }, verdict: 'holds' },
-  { name: 'contains on a list does not coerce: ["1"] has no 1', condition: { path: 'args.ids', op: 'contains', value: 1 }, args: { ids: ['1'] }, verdict: 'fails' },
+  { name: 'contains on a list does not coerce: ["1"] for 1 is a type mismatch', condition: { path: 'args.ids', op: 'contains', value: 1 }, args: { ids: ['1'] }, verdict: 'mismatch' },
   { name: 'contains on a missing path is missing', condition: { path: 'args.sql', op: 'contains', value: 'DROP' }, args: {}, verdict: 'missing' },
   { name: 'contains on a number is a mismatch', condition: { path: 'args.sql', op: 'contains', value: '1' }, args: { sql: 123 }, verdict: 'mismatch' },
   { name: 'contains on an object is a mismatch', condition: { path: 'args.sql', op: 'contains', value: 'DROP' }, args: { sql: { DROP: true } }, verdict: 'mismatch' },

@@ -34,6 +34,9 @@ const refused: { name: string; condition: object; says: string }[] = [
   { name: 'an unknown flag', condition: { path: 'args.sql', op: 'regex', value: 'x', flags: 'g' }, says: 'regex flags are any of "i" (ignore case), "m", "s" and "u"' },
   { name: 'a repeated flag', condition: { path: 'args.sql', op: 'regex', value: 'x', flags: 'ii' }, says: 'each at most once' },
   { name: 'flag i on a pattern that may backtrack (the linear engine has no i)', condition: { path: 'args.sql', op: 'regex', value: '(a+)+$', flags: 'i' }, says: 'the linear-time engine cannot run it' },
+  // redos-detector throws on these instead of answering; that is refused with the reason, not a crash of the loader.
+  { name: 'flags i and u together on a pattern with repetition (the detector cannot model them)', condition: { path: 'args.sql', op: 'regex', value: '^a+b', flags: 'iu' }, says: 'redos-detector cannot tell whether it may backtrack catastrophically (`caseInsensitive` cannot be used with `unicode`.), and the linear-time engine cannot run it' },
+  { name: 'flag i on a byte range the detector cannot case-fold', condition: { path: 'args.sql', op: 'regex', value: '[\\x00-\\xff]+x', flags: 'i' }, says: 'redos-detector cannot tell whether it may backtrack catastrophically (Internal error: expected codepoint)' },
 ];
 
 for (const c of refused) {
