@@ -12,6 +12,7 @@ import { RateLimiter } from '../limits/index.js';
 import { GatewayMetrics } from '../metrics/index.js';
 import { PolicyWatcher, type ReloadOutcome } from '../policy/index.js';
 import { CallGate, SampledRefusals, SessionRegistry, Upstream, type PipelineDeps } from '../proxy/index.js';
+import { Redactor } from '../redact.js';
 import { keepDigestKey } from '../redis/index.js';
 import { VERSION } from '../version.js';
 import { openApprovals } from './open-approvals.js';
@@ -122,6 +123,7 @@ export async function openServing(config: LoadedConfig, redis: Redis, logger: Lo
       approval,
       audit,
       refusals,
+      redactor: new Redactor(config.redact.keys),
       metrics,
       gate: new CallGate(),
       logger,

@@ -8,6 +8,7 @@ import { classifyTool, type Classification, type ToolPins } from '../inventory/i
 import { UNKNOWN_TOOL, startTrace, type CallOutcome, type CallTrace, type GatewayMetrics } from '../metrics/index.js';
 import { evaluate, type CompiledPolicy, type Decision } from '../policy/index.js';
 import { capText } from '../cap-text.js';
+import type { Redactor } from '../redact.js';
 import { MAX_ARGUMENT_DEPTH, nestsDeeperThan } from './argument-depth.js';
 import { callAudit } from './call-audit.js';
 import type { CallGate } from './call-gate.js';
@@ -46,6 +47,8 @@ export interface PipelineDeps {
   audit: AuditRecorder;
   /** Audits the refusals an agent can repeat at will by sample (the first of each kind each minute in full). */
   refusals: SampledRefusals;
+  /** `redact.keys`: what a policy reason may quote of the arguments. */
+  redactor: Redactor;
   metrics: GatewayMetrics;
   /** Counts calls in flight; closed at shutdown, when new calls are refused and admitted ones finish. */
   gate: CallGate;
@@ -114,7 +117,18 @@ async function runCall(deps: PipelineDeps, call: ToolCall, trace: CallTrace): Pr
 
   const change = tool && deps.pins.flagged(call.server, tool.name) ? await deps.pins.change(call.server, tool) : undefined;
   const risk = tool && riskOf(tool);
-  const evaluated = evaluate(deps.policyFor(call.server), { tool: call.tool, args: call.args, grant: call.grant, changed: change !== undefined, ...(risk && { risk: risk.class }) });
+  let shown: Record<string, unknown> | undefined;
+  const evaluated = evaluate(deps.policyFor(call.server), {
+    tool: call.tool,
+    args: call.args,
+    grant: call.grant,
+    changed: change !== undefined,
+    ...(risk && { risk: risk.class }),
+    // A reason quotes the arguments as they may be shown: redacted first, so no excerpt can hold part of a secret. Only a reason reads them.
+    get quotable() {
+      return (shown ??= deps.redactor.redact(args).value as Record<string, unknown>);
+    },
+  });
   // A reviewer (or the agent, on deny) is shown what changed.
   const decision = change && evaluated.rule === 'on_tool_change' ? { ...evaluated, reason: `${evaluated.reason}: ${change.summary}` } : evaluated;
   const meta = (extra: Partial<DecisionMeta> = {}): DecisionMeta => describe(decision, requestId, call, extra);
