@@ -147,6 +147,8 @@ export function buildProgram(io: Io, result: { exitCode: number }): Command {
       .option('--until <when>', 'up to this time (same forms)')
       .option('--server <name>', 'only this server')
       .option('--tool <name>', 'only this tool')
+      .option('--resource <uri>', 'only requests for this resource (resources/read, resources/subscribe, completion)')
+      .option('--prompt <name>', 'only requests for this prompt, by its server\'s name for it (prompts/get, completion)')
       .option('--grant <name>', 'only calls of this grant')
       .option('--approver <who>', 'only events of this approver or admin (Slack user id or name, admin name)')
       .option('--decision <name>', 'only this event (allowed, denied, approved, …) or policy action (require_approval, …)')
