@@ -11,6 +11,12 @@ export interface AccessDecision {
   reason: string;
   /** The glob that matched, if one did. */
   matched?: string;
+  /**
+   * For `hide`: what the rest of the policy says, which is what a resource
+   * or prompt that does not exist there is answered, so a hidden one can be
+   * answered alike.
+   */
+  unhidden?: AccessDecision;
 }
 
 /** Prompt names longer than this are refused while `prompts` has globs: no server names a prompt so, and matching one costs. */
@@ -29,9 +35,10 @@ export function evaluateResource(policy: CompiledPolicy, uri: string): AccessDec
   if (!hasGlobs(access)) return byDefault(access, what);
   const ambiguous = whyAmbiguous(uri);
   if (!ambiguous) return decide(access, what, uri);
+  const refused: AccessDecision = { action: 'deny', rule: 'resources', reason: `${what} ${ambiguous}: a server may read it as another resource than the one the policy's globs see, so Airlock refuses it; send the URI in its plain form` };
   // Hide is the stricter answer, and a hidden resource must not be told apart from one that does not exist.
   const hidden = uri.length <= MAX_URI_LENGTH ? hiddenBy(access, uri) : undefined;
-  return hidden ?? { action: 'deny', rule: 'resources', reason: `${what} ${ambiguous}: a server may read it as another resource than the one the policy's globs see, so Airlock refuses it; send the URI in its plain form` };
+  return hidden ? { ...hidden, unhidden: refused } : refused;
 }
 
 /** The decision for one prompt (`prompts/get`, a completion's `ref/prompt`), by the name its server gives it. */
@@ -73,7 +80,10 @@ function hiddenBy(access: CompiledAccess, text: string): AccessDecision | undefi
 
 function decide(access: CompiledAccess, what: string, text: string): AccessDecision {
   const hidden = hiddenBy(access, text);
-  if (hidden) return hidden;
+  return hidden ? { ...hidden, unhidden: decideUnhidden(access, what, text) } : decideUnhidden(access, what, text);
+}
+
+function decideUnhidden(access: CompiledAccess, what: string, text: string): AccessDecision {
   const denied = access.deny.find((g) => g.matches(text));
   if (denied) return { action: 'deny', rule: denied.where, reason: `${what} is denied by ${by(denied)}`, matched: denied.pattern };
   const allowed = access.allow.find((g) => g.matches(text));

@@ -66,7 +66,6 @@ function whyAmbiguousAfterScheme(scheme: string, rest: string, wildcard: string 
     const authority = end === -1 ? rest.slice(2) : rest.slice(2, end + 2);
     // A wildcard in a glob's host may stand for a path (`file://**`): nothing is certain about it.
     if (wildcard === undefined || !authority.includes(wildcard)) {
-      if (authority.includes('@')) return 'names a user before its host (user@host)';
       if (/[A-Z]/.test(authority)) return 'has upper-case letters in its host (servers ignore their case)';
       if (scheme === 'file' && authority !== '') return `names the host "${authority}" in a file URI (file:///path has none)`;
     }

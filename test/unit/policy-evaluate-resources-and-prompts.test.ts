@@ -122,6 +122,8 @@ const uriGlobs: Case[] = [
   { name: 'a template matches the globs of the URIs it makes', policy: resources({ allow: ['demo://resource/dynamic/text/*'] }, 'deny'), resource: 'demo://resource/dynamic/text/{resourceId}', expect: { action: 'allow' } },
   { name: 'globs are case-sensitive', policy: resources({ allow: ['demo://a/readme'] }, 'deny'), resource: 'demo://a/README', expect: { action: 'deny' } },
   { name: 'an exact URI matches only itself', policy: resources({ allow: ['demo://a/b'] }, 'deny'), resource: 'demo://a/b/c', expect: { action: 'deny' } },
+  { name: 'an allow glob for a host does not match a URI naming it as a user of another host', policy: resources({ allow: ['https://api.example.com/**'] }, 'deny'), resource: 'https://api.example.com@evil.test/x', expect: { action: 'deny', rule: 'default' } },
+  { name: 'a user before the host is allowed where a glob names it (server-postgres lists postgres://user@host/…)', policy: resources({ allow: ['postgres://**/schema'] }, 'deny'), resource: 'postgres://reader@db.internal:5432/shop/users/schema', expect: { action: 'allow' } },
   { name: 'plain percent-escapes pass', policy: resources({ allow: ['file:///srv/*'] }, 'deny'), resource: 'file:///srv/r%C3%A9sum%C3%A9%20v2.pdf', expect: { action: 'allow' } },
 ];
 
@@ -161,7 +163,6 @@ const AMBIGUOUS: [string, string, string][] = [
   ['no scheme at all', '/srv/reports/q1.pdf', 'lower-case scheme'],
   ['a file URI with a host', 'file://localhost/srv/reports/q1.pdf', 'names the host "localhost"'],
   ['an upper-case host', 'https://Example.com/a', 'upper-case letters in its host'],
-  ['a user before the host', 'https://example.com@evil.test/a', 'names a user'],
   ['a space', 'file:///srv/reports/a b.pdf', 'a space'],
   ['a newline', 'file:///srv/reports/a\nb.pdf', 'U+000A'],
   ['an escape character', 'file:///srv/reports/\u001b[2Ja.pdf', 'U+001B'],
