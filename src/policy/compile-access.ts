@@ -1,4 +1,4 @@
-import { globToRegExp, isGlob } from './glob.js';
+import { globToRegExp } from './glob.js';
 import type { AccessSpec } from './schema.js';
 import { LINEAR_FLAGS, uriGlobToRegExp, whyUriGlobNeverMatches } from './uri-glob.js';
 
@@ -47,13 +47,15 @@ export function compileAccess(section: AccessSection, spec: AccessSpec | undefin
 }
 
 function matcher(section: AccessSection, pattern: string): (text: string) => boolean {
-  if (section === 'resources') {
-    const regex = uriGlobToRegExp(pattern);
-    return (uri) => regex.test(uri);
-  }
-  if (!isGlob(pattern)) return (name) => name === pattern;
-  // Prompt names are the agent's to choose: several `*` would backtrack on a long one, so the glob runs on the linear-time engine.
-  const regex = new RegExp(globToRegExp(pattern).source, LINEAR_FLAGS);
-  return (name) => regex.test(name);
+  const wildcards = section === 'resources' ? ['*'] : ['*', '?'];
+  const first = Math.min(...wildcards.map((w) => pattern.indexOf(w)).filter((i) => i !== -1));
+  if (first === Infinity) return (text) => text === pattern;
+  // Prompt names are the agent's to choose: several `*` would backtrack on a long one, so prompt globs run on the
+  // linear-time engine too. That engine is several times slower, and most globs of a list fail on their literal
+  // ends, so those are compared first.
+  const regex = section === 'resources' ? uriGlobToRegExp(pattern) : new RegExp(globToRegExp(pattern).source, LINEAR_FLAGS);
+  const prefix = pattern.slice(0, first);
+  const suffix = pattern.slice(Math.max(...wildcards.map((w) => pattern.lastIndexOf(w))) + 1);
+  return (text) => text.startsWith(prefix) && text.endsWith(suffix) && regex.test(text);
 }
 

@@ -256,3 +256,13 @@ test('resources and prompts sections change no decision about tools', () => {
     assert.deepEqual(evaluate(extended, { tool, args: {} }), evaluate(plain, { tool, args: {} }), tool);
   }
 });
+
+test('a hide decision says what the rest of the policy would answer, for a name that does not exist there', () => {
+  const policy = policyFrom({ ...V1, default: 'deny', resources: { allow: ['demo://public/*'], hide: ['demo://public/secret', 'demo://private/*'] }, prompts: { hide: ['admin_*'] } });
+  const unhidden = (d: AccessDecision) => d.unhidden && [d.unhidden.action, d.unhidden.rule];
+  assert.deepEqual(unhidden(evaluateResource(policy, 'demo://public/secret')), ['allow', 'resources.allow[0]']);
+  assert.deepEqual(unhidden(evaluateResource(policy, 'demo://private/x')), ['deny', 'default']);
+  assert.deepEqual(unhidden(evaluateResource(policy, 'demo://private/a b')), ['deny', 'resources'], 'an odd URI: the rest of the policy refuses its form');
+  assert.deepEqual(unhidden(evaluatePrompt(policy, 'admin_reset')), ['deny', 'default']);
+  assert.equal(evaluateResource(policy, 'demo://public/x').unhidden, undefined);
+});
