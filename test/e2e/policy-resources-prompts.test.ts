@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { parseCsv } from '../support/audit-csv.js';
 import { waitForEvents, type AuditRecord } from '../support/audit-stream.js';
 import { startGateway, type RunningGateway } from '../support/gateway.js';
 import { EVERYTHING_SERVER } from '../support/mcp-servers.js';
@@ -296,11 +297,10 @@ describe('airlock audit', () => {
 
   test('CSV export has method, resource and prompt columns', async () => {
     const csv = await audit('export', '--format', 'csv', '--resource', `${DOCS}/features.md`);
-    const [header, first] = csv.stdout.split('\n');
-    const columns = header!.split(',');
-    for (const column of ['method', 'resource', 'prompt']) assert.ok(columns.includes(column), header);
-    const cells = first!.split(',');
-    assert.equal(cells[columns.indexOf('resource')], `${DOCS}/features.md`);
-    assert.equal(cells[columns.indexOf('method')], 'resources/read');
+    const [columns, cells] = parseCsv(csv.stdout);
+    for (const column of ['method', 'resource', 'prompt']) assert.ok(columns!.includes(column), columns!.join(','));
+    assert.ok(cells, csv.stdout);
+    assert.equal(cells[columns!.indexOf('resource')], `${DOCS}/features.md`);
+    assert.equal(cells[columns!.indexOf('method')], 'resources/read');
   });
 });
