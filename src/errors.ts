@@ -21,6 +21,7 @@ export const ErrorCode = {
   SlackUnavailable: 'AIRLOCK_SLACK_UNAVAILABLE',
   ShuttingDown: 'AIRLOCK_SHUTTING_DOWN',
   HostNotAllowed: 'AIRLOCK_HOST_NOT_ALLOWED',
+  PolicyDenied: 'AIRLOCK_POLICY_DENIED',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

@@ -6,7 +6,9 @@ import { z } from 'zod';
  * `approval_requested`), for a held call its end (`approved`, `rejected`,
  * `expired`, `withdrawn`; `approved` lists every approver when
  * `min_approvals` asked for several), and for a call that was sent,
- * `executed` or `unavailable`. The rest are not calls: a decision that changed nothing
+ * `executed` or `unavailable`. A resources/read, resources/subscribe or
+ * prompts/get yields one, its policy outcome (`allowed`, `denied`, `hidden`);
+ * a completion/complete only when refused. The rest are not calls: a decision that changed nothing
  * (`decision_refused`: not an approver, too late, a forged or replayed Slack
  * request), a request refused for its Host or Origin (`request_refused`,
  * DNS rebinding protection), a tool whose definition changed, and admin actions.
@@ -63,6 +65,10 @@ export interface AuditInput {
   client?: string | null;
   server?: string;
   tool?: string;
+  /** For a resource or prompt (not a tool call): the request's method, and its URI or prompt name, cut at 1,024 characters. */
+  method?: string;
+  resource?: string;
+  prompt?: string;
   args?: Record<string, unknown>;
   /** The policy's action (`allow`, `deny`, `require_approval`, …) and the rule that decided. */
   decision?: string;
@@ -97,6 +103,9 @@ export const AuditEventSchema = z.object({
   client: z.string().nullable().optional(),
   server: z.string().optional(),
   tool: z.string().optional(),
+  method: z.string().optional(),
+  resource: z.string().optional(),
+  prompt: z.string().optional(),
   /** The deployment's keyed digest (HMAC-SHA256) of the canonical JSON of the arguments as sent (as approvals use). */
   digest: z.string().optional(),
   arguments: z.unknown().optional(),

@@ -8,6 +8,8 @@ export function jsonLine(id: string, raw: string): string {
 const CSV_COLUMNS = [
   'id', 'seq', 'time', 'event', 'instance', 'request_id', 'approval_id', 'grant', 'session', 'client', 'server', 'tool',
   'decision', 'rule', 'reason', 'approvers', 'channel', 'result', 'duration_ms', 'detail', 'admin', 'digest', 'arguments', 'arguments_truncated', 'prev', 'hash',
+  // Added later, so at the end: an export read by column position keeps its columns.
+  'method', 'resource', 'prompt',
 ] as const;
 
 export const CSV_HEADER = CSV_COLUMNS.join(',');

@@ -32,6 +32,9 @@ export function auditQuerySchema(now: () => number = Date.now) {
       until: pointInTime(now).optional(),
       server: text.optional(),
       tool: text.optional(),
+      /** A resource URI or a prompt name (as stored: cut at 1,024 characters, controls escaped). */
+      resource: text.optional(),
+      prompt: text.optional(),
       grant: text.optional(),
       /** A Slack user id or name, or an admin name: events they decided, tried to decide, or did. */
       approver: text.optional(),
@@ -64,6 +67,8 @@ export function parseAuditQuery(input: Record<string, unknown>, now: () => numbe
 export function matchesQuery(event: AuditEvent, query: AuditQuery): boolean {
   if (query.server !== undefined && event.server !== query.server) return false;
   if (query.tool !== undefined && event.tool !== query.tool) return false;
+  if (query.resource !== undefined && event.resource !== query.resource) return false;
+  if (query.prompt !== undefined && event.prompt !== query.prompt) return false;
   if (query.grant !== undefined && event.grant !== query.grant) return false;
   if (query.approval_id !== undefined && event.approval_id !== query.approval_id) return false;
   if (query.request_id !== undefined && event.request_id !== query.request_id) return false;

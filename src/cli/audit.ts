@@ -13,6 +13,8 @@ export interface AuditFilterOptions {
   until?: string;
   server?: string;
   tool?: string;
+  resource?: string;
+  prompt?: string;
   grant?: string;
   approver?: string;
   decision?: string;
@@ -105,17 +107,17 @@ async function withReader(io: Io, options: { config?: string }, work: (reader: A
 
 function filters(options: AuditFilterOptions): Record<string, string> {
   const { config: _config, approval, request, ...rest } = options;
-  const known = { since: rest.since, until: rest.until, server: rest.server, tool: rest.tool, grant: rest.grant, approver: rest.approver, decision: rest.decision, approval_id: approval, request_id: request };
+  const known = { since: rest.since, until: rest.until, server: rest.server, tool: rest.tool, resource: rest.resource, prompt: rest.prompt, grant: rest.grant, approver: rest.approver, decision: rest.decision, approval_id: approval, request_id: request };
   return Object.fromEntries(Object.entries(known).filter((entry): entry is [string, string] => entry[1] !== undefined));
 }
 
-/** `2026-11-25T17:02:11.120Z  approved  fs/write_file  grant=ci  by alice (console)  apr_…` */
+/** `2026-11-25T17:02:11.120Z  approved  fs/write_file  grant=ci  by alice (console)  apr_…`; a resource or prompt: `fs resources/read file:///srv/a`. */
 function line(event: AuditEvent): string {
   const who = event.approvers?.map((a) => `${a.person ?? a.name ?? a.id} (${[(a.person ?? a.name) && a.id, a.person && a.name, a.via, a.verdict].filter(Boolean).join(', ')})`).join(', ');
   return [
     event.time,
     event.event.padEnd(18),
-    event.server && event.tool ? `${event.server}/${event.tool}` : event.server,
+    event.server && event.tool ? `${event.server}/${event.tool}` : [event.server, event.method, event.resource ?? event.prompt].filter(Boolean).join(' ') || undefined,
     event.grant ? `grant=${event.grant}` : undefined,
     who ? `by ${who}` : undefined,
     event.admin ? `admin=${event.admin}` : undefined,

@@ -5,11 +5,13 @@ import { auditExport, auditList, auditVerify } from './audit.js';
 import { doctor } from './doctor.js';
 import { ExitCode, type Io } from './output.js';
 import { policyCheck } from './policy-check.js';
-import { policyExplain } from './policy-explain.js';
+import { policyExplain, type ExplainOptions } from './policy-explain.js';
 import { start } from './start.js';
 import { stdio } from './stdio.js';
 import { acceptTools, policyInit, tools, type ToolsOptions } from './tools.js';
 import { VERSION } from '../version.js';
+
+type ExplainCliOptions = ExplainOptions & { resource?: string; prompt?: string };
 
 const TOKEN_FILE_HELP = 'read the admin token from this file (else the file AIRLOCK_ADMIN_TOKEN_FILE names, else AIRLOCK_ADMIN_TOKEN); none is read unless named';
 
@@ -53,17 +55,24 @@ export function buildProgram(io: Io, result: { exitCode: number }): Command {
     });
   policy
     .command('explain')
-    .description('print the decision for a call, the rule that fired and why, without calling anything')
+    .description('print the decision for a call, or a resource read or prompt, the rule that fired and why, without calling anything')
     .argument('<server>', 'a server name from the config')
-    .argument('<tool>', 'the tool name')
+    .argument('[tool]', 'the tool name (or give --resource or --prompt instead)')
     .option('--args <json>', 'the call arguments as a JSON object')
     .option('--grant <name>', 'explain the call as this grant')
     .option('--risk <class>', 'the tool risk class: read, write, execute, destructive or unknown')
     .option('--changed', 'treat the tool as changed since it was last accepted')
+    .option('--resource <uri>', 'explain reading this resource URI instead of a tool call')
+    .option('--prompt <name>', "explain getting this prompt (the server's name for it) instead of a tool call")
     .option('-c, --config <file>', 'config file (default ./airlock.yaml, else examples/airlock.yaml)')
     .option('--json', 'print the decision as JSON')
-    .action(async (server: string, tool: string, opts: Parameters<typeof policyExplain>[3]) => {
-      result.exitCode = await policyExplain(io, server, tool, opts);
+    .action(async (server: string, tool: string | undefined, opts: ExplainCliOptions, command: Command) => {
+      const given = [tool !== undefined && 'a tool', opts.resource !== undefined && '--resource', opts.prompt !== undefined && '--prompt'].filter(Boolean);
+      if (given.length === 0) command.error("error: missing required argument 'tool' (or give --resource URI or --prompt NAME)");
+      if (given.length > 1) command.error(`error: give a tool, --resource URI or --prompt NAME, not ${given.join(' and ')}`);
+      const { resource, prompt, ...options } = opts;
+      const target = tool !== undefined ? { tool } : resource !== undefined ? { resource } : { prompt: prompt! };
+      result.exitCode = await policyExplain(io, server, target, options);
     });
   policy
     .command('init')
@@ -147,6 +156,8 @@ export function buildProgram(io: Io, result: { exitCode: number }): Command {
       .option('--until <when>', 'up to this time (same forms)')
       .option('--server <name>', 'only this server')
       .option('--tool <name>', 'only this tool')
+      .option('--resource <uri>', 'only requests for this resource (resources/read, resources/subscribe, completion)')
+      .option('--prompt <name>', 'only requests for this prompt, by its server\'s name for it (prompts/get, completion)')
       .option('--grant <name>', 'only calls of this grant')
       .option('--approver <who>', 'only events of this approver or admin (Slack user id or name, admin name)')
       .option('--decision <name>', 'only this event (allowed, denied, approved, …) or policy action (require_approval, …)')

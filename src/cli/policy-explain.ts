@@ -5,7 +5,7 @@ import { describeDuration, describePer, findConfigFile, loadConfig, redisUrl, su
 import { RateLimiter } from '../limits/index.js';
 import { connectRedis, redactRedisUrl } from '../redis/index.js';
 import { AirlockError, ErrorCode } from '../errors.js';
-import { evaluate, loadPolicyFile, RISK_CLASSES, type Decision, type RiskClass } from '../policy/index.js';
+import { evaluate, evaluatePrompt, evaluateResource, loadPolicyFile, RISK_CLASSES, type Decision, quoteName, type RiskClass } from '../policy/index.js';
 import { grantNamed, serverNamed } from './lookup.js';
 import { displayPath, ExitCode, table, type Io } from './output.js';
 
@@ -18,13 +18,20 @@ export interface ExplainOptions {
   json?: boolean;
 }
 
+/** What to explain: a tool call, or reading a resource, or getting a prompt. */
+export type ExplainTarget = { tool: string } | { resource: string } | { prompt: string };
+
 /**
  * `airlock policy explain SERVER TOOL`: the decision the gateway would make
  * for this call, the rule that fired and why, without calling anything.
+ * With `--resource URI` or `--prompt NAME` instead of TOOL, the decision on
+ * reading that resource or getting that prompt.
  */
-export async function policyExplain(io: Io, server: string, tool: string, options: ExplainOptions): Promise<number> {
+export async function policyExplain(io: Io, server: string, target: ExplainTarget, options: ExplainOptions): Promise<number> {
   const config = loadConfig(findConfigFile(io.cwd, options.config), io.env);
   const serverConfig = serverNamed(config, server);
+  if (!('tool' in target)) return explainAccess(io, config, server, serverConfig.policy, target, options);
+  const { tool } = target;
   const args = parseArgs(options.args);
   const risk = parseRisk(options.risk);
   const grantRefusal = checkGrant(config, options.grant, server);
@@ -54,6 +61,21 @@ export async function policyExplain(io: Io, server: string, tool: string, option
     rows.push(['approval', `${min_approvals} approval${min_approvals === 1 ? '' : 's'} from ${who}, expires after ${describeDuration(timeout_ms ?? config.approvals.timeout_ms)}`]);
   }
   io.out(table(rows));
+  return ExitCode.Ok;
+}
+
+/** Resources and prompts: no arguments, risk class or tool change, no limits or approval. */
+function explainAccess(io: Io, config: LoadedConfig, server: string, file: string, target: Exclude<ExplainTarget, { tool: string }>, options: ExplainOptions): number {
+  const [kind, name] = 'resource' in target ? (['resource', target.resource] as const) : (['prompt', target.prompt] as const);
+  const toolOnly = [options.args !== undefined && '--args', options.risk !== undefined && '--risk', options.changed && '--changed'].filter(Boolean);
+  if (toolOnly.length > 0) throw new AirlockError(ErrorCode.BadArguments, `${toolOnly.join(', ')} ${toolOnly.length > 1 ? 'apply' : 'applies'} to a tool call, not to --${kind}`);
+  const policy = loadPolicyFile(file);
+  const { action, rule, reason, matched } = checkGrant(config, options.grant, server) ?? ('resource' in target ? evaluateResource(policy, name) : evaluatePrompt(policy, name));
+  if (options.json) {
+    io.out(JSON.stringify({ server, [kind]: name, policy_file: file, action, rule, reason, ...(matched !== undefined && { matched }) }, null, 2));
+    return ExitCode.Ok;
+  }
+  io.out(table([['server', `${server} (${displayPath(io, file)})`], [kind, quoteName(name)], ['decision', action], ['rule', rule], ['reason', reason]]));
   return ExitCode.Ok;
 }
 

@@ -2,6 +2,7 @@ import type { ValidateFunction } from 'ajv/dist/2020.js';
 import { durationMs, formatPath, problemAt, type SourceDocument } from '../config/index.js';
 import { DocumentError, ErrorCode, type Problem } from '../errors.js';
 import { compileArgumentSchema } from './argument-schema.js';
+import { compileAccess, type CompiledAccess } from './compile-access.js';
 import { compileCondition, type CompiledCondition } from './conditions.js';
 import { globToRegExp, isGlob, matchesEverything, whyNeverMatches } from './glob.js';
 import type { Action, ApprovalSpec, Condition, LimitSpec, PolicyDocument, RiskClass, Scope, ToolRule } from './schema.js';
@@ -49,6 +50,9 @@ export interface CompiledPolicy {
   allToolsLimits: readonly Limit[];
   risk: Partial<Record<RiskClass, Action>>;
   onToolChange: Action;
+  /** What `resources/read` and `prompts/get` meet; without a section of their own, the policy's `default`. */
+  resources: CompiledAccess;
+  prompts: CompiledAccess;
   /** Memo of name → rule lookups; names are few and lookups are pure, so this is safe to share. */
   lookupCache: Map<string, CompiledRule | null>;
 }
@@ -82,6 +86,8 @@ export function compilePolicy(document: PolicyDocument, source: SourceDocument):
 
   const allToolsLimits = Object.freeze((document.all_tools?.limits ?? []).map((l, i) => toLimit(l, `all_tools.limits[${i}]`)));
   checkCounterClashes(document, at);
+  const resources = compileAccess('resources', document.resources, document.default, at);
+  const prompts = compileAccess('prompts', document.prompts, document.default, at);
 
   if (problems.length > 0) throw new DocumentError(ErrorCode.PolicyInvalid, problems);
   return {
@@ -94,6 +100,8 @@ export function compilePolicy(document: PolicyDocument, source: SourceDocument):
     allToolsLimits,
     risk: document.risk ?? {},
     onToolChange: document.on_tool_change,
+    resources,
+    prompts,
     lookupCache: new Map(),
   };
 }

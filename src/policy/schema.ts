@@ -95,18 +95,40 @@ export const ToolRuleSchema = z
   })
   .strict();
 
+/**
+ * What agents may read besides tools: `resources` by URI glob, `prompts` by
+ * name or glob. Precedence hide > deny > allow > default, as for tools; a
+ * section left out (every PolicyLayer document) follows the policy's `default`.
+ */
+function accessSection(what: string, glob: string) {
+  const globs = (verb: string) => z.array(z.string()).optional().meta({ description: `${what} ${verb}: ${glob}.` });
+  return z
+    .object({
+      default: z.enum(['allow', 'deny']).optional().meta({ description: `What happens to ${what} no glob here matches; absent: the policy's \`default\`.` }),
+      allow: globs('allowed'),
+      deny: globs('listed but refused with a reason'),
+      hide: globs('removed from their lists and answered as unknown'),
+    })
+    .strict();
+}
+
+export const ResourcesSchema = accessSection('resources', 'URI globs, `*` any characters but `/`, `**` any characters, everything else literal');
+export const PromptsSchema = accessSection('prompts', 'names or globs, `*` any run of characters, `?` one character');
+
 export const PolicySchema = z
   .object({
     $schema: z.string().optional(),
     // YAML reads an unquoted `version: 1` as a number; it means the same document version.
     version: z.literal(['1', 1]).meta({ description: 'Only "1" is recognised.' }),
-    default: z.enum(['allow', 'deny']).meta({ description: 'What happens to tools that `tools` does not list.' }),
+    default: z.enum(['allow', 'deny']).meta({ description: 'What happens to tools that `tools` does not list, and to resources and prompts that their own section (or its `default`) does not decide.' }),
     description: z.string().optional(),
     hide: z.array(z.string()).optional().meta({ description: 'Tool names or globs removed from tools/list and answered as unknown; "*" hides all.' }),
     all_tools: z.object({ limits: z.array(LimitSchema).optional() }).strict().optional(),
     tools: z.record(z.string(), ToolRuleSchema).optional(),
     risk: z.object(Object.fromEntries(RISK_CLASSES.map((c) => [c, z.enum(ACTIONS).optional()])) as Record<RiskClass, z.ZodOptional<z.ZodEnum<{ allow: 'allow'; deny: 'deny'; require_approval: 'require_approval' }>>>).strict().optional(),
     on_tool_change: z.enum(ACTIONS).default('require_approval'),
+    resources: ResourcesSchema.optional(),
+    prompts: PromptsSchema.optional(),
   })
   .strict();
 
@@ -115,3 +137,4 @@ export type ToolRule = z.infer<typeof ToolRuleSchema>;
 export type Condition = z.infer<typeof ConditionSchema>;
 export type LimitSpec = z.infer<typeof LimitSchema>;
 export type ApprovalSpec = z.infer<typeof ApprovalSchema>;
+export type AccessSpec = z.infer<typeof ResourcesSchema>;

@@ -35,3 +35,25 @@ export function refusal(kind: RefusalKind, text: string, meta: DecisionMeta): Ca
 export function unknownTool(name: string): ProtocolError {
   return new ProtocolError(JsonRpcError.InvalidParams, `Unknown tool: ${name}`);
 }
+
+/** Airlock's answer on `/mcp` for a resource URI no server lists or has a template for; a hidden one gets it too. */
+export function unknownResource(uri: string): ProtocolError {
+  return new ProtocolError(JsonRpcError.InvalidParams, `Unknown resource: ${uri}`);
+}
+
+/** Airlock's answer on `/mcp` for a prompt name without a known server's prefix. */
+export function unknownPrompt(name: string): ProtocolError {
+  return new ProtocolError(JsonRpcError.InvalidParams, `Unknown prompt: ${name}`);
+}
+
+/**
+ * What a server built on the MCP SDK's McpServer (server-everything, and
+ * most servers) answers for a resource, template or prompt it does not have,
+ * byte for byte as it reaches the agent through Airlock, its own
+ * "MCP error -32602: " included; a hidden one the rest of the policy would
+ * let through gets it (a hidden resource on `/mcp` gets `unknownResource`),
+ * so it reads like one the server does not have.
+ */
+export function notFoundAsServers(what: `Resource ${string}` | `Resource template ${string}` | `Prompt ${string}`): ProtocolError {
+  return new ProtocolError(JsonRpcError.InvalidParams, `MCP error -32602: ${what} not found`);
+}

@@ -10,8 +10,10 @@ import {
   type ServerCapabilities,
 } from '@modelcontextprotocol/sdk/types.js';
 import type { z, ZodType } from 'zod';
+import { isPromptHidden, isResourceHidden } from '../policy/index.js';
 import { ProtocolError } from './errors.js';
 import type { PipelineDeps } from './pipeline.js';
+import { unknownResource } from './refusal.js';
 
 /** The servers a session reaches: one on `/mcp/:server`, every server the grant may use on `/mcp`. */
 export interface Scope {
@@ -26,6 +28,7 @@ export const SEPARATOR = '__';
  * Maps the names and URIs a session uses to the upstream that owns them. On
  * `/mcp` tool and prompt names carry their server's name; resource URIs are
  * left as the servers wrote them and found again by the lists that named them.
+ * The merged lists leave out what each server's policy hides.
  */
 export class Router {
   readonly #deps: PipelineDeps;
@@ -72,9 +75,11 @@ export class Router {
   async allResources(signal: AbortSignal): Promise<Resource[]> {
     const resources: Resource[] = [];
     for (const server of this.#having('resources')) {
+      const policy = this.#deps.policyFor(server);
       for (const resource of await this.#pages(server, 'resources/list', ListResourcesResultSchema, (p) => p.resources, signal)) {
+        // A hidden URI still has its owner, so reading it meets that server's policy and not another's.
         this.#uriOwners.set(resource.uri, server);
-        resources.push(resource);
+        if (!isResourceHidden(policy, resource.uri)) resources.push(resource);
       }
     }
     return resources;
@@ -82,14 +87,21 @@ export class Router {
 
   async allResourceTemplates(signal: AbortSignal): Promise<ResourceTemplate[]> {
     const templates: ResourceTemplate[] = [];
-    for (const server of this.#having('resources')) templates.push(...(await this.#pages(server, 'resources/templates/list', ListResourceTemplatesResultSchema, (p) => p.resourceTemplates, signal)));
+    for (const server of this.#having('resources')) {
+      const policy = this.#deps.policyFor(server);
+      const listed = await this.#pages(server, 'resources/templates/list', ListResourceTemplatesResultSchema, (p) => p.resourceTemplates, signal);
+      templates.push(...listed.filter((t) => !isResourceHidden(policy, t.uriTemplate)));
+    }
     return templates;
   }
 
   async allPrompts(signal: AbortSignal): Promise<Prompt[]> {
     const prompts: Prompt[] = [];
     for (const server of this.#having('prompts')) {
-      for (const prompt of await this.#pages(server, 'prompts/list', ListPromptsResultSchema, (p) => p.prompts, signal)) prompts.push({ ...prompt, name: this.qualify(server, prompt.name) });
+      const policy = this.#deps.policyFor(server);
+      for (const prompt of await this.#pages(server, 'prompts/list', ListPromptsResultSchema, (p) => p.prompts, signal)) {
+        if (!isPromptHidden(policy, prompt.name)) prompts.push({ ...prompt, name: this.qualify(server, prompt.name) });
+      }
     }
     return prompts;
   }
@@ -104,7 +116,7 @@ export class Router {
       const templates = await this.#pages(server, 'resources/templates/list', ListResourceTemplatesResultSchema, (p) => p.resourceTemplates, signal);
       if (templates.some((t) => new UriTemplate(t.uriTemplate).match(uri) !== null)) return server;
     }
-    throw new ProtocolError(JsonRpcError.InvalidParams, `Unknown resource: ${uri}`);
+    throw unknownResource(uri);
   }
 
   #having(capability: 'resources' | 'prompts'): string[] {

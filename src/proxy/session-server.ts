@@ -23,12 +23,13 @@ import {
   type Tool,
 } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
-import { isHidden } from '../policy/index.js';
+import { isHidden, isPromptHidden, isResourceHidden } from '../policy/index.js';
+import { checkAccess, type AccessRequest, type HiddenAnswer } from './access-check.js';
 import { ProtocolError, UpstreamUnavailableError } from './errors.js';
 import { capText } from '../cap-text.js';
 import { callTool, MAX_TOOL_NAME_CHARS, type PipelineDeps } from './pipeline.js';
 import { progressFor } from './progress.js';
-import { unknownTool } from './refusal.js';
+import { notFoundAsServers, unknownPrompt, unknownResource, unknownTool } from './refusal.js';
 import { Router, type Scope } from './router.js';
 
 export interface SessionIdentity {
@@ -49,8 +50,10 @@ const ToolsCallMethodSchema = z.looseObject({ method: z.literal('tools/call') })
 
 /**
  * The MCP server one downstream session talks to. It shows the upstream's
- * tools minus hidden ones, sends every `tools/call` through the pipeline and
- * passes resources, prompts, completion and logging through unchanged.
+ * tools, resources, templates and prompts minus hidden ones, sends every
+ * `tools/call` through the pipeline, checks every resource read or
+ * subscription, prompt and completion against the policy before passing it
+ * on, and passes logging through unchanged.
  */
 export function createSessionServer(deps: PipelineDeps, scope: Scope, identity: SessionIdentity): Server {
   const router = new Router(deps, scope);
@@ -106,9 +109,12 @@ export function createSessionServer(deps: PipelineDeps, scope: Scope, identity: 
 
   const forward: Forward = (name, method, params, schema, signal) => deps.upstream(name).request({ method, ...(params && { params }) }, schema, { signal }).catch(rethrow);
 
-  if (capabilities.resources) registerResources(server, router, scope, forward, identity.subscriptions);
-  if (capabilities.prompts) registerPrompts(server, router, scope, forward);
-  if (capabilities.completions) registerCompletion(server, router, forward);
+  const check: Check = (request, sessionId, hidden) =>
+    checkAccess(deps, { grant: identity.grant, session: identity.sessionId ?? sessionId, client: server.getClientVersion()?.name }, request, hidden);
+  const ctx: Context = { server, router, scope, forward, check, policyFor: deps.policyFor };
+  if (capabilities.resources) registerResources(ctx, identity.subscriptions);
+  if (capabilities.prompts) registerPrompts(ctx);
+  if (capabilities.completions) registerCompletion(ctx);
   if (capabilities.logging) {
     server.setRequestHandler(SetLevelRequestSchema, async (request, extra) => {
       await Promise.all(router.listable().filter((name) => deps.upstream(name).capabilities?.logging).map((name) => forward(name, 'logging/setLevel', request.params, EmptyResultSchema, extra.signal)));
@@ -119,25 +125,59 @@ export function createSessionServer(deps: PipelineDeps, scope: Scope, identity: 
 }
 
 type Forward = <S extends z.ZodType>(server: string, method: string, params: Record<string, unknown> | undefined, schema: S, signal: AbortSignal) => Promise<z.output<S>>;
+/** The policy's check of one request (see checkAccess); throws its refusal. */
+type Check = (request: AccessRequest, sessionId: string | undefined, hidden: HiddenAnswer) => void;
 
-function registerResources(server: Server, router: Router, scope: Scope, forward: Forward, subscriptions: Set<string>): void {
-  server.setRequestHandler(ListResourcesRequestSchema, async (request, extra) =>
-    scope.aggregated ? { resources: await router.allResources(extra.signal) } : forward(scope.servers[0]!, 'resources/list', request.params, ListResourcesResultSchema, extra.signal),
-  );
-  server.setRequestHandler(ListResourceTemplatesRequestSchema, async (request, extra) =>
-    scope.aggregated
-      ? { resourceTemplates: await router.allResourceTemplates(extra.signal) }
-      : forward(scope.servers[0]!, 'resources/templates/list', request.params, ListResourceTemplatesResultSchema, extra.signal),
-  );
-  server.setRequestHandler(ReadResourceRequestSchema, async (request, extra) =>
-    forward(await router.serverForUri(request.params.uri, extra.signal), 'resources/read', request.params, ReadResourceResultSchema, extra.signal),
-  );
+interface Context {
+  server: Server;
+  router: Router;
+  scope: Scope;
+  forward: Forward;
+  check: Check;
+  policyFor: PipelineDeps['policyFor'];
+}
+
+/**
+ * On `/mcp` a URI no list names is answered Unknown resource before any
+ * policy, so a hidden one is answered so too; on `/mcp/:server` the policy
+ * comes first, as it does for prompts on both.
+ */
+function hiddenResource(scope: Scope, uri: string, what: 'Resource' | 'Resource template'): HiddenAnswer {
+  return scope.aggregated ? { notFound: () => unknownResource(uri), policyFirst: false } : { notFound: () => notFoundAsServers(`${what} ${uri}`), policyFirst: true };
+}
+
+function hiddenPrompt(name: string): HiddenAnswer {
+  return { notFound: () => notFoundAsServers(`Prompt ${name}`), policyFirst: true };
+}
+
+function registerResources({ server, router, scope, forward, check, policyFor }: Context, subscriptions: Set<string>): void {
+  const only = scope.servers[0]!;
+  server.setRequestHandler(ListResourcesRequestSchema, async (request, extra) => {
+    if (scope.aggregated) return { resources: await router.allResources(extra.signal) };
+    const page = await forward(only, 'resources/list', request.params, ListResourcesResultSchema, extra.signal);
+    const policy = policyFor(only);
+    return { ...page, resources: page.resources.filter((r) => !isResourceHidden(policy, r.uri)) };
+  });
+  server.setRequestHandler(ListResourceTemplatesRequestSchema, async (request, extra) => {
+    if (scope.aggregated) return { resourceTemplates: await router.allResourceTemplates(extra.signal) };
+    const page = await forward(only, 'resources/templates/list', request.params, ListResourceTemplatesResultSchema, extra.signal);
+    const policy = policyFor(only);
+    return { ...page, resourceTemplates: page.resourceTemplates.filter((t) => !isResourceHidden(policy, t.uriTemplate)) };
+  });
+  server.setRequestHandler(ReadResourceRequestSchema, async (request, extra) => {
+    const { uri } = request.params;
+    const owner = await router.serverForUri(uri, extra.signal);
+    check({ method: 'resources/read', server: owner, resource: uri }, extra.sessionId, hiddenResource(scope, uri, 'Resource'));
+    return forward(owner, 'resources/read', request.params, ReadResourceResultSchema, extra.signal);
+  });
   // The upstream connection is shared by every session, so its resource updates are passed only to the
   // sessions that subscribed, and one session's unsubscribe stays here: passed on, it would end the others'.
   server.setRequestHandler(SubscribeRequestSchema, async (request, extra) => {
-    const owner = await router.serverForUri(request.params.uri, extra.signal);
+    const { uri } = request.params;
+    const owner = await router.serverForUri(uri, extra.signal);
+    check({ method: 'resources/subscribe', server: owner, resource: uri }, extra.sessionId, hiddenResource(scope, uri, 'Resource'));
     const result = await forward(owner, 'resources/subscribe', request.params, EmptyResultSchema, extra.signal);
-    subscriptions.add(subscriptionKey(owner, request.params.uri));
+    subscriptions.add(subscriptionKey(owner, uri));
     return result;
   });
   server.setRequestHandler(UnsubscribeRequestSchema, async (request, extra) => {
@@ -146,26 +186,34 @@ function registerResources(server: Server, router: Router, scope: Scope, forward
   });
 }
 
-function registerPrompts(server: Server, router: Router, scope: Scope, forward: Forward): void {
-  server.setRequestHandler(ListPromptsRequestSchema, async (request, extra) =>
-    scope.aggregated ? { prompts: await router.allPrompts(extra.signal) } : forward(scope.servers[0]!, 'prompts/list', request.params, ListPromptsResultSchema, extra.signal),
-  );
+function registerPrompts({ server, router, scope, forward, check, policyFor }: Context): void {
+  server.setRequestHandler(ListPromptsRequestSchema, async (request, extra) => {
+    if (scope.aggregated) return { prompts: await router.allPrompts(extra.signal) };
+    const only = scope.servers[0]!;
+    const page = await forward(only, 'prompts/list', request.params, ListPromptsResultSchema, extra.signal);
+    const policy = policyFor(only);
+    return { ...page, prompts: page.prompts.filter((p) => !isPromptHidden(policy, p.name)) };
+  });
   server.setRequestHandler(GetPromptRequestSchema, async (request, extra) => {
     const target = router.splitName(request.params.name);
-    if (!target) throw new ProtocolError(JsonRpcError.InvalidParams, `Unknown prompt: ${request.params.name}`);
+    if (!target) throw unknownPrompt(request.params.name);
+    check({ method: 'prompts/get', server: target.server, prompt: target.name }, extra.sessionId, hiddenPrompt(target.name));
     return forward(target.server, 'prompts/get', { ...request.params, name: target.name }, GetPromptResultSchema, extra.signal);
   });
 }
 
-function registerCompletion(server: Server, router: Router, forward: Forward): void {
+function registerCompletion({ server, router, scope, forward, check }: Context): void {
   server.setRequestHandler(CompleteRequestSchema, async (request, extra) => {
     const { ref } = request.params;
     if (ref.type === 'ref/prompt') {
       const target = router.splitName(ref.name);
-      if (!target) throw new ProtocolError(JsonRpcError.InvalidParams, `Unknown prompt: ${ref.name}`);
+      if (!target) throw unknownPrompt(ref.name);
+      check({ method: 'completion/complete', server: target.server, prompt: target.name }, extra.sessionId, hiddenPrompt(target.name));
       return forward(target.server, 'completion/complete', { ...request.params, ref: { ...ref, name: target.name } }, CompleteResultSchema, extra.signal);
     }
-    return forward(await router.serverForUri(ref.uri, extra.signal), 'completion/complete', request.params, CompleteResultSchema, extra.signal);
+    const owner = await router.serverForUri(ref.uri, extra.signal);
+    check({ method: 'completion/complete', server: owner, resource: ref.uri }, extra.sessionId, hiddenResource(scope, ref.uri, 'Resource template'));
+    return forward(owner, 'completion/complete', request.params, CompleteResultSchema, extra.signal);
   });
 }
 

@@ -35,7 +35,7 @@ test('/api/audit answers a bad date, an unknown filter, a bad cursor or limit 40
     ['since=yesterdayish', /since: "yesterdayish" is not a date: use an ISO date or date-time .* or a time ago/],
     ['until=2026-13-45', /until: "2026-13-45" is not a date/],
     ['since=12parsecs', /since: "12parsecs" is not a date/],
-    ['colour=red', /unknown filter colour \(known: since, until, server, tool, grant, approver, decision, approval_id, request_id, cursor, limit\)/],
+    ['colour=red', /unknown filter colour \(known: since, until, server, tool, resource, prompt, grant, approver, decision, approval_id, request_id, cursor, limit\)/],
     ['tool=echo&colour=red&size=9', /unknown filters colour, size/],
     ['cursor=not-an-id', /cursor: a cursor is the id of an event \(like 1764090000000-0\)/],
     ['cursor=1764090000000', /cursor: a cursor is the id of an event/],

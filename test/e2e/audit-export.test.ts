@@ -20,6 +20,7 @@ const ALICE = 'alice-admin-token-0123456789';
 const COLUMNS = [
   'id', 'seq', 'time', 'event', 'instance', 'request_id', 'approval_id', 'grant', 'session', 'client', 'server', 'tool',
   'decision', 'rule', 'reason', 'approvers', 'channel', 'result', 'duration_ms', 'detail', 'admin', 'digest', 'arguments', 'arguments_truncated', 'prev', 'hash',
+  'method', 'resource', 'prompt',
 ];
 /** Text that breaks a naive CSV or JSON-lines writer. */
 const AWKWARD = 'comma, "quotes", a\nnewline, a\r\nCRLF and unicode: héllo ✓ 日本';

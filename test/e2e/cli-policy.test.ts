@@ -64,13 +64,59 @@ test('explain --grant refuses a server outside the grant, naming the grant', asy
   assert.match(allowed.stdout, /^decision: allow$/m);
 });
 
+const RESOURCES = {
+  'policies/fs.yaml': 'version: "1"\ndefault: deny\nresources:\n  allow: ["file:///srv/reports/*"]\n  hide: ["file:///srv/reports/secret.pdf"]\nprompts:\n  deny: ["admin_*"]\n  default: allow\n',
+};
+
+test('explain --resource: the glob that decides a read, and the policy default for the rest', async () => {
+  const { dir } = configTree(GRANTS, RESOURCES);
+  const cases: [string, RegExp[]][] = [
+    ['file:///srv/reports/q1.pdf', [/^decision: allow$/m, /^rule: {5}resources\.allow\[0\]$/m, /^resource: "file:\/\/\/srv\/reports\/q1\.pdf"$/m]],
+    ['file:///srv/reports/secret.pdf', [/^decision: hide$/m, /^rule: {5}resources\.hide\[0\]$/m]],
+    ['file:///srv/reports/2026/q1.pdf', [/^decision: deny$/m, /^rule: {5}default$/m, /matches no glob in resources, and the policy's default is deny/]],
+    ['file:///srv/reports/../../etc/passwd', [/^decision: deny$/m, /^rule: {5}resources$/m, /has a "\." or "\.\." segment/]],
+    ['file:///srv/reports/\u001b[2Jx', [/^decision: deny$/m, /\\u001b\[2Jx/]],
+  ];
+  for (const [uri, says] of cases) {
+    const { code, stdout, stderr } = await cli(['policy', 'explain', 'fs', '--resource', uri], dir);
+    assert.equal(code, 0, stderr);
+    for (const pattern of says) assert.match(stdout, pattern, `${uri}:\n${stdout}`);
+    assert.doesNotMatch(stdout, /\p{Cc}(?<!\n)/u, 'no control character reaches the terminal');
+  }
+});
+
+test('explain --prompt --json, and --grant refusing the server first', async () => {
+  const { dir } = configTree(GRANTS, RESOURCES);
+  const denied = await cli(['policy', 'explain', 'fs', '--prompt', 'admin_reset', '--json'], dir);
+  assert.equal(denied.code, 0, denied.stderr);
+  assert.deepEqual(JSON.parse(denied.stdout), {
+    server: 'fs',
+    prompt: 'admin_reset',
+    policy_file: join(dir, 'policies', 'fs.yaml'),
+    action: 'deny',
+    rule: 'prompts.deny[0]',
+    reason: 'prompt "admin_reset" is denied by prompts.deny[0] ("admin_*")',
+    matched: 'admin_*',
+  });
+  const allowed = await cli(['policy', 'explain', 'fs', '--prompt', 'summarise'], dir);
+  assert.match(allowed.stdout, /^decision: allow$/m);
+  assert.match(allowed.stdout, /^rule: {5}prompts\.default$/m);
+  const outside = await cli(['policy', 'explain', 'db', '--resource', 'file:///srv/reports/q1.pdf', '--grant', 'ci-bot'], dir);
+  assert.match(outside.stdout, /^decision: deny$/m);
+  assert.match(outside.stdout, /^rule: {5}grants\[0\]\.servers$/m);
+});
+
 const badInvocations: { name: string; argv: string[]; code: number; says: RegExp }[] = [
   { name: 'an unknown server, with a suggestion', argv: ['policy', 'explain', 'aws-suport', 'x'], code: 1, says: /unknown server "aws-suport", did you mean "aws-support"\?/ },
   { name: 'an unknown grant', argv: ['policy', 'explain', 'filesystem', 'x', '--grant', 'nobody'], code: 1, says: /unknown grant "nobody" \(configured: none\)/ },
   { name: '--args that is not JSON', argv: ['policy', 'explain', 'filesystem', 'x', '--args', '{path:'], code: 1, says: /--args is not valid JSON/ },
   { name: '--args that is not an object', argv: ['policy', 'explain', 'filesystem', 'x', '--args', '[1]'], code: 1, says: /--args must be a JSON object/ },
   { name: 'an unknown risk class', argv: ['policy', 'explain', 'filesystem', 'x', '--risk', 'wrte'], code: 1, says: /--risk must be one of read, write, execute, destructive, unknown, got "wrte", did you mean "write"\?/ },
-  { name: 'a missing argument is a usage error', argv: ['policy', 'explain', 'filesystem'], code: 2, says: /missing required argument 'tool'/ },
+  { name: 'a missing argument is a usage error', argv: ['policy', 'explain', 'filesystem'], code: 2, says: /missing required argument 'tool' \(or give --resource URI or --prompt NAME\)/ },
+  { name: 'a tool and a resource at once', argv: ['policy', 'explain', 'filesystem', 'read_file', '--resource', 'file:///x'], code: 2, says: /give a tool, --resource URI or --prompt NAME, not a tool and --resource/ },
+  { name: 'a resource and a prompt at once', argv: ['policy', 'explain', 'filesystem', '--resource', 'file:///x', '--prompt', 'p'], code: 2, says: /not --resource and --prompt/ },
+  { name: '--args with --resource', argv: ['policy', 'explain', 'filesystem', '--resource', 'file:///x', '--args', '{}'], code: 1, says: /--args applies to a tool call, not to --resource/ },
+  { name: '--risk and --changed with --prompt', argv: ['policy', 'explain', 'filesystem', '--prompt', 'p', '--risk', 'read', '--changed'], code: 1, says: /--risk, --changed apply to a tool call, not to --prompt/ },
   { name: 'an unknown command is a usage error', argv: ['polcy'], code: 2, says: /unknown command 'polcy'/ },
   { name: 'an unknown option is a usage error', argv: ['policy', 'check', '--jsn'], code: 2, says: /unknown option '--jsn'/ },
 ];
@@ -87,7 +133,7 @@ test('airlock --help exits 0 and lists the policy commands', async () => {
   const { code, stdout } = await airlock(['policy', '--help']);
   assert.equal(code, 0);
   assert.match(stdout, /check \[options\] \[paths\.\.\.\]/);
-  assert.match(stdout, /explain \[options\] <server> <tool>/);
+  assert.match(stdout, /explain \[options\] <server> \[tool\]/);
 });
 
 test('explain shows the current count of each counter and what the next call would get', async () => {

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { evaluate, PolicyWatcher, type ReloadOutcome } from '../../src/policy/index.js';
+import { evaluate, evaluateResource, PolicyWatcher, type ReloadOutcome } from '../../src/policy/index.js';
 import { captureLogger } from '../support/log.js';
 import { until } from '../support/poll.js';
 
@@ -37,6 +37,27 @@ test('an edited policy is in force within 1 s, a broken edit keeps the last good
 
     writeFileSync(file, 'version: "1"\ndefault: allow\n');
     await until('a fixed edit to apply', () => evaluate(watcher.current, { tool: 'anything' }).action === 'allow', 1_000);
+  } finally {
+    watcher.close();
+  }
+});
+
+test('a resources edit is in force once reloaded; a bad glob keeps the last good resources rules', async () => {
+  const file = join(dir, 'resources.yaml');
+  const report = 'file:///srv/reports/q1.pdf';
+  writeFileSync(file, 'version: "1"\ndefault: deny\n');
+  const { logger, lines } = captureLogger();
+  const outcomes: ReloadOutcome[] = [];
+  const watcher = PolicyWatcher.open({ file, logger, intervalMs: 50, onReload: (o) => outcomes.push(o) });
+  try {
+    assert.equal(evaluateResource(watcher.current, report).action, 'deny');
+    writeFileSync(file, 'version: "1"\ndefault: deny\nresources:\n  allow: ["file:///srv/reports/*"]\n');
+    await until('the allow glob to apply', () => evaluateResource(watcher.current, report).action === 'allow', 2_000);
+
+    writeFileSync(file, 'version: "1"\ndefault: deny\nresources:\n  allow: ["file:///srv/reports/*", "FILE:///srv/*"]\n');
+    await until('the broken edit to be reported', () => outcomes.some((o) => !o.ok), 2_000);
+    assert.equal(evaluateResource(watcher.current, report).action, 'allow', 'the last good policy stays in force');
+    assert.ok(lines.some((l) => l.level === 50 && /resources\.yaml: resources\.allow\[1\]: this glob can never match.*\(line 4\)/.test(String(l.msg))), JSON.stringify(lines));
   } finally {
     watcher.close();
   }

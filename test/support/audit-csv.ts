@@ -41,7 +41,11 @@ export function parseCsv(text: string): string[][] {
     row.push(field);
     if (text[i] === ',') {
       i += 1;
-      if (i === text.length) row.push('');
+      // A last line ending in an empty field, without a line end: that field, and the line.
+      if (i === text.length) {
+        row.push('');
+        rows.push(row);
+      }
       continue;
     }
     if (text[i] === '\r') {

@@ -34,6 +34,9 @@ export interface AuditRecord {
   client?: string | null;
   server?: string;
   tool?: string;
+  method?: string;
+  resource?: string;
+  prompt?: string;
   digest?: string;
   arguments?: unknown;
   arguments_truncated?: boolean;
