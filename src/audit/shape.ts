@@ -43,8 +43,8 @@ export function shapeEvent(input: AuditInput, time: number, options: ShapeOption
   return draft as DraftEvent;
 }
 
-/** Free-text fields may be long; every other string field is a name or an id, but the arguments, which have a cap of their own. */
-const TEXT_FIELDS = new Set(['reason', 'detail']);
+/** Free text and URIs may be long; every other string field is a name or an id, but the arguments, which have a cap of their own. */
+const TEXT_FIELDS = new Set(['reason', 'detail', 'resource', 'prompt']);
 const UNCAPPED = new Set(['arguments']);
 
 /** Every string an agent, an upstream or a reviewer could make long, cut with a marker (see capText). */

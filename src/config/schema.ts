@@ -310,6 +310,13 @@ export const ConfigSchema = z
         max_arguments: size
           .default('8kb')
           .meta({ description: 'Largest redacted arguments (as JSON) stored in one event; larger ones are stored cut, flagged `arguments_truncated`.' }),
+        sample_refusals: z
+          .boolean()
+          .default(true)
+          .meta({
+            description:
+              'Refusals an agent can repeat at will (denied, hidden, rate limited, unknown tool): audit the first of each kind (grant, event, server, rule) each minute in full and count the rest into one summary event; false audits every one, and the trail then grows at the agent\'s rate.',
+          }),
       })
       .strict()
       .prefault({}),

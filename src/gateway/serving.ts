@@ -68,7 +68,7 @@ export async function openServing(config: LoadedConfig, redis: Redis, logger: Lo
     const digest = argumentsDigest(key);
     const audit = openAuditTrail(config, redis, logger, role, digest);
     opened.push(() => audit.close());
-    const refusals = new SampledRefusals(audit);
+    const refusals = new SampledRefusals(audit, { windowMs: config.audit.sample_refusals ? SAMPLE_WINDOW_MS : 0 });
     // Closed before the trail, so the counts of the last minute's refusals are written.
     opened.push(() => refusals.flush());
     const sessions = new SessionRegistry();
@@ -153,6 +153,9 @@ export async function openServing(config: LoadedConfig, redis: Redis, logger: Lo
     throw err;
   }
 }
+
+/** Of each kind of refusal, one a minute is audited in full (audit.sample_refusals). */
+const SAMPLE_WINDOW_MS = 60_000;
 
 const SHUTDOWN_REASON = 'Airlock is shutting down; call again and a new request will be opened';
 

@@ -51,6 +51,8 @@ before(async () => {
         'grants:',
         `  - { name: closed-agent, token: ${CLOSED_TOKEN}, servers: [closed] }`,
         `  - { name: open-agent, token: ${OPEN_TOKEN}, servers: [open] }`,
+        // Each refusal's own event is checked below, so none is only counted.
+        'audit: { sample_refusals: false }',
         '',
       ].join('\n'),
       files: { 'closed.yaml': CLOSED_POLICY, 'open.yaml': OPEN_POLICY },

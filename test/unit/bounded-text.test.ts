@@ -29,7 +29,7 @@ function recorder(): AuditRecorder & { events: AuditInput[] } {
 
 test('SampledRefusals: the first of each kind (grant, event, server, rule) is recorded in full; the rest become one summary per kind at flush', () => {
   const audit = recorder();
-  const refusals = new SampledRefusals(audit, { now: () => 1_000 });
+  const refusals = new SampledRefusals(audit, { now: () => 1_000, windowMs: 60_000 });
   const denied = (grant: string, rule: string, tool: string) => refusals.record({ event: 'denied', grant, server: 'fx', rule, tool, decision: 'deny', reason: 'no' });
   assert.equal(denied('ci', 'tools.pid', 'pid'), true);
   assert.equal(denied('ci', 'tools.pid', 'pid'), false);
@@ -56,4 +56,12 @@ test('SampledRefusals: a new window audits the first of a kind in full again, af
   now = 61_000;
   assert.equal(limited(), true);
   assert.deepEqual(audit.events.map((e) => e.reason?.slice(0, 12) ?? 'full'), ['full', '1 more call ', 'full']);
+});
+
+test('SampledRefusals with a window of 0 (audit.sample_refusals: false) audits every refusal in full', () => {
+  const audit = recorder();
+  const refusals = new SampledRefusals(audit, { windowMs: 0 });
+  for (let i = 0; i < 3; i++) assert.equal(refusals.record({ event: 'denied', grant: 'ci', server: 'fx', rule: 'default', tool: 'x' }), true);
+  refusals.flush();
+  assert.equal(audit.events.length, 3);
 });
