@@ -41,7 +41,11 @@ export function parseCsv(text: string): string[][] {
     row.push(field);
     if (text[i] === ',') {
       i += 1;
-      if (i === text.length) row.push('');
+      // An empty last field at the very end of the text still ends its row.
+      if (i === text.length) {
+        row.push('');
+        rows.push(row);
+      }
       continue;
     }
     if (text[i] === '\r') {
