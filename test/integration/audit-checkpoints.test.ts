@@ -296,6 +296,35 @@ test('two instances writing one chain share the checkpoints: each signed once, b
   assert.ok(report.checkpoints.count >= checkpoints.length);
 });
 
+test('the append script hands the next checkpoint to one caller at a time, by count, by time, or forced', async () => {
+  const lua = ['sha256', 'append'].map((name) => readFileSync(new URL(`../../src/audit/${name}.lua`, import.meta.url), 'utf8')).join('\n');
+  const keys = [STREAM, HEAD, `${PREFIX}audit:trimmed`, `${PREFIX}audit:checkpoint`, `${PREFIX}audit:checkpoint:claim`];
+  /** One call as `token` asks (every 3 events or `everyMs`), appending `events` plain events, the first a checkpoint of seq `covers` when given. */
+  const append = async (token: string, events: number, options: { covers?: number; force?: boolean; everyMs?: number } = {}) => {
+    const triples = Array.from({ length: events }, (_, i) => {
+      const json = JSON.stringify({ time: new Date().toISOString(), event: i === 0 && options.covers ? 'audit_checkpoint' : 'allowed', instance: token });
+      return [contentHash(JSON.parse(json) as Record<string, unknown>), json, ''];
+    }).flat();
+    const request = `3 ${options.everyMs ?? 3_600_000} 5000 ${options.force ? 1 : 0} ${token}`;
+    const [head, claim, newest] = (await redis.eval(lua, keys.length, ...keys, 'not-linked', '0', '0', request, String(options.covers ?? 0), ...triples)) as string[];
+    return { seq: Number(head?.split(' ')[0]), claim, newest };
+  };
+  assert.deepEqual(await append('a', 0), { seq: 0, claim: '', newest: '0' }, 'an empty trail has nothing to sign');
+  assert.deepEqual(await append('a', 2), { seq: 2, claim: '1', newest: '0' }, 'no checkpoint yet: due at once');
+  assert.deepEqual(await append('b', 1), { seq: 3, claim: '', newest: '0' }, 'a holds the claim');
+  assert.deepEqual(await append('a', 1, { covers: 2 }), { seq: 4, claim: '', newest: '4' }, 'the checkpoint lands; the same call is never due again');
+  assert.equal(await redis.get(`${PREFIX}audit:checkpoint:claim`), null, 'and the claim is let go');
+  assert.deepEqual(await append('b', 2), { seq: 6, claim: '', newest: '4' }, '2 events after it: not due');
+  assert.deepEqual(await append('b', 1), { seq: 7, claim: '1', newest: '4' }, '3 events after it: due, and b takes it');
+  assert.deepEqual(await append('a', 5), { seq: 12, claim: '', newest: '4' }, 'b holds it, however many events');
+  assert.deepEqual(await append('a', 0, { force: true }), { seq: 12, claim: '1', newest: '4' }, 'a closing caller takes it anyway');
+  assert.deepEqual(await append('b', 1, { covers: 12 }), { seq: 13, claim: '', newest: '13' });
+  // Due by time, by Redis's clock, once a millisecond has passed there.
+  await until('a checkpoint due by time', async () => (await append('a', 0, { everyMs: 1 })).claim === '1');
+  await redis.persist(`${PREFIX}audit:checkpoint:claim`);
+  assert.deepEqual(await append('b', 0, { everyMs: 1 }), { seq: 13, claim: '1', newest: '13' }, 'a claim without a lease is not a gateway\'s: taken');
+});
+
 test('an idle writer signs by time alone, and a closing one signs what it leaves', async () => {
   const trail = trailOn(redis, { checkpoints: { key: KEY, everyEvents: 1_000, everyMs: 300 } });
   await trail.commit(call(1));
