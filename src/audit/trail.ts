@@ -167,7 +167,8 @@ export class AuditTrail implements AuditRecorder {
     }
     clearTimeout(this.#retry);
     clearTimeout(this.#linger);
-    if (this.#queue.length > 0) this.#options.logger.error({ lost: this.#queue.length }, 'audit events could not be written before shutdown');
+    const lost = this.#queue.filter((entry) => entry.kind === 'event').length;
+    if (lost > 0) this.#options.logger.error({ lost }, 'audit events could not be written before shutdown');
   }
 
   #enqueue(entry: Queued, urgent = false): void {
