@@ -162,8 +162,9 @@ const tamperings: { name: string; change: (events: AuditRecord[]) => AuditRecord
     names: (events) => new RegExp(`is a checkpoint naming event seq ${checkpointsOf(events)[2]!.seq} as the checkpoint before it, but that is not a checkpoint: a checkpoint was removed`),
   },
   {
+    // The event the third checkpoint covers: no earlier checkpoint covers it.
     name: 'an event a checkpoint covers changed (the chain recomputed)',
-    change: (events) => events.map((e) => (e.seq === checkpointsOf(events)[2]!.checkpoint!.seq - 1 ? { ...e, detail: 'nothing to see' } : e)),
+    change: (events) => events.map((e) => (e.seq === checkpointsOf(events)[2]!.checkpoint!.seq ? { ...e, detail: 'nothing to see' } : e)),
     names: (events) => new RegExp(`event seq ${checkpointsOf(events)[2]!.seq} .* is a checkpoint of event seq ${checkpointsOf(events)[2]!.checkpoint!.seq}, but that event's hash is not the one signed`),
   },
 ];
