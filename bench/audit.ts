@@ -5,11 +5,16 @@
  * appended to the Redis stream) and with a recorder that drops events.
  * Target: ≤ 0.3 ms added p50.
  */
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import type { AuditRecorder } from '../src/audit/index.js';
+import { argumentsDigest } from '../src/arguments-digest.js';
+import { AuditTrail, type AuditRecorder } from '../src/audit/index.js';
+import { createLogger } from '../src/logging.js';
 import { withRequestSignals } from '../src/proxy/request-signal.js';
+import { Redactor } from '../src/redact.js';
+import { connectRedis } from '../src/redis/index.js';
 import { benchFolder, startBenchGateway, startBenchRedis, startEverything, type Cleanup } from './proxy.js';
 
 export const TARGET_ADDED_P50_MS = 0.3;
@@ -102,6 +107,84 @@ export function formatAuditBench(r: AuditBenchResult): string[] {
   ];
 }
 
+export interface CheckpointBenchResult {
+  events: number;
+  checkpoints: number;
+  /** Per event: wall µs, CPU µs of this process and of Redis, without checkpoints and with them. */
+  plain: { wallUs: number; cpuUs: number; redisCpuUs: number };
+  anchored: { wallUs: number; cpuUs: number; redisCpuUs: number };
+}
+
+/**
+ * What signed checkpoints add per event (issue 16): the audit trail alone
+ * against a private Redis, events appended two at a time (a call's
+ * `allowed` and `executed`), in alternating rounds of one run, without
+ * checkpoints and with one every 100 events (the default), each side on
+ * its own chain.
+ */
+export async function benchCheckpoints(events = 40_000, rounds = 20): Promise<CheckpointBenchResult> {
+  const cleanup: Cleanup = [];
+  try {
+    const logger = createLogger({ level: 'warn' });
+    // Generous deadlines: a figure from a busy machine is noisy, not a failure.
+    const redis = await connectRedis({ url: await startBenchRedis(cleanup), logger, commandTimeoutMs: 10_000 });
+    cleanup.push(() => redis.disconnect());
+    const trail = (prefix: string, anchored: boolean) =>
+      new AuditTrail({
+        redis,
+        prefix,
+        redisTimeoutMs: 10_000,
+        retentionMs: 86_400_000,
+        maxArgumentsBytes: 8 * 1024,
+        redactor: new Redactor(['password']),
+        instance: 'bench',
+        digest: argumentsDigest(randomBytes(32)),
+        logger,
+        ...(anchored && { checkpoints: { key: randomBytes(32), everyEvents: 100, everyMs: 60_000 } }),
+      });
+    const sides = { plain: trail('{bench-plain}:', false), anchored: trail('{bench-anchored}:', true) };
+    cleanup.push(() => Promise.all(Object.values(sides).map((t) => t.close())));
+    const redisCpu = async () => {
+      const info = await redis.info('cpu');
+      return (Number(/used_cpu_user:([\d.]+)/.exec(info)?.[1]) + Number(/used_cpu_sys:([\d.]+)/.exec(info)?.[1])) * 1e6;
+    };
+    const totals = { plain: { wall: 0, cpu: 0, redis: 0 }, anchored: { wall: 0, cpu: 0, redis: 0 } };
+    const perRound = Math.ceil(events / rounds / 2) * 2;
+    for (let round = 0; round < rounds; round++) {
+      for (const side of round % 2 === 0 ? (['plain', 'anchored'] as const) : (['anchored', 'plain'] as const)) {
+        const [started, self, server] = [performance.now(), process.cpuUsage(), await redisCpu()];
+        for (let i = 0; i < perRound; i += 2) {
+          sides[side].record({ event: 'allowed', request_id: `r${i}`, server: 'fs', tool: 'read_file', args: { path: `/tmp/${i}` } });
+          sides[side].record({ event: 'executed', request_id: `r${i}`, server: 'fs', tool: 'read_file', result: 'ok', duration_ms: 1 });
+          await sides[side].flush(10_000);
+        }
+        const used = process.cpuUsage(self);
+        totals[side].wall += performance.now() - started;
+        totals[side].cpu += used.user + used.system;
+        totals[side].redis += (await redisCpu()) - server;
+      }
+    }
+    const written = perRound * rounds;
+    const per = (side: keyof typeof totals) => ({ wallUs: (totals[side].wall * 1_000) / written, cpuUs: totals[side].cpu / written, redisCpuUs: totals[side].redis / written });
+    const checkpoints = (await redis.xrange('{bench-anchored}:audit', '-', '+')).filter(([, fields]) => (fields[1] ?? '').includes('"audit_checkpoint"')).length;
+    return { events: written, checkpoints, plain: per('plain'), anchored: per('anchored') };
+  } finally {
+    for (const step of cleanup.reverse()) await Promise.resolve(step()).catch(() => undefined);
+  }
+}
+
+export function formatCheckpointBench(r: CheckpointBenchResult): string[] {
+  const us = (n: number) => `${n.toFixed(1)} µs`;
+  const line = (name: string, side: CheckpointBenchResult['plain']) => `  ${name.padEnd(24)}wall/event ${us(side.wallUs)}  cpu/event ${us(side.cpuUs)} here + ${us(side.redisCpuUs)} Redis`;
+  return [
+    `audit checkpoints: ${r.events} events a side, appended two at a time, alternating rounds (${r.checkpoints} checkpoints signed)`,
+    line('no anchor key', r.plain),
+    line('a checkpoint every 100', r.anchored),
+    `  added per event: wall ${us(r.anchored.wallUs - r.plain.wallUs)}, cpu ${us(r.anchored.cpuUs - r.plain.cpuUs)} here + ${us(r.anchored.redisCpuUs - r.plain.redisCpuUs)} Redis`,
+  ];
+}
+
 if (import.meta.url === `file://${process.argv[1]}`) {
   for (const line of formatAuditBench(await benchAudit())) console.log(line);
+  for (const line of formatCheckpointBench(await benchCheckpoints())) console.log(line);
 }

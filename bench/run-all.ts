@@ -1,6 +1,6 @@
 /** `npm run bench`: every benchmark, each printing its figures and its target. */
 import { benchApprovals, formatApprovalsBench } from './approvals.js';
-import { benchAudit, formatAuditBench } from './audit.js';
+import { benchAudit, benchCheckpoints, formatAuditBench, formatCheckpointBench } from './audit.js';
 import { benchLoad, formatLoadBench } from './load.js';
 import { benchPolicy } from './policy.js';
 import { benchProxy, formatProxyBench } from './proxy.js';
@@ -17,6 +17,7 @@ for (const line of formatRateLimitBench(await benchRateLimit())) console.log(lin
 for (const line of formatApprovalsBench(await benchApprovals())) console.log(line);
 
 for (const line of formatAuditBench(await benchAudit())) console.log(line);
+for (const line of formatCheckpointBench(await benchCheckpoints())) console.log(line);
 
 for (const line of formatSlackBench(await benchSlack())) console.log(line);
 

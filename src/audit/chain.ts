@@ -57,15 +57,19 @@ export interface ChainReport {
  * reordered, or a line that is not an event at all. `start` is where the
  * kept events begin: nothing before the first (seq 1), or the last event
  * retention trimmed. Fed one event at a time, so a long trail is read in pages.
+ * `observe` sees each event that passed, and may name what else is wrong
+ * with it (a checkpoint's signature): that stops the walk the same way.
  */
 export class ChainCheck {
   #expected: ChainHead;
   #checked = 0;
   #first: number | undefined;
   #problem: ChainProblem | undefined;
+  readonly #observe: ((event: AuditEvent) => string | undefined) | undefined;
 
-  constructor(start: ChainHead = EMPTY_HEAD) {
+  constructor(start: ChainHead = EMPTY_HEAD, observe?: (event: AuditEvent) => string | undefined) {
     this.#expected = start;
+    this.#observe = observe;
   }
 
   /** Checks the next event; false once a problem is found (later events are not looked at). */
@@ -94,6 +98,8 @@ export class ChainCheck {
       return fail(`follows seq ${expected.seq}: ${gap === 1 ? `event seq ${expected.seq + 1} was` : `events seq ${expected.seq + 1}–${event.seq - 1} were`} removed or moved`);
     }
     if (event.prev !== expected.hash) return fail('does not follow the event before it (its prev is not that event\'s hash): an earlier event was changed or replaced');
+    const observed = this.#observe?.(event);
+    if (observed !== undefined) return fail(observed);
     this.#first ??= event.seq;
     this.#checked += 1;
     this.#expected = { seq: event.seq, hash: event.hash };

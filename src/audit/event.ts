@@ -11,7 +11,8 @@ import { z } from 'zod';
  * a completion/complete only when refused. The rest are not calls: a decision that changed nothing
  * (`decision_refused`: not an approver, too late, a forged or replayed Slack
  * request), a request refused for its Host or Origin (`request_refused`,
- * DNS rebinding protection), a tool whose definition changed, and admin actions.
+ * DNS rebinding protection), a tool whose definition changed, admin actions,
+ * and `audit_checkpoint`: a gateway's signature over the chain so far.
  */
 export const AUDIT_EVENTS = [
   'allowed',
@@ -31,6 +32,7 @@ export const AUDIT_EVENTS = [
   'tools_accepted',
   'policy_reloaded',
   'policy_reload_failed',
+  'audit_checkpoint',
 ] as const;
 export type AuditEventName = (typeof AUDIT_EVENTS)[number];
 
@@ -87,6 +89,24 @@ export interface AuditInput {
   admin?: string;
 }
 
+/**
+ * A signed checkpoint: event `seq` had hash `hash`, and the checkpoint before
+ * this one is the event at seq `previous` (0: none known), as of the event's
+ * `time`. `reached`, when present, is the seq the trail had reached before it
+ * went back to `seq`: events were cut from its end. `mac` is HMAC-SHA256
+ * over all of them under `audit.anchor_key`.
+ */
+export const CheckpointSchema = z
+  .object({
+    seq: z.int().positive(),
+    hash: z.string(),
+    previous: z.int().nonnegative(),
+    reached: z.int().positive().optional(),
+    mac: z.string(),
+  })
+  .strict();
+export type Checkpoint = z.infer<typeof CheckpointSchema>;
+
 /** The stored event: the input's fields, the call's digest and redacted arguments, and its place in the chain. */
 export const AuditEventSchema = z.object({
   /** The Redis stream entry id (`<ms>-<n>`): where the event is, not part of what is hashed. */
@@ -120,6 +140,8 @@ export const AuditEventSchema = z.object({
   duration_ms: z.number().optional(),
   detail: z.string().optional(),
   admin: z.string().optional(),
+  /** For `audit_checkpoint`: what it signs (see checkpoint.ts). */
+  checkpoint: CheckpointSchema.optional(),
   /** `hash` of the event before (64 zeros for the first), and this event's SHA-256 over the canonical JSON of its other fields but `id`. */
   prev: z.string(),
   hash: z.string(),

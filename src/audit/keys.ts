@@ -6,8 +6,18 @@ export interface AuditKeys {
   head: string;
   /** `<seq> <hash>` of the last event retention removed: where verification of what is left starts. */
   trimmed: string;
+  /** `<seq it covers> <its seq> <Redis ms>` of the newest checkpoint: when the next is due. Not trusted by verification. */
+  checkpoint: string;
+  /** Which instance signs the next checkpoint (its token, with a lease). */
+  checkpointClaim: string;
 }
 
 export function auditKeys(prefix: string): AuditKeys {
-  return { stream: `${prefix}audit`, head: `${prefix}audit:head`, trimmed: `${prefix}audit:trimmed` };
+  return {
+    stream: `${prefix}audit`,
+    head: `${prefix}audit:head`,
+    trimmed: `${prefix}audit:trimmed`,
+    checkpoint: `${prefix}audit:checkpoint`,
+    checkpointClaim: `${prefix}audit:checkpoint:claim`,
+  };
 }

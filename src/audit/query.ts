@@ -63,6 +63,13 @@ export function parseAuditQuery(input: Record<string, unknown>, now: () => numbe
   throw new AirlockError(ErrorCode.BadArguments, `bad audit query: ${problems.join('; ')}`);
 }
 
+/** A point in time as `--since` reads it, for another option (`--as-of`); a bad one throws AIRLOCK_BAD_ARGUMENTS naming the option. */
+export function parsePointInTime(option: string, text: string, now: () => number = Date.now): number {
+  const parsed = pointInTime(now).safeParse(text);
+  if (parsed.success) return parsed.data;
+  throw new AirlockError(ErrorCode.BadArguments, `${option}: ${parsed.error.issues[0]?.message ?? 'not a point in time'}`);
+}
+
 /** Whether an event passes the query's field filters (the time range and cursor are applied by the scan). */
 export function matchesQuery(event: AuditEvent, query: AuditQuery): boolean {
   if (query.server !== undefined && event.server !== query.server) return false;

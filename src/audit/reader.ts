@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import { AirlockError, ErrorCode } from '../errors.js';
 import { withDeadline } from '../redis/index.js';
 import { ChainCheck, decodeHead, type ChainReport, type StoredEvent } from './chain.js';
+import { CheckpointCheck, endOfTrail, type CheckpointReport, type VerifyOptions } from './checkpoint-check.js';
 import { AuditEventSchema, type AuditEvent } from './event.js';
 import { jsonLine } from './format.js';
 import { auditKeys, type AuditKeys } from './keys.js';
@@ -21,6 +22,7 @@ export interface AuditPage {
 export interface VerifyReport extends ChainReport {
   /** The seq of the last event retention trimmed, when it did. */
   trimmedThrough?: number;
+  checkpoints: CheckpointReport;
 }
 
 /** Reads the audit stream: queries, exports, verification. */
@@ -71,11 +73,16 @@ export class AuditReader {
     }
   }
 
-  /** Walks the whole stream from where retention left it, up to the head, which names the last event written. */
-  async verify(): Promise<VerifyReport> {
+  /**
+   * Walks the whole stream from where retention left it, up to the head,
+   * which names the last event written (unless it was reset too: what the
+   * checkpoints are for).
+   */
+  async verify(options: VerifyOptions = {}): Promise<VerifyReport> {
     const [trimmedText, headText] = await this.#step(Promise.all([this.#redis.get(this.#keys.trimmed), this.#redis.get(this.#keys.head)]));
     const trimmed = decodeHead(trimmedText);
-    const check = new ChainCheck(trimmed);
+    const checkpoints = new CheckpointCheck(options.checkpoints, trimmed);
+    const check = new ChainCheck(trimmed, (event) => checkpoints.observe(event));
     for await (const entry of this.entries()) if (!check.add(entry)) break;
     const report = check.report();
     const head = decodeHead(headText);
@@ -84,7 +91,7 @@ export class AuditReader {
       const missing = head.seq === last + 1 ? `event seq ${head.seq} was` : `events seq ${last + 1}–${head.seq} were`;
       report.problem = { where: 'the end of the stream', seq: last + 1, message: `the trail ends at seq ${last} but ${head.seq} events were written: ${missing} removed` };
     }
-    return { ...report, ...(trimmed.seq > 0 && { trimmedThrough: trimmed.seq }) };
+    return { ...endOfTrail(report, checkpoints, last, options.asOf ?? { ms: Date.now(), now: true }), ...(trimmed.seq > 0 && { trimmedThrough: trimmed.seq }) };
   }
 
   async #after(id: string, query: AuditQuery): Promise<boolean> {

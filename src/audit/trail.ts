@@ -6,13 +6,15 @@ import { AirlockError, ErrorCode } from '../errors.js';
 import type { Redactor } from '../redact.js';
 import { redisGraceMs, withDeadline } from '../redis/index.js';
 import { contentHash, decodeHead, linkHash, type DraftEvent } from './chain.js';
+import type { CheckpointSettings } from './checkpoint.js';
+import { CheckpointSigner, type CheckpointReply } from './checkpoint-signer.js';
 import type { AuditInput, AuditRecorder } from './event.js';
 import { auditKeys, type AuditKeys } from './keys.js';
 import { shapeEvent } from './shape.js';
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    airlockAuditAppend(stream: string, head: string, trimmed: string, ...args: string[]): Result<string[], Context>;
+    airlockAuditAppend(stream: string, head: string, trimmed: string, checkpoint: string, claim: string, ...args: string[]): Result<string[], Context>;
   }
 }
 
@@ -42,16 +44,19 @@ export interface AuditTrailOptions {
   now?: () => number;
   /** Most events kept waiting while Redis is unreachable; beyond it the oldest are dropped (and logged as lost). */
   maxQueued?: number;
+  /** With `audit.anchor_key`: this process signs checkpoints, sharing the work with every other that does. */
+  checkpoints?: CheckpointSettings;
 }
 
-interface Queued {
-  input: AuditInput;
-  time: number;
-  /** Set by `commit`: told once the event is stored, or that it could not be. */
+interface Waiter {
+  /** Set by `commit` and `flush`: told once the entry is stored, or that it could not be. */
   settle?: (err?: Error) => void;
   /** Its committer was told it failed and went on as if it was not stored: not written later either (unless already on its way). */
   abandoned?: boolean;
 }
+
+/** What waits to be appended: an event; a checkpoint this instance signed; or only a question whether a checkpoint is due. */
+type Queued = Waiter & ({ kind: 'event'; input: AuditInput; time: number } | { kind: 'checkpoint'; draft: DraftEvent } | { kind: 'poll'; force: boolean });
 
 // Redis scripts have no SHA-256: the append script runs after one of ours.
 const APPEND = ['sha256', 'append'].map((name) => readFileSync(new URL(`./${name}.lua`, import.meta.url), 'utf8')).join('\n');
@@ -69,7 +74,10 @@ const TRIM_EVERY_MS = 1_000;
  * order and appended in batches after the current tick, so an allowed call
  * does not wait for its event; `commit` waits (the `approved` event comes
  * before the call it releases). Linking happens inside the append script,
- * so instances never wait for one another.
+ * so instances never wait for one another. With checkpoint settings, the
+ * script's reply says when this instance is to sign the head (see
+ * append.lua); an idle instance asks every quarter interval, and a closing
+ * one signs the head it leaves, so a stopped trail ends covered.
  */
 export class AuditTrail implements AuditRecorder {
   readonly #options: AuditTrailOptions;
@@ -84,16 +92,27 @@ export class AuditTrail implements AuditRecorder {
   #trimmedAt = 0;
   #failures = 0;
   #dropped = 0;
+  readonly #signer: CheckpointSigner | undefined;
+  #idle: NodeJS.Timeout | undefined;
+  #closed = false;
 
   constructor(options: AuditTrailOptions) {
     this.#options = options;
     this.#keys = auditKeys(options.prefix);
     this.#now = options.now ?? Date.now;
-    options.redis.defineCommand('airlockAuditAppend', { lua: APPEND, numberOfKeys: 3 });
+    options.redis.defineCommand('airlockAuditAppend', { lua: APPEND, numberOfKeys: 5 });
+    if (options.checkpoints) {
+      this.#signer = new CheckpointSigner(options.checkpoints, options.instance, options.logger);
+      // An idle gateway still signs every interval: a fresh signed time is what tells "nothing happened" from "the end was cut".
+      this.#idle = setInterval(() => {
+        if (this.#queue.length === 0 && !this.#draining && !this.#retry) this.#enqueue({ kind: 'poll', force: false }, true);
+      }, Math.max(250, options.checkpoints.everyMs / 4));
+      this.#idle.unref();
+    }
   }
 
   record(input: AuditInput): void {
-    this.#enqueue({ input, time: this.#now() });
+    this.#enqueue({ kind: 'event', input, time: this.#now() });
   }
 
   commit(input: AuditInput): Promise<void> {
@@ -102,7 +121,7 @@ export class AuditTrail implements AuditRecorder {
       clearTimeout(this.#retry);
       this.#retry = undefined;
     }
-    const entry: Queued = { input, time: this.#now() };
+    const entry: Queued = { kind: 'event', input, time: this.#now() };
     const stored = new Promise<void>((resolve, reject) => {
       entry.settle = (err) => (err ? reject(err) : resolve());
     });
@@ -134,12 +153,22 @@ export class AuditTrail implements AuditRecorder {
     );
   }
 
-  /** Writes what is queued (bounded by `ms`), then stops retrying; what is still queued is logged as lost. */
+  /** Writes what is queued (bounded by `ms`) and a checkpoint over it, then stops retrying; what is still queued is logged as lost. */
   async close(ms = 2_000): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearInterval(this.#idle);
+    const end = this.#now() + ms;
     await this.flush(ms).catch(() => undefined);
+    if (this.#signer) {
+      this.#enqueue({ kind: 'poll', force: true }, true);
+      // The first flush ends with the claim, which queues the checkpoint; the second writes it.
+      for (let i = 0; i < 2; i++) await this.flush(Math.max(1, end - this.#now())).catch(() => undefined);
+    }
     clearTimeout(this.#retry);
     clearTimeout(this.#linger);
-    if (this.#queue.length > 0) this.#options.logger.error({ lost: this.#queue.length }, 'audit events could not be written before shutdown');
+    const lost = this.#queue.filter((entry) => entry.kind === 'event').length;
+    if (lost > 0) this.#options.logger.error({ lost }, 'audit events could not be written before shutdown');
   }
 
   #enqueue(entry: Queued, urgent = false): void {
@@ -178,14 +207,18 @@ export class AuditTrail implements AuditRecorder {
         this.#queue = this.#queue.filter((entry) => !entry.abandoned);
         if (this.#queue.length === 0) return;
         const batch = this.#queue.slice(0, BATCH);
+        let reply: CheckpointReply;
         try {
-          await this.#append(batch);
+          reply = await this.#append(batch);
         } catch (err) {
           this.#failed(batch, err as Error);
           return;
         }
         this.#queue.splice(0, batch.length);
         this.#failures = 0;
+        // Queued before the batch's waiters hear of it, so a flush that follows (close) waits for the checkpoint too.
+        const checkpoint = this.#signer?.after(decodeHead(this.#head), batch.filter((entry) => entry.kind !== 'poll').length, reply, this.#now());
+        if (checkpoint) this.#queue.unshift({ kind: 'checkpoint', draft: checkpoint });
         for (const entry of batch) entry.settle?.();
       }
     } finally {
@@ -201,6 +234,8 @@ export class AuditTrail implements AuditRecorder {
       entry.settle?.(err);
       delete entry.settle;
     }
+    // A checkpoint is signed over the head as it was: once that is stale another instance (or this one, later) signs afresh.
+    this.#queue = this.#queue.filter((entry) => entry.kind === 'event');
     const delay = Math.min(RETRY_MS.max, RETRY_MS.first * 2 ** (this.#failures - 1));
     if (this.#failures === 1 || this.#failures % 20 === 0) this.#options.logger.error({ err: err.message, queued: this.#queue.length, retry_ms: delay }, 'audit events could not be written; retrying');
     this.#retry = setTimeout(() => {
@@ -210,28 +245,34 @@ export class AuditTrail implements AuditRecorder {
     this.#retry.unref();
   }
 
-  async #append(batch: Queued[]): Promise<void> {
+  async #append(batch: Queued[]): Promise<CheckpointReply> {
     const { redis, redisTimeoutMs, retentionMs, maxEvents } = this.#options;
+    const keys = this.#keys;
     // Linked here to the head this instance last saw; the script links them itself when another instance appended since.
     let { seq, hash: prev } = decodeHead(this.#head);
     const args = batch.flatMap((entry) => {
-      const draft = shapeOrStrip(entry, this.#options);
+      if (entry.kind === 'poll') return [];
+      const draft = entry.kind === 'checkpoint' ? entry.draft : shapeOrStrip(entry, this.#options);
       const content = contentHash(draft);
       seq += 1;
       prev = linkHash(seq, prev, content);
       return [content, JSON.stringify(draft), prev];
     });
+    const first = batch[0];
+    const covers = first?.kind === 'checkpoint' ? String(first.draft.checkpoint?.seq ?? 0) : '0';
+    const claim = this.#signer?.request(batch.some((entry) => entry.kind === 'poll' && entry.force)) ?? '';
     const now = this.#now();
     const trim = now - this.#trimmedAt >= TRIM_EVERY_MS;
     const minId = trim ? String(Math.max(1, now - retentionMs)) : '0';
-    const reply = await step(redis.airlockAuditAppend(this.#keys.stream, this.#keys.head, this.#keys.trimmed, this.#head, minId, String(maxEvents ?? 0), ...args), redisTimeoutMs);
+    const reply = await step(redis.airlockAuditAppend(keys.stream, keys.head, keys.trimmed, keys.checkpoint, keys.checkpointClaim, this.#head, minId, String(maxEvents ?? 0), claim, covers, ...args), redisTimeoutMs);
     this.#head = reply[0] ?? '';
     if (trim) this.#trimmedAt = now;
+    return { claimed: reply[1] === '1', newest: Number(reply[2] ?? 0) };
   }
 }
 
 /** The event of an input its arguments cannot be shaped from (too deep to walk, say) is stored without them, saying so: one bad event must not hold up the queue behind it. */
-function shapeOrStrip(entry: Queued, options: AuditTrailOptions): DraftEvent {
+function shapeOrStrip(entry: Extract<Queued, { kind: 'event' }>, options: AuditTrailOptions): DraftEvent {
   try {
     return shapeEvent(entry.input, entry.time, options);
   } catch (err) {

@@ -1,7 +1,7 @@
-import { createWriteStream, existsSync } from 'node:fs';
+import { createWriteStream } from 'node:fs';
 import { once } from 'node:events';
 import { resolve } from 'node:path';
-import { AuditReader, CSV_HEADER, csvRow, parseAuditQuery, verifyAuditFile, type AuditEvent, type ChainReport } from '../audit/index.js';
+import { AuditReader, CSV_HEADER, csvRow, parseAuditQuery, type AuditEvent } from '../audit/index.js';
 import { durationMs, findConfigFile, loadConfig, type LoadedConfig } from '../config/index.js';
 import { AirlockError, ErrorCode } from '../errors.js';
 import { openCliRedis } from './console-access.js';
@@ -59,42 +59,6 @@ export async function auditExport(io: Io, options: AuditFilterOptions & { format
   });
 }
 
-/**
- * `airlock audit verify [--file F]`: walks the chain in Redis, and the JSON-lines
- * file (`--file`, else `audit.file` when it exists), and names the first
- * event that was changed, removed or reordered.
- */
-export async function auditVerify(io: Io, options: { config?: string; file?: string; redis?: boolean }): Promise<number> {
-  const config = loadConfig(findConfigFile(io.cwd, options.config), io.env);
-  const file = options.file === undefined ? (config.audit.file !== undefined && existsSync(config.audit.file) ? config.audit.file : undefined) : resolve(io.cwd, options.file);
-  if (file !== undefined && !existsSync(file)) throw new AirlockError(ErrorCode.BadArguments, `--file ${options.file}: no such file`);
-  let ok = true;
-  if (options.redis !== false) {
-    const redis = await openCliRedis(config, io.env);
-    try {
-      const report = await new AuditReader(redis, config.redis.prefix, Math.max(5_000, durationMs(config.redis.timeout))).verify();
-      ok = tell(io, 'audit trail in Redis', report, report.trimmedThrough === undefined ? '' : ` (retention trimmed seq 1–${report.trimmedThrough})`) && ok;
-    } finally {
-      redis.disconnect();
-    }
-  }
-  if (file !== undefined) {
-    const report = await verifyAuditFile(file);
-    ok = tell(io, displayPath(io, file), report, report.startsAfter === undefined ? '' : ` (the file starts after seq ${report.startsAfter})`) && ok;
-  }
-  return ok ? ExitCode.Ok : ExitCode.Failed;
-}
-
-function tell(io: Io, what: string, report: ChainReport, note: string): boolean {
-  if (report.problem) {
-    io.err(`${what}: BROKEN after ${report.checked} good event${report.checked === 1 ? '' : 's'}: ${report.problem.message}`);
-    return false;
-  }
-  const span = report.first === undefined ? 'no events' : `${report.checked} event${report.checked === 1 ? '' : 's'}, seq ${report.first}–${report.last ?? report.first}`;
-  io.out(`${what}: chain intact: ${span}${note}`);
-  return true;
-}
-
 async function withReader(io: Io, options: { config?: string }, work: (reader: AuditReader, config: LoadedConfig) => Promise<number>): Promise<number> {
   const config = loadConfig(findConfigFile(io.cwd, options.config), io.env);
   const redis = await openCliRedis(config, io.env);
@@ -124,6 +88,7 @@ function line(event: AuditEvent): string {
     event.approval_id,
     event.rule ? `rule=${event.rule}` : undefined,
     event.result ? `${event.result} in ${event.duration_ms ?? '?'} ms` : undefined,
+    event.checkpoint ? `signs seq ${event.checkpoint.seq}${event.checkpoint.reached === undefined ? '' : `, after the trail had reached seq ${event.checkpoint.reached}`}` : undefined,
     event.reason ?? event.detail,
   ]
     .filter((part) => part !== undefined && part !== '')

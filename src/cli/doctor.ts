@@ -2,6 +2,7 @@ import { findConfigFile, loadConfig, type LoadedConfig } from '../config/index.j
 import { DocumentError, formatProblem } from '../errors.js';
 import { loadPolicyFile, type CompiledPolicy } from '../policy/index.js';
 import { approverWarnings } from './approver-checks.js';
+import { auditChecks } from './doctor-audit.js';
 import type { Check } from './doctor-check.js';
 import { listenChecks } from './doctor-listen.js';
 import { redisChecks } from './doctor-redis.js';
@@ -12,10 +13,10 @@ import { displayPath, ExitCode, type Io } from './output.js';
 /**
  * `airlock doctor [-c FILE]`: a line per check of what the gateway needs
  * (config, policies, Redis, every upstream, Slack), exit 1 when any fails.
- * Warnings (a Redis that keeps nothing on disk, Host headers left unchecked)
- * do not fail the run but say what would be lost. A broken config stops
- * there: nothing else can be told without it; anything else broken does not
- * stop the other checks.
+ * Warnings (a Redis that keeps nothing on disk, Host headers left unchecked,
+ * no audit anchor key) do not fail the run but say what would be lost. A
+ * broken config stops there: nothing else can be told without it; anything
+ * else broken does not stop the other checks.
  */
 export async function doctor(io: Io, options: { config?: string }): Promise<number> {
   const file = findConfigFile(io.cwd, options.config);
@@ -31,7 +32,7 @@ export async function doctor(io: Io, options: { config?: string }): Promise<numb
     upstreamChecks(config, io.env),
     config.slack === undefined ? [] : slackChecks(config.slack, ruleChannels(policies.loaded, config.slack.channel)),
   ]);
-  return report(io, [{ level: 'ok', what: 'config', detail: displayPath(io, config.file) }, ...listenChecks(config), ...policies.checks, ...redis, ...upstreams, ...slack]);
+  return report(io, [{ level: 'ok', what: 'config', detail: displayPath(io, config.file) }, ...listenChecks(config), ...policies.checks, ...redis, ...auditChecks(config), ...upstreams, ...slack]);
 }
 
 /** Channels policy rules send their approval requests to, other than `slack.channel`, each once, with the rules that name it. */

@@ -1,7 +1,8 @@
 import { Command, CommanderError } from 'commander';
 import { AirlockError, DocumentError } from '../errors.js';
 import { approvalsCli, type ApprovalsCliOptions } from './approvals.js';
-import { auditExport, auditList, auditVerify } from './audit.js';
+import { auditExport, auditList } from './audit.js';
+import { auditVerify, type AuditVerifyOptions } from './audit-verify.js';
 import { doctor } from './doctor.js';
 import { ExitCode, type Io } from './output.js';
 import { policyCheck } from './policy-check.js';
@@ -174,11 +175,13 @@ export function buildProgram(io: Io, result: { exitCode: number }): Command {
     });
   audit
     .command('verify')
-    .description('walk the hash chain and name the first event that was changed, removed or reordered (exit 1)')
+    .description('walk the hash chain and name the first event that was changed, removed or reordered, and with the anchor key check the signed checkpoints and that none was cut from the end (exit 1)')
     .option('-c, --config <file>', 'config file (default ./airlock.yaml, else examples/airlock.yaml)')
     .option('--file <file>', 'also check this JSON-lines file (default: audit.file, when it exists)')
     .option('--no-redis', 'check only the file')
-    .action(async (opts: { config?: string; file?: string; redis?: boolean }) => {
+    .option('--anchor-key-env <name>', 'read the anchor key from this environment variable (default: audit.anchor_key)')
+    .option('--as-of <when>', 'judge the end of the trail as of this time, not now (when the gateways stopped, or an export was made): ISO date-time or time ago')
+    .action(async (opts: AuditVerifyOptions) => {
       result.exitCode = await auditVerify(io, opts);
     });
   return program;

@@ -14,6 +14,8 @@ export {
   SLACK_GROUP_ID,
   PersonSchema,
   HOST_PATTERN,
+  checkpointLimits,
+  MIN_ANCHOR_KEY_LENGTH,
   type AirlockConfig,
   type ApprovalChannel,
   type ServerConfig,
@@ -24,6 +26,7 @@ export {
   type PersonConfig,
 } from './schema.js';
 export { tokenSha256 } from './cross-checks.js';
+export { anchorKeyFromEnv } from './anchor-key.js';
 export {
   loadConfig,
   findConfigFile,

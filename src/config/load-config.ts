@@ -20,7 +20,7 @@ export type LoadedConfig = Omit<AirlockConfig, '$schema' | 'servers' | 'approval
   dir: string;
   servers: Record<string, LoadedServer>;
   approvals: AirlockConfig['approvals'] & { channel: ApprovalChannel; timeout_ms: number; heartbeat_ms: number; retention_ms: number; max_arguments_bytes: number };
-  audit: AirlockConfig['audit'] & { retention_ms: number; max_arguments_bytes: number };
+  audit: AirlockConfig['audit'] & { retention_ms: number; max_arguments_bytes: number; checkpoint: { interval_ms: number } };
 };
 
 export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
@@ -69,6 +69,7 @@ function resolvePaths(config: AirlockConfig, file: string, dir: string): LoadedC
       ...(audit.file !== undefined && { file: resolve(dir, audit.file) }),
       retention_ms: durationMs(audit.retention),
       max_arguments_bytes: sizeBytes(audit.max_arguments),
+      checkpoint: { ...audit.checkpoint, interval_ms: durationMs(audit.checkpoint.interval) },
     },
   };
 }

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { durationField, durationMs } from './duration.js';
+import { describeDuration, durationField, durationMs, parseDuration } from './duration.js';
 import { describeValue } from './zod-problems.js';
 
 /**
@@ -43,6 +43,36 @@ function absentIfEmpty<T extends z.ZodType<unknown, string>>(schema: T) {
     .transform((v) => (v === '' ? undefined : v))
     .pipe(target);
 }
+
+/**
+ * What `airlock audit verify` allows between the newest checkpoint and the
+ * head: checkpoint.events more events (plus what other instances append
+ * while one signs, up to four batches), and 1.5 × checkpoint.interval plus
+ * 30 s (an idle gateway looks every quarter interval; clocks differ).
+ */
+export const CHECKPOINT_SLACK_EVENTS = 1_024;
+export function checkpointLimits(everyEvents: number, everyMs: number): { events: number; ms: number } {
+  return { events: everyEvents + CHECKPOINT_SLACK_EVENTS, ms: Math.round(1.5 * everyMs) + 30_000 };
+}
+
+/** Shorter keys could be guessed: 32 characters is what `openssl rand -base64 24` prints. */
+export const MIN_ANCHOR_KEY_LENGTH = 32;
+
+/**
+ * `audit.anchor_key`: the HMAC key of audit checkpoints. Checked by hand so
+ * no message ever quotes it (the generic "expected a string, got …" would).
+ * "" (from `${AIRLOCK_AUDIT_ANCHOR_KEY:-}`) means not set.
+ */
+const anchorKey = z
+  .custom<string | undefined>((v) => v === undefined || typeof v === 'string', { error: 'expected a string (quote the key; it is not shown here)' })
+  .transform((v) => (v === '' ? undefined : v))
+  .refine((v) => v === undefined || v.length >= MIN_ANCHOR_KEY_LENGTH, `too short: an anchor key needs at least ${MIN_ANCHOR_KEY_LENGTH} characters (openssl rand -base64 32 makes one); it is not shown here`)
+  .optional()
+  .meta({
+    // The file holds what is written (`${AIRLOCK_AUDIT_ANCHOR_KEY}`), so editors check the type, not the length.
+    type: 'string',
+    description: `The secret (at least ${MIN_ANCHOR_KEY_LENGTH} characters) that signs audit checkpoints (HMAC-SHA256), so \`airlock audit verify\` can tell events cut from the end of the trail; typically "\${AIRLOCK_AUDIT_ANCHOR_KEY}". Never written to Redis, events, logs or files.`,
+  });
 
 function urlWith(protocols: RegExp, expected: string) {
   return z.url({ protocol: protocols, error: (issue) => `expected ${expected}, got ${describeValue(issue.input)}` });
@@ -317,8 +347,32 @@ export const ConfigSchema = z
             description:
               'Refusals an agent can repeat at will (denied, hidden, rate limited, unknown tool): audit the first of each kind (grant, event, server, rule) each minute in full and count the rest into one summary event; false audits every one, and the trail then grows at the agent\'s rate.',
           }),
+        anchor_key: anchorKey,
+        checkpoint: z
+          .object({
+            events: z.int().min(1).max(1_000_000).default(100).meta({ description: 'A signed checkpoint at least every this many events.' }),
+            interval: durationField(86_400_000)
+              .default('60s')
+              .meta({ description: 'And at least this often, idle or not: how old the newest checkpoint may grow before `airlock audit verify` calls the end of the trail cut.' }),
+          })
+          .strict()
+          .prefault({})
+          .meta({ description: 'How often gateways sign a checkpoint, when audit.anchor_key is set.' }),
       })
       .strict()
+      .check((ctx) => {
+        const audit = ctx.value;
+        const [interval, retention] = [parseDuration(audit.checkpoint.interval), parseDuration(audit.retention)];
+        // Each bad value has its own message already.
+        if (audit.anchor_key === undefined || typeof interval === 'string' || typeof retention === 'string') return;
+        const limits = checkpointLimits(audit.checkpoint.events, interval);
+        if (audit.max_events !== undefined && audit.max_events <= limits.events) {
+          ctx.issues.push({ code: 'custom', path: ['max_events'], message: `must be more than ${limits.events} (audit.checkpoint.events + ${CHECKPOINT_SLACK_EVENTS}) while audit.anchor_key is set, or the newest checkpoint could be trimmed away and the trail would never verify; raise it or lower audit.checkpoint.events`, input: audit.max_events });
+        }
+        if (retention <= limits.ms) {
+          ctx.issues.push({ code: 'custom', path: ['retention'], message: `must be longer than ${describeDuration(limits.ms)} (1.5 × audit.checkpoint.interval + 30 s) while audit.anchor_key is set, or the newest checkpoint could be trimmed away; raise it or shorten audit.checkpoint.interval`, input: audit.retention });
+        }
+      })
       .prefault({}),
     redact: z
       .object({

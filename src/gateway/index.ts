@@ -1,4 +1,4 @@
 export { Gateway, type GatewayOptions } from './gateway.js';
 export { openRedis } from './open-redis.js';
 export { openServing, type Serving } from './serving.js';
-export { deploymentDigest, openAuditTrail } from './open-audit.js';
+export { checkpointSettings, deploymentDigest, openAuditTrail } from './open-audit.js';

@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { argumentsDigest, type ArgumentsDigest } from '../arguments-digest.js';
-import { AuditMirror, AuditTrail } from '../audit/index.js';
+import { AuditMirror, AuditTrail, type CheckpointSettings } from '../audit/index.js';
 import { durationMs, type LoadedConfig } from '../config/index.js';
 import { Redactor } from '../redact.js';
 import { loadDigestKey } from '../redis/index.js';
@@ -17,8 +17,19 @@ export async function deploymentDigest(config: LoadedConfig, redis: Redis): Prom
   return argumentsDigest(await deploymentKey(config, redis));
 }
 
-/** The audit trail of one process (`start`, `stdio`, an admin command), named `<role>@<host>:<pid>` in its events. */
+/** The checkpoint settings of `audit.anchor_key` and `audit.checkpoint`, when the key is set. */
+export function checkpointSettings(config: LoadedConfig): CheckpointSettings | undefined {
+  const { anchor_key: key, checkpoint } = config.audit;
+  return key === undefined ? undefined : { key: Buffer.from(key, 'utf8'), everyEvents: checkpoint.events, everyMs: checkpoint.interval_ms };
+}
+
+/**
+ * The audit trail of one process (`start`, `stdio`, an admin command), named
+ * `<role>@<host>:<pid>` in its events. Only gateways sign checkpoints: an
+ * admin command lives for one event, and the gateways' next checkpoint covers it.
+ */
 export function openAuditTrail(config: LoadedConfig, redis: Redis, logger: Logger, role: string, digest: ArgumentsDigest): AuditTrail {
+  const checkpoints = role === 'cli' ? undefined : checkpointSettings(config);
   return new AuditTrail({
     redis,
     prefix: config.redis.prefix,
@@ -30,6 +41,7 @@ export function openAuditTrail(config: LoadedConfig, redis: Redis, logger: Logge
     instance: `${role}@${hostname()}:${process.pid}`,
     digest,
     logger,
+    ...(checkpoints && { checkpoints }),
   });
 }
 

@@ -20,12 +20,15 @@ const ALICE = 'alice-admin-token-0123456789';
 const COLUMNS = [
   'id', 'seq', 'time', 'event', 'instance', 'request_id', 'approval_id', 'grant', 'session', 'client', 'server', 'tool',
   'decision', 'rule', 'reason', 'approvers', 'channel', 'result', 'duration_ms', 'detail', 'admin', 'digest', 'arguments', 'arguments_truncated', 'prev', 'hash',
-  'method', 'resource', 'prompt',
+  'method', 'resource', 'prompt', 'checkpoint',
 ];
 /** Text that breaks a naive CSV or JSON-lines writer. */
 const AWKWARD = 'comma, "quotes", a\nnewline, a\r\nCRLF and unicode: héllo ✓ 日本';
 const REJECTION = 'no, "not" now\nsee ticket 7, then retry';
 const FORMULA = '=HYPERLINK("http://evil.example","click")';
+
+/** What verify says of checkpoints with no anchor key configured, in a trail that never had one. */
+const UNCHECKED = 'checkpoints not checked (no anchor key: set audit.anchor_key, or pass --anchor-key-env NAME): none in the trail; a cut at the end of the trail cannot be told';
 
 const POLICY = {
   version: '1',
@@ -141,10 +144,18 @@ test('the audit.file mirror holds the stream line for line, and verifies on its 
 
   const both = await run('audit', 'verify');
   assert.equal(both.code, 0, both.stderr);
-  assert.equal(both.stdout, [`audit trail in Redis: chain intact: ${entries.length} events, seq 1–${entries.length}`, `airlock-audit.jsonl: chain intact: ${entries.length} events, seq 1–${entries.length}`].join('\n'));
+  assert.equal(
+    both.stdout,
+    [
+      `audit trail in Redis: chain intact: ${entries.length} events, seq 1–${entries.length}`,
+      `audit trail in Redis: ${UNCHECKED}`,
+      `airlock-audit.jsonl: chain intact: ${entries.length} events, seq 1–${entries.length}`,
+      `airlock-audit.jsonl: ${UNCHECKED}`,
+    ].join('\n'),
+  );
   const fileOnly = await run('audit', 'verify', '--file', 'airlock-audit.jsonl', '--no-redis');
   assert.equal(fileOnly.code, 0, fileOnly.stderr);
-  assert.equal(fileOnly.stdout, `airlock-audit.jsonl: chain intact: ${entries.length} events, seq 1–${entries.length}`);
+  assert.equal(fileOnly.stdout, `airlock-audit.jsonl: chain intact: ${entries.length} events, seq 1–${entries.length}\nairlock-audit.jsonl: ${UNCHECKED}`);
 });
 
 test('a JSONL export verifies like the mirror', async () => {
@@ -152,7 +163,7 @@ test('a JSONL export verifies like the mirror', async () => {
   assert.equal(exported.code, 0, exported.stderr);
   const { code, stdout, stderr } = await run('audit', 'verify', '--file', 'export.jsonl', '--no-redis');
   assert.equal(code, 0, stderr);
-  assert.equal(stdout, `export.jsonl: chain intact: ${entries.length} events, seq 1–${entries.length}`);
+  assert.equal(stdout, `export.jsonl: chain intact: ${entries.length} events, seq 1–${entries.length}\nexport.jsonl: ${UNCHECKED}`);
 });
 
 test('one byte edited in the mirror: `airlock audit verify` exits 1 naming the file, its line and the event\'s seq; Redis still verifies', async () => {

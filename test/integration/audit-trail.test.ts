@@ -16,6 +16,8 @@ import { startRedis, type TestRedis } from '../support/redis.js';
 const PREFIX = '{airlock}:';
 const STREAM = `${PREFIX}audit`;
 const DIGEST = argumentsDigest(Buffer.alloc(32, 7));
+/** What verify says of checkpoints without an anchor key, in a trail that has none. */
+const UNCHECKED = { count: 0, checked: false };
 let server: TestRedis;
 let redis: Redis;
 let other: Redis;
@@ -67,7 +69,7 @@ test('events are stored in the order recorded, numbered from 1 and chained, and 
   assert.deepEqual(events.map((e) => [e.seq, e.request_id]), [1, 2, 3, 4, 5, 6].map((n) => [n, `r${n}`]));
   assert.equal(events[0]?.prev, '0'.repeat(64));
   for (let i = 1; i < events.length; i++) assert.equal(events[i]?.prev, events[i - 1]?.hash);
-  assert.deepEqual(await reader().verify(), { checked: 6, first: 1, last: 6 });
+  assert.deepEqual(await reader().verify(), { checked: 6, first: 1, last: 6, checkpoints: UNCHECKED });
 });
 
 test('a password in the arguments is redacted before it is stored; the digest is of what was sent', async () => {
@@ -100,7 +102,7 @@ test('two instances appending at once leave one unbroken chain with every event'
   }
   await Promise.all(writes);
   const report = await reader().verify();
-  assert.deepEqual(report, { checked: 300, first: 1, last: 300 });
+  assert.deepEqual(report, { checked: 300, first: 1, last: 300, checkpoints: UNCHECKED });
   const entries = await rawEntries();
   const instances = new Set(entries.map((e) => (JSON.parse(e.json) as { instance: string }).instance));
   assert.deepEqual([...instances].sort(), ['a', 'b']);
@@ -161,7 +163,7 @@ test('retention trims old events and verification starts where it left off; remo
   await new Promise((resolve) => setTimeout(resolve, 20));
   await trail.commit(call(5));
   const report = await reader().verify();
-  assert.deepEqual(report, { checked: 1, first: 5, last: 5, trimmedThrough: 4 });
+  assert.deepEqual(report, { checked: 1, first: 5, last: 5, trimmedThrough: 4, checkpoints: UNCHECKED });
   await trail.commit(call(6));
   await rewrite((entries) => entries.slice(1));
   assert.match((await reader().verify()).problem?.message ?? '', /event seq 6 .* follows seq 4: event seq 5 was removed or moved/);
@@ -172,7 +174,7 @@ test('max_events keeps the newest events', async () => {
   for (let i = 1; i <= 7; i++) trail.record(call(i));
   await trail.flush();
   assert.equal(await redis.xlen(STREAM), 3);
-  assert.deepEqual(await reader().verify(), { checked: 3, first: 5, last: 7, trimmedThrough: 4 });
+  assert.deepEqual(await reader().verify(), { checked: 3, first: 5, last: 7, trimmedThrough: 4, checkpoints: UNCHECKED });
 });
 
 test('while Redis cannot take events, commit refuses within the deadline, and queued events are written in order once it can', async () => {
@@ -249,7 +251,7 @@ test('the JSON-lines mirror holds the stream line for line, resumes after a rest
     assert.equal(id, entries[i]?.id);
     assert.deepEqual(rest, JSON.parse(entries[i]?.json ?? ''));
   });
-  assert.deepEqual(await verifyAuditFile(file), { checked: 6, first: 1, last: 6 });
+  assert.deepEqual(await verifyAuditFile(file), { checked: 6, first: 1, last: 6, checkpoints: UNCHECKED });
   writeFileSync(file, lines.map((l, i) => (i === 4 ? l.replace('"r5"', '"r9"') : l)).join('\n') + '\n');
   assert.match((await verifyAuditFile(file)).problem?.message ?? '', /line 5: event seq 5 .* was changed|event seq 5 .* was changed/);
 });
@@ -295,5 +297,5 @@ test('an event whose arguments cannot be walked (nested 10,000 deep) is stored w
   assert.equal(events[1]?.digest, undefined);
   assert.match(String(events[1]?.detail), /^refused; the arguments could not be recorded: Maximum call stack size exceeded/);
   assert.ok(lines.some((l) => l.msg === 'audit event stored without its arguments' && l.request_id === 'r2'));
-  assert.deepEqual(await reader().verify(), { checked: 3, first: 1, last: 3 });
+  assert.deepEqual(await reader().verify(), { checked: 3, first: 1, last: 3, checkpoints: UNCHECKED });
 });

@@ -1,4 +1,5 @@
 import { Redis } from 'ioredis';
+import { contentHash, linkHash } from '../../src/audit/chain.js';
 import { until } from './poll.js';
 
 /** The audit trail's keys under the default prefix (`redis.prefix: "{airlock}:"`). */
@@ -49,6 +50,7 @@ export interface AuditRecord {
   duration_ms?: number;
   detail?: string;
   admin?: string;
+  checkpoint?: { seq: number; hash: string; previous: number; reached?: number; mac: string };
   prev: string;
   hash: string;
 }
@@ -103,4 +105,41 @@ export async function rewriteStream(url: string, change: (entries: StreamEntry[]
 /** The events of one call (one `request_id`), in chain order, by name. */
 export function stepsOf(events: AuditRecord[], requestId: string): string[] {
   return events.filter((e) => e.request_id === requestId).map((e) => e.event);
+}
+
+/**
+ * The stream written again from `change(events)` with every event's seq,
+ * prev and hash recomputed from the first on, and the head set to match:
+ * what someone with write access to Redis who knows how the chain is made
+ * would do, so that the hash chain alone shows nothing.
+ */
+export async function rewriteChained(url: string, change: (events: AuditRecord[]) => AuditRecord[]): Promise<void> {
+  const events = change(await streamEvents(url));
+  await withRedis(url, async (redis) => {
+    let prev = '0'.repeat(64);
+    await redis.del(AUDIT_STREAM);
+    for (const [i, { id: _id, ...original }] of events.entries()) {
+      const event: Omit<AuditRecord, 'id'> = { ...original, seq: i + 1, prev };
+      event.hash = linkHash(event.seq, prev, contentHash(event));
+      prev = event.hash;
+      await redis.xadd(AUDIT_STREAM, '*', 'e', JSON.stringify(event));
+    }
+    await redis.set(AUDIT_HEAD, `${events.length} ${prev}`);
+  });
+}
+
+/**
+ * Every event after seq `keep` deleted and the head set back to the last
+ * kept, in one script, so a gateway writing meanwhile sees the whole cut or
+ * none of it: what someone hiding the latest calls would do.
+ */
+export async function cutTrail(url: string, keep: number): Promise<void> {
+  const cut = `
+    local head = '0 ' .. string.rep('0', 64)
+    for _, entry in ipairs(redis.call('XRANGE', KEYS[1], '-', '+')) do
+      local event = cjson.decode(entry[2][2])
+      if event.seq > tonumber(ARGV[1]) then redis.call('XDEL', KEYS[1], entry[1]) else head = string.format('%d', event.seq) .. ' ' .. event.hash end
+    end
+    redis.call('SET', KEYS[2], head)`;
+  await withRedis(url, (redis) => redis.eval(cut, 2, AUDIT_STREAM, AUDIT_HEAD, String(keep)));
 }

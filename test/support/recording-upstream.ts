@@ -47,6 +47,8 @@ export interface RecordingGatewayOptions {
   /** More config lines (`approvals: …`, `audit: …`, `redis: …`). */
   config?: string[];
   redis?: TestRedis;
+  /** More environment for `airlock start` (what `${VAR}` in the config reads). */
+  env?: NodeJS.ProcessEnv;
 }
 
 /** `airlock start` (see `startGateway`) with the recording fixture upstream as server `fixture`, one grant and the given admins. */
@@ -64,5 +66,6 @@ export function startRecordingGateway(options: RecordingGatewayOptions): Promise
     ].join('\n'),
     files: { [RECORDING_ENTRY]: RECORDING_SOURCE, 'policy.json': JSON.stringify(options.policy) },
     ...(options.redis && { redis: options.redis }),
+    ...(options.env && { env: options.env }),
   });
 }

@@ -13,6 +13,8 @@ interface InvalidCase {
   env?: NodeJS.ProcessEnv;
   /** Each problem as formatted, without the leading "<config file>: " (`<dir>` stands for the folder), or a pattern for it. */
   problems: (string | RegExp)[];
+  /** Secrets the message must not show. */
+  hides?: string[];
 }
 
 const SLACK = 'slack: { bot_token: b, signing_secret: s, channel: C1 }\n';
@@ -174,6 +176,32 @@ const invalid: InvalidCase[] = [
   },
   { name: 'two people with one name', config: `${FS}people:\n  - { name: A, slack: [U1A] }\n  - { name: A, slack: [U2A] }\n`, problems: ['people[1].name: duplicate name "A" (also people[0]) (line 7)'] },
   {
+    name: 'an anchor key too short to be safe; the key is not shown',
+    config: `${FS}audit: { anchor_key: "\${KEY}" }\n`,
+    env: { KEY: 'short-secret-value' },
+    hides: ['short-secret-value'],
+    problems: ['audit.anchor_key: too short: an anchor key needs at least 32 characters (openssl rand -base64 32 makes one); it is not shown here (line 5)'],
+  },
+  {
+    name: 'an anchor key that YAML reads as a number; the key is not shown',
+    config: `${FS}audit:\n  anchor_key: 123456789012345678901234567890123456\n`,
+    hides: ['1234567890'],
+    problems: ['audit.anchor_key: expected a string (quote the key; it is not shown here) (line 6)'],
+  },
+  {
+    name: 'with an anchor key, max_events that would trim the newest checkpoint away',
+    config: `${FS}audit: { anchor_key: "${'k'.repeat(40)}", checkpoint: { events: 10 }, max_events: 1034 }\n`,
+    problems: [/^audit\.max_events: must be more than 1034 \(audit\.checkpoint\.events \+ 1024\) while audit\.anchor_key is set, .* \(line 5\)$/],
+  },
+  {
+    name: 'with an anchor key, a retention shorter than a checkpoint may be old',
+    config: `${FS}audit: { anchor_key: "${'k'.repeat(40)}", checkpoint: { interval: 1m }, retention: 2m }\n`,
+    problems: [/^audit\.retention: must be longer than 2 minutes \(1\.5 × audit\.checkpoint\.interval \+ 30 s\) while audit\.anchor_key is set, .* \(line 5\)$/],
+  },
+  { name: 'checkpoint.events of 0', config: `${FS}audit: { checkpoint: { events: 0 } }\n`, problems: ['audit.checkpoint.events: must be at least 1, got 0 (line 5)'] },
+  { name: 'checkpoint.interval that is not a duration', config: `${FS}audit: { checkpoint: { interval: soon } }\n`, problems: [/^audit\.checkpoint\.interval: expected a duration like "90s"/] },
+  { name: 'an unknown checkpoint key', config: `${FS}audit: { checkpoint: { every: 10 } }\n`, problems: ['audit.checkpoint.every: unknown key (expected one of: events, interval) (line 5)'] },
+  {
     name: 'every problem is reported at once, in document order',
     config: 'listn: 1\nservers:\n  fs:\n    command: node\n    policy: policies/other.yaml\ngrants:\n  - name: ci\n    token: "${NOPE}"\n',
     problems: [
@@ -193,6 +221,7 @@ for (const c of invalid) {
         assert.ok(err instanceof DocumentError);
         assert.equal(err.code, ErrorCode.ConfigInvalid);
         const got = err.problems.map(formatProblem);
+        for (const secret of c.hides ?? []) assert.ok(!err.message.includes(secret), `the message shows ${secret}`);
         assert.equal(got.length, c.problems.length, got.join('\n'));
         c.problems.forEach((expected, i) => {
           const line = got[i] ?? '';

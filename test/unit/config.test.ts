@@ -150,6 +150,28 @@ const valid: ValidCase[] = [
     },
   },
   {
+    name: 'audit.anchor_key from the environment, and the checkpoint defaults',
+    config: `${FS}audit: { anchor_key: "\${AIRLOCK_AUDIT_ANCHOR_KEY}" }\n`,
+    env: { AIRLOCK_AUDIT_ANCHOR_KEY: 'k'.repeat(32) },
+    check: (c) => {
+      assert.equal(c.audit.anchor_key, 'k'.repeat(32));
+      assert.deepEqual(c.audit.checkpoint, { events: 100, interval: '60s', interval_ms: 60_000 });
+    },
+  },
+  {
+    name: 'audit.anchor_key from an unset "${VAR:-}" is not set; checkpoint settings are taken anyway',
+    config: `${FS}audit: { anchor_key: "\${AIRLOCK_AUDIT_ANCHOR_KEY:-}", checkpoint: { events: 10, interval: 5m } }\n`,
+    check: (c) => {
+      assert.equal(c.audit.anchor_key, undefined);
+      assert.deepEqual(c.audit.checkpoint, { events: 10, interval: '5m', interval_ms: 300_000 });
+    },
+  },
+  {
+    name: 'audit.max_events and retention above what the checkpoints need',
+    config: `${FS}audit: { anchor_key: "${'k'.repeat(40)}", checkpoint: { events: 10, interval: 1m }, max_events: 1035, retention: 121s }\n`,
+    check: (c) => assert.equal(c.audit.max_events, 1035),
+  },
+  {
     name: 'an environment value is data, never YAML',
     config: `${FS}    args: ["\${EVIL}"]\n`,
     env: { EVIL: 'x\nlisten: { port: 1 }' },
