@@ -43,7 +43,8 @@ export function argumentsText(args: Record<string, unknown>, redactor: Redactor,
     return Object.fromEntries(Object.entries(node).map(([key, child]) => [key, shorten(child)]));
   };
   const pretty = JSON.stringify(shorten(redaction.value), null, 2);
-  const escaped = escapeJsonCode(pretty);
+  // Escaping only lengthens text, each character on its own: what lies past blockChars of the JSON is never shown, so it is not escaped (an agent's 256 KiB of U+202E would cost tens of ms on every render).
+  const escaped = escapeJsonCode(pretty.length > limits.blockChars ? pretty.slice(0, limits.blockChars + 1) : pretty);
   if (escaped.length <= limits.blockChars) {
     return { code: escaped, redacted: redaction.redacted, cutValues, truncated: false, totalChars: pretty.length };
   }
