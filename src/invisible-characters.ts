@@ -13,8 +13,13 @@
 const INVISIBLE_CLASS = String.raw`[\x00-\x08\x0B-\x1F\x7F-\x9F\p{Cf}\p{Cs}\p{Cn}\p{Zl}\p{Zp}\p{Default_Ignorable_Code_Point}\p{Variation_Selector}]`;
 const INVISIBLE = new RegExp(INVISIBLE_CLASS, 'u');
 const EVERY_INVISIBLE = new RegExp(INVISIBLE_CLASS, 'gu');
-/** A run of backslashes that an escape, or a literal `u`, follows; or an invisible character. */
-const PLAIN_ESCAPES = new RegExp(String.raw`(\\+)(?=u|${INVISIBLE_CLASS})|${INVISIBLE_CLASS}`, 'gu');
+/**
+ * A whole run of backslashes that an escape, or a literal `u`, follows; or
+ * an invisible character. The run is taken from its first backslash only
+ * and at once (`(?=(…))\1` cannot backtrack): tried from every backslash, or
+ * shortened one by one, a long run would cost time quadratic in its length.
+ */
+const PLAIN_ESCAPES = new RegExp(String.raw`(?<!\\)(?=(\\+))\1(?=u|${INVISIBLE_CLASS})|${INVISIBLE_CLASS}`, 'gu');
 
 /** What a reader of escaped text is told, wherever it is shown. */
 export const INVISIBLE_NOTE = 'This call contains invisible or direction-changing characters, shown as \\uXXXX';

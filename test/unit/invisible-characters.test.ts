@@ -74,6 +74,13 @@ test('escapeInvisible: a very long string (200,000 characters) is escaped whole,
   assert.equal(unescape(shown), text);
 });
 
+test('escapeInvisible: a run of 200,000 backslashes is one run: kept when no u follows, doubled when one does', () => {
+  const run = '\\'.repeat(200_000);
+  assert.equal(escapeInvisible(`${run}x`), `${run}x`);
+  assert.equal(escapeInvisible(`${run}u`), `${run}${run}u`);
+  assert.equal(escapeInvisible(`${run}\u202E`), `${run}${run}\\u202E`);
+});
+
 test('escapeInvisible: 2,000 random strings of backslashes, u, hex digits and invisible characters each read back to themselves', () => {
   const alphabet = ['\\', 'u', '2', '0', 'E', 'F', '{', '}', 'x', '\u202E', '\u200B', '\u{E0041}', '\uD800', '\n', '\r', '😀'];
   let seed = 42;
