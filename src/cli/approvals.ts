@@ -1,9 +1,10 @@
 import { pino } from 'pino';
 import { APPROVAL_STATES, Approvals, Deciders, describeApprovers, type ApprovalRecord, type ApprovalState } from '../approvals/index.js';
 import type { AuditTrail } from '../audit/index.js';
-import { approvalView, decideAsAdmin, describeDecision, describeEnd } from '../channels/index.js';
+import { approvalView, decideAsAdmin, describeDecision, describeEnd, fieldsWithInvisible } from '../channels/index.js';
 import { durationMs, findConfigFile, loadConfig, suggest } from '../config/index.js';
 import { AirlockError, ErrorCode } from '../errors.js';
+import { escapeInvisible, escapeInvisibleInJson, INVISIBLE_NOTE } from '../invisible-characters.js';
 import { deploymentDigest, openAuditTrail } from '../gateway/index.js';
 import { adminNamed, givenAdminToken, openCliRedis } from './console-access.js';
 import { ExitCode, table, type Io } from './output.js';
@@ -80,18 +81,26 @@ function parseLimit(text: string | undefined): number {
   return n;
 }
 
+/**
+ * Listings and details are for a terminal, where invisible characters
+ * mislead as in Slack and control characters can drive the terminal
+ * itself: everything a request's maker chose is shown escaped (see
+ * escapeInvisible), and said to be; `--json` gives the values as they are.
+ */
 function listing(records: ApprovalRecord[], state: string): string {
   if (records.length === 0) return `no ${state === 'all' ? '' : `${state} `}approval requests`;
   return records
     .map(({ request, status }) => {
       const when = status.state === 'pending' ? `expires ${new Date(request.expires_at).toISOString()}` : describeEnd({ request, status });
-      return `${request.id}  ${status.state.padEnd(9)} ${request.server}/${request.tool}  grant ${request.grant ?? '(none)'}  ${when}\n    ${request.reason}`;
+      const flag = fieldsWithInvisible(request).length > 0 ? '  [invisible characters, shown as \\uXXXX]' : '';
+      return `${escapeInvisible(`${request.id}  ${status.state.padEnd(9)} ${request.server}/${request.tool}  grant ${request.grant ?? '(none)'}  ${when}`)}${flag}\n    ${escapeInvisible(request.reason)}`;
     })
     .join('\n');
 }
 
 function details(record: ApprovalRecord): string {
   const { request, status } = record;
+  const invisible = fieldsWithInvisible(request);
   const rows: [string, string][] = [
     ['id', request.id],
     ['state', describeEnd(record)],
@@ -107,5 +116,8 @@ function details(record: ApprovalRecord): string {
   if (status.votes.length > 0) rows.push(['votes', status.votes.map((v) => `${v.verdict} by ${v.by}${v.person !== undefined ? ` (${v.person})` : ''} via ${v.via} at ${new Date(v.at).toISOString()}`).join('\n            ')]);
   if (status.execution) rows.push(['execution', `${status.execution.result} in ${status.execution.ms} ms${status.execution.detail ? `: ${status.execution.detail}` : ''}`]);
   rows.push(['digest', request.digest]);
-  return `${table(rows)}\narguments:\n${JSON.stringify(request.arguments, null, 2)}`;
+  const shown = rows.map(([name, value]): [string, string] => [name, escapeInvisible(value)]);
+  // Airlock's own words, added after the escaping so that its \uXXXX is not doubled.
+  if (invisible.length > 0) shown.unshift(['note', `${INVISIBLE_NOTE} (in ${invisible.join(', ')}); --json gives the values as they are`]);
+  return `${table(shown)}\narguments:\n${escapeInvisibleInJson(JSON.stringify(request.arguments, null, 2))}`;
 }

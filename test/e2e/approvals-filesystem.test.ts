@@ -136,3 +136,29 @@ test('the agent cancelling a held call withdraws the request, and nothing is wri
   await sleep(300);
   assert.equal(existsSync(path), false);
 });
+
+test('airlock approvals show and list print invisible characters escaped and say so; --json and /api/approvals keep the raw values and flag them', async () => {
+  const path = join(sandbox, 'report\u202Efdp.exe');
+  const content = 'echo safe\rrm -rf / \u001B[2J typed \\u202E';
+  const call = client.callTool({ name: 'write_file', arguments: { path, content } });
+  const request = await pendingFor(gateway.url, ALICE, 'write_file');
+
+  const shown = await approvalsCli('show', request.id);
+  assert.equal(shown.code, 0, shown.stderr);
+  assert.match(shown.stdout, /^note: +This call contains invisible or direction-changing characters, shown as \\uXXXX \(in arguments\); --json gives the values as they are$/m);
+  assert.ok(shown.stdout.includes(`"path": "${join(sandbox, 'report\\u202Efdp.exe')}"`), shown.stdout);
+  assert.ok(shown.stdout.includes('"content": "echo safe\\rrm -rf / \\u001b[2J typed \\\\u202E"'), 'JSON escapes, with the typed \\u202E told apart');
+  for (const raw of ['\u202E', '\u001B', '\r']) assert.ok(!shown.stdout.includes(raw), `${JSON.stringify(raw)} does not reach the terminal raw`);
+
+  const listed = await approvalsCli('list');
+  assert.match(listed.stdout, new RegExp(`^${request.id} .*\\[invisible characters, shown as \\\\uXXXX\\]$`, 'm'));
+
+  const json = JSON.parse((await approvalsCli('show', request.id, '--json')).stdout) as { approval: { arguments: { path: string; content: string }; invisible_characters: string[] } };
+  assert.deepEqual(json.approval.arguments, { path, content });
+  assert.deepEqual(json.approval.invisible_characters, ['arguments']);
+  const { body } = await api(gateway.url, '/api/approvals', ALICE);
+  assert.deepEqual((body.approvals as { id: string; invisible_characters: string[] }[]).find((a) => a.id === request.id)?.invisible_characters, ['arguments'], 'the list flags it too, without the arguments');
+
+  assert.equal((await approvalsCli('reject', request.id)).code, 0);
+  assertRefusal(await call, 'APPROVAL REJECTED', { decision: 'rejected', approval_id: request.id });
+});

@@ -77,9 +77,11 @@ export interface FakeSlack {
  * A small Slack stand-in on a free port: the Web API methods Airlock uses
  * (auth.test, chat.postMessage, chat.update, chat.postEphemeral, views.open,
  * users.info, usergroups.users.list, apps.connections.open) and those
- * `airlock doctor` uses (conversations.info), tokens checked on demand, every call
- * recorded, failures on demand for chaos tests, and a Socket Mode endpoint
- * (`ws://…/socket`) that greets with `hello` and relays acknowledgements.
+ * `airlock doctor` uses (conversations.info), tokens checked on demand,
+ * Block Kit's size limits checked as Slack does (`invalid_blocks`), every
+ * call recorded, failures on demand for chaos tests, and a Socket Mode
+ * endpoint (`ws://…/socket`) that greets with `hello` and relays
+ * acknowledgements.
  */
 export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<FakeSlack> {
   const teamId = options.teamId ?? 'T0AIRLOCK';
@@ -129,7 +131,7 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
       }
       return json(res, 500, { ok: false, error: 'internal_error' });
     }
-    call.response = refusal(method, token) ?? answer(method, body);
+    call.response = refusal(method, token) ?? overLimits(method, body) ?? answer(method, body);
     if (options.scopes) res.setHeader('x-oauth-scopes', options.scopes.join(','));
     json(res, 200, call.response);
   }
@@ -219,6 +221,65 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
+}
+
+/** Block Kit's limits, as Slack enforces them on what Airlock sends (characters; blocks per message or view). */
+const LIMITS = { messageBlocks: 50, viewBlocks: 100, header: 150, section: 3000, field: 2000, fields: 10, context: 10, button: 75, value: 2000, actions: 25, title: 24, metadata: 3000 };
+
+interface LooseBlock {
+  type?: string;
+  text?: { text?: string };
+  fields?: { text?: string }[];
+  elements?: { type?: string; text?: string | { text?: string }; value?: string }[];
+  accessory?: { type?: string; text?: { text?: string }; value?: string };
+}
+
+/**
+ * What Slack would refuse in a message or a view (`invalid_blocks`, with a
+ * line per problem, as Slack answers), so that a test sees Airlock go
+ * over a limit instead of a fake that takes anything.
+ */
+function overLimits(method: string, body: Record<string, unknown>): Record<string, unknown> | undefined {
+  const problems: string[] = [];
+  const check = (what: string, length: number | undefined, max: number) => {
+    if (length !== undefined && length > max) problems.push(`${what}: ${length} > ${max}`);
+  };
+  const checkBlocks = (blocks: LooseBlock[], max: number) => {
+    check('blocks', blocks.length, max);
+    blocks.forEach((block, i) => {
+      const at = `blocks[${i}]`;
+      if (block.type === 'header') check(`${at}.text`, block.text?.text?.length, LIMITS.header);
+      if (block.type === 'section') {
+        check(`${at}.text`, block.text?.text?.length, LIMITS.section);
+        check(`${at}.fields`, block.fields?.length, LIMITS.fields);
+        block.fields?.forEach((field, j) => check(`${at}.fields[${j}]`, field.text?.length, LIMITS.field));
+        if (block.accessory?.type === 'button') {
+          check(`${at}.accessory.text`, block.accessory.text?.text?.length, LIMITS.button);
+          check(`${at}.accessory.value`, block.accessory.value?.length, LIMITS.value);
+        }
+      }
+      if (block.type === 'context') {
+        check(`${at}.elements`, block.elements?.length, LIMITS.context);
+        block.elements?.forEach((element, j) => check(`${at}.elements[${j}]`, typeof element.text === 'string' ? element.text.length : undefined, LIMITS.section));
+      }
+      if (block.type === 'actions') {
+        check(`${at}.elements`, block.elements?.length, LIMITS.actions);
+        block.elements?.forEach((element, j) => {
+          check(`${at}.elements[${j}].text`, typeof element.text === 'object' ? element.text.text?.length : undefined, LIMITS.button);
+          check(`${at}.elements[${j}].value`, element.value?.length, LIMITS.value);
+        });
+      }
+    });
+  };
+  if ((method === 'chat.postMessage' || method === 'chat.update') && Array.isArray(body.blocks)) checkBlocks(body.blocks as LooseBlock[], LIMITS.messageBlocks);
+  if (method === 'views.open') {
+    const view = (body.view ?? {}) as { blocks?: LooseBlock[]; title?: { text?: string }; close?: { text?: string }; private_metadata?: string };
+    checkBlocks(view.blocks ?? [], LIMITS.viewBlocks);
+    check('view.title', view.title?.text?.length, LIMITS.title);
+    check('view.close', view.close?.text?.length, LIMITS.title);
+    check('view.private_metadata', view.private_metadata?.length, LIMITS.metadata);
+  }
+  return problems.length > 0 ? { ok: false, error: 'invalid_blocks', errors: problems } : undefined;
 }
 
 function parseBody(raw: string, contentType: string | undefined): Record<string, unknown> {

@@ -4,8 +4,8 @@ export const SIGNING_SECRET = 'test-signing-secret-0123456789abcdef';
 export const TEAM = 'T0AIRLOCK';
 export const CHANNEL = 'C0APPROVALS';
 
-/** A click on Approve or Reject in an approval message, as Slack posts it to the interactivity URL. */
-export function blockActions(options: { user: string; action: 'approve' | 'reject'; approvalId: string; team?: string; channel?: string }): Record<string, unknown> {
+/** A click on Approve, Reject or Show all arguments in an approval message, as Slack posts it to the interactivity URL. */
+export function blockActions(options: { user: string; action: 'approve' | 'reject' | 'show_arguments'; approvalId: string; team?: string; channel?: string }): Record<string, unknown> {
   return {
     type: 'block_actions',
     team: { id: options.team ?? TEAM, domain: 'airlock-test' },

@@ -1,6 +1,12 @@
 import type { ApprovalRecord, DecideResult } from '../../approvals/index.js';
+import { fieldsWithInvisible } from '../invisible-fields.js';
 
-/** A request as the console API and `airlock approvals --json` show it. */
+/**
+ * A request as the console API and `airlock approvals --json` show it: the
+ * values as they are (they are data), and `invisible_characters` naming the
+ * fields that hold invisible or direction-changing characters, for a
+ * program that shows them to people.
+ */
 export function approvalView(record: ApprovalRecord, options: { arguments: boolean } = { arguments: true }): Record<string, unknown> {
   const { request, status } = record;
   return {
@@ -16,6 +22,7 @@ export function approvalView(record: ApprovalRecord, options: { arguments: boole
     reason: request.reason,
     ...(options.arguments && { arguments: request.arguments }),
     digest: request.digest,
+    invisible_characters: fieldsWithInvisible(request),
     approvers: request.approvers,
     approvers_from: request.approvers_from,
     min_approvals: request.min_approvals,

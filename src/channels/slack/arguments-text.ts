@@ -1,5 +1,5 @@
 import type { Redactor } from '../../redact.js';
-import { cutEscaped, escapeCode } from './mrkdwn.js';
+import { cutEscaped, escapeJsonCode } from './mrkdwn.js';
 
 export interface ArgumentsLimits {
   /** Longest string value shown whole; longer ones are cut with a marker saying how much is missing. */
@@ -22,10 +22,10 @@ export interface ArgumentsText {
 }
 
 /**
- * The arguments as a reviewer sees them: secrets redacted first (so no cut
- * can leave half a secret visible), then long strings shortened, then the
- * pretty JSON escaped and cut at a line end to fit Slack's 3,000-character
- * section text.
+ * The arguments as a reviewer sees them in the message: secrets redacted
+ * first (so no cut can leave half a secret visible), then long strings
+ * shortened, then the pretty JSON escaped and cut at a line end to fit
+ * Slack's 3,000-character section text.
  */
 export function argumentsText(args: Record<string, unknown>, redactor: Redactor, limits: ArgumentsLimits): ArgumentsText {
   const redaction = redactor.redact(args);
@@ -34,14 +34,17 @@ export function argumentsText(args: Record<string, unknown>, redactor: Redactor,
     if (typeof node === 'string') {
       if (node.length <= limits.valueChars) return node;
       cutValues++;
-      return `${node.slice(0, limits.valueChars)}… [${node.length - limits.valueChars} more characters]`;
+      // Never half a surrogate pair, which would show as an escape the agent did not send.
+      const end = /[\uD800-\uDBFF]/.test(node[limits.valueChars - 1] ?? '') ? limits.valueChars - 1 : limits.valueChars;
+      return `${node.slice(0, end)}… [${node.length - end} more characters]`;
     }
     if (Array.isArray(node)) return node.map(shorten);
     if (node === null || typeof node !== 'object') return node;
     return Object.fromEntries(Object.entries(node).map(([key, child]) => [key, shorten(child)]));
   };
   const pretty = JSON.stringify(shorten(redaction.value), null, 2);
-  const escaped = escapeCode(pretty);
+  // Escaping only lengthens text, each character on its own: what lies past blockChars of the JSON is never shown, so it is not escaped (an agent's 256 KiB of U+202E would cost tens of ms on every render).
+  const escaped = escapeJsonCode(pretty.length > limits.blockChars ? pretty.slice(0, limits.blockChars + 1) : pretty);
   if (escaped.length <= limits.blockChars) {
     return { code: escaped, redacted: redaction.redacted, cutValues, truncated: false, totalChars: pretty.length };
   }
@@ -51,4 +54,10 @@ export function argumentsText(args: Record<string, unknown>, redactor: Redactor,
   // Cutting at a line end keeps every shown line whole, unless that would throw most of the room away.
   const kept = lineEnd > room.length / 2 ? room.slice(0, lineEnd) : room;
   return { code: `${kept}${marker}`, redacted: redaction.redacted, cutValues, truncated: true, totalChars: pretty.length };
+}
+
+/** Every argument, redacted and escaped as in the message, nothing shortened: for the "Show all arguments" modal to split into blocks. */
+export function fullArgumentsText(args: Record<string, unknown>, redactor: Redactor): { code: string; redacted: boolean } {
+  const redaction = redactor.redact(args);
+  return { code: escapeJsonCode(JSON.stringify(redaction.value, null, 2)), redacted: redaction.redacted };
 }

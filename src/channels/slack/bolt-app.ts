@@ -2,8 +2,9 @@ import { App, ExpressReceiver, SocketModeReceiver, type Middleware, type AnyMidd
 import type { Router } from 'express';
 import type { Logger } from 'pino';
 import { boltLogger } from './bolt-logger.js';
+import type { SlackArgumentsViewer } from './arguments-viewer.js';
 import type { SlackDecisions } from './decisions.js';
-import { APPROVE_ACTION, BlockActionsSchema, InteractionSchema, REASON_VIEW, REJECT_ACTION, teamOf, ViewSubmissionSchema } from './payloads.js';
+import { APPROVE_ACTION, BlockActionsSchema, InteractionSchema, REASON_VIEW, REJECT_ACTION, SHOW_ARGUMENTS_ACTION, teamOf, ViewSubmissionSchema } from './payloads.js';
 import type { WebClientOptions } from './web-client.js';
 
 /** Who the bot token belongs to (`auth.test`): the workspace every payload must come from. */
@@ -21,6 +22,7 @@ export interface BoltAppOptions {
   clientOptions: WebClientOptions;
   identity(): Promise<SlackIdentity>;
   decisions: SlackDecisions;
+  viewer: SlackArgumentsViewer;
   logger: Logger;
 }
 
@@ -28,7 +30,8 @@ export interface BoltAppOptions {
  * The Bolt app: HTTP requests on Airlock's own express app (the receiver
  * adds `POST /slack/events` to `router`, after the guard), or a Socket Mode
  * connection. One global middleware refuses anything but Airlock's own
- * interactions from its own workspace; three listeners decide.
+ * interactions from its own workspace; three listeners decide, one shows
+ * all of a request's arguments.
  */
 export function createBoltApp(options: BoltAppOptions): App {
   const { receiving, decisions, logger } = options;
@@ -59,6 +62,10 @@ export function createBoltApp(options: BoltAppOptions): App {
   app.action(REJECT_ACTION, async ({ ack, body }) => {
     await ack();
     await settle(logger, decisions.rejectClicked(BlockActionsSchema.parse(body)));
+  });
+  app.action(SHOW_ARGUMENTS_ACTION, async ({ ack, body }) => {
+    await ack();
+    await settle(logger, options.viewer.showClicked(BlockActionsSchema.parse(body)));
   });
   app.view(REASON_VIEW, async ({ ack, body }) => {
     await ack();

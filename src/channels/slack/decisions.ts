@@ -3,6 +3,7 @@ import type { ApprovalRecord, Approvals, DecideResult } from '../../approvals/in
 import type { AuditRecorder } from '../../audit/index.js';
 import { AirlockError, ErrorCode } from '../../errors.js';
 import type { SlackDirectory } from './directory.js';
+import { slackEntitlement } from './entitlement.js';
 import { claimOf, type BlockActions, type ViewSubmission } from './payloads.js';
 import { rejectModal, reply } from './replies.js';
 import { describeSlackError, type WebClient } from './web-client.js';
@@ -117,25 +118,19 @@ export class SlackDecisions {
     }
   }
 
-  /**
-   * The check `decide` makes, before any modal opens; user groups are
-   * resolved here, as only Slack knows their members, and only when the
-   * user is not entitled without them.
-   */
   async #mayDecide(record: ApprovalRecord, user: string): Promise<{ memberOf: string[] } | { refusal: Refusal }> {
     const { request } = record;
     const approvalId = request.id;
-    const direct = this.#options.approvals.entitlement(request, { via: 'slack', id: user });
-    if (direct.ok) return { memberOf: [] };
-    if (direct.why === 'console_only') {
-      return { refusal: { reason: 'no approvers list applies to this call: only console admins decide it', text: reply.consoleOnly(request), approvalId, detail: direct.message } };
+    const entitled = await slackEntitlement(this.#options.approvals, this.#options.directory, request, user);
+    if (entitled.ok) return { memberOf: entitled.memberOf };
+    switch (entitled.why) {
+      case 'console_only':
+        return { refusal: { reason: 'no approvers list applies to this call: only console admins decide it', text: reply.consoleOnly(request), approvalId, detail: entitled.message } };
+      case 'membership_unknown':
+        return { refusal: { reason: `could not read the members of ${entitled.groups.join(', ')} from Slack`, text: reply.membershipUnknown(request, entitled.groups), approvalId } };
+      default:
+        return { refusal: { reason: 'not an approver for this tool', text: reply.notApprover(request), approvalId, detail: entitled.message } };
     }
-    const membership = await this.#options.directory.membership(user, request.approvers);
-    if (membership.memberOf.length > 0 && this.#options.approvals.entitlement(request, { via: 'slack', id: user, memberOf: membership.memberOf }).ok) return { memberOf: membership.memberOf };
-    if (membership.unknown.length > 0) {
-      return { refusal: { reason: `could not read the members of ${membership.unknown.join(', ')} from Slack`, text: reply.membershipUnknown(request, membership.unknown), approvalId } };
-    }
-    return { refusal: { reason: 'not an approver for this tool', text: reply.notApprover(request), approvalId, detail: direct.message } };
   }
 
   #refusalFor(err: unknown, id: string, record?: ApprovalRecord): Refusal {

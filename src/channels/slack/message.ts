@@ -1,9 +1,11 @@
 import type { types } from '@slack/bolt';
 import type { ApprovalRequest, ApprovalState, ApprovalStatus, Execution, Vote } from '../../approvals/index.js';
+import { escapeInvisible, INVISIBLE_NOTE } from '../../invisible-characters.js';
 import type { Redactor } from '../../redact.js';
+import { fieldsWithInvisible, type UntrustedField } from '../invisible-fields.js';
 import { argumentsText } from './arguments-text.js';
 import { cutEscaped, cutPlain, escapeText, inlineCode, mention, slackDate } from './mrkdwn.js';
-import { APPROVE_ACTION, REJECT_ACTION } from './payloads.js';
+import { APPROVE_ACTION, REJECT_ACTION, SHOW_ARGUMENTS_ACTION } from './payloads.js';
 
 type KnownBlock = types.KnownBlock;
 
@@ -14,6 +16,8 @@ const VALUE_CHARS = 300;
 const ARGUMENTS_OPENING = '*Arguments*\n```\n';
 const ARGUMENTS_CLOSING = '\n```';
 const DETAIL_CHARS = 300;
+/** Hex digits of the arguments digest shown: enough for a reviewer and an auditor to match a request by eye; the agent cannot aim at them without the digest key. */
+const SHORT_DIGEST = 12;
 
 export interface MessageOptions {
   redactor: Redactor;
@@ -42,6 +46,8 @@ const HEADLINE: Record<ApprovalState, string> = {
  * The message reviewers decide from, for any state of the request: what
  * will run (server, tool, arguments), why the policy asked, who is asking,
  * until when; the buttons while it is pending, and how it ended after.
+ * Everything the agent, its client or an upstream chose is escaped, with a
+ * warning on top when any of it holds invisible characters.
  */
 export function approvalMessage(request: ApprovalRequest, status: MessageState, options: MessageOptions): SlackMessage {
   const call = `${request.server}/${request.tool}`;
@@ -50,14 +56,36 @@ export function approvalMessage(request: ApprovalRequest, status: MessageState, 
   const risk = riskOf(request);
   const headline = `${HEADLINE[status.state]}: ${call}`;
   const blocks: KnownBlock[] = [
-    { type: 'header', text: { type: 'plain_text', text: cutPlain(`${headline}${risk ? ` (${risk})` : ''}`, SLACK_LIMITS.header), emoji: false } },
+    { type: 'header', text: { type: 'plain_text', text: cutPlain(escapeInvisible(`${headline}${risk ? ` (${risk})` : ''}`), SLACK_LIMITS.header), emoji: false } },
+    ...invisibleWarning(fieldsWithInvisible(request)),
     markdown(`*Why:* ${escapeText(reason)}`),
     { type: 'section', fields: detailFields(request, status, risk).map((text) => ({ type: 'mrkdwn', text: cutEscaped(text, SLACK_LIMITS.field) })) },
     ...argumentsBlocks(request, options),
     ...(status.state === 'pending' ? [decisionButtons(request.id)] : outcomeBlocks(status, hide)),
-    { type: 'context', elements: [{ type: 'mrkdwn', text: `approval ${inlineCode(request.id)} · rule ${inlineCode(request.rule)}` }] },
+    { type: 'context', elements: [{ type: 'mrkdwn', text: cutEscaped(`approval ${inlineCode(request.id)} · arguments digest ${inlineCode(shortDigest(request.digest))} · rule ${inlineCode(request.rule)}`, SLACK_LIMITS.section) }] },
   ];
   return { text: cutEscaped(`${escapeText(headline)} — ${escapeText(reason)}`, SLACK_LIMITS.section), blocks };
+}
+
+const FIELD_NAMES: Record<UntrustedField, string> = {
+  server: 'the server name',
+  tool: 'the tool name',
+  arguments: 'the arguments',
+  grant: 'the grant name',
+  client: 'the MCP client name',
+  rule: 'the rule',
+  reason: 'the reason',
+};
+
+/** Said before anything else: a reviewer who skims still learns that what they read is not all there is to see. */
+function invisibleWarning(fields: UntrustedField[]): KnownBlock[] {
+  if (fields.length === 0) return [];
+  return [markdown(`:warning: *${INVISIBLE_NOTE}* (in ${fields.map((f) => FIELD_NAMES[f]).join(', ')}). Such characters can hide text or make it read in another order.`)];
+}
+
+/** The start of the arguments digest (HMAC-SHA256 of the full arguments), as the message and the modal show it. */
+export function shortDigest(digest: string): string {
+  return digest.slice(0, SHORT_DIGEST);
 }
 
 /** `execute, high risk` from the inventory; a request an older Airlock wrote has only its rule (`risk.write`) to go by. */
@@ -95,15 +123,20 @@ function argumentsBlocks(request: ApprovalRequest, options: MessageOptions): Kno
   if (shown.redacted) notes.push('Values that look secret are shown as `[redacted]`.');
   if (shown.cutValues > 0) notes.push(`${shown.cutValues} long ${shown.cutValues === 1 ? 'value is' : 'values are'} shortened.`);
   if (shown.truncated) notes.push(`The arguments are cut to fit Slack (${shown.totalChars.toLocaleString('en-US')} characters in all).`);
+  const cut = shown.truncated || shown.cutValues > 0;
   const link = fullRequestLink(request.id, options.publicUrl);
-  if ((shown.truncated || shown.cutValues > 0) && link) notes.push(`Whole request: <${link}|GET /api/approvals/${request.id}> (admin token).`);
-  return [
-    markdown(`${ARGUMENTS_OPENING}${shown.code}${ARGUMENTS_CLOSING}`),
-    ...(notes.length > 0 ? [{ type: 'context' as const, elements: [{ type: 'mrkdwn' as const, text: notes.join(' ') }] }] : []),
-  ];
+  if (cut && link) notes.push(`Whole request: <${link}|GET /api/approvals/${request.id}> (admin token).`);
+  const code = markdown(`${ARGUMENTS_OPENING}${shown.code}${ARGUMENTS_CLOSING}`);
+  if (cut) return [code, { type: 'section', text: { type: 'mrkdwn', text: notes.join(' ') }, accessory: showArgumentsButton(request.id) }];
+  return [code, ...(notes.length > 0 ? [{ type: 'context' as const, elements: [{ type: 'mrkdwn' as const, text: notes.join(' ') }] }] : [])];
 }
 
-function fullRequestLink(id: string, publicUrl: string | undefined): string | undefined {
+/** Beside every cut: the whole arguments, in a modal only the clicking reviewer sees (see SlackArgumentsViewer). */
+function showArgumentsButton(id: string): types.Button {
+  return { type: 'button', action_id: SHOW_ARGUMENTS_ACTION, text: { type: 'plain_text', text: 'Show all arguments' }, value: id };
+}
+
+export function fullRequestLink(id: string, publicUrl: string | undefined): string | undefined {
   if (publicUrl === undefined) return undefined;
   const base = publicUrl.endsWith('/') ? publicUrl : `${publicUrl}/`;
   return new URL(`api/approvals/${id}`, base).toString();

@@ -4,6 +4,7 @@ import { isApprovalId } from '../../approvals/index.js';
 /** The ids Airlock's messages and modal carry, and that its listeners answer to. */
 export const APPROVE_ACTION = 'airlock_approve';
 export const REJECT_ACTION = 'airlock_reject';
+export const SHOW_ARGUMENTS_ACTION = 'airlock_show_arguments';
 export const REASON_VIEW = 'airlock_reject_reason';
 export const REASON_BLOCK = 'reason';
 export const REASON_INPUT = 'reason';
@@ -13,8 +14,9 @@ const approvalId = z.string().refine(isApprovalId, 'expected an approval id');
 const team = z.object({ id: z.string().min(1) }).nullable().optional();
 
 /**
- * A click on Approve or Reject, as Slack posts it (only the fields Airlock
- * reads; Slack sends many more). Exactly one action per payload.
+ * A click on Approve, Reject or Show all arguments, as Slack posts it (only
+ * the fields Airlock reads; Slack sends many more). Exactly one action per
+ * payload.
  */
 export const BlockActionsSchema = z.object({
   type: z.literal('block_actions'),
@@ -22,7 +24,7 @@ export const BlockActionsSchema = z.object({
   user: z.object({ id: userId, team_id: z.string().optional() }),
   channel: z.object({ id: z.string().min(1) }),
   trigger_id: z.string().min(1),
-  actions: z.tuple([z.object({ action_id: z.enum([APPROVE_ACTION, REJECT_ACTION]), value: approvalId })]),
+  actions: z.tuple([z.object({ action_id: z.enum([APPROVE_ACTION, REJECT_ACTION, SHOW_ARGUMENTS_ACTION]), value: approvalId })]),
 });
 export type BlockActions = z.infer<typeof BlockActionsSchema>;
 

@@ -1,6 +1,7 @@
 import type { types } from '@slack/bolt';
 import type { ApprovalRecord, ApprovalRequest } from '../../approvals/index.js';
 import { cutPlain, escapeText, inlineCode, mention, slackDate } from './mrkdwn.js';
+import type { SlackEntitlement } from './entitlement.js';
 import { REASON_BLOCK, REASON_INPUT, REASON_VIEW, type ModalMetadata } from './payloads.js';
 import { progress } from './message.js';
 
@@ -48,6 +49,30 @@ export const reply = {
 
   unavailable(detail: string): string {
     return `Airlock cannot record decisions right now (${escapeText(detail)}): nothing changed. Try again in a moment.`;
+  },
+
+  nothingToShow(id: string): string {
+    return `Airlock has no approval request ${inlineCode(id)} (it may have ended longer ago than approvals.retention): there are no arguments to show.`;
+  },
+
+  notPostedHere(id: string): string {
+    return `Approval request ${inlineCode(id)} was not posted in this channel: Airlock shows its arguments only to the channel its message is in.`;
+  },
+
+  /** Why the modal stays shut: only those who may decide a request see all of it. */
+  argumentsForApprovers(request: ApprovalRequest, refused: Exclude<SlackEntitlement, { ok: true }>): string {
+    switch (refused.why) {
+      case 'console_only':
+        return `Only console admins decide ${callOf(request)}, so its arguments are shown in the console: \`airlock approvals show ${request.id}\`.`;
+      case 'membership_unknown':
+        return `Airlock could not read the members of ${refused.groups.map(mention).join(', ')} from Slack, so it cannot tell whether you may see all the arguments of ${callOf(request)}. Try again in a moment.`;
+      default:
+        return `Only approvers of ${callOf(request)} can open all its arguments; the message shows what everyone in the channel may read. Approvers: ${request.approvers.map(mention).join(', ')}.`;
+    }
+  },
+
+  argumentsUnavailable(detail: string): string {
+    return `Airlock cannot show the arguments right now (${escapeText(detail)}). Try again in a moment.`;
   },
 };
 

@@ -7,6 +7,7 @@ import type { AuditRecorder } from '../../audit/index.js';
 import { AirlockError, ErrorCode } from '../../errors.js';
 import { Redactor } from '../../redact.js';
 import type { ApprovalChannel } from '../channel.js';
+import { SlackArgumentsViewer } from './arguments-viewer.js';
 import { createBoltApp, type SlackIdentity } from './bolt-app.js';
 import { SlackDecisions } from './decisions.js';
 import { SlackDirectory } from './directory.js';
@@ -93,9 +94,11 @@ export class SlackChannel implements ApprovalChannel {
       if (isPlatformError(err) || socket) throw new AirlockError(ErrorCode.SlackUnavailable, `slack.bot_token: auth.test failed: ${describeSlackError(err)}; check the token and slack.api_url`, { cause: err });
       logger.warn({ err: describeSlackError(err) }, 'Slack cannot be reached to check the bot token (auth.test); approval requests fail [UNAVAILABLE] until it can');
     }
+    const directory = new SlackDirectory(client, logger, options.now);
+    const viewer = new SlackArgumentsViewer({ approvals: options.approvals, directory, client, logger, message: channel.#message });
     const decisions = new SlackDecisions({
       approvals: options.approvals,
-      directory: new SlackDirectory(client, logger, options.now),
+      directory,
       client,
       audit: options.audit,
       logger,
@@ -108,7 +111,7 @@ export class SlackChannel implements ApprovalChannel {
       channel.#flushRefusals = guard.flush;
     }
     const receiving = router ? { mode: 'http' as const, signingSecret: slack.signing_secret, router } : { mode: 'socket' as const, appToken: slack.app_token ?? '' };
-    channel.#app = createBoltApp({ receiving, botToken: slack.bot_token, clientOptions, identity: () => channel.#whoAmI(), decisions, logger });
+    channel.#app = createBoltApp({ receiving, botToken: slack.bot_token, clientOptions, identity: () => channel.#whoAmI(), decisions, viewer, logger });
     if (socket) await channel.#startSocket(channel.#app);
     logger.info({ mode: socket ? 'socket' : 'http', channel: slack.channel, api_url: slack.api_url }, socket ? 'Slack approvals: connected in Socket Mode' : 'Slack approvals: receiving clicks at /slack/events');
     return channel;
