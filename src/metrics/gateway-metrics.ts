@@ -58,6 +58,7 @@ export class GatewayMetrics {
   readonly #slackRefused: Counter;
   readonly #requestsRefused: Counter;
   readonly #policyReloads: Counter<'server' | 'result'>;
+  readonly #listsTruncated: Counter<'server' | 'method' | 'cap'>;
   #sources: MetricsSources | undefined;
 
   constructor(options: { version: string }) {
@@ -73,6 +74,7 @@ export class GatewayMetrics {
     this.#slackRefused = new Counter({ name: 'airlock_slack_requests_refused_total', help: 'Requests to /slack/events refused before any decision, by reason: unsigned, bad_signature, stale, bad_timestamp (none needs the signing secret), replayed, unparsable, replay_check_unavailable.', labelNames: ['reason'], registers });
     this.#requestsRefused = new Counter({ name: 'airlock_requests_refused_total', help: "Requests refused because their Host or Origin header is not one of Airlock's names (DNS rebinding protection), by reason: host, origin. Counted in full though the audit samples them.", labelNames: ['reason'], registers });
     this.#policyReloads = new Counter({ name: 'airlock_policy_reloads_total', help: 'Policy file reloads by server and result (ok, failed: the last good policy stays in force).', labelNames: ['server', 'result'], registers });
+    this.#listsTruncated = new Counter({ name: 'airlock_lists_truncated_total', help: "Upstream lists (tools/list, resources/list, resources/templates/list, prompts/list) cut at a cap while the server offered more, by server, method and cap: pages (servers.<name>.max_list_pages), items (max_list_items).", labelNames: ['server', 'method', 'cap'], registers });
     // Until the sources are set (or in a registry nobody wired up) the gauges stay empty rather than report a made-up 0.
     const sourced = () => this.#sources;
     new Gauge({
@@ -117,6 +119,10 @@ export class GatewayMetrics {
   /** Where the gauges read from; set once the gateway's parts are open. */
   setSources(sources: MetricsSources): void {
     this.#sources = sources;
+  }
+
+  listTruncated(server: string, method: string, cap: 'pages' | 'items'): void {
+    this.#listsTruncated.inc({ server, method, cap });
   }
 
   callEnded(server: string, tool: string, outcome: CallOutcome, trace: CallTrace): void {

@@ -30,7 +30,7 @@ export const SEPARATOR = '__';
 export class Router {
   readonly #deps: PipelineDeps;
   readonly #scope: Scope;
-  readonly #uriOwners = new Map<string, string>();
+  #uriOwners = new Map<string, string>();
 
   constructor(deps: PipelineDeps, scope: Scope) {
     this.#deps = deps;
@@ -71,12 +71,15 @@ export class Router {
 
   async allResources(signal: AbortSignal): Promise<Resource[]> {
     const resources: Resource[] = [];
+    const owners = new Map<string, string>();
     for (const server of this.#having('resources')) {
       for (const resource of await this.#pages(server, 'resources/list', ListResourcesResultSchema, (p) => p.resources, signal)) {
-        this.#uriOwners.set(resource.uri, server);
+        owners.set(resource.uri, server);
         resources.push(resource);
       }
     }
+    // Replaced, not added to: a server naming new URIs on every walk would otherwise grow the session's map without end.
+    this.#uriOwners = owners;
     return resources;
   }
 
@@ -111,15 +114,9 @@ export class Router {
     return this.listable().filter((name) => this.#deps.upstream(name).capabilities?.[capability] !== undefined);
   }
 
-  async #pages<S extends ZodType<{ nextCursor?: string }>, T>(server: string, method: string, schema: S, items: (page: z.output<S>) => T[], signal: AbortSignal): Promise<T[]> {
-    const all: T[] = [];
-    let cursor: string | undefined;
-    do {
-      const page = await this.#deps.upstream(server).request({ method, params: cursor ? { cursor } : {} }, schema, { signal });
-      all.push(...items(page));
-      cursor = page.nextCursor;
-    } while (cursor);
-    return all;
+  /** One server's whole list, within its caps, abandoned when the downstream request's `signal` aborts. */
+  #pages<S extends ZodType<{ nextCursor?: string }>, T>(server: string, method: string, schema: S, items: (page: z.output<S>) => T[], signal: AbortSignal): Promise<T[]> {
+    return this.#deps.upstream(server).list(method, schema, items, signal);
   }
 }
 

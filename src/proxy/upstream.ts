@@ -16,9 +16,10 @@ import {
   type Tool,
 } from '@modelcontextprotocol/sdk/types.js';
 import type { Logger } from 'pino';
-import type { z } from 'zod';
+import type { z, ZodType } from 'zod';
 import type { LoadedServer } from '../config/index.js';
 import { ProtocolError, UpstreamUnavailableError } from './errors.js';
+import { readPages, type PageFetch } from './list-pages.js';
 import { withRequestSignals } from './request-signal.js';
 
 export type UpstreamStatus = 'connecting' | 'connected' | 'disconnected' | 'closed';
@@ -35,6 +36,8 @@ export interface UpstreamOptions {
   onConnected?: () => void;
   /** Called when a connection attempt fails or an open connection drops (for metrics). */
   onFault?: (kind: 'connect_failed' | 'disconnected') => void;
+  /** Called each time one of the server's lists is cut at a cap (for metrics). */
+  onListCut?: (method: string, cap: 'pages' | 'items') => void;
   /** First and maximum delay between reconnection attempts. */
   backoff?: { initialMs: number; maxMs: number };
 }
@@ -57,6 +60,8 @@ export class Upstream {
   #retryTimer: NodeJS.Timeout | undefined;
   #attempt = 0;
   #connecting: Promise<void> | undefined;
+  /** Lists cut at a cap since they were last read whole: each is warned about once, not on every read. */
+  readonly #cutWarned = new Set<string>();
   readonly #options: UpstreamOptions;
 
   constructor(options: UpstreamOptions) {
@@ -118,6 +123,16 @@ export class Upstream {
       resetTimeoutOnProgress: true,
       ...options,
     });
+  }
+
+  /**
+   * Every item of one of the server's paginated lists (`resources/list`,
+   * `prompts/list`, …), up to its caps (`max_list_pages`, `max_list_items`):
+   * past them what was read is returned, and the cut is logged and counted.
+   * Stops when `signal` aborts.
+   */
+  list<S extends ZodType<{ nextCursor?: string }>, T>(method: string, schema: S, itemsOf: (page: z.output<S>) => readonly T[], signal?: AbortSignal): Promise<T[]> {
+    return this.#list((cursor, pageSignal) => this.request({ method, params: cursor === undefined ? {} : { cursor } }, schema, { signal: pageSignal }), method, itemsOf, signal);
   }
 
   notify(notification: Notification): Promise<void> {
@@ -234,18 +249,37 @@ export class Upstream {
     this.#retryTimer = setTimeout(() => void this.start(), delay).unref();
   }
 
+  /**
+   * Reads the tool list again, up to the caps: a truncated list is served (a
+   * tool missing from it is uncallable, which is safe), rather than none.
+   * There is no client to abandon this read, so the caps alone bound it.
+   */
   async #refreshTools(client: Client): Promise<void> {
-    const tools: Tool[] = [];
-    let cursor: string | undefined;
-    do {
-      const page = await client.request({ method: 'tools/list', params: cursor ? { cursor } : {} }, ListToolsResultSchema);
-      tools.push(...page.tools);
-      cursor = page.nextCursor;
-    } while (cursor);
+    const tools = await this.#list((cursor) => client.request({ method: 'tools/list', params: cursor === undefined ? {} : { cursor } }, ListToolsResultSchema), 'tools/list', (page) => page.tools);
     // Checked against the pins before the new list is served, so a changed tool is never called as unchanged.
     await this.#options.onTools?.(tools);
     this.#tools = tools;
     this.#toolsByName = new Map(tools.map((t) => [t.name, t]));
+  }
+
+  async #list<P extends { nextCursor?: string }, T>(fetchPage: PageFetch<P>, method: string, itemsOf: (page: P) => readonly T[], signal?: AbortSignal): Promise<T[]> {
+    const { max_list_pages: pages, max_list_items: items } = this.#options.server;
+    const read = await readPages(fetchPage, itemsOf, { pages, items }, signal);
+    if (read.cut === undefined) {
+      this.#cutWarned.delete(method);
+      return read.items;
+    }
+    this.#options.onListCut?.(method, read.cut);
+    const key = read.cut === 'pages' ? 'max_list_pages' : 'max_list_items';
+    const cap = read.cut === 'pages' ? pages : items;
+    // A server that never ends its list is cut on every read: warned about once, then at debug until it ends one.
+    const level = this.#cutWarned.has(method) ? 'debug' : 'warn';
+    this.#cutWarned.add(method);
+    this.#options.logger[level](
+      { upstream: this.name, method, cap: key, max: cap, pages: read.pages, items: read.items.length },
+      `${method} of upstream ${this.name} was cut at ${key} (${cap}) while the server offered more; serving the ${read.items.length} items read. Raise servers.${this.name}.${key} if it really has more`,
+    );
+    return read.items;
   }
 
   #forwardStderr(stream: Readable | null): void {

@@ -72,6 +72,8 @@ const valid: ValidCase[] = [
         env: {},
         call_timeout_ms: 60_000,
         policy: join(dir, 'policies/filesystem.yaml'),
+        max_list_pages: 100,
+        max_list_items: 10_000,
         cwd: dir,
       });
       assert.deepEqual(c.servers['aws-support'], {
@@ -80,6 +82,8 @@ const valid: ValidCase[] = [
         headers: { Authorization: 'Bearer aws-secret' },
         call_timeout_ms: 60_000,
         policy: join(dir, 'policies/aws-support.json'),
+        max_list_pages: 100,
+        max_list_items: 10_000,
       });
       assert.deepEqual(c.grants, [{ name: 'ci-bot', token: 'ci-secret', servers: ['filesystem'] }]);
       assert.deepEqual(c.admins, [{ name: 'alice', token: 'admin-secret' }]);
@@ -107,7 +111,7 @@ const valid: ValidCase[] = [
     check: (c, dir) => {
       assert.deepEqual(c.listen, { host: '127.0.0.1', port: 8080, body_limit: '1mb', session_idle_timeout: '30m', shutdown_timeout: '20s' });
       assert.deepEqual(c.approvals, { channel: 'console', timeout: '10m', timeout_ms: 600_000, heartbeat: '15s', heartbeat_ms: 15_000, retention: '24h', retention_ms: 86_400_000, max_arguments: '256kb', max_arguments_bytes: 262_144 });
-      assert.deepEqual(c.servers.fs, { transport: 'stdio', command: 'node', args: [], env: {}, call_timeout_ms: 60_000, policy: join(dir, 'policies/fs.yaml'), cwd: dir });
+      assert.deepEqual(c.servers.fs, { transport: 'stdio', command: 'node', args: [], env: {}, call_timeout_ms: 60_000, policy: join(dir, 'policies/fs.yaml'), max_list_pages: 100, max_list_items: 10_000, cwd: dir });
       assert.equal(c.grants, undefined);
       assert.equal(c.audit.file, undefined);
     },
@@ -197,6 +201,14 @@ const valid: ValidCase[] = [
       assert.equal(c.servers.fs?.call_timeout_ms, 300_000);
       assert.equal(c.listen.body_limit, '256kb');
       assert.equal(c.log.level, 'debug');
+    },
+  },
+  {
+    name: 'list caps are read, from the environment too',
+    config: FS.replace('    command: node\n', '    command: node\n    max_list_pages: 5\n    max_list_items: "${MAX_ITEMS:-250}"\n'),
+    check: (c) => {
+      assert.equal(c.servers.fs?.max_list_pages, 5);
+      assert.equal(c.servers.fs?.max_list_items, 250);
     },
   },
   {
