@@ -122,8 +122,12 @@ export function mcpRoutes(options: McpEndpointOptions): Router {
   };
   const abortDropped = (session: HttpSession, body: unknown) => {
     for (const message of Array.isArray(body) ? body : [body]) {
-      const id = (message as { id?: unknown } | null)?.id;
-      if (typeof id === 'string' || typeof id === 'number') session.identity.calls.get(id)?.abort(new Error('the agent disconnected before the call was answered'));
+      const { id, method } = (message ?? {}) as { id?: unknown; method?: unknown };
+      if ((typeof id !== 'string' && typeof id !== 'number') || typeof method !== 'string') continue;
+      session.identity.calls.get(id)?.abort(new Error('the agent disconnected before the call was answered'));
+      // Any other request (a list walking an upstream's pages, say) ends as if the agent had cancelled it, which is what it
+      // did: the SDK then aborts the handler's signal, which it does not do for a dropped connection.
+      session.transport.onmessage?.({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: id, reason: 'the agent disconnected before the request was answered' } });
     }
   };
   const sweep = setInterval(() => {
