@@ -21,6 +21,7 @@ export const ErrorCode = {
   SlackUnavailable: 'AIRLOCK_SLACK_UNAVAILABLE',
   ShuttingDown: 'AIRLOCK_SHUTTING_DOWN',
   HostNotAllowed: 'AIRLOCK_HOST_NOT_ALLOWED',
+  SessionLimit: 'AIRLOCK_SESSION_LIMIT',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -36,6 +37,7 @@ const HTTP_STATUS: Partial<Record<ErrorCode, number>> = {
   [ErrorCode.ApprovalNotFound]: 404,
   [ErrorCode.ApprovalDecided]: 409,
   [ErrorCode.ApprovalTampered]: 409,
+  [ErrorCode.SessionLimit]: 429,
   [ErrorCode.RedisUnavailable]: 503,
   [ErrorCode.UpstreamUnavailable]: 503,
   [ErrorCode.SlackUnavailable]: 503,

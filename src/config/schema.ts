@@ -236,6 +236,12 @@ export const ConfigSchema = z
         shutdown_timeout: durationField(3_600_000)
           .default('20s')
           .meta({ description: 'On SIGTERM or SIGINT, how long calls already sent upstream may take to finish before their sessions are closed (held calls are withdrawn at once).' }),
+        max_sessions_per_grant: cap(1_000_000)
+          .default(100)
+          .meta({ description: 'Most MCP sessions one grant may have open on this instance (without grants: all agents together); past it initialize is answered 429 until one of them closes.' }),
+        max_sessions: cap(1_000_000)
+          .default(10_000)
+          .meta({ description: 'Most MCP sessions open on this instance, all grants together; past it initialize is answered 429.' }),
         allowed_hosts: z
           .array(hostName)
           .optional()
