@@ -22,6 +22,7 @@ export const ErrorCode = {
   ShuttingDown: 'AIRLOCK_SHUTTING_DOWN',
   HostNotAllowed: 'AIRLOCK_HOST_NOT_ALLOWED',
   PolicyDenied: 'AIRLOCK_POLICY_DENIED',
+  SessionLimit: 'AIRLOCK_SESSION_LIMIT',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -37,6 +38,7 @@ const HTTP_STATUS: Partial<Record<ErrorCode, number>> = {
   [ErrorCode.ApprovalNotFound]: 404,
   [ErrorCode.ApprovalDecided]: 409,
   [ErrorCode.ApprovalTampered]: 409,
+  [ErrorCode.SessionLimit]: 429,
   [ErrorCode.RedisUnavailable]: 503,
   [ErrorCode.UpstreamUnavailable]: 503,
   [ErrorCode.SlackUnavailable]: 503,

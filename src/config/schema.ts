@@ -15,6 +15,14 @@ export const SERVER_NAME_PATTERN = /^[a-z0-9][a-z0-9_-]*$/;
 
 const MAX_APPROVAL_TIMEOUT_MS = 30 * 86_400_000;
 const MAX_CALL_TIMEOUT_MS = 86_400_000;
+
+/** A count limit: a whole number from 1 to `max` (digits from `${VAR}` too); no value turns a cap off. */
+function cap(max: number) {
+  return z
+    .union([z.number(), z.string()], { error: 'expected a whole number' })
+    .transform((v) => (typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : v) as number)
+    .pipe(z.int().min(1).max(max));
+}
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 /** Words of an argument name that mark its value secret, unless the config names others. */
@@ -125,6 +133,12 @@ export const ServerSchema = z
       .default('60s')
       .meta({ description: 'How long a tool call may run upstream without progress before it ends [UNAVAILABLE]; progress notifications restart the clock.' }),
     policy: text.meta({ description: "The policy file for this server, relative to the config file's folder." }),
+    max_list_pages: cap(10_000)
+      .default(100)
+      .meta({ description: 'Most pages Airlock reads of one of this server\'s lists (tools/list, resources/list, resources/templates/list, prompts/list) before it stops and serves what it read: a server that always answers with a nextCursor is cut off here.' }),
+    max_list_items: cap(1_000_000)
+      .default(10_000)
+      .meta({ description: 'Most items Airlock keeps of one of this server\'s lists; past it the list is cut and what was read is served.' }),
   })
   .strict()
   .check((ctx) => {
@@ -143,7 +157,7 @@ export const ServerSchema = z
   })
   .transform((s): StdioServer | HttpServer =>
     s.url !== undefined
-      ? { transport: 'http', url: s.url, headers: s.headers ?? {}, call_timeout_ms: durationMs(s.call_timeout), policy: s.policy }
+      ? { transport: 'http', url: s.url, headers: s.headers ?? {}, call_timeout_ms: durationMs(s.call_timeout), policy: s.policy, max_list_pages: s.max_list_pages, max_list_items: s.max_list_items }
       : {
           transport: 'stdio',
           command: s.command ?? '',
@@ -152,10 +166,18 @@ export const ServerSchema = z
           ...(s.cwd !== undefined && { cwd: s.cwd }),
           call_timeout_ms: durationMs(s.call_timeout),
           policy: s.policy,
+          max_list_pages: s.max_list_pages,
+          max_list_items: s.max_list_items,
         },
   );
 
-export interface StdioServer {
+/** How much of one paginated list Airlock reads from a server. */
+export interface ListCapsConfig {
+  max_list_pages: number;
+  max_list_items: number;
+}
+
+export interface StdioServer extends ListCapsConfig {
   transport: 'stdio';
   command: string;
   args: string[];
@@ -165,7 +187,7 @@ export interface StdioServer {
   policy: string;
 }
 
-export interface HttpServer {
+export interface HttpServer extends ListCapsConfig {
   transport: 'http';
   url: string;
   headers: Record<string, string>;
@@ -244,6 +266,12 @@ export const ConfigSchema = z
         shutdown_timeout: durationField(3_600_000)
           .default('20s')
           .meta({ description: 'On SIGTERM or SIGINT, how long calls already sent upstream may take to finish before their sessions are closed (held calls are withdrawn at once).' }),
+        max_sessions_per_grant: cap(1_000_000)
+          .default(100)
+          .meta({ description: 'Most MCP sessions one grant may have open on this instance (without grants: all agents together); past it initialize is answered 429 until one of them closes.' }),
+        max_sessions: cap(1_000_000)
+          .default(10_000)
+          .meta({ description: 'Most MCP sessions open on this instance, all grants together; past it initialize is answered 429.' }),
         allowed_hosts: z
           .array(hostName)
           .optional()

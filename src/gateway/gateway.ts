@@ -31,7 +31,7 @@ export class Gateway {
   readonly #serving: Serving;
   #http: HttpServer | undefined;
   #metricsHttp: HttpServer | undefined;
-  /** Writes the sampled Host/Origin refusals still pending, once the listeners are closed. */
+  /** Writes the sampled Host/Origin and session-limit refusals still pending, once the listeners are closed. */
   #flushRefusals: (() => void) | undefined;
   #stopping = false;
   /** Aborted by a second signal: stop without waiting for calls in flight. */
@@ -142,7 +142,21 @@ export class Gateway {
     const adminOf = (req: Request) => authenticateAdmin(bearerToken(req));
     const metrics = this.#serving.metrics;
     const guard = hostGuard({ audit: this.audit, logger, now: Date.now, onRefused: (kind) => metrics.requestRefused(kind) });
-    this.#flushRefusals = guard.flush;
+    const mcp = mcpRoutes({
+      deps: this.deps,
+      servers: Object.keys(config.servers),
+      authenticate: createAuthenticator(config),
+      sessions: this.#serving.sessions,
+      bodyLimit: config.listen.body_limit,
+      idleTimeoutMs: durationMs(config.listen.session_idle_timeout),
+      sessionLimits: { perGrant: config.listen.max_sessions_per_grant, total: config.listen.max_sessions },
+      configFile: config.file,
+      logger,
+    });
+    this.#flushRefusals = () => {
+      guard.flush();
+      mcp.close();
+    };
     const names = { publicUrl: config.public_url, allowedHosts: config.listen.allowed_hosts };
     const app = createHttpApp({
       hostGuard: guard.protect(hostCheck({ listenHost: config.listen.host, ...names })),
@@ -158,15 +172,7 @@ export class Gateway {
           ],
           logger,
         }),
-        mcpRoutes({
-          deps: this.deps,
-          servers: Object.keys(config.servers),
-          authenticate: createAuthenticator(config),
-          sessions: this.#serving.sessions,
-          bodyLimit: config.listen.body_limit,
-          idleTimeoutMs: durationMs(config.listen.session_idle_timeout),
-          logger,
-        }),
+        mcp.router,
       ],
       readiness,
       isStopping: () => this.#stopping,

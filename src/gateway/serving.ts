@@ -104,6 +104,7 @@ export async function openServing(config: LoadedConfig, redis: Redis, logger: Lo
           onNotification: (n) => sessions.broadcast(name, n),
           onTools: (tools) => onTools(name, tools),
           onFault: (kind) => metrics.upstreamFault(name, kind),
+          onListCut: (method, cap) => metrics.listTruncated(name, method, cap),
         }),
       ]),
     );

@@ -1,6 +1,6 @@
 export { createHttpApp, type HttpAppOptions, type ReadinessCheck } from './app.js';
 export { bearerToken, createAdminAuthenticator, createAuthenticator, type AdminIdentity, type Identity, type LocalAdmin } from './auth.js';
-export { mcpRoutes, type McpEndpointOptions } from './mcp-endpoint.js';
+export { mcpRoutes, type McpEndpoint, type McpEndpointOptions } from './mcp-endpoint.js';
 export { adminApi, type AdminApiOptions } from './admin-api.js';
 export { toolsApiRoutes, type ToolsApiOptions } from './tools-api.js';
 export { auditApiRoutes } from './audit-api.js';

@@ -3,11 +3,14 @@ import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/
 import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
 import express, { type Request, type Response, type Router } from 'express';
 import type { Logger } from 'pino';
+import { RefusalSampler } from '../audit/index.js';
+import { describeDuration } from '../config/index.js';
 import { ErrorCode } from '../errors.js';
 import type { SessionRegistry} from '../proxy/index.js';
 import { createSessionServer, type PipelineDeps, type Scope, type Session, type SessionIdentity } from '../proxy/index.js';
 import type { Identity } from './auth.js';
 import { sendJsonRpcError } from './json-rpc-error.js';
+import { SessionSlots, type SessionLimits } from './session-slots.js';
 
 interface HttpSession extends Session {
   id: string;
@@ -28,13 +31,36 @@ export interface McpEndpointOptions {
   bodyLimit: string | number;
   /** A session with no request open for this long is closed (clients that never send DELETE would otherwise pile up). */
   idleTimeoutMs: number;
+  /** `listen.max_sessions_per_grant` and `listen.max_sessions`. */
+  sessionLimits: SessionLimits;
+  /** The config file, named in a refusal that tells how to raise a limit. */
+  configFile: string;
   logger: Logger;
 }
 
+export interface McpEndpoint {
+  router: Router;
+  /** Logs the sampled session-limit refusals not yet logged, and stops the idle sweep (the gateway is stopping). */
+  close(): void;
+}
+
+/** Session-limit refusals logged one by one: the first of each grant and limit per window; the rest are summed into one line. */
+const REFUSAL_LOG_WINDOW_MS = 60_000;
+
 /** `/mcp/:server` for one server and `/mcp` for every server the grant may use, as Streamable HTTP. */
-export function mcpRoutes(options: McpEndpointOptions): Router {
+export function mcpRoutes(options: McpEndpointOptions): McpEndpoint {
   const { deps, servers, authenticate, sessions, logger } = options;
   const byId = new Map<string, HttpSession>();
+  const slots = new SessionSlots(options.sessionLimits);
+  deps.metrics.setSessionCounts(() => slots.counts());
+  const limitRefusals = new RefusalSampler<string>({
+    windowMs: REFUSAL_LOG_WINDOW_MS,
+    now: Date.now,
+    summarize: (kind, count, from, to) => {
+      const [limit, grant] = JSON.parse(kind) as [string, string | null];
+      logger.warn({ limit, ...(grant !== null && { grant }), refused: count, from: new Date(from).toISOString(), to: new Date(to).toISOString() }, `${count} more initialize requests refused by ${limit} (airlock_sessions_refused_total counts each)`);
+    },
+  });
   const router = express.Router();
   router.use(['/mcp', '/mcp/:server'], express.json({ limit: options.bodyLimit, type: () => true }));
 
@@ -72,6 +98,8 @@ export function mcpRoutes(options: McpEndpointOptions): Router {
       res.setHeader('Retry-After', '1');
       return refuse(req, res, 503, -32000, 'Service Unavailable: Airlock is shutting down and opens no new sessions; connect again in a moment', { data: { airlock_code: ErrorCode.ShuttingDown }, grant: identity.grant });
     }
+    const slot = slots.take(identity.grant);
+    if (!slot.ok) return refuseSession(req, res, identity.grant, slot);
 
     const scope: Scope = server === undefined ? { servers: servers.filter((s) => identity.servers.includes(s)), aggregated: true } : { servers: [server], aggregated: false };
     const identityOfSession: SessionIdentity = { grant: identity.grant, subscriptions: new Set(), calls: new Map() };
@@ -99,15 +127,54 @@ export function mcpRoutes(options: McpEndpointOptions): Router {
         await session.server.close();
       },
     };
+    // DELETE, the idle sweep and a shutdown all end here, and so give the slot back.
     session.transport.onclose = () => {
+      slot.release();
       if (!byId.delete(session.id)) return;
       sessions.delete(session);
       logger.info({ session: session.id }, 'session closed');
     };
     session.server.onerror = (err) => logger.debug({ session: session.id, err: err.message }, 'session protocol error');
-    await session.server.connect(session.transport);
-    track(session, req, res);
-    await session.transport.handleRequest(req, res, req.body);
+    try {
+      await session.server.connect(session.transport);
+      track(session, req, res);
+      await session.transport.handleRequest(req, res, req.body);
+    } finally {
+      // An initialize the transport turned down (a wrong Accept header, say) opened no session: nothing may keep its slot.
+      if (session.id === '') {
+        slot.release();
+        await session.server.close().catch(() => undefined);
+      }
+    }
+  };
+
+  const refuseSession = (req: Request, res: Response, grant: string | undefined, reached: { limit: 'grant' | 'total'; max: number }) => {
+    deps.metrics.sessionRefused(grant, reached.limit);
+    const key = reached.limit === 'grant' ? 'listen.max_sessions_per_grant' : 'listen.max_sessions';
+    const who = reached.limit === 'total' ? 'this gateway has' : grant === undefined ? 'the agents of this gateway (it has no grants) have' : `grant ${grant} has`;
+    const retryAfter = secondsUntilASlotMayFree(reached.limit === 'grant' ? grant : undefined, reached.limit === 'total');
+    res.setHeader('Retry-After', String(retryAfter));
+    const message =
+      `Too Many Requests: ${who} ${reached.max} MCP sessions open on this Airlock instance, the most ${key} allows. ` +
+      `End sessions no longer in use (HTTP DELETE with their Mcp-Session-Id; a session without a request open is closed after listen.session_idle_timeout, ${describeDuration(options.idleTimeoutMs)}), ` +
+      `or raise ${key} in ${options.configFile}; retry in ${retryAfter} s`;
+    const data = { airlock_code: ErrorCode.SessionLimit, limit: key, max: reached.max, retry_after_s: retryAfter };
+    if (limitRefusals.admit(JSON.stringify([key, grant ?? null]))) return refuse(req, res, 429, -32000, message, { data, grant });
+    sendJsonRpcError(res, 429, -32000, message, data);
+  };
+
+  /**
+   * When a slot may free up without the agent's help: the soonest one of the
+   * sessions counted against the limit reaches the idle timeout; a whole idle
+   * timeout from now when every one of them has a request open.
+   */
+  const secondsUntilASlotMayFree = (grant: string | undefined, everyGrant: boolean): number => {
+    const now = Date.now();
+    let soonest = now + options.idleTimeoutMs;
+    for (const session of byId.values()) {
+      if ((everyGrant || session.grant === grant) && session.open === 0) soonest = Math.min(soonest, session.lastActive + options.idleTimeoutMs);
+    }
+    return Math.max(1, Math.ceil((soonest - now) / 1000));
   };
 
   const track = (session: HttpSession, req: Request, res: Response) => {
@@ -122,8 +189,12 @@ export function mcpRoutes(options: McpEndpointOptions): Router {
   };
   const abortDropped = (session: HttpSession, body: unknown) => {
     for (const message of Array.isArray(body) ? body : [body]) {
-      const id = (message as { id?: unknown } | null)?.id;
-      if (typeof id === 'string' || typeof id === 'number') session.identity.calls.get(id)?.abort(new Error('the agent disconnected before the call was answered'));
+      const { id, method } = (message ?? {}) as { id?: unknown; method?: unknown };
+      if ((typeof id !== 'string' && typeof id !== 'number') || typeof method !== 'string') continue;
+      session.identity.calls.get(id)?.abort(new Error('the agent disconnected before the call was answered'));
+      // Any other request (a list walking an upstream's pages, say) ends as if the agent had cancelled it, which is what it
+      // did: the SDK then aborts the handler's signal, which it does not do for a dropped connection.
+      session.transport.onmessage?.({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: id, reason: 'the agent disconnected before the request was answered' } });
     }
   };
   const sweep = setInterval(() => {
@@ -138,5 +209,11 @@ export function mcpRoutes(options: McpEndpointOptions): Router {
 
   router.all('/mcp', (req, res) => handle(req, res, undefined));
   router.all('/mcp/:server', (req, res) => handle(req, res, req.params.server));
-  return router;
+  return {
+    router,
+    close: () => {
+      clearInterval(sweep);
+      limitRefusals.flush();
+    },
+  };
 }

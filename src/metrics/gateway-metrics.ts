@@ -25,6 +25,9 @@ export const UNKNOWN_TOOL = '(unknown)';
 
 export type UpstreamFault = 'call' | 'disconnected' | 'connect_failed';
 
+/** The label of sessions opened without a grant (a gateway configured with none). */
+export const NO_GRANT = '(none)';
+
 /** Seconds: from 100 µs (Airlock's own checks) to a minute (slow upstream tools). */
 const CALL_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 /** Seconds: an automated decider answers in well under a second, a person in minutes, a timeout in up to a day. */
@@ -58,7 +61,10 @@ export class GatewayMetrics {
   readonly #slackRefused: Counter;
   readonly #requestsRefused: Counter;
   readonly #policyReloads: Counter<'server' | 'result'>;
+  readonly #sessionsRefused: Counter<'grant' | 'limit'>;
+  readonly #listsTruncated: Counter<'server' | 'method' | 'cap'>;
   #sources: MetricsSources | undefined;
+  #sessions: (() => Iterable<[grant: string | undefined, open: number]>) | undefined;
 
   constructor(options: { version: string }) {
     const registers = [this.registry];
@@ -73,6 +79,18 @@ export class GatewayMetrics {
     this.#slackRefused = new Counter({ name: 'airlock_slack_requests_refused_total', help: 'Requests to /slack/events refused before any decision, by reason: unsigned, bad_signature, stale, bad_timestamp (none needs the signing secret), replayed, unparsable, replay_check_unavailable.', labelNames: ['reason'], registers });
     this.#requestsRefused = new Counter({ name: 'airlock_requests_refused_total', help: "Requests refused because their Host or Origin header is not one of Airlock's names (DNS rebinding protection), by reason: host, origin. Counted in full though the audit samples them.", labelNames: ['reason'], registers });
     this.#policyReloads = new Counter({ name: 'airlock_policy_reloads_total', help: 'Policy file reloads by server and result (ok, failed: the last good policy stays in force).', labelNames: ['server', 'result'], registers });
+    this.#sessionsRefused = new Counter({ name: 'airlock_sessions_refused_total', help: 'MCP initialize requests refused 429 because a session limit was reached, by grant ((none) without grants) and limit: grant (listen.max_sessions_per_grant), total (listen.max_sessions).', labelNames: ['grant', 'limit'], registers });
+    this.#listsTruncated = new Counter({ name: 'airlock_lists_truncated_total', help: "Upstream lists (tools/list, resources/list, resources/templates/list, prompts/list) cut at a cap while the server offered more, by server, method and cap: pages (servers.<name>.max_list_pages), items (max_list_items).", labelNames: ['server', 'method', 'cap'], registers });
+    const sessions = () => this.#sessions;
+    new Gauge({
+      name: 'airlock_sessions_open',
+      help: 'MCP sessions open on this instance by grant ((none) without grants), as the session limits count them.',
+      labelNames: ['grant'],
+      registers,
+      collect() {
+        for (const [grant, open] of sessions()?.() ?? []) this.set({ grant: grant ?? NO_GRANT }, open);
+      },
+    });
     // Until the sources are set (or in a registry nobody wired up) the gauges stay empty rather than report a made-up 0.
     const sourced = () => this.#sources;
     new Gauge({
@@ -117,6 +135,19 @@ export class GatewayMetrics {
   /** Where the gauges read from; set once the gateway's parts are open. */
   setSources(sources: MetricsSources): void {
     this.#sources = sources;
+  }
+
+  /** Where `airlock_sessions_open` reads from: the HTTP endpoint's session slots. */
+  setSessionCounts(read: () => Iterable<[grant: string | undefined, open: number]>): void {
+    this.#sessions = read;
+  }
+
+  sessionRefused(grant: string | undefined, limit: 'grant' | 'total'): void {
+    this.#sessionsRefused.inc({ grant: grant ?? NO_GRANT, limit });
+  }
+
+  listTruncated(server: string, method: string, cap: 'pages' | 'items'): void {
+    this.#listsTruncated.inc({ server, method, cap });
   }
 
   callEnded(server: string, tool: string, outcome: CallOutcome, trace: CallTrace): void {

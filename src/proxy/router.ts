@@ -33,7 +33,7 @@ export const SEPARATOR = '__';
 export class Router {
   readonly #deps: PipelineDeps;
   readonly #scope: Scope;
-  readonly #uriOwners = new Map<string, string>();
+  #uriOwners = new Map<string, string>();
 
   constructor(deps: PipelineDeps, scope: Scope) {
     this.#deps = deps;
@@ -74,14 +74,17 @@ export class Router {
 
   async allResources(signal: AbortSignal): Promise<Resource[]> {
     const resources: Resource[] = [];
+    const owners = new Map<string, string>();
     for (const server of this.#having('resources')) {
       const policy = this.#deps.policyFor(server);
       for (const resource of await this.#pages(server, 'resources/list', ListResourcesResultSchema, (p) => p.resources, signal)) {
         // A hidden URI still has its owner, so reading it meets that server's policy and not another's.
-        this.#uriOwners.set(resource.uri, server);
+        owners.set(resource.uri, server);
         if (!isResourceHidden(policy, resource.uri)) resources.push(resource);
       }
     }
+    // Replaced, not added to: a server naming new URIs on every walk would otherwise grow the session's map without end.
+    this.#uriOwners = owners;
     return resources;
   }
 
@@ -123,15 +126,9 @@ export class Router {
     return this.listable().filter((name) => this.#deps.upstream(name).capabilities?.[capability] !== undefined);
   }
 
-  async #pages<S extends ZodType<{ nextCursor?: string }>, T>(server: string, method: string, schema: S, items: (page: z.output<S>) => T[], signal: AbortSignal): Promise<T[]> {
-    const all: T[] = [];
-    let cursor: string | undefined;
-    do {
-      const page = await this.#deps.upstream(server).request({ method, params: cursor ? { cursor } : {} }, schema, { signal });
-      all.push(...items(page));
-      cursor = page.nextCursor;
-    } while (cursor);
-    return all;
+  /** One server's whole list, within its caps, abandoned when the downstream request's `signal` aborts. */
+  #pages<S extends ZodType<{ nextCursor?: string }>, T>(server: string, method: string, schema: S, items: (page: z.output<S>) => T[], signal: AbortSignal): Promise<T[]> {
+    return this.#deps.upstream(server).list(method, schema, items, signal);
   }
 }
 

@@ -16,9 +16,11 @@ import {
   type Tool,
 } from '@modelcontextprotocol/sdk/types.js';
 import type { Logger } from 'pino';
-import type { z } from 'zod';
+import type { z, ZodType } from 'zod';
 import type { LoadedServer } from '../config/index.js';
 import { ProtocolError, UpstreamUnavailableError } from './errors.js';
+import { readPages, type PageFetch } from './list-pages.js';
+import { toolListRefresh } from './tool-list-refresh.js';
 import { withRequestSignals } from './request-signal.js';
 
 export type UpstreamStatus = 'connecting' | 'connected' | 'disconnected' | 'closed';
@@ -29,17 +31,22 @@ export interface UpstreamOptions {
   logger: Logger;
   /** Every notification the server sends that is not a reply to a request (list changes, log messages, resource updates). */
   onNotification: (notification: Notification) => void;
-  /** Called with the tool list each time it is read (after connecting, and when the server says it changed). */
+  /** Called with the tool list when it is read after connecting, and when a read after the server said it changed finds it changed. */
   onTools?: (tools: readonly Tool[]) => Promise<void>;
   /** Called after (re)connecting, so sessions can refresh what they show. */
   onConnected?: () => void;
   /** Called when a connection attempt fails or an open connection drops (for metrics). */
   onFault?: (kind: 'connect_failed' | 'disconnected') => void;
+  /** Called each time one of the server's lists is cut at a cap (for metrics). */
+  onListCut?: (method: string, cap: 'pages' | 'items') => void;
   /** First and maximum delay between reconnection attempts. */
   backoff?: { initialMs: number; maxMs: number };
 }
 
 const CLIENT_INFO = { name: 'airlock', version: '0.1.0' };
+
+/** On `tools/list_changed` a server's tool list is read at most this often (see toolListRefresh). */
+const TOOL_LIST_READ_GAP_MS = 1_000;
 
 /**
  * One MCP server behind Airlock, shared by every downstream session: a real
@@ -57,6 +64,8 @@ export class Upstream {
   #retryTimer: NodeJS.Timeout | undefined;
   #attempt = 0;
   #connecting: Promise<void> | undefined;
+  /** Lists cut at a cap since they were last read whole: each is warned about once, not on every read. */
+  readonly #cutWarned = new Set<string>();
   readonly #options: UpstreamOptions;
 
   constructor(options: UpstreamOptions) {
@@ -120,6 +129,16 @@ export class Upstream {
     });
   }
 
+  /**
+   * Every item of one of the server's paginated lists (`resources/list`,
+   * `prompts/list`, …), up to its caps (`max_list_pages`, `max_list_items`):
+   * past them what was read is returned, and the cut is logged and counted.
+   * Stops when `signal` aborts.
+   */
+  list<S extends ZodType<{ nextCursor?: string }>, T>(method: string, schema: S, itemsOf: (page: z.output<S>) => readonly T[], signal?: AbortSignal): Promise<T[]> {
+    return this.#list((cursor, pageSignal) => this.request({ method, params: cursor === undefined ? {} : { cursor } }, schema, { signal: pageSignal }), method, itemsOf, signal);
+  }
+
   notify(notification: Notification): Promise<void> {
     return this.#connectedClient().notification(notification as never);
   }
@@ -136,14 +155,14 @@ export class Upstream {
     this.#status = 'connecting';
     const { logger, server } = this.#options;
     try {
-      const client = server.transport === 'stdio' ? await this.#connectStdio() : await this.#connectHttp(server.url, server.headers);
+      const { client, refreshTools } = server.transport === 'stdio' ? await this.#connectStdio() : await this.#connectHttp(server.url, server.headers);
       // close() was called while this attempt ran: what it opened must not outlive it.
       if (this.#closedNow()) {
         await client.close().catch(() => undefined);
         return;
       }
       this.#client = client;
-      await this.#refreshTools(client);
+      await refreshTools();
       if (this.#closedNow()) return;
       this.#status = 'connected';
       this.#lastError = undefined;
@@ -163,7 +182,7 @@ export class Upstream {
     }
   }
 
-  async #connectStdio(): Promise<Client> {
+  async #connectStdio(): Promise<Connected> {
     const server = this.#options.server;
     if (server.transport !== 'stdio') throw new Error('not a stdio server');
     const transport = new StdioClientTransport({
@@ -177,7 +196,7 @@ export class Upstream {
     return this.#connectClient(transport);
   }
 
-  async #connectHttp(url: string, headers: Record<string, string>): Promise<Client> {
+  async #connectHttp(url: string, headers: Record<string, string>): Promise<Connected> {
     try {
       return await this.#connectClient(new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers }, fetch: withRequestSignals() }));
     } catch (streamableError) {
@@ -191,11 +210,21 @@ export class Upstream {
     }
   }
 
-  async #connectClient(transport: Transport): Promise<Client> {
+  async #connectClient(transport: Transport): Promise<Connected> {
     const client = new Client(CLIENT_INFO, { capabilities: {} });
+    const refreshTools = toolListRefresh({ read: (current) => this.#refreshTools(client, current), live: () => this.#client === client, gapMs: TOOL_LIST_READ_GAP_MS });
+    // The sessions are shown the list read at connect (version 1) when they ask; later ones they are told about.
+    let announced = 1;
     client.fallbackNotificationHandler = async (notification) => this.#options.onNotification(notification);
     client.setNotificationHandler(ToolListChangedNotificationSchema, async (notification) => {
-      await this.#refreshTools(client).catch((err: unknown) => this.#options.logger.warn({ upstream: this.name, err: (err as Error).message }, 'tool list refresh failed'));
+      try {
+        const read = await refreshTools();
+        // The sessions hear of a change once per list that changed, however many announcements that read answered.
+        if (read <= announced) return;
+        announced = read;
+      } catch (err) {
+        this.#options.logger.warn({ upstream: this.name, err: (err as Error).message }, 'tool list refresh failed');
+      }
       this.#options.onNotification(notification);
     });
     client.onclose = () => this.#closed(client);
@@ -208,7 +237,7 @@ export class Upstream {
       await client.close().catch(() => undefined);
       throw err;
     }
-    return client;
+    return { client, refreshTools };
   }
 
   /** Read after an await: TypeScript would otherwise keep the status it narrowed before. */
@@ -234,18 +263,43 @@ export class Upstream {
     this.#retryTimer = setTimeout(() => void this.start(), delay).unref();
   }
 
-  async #refreshTools(client: Client): Promise<void> {
-    const tools: Tool[] = [];
-    let cursor: string | undefined;
-    do {
-      const page = await client.request({ method: 'tools/list', params: cursor ? { cursor } : {} }, ListToolsResultSchema);
-      tools.push(...page.tools);
-      cursor = page.nextCursor;
-    } while (cursor);
+  /**
+   * Reads the tool list again, up to the caps: a truncated list is served (a
+   * tool missing from it is uncallable, which is safe), rather than none.
+   * There is no client to abandon this read, so the caps (and the gap
+   * between reads) alone bound it. A list exactly as `current` (the JSON of
+   * the one served) is left as it is. Returns the JSON of the list served.
+   */
+  async #refreshTools(client: Client, current: string | undefined): Promise<string> {
+    const tools = await this.#list((cursor) => client.request({ method: 'tools/list', params: cursor === undefined ? {} : { cursor } }, ListToolsResultSchema), 'tools/list', (page) => page.tools);
+    // A server announcing changes without changing anything would otherwise cost a pin check of every tool each time.
+    const json = JSON.stringify(tools);
+    if (json === current) return json;
     // Checked against the pins before the new list is served, so a changed tool is never called as unchanged.
     await this.#options.onTools?.(tools);
     this.#tools = tools;
     this.#toolsByName = new Map(tools.map((t) => [t.name, t]));
+    return json;
+  }
+
+  async #list<P extends { nextCursor?: string }, T>(fetchPage: PageFetch<P>, method: string, itemsOf: (page: P) => readonly T[], signal?: AbortSignal): Promise<T[]> {
+    const { max_list_pages: pages, max_list_items: items } = this.#options.server;
+    const read = await readPages(fetchPage, itemsOf, { pages, items }, signal);
+    if (read.cut === undefined) {
+      this.#cutWarned.delete(method);
+      return read.items;
+    }
+    this.#options.onListCut?.(method, read.cut);
+    const key = read.cut === 'pages' ? 'max_list_pages' : 'max_list_items';
+    const cap = read.cut === 'pages' ? pages : items;
+    // A server that never ends its list is cut on every read: warned about once, then at debug until it ends one.
+    const level = this.#cutWarned.has(method) ? 'debug' : 'warn';
+    this.#cutWarned.add(method);
+    this.#options.logger[level](
+      { upstream: this.name, method, cap: key, max: cap, pages: read.pages, items: read.items.length },
+      `${method} of upstream ${this.name} was cut at ${key} (${cap}) while the server offered more; serving the ${read.items.length} items read. Raise servers.${this.name}.${key} if it really has more`,
+    );
+    return read.items;
   }
 
   #forwardStderr(stream: Readable | null): void {
@@ -253,6 +307,12 @@ export class Upstream {
     const lines = createInterface({ input: stream });
     lines.on('line', (line) => this.#options.logger.info({ upstream: this.name, stderr: line.slice(0, 2_000) }, 'upstream stderr'));
   }
+}
+
+/** A connection with the reader of its tool list (see toolListRefresh). */
+interface Connected {
+  client: Client;
+  refreshTools: () => Promise<number>;
 }
 
 /** The SSE GET needs the configured headers too (an Authorization header, typically). */

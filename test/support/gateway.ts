@@ -61,7 +61,11 @@ export async function startGateway(options: {
 
   const url = await new Promise<string>((resolve, reject) => {
     let buffer = '';
-    const timer = setTimeout(() => reject(new Error(`airlock did not start within 20 s\n${stderr}\n${JSON.stringify(logs)}`)), 20_000);
+    const timer = setTimeout(() => {
+      // Left running, a gateway that was only slow keeps the test process (and its stdout pipe) alive, and the suite hangs.
+      child.kill('SIGKILL');
+      reject(new Error(`airlock did not start within 20 s\n${stderr}\n${JSON.stringify(logs)}`));
+    }, 20_000);
     child.stdout.on('data', (chunk: Buffer) => {
       buffer += chunk.toString();
       const lines = buffer.split('\n');

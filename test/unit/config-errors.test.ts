@@ -64,6 +64,13 @@ const invalid: InvalidCase[] = [
   { name: 'a body limit that is not a size', config: `${FS}listen: { body_limit: lots }\n`, problems: [/^listen\.body_limit: /] },
   { name: 'an unknown log level suggests one', config: `${FS}log: { level: verbos }\n`, problems: [/^log\.level: expected one of .*got "verbos", did you mean "debug"\?|^log\.level: .*verbos/] },
   { name: 'a call timeout of zero', config: FS.replace('    command: node\n', '    command: node\n    call_timeout: 0s\n'), problems: ['servers.fs.call_timeout: must be longer than zero, got "0s" (line 4)'] },
+  { name: 'a list cap of zero (it would turn the cap off, not read nothing)', config: FS.replace('    command: node\n', '    command: node\n    max_list_pages: 0\n'), problems: ['servers.fs.max_list_pages: must be at least 1, got 0 (line 4)'] },
+  { name: 'a list cap past its most', config: FS.replace('    command: node\n', '    command: node\n    max_list_pages: 20000\n'), problems: ['servers.fs.max_list_pages: must be at most 10000, got 20000 (line 4)'] },
+  { name: 'a list cap given as a word', config: FS.replace('    command: node\n', '    command: node\n    max_list_items: lots\n'), problems: ['servers.fs.max_list_items: expected a number, got "lots" (line 4)'] },
+  { name: 'a list cap left empty', config: FS.replace('    command: node\n', '    command: node\n    max_list_items:\n'), problems: ['servers.fs.max_list_items: expected a whole number, got null (line 4)'] },
+  { name: 'a session limit that is not whole', config: `${FS}listen: { max_sessions_per_grant: 2.5 }\n`, problems: ['listen.max_sessions_per_grant: expected an integer, got 2.5 (line 5)'] },
+  { name: 'a negative session limit', config: `${FS}listen: { max_sessions: -1 }\n`, problems: ['listen.max_sessions: must be at least 1, got -1 (line 5)'] },
+  { name: 'a session limit left empty', config: `${FS}listen: { max_sessions: null }\n`, problems: ['listen.max_sessions: expected a whole number, got null (line 5)'] },
   { name: 'a port out of range', config: `${FS}listen: { port: 70000 }\n`, problems: ['listen.port: must be at most 65535, got 70000 (line 5)'] },
   { name: 'a port that is neither number nor text', config: `${FS}listen: { port: true }\n`, problems: ['listen.port: expected a port number, got true (line 5)'] },
   {

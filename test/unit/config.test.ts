@@ -62,7 +62,7 @@ const valid: ValidCase[] = [
     files: CONTRACT_POLICIES,
     env: CONTRACT_ENV,
     check: (c, dir) => {
-      assert.deepEqual(c.listen, { host: '127.0.0.1', port: 8080, body_limit: '1mb', session_idle_timeout: '30m', shutdown_timeout: '20s' });
+      assert.deepEqual(c.listen, { host: '127.0.0.1', port: 8080, body_limit: '1mb', session_idle_timeout: '30m', shutdown_timeout: '20s', max_sessions_per_grant: 100, max_sessions: 10_000 });
       assert.equal(c.public_url, 'https://airlock.example.com');
       assert.equal(c.redis.url, 'redis://127.0.0.1:6379');
       assert.deepEqual(c.servers.filesystem, {
@@ -72,6 +72,8 @@ const valid: ValidCase[] = [
         env: {},
         call_timeout_ms: 60_000,
         policy: join(dir, 'policies/filesystem.yaml'),
+        max_list_pages: 100,
+        max_list_items: 10_000,
         cwd: dir,
       });
       assert.deepEqual(c.servers['aws-support'], {
@@ -80,6 +82,8 @@ const valid: ValidCase[] = [
         headers: { Authorization: 'Bearer aws-secret' },
         call_timeout_ms: 60_000,
         policy: join(dir, 'policies/aws-support.json'),
+        max_list_pages: 100,
+        max_list_items: 10_000,
       });
       assert.deepEqual(c.grants, [{ name: 'ci-bot', token: 'ci-secret', servers: ['filesystem'] }]);
       assert.deepEqual(c.admins, [{ name: 'alice', token: 'admin-secret' }]);
@@ -105,9 +109,9 @@ const valid: ValidCase[] = [
     name: 'a minimal config gets every default',
     config: FS,
     check: (c, dir) => {
-      assert.deepEqual(c.listen, { host: '127.0.0.1', port: 8080, body_limit: '1mb', session_idle_timeout: '30m', shutdown_timeout: '20s' });
+      assert.deepEqual(c.listen, { host: '127.0.0.1', port: 8080, body_limit: '1mb', session_idle_timeout: '30m', shutdown_timeout: '20s', max_sessions_per_grant: 100, max_sessions: 10_000 });
       assert.deepEqual(c.approvals, { channel: 'console', timeout: '10m', timeout_ms: 600_000, heartbeat: '15s', heartbeat_ms: 15_000, retention: '24h', retention_ms: 86_400_000, max_arguments: '256kb', max_arguments_bytes: 262_144 });
-      assert.deepEqual(c.servers.fs, { transport: 'stdio', command: 'node', args: [], env: {}, call_timeout_ms: 60_000, policy: join(dir, 'policies/fs.yaml'), cwd: dir });
+      assert.deepEqual(c.servers.fs, { transport: 'stdio', command: 'node', args: [], env: {}, call_timeout_ms: 60_000, policy: join(dir, 'policies/fs.yaml'), max_list_pages: 100, max_list_items: 10_000, cwd: dir });
       assert.equal(c.grants, undefined);
       assert.equal(c.audit.file, undefined);
     },
@@ -219,6 +223,16 @@ const valid: ValidCase[] = [
       assert.equal(c.servers.fs?.call_timeout_ms, 300_000);
       assert.equal(c.listen.body_limit, '256kb');
       assert.equal(c.log.level, 'debug');
+    },
+  },
+  {
+    name: 'session limits and list caps are read, from the environment too',
+    config: FS.replace('    command: node\n', '    command: node\n    max_list_pages: 5\n    max_list_items: "${MAX_ITEMS:-250}"\n') + 'listen: { max_sessions_per_grant: 20, max_sessions: "${MAX_SESSIONS:-500}" }\n',
+    check: (c) => {
+      assert.equal(c.servers.fs?.max_list_pages, 5);
+      assert.equal(c.servers.fs?.max_list_items, 250);
+      assert.equal(c.listen.max_sessions_per_grant, 20);
+      assert.equal(c.listen.max_sessions, 500);
     },
   },
   {

@@ -26,6 +26,8 @@ const stdio = (args: string[], extra: Partial<Extract<LoadedServer, { transport:
   cwd: cfg,
   call_timeout_ms: 60_000,
   policy: join(cfg, 'policy.yaml'),
+  max_list_pages: 100,
+  max_list_items: 10_000,
   ...extra,
 });
 const home = (server: LoadedServer) => (server.transport === 'stdio' ? server.env.HOME : undefined) ?? join(root, 'nobody-home');
@@ -47,7 +49,7 @@ const cases: { name: string; server: LoadedServer; serves: string | undefined }[
   { name: 'a file, not a folder', server: stdio(['server.js', './notes.txt']), serves: undefined },
   { name: 'a path that does not exist', server: stdio(['server.js', './nowhere']), serves: undefined },
   { name: 'a folder beside the config folder', server: stdio(['server.js', join(root, 'elsewhere')]), serves: undefined },
-  { name: 'an HTTP server (what it serves cannot be known)', server: { transport: 'http', url: 'http://127.0.0.1:1/mcp', headers: {}, call_timeout_ms: 60_000, policy: join(cfg, 'policy.yaml') }, serves: undefined },
+  { name: 'an HTTP server (what it serves cannot be known)', server: { transport: 'http', url: 'http://127.0.0.1:1/mcp', headers: {}, call_timeout_ms: 60_000, policy: join(cfg, 'policy.yaml'), max_list_pages: 100, max_list_items: 10_000 }, serves: undefined },
 ];
 
 for (const c of cases) {
