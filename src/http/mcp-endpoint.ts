@@ -59,6 +59,7 @@ export function mcpRoutes(options: McpEndpointOptions): McpEndpoint {
     summarize: (kind, count, from, to) => {
       const [limit, grant] = JSON.parse(kind) as [string, string | null];
       logger.warn({ limit, ...(grant !== null && { grant }), refused: count, from: new Date(from).toISOString(), to: new Date(to).toISOString() }, `${count} more initialize requests refused by ${limit} (airlock_sessions_refused_total counts each)`);
+      deps.audit.record({ event: 'request_refused', grant, reason: `${count} more initialize request${count === 1 ? '' : 's'} refused by ${limit} from ${new Date(from).toISOString()} to ${new Date(to).toISOString()}, not audited one by one: of each grant and limit, the first of each minute is`, detail: 'answered 429' });
     },
   });
   const router = express.Router();
@@ -159,7 +160,10 @@ export function mcpRoutes(options: McpEndpointOptions): McpEndpoint {
       `End sessions no longer in use (HTTP DELETE with their Mcp-Session-Id; a session without a request open is closed after listen.session_idle_timeout, ${describeDuration(options.idleTimeoutMs)}), ` +
       `or raise ${key} in ${options.configFile}; retry in ${retryAfter} s`;
     const data = { airlock_code: ErrorCode.SessionLimit, limit: key, max: reached.max, retry_after_s: retryAfter };
-    if (limitRefusals.admit(JSON.stringify([key, grant ?? null]))) return refuse(req, res, 429, -32000, message, { data, grant });
+    if (limitRefusals.admit(JSON.stringify([key, grant ?? null]))) {
+      deps.audit.record({ event: 'request_refused', grant: grant ?? null, reason: message, detail: `${req.method} ${req.path}: initialize answered 429 (${key})` });
+      return refuse(req, res, 429, -32000, message, { data, grant });
+    }
     sendJsonRpcError(res, 429, -32000, message, data);
   };
 

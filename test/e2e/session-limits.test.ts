@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { startGateway, type RunningGateway } from '../support/gateway.js';
 import { FIXTURE_SERVER, TSX_LOADER } from '../support/mcp-servers.js';
+import { waitForEvents } from '../support/audit-stream.js';
 import { until } from '../support/poll.js';
 import { metricValue, scrape } from '../support/prometheus.js';
 import { INITIALIZE, MCP_HEADERS, only, openSession, post, read, send, toolCall, type RawAnswer } from '../support/raw-mcp.js';
@@ -81,6 +82,11 @@ describe('sessions per grant and in all, with grants', () => {
     const logged = gateway.logs.filter((l) => l.msg === 'request refused' && l.status === 429 && l.grant === 'agent');
     assert.ok(logged.length >= 1 && logged.length < 10, `${logged.length} refusal lines logged one by one`);
     assert.match(String(logged[0]?.reason), /listen\.max_sessions_per_grant/);
+    // And audited the same way, once in full: a flood of refused initialize requests does not grow the trail at its rate.
+    const events = await waitForEvents(gateway.redis.url, 'the audited refusal', (all) => all.some((e) => e.event === 'request_refused' && e.grant === 'agent'));
+    const audited = events.filter((e) => e.event === 'request_refused' && e.grant === 'agent');
+    assert.ok(audited.length >= 1 && audited.length < 10, `${audited.length} refusals audited one by one`);
+    assert.match(audited[0]?.reason ?? '', /listen\.max_sessions_per_grant/);
   });
 
   test('the open sessions still work, and the other grant has slots of its own', async () => {
