@@ -35,8 +35,7 @@ WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
 COPY package.json package-lock.json ./
 COPY bin ./bin
-COPY src ./src
-# Built after the sources were last changed, so bin/airlock.js runs it.
+# No src/, as in the published package: bin/airlock.js runs dist/, and tsx (a dev dependency) is not needed.
 COPY --from=build /app/dist ./dist
 COPY policies ./policies
 COPY schema ./schema

@@ -1,17 +1,16 @@
 #!/usr/bin/env node
-// `npm ci` builds dist/ (the `prepare` script). It runs when it is newer than
-// every source; otherwise the TypeScript sources run through tsx, which costs
-// about 0.7 s more at start-up and 80 MB or more of memory, but never runs
-// stale code.
-import { builtEntry } from './entry.js';
+// In a checkout, `npm ci` builds dist/ (the `prepare` script). It runs when it
+// is newer than every source; otherwise the TypeScript sources run through
+// tsx, which costs about 0.7 s more at start-up and 80 MB or more of memory,
+// but never runs stale code. The installed package has no src/ and runs dist/.
+import { LaunchError, loadCli } from './entry.js';
 
-const built = builtEntry(new URL('../', import.meta.url));
-if (built) {
-  const { main } = await import(built.href);
-  await main();
-} else {
-  const { register } = await import('tsx/esm/api');
-  register();
-  const { main } = await import('../src/cli/main.ts');
-  await main();
+let cli;
+try {
+  cli = await loadCli(new URL('../', import.meta.url));
+} catch (err) {
+  if (!(err instanceof LaunchError)) throw err;
+  console.error(`airlock: ${err.message}`);
+  process.exit(1);
 }
+await cli.main();

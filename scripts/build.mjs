@@ -15,8 +15,8 @@ let tsc;
 try {
   tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
 } catch {
-  // An install without dev dependencies: bin/airlock.js runs the sources through tsx.
-  console.log('airlock build: typescript is not installed; the sources will run through tsx');
+  // An install without dev dependencies (the Dockerfile's deps stage): the image gets dist/ from a stage that has them.
+  console.log('airlock build: typescript is not installed, so dist/ is not built; npm ci with the dev dependencies builds it');
   process.exit(0);
 }
 

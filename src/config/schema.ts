@@ -3,7 +3,7 @@ import { describeDuration, durationField, durationMs, parseDuration } from './du
 import { describeValue } from './zod-problems.js';
 
 /**
- * The `airlock.yaml` document of CONTRACT.md. Paths are kept as written here;
+ * The `airlock.yaml` document as documented. Paths are kept as written here;
  * `loadConfig` resolves them against the config file's folder.
  */
 

@@ -1,7 +1,7 @@
 /**
  * Tool-name globs: `*` is any run of characters, `?` one character, every
  * other character is literal. Written here rather than taken from picomatch
- * because the contract defines only these two wildcards and tool names are
+ * because a policy has only these two wildcards and tool names are
  * not paths: picomatch would give `/`, `!`, `{a,b}` and `[...]` meanings a
  * policy author does not expect.
  */

@@ -1,7 +1,7 @@
 import { ErrorCode as JsonRpcError, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { ProtocolError } from './errors.js';
 
-/** The first words of every refusal's text, as CONTRACT.md fixes them. */
+/** The first words of every refusal's text: stable, since agents and their users read them. */
 export type RefusalKind = 'POLICY DENIED' | 'RATE LIMITED' | 'APPROVAL REJECTED' | 'APPROVAL EXPIRED' | 'UNAVAILABLE';
 
 export interface DecisionMeta {

@@ -27,6 +27,7 @@ import { isHidden, isPromptHidden, isResourceHidden } from '../policy/index.js';
 import { checkAccess, type AccessRequest, type HiddenAnswer } from './access-check.js';
 import { ProtocolError, UpstreamUnavailableError } from './errors.js';
 import { capText } from '../cap-text.js';
+import { VERSION } from '../version.js';
 import { callTool, MAX_TOOL_NAME_CHARS, type PipelineDeps } from './pipeline.js';
 import { progressFor } from './progress.js';
 import { notFoundAsServers, unknownPrompt, unknownResource, unknownTool } from './refusal.js';
@@ -58,7 +59,7 @@ const ToolsCallMethodSchema = z.looseObject({ method: z.literal('tools/call') })
 export function createSessionServer(deps: PipelineDeps, scope: Scope, identity: SessionIdentity): Server {
   const router = new Router(deps, scope);
   const capabilities = capabilitiesOf(router);
-  const server = new Server({ name: scope.aggregated ? 'airlock' : `airlock/${scope.servers[0]}`, version: '0.1.0' }, { capabilities, instructions: router.instructions() });
+  const server = new Server({ name: scope.aggregated ? 'airlock' : `airlock/${scope.servers[0]}`, version: VERSION }, { capabilities, instructions: router.instructions() });
 
   server.setRequestHandler(ListToolsRequestSchema, async () => {
     const tools: Tool[] = [];

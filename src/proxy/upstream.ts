@@ -22,6 +22,7 @@ import { ProtocolError, UpstreamUnavailableError } from './errors.js';
 import { readPages, type PageFetch } from './list-pages.js';
 import { toolListRefresh } from './tool-list-refresh.js';
 import { withRequestSignals } from './request-signal.js';
+import { VERSION } from '../version.js';
 
 export type UpstreamStatus = 'connecting' | 'connected' | 'disconnected' | 'closed';
 
@@ -43,7 +44,7 @@ export interface UpstreamOptions {
   backoff?: { initialMs: number; maxMs: number };
 }
 
-const CLIENT_INFO = { name: 'airlock', version: '0.1.0' };
+const CLIENT_INFO = { name: 'airlock', version: VERSION };
 
 /** On `tools/list_changed` a server's tool list is read at most this often (see toolListRefresh). */
 const TOOL_LIST_READ_GAP_MS = 1_000;

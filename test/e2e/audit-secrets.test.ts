@@ -73,7 +73,7 @@ function canonical(value: unknown): string {
   return `{${Object.keys(value).sort().map((k) => `${JSON.stringify(k)}:${canonical((value as Record<string, unknown>)[k])}`).join(',')}}`;
 }
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
-/** The digest as the contract gives it: HMAC-SHA256 of the canonical JSON under the deployment's key in Redis. */
+/** The digest as documented: HMAC-SHA256 of the canonical JSON under the deployment's key in Redis. */
 async function keyedDigest(args: unknown): Promise<string> {
   const key = await withRedis(gateway.redis.url, (client) => client.get('{airlock}:digest-key'));
   assert.match(key ?? '', /^[0-9a-f]{64}$/);

@@ -1,13 +1,17 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { startGateway, type RunningGateway } from '../support/gateway.js';
-import { FIXTURE_SERVER, TSX_LOADER } from '../support/mcp-servers.js';
+import { RECORDING_ENTRY, RECORDING_SOURCE, recordingServer } from '../support/recording-upstream.js';
+
+const PACKAGE_VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 let gateway: RunningGateway;
 before(async () => {
   gateway = await startGateway({
-    config: `servers:\n  fixture:\n    command: ${process.execPath}\n    args: [--import, ${TSX_LOADER}, ${FIXTURE_SERVER}]\n    policy: fixture.yaml\n`,
-    files: { 'fixture.yaml': 'version: "1"\ndefault: deny\ntools:\n  echo: {}\n' },
+    config: `servers:\n${recordingServer('fixture', 'fixture.yaml')}`,
+    files: { [RECORDING_ENTRY]: RECORDING_SOURCE, 'fixture.yaml': 'version: "1"\ndefault: deny\ntools:\n  echo: {}\n' },
   });
 });
 after(() => gateway.stop());
@@ -18,6 +22,19 @@ test('an allowed call reaches the server and a default-denied one does not', asy
   const denied = await client.callTool({ name: 'pid', arguments: {} });
   assert.equal(denied.isError, true);
   assert.match((denied.content as { text: string }[])[0]!.text, /^\[POLICY DENIED\] pid is not listed in the policy and the default is deny$/);
+});
+
+test("the gateway gives the package's version to the agent and to the upstream", async () => {
+  const client = await gateway.connect('/mcp/fixture');
+  assert.deepEqual(client.getServerVersion(), { name: 'airlock/fixture', version: PACKAGE_VERSION });
+  // A call answered means the upstream's initialize, sent before it, has been recorded.
+  await client.callTool({ name: 'echo', arguments: { text: 'hi' } });
+  const initialize = readFileSync(join(gateway.dir, 'fixture-calls.jsonl'), 'utf8')
+    .split('\n')
+    .filter((line) => line.includes('"initialize"'))
+    .map((line) => JSON.parse(line) as { method?: string; params?: { clientInfo?: unknown } })
+    .find((m) => m.method === 'initialize');
+  assert.deepEqual(initialize?.params?.clientInfo, { name: 'airlock', version: PACKAGE_VERSION });
 });
 
 test('SIGTERM stops the gateway with exit code 0', async () => {

@@ -4,7 +4,7 @@ import type { DecisionMeta } from '../../src/proxy/index.js';
 export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /**
- * Asserts the contract's shape of a refusal: `isError: true`, one text item
+ * Asserts the documented shape of a refusal: `isError: true`, one text item
  * beginning `[KIND] `, and `_meta["airlock/decision"]` with the given fields
  * and a fresh UUID as request_id. Returns the text and the decision for more checks.
  */

@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { after, test } from 'node:test';
-import { BUILD_STAMP, builtEntry } from '../../bin/entry.js';
+import type * as entry from '../../bin/entry.js';
+import { BUILD_STAMP, builtEntry, LaunchError } from '../../bin/entry.js';
 
 const folders: string[] = [];
 after(() => folders.forEach((dir) => rmSync(dir, { recursive: true, force: true })));
@@ -47,4 +48,32 @@ test('a dangling link under src/ (an editor lock file) does not stop the command
   utimesSync(new URL(`dist/${BUILD_STAMP}`, root), 2_000, 2_000);
   symlinkSync('nowhere@host.1234', join(dir, 'src/cli/.#main.ts'));
   assert.doesNotThrow(() => builtEntry(root));
+});
+
+test('without src/, as installed from the tarball, the build runs whatever its time', () => {
+  const { root, dir } = packageAt(1_000);
+  rmSync(join(dir, 'src'), { recursive: true });
+  assert.equal(builtEntry(root)?.href, new URL('dist/cli/main.js', root).href);
+});
+
+test('without src/ and without a complete build, the error says so and what to do', () => {
+  const { root, dir } = packageAt(1_000, { stamp: false });
+  rmSync(join(dir, 'src'), { recursive: true });
+  const fails = () =>
+    assert.throws(
+      () => builtEntry(root),
+      (err) => err instanceof LaunchError && /has neither src\/ nor a complete build in dist\/ \(dist\/\.built is missing\): reinstall the package/.test(err.message),
+    );
+  fails();
+  rmSync(join(dir, 'dist'), { recursive: true });
+  fails();
+});
+
+test('sources to run and no tsx (installed with --omit=dev): the error says to run npm ci', async () => {
+  const { root, dir } = packageAt(1_000, { stamp: false });
+  // A copy of the launcher outside this repository resolves tsx from the temporary folder, where there is none.
+  mkdirSync(join(dir, 'bin'));
+  copyFileSync(new URL('../../bin/entry.js', import.meta.url), join(dir, 'bin/entry.js'));
+  const launcher = (await import(pathToFileURL(join(dir, 'bin/entry.js')).href)) as typeof entry;
+  await assert.rejects(launcher.loadCli(root), (err: Error) => err instanceof launcher.LaunchError && /tsx, which runs the sources, is not installed: run npm ci/.test(err.message));
 });

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import { loadConfig, tokenSha256, type LoadedConfig } from '../../src/config/index.js';
 import { FS, configTree as tree } from '../support/config-tree.js';
 
-const CONTRACT_EXAMPLE = `listen: { host: 127.0.0.1, port: 8080 }
+const DOCUMENTED_EXAMPLE = `listen: { host: 127.0.0.1, port: 8080 }
 public_url: https://airlock.example.com      # links in Slack messages
 redis: { url: "\${REDIS_URL:-redis://127.0.0.1:6379}" }
 servers:
@@ -36,8 +36,8 @@ slack:
 audit:
   file: ./airlock-audit.jsonl                 # optional JSON-lines mirror for log shipping
 `;
-const CONTRACT_POLICIES = { 'policies/filesystem.yaml': 'version: "1"\n', 'policies/aws-support.json': '{"version":"1"}' };
-const CONTRACT_ENV = {
+const DOCUMENTED_POLICIES = { 'policies/filesystem.yaml': 'version: "1"\n', 'policies/aws-support.json': '{"version":"1"}' };
+const DOCUMENTED_ENV = {
   AIRLOCK_TOKEN_CI: 'ci-secret',
   AIRLOCK_ADMIN_TOKEN: 'admin-secret',
   AWS_MCP_TOKEN: 'aws-secret',
@@ -57,10 +57,10 @@ interface ValidCase {
 
 const valid: ValidCase[] = [
   {
-    name: 'the example of CONTRACT.md loads, with paths resolved against the config folder',
-    config: CONTRACT_EXAMPLE,
-    files: CONTRACT_POLICIES,
-    env: CONTRACT_ENV,
+    name: 'the documented example loads, with paths resolved against the config folder',
+    config: DOCUMENTED_EXAMPLE,
+    files: DOCUMENTED_POLICIES,
+    env: DOCUMENTED_ENV,
     check: (c, dir) => {
       assert.deepEqual(c.listen, { host: '127.0.0.1', port: 8080, body_limit: '1mb', session_idle_timeout: '30m', shutdown_timeout: '20s', max_sessions_per_grant: 100, max_sessions: 10_000 });
       assert.equal(c.public_url, 'https://airlock.example.com');

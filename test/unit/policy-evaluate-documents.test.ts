@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import type { ToolCall } from '../../src/policy/index.js';
 import { checkDecision, decide, type DecisionCase, type ExpectedDecision, limit } from '../support/policy.js';
 
-const CONTRACT_EXAMPLE = {
+const DOCUMENTED_EXAMPLE = {
   version: '1',
   default: 'deny',
   hide: ['delete_account'],
@@ -25,7 +25,7 @@ const CONTRACT_EXAMPLE = {
   },
 };
 
-const CONTRACT_EXAMPLE_YAML = `
+const DOCUMENTED_EXAMPLE_YAML = `
 version: "1"
 default: deny
 hide: [delete_account]
@@ -47,7 +47,7 @@ tools:
 
 const DICOM_LIMIT = limit('start_dicom_export_job_rate', 'minute', 60_000, 10, 'grant', 'tools.start_dicom_export_job.limits[0]');
 
-const contractExpectations: { call: ToolCall; expect: ExpectedDecision; what: string }[] = [
+const documentedExpectations: { call: ToolCall; expect: ExpectedDecision; what: string }[] = [
   { what: 'list_customers is allowed', call: { tool: 'list_customers' }, expect: { action: 'allow', rule: 'tools.list_customers', limits: [] } },
   {
     what: 'start_dicom_export_job needs approval, with its limit and approval settings',
@@ -119,8 +119,8 @@ const documentCases: DecisionCase[] = [
     call: { tool: 'describe_cases' },
     expect: { action: 'deny', rule: 'default', reason: ['describe_cases is not listed', 'the default is deny'] },
   },
-  ...contractExpectations.map(({ what, call, expect }): DecisionCase => ({ name: `CONTRACT.md example (JSON): ${what}`, policy: CONTRACT_EXAMPLE, call, expect })),
-  ...contractExpectations.map(({ what, call, expect }): DecisionCase => ({ name: `CONTRACT.md example (YAML): ${what}`, policy: CONTRACT_EXAMPLE_YAML, file: 'policies/example.yaml', call, expect })),
+  ...documentedExpectations.map(({ what, call, expect }): DecisionCase => ({ name: `the documented example (JSON): ${what}`, policy: DOCUMENTED_EXAMPLE, call, expect })),
+  ...documentedExpectations.map(({ what, call, expect }): DecisionCase => ({ name: `the documented example (YAML): ${what}`, policy: DOCUMENTED_EXAMPLE_YAML, file: 'policies/example.yaml', call, expect })),
 ];
 
 for (const c of documentCases) {
