@@ -1,6 +1,6 @@
 /**
  * Every error Airlock raises on purpose carries a stable code. Codes are
- * listed in the README's error table and never reused for another meaning.
+ * listed in docs/http-api.md's error table (a test checks) and never reused for another meaning.
  */
 export const ErrorCode = {
   ConfigInvalid: 'AIRLOCK_CONFIG_INVALID',

@@ -33,7 +33,7 @@ export function compileAccess(section: AccessSection, spec: AccessSpec | undefin
       if (never) at([section, key, i], never);
       return { pattern, where: `${section}.${key}[${i}]`, matches: matcher(section, pattern) };
     });
-  // Compiled in the order the README writes them, so problems are reported in that order too.
+  // Compiled in the order docs/policy.md writes them, so problems are reported in that order too.
   const [allow, deny, hide] = [list('allow'), list('deny'), list('hide')];
   return {
     section,

@@ -64,8 +64,58 @@ for (const [name, schema] of Object.entries(jsonSchemas())) {
   });
 }
 
-test("every error code is listed in the README's error table", () => {
-  const readme = readFileSync(join(PROJECT_ROOT, 'README.md'), 'utf8');
-  const table = readme.slice(readme.indexOf('## Errors'), readme.indexOf('## ', readme.indexOf('## Errors') + 3));
-  for (const code of Object.values(ErrorCode)) assert.ok(table.includes(`\`${code}\``), `${code} is missing from README.md's error table`);
+/** The markdown of one page of docs/. */
+function docsPage(name: string): string {
+  return readFileSync(join(PROJECT_ROOT, 'docs', name), 'utf8');
+}
+
+/** A heading of a page and the text under it, up to the next heading of any level. */
+function section(markdown: string, heading: string): string {
+  const start = markdown.indexOf(`\n${heading}\n`);
+  assert.ok(start >= 0, `no "${heading}" heading`);
+  const next = markdown.indexOf('\n#', start + heading.length + 1);
+  return markdown.slice(start, next < 0 ? undefined : next);
+}
+
+/**
+ * Every key a JSON Schema lets a file hold, by its path: `listen.host`,
+ * `servers.<name>.command` for a map's entries, `grants[].name` for a list's.
+ */
+function keyPaths(root: object): string[] {
+  const paths = new Set<string>();
+  const walk = (node: unknown, path: string): void => {
+    if (node === null || typeof node !== 'object') return;
+    const schema = node as { $ref?: string; properties?: Record<string, unknown>; additionalProperties?: unknown; items?: unknown; anyOf?: unknown[]; oneOf?: unknown[]; allOf?: unknown[] };
+    if (schema.$ref?.startsWith('#/')) walk(schema.$ref.slice(2).split('/').reduce<unknown>((at, part) => (at as Record<string, unknown> | undefined)?.[part], root), path);
+    for (const [key, child] of Object.entries(schema.properties ?? {})) {
+      const at = path === '' ? key : `${path}.${key}`;
+      paths.add(at);
+      walk(child, at);
+    }
+    walk(schema.additionalProperties, `${path}.<name>`);
+    walk(schema.items, `${path}[]`);
+    for (const alternative of [...(schema.anyOf ?? []), ...(schema.oneOf ?? []), ...(schema.allOf ?? [])]) walk(alternative, path);
+  };
+  walk(root, '');
+  return [...paths];
+}
+
+test("every error code is listed in docs/http-api.md's error table", () => {
+  const table = section(docsPage('http-api.md'), '## Error codes');
+  for (const code of Object.values(ErrorCode)) assert.ok(table.includes(`\`${code}\``), `${code} is missing from docs/http-api.md's "Error codes" table`);
+});
+
+test('every config key is documented in docs/configuration.md, by its full path', () => {
+  const page = docsPage('configuration.md');
+  const paths = keyPaths(jsonSchemas()['config.schema.json'] as object);
+  assert.ok(paths.includes('servers.<name>.policy') && paths.includes('grants[].token'), 'the walk reaches map entries and list items');
+  const missing = paths.filter((path) => !page.includes(`\`${path}\``));
+  assert.deepEqual(missing, [], `config keys missing from docs/configuration.md (write each as \`path\`): ${missing.join(', ')}`);
+});
+
+test('every policy key is named in docs/policy.md', () => {
+  const page = docsPage('policy.md');
+  const names = new Set(keyPaths(jsonSchemas()['policy.schema.json'] as object).map((path) => path.split('.').at(-1)?.replace(/\[\]$/, '') ?? path));
+  const missing = [...names].filter((name) => !page.includes(`\`${name}\``));
+  assert.deepEqual(missing, [], `policy keys missing from docs/policy.md: ${missing.join(', ')}`);
 });
