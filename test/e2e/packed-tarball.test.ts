@@ -81,7 +81,7 @@ after(() => {
 });
 
 test('the tarball holds the launcher, the build and what the package documents, and no sources, tests, benchmarks or local state', () => {
-  for (const file of ['package.json', 'README.md', 'LICENSE', 'CHANGELOG.md', 'bin/airlock.js', 'bin/entry.js', 'dist/cli/main.js', 'dist/.built', 'schema/config.schema.json', 'examples/airlock.yaml', 'policies/filesystem.yaml']) {
+  for (const file of ['package.json', 'README.md', 'LICENSE', 'CHANGELOG.md', 'slack-app-manifest.yaml', 'bin/airlock.js', 'bin/entry.js', 'dist/cli/main.js', 'dist/.built', 'schema/config.schema.json', 'examples/airlock.yaml', 'policies/filesystem.yaml']) {
     assert.ok(packed.includes(file), `${file} is not in the tarball`);
   }
   // The Lua scripts are read beside the compiled modules.
