@@ -27,7 +27,9 @@ import { isHidden, isPromptHidden, isResourceHidden } from '../policy/index.js';
 import { checkAccess, type AccessRequest, type HiddenAnswer } from './access-check.js';
 import { ProtocolError, UpstreamUnavailableError } from './errors.js';
 import { capText } from '../cap-text.js';
-import { callTool, MAX_TOOL_NAME_CHARS, type PipelineDeps } from './pipeline.js';
+import { MAX_TOOL_NAME_CHARS } from './call-ends.js';
+import { callTool } from './pipeline.js';
+import type { SessionDeps } from './session-deps.js';
 import { progressFor } from './progress.js';
 import { notFoundAsServers, unknownPrompt, unknownResource, unknownTool } from './refusal.js';
 import { Router, type Scope } from './router.js';
@@ -55,7 +57,7 @@ const ToolsCallMethodSchema = z.looseObject({ method: z.literal('tools/call') })
  * subscription, prompt and completion against the policy before passing it
  * on, and passes logging through unchanged.
  */
-export function createSessionServer(deps: PipelineDeps, scope: Scope, identity: SessionIdentity): Server {
+export function createSessionServer(deps: SessionDeps, scope: Scope, identity: SessionIdentity): Server {
   const router = new Router(deps, scope);
   const capabilities = capabilitiesOf(router);
   const server = new Server({ name: scope.aggregated ? 'airlock' : `airlock/${scope.servers[0]}`, version: '0.1.0' }, { capabilities, instructions: router.instructions() });
@@ -134,7 +136,7 @@ interface Context {
   scope: Scope;
   forward: Forward;
   check: Check;
-  policyFor: PipelineDeps['policyFor'];
+  policyFor: SessionDeps['policyFor'];
 }
 
 /**
