@@ -9,7 +9,7 @@ import { consoleApiRoutes } from '../channels/index.js';
 import { durationMs, type LoadedConfig } from '../config/index.js';
 import { AirlockError, ErrorCode } from '../errors.js';
 import { adminApi, auditApiRoutes, bearerToken, createAdminAuthenticator, toolsApiRoutes, createAuthenticator, createHttpApp, hostCheck, hostGuard, isLoopbackHost, mcpRoutes, metricsRoutes, type LocalAdmin, type ReadinessCheck } from '../http/index.js';
-import type { PipelineDeps } from '../proxy/index.js';
+import type { SessionDeps } from '../proxy/index.js';
 import { pingRedis } from '../redis/index.js';
 import { openServing, type Serving } from './serving.js';
 
@@ -82,7 +82,7 @@ export class Gateway {
     return `http://${this.#options.config.metrics.listen?.host ?? '127.0.0.1'}:${addressOf(this.#metricsHttp).port}`;
   }
 
-  get deps(): PipelineDeps {
+  get deps(): SessionDeps {
     return this.#serving.deps;
   }
 

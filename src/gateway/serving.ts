@@ -11,7 +11,7 @@ import { ToolPins } from '../inventory/index.js';
 import { RateLimiter } from '../limits/index.js';
 import { GatewayMetrics } from '../metrics/index.js';
 import { PolicyWatcher, type ReloadOutcome } from '../policy/index.js';
-import { CallGate, SampledRefusals, SessionRegistry, Upstream, type PipelineDeps } from '../proxy/index.js';
+import { CallGate, SampledRefusals, SessionRegistry, Upstream, type SessionDeps } from '../proxy/index.js';
 import { Redactor } from '../redact.js';
 import { keepDigestKey } from '../redis/index.js';
 import { VERSION } from '../version.js';
@@ -25,7 +25,7 @@ import { deploymentKey, openAuditTrail, startAuditMirror } from './open-audit.js
  * reloads and tool changes are audited too.
  */
 export interface Serving {
-  deps: PipelineDeps;
+  deps: SessionDeps;
   upstreams: Map<string, Upstream>;
   watchers: Map<string, PolicyWatcher>;
   sessions: SessionRegistry;
@@ -116,7 +116,7 @@ export async function openServing(config: LoadedConfig, redis: Redis, logger: Lo
       if (found === undefined) throw new AirlockError(ErrorCode.UnknownServer, `unknown server "${server}"`);
       return found;
     };
-    const deps: PipelineDeps = {
+    const deps: SessionDeps = {
       policyFor: (server) => lookup(watchers, server).current,
       upstream: (server) => lookup(upstreams, server),
       limiter: new RateLimiter(redis, { prefix: config.redis.prefix, timeoutMs: durationMs(config.redis.timeout) }),
@@ -160,14 +160,14 @@ const SAMPLE_WINDOW_MS = 60_000;
 
 const SHUTDOWN_REASON = 'Airlock is shutting down; call again and a new request will be opened';
 
-async function drainCalls(deps: PipelineDeps, approvals: Approvals, logger: Logger, timeoutMs: number, hurry?: AbortSignal): Promise<boolean> {
+async function drainCalls(deps: SessionDeps, approvals: Approvals, logger: Logger, timeoutMs: number, hurry?: AbortSignal): Promise<boolean> {
   const drained = await waitForCalls(deps, approvals, logger, timeoutMs, hurry);
   // A call leaves the gate when its result is ready; the SDK writes that result to the agent a few microtasks later, before sessions may close.
   await new Promise((resolve) => setImmediate(resolve));
   return drained;
 }
 
-async function waitForCalls(deps: PipelineDeps, approvals: Approvals, logger: Logger, timeoutMs: number, hurry?: AbortSignal): Promise<boolean> {
+async function waitForCalls(deps: SessionDeps, approvals: Approvals, logger: Logger, timeoutMs: number, hurry?: AbortSignal): Promise<boolean> {
   const { gate } = deps;
   gate.close();
   logger.info({ in_flight: gate.inFlight, held: approvals.holding }, 'stopping: no new sessions or calls; withdrawing held calls, letting calls in flight finish');

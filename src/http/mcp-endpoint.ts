@@ -7,7 +7,7 @@ import { RefusalSampler } from '../audit/index.js';
 import { describeDuration } from '../config/index.js';
 import { ErrorCode } from '../errors.js';
 import type { SessionRegistry} from '../proxy/index.js';
-import { createSessionServer, type PipelineDeps, type Scope, type Session, type SessionIdentity } from '../proxy/index.js';
+import { createSessionServer, type SessionDeps, type Scope, type Session, type SessionIdentity } from '../proxy/index.js';
 import type { Identity } from './auth.js';
 import { sendJsonRpcError } from './json-rpc-error.js';
 import { SessionSlots, type SessionLimits } from './session-slots.js';
@@ -24,7 +24,7 @@ interface HttpSession extends Session {
 }
 
 export interface McpEndpointOptions {
-  deps: PipelineDeps;
+  deps: SessionDeps;
   servers: string[];
   authenticate: (req: Request) => Identity;
   sessions: SessionRegistry;

@@ -2,7 +2,7 @@ import type { AuditEventName, AuditInput, AuditRecorder } from '../audit/index.j
 import type { RefusalEvent, SampledRefusals } from './sampled-refusals.js';
 
 type CallFacts = Pick<AuditInput, 'request_id' | 'grant' | 'session' | 'client' | 'server' | 'tool' | 'approval_id' | 'channel'>;
-type StepFacts = Omit<AuditInput, 'event' | keyof CallFacts>;
+export type StepFacts = Omit<AuditInput, 'event' | keyof CallFacts>;
 
 /** The audit events of one call, each carrying the call's own fields (request id, grant, session, server, tool, …). */
 export interface CallAudit {
@@ -15,7 +15,7 @@ export interface CallAudit {
   with(facts: CallFacts): CallAudit;
 }
 
-export function callAudit(recorder: AuditRecorder, refusals: SampledRefusals, call: CallFacts): CallAudit {
+export function callAudit(recorder: AuditRecorder, refusals: Pick<SampledRefusals, 'record'>, call: CallFacts): CallAudit {
   return {
     record: (event, step) => recorder.record({ event, ...call, ...step }),
     refused: (event, step) => refusals.record({ event, ...call, ...step }),

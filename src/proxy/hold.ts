@@ -1,17 +1,19 @@
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { approverList, approversOf, type Approvals, type ApprovalRequest, type ApprovalStatus, type Execution } from '../approvals/index.js';
 import type { ApprovalChannel } from '../channels/index.js';
-import { describeDuration } from '../config/index.js';
 import { AirlockError, ErrorCode } from '../errors.js';
 import type { CallTrace } from '../metrics/index.js';
 import type { Decision } from '../policy/index.js';
 import type { CallAudit } from './call-audit.js';
+import { notRecorded, type CallEnd, type HeldFacts } from './call-ends.js';
 import type { CallLog } from './call-log.js';
 import type { Progress } from './progress.js';
-import { refusal, type DecisionMeta } from './refusal.js';
+
+/** What a held call needs of the shared approval requests. */
+export type ApprovalRequests = Pick<Approvals, 'hold' | 'setChannelRef' | 'withdraw' | 'recordExecution' | 'consume'>;
 
 export interface ApprovalDeps {
-  approvals: Approvals;
+  approvals: ApprovalRequests;
   channel: ApprovalChannel;
   /** `approvals.timeout`, for rules that set none. */
   defaultTimeoutMs: number;
@@ -41,11 +43,19 @@ export type HoldResult =
   | { approved: false; result: CallToolResult }
   | {
       approved: true;
-      request: ApprovalRequest;
+      held: HeldFacts;
       status: ApprovalStatus;
       /** Records what the server answered and tells the channel. */
       executed(execution: Execution): Promise<void>;
     };
+
+/** The call's log and trail, and how it ends when the hold ends it (see call-ends.ts). */
+export interface HoldContext {
+  log: CallLog;
+  audit: CallAudit;
+  trace: CallTrace;
+  end(end: CallEnd): CallToolResult;
+}
 
 /**
  * Holds one call until a person decides: opens the request, shows it in the
@@ -53,31 +63,19 @@ export type HoldResult =
  * and why, or hands back an approval already bound to this call and these
  * arguments (used once, checked right before the call is sent).
  */
-export async function holdForApproval(
-  deps: ApprovalDeps,
-  call: HeldCall,
-  decision: Decision,
-  { log, audit, trace }: { log: CallLog; audit: CallAudit; trace: CallTrace },
-  meta: (extra?: Partial<DecisionMeta>) => DecisionMeta,
-): Promise<HoldResult> {
+export async function holdForApproval(deps: ApprovalDeps, call: HeldCall, decision: Decision, { log, audit, trace, end }: HoldContext): Promise<HoldResult> {
   const { approvals, channel } = deps;
   const args = call.args ?? {};
-  const policy = { decision: decision.action, rule: decision.rule, reason: decision.reason };
-  const size = Buffer.byteLength(JSON.stringify(args));
-  if (size > deps.maxArgumentsBytes) {
-    const text = `${decision.reason}. This call needs approval, but its arguments are ${kib(size)}, more than the ${kib(deps.maxArgumentsBytes)} a held call may carry (approvals.max_arguments).`;
-    const fields = { decision: 'denied', rule: decision.rule, bytes: size };
-    if (audit.refused('denied', { ...policy, rule: 'approvals.max_arguments', reason: text, args })) log.info(fields, 'arguments too large to hold for approval');
-    else log.debug({ ...fields, sampled: true }, 'arguments too large to hold for approval');
-    return refused('POLICY DENIED', text, meta({ decision: 'denied', rule: 'approvals.max_arguments' }));
-  }
+  const refused = (ending: CallEnd): HoldResult => ({ approved: false, result: end(ending) });
+  const bytes = Buffer.byteLength(JSON.stringify(args));
+  if (bytes > deps.maxArgumentsBytes) return refused({ kind: 'too_large_to_hold', decision, bytes, maxBytes: deps.maxArgumentsBytes });
 
   const approval = decision.approval;
   const timeoutMs = approval?.timeout_ms ?? deps.defaultTimeoutMs;
   const list = approverList(approval?.approvers, deps.defaultApprovers);
-  let held;
+  let opened;
   try {
-    held = await approvals.hold(
+    opened = await approvals.hold(
       {
         request_id: call.requestId,
         grant: call.grant,
@@ -99,112 +97,84 @@ export async function holdForApproval(
       () => withdrawReason(call.signal),
     );
   } catch (err) {
-    log.warn({ decision: 'unavailable', err: (err as Error).message }, 'approval request could not be opened');
-    audit.record('unavailable', { ...policy, detail: `the approval request could not be opened: ${(err as Error).message}`, args });
-    return refused('UNAVAILABLE', `This call needs approval and Airlock cannot open the request (${(err as Error).message}). The call was not sent; retry later.`, meta({ decision: 'unavailable' }));
+    return refused({ kind: 'hold_unavailable', decision, error: (err as Error).message });
   }
-  const { request } = held;
+  const { request } = opened;
+  const held: HeldFacts = { id: request.id, channel: channel.name };
   const hlog = log.with({ approval_id: request.id });
   const haudit = audit.with({ approval_id: request.id, channel: channel.name });
   hlog.info({ decision: 'approval_requested', rule: decision.rule, digest: request.digest, timeout_ms: timeoutMs }, 'call held for approval');
-  haudit.record('approval_requested', { ...policy, args });
+  haudit.record('approval_requested', { decision: decision.action, rule: decision.rule, reason: decision.reason, args });
 
   try {
     const ref = await channel.post(request);
     if (ref !== undefined) await approvals.setChannelRef(request.id, ref);
   } catch (err) {
-    hlog.warn({ decision: 'unavailable', channel: channel.name, err: (err as Error).message }, 'approval request could not be posted');
-    haudit.record('unavailable', { detail: `the approval request could not be posted to ${channel.name}: ${(err as Error).message}` });
+    const answer = refused({ kind: 'post_failed', decision, held, error: (err as Error).message });
     await approvals.withdraw(request.id, `it could not be posted to ${channel.name}`).catch(() => undefined);
-    return refused('UNAVAILABLE', `This call needs approval and the request could not be shown to reviewers in ${channel.name} (${(err as Error).message}). The call was not sent; retry later.`, meta({ decision: 'unavailable', approval_id: request.id }));
+    return answer;
   }
 
   const heartbeat = call.progress && startHeartbeat(call.progress, request, channel.name, deps.heartbeatMs);
   let status: ApprovalStatus;
   const waitStarted = performance.now();
   try {
-    status = await held.outcome;
+    status = await opened.outcome;
     trace.approval = status.state;
   } catch (err) {
     trace.approval = 'unavailable';
-    hlog.warn({ decision: 'unavailable', err: (err as Error).message }, 'lost track of a held call');
-    haudit.record('unavailable', { detail: `lost track of the held call: ${(err as Error).message}` });
-    return refused('UNAVAILABLE', `${(err as Error).message}. The call was not sent; retry later.`, meta({ decision: 'unavailable', approval_id: request.id }));
+    return refused({ kind: 'lost_track', decision, held, error: (err as Error).message });
   } finally {
     trace.heldMs = performance.now() - waitStarted;
     clearInterval(heartbeat);
   }
   const tell = (s: ApprovalStatus) => channel.update(request, s).catch((err: unknown) => hlog.warn({ channel: channel.name, err: (err as Error).message }, 'could not update the approval message'));
-  const outcomeMeta = (extra: Partial<DecisionMeta> = {}) => meta({ decision: status.state, approval_id: request.id, decided_by: status.decided_by ?? null, decided_at: iso(status.decided_at), ...extra });
-
-  const decided = { approvers: approversOf(status), ...(status.reason !== undefined && { reason: status.reason }) };
-  if (status.state === 'rejected') {
-    hlog.info({ decision: 'rejected', decided_by: status.decided_by }, 'approval rejected');
-    haudit.record('rejected', decided);
+  const settled = (ending: CallEnd): HoldResult => {
+    const answer = refused(ending);
     void tell(status);
-    return refused('APPROVAL REJECTED', `by ${rejecter(status)}: ${status.reason ?? 'no reason given'}`, outcomeMeta({ reason: status.reason ?? '' }));
-  }
-  if (status.state === 'expired') {
-    hlog.info({ decision: 'expired' }, 'approval expired');
-    haudit.record('expired', decided);
-    void tell(status);
-    return refused('APPROVAL EXPIRED', `after ${describeDuration(timeoutMs)}: nobody approved ${call.server}/${call.tool} in time. The call was not sent.`, outcomeMeta());
-  }
-  if (status.state !== 'approved' || call.signal.aborted) {
-    hlog.info({ decision: 'withdrawn', reason: status.reason }, 'held call withdrawn');
+    return answer;
+  };
+  if (status.state === 'rejected') return settled({ kind: 'rejected', decision, held, status });
+  if (status.state === 'expired') return settled({ kind: 'expired', decision, held, status, timeoutMs });
+  if (status.state !== 'approved') return settled({ kind: 'withdrawn', decision, held, status });
+  if (call.signal.aborted) {
     // An approval nobody will use says so, or the worker would keep checking on it.
-    if (status.state === 'approved') await approvals.recordExecution(request.id, { result: 'refused', ms: 0, detail: withdrawReason(call.signal) }).catch(() => undefined);
-    haudit.record('withdrawn', status.state === 'approved' ? { ...decided, reason: withdrawReason(call.signal) } : decided);
-    void tell(status);
-    return refused('UNAVAILABLE', `The approval request was withdrawn: ${status.reason ?? 'no reason recorded'}. The call was not sent.`, outcomeMeta());
+    const reason = withdrawReason(call.signal);
+    await approvals.recordExecution(request.id, { result: 'refused', ms: 0, detail: reason }).catch(() => undefined);
+    return settled({ kind: 'withdrawn', decision, held, status, reason });
   }
 
-  // Approved, and still not sent: the request, the channel and the trail say why.
-  const notSent = async (event: 'denied' | 'unavailable', detail: string, rule?: string) => {
+  // Approved, and still not sent: the request and the channel say why, then the trail.
+  const notSent = async (detail: string, ending: CallEnd): Promise<HoldResult> => {
     const execution = { result: 'refused', ms: 0, detail } as const;
     await approvals.recordExecution(request.id, execution).catch(() => undefined);
     void tell({ ...status, execution });
-    haudit.record(event, { ...(rule !== undefined && { rule }), detail });
+    return refused(ending);
   };
   // Fail closed: a call is not released unless its approval is on record.
   try {
-    await haudit.commit('approved', { ...decided, args });
+    await haudit.commit('approved', { approvers: approversOf(status), ...(status.reason !== undefined && { reason: status.reason }), args });
   } catch (err) {
-    hlog.error({ decision: 'unavailable', err: (err as Error).message }, 'the approval could not be written to the audit trail: call not released');
-    await notSent('unavailable', `the approved event could not be written to the audit trail, so the call was not sent: ${(err as Error).message}`);
-    return refused('UNAVAILABLE', `${request.id} was approved, but Airlock could not write the approval to its audit trail (${(err as Error).message}), so the call was not sent; retry later.`, outcomeMeta({ decision: 'unavailable' }));
+    const error = (err as Error).message;
+    return notSent(notRecorded(error), { kind: 'approval_unrecorded', decision, held, status, error });
   }
   try {
     await approvals.consume(request, args);
   } catch (err) {
+    const error = (err as Error).message;
     const tampered = err instanceof AirlockError && err.code === ErrorCode.ApprovalTampered;
-    (tampered ? hlog.error : hlog.warn)({ decision: tampered ? 'tampered' : 'unavailable', err: (err as Error).message }, tampered ? 'approved arguments were tampered with: call refused' : 'could not use the approval');
-    await notSent(tampered ? 'denied' : 'unavailable', (err as Error).message, tampered ? 'approval_binding' : undefined);
-    return tampered
-      ? refused('POLICY DENIED', `The approved arguments of ${request.id} do not match this call's; it was not sent.`, outcomeMeta({ decision: 'tampered' }))
-      : refused('UNAVAILABLE', `${(err as Error).message}. The call was not sent; retry later.`, outcomeMeta({ decision: 'unavailable' }));
+    return notSent(error, { kind: tampered ? 'tampered' : 'approval_unusable', decision, held, status, error });
   }
   hlog.info({ decision: 'approved', decided_by: status.decided_by }, 'approval granted: releasing the call');
   return {
     approved: true,
-    request,
+    held,
     status,
     executed: async (execution) => {
       await approvals.recordExecution(request.id, execution).catch((err: unknown) => hlog.warn({ err: (err as Error).message }, 'could not record the execution'));
       await tell({ ...status, execution });
     },
   };
-}
-
-/** `Bobby (U0BOB)` for a Slack user, whose id alone tells an agent nothing; `alice` for an admin. */
-function rejecter(status: ApprovalStatus): string {
-  const vote = [...status.votes].reverse().find((v) => v.verdict === 'reject');
-  if (!vote) return status.decided_by ?? 'a reviewer';
-  return vote.name === undefined ? vote.by : `${vote.name} (${vote.by})`;
-}
-
-function refused(...args: Parameters<typeof refusal>): HoldResult {
-  return { approved: false, result: refusal(...args) };
 }
 
 function startHeartbeat(progress: Progress, request: ApprovalRequest, channel: string, everyMs: number): NodeJS.Timeout {
@@ -224,12 +194,4 @@ function withdrawReason(signal: AbortSignal): string {
   if (typeof reason === 'string' && reason !== '') return `the agent cancelled the call: ${reason}`;
   if (reason instanceof Error && reason.name !== 'AbortError') return reason.message;
   return 'the agent cancelled the call or its session closed';
-}
-
-function kib(bytes: number): string {
-  return `${Math.ceil(bytes / 1024)} KiB`;
-}
-
-function iso(ms: number | undefined): string | null {
-  return ms === undefined ? null : new Date(ms).toISOString();
 }

@@ -1,6 +1,7 @@
 export { Upstream, type UpstreamOptions, type UpstreamStatus } from './upstream.js';
 export { UpstreamUnavailableError } from './errors.js';
 export { callTool, type PipelineDeps, type ToolCall } from './pipeline.js';
+export type { SessionDeps } from './session-deps.js';
 export { createSessionServer, type SessionIdentity } from './session-server.js';
 export { SessionRegistry, type Session } from './sessions.js';
 export { SEPARATOR, type Scope } from './router.js';

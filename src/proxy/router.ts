@@ -12,7 +12,7 @@ import {
 import type { z, ZodType } from 'zod';
 import { isPromptHidden, isResourceHidden } from '../policy/index.js';
 import { ProtocolError } from './errors.js';
-import type { PipelineDeps } from './pipeline.js';
+import type { SessionDeps } from './session-deps.js';
 import { unknownResource } from './refusal.js';
 
 /** The servers a session reaches: one on `/mcp/:server`, every server the grant may use on `/mcp`. */
@@ -31,11 +31,11 @@ export const SEPARATOR = '__';
  * The merged lists leave out what each server's policy hides.
  */
 export class Router {
-  readonly #deps: PipelineDeps;
+  readonly #deps: SessionDeps;
   readonly #scope: Scope;
   #uriOwners = new Map<string, string>();
 
-  constructor(deps: PipelineDeps, scope: Scope) {
+  constructor(deps: SessionDeps, scope: Scope) {
     this.#deps = deps;
     this.#scope = scope;
   }
@@ -132,7 +132,7 @@ export class Router {
   }
 }
 
-function lastError(deps: PipelineDeps, name: string): string {
+function lastError(deps: SessionDeps, name: string): string {
   const error = deps.upstream(name).lastError;
   return error ? ` (${error})` : '';
 }

@@ -28,7 +28,9 @@ import { checkAccess, type AccessRequest, type HiddenAnswer } from './access-che
 import { ProtocolError, UpstreamUnavailableError } from './errors.js';
 import { capText } from '../cap-text.js';
 import { VERSION } from '../version.js';
-import { callTool, MAX_TOOL_NAME_CHARS, type PipelineDeps } from './pipeline.js';
+import { MAX_TOOL_NAME_CHARS } from './call-ends.js';
+import { callTool } from './pipeline.js';
+import type { SessionDeps } from './session-deps.js';
 import { progressFor } from './progress.js';
 import { notFoundAsServers, unknownPrompt, unknownResource, unknownTool } from './refusal.js';
 import { Router, type Scope } from './router.js';
@@ -56,7 +58,7 @@ const ToolsCallMethodSchema = z.looseObject({ method: z.literal('tools/call') })
  * subscription, prompt and completion against the policy before passing it
  * on, and passes logging through unchanged.
  */
-export function createSessionServer(deps: PipelineDeps, scope: Scope, identity: SessionIdentity): Server {
+export function createSessionServer(deps: SessionDeps, scope: Scope, identity: SessionIdentity): Server {
   const router = new Router(deps, scope);
   const capabilities = capabilitiesOf(router);
   const server = new Server({ name: scope.aggregated ? 'airlock' : `airlock/${scope.servers[0]}`, version: VERSION }, { capabilities, instructions: router.instructions() });
@@ -135,7 +137,7 @@ interface Context {
   scope: Scope;
   forward: Forward;
   check: Check;
-  policyFor: PipelineDeps['policyFor'];
+  policyFor: SessionDeps['policyFor'];
 }
 
 /**
