@@ -1,7 +1,5 @@
 -- Uses an approval for the one call it covers, right before that call is sent.
 --
--- Runs after state.lua (now_ms, snapshot, publish).
---
 -- KEYS[1]  the request's state hash
 --
 -- Returns {code, field, value, ...} (the state hash after the step):
@@ -9,6 +7,7 @@
 --   'not_approved'  its state is not approved: nothing changed
 --   'used'          it already covered a call: nothing changed
 --   'missing'       no such request
+--@include state.lua
 local state = redis.call('HGET', KEYS[1], 'state')
 if not state then return {'missing'} end
 if state ~= 'approved' then return snapshot('not_approved') end

@@ -1,7 +1,5 @@
 -- Open an approval request in state `pending`.
 --
--- Runs after state.lua (now_ms, snapshot, publish).
---
 -- KEYS[1]  the request's state hash
 -- ARGV[1]  id of the gateway instance holding the call (its lease key must exist to approve)
 -- ARGV[2]  min_approvals
@@ -12,6 +10,7 @@
 -- Returns {created_at, expires_at} in ms of Redis TIME, or {-1} when the id is taken.
 --
 -- The clock is Redis TIME, so every instance agrees on when a request expires.
+--@include state.lua
 if redis.call('EXISTS', KEYS[1]) == 1 then
   return {-1}
 end

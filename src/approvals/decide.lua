@@ -1,7 +1,5 @@
 -- A reviewer's approve or reject: the first decision wins, later ones change nothing.
 --
--- Runs after state.lua (now_ms, snapshot, publish).
---
 -- KEYS[1]  the request's state hash
 -- KEYS[2]  the lease key of the instance holding the call (state field `holder`)
 -- ARGV[1]  'approve' | 'reject'
@@ -22,6 +20,7 @@
 --   'expired'    its time had run out: now expired, the vote not counted
 --   'orphaned'   the instance holding the call is gone: now withdrawn
 --   'missing'    no such request
+--@include state.lua
 local function finish(state, by, reason, now)
   redis.call('HSET', KEYS[1], 'state', state, 'decided_by', by, 'decided_at', now, 'reason', reason)
   redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[5]))

@@ -3,8 +3,6 @@
 -- call is gone (it died, or lost Redis, after the approval was given). Marked
 -- used, so a holder that was only slow cannot send the call afterwards.
 --
--- Runs after state.lua (now_ms, snapshot, publish).
---
 -- KEYS[1]  the request's state hash
 -- KEYS[2]  the holder's lease key
 -- ARGV[1]  the execution record to store (JSON: the call was not sent, and why)
@@ -17,6 +15,7 @@
 --   'done'          it was used, or its execution was recorded: nothing changed
 --   'not_approved'  its state is not approved: nothing changed
 --   'missing'       no such request
+--@include state.lua
 local state = redis.call('HGET', KEYS[1], 'state')
 if not state then return {'missing'} end
 if state ~= 'approved' then return snapshot('not_approved') end

@@ -1,7 +1,5 @@
 -- Ends a pending request without a reviewer: it expired, or its call was withdrawn.
 --
--- Runs after state.lua (now_ms, snapshot, publish).
---
 -- KEYS[1]  the request's state hash
 -- ARGV[1]  'expired' | 'withdrawn'
 -- ARGV[2]  why, in words (shown to reviewers)
@@ -14,6 +12,7 @@
 --   'already'  it was decided before: nothing changed
 --   'early'    ARGV[1] is 'expired' but its time has not run out: nothing changed
 --   'missing'  no such request
+--@include state.lua
 local state = redis.call('HGET', KEYS[1], 'state')
 if not state then return {'missing'} end
 if state ~= 'pending' then return snapshot('already') end

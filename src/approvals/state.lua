@@ -1,4 +1,4 @@
--- Shared by the approval scripts: store.ts puts it in front of each one.
+-- Shared by the approval scripts, each of which includes it (--@include state.lua).
 --
 -- now_ms()              Redis TIME in ms, so every instance agrees on the clock
 -- snapshot(code)        {code, field, value, ...}: KEYS[1]'s state hash after the step

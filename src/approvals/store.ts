@@ -1,32 +1,23 @@
-import { readFileSync } from 'node:fs';
-import type { Redis, Result } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { defineLuaScripts, LuaScript, type LuaCommands } from '../redis/index.js';
 import type { ApprovalKeys } from './keys.js';
 import { redisStep } from './redis-step.js';
 import { parseStatus, type ApprovalStatus, type Execution } from './request.js';
 
-const lua = (name: string) => readFileSync(new URL(`./${name}.lua`, import.meta.url), 'utf8');
-// Redis scripts cannot import: the helpers they share are put in front of each.
-const script = (name: string) => `${lua('state')}\n${lua(name)}`;
+const file = (name: string) => new URL(`./${name}.lua`, import.meta.url);
+// KEYS, then ARGV, as each script's header lists them.
 const SCRIPTS = {
-  airlockApprovalCreate: { lua: script('create'), numberOfKeys: 1 },
-  airlockApprovalDecide: { lua: script('decide'), numberOfKeys: 2 },
-  airlockApprovalSettle: { lua: script('settle'), numberOfKeys: 1 },
-  airlockApprovalConsume: { lua: script('consume'), numberOfKeys: 1 },
-  airlockApprovalAnnotate: { lua: script('annotate'), numberOfKeys: 1 },
-  airlockApprovalForsake: { lua: script('forsake'), numberOfKeys: 2 },
+  create: new LuaScript<number[], [state: string], [holder: string, minApprovals: number, timeoutMs: number, digest: string, retentionMs: number]>({ name: 'airlockApprovalCreate', file: file('create'), numberOfKeys: 1 }),
+  decide: new LuaScript<string[], [state: string, lease: string], [verdict: 'approve' | 'reject', by: string, reason: string, via: string, retentionMs: number, events: string, id: string, name: string, person: string]>({
+    name: 'airlockApprovalDecide',
+    file: file('decide'),
+    numberOfKeys: 2,
+  }),
+  settle: new LuaScript<string[], [state: string], [to: 'expired' | 'withdrawn', reason: string, retentionMs: number, events: string, id: string]>({ name: 'airlockApprovalSettle', file: file('settle'), numberOfKeys: 1 }),
+  consume: new LuaScript<string[], [state: string], []>({ name: 'airlockApprovalConsume', file: file('consume'), numberOfKeys: 1 }),
+  annotate: new LuaScript<number, [state: string], string[]>({ name: 'airlockApprovalAnnotate', file: file('annotate'), numberOfKeys: 1 }),
+  forsake: new LuaScript<string[], [state: string, lease: string], [execution: string, events: string, id: string]>({ name: 'airlockApprovalForsake', file: file('forsake'), numberOfKeys: 2 }),
 };
-
-declare module 'ioredis' {
-  // ioredis adds commands made with defineCommand at run time; this tells TypeScript about ours.
-  interface RedisCommander<Context> {
-    airlockApprovalCreate(key: string, ...args: (string | number)[]): Result<number[], Context>;
-    airlockApprovalDecide(state: string, lease: string, ...args: (string | number)[]): Result<string[], Context>;
-    airlockApprovalSettle(key: string, ...args: (string | number)[]): Result<string[], Context>;
-    airlockApprovalConsume(key: string): Result<string[], Context>;
-    airlockApprovalAnnotate(key: string, ...fieldsAndValues: string[]): Result<number, Context>;
-    airlockApprovalForsake(state: string, lease: string, ...args: string[]): Result<string[], Context>;
-  }
-}
 
 export type DecideCode = 'decided' | 'counted' | 'already' | 'duplicate' | 'expired' | 'orphaned';
 export type SettleCode = 'settled' | 'already' | 'early';
@@ -56,19 +47,20 @@ export class ApprovalStore {
   readonly #keys: ApprovalKeys;
   readonly #timeoutMs: number;
   readonly #retentionMs: number;
+  readonly #run: LuaCommands<typeof SCRIPTS>;
 
   constructor(redis: Redis, keys: ApprovalKeys, options: { timeoutMs: number; retentionMs: number }) {
     this.#redis = redis;
     this.#keys = keys;
     this.#timeoutMs = options.timeoutMs;
     this.#retentionMs = options.retentionMs;
-    for (const [name, definition] of Object.entries(SCRIPTS)) redis.defineCommand(name, definition);
+    this.#run = defineLuaScripts(redis, SCRIPTS);
   }
 
   /** Opens a pending request; resolves with its created and expiry times (Redis clock), or undefined if the id is taken. */
   async create(id: string, fields: { holder: string; min_approvals: number; timeout_ms: number; digest: string }): Promise<{ created_at: number; expires_at: number } | undefined> {
     const reply = await this.#deadline(
-      this.#redis.airlockApprovalCreate(this.#keys.state(id), fields.holder, fields.min_approvals, fields.timeout_ms, fields.digest, this.#retentionMs),
+      this.#run.create([this.#keys.state(id)], [fields.holder, fields.min_approvals, fields.timeout_ms, fields.digest, this.#retentionMs]),
       'opening an approval request',
     );
     const [created_at = -1, expires_at = -1] = reply;
@@ -77,24 +69,24 @@ export class ApprovalStore {
 
   async decide(id: string, lease: string, vote: Verdict): Promise<Step<DecideCode>> {
     const reply = await this.#deadline(
-      this.#redis.airlockApprovalDecide(this.#keys.state(id), lease, vote.verdict, vote.by, vote.reason, vote.via, this.#retentionMs, this.#keys.events, id, vote.name ?? '', vote.person ?? ''),
+      this.#run.decide([this.#keys.state(id), lease], [vote.verdict, vote.by, vote.reason, vote.via, this.#retentionMs, this.#keys.events, id, vote.name ?? '', vote.person ?? '']),
       'recording a decision',
     );
     return step<DecideCode>(reply);
   }
 
   async settle(id: string, to: 'expired' | 'withdrawn', reason: string): Promise<Step<SettleCode>> {
-    const reply = await this.#deadline(this.#redis.airlockApprovalSettle(this.#keys.state(id), to, reason, this.#retentionMs, this.#keys.events, id), 'ending an approval request');
+    const reply = await this.#deadline(this.#run.settle([this.#keys.state(id)], [to, reason, this.#retentionMs, this.#keys.events, id]), 'ending an approval request');
     return step<SettleCode>(reply);
   }
 
   async consume(id: string): Promise<Step<ConsumeCode>> {
-    return step<ConsumeCode>(await this.#deadline(this.#redis.airlockApprovalConsume(this.#keys.state(id)), 'using an approval'));
+    return step<ConsumeCode>(await this.#deadline(this.#run.consume([this.#keys.state(id)], []), 'using an approval'));
   }
 
   /** Ends an approved request nobody can use any more (its holder's lease is gone), recording why its call was not sent. */
   async forsake(id: string, lease: string, execution: Execution): Promise<Step<ForsakeCode>> {
-    const reply = await this.#deadline(this.#redis.airlockApprovalForsake(this.#keys.state(id), lease, JSON.stringify(execution), this.#keys.events, id), 'ending an unused approval');
+    const reply = await this.#deadline(this.#run.forsake([this.#keys.state(id), lease], [JSON.stringify(execution), this.#keys.events, id]), 'ending an unused approval');
     return step<ForsakeCode>(reply);
   }
 
@@ -121,7 +113,7 @@ export class ApprovalStore {
     if (fields.execution) values.push('execution', JSON.stringify(fields.execution));
     if (fields.channel_ref !== undefined) values.push('channel_ref', fields.channel_ref);
     if (values.length === 0) return;
-    await this.#deadline(this.#redis.airlockApprovalAnnotate(this.#keys.state(id), ...values), 'annotating an approval request');
+    await this.#deadline(this.#run.annotate([this.#keys.state(id)], values), 'annotating an approval request');
   }
 
   #deadline<T>(work: Promise<T>, what: string): Promise<T> {

@@ -5,8 +5,8 @@
 -- where the content hash is the SHA-256 of the event's canonical JSON (the
 -- caller's: the whole event is never hashed here). The caller links the
 -- events to the head it last saw; when another instance appended since,
--- this script links them again itself (sha256.lua runs first: Redis has no
--- SHA-256, and doing it in Lua costs ~70 µs a block, so only then). Then
+-- this script links them again itself (with the sha256.lua it includes: Redis
+-- has no SHA-256, and doing it in Lua costs ~70 µs a block, so only then). Then
 -- trims what retention no longer keeps and remembers where the kept part
 -- starts, so removing old events by hand still shows.
 --
@@ -35,6 +35,7 @@
 -- Returns {head, claim, newest}: the head after these events; claim '1' when
 -- this caller is to sign the next checkpoint over that head, else ''; and the
 -- seq of the newest checkpoint ('0': none known), which the next one names.
+--@include sha256.lua
 local head = redis.call('GET', KEYS[2]) or ''
 local linked = head == ARGV[1]
 local seq, prev = 0, string.rep('0', 64)

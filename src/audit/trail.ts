@@ -1,22 +1,15 @@
 import type { ArgumentsDigest } from '../arguments-digest.js';
-import { readFileSync } from 'node:fs';
-import type { Redis, Result } from 'ioredis';
+import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { AirlockError, ErrorCode } from '../errors.js';
 import type { Redactor } from '../redact.js';
-import { redisGraceMs, withDeadline } from '../redis/index.js';
+import { LuaScript, redisGraceMs, withDeadline } from '../redis/index.js';
 import { contentHash, decodeHead, linkHash, type DraftEvent } from './chain.js';
 import type { CheckpointSettings } from './checkpoint.js';
 import { CheckpointSigner, type CheckpointReply } from './checkpoint-signer.js';
 import type { AuditInput, AuditRecorder } from './event.js';
 import { auditKeys, type AuditKeys } from './keys.js';
 import { shapeEvent } from './shape.js';
-
-declare module 'ioredis' {
-  interface RedisCommander<Context> {
-    airlockAuditAppend(stream: string, head: string, trimmed: string, checkpoint: string, claim: string, ...args: string[]): Result<string[], Context>;
-  }
-}
 
 export interface AuditTrailOptions {
   /** The request-path client (fails fast while Redis is down). */
@@ -58,8 +51,12 @@ interface Waiter {
 /** What waits to be appended: an event; a checkpoint this instance signed; or only a question whether a checkpoint is due. */
 type Queued = Waiter & ({ kind: 'event'; input: AuditInput; time: number } | { kind: 'checkpoint'; draft: DraftEvent } | { kind: 'poll'; force: boolean });
 
-// Redis scripts have no SHA-256: the append script runs after one of ours.
-const APPEND = ['sha256', 'append'].map((name) => readFileSync(new URL(`./${name}.lua`, import.meta.url), 'utf8')).join('\n');
+// KEYS, then ARGV, as append.lua's header lists them.
+const APPEND = new LuaScript<string[], [stream: string, head: string, trimmed: string, checkpoint: string, checkpointClaim: string], [linkedTo: string, minId: string, maxEvents: string, checkpointRequest: string, covers: string, ...triples: string[]]>({
+  name: 'airlockAuditAppend',
+  file: new URL('./append.lua', import.meta.url),
+  numberOfKeys: 5,
+});
 /** Events per append: one script call, one round trip. */
 const BATCH = 256;
 const RETRY_MS = { first: 250, max: 5_000 };
@@ -83,6 +80,7 @@ export class AuditTrail implements AuditRecorder {
   readonly #options: AuditTrailOptions;
   readonly #keys: AuditKeys;
   readonly #now: () => number;
+  readonly #appendScript: ReturnType<typeof APPEND.define>;
   #queue: Queued[] = [];
   #draining: Promise<void> | undefined;
   #retry: NodeJS.Timeout | undefined;
@@ -100,7 +98,7 @@ export class AuditTrail implements AuditRecorder {
     this.#options = options;
     this.#keys = auditKeys(options.prefix);
     this.#now = options.now ?? Date.now;
-    options.redis.defineCommand('airlockAuditAppend', { lua: APPEND, numberOfKeys: 5 });
+    this.#appendScript = APPEND.define(options.redis);
     if (options.checkpoints) {
       this.#signer = new CheckpointSigner(options.checkpoints, options.instance, options.logger);
       // An idle gateway still signs every interval: a fresh signed time is what tells "nothing happened" from "the end was cut".
@@ -246,7 +244,7 @@ export class AuditTrail implements AuditRecorder {
   }
 
   async #append(batch: Queued[]): Promise<CheckpointReply> {
-    const { redis, redisTimeoutMs, retentionMs, maxEvents } = this.#options;
+    const { redisTimeoutMs, retentionMs, maxEvents } = this.#options;
     const keys = this.#keys;
     // Linked here to the head this instance last saw; the script links them itself when another instance appended since.
     let { seq, hash: prev } = decodeHead(this.#head);
@@ -264,7 +262,7 @@ export class AuditTrail implements AuditRecorder {
     const now = this.#now();
     const trim = now - this.#trimmedAt >= TRIM_EVERY_MS;
     const minId = trim ? String(Math.max(1, now - retentionMs)) : '0';
-    const reply = await step(redis.airlockAuditAppend(keys.stream, keys.head, keys.trimmed, keys.checkpoint, keys.checkpointClaim, this.#head, minId, String(maxEvents ?? 0), claim, covers, ...args), redisTimeoutMs);
+    const reply = await step(this.#appendScript([keys.stream, keys.head, keys.trimmed, keys.checkpoint, keys.checkpointClaim], [this.#head, minId, String(maxEvents ?? 0), claim, covers, ...args]), redisTimeoutMs);
     this.#head = reply[0] ?? '';
     if (trim) this.#trimmedAt = now;
     return { claimed: reply[1] === '1', newest: Number(reply[2] ?? 0) };

@@ -1,18 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import type { Redis, Result } from 'ioredis';
+import type { Redis } from 'ioredis';
 import type { Limit } from '../policy/index.js';
-import { withDeadline } from '../redis/index.js';
+import { LuaScript, withDeadline } from '../redis/index.js';
 import { cancelKey, counterKey, DEFAULT_PREFIX, type Caller } from './keys.js';
 
-const CHARGE_SCRIPT = readFileSync(new URL('./charge.lua', import.meta.url), 'utf8');
-
-declare module 'ioredis' {
-  // ioredis adds commands made with defineCommand at run time; this tells TypeScript about ours.
-  interface RedisCommander<Context> {
-    airlockCharge(...keysThenArgs: (string | number)[]): Result<number[], Context>;
-  }
-}
+// KEYS, then ARGV, as charge.lua's header lists them: a counter and a max and window for each limit, so no fixed key count.
+const CHARGE = new LuaScript<number[], [cancelMark: string, ...counters: string[]], [member: string, ...maxThenWindow: number[]]>({ name: 'airlockCharge', file: new URL('./charge.lua', import.meta.url) });
 
 export type Charge =
   | { admitted: true; counts: number[] }
@@ -38,24 +31,24 @@ export class RateLimiter {
   readonly #redis: Redis;
   readonly #prefix: string;
   readonly #timeoutMs: number;
+  readonly #chargeScript: ReturnType<typeof CHARGE.define>;
 
   constructor(redis: Redis, options: { prefix?: string; timeoutMs?: number } = {}) {
     this.#redis = redis;
     this.#prefix = options.prefix ?? DEFAULT_PREFIX;
     this.#timeoutMs = options.timeoutMs ?? 500;
-    // Sent as EVALSHA, falling back to EVAL once per connection; the key count is passed on each call.
-    redis.defineCommand('airlockCharge', { lua: CHARGE_SCRIPT });
+    this.#chargeScript = CHARGE.define(redis);
   }
 
   async charge(limits: readonly Readonly<Limit>[], caller: Caller): Promise<Charge> {
     if (limits.length === 0) return { admitted: true, counts: [] };
     const member = randomUUID();
     const counters = limits.map((l) => counterKey(this.#prefix, l, caller));
-    const keys = [cancelKey(this.#prefix, member), ...counters];
-    const args = [member, ...limits.flatMap((l) => [l.max, l.window_ms])];
+    const keys: [string, ...string[]] = [cancelKey(this.#prefix, member), ...counters];
+    const args: [string, ...number[]] = [member, ...limits.flatMap((l) => [l.max, l.window_ms])];
     let reply: number[];
     try {
-      reply = await withDeadline(this.#redis.airlockCharge(keys.length, ...keys, ...args), this.#timeoutMs, 'charging rate limits');
+      reply = await withDeadline(this.#chargeScript(keys, args), this.#timeoutMs, 'charging rate limits');
     } catch (err) {
       this.#cancel(member, counters, Math.max(...limits.map((l) => l.window_ms)));
       throw err;

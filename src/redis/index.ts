@@ -8,3 +8,4 @@ export { redisGraceMs, withDeadline } from './deadline.js';
 export { keepDigestKey, loadDigestKey } from './digest-key.js';
 export { readPersistence, type Persistence } from './persistence.js';
 export { readEvictionPolicy, type EvictionPolicy } from './eviction.js';
+export { defineLuaScripts, LuaScript, LuaScriptError, readLuaScript, type LuaCommands } from './lua-scripts.js';

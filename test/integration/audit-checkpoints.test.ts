@@ -8,7 +8,7 @@ import { argumentsDigest } from '../../src/arguments-digest.js';
 import { AuditMirror, AuditReader, AuditTrail, verifyAuditFile, type AuditInput, type CheckpointRules, type VerifyOptions } from '../../src/audit/index.js';
 import { contentHash, linkHash } from '../../src/audit/chain.js';
 import { Redactor } from '../../src/redact.js';
-import { connectRedis } from '../../src/redis/index.js';
+import { connectRedis, readLuaScript } from '../../src/redis/index.js';
 import { captureLogger, LEVEL } from '../support/log.js';
 import { until } from '../support/poll.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
@@ -300,7 +300,7 @@ test('two instances writing one chain share the checkpoints: each signed once, b
 });
 
 test('the append script hands the next checkpoint to one caller at a time, by count, by time, or forced', async () => {
-  const lua = ['sha256', 'append'].map((name) => readFileSync(new URL(`../../src/audit/${name}.lua`, import.meta.url), 'utf8')).join('\n');
+  const lua = readLuaScript(new URL('../../src/audit/append.lua', import.meta.url));
   const keys = [STREAM, HEAD, `${PREFIX}audit:trimmed`, `${PREFIX}audit:checkpoint`, `${PREFIX}audit:checkpoint:claim`];
   /** One call as `token` asks (every 3 events or `everyMs`), appending `events` plain events, the first a checkpoint of seq `covers` when given. */
   const append = async (token: string, events: number, options: { covers?: number; force?: boolean; everyMs?: number } = {}) => {

@@ -8,7 +8,7 @@ import { argumentsDigest } from '../../src/arguments-digest.js';
 import { AuditMirror, AuditReader, AuditTrail, parseAuditQuery, verifyAuditFile, type AuditInput } from '../../src/audit/index.js';
 import { contentHash, linkHash } from '../../src/audit/chain.js';
 import { Redactor } from '../../src/redact.js';
-import { connectRedis } from '../../src/redis/index.js';
+import { connectRedis, readLuaScript } from '../../src/redis/index.js';
 import { captureLogger } from '../support/log.js';
 import { until } from '../support/poll.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
@@ -264,7 +264,7 @@ test('a mirror file that cannot be written is refused at start, naming it', asyn
 });
 
 test('the Lua SHA-256 the append script links with matches Node at every padding boundary', async () => {
-  const lua = `${readFileSync(new URL('../../src/audit/sha256.lua', import.meta.url), 'utf8')}\nreturn sha256(ARGV[1])`;
+  const lua = `${readLuaScript(new URL('../../src/audit/sha256.lua', import.meta.url))}\nreturn sha256(ARGV[1])`;
   const { createHash } = await import('node:crypto');
   for (const length of [0, 1, 55, 56, 57, 63, 64, 65, 119, 120, 128, 140, 200]) {
     const message = Array.from({ length }, (_, i) => String.fromCharCode(33 + ((i * 7) % 90))).join('');
