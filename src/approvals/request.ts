@@ -86,7 +86,7 @@ export interface ApprovalStatus {
   reason?: string;
   consumed_at?: number;
   execution?: Execution;
-  /** The channel's handle for its message (a Slack ts), so any instance can update it. */
+  /** What the channels a request was shown in keep to update their messages (each one's handle, e.g. a Slack ts, by channel name), so any instance can update them. */
   channel_ref?: string;
 }
 

@@ -1,7 +1,8 @@
-export type { ApprovalChannel } from './channel.js';
-export { ConsoleChannel } from './console/console-channel.js';
+export type { ApprovalChannel, Channel, ChannelCheck, ChannelContext, ChannelKind, RuleDestination } from './channel.js';
+export { ChannelRegistry, builtInChannels } from './registry.js';
+export { ChannelSet, channelSetName } from './channel-set.js';
+export { channelRefOf } from './channel-refs.js';
 export { consoleApiRoutes, type ConsoleApiOptions } from './console/api.js';
 export { decideAsAdmin } from './console/decide.js';
 export { approvalView, describeDecision, describeEnd } from './console/view.js';
-export { SlackChannel, type SlackChannelOptions, describeSlackError, webClientOptions, type WebClient } from './slack/index.js';
 export { fieldsWithInvisible, type UntrustedField } from './invisible-fields.js';

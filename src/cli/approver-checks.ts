@@ -13,12 +13,16 @@ export interface ApproverWarning {
  * The holds of one policy that no one could decide where reviewers look:
  * with the Slack channel, a hold whose approvers list names no Slack user,
  * group or person with a Slack id can be decided only from the console;
- * with the console channel, a list that names no admin leaves the call to
- * expire. Entries that name no admin, person, Slack user or group are
- * likely typos, and each is named.
+ * without it, a list that names no admin leaves the call to expire.
+ * Entries that name no admin, person, Slack user or group are likely
+ * typos, and each is named.
  */
 export function approverWarnings(config: LoadedConfig, policy: CompiledPolicy): ApproverWarning[] {
   const who = identities(config);
+  const { channels } = config.approvals;
+  // Slack users decide only in Slack; console admins always can, whichever channels show the request.
+  const slackListed = channels.includes('slack');
+  const noSlack = channels.length === 1 ? `approvals.channel is ${channels[0]}` : `approvals.channels (${channels.join(', ')}) lists no slack`;
   const warnings: ApproverWarning[] = [];
   const check = (path: string, ruleApprovers: readonly string[] | undefined) => {
     const list = approverList(ruleApprovers, config.approvals.approvers);
@@ -26,12 +30,12 @@ export function approverWarnings(config: LoadedConfig, policy: CompiledPolicy): 
       if (!who.known(entry)) warnings.push({ path: `${path}.approval.approvers`, message: `${JSON.stringify(entry)} names no admin, person (config people), Slack user (U…, W…) or Slack user group (S…)` });
     }
     const source = list.from === 'rule' ? `its approval.approvers (${list.approvers.join(', ')})` : `approvals.approvers (${list.approvers.join(', ')})`;
-    if (config.approvals.channel === 'slack' && !list.approvers.some((e) => who.inSlack(e))) {
+    if (slackListed && !list.approvers.some((e) => who.inSlack(e))) {
       const why = list.from === null ? 'no approvers list applies' : `${source} names no Slack user or group`;
       warnings.push({ path, message: `no Slack user could approve its held calls (${why}), so only console admins can; list Slack users or groups in approval.approvers or approvals.approvers` });
     }
-    if (config.approvals.channel === 'console' && list.from !== null && !list.approvers.some((e) => who.onConsole(e))) {
-      warnings.push({ path, message: `no console admin could approve its held calls (${source} names no admin) and approvals.channel is console, so they can only expire; list an admin, or use the Slack channel` });
+    if (!slackListed && list.from !== null && !list.approvers.some((e) => who.onConsole(e))) {
+      warnings.push({ path, message: `no console admin could approve its held calls (${source} names no admin) and ${noSlack}, so they can only expire; list an admin, or use the Slack channel` });
     }
   };
   const canChange = policy.onToolChange === 'require_approval';

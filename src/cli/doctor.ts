@@ -1,3 +1,4 @@
+import { builtInChannels, type RuleDestination } from '../channels/index.js';
 import { findConfigFile, loadConfig, type LoadedConfig } from '../config/index.js';
 import { DocumentError, formatProblem } from '../errors.js';
 import { loadPolicyFile, type CompiledPolicy } from '../policy/index.js';
@@ -6,13 +7,13 @@ import { auditChecks } from './doctor-audit.js';
 import type { Check } from './doctor-check.js';
 import { listenChecks } from './doctor-listen.js';
 import { redisChecks } from './doctor-redis.js';
-import { slackChecks, type ApprovalChannel } from './doctor-slack.js';
 import { upstreamChecks } from './doctor-upstreams.js';
 import { displayPath, ExitCode, type Io } from './output.js';
 
 /**
  * `airlock doctor [-c FILE]`: a line per check of what the gateway needs
- * (config, policies, Redis, every upstream, Slack), exit 1 when any fails.
+ * (config, policies, Redis, every upstream, each approval channel), exit 1
+ * when any fails.
  * Warnings (a Redis that keeps nothing on disk, Host headers left unchecked,
  * no audit anchor key) do not fail the run but say what would be lost. A
  * broken config stops there: nothing else can be told without it; anything
@@ -20,28 +21,25 @@ import { displayPath, ExitCode, type Io } from './output.js';
  */
 export async function doctor(io: Io, options: { config?: string }): Promise<number> {
   const file = findConfigFile(io.cwd, options.config);
+  const channels = builtInChannels();
   let config: LoadedConfig;
   try {
-    config = loadConfig(file, io.env);
+    config = loadConfig(file, io.env, { channels: channels.names });
   } catch (err) {
     return report(io, [{ level: 'error', what: 'config', detail: (err as Error).message }]);
   }
   const policies = policyChecks(io, config);
-  const [redis, upstreams, slack] = await Promise.all([
-    redisChecks(config, io.env),
-    upstreamChecks(config, io.env),
-    config.slack === undefined ? [] : slackChecks(config.slack, ruleChannels(policies.loaded, config.slack.channel)),
-  ]);
-  return report(io, [{ level: 'ok', what: 'config', detail: displayPath(io, config.file) }, ...listenChecks(config), ...policies.checks, ...redis, ...auditChecks(config), ...upstreams, ...slack]);
+  const [redis, upstreams, channelChecks] = await Promise.all([redisChecks(config, io.env), upstreamChecks(config, io.env), channels.doctor(config, ruleDestinations(policies.loaded))]);
+  return report(io, [{ level: 'ok', what: 'config', detail: displayPath(io, config.file) }, ...listenChecks(config), ...policies.checks, ...redis, ...auditChecks(config), ...upstreams, ...channelChecks]);
 }
 
-/** Channels policy rules send their approval requests to, other than `slack.channel`, each once, with the rules that name it. */
-function ruleChannels(policies: ReadonlyMap<string, CompiledPolicy>, slackChannel: string): ApprovalChannel[] {
+/** Where policy rules send their approval requests (`approval.channel`), each once, with the rules that name it. */
+function ruleDestinations(policies: ReadonlyMap<string, CompiledPolicy>): RuleDestination[] {
   const named = new Map<string, string[]>();
   for (const [name, policy] of policies) {
     for (const rule of [...policy.exact.values(), ...policy.globs.map((g) => g.rule)]) {
       const channel = rule.approval?.channel;
-      if (channel === undefined || channel === slackChannel) continue;
+      if (channel === undefined) continue;
       named.set(channel, [...(named.get(channel) ?? []), `approval.channel of ${rule.where} in policy ${name}`]);
     }
   }

@@ -1,5 +1,6 @@
 import { readdirSync, statSync } from 'node:fs';
 import { extname, join, resolve } from 'node:path';
+import { builtInChannels } from '../channels/index.js';
 import { findConfigFile, loadConfig, readSourceFile, type LoadedConfig } from '../config/index.js';
 import { DocumentError, ErrorCode, formatProblem, type Problem } from '../errors.js';
 import { compileSource } from '../policy/index.js';
@@ -60,7 +61,7 @@ function checkPaths(io: Io, paths: string[], explicitConfig: string | undefined)
   if (explicitConfig === undefined) return files.map((file) => checkFile(io, file, undefined));
   const configFile = findConfigFile(io.cwd, explicitConfig);
   try {
-    const config = loadConfig(configFile, io.env);
+    const config = loadConfig(configFile, io.env, { channels: builtInChannels().names });
     return files.map((file) => checkFile(io, file, config));
   } catch (err) {
     return [{ file: displayPath(io, configFile), ok: false, problems: problemsOf(err).map((p) => ({ ...p, file: displayPath(io, p.file) })), warnings: [], notes: [] }];
@@ -84,7 +85,7 @@ function checkConfigured(io: Io, explicit: string | undefined): FileResult[] {
   const configFile = findConfigFile(io.cwd, explicit);
   const shown = displayPath(io, configFile);
   try {
-    const config = loadConfig(configFile, io.env);
+    const config = loadConfig(configFile, io.env, { channels: builtInChannels().names });
     const policyFiles = [...new Set(Object.values(config.servers).map((s) => s.policy))];
     return [{ file: shown, ok: true, problems: [], warnings: [], notes: [] }, ...policyFiles.map((f) => checkFile(io, displayPath(io, f), config))];
   } catch (err) {

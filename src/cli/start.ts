@@ -1,3 +1,4 @@
+import { builtInChannels } from '../channels/index.js';
 import { findConfigFile, loadConfig } from '../config/index.js';
 import { Gateway, openRedis } from '../gateway/index.js';
 import { publishLocalAdmin, resolveLocalAdmin } from '../local-admin/index.js';
@@ -9,7 +10,8 @@ import { displayPath, type Io } from './output.js';
  * listening; the returned promise of `stopped` settles after a clean stop.
  */
 export async function start(io: Io, options: { config?: string }): Promise<{ stopped: Promise<void> }> {
-  const config = loadConfig(findConfigFile(io.cwd, options.config), io.env);
+  const channels = builtInChannels();
+  const config = loadConfig(findConfigFile(io.cwd, options.config), io.env, { channels: channels.names });
   Gateway.checkExposure(config);
   const logger = createLogger(logSettings(config.log, io.env));
   logger.info({ config: displayPath(io, config.file) }, 'starting airlock');
@@ -21,7 +23,7 @@ export async function start(io: Io, options: { config?: string }): Promise<{ sto
   let unpublish = () => {};
   try {
     if (localAdmin) unpublish = await publishLocalAdmin(redis, config, localAdmin, logger);
-    gateway = await Gateway.start({ config, logger, redis, ...(localAdmin && { localAdmin: { name: localAdmin.name, sha256: [localAdmin.sha256] } }) });
+    gateway = await Gateway.start({ config, logger, redis, channels, ...(localAdmin && { localAdmin: { name: localAdmin.name, sha256: [localAdmin.sha256] } }) });
   } catch (err) {
     // Nothing may keep the process alive after a failed start: it must exit with the reason.
     unpublish();

@@ -1,6 +1,6 @@
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import { durationMs, findConfigFile, loadConfig } from '../config/index.js';
-import { SlackChannel } from '../channels/index.js';
+import { builtInChannels } from '../channels/index.js';
 import { AirlockError, ErrorCode } from '../errors.js';
 import { openRedis, openServing } from '../gateway/index.js';
 import { publishLocalAdmin, resolveLocalAdmin } from '../local-admin/index.js';
@@ -15,12 +15,13 @@ import { displayPath, type Io } from './output.js';
  * stderr, since stdout carries the protocol. Resolves when the client hangs up.
  */
 export async function stdio(io: Io, name: string, options: { config?: string; grant?: string }): Promise<void> {
-  const config = loadConfig(findConfigFile(io.cwd, options.config), io.env);
+  const channels = builtInChannels();
+  const config = loadConfig(findConfigFile(io.cwd, options.config), io.env, { channels: channels.names });
   serverNamed(config, name);
   const grant = options.grant === undefined ? undefined : grantNamed(config, options.grant).grant;
   if (grant?.servers && !grant.servers.includes(name)) throw new AirlockError(ErrorCode.Forbidden, `grant ${grant.name} may not use server ${name}`);
   // Before anything is opened, so the refusal ends the process at once.
-  if (config.approvals.channel === 'slack' && config.slack) SlackChannel.checkReceiving(config.slack, false);
+  channels.checkProcess(config, { http: false });
 
   const logger = createLogger({ ...logSettings(config.log, io.env), fd: 2 });
   // It holds calls too, decided on the command line: without `admins` that takes the local admin's token.
@@ -32,7 +33,7 @@ export async function stdio(io: Io, name: string, options: { config?: string; gr
         throw err;
       })
     : () => {};
-  const serving = await openServing(config, redis, logger, [name], 'stdio');
+  const serving = await openServing(config, redis, logger, [name], 'stdio', channels);
   await serving.start();
 
   const scope = { servers: [name], aggregated: false };

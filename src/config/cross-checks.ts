@@ -4,7 +4,7 @@ import { resolve } from 'node:path';
 import type { Problem } from '../errors.js';
 import { problemAt, type SourceDocument } from './document.js';
 import { LOCAL_ADMIN_NAME, SLACK_GROUP_ID, SLACK_USER_ID } from './schema.js';
-import { suggest } from './zod-problems.js';
+import { describeValue, suggest } from './zod-problems.js';
 
 /** The hex SHA-256 a bearer token is compared by, whichever way the config gives it. */
 export function tokenSha256(credential: { token?: string; token_sha256?: string }): string {
@@ -17,7 +17,7 @@ export function tokenSha256(credential: { token?: string; token_sha256?: string 
  * system. They read the unvalidated value, guarding each step, so that they
  * run (and report) even when the schema found problems elsewhere.
  */
-export function crossCheck(source: SourceDocument, value: unknown, dir: string): Problem[] {
+export function crossCheck(source: SourceDocument, value: unknown, dir: string, knownChannels?: readonly string[]): Problem[] {
   if (!isRecord(value)) return [];
   const problems: Problem[] = [];
   const report = (path: readonly PropertyKey[], message: string): void => {
@@ -65,11 +65,24 @@ export function crossCheck(source: SourceDocument, value: unknown, dir: string):
     });
   });
 
-  if (isRecord(value.approvals) && value.approvals.channel === 'slack' && !('slack' in value)) {
-    report(['approvals', 'channel'], 'is "slack" but there is no slack section: add one, or use "console"');
-  }
+  checkChannels(value, knownChannels, report);
   checkPeople(value, report);
   return problems;
+}
+
+/** Each channel `approvals.channel` or `approvals.channels` names must be one this process has, and Slack needs its section. */
+function checkChannels(value: Record<string, unknown>, known: readonly string[] | undefined, report: (path: readonly PropertyKey[], message: string) => void): void {
+  if (!isRecord(value.approvals)) return;
+  const { channel, channels } = value.approvals;
+  const named: [PropertyKey[], unknown][] = Array.isArray(channels) ? channels.map((name: unknown, at) => [['approvals', 'channels', at], name]) : [[['approvals', 'channel'], channel]];
+  for (const [path, name] of named) {
+    if (typeof name !== 'string' || name === '') continue;
+    if (known !== undefined && !known.includes(name)) {
+      report(path, `expected one of ${known.map((k) => JSON.stringify(k)).join(', ')}, got ${describeValue(name)}${suggest(name, known, { listOtherwise: false })}`);
+    } else if (name === 'slack' && !('slack' in value)) {
+      report(path, 'is "slack" but there is no slack section: add one, or use "console"');
+    }
+  }
 }
 
 /**

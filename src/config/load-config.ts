@@ -6,7 +6,7 @@ import { crossCheck } from './cross-checks.js';
 import { readSourceFile } from './document.js';
 import { durationMs } from './duration.js';
 import { interpolate } from './interpolate.js';
-import { ConfigSchema, sizeBytes, type AirlockConfig, type ApprovalChannel, type HttpServer, type ServerConfig, type StdioServer } from './schema.js';
+import { ConfigSchema, sizeBytes, type AirlockConfig, type HttpServer, type ServerConfig, type StdioServer } from './schema.js';
 import { problemsFromIssues } from './zod-problems.js';
 
 export type LoadedStdioServer = StdioServer & { cwd: string };
@@ -19,7 +19,8 @@ export type LoadedConfig = Omit<AirlockConfig, '$schema' | 'servers' | 'approval
   /** Its folder, against which relative paths were resolved. */
   dir: string;
   servers: Record<string, LoadedServer>;
-  approvals: AirlockConfig['approvals'] & { channel: ApprovalChannel; timeout_ms: number; heartbeat_ms: number; retention_ms: number; max_arguments_bytes: number };
+  /** `channels`: the channels listed, or the one `channel`, or the default: slack with a slack section, else console. */
+  approvals: Omit<AirlockConfig['approvals'], 'channel' | 'channels'> & { channels: string[]; timeout_ms: number; heartbeat_ms: number; retention_ms: number; max_arguments_bytes: number };
   audit: AirlockConfig['audit'] & { retention_ms: number; max_arguments_bytes: number; checkpoint: { interval_ms: number } };
 };
 
@@ -28,11 +29,16 @@ export const CONFIG_FILE_NAMES = ['airlock.yaml', 'airlock.yml', 'airlock.json']
 
 const PACKAGE_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
+export interface LoadOptions {
+  /** The channel kinds this process can open (see ChannelRegistry): any other name in `approvals.channel(s)` is a problem. Absent: names are not checked. */
+  channels?: readonly string[];
+}
+
 /**
  * Reads, interpolates and validates a config file. Problems are reported
  * with the file name as given, all at once, in document order.
  */
-export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): LoadedConfig {
+export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env, options: LoadOptions = {}): LoadedConfig {
   const source = readSourceFile(file, ErrorCode.ConfigInvalid);
   const dir = dirname(resolve(file));
   const expanded = interpolate(source, env);
@@ -42,7 +48,7 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): 
   const unexpanded = new Set(expanded.problems.map((problem) => problem.path));
   const later = [
     ...(parsed.success ? [] : problemsFromIssues(source, ConfigSchema, parsed.error.issues)),
-    ...crossCheck(source, expanded.value, dir),
+    ...crossCheck(source, expanded.value, dir, options.channels),
   ].filter((problem) => !unexpanded.has(problem.path));
   const problems = [...expanded.problems, ...later];
   if (!parsed.success || problems.length > 0) throw new DocumentError(ErrorCode.ConfigInvalid, inDocumentOrder(problems));
@@ -50,7 +56,7 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): 
 }
 
 function resolvePaths(config: AirlockConfig, file: string, dir: string): LoadedConfig {
-  const { $schema: _schema, servers, approvals, audit, ...rest } = config;
+  const { $schema: _schema, servers, approvals: { channel, channels, ...approvals }, audit, ...rest } = config;
   return {
     ...rest,
     file,
@@ -58,7 +64,7 @@ function resolvePaths(config: AirlockConfig, file: string, dir: string): LoadedC
     servers: Object.fromEntries(Object.entries(servers).map(([name, server]) => [name, resolveServer(server, dir)])),
     approvals: {
       ...approvals,
-      channel: approvals.channel ?? (config.slack ? 'slack' : 'console'),
+      channels: channels ?? [channel ?? (config.slack ? 'slack' : 'console')],
       timeout_ms: durationMs(approvals.timeout),
       heartbeat_ms: durationMs(approvals.heartbeat),
       retention_ms: durationMs(approvals.retention),

@@ -7,9 +7,6 @@ import { describeValue } from './zod-problems.js';
  * `loadConfig` resolves them against the config file's folder.
  */
 
-export const APPROVAL_CHANNELS = ['slack', 'console'] as const;
-export type ApprovalChannel = (typeof APPROVAL_CHANNELS)[number];
-
 /** `__` separates server and tool names on the aggregated `/mcp` endpoint, so no server name may contain it. */
 export const SERVER_NAME_PATTERN = /^[a-z0-9][a-z0-9_-]*$/;
 
@@ -308,7 +305,15 @@ export const ConfigSchema = z
       .meta({ description: 'Identities that belong to one person (a Slack user and a console admin): min_approvals counts people, and one person votes once.' }),
     approvals: z
       .object({
-        channel: absentIfEmpty(z.enum(APPROVAL_CHANNELS)).meta({ description: 'Default: slack when a slack section is present, else console.' }),
+        channel: absentIfEmpty(text).meta({ description: 'The one channel reviewers decide in: slack or console (approvals.channels lists several). Default: slack when a slack section is present, else console.' }),
+        channels: z
+          .array(text)
+          .refine((list) => list.length > 0, 'list at least one channel, or leave the key out')
+          .optional()
+          .meta({
+            description:
+              'The channels reviewers decide in (slack, console), instead of approvals.channel: each held call is shown in every one, or, when one cannot show it, refused [UNAVAILABLE]; each message is updated as the request ends.',
+          }),
         timeout: durationField(MAX_APPROVAL_TIMEOUT_MS).default('10m'),
         heartbeat: durationField(3_600_000)
           .default('15s')
@@ -327,6 +332,16 @@ export const ConfigSchema = z
           }),
       })
       .strict()
+      .check((ctx) => {
+        const { channel, channels } = ctx.value;
+        if (channel !== undefined && channels !== undefined) {
+          ctx.issues.push({ code: 'custom', message: 'has both "channel" (one channel) and "channels" (a list of them); give one', input: ctx.value });
+        }
+        channels?.forEach((name, at) => {
+          const first = channels.indexOf(name);
+          if (first !== at) ctx.issues.push({ code: 'custom', path: ['channels', at], message: `duplicate channel ${JSON.stringify(name)} (also approvals.channels[${first}])`, input: name });
+        });
+      })
       .prefault({}),
     slack: z
       .object({

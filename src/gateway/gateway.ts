@@ -5,7 +5,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Approvals } from '../approvals/index.js';
 import { AuditReader, type AuditTrail } from '../audit/index.js';
-import { consoleApiRoutes } from '../channels/index.js';
+import { builtInChannels, consoleApiRoutes, type ChannelRegistry } from '../channels/index.js';
 import { durationMs, type LoadedConfig } from '../config/index.js';
 import { AirlockError, ErrorCode } from '../errors.js';
 import { adminApi, auditApiRoutes, bearerToken, createAdminAuthenticator, toolsApiRoutes, createAuthenticator, createHttpApp, hostCheck, hostGuard, isLoopbackHost, mcpRoutes, metricsRoutes, type LocalAdmin, type ReadinessCheck } from '../http/index.js';
@@ -20,6 +20,8 @@ export interface GatewayOptions {
   redis: Redis;
   /** Without `admins`, the one admin `/api` and `/metrics` accept (see resolveLocalAdmin). */
   localAdmin?: LocalAdmin;
+  /** The kinds of approval channel `approvals.channels` may name; default: the built-in ones. */
+  channels?: ChannelRegistry;
 }
 
 /**
@@ -55,7 +57,7 @@ export class Gateway {
   static async start(options: GatewayOptions): Promise<Gateway> {
     const { config, logger } = options;
     Gateway.checkExposure(config);
-    const serving = await openServing(config, options.redis, logger, Object.keys(config.servers), 'gateway');
+    const serving = await openServing(config, options.redis, logger, Object.keys(config.servers), 'gateway', options.channels ?? builtInChannels());
     const gateway = new Gateway(options, serving);
     try {
       await serving.start();

@@ -4,32 +4,35 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { Approvals, approversOf, Deciders, type ApprovalRecord } from '../approvals/index.js';
 import type { AuditRecorder } from '../audit/index.js';
-import { ConsoleChannel, SlackChannel, type ApprovalChannel } from '../channels/index.js';
+import { channelSetName, type ChannelRegistry, type ChannelSet } from '../channels/index.js';
 import { durationMs, type LoadedConfig } from '../config/index.js';
+import type { GatewayMetrics } from '../metrics/index.js';
 import type { ApprovalDeps } from '../proxy/index.js';
 import { redisGraceMs } from '../redis/index.js';
 
 export interface OpenedApprovals {
   deps: ApprovalDeps;
   approvals: Approvals;
-  /** HTTP routes the channel needs on Airlock's port (Slack's `/slack/events`). */
+  /** HTTP routes the channels serve on Airlock's port (Slack's `/slack/events`). */
   routers: Router[];
-  /** Disconnects the channel, then ends held calls. */
+  /** Closes the channels, then ends held calls. */
   close(): Promise<void>;
 }
 
 /**
  * The approvals of a process that holds calls (`start`, `stdio`): the
- * shared requests in Redis, the expiry worker, and the channel reviewers
- * see them in. `http`: the process has an HTTP listener for the channel's
- * routes (`airlock start`; `airlock stdio` has none); `onSlackApiError` hears of
- * each Slack Web API call that failed, `onSlackRequestRefused` of each request
- * to /slack/events refused before any decision.
+ * shared requests in Redis, the expiry worker, and the channels reviewers
+ * see them in, opened through `channels`. `http`: the process has an HTTP
+ * listener for the channels' routes (`airlock start`; `airlock stdio` has none).
  */
-export async function openApprovals(config: LoadedConfig, redis: Redis, logger: Logger, audit: AuditRecorder, options: { http: boolean; digest: ArgumentsDigest; onSlackApiError?: (method: string, error: string) => void; onSlackRequestRefused?: (reason: string) => void }): Promise<OpenedApprovals> {
-  // The channel decides through `approvals`, so it opens second; a request that ends with no holder before then
-  // (the expiry worker starts inside Approvals.open) is audited, and its message is refreshed by the next click on it.
-  const opened: { channel?: ApprovalChannel } = {};
+export async function openApprovals(
+  config: LoadedConfig,
+  { redis, logger, audit, metrics }: { redis: Redis; logger: Logger; audit: AuditRecorder; metrics: GatewayMetrics },
+  options: { http: boolean; digest: ArgumentsDigest; channels: ChannelRegistry },
+): Promise<OpenedApprovals> {
+  // The channels decide through `approvals`, so they open second; a request that ends with no holder before then
+  // (the expiry worker starts inside Approvals.open) is audited, and its messages are refreshed by the next click on them.
+  const opened: { channels?: ChannelSet } = {};
   const redisTimeoutMs = durationMs(config.redis.timeout);
   const approvals = await Approvals.open({
     redis,
@@ -42,44 +45,28 @@ export async function openApprovals(config: LoadedConfig, redis: Redis, logger: 
     deciders: new Deciders(config.people ?? []),
     logger,
     onOrphaned: (record) => {
-      audit.record(orphanEvent(record, config.approvals.channel));
-      void opened.channel?.update(record.request, record.status).catch(() => undefined);
+      audit.record(orphanEvent(record, channelSetName(config.approvals.channels)));
+      void opened.channels?.update(record.request, record.status).catch(() => undefined);
     },
   });
-  let slack: SlackChannel | undefined;
+  let channels: ChannelSet;
   try {
-    if (config.approvals.channel === 'slack' && config.slack) {
-      slack = await SlackChannel.open({
-        slack: config.slack,
-        ...(config.public_url !== undefined && { publicUrl: config.public_url }),
-        redactKeys: config.redact.keys,
-        redis,
-        prefix: config.redis.prefix,
-        redisTimeoutMs,
-        approvals,
-        audit,
-        logger,
-        http: options.http,
-        ...(options.onSlackApiError && { onApiError: options.onSlackApiError }),
-        ...(options.onSlackRequestRefused && { onRequestRefused: options.onSlackRequestRefused }),
-      });
-    }
+    channels = await options.channels.open({ config, approvals, redis, audit, logger, metrics, http: options.http });
   } catch (err) {
     await approvals.close();
     throw err;
   }
-  const channel = slack ?? new ConsoleChannel(logger);
-  opened.channel = channel;
+  opened.channels = channels;
   return {
     approvals,
-    routers: slack?.routers ?? [],
+    routers: channels.routers,
     close: async () => {
-      await slack?.close();
+      await channels.close();
       await approvals.close();
     },
     deps: {
       approvals,
-      channel,
+      channel: channels,
       defaultTimeoutMs: config.approvals.timeout_ms,
       ...(config.approvals.approvers && { defaultApprovers: config.approvals.approvers }),
       heartbeatMs: config.approvals.heartbeat_ms,

@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import type { Approvals } from '../approvals/index.js';
 import { argumentsDigest } from '../arguments-digest.js';
 import type { AuditTrail } from '../audit/index.js';
+import type { ChannelRegistry } from '../channels/index.js';
 import { durationMs, type LoadedConfig } from '../config/index.js';
 import { AirlockError, ErrorCode } from '../errors.js';
 import { ToolPins } from '../inventory/index.js';
@@ -31,7 +32,7 @@ export interface Serving {
   sessions: SessionRegistry;
   pins: ToolPins;
   approvals: Approvals;
-  /** The approval channel's HTTP routes (Slack's `/slack/events`), for the gateway's port. */
+  /** The approval channels' HTTP routes (Slack's `/slack/events`), for the gateway's port. */
   routers: Router[];
   audit: AuditTrail;
   metrics: GatewayMetrics;
@@ -48,7 +49,8 @@ export interface Serving {
   close(): Promise<void>;
 }
 
-export async function openServing(config: LoadedConfig, redis: Redis, logger: Logger, names: readonly string[], role: string): Promise<Serving> {
+/** `channels`: the kinds of approval channel the config may list (see builtInChannels). */
+export async function openServing(config: LoadedConfig, redis: Redis, logger: Logger, names: readonly string[], role: string, channels: ChannelRegistry): Promise<Serving> {
   // What is opened so far, closed in reverse should a later step fail (a broken policy, Slack refusing the token).
   const opened: (() => Promise<void> | void)[] = [];
   const closeAll = async () => {
@@ -109,7 +111,7 @@ export async function openServing(config: LoadedConfig, redis: Redis, logger: Lo
       ]),
     );
     opened.push(() => Promise.all([...upstreams.values()].map((u) => u.close())).then(() => undefined));
-    const { deps: approval, approvals, routers, close: closeApprovals } = await openApprovals(config, redis, logger, audit, { http: role === 'gateway', digest, onSlackApiError: (method, error) => metrics.slackApiError(method, error), onSlackRequestRefused: (reason) => metrics.slackRequestRefused(reason) });
+    const { deps: approval, approvals, routers, close: closeApprovals } = await openApprovals(config, { redis, logger, audit, metrics }, { http: role === 'gateway', digest, channels });
     opened.push(closeApprovals);
     const lookup = <T>(map: Map<string, T>, server: string): T => {
       const found = map.get(server);

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { builtInChannels } from '../../src/channels/index.js';
 import { loadConfig, tokenSha256 } from '../../src/config/index.js';
 import { DocumentError, ErrorCode, formatProblem } from '../../src/errors.js';
 import { FS, configTree as tree } from '../support/config-tree.js';
@@ -148,6 +149,19 @@ const invalid: InvalidCase[] = [
     problems: ['approvals.channel: is "slack" but there is no slack section: add one, or use "console" (line 5)'],
   },
   { name: 'a misspelt approval channel', config: `${FS}approvals: { channel: slak }\n${SLACK}`, problems: ['approvals.channel: expected one of "slack", "console", got "slak", did you mean "slack"? (line 5)'] },
+  { name: 'a misspelt channel in a list names its entry', config: `${FS}approvals:\n  channels: [slack, consle]\n${SLACK}`, problems: ['approvals.channels[1]: expected one of "slack", "console", got "consle", did you mean "console"? (line 6)'] },
+  {
+    name: 'approvals.channel and approvals.channels both given',
+    config: `${FS}approvals:\n  channel: slack\n  channels: [slack, console]\n${SLACK}`,
+    problems: ['approvals: has both "channel" (one channel) and "channels" (a list of them); give one (line 5)'],
+  },
+  { name: 'a channel listed twice', config: `${FS}approvals:\n  channels: [console, console]\n`, problems: ['approvals.channels[1]: duplicate channel "console" (also approvals.channels[0]) (line 6)'] },
+  { name: 'an empty list of channels', config: `${FS}approvals: { channels: [] }\n`, problems: ['approvals.channels: list at least one channel, or leave the key out (line 5)'] },
+  {
+    name: 'slack among the channels without a slack section',
+    config: `${FS}approvals:\n  channels: [console, slack]\n`,
+    problems: ['approvals.channels[1]: is "slack" but there is no slack section: add one, or use "console" (line 6)'],
+  },
   { name: 'an approval timeout beyond 30 days', config: `${FS}approvals: { timeout: 40d }\n`, problems: ['approvals.timeout: at most 30 days, got "40d" (line 5)'] },
   { name: 'a slack section without its signing secret', config: `${FS}slack: { bot_token: b, channel: C1 }\n`, problems: ['slack.signing_secret: required: expected a string (line 5)'] },
   {
@@ -223,7 +237,7 @@ for (const c of invalid) {
   test(`rejected: ${c.name}`, () => {
     const { dir, file } = tree(c.config, c.files, c.configName);
     assert.throws(
-      () => loadConfig(file, c.env ?? {}),
+      () => loadConfig(file, c.env ?? {}, { channels: builtInChannels().names }),
       (err: unknown) => {
         assert.ok(err instanceof DocumentError);
         assert.equal(err.code, ErrorCode.ConfigInvalid);

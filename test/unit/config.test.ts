@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { builtInChannels } from '../../src/channels/index.js';
 import { loadConfig, tokenSha256, type LoadedConfig } from '../../src/config/index.js';
 import { FS, configTree as tree } from '../support/config-tree.js';
 
@@ -87,7 +88,7 @@ const valid: ValidCase[] = [
       });
       assert.deepEqual(c.grants, [{ name: 'ci-bot', token: 'ci-secret', servers: ['filesystem'] }]);
       assert.deepEqual(c.admins, [{ name: 'alice', token: 'admin-secret' }]);
-      assert.deepEqual(c.approvals, { channel: 'slack', timeout: '10m', timeout_ms: 600_000, heartbeat: '15s', heartbeat_ms: 15_000, retention: '24h', retention_ms: 86_400_000, max_arguments: '256kb', max_arguments_bytes: 262_144 });
+      assert.deepEqual(c.approvals, { channels: ['slack'], timeout: '10m', timeout_ms: 600_000, heartbeat: '15s', heartbeat_ms: 15_000, retention: '24h', retention_ms: 86_400_000, max_arguments: '256kb', max_arguments_bytes: 262_144 });
       assert.equal(c.slack?.app_token, 'xapp-1');
       assert.equal(c.slack?.api_url, undefined);
       assert.equal(c.audit.file, join(dir, 'airlock-audit.jsonl'));
@@ -110,7 +111,7 @@ const valid: ValidCase[] = [
     config: FS,
     check: (c, dir) => {
       assert.deepEqual(c.listen, { host: '127.0.0.1', port: 8080, body_limit: '1mb', session_idle_timeout: '30m', shutdown_timeout: '20s', max_sessions_per_grant: 100, max_sessions: 10_000 });
-      assert.deepEqual(c.approvals, { channel: 'console', timeout: '10m', timeout_ms: 600_000, heartbeat: '15s', heartbeat_ms: 15_000, retention: '24h', retention_ms: 86_400_000, max_arguments: '256kb', max_arguments_bytes: 262_144 });
+      assert.deepEqual(c.approvals, { channels: ['console'], timeout: '10m', timeout_ms: 600_000, heartbeat: '15s', heartbeat_ms: 15_000, retention: '24h', retention_ms: 86_400_000, max_arguments: '256kb', max_arguments_bytes: 262_144 });
       assert.deepEqual(c.servers.fs, { transport: 'stdio', command: 'node', args: [], env: {}, call_timeout_ms: 60_000, policy: join(dir, 'policies/fs.yaml'), max_list_pages: 100, max_list_items: 10_000, cwd: dir });
       assert.equal(c.grants, undefined);
       assert.equal(c.audit.file, undefined);
@@ -119,7 +120,22 @@ const valid: ValidCase[] = [
   {
     name: 'a slack section makes slack the default approval channel',
     config: `${FS}slack: { bot_token: b, signing_secret: s, channel: C1 }\n`,
-    check: (c) => assert.equal(c.approvals.channel, 'slack'),
+    check: (c) => assert.deepEqual(c.approvals.channels, ['slack']),
+  },
+  {
+    name: 'approvals.channel names the one channel, a slack section or not',
+    config: `${FS}approvals: { channel: console }\nslack: { bot_token: b, signing_secret: s, channel: C1 }\n`,
+    check: (c) => assert.deepEqual(c.approvals.channels, ['console']),
+  },
+  {
+    name: 'approvals.channels lists several, in their order',
+    config: `${FS}approvals: { channels: [console, slack] }\nslack: { bot_token: b, signing_secret: s, channel: C1 }\n`,
+    check: (c) => assert.deepEqual(c.approvals.channels, ['console', 'slack']),
+  },
+  {
+    name: 'a channel only the process knows (one registered beside the built-in ones) is accepted',
+    config: `${FS}approvals: { channels: [pager, console] }\n`,
+    check: (c) => assert.deepEqual(c.approvals.channels, ['pager', 'console']),
   },
   {
     name: '${VAR:-default} takes the default when the variable is unset',
@@ -254,7 +270,7 @@ const valid: ValidCase[] = [
 for (const c of valid) {
   test(c.name, () => {
     const { dir, file } = tree(c.config, c.files, c.configName);
-    c.check(loadConfig(file, c.env ?? {}), dir);
+    c.check(loadConfig(file, c.env ?? {}, { channels: [...builtInChannels().names, 'pager'] }), dir);
   });
 }
 

@@ -1,14 +1,16 @@
 import type { Logger } from 'pino';
 import type { ApprovalRequest, ApprovalStatus } from '../../approvals/index.js';
-import type { ApprovalChannel } from '../channel.js';
+import type { Channel } from '../channel.js';
 
 /**
  * The console channel: requests wait in Redis for an admin, who lists and
  * decides them with `airlock approvals` or `/api/approvals`. Posting and
  * updating are log lines that tell the operator what to run.
  */
-export class ConsoleChannel implements ApprovalChannel {
+export class ConsoleChannel implements Channel {
   readonly name = 'console';
+  /** Its API is the admin API's (`/api/approvals`), served whatever the channels, since console admins may always decide. */
+  readonly routers = [];
   readonly #logger: Logger;
 
   constructor(logger: Logger) {
@@ -29,4 +31,6 @@ export class ConsoleChannel implements ApprovalChannel {
       `approval ${request.id} ${status.state}${status.decided_by ? ` by ${status.decided_by}` : ''}${status.execution ? `; the call ran: ${status.execution.result}` : ''}`,
     );
   }
+
+  async close(): Promise<void> {}
 }

@@ -5,7 +5,7 @@ import { argumentsModal } from './arguments-modal.js';
 import type { SlackDirectory } from './directory.js';
 import { slackEntitlement } from './entitlement.js';
 import type { MessageOptions } from './message.js';
-import { parseMessageRef, type BlockActions } from './payloads.js';
+import { messageRefOf, type BlockActions } from './payloads.js';
 import { reply } from './replies.js';
 import { describeSlackError, type WebClient } from './web-client.js';
 
@@ -41,7 +41,7 @@ export class SlackArgumentsViewer {
     if (typeof record === 'string') return tell(record);
     const { request } = record;
     // A click from anywhere but the request's own message (another channel, a request never posted) shows nothing.
-    if (parseMessageRef(record.status.channel_ref)?.channel !== channel) return tell(reply.notPostedHere(id));
+    if (messageRefOf(record.status)?.channel !== channel) return tell(reply.notPostedHere(id));
     const entitled = await slackEntitlement(this.#options.approvals, this.#options.directory, request, user);
     if (!entitled.ok) return tell(reply.argumentsForApprovers(request, entitled));
     try {

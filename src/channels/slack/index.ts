@@ -1,2 +1,1 @@
-export { SlackChannel, type SlackChannelOptions, type SlackSettings } from './slack-channel.js';
-export { describeSlackError, webClientOptions, type WebClient } from './web-client.js';
+export { slackChannel } from './slack-kind.js';

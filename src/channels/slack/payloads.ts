@@ -1,5 +1,9 @@
 import { z } from 'zod';
-import { isApprovalId } from '../../approvals/index.js';
+import { isApprovalId, type ApprovalStatus } from '../../approvals/index.js';
+import { channelRefOf } from '../channel-refs.js';
+
+/** The Slack channel's name: what `approvals.channels` lists, the `channel` of its audit events, the key of its message handles. */
+export const SLACK_CHANNEL = 'slack';
 
 /** The ids Airlock's messages and modal carry, and that its listeners answer to. */
 export const APPROVE_ACTION = 'airlock_approve';
@@ -101,6 +105,11 @@ export function formatMessageRef(channel: string, ts: string): string {
 }
 
 const MessageRefSchema = z.string().regex(/^[A-Z0-9]+\/\d+\.\d+$/);
+
+/** The Slack message a request was posted as, when it was posted. */
+export function messageRefOf(status: Pick<ApprovalStatus, 'channel_ref'>): { channel: string; ts: string } | undefined {
+  return parseMessageRef(channelRefOf(status, SLACK_CHANNEL));
+}
 
 export function parseMessageRef(ref: string | undefined): { channel: string; ts: string } | undefined {
   if (ref === undefined || !MessageRefSchema.safeParse(ref).success) return undefined;

@@ -4,27 +4,22 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { ApprovalRequest, ApprovalStatus, Approvals } from '../../approvals/index.js';
 import type { AuditRecorder } from '../../audit/index.js';
+import type { LoadedConfig } from '../../config/index.js';
 import { AirlockError, ErrorCode } from '../../errors.js';
 import { Redactor } from '../../redact.js';
-import type { ApprovalChannel } from '../channel.js';
+import type { Channel } from '../channel.js';
 import { SlackArgumentsViewer } from './arguments-viewer.js';
 import { createBoltApp, type SlackIdentity } from './bolt-app.js';
 import { SlackDecisions } from './decisions.js';
 import { SlackDirectory } from './directory.js';
 import { slackKeys } from './keys.js';
 import { approvalMessage, type MessageOptions } from './message.js';
-import { formatMessageRef, parseMessageRef } from './payloads.js';
+import { formatMessageRef, messageRefOf, SLACK_CHANNEL } from './payloads.js';
 import { slackRequestGuard, type RefusalReason } from './request-guard.js';
 import { describeSlackError, isPlatformError, reportingWebClient, webClientOptions, type WebClient } from './web-client.js';
 
 /** The config's `slack` section. */
-export interface SlackSettings {
-  bot_token: string;
-  signing_secret: string;
-  app_token?: string;
-  channel: string;
-  api_url?: string;
-}
+export type SlackSettings = NonNullable<LoadedConfig['slack']>;
 
 export interface SlackChannelOptions {
   slack: SlackSettings;
@@ -56,8 +51,8 @@ const SOCKET_START_MS = 15_000;
  * Reject in `slack.channel` (or the rule's own channel), updated as it ends;
  * clicks come back over HTTP at `/slack/events` or over Socket Mode.
  */
-export class SlackChannel implements ApprovalChannel {
-  readonly name = 'slack';
+export class SlackChannel implements Channel {
+  readonly name = SLACK_CHANNEL;
   readonly #options: SlackChannelOptions;
   readonly #client: WebClient;
   readonly #message: MessageOptions;
@@ -155,7 +150,7 @@ export class SlackChannel implements ApprovalChannel {
     let sent: string | undefined;
     for (let round = 0; round < UPDATE_ROUNDS; round++) {
       const current = await this.#current(request.id, status);
-      const ref = parseMessageRef(current.channel_ref);
+      const ref = messageRefOf(current);
       if (ref === undefined) {
         this.#options.logger.debug({ approval_id: request.id, request_id: request.request_id }, 'no Slack message to update (it was never posted)');
         return;

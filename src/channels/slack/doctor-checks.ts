@@ -1,21 +1,13 @@
 import { webApi } from '@slack/bolt';
 import { pino } from 'pino';
-import { describeSlackError, webClientOptions, type WebClient } from '../channels/index.js';
-import type { LoadedConfig } from '../config/index.js';
-import type { Check } from './doctor-check.js';
-
-type SlackSettings = NonNullable<LoadedConfig['slack']>;
+import type { ChannelCheck as Check, RuleDestination } from '../channel.js';
+import type { SlackSettings } from './slack-channel.js';
+import { describeSlackError, webClientOptions, type WebClient } from './web-client.js';
 
 const silentLogger = pino({ level: 'silent' });
 
 /** Conversation ids: C… (public or private channel), G… (older private channel), D… (direct message). */
 const CONVERSATION_ID = /^[CGD][A-Z0-9]{2,}$/;
-
-/** A channel approval requests go to, and the setting that names it (`slack.channel`, or a policy rule's `approval.channel`). */
-export interface ApprovalChannel {
-  channel: string;
-  setting: string;
-}
 
 /**
  * What the Slack channel needs, asked of Slack the way the gateway asks it
@@ -24,10 +16,10 @@ export interface ApprovalChannel {
  * and the bot can post there, and in Socket Mode the app token may open a
  * connection (one is asked for but never opened).
  */
-export async function slackChecks(slack: SlackSettings, ruleChannels: readonly ApprovalChannel[] = []): Promise<Check[]> {
+export async function slackChecks(slack: SlackSettings, rules: readonly RuleDestination[]): Promise<Check[]> {
   const options = webClientOptions(slack.api_url, silentLogger);
   const appToken = slack.app_token;
-  const channels = [{ channel: slack.channel, setting: 'slack.channel' }, ...ruleChannels];
+  const channels = [{ channel: slack.channel, setting: 'slack.channel' }, ...rules.filter((r) => r.channel !== slack.channel)];
   const [bot, socket] = await Promise.all([
     botChecks(new webApi.WebClient(slack.bot_token, options), slack, channels),
     appToken === undefined ? undefined : appTokenCheck(new webApi.WebClient(appToken, options)),
@@ -35,7 +27,7 @@ export async function slackChecks(slack: SlackSettings, ruleChannels: readonly A
   return socket === undefined ? bot : [...bot, socket];
 }
 
-async function botChecks(client: WebClient, slack: SlackSettings, channels: readonly ApprovalChannel[]): Promise<Check[]> {
+async function botChecks(client: WebClient, slack: SlackSettings, channels: readonly RuleDestination[]): Promise<Check[]> {
   const where = slack.api_url === undefined ? '' : ` at ${slack.api_url}`;
   let bot: { user: string; scopes: string[] | undefined };
   try {
@@ -58,7 +50,7 @@ async function botChecks(client: WebClient, slack: SlackSettings, channels: read
   }
 }
 
-function notChecked({ channel, setting }: ApprovalChannel, why: string): Check {
+function notChecked({ channel, setting }: RuleDestination, why: string): Check {
   return { level: 'warn', what: 'slack channel', detail: `${channel}${namedBy(setting)}: not checked, since ${why}` };
 }
 
@@ -67,7 +59,7 @@ function namedBy(setting: string): string {
   return setting === 'slack.channel' ? '' : ` (${setting})`;
 }
 
-async function channelCheck(client: WebClient, { channel, setting }: ApprovalChannel, bot: { user: string; scopes: string[] | undefined }): Promise<Check> {
+async function channelCheck(client: WebClient, { channel, setting }: RuleDestination, bot: { user: string; scopes: string[] | undefined }): Promise<Check> {
   const what = 'slack channel';
   const invite = `invite the bot there (/invite @${bot.user})`;
   if (!CONVERSATION_ID.test(channel)) {
