@@ -86,3 +86,8 @@ export function formatProblem(problem: Problem): string {
   const line = problem.line === undefined ? '' : ` (line ${problem.line})`;
   return `${where}: ${problem.message}${line}`;
 }
+
+/** What went wrong, from anything thrown: an Error's message, else the thrown value as text (some libraries throw strings). */
+export function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

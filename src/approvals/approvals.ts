@@ -2,13 +2,13 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { ArgumentsDigest } from '../arguments-digest.js';
 import { describeDuration } from '../config/index.js';
-import { AirlockError, ErrorCode } from '../errors.js';
+import { AirlockError, ErrorCode, errorMessage } from '../errors.js';
 import { Deciders, describeVoter, voterKey, type Decider, type Entitlement } from './deciders.js';
 import { HeldCalls } from './holding.js';
 import { approvalKeys, type ApprovalKeys } from './keys.js';
 import { RequestQueue, type JobState } from './queue.js';
 import { isApprovalId, newApprovalId, type ApprovalRecord, type ApprovalRequest, type ApprovalState, type ApprovalStatus, type Execution } from './request.js';
-import { ApprovalStore, type Verdict } from './store.js';
+import { ApprovalStore, type VoteInput } from './store.js';
 
 export interface ApprovalsOptions {
   /** The request-path client (fails fast while Redis is down). */
@@ -64,7 +64,7 @@ export interface Held {
 }
 
 /** A reviewer's vote as a channel hands it over; Approvals finds the person it counts for. */
-export interface Decision extends Omit<Verdict, 'person'> {
+export interface ReviewerVote extends Omit<VoteInput, 'person'> {
   /** User groups the decider belongs to (Slack `S…` ids), for rules that name a group. */
   memberOf?: readonly string[];
 }
@@ -188,7 +188,7 @@ export class Approvals {
     return this.#deciders.personOf(decider);
   }
 
-  async decide(id: string, decision: Decision): Promise<DecideResult> {
+  async decide(id: string, decision: ReviewerVote): Promise<DecideResult> {
     const record = await this.get(id);
     const entitled = this.#deciders.entitlement(record.request, { via: decision.via, id: decision.by, ...(decision.memberOf && { memberOf: decision.memberOf }) });
     if (!entitled.ok) throw new AirlockError(ErrorCode.NotApprover, entitled.message);
@@ -283,7 +283,7 @@ export class Approvals {
     } catch (err) {
       // A failed step would fail the job for good, and then nobody would expire the request or check its approval again.
       const now = Date.now();
-      const fields = { approval_id: request.id, request_id: request.request_id, err: (err as Error).message };
+      const fields = { approval_id: request.id, request_id: request.request_id, err: errorMessage(err) };
       if (now - request.expires_at > FORSAKE_CHECKS_MS) {
         this.#options.logger.error(fields, 'an approval request\'s timeout step kept failing; no longer retrying it');
         return {};

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { AirlockError, ErrorCode } from '../errors.js';
+import { AirlockError, ErrorCode, errorMessage } from '../errors.js';
 import type { ApprovalKeys } from './keys.js';
 import { parseStatus, type ApprovalRequest, type ApprovalStatus } from './request.js';
 import type { ApprovalStore } from './store.js';
@@ -210,7 +210,7 @@ export class HeldCalls {
         if (status && status.state !== 'pending') waiters[i]?.resolve(status);
       });
     } catch (err) {
-      this.#options.logger.warn({ err: (err as Error).message, held: waiters.length }, 'could not re-read held approval requests');
+      this.#options.logger.warn({ err: errorMessage(err), held: waiters.length }, 'could not re-read held approval requests');
     }
   }
 }

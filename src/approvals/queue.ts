@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { ApprovalKeys } from './keys.js';
 import { redisStep } from './redis-step.js';
 import { ApprovalRequestSchema, type ApprovalRequest } from './request.js';
+import { errorMessage } from '../errors.js';
 
 const CLOSE_WAIT_MS = 1_000;
 
@@ -94,7 +95,7 @@ export class RequestQueue {
       const job = await this.#deadline(this.#queue.getJob(id), 'promoting an approval request');
       if (job && (await job.isDelayed())) await job.promote();
     } catch (err) {
-      this.#options.logger.debug({ approval_id: id, err: (err as Error).message }, 'could not promote a decided approval job');
+      this.#options.logger.debug({ approval_id: id, err: errorMessage(err) }, 'could not promote a decided approval job');
     }
   }
 

@@ -1,4 +1,4 @@
-import { AirlockError, ErrorCode } from '../errors.js';
+import { AirlockError, ErrorCode, errorMessage } from '../errors.js';
 import { withDeadline } from '../redis/index.js';
 
 /**
@@ -11,6 +11,6 @@ export async function redisStep<T>(work: Promise<T>, ms: number, what: string): 
     return await withDeadline(work, ms, what);
   } catch (err) {
     if (err instanceof AirlockError) throw err;
-    throw new AirlockError(ErrorCode.RedisUnavailable, `${what}: ${(err as Error).message}`, { cause: err });
+    throw new AirlockError(ErrorCode.RedisUnavailable, `${what}: ${errorMessage(err)}`, { cause: err });
   }
 }

@@ -25,7 +25,7 @@ export type ConsumeCode = 'ok' | 'not_approved' | 'used';
 export type ForsakeCode = 'forsaken' | 'holder_alive' | 'done' | 'not_approved';
 export type Step<C extends string> = { code: C; status: ApprovalStatus } | { code: 'missing' };
 
-export interface Verdict {
+export interface VoteInput {
   verdict: 'approve' | 'reject';
   by: string;
   reason: string;
@@ -67,7 +67,7 @@ export class ApprovalStore {
     return created_at < 0 ? undefined : { created_at, expires_at };
   }
 
-  async decide(id: string, lease: string, vote: Verdict): Promise<Step<DecideCode>> {
+  async decide(id: string, lease: string, vote: VoteInput): Promise<Step<DecideCode>> {
     const reply = await this.#deadline(
       this.#run.decide([this.#keys.state(id), lease], [vote.verdict, vote.by, vote.reason, vote.via, this.#retentionMs, this.#keys.events, id, vote.name ?? '', vote.person ?? '']),
       'recording a decision',

@@ -2,7 +2,7 @@ import { closeSync, fstatSync, ftruncateSync, openSync, readSync } from 'node:fs
 import { appendFile, open, readFile, rm, writeFile } from 'node:fs/promises';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { AirlockError, ErrorCode } from '../errors.js';
+import { AirlockError, ErrorCode, errorMessage } from '../errors.js';
 import { isAlive } from '../redis/index.js';
 import { jsonLine } from './format.js';
 import { auditKeys } from './keys.js';
@@ -49,7 +49,7 @@ export class AuditMirror {
     try {
       await (await open(options.file, 'a')).close();
     } catch (err) {
-      throw new AirlockError(ErrorCode.ConfigInvalid, `audit.file: ${options.file} cannot be written (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); fix its folder or permissions, or remove audit.file`);
+      throw new AirlockError(ErrorCode.ConfigInvalid, `audit.file: ${options.file} cannot be written (${(err as NodeJS.ErrnoException).code ?? errorMessage(err)}); fix its folder or permissions, or remove audit.file`);
     }
     const mirror = new AuditMirror(options);
     await mirror.#tryToWrite();
@@ -109,7 +109,7 @@ export class AuditMirror {
         await this.#write(reply?.[0]?.[1] ?? []);
       } catch (err) {
         if (this.#stopped) return;
-        logger.warn({ file, err: (err as Error).message }, 'audit file mirror paused');
+        logger.warn({ file, err: errorMessage(err) }, 'audit file mirror paused');
         await new Promise((resolve) => setTimeout(resolve, 1_000));
       }
     }

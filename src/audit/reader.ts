@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { AirlockError, ErrorCode } from '../errors.js';
+import { AirlockError, ErrorCode, errorMessage } from '../errors.js';
 import { withDeadline } from '../redis/index.js';
 import { ChainCheck, decodeHead, type ChainReport, type StoredEvent } from './chain.js';
 import { CheckpointCheck, endOfTrail, type CheckpointReport, type VerifyOptions } from './checkpoint-check.js';
@@ -103,7 +103,7 @@ export class AuditReader {
   #step<T>(work: Promise<T>): Promise<T> {
     return withDeadline(work, this.#timeoutMs, 'reading the audit trail').catch((err: unknown) => {
       if (err instanceof AirlockError) throw err;
-      throw new AirlockError(ErrorCode.RedisUnavailable, `reading the audit trail: ${(err as Error).message}`, { cause: err });
+      throw new AirlockError(ErrorCode.RedisUnavailable, `reading the audit trail: ${errorMessage(err)}`, { cause: err });
     });
   }
 }

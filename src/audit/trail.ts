@@ -1,7 +1,7 @@
 import type { ArgumentsDigest } from '../arguments-digest.js';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { AirlockError, ErrorCode } from '../errors.js';
+import { AirlockError, ErrorCode, errorMessage } from '../errors.js';
 import type { Redactor } from '../redact.js';
 import { LuaScript, redisGraceMs, withDeadline } from '../redis/index.js';
 import { contentHash, decodeHead, linkHash, type DraftEvent } from './chain.js';
@@ -275,8 +275,8 @@ function shapeOrStrip(entry: Extract<Queued, { kind: 'event' }>, options: AuditT
     return shapeEvent(entry.input, entry.time, options);
   } catch (err) {
     const { args: _dropped, ...rest } = entry.input;
-    const why = `the arguments could not be recorded: ${(err as Error).message}`;
-    options.logger.error({ event: entry.input.event, request_id: entry.input.request_id, err: (err as Error).message }, 'audit event stored without its arguments');
+    const why = `the arguments could not be recorded: ${errorMessage(err)}`;
+    options.logger.error({ event: entry.input.event, request_id: entry.input.request_id, err: errorMessage(err) }, 'audit event stored without its arguments');
     return shapeEvent({ ...rest, detail: rest.detail === undefined ? why : `${rest.detail}; ${why}` }, entry.time, options);
   }
 }
@@ -286,6 +286,6 @@ async function step<T>(work: Promise<T>, ms: number): Promise<T> {
     return await withDeadline(work, ms, 'appending audit events');
   } catch (err) {
     if (err instanceof AirlockError) throw err;
-    throw new AirlockError(ErrorCode.RedisUnavailable, `appending audit events: ${(err as Error).message}`, { cause: err });
+    throw new AirlockError(ErrorCode.RedisUnavailable, `appending audit events: ${errorMessage(err)}`, { cause: err });
   }
 }

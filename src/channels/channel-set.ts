@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { ApprovalRequest, ApprovalStatus, Approvals } from '../approvals/index.js';
 import type { Channel } from './channel.js';
 import { formatChannelRefs } from './channel-refs.js';
+import { errorMessage } from '../errors.js';
 
 /**
  * The channels a config lists, as the one channel a held call sees. A
@@ -63,7 +64,7 @@ export class ChannelSet implements Channel {
   /** Closes every channel, the last opened first; one that fails to close does not keep the others open. */
   async close(): Promise<void> {
     for (const channel of [...this.#channels].reverse()) {
-      await channel.close().catch((err: unknown) => this.#logger.warn({ channel: channel.name, err: messageOf(err) }, 'could not close the approval channel'));
+      await channel.close().catch((err: unknown) => this.#logger.warn({ channel: channel.name, err: errorMessage(err) }, 'could not close the approval channel'));
     }
   }
 
@@ -78,9 +79,9 @@ export class ChannelSet implements Channel {
       const { status } = await this.#approvals.get(request.id);
       const ref = formatChannelRefs(refs);
       const withRefs = ref === undefined ? status : { ...status, channel_ref: ref };
-      await Promise.all(shown.map((c) => c.update(request, withRefs).catch((err: unknown) => this.#logger.warn({ ...fields, channel: c.name, err: messageOf(err) }, 'could not update the approval message'))));
+      await Promise.all(shown.map((c) => c.update(request, withRefs).catch((err: unknown) => this.#logger.warn({ ...fields, channel: c.name, err: errorMessage(err) }, 'could not update the approval message'))));
     } catch (err) {
-      this.#logger.warn({ ...fields, err: messageOf(err) }, 'could not withdraw a request some channel did not show');
+      this.#logger.warn({ ...fields, err: errorMessage(err) }, 'could not withdraw a request some channel did not show');
     }
   }
 }
@@ -94,10 +95,7 @@ export function channelSetName(names: readonly string[]): string {
 function several(failed: readonly { name: string; err: unknown }[]): AggregateError {
   return new AggregateError(
     failed.map((f) => f.err),
-    failed.map((f) => `${f.name}: ${messageOf(f.err)}`).join('; '),
+    failed.map((f) => `${f.name}: ${errorMessage(f.err)}`).join('; '),
   );
 }
 
-function messageOf(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}

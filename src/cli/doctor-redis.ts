@@ -3,6 +3,7 @@ import { redisUrl, type LoadedConfig } from '../config/index.js';
 import { readEvictionPolicy, readPersistence, redactRedisUrl } from '../redis/index.js';
 import { openCliRedis } from './console-access.js';
 import type { Check } from './doctor-check.js';
+import { errorMessage } from '../errors.js';
 
 const LOSING = 'pending approvals and the audit trail';
 
@@ -13,7 +14,7 @@ export async function redisChecks(config: LoadedConfig, env: NodeJS.ProcessEnv):
   try {
     redis = await openCliRedis(config, env);
   } catch (err) {
-    return [{ level: 'error', what: 'redis', detail: `${where}: ${(err as Error).message}` }];
+    return [{ level: 'error', what: 'redis', detail: `${where}: ${errorMessage(err)}` }];
   }
   try {
     const started = performance.now();
@@ -33,7 +34,7 @@ export async function redisChecks(config: LoadedConfig, env: NodeJS.ProcessEnv):
     checks.push(evictionCheck(eviction.policy, eviction.source));
     return checks;
   } catch (err) {
-    return [{ level: 'error', what: 'redis', detail: `${where}: ${(err as Error).message}` }];
+    return [{ level: 'error', what: 'redis', detail: `${where}: ${errorMessage(err)}` }];
   } finally {
     redis.disconnect();
   }

@@ -12,7 +12,7 @@ export const UPSTREAM_TIMEOUT_MS = 30_000;
 const GRACE_MS = 10_000;
 
 /** What the probe (`probe-upstreams.ts`) writes on stdout, one JSON line per server. */
-export const ProbeResultSchema = z.discriminatedUnion('outcome', [
+export const UpstreamProbeSchema = z.discriminatedUnion('outcome', [
   z.object({ server: z.string(), outcome: z.literal('connected'), tools: z.int().nonnegative(), ms: z.number() }),
   z.object({
     server: z.string(),
@@ -25,7 +25,7 @@ export const ProbeResultSchema = z.discriminatedUnion('outcome', [
   }),
   z.object({ server: z.string(), outcome: z.literal('timeout'), stderr: z.array(z.string()), ms: z.number() }),
 ]);
-export type ProbeResult = z.infer<typeof ProbeResultSchema>;
+export type UpstreamProbe = z.infer<typeof UpstreamProbeSchema>;
 
 // Beside this module: compiled JavaScript in dist/, or TypeScript that needs tsx.
 const PROBE = fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? './probe-upstreams.ts' : './probe-upstreams.js', import.meta.url));
@@ -53,9 +53,9 @@ export async function upstreamChecks(config: LoadedConfig, env: NodeJS.ProcessEn
   });
 }
 
-function runProbe(file: string, env: NodeJS.ProcessEnv, timeoutMs: number): Promise<{ results: Map<string, ProbeResult>; failure?: string }> {
+function runProbe(file: string, env: NodeJS.ProcessEnv, timeoutMs: number): Promise<{ results: Map<string, UpstreamProbe>; failure?: string }> {
   return new Promise((resolve) => {
-    const results = new Map<string, ProbeResult>();
+    const results = new Map<string, UpstreamProbe>();
     let stderr = '';
     let spawnError: Error | undefined;
     const child = spawn(process.execPath, [...LOADER, PROBE, file, String(timeoutMs)], { env, stdio: ['pipe', 'pipe', 'pipe'], detached: true });
@@ -63,7 +63,7 @@ function runProbe(file: string, env: NodeJS.ProcessEnv, timeoutMs: number): Prom
     child.stdin.on('error', () => undefined);
     child.stderr.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-4_000)));
     createInterface({ input: child.stdout }).on('line', (line) => {
-      const parsed = ProbeResultSchema.safeParse(parseJson(line));
+      const parsed = UpstreamProbeSchema.safeParse(parseJson(line));
       if (parsed.success) results.set(parsed.data.server, parsed.data);
     });
     let late = false;
@@ -102,7 +102,7 @@ function parseJson(line: string): unknown {
   }
 }
 
-function describeResult(name: string, server: LoadedServer, result: ProbeResult, timeoutMs: number): Omit<Check, 'what'> {
+function describeResult(name: string, server: LoadedServer, result: UpstreamProbe, timeoutMs: number): Omit<Check, 'what'> {
   if (result.outcome === 'connected') {
     return { level: 'ok', detail: `${result.tools} tool${result.tools === 1 ? '' : 's'} (${server.transport}, ${seconds(result.ms)} s)` };
   }

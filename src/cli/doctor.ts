@@ -1,6 +1,6 @@
 import { builtInChannels, type RuleDestination } from '../channels/index.js';
 import { findConfigFile, loadConfig, type LoadedConfig } from '../config/index.js';
-import { DocumentError, formatProblem } from '../errors.js';
+import { DocumentError, errorMessage, formatProblem } from '../errors.js';
 import { loadPolicyFile, type CompiledPolicy } from '../policy/index.js';
 import { approverWarnings } from './approver-checks.js';
 import { auditChecks } from './doctor-audit.js';
@@ -26,7 +26,7 @@ export async function doctor(io: Io, options: { config?: string }): Promise<numb
   try {
     config = loadConfig(file, io.env, { channels: channels.names });
   } catch (err) {
-    return report(io, [{ level: 'error', what: 'config', detail: (err as Error).message }]);
+    return report(io, [{ level: 'error', what: 'config', detail: errorMessage(err) }]);
   }
   const policies = policyChecks(io, config);
   const [redis, upstreams, channelChecks] = await Promise.all([redisChecks(config, io.env), upstreamChecks(config, io.env), channels.doctor(config, ruleDestinations(policies.loaded))]);
@@ -58,7 +58,7 @@ function policyChecks(io: Io, config: LoadedConfig): { checks: Check[]; loaded: 
       const warnings = approverWarnings(config, policy).map((w): Check => ({ level: 'warn', what, detail: `${shown}: ${w.path}: ${w.message}` }));
       return [{ level: 'ok', what, detail: shown }, ...warnings];
     } catch (err) {
-      if (!(err instanceof DocumentError)) return [{ level: 'error', what, detail: (err as Error).message }];
+      if (!(err instanceof DocumentError)) return [{ level: 'error', what, detail: errorMessage(err) }];
       return err.problems.map((problem) => ({ level: 'error', what, detail: formatProblem({ ...problem, file: displayPath(io, problem.file) }) }));
     }
   });

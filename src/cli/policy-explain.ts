@@ -4,7 +4,7 @@ import { approverList, describeApprovers } from '../approvals/index.js';
 import { describeDuration, describePer, findConfigFile, loadConfig, redisUrl, suggest, type LoadedConfig } from '../config/index.js';
 import { RateLimiter } from '../limits/index.js';
 import { connectRedis, redactRedisUrl } from '../redis/index.js';
-import { AirlockError, ErrorCode } from '../errors.js';
+import { AirlockError, ErrorCode, errorMessage } from '../errors.js';
 import { evaluate, evaluatePrompt, evaluateResource, loadPolicyFile, RISK_CLASSES, type Decision, quoteName, type RiskClass } from '../policy/index.js';
 import { grantNamed, serverNamed } from './lookup.js';
 import { displayPath, ExitCode, table, type Io } from './output.js';
@@ -98,7 +98,7 @@ async function readCounters(config: LoadedConfig, env: NodeJS.ProcessEnv, limits
       counts: limits.map((l) => ({ counter: l.counter, scope: l.scope, max: l.max, count: states.find((s) => s.limit === l)?.count ?? null })),
     };
   } catch (err) {
-    return { redis: redactRedisUrl(url), error: (err as Error).message };
+    return { redis: redactRedisUrl(url), error: errorMessage(err) };
   } finally {
     redis?.disconnect();
   }
@@ -119,7 +119,7 @@ function parseArgs(text: string | undefined): Record<string, unknown> {
   try {
     value = JSON.parse(text);
   } catch (err) {
-    throw new AirlockError(ErrorCode.BadArguments, `--args is not valid JSON: ${(err as Error).message}`);
+    throw new AirlockError(ErrorCode.BadArguments, `--args is not valid JSON: ${errorMessage(err)}`);
   }
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     throw new AirlockError(ErrorCode.BadArguments, '--args must be a JSON object, e.g. --args \'{"path": "/tmp/x"}\'');

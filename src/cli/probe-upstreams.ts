@@ -2,7 +2,8 @@ import { performance } from 'node:perf_hooks';
 import { pino } from 'pino';
 import { loadConfig, type LoadedServer } from '../config/index.js';
 import { Upstream } from '../proxy/index.js';
-import type { ProbeResult } from './doctor-upstreams.js';
+import type { UpstreamProbe } from './doctor-upstreams.js';
+import { errorMessage } from '../errors.js';
 
 /**
  * The child process in which `airlock doctor` starts every upstream:
@@ -32,7 +33,7 @@ async function main(): Promise<void> {
   process.exit(0);
 }
 
-async function probe(name: string, server: LoadedServer, timeoutMs: number, started: (upstream: Upstream) => void): Promise<ProbeResult> {
+async function probe(name: string, server: LoadedServer, timeoutMs: number, started: (upstream: Upstream) => void): Promise<UpstreamProbe> {
   const stderr: string[] = [];
   const logger = pino({ level: 'info' }, { write: (line: string) => keepStderr(line, stderr) });
   const upstream = new Upstream({ name, server, logger, onNotification: () => undefined });
@@ -91,6 +92,6 @@ function killOwnGroup(): void {
 
 await main().catch((err: unknown) => {
   // One line: doctor shows the last line of this process's stderr when it ends without results.
-  process.stderr.write(`${(err as Error).message.split('\n')[0]}\n`);
+  process.stderr.write(`${errorMessage(err).split('\n')[0]}\n`);
   process.exit(1);
 });

@@ -4,7 +4,7 @@ import type { Tool } from '@modelcontextprotocol/sdk/types.js';
 import type { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { durationMs, findConfigFile, loadConfig, suggest, type LoadedConfig } from '../config/index.js';
-import { AirlockError, ErrorCode } from '../errors.js';
+import { AirlockError, ErrorCode, errorMessage } from '../errors.js';
 import { deploymentDigest, openAuditTrail } from '../gateway/index.js';
 import { starterPolicy, toolDigest, ToolPins, toolRows, type ToolRow } from '../inventory/index.js';
 import { loadPolicyFile } from '../policy/index.js';
@@ -41,10 +41,10 @@ export async function tools(io: Io, server: string | undefined, options: ToolsOp
       names.map(async (name) => {
         try {
           const current = await currentTools(config, name, pins);
-          const accepted = await pins?.pins(name).catch((err: unknown) => void (pinsError = (err as Error).message));
+          const accepted = await pins?.pins(name).catch((err: unknown) => void (pinsError = errorMessage(err)));
           return { server: name, source: current.source, tools: toolRows(name, current.tools, loadPolicyFile(config.servers[name]!.policy), accepted ?? undefined, options.grant) };
         } catch (err) {
-          return { server: name, error: (err as Error).message };
+          return { server: name, error: errorMessage(err) };
         }
       }),
     );

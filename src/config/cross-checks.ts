@@ -5,6 +5,7 @@ import type { Problem } from '../errors.js';
 import { problemAt, type SourceDocument } from './document.js';
 import { LOCAL_ADMIN_NAME, SLACK_GROUP_ID, SLACK_USER_ID } from './schema.js';
 import { describeValue, suggest } from './zod-problems.js';
+import { errorMessage } from '../errors.js';
 
 /** The hex SHA-256 a bearer token is compared by, whichever way the config gives it. */
 export function tokenSha256(credential: { token?: string; token_sha256?: string }): string {
@@ -131,7 +132,7 @@ function policyFileProblem(file: string): string | undefined {
     return statSync(file).isFile() ? undefined : `policy file is not a file: ${file}`;
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    return code === 'ENOENT' || code === 'ENOTDIR' ? `policy file not found: ${file}` : `cannot read policy file ${file}: ${(err as Error).message}`;
+    return code === 'ENOENT' || code === 'ENOTDIR' ? `policy file not found: ${file}` : `cannot read policy file ${file}: ${errorMessage(err)}`;
   }
 }
 

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { extname } from 'node:path';
 import { LineCounter, isMap, isNode, isScalar, parseDocument, type Document } from 'yaml';
-import { DocumentError, type ErrorCode, type Problem } from '../errors.js';
+import { DocumentError, type ErrorCode, errorMessage, type Problem } from '../errors.js';
 
 /** A parsed config or policy file that can still say on which line a path sits. */
 export interface SourceDocument {
@@ -24,7 +24,7 @@ export function readSourceText(file: string, code: ErrorCode): string {
   try {
     return readFileSync(file, 'utf8');
   } catch (err) {
-    const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : `cannot read file: ${(err as Error).message}`;
+    const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : `cannot read file: ${errorMessage(err)}`;
     throw new DocumentError(code, [{ file, path: '', message: reason }]);
   }
 }
@@ -35,7 +35,7 @@ export function parseSourceText(text: string, file: string, code: ErrorCode): So
     try {
       JSON.parse(text);
     } catch (err) {
-      throw new DocumentError(code, [{ file, path: '', message: `invalid JSON: ${(err as Error).message}` }]);
+      throw new DocumentError(code, [{ file, path: '', message: `invalid JSON: ${errorMessage(err)}` }]);
     }
   }
   const lines = new LineCounter();

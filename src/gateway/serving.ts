@@ -7,7 +7,7 @@ import { argumentsDigest } from '../arguments-digest.js';
 import type { AuditTrail } from '../audit/index.js';
 import type { ChannelRegistry } from '../channels/index.js';
 import { durationMs, type LoadedConfig } from '../config/index.js';
-import { AirlockError, ErrorCode } from '../errors.js';
+import { AirlockError, ErrorCode, errorMessage } from '../errors.js';
 import { ToolPins } from '../inventory/index.js';
 import { RateLimiter } from '../limits/index.js';
 import { GatewayMetrics } from '../metrics/index.js';
@@ -176,7 +176,7 @@ async function waitForCalls(deps: SessionDeps, approvals: Approvals, logger: Log
   const deadline = Date.now() + timeoutMs;
   // A call already past the gate may be held after a sweep: the next sweep withdraws it.
   for (;;) {
-    await approvals.withdrawHeld(SHUTDOWN_REASON).catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'could not withdraw held calls'));
+    await approvals.withdrawHeld(SHUTDOWN_REASON).catch((err: unknown) => logger.warn({ err: errorMessage(err) }, 'could not withdraw held calls'));
     if (gate.inFlight === 0) return true;
     const left = deadline - Date.now();
     if (left <= 0 || hurry?.aborted) {

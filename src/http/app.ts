@@ -2,6 +2,7 @@ import express, { type ErrorRequestHandler, type Express, type Request, type Req
 import type { Logger } from 'pino';
 import type { AdminIdentity } from './auth.js';
 import { sendJsonRpcError } from './json-rpc-error.js';
+import { errorMessage } from '../errors.js';
 
 export interface ReadinessCheck {
   name: string;
@@ -30,7 +31,7 @@ export function createHttpApp(options: HttpAppOptions): Express {
     res.json({ status: 'ok' });
   });
   app.get('/readyz', async (req, res) => {
-    const results = await Promise.all(options.readiness.map(async (r) => ({ name: r.name, ...(await r.check().catch((err: unknown) => ({ ok: false, detail: (err as Error).message }))) })));
+    const results = await Promise.all(options.readiness.map(async (r) => ({ name: r.name, ...(await r.check().catch((err: unknown) => ({ ok: false, detail: errorMessage(err) }))) })));
     const stopping = options.isStopping();
     const ready = !stopping && results.every((r) => r.ok);
     res.status(ready ? 200 : 503);

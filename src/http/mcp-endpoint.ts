@@ -7,7 +7,7 @@ import { RefusalSampler } from '../audit/index.js';
 import { describeDuration } from '../config/index.js';
 import { ErrorCode } from '../errors.js';
 import type { SessionRegistry} from '../proxy/index.js';
-import { createSessionServer, type SessionDeps, type Scope, type Session, type SessionIdentity } from '../proxy/index.js';
+import { createSessionServer, type SessionDeps, type SessionScope, type Session, type SessionIdentity } from '../proxy/index.js';
 import type { Identity } from './auth.js';
 import { sendJsonRpcError } from './json-rpc-error.js';
 import { SessionSlots, type SessionLimits } from './session-slots.js';
@@ -102,7 +102,7 @@ export function mcpRoutes(options: McpEndpointOptions): McpEndpoint {
     const slot = slots.take(identity.grant);
     if (!slot.ok) return refuseSession(req, res, identity.grant, slot);
 
-    const scope: Scope = server === undefined ? { servers: servers.filter((s) => identity.servers.includes(s)), aggregated: true } : { servers: [server], aggregated: false };
+    const scope: SessionScope = server === undefined ? { servers: servers.filter((s) => identity.servers.includes(s)), aggregated: true } : { servers: [server], aggregated: false };
     const identityOfSession: SessionIdentity = { grant: identity.grant, subscriptions: new Set(), calls: new Map() };
     const session: HttpSession = {
       id: '',

@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import { canonicalJson } from '../canonical-json.js';
 import { withDeadline } from '../redis/index.js';
+import { errorMessage } from '../errors.js';
 
 /** The parts of a definition whose change can change what a call does. */
 export function toolDigest(tool: Tool): string {
@@ -80,7 +81,7 @@ export class ToolPins {
       return { added, changed: [...changed.keys()] };
     } catch (err) {
       this.#changed.set(server, digests);
-      this.#logger.warn({ server, err: (err as Error).message }, 'tool pins could not be read: every tool of this server counts as changed until they can');
+      this.#logger.warn({ server, err: errorMessage(err) }, 'tool pins could not be read: every tool of this server counts as changed until they can');
       return { added: [], changed: [...digests.keys()] };
     }
   }

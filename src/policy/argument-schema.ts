@@ -1,6 +1,7 @@
 import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
 import { planRegex, type RegexPlan } from './safe-regex.js';
+import { errorMessage } from '../errors.js';
 
 type SchemaPath = (string | number)[];
 
@@ -40,7 +41,7 @@ export function compileArgumentSchema(schema: Record<string, unknown>): Argument
   try {
     return { validate: ajv.compile(schema) };
   } catch (err) {
-    return { problems: [{ path: [], message: `invalid JSON Schema: ${(err as Error).message}` }] };
+    return { problems: [{ path: [], message: `invalid JSON Schema: ${errorMessage(err)}` }] };
   } finally {
     ajv.removeSchema(schema);
   }

@@ -5,7 +5,7 @@ import { compileArgumentSchema } from './argument-schema.js';
 import { compileAccess, type CompiledAccess } from './compile-access.js';
 import { compileCondition, type CompiledCondition } from './conditions.js';
 import { globToRegExp, isGlob, matchesEverything, whyNeverMatches } from './glob.js';
-import type { Action, ApprovalSpec, Condition, LimitSpec, PolicyDocument, RiskClass, Scope, ToolRule } from './schema.js';
+import type { Action, ApprovalSpec, Condition, LimitSpec, PolicyDocument, RiskClass, LimitScope, ToolRule } from './schema.js';
 
 /** A limit ready to charge: the document's fields plus the window in milliseconds. */
 export interface Limit {
@@ -13,7 +13,7 @@ export interface Limit {
   window: string | number;
   window_ms: number;
   max: number;
-  scope: Scope;
+  scope: LimitScope;
   /** Where it was written, e.g. `tools.export.limits[0]`, `tools.export.rate_limit`, `all_tools.limits[1]`. */
   rule: string;
 }
@@ -163,7 +163,7 @@ function toApproval(spec: ApprovalSpec): Approval {
  * make the shared count mean two things.
  */
 function checkCounterClashes(document: PolicyDocument, at: At): void {
-  const seen = new Map<string, { window_ms: number; scope: Scope; path: string }>();
+  const seen = new Map<string, { window_ms: number; scope: LimitScope; path: string }>();
   const check = (limit: LimitSpec, path: PropertyKey[], reportAt: PropertyKey[]) => {
     const here = { window_ms: durationMs(limit.window), scope: limit.scope, path: formatPath(path) };
     const first = seen.get(limit.counter);

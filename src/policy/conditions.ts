@@ -11,14 +11,14 @@ import type { Condition, Operator } from './schema.js';
  * `in ["prod"]`). The evaluator treats `mismatch` as the restrictive outcome
  * in every list, so a type trick cannot slip past a rule.
  */
-export type Verdict = 'holds' | 'fails' | 'missing' | 'mismatch';
+export type ConditionVerdict = 'holds' | 'fails' | 'missing' | 'mismatch';
 
 export interface CompiledCondition {
   readonly source: Condition;
   /** Where it is written: `tools.create_refund.deny_if[0]`. */
   readonly where: string;
   readonly path: ParsedPath;
-  check(args: unknown, grant: string | undefined): Verdict;
+  check(args: unknown, grant: string | undefined): ConditionVerdict;
   /**
    * What the condition saw, in words: `args.amount is 20000, which is greater than 10000`.
    * The verdict is taken from `args`; the value it quotes from `quotable` (the arguments as
@@ -39,7 +39,7 @@ const PHRASES: Record<Operator, string> = {
 const TEXT_OPERATORS: readonly Operator[] = ['eq', 'neq', 'in', 'not_in', 'contains', 'starts_with', 'ends_with'];
 
 interface Test {
-  run(actual: unknown): Verdict;
+  run(actual: unknown): ConditionVerdict;
   /** What the rule compares, for the reason of a mismatch: `the rule compares strings`. */
   wants: string;
 }
@@ -123,7 +123,7 @@ function compileTest(condition: Condition, fold: Fold): Test | string {
       const types = new Set(value.map(jsonType));
       const [inside, outside] = op === 'in' ? (['holds', 'fails'] as const) : (['fails', 'holds'] as const);
       // An empty list has no type to mismatch: nothing is in it.
-      const run = (a: unknown): Verdict =>
+      const run = (a: unknown): ConditionVerdict =>
         types.size > 0 && !types.has(jsonType(a)) ? 'mismatch' : value.some((v) => sameJson(a, v, fold)) ? inside : outside;
       return { wants: `the rule compares ${pluralTypeNames([...types])}`, run: whenPresent(run) };
     }

@@ -1,5 +1,6 @@
 import { setFlagsFromString } from 'node:v8';
 import { isSafePattern } from 'redos-detector';
+import { errorMessage } from '../errors.js';
 
 // V8's non-backtracking engine runs a regex with the `l` flag in time linear in
 // the input. It is behind a flag; setting it only enables the `l` flag and does
@@ -33,7 +34,7 @@ export function planRegex(pattern: string, flags: string): RegexPlan {
   try {
     regex = new RegExp(pattern, flags);
   } catch (err) {
-    return { engine: 'none', refused: 'invalid', problem: `invalid regex: ${(err as Error).message}` };
+    return { engine: 'none', refused: 'invalid', problem: `invalid regex: ${errorMessage(err)}` };
   }
   if (!hasQuantifier(pattern)) return { engine: 'backtracking', regex };
   const proven = detect(pattern, flags);
@@ -58,7 +59,7 @@ function detect(pattern: string, flags: string): true | string {
     return result.safe || 'it may backtrack catastrophically on crafted input';
   } catch (err) {
     // The detector throws on some patterns it cannot model (flags "i" and "u" together, some "i" ranges); unproven is not safe.
-    return `redos-detector cannot tell whether it may backtrack catastrophically (${(err as Error).message})`;
+    return `redos-detector cannot tell whether it may backtrack catastrophically (${errorMessage(err)})`;
   }
 }
 

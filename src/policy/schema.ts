@@ -18,7 +18,7 @@ export const SCOPES = ['grant', 'session', 'global'] as const;
 export type Action = (typeof ACTIONS)[number];
 export type RiskClass = (typeof RISK_CLASSES)[number];
 export type Operator = (typeof OPERATORS)[number];
-export type Scope = (typeof SCOPES)[number];
+export type LimitScope = (typeof SCOPES)[number];
 
 const DAY_MS = 86_400_000;
 /** Longer windows than this are almost certainly a unit mistake (and keep Redis keys around for a year). */

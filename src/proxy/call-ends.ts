@@ -11,6 +11,7 @@ import type { CallLog } from './call-log.js';
 import { UpstreamUnavailableError } from './errors.js';
 import { refusal, unknownTool, type DecisionMeta, type RefusalKind } from './refusal.js';
 import type { RefusalEvent } from './sampled-refusals.js';
+import { errorMessage } from '../errors.js';
 
 type Refused = Extract<Charge, { admitted: false }>;
 
@@ -232,7 +233,7 @@ const MEANINGS: { [K in CallEndKind]: (end: Extract<CallEnd, { kind: K }>, ctx: 
   }),
   upstream_failed: ({ decision, ms, error, released }, ctx) => {
     const counted = (metrics: EndContext['metrics']) => metrics.upstreamFault(ctx.server, 'call');
-    const audit = { event: 'unavailable', step: { duration_ms: ms, detail: errorText(error) } } as const;
+    const audit = { event: 'unavailable', step: { duration_ms: ms, detail: errorMessage(error) } } as const;
     // Anything but a lost server is the server's own protocol error, passed on as it sent it.
     if (!(error instanceof UpstreamUnavailableError)) return { outcome: 'error', audit, answer: { error }, counted };
     const outcome = error.sent ? 'The server may or may not have run it: check before retrying.' : 'The call was not sent; retry later.';
@@ -329,9 +330,6 @@ function limitMeta(charge: Refused): Record<string, unknown> {
   return { counter, scope, max, window, retry_after_ms: charge.retry_after_ms ?? null };
 }
 
-function errorText(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
 
 function kib(bytes: number): string {
   return `${Math.ceil(bytes / 1024)} KiB`;

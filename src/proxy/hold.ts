@@ -1,7 +1,7 @@
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { approverList, approversOf, type Approvals, type ApprovalRequest, type ApprovalStatus, type Execution } from '../approvals/index.js';
 import type { ApprovalChannel } from '../channels/index.js';
-import { AirlockError, ErrorCode } from '../errors.js';
+import { AirlockError, ErrorCode, errorMessage } from '../errors.js';
 import type { CallTrace } from '../metrics/index.js';
 import type { Decision } from '../policy/index.js';
 import type { CallAudit } from './call-audit.js';
@@ -97,7 +97,7 @@ export async function holdForApproval(deps: ApprovalDeps, call: HeldCall, decisi
       () => withdrawReason(call.signal),
     );
   } catch (err) {
-    return refused({ kind: 'hold_unavailable', decision, error: (err as Error).message });
+    return refused({ kind: 'hold_unavailable', decision, error: errorMessage(err) });
   }
   const { request } = opened;
   const held: HeldFacts = { id: request.id, channel: channel.name };
@@ -110,7 +110,7 @@ export async function holdForApproval(deps: ApprovalDeps, call: HeldCall, decisi
     const ref = await channel.post(request);
     if (ref !== undefined) await approvals.setChannelRef(request.id, ref);
   } catch (err) {
-    const answer = refused({ kind: 'post_failed', decision, held, error: (err as Error).message });
+    const answer = refused({ kind: 'post_failed', decision, held, error: errorMessage(err) });
     await approvals.withdraw(request.id, `it could not be posted to ${channel.name}`).catch(() => undefined);
     return answer;
   }
@@ -123,12 +123,12 @@ export async function holdForApproval(deps: ApprovalDeps, call: HeldCall, decisi
     trace.approval = status.state;
   } catch (err) {
     trace.approval = 'unavailable';
-    return refused({ kind: 'lost_track', decision, held, error: (err as Error).message });
+    return refused({ kind: 'lost_track', decision, held, error: errorMessage(err) });
   } finally {
     trace.heldMs = performance.now() - waitStarted;
     clearInterval(heartbeat);
   }
-  const tell = (s: ApprovalStatus) => channel.update(request, s).catch((err: unknown) => hlog.warn({ channel: channel.name, err: (err as Error).message }, 'could not update the approval message'));
+  const tell = (s: ApprovalStatus) => channel.update(request, s).catch((err: unknown) => hlog.warn({ channel: channel.name, err: errorMessage(err) }, 'could not update the approval message'));
   const settled = (ending: CallEnd): HoldResult => {
     const answer = refused(ending);
     void tell(status);
@@ -155,13 +155,13 @@ export async function holdForApproval(deps: ApprovalDeps, call: HeldCall, decisi
   try {
     await haudit.commit('approved', { approvers: approversOf(status), ...(status.reason !== undefined && { reason: status.reason }), args });
   } catch (err) {
-    const error = (err as Error).message;
+    const error = errorMessage(err);
     return notSent(notRecorded(error), { kind: 'approval_unrecorded', decision, held, status, error });
   }
   try {
     await approvals.consume(request, args);
   } catch (err) {
-    const error = (err as Error).message;
+    const error = errorMessage(err);
     const tampered = err instanceof AirlockError && err.code === ErrorCode.ApprovalTampered;
     return notSent(error, { kind: tampered ? 'tampered' : 'approval_unusable', decision, held, status, error });
   }
@@ -171,7 +171,7 @@ export async function holdForApproval(deps: ApprovalDeps, call: HeldCall, decisi
     held,
     status,
     executed: async (execution) => {
-      await approvals.recordExecution(request.id, execution).catch((err: unknown) => hlog.warn({ err: (err as Error).message }, 'could not record the execution'));
+      await approvals.recordExecution(request.id, execution).catch((err: unknown) => hlog.warn({ err: errorMessage(err) }, 'could not record the execution'));
       await tell({ ...status, execution });
     },
   };

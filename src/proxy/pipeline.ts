@@ -16,8 +16,9 @@ import { holdForApproval, type ApprovalDeps } from './hold.js';
 import type { Progress } from './progress.js';
 import type { SampledRefusals } from './sampled-refusals.js';
 import type { Upstream } from './upstream.js';
+import { errorMessage } from '../errors.js';
 
-export interface ToolCall {
+export interface AgentCall {
   server: string;
   tool: string;
   /** The name the agent used (`server__tool` on /mcp), for "unknown tool" answers. */
@@ -60,7 +61,7 @@ export interface PipelineDeps {
  * back unchanged. How each way of ending is logged, audited, counted and
  * answered is call-ends.ts's table.
  */
-export async function callTool(deps: PipelineDeps, call: ToolCall): Promise<CallToolResult> {
+export async function callTool(deps: PipelineDeps, call: AgentCall): Promise<CallToolResult> {
   const trace = startTrace();
   deps.gate.enter();
   try {
@@ -75,7 +76,7 @@ export async function callTool(deps: PipelineDeps, call: ToolCall): Promise<Call
   }
 }
 
-async function runCall(deps: PipelineDeps, call: ToolCall, trace: CallTrace): Promise<CallToolResult> {
+async function runCall(deps: PipelineDeps, call: AgentCall, trace: CallTrace): Promise<CallToolResult> {
   const requestId = randomUUID();
   const args = call.args ?? {};
   const log = callLog(deps.logger, { request_id: requestId, server: call.server, tool: call.tool, grant: call.grant, session: call.session });
@@ -113,7 +114,7 @@ async function runCall(deps: PipelineDeps, call: ToolCall, trace: CallTrace): Pr
   try {
     charge = await deps.limiter.charge(decision.limits, { grant: call.grant, session: call.session });
   } catch (err) {
-    return end({ kind: 'limits_unavailable', decision, error: (err as Error).message });
+    return end({ kind: 'limits_unavailable', decision, error: errorMessage(err) });
   }
   if (!charge.admitted) return end({ kind: 'rate_limited', decision, charge });
 
@@ -142,7 +143,7 @@ async function runCall(deps: PipelineDeps, call: ToolCall, trace: CallTrace): Pr
     return answer;
   } catch (err) {
     const ms = took();
-    await released?.executed({ result: 'unavailable', ms, detail: (err as Error).message });
+    await released?.executed({ result: 'unavailable', ms, detail: errorMessage(err) });
     // The agent withdrew the call (notifications/cancelled, or its session closed).
     if (call.signal.aborted) return end({ kind: 'cancelled', decision, ms, cutOff: deps.gate.closed, error: err, ...(released && { released }) });
     return end({ kind: 'upstream_failed', decision, ms, error: err, ...(released && { released }) });

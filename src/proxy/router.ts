@@ -16,7 +16,7 @@ import type { SessionDeps } from './session-deps.js';
 import { unknownResource } from './refusal.js';
 
 /** The servers a session reaches: one on `/mcp/:server`, every server the grant may use on `/mcp`. */
-export interface Scope {
+export interface SessionScope {
   servers: string[];
   aggregated: boolean;
 }
@@ -32,10 +32,10 @@ export const SEPARATOR = '__';
  */
 export class Router {
   readonly #deps: SessionDeps;
-  readonly #scope: Scope;
+  readonly #scope: SessionScope;
   #uriOwners = new Map<string, string>();
 
-  constructor(deps: SessionDeps, scope: Scope) {
+  constructor(deps: SessionDeps, scope: SessionScope) {
     this.#deps = deps;
     this.#scope = scope;
   }

@@ -33,7 +33,7 @@ import { callTool } from './pipeline.js';
 import type { SessionDeps } from './session-deps.js';
 import { progressFor } from './progress.js';
 import { notFoundAsServers, unknownPrompt, unknownResource, unknownTool } from './refusal.js';
-import { Router, type Scope } from './router.js';
+import { Router, type SessionScope } from './router.js';
 
 export interface SessionIdentity {
   grant: string | undefined;
@@ -58,7 +58,7 @@ const ToolsCallMethodSchema = z.looseObject({ method: z.literal('tools/call') })
  * subscription, prompt and completion against the policy before passing it
  * on, and passes logging through unchanged.
  */
-export function createSessionServer(deps: SessionDeps, scope: Scope, identity: SessionIdentity): Server {
+export function createSessionServer(deps: SessionDeps, scope: SessionScope, identity: SessionIdentity): Server {
   const router = new Router(deps, scope);
   const capabilities = capabilitiesOf(router);
   const server = new Server({ name: scope.aggregated ? 'airlock' : `airlock/${scope.servers[0]}`, version: VERSION }, { capabilities, instructions: router.instructions() });
@@ -134,7 +134,7 @@ type Check = (request: AccessRequest, sessionId: string | undefined, hidden: Hid
 interface Context {
   server: Server;
   router: Router;
-  scope: Scope;
+  scope: SessionScope;
   forward: Forward;
   check: Check;
   policyFor: SessionDeps['policyFor'];
@@ -145,7 +145,7 @@ interface Context {
  * policy, so a hidden one is answered so too; on `/mcp/:server` the policy
  * comes first, as it does for prompts on both.
  */
-function hiddenResource(scope: Scope, uri: string, what: 'Resource' | 'Resource template'): HiddenAnswer {
+function hiddenResource(scope: SessionScope, uri: string, what: 'Resource' | 'Resource template'): HiddenAnswer {
   return scope.aggregated ? { notFound: () => unknownResource(uri), policyFirst: false } : { notFound: () => notFoundAsServers(`${what} ${uri}`), policyFirst: true };
 }
 

@@ -1,11 +1,11 @@
 import type { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import type { Notification } from '@modelcontextprotocol/sdk/types.js';
-import type { Scope } from './router.js';
+import type { SessionScope } from './router.js';
 import { subscriptionKey } from './session-server.js';
 
 export interface Session {
   server: Server;
-  scope: Scope;
+  scope: SessionScope;
   grant: string | undefined;
   subscriptions: ReadonlySet<string>;
   close(): Promise<void>;

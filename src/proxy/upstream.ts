@@ -23,6 +23,7 @@ import { readPages, type PageFetch } from './list-pages.js';
 import { toolListRefresh } from './tool-list-refresh.js';
 import { withRequestSignals } from './request-signal.js';
 import { VERSION } from '../version.js';
+import { errorMessage } from '../errors.js';
 
 export type UpstreamStatus = 'connecting' | 'connected' | 'disconnected' | 'closed';
 
@@ -173,7 +174,7 @@ export class Upstream {
       this.#options.onConnected?.();
     } catch (err) {
       if (this.#closedNow()) return;
-      this.#lastError = (err as Error).message;
+      this.#lastError = errorMessage(err);
       this.#status = 'disconnected';
       // Once per outage at warn; each further attempt only at debug, so a server that stays down does not flood the log.
       const level = this.#attempt === 0 ? 'warn' : 'debug';
@@ -224,7 +225,7 @@ export class Upstream {
         if (read <= announced) return;
         announced = read;
       } catch (err) {
-        this.#options.logger.warn({ upstream: this.name, err: (err as Error).message }, 'tool list refresh failed');
+        this.#options.logger.warn({ upstream: this.name, err: errorMessage(err) }, 'tool list refresh failed');
       }
       this.#options.onNotification(notification);
     });
@@ -326,5 +327,5 @@ function toUnavailable(name: string, err: unknown): unknown {
   // JSON-RPC errors the server itself sent are its answer, not a failure to reach it.
   const code = (err as { code?: unknown }).code;
   if (typeof code === 'number' && code !== -32000 && code !== -32001) return ProtocolError.fromUpstream(err as { code: number; message: string; data?: unknown });
-  return new UpstreamUnavailableError(name, `upstream ${name} failed: ${(err as Error).message}`, { sent: true, cause: err });
+  return new UpstreamUnavailableError(name, `upstream ${name} failed: ${errorMessage(err)}`, { sent: true, cause: err });
 }

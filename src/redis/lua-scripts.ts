@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { basename, dirname, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Redis } from 'ioredis';
+import { errorMessage } from '../errors.js';
 
 /**
  * Redis scripts cannot load other scripts, so shared helpers are written in
@@ -37,7 +38,7 @@ export function readLuaScript(file: URL | string): string {
     try {
       text = readFileSync(path, 'utf8');
     } catch (err) {
-      const why = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+      const why = (err as NodeJS.ErrnoException).code ?? errorMessage(err);
       throw new LuaScriptError(`Lua script ${path} cannot be read (${why}): ${describeChain(through)}; fix the --@include line, or run npm run build if it is missing from dist/`, through, { cause: err });
     }
     return text

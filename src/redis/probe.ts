@@ -5,13 +5,13 @@ import { Redis } from 'ioredis';
  * refuses our password, or is still loading its data, answered, and must not
  * be replaced by another one.
  */
-export type ProbeResult = { ok: true; processId: number | undefined } | { ok: false; answered: boolean; error: string };
+export type RedisProbe = { ok: true; processId: number | undefined } | { ok: false; answered: boolean; error: string };
 
 /**
  * One short look at a Redis URL: connect, `INFO server`, disconnect, all
  * within `timeoutMs`. Never throws and leaves nothing running.
  */
-export async function probeRedis(url: string, timeoutMs = 1_000): Promise<ProbeResult> {
+export async function probeRedis(url: string, timeoutMs = 1_000): Promise<RedisProbe> {
   const client = new Redis(url, {
     lazyConnect: true,
     enableOfflineQueue: false,

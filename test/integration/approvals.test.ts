@@ -4,7 +4,7 @@ import { performance } from 'node:perf_hooks';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
-import { Approvals, Deciders, type ApprovalRecord, type Decision, type Held, type NewApproval } from '../../src/approvals/index.js';
+import { Approvals, Deciders, type ApprovalRecord, type ReviewerVote, type Held, type NewApproval } from '../../src/approvals/index.js';
 import { argumentsDigest } from '../../src/arguments-digest.js';
 import { ErrorCode } from '../../src/errors.js';
 import { connectRedis } from '../../src/redis/index.js';
@@ -68,7 +68,7 @@ async function hold(on: Approvals, input: Partial<NewApproval> = {}, withdrawRea
   return { ...held, controller };
 }
 
-const vote = (verdict: Decision['verdict'], by: string, extra: Partial<Decision> = {}): Decision => ({ verdict, by, reason: `${by} says ${verdict}`, via: 'console', ...extra });
+const vote = (verdict: ReviewerVote['verdict'], by: string, extra: Partial<ReviewerVote> = {}): ReviewerVote => ({ verdict, by, reason: `${by} says ${verdict}`, via: 'console', ...extra });
 
 
 /** Whether `promise` settled within `ms` (a sleep that proves something did not happen). */

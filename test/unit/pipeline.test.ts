@@ -10,7 +10,7 @@ import { AirlockError, ErrorCode } from '../../src/errors.js';
 import type { Charge } from '../../src/limits/index.js';
 import type { CallOutcome } from '../../src/metrics/index.js';
 import { ProtocolError } from '../../src/proxy/errors.js';
-import { callTool, UpstreamUnavailableError, type PipelineDeps, type ToolCall } from '../../src/proxy/index.js';
+import { callTool, UpstreamUnavailableError, type PipelineDeps, type AgentCall } from '../../src/proxy/index.js';
 import { Redactor } from '../../src/redact.js';
 import { policyFrom } from '../support/policy.js';
 
@@ -142,7 +142,7 @@ function harness(fakes: Fakes = {}) {
     logger,
   };
   const call = (tool: string, args?: Record<string, unknown>, signal = new AbortController().signal): Promise<CallToolResult> =>
-    callTool(deps, { server: 'files', tool, calledAs: tool, args, meta: undefined, grant: 'ci', session: 'session-1', client: 'test-client', signal } satisfies ToolCall);
+    callTool(deps, { server: 'files', tool, calledAs: tool, args, meta: undefined, grant: 'ci', session: 'session-1', client: 'test-client', signal } satisfies AgentCall);
   return {
     call,
     audited,

@@ -16,14 +16,14 @@ import { policyFrom } from '../support/policy.js';
  * A wrong type is the restrictive outcome in every list, so a type trick
  * (a string where a number is expected) cannot slip past a rule.
  */
-type Verdict = 'holds' | 'fails' | 'missing' | 'mismatch';
+type ConditionVerdict = 'holds' | 'fails' | 'missing' | 'mismatch';
 
 interface Case {
   name: string;
   condition: { path: string; op: string; value?: unknown };
   args?: Record<string, unknown>;
   grant?: string;
-  verdict: Verdict;
+  verdict: ConditionVerdict;
   /** What the reason says on a mismatch, when not "cannot compare". */
   says?: string;
   /** The three evaluations together must take less than this. */
@@ -175,7 +175,7 @@ const cases: Case[] = [
   { name: 'grant not_exists holds for an anonymous call', condition: { path: 'grant', op: 'not_exists' }, args: {}, verdict: 'holds' },
 ];
 
-const EXPECTED: Record<Verdict, { deny_if: Decision['action']; approve_if: Decision['action']; require: Decision['action'] }> = {
+const EXPECTED: Record<ConditionVerdict, { deny_if: Decision['action']; approve_if: Decision['action']; require: Decision['action'] }> = {
   holds: { deny_if: 'deny', approve_if: 'require_approval', require: 'allow' },
   fails: { deny_if: 'allow', approve_if: 'allow', require: 'deny' },
   missing: { deny_if: 'allow', approve_if: 'allow', require: 'deny' },

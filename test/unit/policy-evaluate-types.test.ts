@@ -17,19 +17,19 @@ import { policyFrom } from '../support/policy.js';
  *
  * so a mismatch is the restrictive outcome for neq and not_in too.
  */
-type Verdict = 'holds' | 'fails' | 'mismatch';
+type ConditionVerdict = 'holds' | 'fails' | 'mismatch';
 
 interface Row {
   op: string;
   value: unknown;
   arg: unknown;
-  verdict: Verdict;
+  verdict: ConditionVerdict;
   options?: { ignore_case?: boolean; normalize?: 'nfkc' };
   /** Substrings a mismatch reason must hold besides "cannot compare". */
   says?: string[];
 }
 
-const row = (op: string, value: unknown, arg: unknown, verdict: Verdict, options?: Row['options'], says?: string[]): Row => ({ op, value, arg, verdict, options, says });
+const row = (op: string, value: unknown, arg: unknown, verdict: ConditionVerdict, options?: Row['options'], says?: string[]): Row => ({ op, value, arg, verdict, options, says });
 const CI = { ignore_case: true } as const;
 const NFKC = { normalize: 'nfkc' } as const;
 const BOTH = { ignore_case: true, normalize: 'nfkc' } as const;
@@ -239,14 +239,14 @@ const rows: Row[] = [
 ];
 
 // exists / not_exists take no value and judge presence, whatever the type.
-const presence: { op: 'exists' | 'not_exists'; arg: unknown; verdict: Verdict }[] = [
+const presence: { op: 'exists' | 'not_exists'; arg: unknown; verdict: ConditionVerdict }[] = [
   ...[false, 0, '', [], {}, 'x', Infinity].map((arg) => ({ op: 'exists' as const, arg, verdict: 'holds' as const })),
   { op: 'exists', arg: null, verdict: 'fails' },
   ...[false, 0, '', [], {}].map((arg) => ({ op: 'not_exists' as const, arg, verdict: 'fails' as const })),
   { op: 'not_exists', arg: null, verdict: 'holds' },
 ];
 
-const EXPECTED: Record<Verdict, Record<'deny_if' | 'approve_if' | 'require', Decision['action']>> = {
+const EXPECTED: Record<ConditionVerdict, Record<'deny_if' | 'approve_if' | 'require', Decision['action']>> = {
   holds: { deny_if: 'deny', approve_if: 'require_approval', require: 'allow' },
   fails: { deny_if: 'allow', approve_if: 'allow', require: 'deny' },
   mismatch: { deny_if: 'deny', approve_if: 'require_approval', require: 'deny' },

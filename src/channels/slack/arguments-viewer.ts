@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { ApprovalRecord, Approvals } from '../../approvals/index.js';
-import { AirlockError, ErrorCode } from '../../errors.js';
+import { AirlockError, ErrorCode, errorMessage } from '../../errors.js';
 import { argumentsModal } from './arguments-modal.js';
 import type { SlackDirectory } from './directory.js';
 import { slackEntitlement } from './entitlement.js';
@@ -60,7 +60,7 @@ export class SlackArgumentsViewer {
     } catch (err) {
       const code = err instanceof AirlockError ? err.code : undefined;
       if (code === ErrorCode.ApprovalNotFound || code === ErrorCode.BadArguments) return reply.nothingToShow(id);
-      return reply.argumentsUnavailable((err as Error).message);
+      return reply.argumentsUnavailable(errorMessage(err));
     }
   }
 

@@ -6,6 +6,7 @@ import type { SlackArgumentsViewer } from './arguments-viewer.js';
 import type { SlackDecisions } from './decisions.js';
 import { APPROVE_ACTION, BlockActionsSchema, InteractionSchema, REASON_VIEW, REJECT_ACTION, SHOW_ARGUMENTS_ACTION, teamOf, ViewSubmissionSchema } from './payloads.js';
 import type { WebClientOptions } from './web-client.js';
+import { errorMessage } from '../../errors.js';
 
 /** Who the bot token belongs to (`auth.test`): the workspace every payload must come from. */
 export interface SlackIdentity {
@@ -95,7 +96,7 @@ function onlyOurInteractions(options: BoltAppOptions): Middleware<AnyMiddlewareA
       ours = (await options.identity()).teamId;
     } catch (err) {
       await ack();
-      options.decisions.refuseUnknown(body, `the workspace could not be checked: auth.test failed (${(err as Error).message})`);
+      options.decisions.refuseUnknown(body, `the workspace could not be checked: auth.test failed (${errorMessage(err)})`);
       return;
     }
     const team = teamOf(parsed.data);
@@ -110,5 +111,5 @@ function onlyOurInteractions(options: BoltAppOptions): Middleware<AnyMiddlewareA
 
 /** A listener's work after ack(): its failure is logged, never thrown into Bolt, which would try to answer a request already answered. */
 async function settle(logger: Logger, work: Promise<void>): Promise<void> {
-  await work.catch((err: unknown) => logger.error({ err: (err as Error).message }, 'a Slack decision failed'));
+  await work.catch((err: unknown) => logger.error({ err: errorMessage(err) }, 'a Slack decision failed'));
 }

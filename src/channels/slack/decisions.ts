@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { ApprovalRecord, Approvals, DecideResult } from '../../approvals/index.js';
 import type { AuditRecorder } from '../../audit/index.js';
-import { AirlockError, ErrorCode } from '../../errors.js';
+import { AirlockError, ErrorCode, errorMessage } from '../../errors.js';
 import type { SlackDirectory } from './directory.js';
 import { slackEntitlement } from './entitlement.js';
 import { claimOf, type BlockActions, type ViewSubmission } from './payloads.js';
@@ -135,7 +135,7 @@ export class SlackDecisions {
 
   #refusalFor(err: unknown, id: string, record?: ApprovalRecord): Refusal {
     const code = err instanceof AirlockError ? err.code : undefined;
-    const message = (err as Error).message;
+    const message = errorMessage(err);
     if (code === ErrorCode.NotApprover && record) return { reason: 'not an approver for this tool', text: reply.notApprover(record.request), approvalId: id, detail: message };
     if (code === ErrorCode.ApprovalDecided && record) return { reason: 'already approved by this person', text: reply.alreadyVoted(record, message), approvalId: id, detail: message };
     if (code === ErrorCode.ApprovalNotFound || code === ErrorCode.BadArguments) return { reason: 'unknown approval request', text: reply.notFound(id), approvalId: id, detail: message };

@@ -7,6 +7,7 @@ import { RefusalSampler, type AuditRecorder } from '../../audit/index.js';
 import { withDeadline } from '../../redis/index.js';
 import type { SlackKeys } from './keys.js';
 import { claimOf } from './payloads.js';
+import { errorMessage } from '../../errors.js';
 
 /** Slack signs each request with its time; one more than five minutes off either way is refused (Slack's own rule). */
 const MAX_SKEW_S = 5 * 60;
@@ -59,7 +60,7 @@ export function checkSlackRequest(signingSecret: string, headers: Request['heade
   try {
     verifySlackRequest({ signingSecret, body, headers: { 'x-slack-signature': signature, 'x-slack-request-timestamp': Number(timestamp) }, nowMilliseconds: nowMs });
   } catch (err) {
-    return { ok: false, kind: 'bad_signature', reason: `bad signature (${(err as Error).message})` };
+    return { ok: false, kind: 'bad_signature', reason: `bad signature (${errorMessage(err)})` };
   }
   return { ok: true, timestamp };
 }
@@ -75,7 +76,7 @@ export function parseSlackBody(body: string, contentType: string | undefined): {
       value = JSON.parse(body);
     }
   } catch (err) {
-    return { ok: false, reason: `the payload is not JSON (${(err as Error).message})` };
+    return { ok: false, reason: `the payload is not JSON (${errorMessage(err)})` };
   }
   // Every Slack payload is an object; Bolt throws (HTTP 500) on null, a number or an array.
   if (value === null || typeof value !== 'object' || Array.isArray(value)) return { ok: false, reason: `the payload is ${value === null ? 'null' : Array.isArray(value) ? 'an array' : `a ${typeof value}`}, not a JSON object` };
@@ -141,7 +142,7 @@ export function slackRequestGuard(options: RequestGuardOptions): { handlers: Req
       first = await withDeadline(options.redis.set(options.keys.seen(check.timestamp, body), '1', 'PX', Math.max(1, Math.ceil(ttlMs)), 'NX'), options.redisTimeoutMs, 'slack replay check');
     } catch (err) {
       // Without the replay record a replay could not be told apart: refuse rather than risk it.
-      return refuse(req, res, 503, 'replay_check_unavailable', `the replay check could not reach Redis (${(err as Error).message})`, claim);
+      return refuse(req, res, 503, 'replay_check_unavailable', `the replay check could not reach Redis (${errorMessage(err)})`, claim);
     }
     if (first === null) return refuse(req, res, 401, 'replayed', 'replayed request: this signed payload was already received', claim);
     (req as Request & { rawBody?: Buffer }).rawBody = rawBodyOf(req);

@@ -1,6 +1,7 @@
 import { webApi } from '@slack/bolt';
 import type { Logger } from 'pino';
 import { boltLogger } from './bolt-logger.js';
+import { errorMessage } from '../../errors.js';
 
 /**
  * Bolt's default retries Web API calls ten times over about thirty minutes; a
@@ -58,7 +59,7 @@ export function describeSlackError(err: unknown): string {
   if (err instanceof webApi.WebAPIHTTPError) return `Slack answered HTTP ${err.statusCode}`;
   if (err instanceof webApi.WebAPIRequestError) return `Slack could not be reached (${err.original.message})`;
   if (err instanceof webApi.WebAPIRateLimitedError) return `Slack is rate limiting Airlock (retry after ${err.retryAfter} s)`;
-  return (err as Error).message;
+  return errorMessage(err);
 }
 
 /** Slack answered, and said no: a fault in the config (token, scopes, channel), not in the network. */
