@@ -85,7 +85,7 @@ test('100 calls held on instance A, A killed (SIGKILL): approvals through B and 
   const book = new CallBook();
   const { agents, echoes, held } = await holdOn(A, book, 'on-a', 100);
   const killedAt = await kill(A);
-  // A's lease outlives it by up to 1.5 s (0.75 × the 2 s grace): reviewers act once it has run out, when only B's is left.
+  // A's lease outlives it by up to 6 s (0.75 × the 8 s grace): reviewers act once it has run out, when only B's is left.
   // (Deciding inside that window is the next test.)
   await until("A's lease to run out", async () => (await withRedis(redis.url, (r) => r.keys('{airlock}:instance:*'))).length === 1, 5_000, 50);
   const answers = await decideAll(book, echoes, killedAt);

@@ -16,12 +16,15 @@ const ALICE = 'alice-admin-token-0123456789';
 const policy = (timeout?: string) =>
   JSON.stringify({ version: '1', default: 'deny', tools: { echo: { action: 'require_approval', reason: 'Echo needs a person', ...(timeout && { approval: { timeout } }) } } });
 
-// Every instance runs the same config: `fixture` holds for the default 10 minutes, `quick` for 2 s.
+// Every instance runs the same config: `fixture` holds for the default 10 minutes, `quick` for 2 s. redis.timeout is
+// the default, written out: a killed instance's lease (3 × it, 1.5 s) lapses before `quick` times out, so the instance
+// that expires the request knows its holder is gone and tells the channel.
 const CONFIG = [
   `servers:\n${recordingServer('fixture', 'fixture.json')}${recordingServer('quick', 'quick.json')}`,
   `grants:\n  - { name: agent, token: ${AGENT} }\n`,
   `admins:\n  - { name: alice, token: ${ALICE} }\n`,
   'approvals: { channel: console, timeout: 10m }\n',
+  'redis: { timeout: 500ms }\n',
 ].join('');
 /** A held call that is never released fails the test after this long, rather than at the SDK's 60 s. */
 const HELD = { timeout: 20_000 };

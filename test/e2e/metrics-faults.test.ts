@@ -14,7 +14,7 @@ let gateway: RunningGateway;
 let agent: Client;
 
 before(async () => {
-  gateway = await startFixtureGateway({ version: '1', default: 'allow', tools: { echo: { limits: [{ counter: 'echoes', window: 'hour', max: 1000 }] } } }, 'redis: { timeout: 200ms }');
+  gateway = await startFixtureGateway({ version: '1', default: 'allow', tools: { echo: { limits: [{ counter: 'echoes', window: 'hour', max: 1000 }] } } });
   agent = await gateway.connect('/mcp/fx', AGENT);
 });
 after(() => gateway?.stop());

@@ -48,10 +48,13 @@ after(async () => {
   await slack.close();
 });
 
-/** One gateway instance's /slack/events: the guard, then a handler that answers "passed" (where Bolt would run). */
-async function instance(audit: AuditRecorder, now: () => number = Date.now, guarded: { flush?: () => void } = {}): Promise<string> {
+/**
+ * One gateway instance's /slack/events: the guard, then a handler that answers "passed" (where Bolt would run). Its
+ * Redis deadline is one a loaded test machine keeps, unless a test means to run into it.
+ */
+async function instance(audit: AuditRecorder, { now = Date.now, guarded = {}, redisTimeoutMs = 5_000 }: { now?: () => number; guarded?: { flush?: () => void }; redisTimeoutMs?: number } = {}): Promise<string> {
   const app = express();
-  const guard = slackRequestGuard({ signingSecret: SIGNING_SECRET, redis: client, keys: slackKeys(PREFIX), redisTimeoutMs: 500, audit, logger, now });
+  const guard = slackRequestGuard({ signingSecret: SIGNING_SECRET, redis: client, keys: slackKeys(PREFIX), redisTimeoutMs, audit, logger, now });
   guarded.flush = guard.flush;
   app.post('/slack/events', ...guard.handlers, (req, res) => {
     res.send(`passed ${(req as express.Request & { rawBody?: Buffer }).rawBody?.length ?? 0}`);
@@ -88,7 +91,7 @@ test('a flood of forged requests: each is refused 401, but the trail gets the fi
   const audit = new RecordedAudit();
   let now = Date.now();
   const guarded: { flush?: () => void } = {};
-  const url = await instance(audit, () => now, guarded);
+  const url = await instance(audit, { now: () => now, guarded });
   const forged = () => signed(blockActions({ user: 'U0ALICE', action: 'approve', approvalId: ID }), { secret: 'not-the-secret', timestampS: Math.floor(now / 1000) });
   const unsigned = { body: 'payload=%7B%7D', headers: { 'Content-Type': 'application/x-www-form-urlencoded' } };
   const statuses = new Set<number>();
@@ -123,7 +126,7 @@ test('the replay record lives exactly as long as the request timestamp is accept
 
 test('Redis out of reach: the replay check cannot be made, so the request is refused 503, not let through', async () => {
   const audit = new RecordedAudit();
-  const url = await instance(audit);
+  const url = await instance(audit, { redisTimeoutMs: 500 });
   redis.pause();
   try {
     const answer = await deliver(url, signed(blockActions({ user: 'U0ALICE', action: 'approve', approvalId: ID })));
