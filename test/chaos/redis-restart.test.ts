@@ -95,14 +95,14 @@ test(
     const book = new CallBook();
     const lost = Array.from({ length: 3 }, (_, n) => book.fire(agents[n]!, 'echo', { text: `lost-${n}` }, true));
     await book.awaitHeld(gateway, lost);
-    await redis.restart(() => book.settleAll(10_000));
+    await redis.restart(() => book.settleAll(30_000));
     await waitReady(gateway);
 
     const fresh = Array.from({ length: 5 }, (_, n) => book.fire(agents[n]!, 'echo', { text: `fresh-${n}` }, true));
     await book.awaitHeld(gateway, fresh);
     const answers: DecisionAnswer[] = [];
     for (const entry of fresh) answers.push(await book.decide(gateway, entry, 'approve'));
-    await book.settleAll(15_000);
+    await book.settleAll(30_000);
 
     const { counts, judged } = await book.tally(gateway, [gateway]);
     reportCounts(t, counts, { approvals_given: book.given.size, ...outcomeTally(judged) });

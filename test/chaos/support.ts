@@ -69,7 +69,7 @@ export async function stopGateway(gateway: RunningGateway | undefined): Promise<
 }
 
 /** Waits until `/readyz` answers 200: Redis answers and the upstream is connected. */
-export async function waitReady(gateway: RunningGateway, timeoutMs = 15_000): Promise<void> {
+export async function waitReady(gateway: RunningGateway, timeoutMs = 30_000): Promise<void> {
   await until(`${gateway.url}/readyz to answer 200`, async () => (await fetch(new URL('/readyz', gateway.url)).then((r) => (void r.body?.cancel(), r.status), () => 0)) === 200, timeoutMs, 50);
 }
 
@@ -165,7 +165,7 @@ export class CallBook {
   }
 
   /** Waits until every one of `calls` has a pending request on `gateway`, and notes which request is whose. */
-  async awaitHeld(gateway: RunningGateway, calls: ChaosCall[], timeoutMs = 20_000): Promise<void> {
+  async awaitHeld(gateway: RunningGateway, calls: ChaosCall[], timeoutMs = 30_000): Promise<void> {
     await until(
       `${calls.length} calls to be held`,
       async () => {
@@ -204,7 +204,7 @@ export class CallBook {
     let answer: ApiAnswer | undefined;
     const post = () => api(gateway.url, `/api/approvals/${id}/${verdict}`, ALICE, { method: 'POST', body: { reason: `chaos ${verdict}` } });
     if (retryUnavailable) {
-      await until(`the API to take a decision on ${id}`, async () => (answer = await post()).status !== 503, 10_000, 50);
+      await until(`the API to take a decision on ${id}`, async () => (answer = await post()).status !== 503, 30_000, 50);
     } else {
       answer = await post();
     }
@@ -271,7 +271,7 @@ export class CallBook {
     for (const entry of all) {
       if (entry.approvalId === undefined) continue;
       let shown: ApiAnswer | undefined;
-      await until(`the API to show ${entry.approvalId}`, async () => (shown = await api(reader.url, `/api/approvals/${entry.approvalId}`, ALICE)).status !== 503, 10_000, 50);
+      await until(`the API to show ${entry.approvalId}`, async () => (shown = await api(reader.url, `/api/approvals/${entry.approvalId}`, ALICE)).status !== 503, 30_000, 50);
       assert.equal(shown!.status, 200, `the request of ${entry.key} must still be readable: ${JSON.stringify(shown!.body)}`);
       finals.set(entry.approvalId, { state: String(shown!.body.approval?.state), execution: (shown!.body.approval?.execution ?? undefined) as JudgedCall['execution'] });
     }

@@ -57,7 +57,7 @@ test('the upstream crashes (SIGKILL) with 20 calls in flight, 10 of them approve
   // Held across the crash, decided after it.
   const held = Array.from({ length: 10 }, (_, n) => book.fire(agents[n % 3]!, 'echo', { text: `across-${n}` }, true));
   await book.awaitHeld(gateway, held);
-  await until('the server to be inside all 20 sleeps', () => inFlight.every((c) => (book.receipts([gateway]).get(c.key) ?? 0) === 1), 10_000, 20);
+  await until('the server to be inside all 20 sleeps', () => inFlight.every((c) => (book.receipts([gateway]).get(c.key) ?? 0) === 1), 30_000, 20);
   assert.ok(inFlight.every((c) => !c.call.settled), 'every sleep is still running');
 
   process.kill(crashed, 'SIGKILL');
@@ -72,7 +72,7 @@ test('the upstream crashes (SIGKILL) with 20 calls in flight, 10 of them approve
   assert.notEqual(restarted, crashed, 'the gateway runs a new server process');
   for (const [n, entry] of held.entries()) assert.equal((await book.decide(gateway, entry, n < 5 ? 'approve' : 'reject')).status, 200, entry.key);
   const later = Array.from({ length: 5 }, (_, n) => book.fire(agents[n % 3]!, 'sleep', { ms: 10 + n }, false));
-  await book.settleAll(20_000);
+  await book.settleAll(30_000);
 
   // An approval covers one call: the one cut off by the crash cannot be approved or used again.
   const again = await api(gateway.url, `/api/approvals/${approved[0]!.approvalId}/approve`, ALICE, { method: 'POST' });

@@ -183,11 +183,11 @@ test('a gateway told to stop (SIGTERM) while Redis is away exits, waiting neithe
   const exited = new Promise<void>((resolve) => other.process.once('exit', () => resolve()));
   try {
     await own.restart(async () => {
-      await until('the gateway to notice Redis is gone', () => other.logs.some((l) => String(l.msg).startsWith('lost Redis')), 5_000);
+      await until('the gateway to notice Redis is gone', () => other.logs.some((l) => String(l.msg).startsWith('lost Redis')), 30_000);
       const started = performance.now();
       other.process.kill('SIGTERM');
-      const stopped = await Promise.race([exited.then(() => true), sleep(10_000).then(() => false)]);
-      console.log(`stopped while Redis is away: ${stopped ? `exited after ${Math.round(performance.now() - started)} ms` : 'still running 10 s after SIGTERM'}; last log: ${JSON.stringify(other.logs.at(-1)?.msg)}`);
+      const stopped = await Promise.race([exited.then(() => true), sleep(30_000).then(() => false)]);
+      console.log(`stopped while Redis is away: ${stopped ? `exited after ${Math.round(performance.now() - started)} ms` : 'still running 30 s after SIGTERM'}; last log: ${JSON.stringify(other.logs.at(-1)?.msg)}`);
       assert.ok(stopped, 'airlock start must exit on SIGTERM while Redis is unreachable');
     });
   } finally {

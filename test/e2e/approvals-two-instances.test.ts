@@ -116,7 +116,7 @@ test('held on an instance killed with SIGKILL: after the rule timeout (2s) the r
   const { victim, call, request, killedAt } = await heldOnKilledInstance('never runs');
   try {
     const expired = async () => (await api(B.url, '/api/approvals?state=expired&server=quick', ALICE)).body.approvals?.find((a) => a.id === request.id);
-    await until('the request to be listed expired by B', async () => (await expired()) !== undefined, 10_000, 50);
+    await until('the request to be listed expired by B', async () => (await expired()) !== undefined, 30_000, 50);
     const shown = (await api(B.url, `/api/approvals/${request.id}`, ALICE)).body.approval;
     const late = Date.parse(String(shown?.decided_at)) - Date.parse(String(shown?.expires_at));
     console.log(`holder SIGKILLed → expired in B's list after ${Math.round(performance.now() - killedAt)} ms; ended ${late} ms after its expiry time`);
@@ -140,8 +140,8 @@ test('held on an instance killed with SIGKILL: the surviving instance that expir
     // The console channel's update() is a log line `approval <id> expired`; the dead holder cannot write it.
     const told = () => [...A.logs, ...B.logs].some((l) => l.approval_id === request.id && String(l.msg).startsWith(`approval ${request.id} expired`));
     const expiredSeen = async () => (await api(B.url, `/api/approvals/${request.id}`, ALICE)).body.approval?.state === 'expired';
-    await until('the request to expire', expiredSeen, 10_000, 50);
-    await until('a surviving instance to update the channel', told, 3_000, 50);
+    await until('the request to expire', expiredSeen, 30_000, 50);
+    await until('a surviving instance to update the channel', told, 30_000, 50);
   } finally {
     await victim.stop();
   }

@@ -256,7 +256,7 @@ test('an upstream that never answers is reported after the timeout, and neither 
   assert.deepEqual(checks, [{ level: 'error', what: 'upstream mute', detail: `"${process.execPath}" started but did not answer initialize and tools/list within 3.0 s` }]);
   assert.ok(existsSync(join(dir, 'pids')), 'the server ran and wrote its process ids');
   const pids = readFileSync(join(dir, 'pids'), 'utf8').split(' ').map(Number);
-  await until('the server and its child to be gone', () => pids.every((pid) => !running(pid)), 5_000);
+  await until('the server and its child to be gone', () => pids.every((pid) => !running(pid)), 30_000);
 });
 
 /** Whether a process runs (a zombie waiting to be reaped does not). */

@@ -112,7 +112,7 @@ test('SIGTERM to airlock stdio withdraws a held call with the reason, writes not
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const target = join(dir, 'sandbox', 'never.txt');
   const call = client.callTool({ name: 'write_file', arguments: { path: target, content: 'no' } });
-  await until('the call to be held', () => stderr.includes('call held for approval'), 10_000);
+  await until('the call to be held', () => stderr.includes('call held for approval'));
   child.kill('SIGTERM');
   const result = await call;
   assert.equal(result.isError, true);

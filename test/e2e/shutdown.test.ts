@@ -60,7 +60,7 @@ test('SIGTERM: /readyz goes 503 at once, new sessions and calls are refused, hel
     assert.equal(await exitCode(gateway), 0);
     assert.ok(Date.now() - signalled < 5_000, `stopped ${Date.now() - signalled} ms after SIGTERM`);
     assert.ok(gateway.logs.some((l) => l.msg === 'airlock stopped'));
-    await until('the upstream process to be gone', () => !alive(upstreamPid), 2_000);
+    await until('the upstream process to be gone', () => !alive(upstreamPid), 30_000);
 
     const events = await waitForEvents(gateway.redis.url, 'the withdrawn event', (all) => all.some((e) => e.event === 'withdrawn' && e.approval_id === pending.id));
     const withdrawn = events.find((e) => e.event === 'withdrawn' && e.approval_id === pending.id);

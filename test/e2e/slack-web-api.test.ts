@@ -89,7 +89,7 @@ test('a bot token Slack refuses stops the start, naming auth.test and the proble
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
   try {
-    await until('the process to exit', () => child.exitCode !== null, 15_000);
+    await until('the process to exit', () => child.exitCode !== null);
     assert.equal(await exited, 1);
     assert.match(stderr, /^airlock: slack\.bot_token: auth\.test failed: Slack answered invalid_auth; check the token and slack\.api_url$/m);
     assert.doesNotMatch(stdout, /airlock listening/);
