@@ -165,16 +165,16 @@ describe('long calls', () => {
     const controller = new AbortController();
     let firstProgress!: () => void;
     const started = new Promise<void>((resolve) => (firstProgress = resolve));
-    const t0 = performance.now();
+    let progressed = 0;
     const call = proxied.callTool({ name: 'trigger-long-running-operation', arguments: { duration: 10, steps: 100 } }, undefined, {
       signal: controller.signal,
-      onprogress: () => firstProgress(),
+      onprogress: () => (progressed++, firstProgress()),
     });
     // Abort once the upstream is demonstrably running the call.
     await within(30_000, 'the first progress notification', started);
     controller.abort(new Error('the agent gave up'));
     await assert.rejects(call, /the agent gave up/);
-    assert.ok(performance.now() - t0 < 5_000, 'the cancelled call did not wait for the 10 s operation');
+    assert.ok(progressed < 100, `the cancelled call did not wait for the operation's 100 steps (${progressed} came)`);
     // Logged as the agent's doing, not as the server's failure.
     await until('the cancellation in the log', () => gateway.logs.some((l) => l.msg === 'call cancelled by the client' && l.tool === 'trigger-long-running-operation'), 30_000);
     assert.equal(gateway.logs.filter((l) => l.msg === 'upstream unavailable').length, 0);

@@ -157,7 +157,7 @@ test('tools/list drops hidden tools, keeps denied ones and passes the rest throu
   assert.deepEqual(tools, upstream.filter((t) => t.name !== 'move_file'));
 });
 
-test('an edit of the policy file allows a denied tool within a second, without a restart', async () => {
+test('an edit of the policy file allows a denied tool once the gateway reloads it, without a restart', async () => {
   const path = join(sandbox, 'allowed-after-reload');
   assertRefusal(await airlock.callTool({ name: 'create_directory', arguments: { path } }), 'POLICY DENIED', { rule: 'tools.create_directory' });
   const pid = gateway.process.pid;

@@ -38,8 +38,7 @@ test('chat.postMessage failing with 500 three times (two retries): the call ends
   const started = Date.now();
   const { text, meta } = assertRefusal(await write('down.txt'), 'UNAVAILABLE', { decision: 'unavailable' });
   assert.match(text, /could not be shown to reviewers in slack \(Slack did not take the message for channel C0APPROVALS: Slack answered HTTP 500\)/);
-  assert.equal(slack.callsTo('chat.postMessage').filter((c) => c.at >= started).length, 3, 'one attempt and two retries');
-  assert.ok(Date.now() - started < 10_000, 'bounded retries, not Bolt\'s thirty minutes');
+  assert.equal(slack.callsTo('chat.postMessage').filter((c) => c.at >= started).length, 3, 'one attempt and two retries: bounded, not Bolt\'s thirty minutes of them');
   const id = String(meta.approval_id);
   const { body } = await api(gateway.url, `/api/approvals/${id}`, ADMIN);
   assert.equal(body.approval?.state, 'withdrawn');

@@ -102,18 +102,18 @@ after(async () => {
   await server.stop();
 });
 
-test('a decision on instance B releases the call held on instance A within 200 ms', async () => {
+// How fast the release is, is bench:approvals' figure (decision → release across two instances).
+test('a decision on instance B releases the call held on instance A, told over pub/sub', async () => {
   const held = await hold(A);
   let releasedAt = 0;
   const outcome = held.outcome.then((status) => ((releasedAt = performance.now()), status));
   const result = await B.decide(held.request.id, vote('approve', 'alice'));
   const decidedAt = performance.now();
-  const status = await within(3_000, 'A hearing of the decision on B', outcome);
-  const ms = releasedAt - decidedAt;
-  console.log(`B's decide() resolved → A's outcome resolved: ${ms.toFixed(2)} ms`);
+  // A holder hears of a decision only over pub/sub: without it, A's call would wait out its 10 minute timeout.
+  const status = await within(30_000, 'A hearing of the decision on B', outcome);
+  console.log(`B's decide() resolved → A's outcome resolved: ${(releasedAt - decidedAt).toFixed(2)} ms`);
   assert.equal(result.outcome, 'decided');
   assert.deepEqual([status.state, status.decided_by, status.reason], ['approved', 'alice', 'alice says approve']);
-  assert.ok(ms < 200, `A was released ${ms} ms after B decided`);
   assert.equal(orphanedOn.get(B)!.length, 0, 'a live holder is told over pub/sub, not through onOrphaned');
 });
 
