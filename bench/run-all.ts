@@ -2,13 +2,12 @@
 import { benchApprovals, formatApprovalsBench } from './approvals.js';
 import { benchAudit, benchCheckpoints, formatAuditBench, formatCheckpointBench } from './audit.js';
 import { benchLoad, formatLoadBench } from './load.js';
-import { benchPolicy } from './policy.js';
+import { formatPolicyBench } from './policy.js';
 import { benchProxy, formatProxyBench } from './proxy.js';
 import { benchRateLimit, formatRateLimitBench } from './rate-limit.js';
 import { benchSlack, formatSlackBench } from './slack.js';
 
-const { decisionsPerSecond, rules } = benchPolicy();
-console.log(`policy evaluation: ${rules} rules, ${decisionsPerSecond.toLocaleString('en-US')} decisions/s on one core (target ≥ 200,000)`);
+for (const line of formatPolicyBench()) console.log(line);
 
 for (const line of formatProxyBench(await benchProxy())) console.log(line);
 

@@ -187,7 +187,7 @@ test('1,000 concurrent Slack clicks on 50 held requests: the first deciding deci
   // The trail holds one end per request, the same as Redis, and an execution exactly for the approved ones.
   const ends = async () => (await Promise.all(['approved', 'rejected', 'executed'].map((event) => auditEvents(gateway, `decision=${event}`)))).flat().filter(ours);
   const expectedEnds = REQUESTS + outcomes.filter((o) => o === 'released').length;
-  const recorded = await reach('the end of every request on the audit trail', async () => (await ends()).length, expectedEnds, 10_000);
+  const recorded = await reach('the end of every request on the audit trail', async () => (await ends()).length, expectedEnds, 30_000);
   assert.equal(recorded, expectedEnds, 'approved/rejected and executed events');
   const trail = await ends();
   for (const [i, h] of held.entries()) {

@@ -108,7 +108,7 @@ export async function inPool<T, R>(items: readonly T[], limit: number, work: (it
 }
 
 /** The message posted for the call whose arguments carry `mark`, and its approval id. */
-export async function postedFor(slack: FakeSlack, mark: string, timeoutMs = 15_000): Promise<{ posted: SlackCall; id: string }> {
+export async function postedFor(slack: FakeSlack, mark: string, timeoutMs = 30_000): Promise<{ posted: SlackCall; id: string }> {
   const posted = await slack.waitFor('chat.postMessage', (c) => c.response !== undefined && shown(c).includes(mark), { timeoutMs });
   return { posted, id: approvalIdIn(posted) };
 }

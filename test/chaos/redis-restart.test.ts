@@ -14,7 +14,7 @@ let agents: Client[];
 
 before(async () => {
   redis = await startRedis({ appendonly: true });
-  // redis.timeout 500ms (the default): held calls outlive a lost Redis by 2 s, the instance's lease by 1.5 s.
+  // redis.timeout 2s (the chaos default): held calls outlive a lost Redis by 8 s, the instance's lease by 6 s.
   gateway = await startChaosGateway({ redis, policy: HELD_POLICY });
   agents = await Promise.all(Array.from({ length: 5 }, () => gateway.connect('/mcp/fixture', AGENT)));
 });
@@ -76,8 +76,8 @@ test('Redis down longer than the grace while 20 calls are held: each ends [UNAVA
   const held = Array.from({ length: 20 }, (_, n) => book.fire(agents[n % agents.length]!, 'echo', { text: `away-${n}` }, true));
   await book.awaitHeld(gateway, held);
 
-  // Held calls give up after max(1 s, 4 × 500 ms) = 2 s without Redis.
-  await redis.restart(() => book.settleAll(10_000));
+  // Held calls give up after max(1 s, 4 × 2 s) = 8 s without Redis.
+  await redis.restart(() => book.settleAll(30_000));
   await waitReady(gateway);
   for (const entry of held) {
     const answer = await book.decide(gateway, entry, 'approve');
@@ -95,14 +95,14 @@ test(
     const book = new CallBook();
     const lost = Array.from({ length: 3 }, (_, n) => book.fire(agents[n]!, 'echo', { text: `lost-${n}` }, true));
     await book.awaitHeld(gateway, lost);
-    await redis.restart(() => book.settleAll(10_000));
+    await redis.restart(() => book.settleAll(30_000));
     await waitReady(gateway);
 
     const fresh = Array.from({ length: 5 }, (_, n) => book.fire(agents[n]!, 'echo', { text: `fresh-${n}` }, true));
     await book.awaitHeld(gateway, fresh);
     const answers: DecisionAnswer[] = [];
     for (const entry of fresh) answers.push(await book.decide(gateway, entry, 'approve'));
-    await book.settleAll(15_000);
+    await book.settleAll(30_000);
 
     const { counts, judged } = await book.tally(gateway, [gateway]);
     reportCounts(t, counts, { approvals_given: book.given.size, ...outcomeTally(judged) });

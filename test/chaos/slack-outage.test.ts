@@ -70,7 +70,7 @@ async function arriveDuringOutage(phase: string, count: number): Promise<Entry[]
     const entry: Entry = { mark, call: callEcho(client, mark), started: Date.now() };
     void entry.call.promise.finally(() => (entry.ended = Date.now())).catch(() => undefined);
     entries.push(entry);
-    await until(`${mark}'s first post to be turned away`, () => attemptsOf(mark).length > 0, 10_000);
+    await until(`${mark}'s first post to be turned away`, () => attemptsOf(mark).length > 0);
   }
   return entries;
 }

@@ -175,12 +175,10 @@ test('min_approvals 2: one approval is counted and holds on, the same admin twic
 });
 
 test('arguments larger than approvals.max_arguments are [POLICY DENIED] at once and no request is opened', async () => {
-  const started = performance.now();
-  const result = await client.callTool({ name: 'sleep', arguments: { ms: 1, padding: 'x'.repeat(2_000) } }, undefined, { timeout: 5_000 });
-  const ms = Math.round(performance.now() - started);
+  // At once: refused, not held (a held call would wait out the 10 minute approval timeout and fail this one's).
+  const result = await client.callTool({ name: 'sleep', arguments: { ms: 1, padding: 'x'.repeat(2_000) } }, undefined, { timeout: 30_000 });
   const { text } = assertRefusal(result, 'POLICY DENIED', { decision: 'denied', rule: 'approvals.max_arguments', tool: 'sleep' });
   assert.match(text, /needs approval, but its arguments are 2 KiB, more than the 1 KiB a held call may carry \(approvals\.max_arguments\)/);
-  assert.ok(ms < 1_000, `refused after ${ms} ms`);
   const { status, body } = await api(gateway.url, '/api/approvals?state=all&tool=sleep', ALICE);
   assert.equal(status, 200);
   assert.deepEqual(body.approvals, []);

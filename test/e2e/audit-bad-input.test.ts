@@ -99,8 +99,8 @@ test('a bad filter given to `audit export` exits 1 too, rather than exporting ev
   assert.match(stderr, /since: "yesterdayish" is not a date/);
 });
 
-/** How long a start that fails may take to exit: it fails before connecting any upstream. */
-const EXIT_WITHIN_MS = 10_000;
+/** When a start that fails counts as hung rather than slow: it fails before connecting any upstream, in seconds even on a loaded machine. */
+const EXIT_WITHIN_MS = 60_000;
 
 /** Runs `airlock start`: how it ended (its exit code, or killed after EXIT_WITHIN_MS), whether it got as far as listening, and what it printed. */
 function startOnce(dir: string): Promise<{ code: number | null; listening: boolean; hung: boolean; output: string }> {

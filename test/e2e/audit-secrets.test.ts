@@ -111,7 +111,7 @@ test('secrets in allowed, denied and approved calls are redacted in every stored
   assert.equal((upstreamCalls(gateway, 'fixture', 'start_dicom_export_job')[0] as { password?: string }).password, SECRET.password);
 
   const events = await waitForEvents(gateway.redis.url, 'the approved call executed', (all) => all.some((e) => e.event === 'executed' && e.approval_id === request.id));
-  await until('the mirror to catch up', () => readFileSync(join(gateway.dir, 'airlock-audit.jsonl'), 'utf8').split('\n').filter(Boolean).length === events.length, 10_000);
+  await until('the mirror to catch up', () => readFileSync(join(gateway.dir, 'airlock-audit.jsonl'), 'utf8').split('\n').filter(Boolean).length === events.length);
 
   const stored = await everythingStored();
   assertNoSecrets(stored, SECRET);

@@ -5,12 +5,13 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import type { Redis } from 'ioredis';
 import type { ApprovalRequest, ApprovalStatus } from '../../src/approvals/index.js';
 import { builtInChannels, channelRefOf, type Channel, type ChannelKind } from '../../src/channels/index.js';
-import { loadConfig } from '../../src/config/index.js';
+import { durationMs, loadConfig } from '../../src/config/index.js';
 import { Gateway } from '../../src/gateway/index.js';
 import { connectRedis } from '../../src/redis/index.js';
 import { api } from '../support/approvals-api.js';
 import { waitForEvents } from '../support/audit-stream.js';
 import { configTree } from '../support/config-tree.js';
+import { TEST_REDIS_TIMEOUT } from '../support/gateway.js';
 import { track } from '../support/held-call.js';
 import { captureLogger } from '../support/log.js';
 import { FIXTURE_SERVER, TSX_LOADER } from '../support/mcp-servers.js';
@@ -82,7 +83,8 @@ const stops: (() => Promise<void>)[] = [];
 
 before(async () => {
   testRedis = await startRedis();
-  redis = await connectRedis({ url: testRedis.url, logger: log.logger });
+  // The client's own deadline is the backstop behind redis.timeout's, twice as long, as `airlock start` sets it.
+  redis = await connectRedis({ url: testRedis.url, logger: log.logger, commandTimeoutMs: 2 * durationMs(TEST_REDIS_TIMEOUT) });
 });
 after(async () => {
   for (const stop of stops.reverse()) await stop();
@@ -110,6 +112,7 @@ async function start(listed: string[], kinds: ChannelKind[]): Promise<{ gateway:
       `grants:\n  - { name: agent, token: ${AGENT} }`,
       `admins:\n  - { name: alice, token: ${ALICE} }`,
       `approvals: { channels: [${listed.join(', ')}], timeout: 10m }`,
+      `redis: { timeout: ${TEST_REDIS_TIMEOUT} }`,
       '',
     ].join('\n'),
     { 'fx.json': JSON.stringify({ version: '1', default: 'deny', tools: { echo: { action: 'require_approval', reason: 'Echoes need a person' } } }) },

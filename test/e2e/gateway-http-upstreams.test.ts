@@ -15,7 +15,7 @@ async function everythingOverHttp(mode: 'streamableHttp' | 'sse'): Promise<numbe
   const port = await freePort();
   const child = spawn(process.execPath, [EVERYTHING_SERVER, mode], { env: { ...process.env, PORT: String(port) }, stdio: 'ignore' });
   children.push(child);
-  await until(`server-everything (${mode}) to listen`, () => fetch(`http://127.0.0.1:${port}/`).then(() => true, () => false), 15_000);
+  await until(`server-everything (${mode}) to listen`, () => fetch(`http://127.0.0.1:${port}/`).then(() => true, () => false));
   return port;
 }
 

@@ -12,6 +12,7 @@ import type { Readable } from 'node:stream';
 import { after, before, test } from 'node:test';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { getDefaultEnvironment, StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { TEST_REDIS_TIMEOUT } from '../support/gateway.js';
 import { FILESYSTEM_SERVER } from '../support/mcp-servers.js';
 import { until } from '../support/poll.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
@@ -31,7 +32,7 @@ before(async () => {
   writeFileSync(join(dir, 'sandbox', 'notes.txt'), 'read me over stdio\n');
   writeFileSync(join(dir, 'filesystem.yaml'), POLICY);
   config = join(dir, 'airlock.yaml');
-  writeFileSync(config, `servers:\n  filesystem:\n    command: ${JSON.stringify(process.execPath)}\n    args: [${JSON.stringify(FILESYSTEM_SERVER)}, ./sandbox]\n    policy: filesystem.yaml\n`);
+  writeFileSync(config, `servers:\n  filesystem:\n    command: ${JSON.stringify(process.execPath)}\n    args: [${JSON.stringify(FILESYSTEM_SERVER)}, ./sandbox]\n    policy: filesystem.yaml\nredis: { timeout: ${TEST_REDIS_TIMEOUT} }\n`);
   direct = new Client({ name: 'direct', version: '1.0.0' });
   await direct.connect(new StdioClientTransport({ command: process.execPath, args: [FILESYSTEM_SERVER, join(dir, 'sandbox')], stderr: 'ignore' }));
 });
@@ -101,7 +102,7 @@ test('airlock stdio with a server that is not configured exits 1 naming it', asy
 test('SIGTERM to airlock stdio withdraws a held call with the reason, writes nothing, and exits 0', async () => {
   const heldConfig = join(dir, 'held.yaml');
   writeFileSync(join(dir, 'held-policy.yaml'), ['version: "1"', 'default: allow', 'tools:', '  write_file: { action: require_approval, reason: Writes need a person }', ''].join('\n'));
-  writeFileSync(heldConfig, `servers:\n  filesystem:\n    command: ${JSON.stringify(process.execPath)}\n    args: [${JSON.stringify(FILESYSTEM_SERVER)}, ./sandbox]\n    policy: held-policy.yaml\napprovals: { channel: console }\n`);
+  writeFileSync(heldConfig, `servers:\n  filesystem:\n    command: ${JSON.stringify(process.execPath)}\n    args: [${JSON.stringify(FILESYSTEM_SERVER)}, ./sandbox]\n    policy: held-policy.yaml\napprovals: { channel: console }\nredis: { timeout: ${TEST_REDIS_TIMEOUT} }\n`);
   const transport = new StdioClientTransport({ command: process.execPath, args: [AIRLOCK_BIN, 'stdio', 'filesystem', '-c', heldConfig], cwd: dir, env: { ...getDefaultEnvironment(), REDIS_URL: redis.url }, stderr: 'pipe' });
   let stderr = '';
   (transport.stderr as Readable).on('data', (chunk: Buffer) => (stderr += chunk.toString()));
@@ -111,7 +112,7 @@ test('SIGTERM to airlock stdio withdraws a held call with the reason, writes not
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const target = join(dir, 'sandbox', 'never.txt');
   const call = client.callTool({ name: 'write_file', arguments: { path: target, content: 'no' } });
-  await until('the call to be held', () => stderr.includes('call held for approval'), 10_000);
+  await until('the call to be held', () => stderr.includes('call held for approval'));
   child.kill('SIGTERM');
   const result = await call;
   assert.equal(result.isError, true);

@@ -135,9 +135,9 @@ test('resources, resource templates and prompts aggregated on /mcp are cut at th
 async function assertWalkStops(giveUp: () => Promise<void>, probe: () => Promise<void>): Promise<void> {
   const before = received('slow').length;
   const since = () => received('slow').slice(before);
-  await until('a few pages of resources/list', () => since().filter((m) => m.method === 'resources/list').length >= 5, 10_000);
+  await until('a few pages of resources/list', () => since().filter((m) => m.method === 'resources/list').length >= 5);
   await giveUp();
-  await until('the page in flight to be cancelled upstream', () => since().some((m) => m.method === 'notifications/cancelled'), 10_000);
+  await until('the page in flight to be cancelled upstream', () => since().some((m) => m.method === 'notifications/cancelled'));
   for (let i = 0; i < 20; i++) await probe();
   const messages = since();
   const cancelled = messages.findIndex((m) => m.method === 'notifications/cancelled');

@@ -89,11 +89,11 @@ test('policy reloads are counted, ok and failed', async () => {
   const file = join(gateway.dir, 'fx.json');
   const reloads = async (result: string) => metricValue((await scrape(gateway.url, ADMIN)).samples, 'airlock_policy_reloads_total', { server: 'fx', result });
   writeFileSync(file, JSON.stringify({ ...POLICY, tools: { ...POLICY.tools, pid: {} } }));
-  await until('the good reload to be counted', async () => (await reloads('ok')) === 1, 10_000);
+  await until('the good reload to be counted', async () => (await reloads('ok')) === 1);
   writeFileSync(file, '{ "version": "1", "tools": { "echo": { "action": "maybe" } } }');
-  await until('the failed reload to be counted', async () => (await reloads('failed')) === 1, 10_000);
+  await until('the failed reload to be counted', async () => (await reloads('failed')) === 1);
   writeFileSync(file, JSON.stringify(POLICY));
-  await until('the restored policy to be counted', async () => (await reloads('ok')) === 2, 10_000);
+  await until('the restored policy to be counted', async () => (await reloads('ok')) === 2);
 });
 
 test('/metrics on the gateway port needs an admin token; an agent token is not enough', async () => {

@@ -150,7 +150,7 @@ describe('sessions without grants', () => {
     assertSessionLimit(refusal, 'listen.max_sessions_per_grant', 3, /the agents of this gateway \(it has no grants\) have 3 MCP sessions open/);
     // The three are idle: the soonest is closed within the 1 s idle timeout.
     assert.equal(refusal.headers.get('retry-after'), '1');
-    await until('an initialize to be accepted again', async () => (await post(url, INITIALIZE)).status === 200, 10_000, 100);
+    await until('an initialize to be accepted again', async () => (await post(url, INITIALIZE)).status === 200, 30_000, 100);
     assert.ok(gateway.logs.some((l) => l.msg === 'closing an idle session'));
   });
 });

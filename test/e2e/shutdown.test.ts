@@ -6,7 +6,7 @@ import { waitForEvents } from '../support/audit-stream.js';
 import { startFixtureGateway, FIXTURE_ADMIN, FIXTURE_AGENT } from '../support/fixture-gateway.js';
 import type { RunningGateway } from '../support/gateway.js';
 import { track } from '../support/held-call.js';
-import { until } from '../support/poll.js';
+import { until, within } from '../support/poll.js';
 import { metricValue, scrape } from '../support/prometheus.js';
 import { INITIALIZE, only, post } from '../support/raw-mcp.js';
 import { assertRefusal, firstText } from '../support/refusal.js';
@@ -15,6 +15,9 @@ const AGENT = FIXTURE_AGENT;
 const ADMIN = FIXTURE_ADMIN;
 /** The fixture's `sleep` runs upstream as long as asked; its export job is held for approval. */
 const POLICY = { version: '1', default: 'allow', tools: { start_dicom_export_job: { action: 'require_approval', reason: 'Exports need a person' } } };
+
+/** How long the call in flight runs upstream: time enough, on a busy machine, for the checks made while it runs. */
+const IN_FLIGHT_MS = 4_000;
 
 const inFlight = async (gateway: RunningGateway) => metricValue((await scrape(gateway.url, ADMIN)).samples, 'airlock_calls_in_flight');
 const exitCode = (gateway: RunningGateway) => (gateway.process.exitCode !== null ? Promise.resolve(gateway.process.exitCode) : once(gateway.process, 'exit').then(([code]) => code as number | null));
@@ -32,14 +35,14 @@ test('SIGTERM: /readyz goes 503 at once, new sessions and calls are refused, hel
   try {
     const agent = await gateway.connect('/mcp/fx', AGENT);
     const upstreamPid = Number(firstText(await agent.callTool({ name: 'pid' })));
-    const running = track(agent.callTool({ name: 'sleep', arguments: { ms: 1_500 } }));
+    const running = track(agent.callTool({ name: 'sleep', arguments: { ms: IN_FLIGHT_MS } }));
     const held = track(agent.callTool({ name: 'start_dicom_export_job', arguments: { datastore: 'imaging' } }));
     const pending = await pendingFor(gateway.url, ADMIN, 'start_dicom_export_job');
     await until('both calls to be in flight', async () => (await inFlight(gateway)) === 2);
 
     gateway.process.kill('SIGTERM');
-    const signalled = Date.now();
-    await until('/readyz to answer 503', async () => (await fetch(`${gateway.url}/readyz`)).status === 503, 1_000, 5);
+    await until('/readyz to answer 503', async () => (await fetch(`${gateway.url}/readyz`)).status === 503, 30_000, 5);
+    assert.equal(running.settled, false, 'at once: /readyz is 503 while the call in flight still runs');
     const readiness = (await (await fetch(`${gateway.url}/readyz`, { headers: { Authorization: `Bearer ${ADMIN}` } })).json()) as { ready: boolean; stopping?: boolean };
     assert.deepEqual({ ready: readiness.ready, stopping: readiness.stopping }, { ready: false, stopping: true });
 
@@ -56,11 +59,11 @@ test('SIGTERM: /readyz goes 503 at once, new sessions and calls are refused, hel
     assert.match(late.text, /Airlock is shutting down and takes no new calls\. The call was not sent/);
     assert.equal(running.settled, false, 'the call already upstream is still running');
 
-    assert.equal(firstText(await running.promise), 'slept 1500 ms', 'the call in flight finished with its own result');
+    assert.equal(firstText(await running.promise), `slept ${IN_FLIGHT_MS} ms`, 'the call in flight finished with its own result');
     assert.equal(await exitCode(gateway), 0);
-    assert.ok(Date.now() - signalled < 5_000, `stopped ${Date.now() - signalled} ms after SIGTERM`);
+    assert.ok(!gateway.logs.some((l) => l.msg === 'calls still in flight at the shutdown timeout are cut off'), 'it stopped once the call finished, not at the shutdown timeout');
     assert.ok(gateway.logs.some((l) => l.msg === 'airlock stopped'));
-    await until('the upstream process to be gone', () => !alive(upstreamPid), 2_000);
+    await until('the upstream process to be gone', () => !alive(upstreamPid), 30_000);
 
     const events = await waitForEvents(gateway.redis.url, 'the withdrawn event', (all) => all.some((e) => e.event === 'withdrawn' && e.approval_id === pending.id));
     const withdrawn = events.find((e) => e.event === 'withdrawn' && e.approval_id === pending.id);
@@ -78,9 +81,7 @@ test('a call still upstream at listen.shutdown_timeout is cut off, and the gatew
     const running = track(agent.callTool({ name: 'sleep', arguments: { ms: 30_000 } }));
     await until('the call to be in flight', async () => (await inFlight(gateway)) === 1);
     gateway.process.kill('SIGTERM');
-    const signalled = Date.now();
     assert.equal(await exitCode(gateway), 0);
-    assert.ok(Date.now() - signalled < 5_000, `stopped ${Date.now() - signalled} ms after SIGTERM`);
     assert.equal(running.settled, false, 'the call did not finish');
     assert.ok(gateway.logs.some((l) => l.msg === 'calls still in flight at the shutdown timeout are cut off' && l.in_flight === 1));
     const events = await waitForEvents(gateway.redis.url, 'the cut-off call to be audited', (all) => all.some((e) => e.event === 'withdrawn' && e.tool === 'sleep'));
@@ -97,11 +98,10 @@ test('a second SIGTERM stops at once instead of waiting out the shutdown timeout
     const running = track(agent.callTool({ name: 'sleep', arguments: { ms: 600_000 } }));
     await until('the call to be in flight', async () => (await inFlight(gateway)) === 1);
     gateway.process.kill('SIGTERM');
-    await until('/readyz to answer 503', async () => (await fetch(`${gateway.url}/readyz`)).status === 503, 1_000, 5);
-    const second = Date.now();
+    await until('/readyz to answer 503', async () => (await fetch(`${gateway.url}/readyz`)).status === 503, 30_000, 5);
     gateway.process.kill('SIGTERM');
-    assert.equal(await exitCode(gateway), 0);
-    assert.ok(Date.now() - second < 5_000, `stopped ${Date.now() - second} ms after the second SIGTERM`);
+    // The shutdown timeout is 10 minutes and the call sleeps 10 more: a gateway that exits at all did not wait for either.
+    assert.equal(await within(60_000, 'the exit after the second SIGTERM', exitCode(gateway)), 0);
     assert.equal(running.settled, false, 'the call did not finish');
     assert.ok(gateway.logs.some((l) => l.msg === 'second signal: not waiting for calls in flight'));
   } finally {
@@ -113,7 +113,7 @@ test('the admin API still answers while the gateway drains, so a reviewer sees t
   const gateway = await startFixtureGateway(POLICY);
   try {
     const agent = await gateway.connect('/mcp/fx', AGENT);
-    const running = track(agent.callTool({ name: 'sleep', arguments: { ms: 1_500 } }));
+    const running = track(agent.callTool({ name: 'sleep', arguments: { ms: IN_FLIGHT_MS } }));
     const held = track(agent.callTool({ name: 'start_dicom_export_job', arguments: {} }));
     const pending = await pendingFor(gateway.url, ADMIN, 'start_dicom_export_job');
     await until('both calls to be in flight', async () => (await inFlight(gateway)) === 2);

@@ -98,14 +98,14 @@ test('Reject opens a modal; its reason reaches the agent in [APPROVAL REJECTED] 
   const { text } = assertRefusal(await call.promise, 'APPROVAL REJECTED', { decision: 'rejected', approval_id: id, decided_by: BOB });
   assert.equal(text, `[APPROVAL REJECTED] by Bobby (${BOB}): not in the change window`);
   assert.equal(existsSync(path), false);
-  await until('the message to show the rejection', () => updatesOf(id).some((u) => /Rejected/.test(shown(u)) && shown(u).includes('not in the change window') && shown(u).includes(`<@${BOB}>`)), 10_000);
+  await until('the message to show the rejection', () => updatesOf(id).some((u) => /Rejected/.test(shown(u)) && shown(u).includes('not in the change window') && shown(u).includes(`<@${BOB}>`)));
 });
 
 test('nobody decides within the rule timeout (2s): [APPROVAL EXPIRED], and the message says expired', async () => {
   const { call, path, id } = await held('quick', 'expired.txt');
   assertRefusal(await call.promise, 'APPROVAL EXPIRED', { decision: 'expired', approval_id: id });
   assert.equal(existsSync(path), false);
-  await until('the message to say expired', () => updatesOf(id).some((u) => /Expired/.test(shown(u)) && !shown(u).includes('airlock_approve')), 10_000);
+  await until('the message to say expired', () => updatesOf(id).some((u) => /Expired/.test(shown(u)) && !shown(u).includes('airlock_approve')));
 });
 
 test('min_approvals 2: the message shows "1 of 2 approvals", the same user twice counts once, a second user releases the call', async () => {
@@ -113,7 +113,7 @@ test('min_approvals 2: the message shows "1 of 2 approvals", the same user twice
   assert.match(shown(slack.callsTo('chat.postMessage').at(-1)!), /0 of 2 approvals/);
   const from = slack.calls.length;
   await sendInteraction(gateway.url, blockActions({ user: ALICE, action: 'approve', approvalId: id }));
-  await until('the message to show 1 of 2', () => updatesOf(id).some((u) => shown(u).includes('1 of 2 approvals')), 10_000);
+  await until('the message to show 1 of 2', () => updatesOf(id).some((u) => shown(u).includes('1 of 2 approvals')));
   const told = await slack.waitFor('chat.postEphemeral', (c) => c.body.user === ALICE, { from });
   assert.match(String(told.body.text), /1 of 2 approvals/);
 
@@ -143,7 +143,7 @@ test('approvers: a click by a non-approver changes nothing; a member of an allow
   assert.equal(existsSync(path), false);
 
   assert.equal((await sendInteraction(gateway.url, blockActions({ user: MALLORY, action: 'reject', approvalId: id, channel: 'C0TEAM' }))).status, 200);
-  await until('the second refusal', () => slack.callsTo('chat.postEphemeral').filter((c) => c.body.user === MALLORY).length === 2, 10_000);
+  await until('the second refusal', () => slack.callsTo('chat.postEphemeral').filter((c) => c.body.user === MALLORY).length === 2);
   assert.equal(slack.callsTo('views.open').slice(from).length, 0, 'no reason modal for a non-approver');
 
   await sendInteraction(gateway.url, blockActions({ user: CAROL, action: 'approve', approvalId: id, channel: 'C0TEAM' }));
@@ -164,7 +164,7 @@ test('secret arguments (password, api_token) never reach Slack: not in the messa
   assert.ok(shown(posted).includes(path), 'the other arguments are shown');
   await sendInteraction(gateway.url, blockActions({ user: ALICE, action: 'approve', approvalId: approvalIdIn(posted) }));
   await call.promise;
-  await until('the final update', () => updatesOf(approvalIdIn(posted)).some((u) => /The server (ran the call|answered with an error)/.test(shown(u))), 10_000);
+  await until('the final update', () => updatesOf(approvalIdIn(posted)).some((u) => /The server (ran the call|answered with an error)/.test(shown(u))));
   for (const recorded of slack.calls) {
     for (const secret of [password, apiToken]) {
       assert.ok(!recorded.raw.includes(secret) && !JSON.stringify(recorded.body).includes(secret), `${recorded.method} carried a secret`);

@@ -48,7 +48,7 @@ async function refusals(id?: string): Promise<{ reason?: string; approval_id?: s
 }
 
 async function refusedAudited(match: RegExp, id?: string): Promise<void> {
-  await until(`a decision_refused event matching ${match}`, async () => (await refusals(id)).some((e) => e.channel === 'slack' && match.test(`${e.reason} ${e.detail ?? ''}`)), 10_000);
+  await until(`a decision_refused event matching ${match}`, async () => (await refusals(id)).some((e) => e.channel === 'slack' && match.test(`${e.reason} ${e.detail ?? ''}`)));
 }
 
 test('a bad signature is answered 401, audited, and releases nothing', async () => {
@@ -136,7 +136,7 @@ test('malformed JSON is answered 400; a signed payload that is not an Airlock in
   assert.equal((await sendInteraction(gateway.url, bad)).status, 200);
   const shortcut = { type: 'shortcut', team: { id: 'T0AIRLOCK' }, user: { id: ALICE }, callback_id: 'x', trigger_id: 't' };
   assert.equal((await sendInteraction(gateway.url, shortcut)).status, 200);
-  await until('two refusals of payloads Airlock does not handle', async () => (await refusals()).filter((e) => /not an interaction Airlock handles/.test(e.reason ?? '')).length >= 2, 10_000);
+  await until('two refusals of payloads Airlock does not handle', async () => (await refusals()).filter((e) => /not an interaction Airlock handles/.test(e.reason ?? '')).length >= 2);
   await assertStillHeld(gateway, ADMIN, id, call, 'after malformed payloads');
   cancel();
 });
@@ -161,7 +161,7 @@ test('a reason submitted for a request withdrawn meanwhile changes nothing, and 
   const opened = await slack.waitFor('views.open', () => true, { from });
   cancel();
   await call.promise.catch(() => undefined);
-  await until('the request to be withdrawn', async () => (await approvalOf(gateway, ADMIN, id)).state === 'withdrawn', 10_000);
+  await until('the request to be withdrawn', async () => (await approvalOf(gateway, ADMIN, id)).state === 'withdrawn');
   await slack.waitFor('chat.update', (c) => JSON.stringify(c.body.blocks).includes(id) && /\*Withdrawn\* <!date.*: the agent cancelled the call/.test(JSON.stringify(c.body.blocks)), { from });
   const metadata = (opened.body.view as { private_metadata: string }).private_metadata;
   const submitted = slack.calls.length;

@@ -38,8 +38,7 @@ test('chat.postMessage failing with 500 three times (two retries): the call ends
   const started = Date.now();
   const { text, meta } = assertRefusal(await write('down.txt'), 'UNAVAILABLE', { decision: 'unavailable' });
   assert.match(text, /could not be shown to reviewers in slack \(Slack did not take the message for channel C0APPROVALS: Slack answered HTTP 500\)/);
-  assert.equal(slack.callsTo('chat.postMessage').filter((c) => c.at >= started).length, 3, 'one attempt and two retries');
-  assert.ok(Date.now() - started < 10_000, 'bounded retries, not Bolt\'s thirty minutes');
+  assert.equal(slack.callsTo('chat.postMessage').filter((c) => c.at >= started).length, 3, 'one attempt and two retries: bounded, not Bolt\'s thirty minutes of them');
   const id = String(meta.approval_id);
   const { body } = await api(gateway.url, `/api/approvals/${id}`, ADMIN);
   assert.equal(body.approval?.state, 'withdrawn');
@@ -89,7 +88,7 @@ test('a bot token Slack refuses stops the start, naming auth.test and the proble
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
   try {
-    await until('the process to exit', () => child.exitCode !== null, 15_000);
+    await until('the process to exit', () => child.exitCode !== null);
     assert.equal(await exited, 1);
     assert.match(stderr, /^airlock: slack\.bot_token: auth\.test failed: Slack answered invalid_auth; check the token and slack\.api_url$/m);
     assert.doesNotMatch(stdout, /airlock listening/);

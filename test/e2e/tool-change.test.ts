@@ -73,7 +73,7 @@ const writeFile = async (server: string, path: string) => (await clientOf(server
 async function rugPull(server: string): Promise<void> {
   const client = await clientOf(server);
   assert.equal(firstText(await client.callTool({ name: 'rug_pull' })), 'write_file changed');
-  await until(`${server}'s write_file to be served with its new description`, async () => (await client.listTools()).tools.find((t) => t.name === 'write_file')?.description === NEW, 10_000);
+  await until(`${server}'s write_file to be served with its new description`, async () => (await client.listTools()).tools.find((t) => t.name === 'write_file')?.description === NEW);
 }
 
 const cliEnv = () => ({ ...process.env, REDIS_URL: gateway.redis.url, AIRLOCK_ADMIN_TOKEN: ALICE });
@@ -118,7 +118,7 @@ test('airlock tools shows the changed write_file of the running gateway, and too
   const accepted = await run('tools', 'accept', 'fixture', 'write_file');
   assert.equal(accepted.code, 0, accepted.stderr);
   const call = track(writeFile('fixture', 'third.txt'));
-  await until('write_file to be answered without approval', () => call.settled, 10_000);
+  await until('write_file to be answered without approval', () => call.settled);
   assert.equal(firstText(await call.promise), 'wrote third.txt');
 });
 
@@ -135,7 +135,7 @@ test('a server whose change persists: tools shows it, tools accept clears it as 
 
   // The running gateway reads the new pin: the call is answered at once, and nothing was held.
   const call = track(writeFile('persistent', 'accepted.txt'));
-  await until('write_file to be answered without approval', () => call.settled, 10_000);
+  await until('write_file to be answered without approval', () => call.settled);
   const result = await call.promise;
   assert.equal(firstText(result), 'wrote accepted.txt');
   const { body } = await api(gateway.url, '/api/approvals?state=all&server=persistent', ALICE);

@@ -87,8 +87,8 @@ test('without admins, a command knows the local admin by the digests gateways pu
   });
   const { logger } = captureLogger();
   const stops = [
-    await publishTokenDigest(redis, { prefix: '{bare}:', source: 'host-a:/srv/a/.airlock/admin-token', sha256: sha256('gateway-one-token'), timeoutMs: 1_000, logger }),
-    await publishTokenDigest(redis, { prefix: '{bare}:', source: 'host-b:AIRLOCK_ADMIN_TOKEN', sha256: sha256('gateway-two-token'), timeoutMs: 1_000, logger }),
+    await publishTokenDigest(redis, { prefix: '{bare}:', source: 'host-a:/srv/a/.airlock/admin-token', sha256: sha256('gateway-one-token'), timeoutMs: 5_000, logger }),
+    await publishTokenDigest(redis, { prefix: '{bare}:', source: 'host-b:AIRLOCK_ADMIN_TOKEN', sha256: sha256('gateway-two-token'), timeoutMs: 5_000, logger }),
   ];
   stops.forEach((stop) => stop());
   // A value that is no digest (written by hand) is left out, not compared.
@@ -110,11 +110,11 @@ test('with admins configured, a command checks against them and ignores publishe
 test('a Redis that comes back without its data gets the digest published again', async () => {
   const client = new Redis(server.url);
   const { logger } = captureLogger();
-  const stop = await publishTokenDigest(client, { prefix: '{again}:', source: 'host:AIRLOCK_ADMIN_TOKEN', sha256: sha256('again'), timeoutMs: 1_000, logger });
+  const stop = await publishTokenDigest(client, { prefix: '{again}:', source: 'host:AIRLOCK_ADMIN_TOKEN', sha256: sha256('again'), timeoutMs: 5_000, logger });
   try {
     await redis.del('{again}:local-admin'); // what a restart without persistence leaves
     client.disconnect(true);
-    await until('the digest to be published again', async () => (await redis.hget('{again}:local-admin', 'host:AIRLOCK_ADMIN_TOKEN')) === sha256('again'), 5_000);
+    await until('the digest to be published again', async () => (await redis.hget('{again}:local-admin', 'host:AIRLOCK_ADMIN_TOKEN')) === sha256('again'));
   } finally {
     stop();
     client.disconnect();

@@ -50,12 +50,12 @@ test('Redis coming back empty gets the running instance\'s key back; a different
   try {
     await b.del('{t4}:digest-key'); // what a restart without persistence leaves
     client.disconnect(true);
-    await until('the key to be put back', async () => (await b.get('{t4}:digest-key')) === key.toString('hex'), 5_000);
+    await until('the key to be put back', async () => (await b.get('{t4}:digest-key')) === key.toString('hex'));
     assert.ok((await loadDigestKey(b, '{t4}:', 1_000)).equals(key), 'a process started now adopts it');
 
     await b.set('{t4}:digest-key', 'f'.repeat(64)); // another process got in first
     client.disconnect(true);
-    await until('the mismatch to be logged', () => lines.some((l) => l.level === LEVEL.error && /not the one this instance digests with/.test(l.msg)), 5_000);
+    await until('the mismatch to be logged', () => lines.some((l) => l.level === LEVEL.error && /not the one this instance digests with/.test(l.msg)));
   } finally {
     stop();
     client.disconnect();

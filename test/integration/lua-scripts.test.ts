@@ -15,7 +15,7 @@ let client: Redis;
 let dir: string;
 before(async () => {
   redis = await startRedis();
-  client = await connectRedis({ url: redis.url, logger: captureLogger().logger });
+  client = await connectRedis({ url: redis.url, logger: captureLogger().logger, commandTimeoutMs: 5_000 });
   dir = mkdtempSync(join(tmpdir(), 'airlock-lua-'));
   writeFileSync(join(dir, 'sum.lua'), '-- KEYS: counters; ARGV[1]: how much to add to each\n--@include add.lua\nlocal total = 0\nfor _, key in ipairs(KEYS) do total = total + add(key, ARGV[1]) end\nreturn total\n');
   writeFileSync(join(dir, 'pair.lua'), '--@include add.lua\nreturn {add(KEYS[1], ARGV[1]), add(KEYS[2], ARGV[2])}\n');

@@ -21,19 +21,23 @@ after(async () => {
   await redis.stop();
 });
 
+/** A client whose command timeout a loaded machine keeps, unless the test sets the one it exercises. */
 async function client(options: { commandTimeoutMs?: number } = {}) {
   const log = captureLogger();
-  const connected = await connectRedis({ url: redis.url, logger: log.logger, ...options });
+  const connected = await connectRedis({ url: redis.url, logger: log.logger, commandTimeoutMs: 5_000, ...options });
   clients.push(connected);
   return { redis: connected, lines: log.lines };
 }
 
-/** How long a command takes to fail, in ms; fails the test if it succeeds or is still pending after 2 s. */
+/**
+ * How long a command takes to fail, in ms; fails the test if it succeeds or is still pending after 30 s. Called while
+ * Redis is down or paused, a failure at all shows the command was not held until Redis came back.
+ */
 async function failureTime(run: () => Promise<unknown>): Promise<{ ms: number; error: Error }> {
   const started = performance.now();
   let timer: NodeJS.Timeout | undefined;
   const pending = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new assert.AssertionError({ message: 'the command was still pending after 2 s' })), 2_000);
+    timer = setTimeout(() => reject(new assert.AssertionError({ message: 'the command was still pending after 30 s' })), 30_000);
   });
   const error = await Promise.race([run(), pending]).then(
     () => assert.fail('the command succeeded while Redis was down'),
@@ -53,18 +57,13 @@ test('connectRedis gives a client that works against the Redis at the URL', asyn
 test('with nothing listening, connectRedis rejects at once with AIRLOCK_REDIS_UNAVAILABLE naming the URL without its password', async () => {
   const port = await freePort();
   const { logger, lines } = captureLogger();
-  const started = performance.now();
-  const err = await connectRedis({ url: `redis://:hunter2@127.0.0.1:${port}`, logger }).then(
-    () => assert.fail('connected to a port where nothing listens'),
-    (e: unknown) => e,
-  );
-  const ms = performance.now() - started;
+  // At once: refused by the first attempt, rather than retrying until a Redis turns up (none ever does here).
+  const { error: err } = await failureTime(() => connectRedis({ url: `redis://:hunter2@127.0.0.1:${port}`, logger }));
   assert.ok(err instanceof AirlockError, String(err));
   assert.equal(err.code, ErrorCode.RedisUnavailable);
   assert.match(err.message, new RegExp(`redis://:\\*\\*\\*@127\\.0\\.0\\.1:${port}`));
   assert.match(err.message, /ECONNREFUSED/);
   assert.doesNotMatch(err.message, /hunter2/);
-  assert.ok(ms < 500, `took ${ms.toFixed(0)} ms`);
   assert.equal(lines.length, 0, 'a failed first connection is the caller’s error to report, not a log line');
 });
 
@@ -87,7 +86,8 @@ test('a Redis that refuses the password is reported as such, without the passwor
 });
 
 test('while Redis is down commands fail at once, and the same client works again once Redis is back', async () => {
-  const { redis: r, lines } = await client();
+  // A command timeout no test waits out: a command failing while Redis is down was refused, not queued until then.
+  const { redis: r, lines } = await client({ commandTimeoutMs: 60_000 });
   await r.set('k', 'before');
   let reconnects = 0;
   r.on('reconnecting', () => reconnects++);
@@ -95,8 +95,7 @@ test('while Redis is down commands fail at once, and the same client works again
     // Several reconnect attempts fail while it is down: the outage is logged once all the same.
     await until('three failed reconnects', () => reconnects >= 3);
     for (const command of [() => r.get('k'), () => r.incr('n'), () => r.ping()]) {
-      const { ms, error } = await failureTime(command);
-      assert.ok(ms < 100, `a command took ${ms.toFixed(1)} ms to fail`);
+      const { error } = await failureTime(command);
       assert.match(error.message, /enableOfflineQueue|Connection is closed/);
     }
   });
@@ -134,7 +133,7 @@ test('a Redis that hangs (SIGSTOP) fails commands after commandTimeoutMs instead
   try {
     const { ms, error } = await failureTime(() => r.get('k'));
     assert.match(error.message, /Command timed out/);
-    assert.ok(ms >= 190 && ms < 1_000, `took ${ms.toFixed(0)} ms`);
+    assert.ok(ms >= 190, `failed after ${ms.toFixed(0)} ms, before commandTimeoutMs`);
   } finally {
     redis.resume();
   }
@@ -143,17 +142,15 @@ test('a Redis that hangs (SIGSTOP) fails commands after commandTimeoutMs instead
 
 test('pingRedis reports the round trip, and a failure as a value rather than an exception', async () => {
   const { redis: r } = await client();
-  const up = await pingRedis(r);
+  const up = await pingRedis(r, 5_000);
   assert.ok(up.ok, JSON.stringify(up));
-  assert.ok(up.ms >= 0 && up.ms < 500);
+  assert.ok(Number.isFinite(up.ms) && up.ms >= 0, `round trip ${up.ms}`);
 
   redis.pause();
   try {
-    const started = performance.now();
+    // Answered while Redis is still paused: the PING's own deadline, not Redis, ended it.
     const hung = await pingRedis(r, 100);
-    const ms = performance.now() - started;
     assert.deepEqual(hung, { ok: false, error: 'no reply to PING within 100 ms' });
-    assert.ok(ms < 500, `took ${ms.toFixed(0)} ms`);
   } finally {
     redis.resume();
   }
@@ -167,12 +164,11 @@ test('pingRedis reports the round trip, and a failure as a value rather than an 
 test('a redis-server that cannot start says why, instead of waiting out its deadline', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'airlock-redis-'));
   try {
-    const started = performance.now();
+    // "exited before answering", not "did not answer within" its 5 s deadline: it did not wait that out.
     await assert.rejects(
       startRedisServer({ binary: 'redis-server', dir, port: redis.port }),
       new RegExp(`^Error: redis-server on port ${redis.port} exited \\(code 1\\) before answering: .*Address already in use`),
     );
-    assert.ok(performance.now() - started < 2_000);
     await assert.rejects(startRedisServer({ binary: join(dir, 'no-such-redis-server'), dir }), /^Error: cannot run .*no-such-redis-server: spawn .* ENOENT$/);
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -13,12 +13,12 @@ let redis: Redis;
 let other: Redis;
 
 const tool = (name: string, description: string, extra: Partial<Tool> = {}): Tool => ({ name, description, inputSchema: { type: 'object', properties: { path: { type: 'string' } } }, ...extra });
-const pinsOn = (client: Redis) => new ToolPins(client, { prefix: PREFIX, timeoutMs: 2_000, logger: captureLogger().logger });
+const pinsOn = (client: Redis) => new ToolPins(client, { prefix: PREFIX, timeoutMs: 5_000, logger: captureLogger().logger });
 
 before(async () => {
   server = await startRedis();
-  redis = await connectRedis({ url: server.url, logger: captureLogger().logger });
-  other = await connectRedis({ url: server.url, logger: captureLogger().logger });
+  redis = await connectRedis({ url: server.url, logger: captureLogger().logger, commandTimeoutMs: 10_000 });
+  other = await connectRedis({ url: server.url, logger: captureLogger().logger, commandTimeoutMs: 10_000 });
 });
 beforeEach(() => redis.flushall());
 after(async () => {

@@ -16,7 +16,7 @@ export async function api(base: string, path: string, token: string | undefined,
 }
 
 /** Waits until exactly one pending request for `tool` is listed, and returns it. */
-export async function pendingFor(base: string, token: string, tool: string, timeoutMs = 10_000): Promise<Record<string, unknown> & { id: string }> {
+export async function pendingFor(base: string, token: string, tool: string, timeoutMs = 30_000): Promise<Record<string, unknown> & { id: string }> {
   let found: (Record<string, unknown> & { id: string }) | undefined;
   await until(
     `a pending approval for ${tool}`,

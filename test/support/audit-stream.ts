@@ -75,7 +75,7 @@ export async function streamEvents(url: string): Promise<AuditRecord[]> {
 }
 
 /** Waits until the trail holds events for which `check` is true, and returns them all. */
-export async function waitForEvents(url: string, what: string, check: (events: AuditRecord[]) => boolean, timeoutMs = 10_000): Promise<AuditRecord[]> {
+export async function waitForEvents(url: string, what: string, check: (events: AuditRecord[]) => boolean, timeoutMs = 30_000): Promise<AuditRecord[]> {
   let events: AuditRecord[] = [];
   await until(
     what,

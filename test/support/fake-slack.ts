@@ -188,7 +188,7 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
     teamId,
     calls,
     callsTo: (method) => calls.filter((c) => c.method === method),
-    async waitFor(method, match = () => true, { timeoutMs = 10_000, from = 0 } = {}) {
+    async waitFor(method, match = () => true, { timeoutMs = 30_000, from = 0 } = {}) {
       let found: SlackCall | undefined;
       await until(`a ${method} call to the fake Slack`, () => (found = calls.slice(from).find((c) => c.method === method && match(c))) !== undefined, timeoutMs);
       return found!;
@@ -199,8 +199,8 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
     setGroup(id, members) {
       groups.set(id, members);
     },
-    socketConnected: () => until('a Socket Mode client to connect', () => sockets.size > 0, 15_000),
-    async sendOverSocket(payload, timeoutMs = 5_000) {
+    socketConnected: () => until('a Socket Mode client to connect', () => sockets.size > 0),
+    async sendOverSocket(payload, timeoutMs = 30_000) {
       const [socket] = sockets;
       if (!socket) throw new Error('no Socket Mode client is connected');
       const envelope = randomUUID();

@@ -7,6 +7,15 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { startRedis, type TestRedis } from './redis.js';
 import { AIRLOCK_BIN } from './run-cli.js';
 
+/**
+ * `redis.timeout` of a test gateway whose config has no `redis:` of its own.
+ * The default 500 ms suits a Redis on its own machine; on a loaded 2-core
+ * test machine a reply can take longer, and a call refused [UNAVAILABLE]
+ * there says nothing about Airlock. A test about Redis faults writes its own
+ * `redis:` with the short timeout it means to exercise.
+ */
+export const TEST_REDIS_TIMEOUT = '5s';
+
 export interface RunningGateway {
   /** `http://127.0.0.1:PORT` */
   url: string;
@@ -29,7 +38,7 @@ export interface RunningGateway {
  * policy files in a temporary folder (or `dir`, kept across starts), on a free
  * port, against a private Redis. `config` is the YAML text, written to
  * `configFile` (default `airlock.yaml`) in that folder; `listen` is added
- * when it does not set one.
+ * when it does not set one, and `redis` (TEST_REDIS_TIMEOUT) likewise.
  */
 export async function startGateway(options: {
   config: string;
@@ -44,7 +53,8 @@ export async function startGateway(options: {
     mkdirSync(dirname(join(dir, name)), { recursive: true });
     writeFileSync(join(dir, name), text);
   }
-  const config = /^listen:/m.test(options.config) ? options.config : `listen: { host: 127.0.0.1, port: 0 }\n${options.config}`;
+  const listening = /^listen:/m.test(options.config) ? options.config : `listen: { host: 127.0.0.1, port: 0 }\n${options.config}`;
+  const config = /^redis:/m.test(listening) ? listening : `${listening.replace(/\n?$/, '\n')}redis: { timeout: ${TEST_REDIS_TIMEOUT} }\n`;
   const configFile = join(dir, options.configFile ?? 'airlock.yaml');
   mkdirSync(dirname(configFile), { recursive: true });
   writeFileSync(configFile, config);
@@ -114,12 +124,13 @@ export async function startGateway(options: {
 }
 
 /**
- * Several gateways started at once. Should one fail to start, the others are
- * stopped before the error is thrown: a `before` hook awaiting them all would
- * otherwise leave them running and the test process hanging.
+ * Several gateways started at once (`start` is given each one's index). Should
+ * one fail to start, the others are stopped before the error is thrown: a
+ * `before` hook awaiting them all would otherwise leave them running and the
+ * test process hanging.
  */
-export async function startGateways(count: number, start: () => Promise<RunningGateway>): Promise<RunningGateway[]> {
-  const started = await Promise.allSettled(Array.from({ length: count }, start));
+export async function startGateways(count: number, start: (index: number) => Promise<RunningGateway>): Promise<RunningGateway[]> {
+  const started = await Promise.allSettled(Array.from({ length: count }, (_, index) => start(index)));
   const failed = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
   const running = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
   if (failed) {

@@ -1,7 +1,10 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 
-/** Polls an async `check` until it returns true, or fails after `timeoutMs`. */
-export async function until(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 5_000, everyMs = 20): Promise<void> {
+/**
+ * Polls an async `check` until it returns true, or fails after `timeoutMs`. The deadline only stops a test that
+ * would hang: it is generous, since what a test waits for can take many times longer on a loaded machine.
+ */
+export async function until(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 30_000, everyMs = 20): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (await check()) return;

@@ -248,19 +248,3 @@ for (const c of badInputs) {
     if (c.evidence) assert.ok(got.evidence.some((line) => line.includes(c.evidence ?? '')), got.evidence.join('; '));
   });
 }
-
-test('5,000 tools with 20 KB descriptions are classified in under 5 seconds', (t) => {
-  const real = Object.keys(EXPECTED).flatMap(toolList);
-  const many = Array.from({ length: 5000 }, (_, i) => {
-    const base = real[i % real.length] as Tool;
-    return { ...base, name: `${base.name}_${i}`, description: `${base.description ?? ''} ${'lorem ipsum '.repeat(1700)}` };
-  });
-  const started = performance.now();
-  const classes = many.map((t) => classifyTool(t).class);
-  const elapsed = performance.now() - started;
-  assert.equal(classes.length, 5000);
-  assert.ok(classes.every((c) => RISK_CLASSES.includes(c)));
-  t.diagnostic(`classified in ${Math.round(elapsed)} ms`);
-  // Typically ~0.3 s; the bound is loose for a loaded CI machine, and still far below what unbounded reading of the descriptions would take.
-  assert.ok(elapsed < 5000, `took ${Math.round(elapsed)} ms`);
-});
