@@ -18,7 +18,10 @@ export default tseslint.config(
     rules: {
       'no-restricted-syntax': [
         'error',
-        { selector: "MemberExpression[property.name='message'] > TSAsExpression.object[typeAnnotation.typeName.name='Error']", message: 'Use errorMessage(err) from src/errors.ts: a thrown value need not be an Error.' },
+        {
+          selector: "MemberExpression[property.name='message'] > TSAsExpression.object[typeAnnotation.typeName.name='Error']",
+          message: 'Use errorMessage(err) from src/errors.ts: a thrown value need not be an Error.',
+        },
       ],
     },
   },

@@ -15,7 +15,16 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { Redis } from 'ioredis';
 import { freePort } from '../src/redis/index.js';
 import { AIRLOCK_BIN } from '../test/support/run-cli.js';
-import { benchFolder, percentile, procRssMb, startBenchGateway, startBenchRedis, startEverything, stopChild, type Cleanup } from './proxy.js';
+import {
+  benchFolder,
+  percentile,
+  procRssMb,
+  startBenchGateway,
+  startBenchRedis,
+  startEverything,
+  stopChild,
+  type Cleanup,
+} from './proxy.js';
 
 export const TARGETS = { releaseP99Ms: 20, rssMb: 200 };
 const ADMIN = 'bench-admin-token-0123456789';
@@ -56,7 +65,12 @@ export async function benchApprovals(approvals = 1_000, held = 10_000): Promise<
 }
 
 /** Two gateways in this process, each with its own Redis connections, as two instances would have. */
-async function releaseLatency(configFile: string, redisUrl: string, count: number, cleanup: Cleanup): Promise<Pick<ApprovalsBenchResult, 'release' | 'allowedEcho'>> {
+async function releaseLatency(
+  configFile: string,
+  redisUrl: string,
+  count: number,
+  cleanup: Cleanup,
+): Promise<Pick<ApprovalsBenchResult, 'release' | 'allowedEcho'>> {
   const start = async () => (await startBenchGateway(cleanup, configFile, redisUrl)).gateway;
   const a = await start();
   const b = await start();
@@ -92,12 +106,20 @@ async function releaseLatency(configFile: string, redisUrl: string, count: numbe
 /** One `airlock start` child holding `count` calls: 100 sessions, each posting one batch of tools/call requests. */
 async function heldMemory(configFile: string, redisUrl: string, count: number, cleanup: Cleanup): Promise<ApprovalsBenchResult['rss']> {
   const nodeArgs = (process.env.AIRLOCK_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  const child = spawn(process.execPath, [...nodeArgs, AIRLOCK_BIN, 'start', '-c', configFile], { env: { ...process.env, REDIS_URL: redisUrl }, stdio: ['ignore', 'inherit', 'inherit'] });
+  const child = spawn(process.execPath, [...nodeArgs, AIRLOCK_BIN, 'start', '-c', configFile], {
+    env: { ...process.env, REDIS_URL: redisUrl },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
   cleanup.push(() => stopChild(child));
   const port = Number(/airlock-(\d+)\.yaml$/.exec(configFile)?.[1]);
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 30_000;
-  while (!(await fetch(`${url}/healthz`).then((r) => r.ok, () => false))) {
+  while (
+    !(await fetch(`${url}/healthz`).then(
+      (r) => r.ok,
+      () => false,
+    ))
+  ) {
     if (child.exitCode !== null || Date.now() > deadline) throw new Error('airlock did not start');
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
@@ -107,11 +129,20 @@ async function heldMemory(configFile: string, redisUrl: string, count: number, c
     const init = await fetch(`${url}/mcp/held`, {
       method: 'POST',
       headers,
-      body: JSON.stringify({ jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'bench', version: '1' } } }),
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id: 0,
+        method: 'initialize',
+        params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'bench', version: '1' } },
+      }),
     });
     await init.text();
     const session = init.headers.get('mcp-session-id') ?? '';
-    await fetch(`${url}/mcp/held`, { method: 'POST', headers: { ...headers, 'mcp-session-id': session }, body: JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }) }).then((r) => r.text());
+    await fetch(`${url}/mcp/held`, {
+      method: 'POST',
+      headers: { ...headers, 'mcp-session-id': session },
+      body: JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }),
+    }).then((r) => r.text());
     sessions.push(session);
   }
   const pid = child.pid ?? 0;
@@ -120,8 +151,18 @@ async function heldMemory(configFile: string, redisUrl: string, count: number, c
   cleanup.push(() => aborts.abort());
   const perSession = Math.ceil(count / sessions.length);
   for (const session of sessions) {
-    const batch = Array.from({ length: perSession }, (_, i) => ({ jsonrpc: '2.0', id: i + 1, method: 'tools/call', params: { name: 'echo', arguments: { message: `held ${i}` } } }));
-    fetch(`${url}/mcp/held`, { method: 'POST', headers: { ...headers, 'mcp-session-id': session }, body: JSON.stringify(batch), signal: aborts.signal }).catch(() => undefined);
+    const batch = Array.from({ length: perSession }, (_, i) => ({
+      jsonrpc: '2.0',
+      id: i + 1,
+      method: 'tools/call',
+      params: { name: 'echo', arguments: { message: `held ${i}` } },
+    }));
+    fetch(`${url}/mcp/held`, {
+      method: 'POST',
+      headers: { ...headers, 'mcp-session-id': session },
+      body: JSON.stringify(batch),
+      signal: aborts.signal,
+    }).catch(() => undefined);
   }
   const redis = new Redis(redisUrl);
   cleanup.push(() => redis.disconnect());

@@ -85,7 +85,12 @@ export async function benchAudit(calls = 3_000, rounds = 30): Promise<AuditBench
     const stats = (side: keyof typeof samples): SideStats => {
       const sorted = [...samples[side]].sort((a, b) => a - b);
       const n = sorted.length;
-      return { p50: sorted[Math.floor(n * 0.5)] ?? 0, p99: sorted[Math.floor(n * 0.99)] ?? 0, cpuUs: cpu[side].self / n, redisCpuUs: cpu[side].redis / n };
+      return {
+        p50: sorted[Math.floor(n * 0.5)] ?? 0,
+        p99: sorted[Math.floor(n * 0.99)] ?? 0,
+        cpuUs: cpu[side].self / n,
+        redisCpuUs: cpu[side].redis / n,
+      };
     };
     const without = stats('without');
     const audited = stats('audited');
@@ -165,8 +170,14 @@ export async function benchCheckpoints(events = 40_000, rounds = 20): Promise<Ch
       }
     }
     const written = perRound * rounds;
-    const per = (side: keyof typeof totals) => ({ wallUs: (totals[side].wall * 1_000) / written, cpuUs: totals[side].cpu / written, redisCpuUs: totals[side].redis / written });
-    const checkpoints = (await redis.xrange('{bench-anchored}:audit', '-', '+')).filter(([, fields]) => (fields[1] ?? '').includes('"audit_checkpoint"')).length;
+    const per = (side: keyof typeof totals) => ({
+      wallUs: (totals[side].wall * 1_000) / written,
+      cpuUs: totals[side].cpu / written,
+      redisCpuUs: totals[side].redis / written,
+    });
+    const checkpoints = (await redis.xrange('{bench-anchored}:audit', '-', '+')).filter(([, fields]) =>
+      (fields[1] ?? '').includes('"audit_checkpoint"'),
+    ).length;
     return { events: written, checkpoints, plain: per('plain'), anchored: per('anchored') };
   } finally {
     for (const step of cleanup.reverse()) await Promise.resolve(step()).catch(() => undefined);
@@ -175,7 +186,8 @@ export async function benchCheckpoints(events = 40_000, rounds = 20): Promise<Ch
 
 export function formatCheckpointBench(r: CheckpointBenchResult): string[] {
   const us = (n: number) => `${n.toFixed(1)} µs`;
-  const line = (name: string, side: CheckpointBenchResult['plain']) => `  ${name.padEnd(24)}wall/event ${us(side.wallUs)}  cpu/event ${us(side.cpuUs)} here + ${us(side.redisCpuUs)} Redis`;
+  const line = (name: string, side: CheckpointBenchResult['plain']) =>
+    `  ${name.padEnd(24)}wall/event ${us(side.wallUs)}  cpu/event ${us(side.cpuUs)} here + ${us(side.redisCpuUs)} Redis`;
   return [
     `audit checkpoints: ${r.events} events a side, appended two at a time, alternating rounds (${r.checkpoints} checkpoints signed)`,
     line('no anchor key', r.plain),

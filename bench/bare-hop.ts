@@ -17,7 +17,12 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
-import { CallToolRequestSchema, isInitializeRequest, ListToolsRequestSchema, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import {
+  CallToolRequestSchema,
+  isInitializeRequest,
+  ListToolsRequestSchema,
+  type CallToolResult,
+} from '@modelcontextprotocol/sdk/types.js';
 import { withRequestSignals } from '../src/proxy/request-signal.js';
 
 export interface BareHop {
@@ -35,10 +40,14 @@ export async function startBareHop(upstreamUrl: string, port = 0): Promise<BareH
     const id = req.headers['mcp-session-id'];
     const session = typeof id === 'string' ? sessions.get(id) : undefined;
     if (session) return session.transport.handleRequest(req, res, req.body);
-    if (!isInitializeRequest(req.body)) return res.status(400).json({ jsonrpc: '2.0', error: { code: -32000, message: 'no such session' }, id: null });
+    if (!isInitializeRequest(req.body))
+      return res.status(400).json({ jsonrpc: '2.0', error: { code: -32000, message: 'no such session' }, id: null });
     const server = new Server({ name: 'bare-hop', version: '1.0.0' }, { capabilities: { tools: {} } });
     server.setRequestHandler(ListToolsRequestSchema, () => upstream.listTools());
-    server.setRequestHandler(CallToolRequestSchema, async (request, extra) => (await upstream.callTool(request.params, undefined, { signal: extra.signal })) as CallToolResult);
+    server.setRequestHandler(
+      CallToolRequestSchema,
+      async (request, extra) => (await upstream.callTool(request.params, undefined, { signal: extra.signal })) as CallToolResult,
+    );
     const transport: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
       sessionIdGenerator: () => randomUUID(),
       onsessioninitialized: (sid) => {

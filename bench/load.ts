@@ -37,7 +37,16 @@ import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { Redis } from 'ioredis';
 import { withRequestSignals } from '../src/proxy/request-signal.js';
 import { freePort } from '../src/redis/index.js';
-import { benchFolder, percentile, procCpuUs, procRssMb, startAirlockProcess, startBenchRedis, startEverything, type Cleanup } from './proxy.js';
+import {
+  benchFolder,
+  percentile,
+  procCpuUs,
+  procRssMb,
+  startAirlockProcess,
+  startBenchRedis,
+  startEverything,
+  type Cleanup,
+} from './proxy.js';
 
 export const KINDS = ['allowed', 'denied', 'rate_limited', 'approval'] as const;
 export type Kind = (typeof KINDS)[number];
@@ -70,7 +79,12 @@ const CALLS: Record<Kind, { name: string; arguments: Record<string, unknown>; ru
 };
 
 /** What an agent can legitimately get back for each kind; anything else is "unexpected". */
-const EXPECTED: Record<Kind, string[]> = { allowed: ['ok'], denied: ['denied'], rate_limited: ['admitted', 'refused'], approval: ['approved', 'rejected'] };
+const EXPECTED: Record<Kind, string[]> = {
+  allowed: ['ok'],
+  denied: ['denied'],
+  rate_limited: ['admitted', 'refused'],
+  approval: ['approved', 'rejected'],
+};
 
 export interface Figures {
   calls: number;
@@ -109,7 +123,18 @@ export interface LoadBenchResult {
   errors: Record<string, number>;
   /** Results no policy in this bench should produce (e.g. [UNAVAILABLE]), first few texts. */
   unexpected: { count: number; samples: string[] };
-  decider: { decided: number; approved: number; rejected: number; tooLate: number; failed: number; listP50: number; listP99: number; decideP50: number; decideP99: number; maxPending: number };
+  decider: {
+    decided: number;
+    approved: number;
+    rejected: number;
+    tooLate: number;
+    failed: number;
+    listP50: number;
+    listP99: number;
+    decideP50: number;
+    decideP99: number;
+    maxPending: number;
+  };
   baseline: { direct: Figures; gateway: Figures };
   /** Gateway over direct: echo-only runs against each other, and the mixed run's allowed calls (a share of its sessions' time) against direct echo-only. */
   ratio: { allowedOnlyThroughput: number; allowedOnlyP99: number; mixedAllowedThroughput: number; mixedAllowedP99: number };
@@ -118,7 +143,14 @@ export interface LoadBenchResult {
   /** CPU time as a share of one core (100 = one core busy), and the gateway's CPU µs per call completed. */
   cpu: { mixed: CpuShare; direct: CpuShare; gateway: CpuShare };
   /** Undefined when /metrics never answered 200. */
-  metrics?: { eventLoopMaxMs: { baseline: number; mixed: number }; promRssMaxMb: number; heapUsedMb: { max: number; last: number }; scrapes: number; calls: Record<string, number>; callDuration: Record<string, PartDuration> };
+  metrics?: {
+    eventLoopMaxMs: { baseline: number; mixed: number };
+    promRssMaxMb: number;
+    heapUsedMb: { max: number; last: number };
+    scrapes: number;
+    calls: Record<string, number>;
+    callDuration: Record<string, PartDuration>;
+  };
   metricsStatus: string;
   gatewayLog: Record<string, number>;
   /** Commands the gateway sent its Redis over the whole run (INFO commandstats), and per call it served (decider's API calls included). */
@@ -128,7 +160,14 @@ export interface LoadBenchResult {
   seconds: number;
 }
 
-const DEFAULTS: LoadBenchOptions = { seconds: 60, sessions: 200, baselineSeconds: 10, mix: { allowed: 70, denied: 10, rate_limited: 10, approval: 10 }, rateMax: 5, sharedGrant: false };
+const DEFAULTS: LoadBenchOptions = {
+  seconds: 60,
+  sessions: 200,
+  baselineSeconds: 10,
+  mix: { allowed: 70, denied: 10, rate_limited: 10, approval: 10 },
+  rateMax: 5,
+  sharedGrant: false,
+};
 
 export function defaultBaselineSeconds(seconds: number): number {
   return Math.min(10, Math.max(4, Math.round(seconds / 6)));
@@ -141,7 +180,10 @@ export async function benchLoad(overrides: Partial<LoadBenchOptions> = {}): Prom
   const cleanup: Cleanup = [];
   try {
     const upstream = await startEverything(cleanup);
-    const tokens = Array.from({ length: options.sharedGrant ? 1 : options.sessions }, (_, i) => ({ name: `agent-${i}`, token: `load-agent-${i}-${randomBytes(12).toString('hex')}` }));
+    const tokens = Array.from({ length: options.sharedGrant ? 1 : options.sessions }, (_, i) => ({
+      name: `agent-${i}`,
+      token: `load-agent-${i}-${randomBytes(12).toString('hex')}`,
+    }));
     const port = await freePort();
     const dir = benchFolder(cleanup, {
       'everything.yaml': [
@@ -169,7 +211,10 @@ export async function benchLoad(overrides: Partial<LoadBenchOptions> = {}): Prom
       ].join('\n'),
     });
     const redisUrl = await startBenchRedis(cleanup);
-    const { base, child } = await startAirlockProcess(cleanup, join(dir, 'airlock.yaml'), redisUrl, port, { stdio: 'pipe', env: { AIRLOCK_LOG_LEVEL: 'warn', AIRLOCK_LOG_PRETTY: '0' } });
+    const { base, child } = await startAirlockProcess(cleanup, join(dir, 'airlock.yaml'), redisUrl, port, {
+      stdio: 'pipe',
+      env: { AIRLOCK_LOG_LEVEL: 'warn', AIRLOCK_LOG_PRETTY: '0' },
+    });
     const gatewayLog = readGatewayLog(child);
     const pid = child.pid ?? 0;
 
@@ -181,20 +226,29 @@ export async function benchLoad(overrides: Partial<LoadBenchOptions> = {}): Prom
     // Sessions: closed before the processes they talk to (cleanup runs in reverse).
     const open = async (url: string, token: string | undefined) => {
       const client = new Client({ name: 'bench-load', version: '1.0.0' });
-      const transport = new StreamableHTTPClientTransport(new URL(url), { fetch: withRequestSignals(), ...(token !== undefined && { requestInit: { headers: { Authorization: `Bearer ${token}` } } }) });
+      const transport = new StreamableHTTPClientTransport(new URL(url), {
+        fetch: withRequestSignals(),
+        ...(token !== undefined && { requestInit: { headers: { Authorization: `Bearer ${token}` } } }),
+      });
       await client.connect(transport);
       cleanup.push(() => client.close());
       await client.callTool({ name: 'echo', arguments: { message: 'warm-up' } });
       return client;
     };
-    const gatewaySessions = await mapLimit(range(options.sessions), OPEN_CONCURRENCY, (i) => open(`${base}/mcp/everything`, tokens[i % tokens.length]!.token));
+    const gatewaySessions = await mapLimit(range(options.sessions), OPEN_CONCURRENCY, (i) =>
+      open(`${base}/mcp/everything`, tokens[i % tokens.length]!.token),
+    );
     const directSessions = await mapLimit(range(options.sessions), OPEN_CONCURRENCY, () => open(upstream.url, undefined));
 
     // Baseline: echo only, direct and through the gateway, interleaved.
     const halfMs = (options.baselineSeconds * 1000) / 2;
     const echoOnly = { allowed: 1, denied: 0, rate_limited: 0, approval: 0 };
     const baseline = { direct: new Tally(), gateway: new Tally() };
-    const cpu = { direct: new CpuMeter(pid, upstream.pid), gateway: new CpuMeter(pid, upstream.pid), mixed: new CpuMeter(pid, upstream.pid) };
+    const cpu = {
+      direct: new CpuMeter(pid, upstream.pid),
+      gateway: new CpuMeter(pid, upstream.pid),
+      mixed: new CpuMeter(pid, upstream.pid),
+    };
     metrics.phase = 'baseline';
     for (const side of ['direct', 'gateway', 'gateway', 'direct'] as const) {
       const stop = cpu[side].start();
@@ -224,7 +278,10 @@ export async function benchLoad(overrides: Partial<LoadBenchOptions> = {}): Prom
     rss.stop();
     const redisCommands = await commandStats(redisUrl);
 
-    const kinds = Object.fromEntries(KINDS.map((k) => [k, { ...mixed.figures(k), outcomes: mixed.outcomes(k) }])) as Record<Kind, KindResult>;
+    const kinds = Object.fromEntries(KINDS.map((k) => [k, { ...mixed.figures(k), outcomes: mixed.outcomes(k) }])) as Record<
+      Kind,
+      KindResult
+    >;
     const direct = baseline.direct.figures('allowed');
     const gateway = baseline.gateway.figures('allowed');
     const scraped = metrics.result();
@@ -233,16 +290,33 @@ export async function benchLoad(overrides: Partial<LoadBenchOptions> = {}): Prom
       kinds,
       all: mixed.figures(),
       errors: sumCounts([baseline.direct.errors, baseline.gateway.errors, mixed.errors]),
-      unexpected: { count: baseline.direct.unexpected + baseline.gateway.unexpected + mixed.unexpected, samples: [...new Set([...baseline.direct.samples, ...baseline.gateway.samples, ...mixed.samples])].slice(0, 5) },
+      unexpected: {
+        count: baseline.direct.unexpected + baseline.gateway.unexpected + mixed.unexpected,
+        samples: [...new Set([...baseline.direct.samples, ...baseline.gateway.samples, ...mixed.samples])].slice(0, 5),
+      },
       decider: decider.result(),
       baseline: { direct, gateway },
-      ratio: { allowedOnlyThroughput: gateway.rate / direct.rate, allowedOnlyP99: gateway.p99 / direct.p99, mixedAllowedThroughput: kinds.allowed.rate / direct.rate, mixedAllowedP99: kinds.allowed.p99 / direct.p99 },
-      cpu: { mixed: cpu.mixed.share(mixed.figures().calls), direct: cpu.direct.share(direct.calls), gateway: cpu.gateway.share(gateway.calls) },
+      ratio: {
+        allowedOnlyThroughput: gateway.rate / direct.rate,
+        allowedOnlyP99: gateway.p99 / direct.p99,
+        mixedAllowedThroughput: kinds.allowed.rate / direct.rate,
+        mixedAllowedP99: kinds.allowed.p99 / direct.p99,
+      },
+      cpu: {
+        mixed: cpu.mixed.share(mixed.figures().calls),
+        direct: cpu.direct.share(direct.calls),
+        gateway: cpu.gateway.share(gateway.calls),
+      },
       rssMb: { start: rss.first, max: rss.max, mixed: range(7).map((i) => rss.at(mixedStart + ((mixedEnd - mixedStart) * i) / 6)) },
       ...(scraped && { metrics: scraped }),
       metricsStatus: metrics.status,
       gatewayLog: Object.fromEntries(gatewayLog),
-      redis: { commands: redisCommands, perCall: Object.values(redisCommands).reduce((a, b) => a + b, 0) / (options.sessions + baseline.gateway.figures().calls + mixed.figures().calls) },
+      redis: {
+        commands: redisCommands,
+        perCall:
+          Object.values(redisCommands).reduce((a, b) => a + b, 0) /
+          (options.sessions + baseline.gateway.figures().calls + mixed.figures().calls),
+      },
       machine: { cpus: availableParallelism(), loadBefore, loadAfter: loadavg()[0]! },
       seconds: (performance.now() - started) / 1000,
     };
@@ -326,7 +400,13 @@ class Tally {
     const kinds: readonly Kind[] = kind === undefined ? KINDS : [kind];
     const samples = kinds.flatMap((k) => this.#latency.get(k)!);
     const inWindow = kinds.reduce((sum: number, k) => sum + this.#inWindow.get(k)!, 0);
-    return { calls: samples.length, rate: (inWindow / this.windowMs) * 1000, p50: percentile(samples, 0.5), p99: percentile(samples, 0.99), max: samples.reduce((a, b) => Math.max(a, b), 0) };
+    return {
+      calls: samples.length,
+      rate: (inWindow / this.windowMs) * 1000,
+      p50: percentile(samples, 0.5),
+      p99: percentile(samples, 0.99),
+      max: samples.reduce((a, b) => Math.max(a, b), 0),
+    };
   }
 
   outcomes(kind: Kind): Record<string, number> {
@@ -372,7 +452,9 @@ class Decider {
       for (const { id } of fresh) {
         if (inFlight.size >= DECIDE_CONCURRENCY) await Promise.race(inFlight);
         this.#decided.add(id);
-        const decision = this.#decide(id, ++this.#seen % REJECT_EVERY === 0 ? 'reject' : 'approve', headers).finally(() => inFlight.delete(decision));
+        const decision = this.#decide(id, ++this.#seen % REJECT_EVERY === 0 ? 'reject' : 'approve', headers).finally(() =>
+          inFlight.delete(decision),
+        );
         inFlight.add(decision);
       }
     }
@@ -396,7 +478,14 @@ class Decider {
 
   result(): LoadBenchResult['decider'] {
     const t = this.#tally;
-    return { decided: t.approved + t.rejected, ...t, listP50: percentile(this.#list, 0.5), listP99: percentile(this.#list, 0.99), decideP50: percentile(this.#post, 0.5), decideP99: percentile(this.#post, 0.99) };
+    return {
+      decided: t.approved + t.rejected,
+      ...t,
+      listP50: percentile(this.#list, 0.5),
+      listP99: percentile(this.#list, 0.99),
+      decideP50: percentile(this.#post, 0.5),
+      decideP99: percentile(this.#post, 0.99),
+    };
   }
 }
 
@@ -413,7 +502,12 @@ class CpuMeter {
   ) {}
 
   start(): () => void {
-    const read = () => ({ gateway: procCpuUs(this.gatewayPid), upstream: procCpuUs(this.upstreamPid), bench: cpuUs(process.cpuUsage()), wall: performance.now() * 1000 });
+    const read = () => ({
+      gateway: procCpuUs(this.gatewayPid),
+      upstream: procCpuUs(this.upstreamPid),
+      bench: cpuUs(process.cpuUsage()),
+      wall: performance.now() * 1000,
+    });
     const before = read();
     return () => {
       const after = read();
@@ -426,7 +520,13 @@ class CpuMeter {
 
   share(calls: number): CpuShare {
     const pct = (us: number) => (us / this.#wallUs) * 100;
-    return { gatewayPct: pct(this.#used.gateway), upstreamPct: pct(this.#used.upstream), benchPct: pct(this.#used.bench), gatewayUsPerCall: this.#used.gateway / calls, upstreamUsPerCall: this.#used.upstream / calls };
+    return {
+      gatewayPct: pct(this.#used.gateway),
+      upstreamPct: pct(this.#used.upstream),
+      benchPct: pct(this.#used.bench),
+      gatewayUsPerCall: this.#used.gateway / calls,
+      upstreamUsPerCall: this.#used.upstream / calls,
+    };
   }
 }
 
@@ -479,7 +579,10 @@ class MetricsScraper {
   async scrape(phase: MetricsScraper['phase']): Promise<void> {
     if (phase === 'done') return;
     try {
-      const answer = await fetch(`${this.base}/metrics`, { headers: { Authorization: `Bearer ${ADMIN}` }, signal: AbortSignal.timeout(5_000) });
+      const answer = await fetch(`${this.base}/metrics`, {
+        headers: { Authorization: `Bearer ${ADMIN}` },
+        signal: AbortSignal.timeout(5_000),
+      });
       const text = await answer.text();
       if (answer.status !== 200) {
         this.status = `/metrics answered ${answer.status}`;
@@ -515,7 +618,16 @@ class MetricsScraper {
   }
 
   result(): LoadBenchResult['metrics'] {
-    return this.#scrapes === 0 ? undefined : { eventLoopMaxMs: { ...this.#lagMs }, promRssMaxMb: this.#rssMb, heapUsedMb: { ...this.#heapMb }, scrapes: this.#scrapes, calls: this.#calls, callDuration: this.#callDuration };
+    return this.#scrapes === 0
+      ? undefined
+      : {
+          eventLoopMaxMs: { ...this.#lagMs },
+          promRssMaxMb: this.#rssMb,
+          heapUsedMb: { ...this.#heapMb },
+          scrapes: this.#scrapes,
+          calls: this.#calls,
+          callDuration: this.#callDuration,
+        };
   }
 }
 
@@ -533,8 +645,14 @@ function callDuration(text: string): Record<string, PartDuration> {
       entry.buckets.set(bound, (entry.buckets.get(bound) ?? 0) + Number(value));
     }
   }
-  const bound = (entry: { buckets: Map<number, number>; count: number }, q: number) => ([...entry.buckets].sort(([a], [b]) => a - b).find(([, n]) => n >= q * entry.count)?.[0] ?? Number.NaN) * 1000;
-  return Object.fromEntries([...parts].map(([name, e]) => [name, { count: e.count, meanMs: (e.sum / e.count) * 1000, p50AtMostMs: bound(e, 0.5), p99AtMostMs: bound(e, 0.99) }]));
+  const bound = (entry: { buckets: Map<number, number>; count: number }, q: number) =>
+    ([...entry.buckets].sort(([a], [b]) => a - b).find(([, n]) => n >= q * entry.count)?.[0] ?? Number.NaN) * 1000;
+  return Object.fromEntries(
+    [...parts].map(([name, e]) => [
+      name,
+      { count: e.count, meanMs: (e.sum / e.count) * 1000, p50AtMostMs: bound(e, 0.5), p99AtMostMs: bound(e, 0.99) },
+    ]),
+  );
 }
 
 function metricValue(text: string, name: string): number | undefined {
@@ -548,7 +666,9 @@ async function commandStats(url: string): Promise<Record<string, number>> {
   try {
     await redis.connect();
     const text = await redis.info('commandstats');
-    const counts = [...text.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)].map(([, name, calls]) => [name!, Number(calls)] as const).filter(([name]) => name !== 'info');
+    const counts = [...text.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)]
+      .map(([, name, calls]) => [name!, Number(calls)] as const)
+      .filter(([name]) => name !== 'info');
     return Object.fromEntries(counts.sort((a, b) => b[1] - a[1]));
   } catch {
     return {};
@@ -636,7 +756,15 @@ export function formatLoadBench(r: LoadBenchResult): string[] {
     `load: ${o.sessions} sessions × ${o.seconds} s against one \`airlock start\` child, upstream server-everything (Streamable HTTP), private Redis; ${o.sharedGrant ? 'one shared grant token' : 'a grant token per session'}; each session one call at a time`,
     `  mix: ${KINDS.map((k) => `${k} ${share(k)} (${CALLS[k].name}: ${k === 'rate_limited' ? `${o.rateMax}/s global` : CALLS[k].rule})`).join(', ')}; decider approves, rejecting 1 in ${REJECT_EVERY}`,
     `  kind             calls    calls/s   p50 ms   p99 ms    max ms  outcomes`,
-    ...KINDS.map((k) => row(k, r.kinds[k], Object.entries(r.kinds[k].outcomes).map(([name, n]) => `${name} ${n}`).join(', '))),
+    ...KINDS.map((k) =>
+      row(
+        k,
+        r.kinds[k],
+        Object.entries(r.kinds[k].outcomes)
+          .map(([name, n]) => `${name} ${n}`)
+          .join(', '),
+      ),
+    ),
     row('all', r.all, ''),
     `  errors: ${errorCount} thrown, ${r.unexpected.count} unexpected results${errorCount + r.unexpected.count === 0 ? '' : ':'}`,
     ...Object.entries(r.errors).map(([message, n]) => `    ${n}× ${message}`),
@@ -648,11 +776,22 @@ export function formatLoadBench(r: LoadBenchResult): string[] {
       : `  event-loop delay: /metrics not available (${r.metricsStatus})`,
     ...(r.metrics
       ? [
-          `  gateway counted (airlock_calls_total, warm-up and baseline included): ${Object.entries(r.metrics.calls).map(([k, n]) => `${k} ${n}`).join(', ')}`,
-          `  where a call's time goes (airlock_call_duration_seconds, every phase; approval waits excluded): ${Object.entries(r.metrics.callDuration).map(([part, d]) => `${part} mean ${ms(d.meanMs)} ms, p50 ≤ ${ms(d.p50AtMostMs)}, p99 ≤ ${ms(d.p99AtMostMs)} ms`).join('; ')}`,
+          `  gateway counted (airlock_calls_total, warm-up and baseline included): ${Object.entries(r.metrics.calls)
+            .map(([k, n]) => `${k} ${n}`)
+            .join(', ')}`,
+          `  where a call's time goes (airlock_call_duration_seconds, every phase; approval waits excluded): ${Object.entries(
+            r.metrics.callDuration,
+          )
+            .map(([part, d]) => `${part} mean ${ms(d.meanMs)} ms, p50 ≤ ${ms(d.p50AtMostMs)}, p99 ≤ ${ms(d.p99AtMostMs)} ms`)
+            .join('; ')}`,
         ]
       : []),
-    `  Redis: ${r.redis.perCall.toFixed(1)} commands a gateway call, those run inside Lua scripts included (${Object.entries(r.redis.commands).slice(0, 8).map(([name, n]) => `${name} ${n}`).join(', ')})`,
+    `  Redis: ${r.redis.perCall.toFixed(1)} commands a gateway call, those run inside Lua scripts included (${Object.entries(
+      r.redis.commands,
+    )
+      .slice(0, 8)
+      .map(([name, n]) => `${name} ${n}`)
+      .join(', ')})`,
     `  CPU, % of one core: mixed run gateway ${pct(r.cpu.mixed.gatewayPct)} (${Math.round(r.cpu.mixed.gatewayUsPerCall)} µs a call), upstream ${pct(r.cpu.mixed.upstreamPct)}, bench clients ${pct(r.cpu.mixed.benchPct)}; echo-only gateway ${pct(r.cpu.gateway.gatewayPct)} (${Math.round(r.cpu.gateway.gatewayUsPerCall)} µs a call), upstream ${Math.round(r.cpu.direct.upstreamUsPerCall)} µs a call direct / ${Math.round(r.cpu.gateway.upstreamUsPerCall)} through the gateway`,
     `  baseline, echo only, ${o.sessions} sessions, ${o.baselineSeconds} s a side in interleaved rounds (the gateway holds one upstream session for all of them):`,
     row('direct', r.baseline.direct, ''),
@@ -660,13 +799,20 @@ export function formatLoadBench(r: LoadBenchResult): string[] {
     `  gateway/direct: echo-only throughput ${r.ratio.allowedOnlyThroughput.toFixed(2)}×, p99 ${r.ratio.allowedOnlyP99.toFixed(2)}×; mixed run's allowed calls vs direct echo-only: throughput ${r.ratio.mixedAllowedThroughput.toFixed(2)}× (they are ${share('allowed')} of its calls), p99 ${r.ratio.mixedAllowedP99.toFixed(2)}×`,
   ];
   const log = Object.entries(r.gatewayLog);
-  if (log.length > 0) lines.push(`  gateway log (${log.reduce((sum, [, n]) => sum + n, 0)} lines):`, ...log.slice(0, 8).map(([message, n]) => `    ${n}× ${message.slice(0, 200)}`));
-  lines.push(`  ${r.seconds.toFixed(1)} s in all; ${r.machine.cpus} CPUs, load average ${r.machine.loadBefore.toFixed(1)} before, ${r.machine.loadAfter.toFixed(1)} after (bench, gateway, upstream and Redis share them)`);
+  if (log.length > 0)
+    lines.push(
+      `  gateway log (${log.reduce((sum, [, n]) => sum + n, 0)} lines):`,
+      ...log.slice(0, 8).map(([message, n]) => `    ${n}× ${message.slice(0, 200)}`),
+    );
+  lines.push(
+    `  ${r.seconds.toFixed(1)} s in all; ${r.machine.cpus} CPUs, load average ${r.machine.loadBefore.toFixed(1)} before, ${r.machine.loadAfter.toFixed(1)} after (bench, gateway, upstream and Redis share them)`,
+  );
   return lines;
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const usage = 'usage: npm run bench:load -- [--seconds 60] [--sessions 200] [--baseline-seconds 10] [--mix 70,10,10,10] [--rate-max 5] [--shared-grant]';
+  const usage =
+    'usage: npm run bench:load -- [--seconds 60] [--sessions 200] [--baseline-seconds 10] [--mix 70,10,10,10] [--rate-max 5] [--shared-grant]';
   const flags = {
     seconds: { type: 'string' },
     sessions: { type: 'string' },

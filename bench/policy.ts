@@ -43,14 +43,25 @@ function buildPolicy(): object {
       deny_if: [{ path: 'args.path', op: 'starts_with', value: '/etc/' }],
     };
   }
-  return { version: '1', default: 'deny', hide: ['internal_*', 'debug_?'], all_tools: { limits: [{ counter: 'all', window: 'second', max: 100 }] }, tools };
+  return {
+    version: '1',
+    default: 'deny',
+    hide: ['internal_*', 'debug_?'],
+    all_tools: { limits: [{ counter: 'all', window: 'second', max: 100 }] },
+    tools,
+  };
 }
 
 function buildCalls(): ToolCall[] {
   const calls: ToolCall[] = [];
   for (let i = 0; i < 1_000; i++) {
     const kind = i % 4;
-    if (kind === 0) calls.push({ tool: `tool_${i % 150}`, args: { reason: 'ticket 42', amount: i % 300, account: { region: 'eu-west-1' }, target: 'prod-db-7' }, grant: 'ci-bot' });
+    if (kind === 0)
+      calls.push({
+        tool: `tool_${i % 150}`,
+        args: { reason: 'ticket 42', amount: i % 300, account: { region: 'eu-west-1' }, target: 'prod-db-7' },
+        grant: 'ci-bot',
+      });
     else if (kind === 1) calls.push({ tool: `family_${i % 50}_write`, args: { path: '/srv/data/file.txt' }, grant: 'ci-bot' });
     else if (kind === 2) calls.push({ tool: `unlisted_${i % 20}`, args: {}, grant: 'ci-bot' });
     else calls.push({ tool: `tool_${i % 150}`, args: { amount: 20_000, reason: 'x', account: { region: 'eu-west-1' } }, grant: 'ci-bot' });
@@ -90,7 +101,13 @@ const CRAFTED = [
 export function benchCraftedRegex(rounds = 5): { pattern: string; chars: number; slowestMs: number }[] {
   return CRAFTED.map(({ pattern, text }) => {
     const policies = ['deny_if', 'approve_if', 'require'].map((list) =>
-      compileSource(parseSourceText(JSON.stringify({ version: '1', default: 'deny', tools: { t: { [list]: [{ path: 'args.s', op: 'regex', value: pattern }] } } }), 'bench-regex.json', ErrorCode.PolicyInvalid)),
+      compileSource(
+        parseSourceText(
+          JSON.stringify({ version: '1', default: 'deny', tools: { t: { [list]: [{ path: 'args.s', op: 'regex', value: pattern }] } } }),
+          'bench-regex.json',
+          ErrorCode.PolicyInvalid,
+        ),
+      ),
     );
     let slowestMs = 0;
     for (let round = 0; round < rounds; round++) {
@@ -122,7 +139,10 @@ export function formatPolicyBench(): string[] {
   const met = (ok: boolean) => (ok ? 'met' : 'NOT met');
   return [
     `policy evaluation: ${rules} rules, ${decisionsPerSecond.toLocaleString('en-US')} decisions/s on one core (target ≥ ${TARGET.toLocaleString('en-US')}: ${met(decisionsPerSecond >= TARGET)})`,
-    ...crafted.map((c) => `regex condition ${c.pattern} on ${c.chars.toLocaleString('en-US')} crafted characters: ${c.slowestMs} ms for deny_if, approve_if and require (target < ${CRAFTED_TARGET_MS.toLocaleString('en-US')} ms: ${met(c.slowestMs < CRAFTED_TARGET_MS)})`),
+    ...crafted.map(
+      (c) =>
+        `regex condition ${c.pattern} on ${c.chars.toLocaleString('en-US')} crafted characters: ${c.slowestMs} ms for deny_if, approve_if and require (target < ${CRAFTED_TARGET_MS.toLocaleString('en-US')} ms: ${met(c.slowestMs < CRAFTED_TARGET_MS)})`,
+    ),
     `risk classification: ${classified.tools.toLocaleString('en-US')} tools with 20 KB descriptions in ${classified.ms} ms (target < ${CLASSIFY_TARGET_MS.toLocaleString('en-US')} ms: ${met(classified.ms < CLASSIFY_TARGET_MS)})`,
   ];
 }

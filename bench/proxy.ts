@@ -93,7 +93,15 @@ export interface ProxyBenchResult {
 
 export type Cleanup = (() => Promise<unknown> | void)[];
 
-const DEFAULTS: ProxyBenchOptions = { sequential: 2_000, warmup: 200, clients: 50, callsPerClient: 10, sequentialRounds: 20, concurrentRounds: 2, airlock: 'in-process' };
+const DEFAULTS: ProxyBenchOptions = {
+  sequential: 2_000,
+  warmup: 200,
+  clients: 50,
+  callsPerClient: 10,
+  sequentialRounds: 20,
+  concurrentRounds: 2,
+  airlock: 'in-process',
+};
 
 export async function benchProxy(overrides: Partial<ProxyBenchOptions> = {}): Promise<ProxyBenchResult> {
   const options = { ...DEFAULTS, ...overrides };
@@ -101,8 +109,10 @@ export async function benchProxy(overrides: Partial<ProxyBenchOptions> = {}): Pr
   const cleanup: Cleanup = [];
   try {
     const upstream = await startEverything(cleanup);
-    const airlock = options.airlock === 'child' ? await startAirlockChild(upstream.url, cleanup) : await startAirlockInProcess(upstream.url, cleanup);
-    const bare = options.airlock === 'child' ? await startBareHopChild(upstream.url, cleanup) : await startBareHopInProcess(upstream.url, cleanup);
+    const airlock =
+      options.airlock === 'child' ? await startAirlockChild(upstream.url, cleanup) : await startAirlockInProcess(upstream.url, cleanup);
+    const bare =
+      options.airlock === 'child' ? await startBareHopChild(upstream.url, cleanup) : await startBareHopInProcess(upstream.url, cleanup);
     const hops: Record<SideName, HopHandle> = { direct: { url: upstream.url }, proxied: airlock, bare };
 
     const connect = async (side: SideName) => {
@@ -119,7 +129,11 @@ export async function benchProxy(overrides: Partial<ProxyBenchOptions> = {}): Pr
     // Sequential: one client per side, rounds rotating which side goes first.
     const latency: Record<SideName, number[]> = { direct: [], proxied: [], bare: [] };
     const busy = { direct: 0, proxied: 0, bare: 0 };
-    const cpu = { direct: { bench: 0, upstream: 0, hop: 0 }, proxied: { bench: 0, upstream: 0, hop: 0 }, bare: { bench: 0, upstream: 0, hop: 0 } };
+    const cpu = {
+      direct: { bench: 0, upstream: 0, hop: 0 },
+      proxied: { bench: 0, upstream: 0, hop: 0 },
+      bare: { bench: 0, upstream: 0, hop: 0 },
+    };
     const perRound = Math.ceil(options.sequential / options.sequentialRounds);
     const sequentialRound = async (side: SideName) => {
       const hopPid = hops[side].pid;
@@ -165,7 +179,11 @@ export async function benchProxy(overrides: Partial<ProxyBenchOptions> = {}): Pr
         p99: percentile(latency[name], 0.99),
         sequentialRate: (n / busy[name]) * 1000,
         concurrentRate: (concurrent[name].calls / concurrent[name].ms) * 1000,
-        cpu: { bench: cpu[name].bench / n, upstream: cpu[name].upstream / n, ...(hops[name].pid !== undefined && { hop: cpu[name].hop / n }) },
+        cpu: {
+          bench: cpu[name].bench / n,
+          upstream: cpu[name].upstream / n,
+          ...(hops[name].pid !== undefined && { hop: cpu[name].hop / n }),
+        },
       };
     };
     const d = summarize('direct');
@@ -241,7 +259,10 @@ export function procRssMb(pid: number): number | undefined {
 export async function startEverything(cleanup: Cleanup): Promise<{ url: string; pid: number }> {
   const port = await freePort();
   // It logs a line on stdout for every request: discard them, equally for both sides.
-  const child = spawn(process.execPath, [EVERYTHING_SERVER, 'streamableHttp'], { env: { ...process.env, PORT: String(port) }, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, [EVERYTHING_SERVER, 'streamableHttp'], {
+    env: { ...process.env, PORT: String(port) },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   cleanup.push(() => stopChild(child));
   await waitForLine(child, /listening on port/, 'server-everything');
   return { url: `http://127.0.0.1:${port}/mcp`, pid: child.pid ?? 0 };
@@ -270,7 +291,11 @@ export async function startBenchRedis(cleanup: Cleanup): Promise<string> {
 }
 
 /** A gateway in this process with its own Redis connection, as an instance would have; stopped by `cleanup`. */
-export async function startBenchGateway(cleanup: Cleanup, configFile: string, redisUrl: string): Promise<{ gateway: Gateway; redis: Redis }> {
+export async function startBenchGateway(
+  cleanup: Cleanup,
+  configFile: string,
+  redisUrl: string,
+): Promise<{ gateway: Gateway; redis: Redis }> {
   const logger = createLogger({ level: 'warn' });
   const redis = await connectRedis({ url: redisUrl, logger });
   cleanup.push(() => redis.disconnect());
@@ -300,7 +325,9 @@ async function startBareHopInProcess(upstreamUrl: string, cleanup: Cleanup): Pro
 
 /** bench/bare-hop.ts through tsx (Airlock's child runs its build, when fresh: tsx's loader costs start-up and memory, little a call). */
 async function startBareHopChild(upstreamUrl: string, cleanup: Cleanup): Promise<HopHandle> {
-  const child = spawn(process.execPath, ['--import', 'tsx', BARE_HOP, upstreamUrl, String(await freePort())], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', BARE_HOP, upstreamUrl, String(await freePort())], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   cleanup.push(() => stopChild(child));
   const line = await waitForLine(child, /listening on /, 'the bare hop', 'stdout');
   return { url: line.replace(/.*listening on /, '').trim(), ...(child.pid !== undefined && { pid: child.pid }) };
@@ -325,10 +352,19 @@ export interface AirlockProcessOptions {
  * its config says) against `redisUrl`, stopped by `cleanup`; resolves once
  * `/readyz` answers 200. AIRLOCK_BENCH_NODE_ARGS adds node options to it.
  */
-export async function startAirlockProcess(cleanup: Cleanup, configFile: string, redisUrl: string, port: number, options: AirlockProcessOptions = {}): Promise<{ base: string; child: ChildProcess }> {
+export async function startAirlockProcess(
+  cleanup: Cleanup,
+  configFile: string,
+  redisUrl: string,
+  port: number,
+  options: AirlockProcessOptions = {},
+): Promise<{ base: string; child: ChildProcess }> {
   const nodeArgs = (process.env.AIRLOCK_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
   const stdio = options.stdio ?? 'inherit';
-  const child = spawn(process.execPath, [...nodeArgs, AIRLOCK_BIN, 'start', '-c', configFile], { env: { ...process.env, ...options.env, REDIS_URL: redisUrl }, stdio: ['ignore', stdio, stdio] });
+  const child = spawn(process.execPath, [...nodeArgs, AIRLOCK_BIN, 'start', '-c', configFile], {
+    env: { ...process.env, ...options.env, REDIS_URL: redisUrl },
+    stdio: ['ignore', stdio, stdio],
+  });
   cleanup.push(() => stopChild(child));
   const base = `http://127.0.0.1:${port}`;
   // At warn level it logs nothing on a good start: poll readiness, with a deadline.
@@ -390,7 +426,8 @@ const verdict = (ok: boolean) => (ok ? 'met' : 'NOT met');
 /** The report, one figure a line. */
 export function formatProxyBench(r: ProxyBenchResult): string[] {
   const o = r.options;
-  const side = (name: string, x: Side) => `  ${name.padEnd(9)} p50 ${ms(x.p50)}  p99 ${ms(x.p99)}  sequential ${rate(x.sequentialRate)}  ${o.clients} clients ${rate(x.concurrentRate)}`;
+  const side = (name: string, x: Side) =>
+    `  ${name.padEnd(9)} p50 ${ms(x.p50)}  p99 ${ms(x.p99)}  sequential ${rate(x.sequentialRate)}  ${o.clients} clients ${rate(x.concurrentRate)}`;
   const own = o.airlock === 'in-process' ? ' (bench process, minus direct)' : ' (their own processes)';
   return [
     `proxy overhead: echo on server-everything (Streamable HTTP), Airlock ${o.airlock}; ${o.sequential} sequential calls a side after ${o.warmup} warm-up; ${o.clients} concurrent clients × ${o.callsPerClient} calls × ${o.concurrentRounds} rounds a side`,

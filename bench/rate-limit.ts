@@ -25,7 +25,8 @@ export async function benchRateLimit(calls = 2_000, rounds = 20): Promise<RateLi
     const dir = benchFolder(cleanup, {
       'open.yaml': 'version: "1"\ndefault: allow\n',
       // A limit that always admits, so every call pays for the check and none is refused.
-      'limited.yaml': 'version: "1"\ndefault: allow\ntools:\n  echo:\n    limits: [{ counter: echo_rate, window: minute, max: 1000000, scope: grant }]\n',
+      'limited.yaml':
+        'version: "1"\ndefault: allow\ntools:\n  echo:\n    limits: [{ counter: echo_rate, window: minute, max: 1000000, scope: grant }]\n',
       'airlock.yaml': `listen: { host: 127.0.0.1, port: 0 }\nlog: { level: warn }\nservers:\n  open:\n    url: ${upstream.url}\n    policy: open.yaml\n  limited:\n    url: ${upstream.url}\n    policy: limited.yaml\n`,
     });
     const { gateway } = await startBenchGateway(cleanup, join(dir, 'airlock.yaml'), await startBenchRedis(cleanup));

@@ -30,7 +30,13 @@ function unpack(cache) {
   const work = mkdtempSync(join(cache, '..', `.unpacking-${VERSION}-`));
   try {
     process.stderr.write(`fetching ${name}@${VERSION} from the npm registry for the conformance suite\n`);
-    const tarball = execFileSync('npm', ['pack', `${name}@${VERSION}`, '--silent', '--pack-destination', work], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim().split('\n').at(-1);
+    const tarball = execFileSync('npm', ['pack', `${name}@${VERSION}`, '--silent', '--pack-destination', work], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'inherit'],
+    })
+      .trim()
+      .split('\n')
+      .at(-1);
     execFileSync('tar', ['-xzf', join(work, tarball), '-C', work], { stdio: 'inherit' });
     rmSync(join(work, tarball));
     try {

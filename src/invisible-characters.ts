@@ -45,7 +45,9 @@ export function containsInvisible(value: unknown): boolean {
  * escape, an even one does not).
  */
 export function escapeInvisible(text: string): string {
-  return text.replace(PLAIN_ESCAPES, (match: string, backslashes: string | undefined) => (backslashes === undefined ? escapeOne(match) : backslashes + backslashes));
+  return text.replace(PLAIN_ESCAPES, (match: string, backslashes: string | undefined) =>
+    backslashes === undefined ? escapeOne(match) : backslashes + backslashes,
+  );
 }
 
 /**

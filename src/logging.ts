@@ -18,7 +18,10 @@ const LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'sil
 export function logSettings(config: LogSettings, env: NodeJS.ProcessEnv): LogSettings {
   const level = env.AIRLOCK_LOG_LEVEL?.trim().toLowerCase();
   if (level !== undefined && level !== '' && !LEVELS.has(level)) {
-    throw new AirlockError(ErrorCode.ConfigInvalid, `AIRLOCK_LOG_LEVEL: "${level}" is not a log level; use one of ${[...LEVELS].join(', ')}`);
+    throw new AirlockError(
+      ErrorCode.ConfigInvalid,
+      `AIRLOCK_LOG_LEVEL: "${level}" is not a log level; use one of ${[...LEVELS].join(', ')}`,
+    );
   }
   const prettyWord = env.AIRLOCK_LOG_PRETTY?.trim().toLowerCase();
   if (prettyWord !== undefined && prettyWord !== '' && !['1', '0', 'true', 'false'].includes(prettyWord)) {
@@ -37,8 +40,22 @@ export function logSettings(config: LogSettings, env: NodeJS.ProcessEnv): LogSet
  */
 export function createLogger(options: LogSettings & { fd?: 1 | 2 } = {}): Logger {
   const fd = options.fd ?? 1;
-  const settings = { level: options.level ?? 'info', base: undefined, timestamp: pino.stdTimeFunctions.isoTime, formatters: { log: capLogFields } };
-  if (options.pretty) return pino(settings, pretty({ destination: fd, sync: false, colorize: (fd === 1 ? process.stdout : process.stderr).isTTY === true, translateTime: 'SYS:HH:MM:ss.l' }));
+  const settings = {
+    level: options.level ?? 'info',
+    base: undefined,
+    timestamp: pino.stdTimeFunctions.isoTime,
+    formatters: { log: capLogFields },
+  };
+  if (options.pretty)
+    return pino(
+      settings,
+      pretty({
+        destination: fd,
+        sync: false,
+        colorize: (fd === 1 ? process.stdout : process.stderr).isTTY === true,
+        translateTime: 'SYS:HH:MM:ss.l',
+      }),
+    );
   return pino(settings, pino.destination({ fd, sync: false }));
 }
 

@@ -7,7 +7,15 @@ import { Deciders, describeVoter, voterKey, type Decider, type Entitlement } fro
 import { HeldCalls } from './holding.js';
 import { approvalKeys, type ApprovalKeys } from './keys.js';
 import { RequestQueue, type JobState } from './queue.js';
-import { isApprovalId, newApprovalId, type ApprovalRecord, type ApprovalRequest, type ApprovalState, type ApprovalStatus, type Execution } from './request.js';
+import {
+  isApprovalId,
+  newApprovalId,
+  type ApprovalRecord,
+  type ApprovalRequest,
+  type ApprovalState,
+  type ApprovalStatus,
+  type Execution,
+} from './request.js';
 import { ApprovalStore, type VoteInput } from './store.js';
 
 export interface ApprovalsOptions {
@@ -144,7 +152,12 @@ export class Approvals {
     if (!held) throw new Error('this Approvals was opened without holder: true');
     const id = newApprovalId();
     const digest = this.#options.digest(input.args);
-    const times = await this.#store.create(id, { holder: held.instance, min_approvals: input.min_approvals, timeout_ms: input.timeout_ms, digest });
+    const times = await this.#store.create(id, {
+      holder: held.instance,
+      min_approvals: input.min_approvals,
+      timeout_ms: input.timeout_ms,
+      digest,
+    });
     if (!times) throw new Error(`approval id ${id} is already taken`);
     const request: ApprovalRequest = {
       id,
@@ -190,17 +203,29 @@ export class Approvals {
 
   async decide(id: string, decision: ReviewerVote): Promise<DecideResult> {
     const record = await this.get(id);
-    const entitled = this.#deciders.entitlement(record.request, { via: decision.via, id: decision.by, ...(decision.memberOf && { memberOf: decision.memberOf }) });
+    const entitled = this.#deciders.entitlement(record.request, {
+      via: decision.via,
+      id: decision.by,
+      ...(decision.memberOf && { memberOf: decision.memberOf }),
+    });
     if (!entitled.ok) throw new AirlockError(ErrorCode.NotApprover, entitled.message);
     const { memberOf: _memberOf, ...vote } = decision;
-    const step = await this.#store.decide(id, this.#keys.lease(record.status.holder), { ...vote, ...(entitled.person !== undefined && { person: entitled.person }) });
+    const step = await this.#store.decide(id, this.#keys.lease(record.status.holder), {
+      ...vote,
+      ...(entitled.person !== undefined && { person: entitled.person }),
+    });
     if (step.code === 'missing') throw notFound(id);
     const after = { request: record.request, status: step.status };
     if (step.code === 'duplicate') {
       const key = voterKey({ by: decision.by, via: decision.via, ...(entitled.person !== undefined && { person: entitled.person }) });
       const earlier = step.status.votes.find((v) => v.verdict === 'approve' && voterKey(v) === key);
-      const who = earlier ? `${describeVoter(earlier)}${earlier.person !== undefined ? ` (as ${earlier.via === 'slack' ? 'Slack user' : 'admin'} ${earlier.by})` : ''}` : decision.by;
-      throw new AirlockError(ErrorCode.ApprovalDecided, `${id} was already approved by ${who}; one person approves once, and ${step.status.min_approvals} different people must approve`);
+      const who = earlier
+        ? `${describeVoter(earlier)}${earlier.person !== undefined ? ` (as ${earlier.via === 'slack' ? 'Slack user' : 'admin'} ${earlier.by})` : ''}`
+        : decision.by;
+      throw new AirlockError(
+        ErrorCode.ApprovalDecided,
+        `${id} was already approved by ${who}; one person approves once, and ${step.status.min_approvals} different people must approve`,
+      );
     }
     if (step.code === 'counted') return { outcome: 'counted', record: after };
     if (step.code === 'orphaned') this.#orphaned(after, true);
@@ -215,11 +240,23 @@ export class Approvals {
   async consume(request: ApprovalRequest, args: Record<string, unknown>): Promise<ApprovalStatus> {
     const step = await this.#store.consume(request.id);
     if (step.code === 'missing') throw notFound(request.id);
-    if (step.code !== 'ok') throw new AirlockError(ErrorCode.ApprovalDecided, `approval ${request.id} ${step.code === 'used' ? 'already covered a call' : `is ${step.status.state}, not approved`}`);
+    if (step.code !== 'ok')
+      throw new AirlockError(
+        ErrorCode.ApprovalDecided,
+        `approval ${request.id} ${step.code === 'used' ? 'already covered a call' : `is ${step.status.state}, not approved`}`,
+      );
     const stored = await this.#queue.get(request.id);
-    const digests = { sending: this.#options.digest(args), held: request.digest, approved: step.status.digest, stored: stored ? this.#options.digest(stored.arguments) : 'missing' };
+    const digests = {
+      sending: this.#options.digest(args),
+      held: request.digest,
+      approved: step.status.digest,
+      stored: stored ? this.#options.digest(stored.arguments) : 'missing',
+    };
     if (new Set(Object.values(digests)).size !== 1) {
-      throw new AirlockError(ErrorCode.ApprovalTampered, `the arguments about to be sent do not match the ones approved for ${request.id} (${JSON.stringify(digests)})`);
+      throw new AirlockError(
+        ErrorCode.ApprovalTampered,
+        `the arguments about to be sent do not match the ones approved for ${request.id} (${JSON.stringify(digests)})`,
+      );
     }
     return step.status;
   }
@@ -239,7 +276,11 @@ export class Approvals {
   }
 
   async get(id: string): Promise<ApprovalRecord> {
-    if (!isApprovalId(id)) throw new AirlockError(ErrorCode.BadArguments, `${JSON.stringify(id)} is not an approval id (they look like apr_ followed by 22 letters, digits, - or _)`);
+    if (!isApprovalId(id))
+      throw new AirlockError(
+        ErrorCode.BadArguments,
+        `${JSON.stringify(id)} is not an approval id (they look like apr_ followed by 22 letters, digits, - or _)`,
+      );
     const [request, status] = await Promise.all([this.#queue.get(id), this.#store.status(id)]);
     if (!request || !status) throw notFound(id);
     return { request, status };
@@ -248,9 +289,13 @@ export class Approvals {
   async list(filter: ListFilter = {}): Promise<ApprovalRecord[]> {
     const limit = filter.limit ?? 100;
     // A pending request's job is still delayed; a decided one's may be too, until the worker completes it.
-    const jobStates: JobState[] = filter.state === 'pending' ? ['delayed', 'waiting', 'active'] : ['delayed', 'waiting', 'active', 'completed', 'failed'];
+    const jobStates: JobState[] =
+      filter.state === 'pending' ? ['delayed', 'waiting', 'active'] : ['delayed', 'waiting', 'active', 'completed', 'failed'];
     const candidates = (await this.#queue.list(jobStates, LIST_SCAN)).filter(
-      (r) => (filter.server === undefined || r.server === filter.server) && (filter.tool === undefined || r.tool === filter.tool) && (filter.grant === undefined || r.grant === filter.grant),
+      (r) =>
+        (filter.server === undefined || r.server === filter.server) &&
+        (filter.tool === undefined || r.tool === filter.tool) &&
+        (filter.grant === undefined || r.grant === filter.grant),
     );
     const statuses = await this.#store.statuses(candidates.map((r) => r.id));
     const records: ApprovalRecord[] = [];
@@ -285,10 +330,10 @@ export class Approvals {
       const now = Date.now();
       const fields = { approval_id: request.id, request_id: request.request_id, err: errorMessage(err) };
       if (now - request.expires_at > FORSAKE_CHECKS_MS) {
-        this.#options.logger.error(fields, 'an approval request\'s timeout step kept failing; no longer retrying it');
+        this.#options.logger.error(fields, "an approval request's timeout step kept failing; no longer retrying it");
         return {};
       }
-      this.#options.logger.warn(fields, 'an approval request\'s timeout step failed; retrying it');
+      this.#options.logger.warn(fields, "an approval request's timeout step failed; retrying it");
       return { again: now + this.#recheckMs };
     }
   }
@@ -318,7 +363,10 @@ export class Approvals {
     if (step.code !== 'holder_alive') return {};
     const now = Date.now();
     if (now - (status.decided_at ?? now) > FORSAKE_CHECKS_MS) {
-      this.#options.logger.warn({ approval_id: request.id, request_id: request.request_id, holder: status.holder }, 'an approval is still unused by its live holder; no longer checking it');
+      this.#options.logger.warn(
+        { approval_id: request.id, request_id: request.request_id, holder: status.holder },
+        'an approval is still unused by its live holder; no longer checking it',
+      );
       return {};
     }
     return { again: now + this.#recheckMs };
@@ -337,7 +385,10 @@ export class Approvals {
   }
 
   #orphaned(record: ApprovalRecord, holderGone: boolean): void {
-    this.#options.logger.info({ approval_id: record.request.id, request_id: record.request.request_id, state: record.status.state, holder_gone: holderGone }, 'approval request ended with no instance holding its call');
+    this.#options.logger.info(
+      { approval_id: record.request.id, request_id: record.request.request_id, state: record.status.state, holder_gone: holderGone },
+      'approval request ended with no instance holding its call',
+    );
     void this.#queue.promote(record.request.id);
     this.#options.onOrphaned?.(record);
   }

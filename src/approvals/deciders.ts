@@ -21,8 +21,7 @@ export interface PersonEntry {
 }
 
 export type Entitlement =
-  | { ok: true; person: string | undefined }
-  | { ok: false; why: 'console_only' | 'not_listed'; message: string; person: string | undefined };
+  { ok: true; person: string | undefined } | { ok: false; why: 'console_only' | 'not_listed'; message: string; person: string | undefined };
 
 /**
  * Who may decide a held call, and who counts as one person. A request
@@ -67,12 +66,20 @@ export class Deciders {
     const names = person ? [person.name, ...person.slack, ...person.admins] : [decider.id];
     if (names.some((n) => listed.has(n)) || (decider.memberOf ?? []).some((g) => listed.has(g))) return { ok: true, person: person?.name };
     const who = person ? `${person.name} (${describeIdentity(decider)})` : describeIdentity(decider);
-    return { ok: false, why: 'not_listed', person: person?.name, message: `${who} is not an approver for ${call} (approvers: ${request.approvers.join(', ')})` };
+    return {
+      ok: false,
+      why: 'not_listed',
+      person: person?.name,
+      message: `${who} is not an approver for ${call} (approvers: ${request.approvers.join(', ')})`,
+    };
   }
 }
 
 /** Who decides a hold: the rule's approvers, else the config's `approvals.approvers`, else nobody listed (console admins only). */
-export function approverList(rule: readonly string[] | undefined, configured: readonly string[] | undefined): { approvers: readonly string[]; from: 'rule' | 'config' | null } {
+export function approverList(
+  rule: readonly string[] | undefined,
+  configured: readonly string[] | undefined,
+): { approvers: readonly string[]; from: 'rule' | 'config' | null } {
   if (rule !== undefined && rule.length > 0) return { approvers: rule, from: 'rule' };
   if (configured !== undefined && configured.length > 0) return { approvers: configured, from: 'config' };
   return { approvers: [], from: null };
@@ -80,7 +87,8 @@ export function approverList(rule: readonly string[] | undefined, configured: re
 
 /** The approvers of a hold in words: `U0ALICE, S0OPS` (with where the list came from), or that only console admins decide. */
 export function describeApprovers(list: { approvers: readonly string[]; from: 'rule' | 'config' | null }): string {
-  if (list.approvers.length === 0) return 'console admins only (no approvers list applies: set approvals.approvers, or the rule\'s approval.approvers)';
+  if (list.approvers.length === 0)
+    return "console admins only (no approvers list applies: set approvals.approvers, or the rule's approval.approvers)";
   return `${list.approvers.join(', ')}${list.from === 'config' ? ' (approvals.approvers)' : ''}`;
 }
 
@@ -96,7 +104,9 @@ export function voterKey(vote: { by: string; via: string; person?: string }): st
 /** `alice`, or `Slack user U0ALICE`: a person as a refusal names them. */
 export function describeVoter(vote: { by: string; via: string; person?: string; name?: string }): string {
   if (vote.person !== undefined) return vote.person;
-  return vote.name !== undefined ? `${vote.name} (${describeIdentity({ via: vote.via, id: vote.by })})` : describeIdentity({ via: vote.via, id: vote.by });
+  return vote.name !== undefined
+    ? `${vote.name} (${describeIdentity({ via: vote.via, id: vote.by })})`
+    : describeIdentity({ via: vote.via, id: vote.by });
 }
 
 /** `Slack user U0ALICE`, `admin alice`. */

@@ -58,7 +58,12 @@ export class HeldCalls {
   }
 
   static async start(options: HeldCallsOptions): Promise<HeldCalls> {
-    const subscriber = options.redis.duplicate({ enableOfflineQueue: true, maxRetriesPerRequest: null, commandTimeout: undefined, autoResendUnfulfilledCommands: true });
+    const subscriber = options.redis.duplicate({
+      enableOfflineQueue: true,
+      maxRetriesPerRequest: null,
+      commandTimeout: undefined,
+      autoResendUnfulfilledCommands: true,
+    });
     const held = new HeldCalls(options, subscriber);
     subscriber.on('error', () => undefined); // the request-path client logs Redis outages once
     subscriber.on('message', (_channel: string, message: string) => held.#onMessage(message));
@@ -68,10 +73,13 @@ export class HeldCalls {
     // The two connections come back in either order: whichever is second can withdraw what was given up.
     options.redis.on('ready', held.#onRequestClientBack);
     await held.#renewLease();
-    held.#leaseTimer = setInterval(() => {
-      void held.#renewLease().catch(() => undefined);
-      void held.#withdrawAbandoned();
-    }, Math.floor(held.#leaseMs / 3));
+    held.#leaseTimer = setInterval(
+      () => {
+        void held.#renewLease().catch(() => undefined);
+        void held.#withdrawAbandoned();
+      },
+      Math.floor(held.#leaseMs / 3),
+    );
     held.#leaseTimer.unref();
     return held;
   }
@@ -175,7 +183,12 @@ export class HeldCalls {
       if (this.#waiters.size > 0) this.#instance = randomUUID();
       for (const [id, waiter] of this.#waiters) {
         this.#abandoned.add(id);
-        waiter.reject(new AirlockError(ErrorCode.RedisUnavailable, `Redis was unreachable for ${this.#options.redisGraceMs} ms while the call waited for approval`));
+        waiter.reject(
+          new AirlockError(
+            ErrorCode.RedisUnavailable,
+            `Redis was unreachable for ${this.#options.redisGraceMs} ms while the call waited for approval`,
+          ),
+        );
       }
     }, this.#options.redisGraceMs);
   }
@@ -190,7 +203,9 @@ export class HeldCalls {
   async #withdrawAbandoned(): Promise<void> {
     for (const id of [...this.#abandoned]) {
       this.#abandoned.delete(id);
-      await this.#options.store.settle(id, 'withdrawn', 'the gateway lost Redis while holding the call and gave up on it').catch(() => this.#abandoned.add(id));
+      await this.#options.store
+        .settle(id, 'withdrawn', 'the gateway lost Redis while holding the call and gave up on it')
+        .catch(() => this.#abandoned.add(id));
     }
   }
 

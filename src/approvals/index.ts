@@ -1,3 +1,31 @@
-export { Approvals, type ApprovalsOptions, type DecideResult, type ReviewerVote, type Held, type ListFilter, type NewApproval } from './approvals.js';
-export { APPROVAL_STATES, approversOf, isApprovalId, type ApprovalRecord, type ApprovalRequest, type ApprovalState, type ApprovalStatus, type Execution, type Vote } from './request.js';
-export { approverList, Deciders, describeApprovers, describeIdentity, describeVoter, voterKey, type Decider, type Entitlement, type PersonEntry } from './deciders.js';
+export {
+  Approvals,
+  type ApprovalsOptions,
+  type DecideResult,
+  type ReviewerVote,
+  type Held,
+  type ListFilter,
+  type NewApproval,
+} from './approvals.js';
+export {
+  APPROVAL_STATES,
+  approversOf,
+  isApprovalId,
+  type ApprovalRecord,
+  type ApprovalRequest,
+  type ApprovalState,
+  type ApprovalStatus,
+  type Execution,
+  type Vote,
+} from './request.js';
+export {
+  approverList,
+  Deciders,
+  describeApprovers,
+  describeIdentity,
+  describeVoter,
+  voterKey,
+  type Decider,
+  type Entitlement,
+  type PersonEntry,
+} from './deciders.js';

@@ -47,7 +47,12 @@ export class RequestQueue {
     if (options.onDue) {
       const onDue = options.onDue;
       // BullMQ's blocking reads need a client that waits for Redis rather than failing fast, and no command timeout.
-      const connection = redis.duplicate({ enableOfflineQueue: true, maxRetriesPerRequest: null, commandTimeout: undefined, autoResendUnfulfilledCommands: true });
+      const connection = redis.duplicate({
+        enableOfflineQueue: true,
+        maxRetriesPerRequest: null,
+        commandTimeout: undefined,
+        autoResendUnfulfilledCommands: true,
+      });
       connection.on('error', () => undefined); // the request-path client logs Redis outages once
       this.#workerConnection = connection;
       this.#worker = new Worker(
@@ -105,7 +110,8 @@ export class RequestQueue {
    * it is forced, and each close gets a bounded wait.
    */
   async close(): Promise<void> {
-    const bounded = (work: Promise<unknown>) => Promise.race([work.catch(() => undefined), new Promise((resolve) => setTimeout(resolve, CLOSE_WAIT_MS).unref())]);
+    const bounded = (work: Promise<unknown>) =>
+      Promise.race([work.catch(() => undefined), new Promise((resolve) => setTimeout(resolve, CLOSE_WAIT_MS).unref())]);
     if (this.#worker) await bounded(this.#worker.close(true));
     this.#workerConnection?.disconnect();
     await bounded(this.#queue.close());

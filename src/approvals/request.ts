@@ -15,7 +15,6 @@ export function isApprovalId(id: string): boolean {
   return ID_PATTERN.test(id);
 }
 
-
 /**
  * What a reviewer is asked to approve: one call, exactly as the agent sent
  * it. Stored as the BullMQ job's data and read back through this schema
@@ -133,6 +132,15 @@ function pairs(flat: string[]): [string, string][] {
 }
 
 /** Everyone who voted, in order (several when `min_approvals` asked for more than one), as the audit trail records approvers. */
-export function approversOf(status: Pick<ApprovalStatus, 'votes'>): { id: string; name?: string; person?: string; via: string; verdict: 'approve' | 'reject'; at: number }[] {
-  return status.votes.map((v) => ({ id: v.by, ...(v.name !== undefined && { name: v.name }), ...(v.person !== undefined && { person: v.person }), via: v.via, verdict: v.verdict, at: v.at }));
+export function approversOf(
+  status: Pick<ApprovalStatus, 'votes'>,
+): { id: string; name?: string; person?: string; via: string; verdict: 'approve' | 'reject'; at: number }[] {
+  return status.votes.map((v) => ({
+    id: v.by,
+    ...(v.name !== undefined && { name: v.name }),
+    ...(v.person !== undefined && { person: v.person }),
+    via: v.via,
+    verdict: v.verdict,
+    at: v.at,
+  }));
 }

@@ -7,16 +7,42 @@ import { parseStatus, type ApprovalStatus, type Execution } from './request.js';
 const file = (name: string) => new URL(`./${name}.lua`, import.meta.url);
 // KEYS, then ARGV, as each script's header lists them.
 const SCRIPTS = {
-  create: new LuaScript<number[], [state: string], [holder: string, minApprovals: number, timeoutMs: number, digest: string, retentionMs: number]>({ name: 'airlockApprovalCreate', file: file('create'), numberOfKeys: 1 }),
-  decide: new LuaScript<string[], [state: string, lease: string], [verdict: 'approve' | 'reject', by: string, reason: string, via: string, retentionMs: number, events: string, id: string, name: string, person: string]>({
+  create: new LuaScript<
+    number[],
+    [state: string],
+    [holder: string, minApprovals: number, timeoutMs: number, digest: string, retentionMs: number]
+  >({ name: 'airlockApprovalCreate', file: file('create'), numberOfKeys: 1 }),
+  decide: new LuaScript<
+    string[],
+    [state: string, lease: string],
+    [
+      verdict: 'approve' | 'reject',
+      by: string,
+      reason: string,
+      via: string,
+      retentionMs: number,
+      events: string,
+      id: string,
+      name: string,
+      person: string,
+    ]
+  >({
     name: 'airlockApprovalDecide',
     file: file('decide'),
     numberOfKeys: 2,
   }),
-  settle: new LuaScript<string[], [state: string], [to: 'expired' | 'withdrawn', reason: string, retentionMs: number, events: string, id: string]>({ name: 'airlockApprovalSettle', file: file('settle'), numberOfKeys: 1 }),
+  settle: new LuaScript<
+    string[],
+    [state: string],
+    [to: 'expired' | 'withdrawn', reason: string, retentionMs: number, events: string, id: string]
+  >({ name: 'airlockApprovalSettle', file: file('settle'), numberOfKeys: 1 }),
   consume: new LuaScript<string[], [state: string], []>({ name: 'airlockApprovalConsume', file: file('consume'), numberOfKeys: 1 }),
   annotate: new LuaScript<number, [state: string], string[]>({ name: 'airlockApprovalAnnotate', file: file('annotate'), numberOfKeys: 1 }),
-  forsake: new LuaScript<string[], [state: string, lease: string], [execution: string, events: string, id: string]>({ name: 'airlockApprovalForsake', file: file('forsake'), numberOfKeys: 2 }),
+  forsake: new LuaScript<string[], [state: string, lease: string], [execution: string, events: string, id: string]>({
+    name: 'airlockApprovalForsake',
+    file: file('forsake'),
+    numberOfKeys: 2,
+  }),
 };
 
 export type DecideCode = 'decided' | 'counted' | 'already' | 'duplicate' | 'expired' | 'orphaned';
@@ -58,7 +84,10 @@ export class ApprovalStore {
   }
 
   /** Opens a pending request; resolves with its created and expiry times (Redis clock), or undefined if the id is taken. */
-  async create(id: string, fields: { holder: string; min_approvals: number; timeout_ms: number; digest: string }): Promise<{ created_at: number; expires_at: number } | undefined> {
+  async create(
+    id: string,
+    fields: { holder: string; min_approvals: number; timeout_ms: number; digest: string },
+  ): Promise<{ created_at: number; expires_at: number } | undefined> {
     const reply = await this.#deadline(
       this.#run.create([this.#keys.state(id)], [fields.holder, fields.min_approvals, fields.timeout_ms, fields.digest, this.#retentionMs]),
       'opening an approval request',
@@ -69,14 +98,20 @@ export class ApprovalStore {
 
   async decide(id: string, lease: string, vote: VoteInput): Promise<Step<DecideCode>> {
     const reply = await this.#deadline(
-      this.#run.decide([this.#keys.state(id), lease], [vote.verdict, vote.by, vote.reason, vote.via, this.#retentionMs, this.#keys.events, id, vote.name ?? '', vote.person ?? '']),
+      this.#run.decide(
+        [this.#keys.state(id), lease],
+        [vote.verdict, vote.by, vote.reason, vote.via, this.#retentionMs, this.#keys.events, id, vote.name ?? '', vote.person ?? ''],
+      ),
       'recording a decision',
     );
     return step<DecideCode>(reply);
   }
 
   async settle(id: string, to: 'expired' | 'withdrawn', reason: string): Promise<Step<SettleCode>> {
-    const reply = await this.#deadline(this.#run.settle([this.#keys.state(id)], [to, reason, this.#retentionMs, this.#keys.events, id]), 'ending an approval request');
+    const reply = await this.#deadline(
+      this.#run.settle([this.#keys.state(id)], [to, reason, this.#retentionMs, this.#keys.events, id]),
+      'ending an approval request',
+    );
     return step<SettleCode>(reply);
   }
 
@@ -86,7 +121,10 @@ export class ApprovalStore {
 
   /** Ends an approved request nobody can use any more (its holder's lease is gone), recording why its call was not sent. */
   async forsake(id: string, lease: string, execution: Execution): Promise<Step<ForsakeCode>> {
-    const reply = await this.#deadline(this.#run.forsake([this.#keys.state(id), lease], [JSON.stringify(execution), this.#keys.events, id]), 'ending an unused approval');
+    const reply = await this.#deadline(
+      this.#run.forsake([this.#keys.state(id), lease], [JSON.stringify(execution), this.#keys.events, id]),
+      'ending an unused approval',
+    );
     return step<ForsakeCode>(reply);
   }
 

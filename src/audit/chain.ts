@@ -89,15 +89,23 @@ export class ChainCheck {
     if ('message' in parsed) return parsed;
     const { event, json } = parsed;
     const expected = this.#expected;
-    const fail = (message: string): ChainProblem => ({ where: stored.where, seq: event.seq, message: `${describeEvent(stored.where, event)} ${message}` });
+    const fail = (message: string): ChainProblem => ({
+      where: stored.where,
+      seq: event.seq,
+      message: `${describeEvent(stored.where, event)} ${message}`,
+    });
     // Hashed as stored, not as parsed: a field the schema does not know is content too.
-    if (linkHash(event.seq, event.prev, contentHash(json)) !== event.hash) return fail('was changed: its content no longer matches its hash');
+    if (linkHash(event.seq, event.prev, contentHash(json)) !== event.hash)
+      return fail('was changed: its content no longer matches its hash');
     if (event.seq <= expected.seq) return fail(`is out of order: it comes after seq ${expected.seq}`);
     if (event.seq > expected.seq + 1) {
       const gap = event.seq - expected.seq - 1;
-      return fail(`follows seq ${expected.seq}: ${gap === 1 ? `event seq ${expected.seq + 1} was` : `events seq ${expected.seq + 1}–${event.seq - 1} were`} removed or moved`);
+      return fail(
+        `follows seq ${expected.seq}: ${gap === 1 ? `event seq ${expected.seq + 1} was` : `events seq ${expected.seq + 1}–${event.seq - 1} were`} removed or moved`,
+      );
     }
-    if (event.prev !== expected.hash) return fail('does not follow the event before it (its prev is not that event\'s hash): an earlier event was changed or replaced');
+    if (event.prev !== expected.hash)
+      return fail("does not follow the event before it (its prev is not that event's hash): an earlier event was changed or replaced");
     const observed = this.#observe?.(event);
     if (observed !== undefined) return fail(observed);
     this.#first ??= event.seq;
@@ -115,12 +123,18 @@ function parseStored(stored: StoredEvent): { event: AuditEvent; json: Record<str
     return { where: stored.where, message: `${stored.where} is not valid JSON: it was changed or cut` };
   }
   const parsed = AuditEventSchema.safeParse(json);
-  if (!parsed.success) return { where: stored.where, message: `${stored.where} is not an audit event (${parsed.error.issues[0]?.path.join('.') ?? ''}: ${parsed.error.issues[0]?.message ?? ''}): it was changed` };
+  if (!parsed.success)
+    return {
+      where: stored.where,
+      message: `${stored.where} is not an audit event (${parsed.error.issues[0]?.path.join('.') ?? ''}: ${parsed.error.issues[0]?.message ?? ''}): it was changed`,
+    };
   return { event: parsed.data, json: json as Record<string, unknown> };
 }
 
 /** `event seq 42 (stream id 1764…-0, approved fixture/echo at 2026-…)`: enough to find it. */
 function describeEvent(where: string, event: AuditEvent): string {
-  const subject = [event.event, event.server && event.tool ? `${event.server}/${event.tool}` : undefined, event.approval_id].filter(Boolean).join(' ');
+  const subject = [event.event, event.server && event.tool ? `${event.server}/${event.tool}` : undefined, event.approval_id]
+    .filter(Boolean)
+    .join(' ');
   return `event seq ${event.seq} (${where}, ${subject} at ${event.time})`;
 }

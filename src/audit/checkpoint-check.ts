@@ -84,9 +84,15 @@ export class CheckpointCheck {
     const report = this.found();
     const rules = this.#rules;
     if (!rules || last <= this.#start) return report;
-    const end = (seq: number, message: string): CheckpointReport => ({ ...report, problem: { where: 'the end of the trail', seq, message } });
+    const end = (seq: number, message: string): CheckpointReport => ({
+      ...report,
+      problem: { where: 'the end of the trail', seq, message },
+    });
     if (!newest) {
-      return end(this.#start + 1, `no checkpoint among events seq ${this.#start + 1}–${last}: none was signed (no gateway with audit.anchor_key has written since), or they were removed`);
+      return end(
+        this.#start + 1,
+        `no checkpoint among events seq ${this.#start + 1}–${last}: none was signed (no gateway with audit.anchor_key has written since), or they were removed`,
+      );
     }
     const unproven = { first: newest.covers + 1, last };
     report.unproven = unproven;
@@ -112,7 +118,8 @@ export class CheckpointCheck {
   #check(event: AuditEvent, key: Buffer): string | undefined {
     const checkpoint = event.checkpoint;
     if (!checkpoint) return 'is a checkpoint without its signature: it was changed';
-    if (!checkpointSigned(key, checkpoint, event.time)) return 'is a checkpoint whose signature does not match: it was forged or changed, or the gateways sign with another audit.anchor_key';
+    if (!checkpointSigned(key, checkpoint, event.time))
+      return 'is a checkpoint whose signature does not match: it was forged or changed, or the gateways sign with another audit.anchor_key';
     if (checkpoint.reached !== undefined) {
       return `is a checkpoint recording that the trail had reached seq ${checkpoint.reached} before its head was set back (signed by ${event.instance}): events up to seq ${checkpoint.reached} were cut from its end, or Redis lost them`;
     }
@@ -124,7 +131,8 @@ export class CheckpointCheck {
     if (checkpoint.seq >= event.seq) return `is a checkpoint of event seq ${checkpoint.seq}, which is not before it: it was moved`;
     if (checkpoint.seq <= this.#start) return undefined;
     const at = checkpoint.seq % RECENT;
-    if (this.#recent.seqs[at] !== checkpoint.seq) return `is a checkpoint of event seq ${checkpoint.seq}, more than ${RECENT} events before it: it was moved`;
+    if (this.#recent.seqs[at] !== checkpoint.seq)
+      return `is a checkpoint of event seq ${checkpoint.seq}, more than ${RECENT} events before it: it was moved`;
     if (this.#recent.hashes[at] !== checkpoint.hash) {
       return `is a checkpoint of event seq ${checkpoint.seq}, but that event's hash is not the one signed: event seq ${checkpoint.seq} or one before it was changed, removed or replaced (and the chain after it recomputed)`;
     }
@@ -133,7 +141,12 @@ export class CheckpointCheck {
 }
 
 /** The chain's report with what the checkpoints say; the end is judged only when the whole chain held (a broken chain is the first thing wrong). */
-export function endOfTrail(report: ChainReport, checkpoints: CheckpointCheck, last: number, asOf: { ms: number; now: boolean }): ChainReport & { checkpoints: CheckpointReport } {
+export function endOfTrail(
+  report: ChainReport,
+  checkpoints: CheckpointCheck,
+  last: number,
+  asOf: { ms: number; now: boolean },
+): ChainReport & { checkpoints: CheckpointReport } {
   if (report.problem) return { ...report, checkpoints: checkpoints.found() };
   const { problem, ...found } = checkpoints.finish(last, asOf);
   return { ...report, ...(problem && { problem }), checkpoints: found };

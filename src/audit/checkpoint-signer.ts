@@ -52,9 +52,17 @@ export class CheckpointSigner {
     const reached = before < this.#highest ? this.#highest : undefined;
     this.#highest = head.seq;
     if (reached !== undefined) {
-      this.#logger.error({ reached, head: before }, `the audit trail went back from seq ${reached} to seq ${before}: events were cut from its end (or Redis lost them); a signed checkpoint records it`);
+      this.#logger.error(
+        { reached, head: before },
+        `the audit trail went back from seq ${reached} to seq ${before}: events were cut from its end (or Redis lost them); a signed checkpoint records it`,
+      );
     }
     if (!reply.claimed && reached === undefined) return undefined;
-    return checkpointDraft(this.#settings.key, { seq: head.seq, hash: head.hash, previous: reply.newest, ...(reached !== undefined && { reached }) }, now, this.#instance);
+    return checkpointDraft(
+      this.#settings.key,
+      { seq: head.seq, hash: head.hash, previous: reply.newest, ...(reached !== undefined && { reached }) },
+      now,
+      this.#instance,
+    );
   }
 }

@@ -6,10 +6,37 @@ export function jsonLine(id: string, raw: string): string {
 }
 
 const CSV_COLUMNS = [
-  'id', 'seq', 'time', 'event', 'instance', 'request_id', 'approval_id', 'grant', 'session', 'client', 'server', 'tool',
-  'decision', 'rule', 'reason', 'approvers', 'channel', 'result', 'duration_ms', 'detail', 'admin', 'digest', 'arguments', 'arguments_truncated', 'prev', 'hash',
+  'id',
+  'seq',
+  'time',
+  'event',
+  'instance',
+  'request_id',
+  'approval_id',
+  'grant',
+  'session',
+  'client',
+  'server',
+  'tool',
+  'decision',
+  'rule',
+  'reason',
+  'approvers',
+  'channel',
+  'result',
+  'duration_ms',
+  'detail',
+  'admin',
+  'digest',
+  'arguments',
+  'arguments_truncated',
+  'prev',
+  'hash',
   // Added later, so at the end: an export read by column position keeps its columns.
-  'method', 'resource', 'prompt', 'checkpoint',
+  'method',
+  'resource',
+  'prompt',
+  'checkpoint',
 ] as const;
 
 export const CSV_HEADER = CSV_COLUMNS.join(',');
@@ -20,7 +47,21 @@ export function csvRow(event: AuditEvent): string {
 }
 
 function cellText(event: AuditEvent, column: (typeof CSV_COLUMNS)[number]): string {
-  if (column === 'approvers') return (event.approvers ?? []).map((a) => [a.id, a.name && `(${a.name})`, a.person && `as ${a.person}`, a.verdict, `via ${a.via}`, a.at !== undefined && `at ${new Date(a.at).toISOString()}`].filter(Boolean).join(' ')).join('; ');
+  if (column === 'approvers')
+    return (event.approvers ?? [])
+      .map((a) =>
+        [
+          a.id,
+          a.name && `(${a.name})`,
+          a.person && `as ${a.person}`,
+          a.verdict,
+          `via ${a.via}`,
+          a.at !== undefined && `at ${new Date(a.at).toISOString()}`,
+        ]
+          .filter(Boolean)
+          .join(' '),
+      )
+      .join('; ');
   const value = event[column];
   if (value === undefined || value === null) return '';
   if (column === 'arguments' || column === 'checkpoint') return typeof value === 'string' ? value : JSON.stringify(value);

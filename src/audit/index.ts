@@ -1,4 +1,12 @@
-export { AUDIT_EVENTS, AuditEventSchema, type AuditEvent, type AuditEventName, type AuditInput, type AuditRecorder, type Approver } from './event.js';
+export {
+  AUDIT_EVENTS,
+  AuditEventSchema,
+  type AuditEvent,
+  type AuditEventName,
+  type AuditInput,
+  type AuditRecorder,
+  type Approver,
+} from './event.js';
 export { AuditTrail, type AuditTrailOptions } from './trail.js';
 export { AuditReader, type AuditPage, type VerifyReport } from './reader.js';
 export { AuditMirror } from './mirror.js';

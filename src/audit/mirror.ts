@@ -40,7 +40,12 @@ export class AuditMirror {
   private constructor(options: AuditMirrorOptions) {
     this.#options = options;
     this.#lock = `${options.file}.lock`;
-    this.#reader = options.redis.duplicate({ enableOfflineQueue: true, maxRetriesPerRequest: null, commandTimeout: undefined, autoResendUnfulfilledCommands: true });
+    this.#reader = options.redis.duplicate({
+      enableOfflineQueue: true,
+      maxRetriesPerRequest: null,
+      commandTimeout: undefined,
+      autoResendUnfulfilledCommands: true,
+    });
     this.#reader.on('error', () => undefined); // the request-path client logs Redis outages once
   }
 
@@ -49,7 +54,10 @@ export class AuditMirror {
     try {
       await (await open(options.file, 'a')).close();
     } catch (err) {
-      throw new AirlockError(ErrorCode.ConfigInvalid, `audit.file: ${options.file} cannot be written (${(err as NodeJS.ErrnoException).code ?? errorMessage(err)}); fix its folder or permissions, or remove audit.file`);
+      throw new AirlockError(
+        ErrorCode.ConfigInvalid,
+        `audit.file: ${options.file} cannot be written (${(err as NodeJS.ErrnoException).code ?? errorMessage(err)}); fix its folder or permissions, or remove audit.file`,
+      );
     }
     const mirror = new AuditMirror(options);
     await mirror.#tryToWrite();
@@ -79,7 +87,10 @@ export class AuditMirror {
       return;
     }
     if (!this.#takeover) {
-      this.#options.logger.info({ file: this.#options.file, lock: this.#lock }, 'another Airlock process writes the audit file; this one takes over if it stops');
+      this.#options.logger.info(
+        { file: this.#options.file, lock: this.#lock },
+        'another Airlock process writes the audit file; this one takes over if it stops',
+      );
       this.#takeover = setInterval(() => void this.#tryToWrite(), TAKEOVER_MS);
       this.#takeover.unref();
     }

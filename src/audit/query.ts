@@ -15,7 +15,10 @@ function pointInTime(now: () => number) {
     if (typeof ago === 'number') return now() - ago;
     const ms = /^\d{4}-\d{2}-\d{2}/.test(text) ? Date.parse(text) : Number.NaN;
     if (Number.isNaN(ms)) {
-      ctx.addIssue({ code: 'custom', message: `${JSON.stringify(text)} is not a date: use an ISO date or date-time (2026-11-25, 2026-11-25T17:00:00Z) or a time ago (15m, 2h, 7d)` });
+      ctx.addIssue({
+        code: 'custom',
+        message: `${JSON.stringify(text)} is not a date: use an ISO date or date-time (2026-11-25, 2026-11-25T17:00:00Z) or a time ago (15m, 2h, 7d)`,
+      });
       return z.NEVER;
     }
     return ms;
@@ -47,7 +50,10 @@ export function auditQuerySchema(now: () => number = Date.now) {
       limit: z.coerce.number().int().min(1).max(1_000).default(100),
     })
     .strict()
-    .refine((q) => q.since === undefined || q.until === undefined || q.since <= q.until, { message: 'since is after until', path: ['since'] });
+    .refine((q) => q.since === undefined || q.until === undefined || q.since <= q.until, {
+      message: 'since is after until',
+      path: ['since'],
+    });
 }
 
 export type AuditQuery = z.infer<ReturnType<typeof auditQuerySchema>>;
@@ -57,7 +63,8 @@ export function parseAuditQuery(input: Record<string, unknown>, now: () => numbe
   const parsed = auditQuerySchema(now).safeParse(input);
   if (parsed.success) return parsed.data;
   const problems = parsed.error.issues.map((issue) => {
-    if (issue.code === 'unrecognized_keys') return `unknown filter${issue.keys.length > 1 ? 's' : ''} ${issue.keys.join(', ')} (known: ${Object.keys(auditQuerySchema(now).shape).join(', ')})`;
+    if (issue.code === 'unrecognized_keys')
+      return `unknown filter${issue.keys.length > 1 ? 's' : ''} ${issue.keys.join(', ')} (known: ${Object.keys(auditQuerySchema(now).shape).join(', ')})`;
     return `${issue.path.join('.') || 'query'}: ${issue.message}`;
   });
   throw new AirlockError(ErrorCode.BadArguments, `bad audit query: ${problems.join('; ')}`);

@@ -89,9 +89,16 @@ export class AuditReader {
     const last = report.last ?? trimmed.seq;
     if (!report.problem && head.seq > last) {
       const missing = head.seq === last + 1 ? `event seq ${head.seq} was` : `events seq ${last + 1}–${head.seq} were`;
-      report.problem = { where: 'the end of the stream', seq: last + 1, message: `the trail ends at seq ${last} but ${head.seq} events were written: ${missing} removed` };
+      report.problem = {
+        where: 'the end of the stream',
+        seq: last + 1,
+        message: `the trail ends at seq ${last} but ${head.seq} events were written: ${missing} removed`,
+      };
     }
-    return { ...endOfTrail(report, checkpoints, last, options.asOf ?? { ms: Date.now(), now: true }), ...(trimmed.seq > 0 && { trimmedThrough: trimmed.seq }) };
+    return {
+      ...endOfTrail(report, checkpoints, last, options.asOf ?? { ms: Date.now(), now: true }),
+      ...(trimmed.seq > 0 && { trimmedThrough: trimmed.seq }),
+    };
   }
 
   async #after(id: string, query: AuditQuery): Promise<boolean> {
@@ -121,6 +128,10 @@ function parseEvent(entry: StoredEvent): AuditEvent {
   } catch {
     parsed = undefined;
   }
-  if (!parsed?.success) throw new AirlockError(ErrorCode.AuditBroken, `the audit event at ${entry.where} is damaged (not a valid event); run airlock audit verify`);
+  if (!parsed?.success)
+    throw new AirlockError(
+      ErrorCode.AuditBroken,
+      `the audit event at ${entry.where} is damaged (not a valid event); run airlock audit verify`,
+    );
   return { ...(entry.id !== undefined && { id: entry.id }), ...parsed.data };
 }

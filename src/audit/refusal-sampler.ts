@@ -34,7 +34,13 @@ export class RefusalSampler<K extends string> {
     const window = this.#windows.get(kind);
     if (window === undefined || now >= window.endsAt) {
       if (window) this.#summarize(kind, window);
-      this.#windows.set(kind, { endsAt: now + this.#options.windowMs, suppressed: 0, firstSuppressedAt: 0, lastSuppressedAt: 0, timer: undefined });
+      this.#windows.set(kind, {
+        endsAt: now + this.#options.windowMs,
+        suppressed: 0,
+        firstSuppressedAt: 0,
+        lastSuppressedAt: 0,
+        timer: undefined,
+      });
       return true;
     }
     if (window.suppressed === 0) {

@@ -50,10 +50,13 @@ const UNCAPPED = new Set(['arguments']);
 /** Every string an agent, an upstream or a reviewer could make long, cut with a marker (see capText). */
 function capFields(draft: Record<string, unknown>): void {
   for (const [key, value] of Object.entries(draft)) {
-    if (typeof value === 'string' && !UNCAPPED.has(key)) draft[key] = capText(value, TEXT_FIELDS.has(key) ? MAX_TEXT_CHARS : MAX_NAME_CHARS);
+    if (typeof value === 'string' && !UNCAPPED.has(key))
+      draft[key] = capText(value, TEXT_FIELDS.has(key) ? MAX_TEXT_CHARS : MAX_NAME_CHARS);
   }
   if (Array.isArray(draft.approvers)) {
-    draft.approvers = (draft.approvers as Record<string, unknown>[]).map((a) => Object.fromEntries(Object.entries(a).map(([k, v]) => [k, typeof v === 'string' ? capText(v, MAX_NAME_CHARS) : v])));
+    draft.approvers = (draft.approvers as Record<string, unknown>[]).map((a) =>
+      Object.fromEntries(Object.entries(a).map(([k, v]) => [k, typeof v === 'string' ? capText(v, MAX_NAME_CHARS) : v])),
+    );
   }
 }
 

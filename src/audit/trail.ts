@@ -49,10 +49,15 @@ interface Waiter {
 }
 
 /** What waits to be appended: an event; a checkpoint this instance signed; or only a question whether a checkpoint is due. */
-type Queued = Waiter & ({ kind: 'event'; input: AuditInput; time: number } | { kind: 'checkpoint'; draft: DraftEvent } | { kind: 'poll'; force: boolean });
+type Queued = Waiter &
+  ({ kind: 'event'; input: AuditInput; time: number } | { kind: 'checkpoint'; draft: DraftEvent } | { kind: 'poll'; force: boolean });
 
 // KEYS, then ARGV, as append.lua's header lists them.
-const APPEND = new LuaScript<string[], [stream: string, head: string, trimmed: string, checkpoint: string, checkpointClaim: string], [linkedTo: string, minId: string, maxEvents: string, checkpointRequest: string, covers: string, ...triples: string[]]>({
+const APPEND = new LuaScript<
+  string[],
+  [stream: string, head: string, trimmed: string, checkpoint: string, checkpointClaim: string],
+  [linkedTo: string, minId: string, maxEvents: string, checkpointRequest: string, covers: string, ...triples: string[]]
+>({
   name: 'airlockAuditAppend',
   file: new URL('./append.lua', import.meta.url),
   numberOfKeys: 5,
@@ -102,9 +107,12 @@ export class AuditTrail implements AuditRecorder {
     if (options.checkpoints) {
       this.#signer = new CheckpointSigner(options.checkpoints, options.instance, options.logger);
       // An idle gateway still signs every interval: a fresh signed time is what tells "nothing happened" from "the end was cut".
-      this.#idle = setInterval(() => {
-        if (this.#queue.length === 0 && !this.#draining && !this.#retry) this.#enqueue({ kind: 'poll', force: false }, true);
-      }, Math.max(250, options.checkpoints.everyMs / 4));
+      this.#idle = setInterval(
+        () => {
+          if (this.#queue.length === 0 && !this.#draining && !this.#retry) this.#enqueue({ kind: 'poll', force: false }, true);
+        },
+        Math.max(250, options.checkpoints.everyMs / 4),
+      );
       this.#idle.unref();
     }
   }
@@ -175,7 +183,8 @@ export class AuditTrail implements AuditRecorder {
       const lost = this.#queue.shift();
       lost?.settle?.(new AirlockError(ErrorCode.RedisUnavailable, 'the audit queue overflowed while Redis was unreachable'));
       this.#dropped += 1;
-      if (this.#dropped === 1 || this.#dropped % 1_000 === 0) this.#options.logger.error({ dropped: this.#dropped }, 'audit events lost: Redis has been unreachable and the queue is full');
+      if (this.#dropped === 1 || this.#dropped % 1_000 === 0)
+        this.#options.logger.error({ dropped: this.#dropped }, 'audit events lost: Redis has been unreachable and the queue is full');
     }
     this.#queue.push(entry);
     this.#kick(urgent);
@@ -215,7 +224,12 @@ export class AuditTrail implements AuditRecorder {
         this.#queue.splice(0, batch.length);
         this.#failures = 0;
         // Queued before the batch's waiters hear of it, so a flush that follows (close) waits for the checkpoint too.
-        const checkpoint = this.#signer?.after(decodeHead(this.#head), batch.filter((entry) => entry.kind !== 'poll').length, reply, this.#now());
+        const checkpoint = this.#signer?.after(
+          decodeHead(this.#head),
+          batch.filter((entry) => entry.kind !== 'poll').length,
+          reply,
+          this.#now(),
+        );
         if (checkpoint) this.#queue.unshift({ kind: 'checkpoint', draft: checkpoint });
         for (const entry of batch) entry.settle?.();
       }
@@ -235,7 +249,11 @@ export class AuditTrail implements AuditRecorder {
     // A checkpoint is signed over the head as it was: once that is stale another instance (or this one, later) signs afresh.
     this.#queue = this.#queue.filter((entry) => entry.kind === 'event');
     const delay = Math.min(RETRY_MS.max, RETRY_MS.first * 2 ** (this.#failures - 1));
-    if (this.#failures === 1 || this.#failures % 20 === 0) this.#options.logger.error({ err: err.message, queued: this.#queue.length, retry_ms: delay }, 'audit events could not be written; retrying');
+    if (this.#failures === 1 || this.#failures % 20 === 0)
+      this.#options.logger.error(
+        { err: err.message, queued: this.#queue.length, retry_ms: delay },
+        'audit events could not be written; retrying',
+      );
     this.#retry = setTimeout(() => {
       this.#retry = undefined;
       this.#kick(true);
@@ -262,7 +280,13 @@ export class AuditTrail implements AuditRecorder {
     const now = this.#now();
     const trim = now - this.#trimmedAt >= TRIM_EVERY_MS;
     const minId = trim ? String(Math.max(1, now - retentionMs)) : '0';
-    const reply = await step(this.#appendScript([keys.stream, keys.head, keys.trimmed, keys.checkpoint, keys.checkpointClaim], [this.#head, minId, String(maxEvents ?? 0), claim, covers, ...args]), redisTimeoutMs);
+    const reply = await step(
+      this.#appendScript(
+        [keys.stream, keys.head, keys.trimmed, keys.checkpoint, keys.checkpointClaim],
+        [this.#head, minId, String(maxEvents ?? 0), claim, covers, ...args],
+      ),
+      redisTimeoutMs,
+    );
     this.#head = reply[0] ?? '';
     if (trim) this.#trimmedAt = now;
     return { claimed: reply[1] === '1', newest: Number(reply[2] ?? 0) };
@@ -276,7 +300,10 @@ function shapeOrStrip(entry: Extract<Queued, { kind: 'event' }>, options: AuditT
   } catch (err) {
     const { args: _dropped, ...rest } = entry.input;
     const why = `the arguments could not be recorded: ${errorMessage(err)}`;
-    options.logger.error({ event: entry.input.event, request_id: entry.input.request_id, err: errorMessage(err) }, 'audit event stored without its arguments');
+    options.logger.error(
+      { event: entry.input.event, request_id: entry.input.request_id, err: errorMessage(err) },
+      'audit event stored without its arguments',
+    );
     return shapeEvent({ ...rest, detail: rest.detail === undefined ? why : `${rest.detail}; ${why}` }, entry.time, options);
   }
 }

@@ -34,7 +34,15 @@ export async function verifyAuditFile(file: string, options: VerifyOptions = {})
     if (!check.add({ where: `${file} line ${line}`, raw: text })) break;
   }
   const report = check?.report() ?? { checked: 0 };
-  return { ...endOfTrail(report, checkpoints ?? new CheckpointCheck(options.checkpoints, start), report.last ?? start.seq, options.asOf ?? { ms: Date.now(), now: true }), ...(startsAfter !== undefined && { startsAfter }) };
+  return {
+    ...endOfTrail(
+      report,
+      checkpoints ?? new CheckpointCheck(options.checkpoints, start),
+      report.last ?? start.seq,
+      options.asOf ?? { ms: Date.now(), now: true },
+    ),
+    ...(startsAfter !== undefined && { startsAfter }),
+  };
 }
 
 /** Where the first line says the chain stood before it (a line that does not parse fails in the check itself). */

@@ -55,7 +55,9 @@ export class ChannelSet implements Channel {
   /** Tells every channel; one that fails does not keep the news from the others. */
   async update(request: ApprovalRequest, status: ApprovalStatus): Promise<void> {
     const told = await Promise.allSettled(this.#channels.map((c) => c.update(request, status)));
-    const failed = told.flatMap((outcome, i) => (outcome.status === 'rejected' ? [{ name: this.#channels[i]!.name, err: outcome.reason as unknown }] : []));
+    const failed = told.flatMap((outcome, i) =>
+      outcome.status === 'rejected' ? [{ name: this.#channels[i]!.name, err: outcome.reason as unknown }] : [],
+    );
     if (failed.length === 0) return;
     if (this.#channels.length === 1) throw failed[0]!.err;
     throw several(failed);
@@ -64,7 +66,11 @@ export class ChannelSet implements Channel {
   /** Closes every channel, the last opened first; one that fails to close does not keep the others open. */
   async close(): Promise<void> {
     for (const channel of [...this.#channels].reverse()) {
-      await channel.close().catch((err: unknown) => this.#logger.warn({ channel: channel.name, err: errorMessage(err) }, 'could not close the approval channel'));
+      await channel
+        .close()
+        .catch((err: unknown) =>
+          this.#logger.warn({ channel: channel.name, err: errorMessage(err) }, 'could not close the approval channel'),
+        );
     }
   }
 
@@ -72,14 +78,27 @@ export class ChannelSet implements Channel {
    * Withdraws a request some channel could not show, so no one decides a
    * call that is refused, and says so in the channels that did show it.
    */
-  async #withdrawShown(request: ApprovalRequest, shown: readonly Channel[], refs: ReadonlyMap<string, string>, reason: string): Promise<void> {
+  async #withdrawShown(
+    request: ApprovalRequest,
+    shown: readonly Channel[],
+    refs: ReadonlyMap<string, string>,
+    reason: string,
+  ): Promise<void> {
     const fields = { approval_id: request.id, request_id: request.request_id };
     try {
       await this.#approvals.withdraw(request.id, reason);
       const { status } = await this.#approvals.get(request.id);
       const ref = formatChannelRefs(refs);
       const withRefs = ref === undefined ? status : { ...status, channel_ref: ref };
-      await Promise.all(shown.map((c) => c.update(request, withRefs).catch((err: unknown) => this.#logger.warn({ ...fields, channel: c.name, err: errorMessage(err) }, 'could not update the approval message'))));
+      await Promise.all(
+        shown.map((c) =>
+          c
+            .update(request, withRefs)
+            .catch((err: unknown) =>
+              this.#logger.warn({ ...fields, channel: c.name, err: errorMessage(err) }, 'could not update the approval message'),
+            ),
+        ),
+      );
     } catch (err) {
       this.#logger.warn({ ...fields, err: errorMessage(err) }, 'could not withdraw a request some channel did not show');
     }
@@ -98,4 +117,3 @@ function several(failed: readonly { name: string; err: unknown }[]): AggregateEr
     failed.map((f) => `${f.name}: ${errorMessage(f.err)}`).join('; '),
   );
 }
-

@@ -55,7 +55,11 @@ export class ChannelRegistry {
   #listed(config: LoadedConfig): ChannelKind[] {
     return config.approvals.channels.map((name) => {
       const kind = this.#kinds.get(name);
-      if (kind === undefined) throw new AirlockError(ErrorCode.ConfigInvalid, `${config.file}: approvals.channels: no channel kind is named "${name}" (known: ${this.names.join(', ')})`);
+      if (kind === undefined)
+        throw new AirlockError(
+          ErrorCode.ConfigInvalid,
+          `${config.file}: approvals.channels: no channel kind is named "${name}" (known: ${this.names.join(', ')})`,
+        );
       return kind;
     });
   }

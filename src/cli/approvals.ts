@@ -29,7 +29,12 @@ const silentLogger = pino({ level: 'silent' });
  * which has no HTTP API), as the admin whose token it is given (see
  * givenAdminToken).
  */
-export async function approvalsCli(io: Io, action: 'list' | 'show' | 'approve' | 'reject', id: string | undefined, options: ApprovalsCliOptions): Promise<number> {
+export async function approvalsCli(
+  io: Io,
+  action: 'list' | 'show' | 'approve' | 'reject',
+  id: string | undefined,
+  options: ApprovalsCliOptions,
+): Promise<number> {
   const config = loadConfig(findConfigFile(io.cwd, options.config), io.env);
   const given = givenAdminToken(config, io, options.tokenFile);
   const state = parseState(options.state);
@@ -41,11 +46,30 @@ export async function approvalsCli(io: Io, action: 'list' | 'show' | 'approve' |
   try {
     const admin = await adminNamed(config, redis, given);
     const digest = await deploymentDigest(config, redis);
-    approvals = await Approvals.open({ redis, prefix: config.redis.prefix, redisTimeoutMs: Math.max(2_000, durationMs(config.redis.timeout)), retentionMs: config.approvals.retention_ms, logger: silentLogger, holder: false, digest, deciders: new Deciders(config.people ?? []) });
+    approvals = await Approvals.open({
+      redis,
+      prefix: config.redis.prefix,
+      redisTimeoutMs: Math.max(2_000, durationMs(config.redis.timeout)),
+      retentionMs: config.approvals.retention_ms,
+      logger: silentLogger,
+      holder: false,
+      digest,
+      deciders: new Deciders(config.people ?? []),
+    });
     audit = openAuditTrail(config, redis, silentLogger, 'cli', digest);
     if (action === 'list') {
-      const records = await approvals.list({ ...(state !== 'all' && { state }), server: options.server, tool: options.tool, grant: options.grant, limit });
-      io.out(options.json ? JSON.stringify({ approvals: records.map((r) => approvalView(r, { arguments: false })) }, null, 2) : listing(records, state));
+      const records = await approvals.list({
+        ...(state !== 'all' && { state }),
+        server: options.server,
+        tool: options.tool,
+        grant: options.grant,
+        limit,
+      });
+      io.out(
+        options.json
+          ? JSON.stringify({ approvals: records.map((r) => approvalView(r, { arguments: false })) }, null, 2)
+          : listing(records, state),
+      );
       return ExitCode.Ok;
     }
     const approvalId = id ?? '';
@@ -77,7 +101,8 @@ function parseState(text: string | undefined): ApprovalState | 'all' {
 function parseLimit(text: string | undefined): number {
   if (text === undefined) return 100;
   const n = Number(text);
-  if (!Number.isInteger(n) || n < 1 || n > 1000) throw new AirlockError(ErrorCode.BadArguments, `--limit must be a whole number from 1 to 1000, got "${text}"`);
+  if (!Number.isInteger(n) || n < 1 || n > 1000)
+    throw new AirlockError(ErrorCode.BadArguments, `--limit must be a whole number from 1 to 1000, got "${text}"`);
   return n;
 }
 
@@ -113,8 +138,20 @@ function details(record: ApprovalRecord): string {
     ['created', new Date(request.created_at).toISOString()],
     ['expires', new Date(request.expires_at).toISOString()],
   ];
-  if (status.votes.length > 0) rows.push(['votes', status.votes.map((v) => `${v.verdict} by ${v.by}${v.person !== undefined ? ` (${v.person})` : ''} via ${v.via} at ${new Date(v.at).toISOString()}`).join('\n            ')]);
-  if (status.execution) rows.push(['execution', `${status.execution.result} in ${status.execution.ms} ms${status.execution.detail ? `: ${status.execution.detail}` : ''}`]);
+  if (status.votes.length > 0)
+    rows.push([
+      'votes',
+      status.votes
+        .map(
+          (v) => `${v.verdict} by ${v.by}${v.person !== undefined ? ` (${v.person})` : ''} via ${v.via} at ${new Date(v.at).toISOString()}`,
+        )
+        .join('\n            '),
+    ]);
+  if (status.execution)
+    rows.push([
+      'execution',
+      `${status.execution.result} in ${status.execution.ms} ms${status.execution.detail ? `: ${status.execution.detail}` : ''}`,
+    ]);
   rows.push(['digest', request.digest]);
   const shown = rows.map(([name, value]): [string, string] => [name, escapeInvisible(value)]);
   // Airlock's own words, added after the escaping so that its \uXXXX is not doubled.

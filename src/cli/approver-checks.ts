@@ -22,20 +22,32 @@ export function approverWarnings(config: LoadedConfig, policy: CompiledPolicy): 
   const { channels } = config.approvals;
   // Slack users decide only in Slack; console admins always can, whichever channels show the request.
   const slackListed = channels.includes('slack');
-  const noSlack = channels.length === 1 ? `approvals.channel is ${channels[0]}` : `approvals.channels (${channels.join(', ')}) lists no slack`;
+  const noSlack =
+    channels.length === 1 ? `approvals.channel is ${channels[0]}` : `approvals.channels (${channels.join(', ')}) lists no slack`;
   const warnings: ApproverWarning[] = [];
   const check = (path: string, ruleApprovers: readonly string[] | undefined) => {
     const list = approverList(ruleApprovers, config.approvals.approvers);
     for (const entry of ruleApprovers ?? []) {
-      if (!who.known(entry)) warnings.push({ path: `${path}.approval.approvers`, message: `${JSON.stringify(entry)} names no admin, person (config people), Slack user (U…, W…) or Slack user group (S…)` });
+      if (!who.known(entry))
+        warnings.push({
+          path: `${path}.approval.approvers`,
+          message: `${JSON.stringify(entry)} names no admin, person (config people), Slack user (U…, W…) or Slack user group (S…)`,
+        });
     }
-    const source = list.from === 'rule' ? `its approval.approvers (${list.approvers.join(', ')})` : `approvals.approvers (${list.approvers.join(', ')})`;
+    const source =
+      list.from === 'rule' ? `its approval.approvers (${list.approvers.join(', ')})` : `approvals.approvers (${list.approvers.join(', ')})`;
     if (slackListed && !list.approvers.some((e) => who.inSlack(e))) {
       const why = list.from === null ? 'no approvers list applies' : `${source} names no Slack user or group`;
-      warnings.push({ path, message: `no Slack user could approve its held calls (${why}), so only console admins can; list Slack users or groups in approval.approvers or approvals.approvers` });
+      warnings.push({
+        path,
+        message: `no Slack user could approve its held calls (${why}), so only console admins can; list Slack users or groups in approval.approvers or approvals.approvers`,
+      });
     }
     if (!slackListed && list.from !== null && !list.approvers.some((e) => who.onConsole(e))) {
-      warnings.push({ path, message: `no console admin could approve its held calls (${source} names no admin) and ${noSlack}, so they can only expire; list an admin, or use the Slack channel` });
+      warnings.push({
+        path,
+        message: `no console admin could approve its held calls (${source} names no admin) and ${noSlack}, so they can only expire; list an admin, or use the Slack channel`,
+      });
     }
   };
   const canChange = policy.onToolChange === 'require_approval';
@@ -43,10 +55,14 @@ export function approverWarnings(config: LoadedConfig, policy: CompiledPolicy): 
   const ownApprovers = (rule: (typeof rules)[number]) => (rule.approval?.approvers.length ?? 0) > 0;
   for (const rule of rules) {
     // A changed tool's call is held under its rule's approval settings: rules without approvers of their own fall to the on_tool_change line below.
-    if (rule.action === 'require_approval' || rule.approveIf.length > 0 || (canChange && rule.action === 'allow' && ownApprovers(rule))) check(rule.where, rule.approval?.approvers);
+    if (rule.action === 'require_approval' || rule.approveIf.length > 0 || (canChange && rule.action === 'allow' && ownApprovers(rule)))
+      check(rule.where, rule.approval?.approvers);
   }
   // on_tool_change holds only calls that would otherwise be allowed.
-  const allowsSome = policy.default === 'allow' || Object.values(policy.risk).includes('allow') || rules.some((r) => r.action === 'allow' && !ownApprovers(r));
+  const allowsSome =
+    policy.default === 'allow' ||
+    Object.values(policy.risk).includes('allow') ||
+    rules.some((r) => r.action === 'allow' && !ownApprovers(r));
   const unlisted = [
     ...Object.entries(policy.risk)
       .filter(([, action]) => action === 'require_approval')

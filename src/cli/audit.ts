@@ -23,12 +23,25 @@ export interface AuditFilterOptions {
 }
 
 /** `airlock audit [filters]`: one page of the trail, oldest first. */
-export async function auditList(io: Io, options: AuditFilterOptions & { cursor?: string; limit?: string; json?: boolean }): Promise<number> {
-  const query = parseAuditQuery({ ...filters(options), ...(options.cursor !== undefined && { cursor: options.cursor }), ...(options.limit !== undefined && { limit: options.limit }) });
+export async function auditList(
+  io: Io,
+  options: AuditFilterOptions & { cursor?: string; limit?: string; json?: boolean },
+): Promise<number> {
+  const query = parseAuditQuery({
+    ...filters(options),
+    ...(options.cursor !== undefined && { cursor: options.cursor }),
+    ...(options.limit !== undefined && { limit: options.limit }),
+  });
   return withReader(io, options, async (reader) => {
     const page = await reader.query(query);
     if (options.json) io.out(JSON.stringify(page, null, 2));
-    else io.out([page.events.length === 0 ? 'no audit events match' : page.events.map(line).join('\n'), ...(page.next ? [`more: add --cursor ${page.next}`] : [])].join('\n'));
+    else
+      io.out(
+        [
+          page.events.length === 0 ? 'no audit events match' : page.events.map(line).join('\n'),
+          ...(page.next ? [`more: add --cursor ${page.next}`] : []),
+        ].join('\n'),
+      );
     return ExitCode.Ok;
   });
 }
@@ -59,7 +72,11 @@ export async function auditExport(io: Io, options: AuditFilterOptions & { format
   });
 }
 
-async function withReader(io: Io, options: { config?: string }, work: (reader: AuditReader, config: LoadedConfig) => Promise<number>): Promise<number> {
+async function withReader(
+  io: Io,
+  options: { config?: string },
+  work: (reader: AuditReader, config: LoadedConfig) => Promise<number>,
+): Promise<number> {
   const config = loadConfig(findConfigFile(io.cwd, options.config), io.env);
   const redis = await openCliRedis(config, io.env);
   try {
@@ -71,24 +88,45 @@ async function withReader(io: Io, options: { config?: string }, work: (reader: A
 
 function filters(options: AuditFilterOptions): Record<string, string> {
   const { config: _config, approval, request, ...rest } = options;
-  const known = { since: rest.since, until: rest.until, server: rest.server, tool: rest.tool, resource: rest.resource, prompt: rest.prompt, grant: rest.grant, approver: rest.approver, decision: rest.decision, approval_id: approval, request_id: request };
+  const known = {
+    since: rest.since,
+    until: rest.until,
+    server: rest.server,
+    tool: rest.tool,
+    resource: rest.resource,
+    prompt: rest.prompt,
+    grant: rest.grant,
+    approver: rest.approver,
+    decision: rest.decision,
+    approval_id: approval,
+    request_id: request,
+  };
   return Object.fromEntries(Object.entries(known).filter((entry): entry is [string, string] => entry[1] !== undefined));
 }
 
 /** `2026-11-25T17:02:11.120Z  approved  fs/write_file  grant=ci  by alice (console)  apr_…`; a resource or prompt: `fs resources/read file:///srv/a`. */
 function line(event: AuditEvent): string {
-  const who = event.approvers?.map((a) => `${a.person ?? a.name ?? a.id} (${[(a.person ?? a.name) && a.id, a.person && a.name, a.via, a.verdict].filter(Boolean).join(', ')})`).join(', ');
+  const who = event.approvers
+    ?.map(
+      (a) =>
+        `${a.person ?? a.name ?? a.id} (${[(a.person ?? a.name) && a.id, a.person && a.name, a.via, a.verdict].filter(Boolean).join(', ')})`,
+    )
+    .join(', ');
   return [
     event.time,
     event.event.padEnd(18),
-    event.server && event.tool ? `${event.server}/${event.tool}` : [event.server, event.method, event.resource ?? event.prompt].filter(Boolean).join(' ') || undefined,
+    event.server && event.tool
+      ? `${event.server}/${event.tool}`
+      : [event.server, event.method, event.resource ?? event.prompt].filter(Boolean).join(' ') || undefined,
     event.grant ? `grant=${event.grant}` : undefined,
     who ? `by ${who}` : undefined,
     event.admin ? `admin=${event.admin}` : undefined,
     event.approval_id,
     event.rule ? `rule=${event.rule}` : undefined,
     event.result ? `${event.result} in ${event.duration_ms ?? '?'} ms` : undefined,
-    event.checkpoint ? `signs seq ${event.checkpoint.seq}${event.checkpoint.reached === undefined ? '' : `, after the trail had reached seq ${event.checkpoint.reached}`}` : undefined,
+    event.checkpoint
+      ? `signs seq ${event.checkpoint.seq}${event.checkpoint.reached === undefined ? '' : `, after the trail had reached seq ${event.checkpoint.reached}`}`
+      : undefined,
     event.reason ?? event.detail,
   ]
     .filter((part) => part !== undefined && part !== '')

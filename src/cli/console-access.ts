@@ -24,7 +24,12 @@ export interface GivenToken {
  */
 export function givenAdminToken(config: LoadedConfig, io: Io, tokenFile: string | undefined): GivenToken {
   const envFile = io.env.AIRLOCK_ADMIN_TOKEN_FILE;
-  const named = tokenFile !== undefined ? { file: tokenFile, how: '--token-file', from: `--token-file ${tokenFile}` } : envFile ? { file: envFile, how: 'AIRLOCK_ADMIN_TOKEN_FILE', from: `AIRLOCK_ADMIN_TOKEN_FILE=${envFile}` } : undefined;
+  const named =
+    tokenFile !== undefined
+      ? { file: tokenFile, how: '--token-file', from: `--token-file ${tokenFile}` }
+      : envFile
+        ? { file: envFile, how: 'AIRLOCK_ADMIN_TOKEN_FILE', from: `AIRLOCK_ADMIN_TOKEN_FILE=${envFile}` }
+        : undefined;
   if (named) {
     try {
       return { token: readTokenFile(resolve(io.cwd, named.file)), from: named.from };
@@ -40,7 +45,10 @@ export function givenAdminToken(config: LoadedConfig, io: Io, tokenFile: string 
     (config.admins ?? []).length > 0
       ? `the token of one of the admins in ${config.file}, whose name is recorded with what they decide`
       : `${config.file} has no admins, so it is the local admin's token, which a gateway started without AIRLOCK_ADMIN_TOKEN keeps in ${file} (--token-file ${file})`;
-  throw new AirlockError(ErrorCode.Unauthorized, `no admin token given: pass --token-file FILE, or set AIRLOCK_ADMIN_TOKEN_FILE to a file holding it, or AIRLOCK_ADMIN_TOKEN to the token itself: ${whose}`);
+  throw new AirlockError(
+    ErrorCode.Unauthorized,
+    `no admin token given: pass --token-file FILE, or set AIRLOCK_ADMIN_TOKEN_FILE to a file holding it, or AIRLOCK_ADMIN_TOKEN to the token itself: ${whose}`,
+  );
 }
 
 /**

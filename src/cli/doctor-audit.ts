@@ -12,7 +12,8 @@ export function auditChecks(config: LoadedConfig): Check[] {
     {
       level: 'warn',
       what: 'audit anchor',
-      detail: 'audit.anchor_key is not set, so events cut from the end of the audit trail cannot be told; set it to a secret of 32 or more characters (openssl rand -base64 32), the same for every gateway',
+      detail:
+        'audit.anchor_key is not set, so events cut from the end of the audit trail cannot be told; set it to a secret of 32 or more characters (openssl rand -base64 32), the same for every gateway',
     },
   ];
 }

@@ -10,9 +10,14 @@ import type { Check } from './doctor-check.js';
  * through a container's published port).
  */
 export function listenChecks(config: LoadedConfig): Check[] {
-  const listeners = [{ key: 'listen', host: config.listen.host }, ...(config.metrics.listen ? [{ key: 'metrics.listen', host: config.metrics.listen.host }] : [])];
+  const listeners = [
+    { key: 'listen', host: config.listen.host },
+    ...(config.metrics.listen ? [{ key: 'metrics.listen', host: config.metrics.listen.host }] : []),
+  ];
   return listeners
-    .filter(({ host }) => hostCheck({ listenHost: host, publicUrl: config.public_url, allowedHosts: config.listen.allowed_hosts }) === undefined)
+    .filter(
+      ({ host }) => hostCheck({ listenHost: host, publicUrl: config.public_url, allowedHosts: config.listen.allowed_hosts }) === undefined,
+    )
     .map(({ key, host }) => ({
       level: 'warn',
       what: key,

@@ -22,14 +22,30 @@ export async function redisChecks(config: LoadedConfig, env: NodeJS.ProcessEnv):
     const ms = (performance.now() - started).toFixed(1);
     const persistence = await readPersistence(redis);
     const eviction = await readEvictionPolicy(redis);
-    const checks: Check[] = [{ level: 'ok', what: 'redis', detail: `${redis.options.host ?? ''}:${redis.options.port ?? ''}: Redis ${persistence.version ?? '(version unknown)'}, PING ${ms} ms` }];
+    const checks: Check[] = [
+      {
+        level: 'ok',
+        what: 'redis',
+        detail: `${redis.options.host ?? ''}:${redis.options.port ?? ''}: Redis ${persistence.version ?? '(version unknown)'}, PING ${ms} ms`,
+      },
+    ];
     const lost = `${LOSING} would not survive a Redis restart`;
     if (persistence.durable === true) {
-      checks.push({ level: 'ok', what: 'redis persistence', detail: [persistence.aof && 'AOF on', persistence.snapshots && `RDB snapshots (save ${persistence.snapshots})`].filter(Boolean).join(', ') });
+      checks.push({
+        level: 'ok',
+        what: 'redis persistence',
+        detail: [persistence.aof && 'AOF on', persistence.snapshots && `RDB snapshots (save ${persistence.snapshots})`]
+          .filter(Boolean)
+          .join(', '),
+      });
     } else if (persistence.durable === false) {
       checks.push({ level: 'warn', what: 'redis persistence', detail: `off (no AOF, no RDB snapshots): ${lost}; set appendonly yes` });
     } else {
-      checks.push({ level: 'warn', what: 'redis persistence', detail: `AOF is off and CONFIG GET save is not allowed, so snapshots cannot be checked: unless the service snapshots, ${lost}` });
+      checks.push({
+        level: 'warn',
+        what: 'redis persistence',
+        detail: `AOF is off and CONFIG GET save is not allowed, so snapshots cannot be checked: unless the service snapshots, ${lost}`,
+      });
     }
     checks.push(evictionCheck(eviction.policy, eviction.source));
     return checks;

@@ -53,12 +53,20 @@ export async function upstreamChecks(config: LoadedConfig, env: NodeJS.ProcessEn
   });
 }
 
-function runProbe(file: string, env: NodeJS.ProcessEnv, timeoutMs: number): Promise<{ results: Map<string, UpstreamProbe>; failure?: string }> {
+function runProbe(
+  file: string,
+  env: NodeJS.ProcessEnv,
+  timeoutMs: number,
+): Promise<{ results: Map<string, UpstreamProbe>; failure?: string }> {
   return new Promise((resolve) => {
     const results = new Map<string, UpstreamProbe>();
     let stderr = '';
     let spawnError: Error | undefined;
-    const child = spawn(process.execPath, [...LOADER, PROBE, file, String(timeoutMs)], { env, stdio: ['pipe', 'pipe', 'pipe'], detached: true });
+    const child = spawn(process.execPath, [...LOADER, PROBE, file, String(timeoutMs)], {
+      env,
+      stdio: ['pipe', 'pipe', 'pipe'],
+      detached: true,
+    });
     // The probe ends its group when this pipe closes, i.e. when this process dies before it could.
     child.stdin.on('error', () => undefined);
     child.stderr.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-4_000)));
@@ -112,14 +120,22 @@ function describeResult(name: string, server: LoadedServer, result: UpstreamProb
     return { level: 'error', detail: `${who} did not answer initialize and tools/list within ${seconds(timeoutMs)} s${said}` };
   }
   if (server.transport === 'http') {
-    const detail = result.cause !== undefined ? `cannot connect to ${shownUrl(server.url)}: ${describeCause(result.cause)}` : `${shownUrl(server.url)}: ${result.error}`;
+    const detail =
+      result.cause !== undefined
+        ? `cannot connect to ${shownUrl(server.url)}: ${describeCause(result.cause)}`
+        : `${shownUrl(server.url)}: ${result.error}`;
     return { level: 'error', detail };
   }
   if (/\bENOENT\b/.test(result.error)) {
-    if (server.cwd !== undefined && !existsSync(server.cwd)) return { level: 'error', detail: `its folder ${server.cwd} does not exist (servers.${name}.cwd)` };
-    return { level: 'error', detail: `command not found: "${server.command}" (${result.error}); install it, or give its full path in servers.${name}.command` };
+    if (server.cwd !== undefined && !existsSync(server.cwd))
+      return { level: 'error', detail: `its folder ${server.cwd} does not exist (servers.${name}.cwd)` };
+    return {
+      level: 'error',
+      detail: `command not found: "${server.command}" (${result.error}); install it, or give its full path in servers.${name}.command`,
+    };
   }
-  if (/\bEACCES\b/.test(result.error)) return { level: 'error', detail: `cannot run "${server.command}": permission denied (${result.error})` };
+  if (/\bEACCES\b/.test(result.error))
+    return { level: 'error', detail: `cannot run "${server.command}": permission denied (${result.error})` };
   if (/Connection closed/i.test(result.error)) {
     return { level: 'error', detail: `"${server.command}" exited before answering initialize and tools/list (${result.error})${said}` };
   }

@@ -29,8 +29,20 @@ export async function doctor(io: Io, options: { config?: string }): Promise<numb
     return report(io, [{ level: 'error', what: 'config', detail: errorMessage(err) }]);
   }
   const policies = policyChecks(io, config);
-  const [redis, upstreams, channelChecks] = await Promise.all([redisChecks(config, io.env), upstreamChecks(config, io.env), channels.doctor(config, ruleDestinations(policies.loaded))]);
-  return report(io, [{ level: 'ok', what: 'config', detail: displayPath(io, config.file) }, ...listenChecks(config), ...policies.checks, ...redis, ...auditChecks(config), ...upstreams, ...channelChecks]);
+  const [redis, upstreams, channelChecks] = await Promise.all([
+    redisChecks(config, io.env),
+    upstreamChecks(config, io.env),
+    channels.doctor(config, ruleDestinations(policies.loaded)),
+  ]);
+  return report(io, [
+    { level: 'ok', what: 'config', detail: displayPath(io, config.file) },
+    ...listenChecks(config),
+    ...policies.checks,
+    ...redis,
+    ...auditChecks(config),
+    ...upstreams,
+    ...channelChecks,
+  ]);
 }
 
 /** Where policy rules send their approval requests (`approval.channel`), each once, with the rules that name it. */
@@ -55,11 +67,19 @@ function policyChecks(io: Io, config: LoadedConfig): { checks: Check[]; loaded: 
       const policy = loadPolicyFile(server.policy);
       loaded.set(name, policy);
       const shown = displayPath(io, server.policy);
-      const warnings = approverWarnings(config, policy).map((w): Check => ({ level: 'warn', what, detail: `${shown}: ${w.path}: ${w.message}` }));
+      const warnings = approverWarnings(config, policy).map((w): Check => ({
+        level: 'warn',
+        what,
+        detail: `${shown}: ${w.path}: ${w.message}`,
+      }));
       return [{ level: 'ok', what, detail: shown }, ...warnings];
     } catch (err) {
       if (!(err instanceof DocumentError)) return [{ level: 'error', what, detail: errorMessage(err) }];
-      return err.problems.map((problem) => ({ level: 'error', what, detail: formatProblem({ ...problem, file: displayPath(io, problem.file) }) }));
+      return err.problems.map((problem) => ({
+        level: 'error',
+        what,
+        detail: formatProblem({ ...problem, file: displayPath(io, problem.file) }),
+      }));
     }
   });
   return { checks, loaded };

@@ -10,11 +10,19 @@ import { serverNamed } from './lookup.js';
  * connecting to it) the way the gateway does, then closing it again.
  */
 export async function liveTools(config: LoadedConfig, name: string): Promise<Tool[]> {
-  const upstream = new Upstream({ name, server: serverNamed(config, name), logger: pino({ level: 'silent' }), onNotification: () => undefined });
+  const upstream = new Upstream({
+    name,
+    server: serverNamed(config, name),
+    logger: pino({ level: 'silent' }),
+    onNotification: () => undefined,
+  });
   try {
     await upstream.start();
     if (upstream.status !== 'connected') {
-      throw new AirlockError(ErrorCode.UpstreamUnavailable, `server ${name} did not answer tools/list: ${upstream.lastError ?? upstream.status}`);
+      throw new AirlockError(
+        ErrorCode.UpstreamUnavailable,
+        `server ${name} did not answer tools/list: ${upstream.lastError ?? upstream.status}`,
+      );
     }
     return [...upstream.tools];
   } finally {

@@ -6,7 +6,10 @@ export function serverNamed(config: LoadedConfig, name: string): LoadedServer {
   const server = config.servers[name];
   if (server) return server;
   const names = Object.keys(config.servers);
-  throw new AirlockError(ErrorCode.UnknownServer, `unknown server "${name}"${suggest(name, names)} (configured: ${names.join(', ') || 'none'})`);
+  throw new AirlockError(
+    ErrorCode.UnknownServer,
+    `unknown server "${name}"${suggest(name, names)} (configured: ${names.join(', ') || 'none'})`,
+  );
 }
 
 /** The configured grant a command names, with its index in `grants`, or an error suggesting the closest name. */
@@ -16,5 +19,8 @@ export function grantNamed(config: LoadedConfig, name: string): { grant: GrantCo
   const grant = grants[index];
   if (grant) return { grant, index };
   const names = grants.map((g) => g.name);
-  throw new AirlockError(ErrorCode.UnknownGrant, `unknown grant "${name}"${suggest(name, names)} (configured: ${names.join(', ') || 'none'})`);
+  throw new AirlockError(
+    ErrorCode.UnknownGrant,
+    `unknown grant "${name}"${suggest(name, names)} (configured: ${names.join(', ') || 'none'})`,
+  );
 }

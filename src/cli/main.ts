@@ -14,7 +14,8 @@ import { VERSION } from '../version.js';
 
 type ExplainCliOptions = ExplainOptions & { resource?: string; prompt?: string };
 
-const TOKEN_FILE_HELP = 'read the admin token from this file (else the file AIRLOCK_ADMIN_TOKEN_FILE names, else AIRLOCK_ADMIN_TOKEN); none is read unless named';
+const TOKEN_FILE_HELP =
+  'read the admin token from this file (else the file AIRLOCK_ADMIN_TOKEN_FILE names, else AIRLOCK_ADMIN_TOKEN); none is read unless named';
 
 /** Builds the `airlock` program; each action sets `exitCode` rather than exiting, so tests can run it in-process. */
 export function buildProgram(io: Io, result: { exitCode: number }): Command {
@@ -68,7 +69,11 @@ export function buildProgram(io: Io, result: { exitCode: number }): Command {
     .option('-c, --config <file>', 'config file (default ./airlock.yaml, else examples/airlock.yaml)')
     .option('--json', 'print the decision as JSON')
     .action(async (server: string, tool: string | undefined, opts: ExplainCliOptions, command: Command) => {
-      const given = [tool !== undefined && 'a tool', opts.resource !== undefined && '--resource', opts.prompt !== undefined && '--prompt'].filter(Boolean);
+      const given = [
+        tool !== undefined && 'a tool',
+        opts.resource !== undefined && '--resource',
+        opts.prompt !== undefined && '--prompt',
+      ].filter(Boolean);
       if (given.length === 0) command.error("error: missing required argument 'tool' (or give --resource URI or --prompt NAME)");
       if (given.length > 1) command.error(`error: give a tool, --resource URI or --prompt NAME, not ${given.join(' and ')}`);
       const { resource, prompt, ...options } = opts;
@@ -106,9 +111,14 @@ export function buildProgram(io: Io, result: { exitCode: number }): Command {
       result.exitCode = await acceptTools(io, server, names, opts);
     });
 
-  const approvals = program.command('approvals').description('the console approval channel: list, show and decide held calls (as the admin whose token it is given)');
+  const approvals = program
+    .command('approvals')
+    .description('the console approval channel: list, show and decide held calls (as the admin whose token it is given)');
   const withCommon = (command: Command) =>
-    command.option('-c, --config <file>', 'config file (default ./airlock.yaml, else examples/airlock.yaml)').option('--json', 'print JSON').option('--token-file <file>', TOKEN_FILE_HELP);
+    command
+      .option('-c, --config <file>', 'config file (default ./airlock.yaml, else examples/airlock.yaml)')
+      .option('--json', 'print JSON')
+      .option('--token-file <file>', TOKEN_FILE_HELP);
   withCommon(
     approvals
       .command('list')
@@ -121,23 +131,35 @@ export function buildProgram(io: Io, result: { exitCode: number }): Command {
   ).action(async (opts: ApprovalsCliOptions) => {
     result.exitCode = await approvalsCli(io, 'list', undefined, opts);
   });
-  withCommon(approvals.command('show').description('one request with its arguments, votes and outcome').argument('<id>', 'an approval id (apr_…)')).action(async (id: string, opts: ApprovalsCliOptions) => {
+  withCommon(
+    approvals.command('show').description('one request with its arguments, votes and outcome').argument('<id>', 'an approval id (apr_…)'),
+  ).action(async (id: string, opts: ApprovalsCliOptions) => {
     result.exitCode = await approvalsCli(io, 'show', id, opts);
   });
-  withCommon(approvals.command('approve').description('approve a held call: it is released at once').argument('<id>', 'an approval id (apr_…)').option('--reason <text>', 'why, for the record')).action(
-    async (id: string, opts: ApprovalsCliOptions) => {
-      result.exitCode = await approvalsCli(io, 'approve', id, opts);
-    },
-  );
-  withCommon(approvals.command('reject').description('reject a held call: the agent is told who and why').argument('<id>', 'an approval id (apr_…)').option('--reason <text>', 'shown to the agent')).action(
-    async (id: string, opts: ApprovalsCliOptions) => {
-      result.exitCode = await approvalsCli(io, 'reject', id, opts);
-    },
-  );
+  withCommon(
+    approvals
+      .command('approve')
+      .description('approve a held call: it is released at once')
+      .argument('<id>', 'an approval id (apr_…)')
+      .option('--reason <text>', 'why, for the record'),
+  ).action(async (id: string, opts: ApprovalsCliOptions) => {
+    result.exitCode = await approvalsCli(io, 'approve', id, opts);
+  });
+  withCommon(
+    approvals
+      .command('reject')
+      .description('reject a held call: the agent is told who and why')
+      .argument('<id>', 'an approval id (apr_…)')
+      .option('--reason <text>', 'shown to the agent'),
+  ).action(async (id: string, opts: ApprovalsCliOptions) => {
+    result.exitCode = await approvalsCli(io, 'reject', id, opts);
+  });
 
   program
     .command('doctor')
-    .description('check the config, every policy, Redis (reachable, persistence, eviction policy), every upstream and Slack; exit 1 on any failure')
+    .description(
+      'check the config, every policy, Redis (reachable, persistence, eviction policy), every upstream and Slack; exit 1 on any failure',
+    )
     .option('-c, --config <file>', 'config file (default ./airlock.yaml, else examples/airlock.yaml)')
     .action(async (opts: { config?: string }) => {
       result.exitCode = await doctor(io, opts);
@@ -158,7 +180,7 @@ export function buildProgram(io: Io, result: { exitCode: number }): Command {
       .option('--server <name>', 'only this server')
       .option('--tool <name>', 'only this tool')
       .option('--resource <uri>', 'only requests for this resource (resources/read, resources/subscribe, completion)')
-      .option('--prompt <name>', 'only requests for this prompt, by its server\'s name for it (prompts/get, completion)')
+      .option('--prompt <name>', "only requests for this prompt, by its server's name for it (prompts/get, completion)")
       .option('--grant <name>', 'only calls of this grant')
       .option('--approver <who>', 'only events of this approver or admin (Slack user id or name, admin name)')
       .option('--decision <name>', 'only this event (allowed, denied, approved, …) or policy action (require_approval, …)')
@@ -175,12 +197,17 @@ export function buildProgram(io: Io, result: { exitCode: number }): Command {
     });
   audit
     .command('verify')
-    .description('walk the hash chain and name the first event that was changed, removed or reordered, and with the anchor key check the signed checkpoints and that none was cut from the end (exit 1)')
+    .description(
+      'walk the hash chain and name the first event that was changed, removed or reordered, and with the anchor key check the signed checkpoints and that none was cut from the end (exit 1)',
+    )
     .option('-c, --config <file>', 'config file (default ./airlock.yaml, else examples/airlock.yaml)')
     .option('--file <file>', 'also check this JSON-lines file (default: audit.file, when it exists)')
     .option('--no-redis', 'check only the file')
     .option('--anchor-key-env <name>', 'read the anchor key from this environment variable (default: audit.anchor_key)')
-    .option('--as-of <when>', 'judge the end of the trail as of this time, not now (when the gateways stopped, or an export was made): ISO date-time or time ago')
+    .option(
+      '--as-of <when>',
+      'judge the end of the trail as of this time, not now (when the gateways stopped, or an export was made): ISO date-time or time ago',
+    )
     .action(async (opts: AuditVerifyOptions) => {
       result.exitCode = await auditVerify(io, opts);
     });

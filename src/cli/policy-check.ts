@@ -64,7 +64,15 @@ function checkPaths(io: Io, paths: string[], explicitConfig: string | undefined)
     const config = loadConfig(configFile, io.env, { channels: builtInChannels().names });
     return files.map((file) => checkFile(io, file, config));
   } catch (err) {
-    return [{ file: displayPath(io, configFile), ok: false, problems: problemsOf(err).map((p) => ({ ...p, file: displayPath(io, p.file) })), warnings: [], notes: [] }];
+    return [
+      {
+        file: displayPath(io, configFile),
+        ok: false,
+        problems: problemsOf(err).map((p) => ({ ...p, file: displayPath(io, p.file) })),
+        warnings: [],
+        notes: [],
+      },
+    ];
   }
 }
 
@@ -87,9 +95,14 @@ function checkConfigured(io: Io, explicit: string | undefined): FileResult[] {
   try {
     const config = loadConfig(configFile, io.env, { channels: builtInChannels().names });
     const policyFiles = [...new Set(Object.values(config.servers).map((s) => s.policy))];
-    return [{ file: shown, ok: true, problems: [], warnings: [], notes: [] }, ...policyFiles.map((f) => checkFile(io, displayPath(io, f), config))];
+    return [
+      { file: shown, ok: true, problems: [], warnings: [], notes: [] },
+      ...policyFiles.map((f) => checkFile(io, displayPath(io, f), config)),
+    ];
   } catch (err) {
-    return [{ file: shown, ok: false, problems: problemsOf(err).map((p) => ({ ...p, file: displayPath(io, p.file) })), warnings: [], notes: [] }];
+    return [
+      { file: shown, ok: false, problems: problemsOf(err).map((p) => ({ ...p, file: displayPath(io, p.file) })), warnings: [], notes: [] },
+    ];
   }
 }
 

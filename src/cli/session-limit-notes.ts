@@ -14,13 +14,26 @@ export function sessionLimitNotes(document: PolicyDocument, source: SourceDocume
   const notes: Problem[] = [];
   const explicit = (limits: readonly { counter: string; scope: string }[] | undefined, path: PropertyKey[]) =>
     (limits ?? []).forEach((limit, i) => {
-      if (limit.scope === 'session') notes.push(problemAt(source, [...path, i, 'scope'], `counter "${limit.counter}" counts per session: ${RESETS}; scope: grant counts across its sessions`));
+      if (limit.scope === 'session')
+        notes.push(
+          problemAt(
+            source,
+            [...path, i, 'scope'],
+            `counter "${limit.counter}" counts per session: ${RESETS}; scope: grant counts across its sessions`,
+          ),
+        );
     });
   explicit(document.all_tools?.limits, ['all_tools', 'limits']);
   for (const [key, rule] of Object.entries(document.tools ?? {})) {
     explicit(rule.limits, ['tools', key, 'limits']);
     if (rule.rate_limit) {
-      notes.push(problemAt(source, ['tools', key, 'rate_limit'], `the rate_limit shorthand counts per session (as in PolicyLayer's format): ${RESETS}; limits with scope: grant count across its sessions`));
+      notes.push(
+        problemAt(
+          source,
+          ['tools', key, 'rate_limit'],
+          `the rate_limit shorthand counts per session (as in PolicyLayer's format): ${RESETS}; limits with scope: grant count across its sessions`,
+        ),
+      );
     }
   }
   return notes;

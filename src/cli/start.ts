@@ -23,7 +23,13 @@ export async function start(io: Io, options: { config?: string }): Promise<{ sto
   let unpublish = () => {};
   try {
     if (localAdmin) unpublish = await publishLocalAdmin(redis, config, localAdmin, logger);
-    gateway = await Gateway.start({ config, logger, redis, channels, ...(localAdmin && { localAdmin: { name: localAdmin.name, sha256: [localAdmin.sha256] } }) });
+    gateway = await Gateway.start({
+      config,
+      logger,
+      redis,
+      channels,
+      ...(localAdmin && { localAdmin: { name: localAdmin.name, sha256: [localAdmin.sha256] } }),
+    });
   } catch (err) {
     // Nothing may keep the process alive after a failed start: it must exit with the reason.
     unpublish();

@@ -19,7 +19,8 @@ export async function stdio(io: Io, name: string, options: { config?: string; gr
   const config = loadConfig(findConfigFile(io.cwd, options.config), io.env, { channels: channels.names });
   serverNamed(config, name);
   const grant = options.grant === undefined ? undefined : grantNamed(config, options.grant).grant;
-  if (grant?.servers && !grant.servers.includes(name)) throw new AirlockError(ErrorCode.Forbidden, `grant ${grant.name} may not use server ${name}`);
+  if (grant?.servers && !grant.servers.includes(name))
+    throw new AirlockError(ErrorCode.Forbidden, `grant ${grant.name} may not use server ${name}`);
   // Before anything is opened, so the refusal ends the process at once.
   channels.checkProcess(config, { http: false });
 
@@ -37,7 +38,12 @@ export async function stdio(io: Io, name: string, options: { config?: string; gr
   await serving.start();
 
   const scope = { servers: [name], aggregated: false };
-  const identity = { grant: grant?.name, sessionId: 'stdio', subscriptions: new Set<string>(), calls: new Map<string | number, AbortController>() };
+  const identity = {
+    grant: grant?.name,
+    sessionId: 'stdio',
+    subscriptions: new Set<string>(),
+    calls: new Map<string | number, AbortController>(),
+  };
   const session = createSessionServer(serving.deps, scope, identity);
   serving.sessions.add({ server: session, scope, grant: grant?.name, subscriptions: identity.subscriptions, close: () => session.close() });
   const transport = new StdioServerTransport();

@@ -42,14 +42,22 @@ export async function tools(io: Io, server: string | undefined, options: ToolsOp
         try {
           const current = await currentTools(config, name, pins);
           const accepted = await pins?.pins(name).catch((err: unknown) => void (pinsError = errorMessage(err)));
-          return { server: name, source: current.source, tools: toolRows(name, current.tools, loadPolicyFile(config.servers[name]!.policy), accepted ?? undefined, options.grant) };
+          return {
+            server: name,
+            source: current.source,
+            tools: toolRows(name, current.tools, loadPolicyFile(config.servers[name]!.policy), accepted ?? undefined, options.grant),
+          };
         } catch (err) {
           return { server: name, error: errorMessage(err) };
         }
       }),
     );
     if (options.json) io.out(JSON.stringify({ servers, ...(pinsError && { pins_error: pinsError }) }, null, 2));
-    else io.out(servers.map((s) => ('error' in s ? `${s.server}: ${s.error}` : describeServer(s.server, s.source, s.tools))).join('\n\n') + (pinsError ? `\n\nchanged since accepted: not read (${pinsError})` : ''));
+    else
+      io.out(
+        servers.map((s) => ('error' in s ? `${s.server}: ${s.error}` : describeServer(s.server, s.source, s.tools))).join('\n\n') +
+          (pinsError ? `\n\nchanged since accepted: not read (${pinsError})` : ''),
+      );
     return servers.some((s) => 'error' in s) ? ExitCode.Failed : ExitCode.Ok;
   } finally {
     if (!(redis instanceof Error)) redis.disconnect();
@@ -57,7 +65,12 @@ export async function tools(io: Io, server: string | undefined, options: ToolsOp
 }
 
 /** `airlock tools accept SERVER [TOOL...]`: the current definitions become the accepted ones (all the server's tools when none are named). */
-export async function acceptTools(io: Io, server: string, names: string[], options: { config?: string; tokenFile?: string }): Promise<number> {
+export async function acceptTools(
+  io: Io,
+  server: string,
+  names: string[],
+  options: { config?: string; tokenFile?: string },
+): Promise<number> {
   const config = loadConfig(findConfigFile(io.cwd, options.config), io.env);
   serverNamed(config, server);
   const given = givenAdminToken(config, io, options.tokenFile);
@@ -69,9 +82,16 @@ export async function acceptTools(io: Io, server: string, names: string[], optio
     const { tools: live, source } = await currentTools(config, server, pins);
     const chosen = choose(server, live, names);
     // Audited first: an accept that cannot be recorded is not made.
-    await openAuditTrail(config, redis, silentLogger, 'cli', await deploymentDigest(config, redis)).commit({ event: 'tools_accepted', admin, server, detail: chosen.map((t) => `${t.name} (sha256 ${toolDigest(t)})`).join(', ') });
+    await openAuditTrail(config, redis, silentLogger, 'cli', await deploymentDigest(config, redis)).commit({
+      event: 'tools_accepted',
+      admin,
+      server,
+      detail: chosen.map((t) => `${t.name} (sha256 ${toolDigest(t)})`).join(', '),
+    });
     await pins.accept(server, chosen, admin);
-    io.out(`accepted the definitions of ${chosen.length} tool${chosen.length === 1 ? '' : 's'} of ${server} ${source}, as ${admin}: ${chosen.map((t) => t.name).join(', ')}`);
+    io.out(
+      `accepted the definitions of ${chosen.length} tool${chosen.length === 1 ? '' : 's'} of ${server} ${source}, as ${admin}: ${chosen.map((t) => t.name).join(', ')}`,
+    );
     return ExitCode.Ok;
   } finally {
     redis.disconnect();
@@ -82,7 +102,10 @@ function choose(server: string, live: Tool[], names: string[]): Tool[] {
   const unknown = names.filter((n) => !live.some((t) => t.name === n));
   if (unknown.length > 0) {
     const known = live.map((t) => t.name);
-    throw new AirlockError(ErrorCode.BadArguments, `server ${server} has no tool ${unknown.map((n) => `"${n}"${suggest(n, known)}`).join(', ')}`);
+    throw new AirlockError(
+      ErrorCode.BadArguments,
+      `server ${server} has no tool ${unknown.map((n) => `"${n}"${suggest(n, known)}`).join(', ')}`,
+    );
   }
   return names.length === 0 ? live : live.filter((t) => names.includes(t.name));
 }
@@ -104,14 +127,22 @@ export async function policyInit(io: Io, server: string, options: { config?: str
     return ExitCode.Ok;
   }
   const file = resolve(io.cwd, options.output);
-  if (existsSync(file)) throw new AirlockError(ErrorCode.BadArguments, `${displayPath(io, file)} exists: remove it or choose another -o FILE (policy init never overwrites a policy)`);
+  if (existsSync(file))
+    throw new AirlockError(
+      ErrorCode.BadArguments,
+      `${displayPath(io, file)} exists: remove it or choose another -o FILE (policy init never overwrites a policy)`,
+    );
   writeFileSync(file, text, { flag: 'wx' });
   io.out(`wrote ${displayPath(io, file)}; review it, then point servers.${server}.policy at it`);
   return ExitCode.Ok;
 }
 
 function pinsFor(config: LoadedConfig, redis: Redis): ToolPins {
-  return new ToolPins(redis, { prefix: config.redis.prefix, timeoutMs: Math.max(2_000, durationMs(config.redis.timeout)), logger: silentLogger });
+  return new ToolPins(redis, {
+    prefix: config.redis.prefix,
+    timeoutMs: Math.max(2_000, durationMs(config.redis.timeout)),
+    logger: silentLogger,
+  });
 }
 
 function describeServer(server: string, source: string, rows: ToolRow[]): string {

@@ -49,7 +49,8 @@ export function crossCheck(source: SourceDocument, value: unknown, dir: string, 
       const digest = tokenSha256({ [key]: entry[key] as string });
       const first = digests.get(digest);
       const grant = list === 'admins' ? digestsOf.grants.get(digest) : undefined;
-      if (grant !== undefined) report([list, index, key], `same token as grants[${grant}]: an agent holding it could approve its own calls`);
+      if (grant !== undefined)
+        report([list, index, key], `same token as grants[${grant}]: an agent holding it could approve its own calls`);
       else if (first === undefined) digests.set(digest, index);
       else report([list, index, key], `same token as ${list}[${first}]: every entry needs its own`);
     });
@@ -72,14 +73,23 @@ export function crossCheck(source: SourceDocument, value: unknown, dir: string, 
 }
 
 /** Each channel `approvals.channel` or `approvals.channels` names must be one this process has, and Slack needs its section. */
-function checkChannels(value: Record<string, unknown>, known: readonly string[] | undefined, report: (path: readonly PropertyKey[], message: string) => void): void {
+function checkChannels(
+  value: Record<string, unknown>,
+  known: readonly string[] | undefined,
+  report: (path: readonly PropertyKey[], message: string) => void,
+): void {
   if (!isRecord(value.approvals)) return;
   const { channel, channels } = value.approvals;
-  const named: [PropertyKey[], unknown][] = Array.isArray(channels) ? channels.map((name: unknown, at) => [['approvals', 'channels', at], name]) : [[['approvals', 'channel'], channel]];
+  const named: [PropertyKey[], unknown][] = Array.isArray(channels)
+    ? channels.map((name: unknown, at) => [['approvals', 'channels', at], name])
+    : [[['approvals', 'channel'], channel]];
   for (const [path, name] of named) {
     if (typeof name !== 'string' || name === '') continue;
     if (known !== undefined && !known.includes(name)) {
-      report(path, `expected one of ${known.map((k) => JSON.stringify(k)).join(', ')}, got ${describeValue(name)}${suggest(name, known, { listOtherwise: false })}`);
+      report(
+        path,
+        `expected one of ${known.map((k) => JSON.stringify(k)).join(', ')}, got ${describeValue(name)}${suggest(name, known, { listOtherwise: false })}`,
+      );
     } else if (name === 'slack' && !('slack' in value)) {
       report(path, 'is "slack" but there is no slack section: add one, or use "console"');
     }
@@ -92,7 +102,9 @@ function checkChannels(value: Record<string, unknown>, known: readonly string[] 
  * silently give a vote to nobody, or two votes to one person.
  */
 function checkPeople(value: Record<string, unknown>, report: (path: readonly PropertyKey[], message: string) => void): void {
-  const configured = (Array.isArray(value.admins) ? value.admins : []).flatMap((a: unknown) => (isRecord(a) && typeof a.name === 'string' ? [a.name] : []));
+  const configured = (Array.isArray(value.admins) ? value.admins : []).flatMap((a: unknown) =>
+    isRecord(a) && typeof a.name === 'string' ? [a.name] : [],
+  );
   const admins = configured.length > 0 ? configured : [LOCAL_ADMIN_NAME];
   const people = Array.isArray(value.people) ? (value.people as unknown[]) : [];
   const personNames = new Map<string, number>();
@@ -105,7 +117,10 @@ function checkPeople(value: Record<string, unknown>, report: (path: readonly Pro
       else personNames.set(person.name, index);
       const ownAdmins = Array.isArray(person.admins) ? person.admins : [];
       if (admins.includes(person.name) && !ownAdmins.includes(person.name)) {
-        report(['people', index, 'name'], `${JSON.stringify(person.name)} is also an admin's name but not among this person's admins: an approvers list naming it would be ambiguous; add it to admins or rename the person`);
+        report(
+          ['people', index, 'name'],
+          `${JSON.stringify(person.name)} is also an admin's name but not among this person's admins: an approvers list naming it would be ambiguous; add it to admins or rename the person`,
+        );
       }
     }
     for (const kind of ['slack', 'admins'] as const) {
@@ -113,17 +128,23 @@ function checkPeople(value: Record<string, unknown>, report: (path: readonly Pro
       ids.forEach((id, at) => {
         if (typeof id !== 'string') return;
         const first = owners[kind].get(id);
-        if (first !== undefined && first !== index) report(['people', index, kind, at], `${JSON.stringify(id)} already belongs to people[${first}]: an identity is one person's`);
+        if (first !== undefined && first !== index)
+          report(['people', index, kind, at], `${JSON.stringify(id)} already belongs to people[${first}]: an identity is one person's`);
         else owners[kind].set(id, index);
-        if (kind === 'admins' && !admins.includes(id)) report(['people', index, kind, at], `no admin named ${JSON.stringify(id)}${suggest(id, admins)}`);
+        if (kind === 'admins' && !admins.includes(id))
+          report(['people', index, kind, at], `no admin named ${JSON.stringify(id)}${suggest(id, admins)}`);
       });
     }
   });
   const approvers = isRecord(value.approvals) && Array.isArray(value.approvals.approvers) ? (value.approvals.approvers as unknown[]) : [];
   const known = [...admins, ...personNames.keys()];
   approvers.forEach((entry, index) => {
-    if (typeof entry !== 'string' || entry === '' || SLACK_USER_ID.test(entry) || SLACK_GROUP_ID.test(entry) || known.includes(entry)) return;
-    report(['approvals', 'approvers', index], `${JSON.stringify(entry)} names no admin, person, Slack user (U…, W…) or Slack user group (S…)${suggest(entry, known)}`);
+    if (typeof entry !== 'string' || entry === '' || SLACK_USER_ID.test(entry) || SLACK_GROUP_ID.test(entry) || known.includes(entry))
+      return;
+    report(
+      ['approvals', 'approvers', index],
+      `${JSON.stringify(entry)} names no admin, person, Slack user (U…, W…) or Slack user group (S…)${suggest(entry, known)}`,
+    );
   });
 }
 
@@ -132,7 +153,9 @@ function policyFileProblem(file: string): string | undefined {
     return statSync(file).isFile() ? undefined : `policy file is not a file: ${file}`;
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    return code === 'ENOENT' || code === 'ENOTDIR' ? `policy file not found: ${file}` : `cannot read policy file ${file}: ${errorMessage(err)}`;
+    return code === 'ENOENT' || code === 'ENOTDIR'
+      ? `policy file not found: ${file}`
+      : `cannot read policy file ${file}: ${errorMessage(err)}`;
   }
 }
 

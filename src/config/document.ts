@@ -58,7 +58,13 @@ export function parseSourceText(text: string, file: string, code: ErrorCode): So
   if (unusable.length > 0) {
     throw new DocumentError(
       code,
-      unusable.map((path) => problemAt(source, path, 'the key "__proto__" cannot be used: the checks would drop it without a word, and a rule or setting under it would never apply')),
+      unusable.map((path) =>
+        problemAt(
+          source,
+          path,
+          'the key "__proto__" cannot be used: the checks would drop it without a word, and a rule or setting under it would never apply',
+        ),
+      ),
     );
   }
   return source;

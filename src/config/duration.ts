@@ -14,14 +14,20 @@ export function parseDuration(input: string | number): number | string {
   const named = NAMED[input.trim()];
   if (named !== undefined) return named;
   const match = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?$/.exec(input.trim());
-  if (!match) return `expected a duration like "90s", "15m", "1h", "1d", a number of seconds or second|minute|hour|day, got ${JSON.stringify(input)}`;
+  if (!match)
+    return `expected a duration like "90s", "15m", "1h", "1d", a number of seconds or second|minute|hour|day, got ${JSON.stringify(input)}`;
   const ms = Math.round(Number(match[1]) * (UNITS[match[2] ?? 's'] ?? 1_000));
   return ms > 0 ? ms : `must be longer than zero, got ${JSON.stringify(input)}`;
 }
 
 /** Human form of a duration in milliseconds: `1 minute`, `90 seconds`, `2 hours`. */
 export function describeDuration(ms: number): string {
-  for (const [unit, size] of [['day', 86_400_000], ['hour', 3_600_000], ['minute', 60_000], ['second', 1_000]] as const) {
+  for (const [unit, size] of [
+    ['day', 86_400_000],
+    ['hour', 3_600_000],
+    ['minute', 60_000],
+    ['second', 1_000],
+  ] as const) {
     if (ms >= size && ms % size === 0) return ms === size ? `1 ${unit}` : `${ms / size} ${unit}s`;
   }
   return `${ms} ms`;

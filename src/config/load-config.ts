@@ -20,7 +20,13 @@ export type LoadedConfig = Omit<AirlockConfig, '$schema' | 'servers' | 'approval
   dir: string;
   servers: Record<string, LoadedServer>;
   /** `channels`: the channels listed, or the one `channel`, or the default: slack with a slack section, else console. */
-  approvals: Omit<AirlockConfig['approvals'], 'channel' | 'channels'> & { channels: string[]; timeout_ms: number; heartbeat_ms: number; retention_ms: number; max_arguments_bytes: number };
+  approvals: Omit<AirlockConfig['approvals'], 'channel' | 'channels'> & {
+    channels: string[];
+    timeout_ms: number;
+    heartbeat_ms: number;
+    retention_ms: number;
+    max_arguments_bytes: number;
+  };
   audit: AirlockConfig['audit'] & { retention_ms: number; max_arguments_bytes: number; checkpoint: { interval_ms: number } };
 };
 
@@ -56,7 +62,13 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env, o
 }
 
 function resolvePaths(config: AirlockConfig, file: string, dir: string): LoadedConfig {
-  const { $schema: _schema, servers, approvals: { channel, channels, ...approvals }, audit, ...rest } = config;
+  const {
+    $schema: _schema,
+    servers,
+    approvals: { channel, channels, ...approvals },
+    audit,
+    ...rest
+  } = config;
   return {
     ...rest,
     file,

@@ -23,10 +23,23 @@ function cap(max: number) {
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 /** Words of an argument name that mark its value secret, unless the config names others. */
-export const DEFAULT_SECRET_KEYS = ['token', 'password', 'passwd', 'secret', 'key', 'authorization', 'credential', 'credentials', 'cookie'] as const;
+export const DEFAULT_SECRET_KEYS = [
+  'token',
+  'password',
+  'passwd',
+  'secret',
+  'key',
+  'authorization',
+  'credential',
+  'credentials',
+  'cookie',
+] as const;
 
 const text = z.string().refine((s) => s !== '', 'must not be empty');
-const size = z.union([z.int().positive(), z.string().regex(/^\d+\s*(b|kb|mb)$/i, 'expected a size like "512kb" or "1mb", or a number of bytes')]);
+const size = z.union([
+  z.int().positive(),
+  z.string().regex(/^\d+\s*(b|kb|mb)$/i, 'expected a size like "512kb" or "1mb", or a number of bytes'),
+]);
 
 /** Bytes in a `size` value (`"256kb"`: 262144). */
 export function sizeBytes(value: number | string): number {
@@ -69,9 +82,14 @@ export const MIN_ANCHOR_KEY_LENGTH = 32;
  * "" (from `${AIRLOCK_AUDIT_ANCHOR_KEY:-}`) means not set.
  */
 const anchorKey = z
-  .custom<string | undefined>((v) => v === undefined || typeof v === 'string', { error: 'expected a string (quote the key; it is not shown here)' })
+  .custom<string | undefined>((v) => v === undefined || typeof v === 'string', {
+    error: 'expected a string (quote the key; it is not shown here)',
+  })
   .transform((v) => (v === '' ? undefined : v))
-  .refine((v) => v === undefined || v.length >= MIN_ANCHOR_KEY_LENGTH, `too short: an anchor key needs at least ${MIN_ANCHOR_KEY_LENGTH} characters (openssl rand -base64 32 makes one); it is not shown here`)
+  .refine(
+    (v) => v === undefined || v.length >= MIN_ANCHOR_KEY_LENGTH,
+    `too short: an anchor key needs at least ${MIN_ANCHOR_KEY_LENGTH} characters (openssl rand -base64 32 makes one); it is not shown here`,
+  )
   .optional()
   .meta({
     // The file holds what is written (`${AIRLOCK_AUDIT_ANCHOR_KEY}`), so editors check the type, not the length.
@@ -103,7 +121,10 @@ export const HOST_PATTERN = /^(\[[0-9a-f:.]+\]|[a-z0-9._-]+)(?::(\d{1,5}))?$/i;
 
 const hostName = z
   .string()
-  .refine((v) => HOST_PATTERN.test(v) && URL.canParse(`http://${v}`), 'expected a host name or IP address, optionally with ":port" (an IPv6 address in brackets: "[fd00::1]:8080")');
+  .refine(
+    (v) => HOST_PATTERN.test(v) && URL.canParse(`http://${v}`),
+    'expected a host name or IP address, optionally with ":port" (an IPv6 address in brackets: "[fd00::1]:8080")',
+  );
 
 /** Adds `message` unless an unknown key was already reported here: a typo of a required key is one problem, not two. */
 function unlessUnknownKeys(ctx: z.core.ParsePayload<unknown>, message: string): void {
@@ -126,16 +147,18 @@ export const ServerSchema = z
     cwd: absentIfEmpty(z.string()).meta({ description: "Working folder of the stdio server; default: the config file's folder." }),
     url: httpUrl.optional().meta({ description: 'An HTTP server: its Streamable HTTP endpoint (SSE as fallback).' }),
     headers: stringMap.optional().meta({ description: 'HTTP headers sent to the upstream server.' }),
-    call_timeout: durationField(MAX_CALL_TIMEOUT_MS)
-      .default('60s')
-      .meta({ description: 'How long a tool call may run upstream without progress before it ends [UNAVAILABLE]; progress notifications restart the clock.' }),
+    call_timeout: durationField(MAX_CALL_TIMEOUT_MS).default('60s').meta({
+      description:
+        'How long a tool call may run upstream without progress before it ends [UNAVAILABLE]; progress notifications restart the clock.',
+    }),
     policy: text.meta({ description: "The policy file for this server, relative to the config file's folder." }),
-    max_list_pages: cap(10_000)
-      .default(100)
-      .meta({ description: 'Most pages Airlock reads of one of this server\'s lists (tools/list, resources/list, resources/templates/list, prompts/list) before it stops and serves what it read: a server that always answers with a nextCursor is cut off here.' }),
-    max_list_items: cap(1_000_000)
-      .default(10_000)
-      .meta({ description: 'Most items Airlock keeps of one of this server\'s lists; past it the list is cut and what was read is served.' }),
+    max_list_pages: cap(10_000).default(100).meta({
+      description:
+        "Most pages Airlock reads of one of this server's lists (tools/list, resources/list, resources/templates/list, prompts/list) before it stops and serves what it read: a server that always answers with a nextCursor is cut off here.",
+    }),
+    max_list_items: cap(1_000_000).default(10_000).meta({
+      description: "Most items Airlock keeps of one of this server's lists; past it the list is cut and what was read is served.",
+    }),
   })
   .strict()
   .check((ctx) => {
@@ -145,16 +168,34 @@ export const ServerSchema = z
     } else if (s.command === undefined && s.url === undefined) {
       unlessUnknownKeys(ctx, 'needs "command" (a stdio server) or "url" (an HTTP server)');
     } else if (s.command !== undefined && s.headers !== undefined) {
-      ctx.issues.push({ code: 'custom', path: ['headers'], message: '"headers" is for HTTP servers (with "url"), not stdio servers', input: s.headers });
+      ctx.issues.push({
+        code: 'custom',
+        path: ['headers'],
+        message: '"headers" is for HTTP servers (with "url"), not stdio servers',
+        input: s.headers,
+      });
     } else if (s.url !== undefined) {
       for (const key of STDIO_ONLY.filter((k) => s[k] !== undefined)) {
-        ctx.issues.push({ code: 'custom', path: [key], message: `"${key}" is for stdio servers (with "command"), not HTTP servers`, input: s[key] });
+        ctx.issues.push({
+          code: 'custom',
+          path: [key],
+          message: `"${key}" is for stdio servers (with "command"), not HTTP servers`,
+          input: s[key],
+        });
       }
     }
   })
   .transform((s): StdioServer | HttpServer =>
     s.url !== undefined
-      ? { transport: 'http', url: s.url, headers: s.headers ?? {}, call_timeout_ms: durationMs(s.call_timeout), policy: s.policy, max_list_pages: s.max_list_pages, max_list_items: s.max_list_items }
+      ? {
+          transport: 'http',
+          url: s.url,
+          headers: s.headers ?? {},
+          call_timeout_ms: durationMs(s.call_timeout),
+          policy: s.policy,
+          max_list_pages: s.max_list_pages,
+          max_list_items: s.max_list_items,
+        }
       : {
           transport: 'stdio',
           command: s.command ?? '',
@@ -244,7 +285,8 @@ export const PersonSchema = z
   })
   .strict()
   .check((ctx) => {
-    if (ctx.value.slack.length === 0 && ctx.value.admins.length === 0) unlessUnknownKeys(ctx, 'links no identity: give "slack" (Slack user ids) and/or "admins" (admin names)');
+    if (ctx.value.slack.length === 0 && ctx.value.admins.length === 0)
+      unlessUnknownKeys(ctx, 'links no identity: give "slack" (Slack user ids) and/or "admins" (admin names)');
   });
 
 export const ConfigSchema = z
@@ -254,28 +296,25 @@ export const ConfigSchema = z
       .object({
         host: text.default('127.0.0.1'),
         port: port.default(8080),
-        body_limit: size
-          .default('1mb')
-          .meta({ description: 'Largest request body accepted on /mcp; larger ones get a JSON-RPC error.' }),
+        body_limit: size.default('1mb').meta({ description: 'Largest request body accepted on /mcp; larger ones get a JSON-RPC error.' }),
         session_idle_timeout: durationField(7 * 86_400_000)
           .default('30m')
           .meta({ description: 'An MCP session with no request open for this long is closed; its client must initialize again.' }),
-        shutdown_timeout: durationField(3_600_000)
-          .default('20s')
-          .meta({ description: 'On SIGTERM or SIGINT, how long calls already sent upstream may take to finish before their sessions are closed (held calls are withdrawn at once).' }),
-        max_sessions_per_grant: cap(1_000_000)
-          .default(100)
-          .meta({ description: 'Most MCP sessions one grant may have open on this instance (without grants: all agents together); past it initialize is answered 429 until one of them closes.' }),
+        shutdown_timeout: durationField(3_600_000).default('20s').meta({
+          description:
+            'On SIGTERM or SIGINT, how long calls already sent upstream may take to finish before their sessions are closed (held calls are withdrawn at once).',
+        }),
+        max_sessions_per_grant: cap(1_000_000).default(100).meta({
+          description:
+            'Most MCP sessions one grant may have open on this instance (without grants: all agents together); past it initialize is answered 429 until one of them closes.',
+        }),
         max_sessions: cap(1_000_000)
           .default(10_000)
           .meta({ description: 'Most MCP sessions open on this instance, all grants together; past it initialize is answered 429.' }),
-        allowed_hosts: z
-          .array(hostName)
-          .optional()
-          .meta({
-            description:
-              'More names Airlock is reached at, for the Host and Origin check against DNS rebinding: a host name or IP address for any port, or host:port for that port only. localhost, 127.0.0.1, [::1], listen.host and the host of public_url are always allowed. On a listener that is not loopback, Host is checked only when this or public_url is set.',
-          }),
+        allowed_hosts: z.array(hostName).optional().meta({
+          description:
+            'More names Airlock is reached at, for the Host and Origin check against DNS rebinding: a host name or IP address for any port, or host:port for that port only. localhost, 127.0.0.1, [::1], listen.host and the host of public_url are always allowed. On a listener that is not loopback, Host is checked only when this or public_url is set.',
+        }),
       })
       .strict()
       .prefault({}),
@@ -288,7 +327,10 @@ export const ConfigSchema = z
           .meta({ description: 'How long a Redis command may take before the call it serves is refused [UNAVAILABLE].' }),
         prefix: z
           .string()
-          .regex(/^[^{}]*\{[^{}]+\}[^{}]*$/, 'the prefix needs one {hash tag}, e.g. "{airlock}:", so every key of one script lands on one Redis Cluster slot')
+          .regex(
+            /^[^{}]*\{[^{}]+\}[^{}]*$/,
+            'the prefix needs one {hash tag}, e.g. "{airlock}:", so every key of one script lands on one Redis Cluster slot',
+          )
           .default('{airlock}:')
           .meta({ description: 'Prefix of every Redis key Airlock writes.' }),
       })
@@ -297,15 +339,21 @@ export const ConfigSchema = z
     servers: z.record(serverName, ServerSchema, {
       error: (issue) => (issue.code === 'invalid_key' ? issue.issues[0]?.message : undefined),
     }),
-    grants: z.array(GrantSchema).optional().meta({ description: 'Who may call tools: one bearer token each. Without grants, only loopback listeners accept agents.' }),
-    admins: z.array(AdminSchema).optional().meta({ description: 'Who may use /api and the console approval channel.' }),
-    people: z
-      .array(PersonSchema)
+    grants: z
+      .array(GrantSchema)
       .optional()
-      .meta({ description: 'Identities that belong to one person (a Slack user and a console admin): min_approvals counts people, and one person votes once.' }),
+      .meta({ description: 'Who may call tools: one bearer token each. Without grants, only loopback listeners accept agents.' }),
+    admins: z.array(AdminSchema).optional().meta({ description: 'Who may use /api and the console approval channel.' }),
+    people: z.array(PersonSchema).optional().meta({
+      description:
+        'Identities that belong to one person (a Slack user and a console admin): min_approvals counts people, and one person votes once.',
+    }),
     approvals: z
       .object({
-        channel: absentIfEmpty(text).meta({ description: 'The one channel reviewers decide in: slack or console (approvals.channels lists several). Default: slack when a slack section is present, else console.' }),
+        channel: absentIfEmpty(text).meta({
+          description:
+            'The one channel reviewers decide in: slack or console (approvals.channels lists several). Default: slack when a slack section is present, else console.',
+        }),
         channels: z
           .array(text)
           .refine((list) => list.length > 0, 'list at least one channel, or leave the key out')
@@ -321,7 +369,9 @@ export const ConfigSchema = z
         retention: durationField(MAX_APPROVAL_TIMEOUT_MS)
           .default('24h')
           .meta({ description: 'How long a decided request stays listed and readable (`airlock approvals show`).' }),
-        max_arguments: size.default('256kb').meta({ description: 'Largest arguments (as JSON) a held call may carry; larger calls are refused before anything is held.' }),
+        max_arguments: size
+          .default('256kb')
+          .meta({ description: 'Largest arguments (as JSON) a held call may carry; larger calls are refused before anything is held.' }),
         approvers: z
           .array(text)
           .refine((list) => list.length > 0, 'list at least one approver, or leave the key out')
@@ -335,11 +385,21 @@ export const ConfigSchema = z
       .check((ctx) => {
         const { channel, channels } = ctx.value;
         if (channel !== undefined && channels !== undefined) {
-          ctx.issues.push({ code: 'custom', message: 'has both "channel" (one channel) and "channels" (a list of them); give one', input: ctx.value });
+          ctx.issues.push({
+            code: 'custom',
+            message: 'has both "channel" (one channel) and "channels" (a list of them); give one',
+            input: ctx.value,
+          });
         }
         channels?.forEach((name, at) => {
           const first = channels.indexOf(name);
-          if (first !== at) ctx.issues.push({ code: 'custom', path: ['channels', at], message: `duplicate channel ${JSON.stringify(name)} (also approvals.channels[${first}])`, input: name });
+          if (first !== at)
+            ctx.issues.push({
+              code: 'custom',
+              path: ['channels', at],
+              message: `duplicate channel ${JSON.stringify(name)} (also approvals.channels[${first}])`,
+              input: name,
+            });
         });
       })
       .prefault({}),
@@ -355,11 +415,13 @@ export const ConfigSchema = z
       .optional(),
     log: z
       .object({
-        level: absentIfEmpty(z.enum(LOG_LEVELS)).meta({ description: 'Default: info; the environment variable AIRLOCK_LOG_LEVEL wins over it.' }),
-        pretty: z
-          .boolean()
-          .default(false)
-          .meta({ description: 'Coloured, human-readable lines instead of JSON (for a terminal, not for log shippers); AIRLOCK_LOG_PRETTY=1 or 0 wins over it.' }),
+        level: absentIfEmpty(z.enum(LOG_LEVELS)).meta({
+          description: 'Default: info; the environment variable AIRLOCK_LOG_LEVEL wins over it.',
+        }),
+        pretty: z.boolean().default(false).meta({
+          description:
+            'Coloured, human-readable lines instead of JSON (for a terminal, not for log shippers); AIRLOCK_LOG_PRETTY=1 or 0 wins over it.',
+        }),
       })
       .strict()
       .prefault({}),
@@ -369,34 +431,47 @@ export const ConfigSchema = z
           .object({ host: text.default('127.0.0.1'), port })
           .strict()
           .optional()
-          .meta({ description: 'Serve /metrics without a token on this separate address (for a Prometheus scraper); without it, /metrics is on the main port and needs an admin token.' }),
+          .meta({
+            description:
+              'Serve /metrics without a token on this separate address (for a Prometheus scraper); without it, /metrics is on the main port and needs an admin token.',
+          }),
       })
       .strict()
       .prefault({}),
     audit: z
       .object({
-        file: absentIfEmpty(z.string()).meta({ description: 'An optional JSON-lines mirror of the audit trail, appended in chain order (for log shippers).' }),
+        file: absentIfEmpty(z.string()).meta({
+          description: 'An optional JSON-lines mirror of the audit trail, appended in chain order (for log shippers).',
+        }),
         retention: durationField(3650 * 86_400_000)
           .default('90d')
           .meta({ description: 'Events older than this are trimmed from the Redis stream.' }),
-        max_events: z.int().positive().optional().meta({ description: 'At most this many events are kept in the Redis stream (the oldest are trimmed first).' }),
-        max_arguments: size
-          .default('8kb')
-          .meta({ description: 'Largest redacted arguments (as JSON) stored in one event; larger ones are stored cut, flagged `arguments_truncated`.' }),
-        sample_refusals: z
-          .boolean()
-          .default(true)
-          .meta({
-            description:
-              'Refusals an agent can repeat at will (denied, hidden, rate limited, unknown tool): audit the first of each kind (grant, event, server, rule) each minute in full and count the rest into one summary event; false audits every one, and the trail then grows at the agent\'s rate.',
-          }),
+        max_events: z
+          .int()
+          .positive()
+          .optional()
+          .meta({ description: 'At most this many events are kept in the Redis stream (the oldest are trimmed first).' }),
+        max_arguments: size.default('8kb').meta({
+          description:
+            'Largest redacted arguments (as JSON) stored in one event; larger ones are stored cut, flagged `arguments_truncated`.',
+        }),
+        sample_refusals: z.boolean().default(true).meta({
+          description:
+            "Refusals an agent can repeat at will (denied, hidden, rate limited, unknown tool): audit the first of each kind (grant, event, server, rule) each minute in full and count the rest into one summary event; false audits every one, and the trail then grows at the agent's rate.",
+        }),
         anchor_key: anchorKey,
         checkpoint: z
           .object({
-            events: z.int().min(1).max(1_000_000).default(100).meta({ description: 'A signed checkpoint at least every this many events.' }),
-            interval: durationField(86_400_000)
-              .default('60s')
-              .meta({ description: 'And at least this often, idle or not: how old the newest checkpoint may grow before `airlock audit verify` calls the end of the trail cut.' }),
+            events: z
+              .int()
+              .min(1)
+              .max(1_000_000)
+              .default(100)
+              .meta({ description: 'A signed checkpoint at least every this many events.' }),
+            interval: durationField(86_400_000).default('60s').meta({
+              description:
+                'And at least this often, idle or not: how old the newest checkpoint may grow before `airlock audit verify` calls the end of the trail cut.',
+            }),
           })
           .strict()
           .prefault({})
@@ -410,10 +485,20 @@ export const ConfigSchema = z
         if (audit.anchor_key === undefined || typeof interval === 'string' || typeof retention === 'string') return;
         const limits = checkpointLimits(audit.checkpoint.events, interval);
         if (audit.max_events !== undefined && audit.max_events <= limits.events) {
-          ctx.issues.push({ code: 'custom', path: ['max_events'], message: `must be more than ${limits.events} (audit.checkpoint.events + ${CHECKPOINT_SLACK_EVENTS}) while audit.anchor_key is set, or the newest checkpoint could be trimmed away and the trail would never verify; raise it or lower audit.checkpoint.events`, input: audit.max_events });
+          ctx.issues.push({
+            code: 'custom',
+            path: ['max_events'],
+            message: `must be more than ${limits.events} (audit.checkpoint.events + ${CHECKPOINT_SLACK_EVENTS}) while audit.anchor_key is set, or the newest checkpoint could be trimmed away and the trail would never verify; raise it or lower audit.checkpoint.events`,
+            input: audit.max_events,
+          });
         }
         if (retention <= limits.ms) {
-          ctx.issues.push({ code: 'custom', path: ['retention'], message: `must be longer than ${describeDuration(limits.ms)} (1.5 × audit.checkpoint.interval + 30 s) while audit.anchor_key is set, or the newest checkpoint could be trimmed away; raise it or shorten audit.checkpoint.interval`, input: audit.retention });
+          ctx.issues.push({
+            code: 'custom',
+            path: ['retention'],
+            message: `must be longer than ${describeDuration(limits.ms)} (1.5 × audit.checkpoint.interval + 30 s) while audit.anchor_key is set, or the newest checkpoint could be trimmed away; raise it or shorten audit.checkpoint.interval`,
+            input: audit.retention,
+          });
         }
       })
       .prefault({}),
@@ -423,7 +508,10 @@ export const ConfigSchema = z
           .array(text)
           .min(1)
           .default([...DEFAULT_SECRET_KEYS])
-          .meta({ description: 'Argument names whose values are hidden in Slack messages and the audit trail: a key matches when it, or one of its words (`apiKey`, `X-Auth-Token`), is listed.' }),
+          .meta({
+            description:
+              'Argument names whose values are hidden in Slack messages and the audit trail: a key matches when it, or one of its words (`apiKey`, `X-Auth-Token`), is listed.',
+          }),
       })
       .strict()
       .prefault({}),

@@ -8,7 +8,22 @@ import { AuditReader, type AuditTrail } from '../audit/index.js';
 import { builtInChannels, consoleApiRoutes, type ChannelRegistry } from '../channels/index.js';
 import { durationMs, type LoadedConfig } from '../config/index.js';
 import { AirlockError, ErrorCode } from '../errors.js';
-import { adminApi, auditApiRoutes, bearerToken, createAdminAuthenticator, toolsApiRoutes, createAuthenticator, createHttpApp, hostCheck, hostGuard, isLoopbackHost, mcpRoutes, metricsRoutes, type LocalAdmin, type ReadinessCheck } from '../http/index.js';
+import {
+  adminApi,
+  auditApiRoutes,
+  bearerToken,
+  createAdminAuthenticator,
+  toolsApiRoutes,
+  createAuthenticator,
+  createHttpApp,
+  hostCheck,
+  hostGuard,
+  isLoopbackHost,
+  mcpRoutes,
+  metricsRoutes,
+  type LocalAdmin,
+  type ReadinessCheck,
+} from '../http/index.js';
 import type { SessionDeps } from '../proxy/index.js';
 import { pingRedis } from '../redis/index.js';
 import { openServing, type Serving } from './serving.js';
@@ -57,7 +72,14 @@ export class Gateway {
   static async start(options: GatewayOptions): Promise<Gateway> {
     const { config, logger } = options;
     Gateway.checkExposure(config);
-    const serving = await openServing(config, options.redis, logger, Object.keys(config.servers), 'gateway', options.channels ?? builtInChannels());
+    const serving = await openServing(
+      config,
+      options.redis,
+      logger,
+      Object.keys(config.servers),
+      'gateway',
+      options.channels ?? builtInChannels(),
+    );
     const gateway = new Gateway(options, serving);
     try {
       await serving.start();
@@ -137,7 +159,10 @@ export class Gateway {
       },
       ...[...this.#serving.upstreams.values()].map((u) => ({
         name: `upstream:${u.name}`,
-        check: async () => ({ ok: u.status === 'connected', detail: u.status === 'connected' ? `${u.tools.length} tools` : `${u.status}${u.lastError ? `: ${u.lastError}` : ''}` }),
+        check: async () => ({
+          ok: u.status === 'connected',
+          detail: u.status === 'connected' ? `${u.tools.length} tools` : `${u.status}${u.lastError ? `: ${u.lastError}` : ''}`,
+        }),
       })),
     ];
     const authenticateAdmin = createAdminAuthenticator(config, this.#options.localAdmin);
@@ -170,7 +195,12 @@ export class Gateway {
           routers: [
             consoleApiRoutes({ approvals: this.approvals, audit: this.audit, logger }),
             auditApiRoutes(new AuditReader(redis, config.redis.prefix, Math.max(2_000, durationMs(config.redis.timeout)))),
-            toolsApiRoutes({ servers: Object.keys(config.servers), toolsOf: (name) => this.deps.upstream(name).tools, policyOf: (name) => this.deps.policyFor(name), pins: this.#serving.pins }),
+            toolsApiRoutes({
+              servers: Object.keys(config.servers),
+              toolsOf: (name) => this.deps.upstream(name).tools,
+              policyOf: (name) => this.deps.policyFor(name),
+              pins: this.#serving.pins,
+            }),
           ],
           logger,
         }),
@@ -213,7 +243,12 @@ function listen(app: Express, where: { host: string; port: number }, file: strin
 /** A port taken or a host that is not ours is the config's problem, told in one line. */
 function listenError(file: string, key: string, { host, port }: { host: string; port: number }, err: NodeJS.ErrnoException): Error {
   const where = `${host}:${port}`;
-  if (err.code === 'EADDRINUSE') return new AirlockError(ErrorCode.ConfigInvalid, `${file}: ${key}: ${where} is already in use (another airlock, or another program); stop it or choose another port`);
-  if (err.code === 'EADDRNOTAVAIL' || err.code === 'EACCES') return new AirlockError(ErrorCode.ConfigInvalid, `${file}: ${key}: cannot listen on ${where} (${err.code})`);
+  if (err.code === 'EADDRINUSE')
+    return new AirlockError(
+      ErrorCode.ConfigInvalid,
+      `${file}: ${key}: ${where} is already in use (another airlock, or another program); stop it or choose another port`,
+    );
+  if (err.code === 'EADDRNOTAVAIL' || err.code === 'EACCES')
+    return new AirlockError(ErrorCode.ConfigInvalid, `${file}: ${key}: cannot listen on ${where} (${err.code})`);
   return err;
 }

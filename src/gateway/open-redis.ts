@@ -8,7 +8,11 @@ import { connectRedis, ensureRedis } from '../redis/index.js';
  * `redis-server` when nothing answers at the default address. Only the
  * default may be replaced: instances pointed at one Redis on purpose must share it.
  */
-export async function openRedis(config: LoadedConfig, env: NodeJS.ProcessEnv, logger: Logger): Promise<{ redis: Redis; close(): Promise<void> }> {
+export async function openRedis(
+  config: LoadedConfig,
+  env: NodeJS.ProcessEnv,
+  logger: Logger,
+): Promise<{ redis: Redis; close(): Promise<void> }> {
   const url = redisUrl(config, env);
   const server = await ensureRedis({ url, explicit: url !== DEFAULT_REDIS_URL, stateDir: stateDir(config), logger });
   // Request-path calls keep their own deadline of redis.timeout (see withDeadline); the client's is a backstop.

@@ -50,7 +50,14 @@ export interface Serving {
 }
 
 /** `channels`: the kinds of approval channel the config may list (see builtInChannels). */
-export async function openServing(config: LoadedConfig, redis: Redis, logger: Logger, names: readonly string[], role: string, channels: ChannelRegistry): Promise<Serving> {
+export async function openServing(
+  config: LoadedConfig,
+  redis: Redis,
+  logger: Logger,
+  names: readonly string[],
+  role: string,
+  channels: ChannelRegistry,
+): Promise<Serving> {
   // What is opened so far, closed in reverse should a later step fail (a broken policy, Slack refusing the token).
   const opened: (() => Promise<void> | void)[] = [];
   const closeAll = async () => {
@@ -81,7 +88,11 @@ export async function openServing(config: LoadedConfig, redis: Redis, logger: Lo
       const file = config.servers[name]!.policy;
       const onReload = (outcome: ReloadOutcome) => {
         metrics.policyReloaded(name, outcome.ok);
-        audit.record(outcome.ok ? { event: 'policy_reloaded', server: name, detail: `${file} (sha256 ${outcome.digest})` } : { event: 'policy_reload_failed', server: name, detail: `${file}: ${outcome.error.message}` });
+        audit.record(
+          outcome.ok
+            ? { event: 'policy_reloaded', server: name, detail: `${file} (sha256 ${outcome.digest})` }
+            : { event: 'policy_reload_failed', server: name, detail: `${file}: ${outcome.error.message}` },
+        );
       };
       watchers.set(name, PolicyWatcher.open({ file, logger: logger.child({ server: name }), onReload }));
     }
@@ -111,7 +122,12 @@ export async function openServing(config: LoadedConfig, redis: Redis, logger: Lo
       ]),
     );
     opened.push(() => Promise.all([...upstreams.values()].map((u) => u.close())).then(() => undefined));
-    const { deps: approval, approvals, routers, close: closeApprovals } = await openApprovals(config, { redis, logger, audit, metrics }, { http: role === 'gateway', digest, channels });
+    const {
+      deps: approval,
+      approvals,
+      routers,
+      close: closeApprovals,
+    } = await openApprovals(config, { redis, logger, audit, metrics }, { http: role === 'gateway', digest, channels });
     opened.push(closeApprovals);
     const lookup = <T>(map: Map<string, T>, server: string): T => {
       const found = map.get(server);
@@ -162,21 +178,38 @@ const SAMPLE_WINDOW_MS = 60_000;
 
 const SHUTDOWN_REASON = 'Airlock is shutting down; call again and a new request will be opened';
 
-async function drainCalls(deps: SessionDeps, approvals: Approvals, logger: Logger, timeoutMs: number, hurry?: AbortSignal): Promise<boolean> {
+async function drainCalls(
+  deps: SessionDeps,
+  approvals: Approvals,
+  logger: Logger,
+  timeoutMs: number,
+  hurry?: AbortSignal,
+): Promise<boolean> {
   const drained = await waitForCalls(deps, approvals, logger, timeoutMs, hurry);
   // A call leaves the gate when its result is ready; the SDK writes that result to the agent a few microtasks later, before sessions may close.
   await new Promise((resolve) => setImmediate(resolve));
   return drained;
 }
 
-async function waitForCalls(deps: SessionDeps, approvals: Approvals, logger: Logger, timeoutMs: number, hurry?: AbortSignal): Promise<boolean> {
+async function waitForCalls(
+  deps: SessionDeps,
+  approvals: Approvals,
+  logger: Logger,
+  timeoutMs: number,
+  hurry?: AbortSignal,
+): Promise<boolean> {
   const { gate } = deps;
   gate.close();
-  logger.info({ in_flight: gate.inFlight, held: approvals.holding }, 'stopping: no new sessions or calls; withdrawing held calls, letting calls in flight finish');
+  logger.info(
+    { in_flight: gate.inFlight, held: approvals.holding },
+    'stopping: no new sessions or calls; withdrawing held calls, letting calls in flight finish',
+  );
   const deadline = Date.now() + timeoutMs;
   // A call already past the gate may be held after a sweep: the next sweep withdraws it.
   for (;;) {
-    await approvals.withdrawHeld(SHUTDOWN_REASON).catch((err: unknown) => logger.warn({ err: errorMessage(err) }, 'could not withdraw held calls'));
+    await approvals
+      .withdrawHeld(SHUTDOWN_REASON)
+      .catch((err: unknown) => logger.warn({ err: errorMessage(err) }, 'could not withdraw held calls'));
     if (gate.inFlight === 0) return true;
     const left = deadline - Date.now();
     if (left <= 0 || hurry?.aborted) {

@@ -25,7 +25,8 @@ export function adminApi(options: AdminApiOptions): Router {
   router.use('/api', (_req, res) => sendApiError(res, new AirlockError(ErrorCode.BadArguments, 'no such API route')));
   router.use('/api', ((err, req, res, _next) => {
     if (err instanceof AirlockError) return sendApiError(res, err);
-    if (err.type === 'entity.parse.failed') return sendApiError(res, new AirlockError(ErrorCode.BadArguments, `the body is not JSON: ${err.message}`));
+    if (err.type === 'entity.parse.failed')
+      return sendApiError(res, new AirlockError(ErrorCode.BadArguments, `the body is not JSON: ${err.message}`));
     if (err.type === 'entity.too.large') return sendApiError(res, new AirlockError(ErrorCode.BadArguments, 'the body is larger than 16kb'));
     logger.error({ path: req.path, err: err.message }, 'admin request failed');
     return res.status(500).json({ error: { code: 'AIRLOCK_INTERNAL', message: 'internal error' } });

@@ -31,7 +31,12 @@ export function createHttpApp(options: HttpAppOptions): Express {
     res.json({ status: 'ok' });
   });
   app.get('/readyz', async (req, res) => {
-    const results = await Promise.all(options.readiness.map(async (r) => ({ name: r.name, ...(await r.check().catch((err: unknown) => ({ ok: false, detail: errorMessage(err) }))) })));
+    const results = await Promise.all(
+      options.readiness.map(async (r) => ({
+        name: r.name,
+        ...(await r.check().catch((err: unknown) => ({ ok: false, detail: errorMessage(err) }))),
+      })),
+    );
     const stopping = options.isStopping();
     const ready = !stopping && results.every((r) => r.ok);
     res.status(ready ? 200 : 503);

@@ -13,7 +13,10 @@ export function createAuthenticator(config: LoadedConfig): (req: Request) => Ide
   const allServers = Object.keys(config.servers);
   const grants = config.grants ?? [];
   if (grants.length === 0) return () => ({ ok: true, grant: undefined, servers: allServers });
-  const match = tokenMatcher(grants.map((g) => ({ ...g, servers: g.servers ?? allServers })), 'grant');
+  const match = tokenMatcher(
+    grants.map((g) => ({ ...g, servers: g.servers ?? allServers })),
+    'grant',
+  );
   return (req) => {
     const found = match(bearerToken(req));
     return found.ok ? { ok: true, grant: found.entry.name, servers: found.entry.servers } : found;
@@ -64,7 +67,8 @@ export function bearerToken(req: Request): string | undefined {
 function tokenMatcher<E extends { name: string; token?: string; token_sha256?: string }>(entries: E[], kind: string) {
   const digests = entries.map((entry) => ({ entry, digest: Buffer.from(tokenSha256(entry), 'hex') }));
   return (token: string | undefined): { ok: true; entry: E } | { ok: false; status: 401; message: string } => {
-    if (token === undefined || token === '') return { ok: false, status: 401, message: `missing bearer token: send "Authorization: Bearer <${kind} token>"` };
+    if (token === undefined || token === '')
+      return { ok: false, status: 401, message: `missing bearer token: send "Authorization: Bearer <${kind} token>"` };
     const digest = createHash('sha256').update(token).digest();
     let found: E | undefined;
     for (const candidate of digests) {

@@ -62,27 +62,39 @@ export function hostCheck(options: HostCheckOptions): HostCheck | undefined {
     if (parsed.port === undefined) anyPort.add(parsed.name);
     else ports.set(parsed.name, (ports.get(parsed.name) ?? new Set()).add(parsed.port));
   }
-  const isName = (host: { name: string; port?: number }) => anyPort.has(host.name) || (host.port !== undefined && ports.get(host.name)?.has(host.port) === true);
+  const isName = (host: { name: string; port?: number }) =>
+    anyPort.has(host.name) || (host.port !== undefined && ports.get(host.name)?.has(host.port) === true);
   // An Origin is matched by its host name alone, whatever its port.
   const isOriginName = (name: string) => anyPort.has(name) || ports.has(name);
 
   return (hostHeader, originHeader) => {
     const hosts = values(hostHeader);
-    if (hosts.length === 0) return refuse('host', 'no Host header', `the request has no Host header (${WHY}); send the name you reach Airlock at`);
-    if (hosts.length > 1) return refuse('host', `${hosts.length} Host headers`, `the request has ${hosts.length} Host headers (${WHY}); send one`);
+    if (hosts.length === 0)
+      return refuse('host', 'no Host header', `the request has no Host header (${WHY}); send the name you reach Airlock at`);
+    if (hosts.length > 1)
+      return refuse('host', `${hosts.length} Host headers`, `the request has ${hosts.length} Host headers (${WHY}); send one`);
     const host = hosts[0]!;
     const parsed = parseHost(host);
     if (!parsed || !isName(parsed)) {
-      return refuse('host', `Host ${quoted(host)}`, `Host ${quoted(host)} is not one of Airlock's names (${WHY}); if it is a name for this gateway, add it to listen.allowed_hosts`);
+      return refuse(
+        'host',
+        `Host ${quoted(host)}`,
+        `Host ${quoted(host)} is not one of Airlock's names (${WHY}); if it is a name for this gateway, add it to listen.allowed_hosts`,
+      );
     }
     const origins = values(originHeader);
     if (origins.length === 0) return { ok: true };
-    if (origins.length > 1) return refuse('origin', `${origins.length} Origin headers`, `the request has ${origins.length} Origin headers (${WHY}); send one`);
+    if (origins.length > 1)
+      return refuse('origin', `${origins.length} Origin headers`, `the request has ${origins.length} Origin headers (${WHY}); send one`);
     const origin = origins[0]!;
     const name = originName(origin);
     if (name !== undefined && isOriginName(name)) return { ok: true };
     const what = origin === 'null' ? 'Origin "null" (a sandboxed page, a local file, a redirect)' : `Origin ${quoted(origin)}`;
-    return refuse('origin', `Origin ${quoted(origin)}`, `${what} is not one of Airlock's names (${WHY}: a page of another site may not call Airlock); if it is a name for this gateway, add its host to listen.allowed_hosts`);
+    return refuse(
+      'origin',
+      `Origin ${quoted(origin)}`,
+      `${what} is not one of Airlock's names (${WHY}: a page of another site may not call Airlock); if it is a name for this gateway, add its host to listen.allowed_hosts`,
+    );
   };
 }
 

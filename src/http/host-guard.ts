@@ -47,8 +47,12 @@ export function hostGuard(options: HostGuardOptions): { protect(check: HostCheck
       if (verdict.ok) return next();
       options.onRefused?.(verdict.kind);
       const path = cut(req.path);
-      logger.warn({ method: req.method, path, status: 403, kind: verdict.kind, header: verdict.header }, 'request refused: Host or Origin not allowed');
-      if (sampler.admit(verdict.kind)) audit.record({ event: 'request_refused', reason: verdict.message, detail: `${req.method} ${path}: ${verdict.header}` });
+      logger.warn(
+        { method: req.method, path, status: 403, kind: verdict.kind, header: verdict.header },
+        'request refused: Host or Origin not allowed',
+      );
+      if (sampler.admit(verdict.kind))
+        audit.record({ event: 'request_refused', reason: verdict.message, detail: `${req.method} ${path}: ${verdict.header}` });
       const err = new AirlockError(ErrorCode.HostNotAllowed, verdict.message);
       // Express routes paths case-insensitively: /API/approvals is still /api.
       if (/^\/api(\/|$)/i.test(req.path)) return sendApiError(res, err);

@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import { RefusalSampler } from '../audit/index.js';
 import { describeDuration } from '../config/index.js';
 import { ErrorCode } from '../errors.js';
-import type { SessionRegistry} from '../proxy/index.js';
+import type { SessionRegistry } from '../proxy/index.js';
 import { createSessionServer, type SessionDeps, type SessionScope, type Session, type SessionIdentity } from '../proxy/index.js';
 import type { Identity } from './auth.js';
 import { sendJsonRpcError } from './json-rpc-error.js';
@@ -58,16 +58,34 @@ export function mcpRoutes(options: McpEndpointOptions): McpEndpoint {
     now: Date.now,
     summarize: (kind, count, from, to) => {
       const [limit, grant] = JSON.parse(kind) as [string, string | null];
-      logger.warn({ limit, ...(grant !== null && { grant }), refused: count, from: new Date(from).toISOString(), to: new Date(to).toISOString() }, `${count} more initialize requests refused by ${limit} (airlock_sessions_refused_total counts each)`);
-      deps.audit.record({ event: 'request_refused', grant, reason: `${count} more initialize request${count === 1 ? '' : 's'} refused by ${limit} from ${new Date(from).toISOString()} to ${new Date(to).toISOString()}, not audited one by one: of each grant and limit, the first of each minute is`, detail: 'answered 429' });
+      logger.warn(
+        { limit, ...(grant !== null && { grant }), refused: count, from: new Date(from).toISOString(), to: new Date(to).toISOString() },
+        `${count} more initialize requests refused by ${limit} (airlock_sessions_refused_total counts each)`,
+      );
+      deps.audit.record({
+        event: 'request_refused',
+        grant,
+        reason: `${count} more initialize request${count === 1 ? '' : 's'} refused by ${limit} from ${new Date(from).toISOString()} to ${new Date(to).toISOString()}, not audited one by one: of each grant and limit, the first of each minute is`,
+        detail: 'answered 429',
+      });
     },
   });
   const router = express.Router();
   router.use(['/mcp', '/mcp/:server'], express.json({ limit: options.bodyLimit, type: () => true }));
 
   /** Every request the gateway turns away itself is logged, without its token or session id. */
-  const refuse = (req: Request, res: Response, status: number, code: number, message: string, extra: { data?: Record<string, unknown>; grant?: string } = {}) => {
-    logger.warn({ method: req.method, path: req.path, status, ...(extra.grant !== undefined && { grant: extra.grant }), reason: message }, 'request refused');
+  const refuse = (
+    req: Request,
+    res: Response,
+    status: number,
+    code: number,
+    message: string,
+    extra: { data?: Record<string, unknown>; grant?: string } = {},
+  ) => {
+    logger.warn(
+      { method: req.method, path: req.path, status, ...(extra.grant !== undefined && { grant: extra.grant }), reason: message },
+      'request refused',
+    );
     sendJsonRpcError(res, status, code, message, extra.data);
   };
 
@@ -75,20 +93,29 @@ export function mcpRoutes(options: McpEndpointOptions): McpEndpoint {
     const identity = authenticate(req);
     if (!identity.ok) {
       res.setHeader('WWW-Authenticate', 'Bearer realm="airlock"');
-      return refuse(req, res, identity.status, -32000, `Unauthorized: ${identity.message}`, { data: { airlock_code: ErrorCode.Unauthorized } });
+      return refuse(req, res, identity.status, -32000, `Unauthorized: ${identity.message}`, {
+        data: { airlock_code: ErrorCode.Unauthorized },
+      });
     }
     if (server !== undefined && !servers.includes(server)) {
-      return refuse(req, res, 404, -32000, `Not Found: no server named "${server}" behind this gateway`, { data: { airlock_code: ErrorCode.UnknownServer }, grant: identity.grant });
+      return refuse(req, res, 404, -32000, `Not Found: no server named "${server}" behind this gateway`, {
+        data: { airlock_code: ErrorCode.UnknownServer },
+        grant: identity.grant,
+      });
     }
     if (server !== undefined && !identity.servers.includes(server)) {
-      return refuse(req, res, 403, -32000, `Forbidden: grant ${identity.grant ?? '(none)'} may not use server ${server}`, { data: { airlock_code: ErrorCode.Forbidden }, grant: identity.grant });
+      return refuse(req, res, 403, -32000, `Forbidden: grant ${identity.grant ?? '(none)'} may not use server ${server}`, {
+        data: { airlock_code: ErrorCode.Forbidden },
+        grant: identity.grant,
+      });
     }
 
     const sessionId = req.headers['mcp-session-id'];
     if (typeof sessionId === 'string') {
       const session = byId.get(sessionId);
       // Another grant's session, or one opened on another endpoint, is answered as unknown: ids are not shared.
-      if (!session || session.grant !== identity.grant || session.path !== req.path) return refuse(req, res, 404, -32001, 'Session not found', { grant: identity.grant });
+      if (!session || session.grant !== identity.grant || session.path !== req.path)
+        return refuse(req, res, 404, -32001, 'Session not found', { grant: identity.grant });
       track(session, req, res);
       return session.transport.handleRequest(req, res, req.body);
     }
@@ -97,12 +124,22 @@ export function mcpRoutes(options: McpEndpointOptions): McpEndpoint {
     }
     if (deps.gate.closed) {
       res.setHeader('Retry-After', '1');
-      return refuse(req, res, 503, -32000, 'Service Unavailable: Airlock is shutting down and opens no new sessions; connect again in a moment', { data: { airlock_code: ErrorCode.ShuttingDown }, grant: identity.grant });
+      return refuse(
+        req,
+        res,
+        503,
+        -32000,
+        'Service Unavailable: Airlock is shutting down and opens no new sessions; connect again in a moment',
+        { data: { airlock_code: ErrorCode.ShuttingDown }, grant: identity.grant },
+      );
     }
     const slot = slots.take(identity.grant);
     if (!slot.ok) return refuseSession(req, res, identity.grant, slot);
 
-    const scope: SessionScope = server === undefined ? { servers: servers.filter((s) => identity.servers.includes(s)), aggregated: true } : { servers: [server], aggregated: false };
+    const scope: SessionScope =
+      server === undefined
+        ? { servers: servers.filter((s) => identity.servers.includes(s)), aggregated: true }
+        : { servers: [server], aggregated: false };
     const identityOfSession: SessionIdentity = { grant: identity.grant, subscriptions: new Set(), calls: new Map() };
     const session: HttpSession = {
       id: '',
@@ -152,7 +189,12 @@ export function mcpRoutes(options: McpEndpointOptions): McpEndpoint {
   const refuseSession = (req: Request, res: Response, grant: string | undefined, reached: { limit: 'grant' | 'total'; max: number }) => {
     deps.metrics.sessionRefused(grant, reached.limit);
     const key = reached.limit === 'grant' ? 'listen.max_sessions_per_grant' : 'listen.max_sessions';
-    const who = reached.limit === 'total' ? 'this gateway has' : grant === undefined ? 'the agents of this gateway (it has no grants) have' : `grant ${grant} has`;
+    const who =
+      reached.limit === 'total'
+        ? 'this gateway has'
+        : grant === undefined
+          ? 'the agents of this gateway (it has no grants) have'
+          : `grant ${grant} has`;
     const retryAfter = secondsUntilASlotMayFree(reached.limit === 'grant' ? grant : undefined, reached.limit === 'total');
     res.setHeader('Retry-After', String(retryAfter));
     const message =
@@ -161,7 +203,12 @@ export function mcpRoutes(options: McpEndpointOptions): McpEndpoint {
       `or raise ${key} in ${options.configFile}; retry in ${retryAfter} s`;
     const data = { airlock_code: ErrorCode.SessionLimit, limit: key, max: reached.max, retry_after_s: retryAfter };
     if (limitRefusals.admit(JSON.stringify([key, grant ?? null]))) {
-      deps.audit.record({ event: 'request_refused', grant: grant ?? null, reason: message, detail: `${req.method} ${req.path}: initialize answered 429 (${key})` });
+      deps.audit.record({
+        event: 'request_refused',
+        grant: grant ?? null,
+        reason: message,
+        detail: `${req.method} ${req.path}: initialize answered 429 (${key})`,
+      });
       return refuse(req, res, 429, -32000, message, { data, grant });
     }
     sendJsonRpcError(res, 429, -32000, message, data);
@@ -176,7 +223,8 @@ export function mcpRoutes(options: McpEndpointOptions): McpEndpoint {
     const now = Date.now();
     let soonest = now + options.idleTimeoutMs;
     for (const session of byId.values()) {
-      if ((everyGrant || session.grant === grant) && session.open === 0) soonest = Math.min(soonest, session.lastActive + options.idleTimeoutMs);
+      if ((everyGrant || session.grant === grant) && session.open === 0)
+        soonest = Math.min(soonest, session.lastActive + options.idleTimeoutMs);
     }
     return Math.max(1, Math.ceil((soonest - now) / 1000));
   };
@@ -198,17 +246,24 @@ export function mcpRoutes(options: McpEndpointOptions): McpEndpoint {
       session.identity.calls.get(id)?.abort(new Error('the agent disconnected before the call was answered'));
       // Any other request (a list walking an upstream's pages, say) ends as if the agent had cancelled it, which is what it
       // did: the SDK then aborts the handler's signal, which it does not do for a dropped connection.
-      session.transport.onmessage?.({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: id, reason: 'the agent disconnected before the request was answered' } });
+      session.transport.onmessage?.({
+        jsonrpc: '2.0',
+        method: 'notifications/cancelled',
+        params: { requestId: id, reason: 'the agent disconnected before the request was answered' },
+      });
     }
   };
-  const sweep = setInterval(() => {
-    const idleSince = Date.now() - options.idleTimeoutMs;
-    for (const session of byId.values()) {
-      if (session.open > 0 || session.lastActive > idleSince) continue;
-      logger.info({ session: session.id, idle_ms: Date.now() - session.lastActive }, 'closing an idle session');
-      void session.close();
-    }
-  }, Math.min(60_000, Math.max(100, options.idleTimeoutMs / 4)));
+  const sweep = setInterval(
+    () => {
+      const idleSince = Date.now() - options.idleTimeoutMs;
+      for (const session of byId.values()) {
+        if (session.open > 0 || session.lastActive > idleSince) continue;
+        logger.info({ session: session.id, idle_ms: Date.now() - session.lastActive }, 'closing an idle session');
+        void session.close();
+      }
+    },
+    Math.min(60_000, Math.max(100, options.idleTimeoutMs / 4)),
+  );
   sweep.unref();
 
   router.all('/mcp', (req, res) => handle(req, res, undefined));

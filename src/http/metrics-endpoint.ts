@@ -9,7 +9,11 @@ import type { AdminIdentity } from './auth.js';
  * takes an admin token (`authenticate`); on the separate `metrics.listen`
  * address it is open, as scrapers expect.
  */
-export function metricsRoutes(options: { metrics: GatewayMetrics; authenticate?: (req: Request) => AdminIdentity; logger: Logger }): Router {
+export function metricsRoutes(options: {
+  metrics: GatewayMetrics;
+  authenticate?: (req: Request) => AdminIdentity;
+  logger: Logger;
+}): Router {
   const { metrics, authenticate, logger } = options;
   const router = express.Router();
   if (authenticate) router.get('/metrics', adminOnly(authenticate, logger));

@@ -54,7 +54,8 @@ export function classifyTool(tool: Tool): Classification {
   const byVerb = verbIn(nameWords, 'in the name', false);
   // A noun such as "job" backs up an execute verb (start_dicom_export_job) or stands in for a missing one (dicom_export_job).
   const byNoun = byVerb === undefined || byVerb.class === 'execute' ? executeNounIn(nameWords) : undefined;
-  const byDescription = byVerb ?? byNoun ? undefined : verbIn(splitWords(firstSentence(description, MAX_SENTENCE_CHARS)), 'in the description', true);
+  const byDescription =
+    (byVerb ?? byNoun) ? undefined : verbIn(splitWords(firstSentence(description, MAX_SENTENCE_CHARS)), 'in the description', true);
   for (const reading of [byVerb, byNoun, byDescription]) if (reading) evidence.push(`${reading.source}: ${reading.class}`);
 
   const schema = readSchema(tool?.inputSchema);
@@ -89,7 +90,9 @@ function reconcile(reading: Reading | undefined, hints: Hints, evidence: string[
     return 'unknown';
   }
   const contradicts = (annotation: string, verdict: RiskClass) =>
-    evidence.push(`annotation ${annotation} contradicts ${reading.source} (${reading.class}): following the more dangerous reading, ${verdict}`);
+    evidence.push(
+      `annotation ${annotation} contradicts ${reading.source} (${reading.class}): following the more dangerous reading, ${verdict}`,
+    );
   if (reading.class === 'read' && modifies) {
     contradicts(hints.readOnlyHint === false ? 'readOnlyHint: false' : 'destructiveHint: true', 'write');
     return 'write';
@@ -132,7 +135,8 @@ function verbIn(words: string[], where: string, inflected: boolean): Reading | u
     const base = (inflected ? baseForms(word) : [word]).find((form) => VERBS.has(form));
     const verbClass = base && VERBS.get(base);
     if (!base || !verbClass) continue;
-    if (found === undefined || (STRONG_VERBS.has(base) && DANGER[verbClass] > DANGER[found.class])) found = { word: base, class: verbClass };
+    if (found === undefined || (STRONG_VERBS.has(base) && DANGER[verbClass] > DANGER[found.class]))
+      found = { word: base, class: verbClass };
   }
   return found && { class: found.class, source: `verb "${found.word}" ${where}` };
 }
@@ -148,7 +152,12 @@ function readHints(annotations: unknown): Hints {
     const value: unknown = (annotations as Record<string, unknown>)[key];
     return typeof value === 'boolean' ? value : undefined;
   };
-  return { readOnlyHint: read('readOnlyHint'), destructiveHint: read('destructiveHint'), idempotentHint: read('idempotentHint'), openWorldHint: read('openWorldHint') };
+  return {
+    readOnlyHint: read('readOnlyHint'),
+    destructiveHint: read('destructiveHint'),
+    idempotentHint: read('idempotentHint'),
+    openWorldHint: read('openWorldHint'),
+  };
 }
 
 function boundedText(value: unknown, maxChars: number, what: string, cuts: string[]): string {
@@ -160,7 +169,10 @@ function boundedText(value: unknown, maxChars: number, what: string, cuts: strin
 
 /** `free-form argument "sql"`, `free-form arguments "command", "subCommand"` */
 function describeArguments(names: string[]): string {
-  const shown = names.slice(0, 3).map((name) => JSON.stringify(name.slice(0, 40))).join(', ');
+  const shown = names
+    .slice(0, 3)
+    .map((name) => JSON.stringify(name.slice(0, 40)))
+    .join(', ');
   const more = names.length > 3 ? ` and ${names.length - 3} more` : '';
   return `free-form argument${names.length === 1 ? '' : 's'} ${shown}${more}`;
 }

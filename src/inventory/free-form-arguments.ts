@@ -11,10 +11,12 @@ export type SchemaShape = { kind: 'object'; properties: [string, unknown][] } | 
 /** The input schema's top-level properties, or why there are none to read. Nothing in it is trusted to be well formed. */
 export function readSchema(schema: unknown): SchemaShape {
   if (schema === undefined) return { kind: 'object', properties: [] };
-  if (!isRecord(schema)) return { kind: 'malformed', problem: `input schema is ${kindOf(schema)}, not an object; its arguments were not read` };
+  if (!isRecord(schema))
+    return { kind: 'malformed', problem: `input schema is ${kindOf(schema)}, not an object; its arguments were not read` };
   const properties = schema.properties;
   if (properties === undefined) return { kind: 'object', properties: [] };
-  if (!isRecord(properties)) return { kind: 'malformed', problem: `input schema "properties" is ${kindOf(properties)}, not an object; its arguments were not read` };
+  if (!isRecord(properties))
+    return { kind: 'malformed', problem: `input schema "properties" is ${kindOf(properties)}, not an object; its arguments were not read` };
   return { kind: 'object', properties: Object.entries(properties).slice(0, MAX_ARGUMENTS) };
 }
 
@@ -37,7 +39,8 @@ function namesCode(name: string, schema: unknown, toolDescription: string): bool
   if (CODE_ARGUMENT_WORDS.has(last)) return true;
   if (AMBIGUOUS_CODE_WORDS.has(last)) return words.length === 1 || CODE_QUALIFIERS.has(words.at(-2) ?? '');
   if (last === 'query' || last === 'queries') {
-    const described = isRecord(schema) && typeof schema.description === 'string' ? schema.description.slice(0, MAX_ARGUMENT_DESCRIPTION_CHARS) : '';
+    const described =
+      isRecord(schema) && typeof schema.description === 'string' ? schema.description.slice(0, MAX_ARGUMENT_DESCRIPTION_CHARS) : '';
     return [words.join(' '), described, toolDescription].some((text) => QUERY_LANGUAGES.test(text));
   }
   return false;

@@ -24,7 +24,13 @@ export interface ToolRow {
  * decision for `grant`, and whether it changed since it was accepted
  * (`pins` undefined: unknown).
  */
-export function toolRows(server: string, tools: readonly Tool[], policy: CompiledPolicy, pins: Map<string, Pin> | undefined, grant?: string): ToolRow[] {
+export function toolRows(
+  server: string,
+  tools: readonly Tool[],
+  policy: CompiledPolicy,
+  pins: Map<string, Pin> | undefined,
+  grant?: string,
+): ToolRow[] {
   return tools.map((tool) => {
     const { class: risk, level, evidence } = classifyTool(tool);
     const pin = pins?.get(tool.name);

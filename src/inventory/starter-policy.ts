@@ -52,7 +52,10 @@ export function starterPolicy(server: string, tools: Tool[], classify: (tool: To
       continue;
     }
     const classification = classify(tool);
-    rules.set(name, ruleFor(classification, () => counterFor(name, counters)));
+    rules.set(
+      name,
+      ruleFor(classification, () => counterFor(name, counters)),
+    );
     comments.set(name, `${classification.class}, ${classification.level}: ${classification.evidence.join('; ')}`);
   }
 
@@ -76,7 +79,11 @@ function ruleFor({ class: riskClass, level, evidence }: Classification, counter:
     case 'destructive':
       return { action: 'deny', reason: `Denied by the starter policy: ${why}; allow it deliberately if agents need it` };
     default:
-      return { action: 'require_approval', reason: `Needs approval under the starter policy: ${why}`, limits: [{ counter: counter(), window: RATE_LIMITS[riskClass].window, max: RATE_LIMITS[riskClass].max, scope: 'grant' }] };
+      return {
+        action: 'require_approval',
+        reason: `Needs approval under the starter policy: ${why}`,
+        limits: [{ counter: counter(), window: RATE_LIMITS[riskClass].window, max: RATE_LIMITS[riskClass].max, scope: 'grant' }],
+      };
   }
 }
 
@@ -89,7 +96,9 @@ function ruleFor({ class: riskClass, level, evidence }: Classification, counter:
  */
 function counterFor(name: string, taken: Set<string>): string {
   const plain = `${name}_rate`;
-  const base = COUNTER_NAME.test(plain) ? plain : `${name.replace(/[^A-Za-z0-9_.-]/g, '_').slice(0, 96)}.${createHash('sha256').update(name).digest('hex').slice(0, 12)}_rate`;
+  const base = COUNTER_NAME.test(plain)
+    ? plain
+    : `${name.replace(/[^A-Za-z0-9_.-]/g, '_').slice(0, 96)}.${createHash('sha256').update(name).digest('hex').slice(0, 12)}_rate`;
   let counter = base;
   for (let n = 2; taken.has(counter); n++) counter = `${base}.${n}`;
   taken.add(counter);

@@ -10,7 +10,9 @@ import { errorMessage } from '../errors.js';
 /** The parts of a definition whose change can change what a call does. */
 export function toolDigest(tool: Tool): string {
   const { name, description, inputSchema, annotations } = tool;
-  return createHash('sha256').update(canonicalJson({ name, description: description ?? null, inputSchema, annotations: annotations ?? null })).digest('hex');
+  return createHash('sha256')
+    .update(canonicalJson({ name, description: description ?? null, inputSchema, annotations: annotations ?? null }))
+    .digest('hex');
 }
 
 const PinSchema = z.object({
@@ -68,20 +70,29 @@ export class ToolPins {
       const key = this.#key(server);
       const now = Date.now();
       const pipeline = this.#redis.pipeline();
-      for (const tool of tools) pipeline.hsetnx(key, tool.name, JSON.stringify(pinFor(tool, digests.get(tool.name) ?? '', 'first seen', now)));
+      for (const tool of tools)
+        pipeline.hsetnx(key, tool.name, JSON.stringify(pinFor(tool, digests.get(tool.name) ?? '', 'first seen', now)));
       // What this gateway serves, for `airlock tools (accept)`: a stdio server started by the CLI may not say the same.
       pipeline.del(this.#servedKey(server));
-      if (tools.length > 0) pipeline.hset(this.#servedKey(server), ...tools.flatMap((t) => [t.name, JSON.stringify({ tool: t, served_at: now })]));
+      if (tools.length > 0)
+        pipeline.hset(this.#servedKey(server), ...tools.flatMap((t) => [t.name, JSON.stringify({ tool: t, served_at: now })]));
       const replies = (await withDeadline(pipeline.exec(), this.#timeoutMs, 'pinning tool definitions')) ?? [];
       const added = tools.filter((_, i) => replies[i]?.[1] === 1).map((t) => t.name);
       const pins = await this.pins(server);
       const changed = new Map([...digests].filter(([name, digest]) => pins.get(name)?.digest !== digest));
       this.#changed.set(server, changed);
-      if (changed.size > 0) this.#logger.warn({ server, tools: [...changed.keys()] }, 'tool definitions changed since they were accepted: calls follow on_tool_change until `airlock tools accept`');
+      if (changed.size > 0)
+        this.#logger.warn(
+          { server, tools: [...changed.keys()] },
+          'tool definitions changed since they were accepted: calls follow on_tool_change until `airlock tools accept`',
+        );
       return { added, changed: [...changed.keys()] };
     } catch (err) {
       this.#changed.set(server, digests);
-      this.#logger.warn({ server, err: errorMessage(err) }, 'tool pins could not be read: every tool of this server counts as changed until they can');
+      this.#logger.warn(
+        { server, err: errorMessage(err) },
+        'tool pins could not be read: every tool of this server counts as changed until they can',
+      );
       return { added: [], changed: [...digests.keys()] };
     }
   }
@@ -99,7 +110,10 @@ export class ToolPins {
     try {
       pin = (await this.pins(server, [tool.name])).get(tool.name);
     } catch {
-      return { pin: { digest: '', accepted_at: 0, accepted_by: '', description: '' }, summary: 'its accepted definition cannot be read from Redis' };
+      return {
+        pin: { digest: '', accepted_at: 0, accepted_by: '', description: '' },
+        summary: 'its accepted definition cannot be read from Redis',
+      };
     }
     if (pin?.digest === current) {
       this.#changed.get(server)?.delete(tool.name);
@@ -107,7 +121,10 @@ export class ToolPins {
     }
     if (!pin) return { pin: { digest: '', accepted_at: 0, accepted_by: '', description: '' }, summary: 'it has no accepted definition' };
     const description = (tool.description ?? '').slice(0, KEEP_DESCRIPTION);
-    const summary = description !== pin.description ? `its description was ${JSON.stringify(pin.description)} and is now ${JSON.stringify(description)}` : 'its input schema or annotations changed';
+    const summary =
+      description !== pin.description
+        ? `its description was ${JSON.stringify(pin.description)} and is now ${JSON.stringify(description)}`
+        : 'its input schema or annotations changed';
     return { pin, summary };
   }
 
@@ -126,7 +143,10 @@ export class ToolPins {
     const entries: [string, string | null][] =
       names === undefined
         ? Object.entries(await withDeadline(this.#redis.hgetall(key), this.#timeoutMs, 'reading tool pins'))
-        : (await withDeadline(this.#redis.hmget(key, ...names), this.#timeoutMs, 'reading tool pins')).map((value, i) => [names[i] as string, value]);
+        : (await withDeadline(this.#redis.hmget(key, ...names), this.#timeoutMs, 'reading tool pins')).map((value, i) => [
+            names[i] as string,
+            value,
+          ]);
     const pins = new Map<string, Pin>();
     for (const [name, value] of entries) {
       const parsed = value === null ? undefined : PinSchema.safeParse(safeJson(value));

@@ -49,12 +49,16 @@ export const VERBS: ReadonlyMap<string, VerbClass> = new Map<string, VerbClass>(
  * and `get_post` only read.
  */
 export const STRONG_VERBS: ReadonlySet<string> = new Set(
-  words(`create insert upsert update modify replace overwrite exec execute delete remove destroy purge wipe erase truncate kill terminate uninstall`),
+  words(
+    `create insert upsert update modify replace overwrite exec execute delete remove destroy purge wipe erase truncate kill terminate uninstall`,
+  ),
 );
 
 /** Nouns that name something that runs: with no verb, `dicom_export_job` still starts work. */
 export const EXECUTE_NOUNS: ReadonlySet<string> = new Set(
-  words(`job jobs process processes pipeline pipelines workflow workflows script scripts command commands shell terminal bash cmd repl subprocess macro lambda cron`),
+  words(
+    `job jobs process processes pipeline pipelines workflow workflows script scripts command commands shell terminal bash cmd repl subprocess macro lambda cron`,
+  ),
 );
 
 /**

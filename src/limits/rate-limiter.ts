@@ -5,7 +5,10 @@ import { LuaScript, withDeadline } from '../redis/index.js';
 import { cancelKey, counterKey, DEFAULT_PREFIX, type Caller } from './keys.js';
 
 // KEYS, then ARGV, as charge.lua's header lists them: a counter and a max and window for each limit, so no fixed key count.
-const CHARGE = new LuaScript<number[], [cancelMark: string, ...counters: string[]], [member: string, ...maxThenWindow: number[]]>({ name: 'airlockCharge', file: new URL('./charge.lua', import.meta.url) });
+const CHARGE = new LuaScript<number[], [cancelMark: string, ...counters: string[]], [member: string, ...maxThenWindow: number[]]>({
+  name: 'airlockCharge',
+  file: new URL('./charge.lua', import.meta.url),
+});
 
 export type Charge =
   | { admitted: true; counts: number[] }
@@ -76,7 +79,10 @@ export class RateLimiter {
     const [seconds = '0', micros = '0'] = await this.#redis.time();
     const now = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
     return Promise.all(
-      limits.map(async (limit) => ({ limit, count: await this.#redis.zcount(counterKey(this.#prefix, limit, caller), `(${now - limit.window_ms}`, '+inf') })),
+      limits.map(async (limit) => ({
+        limit,
+        count: await this.#redis.zcount(counterKey(this.#prefix, limit, caller), `(${now - limit.window_ms}`, '+inf'),
+      })),
     );
   }
 }

@@ -51,12 +51,18 @@ export function resolveLocalAdmin(options: LocalAdminOptions): LocalAdminToken |
   if (fromEnv !== undefined && fromEnv !== '') {
     const admin = localAdmin(config, fromEnv, 'AIRLOCK_ADMIN_TOKEN');
     const api = options.http ? ', or send "Authorization: Bearer $AIRLOCK_ADMIN_TOKEN" to /api' : '';
-    logger.info({ token_from: 'AIRLOCK_ADMIN_TOKEN' }, `no admin is configured: the local admin's token is AIRLOCK_ADMIN_TOKEN, from this process's environment; decide held calls with it set: airlock approvals list ${configArg}${api}`);
+    logger.info(
+      { token_from: 'AIRLOCK_ADMIN_TOKEN' },
+      `no admin is configured: the local admin's token is AIRLOCK_ADMIN_TOKEN, from this process's environment; decide held calls with it set: airlock approvals list ${configArg}${api}`,
+    );
     return admin;
   }
 
   const file = tokenFilePath(config);
-  const served = folderServing(file, servedFolders(config.servers, (server) => (server.transport === 'stdio' ? server.env.HOME : undefined) ?? env.HOME ?? homedir()));
+  const served = folderServing(
+    file,
+    servedFolders(config.servers, (server) => (server.transport === 'stdio' ? server.env.HOME : undefined) ?? env.HOME ?? homedir()),
+  );
   if (served) {
     throw new AirlockError(
       ErrorCode.ConfigInvalid,
@@ -66,7 +72,10 @@ export function resolveLocalAdmin(options: LocalAdminOptions): LocalAdminToken |
   const own = ensureTokenFile(file, { uid: process.getuid?.() });
   const shown = shellWord(display(file));
   if ((own.mode & NOT_OWNER_ONLY) !== 0) {
-    logger.warn({ token_file: file, mode: octal(own.mode) }, `the local admin's token file ${display(file)} has mode ${octal(own.mode)}, so other users may read or replace it: run chmod 600 ${shown}`);
+    logger.warn(
+      { token_file: file, mode: octal(own.mode) },
+      `the local admin's token file ${display(file)} has mode ${octal(own.mode)}, so other users may read or replace it: run chmod 600 ${shown}`,
+    );
   }
   const admin = localAdmin(config, own.token, file);
   const api = options.http ? `, or send "Authorization: Bearer $(cat ${shown})" to /api` : '';
@@ -79,7 +88,13 @@ export function resolveLocalAdmin(options: LocalAdminOptions): LocalAdminToken |
 
 /** Publishes the local admin token's digest under the config's prefix, for the commands that check tokens on Redis (see publishTokenDigest). */
 export function publishLocalAdmin(redis: Redis, config: LoadedConfig, admin: LocalAdminToken, logger: Logger): Promise<() => void> {
-  return publishTokenDigest(redis, { prefix: config.redis.prefix, source: admin.source, sha256: admin.sha256, timeoutMs: Math.max(2_000, durationMs(config.redis.timeout)), logger });
+  return publishTokenDigest(redis, {
+    prefix: config.redis.prefix,
+    source: admin.source,
+    sha256: admin.sha256,
+    timeoutMs: Math.max(2_000, durationMs(config.redis.timeout)),
+    logger,
+  });
 }
 
 function localAdmin(config: LoadedConfig, token: string, from: string): LocalAdminToken {
@@ -87,7 +102,10 @@ function localAdmin(config: LoadedConfig, token: string, from: string): LocalAdm
   const grant = (config.grants ?? []).findIndex((g) => tokenSha256(g) === sha256);
   if (grant !== -1) {
     const where = from === 'AIRLOCK_ADMIN_TOKEN' ? from : `the token in ${from}`;
-    throw new AirlockError(ErrorCode.ConfigInvalid, `${config.file}: grants[${grant}]: same token as the local admin's (${where}): an agent holding it could approve its own calls; give each its own`);
+    throw new AirlockError(
+      ErrorCode.ConfigInvalid,
+      `${config.file}: grants[${grant}]: same token as the local admin's (${where}): an agent holding it could approve its own calls; give each its own`,
+    );
   }
   return { name: LOCAL_ADMIN_NAME, token, sha256, source: `${hostname()}:${from}` };
 }

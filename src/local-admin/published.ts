@@ -23,9 +23,20 @@ export interface PublishOptions {
  */
 export async function publishTokenDigest(redis: Redis, options: PublishOptions): Promise<() => void> {
   const { digests } = localAdminKeys(options.prefix);
-  await withDeadline(redis.hset(digests, options.source, options.sha256), options.timeoutMs, `publishing the local admin token's digest in ${digests}`);
+  await withDeadline(
+    redis.hset(digests, options.source, options.sha256),
+    options.timeoutMs,
+    `publishing the local admin token's digest in ${digests}`,
+  );
   const onReady = () => {
-    redis.hset(digests, options.source, options.sha256).catch((err: Error) => options.logger.warn({ key: digests, err: err.message }, "could not publish the local admin token's digest again after reconnecting"));
+    redis
+      .hset(digests, options.source, options.sha256)
+      .catch((err: Error) =>
+        options.logger.warn(
+          { key: digests, err: err.message },
+          "could not publish the local admin token's digest again after reconnecting",
+        ),
+      );
   };
   redis.on('ready', onReady);
   return () => void redis.off('ready', onReady);

@@ -30,7 +30,11 @@ export function ensureTokenFile(file: string, options: { uid: number | undefined
   try {
     mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
   } catch (err) {
-    throw new AirlockError(ErrorCode.TokenFileInvalid, `cannot make the folder of the local admin's token file ${file}: ${errorMessage(err)}; make way for that folder, ${OR_ELSE}`, { cause: err });
+    throw new AirlockError(
+      ErrorCode.TokenFileInvalid,
+      `cannot make the folder of the local admin's token file ${file}: ${errorMessage(err)}; make way for that folder, ${OR_ELSE}`,
+      { cause: err },
+    );
   }
   const token = (options.random ?? (() => randomBytes(32)))().toString('base64url');
   let fd: number;
@@ -39,7 +43,9 @@ export function ensureTokenFile(file: string, options: { uid: number | undefined
     fd = openSync(file, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'EEXIST') return { ...readOwnTokenFile(file, options.uid), created: false };
-    throw new AirlockError(ErrorCode.TokenFileInvalid, `cannot create the local admin's token file ${file}: ${errorMessage(err)}`, { cause: err });
+    throw new AirlockError(ErrorCode.TokenFileInvalid, `cannot create the local admin's token file ${file}: ${errorMessage(err)}`, {
+      cause: err,
+    });
   }
   try {
     writeSync(fd, `${token}\n`);
@@ -47,7 +53,9 @@ export function ensureTokenFile(file: string, options: { uid: number | undefined
   } catch (err) {
     // A file left empty would stop every later start.
     rmSync(file, { force: true });
-    throw new AirlockError(ErrorCode.TokenFileInvalid, `cannot write the local admin's token file ${file}: ${errorMessage(err)}`, { cause: err });
+    throw new AirlockError(ErrorCode.TokenFileInvalid, `cannot write the local admin's token file ${file}: ${errorMessage(err)}`, {
+      cause: err,
+    });
   } finally {
     closeSync(fd);
   }
@@ -60,13 +68,17 @@ function readOwnTokenFile(file: string, uid: number | undefined): { token: strin
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     const why = code === 'ELOOP' ? 'it is a symbolic link, which Airlock does not follow there' : errorMessage(err);
-    throw new AirlockError(ErrorCode.TokenFileInvalid, `the local admin's token file ${file} cannot be used: ${why}; ${WHAT_TO_DO}`, { cause: err });
+    throw new AirlockError(ErrorCode.TokenFileInvalid, `the local admin's token file ${file} cannot be used: ${why}; ${WHAT_TO_DO}`, {
+      cause: err,
+    });
   }
   try {
     const stat = fstatSync(fd);
-    const refuse = (why: string) => new AirlockError(ErrorCode.TokenFileInvalid, `the local admin's token file ${file} cannot be used: ${why}; ${WHAT_TO_DO}`);
+    const refuse = (why: string) =>
+      new AirlockError(ErrorCode.TokenFileInvalid, `the local admin's token file ${file} cannot be used: ${why}; ${WHAT_TO_DO}`);
     if (!stat.isFile()) throw refuse('it is not a regular file');
-    if (uid !== undefined && stat.uid !== uid) throw refuse(`it belongs to uid ${stat.uid}, not to this user (uid ${uid}), who therefore knows the token`);
+    if (uid !== undefined && stat.uid !== uid)
+      throw refuse(`it belongs to uid ${stat.uid}, not to this user (uid ${uid}), who therefore knows the token`);
     const token = readFileSync(fd, 'utf8').trim();
     if (token === '') throw refuse('it is empty');
     return { token, mode: stat.mode & 0o777 };
@@ -87,7 +99,14 @@ export function readTokenFile(file: string): string {
     text = readFileSync(file, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'it does not exist' : code === 'EISDIR' ? 'it is a folder' : code === 'EACCES' ? 'permission denied' : errorMessage(err);
+    const why =
+      code === 'ENOENT'
+        ? 'it does not exist'
+        : code === 'EISDIR'
+          ? 'it is a folder'
+          : code === 'EACCES'
+            ? 'permission denied'
+            : errorMessage(err);
     throw new AirlockError(ErrorCode.TokenFileInvalid, `cannot read the token file ${file}: ${why}`, { cause: err });
   }
   const token = text.trim();

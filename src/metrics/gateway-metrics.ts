@@ -1,7 +1,20 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 /** How a call ended for the agent: one of these per `tools/call`. */
-export const CALL_OUTCOMES = ['allowed', 'approved', 'denied', 'hidden', 'unknown', 'rate_limited', 'rejected', 'expired', 'withdrawn', 'unavailable', 'cancelled', 'error'] as const;
+export const CALL_OUTCOMES = [
+  'allowed',
+  'approved',
+  'denied',
+  'hidden',
+  'unknown',
+  'rate_limited',
+  'rejected',
+  'expired',
+  'withdrawn',
+  'unavailable',
+  'cancelled',
+  'error',
+] as const;
 export type CallOutcome = (typeof CALL_OUTCOMES)[number];
 
 /** What one call spent where, filled in as it goes (milliseconds). */
@@ -69,18 +82,79 @@ export class GatewayMetrics {
   constructor(options: { version: string }) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry });
-    this.#calls = new Counter({ name: 'airlock_calls_total', help: 'tools/call requests by server, tool and how they ended (allowed, approved, denied, hidden, unknown, rate_limited, rejected, expired, withdrawn, unavailable, cancelled, error).', labelNames: ['server', 'tool', 'decision'], registers });
-    this.#duration = new Histogram({ name: 'airlock_call_duration_seconds', help: "Time of a call spent in Airlock itself (part=airlock: policy, limits, audit, proxying; the wait for a person excluded) and in the upstream server (part=upstream).", labelNames: ['server', 'part'], buckets: CALL_BUCKETS, registers });
-    this.#approvalWait = new Histogram({ name: 'airlock_approval_wait_seconds', help: 'How long held calls waited for a decision, by how the request ended (approved, rejected, expired, withdrawn, unavailable).', labelNames: ['outcome'], buckets: WAIT_BUCKETS, registers });
-    this.#rateLimited = new Counter({ name: 'airlock_rate_limited_total', help: 'Calls refused by a rate limit, by server and counter.', labelNames: ['server', 'counter'], registers });
-    this.#redisErrors = new Counter({ name: 'airlock_redis_errors_total', help: 'Losses of the request-path Redis connection and failed attempts to reconnect it.', registers });
-    this.#upstreamErrors = new Counter({ name: 'airlock_upstream_errors_total', help: 'Upstream faults: a call that failed or timed out (call), a connection that dropped (disconnected), a failed (re)start (connect_failed).', labelNames: ['server', 'kind'], registers });
-    this.#slackErrors = new Counter({ name: 'airlock_slack_api_errors_total', help: "Slack Web API calls that failed after their retries, by method and Slack's error (or http_<status>, rate_limited, unreachable).", labelNames: ['method', 'error'], registers });
-    this.#slackRefused = new Counter({ name: 'airlock_slack_requests_refused_total', help: 'Requests to /slack/events refused before any decision, by reason: unsigned, bad_signature, stale, bad_timestamp (none needs the signing secret), replayed, unparsable, replay_check_unavailable.', labelNames: ['reason'], registers });
-    this.#requestsRefused = new Counter({ name: 'airlock_requests_refused_total', help: "Requests refused because their Host or Origin header is not one of Airlock's names (DNS rebinding protection), by reason: host, origin. Counted in full though the audit samples them.", labelNames: ['reason'], registers });
-    this.#policyReloads = new Counter({ name: 'airlock_policy_reloads_total', help: 'Policy file reloads by server and result (ok, failed: the last good policy stays in force).', labelNames: ['server', 'result'], registers });
-    this.#sessionsRefused = new Counter({ name: 'airlock_sessions_refused_total', help: 'MCP initialize requests refused 429 because a session limit was reached, by grant ((none) without grants) and limit: grant (listen.max_sessions_per_grant), total (listen.max_sessions).', labelNames: ['grant', 'limit'], registers });
-    this.#listsTruncated = new Counter({ name: 'airlock_lists_truncated_total', help: "Upstream lists (tools/list, resources/list, resources/templates/list, prompts/list) cut at a cap while the server offered more, by server, method and cap: pages (servers.<name>.max_list_pages), items (max_list_items).", labelNames: ['server', 'method', 'cap'], registers });
+    this.#calls = new Counter({
+      name: 'airlock_calls_total',
+      help: 'tools/call requests by server, tool and how they ended (allowed, approved, denied, hidden, unknown, rate_limited, rejected, expired, withdrawn, unavailable, cancelled, error).',
+      labelNames: ['server', 'tool', 'decision'],
+      registers,
+    });
+    this.#duration = new Histogram({
+      name: 'airlock_call_duration_seconds',
+      help: 'Time of a call spent in Airlock itself (part=airlock: policy, limits, audit, proxying; the wait for a person excluded) and in the upstream server (part=upstream).',
+      labelNames: ['server', 'part'],
+      buckets: CALL_BUCKETS,
+      registers,
+    });
+    this.#approvalWait = new Histogram({
+      name: 'airlock_approval_wait_seconds',
+      help: 'How long held calls waited for a decision, by how the request ended (approved, rejected, expired, withdrawn, unavailable).',
+      labelNames: ['outcome'],
+      buckets: WAIT_BUCKETS,
+      registers,
+    });
+    this.#rateLimited = new Counter({
+      name: 'airlock_rate_limited_total',
+      help: 'Calls refused by a rate limit, by server and counter.',
+      labelNames: ['server', 'counter'],
+      registers,
+    });
+    this.#redisErrors = new Counter({
+      name: 'airlock_redis_errors_total',
+      help: 'Losses of the request-path Redis connection and failed attempts to reconnect it.',
+      registers,
+    });
+    this.#upstreamErrors = new Counter({
+      name: 'airlock_upstream_errors_total',
+      help: 'Upstream faults: a call that failed or timed out (call), a connection that dropped (disconnected), a failed (re)start (connect_failed).',
+      labelNames: ['server', 'kind'],
+      registers,
+    });
+    this.#slackErrors = new Counter({
+      name: 'airlock_slack_api_errors_total',
+      help: "Slack Web API calls that failed after their retries, by method and Slack's error (or http_<status>, rate_limited, unreachable).",
+      labelNames: ['method', 'error'],
+      registers,
+    });
+    this.#slackRefused = new Counter({
+      name: 'airlock_slack_requests_refused_total',
+      help: 'Requests to /slack/events refused before any decision, by reason: unsigned, bad_signature, stale, bad_timestamp (none needs the signing secret), replayed, unparsable, replay_check_unavailable.',
+      labelNames: ['reason'],
+      registers,
+    });
+    this.#requestsRefused = new Counter({
+      name: 'airlock_requests_refused_total',
+      help: "Requests refused because their Host or Origin header is not one of Airlock's names (DNS rebinding protection), by reason: host, origin. Counted in full though the audit samples them.",
+      labelNames: ['reason'],
+      registers,
+    });
+    this.#policyReloads = new Counter({
+      name: 'airlock_policy_reloads_total',
+      help: 'Policy file reloads by server and result (ok, failed: the last good policy stays in force).',
+      labelNames: ['server', 'result'],
+      registers,
+    });
+    this.#sessionsRefused = new Counter({
+      name: 'airlock_sessions_refused_total',
+      help: 'MCP initialize requests refused 429 because a session limit was reached, by grant ((none) without grants) and limit: grant (listen.max_sessions_per_grant), total (listen.max_sessions).',
+      labelNames: ['grant', 'limit'],
+      registers,
+    });
+    this.#listsTruncated = new Counter({
+      name: 'airlock_lists_truncated_total',
+      help: 'Upstream lists (tools/list, resources/list, resources/templates/list, prompts/list) cut at a cap while the server offered more, by server, method and cap: pages (servers.<name>.max_list_pages), items (max_list_items).',
+      labelNames: ['server', 'method', 'cap'],
+      registers,
+    });
     const sessions = () => this.#sessions;
     new Gauge({
       name: 'airlock_sessions_open',
@@ -129,7 +203,12 @@ export class GatewayMetrics {
         if (sources) this.set(sources.redisUp() ? 1 : 0);
       },
     });
-    new Gauge({ name: 'airlock_build_info', help: 'Always 1; the labels say which Airlock and Node.js run.', labelNames: ['version', 'node'], registers }).set({ version: options.version, node: process.version }, 1);
+    new Gauge({
+      name: 'airlock_build_info',
+      help: 'Always 1; the labels say which Airlock and Node.js run.',
+      labelNames: ['version', 'node'],
+      registers,
+    }).set({ version: options.version, node: process.version }, 1);
   }
 
   /** Where the gauges read from; set once the gateway's parts are open. */

@@ -29,7 +29,14 @@ checkedRegExp.code = 'checkedRegExp';
 // ajv keeps every compiled schema (by object, and by `$id`); compileArgumentSchema
 // removes each one again, or a reload would leak them and a schema with an
 // `$id` would fail on the second load as "already exists".
-const ajv = new Ajv2020({ allErrors: true, strict: true, strictTypes: false, strictTuples: false, strictRequired: false, code: { regExp: checkedRegExp } });
+const ajv = new Ajv2020({
+  allErrors: true,
+  strict: true,
+  strictTypes: false,
+  strictTuples: false,
+  strictRequired: false,
+  code: { regExp: checkedRegExp },
+});
 addFormats.default(ajv);
 
 export function compileArgumentSchema(schema: Record<string, unknown>): ArgumentSchema {
@@ -58,7 +65,20 @@ function whyRefused(plan: Exclude<RegexPlan, { engine: 'backtracking' }>, patter
 }
 
 // The keywords of JSON Schema 2020-12 (and the draft-07 ones ajv also reads) whose values are schemas.
-const SCHEMA_KEYWORDS = new Set(['additionalProperties', 'propertyNames', 'items', 'additionalItems', 'contains', 'not', 'if', 'then', 'else', 'unevaluatedItems', 'unevaluatedProperties', 'contentSchema']);
+const SCHEMA_KEYWORDS = new Set([
+  'additionalProperties',
+  'propertyNames',
+  'items',
+  'additionalItems',
+  'contains',
+  'not',
+  'if',
+  'then',
+  'else',
+  'unevaluatedItems',
+  'unevaluatedProperties',
+  'contentSchema',
+]);
 const SCHEMA_LIST_KEYWORDS = new Set(['allOf', 'anyOf', 'oneOf', 'prefixItems', 'items']);
 const SCHEMA_MAP_KEYWORDS = new Set(['$defs', 'definitions', 'properties', 'patternProperties', 'dependentSchemas', 'dependencies']);
 

@@ -26,10 +26,16 @@ export interface CompiledAccess {
 
 type At = (path: readonly PropertyKey[], message: string) => void;
 
-export function compileAccess(section: AccessSection, spec: AccessSpec | undefined, policyDefault: 'allow' | 'deny', at: At): CompiledAccess {
+export function compileAccess(
+  section: AccessSection,
+  spec: AccessSpec | undefined,
+  policyDefault: 'allow' | 'deny',
+  at: At,
+): CompiledAccess {
   const list = (key: 'hide' | 'deny' | 'allow'): AccessGlob[] =>
     (spec?.[key] ?? []).map((pattern, i) => {
-      const never = section === 'resources' ? whyUriGlobNeverMatches(pattern) : pattern === '' ? 'an empty name matches no prompt' : undefined;
+      const never =
+        section === 'resources' ? whyUriGlobNeverMatches(pattern) : pattern === '' ? 'an empty name matches no prompt' : undefined;
       if (never) at([section, key, i], never);
       return { pattern, where: `${section}.${key}[${i}]`, matches: matcher(section, pattern) };
     });
@@ -58,4 +64,3 @@ function matcher(section: AccessSection, pattern: string): (text: string) => boo
   const suffix = pattern.slice(Math.max(...wildcards.map((w) => pattern.lastIndexOf(w))) + 1);
   return (text) => text.startsWith(prefix) && text.endsWith(suffix) && regex.test(text);
 }
-

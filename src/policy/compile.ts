@@ -145,7 +145,14 @@ function compileRule(key: string, rule: ToolRule, at: At): CompiledRule {
 }
 
 function toLimit(spec: LimitSpec, rule: string): Limit {
-  return Object.freeze({ counter: spec.counter, window: spec.window, window_ms: durationMs(spec.window), max: spec.max, scope: spec.scope, rule });
+  return Object.freeze({
+    counter: spec.counter,
+    window: spec.window,
+    window_ms: durationMs(spec.window),
+    max: spec.max,
+    scope: spec.scope,
+    rule,
+  });
 }
 
 function toApproval(spec: ApprovalSpec): Approval {
@@ -169,10 +176,14 @@ function checkCounterClashes(document: PolicyDocument, at: At): void {
     const first = seen.get(limit.counter);
     if (!first) seen.set(limit.counter, here);
     else if (first.window_ms !== here.window_ms || first.scope !== here.scope) {
-      at(reportAt, `counter "${limit.counter}" is also defined at ${first.path} with another window or scope; counters named alike share one count, so they must match`);
+      at(
+        reportAt,
+        `counter "${limit.counter}" is also defined at ${first.path} with another window or scope; counters named alike share one count, so they must match`,
+      );
     }
   };
-  const visit = (limits: LimitSpec[] | undefined, path: PropertyKey[]) => (limits ?? []).forEach((limit, i) => check(limit, [...path, i], [...path, i, 'counter']));
+  const visit = (limits: LimitSpec[] | undefined, path: PropertyKey[]) =>
+    (limits ?? []).forEach((limit, i) => check(limit, [...path, i], [...path, i, 'counter']));
   visit(document.all_tools?.limits, ['all_tools', 'limits']);
   for (const [key, rule] of Object.entries(document.tools ?? {})) {
     visit(rule.limits, ['tools', key, 'limits']);

@@ -30,9 +30,20 @@ export interface CompiledCondition {
 export type ConditionProblem = { problem: string; at: 'path' | 'value' | 'flags' | 'ignore_case' | 'normalize' };
 
 const PHRASES: Record<Operator, string> = {
-  eq: 'equal to', neq: 'not equal to', gt: 'greater than', gte: 'at least', lt: 'less than', lte: 'at most',
-  in: 'one of', not_in: 'not one of', contains: 'containing', starts_with: 'starting with', ends_with: 'ending with',
-  regex: 'matching', exists: 'present', not_exists: 'absent',
+  eq: 'equal to',
+  neq: 'not equal to',
+  gt: 'greater than',
+  gte: 'at least',
+  lt: 'less than',
+  lte: 'at most',
+  in: 'one of',
+  not_in: 'not one of',
+  contains: 'containing',
+  starts_with: 'starting with',
+  ends_with: 'ending with',
+  regex: 'matching',
+  exists: 'present',
+  not_exists: 'absent',
 };
 
 /** The operators that compare text, so the ones `ignore_case` and `normalize` apply to. */
@@ -53,7 +64,8 @@ export function compileCondition(condition: Condition, where: string): CompiledC
   const test = compileTest(condition, textFold(condition));
   if (typeof test === 'string') return { problem: test, at: 'value' };
   const { op } = condition;
-  const expected = op === 'exists' || op === 'not_exists' ? PHRASES[op] : `${PHRASES[op]} ${formatExpected(condition)}${foldingNote(condition)}`;
+  const expected =
+    op === 'exists' || op === 'not_exists' ? PHRASES[op] : `${PHRASES[op]} ${formatExpected(condition)}${foldingNote(condition)}`;
   return {
     source: condition,
     where,
@@ -70,7 +82,8 @@ export function compileCondition(condition: Condition, where: string): CompiledC
       if (verdict === 'mismatch' && op === 'regex' && typeof actual === 'string') {
         return `${condition.path} is ${actual.length} characters long, more than the ${MAX_LINEAR_REGEX_INPUT} this regex condition reads`;
       }
-      if (verdict === 'mismatch') return `${condition.path} is ${quoteTyped(jsonType(actual), shown)}, which ${op} cannot compare with ${formatExpected(condition)} (${test.wants})`;
+      if (verdict === 'mismatch')
+        return `${condition.path} is ${quoteTyped(jsonType(actual), shown)}, which ${op} cannot compare with ${formatExpected(condition)} (${test.wants})`;
       const is = verdict === 'holds' ? 'is' : 'is not';
       if (op === 'exists' || op === 'not_exists') return `${condition.path} ${is} ${expected}`;
       return `${condition.path} is ${quote(shown)}, which ${is} ${expected}`;
@@ -100,22 +113,36 @@ function compileTest(condition: Condition, fold: Fold): Test | string {
     case 'not_exists': {
       if (hasValue) return `${op} takes no value`;
       const present = (actual: unknown): boolean => actual !== undefined && actual !== null;
-      return { wants: 'the rule takes any value', run: op === 'exists' ? (a) => (present(a) ? 'holds' : 'fails') : (a) => (present(a) ? 'fails' : 'holds') };
+      return {
+        wants: 'the rule takes any value',
+        run: op === 'exists' ? (a) => (present(a) ? 'holds' : 'fails') : (a) => (present(a) ? 'fails' : 'holds'),
+      };
     }
     case 'eq':
     case 'neq': {
       if (!hasValue) return `${op} needs a value`;
       const type = jsonType(value);
       const [same, different] = op === 'eq' ? (['holds', 'fails'] as const) : (['fails', 'holds'] as const);
-      return { wants: `the rule compares ${pluralTypeNames([type])}`, run: whenPresent((a) => (jsonType(a) !== type ? 'mismatch' : sameJson(a, value, fold) ? same : different)) };
+      return {
+        wants: `the rule compares ${pluralTypeNames([type])}`,
+        run: whenPresent((a) => (jsonType(a) !== type ? 'mismatch' : sameJson(a, value, fold) ? same : different)),
+      };
     }
     case 'gt':
     case 'gte':
     case 'lt':
     case 'lte': {
       if (typeof value !== 'number') return `${op} needs a number as value, got ${showExpected(value)}`;
-      const compare = { gt: (a: number) => a > value, gte: (a: number) => a >= value, lt: (a: number) => a < value, lte: (a: number) => a <= value }[op];
-      return { wants: 'the rule compares numbers', run: whenPresent((a) => (typeof a !== 'number' ? 'mismatch' : compare(a) ? 'holds' : 'fails')) };
+      const compare = {
+        gt: (a: number) => a > value,
+        gte: (a: number) => a >= value,
+        lt: (a: number) => a < value,
+        lte: (a: number) => a <= value,
+      }[op];
+      return {
+        wants: 'the rule compares numbers',
+        run: whenPresent((a) => (typeof a !== 'number' ? 'mismatch' : compare(a) ? 'holds' : 'fails')),
+      };
     }
     case 'in':
     case 'not_in': {
@@ -131,13 +158,21 @@ function compileTest(condition: Condition, fold: Fold): Test | string {
       if (!hasValue) return 'contains needs a value';
       const type = jsonType(value);
       const needle = typeof value === 'string' ? fold(value) : undefined;
-      const wants = needle === undefined ? `the rule looks in a list of ${pluralTypeNames([type])}` : 'the rule looks in a string, or in a list of strings';
+      const wants =
+        needle === undefined
+          ? `the rule looks in a list of ${pluralTypeNames([type])}`
+          : 'the rule looks in a string, or in a list of strings';
       return {
         wants,
         run: whenPresent((a) => {
           if (typeof a === 'string') return needle === undefined ? 'mismatch' : fold(a).includes(needle) ? 'holds' : 'fails';
           // One item of another type could be what a coercing upstream reads as the value (["pii"] for "pii").
-          if (Array.isArray(a)) return a.some((item) => jsonType(item) !== type) ? 'mismatch' : a.some((item) => sameJson(item, value, fold)) ? 'holds' : 'fails';
+          if (Array.isArray(a))
+            return a.some((item) => jsonType(item) !== type)
+              ? 'mismatch'
+              : a.some((item) => sameJson(item, value, fold))
+                ? 'holds'
+                : 'fails';
           return 'mismatch';
         }),
       };
@@ -147,7 +182,10 @@ function compileTest(condition: Condition, fold: Fold): Test | string {
       if (typeof value !== 'string') return `${op} needs a string as value, got ${showExpected(value)}`;
       const affix = fold(value);
       const test = op === 'starts_with' ? (a: string) => fold(a).startsWith(affix) : (a: string) => fold(a).endsWith(affix);
-      return { wants: 'the rule compares strings', run: whenPresent((a) => (typeof a !== 'string' ? 'mismatch' : test(a) ? 'holds' : 'fails')) };
+      return {
+        wants: 'the rule compares strings',
+        run: whenPresent((a) => (typeof a !== 'string' ? 'mismatch' : test(a) ? 'holds' : 'fails')),
+      };
     }
     case 'regex': {
       const regex = compileSafeRegex(value, condition.flags ?? '');
@@ -172,6 +210,8 @@ function formatExpected(condition: Condition): string {
 }
 
 function foldingNote(condition: Condition): string {
-  const notes = [condition.ignore_case ? 'ignoring case' : '', condition.normalize === 'nfkc' ? 'after NFKC normalization' : ''].filter(Boolean);
+  const notes = [condition.ignore_case ? 'ignoring case' : '', condition.normalize === 'nfkc' ? 'after NFKC normalization' : ''].filter(
+    Boolean,
+  );
   return notes.length === 0 ? '' : ` (${notes.join(', ')})`;
 }

@@ -35,7 +35,11 @@ export function evaluateResource(policy: CompiledPolicy, uri: string): AccessDec
   if (!hasGlobs(access)) return byDefault(access, what);
   const ambiguous = whyAmbiguous(uri);
   if (!ambiguous) return decide(access, what, uri);
-  const refused: AccessDecision = { action: 'deny', rule: 'resources', reason: `${what} ${ambiguous}: a server may read it as another resource than the one the policy's globs see, so Airlock refuses it; send the URI in its plain form` };
+  const refused: AccessDecision = {
+    action: 'deny',
+    rule: 'resources',
+    reason: `${what} ${ambiguous}: a server may read it as another resource than the one the policy's globs see, so Airlock refuses it; send the URI in its plain form`,
+  };
   // Hide is the stricter answer, and a hidden resource must not be told apart from one that does not exist.
   const hidden = uri.length <= MAX_URI_LENGTH ? hiddenBy(access, uri) : undefined;
   return hidden ? { ...hidden, unhidden: refused } : refused;
@@ -46,7 +50,11 @@ export function evaluatePrompt(policy: CompiledPolicy, name: string): AccessDeci
   const access = policy.prompts;
   const what = describe('prompts', name);
   if (hasGlobs(access) && name.length > MAX_PROMPT_NAME_LENGTH) {
-    return { action: 'deny', rule: 'prompts', reason: `${what} is longer than the ${MAX_PROMPT_NAME_LENGTH} characters Airlock compares with the policy's prompt names` };
+    return {
+      action: 'deny',
+      rule: 'prompts',
+      reason: `${what} is longer than the ${MAX_PROMPT_NAME_LENGTH} characters Airlock compares with the policy's prompt names`,
+    };
   }
   return decide(access, what, name);
 }
@@ -75,7 +83,14 @@ function hasGlobs(access: CompiledAccess): boolean {
 
 function hiddenBy(access: CompiledAccess, text: string): AccessDecision | undefined {
   const glob = access.hide.find((g) => g.matches(text));
-  return glob && { action: 'hide', rule: glob.where, reason: `${describe(access.section, text)} is hidden by ${by(glob)}`, matched: glob.pattern };
+  return (
+    glob && {
+      action: 'hide',
+      rule: glob.where,
+      reason: `${describe(access.section, text)} is hidden by ${by(glob)}`,
+      matched: glob.pattern,
+    }
+  );
 }
 
 function decide(access: CompiledAccess, what: string, text: string): AccessDecision {

@@ -42,7 +42,8 @@ const NO_APPROVAL_SETTINGS: Readonly<Approval> = Object.freeze({ approvers: Obje
  */
 export function evaluate(policy: CompiledPolicy, call: ToolCall): Decision {
   const hidden = findHidden(policy, call.tool);
-  if (hidden) return refuse('hide', hidden.where, `${call.tool} is hidden by the policy (${hidden.where}: ${JSON.stringify(hidden.pattern)})`);
+  if (hidden)
+    return refuse('hide', hidden.where, `${call.tool} is hidden by the policy (${hidden.where}: ${JSON.stringify(hidden.pattern)})`);
 
   const rule = findRule(policy, call.tool);
   return rule ? evaluateRule(policy, rule, call) : evaluateUnlisted(policy, call);
@@ -60,23 +61,47 @@ function evaluateRule(policy: CompiledPolicy, rule: CompiledRule, call: ToolCall
     return { ...refuse('deny', rule.where, rule.reason ?? `${call.tool} is denied by ${rule.where}`), matched: rule.key };
   }
   const unmet = firstWith(rule.require, args, call.grant, (v) => v !== 'holds');
-  if (unmet) return { ...refuse('deny', unmet.where, because(`required: ${unmet.condition.describe(args, call.grant, call.quotable)}`)), matched: rule.key };
+  if (unmet)
+    return {
+      ...refuse('deny', unmet.where, because(`required: ${unmet.condition.describe(args, call.grant, call.quotable)}`)),
+      matched: rule.key,
+    };
   if (rule.schema && !rule.schema(args)) {
-    const errors = (rule.schema.errors ?? []).map((e) => `${e.instancePath === '' ? 'arguments' : `args${e.instancePath.replaceAll('/', '.')}`} ${e.message ?? 'is invalid'}`);
-    return { ...refuse('deny', `${rule.where}.schema`, because(`arguments do not match the schema: ${errors.join('; ')}`)), matched: rule.key };
+    const errors = (rule.schema.errors ?? []).map(
+      (e) => `${e.instancePath === '' ? 'arguments' : `args${e.instancePath.replaceAll('/', '.')}`} ${e.message ?? 'is invalid'}`,
+    );
+    return {
+      ...refuse('deny', `${rule.where}.schema`, because(`arguments do not match the schema: ${errors.join('; ')}`)),
+      matched: rule.key,
+    };
   }
   const denied = firstWith(rule.denyIf, args, call.grant, (v) => v === 'holds' || v === 'mismatch');
-  if (denied) return { ...refuse('deny', denied.where, because(denied.condition.describe(args, call.grant, call.quotable))), matched: rule.key };
+  if (denied)
+    return { ...refuse('deny', denied.where, because(denied.condition.describe(args, call.grant, call.quotable))), matched: rule.key };
   if (call.changed && policy.onToolChange === 'deny') return { ...changedRefusal(call), matched: rule.key };
 
   const limits = limitsFor(policy, rule, call.tool);
   const approval = rule.approval ?? NO_APPROVAL_SETTINGS;
   if (rule.action === 'require_approval') {
-    return { action: 'require_approval', rule: rule.where, reason: rule.reason ?? `${rule.where} requires approval`, matched: rule.key, limits, approval };
+    return {
+      action: 'require_approval',
+      rule: rule.where,
+      reason: rule.reason ?? `${rule.where} requires approval`,
+      matched: rule.key,
+      limits,
+      approval,
+    };
   }
   const wanted = firstWith(rule.approveIf, args, call.grant, (v) => v === 'holds' || v === 'mismatch');
   if (wanted) {
-    return { action: 'require_approval', rule: wanted.where, reason: because(wanted.condition.describe(args, call.grant, call.quotable)), matched: rule.key, limits, approval };
+    return {
+      action: 'require_approval',
+      rule: wanted.where,
+      reason: because(wanted.condition.describe(args, call.grant, call.quotable)),
+      matched: rule.key,
+      limits,
+      approval,
+    };
   }
   if (call.changed && policy.onToolChange === 'require_approval') {
     return { ...changedApproval(call), matched: rule.key, limits, approval };
@@ -97,12 +122,17 @@ function evaluateUnlisted(policy: CompiledPolicy, call: ToolCall): Decision {
   if (call.changed && policy.onToolChange === 'deny') return changedRefusal(call);
   const limits = policy.allToolsLimits;
   if (action === 'require_approval') return { action, rule, reason: why, limits, approval: NO_APPROVAL_SETTINGS };
-  if (call.changed && policy.onToolChange === 'require_approval') return { ...changedApproval(call), limits, approval: NO_APPROVAL_SETTINGS };
+  if (call.changed && policy.onToolChange === 'require_approval')
+    return { ...changedApproval(call), limits, approval: NO_APPROVAL_SETTINGS };
   return { action: 'allow', rule, reason: why, limits };
 }
 
 function changedRefusal(call: ToolCall): Decision {
-  return refuse('deny', 'on_tool_change', `${call.tool} changed its description or input schema since it was last accepted, and on_tool_change is deny`);
+  return refuse(
+    'deny',
+    'on_tool_change',
+    `${call.tool} changed its description or input schema since it was last accepted, and on_tool_change is deny`,
+  );
 }
 
 function changedApproval(call: ToolCall): Omit<Decision, 'limits'> {

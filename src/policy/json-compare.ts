@@ -15,8 +15,22 @@ export function jsonType(value: unknown): JsonType {
   return type === 'string' || type === 'number' || type === 'boolean' ? type : 'object';
 }
 
-const ARTICLE: Record<JsonType, string> = { string: 'a string', number: 'a number', boolean: 'a boolean', null: 'null', array: 'a list', object: 'an object' };
-const PLURAL: Record<JsonType, string> = { string: 'strings', number: 'numbers', boolean: 'booleans', null: 'nulls', array: 'lists', object: 'objects' };
+const ARTICLE: Record<JsonType, string> = {
+  string: 'a string',
+  number: 'a number',
+  boolean: 'a boolean',
+  null: 'null',
+  array: 'a list',
+  object: 'an object',
+};
+const PLURAL: Record<JsonType, string> = {
+  string: 'strings',
+  number: 'numbers',
+  boolean: 'booleans',
+  null: 'nulls',
+  array: 'lists',
+  object: 'objects',
+};
 
 /** `a string`, `a list`, `null`. */
 export function typeName(type: JsonType): string {
@@ -74,7 +88,8 @@ export function sameJson(a: unknown, b: unknown, fold: Fold): boolean {
 
 /** Why a value written in a policy cannot be compared with JSON arguments, if it cannot. */
 export function whyNotJson(value: unknown): string | undefined {
-  if (typeof value === 'number' && !Number.isFinite(value)) return `${String(value)} is not a JSON number, so no argument can be compared with it`;
+  if (typeof value === 'number' && !Number.isFinite(value))
+    return `${String(value)} is not a JSON number, so no argument can be compared with it`;
   if (Array.isArray(value)) {
     for (const item of value) {
       const why = whyNotJson(item);

@@ -18,8 +18,7 @@ export const MAX_LINEAR_REGEX_INPUT = 65_536;
  * or why it cannot run safely at all.
  */
 export type RegexPlan =
-  | { engine: 'backtracking' | 'linear'; regex: RegExp }
-  | { engine: 'none'; refused: 'invalid' | 'may_backtrack'; problem: string };
+  { engine: 'backtracking' | 'linear'; regex: RegExp } | { engine: 'none'; refused: 'invalid' | 'may_backtrack'; problem: string };
 
 /**
  * A pattern that redos-detector proves safe (or that has no quantifier) runs
@@ -29,7 +28,8 @@ export type RegexPlan =
  * machine as on an idle one.
  */
 export function planRegex(pattern: string, flags: string): RegexPlan {
-  if (pattern.length > MAX_REGEX_LENGTH) return { engine: 'none', refused: 'invalid', problem: `the pattern is longer than ${MAX_REGEX_LENGTH} characters` };
+  if (pattern.length > MAX_REGEX_LENGTH)
+    return { engine: 'none', refused: 'invalid', problem: `the pattern is longer than ${MAX_REGEX_LENGTH} characters` };
   let regex: RegExp;
   try {
     regex = new RegExp(pattern, flags);

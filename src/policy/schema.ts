@@ -10,8 +10,20 @@ import { durationField } from '../config/index.js';
 export const ACTIONS = ['allow', 'deny', 'require_approval'] as const;
 export const RISK_CLASSES = ['read', 'write', 'execute', 'destructive', 'unknown'] as const;
 export const OPERATORS = [
-  'eq', 'neq', 'gt', 'gte', 'lt', 'lte', 'in', 'not_in',
-  'contains', 'starts_with', 'ends_with', 'regex', 'exists', 'not_exists',
+  'eq',
+  'neq',
+  'gt',
+  'gte',
+  'lt',
+  'lte',
+  'in',
+  'not_in',
+  'contains',
+  'starts_with',
+  'ends_with',
+  'regex',
+  'exists',
+  'not_exists',
 ] as const;
 export const SCOPES = ['grant', 'session', 'global'] as const;
 
@@ -35,21 +47,24 @@ export const ConditionSchema = z
       .regex(/^(?!.*(.).*\1)[imsu]*$/, 'regex flags are any of "i" (ignore case), "m", "s" and "u", each at most once')
       .optional()
       .meta({ description: 'Flags for `regex`: i (ignore case), m, s, u.' }),
-    ignore_case: z
-      .boolean()
-      .optional()
-      .meta({ description: 'Compare strings ignoring case (Unicode: "ß" matches "ss"), for eq, neq, in, not_in, contains, starts_with, ends_with. Default: exact.' }),
-    normalize: z
-      .enum(['nfkc'])
-      .optional()
-      .meta({ description: 'Compare strings after Unicode NFKC normalization (fullwidth "ｐｒｏｄ" matches "prod"), for the same operators as ignore_case. Default: exact.' }),
+    ignore_case: z.boolean().optional().meta({
+      description:
+        'Compare strings ignoring case (Unicode: "ß" matches "ss"), for eq, neq, in, not_in, contains, starts_with, ends_with. Default: exact.',
+    }),
+    normalize: z.enum(['nfkc']).optional().meta({
+      description:
+        'Compare strings after Unicode NFKC normalization (fullwidth "ｐｒｏｄ" matches "prod"), for the same operators as ignore_case. Default: exact.',
+    }),
   })
   .strict();
 
 /** Counter names end up inside Redis keys, so the characters Redis Cluster and our key layout use are refused. */
 const counterName = z
   .string()
-  .regex(/^[A-Za-z0-9_.-]{1,128}$/, 'counter names use letters, digits, "_", "-" and "." only (no ":", "{", "}" or spaces), at most 128 characters');
+  .regex(
+    /^[A-Za-z0-9_.-]{1,128}$/,
+    'counter names use letters, digits, "_", "-" and "." only (no ":", "{", "}" or spaces), at most 128 characters',
+  );
 
 export const LimitSchema = z
   .object({
@@ -75,7 +90,10 @@ export const ApprovalSchema = z
       .array(z.string().min(1))
       .refine((list) => list.length > 0, 'list at least one approver, or leave the key out to use approvals.approvers from the config')
       .optional()
-      .meta({ description: "Who may decide this rule's held calls, in every channel: Slack user ids (U…), Slack user group ids (S…), admin names or people's names (config `people`). Absent: the config's approvals.approvers; with neither, only console admins decide." }),
+      .meta({
+        description:
+          "Who may decide this rule's held calls, in every channel: Slack user ids (U…), Slack user group ids (S…), admin names or people's names (config `people`). Absent: the config's approvals.approvers; with neither, only console admins decide.",
+      }),
     min_approvals: z.int().min(1).max(10).default(1),
     channel: z.string().min(1).optional().meta({ description: 'Slack channel for this rule, instead of `slack.channel`.' }),
   })
@@ -101,10 +119,17 @@ export const ToolRuleSchema = z
  * section left out (every PolicyLayer document) follows the policy's `default`.
  */
 function accessSection(what: string, glob: string) {
-  const globs = (verb: string) => z.array(z.string()).optional().meta({ description: `${what} ${verb}: ${glob}.` });
+  const globs = (verb: string) =>
+    z
+      .array(z.string())
+      .optional()
+      .meta({ description: `${what} ${verb}: ${glob}.` });
   return z
     .object({
-      default: z.enum(['allow', 'deny']).optional().meta({ description: `What happens to ${what} no glob here matches; absent: the policy's \`default\`.` }),
+      default: z
+        .enum(['allow', 'deny'])
+        .optional()
+        .meta({ description: `What happens to ${what} no glob here matches; absent: the policy's \`default\`.` }),
       allow: globs('allowed'),
       deny: globs('listed but refused with a reason'),
       hide: globs('removed from their lists and answered as unknown'),
@@ -112,7 +137,10 @@ function accessSection(what: string, glob: string) {
     .strict();
 }
 
-export const ResourcesSchema = accessSection('resources', 'URI globs, `*` any characters but `/`, `**` any characters, everything else literal');
+export const ResourcesSchema = accessSection(
+  'resources',
+  'URI globs, `*` any characters but `/`, `**` any characters, everything else literal',
+);
 export const PromptsSchema = accessSection('prompts', 'names or globs, `*` any run of characters, `?` one character');
 
 export const PolicySchema = z
@@ -120,12 +148,29 @@ export const PolicySchema = z
     $schema: z.string().optional(),
     // YAML reads an unquoted `version: 1` as a number; it means the same document version.
     version: z.literal(['1', 1]).meta({ description: 'Only "1" is recognised.' }),
-    default: z.enum(['allow', 'deny']).meta({ description: 'What happens to tools that `tools` does not list, and to resources and prompts that their own section (or its `default`) does not decide.' }),
+    default: z.enum(['allow', 'deny']).meta({
+      description:
+        'What happens to tools that `tools` does not list, and to resources and prompts that their own section (or its `default`) does not decide.',
+    }),
     description: z.string().optional(),
-    hide: z.array(z.string()).optional().meta({ description: 'Tool names or globs removed from tools/list and answered as unknown; "*" hides all.' }),
-    all_tools: z.object({ limits: z.array(LimitSchema).optional() }).strict().optional(),
+    hide: z
+      .array(z.string())
+      .optional()
+      .meta({ description: 'Tool names or globs removed from tools/list and answered as unknown; "*" hides all.' }),
+    all_tools: z
+      .object({ limits: z.array(LimitSchema).optional() })
+      .strict()
+      .optional(),
     tools: z.record(z.string(), ToolRuleSchema).optional(),
-    risk: z.object(Object.fromEntries(RISK_CLASSES.map((c) => [c, z.enum(ACTIONS).optional()])) as Record<RiskClass, z.ZodOptional<z.ZodEnum<{ allow: 'allow'; deny: 'deny'; require_approval: 'require_approval' }>>>).strict().optional(),
+    risk: z
+      .object(
+        Object.fromEntries(RISK_CLASSES.map((c) => [c, z.enum(ACTIONS).optional()])) as Record<
+          RiskClass,
+          z.ZodOptional<z.ZodEnum<{ allow: 'allow'; deny: 'deny'; require_approval: 'require_approval' }>>
+        >,
+      )
+      .strict()
+      .optional(),
     on_tool_change: z.enum(ACTIONS).default('require_approval'),
     resources: ResourcesSchema.optional(),
     prompts: PromptsSchema.optional(),

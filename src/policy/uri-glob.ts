@@ -106,7 +106,8 @@ const WILDCARD = '\uE000';
 /** Why a glob can never match a URI that is let through to it, or undefined when it can. */
 export function whyUriGlobNeverMatches(glob: string): string | undefined {
   if (glob === '') return 'an empty glob matches no URI';
-  if (glob.replace(/\*/g, '').length > MAX_URI_LENGTH) return `URIs longer than ${MAX_URI_LENGTH} characters are refused, so this can never match`;
+  if (glob.replace(/\*/g, '').length > MAX_URI_LENGTH)
+    return `URIs longer than ${MAX_URI_LENGTH} characters are refused, so this can never match`;
   // What the literal parts say for certain.
   const probe = glob.replace(/\*+/g, WILDCARD);
   const colon = probe.indexOf(':');
@@ -115,7 +116,8 @@ export function whyUriGlobNeverMatches(glob: string): string | undefined {
   let problem: string | undefined;
   if (scheme !== undefined) problem = whyAmbiguousAfterScheme(scheme, probe.slice(scheme.length + 1), WILDCARD);
   // A wildcard before the first ":" may hold the scheme's end, so where the path starts is not known.
-  else if (wild !== -1 && (colon === -1 || wild < colon)) problem = whyUnsafeText(probe, WILDCARD) ?? (hasDotSegment(probe) ? 'has a "." or ".." segment' : undefined);
+  else if (wild !== -1 && (colon === -1 || wild < colon))
+    problem = whyUnsafeText(probe, WILDCARD) ?? (hasDotSegment(probe) ? 'has a "." or ".." segment' : undefined);
   else problem = 'does not begin with a lower-case scheme (like file: or https:)';
   return problem && `this glob can never match: it ${problem}, and such URIs are refused while resources has globs`;
 }

@@ -67,7 +67,10 @@ export class PolicyWatcher {
     } catch (err) {
       this.#seen = { ...now, digest: before.digest };
       const error = err as Error;
-      logger.error({ policy_file: file, err: error.message }, `policy reload failed; the last good policy stays in force:\n${error.message}`);
+      logger.error(
+        { policy_file: file, err: error.message },
+        `policy reload failed; the last good policy stays in force:\n${error.message}`,
+      );
       outcome = { ok: false, error };
     }
     onReload?.(outcome);

@@ -49,12 +49,18 @@ export interface HiddenAnswer {
  * audited, but an allowed completion: a client asks for one per keystroke,
  * and it returns no content.
  */
-export function checkAccess(deps: Pick<PipelineDeps, 'policyFor' | 'audit' | 'refusals' | 'logger'>, caller: AccessCaller, request: AccessRequest, hidden: HiddenAnswer): void {
+export function checkAccess(
+  deps: Pick<PipelineDeps, 'policyFor' | 'audit' | 'refusals' | 'logger'>,
+  caller: AccessCaller,
+  request: AccessRequest,
+  hidden: HiddenAnswer,
+): void {
   const policy = deps.policyFor(request.server);
   const decision = 'resource' in request ? evaluateResource(policy, request.resource) : evaluatePrompt(policy, request.prompt);
   if (decision.action === 'allow' && request.method === 'completion/complete') return;
 
-  const target = 'resource' in request ? { resource: printableName(request.resource, MAX_KEPT) } : { prompt: printableName(request.prompt, MAX_KEPT) };
+  const target =
+    'resource' in request ? { resource: printableName(request.resource, MAX_KEPT) } : { prompt: printableName(request.prompt, MAX_KEPT) };
   const facts = { request_id: randomUUID(), server: request.server, method: request.method, ...target };
   const who = { grant: caller.grant ?? null, session: caller.session ?? null, client: caller.client ?? null };
   const event = { ...facts, ...who, decision: decision.action, rule: decision.rule, reason: decision.reason };
@@ -69,7 +75,8 @@ export function checkAccess(deps: Pick<PipelineDeps, 'policyFor' | 'audit' | 're
   const message = decision.action === 'hide' ? `hidden ${what} answered as unknown` : `${what} denied by policy`;
   if (inFull) deps.logger.info(fields, message);
   else deps.logger.debug({ ...fields, sampled: true }, message);
-  const refusal = decision.action === 'deny' ? decision : hidden.policyFirst && decision.unhidden?.action === 'deny' ? decision.unhidden : undefined;
+  const refusal =
+    decision.action === 'deny' ? decision : hidden.policyFirst && decision.unhidden?.action === 'deny' ? decision.unhidden : undefined;
   if (!refusal) throw hidden.notFound();
   throw new ProtocolError(POLICY_DENIED_CODE, `[POLICY DENIED] ${refusal.reason}`, {
     decision: refusal.action,

@@ -97,7 +97,15 @@ const MEANINGS: { [K in CallEndKind]: (end: Extract<CallEnd, { kind: K }>, ctx: 
   name_too_long: (_, ctx) => ({
     outcome: 'unknown',
     log: { level: 'info', fields: { decision: 'unknown', rule: 'tool_name_length' }, message: 'call refused: tool name too long' },
-    audit: { event: 'denied', sampled: 'denied', step: { decision: 'unknown', rule: 'tool_name_length', reason: `the tool name is ${ctx.tool.length} characters long; no tool name is longer than ${MAX_TOOL_NAME_CHARS}` } },
+    audit: {
+      event: 'denied',
+      sampled: 'denied',
+      step: {
+        decision: 'unknown',
+        rule: 'tool_name_length',
+        reason: `the tool name is ${ctx.tool.length} characters long; no tool name is longer than ${MAX_TOOL_NAME_CHARS}`,
+      },
+    },
     answer: { error: unknownTool(capText(ctx.calledAs, MAX_TOOL_NAME_CHARS)) },
   }),
   nested_too_deep: ({ depth }, ctx) => {
@@ -106,13 +114,22 @@ const MEANINGS: { [K in CallEndKind]: (end: Extract<CallEnd, { kind: K }>, ctx: 
       outcome: 'denied',
       log: { level: 'info', fields: { decision: 'denied', rule: 'arguments_depth' }, message: 'arguments nested too deep' },
       audit: { event: 'denied', sampled: 'denied', step: { decision: 'deny', rule: 'arguments_depth', reason } },
-      answer: refused('POLICY DENIED', `${reason}. The call was not sent.`, { decision: 'denied', rule: 'arguments_depth', reason, ...callMeta(ctx) }),
+      answer: refused('POLICY DENIED', `${reason}. The call was not sent.`, {
+        decision: 'denied',
+        rule: 'arguments_depth',
+        reason,
+        ...callMeta(ctx),
+      }),
     };
   },
   unknown_tool: (_, ctx) => ({
     outcome: 'unknown',
     log: { level: 'info', fields: { decision: 'unknown' }, message: 'call to a tool the server does not have' },
-    audit: { event: 'denied', sampled: 'denied', step: { decision: 'unknown', rule: 'unknown_tool', reason: `${ctx.server} has no tool ${ctx.tool}`, args: ctx.args } },
+    audit: {
+      event: 'denied',
+      sampled: 'denied',
+      step: { decision: 'unknown', rule: 'unknown_tool', reason: `${ctx.server} has no tool ${ctx.tool}`, args: ctx.args },
+    },
     answer: { error: unknownTool(ctx.calledAs) },
   }),
   shutting_down: (_, ctx) => {
@@ -121,7 +138,11 @@ const MEANINGS: { [K in CallEndKind]: (end: Extract<CallEnd, { kind: K }>, ctx: 
       outcome: 'unavailable',
       log: { level: 'info', fields: { decision: 'unavailable' }, message: 'call refused: shutting down' },
       audit: { event: 'unavailable', step: { detail: reason, args: ctx.args } },
-      answer: refused('UNAVAILABLE', `${reason}. The call was not sent; retry in a moment (another instance, or this one once restarted, will take it).`, { decision: 'unavailable', reason, ...callMeta(ctx) }),
+      answer: refused(
+        'UNAVAILABLE',
+        `${reason}. The call was not sent; retry in a moment (another instance, or this one once restarted, will take it).`,
+        { decision: 'unavailable', reason, ...callMeta(ctx) },
+      ),
     };
   },
   hidden: ({ decision }, ctx) => ({
@@ -139,16 +160,35 @@ const MEANINGS: { [K in CallEndKind]: (end: Extract<CallEnd, { kind: K }>, ctx: 
   limits_unavailable: ({ decision, error }, ctx) => ({
     outcome: 'unavailable',
     log: { level: 'warn', fields: { decision: 'unavailable', err: error }, message: 'rate limits cannot be checked: Redis is unavailable' },
-    audit: { event: 'unavailable', step: { decision: decision.action, rule: decision.rule, detail: `rate limits could not be checked: ${error}`, args: ctx.args } },
-    answer: refused('UNAVAILABLE', `Airlock cannot reach Redis to check this call's rate limits (${error}). The call was not sent; retry later.`, decisionMeta(decision, ctx, { decision: 'unavailable' })),
+    audit: {
+      event: 'unavailable',
+      step: { decision: decision.action, rule: decision.rule, detail: `rate limits could not be checked: ${error}`, args: ctx.args },
+    },
+    answer: refused(
+      'UNAVAILABLE',
+      `Airlock cannot reach Redis to check this call's rate limits (${error}). The call was not sent; retry later.`,
+      decisionMeta(decision, ctx, { decision: 'unavailable' }),
+    ),
   }),
   rate_limited: ({ decision, charge }, ctx) => {
     const { rule, counter } = charge.limit;
     return {
       outcome: 'rate_limited',
-      log: { level: 'info', fields: { decision: 'rate_limited', rule, counter, retry_after_ms: charge.retry_after_ms }, message: 'call refused by a rate limit' },
-      audit: { event: 'rate_limited', sampled: 'rate_limited', step: { decision: decision.action, rule, reason: rateLimitText(charge), args: ctx.args } },
-      answer: refused('RATE LIMITED', rateLimitText(charge), decisionMeta(decision, ctx, { decision: 'rate_limited', rule, ...limitMeta(charge) })),
+      log: {
+        level: 'info',
+        fields: { decision: 'rate_limited', rule, counter, retry_after_ms: charge.retry_after_ms },
+        message: 'call refused by a rate limit',
+      },
+      audit: {
+        event: 'rate_limited',
+        sampled: 'rate_limited',
+        step: { decision: decision.action, rule, reason: rateLimitText(charge), args: ctx.args },
+      },
+      answer: refused(
+        'RATE LIMITED',
+        rateLimitText(charge),
+        decisionMeta(decision, ctx, { decision: 'rate_limited', rule, ...limitMeta(charge) }),
+      ),
       counted: (metrics) => metrics.rateLimited(ctx.server, counter),
     };
   },
@@ -156,78 +196,151 @@ const MEANINGS: { [K in CallEndKind]: (end: Extract<CallEnd, { kind: K }>, ctx: 
     const text = `${decision.reason}. This call needs approval, but its arguments are ${kib(bytes)}, more than the ${kib(maxBytes)} a held call may carry (approvals.max_arguments).`;
     return {
       outcome: 'denied',
-      log: { level: 'info', fields: { decision: 'denied', rule: decision.rule, bytes }, message: 'arguments too large to hold for approval' },
-      audit: { event: 'denied', sampled: 'denied', step: { ...policyFacts(decision), rule: 'approvals.max_arguments', reason: text, args: ctx.args } },
+      log: {
+        level: 'info',
+        fields: { decision: 'denied', rule: decision.rule, bytes },
+        message: 'arguments too large to hold for approval',
+      },
+      audit: {
+        event: 'denied',
+        sampled: 'denied',
+        step: { ...policyFacts(decision), rule: 'approvals.max_arguments', reason: text, args: ctx.args },
+      },
       answer: refused('POLICY DENIED', text, decisionMeta(decision, ctx, { decision: 'denied', rule: 'approvals.max_arguments' })),
     };
   },
   hold_unavailable: ({ decision, error }, ctx) => ({
     outcome: 'unavailable',
     log: { level: 'warn', fields: { decision: 'unavailable', err: error }, message: 'approval request could not be opened' },
-    audit: { event: 'unavailable', step: { ...policyFacts(decision), detail: `the approval request could not be opened: ${error}`, args: ctx.args } },
-    answer: refused('UNAVAILABLE', `This call needs approval and Airlock cannot open the request (${error}). The call was not sent; retry later.`, decisionMeta(decision, ctx, { decision: 'unavailable' })),
+    audit: {
+      event: 'unavailable',
+      step: { ...policyFacts(decision), detail: `the approval request could not be opened: ${error}`, args: ctx.args },
+    },
+    answer: refused(
+      'UNAVAILABLE',
+      `This call needs approval and Airlock cannot open the request (${error}). The call was not sent; retry later.`,
+      decisionMeta(decision, ctx, { decision: 'unavailable' }),
+    ),
   }),
   post_failed: ({ decision, held, error }, ctx) => ({
     outcome: 'unavailable',
-    log: { level: 'warn', fields: { decision: 'unavailable', channel: held.channel, err: error }, message: 'approval request could not be posted' },
+    log: {
+      level: 'warn',
+      fields: { decision: 'unavailable', channel: held.channel, err: error },
+      message: 'approval request could not be posted',
+    },
     audit: { event: 'unavailable', step: { detail: `the approval request could not be posted to ${held.channel}: ${error}` } },
-    answer: refused('UNAVAILABLE', `This call needs approval and the request could not be shown to reviewers in ${held.channel} (${error}). The call was not sent; retry later.`, decisionMeta(decision, ctx, { decision: 'unavailable', approval_id: held.id })),
+    answer: refused(
+      'UNAVAILABLE',
+      `This call needs approval and the request could not be shown to reviewers in ${held.channel} (${error}). The call was not sent; retry later.`,
+      decisionMeta(decision, ctx, { decision: 'unavailable', approval_id: held.id }),
+    ),
   }),
   lost_track: ({ decision, held, error }, ctx) => ({
     outcome: 'unavailable',
     log: { level: 'warn', fields: { decision: 'unavailable', err: error }, message: 'lost track of a held call' },
     audit: { event: 'unavailable', step: { detail: `lost track of the held call: ${error}` } },
-    answer: refused('UNAVAILABLE', `${error}. The call was not sent; retry later.`, decisionMeta(decision, ctx, { decision: 'unavailable', approval_id: held.id })),
+    answer: refused(
+      'UNAVAILABLE',
+      `${error}. The call was not sent; retry later.`,
+      decisionMeta(decision, ctx, { decision: 'unavailable', approval_id: held.id }),
+    ),
   }),
   rejected: ({ decision, held, status }, ctx) => ({
     outcome: 'rejected',
     log: { level: 'info', fields: { decision: 'rejected', decided_by: status.decided_by }, message: 'approval rejected' },
     audit: { event: 'rejected', step: decided(status) },
-    answer: refused('APPROVAL REJECTED', `by ${rejecter(status)}: ${status.reason ?? 'no reason given'}`, settledMeta(decision, ctx, held, status, { reason: status.reason ?? '' })),
+    answer: refused(
+      'APPROVAL REJECTED',
+      `by ${rejecter(status)}: ${status.reason ?? 'no reason given'}`,
+      settledMeta(decision, ctx, held, status, { reason: status.reason ?? '' }),
+    ),
   }),
   expired: ({ decision, held, status, timeoutMs }, ctx) => ({
     outcome: 'expired',
     log: { level: 'info', fields: { decision: 'expired' }, message: 'approval expired' },
     audit: { event: 'expired', step: decided(status) },
-    answer: refused('APPROVAL EXPIRED', `after ${describeDuration(timeoutMs)}: nobody approved ${ctx.server}/${ctx.tool} in time. The call was not sent.`, settledMeta(decision, ctx, held, status)),
+    answer: refused(
+      'APPROVAL EXPIRED',
+      `after ${describeDuration(timeoutMs)}: nobody approved ${ctx.server}/${ctx.tool} in time. The call was not sent.`,
+      settledMeta(decision, ctx, held, status),
+    ),
   }),
   withdrawn: ({ decision, held, status, reason }, ctx) => ({
     outcome: 'withdrawn',
     log: { level: 'info', fields: { decision: 'withdrawn', reason: status.reason }, message: 'held call withdrawn' },
     audit: { event: 'withdrawn', step: reason === undefined ? decided(status) : { ...decided(status), reason } },
-    answer: refused('UNAVAILABLE', `The approval request was withdrawn: ${status.reason ?? 'no reason recorded'}. The call was not sent.`, settledMeta(decision, ctx, held, status)),
+    answer: refused(
+      'UNAVAILABLE',
+      `The approval request was withdrawn: ${status.reason ?? 'no reason recorded'}. The call was not sent.`,
+      settledMeta(decision, ctx, held, status),
+    ),
   }),
   approval_unrecorded: ({ decision, held, status, error }, ctx) => ({
     outcome: 'unavailable',
-    log: { level: 'error', fields: { decision: 'unavailable', err: error }, message: 'the approval could not be written to the audit trail: call not released' },
+    log: {
+      level: 'error',
+      fields: { decision: 'unavailable', err: error },
+      message: 'the approval could not be written to the audit trail: call not released',
+    },
     audit: { event: 'unavailable', step: { detail: notRecorded(error) } },
-    answer: refused('UNAVAILABLE', `${held.id} was approved, but Airlock could not write the approval to its audit trail (${error}), so the call was not sent; retry later.`, settledMeta(decision, ctx, held, status, { decision: 'unavailable' })),
+    answer: refused(
+      'UNAVAILABLE',
+      `${held.id} was approved, but Airlock could not write the approval to its audit trail (${error}), so the call was not sent; retry later.`,
+      settledMeta(decision, ctx, held, status, { decision: 'unavailable' }),
+    ),
   }),
   tampered: ({ decision, held, status, error }, ctx) => ({
     outcome: 'denied',
     log: { level: 'error', fields: { decision: 'tampered', err: error }, message: 'approved arguments were tampered with: call refused' },
     audit: { event: 'denied', step: { rule: 'approval_binding', detail: error } },
-    answer: refused('POLICY DENIED', `The approved arguments of ${held.id} do not match this call's; it was not sent.`, settledMeta(decision, ctx, held, status, { decision: 'tampered' })),
+    answer: refused(
+      'POLICY DENIED',
+      `The approved arguments of ${held.id} do not match this call's; it was not sent.`,
+      settledMeta(decision, ctx, held, status, { decision: 'tampered' }),
+    ),
   }),
   approval_unusable: ({ decision, held, status, error }, ctx) => ({
     outcome: 'unavailable',
     log: { level: 'warn', fields: { decision: 'unavailable', err: error }, message: 'could not use the approval' },
     audit: { event: 'unavailable', step: { detail: error } },
-    answer: refused('UNAVAILABLE', `${error}. The call was not sent; retry later.`, settledMeta(decision, ctx, held, status, { decision: 'unavailable' })),
+    answer: refused(
+      'UNAVAILABLE',
+      `${error}. The call was not sent; retry later.`,
+      settledMeta(decision, ctx, held, status, { decision: 'unavailable' }),
+    ),
   }),
   executed: ({ decision, result, ms, released }, ctx) => {
     const failed = result.isError === true;
     return {
       outcome: released ? 'approved' : 'allowed',
-      log: { level: 'info', fields: { decision: released ? 'approved' : 'allowed', rule: decision.rule, upstream_ms: ms, is_error: failed }, message: 'call executed' },
+      log: {
+        level: 'info',
+        fields: { decision: released ? 'approved' : 'allowed', rule: decision.rule, upstream_ms: ms, is_error: failed },
+        message: 'call executed',
+      },
       audit: { event: 'executed', step: { result: failed ? 'error' : 'ok', duration_ms: ms } },
-      answer: { result: released ? { ...result, _meta: { ...result._meta, 'airlock/decision': approvedMeta(decision, ctx, released) } } : result },
+      answer: {
+        result: released ? { ...result, _meta: { ...result._meta, 'airlock/decision': approvedMeta(decision, ctx, released) } } : result,
+      },
     };
   },
   cancelled: ({ decision, ms, cutOff, error }) => ({
     outcome: 'cancelled',
-    log: { level: 'info', fields: { decision: 'cancelled', rule: decision.rule, upstream_ms: ms }, message: cutOff ? 'call cut off by the shutdown' : 'call cancelled by the client' },
-    audit: { event: 'withdrawn', step: { reason: cutOff ? 'Airlock shut down while the server ran the call (listen.shutdown_timeout)' : 'the agent cancelled the call while the server ran it', duration_ms: ms } },
+    log: {
+      level: 'info',
+      fields: { decision: 'cancelled', rule: decision.rule, upstream_ms: ms },
+      message: cutOff ? 'call cut off by the shutdown' : 'call cancelled by the client',
+    },
+    audit: {
+      event: 'withdrawn',
+      step: {
+        reason: cutOff
+          ? 'Airlock shut down while the server ran the call (listen.shutdown_timeout)'
+          : 'the agent cancelled the call while the server ran it',
+        duration_ms: ms,
+      },
+    },
     // The SDK has told the server, and answers nobody.
     answer: { error },
   }),
@@ -241,7 +354,11 @@ const MEANINGS: { [K in CallEndKind]: (end: Extract<CallEnd, { kind: K }>, ctx: 
       outcome: 'unavailable',
       log: { level: 'warn', fields: { decision: 'unavailable', err: error.message }, message: 'upstream unavailable' },
       audit,
-      answer: refused('UNAVAILABLE', `${error.message}. ${outcome}`, decisionMeta(decision, ctx, { decision: 'unavailable', ...(released && { approval_id: released.held.id }) })),
+      answer: refused(
+        'UNAVAILABLE',
+        `${error.message}. ${outcome}`,
+        decisionMeta(decision, ctx, { decision: 'unavailable', ...(released && { approval_id: released.held.id }) }),
+      ),
       counted,
     };
   },
@@ -258,7 +375,8 @@ export function endCall(ctx: EndContext, end: CallEnd): CallToolResult {
   ctx.trace.outcome = meaning.outcome;
   const approvalId = 'held' in end ? end.held.id : 'released' in end ? end.released?.held.id : undefined;
   const log = approvalId === undefined ? ctx.log : ctx.log.with({ approval_id: approvalId });
-  const audit = approvalId === undefined ? ctx.audit : ctx.audit.with({ approval_id: approvalId, ...('held' in end && { channel: end.held.channel }) });
+  const audit =
+    approvalId === undefined ? ctx.audit : ctx.audit.with({ approval_id: approvalId, ...('held' in end && { channel: end.held.channel }) });
   const { event, step, sampled } = meaning.audit;
   const line = meaning.log;
   if (sampled === undefined) {
@@ -291,12 +409,29 @@ function decisionMeta(decision: Decision, ctx: EndContext, extra: Partial<Decisi
 }
 
 /** A held call's refusal names who decided, and when. */
-function settledMeta(decision: Decision, ctx: EndContext, held: HeldFacts, status: ApprovalStatus, extra: Partial<DecisionMeta> = {}): DecisionMeta {
-  return decisionMeta(decision, ctx, { decision: status.state, approval_id: held.id, decided_by: status.decided_by ?? null, decided_at: iso(status.decided_at), ...extra });
+function settledMeta(
+  decision: Decision,
+  ctx: EndContext,
+  held: HeldFacts,
+  status: ApprovalStatus,
+  extra: Partial<DecisionMeta> = {},
+): DecisionMeta {
+  return decisionMeta(decision, ctx, {
+    decision: status.state,
+    approval_id: held.id,
+    decided_by: status.decided_by ?? null,
+    decided_at: iso(status.decided_at),
+    ...extra,
+  });
 }
 
 function approvedMeta(decision: Decision, ctx: EndContext, { held, status }: ReleasedUnder): DecisionMeta {
-  return decisionMeta(decision, ctx, { decision: 'approved', approval_id: held.id, approved_by: status.decided_by ?? null, approved_at: iso(status.decided_at) });
+  return decisionMeta(decision, ctx, {
+    decision: 'approved',
+    approval_id: held.id,
+    approved_by: status.decided_by ?? null,
+    approved_at: iso(status.decided_at),
+  });
 }
 
 function policyFacts(decision: Decision): StepFacts {
@@ -329,7 +464,6 @@ function limitMeta(charge: Refused): Record<string, unknown> {
   const { counter, scope, max, window } = charge.limit;
   return { counter, scope, max, window, retry_after_ms: charge.retry_after_ms ?? null };
 }
-
 
 function kib(bytes: number): string {
   return `${Math.ceil(bytes / 1024)} KiB`;

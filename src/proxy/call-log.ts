@@ -22,5 +22,11 @@ export function callLog(logger: Logger, base: Fields): CallLog {
   const at = (level: 'debug' | 'info' | 'warn' | 'error') => (fields: Fields, message: string) => {
     if (logger.isLevelEnabled(level)) logger[level]({ ...base, ...fields }, message);
   };
-  return { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error'), with: (more) => callLog(logger, { ...base, ...more }) };
+  return {
+    debug: at('debug'),
+    info: at('info'),
+    warn: at('warn'),
+    error: at('error'),
+    with: (more) => callLog(logger, { ...base, ...more }),
+  };
 }

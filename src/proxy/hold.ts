@@ -1,5 +1,12 @@
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import { approverList, approversOf, type Approvals, type ApprovalRequest, type ApprovalStatus, type Execution } from '../approvals/index.js';
+import {
+  approverList,
+  approversOf,
+  type Approvals,
+  type ApprovalRequest,
+  type ApprovalStatus,
+  type Execution,
+} from '../approvals/index.js';
 import type { ApprovalChannel } from '../channels/index.js';
 import { AirlockError, ErrorCode, errorMessage } from '../errors.js';
 import type { CallTrace } from '../metrics/index.js';
@@ -63,7 +70,12 @@ export interface HoldContext {
  * and why, or hands back an approval already bound to this call and these
  * arguments (used once, checked right before the call is sent).
  */
-export async function holdForApproval(deps: ApprovalDeps, call: HeldCall, decision: Decision, { log, audit, trace, end }: HoldContext): Promise<HoldResult> {
+export async function holdForApproval(
+  deps: ApprovalDeps,
+  call: HeldCall,
+  decision: Decision,
+  { log, audit, trace, end }: HoldContext,
+): Promise<HoldResult> {
   const { approvals, channel } = deps;
   const args = call.args ?? {};
   const refused = (ending: CallEnd): HoldResult => ({ approved: false, result: end(ending) });
@@ -103,7 +115,10 @@ export async function holdForApproval(deps: ApprovalDeps, call: HeldCall, decisi
   const held: HeldFacts = { id: request.id, channel: channel.name };
   const hlog = log.with({ approval_id: request.id });
   const haudit = audit.with({ approval_id: request.id, channel: channel.name });
-  hlog.info({ decision: 'approval_requested', rule: decision.rule, digest: request.digest, timeout_ms: timeoutMs }, 'call held for approval');
+  hlog.info(
+    { decision: 'approval_requested', rule: decision.rule, digest: request.digest, timeout_ms: timeoutMs },
+    'call held for approval',
+  );
   haudit.record('approval_requested', { decision: decision.action, rule: decision.rule, reason: decision.reason, args });
 
   try {
@@ -128,7 +143,10 @@ export async function holdForApproval(deps: ApprovalDeps, call: HeldCall, decisi
     trace.heldMs = performance.now() - waitStarted;
     clearInterval(heartbeat);
   }
-  const tell = (s: ApprovalStatus) => channel.update(request, s).catch((err: unknown) => hlog.warn({ channel: channel.name, err: errorMessage(err) }, 'could not update the approval message'));
+  const tell = (s: ApprovalStatus) =>
+    channel
+      .update(request, s)
+      .catch((err: unknown) => hlog.warn({ channel: channel.name, err: errorMessage(err) }, 'could not update the approval message'));
   const settled = (ending: CallEnd): HoldResult => {
     const answer = refused(ending);
     void tell(status);
@@ -153,7 +171,11 @@ export async function holdForApproval(deps: ApprovalDeps, call: HeldCall, decisi
   };
   // Fail closed: a call is not released unless its approval is on record.
   try {
-    await haudit.commit('approved', { approvers: approversOf(status), ...(status.reason !== undefined && { reason: status.reason }), args });
+    await haudit.commit('approved', {
+      approvers: approversOf(status),
+      ...(status.reason !== undefined && { reason: status.reason }),
+      args,
+    });
   } catch (err) {
     const error = errorMessage(err);
     return notSent(notRecorded(error), { kind: 'approval_unrecorded', decision, held, status, error });
@@ -171,7 +193,9 @@ export async function holdForApproval(deps: ApprovalDeps, call: HeldCall, decisi
     held,
     status,
     executed: async (execution) => {
-      await approvals.recordExecution(request.id, execution).catch((err: unknown) => hlog.warn({ err: errorMessage(err) }, 'could not record the execution'));
+      await approvals
+        .recordExecution(request.id, execution)
+        .catch((err: unknown) => hlog.warn({ err: errorMessage(err) }, 'could not record the execution'));
       await tell({ ...status, execution });
     },
   };

@@ -27,7 +27,12 @@ export type PageFetch<P> = (cursor: string | undefined, signal: AbortSignal) => 
  * listener per page (Node warns past 10) and, when it finally aborted, send a
  * `notifications/cancelled` for every page already answered.
  */
-export async function readPages<P extends { nextCursor?: string }, T>(fetchPage: PageFetch<P>, itemsOf: (page: P) => readonly T[], caps: ListCaps, signal?: AbortSignal): Promise<ListRead<T>> {
+export async function readPages<P extends { nextCursor?: string }, T>(
+  fetchPage: PageFetch<P>,
+  itemsOf: (page: P) => readonly T[],
+  caps: ListCaps,
+  signal?: AbortSignal,
+): Promise<ListRead<T>> {
   const items: T[] = [];
   let cursor: string | undefined;
   let pages = 0;
@@ -60,5 +65,7 @@ async function fetchWith<P>(fetchPage: PageFetch<P>, cursor: string | undefined,
 
 function abandoned(signal: AbortSignal): Error {
   const reason: unknown = signal.reason;
-  return new Error(`the list was abandoned: ${reason instanceof Error ? reason.message : String(reason ?? 'the request was cancelled')}`, { cause: reason });
+  return new Error(`the list was abandoned: ${reason instanceof Error ? reason.message : String(reason ?? 'the request was cancelled')}`, {
+    cause: reason,
+  });
 }

@@ -79,9 +79,32 @@ export async function callTool(deps: PipelineDeps, call: AgentCall): Promise<Cal
 async function runCall(deps: PipelineDeps, call: AgentCall, trace: CallTrace): Promise<CallToolResult> {
   const requestId = randomUUID();
   const args = call.args ?? {};
-  const log = callLog(deps.logger, { request_id: requestId, server: call.server, tool: call.tool, grant: call.grant, session: call.session });
-  const audit = callAudit(deps.audit, deps.refusals, { request_id: requestId, server: call.server, tool: call.tool, grant: call.grant ?? null, session: call.session ?? null, client: call.client ?? null });
-  const ctx: EndContext = { requestId, server: call.server, tool: call.tool, calledAs: call.calledAs, args, log, audit, trace, metrics: deps.metrics };
+  const log = callLog(deps.logger, {
+    request_id: requestId,
+    server: call.server,
+    tool: call.tool,
+    grant: call.grant,
+    session: call.session,
+  });
+  const audit = callAudit(deps.audit, deps.refusals, {
+    request_id: requestId,
+    server: call.server,
+    tool: call.tool,
+    grant: call.grant ?? null,
+    session: call.session ?? null,
+    client: call.client ?? null,
+  });
+  const ctx: EndContext = {
+    requestId,
+    server: call.server,
+    tool: call.tool,
+    calledAs: call.calledAs,
+    args,
+    log,
+    audit,
+    trace,
+    metrics: deps.metrics,
+  };
   const end = (ending: CallEnd) => endCall(ctx, ending);
 
   if (call.tool.length > MAX_TOOL_NAME_CHARS) return end({ kind: 'name_too_long' });
@@ -106,7 +129,8 @@ async function runCall(deps: PipelineDeps, call: AgentCall, trace: CallTrace): P
     },
   });
   // A reviewer (or the agent, on deny) is shown what changed.
-  const decision = change && evaluated.rule === 'on_tool_change' ? { ...evaluated, reason: `${evaluated.reason}: ${change.summary}` } : evaluated;
+  const decision =
+    change && evaluated.rule === 'on_tool_change' ? { ...evaluated, reason: `${evaluated.reason}: ${change.summary}` } : evaluated;
   if (decision.action === 'hide') return end({ kind: 'hidden', decision });
   if (decision.action === 'deny') return end({ kind: 'denied', decision });
   // Limits count every admitted call, before any approval: a call a reviewer later rejects stays counted.
@@ -120,7 +144,12 @@ async function runCall(deps: PipelineDeps, call: AgentCall, trace: CallTrace): P
 
   let released;
   if (decision.action === 'require_approval') {
-    const held = await holdForApproval(deps.approval, { ...call, requestId, ...(risk && { risk: { class: risk.class, level: risk.level } }) }, decision, { log, audit, trace, end });
+    const held = await holdForApproval(
+      deps.approval,
+      { ...call, requestId, ...(risk && { risk: { class: risk.class, level: risk.level } }) },
+      decision,
+      { log, audit, trace, end },
+    );
     if (!held.approved) return held.result;
     released = held;
   } else {
@@ -145,7 +174,8 @@ async function runCall(deps: PipelineDeps, call: AgentCall, trace: CallTrace): P
     const ms = took();
     await released?.executed({ result: 'unavailable', ms, detail: errorMessage(err) });
     // The agent withdrew the call (notifications/cancelled, or its session closed).
-    if (call.signal.aborted) return end({ kind: 'cancelled', decision, ms, cutOff: deps.gate.closed, error: err, ...(released && { released }) });
+    if (call.signal.aborted)
+      return end({ kind: 'cancelled', decision, ms, cutOff: deps.gate.closed, error: err, ...(released && { released }) });
     return end({ kind: 'upstream_failed', decision, ms, error: err, ...(released && { released }) });
   }
 }

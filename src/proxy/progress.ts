@@ -20,6 +20,10 @@ export function progressFor(send: (update: ProgressUpdate) => void): Progress {
   return {
     beat: (message) => send({ progress: ++beats, message }),
     relay: (update) =>
-      send({ progress: beats + update.progress, ...(update.total !== undefined && { total: beats + update.total }), ...(update.message !== undefined && { message: update.message }) }),
+      send({
+        progress: beats + update.progress,
+        ...(update.total !== undefined && { total: beats + update.total }),
+        ...(update.message !== undefined && { message: update.message }),
+      }),
   };
 }

@@ -20,10 +20,14 @@ export function withRequestSignals(base: typeof fetch = fetch): typeof fetch {
     let set = inFlight.get(shared);
     if (!set) {
       const live = new Set<AbortController>();
-      shared.addEventListener('abort', () => {
-        for (const controller of live) controller.abort(shared.reason);
-        live.clear();
-      }, { once: true });
+      shared.addEventListener(
+        'abort',
+        () => {
+          for (const controller of live) controller.abort(shared.reason);
+          live.clear();
+        },
+        { once: true },
+      );
       inFlight.set(shared, live);
       set = live;
     }

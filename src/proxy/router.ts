@@ -92,7 +92,13 @@ export class Router {
     const templates: ResourceTemplate[] = [];
     for (const server of this.#having('resources')) {
       const policy = this.#deps.policyFor(server);
-      const listed = await this.#pages(server, 'resources/templates/list', ListResourceTemplatesResultSchema, (p) => p.resourceTemplates, signal);
+      const listed = await this.#pages(
+        server,
+        'resources/templates/list',
+        ListResourceTemplatesResultSchema,
+        (p) => p.resourceTemplates,
+        signal,
+      );
       templates.push(...listed.filter((t) => !isResourceHidden(policy, t.uriTemplate)));
     }
     return templates;
@@ -116,7 +122,13 @@ export class Router {
     const owner = this.#uriOwners.get(uri);
     if (owner) return owner;
     for (const server of this.#having('resources')) {
-      const templates = await this.#pages(server, 'resources/templates/list', ListResourceTemplatesResultSchema, (p) => p.resourceTemplates, signal);
+      const templates = await this.#pages(
+        server,
+        'resources/templates/list',
+        ListResourceTemplatesResultSchema,
+        (p) => p.resourceTemplates,
+        signal,
+      );
       if (templates.some((t) => new UriTemplate(t.uriTemplate).match(uri) !== null)) return server;
     }
     throw unknownResource(uri);
@@ -127,7 +139,13 @@ export class Router {
   }
 
   /** One server's whole list, within its caps, abandoned when the downstream request's `signal` aborts. */
-  #pages<S extends ZodType<{ nextCursor?: string }>, T>(server: string, method: string, schema: S, items: (page: z.output<S>) => T[], signal: AbortSignal): Promise<T[]> {
+  #pages<S extends ZodType<{ nextCursor?: string }>, T>(
+    server: string,
+    method: string,
+    schema: S,
+    items: (page: z.output<S>) => T[],
+    signal: AbortSignal,
+  ): Promise<T[]> {
     return this.#deps.upstream(server).list(method, schema, items, signal);
   }
 }

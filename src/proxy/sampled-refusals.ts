@@ -51,7 +51,17 @@ export class SampledRefusals {
     }
     let pending = this.#pending.get(kind);
     if (pending === undefined) {
-      pending = { template: { event: input.event, grant: input.grant ?? null, server: input.server, rule: input.rule, decision: input.decision, ...(input.method !== undefined && { method: input.method }) }, tools: new Set() };
+      pending = {
+        template: {
+          event: input.event,
+          grant: input.grant ?? null,
+          server: input.server,
+          rule: input.rule,
+          decision: input.decision,
+          ...(input.method !== undefined && { method: input.method }),
+        },
+        tools: new Set(),
+      };
       this.#pending.set(kind, pending);
     }
     const name = input.tool ?? input.resource ?? input.prompt;

@@ -61,7 +61,10 @@ const ToolsCallMethodSchema = z.looseObject({ method: z.literal('tools/call') })
 export function createSessionServer(deps: SessionDeps, scope: SessionScope, identity: SessionIdentity): Server {
   const router = new Router(deps, scope);
   const capabilities = capabilitiesOf(router);
-  const server = new Server({ name: scope.aggregated ? 'airlock' : `airlock/${scope.servers[0]}`, version: VERSION }, { capabilities, instructions: router.instructions() });
+  const server = new Server(
+    { name: scope.aggregated ? 'airlock' : `airlock/${scope.servers[0]}`, version: VERSION },
+    { capabilities, instructions: router.instructions() },
+  );
 
   server.setRequestHandler(ListToolsRequestSchema, async () => {
     const tools: Tool[] = [];
@@ -101,7 +104,10 @@ export function createSessionServer(deps: SessionDeps, scope: SessionScope, iden
         client: server.getClientVersion()?.name,
         signal: call.signal,
         ...(progressToken !== undefined && {
-          progress: progressFor((p) => void extra.sendNotification({ method: 'notifications/progress', params: { progressToken, ...p } }).catch(() => undefined)),
+          progress: progressFor(
+            (p) =>
+              void extra.sendNotification({ method: 'notifications/progress', params: { progressToken, ...p } }).catch(() => undefined),
+          ),
         }),
       });
     } finally {
@@ -110,24 +116,44 @@ export function createSessionServer(deps: SessionDeps, scope: SessionScope, iden
     }
   });
 
-  const forward: Forward = (name, method, params, schema, signal) => deps.upstream(name).request({ method, ...(params && { params }) }, schema, { signal }).catch(rethrow);
+  const forward: Forward = (name, method, params, schema, signal) =>
+    deps
+      .upstream(name)
+      .request({ method, ...(params && { params }) }, schema, { signal })
+      .catch(rethrow);
 
   const check: Check = (request, sessionId, hidden) =>
-    checkAccess(deps, { grant: identity.grant, session: identity.sessionId ?? sessionId, client: server.getClientVersion()?.name }, request, hidden);
+    checkAccess(
+      deps,
+      { grant: identity.grant, session: identity.sessionId ?? sessionId, client: server.getClientVersion()?.name },
+      request,
+      hidden,
+    );
   const ctx: Context = { server, router, scope, forward, check, policyFor: deps.policyFor };
   if (capabilities.resources) registerResources(ctx, identity.subscriptions);
   if (capabilities.prompts) registerPrompts(ctx);
   if (capabilities.completions) registerCompletion(ctx);
   if (capabilities.logging) {
     server.setRequestHandler(SetLevelRequestSchema, async (request, extra) => {
-      await Promise.all(router.listable().filter((name) => deps.upstream(name).capabilities?.logging).map((name) => forward(name, 'logging/setLevel', request.params, EmptyResultSchema, extra.signal)));
+      await Promise.all(
+        router
+          .listable()
+          .filter((name) => deps.upstream(name).capabilities?.logging)
+          .map((name) => forward(name, 'logging/setLevel', request.params, EmptyResultSchema, extra.signal)),
+      );
       return {};
     });
   }
   return server;
 }
 
-type Forward = <S extends z.ZodType>(server: string, method: string, params: Record<string, unknown> | undefined, schema: S, signal: AbortSignal) => Promise<z.output<S>>;
+type Forward = <S extends z.ZodType>(
+  server: string,
+  method: string,
+  params: Record<string, unknown> | undefined,
+  schema: S,
+  signal: AbortSignal,
+) => Promise<z.output<S>>;
 /** The policy's check of one request (see checkAccess); throws its refusal. */
 type Check = (request: AccessRequest, sessionId: string | undefined, hidden: HiddenAnswer) => void;
 
@@ -146,7 +172,9 @@ interface Context {
  * comes first, as it does for prompts on both.
  */
 function hiddenResource(scope: SessionScope, uri: string, what: 'Resource' | 'Resource template'): HiddenAnswer {
-  return scope.aggregated ? { notFound: () => unknownResource(uri), policyFirst: false } : { notFound: () => notFoundAsServers(`${what} ${uri}`), policyFirst: true };
+  return scope.aggregated
+    ? { notFound: () => unknownResource(uri), policyFirst: false }
+    : { notFound: () => notFoundAsServers(`${what} ${uri}`), policyFirst: true };
 }
 
 function hiddenPrompt(name: string): HiddenAnswer {
@@ -212,10 +240,20 @@ function registerCompletion({ server, router, scope, forward, check }: Context):
       const target = router.splitName(ref.name);
       if (!target) throw unknownPrompt(ref.name);
       check({ method: 'completion/complete', server: target.server, prompt: target.name }, extra.sessionId, hiddenPrompt(target.name));
-      return forward(target.server, 'completion/complete', { ...request.params, ref: { ...ref, name: target.name } }, CompleteResultSchema, extra.signal);
+      return forward(
+        target.server,
+        'completion/complete',
+        { ...request.params, ref: { ...ref, name: target.name } },
+        CompleteResultSchema,
+        extra.signal,
+      );
     }
     const owner = await router.serverForUri(ref.uri, extra.signal);
-    check({ method: 'completion/complete', server: owner, resource: ref.uri }, extra.sessionId, hiddenResource(scope, ref.uri, 'Resource template'));
+    check(
+      { method: 'completion/complete', server: owner, resource: ref.uri },
+      extra.sessionId,
+      hiddenResource(scope, ref.uri, 'Resource template'),
+    );
     return forward(owner, 'completion/complete', request.params, CompleteResultSchema, extra.signal);
   });
 }

@@ -114,7 +114,11 @@ export class Upstream {
   }
 
   /** Sends a request as is and returns the server's result; throws UpstreamUnavailableError when the server cannot be reached. */
-  async request<S extends z.ZodType>(request: { method: string; params?: Record<string, unknown> }, schema: S, options?: RequestOptions): Promise<z.output<S>> {
+  async request<S extends z.ZodType>(
+    request: { method: string; params?: Record<string, unknown> },
+    schema: S,
+    options?: RequestOptions,
+  ): Promise<z.output<S>> {
     const client = this.#connectedClient();
     try {
       return (await client.request(request as never, schema as never, options)) as z.output<S>;
@@ -137,8 +141,18 @@ export class Upstream {
    * past them what was read is returned, and the cut is logged and counted.
    * Stops when `signal` aborts.
    */
-  list<S extends ZodType<{ nextCursor?: string }>, T>(method: string, schema: S, itemsOf: (page: z.output<S>) => readonly T[], signal?: AbortSignal): Promise<T[]> {
-    return this.#list((cursor, pageSignal) => this.request({ method, params: cursor === undefined ? {} : { cursor } }, schema, { signal: pageSignal }), method, itemsOf, signal);
+  list<S extends ZodType<{ nextCursor?: string }>, T>(
+    method: string,
+    schema: S,
+    itemsOf: (page: z.output<S>) => readonly T[],
+    signal?: AbortSignal,
+  ): Promise<T[]> {
+    return this.#list(
+      (cursor, pageSignal) => this.request({ method, params: cursor === undefined ? {} : { cursor } }, schema, { signal: pageSignal }),
+      method,
+      itemsOf,
+      signal,
+    );
   }
 
   notify(notification: Notification): Promise<void> {
@@ -147,7 +161,11 @@ export class Upstream {
 
   #connectedClient(): Client {
     if (this.#status !== 'connected' || !this.#client) {
-      throw new UpstreamUnavailableError(this.name, `upstream ${this.name} is not connected${this.#lastError ? ` (${this.#lastError})` : ''}`, { sent: false });
+      throw new UpstreamUnavailableError(
+        this.name,
+        `upstream ${this.name} is not connected${this.#lastError ? ` (${this.#lastError})` : ''}`,
+        { sent: false },
+      );
     }
     return this.#client;
   }
@@ -157,7 +175,8 @@ export class Upstream {
     this.#status = 'connecting';
     const { logger, server } = this.#options;
     try {
-      const { client, refreshTools } = server.transport === 'stdio' ? await this.#connectStdio() : await this.#connectHttp(server.url, server.headers);
+      const { client, refreshTools } =
+        server.transport === 'stdio' ? await this.#connectStdio() : await this.#connectHttp(server.url, server.headers);
       // close() was called while this attempt ran: what it opened must not outlive it.
       if (this.#closedNow()) {
         await client.close().catch(() => undefined);
@@ -170,7 +189,10 @@ export class Upstream {
       this.#lastError = undefined;
       this.#attempt = 0;
       const info = client.getServerVersion();
-      logger.info({ upstream: this.name, server_name: info?.name, server_version: info?.version, tools: this.#tools.length }, 'upstream connected');
+      logger.info(
+        { upstream: this.name, server_name: info?.name, server_version: info?.version, tools: this.#tools.length },
+        'upstream connected',
+      );
       this.#options.onConnected?.();
     } catch (err) {
       if (this.#closedNow()) return;
@@ -200,12 +222,20 @@ export class Upstream {
 
   async #connectHttp(url: string, headers: Record<string, string>): Promise<Connected> {
     try {
-      return await this.#connectClient(new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers }, fetch: withRequestSignals() }));
+      return await this.#connectClient(
+        new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers }, fetch: withRequestSignals() }),
+      );
     } catch (streamableError) {
       // Servers from before Streamable HTTP (protocol 2024-11-05) speak SSE on the same URL;
       // a Client connects only once, so the fallback needs a fresh one.
       try {
-        return await this.#connectClient(new SSEClientTransport(new URL(url), { requestInit: { headers }, eventSourceInit: { fetch: withHeaders(headers) }, fetch: withRequestSignals() }));
+        return await this.#connectClient(
+          new SSEClientTransport(new URL(url), {
+            requestInit: { headers },
+            eventSourceInit: { fetch: withHeaders(headers) },
+            fetch: withRequestSignals(),
+          }),
+        );
       } catch {
         throw streamableError;
       }
@@ -214,7 +244,11 @@ export class Upstream {
 
   async #connectClient(transport: Transport): Promise<Connected> {
     const client = new Client(CLIENT_INFO, { capabilities: {} });
-    const refreshTools = toolListRefresh({ read: (current) => this.#refreshTools(client, current), live: () => this.#client === client, gapMs: TOOL_LIST_READ_GAP_MS });
+    const refreshTools = toolListRefresh({
+      read: (current) => this.#refreshTools(client, current),
+      live: () => this.#client === client,
+      gapMs: TOOL_LIST_READ_GAP_MS,
+    });
     // The sessions are shown the list read at connect (version 1) when they ask; later ones they are told about.
     let announced = 1;
     client.fallbackNotificationHandler = async (notification) => this.#options.onNotification(notification);
@@ -273,7 +307,11 @@ export class Upstream {
    * the one served) is left as it is. Returns the JSON of the list served.
    */
   async #refreshTools(client: Client, current: string | undefined): Promise<string> {
-    const tools = await this.#list((cursor) => client.request({ method: 'tools/list', params: cursor === undefined ? {} : { cursor } }, ListToolsResultSchema), 'tools/list', (page) => page.tools);
+    const tools = await this.#list(
+      (cursor) => client.request({ method: 'tools/list', params: cursor === undefined ? {} : { cursor } }, ListToolsResultSchema),
+      'tools/list',
+      (page) => page.tools,
+    );
     // A server announcing changes without changing anything would otherwise cost a pin check of every tool each time.
     const json = JSON.stringify(tools);
     if (json === current) return json;
@@ -284,7 +322,12 @@ export class Upstream {
     return json;
   }
 
-  async #list<P extends { nextCursor?: string }, T>(fetchPage: PageFetch<P>, method: string, itemsOf: (page: P) => readonly T[], signal?: AbortSignal): Promise<T[]> {
+  async #list<P extends { nextCursor?: string }, T>(
+    fetchPage: PageFetch<P>,
+    method: string,
+    itemsOf: (page: P) => readonly T[],
+    signal?: AbortSignal,
+  ): Promise<T[]> {
     const { max_list_pages: pages, max_list_items: items } = this.#options.server;
     const read = await readPages(fetchPage, itemsOf, { pages, items }, signal);
     if (read.cut === undefined) {
@@ -326,6 +369,7 @@ function toUnavailable(name: string, err: unknown): unknown {
   if (err instanceof UpstreamUnavailableError) return err;
   // JSON-RPC errors the server itself sent are its answer, not a failure to reach it.
   const code = (err as { code?: unknown }).code;
-  if (typeof code === 'number' && code !== -32000 && code !== -32001) return ProtocolError.fromUpstream(err as { code: number; message: string; data?: unknown });
+  if (typeof code === 'number' && code !== -32000 && code !== -32001)
+    return ProtocolError.fromUpstream(err as { code: number; message: string; data?: unknown });
   return new UpstreamUnavailableError(name, `upstream ${name} failed: ${errorMessage(err)}`, { sent: true, cause: err });
 }

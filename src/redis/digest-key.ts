@@ -18,9 +18,13 @@ export async function loadDigestKey(redis: Redis, prefix: string, timeoutMs: num
   const name = keyName(prefix);
   await withDeadline(redis.set(name, randomBytes(32).toString('hex'), 'NX'), timeoutMs, 'making the argument digest key');
   const value = await withDeadline(redis.get(name), timeoutMs, 'reading the argument digest key');
-  if (value === null) throw new AirlockError(ErrorCode.RedisUnavailable, `Redis did not keep ${name} (evicted? set maxmemory-policy noeviction)`);
+  if (value === null)
+    throw new AirlockError(ErrorCode.RedisUnavailable, `Redis did not keep ${name} (evicted? set maxmemory-policy noeviction)`);
   if (!KEY_HEX.test(value)) {
-    throw new AirlockError(ErrorCode.RedisUnavailable, `Redis key ${name} is not 64 hex digits (edited by hand?); delete it to have a new key made, which changes the digest of every later call`);
+    throw new AirlockError(
+      ErrorCode.RedisUnavailable,
+      `Redis key ${name} is not 64 hex digits (edited by hand?); delete it to have a new key made, which changes the digest of every later call`,
+    );
   }
   return Buffer.from(value, 'hex');
 }
@@ -38,7 +42,11 @@ export function keepDigestKey(redis: Redis, prefix: string, key: Buffer, logger:
   const onReady = () => {
     void (async () => {
       await redis.set(name, hex, 'NX');
-      if ((await redis.get(name)) !== hex) logger.error({ key: name }, 'the argument digest key in Redis is not the one this instance digests with (Redis lost its data and another process made a new key): restart this instance so every instance digests alike');
+      if ((await redis.get(name)) !== hex)
+        logger.error(
+          { key: name },
+          'the argument digest key in Redis is not the one this instance digests with (Redis lost its data and another process made a new key): restart this instance so every instance digests alike',
+        );
     })().catch((err: Error) => logger.warn({ key: name, err: err.message }, 'could not check the argument digest key after reconnecting'));
   };
   redis.on('ready', onReady);

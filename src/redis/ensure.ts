@@ -75,7 +75,9 @@ export async function ensureRedis(options: EnsureRedisOptions): Promise<EnsuredR
     server = await startRedisServer({ binary, dir, appendonly: true, password });
   } catch (err) {
     const reason = err instanceof Error ? err.message : String(err);
-    throw new AirlockError(ErrorCode.RedisUnavailable, `no Redis at ${where}, and a private redis-server would not start: ${reason}`, { cause: err });
+    throw new AirlockError(ErrorCode.RedisUnavailable, `no Redis at ${where}, and a private redis-server would not start: ${reason}`, {
+      cause: err,
+    });
   }
   const ownerFile = join(dir, OWNER_FILE);
   const owner: Owner = { owner: process.pid, pid: server.pid, port: server.port, password };
@@ -169,7 +171,8 @@ async function shutDown(url: string): Promise<void> {
   for (;;) {
     const probe = await probeRedis(url, 500);
     if (!probe.ok && !probe.answered) return;
-    if (Date.now() > deadline) throw new AirlockError(ErrorCode.RedisUnavailable, `the redis-server at ${redactRedisUrl(url)} did not shut down within 5 s`);
+    if (Date.now() > deadline)
+      throw new AirlockError(ErrorCode.RedisUnavailable, `the redis-server at ${redactRedisUrl(url)} did not shut down within 5 s`);
     await sleep(20);
   }
 }

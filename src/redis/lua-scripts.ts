@@ -32,14 +32,22 @@ export function readLuaScript(file: URL | string): string {
   const included = new Set<string>();
   const expand = (path: string, chain: readonly string[]): string => {
     const through = [...chain, path];
-    if (chain.includes(path)) throw new LuaScriptError(`Lua include cycle: ${describeChain(through)}; a file cannot include itself, directly or through another`, through);
+    if (chain.includes(path))
+      throw new LuaScriptError(
+        `Lua include cycle: ${describeChain(through)}; a file cannot include itself, directly or through another`,
+        through,
+      );
     included.add(path);
     let text: string;
     try {
       text = readFileSync(path, 'utf8');
     } catch (err) {
       const why = (err as NodeJS.ErrnoException).code ?? errorMessage(err);
-      throw new LuaScriptError(`Lua script ${path} cannot be read (${why}): ${describeChain(through)}; fix the --@include line, or run npm run build if it is missing from dist/`, through, { cause: err });
+      throw new LuaScriptError(
+        `Lua script ${path} cannot be read (${why}): ${describeChain(through)}; fix the --@include line, or run npm run build if it is missing from dist/`,
+        through,
+        { cause: err },
+      );
     }
     return text
       .split('\n')
@@ -49,7 +57,10 @@ export function readLuaScript(file: URL | string): string {
         const [, name, rest = ''] = directive;
         const target = rest.trim();
         if (name !== 'include' || target === '') {
-          throw new LuaScriptError(`${path}:${index + 1}: "${line}" is not a directive; write --@include <file>, or leave out the @ for a comment`, through);
+          throw new LuaScriptError(
+            `${path}:${index + 1}: "${line}" is not a directive; write --@include <file>, or leave out the @ for a comment`,
+            through,
+          );
         }
         const next = resolve(dirname(path), target);
         if (included.has(next) && !through.includes(next)) return '';
@@ -76,7 +87,10 @@ export interface LuaScriptSpec {
 }
 
 /** One call of a script: its KEYS and its ARGV, in the order its header lists them. */
-export type LuaCommand<Reply, Keys extends readonly string[], Args extends readonly (string | number)[]> = (keys: Keys, args: Args) => Promise<Reply>;
+export type LuaCommand<Reply, Keys extends readonly string[], Args extends readonly (string | number)[]> = (
+  keys: Keys,
+  args: Args,
+) => Promise<Reply>;
 
 /**
  * A script run through ioredis's `defineCommand`, so it is sent as EVALSHA

@@ -26,7 +26,10 @@ const SEED_POLICIES: unknown[] = [
       create_refund: {
         require: [{ path: 'args.reason', op: 'exists' }],
         deny_if: [{ path: 'args.amount', op: 'gt', value: 10000 }],
-        approve_if: [{ path: 'args.amount', op: 'gt', value: 100 }, { path: 'args.note', op: 'regex', value: '^urgent' }],
+        approve_if: [
+          { path: 'args.amount', op: 'gt', value: 100 },
+          { path: 'args.note', op: 'regex', value: '^urgent' },
+        ],
         schema: { type: 'object', properties: { currency: { enum: ['usd', 'eur'] } } },
         rate_limit: { max: 10, window: 60 },
       },
@@ -35,14 +38,20 @@ const SEED_POLICIES: unknown[] = [
     risk: { read: 'allow', write: 'require_approval', destructive: 'deny' },
     on_tool_change: 'deny',
   },
-  ...readdirSync(join(PROJECT_ROOT, 'policies')).map((name) => parseYaml(readFileSync(join(PROJECT_ROOT, 'policies', name), 'utf8')) as unknown),
+  ...readdirSync(join(PROJECT_ROOT, 'policies')).map(
+    (name) => parseYaml(readFileSync(join(PROJECT_ROOT, 'policies', name), 'utf8')) as unknown,
+  ),
 ];
 
 type Mutation = { at: number; op: 'set' | 'delete' | 'rename' | 'wrap' | 'stringify'; value: unknown };
 
 /** Every [parent, key] in a document, depth first. */
 function slots(doc: unknown, out: [Record<string, unknown> | unknown[], string | number][] = []): typeof out {
-  const children: [string | number, unknown][] = Array.isArray(doc) ? doc.map((v, i) => [i, v]) : doc !== null && typeof doc === 'object' ? Object.entries(doc) : [];
+  const children: [string | number, unknown][] = Array.isArray(doc)
+    ? doc.map((v, i) => [i, v])
+    : doc !== null && typeof doc === 'object'
+      ? Object.entries(doc)
+      : [];
   for (const [key, value] of children) {
     out.push([doc as Record<string, unknown> | unknown[], key]);
     slots(value, out);
@@ -65,29 +74,57 @@ function mutate(seed: unknown, mutations: Mutation[]): unknown {
     else {
       const value = holder[key];
       delete holder[key];
-      holder[typeof m.value === 'string' ? m.value : JSON.stringify(m.value) ?? 'x'] = value;
+      holder[typeof m.value === 'string' ? m.value : (JSON.stringify(m.value) ?? 'x')] = value;
     }
   }
   return doc;
 }
 
-const mutation = fc.record({ at: fc.nat(), op: fc.constantFrom<Mutation['op']>('set', 'set', 'delete', 'rename', 'wrap', 'stringify'), value: fc.oneof(fc.jsonValue({ maxDepth: 3 }), fc.constantFrom('deny', 'allow', 'require_approval', '*', '(a+)+$', '15m', '-1', 0, -1, 1e308, '', 'version', 'tools')) });
+const mutation = fc.record({
+  at: fc.nat(),
+  op: fc.constantFrom<Mutation['op']>('set', 'set', 'delete', 'rename', 'wrap', 'stringify'),
+  value: fc.oneof(
+    fc.jsonValue({ maxDepth: 3 }),
+    fc.constantFrom('deny', 'allow', 'require_approval', '*', '(a+)+$', '15m', '-1', 0, -1, 1e308, '', 'version', 'tools'),
+  ),
+});
 /** Policy documents as an editor might leave them: mutated good ones (JSON or YAML), random JSON, bytes, and good ones cut short or with one character changed. `seeds` are added to the shipped ones. */
 export const policyText = (seeds: unknown[] = []) => {
   const all = [...seeds, ...SEED_POLICIES];
   return fc.oneof(
-    { weight: 6, arbitrary: fc.record({ seed: fc.nat(), mutations: fc.array(mutation, { minLength: 1, maxLength: 4 }), yaml: fc.boolean() }).map(({ seed, mutations, yaml }) => {
-      const doc = mutate(all[seed % all.length], mutations);
-      return { text: yaml ? toYaml(doc) : JSON.stringify(doc, null, 2), ext: yaml ? '.yaml' : '.json' };
-    }) },
-    { weight: 1, arbitrary: fc.record({ doc: fc.jsonValue({ maxDepth: 4 }), ext: fc.constantFrom('.json', '.yaml', '.yml') }).map(({ doc, ext }) => ({ text: JSON.stringify(doc), ext })) },
-    { weight: 1, arbitrary: fc.record({ text: fc.string({ unit: 'binary', maxLength: 400 }), ext: fc.constantFrom('.json', '.yaml', '.yml') }) },
+    {
+      weight: 6,
+      arbitrary: fc
+        .record({ seed: fc.nat(), mutations: fc.array(mutation, { minLength: 1, maxLength: 4 }), yaml: fc.boolean() })
+        .map(({ seed, mutations, yaml }) => {
+          const doc = mutate(all[seed % all.length], mutations);
+          return { text: yaml ? toYaml(doc) : JSON.stringify(doc, null, 2), ext: yaml ? '.yaml' : '.json' };
+        }),
+    },
+    {
+      weight: 1,
+      arbitrary: fc
+        .record({ doc: fc.jsonValue({ maxDepth: 4 }), ext: fc.constantFrom('.json', '.yaml', '.yml') })
+        .map(({ doc, ext }) => ({ text: JSON.stringify(doc), ext })),
+    },
+    {
+      weight: 1,
+      arbitrary: fc.record({ text: fc.string({ unit: 'binary', maxLength: 400 }), ext: fc.constantFrom('.json', '.yaml', '.yml') }),
+    },
     // A good document cut short or with one character changed, as a half-saved edit would be.
-    { weight: 1, arbitrary: fc.record({ seed: fc.nat(), cut: fc.nat(), char: fc.string({ unit: 'binary', minLength: 1, maxLength: 1 }), yaml: fc.boolean() }).map(({ seed, cut, char, yaml }) => {
-      const text = yaml ? toYaml(all[seed % all.length]) : JSON.stringify(all[seed % all.length], null, 2);
-      const at = cut % text.length;
-      return { text: cut % 2 === 0 ? text.slice(0, at) : `${text.slice(0, at)}${char}${text.slice(at + 1)}`, ext: yaml ? '.yaml' : '.json' };
-    }) },
+    {
+      weight: 1,
+      arbitrary: fc
+        .record({ seed: fc.nat(), cut: fc.nat(), char: fc.string({ unit: 'binary', minLength: 1, maxLength: 1 }), yaml: fc.boolean() })
+        .map(({ seed, cut, char, yaml }) => {
+          const text = yaml ? toYaml(all[seed % all.length]) : JSON.stringify(all[seed % all.length], null, 2);
+          const at = cut % text.length;
+          return {
+            text: cut % 2 === 0 ? text.slice(0, at) : `${text.slice(0, at)}${char}${text.slice(at + 1)}`,
+            ext: yaml ? '.yaml' : '.json',
+          };
+        }),
+    },
   );
 };
 
@@ -118,4 +155,3 @@ export function checkPolicy(dir: string, text: string, ext: string): DocumentErr
     rmSync(file, { force: true });
   }
 }
-

@@ -23,7 +23,11 @@ export { ADMIN, AGENT };
 
 /** A policy holding `echo` for approval with `approval` settings; `extra` adds rules (e.g. `pid: {}`). */
 export function echoPolicy(approval: Record<string, unknown> = {}, extra: Record<string, unknown> = {}): Record<string, unknown> {
-  return { version: '1', default: 'deny', tools: { echo: { action: 'require_approval', reason: 'Echoes need a person', approval: { timeout: '10m', ...approval } }, ...extra } };
+  return {
+    version: '1',
+    default: 'deny',
+    tools: { echo: { action: 'require_approval', reason: 'Echoes need a person', approval: { timeout: '10m', ...approval } }, ...extra },
+  };
 }
 
 export interface RecordingSlackGatewayOptions {
@@ -58,10 +62,12 @@ export function startRecordingSlackGateway(options: RecordingSlackGatewayOptions
     options.config ?? '',
     '',
   ].join('\n');
-  const policies = Object.fromEntries(names.map((name) => {
-    const policy = options.servers[name];
-    return [`policies/${name}.json`, typeof policy === 'string' ? policy : JSON.stringify(policy, null, 2)];
-  }));
+  const policies = Object.fromEntries(
+    names.map((name) => {
+      const policy = options.servers[name];
+      return [`policies/${name}.json`, typeof policy === 'string' ? policy : JSON.stringify(policy, null, 2)];
+    }),
+  );
   return startGateway({ config, files: { [RECORDING_ENTRY]: RECORDING_SOURCE, ...policies } });
 }
 
@@ -114,7 +120,16 @@ export async function postedFor(slack: FakeSlack, mark: string, timeoutMs = 30_0
 }
 
 /** The request as `GET /api/approvals/:id` shows it (throws on any other status, e.g. 503). */
-export async function approvalState(gateway: RunningGateway, id: string): Promise<{ state: string; votes: { by: string; verdict: string; at: string; name?: string }[]; decided_by: string | null; decision_reason: string | null; min_approvals: number }> {
+export async function approvalState(
+  gateway: RunningGateway,
+  id: string,
+): Promise<{
+  state: string;
+  votes: { by: string; verdict: string; at: string; name?: string }[];
+  decided_by: string | null;
+  decision_reason: string | null;
+  min_approvals: number;
+}> {
   const { status, body } = await api(gateway.url, `/api/approvals/${id}`, ADMIN);
   if (status !== 200) throw new Error(`GET /api/approvals/${id} answered ${status}: ${JSON.stringify(body)}`);
   return body.approval as never;
@@ -135,7 +150,9 @@ export async function auditEvents(gateway: RunningGateway, query: string): Promi
 
 /** `airlock audit verify` against the gateway's Redis: its exit code and what it printed. */
 export async function verifyAudit(gateway: RunningGateway): Promise<{ code: number; output: string }> {
-  const { code, stdout, stderr } = await cli(['audit', 'verify', '-c', join(gateway.dir, 'airlock.yaml')], gateway.dir, { REDIS_URL: gateway.redis.url });
+  const { code, stdout, stderr } = await cli(['audit', 'verify', '-c', join(gateway.dir, 'airlock.yaml')], gateway.dir, {
+    REDIS_URL: gateway.redis.url,
+  });
   return { code, output: `${stdout}\n${stderr}`.trim() };
 }
 

@@ -15,7 +15,22 @@ import { cli } from '../support/run-cli.js';
 import { CHANNEL, TEAM, blockActions, signed, viewSubmission } from '../support/slack-interactions.js';
 import { emptyCounts, reportCounts } from './ledger.js';
 import { checkPolicy, policyText, writePolicy } from './fuzz-policies.js';
-import { ADMIN, AGENT, approvalState, auditEvents, callEcho, decisionMetaOf, deliverOnce, inPool, policyFileOf, postedFor, reach, startRecordingSlackGateway, Tally, verifyAudit } from './fuzz-support.js';
+import {
+  ADMIN,
+  AGENT,
+  approvalState,
+  auditEvents,
+  callEcho,
+  decisionMetaOf,
+  deliverOnce,
+  inPool,
+  policyFileOf,
+  postedFor,
+  reach,
+  startRecordingSlackGateway,
+  Tally,
+  verifyAudit,
+} from './fuzz-support.js';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20_260_115);
 const MCP_INPUTS = 5_500;
@@ -26,12 +41,25 @@ const BOSS = 'U0BOSS';
 const SERVER = 'fixture';
 const AUTH = { Authorization: `Bearer ${AGENT}` };
 
-const ECHO_SCHEMA = { type: 'object', properties: { text: { type: 'string', maxLength: 200 } }, required: ['text'], additionalProperties: false };
+const ECHO_SCHEMA = {
+  type: 'object',
+  properties: { text: { type: 'string', maxLength: 200 } },
+  required: ['text'],
+  additionalProperties: false,
+};
 const POLICY_V1 = {
   version: '1',
   default: 'deny',
   hide: ['sleep'],
-  tools: { pid: {}, echo: { action: 'require_approval', reason: 'Echoes need the boss', schema: ECHO_SCHEMA, approval: { approvers: [BOSS], timeout: '10m' } } },
+  tools: {
+    pid: {},
+    echo: {
+      action: 'require_approval',
+      reason: 'Echoes need the boss',
+      schema: ECHO_SCHEMA,
+      approval: { approvers: [BOSS], timeout: '10m' },
+    },
+  },
 };
 /** The good policy a live reload brings in: it also hides start_dicom_export_job. */
 const POLICY_V2 = { ...POLICY_V1, hide: ['sleep', 'start_dicom_export_job'] };
@@ -85,7 +113,26 @@ interface HttpInput {
 
 const printable = fc.string({ unit: fc.constantFrom(...Array.from({ length: 95 }, (_, i) => String.fromCharCode(32 + i))), maxLength: 60 });
 const hex = (length: number) => fc.string({ unit: fc.constantFrom(...'0123456789abcdef'), minLength: length, maxLength: length });
-const METHODS = ['initialize', 'ping', 'tools/list', 'tools/call', 'resources/list', 'resources/read', 'resources/templates/list', 'resources/subscribe', 'prompts/list', 'prompts/get', 'logging/setLevel', 'completion/complete', 'notifications/initialized', 'notifications/cancelled', 'notifications/progress', 'tasks/get', 'tasks/list', 'tasks/cancel'];
+const METHODS = [
+  'initialize',
+  'ping',
+  'tools/list',
+  'tools/call',
+  'resources/list',
+  'resources/read',
+  'resources/templates/list',
+  'resources/subscribe',
+  'prompts/list',
+  'prompts/get',
+  'logging/setLevel',
+  'completion/complete',
+  'notifications/initialized',
+  'notifications/cancelled',
+  'notifications/progress',
+  'tasks/get',
+  'tasks/list',
+  'tasks/cancel',
+];
 const TOOLS = ['echo', 'sleep', 'start_dicom_export_job', 'no_such_tool', 'fixture__echo', 'ECHO', 'echo ', ''];
 
 /** Would the gateway send this to the upstream (or hold it for a person)? Inputs never may. */
@@ -97,7 +144,14 @@ function admissible(message: unknown): boolean {
   if (!name.endsWith('echo')) return false;
   const args = m.params.arguments as Record<string, unknown> | undefined;
   // maxLength counts code points; so does this, and never more than the schema would.
-  return typeof args === 'object' && args !== null && !Array.isArray(args) && typeof args.text === 'string' && [...args.text].length <= 200 && Object.keys(args).every((k) => k === 'text');
+  return (
+    typeof args === 'object' &&
+    args !== null &&
+    !Array.isArray(args) &&
+    typeof args.text === 'string' &&
+    [...args.text].length <= 200 &&
+    Object.keys(args).every((k) => k === 'text')
+  );
 }
 function sendsNothingUpstream(input: HttpInput): boolean {
   // Bytes are no JSON-RPC; huge bodies (functions) carry arguments the schema refuses.
@@ -117,31 +171,75 @@ const sessionHeader = fc.oneof(
   { weight: 1, arbitrary: fc.uuid().map((s) => ({ 'mcp-session-id': s })) },
   { weight: 1, arbitrary: fc.constant(null).map(() => ({ 'mcp-session-id': aggregatedSession })) },
 );
-const toolArguments = fc.oneof(fc.jsonValue({ maxDepth: 4 }), fc.dictionary(fc.constantFrom('text', 'path', 'ms', 'password', '__proto__', 'constructor', ''), fc.jsonValue({ maxDepth: 3 })));
-const toolCallMessage = fc.record({ id: fc.nat(), name: fc.oneof(fc.constantFrom(...TOOLS), printable), args: fc.option(toolArguments, { nil: undefined }) }).map(({ id, name, args }) => ({ jsonrpc: '2.0', id, method: 'tools/call', params: { name, ...(args !== undefined && { arguments: args }) } }));
+const toolArguments = fc.oneof(
+  fc.jsonValue({ maxDepth: 4 }),
+  fc.dictionary(fc.constantFrom('text', 'path', 'ms', 'password', '__proto__', 'constructor', ''), fc.jsonValue({ maxDepth: 3 })),
+);
+const toolCallMessage = fc
+  .record({ id: fc.nat(), name: fc.oneof(fc.constantFrom(...TOOLS), printable), args: fc.option(toolArguments, { nil: undefined }) })
+  .map(({ id, name, args }) => ({
+    jsonrpc: '2.0',
+    id,
+    method: 'tools/call',
+    params: { name, ...(args !== undefined && { arguments: args }) },
+  }));
 const looseMessage = fc
   .record(
     {
       jsonrpc: fc.oneof({ weight: 4, arbitrary: fc.constant('2.0') }, fc.jsonValue({ maxDepth: 2 })),
       id: fc.oneof(fc.nat(), fc.string({ maxLength: 20 }), fc.constant(null), fc.double(), fc.jsonValue({ maxDepth: 2 })),
-      method: fc.oneof({ weight: 4, arbitrary: fc.constantFrom(...METHODS) }, fc.jsonValue({ maxDepth: 2 }), fc.string({ unit: 'binary', maxLength: 30 })),
-      params: fc.oneof(fc.jsonValue({ maxDepth: 4 }), fc.record({ name: fc.oneof(fc.constantFrom(...TOOLS), fc.jsonValue({ maxDepth: 1 })), arguments: toolArguments, _meta: fc.jsonValue({ maxDepth: 2 }) }, { requiredKeys: [] })),
+      method: fc.oneof(
+        { weight: 4, arbitrary: fc.constantFrom(...METHODS) },
+        fc.jsonValue({ maxDepth: 2 }),
+        fc.string({ unit: 'binary', maxLength: 30 }),
+      ),
+      params: fc.oneof(
+        fc.jsonValue({ maxDepth: 4 }),
+        fc.record(
+          {
+            name: fc.oneof(fc.constantFrom(...TOOLS), fc.jsonValue({ maxDepth: 1 })),
+            arguments: toolArguments,
+            _meta: fc.jsonValue({ maxDepth: 2 }),
+          },
+          { requiredKeys: [] },
+        ),
+      ),
     },
     { requiredKeys: [] },
   )
   .map((m) => m as Record<string, unknown>);
 const anyMessage = fc.oneof(looseMessage, toolCallMessage);
-const mcpPost = (kind: string, body: fc.Arbitrary<string | Uint8Array | (() => string)>, extraHeaders: fc.Arbitrary<Record<string, string>> = fc.constant({})) =>
-  fc.record({ body, session: sessionHeader, extra: extraHeaders }).map(({ body: b, session, extra }): HttpInput => ({ kind, method: 'POST', path: `/mcp/${SERVER}`, headers: { ...MCP_HEADERS, ...AUTH, ...session, ...extra }, body: b }));
+const mcpPost = (
+  kind: string,
+  body: fc.Arbitrary<string | Uint8Array | (() => string)>,
+  extraHeaders: fc.Arbitrary<Record<string, string>> = fc.constant({}),
+) =>
+  fc.record({ body, session: sessionHeader, extra: extraHeaders }).map(({ body: b, session, extra }): HttpInput => ({
+    kind,
+    method: 'POST',
+    path: `/mcp/${SERVER}`,
+    headers: { ...MCP_HEADERS, ...AUTH, ...session, ...extra },
+    body: b,
+  }));
 
 /** Deep or huge values, built from their sizes so fast-check only draws numbers. */
 const hugeBody = fc
-  .record({ shape: fc.constantFrom('array', 'object', 'string', 'keys', 'mixed'), size: fc.constantFrom(1_000, 10_000, 100_000, 300_000, 600_000), where: fc.constantFrom('arguments', 'params', 'id', 'meta') })
+  .record({
+    shape: fc.constantFrom('array', 'object', 'string', 'keys', 'mixed'),
+    size: fc.constantFrom(1_000, 10_000, 100_000, 300_000, 600_000),
+    where: fc.constantFrom('arguments', 'params', 'id', 'meta'),
+  })
   .map(({ shape, size, where }) => () => {
-    const value = shape === 'string' ? JSON.stringify('x'.repeat(size * 2)) : shape === 'keys' ? `{${Array.from({ length: size / 10 }, (_, i) => `"k${i}":${i}`).join(',')}}` : nested(shape, size);
+    const value =
+      shape === 'string'
+        ? JSON.stringify('x'.repeat(size * 2))
+        : shape === 'keys'
+          ? `{${Array.from({ length: size / 10 }, (_, i) => `"k${i}":${i}`).join(',')}}`
+          : nested(shape, size);
     if (where === 'id') return `{"jsonrpc":"2.0","id":${value},"method":"tools/list"}`;
     if (where === 'params') return `{"jsonrpc":"2.0","id":1,"method":"tools/list","params":${value}}`;
-    if (where === 'meta') return `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"text":1},"_meta":${value}}}`;
+    if (where === 'meta')
+      return `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"text":1},"_meta":${value}}}`;
     return `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"text":${value}}}}`;
   });
 
@@ -152,7 +250,16 @@ function nested(shape: string, depth: number): string {
   return `${'['.repeat(depth)}0${']'.repeat(depth)}`;
 }
 
-const CONTENT_TYPES = ['application/json', 'text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', 'application/json; charset=utf-16', 'application/jsonl', '*/*', ''];
+const CONTENT_TYPES = [
+  'application/json',
+  'text/plain',
+  'application/x-www-form-urlencoded',
+  'multipart/form-data; boundary=x',
+  'application/json; charset=utf-16',
+  'application/jsonl',
+  '*/*',
+  '',
+];
 const ACCEPTS = ['application/json, text/event-stream', 'application/json', 'text/event-stream', '*/*', 'text/html', ''];
 const headerFuzz = fc
   .record({
@@ -171,15 +278,37 @@ const headerFuzz = fc
       kind: 'mcp:headers',
       method,
       path: `/mcp/${SERVER}`,
-      headers: { ...AUTH, ...safeSession, 'Content-Type': contentType, Accept: accept, ...(version !== undefined && { 'mcp-protocol-version': version }) },
+      headers: {
+        ...AUTH,
+        ...safeSession,
+        'Content-Type': contentType,
+        Accept: accept,
+        ...(version !== undefined && { 'mcp-protocol-version': version }),
+      },
       ...(method !== 'GET' && method !== 'HEAD' && { body }),
     };
   });
-const PATHS = ['/mcp/fixture', '/mcp', '/mcp/nope', '/mcp/fixture/extra', '/mcp/FIXTURE', '/mcp/%00', '/mcp/..%2f..%2fetc', '/mcp/fixture%20', '/mcp//fixture'];
+const PATHS = [
+  '/mcp/fixture',
+  '/mcp',
+  '/mcp/nope',
+  '/mcp/fixture/extra',
+  '/mcp/FIXTURE',
+  '/mcp/%00',
+  '/mcp/..%2f..%2fetc',
+  '/mcp/fixture%20',
+  '/mcp//fixture',
+];
 const authFuzz = fc
   .record({
     path: fc.constantFrom(...PATHS),
-    auth: fc.oneof(fc.constant({}), fc.constant({ Authorization: 'Bearer ' }), printable.map((s) => ({ Authorization: `Bearer ${s}` })), fc.constant({ Authorization: `Basic ${Buffer.from(`agent:${AGENT}`).toString('base64')}` }), fc.constant(AUTH)),
+    auth: fc.oneof(
+      fc.constant({}),
+      fc.constant({ Authorization: 'Bearer ' }),
+      printable.map((s) => ({ Authorization: `Bearer ${s}` })),
+      fc.constant({ Authorization: `Basic ${Buffer.from(`agent:${AGENT}`).toString('base64')}` }),
+      fc.constant(AUTH),
+    ),
     session: sessionHeader,
     body: anyMessage.map((m) => JSON.stringify(m)),
   })
@@ -190,16 +319,40 @@ const authFuzz = fc
     headers: { ...MCP_HEADERS, ...auth, ...session },
     body,
     // A path no MCP route serves is 404; on a route, no grant is 401 (this gateway has grants), and a server that is not there 404.
-    ...(!/^\/mcp(\/[^/]+)?$/.test(path) ? { expect: [404] } : auth !== AUTH ? { expect: [401] } : path === '/mcp' || path === `/mcp/${SERVER}` ? {} : { expect: [404] }),
+    ...(!/^\/mcp(\/[^/]+)?$/.test(path)
+      ? { expect: [404] }
+      : auth !== AUTH
+        ? { expect: [401] }
+        : path === '/mcp' || path === `/mcp/${SERVER}`
+          ? {}
+          : { expect: [404] }),
   }));
 
 const mcpInput: fc.Arbitrary<HttpInput> = fc
   .oneof(
     { weight: 4, arbitrary: mcpPost('mcp:bytes', fc.uint8Array({ maxLength: 2_048 })) },
     { weight: 2, arbitrary: mcpPost('mcp:text', fc.oneof(fc.string({ unit: 'binary', maxLength: 500 }), fc.json({ maxDepth: 4 }))) },
-    { weight: 8, arbitrary: mcpPost('mcp:json-rpc-types', looseMessage.map((m) => JSON.stringify(m))) },
-    { weight: 6, arbitrary: mcpPost('mcp:tool-arguments', toolCallMessage.map((m) => JSON.stringify(m))) },
-    { weight: 4, arbitrary: mcpPost('mcp:batch', fc.array(anyMessage, { maxLength: 30 }).map((ms) => JSON.stringify(ms))) },
+    {
+      weight: 8,
+      arbitrary: mcpPost(
+        'mcp:json-rpc-types',
+        looseMessage.map((m) => JSON.stringify(m)),
+      ),
+    },
+    {
+      weight: 6,
+      arbitrary: mcpPost(
+        'mcp:tool-arguments',
+        toolCallMessage.map((m) => JSON.stringify(m)),
+      ),
+    },
+    {
+      weight: 4,
+      arbitrary: mcpPost(
+        'mcp:batch',
+        fc.array(anyMessage, { maxLength: 30 }).map((ms) => JSON.stringify(ms)),
+      ),
+    },
     { weight: 1, arbitrary: mcpPost('mcp:huge-nested', hugeBody) },
     { weight: 4, arbitrary: headerFuzz },
     { weight: 4, arbitrary: authFuzz },
@@ -213,73 +366,134 @@ const STALE_S = 15 * 60;
 /** Signed garbage repeats (`null`, `{}`): each gets its own timestamp, so a repeat is not refused as a replay. */
 let garbageSigned = 0;
 const nowS = () => Math.floor(Date.now() / 1000);
-const userId = fc.oneof(fc.constantFrom('U0MALLORY', 'W0WORKER', BOSS.toLowerCase(), 'U', 'S0OPS'), fc.stringMatching(/^[UW][A-Z0-9]{2,12}$/)).filter((u) => u !== BOSS);
+const userId = fc
+  .oneof(fc.constantFrom('U0MALLORY', 'W0WORKER', BOSS.toLowerCase(), 'U', 'S0OPS'), fc.stringMatching(/^[UW][A-Z0-9]{2,12}$/))
+  .filter((u) => u !== BOSS);
 const approvalIdArb = fc.oneof(
   { weight: 3, arbitrary: fc.constantFrom(0, 1, 2).map((i) => probes[i]!.id) },
   { weight: 1, arbitrary: fc.stringMatching(/^apr_[A-Za-z0-9_-]{22}$/) },
   { weight: 1, arbitrary: printable },
 );
 const clickPayload = (user: fc.Arbitrary<string>, team: fc.Arbitrary<string>) =>
-  fc.record({ user, team, id: approvalIdArb, kind: fc.constantFrom('approve', 'reject', 'submit'), reason: fc.option(fc.string({ maxLength: 200 }), { nil: null }) }).map(({ user: u, team: tm, id, kind, reason }) =>
-    kind === 'submit' ? viewSubmission({ user: u, team: tm, privateMetadata: JSON.stringify({ id, channel: CHANNEL }), reason }) : blockActions({ user: u, team: tm, action: kind === 'approve' ? 'approve' : 'reject', approvalId: id }),
-  );
+  fc
+    .record({
+      user,
+      team,
+      id: approvalIdArb,
+      kind: fc.constantFrom('approve', 'reject', 'submit'),
+      reason: fc.option(fc.string({ maxLength: 200 }), { nil: null }),
+    })
+    .map(({ user: u, team: tm, id, kind, reason }) =>
+      kind === 'submit'
+        ? viewSubmission({ user: u, team: tm, privateMetadata: JSON.stringify({ id, channel: CHANNEL }), reason })
+        : blockActions({ user: u, team: tm, action: kind === 'approve' ? 'approve' : 'reject', approvalId: id }),
+    );
 const ourClick = clickPayload(fc.oneof(fc.constant(BOSS), userId), fc.constant(TEAM));
-const slackRequest = (kind: string, expect: number[], body: string, headers: Record<string, string>, extra: Partial<HttpInput> = {}): HttpInput => ({ kind, method: 'POST', path: SLACK_PATH, headers, body, expect, ...extra });
+const slackRequest = (
+  kind: string,
+  expect: number[],
+  body: string,
+  headers: Record<string, string>,
+  extra: Partial<HttpInput> = {},
+): HttpInput => ({ kind, method: 'POST', path: SLACK_PATH, headers, body, expect, ...extra });
 let triggers = 0;
 /** Signs a payload with a trigger_id of its own, so no two inputs are one signed body. */
-const signedFor = (payload: unknown, options: { secret?: string; timestampS?: number } = {}) => signed({ ...(payload as object), trigger_id: `fuzz-${++triggers}` }, options);
+const signedFor = (payload: unknown, options: { secret?: string; timestampS?: number } = {}) =>
+  signed({ ...(payload as object), trigger_id: `fuzz-${++triggers}` }, options);
 
 const slackInput: fc.Arbitrary<HttpInput> = fc.oneof(
   // Forged: the boss's own click, signed with the wrong secret, a made-up signature, or none.
-  { weight: 3, arbitrary: fc.record({ payload: ourClick, forgery: fc.oneof(fc.constant('wrong-secret'), fc.constant('unsigned'), hex(64).map((h) => `v0=${h}`), printable) }).map(({ payload, forgery }) => {
-    const request = signedFor(payload, forgery === 'wrong-secret' ? { secret: 'not-the-signing-secret' } : {});
-    if (forgery === 'unsigned') delete request.headers['X-Slack-Signature'];
-    else if (forgery !== 'wrong-secret') request.headers['X-Slack-Signature'] = forgery;
-    return slackRequest('slack:forged-signature', [401], request.body, request.headers);
-  }) },
+  {
+    weight: 3,
+    arbitrary: fc
+      .record({
+        payload: ourClick,
+        forgery: fc.oneof(
+          fc.constant('wrong-secret'),
+          fc.constant('unsigned'),
+          hex(64).map((h) => `v0=${h}`),
+          printable,
+        ),
+      })
+      .map(({ payload, forgery }) => {
+        const request = signedFor(payload, forgery === 'wrong-secret' ? { secret: 'not-the-signing-secret' } : {});
+        if (forgery === 'unsigned') delete request.headers['X-Slack-Signature'];
+        else if (forgery !== 'wrong-secret') request.headers['X-Slack-Signature'] = forgery;
+        return slackRequest('slack:forged-signature', [401], request.body, request.headers);
+      }),
+  },
   // Signed with the right secret, but too old, too far ahead, or with a time that is not one.
-  { weight: 3, arbitrary: fc.record({ payload: ourClick, skew: fc.oneof(fc.integer({ min: STALE_S, max: 1e9 }), fc.integer({ min: -1e9, max: -STALE_S })), odd: fc.option(fc.oneof(fc.constantFrom('', 'abc', '1e9', '-1', '0x10', '1234567890123'), printable), { nil: undefined }) }).map(({ payload, skew, odd }) => {
-    const request = signedFor(payload, { timestampS: nowS() - skew });
-    if (odd !== undefined) request.headers['X-Slack-Request-Timestamp'] = odd;
-    return slackRequest('slack:stale-timestamp', [401], request.body, request.headers);
-  }) },
+  {
+    weight: 3,
+    arbitrary: fc
+      .record({
+        payload: ourClick,
+        skew: fc.oneof(fc.integer({ min: STALE_S, max: 1e9 }), fc.integer({ min: -1e9, max: -STALE_S })),
+        odd: fc.option(fc.oneof(fc.constantFrom('', 'abc', '1e9', '-1', '0x10', '1234567890123'), printable), { nil: undefined }),
+      })
+      .map(({ payload, skew, odd }) => {
+        const request = signedFor(payload, { timestampS: nowS() - skew });
+        if (odd !== undefined) request.headers['X-Slack-Request-Timestamp'] = odd;
+        return slackRequest('slack:stale-timestamp', [401], request.body, request.headers);
+      }),
+  },
   // Validly signed garbage: random bytes or text, a payload field that is not an interaction, any content type.
   // Fewer of these: the ones Bolt cannot classify hold a connection for its 3 s acknowledgement timeout.
-  { weight: 1, arbitrary: fc
-    .record({
-      body: fc.oneof(
-        fc.string({ unit: 'binary', maxLength: 800 }),
-        fc.json({ maxDepth: 4 }),
-        fc.jsonValue({ maxDepth: 4 }).map((v) => new URLSearchParams({ payload: JSON.stringify(v) }).toString()),
-        fc.string({ maxLength: 200 }).map((s) => new URLSearchParams({ payload: s }).toString()),
-        fc.dictionary(printable, printable).map((d) => new URLSearchParams(d).toString()),
-      ),
-      contentType: fc.constantFrom('application/x-www-form-urlencoded', 'application/json', 'text/plain', ''),
-    })
-    .map(({ body, contentType }) => {
-      const request = signed(undefined, { body, timestampS: nowS() - (garbageSigned++ % 120) });
-      // Bolt answers 404, after its 3 s acknowledgement timeout, to a body it cannot tell the type of.
-      return slackRequest('slack:signed-garbage', [200, 400, 404, 413], body, { ...request.headers, 'Content-Type': contentType });
-    }) },
+  {
+    weight: 1,
+    arbitrary: fc
+      .record({
+        body: fc.oneof(
+          fc.string({ unit: 'binary', maxLength: 800 }),
+          fc.json({ maxDepth: 4 }),
+          fc.jsonValue({ maxDepth: 4 }).map((v) => new URLSearchParams({ payload: JSON.stringify(v) }).toString()),
+          fc.string({ maxLength: 200 }).map((s) => new URLSearchParams({ payload: s }).toString()),
+          fc.dictionary(printable, printable).map((d) => new URLSearchParams(d).toString()),
+        ),
+        contentType: fc.constantFrom('application/x-www-form-urlencoded', 'application/json', 'text/plain', ''),
+      })
+      .map(({ body, contentType }) => {
+        const request = signed(undefined, { body, timestampS: nowS() - (garbageSigned++ % 120) });
+        // Bolt answers 404, after its 3 s acknowledgement timeout, to a body it cannot tell the type of.
+        return slackRequest('slack:signed-garbage', [200, 400, 404, 413], body, { ...request.headers, 'Content-Type': contentType });
+      }),
+  },
   // Another workspace, correctly signed: the boss's click on a held request, from team T…OTHER.
-  { weight: 3, arbitrary: clickPayload(fc.constant(BOSS), fc.stringMatching(/^T[A-Z0-9]{3,10}$/).filter((t) => t !== TEAM)).map((payload) => {
-    const request = signedFor(payload);
-    return slackRequest('slack:wrong-team', [200], request.body, request.headers);
-  }) },
+  {
+    weight: 3,
+    arbitrary: clickPayload(
+      fc.constant(BOSS),
+      fc.stringMatching(/^T[A-Z0-9]{3,10}$/).filter((t) => t !== TEAM),
+    ).map((payload) => {
+      const request = signedFor(payload);
+      return slackRequest('slack:wrong-team', [200], request.body, request.headers);
+    }),
+  },
   // Our workspace, correctly signed, by someone who is not the approver, or on an id that is not one.
-  { weight: 3, arbitrary: clickPayload(userId, fc.constant(TEAM)).map((payload) => {
-    const request = signedFor(payload);
-    return slackRequest('slack:not-an-approver', [200], request.body, request.headers);
-  }) },
-  { weight: 3, arbitrary: fc.record({ id: fc.stringMatching(/^apr_[A-Za-z0-9_-]{22}$/), kind: fc.constantFrom('approve', 'reject') }).map(({ id, kind }) => {
-    const request = signedFor(blockActions({ user: BOSS, action: kind as 'approve' | 'reject', approvalId: id }));
-    return slackRequest('slack:unknown-approval', [200], request.body, request.headers);
-  }) },
+  {
+    weight: 3,
+    arbitrary: clickPayload(userId, fc.constant(TEAM)).map((payload) => {
+      const request = signedFor(payload);
+      return slackRequest('slack:not-an-approver', [200], request.body, request.headers);
+    }),
+  },
+  {
+    weight: 3,
+    arbitrary: fc
+      .record({ id: fc.stringMatching(/^apr_[A-Za-z0-9_-]{22}$/), kind: fc.constantFrom('approve', 'reject') })
+      .map(({ id, kind }) => {
+        const request = signedFor(blockActions({ user: BOSS, action: kind as 'approve' | 'reject', approvalId: id }));
+        return slackRequest('slack:unknown-approval', [200], request.body, request.headers);
+      }),
+  },
   // The same signed request twice: the second is a replay.
-  { weight: 3, arbitrary: clickPayload(userId, fc.constant(TEAM)).map((payload) => {
-    const request = signedFor(payload);
-    return slackRequest('slack:replayed', [200], request.body, request.headers, { expectAgain: [401] });
-  }) },
+  {
+    weight: 3,
+    arbitrary: clickPayload(userId, fc.constant(TEAM)).map((payload) => {
+      const request = signedFor(payload);
+      return slackRequest('slack:replayed', [200], request.body, request.headers, { expectAgain: [401] });
+    }),
+  },
 );
 
 // ---------------------------------------------------------------- sending
@@ -295,14 +509,23 @@ async function send(input: HttpInput): Promise<Answer> {
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(), 20_000);
   try {
-    const response = await fetch(`${gateway.url}${input.path}`, { method: input.method, headers: input.headers, ...(input.body !== undefined && { body: bodyOf(input) }), signal: controller.signal });
+    const response = await fetch(`${gateway.url}${input.path}`, {
+      method: input.method,
+      headers: input.headers,
+      ...(input.body !== undefined && { body: bodyOf(input) }),
+      signal: controller.signal,
+    });
     // Any stream opened (GET) is one the gateway keeps for notifications: the answer is its status.
     if (input.method === 'GET') await response.body?.cancel();
     else await response.arrayBuffer();
     return { status: response.status };
   } catch (err) {
     const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-    return { error: controller.signal.aborted ? 'no answer within 20 s' : `${(err as Error).message} (${cause?.code ?? cause?.message ?? 'no cause'})` };
+    return {
+      error: controller.signal.aborted
+        ? 'no answer within 20 s'
+        : `${(err as Error).message} (${cause?.code ?? cause?.message ?? 'no cause'})`,
+    };
   } finally {
     clearTimeout(timer);
   }
@@ -348,7 +571,10 @@ test(`fuzz (seed ${SEED}): ${MCP_INPUTS + SLACK_INPUTS + POLICY_INPUTS} malforme
     .sample(policyTexts, { seed: SEED + 2, numRuns: 100 })
     .filter(({ text, ext }) => ext === '.json' && text !== '' && checkPolicy(scratch, text, ext) !== undefined)
     .slice(0, 5);
-  invalidTexts.push({ text: '\u0000\u00ff not json', ext: '.json' }, { text: '{"version": "1", "default": "allow", "tools": {"echo": {"action": "allow"}}', ext: '.json' });
+  invalidTexts.push(
+    { text: '\u0000\u00ff not json', ext: '.json' },
+    { text: '{"version": "1", "default": "allow", "tools": {"echo": {"action": "allow"}}', ext: '.json' },
+  );
 
   // The policy documents are checked here while the gateway answers the requests (two processes, two cores).
   const policies = new Tally();
@@ -365,7 +591,8 @@ test(`fuzz (seed ${SEED}): ${MCP_INPUTS + SLACK_INPUTS + POLICY_INPUTS} malforme
       const file = writePolicy(scratch, text, ext);
       const { code, stdout, stderr } = await cli(['policy', 'check', file], scratch);
       assert.ok(code === 0 || code === 1, `airlock policy check exited ${code} on ${JSON.stringify(text)}: ${stderr}`);
-      if (code === 1) assert.match(stdout, new RegExp(`^error ${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: `, 'm'), `${stdout}\n${stderr}`);
+      if (code === 1)
+        assert.match(stdout, new RegExp(`^error ${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: `, 'm'), `${stdout}\n${stderr}`);
       policies.add(`cli_exit_${code}`);
     }
     return Date.now() - started;
@@ -375,7 +602,9 @@ test(`fuzz (seed ${SEED}): ${MCP_INPUTS + SLACK_INPUTS + POLICY_INPUTS} malforme
   const mcp = fc.sample(mcpInput, { seed: SEED, numRuns: MCP_INPUTS });
   const slackInputs = fc.sample(slackInput, { seed: SEED, numRuns: SLACK_INPUTS });
   // Interleaved, so both kinds are in flight together.
-  const inputs = Array.from({ length: Math.max(mcp.length, slackInputs.length) }, (_, i) => [mcp[i], slackInputs[i]]).flat().filter((x): x is HttpInput => x !== undefined);
+  const inputs = Array.from({ length: Math.max(mcp.length, slackInputs.length) }, (_, i) => [mcp[i], slackInputs[i]])
+    .flat()
+    .filter((x): x is HttpInput => x !== undefined);
   const sent = new Tally();
   const statuses = new Tally();
   const failures: Failure[] = [];
@@ -404,10 +633,16 @@ test(`fuzz (seed ${SEED}): ${MCP_INPUTS + SLACK_INPUTS + POLICY_INPUTS} malforme
     for (const { text } of invalidTexts) {
       mark = gateway.logs.length;
       replace(text);
-      await until('the broken edit to be refused', () => gateway.logs.slice(mark).some((l) => String(l.msg).startsWith('policy reload failed')));
+      await until('the broken edit to be refused', () =>
+        gateway.logs.slice(mark).some((l) => String(l.msg).startsWith('policy reload failed')),
+      );
       assert.ok(!gateway.logs.slice(mark).some((l) => l.msg === 'policy reloaded'), `a broken policy was loaded: ${text}`);
       reloads.add('broken');
-      assert.deepEqual(await toolNames(), ['echo', 'pid'], `after the broken edit ${JSON.stringify(text.slice(0, 200))} the last good policy still serves`);
+      assert.deepEqual(
+        await toolNames(),
+        ['echo', 'pid'],
+        `after the broken edit ${JSON.stringify(text.slice(0, 200))} the last good policy still serves`,
+      );
     }
   })();
   reloading.catch(() => undefined); // awaited after the requests
@@ -433,7 +668,12 @@ test(`fuzz (seed ${SEED}): ${MCP_INPUTS + SLACK_INPUTS + POLICY_INPUTS} malforme
   const ran = [...new Set([...TOOLS, 'pid'])].flatMap((tool) => upstreamCalls(gateway, SERVER, tool).map((args) => ({ tool, args })));
   const errors = gateway.logs.filter((l) => Number(l.level) >= 50 && !EXPECTED_ERROR_LOGS.some((expected) => expected(l)));
   // The trail kept up: the call after the run is on it, and the chain verifies.
-  const audited = await reach('the call after the run to be audited', async () => (await auditEvents(gateway, 'tool=pid&decision=executed')).length, 1, 30_000);
+  const audited = await reach(
+    'the call after the run to be audited',
+    async () => (await auditEvents(gateway, 'tool=pid&decision=executed')).length,
+    1,
+    30_000,
+  );
   const verify = await verifyAudit(gateway);
 
   const counts = emptyCounts();
@@ -463,18 +703,30 @@ test(`fuzz (seed ${SEED}): ${MCP_INPUTS + SLACK_INPUTS + POLICY_INPUTS} malforme
     const firstOf = new Map<string, Failure>();
     for (const f of failures) if (!firstOf.has(`${f.input.kind} ${f.why}`)) firstOf.set(`${f.input.kind} ${f.why}`, f);
     const firsts = [...firstOf.values()];
-    assert.fail(`${failures.length} of ${sent.total} requests were answered badly (seed ${SEED}; FUZZ_SEED=${SEED} reproduces): ${why}\nthe first of each:\n${firsts.map((f) => `${f.why}: ${describeInput(f.input)}`).join('\n')}`);
+    assert.fail(
+      `${failures.length} of ${sent.total} requests were answered badly (seed ${SEED}; FUZZ_SEED=${SEED} reproduces): ${why}\nthe first of each:\n${firsts.map((f) => `${f.why}: ${describeInput(f.input)}`).join('\n')}`,
+    );
   }
-  probes.forEach((probe, i) => assert.deepEqual([probeStates[i]!.state, probeStates[i]!.votes], ['pending', []], `${probe.mark}: no fuzz input decided it`));
+  probes.forEach((probe, i) =>
+    assert.deepEqual([probeStates[i]!.state, probeStates[i]!.votes], ['pending', []], `${probe.mark}: no fuzz input decided it`),
+  );
   assert.equal(gateway.process.exitCode, null, 'the gateway is still running');
   assert.equal(healthz.status, 200);
   assert.equal(readyz.status, 200, readyBody);
   assert.match(String((pid.content as { text?: string }[])[0]?.text), /^\d+$/, `a normal tools/call still works: ${JSON.stringify(pid)}`);
   assert.equal(denied.isError, true, 'the schema still refuses bad arguments');
-  assert.deepEqual(ran.map((r) => r.tool), ['pid'], 'the only call released is the normal one made after the fuzz');
+  assert.deepEqual(
+    ran.map((r) => r.tool),
+    ['pid'],
+    'the only call released is the normal one made after the fuzz',
+  );
   assert.equal(audited, 1, 'the call after the run is on the audit trail');
   assert.equal(verify.code, 0, `airlock audit verify: ${verify.output}`);
-  assert.deepEqual([...new Set(errors.map((l) => JSON.stringify({ msg: l.msg, err: l.err })))], [], 'nothing the fuzz sent made the gateway log an error');
+  assert.deepEqual(
+    [...new Set(errors.map((l) => JSON.stringify({ msg: l.msg, err: l.err })))],
+    [],
+    'nothing the fuzz sent made the gateway log an error',
+  );
   for (const probe of probes) probe.cancel.abort('fuzz done');
 });
 
@@ -492,7 +744,11 @@ test('tool arguments nested 5,000 deep are refused without stopping the audit tr
   const mark = gateway.logs.length;
   const session = await openSession(endpoint, AUTH);
   const deep = `${'['.repeat(5_000)}0${']'.repeat(5_000)}`;
-  const answer = await fetch(endpoint, { method: 'POST', headers: { ...MCP_HEADERS, ...AUTH, 'mcp-session-id': session }, body: `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"text":${deep}}}}` });
+  const answer = await fetch(endpoint, {
+    method: 'POST',
+    headers: { ...MCP_HEADERS, ...AUTH, 'mcp-session-id': session },
+    body: `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"text":${deep}}}}`,
+  });
   assert.equal(answer.status, 200);
   assert.match(await answer.text(), /POLICY DENIED/, 'the schema refuses the call');
 
@@ -501,6 +757,14 @@ test('tool arguments nested 5,000 deep are refused without stopping the audit tr
   assert.equal((await deliverOnce(gateway.url, blockActions({ user: BOSS, action: 'approve', approvalId: id }))).status, 200);
   const result = await approved.promise;
   const overflow = gateway.logs.slice(mark).filter((l) => /Maximum call stack/.test(String(l.err)));
-  assert.equal(decisionMetaOf(result)?.decision, 'approved', `the approved call runs: ${JSON.stringify(result)}; stack overflows logged: ${JSON.stringify(overflow.map((l) => l.msg))}`);
-  assert.deepEqual(overflow.map((l) => l.msg), [], 'no stack overflow on the way');
+  assert.equal(
+    decisionMetaOf(result)?.decision,
+    'approved',
+    `the approved call runs: ${JSON.stringify(result)}; stack overflows logged: ${JSON.stringify(overflow.map((l) => l.msg))}`,
+  );
+  assert.deepEqual(
+    overflow.map((l) => l.msg),
+    [],
+    'no stack overflow on the way',
+  );
 });

@@ -9,8 +9,20 @@ import { startRedis, type TestRedis } from '../support/redis.js';
 import { streamEvents, withRedis } from '../support/audit-stream.js';
 import { cli } from '../support/run-cli.js';
 import { reportCounts } from './ledger.js';
-import { AGENT, ALICE, CallBook, HELD_POLICY, outcomeTally, SERVER, startChaosGateway, startChaosGateways, stopGateway, type ChaosCall, type DecisionAnswer, type JudgedCall } from './support.js';
-
+import {
+  AGENT,
+  ALICE,
+  CallBook,
+  HELD_POLICY,
+  outcomeTally,
+  SERVER,
+  startChaosGateway,
+  startChaosGateways,
+  stopGateway,
+  type ChaosCall,
+  type DecisionAnswer,
+  type JudgedCall,
+} from './support.js';
 
 let redis: TestRedis;
 let A: RunningGateway;
@@ -29,8 +41,12 @@ after(async () => {
 async function holdOn(gateway: RunningGateway, book: CallBook, label: string, count: number) {
   const agents: Client[] = await Promise.all(Array.from({ length: 5 }, () => gateway.connect('/mcp/fixture', AGENT)));
   const exportCount = Math.round(count * 0.15);
-  const echoes = Array.from({ length: count - exportCount }, (_, n) => book.fire(agents[n % agents.length]!, 'echo', { text: `${label}-${n}` }, true));
-  const exports = Array.from({ length: exportCount }, (_, n) => book.fire(agents[n % agents.length]!, 'start_dicom_export_job', { datastore: `${label}-${n}` }, true));
+  const echoes = Array.from({ length: count - exportCount }, (_, n) =>
+    book.fire(agents[n % agents.length]!, 'echo', { text: `${label}-${n}` }, true),
+  );
+  const exports = Array.from({ length: exportCount }, (_, n) =>
+    book.fire(agents[n % agents.length]!, 'start_dicom_export_job', { datastore: `${label}-${n}` }, true),
+  );
   await book.awaitHeld(B, [...echoes, ...exports]);
   return { agents, echoes, exports, held: [...echoes, ...exports] };
 }
@@ -47,7 +63,8 @@ type Answer = DecisionAnswer & { via: string; afterKillMs: number };
 /** Reviewers decide every echo: 60% approved and 10% rejected through B's API, 20% approved and 10% rejected with the CLI. */
 async function decideAll(book: CallBook, echoes: ChaosCall[], killedAt: number): Promise<Map<string, Answer>> {
   const answers = new Map<string, Answer>();
-  const note = (key: string, via: string, answer: DecisionAnswer) => answers.set(key, { ...answer, via, afterKillMs: Math.round(performance.now() - killedAt) });
+  const note = (key: string, via: string, answer: DecisionAnswer) =>
+    answers.set(key, { ...answer, via, afterKillMs: Math.round(performance.now() - killedAt) });
   const cut = (share: number) => Math.round(echoes.length * share);
   for (const entry of echoes.slice(0, cut(0.6))) note(entry.key, 'api', await book.decide(B, entry, 'approve'));
   for (const entry of echoes.slice(cut(0.6), cut(0.7))) note(entry.key, 'api', await book.decide(B, entry, 'reject'));
@@ -78,7 +95,11 @@ function statesOf(judged: JudgedCall[], calls: ChaosCall[], prefix: string): Rec
 
 function acceptedStats(answers: Map<string, Answer>): Record<string, number | string> {
   const accepted = [...answers.values()].filter((a) => a.status === 200);
-  return { decisions: answers.size, decisions_accepted: accepted.length, last_accepted_after_kill_ms: accepted.length === 0 ? 'none' : Math.max(...accepted.map((a) => a.afterKillMs)) };
+  return {
+    decisions: answers.size,
+    decisions_accepted: accepted.length,
+    last_accepted_after_kill_ms: accepted.length === 0 ? 'none' : Math.max(...accepted.map((a) => a.afterKillMs)),
+  };
 }
 
 test('100 calls held on instance A, A killed (SIGKILL): approvals through B and the CLI run none of them, every request ends withdrawn or expired, B keeps serving, the trail verifies', async (t) => {
@@ -87,7 +108,12 @@ test('100 calls held on instance A, A killed (SIGKILL): approvals through B and 
   const killedAt = await kill(A);
   // A's lease outlives it by up to 6 s (0.75 × the 8 s grace): reviewers act once it has run out, when only B's is left.
   // (Deciding inside that window is the next test.)
-  await until("A's lease to run out", async () => (await withRedis(redis.url, (r) => r.keys('{airlock}:instance:*'))).length === 1, 30_000, 50);
+  await until(
+    "A's lease to run out",
+    async () => (await withRedis(redis.url, (r) => r.keys('{airlock}:instance:*'))).length === 1,
+    30_000,
+    50,
+  );
   const answers = await decideAll(book, echoes, killedAt);
 
   // B keeps serving: calls held on B are approved and released there.
@@ -111,8 +137,16 @@ test('100 calls held on instance A, A killed (SIGKILL): approvals through B and 
     const row = judged.find((j) => j.key === entry.key)!;
     const answer = answers.get(entry.key);
     assert.equal(receipts.get(entry.key) ?? 0, 0, `a call held on the killed instance reached an upstream: ${JSON.stringify(row)}`);
-    assert.ok(row.state === (answer ? 'withdrawn' : 'expired'), `decided: withdrawn; left alone: expired: ${JSON.stringify({ row, answer })}`);
-    if (answer) assert.equal(answer.status, answer.via === 'api' ? 409 : 1, `a decision on a call nobody holds changes nothing: ${JSON.stringify({ row, answer })}`);
+    assert.ok(
+      row.state === (answer ? 'withdrawn' : 'expired'),
+      `decided: withdrawn; left alone: expired: ${JSON.stringify({ row, answer })}`,
+    );
+    if (answer)
+      assert.equal(
+        answer.status,
+        answer.via === 'api' ? 409 : 1,
+        `a decision on a call nobody holds changes nothing: ${JSON.stringify({ row, answer })}`,
+      );
   }
   for (const entry of fresh) {
     const row = judged.find((j) => j.key === entry.key)!;
@@ -146,19 +180,34 @@ test('calls held on an instance killed (SIGKILL) a moment ago: an approval given
     await book.settleAll(30_000);
     const { counts, judged } = await book.tally(B, [victim, B]);
     const events = await streamEvents(redis.url);
-    reportCounts(t, counts, { ...acceptedStats(answers), approvals_given_in_the_window: given.length, ...statesOf(judged, held, 'victim'), ...outcomeTally(judged) });
+    reportCounts(t, counts, {
+      ...acceptedStats(answers),
+      approvals_given_in_the_window: given.length,
+      ...statesOf(judged, held, 'victim'),
+      ...outcomeTally(judged),
+    });
     assert.equal(upstreamCount(receipts, held), 0, 'no call of the killed instance ran');
     for (const entry of held) {
       const row = judged.find((j) => j.key === entry.key)!;
       if (!given.includes(entry)) {
-        assert.ok(row.state === 'withdrawn' || row.state === 'expired' || row.state === 'rejected', `nobody holds the call: ${JSON.stringify({ row, answer: answers.get(entry.key) })}`);
+        assert.ok(
+          row.state === 'withdrawn' || row.state === 'expired' || row.state === 'rejected',
+          `nobody holds the call: ${JSON.stringify({ row, answer: answers.get(entry.key) })}`,
+        );
         continue;
       }
       assert.equal(row.state, 'approved', JSON.stringify(row));
-      assert.match(String(row.execution?.detail), /the gateway instance holding the call stopped before sending it: the call was not sent/, JSON.stringify(row));
+      assert.match(
+        String(row.execution?.detail),
+        /the gateway instance holding the call stopped before sending it: the call was not sent/,
+        JSON.stringify(row),
+      );
       const audited = events.find((e) => e.event === 'unavailable' && e.approval_id === entry.approvalId);
       assert.ok(audited, `the audit trail says the approved call of ${entry.key} was not sent`);
-      assert.ok((audited.approvers ?? []).some((a) => a.verdict === 'approve'), 'and who approved it');
+      assert.ok(
+        (audited.approvers ?? []).some((a) => a.verdict === 'approve'),
+        'and who approved it',
+      );
     }
   } finally {
     await victim.stop();

@@ -6,7 +6,16 @@ import type { RunningGateway } from '../support/gateway.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
 import { reportCounts } from './ledger.js';
 import { within } from '../support/poll.js';
-import { AGENT, CallBook, outcomeTally, startChaosGateway, stopGateway, waitReady, type ChaosCall, type DecisionAnswer } from './support.js';
+import {
+  AGENT,
+  CallBook,
+  outcomeTally,
+  startChaosGateway,
+  stopGateway,
+  waitReady,
+  type ChaosCall,
+  type DecisionAnswer,
+} from './support.js';
 
 const REDIS_TIMEOUT_MS = 300;
 /** A wave that has not ended this long into the pause is held for Redis, not refused at its deadline: the test fails rather than hangs. */
@@ -63,7 +72,11 @@ test('Redis paused (SIGSTOP) for 5 s under load: calls needing it end [UNAVAILAB
   const paused = performance.now();
   try {
     const decisions = (async () => {
-      for (const [entry, verdict] of [[held[0]!, 'approve'], [held[1]!, 'approve'], [held[2]!, 'reject']] as const) {
+      for (const [entry, verdict] of [
+        [held[0]!, 'approve'],
+        [held[1]!, 'approve'],
+        [held[2]!, 'reject'],
+      ] as const) {
         const started = performance.now();
         const answer = await book.decide(gateway, entry, verdict, false);
         decidedDuring.push({ entry, verdict, answer, ms: Math.round(performance.now() - started) });
@@ -117,12 +130,16 @@ test('Redis paused (SIGSTOP) for 5 s under load: calls needing it end [UNAVAILAB
   const { counts, judged } = await book.tally(gateway, [gateway]);
   const admittedExports = judged.filter((j) => j.key.startsWith('start_dicom_export_job ') && j.receipts > 0).length;
   counts.over_admitted = Math.max(0, admittedExports - EXPORT_MAX);
-  assert.ok(limited.some((c) => book.outcome(c) === 'rate_limited'), 'after the pause the limit still refuses calls beyond its max');
+  assert.ok(
+    limited.some((c) => book.outcome(c) === 'rate_limited'),
+    'after the pause the limit still refuses calls beyond its max',
+  );
   for (const entry of more) assert.equal(book.outcome(entry), 'released', entry.key);
   for (const [i, entry] of held.entries()) {
     const row = judged.find((j) => j.key === entry.key)!;
     const answer = afterAnswers.get(entry.key)!;
-    if (answer.status === 200) assert.equal(row.outcome, i < 6 ? 'released' : 'rejected', `${JSON.stringify(row)} ${JSON.stringify(answer)}`);
+    if (answer.status === 200)
+      assert.equal(row.outcome, i < 6 ? 'released' : 'rejected', `${JSON.stringify(row)} ${JSON.stringify(answer)}`);
     else assert.equal(answer.status, 409, JSON.stringify(answer));
   }
   // A decision answered 503 that Redis carried out once it resumed: on record (the request says so), but the reviewer was told it failed.
@@ -141,33 +158,36 @@ test('Redis paused (SIGSTOP) for 5 s under load: calls needing it end [UNAVAILAB
   });
 });
 
-test(
-  'calls refused [UNAVAILABLE] while Redis is paused are not charged to their rate limit once it resumes',
-  async (t) => {
-    const book = new CallBook();
-    const exporter = await gateway.connect('/mcp/fixture', AGENT);
-    let n = 0;
-    const exportCall = () => book.fire(exporter, 'start_dicom_export_job', { datastore: `charged-${n++}` }, false);
-    for (let i = 0; i < 2; i++) assert.equal(book.outcome(await settled(exportCall())), 'released');
-    const refused: ChaosCall[] = [];
-    redis.pause();
-    try {
-      for (let i = 0; i < EXPORT_MAX - 2; i++) refused.push(await settled(exportCall()));
-    } finally {
-      redis.resume();
-    }
-    await waitReady(gateway);
-    for (const entry of refused) assert.equal(book.outcome(entry), 'unavailable', entry.key);
-    const later: ChaosCall[] = [];
-    for (let i = 0; i < EXPORT_MAX; i++) later.push(await settled(exportCall()));
+test('calls refused [UNAVAILABLE] while Redis is paused are not charged to their rate limit once it resumes', async (t) => {
+  const book = new CallBook();
+  const exporter = await gateway.connect('/mcp/fixture', AGENT);
+  let n = 0;
+  const exportCall = () => book.fire(exporter, 'start_dicom_export_job', { datastore: `charged-${n++}` }, false);
+  for (let i = 0; i < 2; i++) assert.equal(book.outcome(await settled(exportCall())), 'released');
+  const refused: ChaosCall[] = [];
+  redis.pause();
+  try {
+    for (let i = 0; i < EXPORT_MAX - 2; i++) refused.push(await settled(exportCall()));
+  } finally {
+    redis.resume();
+  }
+  await waitReady(gateway);
+  for (const entry of refused) assert.equal(book.outcome(entry), 'unavailable', entry.key);
+  const later: ChaosCall[] = [];
+  for (let i = 0; i < EXPORT_MAX; i++) later.push(await settled(exportCall()));
 
-    const { counts, judged } = await book.tally(gateway, [gateway]);
-    const admittedLater = later.filter((c) => book.outcome(c) === 'released').length;
-    counts.over_admitted = Math.max(0, judged.filter((j) => j.receipts > 0).length - EXPORT_MAX);
-    reportCounts(t, counts, { export_max: EXPORT_MAX, admitted_before: 2, refused_during_pause: refused.length, admitted_after: admittedLater, ...outcomeTally(judged) });
-    assert.equal(admittedLater, EXPORT_MAX - 2, 'only the 2 admitted calls use up the limit: 6 more fit after the pause');
-  },
-);
+  const { counts, judged } = await book.tally(gateway, [gateway]);
+  const admittedLater = later.filter((c) => book.outcome(c) === 'released').length;
+  counts.over_admitted = Math.max(0, judged.filter((j) => j.receipts > 0).length - EXPORT_MAX);
+  reportCounts(t, counts, {
+    export_max: EXPORT_MAX,
+    admitted_before: 2,
+    refused_during_pause: refused.length,
+    admitted_after: admittedLater,
+    ...outcomeTally(judged),
+  });
+  assert.equal(admittedLater, EXPORT_MAX - 2, 'only the 2 admitted calls use up the limit: 6 more fit after the pause');
+});
 
 async function settled(entry: ChaosCall): Promise<ChaosCall> {
   await entry.call.promise.catch(() => undefined);

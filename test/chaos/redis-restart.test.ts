@@ -26,7 +26,9 @@ after(async () => {
 test('Redis restarted (AOF) while 50 calls are held: afterwards approved calls run once, rejected and expired ones never, none released unapproved, none left hanging', async (t) => {
   const book = new CallBook();
   const echoes = Array.from({ length: 35 }, (_, n) => book.fire(agents[n % agents.length]!, 'echo', { text: `restart-${n}` }, true));
-  const exports = Array.from({ length: 15 }, (_, n) => book.fire(agents[n % agents.length]!, 'start_dicom_export_job', { datastore: `restart-${n}` }, true));
+  const exports = Array.from({ length: 15 }, (_, n) =>
+    book.fire(agents[n % agents.length]!, 'start_dicom_export_job', { datastore: `restart-${n}` }, true),
+  );
   await book.awaitHeld(gateway, [...echoes, ...exports]);
 
   const down = performance.now();
@@ -65,10 +67,18 @@ test('Redis restarted (AOF) while 50 calls are held: afterwards approved calls r
   }
   for (const entry of exports) {
     const row = judged.find((j) => j.key === entry.key)!;
-    assert.ok(row.outcome === 'expired' || row.outcome === 'withdrawn', `nobody decided it: expired, or withdrawn when Redis was lost too long: ${JSON.stringify(row)}`);
+    assert.ok(
+      row.outcome === 'expired' || row.outcome === 'withdrawn',
+      `nobody decided it: expired, or withdrawn when Redis was lost too long: ${JSON.stringify(row)}`,
+    );
   }
   assert.equal(counts.held, 50);
-  reportCounts(t, counts, { redis_down_ms: downMs, held_through_restart: stillHeld, approvals_given: book.given.size, ...outcomeTally(judged) });
+  reportCounts(t, counts, {
+    redis_down_ms: downMs,
+    held_through_restart: stillHeld,
+    approvals_given: book.given.size,
+    ...outcomeTally(judged),
+  });
 });
 
 test('Redis down longer than the grace while 20 calls are held: each ends [UNAVAILABLE], and an approval once Redis is back runs nothing', async (t) => {
@@ -89,26 +99,27 @@ test('Redis down longer than the grace while 20 calls are held: each ends [UNAVA
   reportCounts(t, counts, { approvals_given: book.given.size, ...outcomeTally(judged) });
 });
 
-test(
-  'a call held just after Redis came back from an outage that outlasted the grace is released when a reviewer approves it at once',
-  async (t) => {
-    const book = new CallBook();
-    const lost = Array.from({ length: 3 }, (_, n) => book.fire(agents[n]!, 'echo', { text: `lost-${n}` }, true));
-    await book.awaitHeld(gateway, lost);
-    await redis.restart(() => book.settleAll(30_000));
-    await waitReady(gateway);
+test('a call held just after Redis came back from an outage that outlasted the grace is released when a reviewer approves it at once', async (t) => {
+  const book = new CallBook();
+  const lost = Array.from({ length: 3 }, (_, n) => book.fire(agents[n]!, 'echo', { text: `lost-${n}` }, true));
+  await book.awaitHeld(gateway, lost);
+  await redis.restart(() => book.settleAll(30_000));
+  await waitReady(gateway);
 
-    const fresh = Array.from({ length: 5 }, (_, n) => book.fire(agents[n]!, 'echo', { text: `fresh-${n}` }, true));
-    await book.awaitHeld(gateway, fresh);
-    const answers: DecisionAnswer[] = [];
-    for (const entry of fresh) answers.push(await book.decide(gateway, entry, 'approve'));
-    await book.settleAll(30_000);
+  const fresh = Array.from({ length: 5 }, (_, n) => book.fire(agents[n]!, 'echo', { text: `fresh-${n}` }, true));
+  await book.awaitHeld(gateway, fresh);
+  const answers: DecisionAnswer[] = [];
+  for (const entry of fresh) answers.push(await book.decide(gateway, entry, 'approve'));
+  await book.settleAll(30_000);
 
-    const { counts, judged } = await book.tally(gateway, [gateway]);
-    reportCounts(t, counts, { approvals_given: book.given.size, ...outcomeTally(judged) });
-    for (const [i, entry] of fresh.entries()) {
-      const row = judged.find((j) => j.key === entry.key)!;
-      assert.deepEqual([answers[i]!.status, row.outcome, row.state, row.receipts], [200, 'released', 'approved', 1], `${JSON.stringify(row)} ${JSON.stringify(answers[i])}`);
-    }
-  },
-);
+  const { counts, judged } = await book.tally(gateway, [gateway]);
+  reportCounts(t, counts, { approvals_given: book.given.size, ...outcomeTally(judged) });
+  for (const [i, entry] of fresh.entries()) {
+    const row = judged.find((j) => j.key === entry.key)!;
+    assert.deepEqual(
+      [answers[i]!.status, row.outcome, row.state, row.receipts],
+      [200, 'released', 'approved', 1],
+      `${JSON.stringify(row)} ${JSON.stringify(answers[i])}`,
+    );
+  }
+});

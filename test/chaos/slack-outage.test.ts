@@ -39,7 +39,11 @@ let client: Client;
 before(async () => {
   slack = await startFakeSlack({ users: { [ALICE]: { name: 'alice' }, [BOB]: { name: 'bob' } } });
   outage = await startSlackOutage(slack);
-  gateway = await startRecordingSlackGateway({ apiUrl: outage.apiUrl, servers: { [SERVER]: echoPolicy() }, config: `approvals: { approvers: [${ALICE}, ${BOB}] }` });
+  gateway = await startRecordingSlackGateway({
+    apiUrl: outage.apiUrl,
+    servers: { [SERVER]: echoPolicy() },
+    config: `approvals: { approvers: [${ALICE}, ${BOB}] }`,
+  });
   client = await gateway.connect(`/mcp/${SERVER}`, AGENT);
 });
 after(async () => {
@@ -86,7 +90,11 @@ const approve = (id: string, user = ALICE) => deliverOnce(gateway.url, blockActi
 
 test('Slack answering 500, then 429 with Retry-After, for several seconds: calls that cannot be posted end [UNAVAILABLE] and are withdrawn; after it, new calls are posted and exactly the approved ones run', async (t) => {
   // Posted before the outage; decided during it and after it.
-  const earlier = [await postedCall('before-approved-during-500'), await postedCall('before-rejected-during-429'), await postedCall('before-approved-after')];
+  const earlier = [
+    await postedCall('before-approved-during-500'),
+    await postedCall('before-rejected-during-429'),
+    await postedCall('before-approved-after'),
+  ];
 
   const outageStarted = Date.now();
   outage.begin({ status: 500 });
@@ -97,7 +105,14 @@ test('Slack answering 500, then 429 with Retry-After, for several seconds: calls
   const settled500 = await Promise.all(wave500.map((e) => settle(e.call)));
 
   outage.begin({ status: 429, retryAfter: 1 });
-  const rejectDuring429 = deliverOnce(gateway.url, viewSubmission({ user: BOB, privateMetadata: JSON.stringify({ id: earlier[1]!.id, channel: CHANNEL }), reason: 'no, during the outage' }));
+  const rejectDuring429 = deliverOnce(
+    gateway.url,
+    viewSubmission({
+      user: BOB,
+      privateMetadata: JSON.stringify({ id: earlier[1]!.id, channel: CHANNEL }),
+      reason: 'no, during the outage',
+    }),
+  );
   const wave429 = await arriveDuringOutage('outage429', 4);
   assert.equal((await rejectDuring429).status, 200);
   const settled429 = await Promise.all(wave429.map((e) => settle(e.call)));
@@ -115,7 +130,11 @@ test('Slack answering 500, then 429 with Retry-After, for several seconds: calls
     assert.equal(settled.status, 'fulfilled', `${entry.mark}: the agent gets an answer, not an error`);
     const result = (settled as PromiseFulfilledResult<unknown>).value;
     assert.equal(outcomeOf(settled), 'unavailable', `${entry.mark}: ${JSON.stringify(result)}`);
-    assert.match(firstText(result), /^\[UNAVAILABLE\] This call needs approval and the request could not be shown to reviewers in slack/, entry.mark);
+    assert.match(
+      firstText(result),
+      /^\[UNAVAILABLE\] This call needs approval and the request could not be shown to reviewers in slack/,
+      entry.mark,
+    );
     entry.id = String(decisionMetaOf(result)?.approval_id);
     assert.equal((await approvalState(gateway, entry.id)).state, 'withdrawn', `${entry.mark}: its request is withdrawn, not left pending`);
     const attempts = attemptsOf(entry.mark);
@@ -144,10 +163,16 @@ test('Slack answering 500, then 429 with Retry-After, for several seconds: calls
   const everyone = [...earlier, ...withdrawn, late!, ...afterwards];
   const settled = await Promise.all(everyone.map((e) => settle(e.call)));
   const outcomes: Outcome[] = settled.map(outcomeOf);
-  await until('the late approvals of withdrawn requests to be refused as too late', async () => {
-    const refused = await auditEvents(gateway, 'decision=decision_refused');
-    return withdrawn.every((e) => refused.some((r) => r.approval_id === e.id && /too late: the request was already withdrawn/.test(String(r.reason))));
-  }, 10_000);
+  await until(
+    'the late approvals of withdrawn requests to be refused as too late',
+    async () => {
+      const refused = await auditEvents(gateway, 'decision=decision_refused');
+      return withdrawn.every((e) =>
+        refused.some((r) => r.approval_id === e.id && /too late: the request was already withdrawn/.test(String(r.reason))),
+      );
+    },
+    10_000,
+  );
 
   const counts = emptyCounts();
   counts.held = everyone.length;
@@ -156,7 +181,9 @@ test('Slack answering 500, then 429 with Retry-After, for several seconds: calls
   counts.released = ran.length;
   counts.wrongly_released = ran.filter((text) => !everyone.some((e) => e.mark === text && e.approved)).length;
   counts.over_admitted = everyone.filter((e) => ranCount(gateway, SERVER, e.mark) > 1).length;
-  counts.approvals_lost = everyone.filter((e, i) => e.approved && (outcomes[i] !== 'released' || ranCount(gateway, SERVER, e.mark) !== 1)).length;
+  counts.approvals_lost = everyone.filter(
+    (e, i) => e.approved && (outcomes[i] !== 'released' || ranCount(gateway, SERVER, e.mark) !== 1),
+  ).length;
 
   reportCounts(t, counts, {
     outage_ms: outageMs,

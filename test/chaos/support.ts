@@ -70,9 +70,17 @@ export async function stopGateway(gateway: RunningGateway | undefined): Promise<
 
 /** Waits until `/readyz` answers 200: Redis answers and the upstream is connected. */
 export async function waitReady(gateway: RunningGateway, timeoutMs = 30_000): Promise<void> {
-  await until(`${gateway.url}/readyz to answer 200`, async () => (await fetch(new URL('/readyz', gateway.url)).then((r) => (void r.body?.cancel(), r.status), () => 0)) === 200, timeoutMs, 50);
+  await until(
+    `${gateway.url}/readyz to answer 200`,
+    async () =>
+      (await fetch(new URL('/readyz', gateway.url)).then(
+        (r) => (void r.body?.cancel(), r.status),
+        () => 0,
+      )) === 200,
+    timeoutMs,
+    50,
+  );
 }
-
 
 // Canonical JSON, so the arguments the upstream received name the same call as the ones the test sent.
 const keyOf = (tool: string, args: Record<string, unknown>) => `${tool} ${canonicalJson(args)}`;
@@ -139,9 +147,21 @@ export class CallBook {
   fire(client: Client, tool: string, args: Record<string, unknown>, needsApproval: boolean, options: RequestOptions = {}): ChaosCall {
     const key = keyOf(tool, args);
     assert.ok(!this.calls.has(key), `arguments must be unique: ${key}`);
-    const entry = { key, tool, args, needsApproval, sentAt: performance.now(), endedAt: undefined, result: undefined, approvalId: undefined } as ChaosCall;
+    const entry = {
+      key,
+      tool,
+      args,
+      needsApproval,
+      sentAt: performance.now(),
+      endedAt: undefined,
+      result: undefined,
+      approvalId: undefined,
+    } as ChaosCall;
     // A held call must not end at the SDK's 60 s: the test's own deadlines fail first.
-    const promise = client.callTool({ name: tool, arguments: args }, undefined, { timeout: 120_000, ...options }) as Promise<CallToolResult>;
+    const promise = client.callTool({ name: tool, arguments: args }, undefined, {
+      timeout: 120_000,
+      ...options,
+    }) as Promise<CallToolResult>;
     entry.call = track(
       promise.then(
         (value) => {
@@ -208,16 +228,30 @@ export class CallBook {
     } else {
       answer = await post();
     }
-    return this.#noted(id, verdict, { status: answer!.status, outcome: answer!.body.outcome as string | undefined, state: answer!.body.approval?.state as string | undefined, code: answer!.body.error?.code, message: answer!.body.error?.message });
+    return this.#noted(id, verdict, {
+      status: answer!.status,
+      outcome: answer!.body.outcome as string | undefined,
+      state: answer!.body.approval?.state as string | undefined,
+      code: answer!.body.error?.code,
+      message: answer!.body.error?.message,
+    });
   }
 
   /** Approves or rejects with `airlock approvals approve|reject --json` (the console channel from a shell, straight on Redis). */
   async decideByCli(gateway: RunningGateway, entry: ChaosCall, verdict: 'approve' | 'reject'): Promise<DecisionAnswer> {
     const id = entry.approvalId;
     assert.ok(id, `no request known for ${entry.key}`);
-    const run = await cli(['approvals', verdict, id, '--json', '-c', join(gateway.dir, 'airlock.yaml')], gateway.dir, { REDIS_URL: gateway.redis.url, AIRLOCK_ADMIN_TOKEN: ALICE });
+    const run = await cli(['approvals', verdict, id, '--json', '-c', join(gateway.dir, 'airlock.yaml')], gateway.dir, {
+      REDIS_URL: gateway.redis.url,
+      AIRLOCK_ADMIN_TOKEN: ALICE,
+    });
     const parsed = run.stdout === '' ? {} : (JSON.parse(run.stdout) as { outcome?: string; approval?: { state?: string } });
-    return this.#noted(id, verdict, { status: run.code === 0 ? 200 : run.code, outcome: parsed.outcome, state: parsed.approval?.state, code: run.code === 0 ? undefined : run.stderr });
+    return this.#noted(id, verdict, {
+      status: run.code === 0 ? 200 : run.code,
+      outcome: parsed.outcome,
+      state: parsed.approval?.state,
+      code: run.code === 0 ? undefined : run.stderr,
+    });
   }
 
   #noted(id: string, verdict: 'approve' | 'reject', answer: DecisionAnswer): DecisionAnswer {
@@ -232,7 +266,12 @@ export class CallBook {
       await until('every call to end', () => all.every((c) => c.call.settled), ms, 50);
     } catch {
       const hanging = all.filter((c) => !c.call.settled);
-      assert.fail(`${hanging.length} calls still hanging ${ms} ms after the last step: ${hanging.slice(0, 5).map((c) => `${c.key} (${c.approvalId ?? 'no request'})`).join(', ')}`);
+      assert.fail(
+        `${hanging.length} calls still hanging ${ms} ms after the last step: ${hanging
+          .slice(0, 5)
+          .map((c) => `${c.key} (${c.approvalId ?? 'no request'})`)
+          .join(', ')}`,
+      );
     }
   }
 
@@ -271,9 +310,17 @@ export class CallBook {
     for (const entry of all) {
       if (entry.approvalId === undefined) continue;
       let shown: ApiAnswer | undefined;
-      await until(`the API to show ${entry.approvalId}`, async () => (shown = await api(reader.url, `/api/approvals/${entry.approvalId}`, ALICE)).status !== 503, 30_000, 50);
+      await until(
+        `the API to show ${entry.approvalId}`,
+        async () => (shown = await api(reader.url, `/api/approvals/${entry.approvalId}`, ALICE)).status !== 503,
+        30_000,
+        50,
+      );
       assert.equal(shown!.status, 200, `the request of ${entry.key} must still be readable: ${JSON.stringify(shown!.body)}`);
-      finals.set(entry.approvalId, { state: String(shown!.body.approval?.state), execution: (shown!.body.approval?.execution ?? undefined) as JudgedCall['execution'] });
+      finals.set(entry.approvalId, {
+        state: String(shown!.body.approval?.state),
+        execution: (shown!.body.approval?.execution ?? undefined) as JudgedCall['execution'],
+      });
     }
 
     const counts = emptyCounts();
@@ -311,7 +358,8 @@ export class CallBook {
         else if (got > 1) counts.wrongly_released += got - 1;
       }
       // Given, yet it neither ran nor ended with a reason: none told to the agent, none on the request.
-      if (row.given && got === 0 && (outcome === 'failed' || outcome === 'released') && row.execution === undefined) counts.approvals_lost++;
+      if (row.given && got === 0 && (outcome === 'failed' || outcome === 'released') && row.execution === undefined)
+        counts.approvals_lost++;
     }
     countOutcomes(
       counts,

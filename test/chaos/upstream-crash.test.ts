@@ -60,20 +60,33 @@ test('the upstream crashes (SIGKILL) with 20 calls in flight, 10 of them approve
   // Held across the crash, decided after it.
   const held = Array.from({ length: 10 }, (_, n) => book.fire(agents[n % 3]!, 'echo', { text: `across-${n}` }, true));
   await book.awaitHeld(gateway, held);
-  await until('the server to be inside all 20 sleeps', () => inFlight.every((c) => (book.receipts([gateway]).get(c.key) ?? 0) === 1), 30_000, 20);
-  assert.ok(inFlight.every((c) => !c.call.settled), 'every sleep is still running');
+  await until(
+    'the server to be inside all 20 sleeps',
+    () => inFlight.every((c) => (book.receipts([gateway]).get(c.key) ?? 0) === 1),
+    30_000,
+    20,
+  );
+  assert.ok(
+    inFlight.every((c) => !c.call.settled),
+    'every sleep is still running',
+  );
 
   process.kill(crashed, 'SIGKILL');
   const killedAt = performance.now();
   // Calls arriving while the server is down or coming back: refused as not sent, or served by the new process.
   const whileDown = Array.from({ length: 5 }, (_, n) => book.fire(agents[n % 3]!, 'sleep', { ms: 1 + n }, false));
-  await within(ANSWERED_BEFORE_MS, 'the calls cut off by the crash to be answered', Promise.allSettled(inFlight.map((c) => c.call.promise)));
+  await within(
+    ANSWERED_BEFORE_MS,
+    'the calls cut off by the crash to be answered',
+    Promise.allSettled(inFlight.map((c) => c.call.promise)),
+  );
   const answeredMs = Math.round(Math.max(...inFlight.map((c) => c.endedAt!)) - killedAt);
 
   await waitReady(gateway, 20_000);
   const restarted = await upstreamPid();
   assert.notEqual(restarted, crashed, 'the gateway runs a new server process');
-  for (const [n, entry] of held.entries()) assert.equal((await book.decide(gateway, entry, n < 5 ? 'approve' : 'reject')).status, 200, entry.key);
+  for (const [n, entry] of held.entries())
+    assert.equal((await book.decide(gateway, entry, n < 5 ? 'approve' : 'reject')).status, 200, entry.key);
   const later = Array.from({ length: 5 }, (_, n) => book.fire(agents[n % 3]!, 'sleep', { ms: 10 + n }, false));
   await book.settleAll(30_000);
 
@@ -83,19 +96,28 @@ test('the upstream crashes (SIGKILL) with 20 calls in flight, 10 of them approve
 
   const { counts, judged } = await book.tally(gateway, [gateway]);
   const row = (c: ChaosCall) => judged.find((j) => j.key === c.key)!;
-  for (const entry of book.calls.values()) assert.ok(row(entry).receipts <= 1, `the upstream received a call more than once: ${JSON.stringify(row(entry))}`);
+  for (const entry of book.calls.values())
+    assert.ok(row(entry).receipts <= 1, `the upstream received a call more than once: ${JSON.stringify(row(entry))}`);
   for (const entry of inFlight) {
     assert.equal(row(entry).outcome, 'unavailable', `${entry.key}: ${JSON.stringify(entry.result)}`);
     assert.match(firstText((entry.result as PromiseFulfilledResult<unknown>).value), /^\[UNAVAILABLE\] .*may or may not have run/);
   }
   for (const entry of approved) {
     const shown = (await api(gateway.url, `/api/approvals/${entry.approvalId}`, ALICE)).body.approval;
-    assert.deepEqual([shown?.state, (shown?.execution as { result?: string } | null)?.result], ['approved', 'unavailable'], `${entry.key}: the request records that its call was cut off`);
+    assert.deepEqual(
+      [shown?.state, (shown?.execution as { result?: string } | null)?.result],
+      ['approved', 'unavailable'],
+      `${entry.key}: the request records that its call was cut off`,
+    );
   }
-  for (const [n, entry] of held.entries()) assert.deepEqual([row(entry).outcome, row(entry).receipts], n < 5 ? ['released', 1] : ['rejected', 0], JSON.stringify(row(entry)));
+  for (const [n, entry] of held.entries())
+    assert.deepEqual([row(entry).outcome, row(entry).receipts], n < 5 ? ['released', 1] : ['rejected', 0], JSON.stringify(row(entry)));
   for (const entry of whileDown) {
     const r = row(entry);
-    assert.ok((r.outcome === 'released' && r.receipts === 1) || (r.outcome === 'unavailable' && r.receipts === 0), `sent to the new server, or refused as not sent: ${JSON.stringify(r)}`);
+    assert.ok(
+      (r.outcome === 'released' && r.receipts === 1) || (r.outcome === 'unavailable' && r.receipts === 0),
+      `sent to the new server, or refused as not sent: ${JSON.stringify(r)}`,
+    );
   }
   for (const entry of later) assert.deepEqual([row(entry).outcome, row(entry).receipts], ['released', 1], JSON.stringify(row(entry)));
 

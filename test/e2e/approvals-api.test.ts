@@ -24,7 +24,11 @@ const POLICY = {
   default: 'deny',
   tools: {
     echo: { action: 'require_approval', reason: 'Echoes need a person', approval: { approvers: ['alice', 'bob'] } },
-    start_dicom_export_job: { action: 'require_approval', reason: 'Exports need two people', approval: { approvers: ['alice', 'bob'], min_approvals: 2 } },
+    start_dicom_export_job: {
+      action: 'require_approval',
+      reason: 'Exports need two people',
+      approval: { approvers: ['alice', 'bob'], min_approvals: 2 },
+    },
     sleep: { action: 'require_approval', reason: 'Sleeping needs a person' },
   },
 };
@@ -33,7 +37,12 @@ let gateway: RunningGateway;
 let client: Client;
 
 before(async () => {
-  gateway = await startRecordingGateway({ policy: POLICY, agent: AGENT, admins: { alice: ALICE, bob: BOB, carol: CAROL }, config: ['approvals: { channel: console, timeout: 10m, max_arguments: 1kb }'] });
+  gateway = await startRecordingGateway({
+    policy: POLICY,
+    agent: AGENT,
+    admins: { alice: ALICE, bob: BOB, carol: CAROL },
+    config: ['approvals: { channel: console, timeout: 10m, max_arguments: 1kb }'],
+  });
   client = await gateway.connect('/mcp/fixture', AGENT);
 });
 after(() => gateway?.stop());
@@ -43,10 +52,15 @@ async function hold(tool: 'echo' | 'start_dicom_export_job', marker: string) {
   const args = tool === 'echo' ? { text: marker } : { datastore: marker };
   const call = track(client.callTool({ name: tool, arguments: args }));
   const request = await pendingFor(gateway.url, ALICE, tool);
-  return { call, id: request.id, ran: () => upstreamCalls(gateway, 'fixture', tool).filter((a) => a.text === marker || a.datastore === marker).length };
+  return {
+    call,
+    id: request.id,
+    ran: () => upstreamCalls(gateway, 'fixture', tool).filter((a) => a.text === marker || a.datastore === marker).length,
+  };
 }
 
-const decide = (id: string, verdict: string, token: string | undefined, body?: unknown) => api(gateway.url, `/api/approvals/${id}/${verdict}`, token, { method: 'POST', ...(body !== undefined && { body }) });
+const decide = (id: string, verdict: string, token: string | undefined, body?: unknown) =>
+  api(gateway.url, `/api/approvals/${id}/${verdict}`, token, { method: 'POST', ...(body !== undefined && { body }) });
 
 function assertError(answer: ApiAnswer, status: number, code: string, message: RegExp): void {
   assert.equal(answer.status, status, JSON.stringify(answer.body));
@@ -57,12 +71,36 @@ function assertError(answer: ApiAnswer, status: number, code: string, message: R
 test('unknown, malformed and badly asked-for requests are answered 4xx with a reason, and the held call stays held', async () => {
   const { call, id, ran } = await hold('echo', 'bad-requests');
   const cases: [string, () => Promise<ApiAnswer>, number, string, RegExp][] = [
-    ['unknown id (show)', () => api(gateway.url, `/api/approvals/${UNKNOWN_ID}`, ALICE), 404, 'AIRLOCK_APPROVAL_NOT_FOUND', /no approval request apr_A{22}/],
-    ['unknown id (approve)', () => decide(UNKNOWN_ID, 'approve', ALICE), 404, 'AIRLOCK_APPROVAL_NOT_FOUND', /no approval request apr_A{22}/],
-    ['malformed id (show)', () => api(gateway.url, '/api/approvals/not-an-id', ALICE), 400, 'AIRLOCK_BAD_ARGUMENTS', /"not-an-id" is not an approval id/],
+    [
+      'unknown id (show)',
+      () => api(gateway.url, `/api/approvals/${UNKNOWN_ID}`, ALICE),
+      404,
+      'AIRLOCK_APPROVAL_NOT_FOUND',
+      /no approval request apr_A{22}/,
+    ],
+    [
+      'unknown id (approve)',
+      () => decide(UNKNOWN_ID, 'approve', ALICE),
+      404,
+      'AIRLOCK_APPROVAL_NOT_FOUND',
+      /no approval request apr_A{22}/,
+    ],
+    [
+      'malformed id (show)',
+      () => api(gateway.url, '/api/approvals/not-an-id', ALICE),
+      400,
+      'AIRLOCK_BAD_ARGUMENTS',
+      /"not-an-id" is not an approval id/,
+    ],
     ['malformed id (approve)', () => decide(`${id}x`, 'approve', ALICE), 400, 'AIRLOCK_BAD_ARGUMENTS', /is not an approval id/],
     ['body not JSON', () => decide(id, 'approve', ALICE, 'yes please'), 400, 'AIRLOCK_BAD_ARGUMENTS', /the body is not JSON/],
-    ['body with an unknown field', () => decide(id, 'approve', ALICE, { reason: 'ok', force: true }), 400, 'AIRLOCK_BAD_ARGUMENTS', /force/],
+    [
+      'body with an unknown field',
+      () => decide(id, 'approve', ALICE, { reason: 'ok', force: true }),
+      400,
+      'AIRLOCK_BAD_ARGUMENTS',
+      /force/,
+    ],
     ['reason not a string', () => decide(id, 'reject', ALICE, { reason: 42 }), 400, 'AIRLOCK_BAD_ARGUMENTS', /body\.reason/],
     ['unknown verb', () => decide(id, 'maybe', ALICE), 400, 'AIRLOCK_BAD_ARGUMENTS', /unknown action "maybe": use approve or reject/],
     ['bad list filter', () => api(gateway.url, '/api/approvals?state=bogus', ALICE), 400, 'AIRLOCK_BAD_ARGUMENTS', /query\.state/],
@@ -81,10 +119,15 @@ test('unknown, malformed and badly asked-for requests are answered 4xx with a re
   assert.equal(ran(), 1);
 });
 
-test('an admin not among the rule\'s approvers gets 403 and the request stays pending', async () => {
+test("an admin not among the rule's approvers gets 403 and the request stays pending", async () => {
   const { call, id, ran } = await hold('echo', 'not-an-approver');
   for (const verdict of ['approve', 'reject']) {
-    assertError(await decide(id, verdict, CAROL, { reason: 'I am carol' }), 403, 'AIRLOCK_NOT_APPROVER', /carol is not an approver for fixture\/echo \(approvers: alice, bob\)/);
+    assertError(
+      await decide(id, verdict, CAROL, { reason: 'I am carol' }),
+      403,
+      'AIRLOCK_NOT_APPROVER',
+      /carol is not an approver for fixture\/echo \(approvers: alice, bob\)/,
+    );
     await assertStillHeld(gateway, ALICE, id, call, `carol ${verdict}s`);
   }
   await sleep(200);
@@ -102,27 +145,47 @@ test('a decided request answers 409 naming who decided it and when, and stays as
   assert.equal(firstText(await call.promise), 'decided-twice');
   const decidedAt = String(first.body.approval?.decided_at);
   assert.match(decidedAt, /^\d{4}-\d\d-\d\dT/);
-  for (const [token, verdict] of [[BOB, 'reject'], [ALICE, 'approve'], [BOB, 'approve']] as const) {
+  for (const [token, verdict] of [
+    [BOB, 'reject'],
+    [ALICE, 'approve'],
+    [BOB, 'approve'],
+  ] as const) {
     const late = await decide(id, verdict, token, { reason: 'too late' });
-    assertError(late, 409, 'AIRLOCK_APPROVAL_DECIDED', new RegExp(`^${id} was not changed: it was already approved by alice at ${decidedAt.replace(/\./g, '\\.')}: fine$`));
+    assertError(
+      late,
+      409,
+      'AIRLOCK_APPROVAL_DECIDED',
+      new RegExp(`^${id} was not changed: it was already approved by alice at ${decidedAt.replace(/\./g, '\\.')}: fine$`),
+    );
     assert.equal(late.body.approval?.state, 'approved');
   }
   const approval = await approvalOf(gateway, ALICE, id);
-  assert.deepEqual([approval.state, approval.decided_by, approval.decided_at, (approval.votes as unknown[]).length], ['approved', 'alice', decidedAt, 1]);
+  assert.deepEqual(
+    [approval.state, approval.decided_by, approval.decided_at, (approval.votes as unknown[]).length],
+    ['approved', 'alice', decidedAt, 1],
+  );
   assert.equal(ran(), 1);
 });
 
 test('100 concurrent approve and reject calls from two admins: exactly one wins, 99 are told who won, the upstream runs at most once', async () => {
   const { call, id, ran } = await hold('echo', 'the-race');
   // 25 of each (admin, verdict) pair, in random order, so either verdict may win.
-  const votes = Array.from({ length: 100 }, (_, i) => ({ token: i % 2 === 0 ? ALICE : BOB, verdict: i % 4 < 2 ? 'approve' : 'reject', order: Math.random() })).sort((a, b) => a.order - b.order);
+  const votes = Array.from({ length: 100 }, (_, i) => ({
+    token: i % 2 === 0 ? ALICE : BOB,
+    verdict: i % 4 < 2 ? 'approve' : 'reject',
+    order: Math.random(),
+  })).sort((a, b) => a.order - b.order);
   const started = performance.now();
   const answers = await Promise.all(votes.map((v, i) => decide(id, v.verdict, v.token, { reason: `vote ${i}` })));
   const ms = Math.round(performance.now() - started);
   const winners = answers.filter((a) => a.status === 200);
   const losers = answers.filter((a) => a.status === 409);
   assert.equal(winners.length, 1, `expected one winner, got ${JSON.stringify(winners.map((w) => w.body))}`);
-  assert.equal(losers.length, 99, `other answers: ${JSON.stringify(answers.filter((a) => a.status !== 200 && a.status !== 409).map((a) => a.body))}`);
+  assert.equal(
+    losers.length,
+    99,
+    `other answers: ${JSON.stringify(answers.filter((a) => a.status !== 200 && a.status !== 409).map((a) => a.body))}`,
+  );
   const winner = winners[0]!.body;
   assert.equal(winner.outcome, 'decided');
   const state = String(winner.approval?.state);
@@ -152,7 +215,12 @@ test('min_approvals 2: one approval is counted and holds on, the same admin twic
   assert.match(String(counted.body.message), /approval recorded, 1 of 2; more approvers are needed/);
   await sleep(300);
   assert.equal(first.call.settled, false, 'one approval of two must not release the call');
-  assertError(await decide(first.id, 'approve', ALICE), 409, 'AIRLOCK_APPROVAL_DECIDED', /already approved by admin alice; one person approves once, and 2 different people must approve/);
+  assertError(
+    await decide(first.id, 'approve', ALICE),
+    409,
+    'AIRLOCK_APPROVAL_DECIDED',
+    /already approved by admin alice; one person approves once, and 2 different people must approve/,
+  );
   let approval = await approvalOf(gateway, ALICE, first.id);
   assert.deepEqual([approval.state, (approval.votes as { by: string }[]).map((v) => v.by)], ['pending', ['alice']]);
   assert.equal(first.call.settled, false);
@@ -195,8 +263,16 @@ test('airlock approvals: unknown id, no admin token, a bad --state, a non-approv
   const inProcess = (argv: string[], e: NodeJS.ProcessEnv) => cli(['approvals', ...argv, '-c', config], gateway.dir, e);
   const cases: [string, Promise<CliResult>, RegExp][] = [
     ['approve an unknown id', run(['approve', UNKNOWN_ID]), /^airlock: no approval request apr_A{22} \(unknown/],
-    ['approve without an admin token', run(['approve', id], noToken), /^airlock: no admin token given: pass --token-file FILE, or set AIRLOCK_ADMIN_TOKEN_FILE to a file holding it, or AIRLOCK_ADMIN_TOKEN to the token itself: the token of one of the admins in .*airlock\.yaml/],
-    ['list --state bogus', run(['list', '--state', 'bogus']), /^airlock: --state must be one of pending, approved, rejected, expired, withdrawn, all, got "bogus"/],
+    [
+      'approve without an admin token',
+      run(['approve', id], noToken),
+      /^airlock: no admin token given: pass --token-file FILE, or set AIRLOCK_ADMIN_TOKEN_FILE to a file holding it, or AIRLOCK_ADMIN_TOKEN to the token itself: the token of one of the admins in .*airlock\.yaml/,
+    ],
+    [
+      'list --state bogus',
+      run(['list', '--state', 'bogus']),
+      /^airlock: --state must be one of pending, approved, rejected, expired, withdrawn, all, got "bogus"/,
+    ],
   ];
   for (const [name, running, message] of cases) {
     const { code, stdout, stderr } = await running;
@@ -206,8 +282,18 @@ test('airlock approvals: unknown id, no admin token, a bad --state, a non-approv
   }
   const more: [string, string[], NodeJS.ProcessEnv, RegExp][] = [
     ['approve a malformed id', ['approve', 'apr_short'], env, /^airlock: "apr_short" is not an approval id/],
-    ['approve with a wrong AIRLOCK_ADMIN_TOKEN', ['approve', id], { ...env, AIRLOCK_ADMIN_TOKEN: AGENT }, /^airlock: AIRLOCK_ADMIN_TOKEN: the token matches no admin/],
-    ['reject as a non-approver', ['reject', id, '--reason', 'carol says no'], { ...env, AIRLOCK_ADMIN_TOKEN: CAROL }, /^airlock: admin carol is not an approver for fixture\/echo \(approvers: alice, bob\)/],
+    [
+      'approve with a wrong AIRLOCK_ADMIN_TOKEN',
+      ['approve', id],
+      { ...env, AIRLOCK_ADMIN_TOKEN: AGENT },
+      /^airlock: AIRLOCK_ADMIN_TOKEN: the token matches no admin/,
+    ],
+    [
+      'reject as a non-approver',
+      ['reject', id, '--reason', 'carol says no'],
+      { ...env, AIRLOCK_ADMIN_TOKEN: CAROL },
+      /^airlock: admin carol is not an approver for fixture\/echo \(approvers: alice, bob\)/,
+    ],
   ];
   for (const [name, argv, e, message] of more) {
     const { code, stdout, stderr } = await inProcess(argv, e);
@@ -229,8 +315,17 @@ test("a gateway with no admins answers /api to its local admin's token only, not
   try {
     const local = readFileSync(join(bare.dir, '.airlock', 'admin-token'), 'utf8').trim();
     assert.equal((await api(bare.url, '/api/approvals', local)).status, 200);
-    assertError(await api(bare.url, `/api/approvals/${UNKNOWN_ID}/approve`, local, { method: 'POST' }), 404, 'AIRLOCK_APPROVAL_NOT_FOUND', /no approval request/);
-    for (const [path, method, token, message] of [['/api/approvals', 'GET', ALICE, /matches no admin/], [`/api/approvals/${UNKNOWN_ID}/approve`, 'POST', ALICE, /matches no admin/], ['/api/approvals', 'GET', undefined, /missing bearer token/]] as const) {
+    assertError(
+      await api(bare.url, `/api/approvals/${UNKNOWN_ID}/approve`, local, { method: 'POST' }),
+      404,
+      'AIRLOCK_APPROVAL_NOT_FOUND',
+      /no approval request/,
+    );
+    for (const [path, method, token, message] of [
+      ['/api/approvals', 'GET', ALICE, /matches no admin/],
+      [`/api/approvals/${UNKNOWN_ID}/approve`, 'POST', ALICE, /matches no admin/],
+      ['/api/approvals', 'GET', undefined, /missing bearer token/],
+    ] as const) {
       assertError(await api(bare.url, path, token, { method }), 401, 'AIRLOCK_UNAUTHORIZED', message);
     }
   } finally {

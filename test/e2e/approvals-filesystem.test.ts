@@ -24,7 +24,8 @@ const policy = (timeout?: string) =>
     },
   });
 
-const server = (name: string, file: string) => `  ${name}:\n    command: ${process.execPath}\n    args: [${FILESYSTEM_SERVER}, ./sandbox]\n    policy: ${file}\n`;
+const server = (name: string, file: string) =>
+  `  ${name}:\n    command: ${process.execPath}\n    args: [${FILESYSTEM_SERVER}, ./sandbox]\n    policy: ${file}\n`;
 
 let gateway: RunningGateway;
 let client: Client;
@@ -63,10 +64,14 @@ test('write_file is held until an admin approves it with the CLI; then the file 
 
   const listed = await approvalsCli('list', '--json');
   assert.equal(listed.code, 0, listed.stderr);
-  const pending = (JSON.parse(listed.stdout) as { approvals: { id: string; tool: string; state: string; grant: string; reason: string }[] }).approvals;
+  const pending = (JSON.parse(listed.stdout) as { approvals: { id: string; tool: string; state: string; grant: string; reason: string }[] })
+    .approvals;
   assert.equal(pending.length, 1);
   const [request] = pending;
-  assert.deepEqual({ tool: request!.tool, state: request!.state, grant: request!.grant, reason: request!.reason }, { tool: 'write_file', state: 'pending', grant: 'agent', reason: 'Writing files needs a person' });
+  assert.deepEqual(
+    { tool: request!.tool, state: request!.state, grant: request!.grant, reason: request!.reason },
+    { tool: 'write_file', state: 'pending', grant: 'agent', reason: 'Writing files needs a person' },
+  );
 
   const shown = await approvalsCli('show', request!.id);
   assert.equal(shown.code, 0, shown.stderr);
@@ -87,7 +92,8 @@ test('write_file is held until an admin approves it with the CLI; then the file 
   assert.equal(meta?.approved_by, 'alice');
 
   const after = await approvalsCli('show', request!.id, '--json');
-  const approval = (JSON.parse(after.stdout) as { approval: { state: string; decided_by: string; execution: { result: string } } }).approval;
+  const approval = (JSON.parse(after.stdout) as { approval: { state: string; decided_by: string; execution: { result: string } } })
+    .approval;
   assert.deepEqual([approval.state, approval.decided_by, approval.execution.result], ['approved', 'alice', 'ok']);
   const again = await approvalsCli('approve', request!.id);
   assert.equal(again.code, 1, 'a second decision changes nothing');
@@ -100,7 +106,13 @@ test('a rejected call is refused with who rejected it and why, and no file is wr
   const request = await pendingFor(gateway.url, ALICE, 'write_file');
   const rejected = await approvalsCli('reject', request.id, '--reason', 'not in the change window');
   assert.equal(rejected.code, 0, rejected.stderr);
-  const { text, meta } = assertRefusal(await call, 'APPROVAL REJECTED', { decision: 'rejected', approval_id: request.id, decided_by: 'alice', server: 'filesystem', tool: 'write_file' });
+  const { text, meta } = assertRefusal(await call, 'APPROVAL REJECTED', {
+    decision: 'rejected',
+    approval_id: request.id,
+    decided_by: 'alice',
+    server: 'filesystem',
+    tool: 'write_file',
+  });
   assert.equal(text, '[APPROVAL REJECTED] by alice: not in the change window');
   assert.equal(meta.rule, 'tools.write_file');
   assert.equal(existsSync(path), false);
@@ -110,7 +122,11 @@ test('nobody decides within the rule timeout (2s): [APPROVAL EXPIRED], the reque
   const quick = await gateway.connect('/mcp/quick', AGENT);
   const path = join(sandbox, 'expired.txt');
   const started = Date.now();
-  const { text, meta } = assertRefusal(await quick.callTool({ name: 'write_file', arguments: { path, content: 'never' } }), 'APPROVAL EXPIRED', { decision: 'expired', server: 'quick' });
+  const { text, meta } = assertRefusal(
+    await quick.callTool({ name: 'write_file', arguments: { path, content: 'never' } }),
+    'APPROVAL EXPIRED',
+    { decision: 'expired', server: 'quick' },
+  );
   const waited = Date.now() - started;
   assert.ok(waited >= 1_900, `expired after ${waited} ms, before the rule timeout`);
   assert.match(text, /^\[APPROVAL EXPIRED\] after 2 s/);
@@ -127,7 +143,10 @@ test('the agent cancelling a held call withdraws the request, and nothing is wri
   const request = await pendingFor(gateway.url, ALICE, 'write_file');
   controller.abort('changed my mind');
   await assert.rejects(call);
-  await until('the request to be withdrawn', async () => (await api(gateway.url, `/api/approvals/${request.id}`, ALICE)).body.approval?.state === 'withdrawn');
+  await until(
+    'the request to be withdrawn',
+    async () => (await api(gateway.url, `/api/approvals/${request.id}`, ALICE)).body.approval?.state === 'withdrawn',
+  );
   const { body } = await api(gateway.url, `/api/approvals/${request.id}`, ALICE);
   assert.match(String(body.approval?.decision_reason), /cancelled/);
   const late = await api(gateway.url, `/api/approvals/${request.id}/approve`, ALICE, { method: 'POST' });
@@ -145,19 +164,32 @@ test('airlock approvals show and list print invisible characters escaped and say
 
   const shown = await approvalsCli('show', request.id);
   assert.equal(shown.code, 0, shown.stderr);
-  assert.match(shown.stdout, /^note: +This call contains invisible or direction-changing characters, shown as \\uXXXX \(in arguments\); --json gives the values as they are$/m);
+  assert.match(
+    shown.stdout,
+    /^note: +This call contains invisible or direction-changing characters, shown as \\uXXXX \(in arguments\); --json gives the values as they are$/m,
+  );
   assert.ok(shown.stdout.includes(`"path": "${join(sandbox, 'report\\u202Efdp.exe')}"`), shown.stdout);
-  assert.ok(shown.stdout.includes('"content": "echo safe\\rrm -rf / \\u001b[2J typed \\\\u202E"'), 'JSON escapes, with the typed \\u202E told apart');
-  for (const raw of ['\u202E', '\u001B', '\r']) assert.ok(!shown.stdout.includes(raw), `${JSON.stringify(raw)} does not reach the terminal raw`);
+  assert.ok(
+    shown.stdout.includes('"content": "echo safe\\rrm -rf / \\u001b[2J typed \\\\u202E"'),
+    'JSON escapes, with the typed \\u202E told apart',
+  );
+  for (const raw of ['\u202E', '\u001B', '\r'])
+    assert.ok(!shown.stdout.includes(raw), `${JSON.stringify(raw)} does not reach the terminal raw`);
 
   const listed = await approvalsCli('list');
   assert.match(listed.stdout, new RegExp(`^${request.id} .*\\[invisible characters, shown as \\\\uXXXX\\]$`, 'm'));
 
-  const json = JSON.parse((await approvalsCli('show', request.id, '--json')).stdout) as { approval: { arguments: { path: string; content: string }; invisible_characters: string[] } };
+  const json = JSON.parse((await approvalsCli('show', request.id, '--json')).stdout) as {
+    approval: { arguments: { path: string; content: string }; invisible_characters: string[] };
+  };
   assert.deepEqual(json.approval.arguments, { path, content });
   assert.deepEqual(json.approval.invisible_characters, ['arguments']);
   const { body } = await api(gateway.url, '/api/approvals', ALICE);
-  assert.deepEqual((body.approvals as { id: string; invisible_characters: string[] }[]).find((a) => a.id === request.id)?.invisible_characters, ['arguments'], 'the list flags it too, without the arguments');
+  assert.deepEqual(
+    (body.approvals as { id: string; invisible_characters: string[] }[]).find((a) => a.id === request.id)?.invisible_characters,
+    ['arguments'],
+    'the list flags it too, without the arguments',
+  );
 
   assert.equal((await approvalsCli('reject', request.id)).code, 0);
   assertRefusal(await call, 'APPROVAL REJECTED', { decision: 'rejected', approval_id: request.id });

@@ -19,7 +19,11 @@ const AGENT = 'agent-token-0123456789';
 const ALICE = 'alice-admin-token-0123456789';
 const AUTH = { Authorization: `Bearer ${AGENT}` };
 
-const POLICY = { version: '1', default: 'deny', tools: { echo: { action: 'require_approval', reason: 'Echoes need a person', approval: { approvers: ['alice'] } } } };
+const POLICY = {
+  version: '1',
+  default: 'deny',
+  tools: { echo: { action: 'require_approval', reason: 'Echoes need a person', approval: { approvers: ['alice'] } } },
+};
 const HEARTBEATS = 'approvals: { channel: console, timeout: 10m, heartbeat: 200ms }';
 
 let gateway: RunningGateway;
@@ -49,10 +53,14 @@ const approve = (id: string, on = gateway) => api(on.url, `/api/approvals/${id}/
 /** Waits until the request is withdrawn, then checks why, that approving it now changes nothing, and that its call never ran. */
 async function assertWithdrawn(id: string, text: string, why: RegExp, on = gateway): Promise<void> {
   // The API may answer 503 for a moment while the gateway reconnects to Redis.
-  await until(`${id} to be withdrawn`, async () => {
-    const { status, body } = await api(on.url, `/api/approvals/${id}`, ALICE);
-    return status === 200 && body.approval?.state !== 'pending';
-  }, 30_000);
+  await until(
+    `${id} to be withdrawn`,
+    async () => {
+      const { status, body } = await api(on.url, `/api/approvals/${id}`, ALICE);
+      return status === 200 && body.approval?.state !== 'pending';
+    },
+    30_000,
+  );
   const approval = await approvalOf(on, ALICE, id);
   assert.equal(approval.state, 'withdrawn', JSON.stringify(approval));
   assert.match(String(approval.decision_reason), why);
@@ -68,7 +76,13 @@ async function assertWithdrawn(id: string, text: string, why: RegExp, on = gatew
 test('heartbeats every 200 ms keep a client with resetTimeoutOnProgress and a 1 s timeout waiting through a 3 s hold; the approved call then succeeds', async () => {
   const progress: Progress[] = [];
   const started = performance.now();
-  const call = track(client.callTool({ name: 'echo', arguments: { text: 'heartbeats' } }, undefined, { onprogress: (p) => progress.push(p), resetTimeoutOnProgress: true, timeout: 1_000 }));
+  const call = track(
+    client.callTool({ name: 'echo', arguments: { text: 'heartbeats' } }, undefined, {
+      onprogress: (p) => progress.push(p),
+      resetTimeoutOnProgress: true,
+      timeout: 1_000,
+    }),
+  );
   const { id } = await pendingFor(gateway.url, ALICE, 'echo');
   await until('15 heartbeats (about 3 s)', () => progress.length >= 15 || call.settled, 30_000);
   const heldMs = Math.round(performance.now() - started);
@@ -79,10 +93,13 @@ test('heartbeats every 200 ms keep a client with resetTimeoutOnProgress and a 1 
   assert.equal(firstText(result), 'heartbeats');
   assert.equal(ran('heartbeats'), 1);
 
-  console.log(`heartbeats: ${progress.length} progress notifications during a ${heldMs} ms hold; the first: ${JSON.stringify(progress[0])}`);
+  console.log(
+    `heartbeats: ${progress.length} progress notifications during a ${heldMs} ms hold; the first: ${JSON.stringify(progress[0])}`,
+  );
   assert.ok(progress.length >= 5);
   progress.forEach((p, i) => {
-    if (i > 0) assert.ok(p.progress > progress[i - 1]!.progress, `progress must increase: ${JSON.stringify(progress.map((q) => q.progress))}`);
+    if (i > 0)
+      assert.ok(p.progress > progress[i - 1]!.progress, `progress must increase: ${JSON.stringify(progress.map((q) => q.progress))}`);
     assert.match(String(p.message), new RegExp(`^Waiting for alice to approve fixture/echo in console \\(approval ${id}, expires \\d{4}-`));
   });
 });
@@ -128,7 +145,10 @@ test('the agent closing its session (DELETE) withdraws the request of a call hel
   await deleted.body?.cancel();
   assert.equal(deleted.status, 200);
   await assertWithdrawn(id, 'session closed', /session closed/);
-  const settled = await answer.then((a) => `HTTP ${a.status} ${JSON.stringify(a.messages)}`, (err: unknown) => `failed: ${String(err)}`);
+  const settled = await answer.then(
+    (a) => `HTTP ${a.status} ${JSON.stringify(a.messages)}`,
+    (err: unknown) => `failed: ${String(err)}`,
+  );
   console.log(`session closed: the open tools/call POST ended with ${settled}`);
 });
 
@@ -136,7 +156,13 @@ test('Redis lost while a call is held: [UNAVAILABLE] after the grace, never sent
   // Its own Redis (with its append-only file, so a restart keeps the requests) and a gateway whose held calls outlive
   // a lost Redis by max(1 s, 4 × redis.timeout) = 1.2 s.
   const redis = await startRedis({ appendonly: true });
-  const lost = await startRecordingGateway({ redis, policy: POLICY, agent: AGENT, admins: { alice: ALICE }, config: [HEARTBEATS, 'redis: { timeout: 300ms }'] });
+  const lost = await startRecordingGateway({
+    redis,
+    policy: POLICY,
+    agent: AGENT,
+    admins: { alice: ALICE },
+    config: [HEARTBEATS, 'redis: { timeout: 300ms }'],
+  });
   try {
     const agent = await lost.connect('/mcp/fixture', AGENT);
     const held = track(agent.callTool({ name: 'echo', arguments: { text: 'redis lost' } }));
@@ -155,8 +181,15 @@ test('Redis lost while a call is held: [UNAVAILABLE] after the grace, never sent
 
     // Redis is back; the gateway's clients reconnect within about a second. An admin approving at once (the CLI
     // works on Redis directly, like a second instance would) must change nothing: the call already ended.
-    const early = await cli(['approvals', 'approve', id, '-c', join(lost.dir, 'airlock.yaml')], lost.dir, { REDIS_URL: redis.url, AIRLOCK_ADMIN_TOKEN: ALICE });
-    assert.equal(early.code, 1, `an approval right after Redis came back released nothing but was accepted: ${early.stdout}${early.stderr}`);
+    const early = await cli(['approvals', 'approve', id, '-c', join(lost.dir, 'airlock.yaml')], lost.dir, {
+      REDIS_URL: redis.url,
+      AIRLOCK_ADMIN_TOKEN: ALICE,
+    });
+    assert.equal(
+      early.code,
+      1,
+      `an approval right after Redis came back released nothing but was accepted: ${early.stdout}${early.stderr}`,
+    );
     assert.match(early.stderr, /already withdrawn/);
     await assertWithdrawn(id, 'redis lost', /lost Redis while holding the call|holding the call stopped/, lost);
 
@@ -187,7 +220,9 @@ test('a gateway told to stop (SIGTERM) while Redis is away exits, waiting neithe
       const started = performance.now();
       other.process.kill('SIGTERM');
       const stopped = await Promise.race([exited.then(() => true), sleep(30_000).then(() => false)]);
-      console.log(`stopped while Redis is away: ${stopped ? `exited after ${Math.round(performance.now() - started)} ms` : 'still running 30 s after SIGTERM'}; last log: ${JSON.stringify(other.logs.at(-1)?.msg)}`);
+      console.log(
+        `stopped while Redis is away: ${stopped ? `exited after ${Math.round(performance.now() - started)} ms` : 'still running 30 s after SIGTERM'}; last log: ${JSON.stringify(other.logs.at(-1)?.msg)}`,
+      );
       assert.ok(stopped, 'airlock start must exit on SIGTERM while Redis is unreachable');
     });
   } finally {

@@ -14,7 +14,11 @@ const AGENT = 'agent-token-0123456789';
 const ALICE = 'alice-admin-token-0123456789';
 
 const policy = (timeout?: string) =>
-  JSON.stringify({ version: '1', default: 'deny', tools: { echo: { action: 'require_approval', reason: 'Echo needs a person', ...(timeout && { approval: { timeout } }) } } });
+  JSON.stringify({
+    version: '1',
+    default: 'deny',
+    tools: { echo: { action: 'require_approval', reason: 'Echo needs a person', ...(timeout && { approval: { timeout } }) } },
+  });
 
 // Every instance runs the same config: `fixture` holds for the default 10 minutes, `quick` for 2 s. redis.timeout is
 // the default, written out: a killed instance's lease (3 × it, 1.5 s) lapses before `quick` times out, so the instance
@@ -46,10 +50,12 @@ after(async () => {
   await redis?.stop();
 });
 
-test('held on A, approved through B\'s API: released on A, and the agent gets the upstream\'s result with the approval id', async () => {
+test("held on A, approved through B's API: released on A, and the agent gets the upstream's result with the approval id", async () => {
   const agent = await A.connect('/mcp/fixture', AGENT);
   let answeredAt = 0;
-  const call = agent.callTool({ name: 'echo', arguments: { text: 'released on A' } }, undefined, HELD).then((result) => ((answeredAt = performance.now()), result));
+  const call = agent
+    .callTool({ name: 'echo', arguments: { text: 'released on A' } }, undefined, HELD)
+    .then((result) => ((answeredAt = performance.now()), result));
   const request = await pendingFor(B.url, ALICE, 'echo');
   assert.equal(reached(A, 'fixture', 'echo'), 0, 'nothing reaches the upstream while the call is held');
 
@@ -64,13 +70,23 @@ test('held on A, approved through B\'s API: released on A, and the agent gets th
   assert.equal(firstText(result), 'released on A');
   const meta = (result._meta as Record<string, Record<string, unknown>> | undefined)?.['airlock/decision'];
   assert.deepEqual([meta?.decision, meta?.approval_id, meta?.approved_by], ['approved', request.id, 'alice']);
-  assert.deepEqual([reached(A, 'fixture', 'echo'), reached(B, 'fixture', 'echo')], [1, 0], 'the call ran once, on the instance that held it');
-  await until('the execution to be recorded', async () => (await api(B.url, `/api/approvals/${request.id}`, ALICE)).body.approval?.execution !== null);
+  assert.deepEqual(
+    [reached(A, 'fixture', 'echo'), reached(B, 'fixture', 'echo')],
+    [1, 0],
+    'the call ran once, on the instance that held it',
+  );
+  await until(
+    'the execution to be recorded',
+    async () => (await api(B.url, `/api/approvals/${request.id}`, ALICE)).body.approval?.execution !== null,
+  );
   const shown = (await api(B.url, `/api/approvals/${request.id}`, ALICE)).body.approval;
-  assert.deepEqual([shown?.state, shown?.decided_by, (shown?.execution as { result?: string } | null)?.result], ['approved', 'alice', 'ok']);
+  assert.deepEqual(
+    [shown?.state, shown?.decided_by, (shown?.execution as { result?: string } | null)?.result],
+    ['approved', 'alice', 'ok'],
+  );
 });
 
-test('a request pending on A is listed by B\'s API and by `airlock approvals list --json`', async () => {
+test("a request pending on A is listed by B's API and by `airlock approvals list --json`", async () => {
   const agent = await A.connect('/mcp/fixture', AGENT);
   const call = agent.callTool({ name: 'echo', arguments: { text: 'listed everywhere' } }, undefined, HELD);
   const request = await pendingFor(B.url, ALICE, 'echo');
@@ -78,7 +94,10 @@ test('a request pending on A is listed by B\'s API and by `airlock approvals lis
   const listed = await api(B.url, '/api/approvals', ALICE);
   assert.equal(listed.status, 200);
   const onB = listed.body.approvals?.find((a) => a.id === request.id);
-  assert.deepEqual([onB?.state, onB?.server, onB?.tool, onB?.grant, onB?.reason], ['pending', 'fixture', 'echo', 'agent', 'Echo needs a person']);
+  assert.deepEqual(
+    [onB?.state, onB?.server, onB?.tool, onB?.grant, onB?.reason],
+    ['pending', 'fixture', 'echo', 'agent', 'Echo needs a person'],
+  );
 
   const env = { ...process.env, REDIS_URL: redis.url, AIRLOCK_ADMIN_TOKEN: ALICE };
   const cli = await airlock(['approvals', 'list', '--json', '-c', join(B.dir, 'airlock.yaml')], B.dir, env);
@@ -112,23 +131,33 @@ async function heldOnKilledInstance(text: string) {
   return { victim, call, request, killedAt: performance.now() };
 }
 
-test('held on an instance killed with SIGKILL: after the rule timeout (2s) the request is expired in B\'s list, and nothing ran', async () => {
+test("held on an instance killed with SIGKILL: after the rule timeout (2s) the request is expired in B's list, and nothing ran", async () => {
   const { victim, call, request, killedAt } = await heldOnKilledInstance('never runs');
   try {
-    const expired = async () => (await api(B.url, '/api/approvals?state=expired&server=quick', ALICE)).body.approvals?.find((a) => a.id === request.id);
+    const expired = async () =>
+      (await api(B.url, '/api/approvals?state=expired&server=quick', ALICE)).body.approvals?.find((a) => a.id === request.id);
     await until('the request to be listed expired by B', async () => (await expired()) !== undefined, 30_000, 50);
     const shown = (await api(B.url, `/api/approvals/${request.id}`, ALICE)).body.approval;
     const late = Date.parse(String(shown?.decided_at)) - Date.parse(String(shown?.expires_at));
-    console.log(`holder SIGKILLed → expired in B's list after ${Math.round(performance.now() - killedAt)} ms; ended ${late} ms after its expiry time`);
+    console.log(
+      `holder SIGKILLed → expired in B's list after ${Math.round(performance.now() - killedAt)} ms; ended ${late} ms after its expiry time`,
+    );
     assert.deepEqual([shown?.state, shown?.decided_by, shown?.execution], ['expired', null, null]);
     assert.match(String(shown?.decision_reason), /nobody decided within 2 s/);
 
     const approve = await api(B.url, `/api/approvals/${request.id}/approve`, ALICE, { method: 'POST' });
     assert.equal(approve.status, 409, 'an expired request cannot be approved afterwards');
-    assert.deepEqual([reached(victim, 'quick', 'echo'), reached(B, 'quick', 'echo'), reached(A, 'quick', 'echo')], [0, 0, 0], 'no upstream ran the call');
+    assert.deepEqual(
+      [reached(victim, 'quick', 'echo'), reached(B, 'quick', 'echo'), reached(A, 'quick', 'echo')],
+      [0, 0, 0],
+      'no upstream ran the call',
+    );
     await victim.stop(); // closes the agent's client, which ends its pending call
     const outcome = await call;
-    assert.ok(outcome instanceof Error || (outcome as { isError?: boolean }).isError === true, `the agent got no result: ${JSON.stringify(outcome)}`);
+    assert.ok(
+      outcome instanceof Error || (outcome as { isError?: boolean }).isError === true,
+      `the agent got no result: ${JSON.stringify(outcome)}`,
+    );
   } finally {
     await victim.stop(); // again when the test failed early; stop() is idempotent
   }
@@ -138,7 +167,8 @@ test('held on an instance killed with SIGKILL: the surviving instance that expir
   const { victim, request } = await heldOnKilledInstance('nobody will hear of this');
   try {
     // The console channel's update() is a log line `approval <id> expired`; the dead holder cannot write it.
-    const told = () => [...A.logs, ...B.logs].some((l) => l.approval_id === request.id && String(l.msg).startsWith(`approval ${request.id} expired`));
+    const told = () =>
+      [...A.logs, ...B.logs].some((l) => l.approval_id === request.id && String(l.msg).startsWith(`approval ${request.id} expired`));
     const expiredSeen = async () => (await api(B.url, `/api/approvals/${request.id}`, ALICE)).body.approval?.state === 'expired';
     await until('the request to expire', expiredSeen, 30_000, 50);
     await until('a surviving instance to update the channel', told, 30_000, 50);

@@ -35,7 +35,10 @@ test('/api/audit answers a bad date, an unknown filter, a bad cursor or limit 40
     ['since=yesterdayish', /since: "yesterdayish" is not a date: use an ISO date or date-time .* or a time ago/],
     ['until=2026-13-45', /until: "2026-13-45" is not a date/],
     ['since=12parsecs', /since: "12parsecs" is not a date/],
-    ['colour=red', /unknown filter colour \(known: since, until, server, tool, resource, prompt, grant, approver, decision, approval_id, request_id, cursor, limit\)/],
+    [
+      'colour=red',
+      /unknown filter colour \(known: since, until, server, tool, resource, prompt, grant, approver, decision, approval_id, request_id, cursor, limit\)/,
+    ],
     ['tool=echo&colour=red&size=9', /unknown filters colour, size/],
     ['cursor=not-an-id', /cursor: a cursor is the id of an event \(like 1764090000000-0\)/],
     ['cursor=1764090000000', /cursor: a cursor is the id of an event/],
@@ -70,9 +73,16 @@ test('/api/audit is for admins only', async () => {
 const run = (...argv: string[]) => cli([...argv, '-c', join(gateway.dir, 'airlock.yaml')], gateway.dir, { REDIS_URL: redis.url });
 
 test('`airlock audit --since yesterdayish` exits 1 with the reason', async () => {
-  const { code, stdout, stderr } = await airlock(['audit', '--since', 'yesterdayish', '-c', join(gateway.dir, 'airlock.yaml')], gateway.dir, { ...process.env, REDIS_URL: redis.url });
+  const { code, stdout, stderr } = await airlock(
+    ['audit', '--since', 'yesterdayish', '-c', join(gateway.dir, 'airlock.yaml')],
+    gateway.dir,
+    { ...process.env, REDIS_URL: redis.url },
+  );
   assert.equal(code, 1, stdout);
-  assert.match(stderr, /since: "yesterdayish" is not a date: use an ISO date or date-time \(2026-11-25, 2026-11-25T17:00:00Z\) or a time ago \(15m, 2h, 7d\)/);
+  assert.match(
+    stderr,
+    /since: "yesterdayish" is not a date: use an ISO date or date-time \(2026-11-25, 2026-11-25T17:00:00Z\) or a time ago \(15m, 2h, 7d\)/,
+  );
   assert.equal(stdout, '');
 });
 
@@ -106,7 +116,12 @@ const EXIT_WITHIN_MS = 60_000;
 function startOnce(dir: string): Promise<{ code: number | null; listening: boolean; hung: boolean; output: string }> {
   return new Promise((resolve) => {
     // Its own process group, so that a start that hangs is killed with any upstream it started.
-    const child = spawn(process.execPath, [AIRLOCK_BIN, 'start', '-c', join(dir, 'airlock.yaml')], { cwd: dir, env: { ...process.env, REDIS_URL: redis.url }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const child = spawn(process.execPath, [AIRLOCK_BIN, 'start', '-c', join(dir, 'airlock.yaml')], {
+      cwd: dir,
+      env: { ...process.env, REDIS_URL: redis.url },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    });
     let output = '';
     let listening = false;
     let hung = false;
@@ -158,19 +173,23 @@ const unwritable: { name: string; file: string; prepare?: (dir: string) => void;
 ];
 
 // Each start takes a few seconds of node start-up: they run side by side.
-test('an audit.file that cannot be written: `airlock start` fails at startup naming the file, and exits', { concurrency: true }, async (t) => {
-  await Promise.all(
-    unwritable.map((c) =>
-      t.test(`an audit.file ${c.name}`, { skip: c.skip ?? false }, async () => {
-        const { dir } = configTree(`${CONFIG}audit: { file: ./${c.file} }\n`, { 'policy.json': POLICY });
-        c.prepare?.(dir);
-        const { code, listening, hung, output } = await startOnce(dir);
-        assert.equal(listening, false, `airlock started with an unwritable audit file:\n${output}`);
-        const path = join(dir, c.file).replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-        assert.match(output, new RegExp(`audit\\.file: ${path} cannot be written \\(${c.problem.source}\\)`), output);
-        assert.equal(hung, false, `airlock start printed why it cannot start but was still running ${EXIT_WITHIN_MS / 1000} s later`);
-        assert.equal(code, 1, output);
-      }),
-    ),
-  );
-});
+test(
+  'an audit.file that cannot be written: `airlock start` fails at startup naming the file, and exits',
+  { concurrency: true },
+  async (t) => {
+    await Promise.all(
+      unwritable.map((c) =>
+        t.test(`an audit.file ${c.name}`, { skip: c.skip ?? false }, async () => {
+          const { dir } = configTree(`${CONFIG}audit: { file: ./${c.file} }\n`, { 'policy.json': POLICY });
+          c.prepare?.(dir);
+          const { code, listening, hung, output } = await startOnce(dir);
+          assert.equal(listening, false, `airlock started with an unwritable audit file:\n${output}`);
+          const path = join(dir, c.file).replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+          assert.match(output, new RegExp(`audit\\.file: ${path} cannot be written \\(${c.problem.source}\\)`), output);
+          assert.equal(hung, false, `airlock start printed why it cannot start but was still running ${EXIT_WITHIN_MS / 1000} s later`);
+          assert.equal(code, 1, output);
+        }),
+      ),
+    );
+  },
+);

@@ -7,9 +7,20 @@ import { airlock, cli } from '../support/run-cli.js';
 
 /** A config whose policy is valid, whose server (the real filesystem server) starts and whose audit trail is anchored, so that Redis is the only thing doctor can find wrong. */
 const tree = (audit = ['audit: { anchor_key: "doctor-anchor-key-0123456789abcdefghij" }']) =>
-  configTree(['servers:', '  fs:', `    command: ${JSON.stringify(process.execPath)}`, `    args: [${JSON.stringify(FILESYSTEM_SERVER)}, .]`, '    policy: policies/fs.yaml', ...audit, ''].join('\n'), {
-    'policies/fs.yaml': 'version: "1"\ndefault: deny\n',
-  });
+  configTree(
+    [
+      'servers:',
+      '  fs:',
+      `    command: ${JSON.stringify(process.execPath)}`,
+      `    args: [${JSON.stringify(FILESYSTEM_SERVER)}, .]`,
+      '    policy: policies/fs.yaml',
+      ...audit,
+      '',
+    ].join('\n'),
+    {
+      'policies/fs.yaml': 'version: "1"\ndefault: deny\n',
+    },
+  );
 
 let volatile: TestRedis;
 let durable: TestRedis;
@@ -26,7 +37,10 @@ test('`airlock doctor` against a Redis that keeps nothing on disk warns that app
   const { code, stdout, stderr } = await airlock(['doctor', '-c', file], dir, { ...process.env, REDIS_URL: volatile.url });
   assert.equal(code, 0, `${stdout}\n${stderr}`);
   assert.match(stdout, /^ok\s+redis: 127\.0\.0\.1:\d+: Redis \d+\.\d+\.\d+, PING [\d.]+ ms$/m);
-  assert.match(stdout, /^warn\s+redis persistence: off \(no AOF, no RDB snapshots\): pending approvals and the audit trail would not survive a Redis restart; set appendonly yes$/m);
+  assert.match(
+    stdout,
+    /^warn\s+redis persistence: off \(no AOF, no RDB snapshots\): pending approvals and the audit trail would not survive a Redis restart; set appendonly yes$/m,
+  );
   assert.match(stdout, /^\d+ checks: 0 failed, 1 warning$/m);
 });
 

@@ -18,9 +18,36 @@ const ALICE = 'alice-admin-token-0123456789';
 
 /** The CSV columns, as the export documents them. */
 const COLUMNS = [
-  'id', 'seq', 'time', 'event', 'instance', 'request_id', 'approval_id', 'grant', 'session', 'client', 'server', 'tool',
-  'decision', 'rule', 'reason', 'approvers', 'channel', 'result', 'duration_ms', 'detail', 'admin', 'digest', 'arguments', 'arguments_truncated', 'prev', 'hash',
-  'method', 'resource', 'prompt', 'checkpoint',
+  'id',
+  'seq',
+  'time',
+  'event',
+  'instance',
+  'request_id',
+  'approval_id',
+  'grant',
+  'session',
+  'client',
+  'server',
+  'tool',
+  'decision',
+  'rule',
+  'reason',
+  'approvers',
+  'channel',
+  'result',
+  'duration_ms',
+  'detail',
+  'admin',
+  'digest',
+  'arguments',
+  'arguments_truncated',
+  'prev',
+  'hash',
+  'method',
+  'resource',
+  'prompt',
+  'checkpoint',
 ];
 /** Text that breaks a naive CSV or JSON-lines writer. */
 const AWKWARD = 'comma, "quotes", a\nnewline, a\r\nCRLF and unicode: héllo ✓ 日本';
@@ -28,12 +55,17 @@ const REJECTION = 'no, "not" now\nsee ticket 7, then retry';
 const FORMULA = '=HYPERLINK("http://evil.example","click")';
 
 /** What verify says of checkpoints with no anchor key configured, in a trail that never had one. */
-const UNCHECKED = 'checkpoints not checked (no anchor key: set audit.anchor_key, or pass --anchor-key-env NAME): none in the trail; a cut at the end of the trail cannot be told';
+const UNCHECKED =
+  'checkpoints not checked (no anchor key: set audit.anchor_key, or pass --anchor-key-env NAME): none in the trail; a cut at the end of the trail cannot be told';
 
 const POLICY = {
   version: '1',
   default: 'deny',
-  tools: { echo: {}, write_file: { action: 'deny', reason: 'No writing, "ever",\nnot even logs' }, start_dicom_export_job: { action: 'require_approval', reason: 'Exports need a person' } },
+  tools: {
+    echo: {},
+    write_file: { action: 'deny', reason: 'No writing, "ever",\nnot even logs' },
+    start_dicom_export_job: { action: 'require_approval', reason: 'Exports need a person' },
+  },
 };
 
 let gateway: RunningGateway;
@@ -42,11 +74,19 @@ let entries: StreamEntry[];
 let events: AuditRecord[];
 
 before(async () => {
-  gateway = await startRecordingGateway({ policy: POLICY, agent: AGENT, admins: { alice: ALICE }, rugPull: true, config: ['approvals: { channel: console, timeout: 10m }', 'audit: { file: ./airlock-audit.jsonl }'] });
+  gateway = await startRecordingGateway({
+    policy: POLICY,
+    agent: AGENT,
+    admins: { alice: ALICE },
+    rugPull: true,
+    config: ['approvals: { channel: console, timeout: 10m }', 'audit: { file: ./airlock-audit.jsonl }'],
+  });
   mirror = join(gateway.dir, 'airlock-audit.jsonl');
   const agent = await gateway.connect('/mcp/fixture', AGENT);
   assert.equal(firstText(await agent.callTool({ name: 'echo', arguments: { text: AWKWARD } })), AWKWARD);
-  assertRefusal(await agent.callTool({ name: 'write_file', arguments: { path: 'a,b.txt', content: AWKWARD } }), 'POLICY DENIED', { decision: 'deny' });
+  assertRefusal(await agent.callTool({ name: 'write_file', arguments: { path: 'a,b.txt', content: AWKWARD } }), 'POLICY DENIED', {
+    decision: 'deny',
+  });
   for (const reason of [REJECTION, FORMULA]) {
     const call = track(agent.callTool({ name: 'start_dicom_export_job', arguments: { datastore: reason } }));
     const { id } = await pendingFor(gateway.url, ALICE, 'start_dicom_export_job');
@@ -75,7 +115,10 @@ test('CSV export opens with the header row and has one row per event, its fields
     const event = events[i]!;
     const cell = Object.fromEntries(COLUMNS.map((column, at) => [column, row[at]]));
     assert.equal(row.length, COLUMNS.length, `row ${i + 1} has every column`);
-    assert.deepEqual([cell.id, cell.seq, cell.event, cell.instance, cell.hash, cell.prev], [event.id, String(event.seq), event.event, event.instance, event.hash, event.prev]);
+    assert.deepEqual(
+      [cell.id, cell.seq, cell.event, cell.instance, cell.hash, cell.prev],
+      [event.id, String(event.seq), event.event, event.instance, event.hash, event.prev],
+    );
     assert.equal(cell.request_id, event.request_id ?? '');
     assert.equal(cell.digest, event.digest ?? '');
     if (event.arguments !== undefined) assert.deepEqual(JSON.parse(cell.arguments!), event.arguments, `seq ${event.seq} arguments`);
@@ -101,9 +144,17 @@ test('filters given to `audit export` select what is exported', async () => {
   assert.equal(rejectedOnly.code, 0, rejectedOnly.stderr);
   const rows = parseCsv(rejectedOnly.stdout);
   assert.deepEqual(rows[0], COLUMNS);
-  assert.deepEqual(rows.slice(1).map((row) => row[COLUMNS.indexOf('seq')]), events.filter((e) => e.event === 'rejected').map((e) => String(e.seq)), '--decision rejected');
+  assert.deepEqual(
+    rows.slice(1).map((row) => row[COLUMNS.indexOf('seq')]),
+    events.filter((e) => e.event === 'rejected').map((e) => String(e.seq)),
+    '--decision rejected',
+  );
   const echoOnly = await run('audit', 'export', '--tool', 'echo');
-  assert.deepEqual(lines(echoOnly.stdout).map((line) => (JSON.parse(line) as AuditRecord).seq), events.filter((e) => e.tool === 'echo').map((e) => e.seq), '--tool echo');
+  assert.deepEqual(
+    lines(echoOnly.stdout).map((line) => (JSON.parse(line) as AuditRecord).seq),
+    events.filter((e) => e.tool === 'echo').map((e) => e.seq),
+    '--tool echo',
+  );
   const future = await run('audit', 'export', '--format', 'csv', '--since', '2999-01-01');
   assert.deepEqual(parseCsv(future.stdout), [COLUMNS], '--since in the future: the header alone');
 });
@@ -123,7 +174,11 @@ test('`audit export` and `audit verify` read the config that -c names, not the o
 });
 
 test('JSONL export: each line is valid JSON and is the stream entry, byte for byte, with its id first', async () => {
-  const { code, stdout, stderr } = await airlock(['audit', 'export', '--format', 'jsonl', '-c', join(gateway.dir, 'airlock.yaml')], gateway.dir, { ...process.env, REDIS_URL: gateway.redis.url });
+  const { code, stdout, stderr } = await airlock(
+    ['audit', 'export', '--format', 'jsonl', '-c', join(gateway.dir, 'airlock.yaml')],
+    gateway.dir,
+    { ...process.env, REDIS_URL: gateway.redis.url },
+  );
   assert.equal(code, 0, stderr);
   const exported = lines(stdout);
   assert.equal(exported.length, entries.length, 'one line per event');
@@ -155,7 +210,10 @@ test('the audit.file mirror holds the stream line for line, and verifies on its 
   );
   const fileOnly = await run('audit', 'verify', '--file', 'airlock-audit.jsonl', '--no-redis');
   assert.equal(fileOnly.code, 0, fileOnly.stderr);
-  assert.equal(fileOnly.stdout, `airlock-audit.jsonl: chain intact: ${entries.length} events, seq 1–${entries.length}\nairlock-audit.jsonl: ${UNCHECKED}`);
+  assert.equal(
+    fileOnly.stdout,
+    `airlock-audit.jsonl: chain intact: ${entries.length} events, seq 1–${entries.length}\nairlock-audit.jsonl: ${UNCHECKED}`,
+  );
 });
 
 test('a JSONL export verifies like the mirror', async () => {
@@ -166,7 +224,7 @@ test('a JSONL export verifies like the mirror', async () => {
   assert.equal(stdout, `export.jsonl: chain intact: ${entries.length} events, seq 1–${entries.length}\nexport.jsonl: ${UNCHECKED}`);
 });
 
-test('one byte edited in the mirror: `airlock audit verify` exits 1 naming the file, its line and the event\'s seq; Redis still verifies', async () => {
+test("one byte edited in the mirror: `airlock audit verify` exits 1 naming the file, its line and the event's seq; Redis still verifies", async () => {
   const original = readFileSync(mirror, 'utf8');
   const at = lines(original).findIndex((line) => line.includes('"event":"denied"'));
   assert.ok(at > 0);
@@ -176,10 +234,18 @@ test('one byte edited in the mirror: `airlock audit verify` exits 1 naming the f
   assert.equal(Buffer.byteLength(edited.join('\n')), Buffer.byteLength(lines(original).join('\n')));
   writeFileSync(mirror, `${edited.join('\n')}\n`);
   try {
-    const { code, stdout, stderr } = await airlock(['audit', 'verify', '-c', join(gateway.dir, 'airlock.yaml')], gateway.dir, { ...process.env, REDIS_URL: gateway.redis.url });
+    const { code, stdout, stderr } = await airlock(['audit', 'verify', '-c', join(gateway.dir, 'airlock.yaml')], gateway.dir, {
+      ...process.env,
+      REDIS_URL: gateway.redis.url,
+    });
     assert.equal(code, 1, stdout);
     assert.match(stdout, /^audit trail in Redis: chain intact/);
-    assert.match(stderr, new RegExp(`^airlock-audit\\.jsonl: BROKEN after ${at} good events: event seq ${seq} \\(.*airlock-audit\\.jsonl line ${at + 1}, denied fixture/write_file at .*\\) was changed`));
+    assert.match(
+      stderr,
+      new RegExp(
+        `^airlock-audit\\.jsonl: BROKEN after ${at} good events: event seq ${seq} \\(.*airlock-audit\\.jsonl line ${at + 1}, denied fixture/write_file at .*\\) was changed`,
+      ),
+    );
   } finally {
     writeFileSync(mirror, original);
   }
@@ -189,5 +255,10 @@ test('one byte edited in the mirror: `airlock audit verify` exits 1 naming the f
   writeFileSync(copy, lines(original).slice(0, -2).concat(lines(original).at(-1)!).join('\n') + '\n');
   const removed = await run('audit', 'verify', '--file', 'copy.jsonl', '--no-redis');
   assert.equal(removed.code, 1);
-  assert.match(removed.stderr, new RegExp(`event seq ${events.at(-1)!.seq} \\(.*copy\\.jsonl line ${lastLine - 1}, .*follows seq ${events.at(-3)!.seq}: event seq ${events.at(-2)!.seq} was removed or moved`));
+  assert.match(
+    removed.stderr,
+    new RegExp(
+      `event seq ${events.at(-1)!.seq} \\(.*copy\\.jsonl line ${lastLine - 1}, .*follows seq ${events.at(-3)!.seq}: event seq ${events.at(-2)!.seq} was removed or moved`,
+    ),
+  );
 });

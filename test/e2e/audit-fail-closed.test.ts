@@ -12,18 +12,28 @@ import { cli } from '../support/run-cli.js';
 
 const AGENT = 'agent-token-0123456789';
 const ALICE = 'alice-admin-token-0123456789';
-const POLICY = { version: '1', default: 'deny', tools: { echo: {}, start_dicom_export_job: { action: 'require_approval', reason: 'Exports need a person' } } };
+const POLICY = {
+  version: '1',
+  default: 'deny',
+  tools: { echo: {}, start_dicom_export_job: { action: 'require_approval', reason: 'Exports need a person' } },
+};
 
 let gateway: RunningGateway;
 let agent: Client;
 
 before(async () => {
-  gateway = await startRecordingGateway({ policy: POLICY, agent: AGENT, admins: { alice: ALICE }, config: ['approvals: { channel: console, timeout: 10m }'] });
+  gateway = await startRecordingGateway({
+    policy: POLICY,
+    agent: AGENT,
+    admins: { alice: ALICE },
+    config: ['approvals: { channel: console, timeout: 10m }'],
+  });
   agent = await gateway.connect('/mcp/fixture', AGENT);
 });
 after(() => gateway?.stop());
 
-const exportsReached = (datastore: string) => upstreamCalls(gateway, 'fixture', 'start_dicom_export_job').filter((a) => a.datastore === datastore).length;
+const exportsReached = (datastore: string) =>
+  upstreamCalls(gateway, 'fixture', 'start_dicom_export_job').filter((a) => a.datastore === datastore).length;
 const approve = (id: string) => api(gateway.url, `/api/approvals/${id}/approve`, ALICE, { method: 'POST', body: { reason: 'go ahead' } });
 
 /**
@@ -41,16 +51,26 @@ async function breakAuditWrites(): Promise<() => Promise<void>> {
 test('a held call whose approved event cannot be written is not released: the agent gets [UNAVAILABLE] and the server never sees the call', async () => {
   const held = track(agent.callTool({ name: 'start_dicom_export_job', arguments: { datastore: 'must-not-run' } }));
   const { id } = await pendingFor(gateway.url, ALICE, 'start_dicom_export_job');
-  await waitForEvents(gateway.redis.url, 'the approval_requested event', (all) => all.some((e) => e.event === 'approval_requested' && e.approval_id === id));
+  await waitForEvents(gateway.redis.url, 'the approval_requested event', (all) =>
+    all.some((e) => e.event === 'approval_requested' && e.approval_id === id),
+  );
 
   const restore = await breakAuditWrites();
   try {
     // Calls that only record events are not held up by the trail.
-    assert.equal(firstText(await agent.callTool({ name: 'echo', arguments: { text: 'while the trail is down' } })), 'while the trail is down');
+    assert.equal(
+      firstText(await agent.callTool({ name: 'echo', arguments: { text: 'while the trail is down' } })),
+      'while the trail is down',
+    );
     const decided = await approve(id);
     assert.equal(decided.status, 200, JSON.stringify(decided.body));
     const { text } = assertRefusal(await held.promise, 'UNAVAILABLE', { decision: 'unavailable', approval_id: id });
-    assert.match(text, new RegExp(`^\\[UNAVAILABLE\\] ${id} was approved, but Airlock could not write the approval to its audit trail \\(.+\\), so the call was not sent; retry later\\.$`));
+    assert.match(
+      text,
+      new RegExp(
+        `^\\[UNAVAILABLE\\] ${id} was approved, but Airlock could not write the approval to its audit trail \\(.+\\), so the call was not sent; retry later\\.$`,
+      ),
+    );
     assert.equal(exportsReached('must-not-run'), 0, 'the upstream never saw the call');
     const shown = await approvalOf(gateway, ALICE, id);
     assert.equal(shown.state, 'approved');
@@ -61,7 +81,12 @@ test('a held call whose approved event cannot be written is not released: the ag
   }
 
   // Once the trail takes events again, what was queued is written, in order, in one unbroken chain.
-  const events = await waitForEvents(gateway.redis.url, 'the unavailable event of the approval', (all) => all.some((e) => e.event === 'unavailable' && e.approval_id === id), 15_000);
+  const events = await waitForEvents(
+    gateway.redis.url,
+    'the unavailable event of the approval',
+    (all) => all.some((e) => e.event === 'unavailable' && e.approval_id === id),
+    15_000,
+  );
   const ofApproval = events.filter((e) => e.approval_id === id).map((e) => e.event);
   console.log(`events of ${id} once the trail is back: ${ofApproval.join(' → ')}`);
   assert.equal(ofApproval[0], 'approval_requested');
@@ -82,7 +107,12 @@ test('once the trail takes events again, the next approved call is released and 
   assert.equal((await approve(id)).status, 200);
   assert.match(firstText(await held.promise), /^export job \w+ started$/);
   assert.equal(exportsReached('after-recovery'), 1);
-  const events = await waitForEvents(gateway.redis.url, 'the executed event', (all) => all.some((e) => e.event === 'executed' && e.approval_id === id));
-  assert.deepEqual(events.filter((e) => e.approval_id === id).map((e) => e.event), ['approval_requested', 'approved', 'executed']);
+  const events = await waitForEvents(gateway.redis.url, 'the executed event', (all) =>
+    all.some((e) => e.event === 'executed' && e.approval_id === id),
+  );
+  assert.deepEqual(
+    events.filter((e) => e.approval_id === id).map((e) => e.event),
+    ['approval_requested', 'approved', 'executed'],
+  );
   assert.equal((await streamEvents(gateway.redis.url)).map((e) => e.seq).join(), events.map((_, i) => i + 1).join());
 });

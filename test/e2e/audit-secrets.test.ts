@@ -54,14 +54,24 @@ const REDACTED_SHAPE = (label: string) => ({
 const POLICY = {
   version: '1',
   default: 'deny',
-  tools: { echo: {}, write_file: { action: 'deny', reason: 'No writing' }, start_dicom_export_job: { action: 'require_approval', reason: 'Exports need a person' } },
+  tools: {
+    echo: {},
+    write_file: { action: 'deny', reason: 'No writing' },
+    start_dicom_export_job: { action: 'require_approval', reason: 'Exports need a person' },
+  },
 };
 
 let gateway: RunningGateway;
 let agent: Client;
 
 before(async () => {
-  gateway = await startRecordingGateway({ policy: POLICY, agent: AGENT, admins: { alice: ALICE }, rugPull: true, config: ['approvals: { channel: console, timeout: 10m }', 'audit: { file: ./airlock-audit.jsonl }'] });
+  gateway = await startRecordingGateway({
+    policy: POLICY,
+    agent: AGENT,
+    admins: { alice: ALICE },
+    rugPull: true,
+    config: ['approvals: { channel: console, timeout: 10m }', 'audit: { file: ./airlock-audit.jsonl }'],
+  });
   agent = await gateway.connect('/mcp/fixture', AGENT);
 });
 after(() => gateway?.stop());
@@ -70,7 +80,10 @@ after(() => gateway?.stop());
 function canonical(value: unknown): string {
   if (value === null || typeof value !== 'object') return JSON.stringify(value);
   if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
-  return `{${Object.keys(value).sort().map((k) => `${JSON.stringify(k)}:${canonical((value as Record<string, unknown>)[k])}`).join(',')}}`;
+  return `{${Object.keys(value)
+    .sort()
+    .map((k) => `${JSON.stringify(k)}:${canonical((value as Record<string, unknown>)[k])}`)
+    .join(',')}}`;
 }
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 /** The digest as documented: HMAC-SHA256 of the canonical JSON under the deployment's key in Redis. */
@@ -84,34 +97,53 @@ async function keyedDigest(args: unknown): Promise<string> {
 async function everythingStored(): Promise<Record<string, string>> {
   const redis = await withRedis(gateway.redis.url, async (client) => {
     const keys = await client.keys('*audit*');
-    const dumps = await Promise.all(keys.map(async (key) => `${key}: ${JSON.stringify(await client.type(key) === 'stream' ? await client.xrange(key, '-', '+') : await client.get(key))}`));
+    const dumps = await Promise.all(
+      keys.map(
+        async (key) =>
+          `${key}: ${JSON.stringify((await client.type(key)) === 'stream' ? await client.xrange(key, '-', '+') : await client.get(key))}`,
+      ),
+    );
     return dumps.join('\n');
   });
-  const run = (format: string) => cli(['audit', 'export', '--format', format, '-c', join(gateway.dir, 'airlock.yaml')], gateway.dir, { REDIS_URL: gateway.redis.url });
+  const run = (format: string) =>
+    cli(['audit', 'export', '--format', format, '-c', join(gateway.dir, 'airlock.yaml')], gateway.dir, { REDIS_URL: gateway.redis.url });
   const [jsonl, csv] = await Promise.all([run('jsonl'), run('csv')]);
   return { redis, mirror: readFileSync(join(gateway.dir, 'airlock-audit.jsonl'), 'utf8'), jsonl: jsonl.stdout, csv: csv.stdout };
 }
 
 function assertNoSecrets(stored: Record<string, string>, secrets: Record<string, string>): void {
   for (const [where, text] of Object.entries(stored)) {
-    for (const [name, secret] of Object.entries(secrets)) assert.ok(!text.includes(secret), `the ${name} secret ${JSON.stringify(secret)} is stored in ${where}`);
+    for (const [name, secret] of Object.entries(secrets))
+      assert.ok(!text.includes(secret), `the ${name} secret ${JSON.stringify(secret)} is stored in ${where}`);
   }
 }
 
 test('secrets in allowed, denied and approved calls are redacted in every stored copy of the trail, while the digest of what was sent is kept', async () => {
   const allowedArgs = secretArgs('allowed');
   assert.equal(firstText(await agent.callTool({ name: 'echo', arguments: allowedArgs })), 'allowed');
-  assertRefusal(await agent.callTool({ name: 'write_file', arguments: { path: 'x', content: 'y', ...secretArgs('denied') } }), 'POLICY DENIED', { decision: 'deny' });
+  assertRefusal(
+    await agent.callTool({ name: 'write_file', arguments: { path: 'x', content: 'y', ...secretArgs('denied') } }),
+    'POLICY DENIED',
+    { decision: 'deny' },
+  );
   const heldArgs = { datastore: 'prod', ...secretArgs('held') };
   const held = track(agent.callTool({ name: 'start_dicom_export_job', arguments: heldArgs }));
   const request = await pendingFor(gateway.url, ALICE, 'start_dicom_export_job');
-  assert.equal((await api(gateway.url, `/api/approvals/${request.id}/approve`, ALICE, { method: 'POST', body: { reason: 'ok' } })).status, 200);
+  assert.equal(
+    (await api(gateway.url, `/api/approvals/${request.id}/approve`, ALICE, { method: 'POST', body: { reason: 'ok' } })).status,
+    200,
+  );
   assert.notEqual((await held.promise).isError, true);
   // The call itself was sent unredacted: redaction is for what is kept.
   assert.equal((upstreamCalls(gateway, 'fixture', 'start_dicom_export_job')[0] as { password?: string }).password, SECRET.password);
 
-  const events = await waitForEvents(gateway.redis.url, 'the approved call executed', (all) => all.some((e) => e.event === 'executed' && e.approval_id === request.id));
-  await until('the mirror to catch up', () => readFileSync(join(gateway.dir, 'airlock-audit.jsonl'), 'utf8').split('\n').filter(Boolean).length === events.length);
+  const events = await waitForEvents(gateway.redis.url, 'the approved call executed', (all) =>
+    all.some((e) => e.event === 'executed' && e.approval_id === request.id),
+  );
+  await until(
+    'the mirror to catch up',
+    () => readFileSync(join(gateway.dir, 'airlock-audit.jsonl'), 'utf8').split('\n').filter(Boolean).length === events.length,
+  );
 
   const stored = await everythingStored();
   assertNoSecrets(stored, SECRET);
@@ -138,7 +170,10 @@ test('secrets in allowed, denied and approved calls are redacted in every stored
     for (const [where, text] of Object.entries(stored)) assert.ok(text.includes(digest), `the digest ${digest} is in ${where}`);
   }
   // An unkeyed hash of the arguments would let whoever holds a copy test guesses of the redacted secret offline.
-  const guessable = { 'sha256 of the allowed arguments': sha256(canonical(allowedArgs)), 'sha256 of the held arguments': sha256(canonical(heldArgs)) };
+  const guessable = {
+    'sha256 of the allowed arguments': sha256(canonical(allowedArgs)),
+    'sha256 of the held arguments': sha256(canonical(heldArgs)),
+  };
   assertNoSecrets(stored, guessable);
   assertNoSecrets(stored, { 'digest key': (await withRedis(gateway.redis.url, (client) => client.get('{airlock}:digest-key')))! });
 });
@@ -148,7 +183,9 @@ test('a raw header line "Authorization: Bearer …" in a list of strings is not 
   const cookie = 'session=raw-cookie-secret-e2e-0006';
   const args = { text: 'header lines', headers: [`Authorization: Bearer ${token}`, `Cookie: ${cookie}`, 'Accept: text/plain'] };
   assert.equal(firstText(await agent.callTool({ name: 'echo', arguments: args })), 'header lines');
-  await waitForEvents(gateway.redis.url, 'the header-lines call', (all) => all.some((e) => e.event === 'allowed' && (e.arguments as { text?: string } | undefined)?.text === 'header lines'));
+  await waitForEvents(gateway.redis.url, 'the header-lines call', (all) =>
+    all.some((e) => e.event === 'allowed' && (e.arguments as { text?: string } | undefined)?.text === 'header lines'),
+  );
   const stored = (await streamEvents(gateway.redis.url)).map((e) => JSON.stringify(e)).join('\n');
   assertNoSecrets({ 'the Redis stream': stored }, { token, cookie });
 });

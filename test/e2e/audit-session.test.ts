@@ -36,13 +36,23 @@ let agent: Client;
 let transport: StreamableHTTPClientTransport;
 
 /** What the session did, filled in by the first test and checked by the others. */
-const calls: { approvedId?: string; rejectedId?: string; expiredId?: string; withdrawnId?: string; ids: Record<string, string> } = { ids: {} };
+const calls: { approvedId?: string; rejectedId?: string; expiredId?: string; withdrawnId?: string; ids: Record<string, string> } = {
+  ids: {},
+};
 let events: AuditRecord[] = [];
 
 before(async () => {
-  gateway = await startRecordingGateway({ policy: POLICY, agent: AGENT, admins: { alice: ALICE, bob: BOB, carol: CAROL }, rugPull: true, config: ['approvals: { channel: console, timeout: 10m }'] });
+  gateway = await startRecordingGateway({
+    policy: POLICY,
+    agent: AGENT,
+    admins: { alice: ALICE, bob: BOB, carol: CAROL },
+    rugPull: true,
+    config: ['approvals: { channel: console, timeout: 10m }'],
+  });
   agent = new Client({ name: CLIENT_NAME, version: '2.3.4' });
-  transport = new StreamableHTTPClientTransport(new URL('/mcp/fixture', gateway.url), { requestInit: { headers: { Authorization: `Bearer ${AGENT}` } } });
+  transport = new StreamableHTTPClientTransport(new URL('/mcp/fixture', gateway.url), {
+    requestInit: { headers: { Authorization: `Bearer ${AGENT}` } },
+  });
   await agent.connect(transport);
 });
 after(async () => {
@@ -50,11 +60,17 @@ after(async () => {
   await gateway?.stop();
 });
 
-const decide = (id: string, verdict: 'approve' | 'reject', token: string, reason: string) => api(gateway.url, `/api/approvals/${id}/${verdict}`, token, { method: 'POST', body: { reason } });
-const requestIdOf = (result: unknown): string => String((result as { _meta?: Record<string, { request_id?: string }> })._meta?.['airlock/decision']?.request_id);
+const decide = (id: string, verdict: 'approve' | 'reject', token: string, reason: string) =>
+  api(gateway.url, `/api/approvals/${id}/${verdict}`, token, { method: 'POST', body: { reason } });
+const requestIdOf = (result: unknown): string =>
+  String((result as { _meta?: Record<string, { request_id?: string }> })._meta?.['airlock/decision']?.request_id);
 /** The request id of the one allowed call of `tool` whose stored arguments are `args` (an allowed call's result carries no request id). */
 function requestIdByArgs(tool: string, args: Record<string, unknown>): string {
-  const ids = new Set(events.filter((e) => e.event === 'allowed' && e.tool === tool && JSON.stringify(e.arguments) === JSON.stringify(args)).map((e) => String(e.request_id)));
+  const ids = new Set(
+    events
+      .filter((e) => e.event === 'allowed' && e.tool === tool && JSON.stringify(e.arguments) === JSON.stringify(args))
+      .map((e) => String(e.request_id)),
+  );
   assert.equal(ids.size, 1, `exactly one allowed ${tool} call with arguments ${JSON.stringify(args)}: ${[...ids].join(', ')}`);
   return [...ids][0]!;
 }
@@ -62,7 +78,9 @@ function requestIdByArgs(tool: string, args: Record<string, unknown>): string {
 test('a session with an allowed, denied, rate-limited, approved, rejected and expired call: each gets the answer it should', async () => {
   assert.equal(firstText(await agent.callTool({ name: 'echo', arguments: { text: 'allowed call' } })), 'allowed call');
 
-  const denied = assertRefusal(await agent.callTool({ name: 'write_file', arguments: { path: 'x.txt', content: 'y' } }), 'POLICY DENIED', { decision: 'deny' });
+  const denied = assertRefusal(await agent.callTool({ name: 'write_file', arguments: { path: 'x.txt', content: 'y' } }), 'POLICY DENIED', {
+    decision: 'deny',
+  });
   calls.ids.denied = denied.meta.request_id;
 
   assert.notEqual((await agent.callTool({ name: 'pid' })).isError, true);
@@ -94,18 +112,29 @@ test('a session with an allowed, denied, rate-limited, approved, rejected and ex
   // Two more ends the issue lists: a hidden tool, and a held call the agent gives up on.
   await assert.rejects(agent.callTool({ name: 'rug_pull' }), /rug_pull/);
   const giveUp = new AbortController();
-  const withdrawnCall = track(agent.callTool({ name: 'start_dicom_export_job', arguments: { datastore: 'withdraw-me' } }, undefined, { signal: giveUp.signal }));
+  const withdrawnCall = track(
+    agent.callTool({ name: 'start_dicom_export_job', arguments: { datastore: 'withdraw-me' } }, undefined, { signal: giveUp.signal }),
+  );
   calls.withdrawnId = (await pendingFor(gateway.url, ALICE, 'start_dicom_export_job')).id;
   giveUp.abort('the agent changed its mind');
   await assert.rejects(withdrawnCall.promise);
 
   assert.deepEqual(
-    ['echo', 'write_file', 'pid', 'start_dicom_export_job', 'sleep', 'rug_pull'].map((tool) => upstreamCalls(gateway, 'fixture', tool).length),
+    ['echo', 'write_file', 'pid', 'start_dicom_export_job', 'sleep', 'rug_pull'].map(
+      (tool) => upstreamCalls(gateway, 'fixture', tool).length,
+    ),
     [1, 0, 1, 1, 0, 0],
     'only the allowed, the first pid and the approved call reached the server',
   );
   // The executed events are recorded after the answer goes out, a withdrawal once the gateway hears of it: wait for them.
-  events = await waitForEvents(gateway.redis.url, 'three executed events, one expired, one withdrawn', (all) => all.filter((e) => e.event === 'executed').length === 3 && all.some((e) => e.event === 'expired') && all.some((e) => e.event === 'withdrawn'));
+  events = await waitForEvents(
+    gateway.redis.url,
+    'three executed events, one expired, one withdrawn',
+    (all) =>
+      all.filter((e) => e.event === 'executed').length === 3 &&
+      all.some((e) => e.event === 'expired') &&
+      all.some((e) => e.event === 'withdrawn'),
+  );
   calls.ids.allowed = requestIdByArgs('echo', { text: 'allowed call' });
   calls.ids.firstPid = requestIdByArgs('pid', {});
   calls.ids.hidden = String(events.find((e) => e.event === 'hidden')?.request_id);
@@ -125,9 +154,14 @@ test('each call yields its events in order: allowed→executed, denied, rate_lim
     hidden: ['hidden'],
     withdrawn: ['approval_requested', 'withdrawn'],
   };
-  for (const [call, steps] of Object.entries(expected)) assert.deepEqual(stepsOf(events, calls.ids[call]!), steps, `${call} (request ${calls.ids[call]})`);
+  for (const [call, steps] of Object.entries(expected))
+    assert.deepEqual(stepsOf(events, calls.ids[call]!), steps, `${call} (request ${calls.ids[call]})`);
   const callEvents = events.filter((e) => e.request_id !== undefined);
-  assert.equal(callEvents.length, Object.values(expected).flat().length, `no other call events: ${JSON.stringify(callEvents.map((e) => e.event))}`);
+  assert.equal(
+    callEvents.length,
+    Object.values(expected).flat().length,
+    `no other call events: ${JSON.stringify(callEvents.map((e) => e.event))}`,
+  );
   // Around the approved call's own events, the refused click sits between the request and the approval.
   assert.deepEqual(
     events.filter((e) => e.approval_id === calls.approvedId).map((e) => e.event),
@@ -136,8 +170,12 @@ test('each call yields its events in order: allowed→executed, denied, rate_lim
 });
 
 test('every event is numbered in one chain from 1, names this instance, and every call event carries grant, session, client, server and tool', () => {
-  assert.deepEqual(events.map((e) => e.seq), events.map((_, i) => i + 1));
-  for (let i = 1; i < events.length; i++) assert.equal(events[i]!.prev, events[i - 1]!.hash, `seq ${events[i]!.seq} links to the one before`);
+  assert.deepEqual(
+    events.map((e) => e.seq),
+    events.map((_, i) => i + 1),
+  );
+  for (let i = 1; i < events.length; i++)
+    assert.equal(events[i]!.prev, events[i - 1]!.hash, `seq ${events[i]!.seq} links to the one before`);
   const instance = `gateway@${hostname()}:${gateway.process.pid}`;
   const started = Date.now() - 120_000;
   for (const event of events) {
@@ -147,7 +185,11 @@ test('every event is numbered in one chain from 1, names this instance, and ever
   assert.ok(transport.sessionId, 'the session has an id');
   for (const event of events.filter((e) => e.request_id !== undefined)) {
     const facts = { grant: event.grant, session: event.session, client: event.client, server: event.server };
-    assert.deepEqual(facts, { grant: 'agent', session: transport.sessionId, client: CLIENT_NAME, server: 'fixture' }, `seq ${event.seq} (${event.event})`);
+    assert.deepEqual(
+      facts,
+      { grant: 'agent', session: transport.sessionId, client: CLIENT_NAME, server: 'fixture' },
+      `seq ${event.seq} (${event.event})`,
+    );
     assert.equal(typeof event.tool, 'string');
   }
 });
@@ -159,14 +201,20 @@ test('the policy outcome events record the decision, the rule and the reason; ex
     return found[0]!;
   };
   const allowed = one('allowed', 'allowed');
-  assert.deepEqual([allowed.tool, allowed.decision, allowed.rule, allowed.arguments], ['echo', 'allow', 'tools.echo', { text: 'allowed call' }]);
+  assert.deepEqual(
+    [allowed.tool, allowed.decision, allowed.rule, allowed.arguments],
+    ['echo', 'allow', 'tools.echo', { text: 'allowed call' }],
+  );
   assert.match(allowed.digest ?? '', /^[0-9a-f]{64}$/);
   const executed = one('allowed', 'executed');
   assert.equal(executed.result, 'ok');
   assert.ok(typeof executed.duration_ms === 'number' && executed.duration_ms >= 0, `duration ${executed.duration_ms}`);
 
   const denied = one('denied', 'denied');
-  assert.deepEqual([denied.tool, denied.decision, denied.rule, denied.reason], ['write_file', 'deny', 'tools.write_file', 'Agents may not write files here']);
+  assert.deepEqual(
+    [denied.tool, denied.decision, denied.rule, denied.reason],
+    ['write_file', 'deny', 'tools.write_file', 'Agents may not write files here'],
+  );
   assert.deepEqual(denied.arguments, { path: 'x.txt', content: 'y' });
 
   const limited = one('rateLimited', 'rate_limited');
@@ -184,7 +232,15 @@ test('held calls record the approval id, the channel, who decided (admin name, v
   const requested = of(calls.approvedId, 'approval_requested');
   assert.deepEqual(
     [requested.request_id, requested.tool, requested.decision, requested.rule, requested.reason, requested.channel, requested.arguments],
-    [calls.ids.approved, 'start_dicom_export_job', 'require_approval', 'tools.start_dicom_export_job', 'Exports need a person', 'console', { datastore: 'approve-me' }],
+    [
+      calls.ids.approved,
+      'start_dicom_export_job',
+      'require_approval',
+      'tools.start_dicom_export_job',
+      'Exports need a person',
+      'console',
+      { datastore: 'approve-me' },
+    ],
   );
   const approved = of(calls.approvedId, 'approved');
   assert.equal(approved.request_id, calls.ids.approved);
@@ -194,13 +250,19 @@ test('held calls record the approval id, the channel, who decided (admin name, v
   const [alice] = approved.approvers!;
   assert.deepEqual({ ...alice, at: undefined }, { id: 'alice', via: 'console', verdict: 'approve', at: undefined });
   // One machine's clock stamps all three (Redis's for the vote): the vote comes after the request and before its event.
-  assert.ok(typeof alice?.at === 'number' && Date.parse(requested.time) <= alice.at && alice.at <= Date.parse(approved.time), `approved at ${alice?.at}, requested ${requested.time}, approved event ${approved.time}`);
+  assert.ok(
+    typeof alice?.at === 'number' && Date.parse(requested.time) <= alice.at && alice.at <= Date.parse(approved.time),
+    `approved at ${alice?.at}, requested ${requested.time}, approved event ${approved.time}`,
+  );
   assert.equal(approved.digest, requested.digest, 'the approved event carries the digest of the arguments that were approved');
   const executed = of(calls.approvedId, 'executed');
   assert.deepEqual([executed.request_id, executed.result], [calls.ids.approved, 'ok']);
 
   const refused = of(calls.approvedId, 'decision_refused');
-  assert.deepEqual(refused.approvers?.map((a) => [a.id, a.via, a.verdict]), [['carol', 'console', 'approve']]);
+  assert.deepEqual(
+    refused.approvers?.map((a) => [a.id, a.via, a.verdict]),
+    [['carol', 'console', 'approve']],
+  );
   assert.match(refused.reason ?? '', /carol is not an approver/);
 
   const rejected = of(calls.rejectedId, 'rejected');
@@ -222,17 +284,32 @@ test('held calls record the approval id, the channel, who decided (admin name, v
 });
 
 /** The events `who` decided, tried to decide, or did as an admin. */
-const theirs = (who: string) => events.filter((e) => e.admin === who || (e.approvers ?? []).some((a) => a.id === who || a.name === who)).map((e) => e.seq);
+const theirs = (who: string) =>
+  events.filter((e) => e.admin === who || (e.approvers ?? []).some((a) => a.id === who || a.name === who)).map((e) => e.seq);
 
-test('`airlock audit --approver alice --json` finds exactly alice\'s events', async () => {
+test("`airlock audit --approver alice --json` finds exactly alice's events", async () => {
   const env = { ...process.env, REDIS_URL: gateway.redis.url };
-  const { code, stdout, stderr } = await airlock(['audit', '--approver', 'alice', '--json', '-c', join(gateway.dir, 'airlock.yaml')], gateway.dir, env);
+  const { code, stdout, stderr } = await airlock(
+    ['audit', '--approver', 'alice', '--json', '-c', join(gateway.dir, 'airlock.yaml')],
+    gateway.dir,
+    env,
+  );
   assert.equal(code, 0, stderr);
   const page = JSON.parse(stdout) as { events: AuditRecord[]; next?: string };
-  assert.deepEqual(page.events.map((e) => [e.seq, e.event]), [[events.find((e) => e.event === 'approved')!.seq, 'approved']]);
-  assert.deepEqual(page.events.map((e) => e.seq), theirs('alice'));
+  assert.deepEqual(
+    page.events.map((e) => [e.seq, e.event]),
+    [[events.find((e) => e.event === 'approved')!.seq, 'approved']],
+  );
+  assert.deepEqual(
+    page.events.map((e) => e.seq),
+    theirs('alice'),
+  );
   assert.equal(page.next, undefined);
-  assert.deepEqual(page.events[0], events.find((e) => e.event === 'approved'), 'the event as stored, with its stream id');
+  assert.deepEqual(
+    page.events[0],
+    events.find((e) => e.event === 'approved'),
+    'the event as stored, with its stream id',
+  );
 });
 
 test('the approver filter of the CLI and of /api/audit agree, per admin, with the stored events', async () => {
@@ -245,9 +322,21 @@ test('the approver filter of the CLI and of /api/audit agree, per admin, with th
     const fromApi = await api(gateway.url, `/api/audit?approver=${who}`, ALICE);
     assert.equal(fromApi.status, 200, JSON.stringify(fromApi.body));
     const apiEvents = fromApi.body.events as AuditRecord[];
-    assert.deepEqual(cliEvents.map((e) => e.event), names, `cli, ${who}`);
-    assert.deepEqual(cliEvents.map((e) => e.seq), theirs(who), `cli, ${who}`);
-    assert.deepEqual(apiEvents.map((e) => e.seq), theirs(who), `api, ${who}`);
+    assert.deepEqual(
+      cliEvents.map((e) => e.event),
+      names,
+      `cli, ${who}`,
+    );
+    assert.deepEqual(
+      cliEvents.map((e) => e.seq),
+      theirs(who),
+      `cli, ${who}`,
+    );
+    assert.deepEqual(
+      apiEvents.map((e) => e.seq),
+      theirs(who),
+      `api, ${who}`,
+    );
   }
 });
 
@@ -259,13 +348,34 @@ test('the other filters select the same events as the stored fields say, and the
   };
   const all = await streamEvents(gateway.redis.url);
   const where = (keep: (e: AuditRecord) => boolean) => all.filter(keep).map((e) => e.seq);
-  assert.deepEqual(await seqs(`request_id=${calls.ids.approved}`), where((e) => e.request_id === calls.ids.approved));
-  assert.deepEqual(await seqs(`approval_id=${calls.rejectedId}`), where((e) => e.approval_id === calls.rejectedId));
-  assert.deepEqual(await seqs('tool=pid'), where((e) => e.tool === 'pid'));
-  assert.deepEqual(await seqs('decision=rate_limited'), where((e) => e.event === 'rate_limited'));
-  assert.deepEqual(await seqs('decision=require_approval'), where((e) => e.decision === 'require_approval'));
-  assert.deepEqual(await seqs('grant=agent&server=fixture&tool=echo'), where((e) => e.grant === 'agent' && e.tool === 'echo'));
-  assert.deepEqual(await seqs('since=1h&until=2999-01-01'), where(() => true));
+  assert.deepEqual(
+    await seqs(`request_id=${calls.ids.approved}`),
+    where((e) => e.request_id === calls.ids.approved),
+  );
+  assert.deepEqual(
+    await seqs(`approval_id=${calls.rejectedId}`),
+    where((e) => e.approval_id === calls.rejectedId),
+  );
+  assert.deepEqual(
+    await seqs('tool=pid'),
+    where((e) => e.tool === 'pid'),
+  );
+  assert.deepEqual(
+    await seqs('decision=rate_limited'),
+    where((e) => e.event === 'rate_limited'),
+  );
+  assert.deepEqual(
+    await seqs('decision=require_approval'),
+    where((e) => e.decision === 'require_approval'),
+  );
+  assert.deepEqual(
+    await seqs('grant=agent&server=fixture&tool=echo'),
+    where((e) => e.grant === 'agent' && e.tool === 'echo'),
+  );
+  assert.deepEqual(
+    await seqs('since=1h&until=2999-01-01'),
+    where(() => true),
+  );
   assert.deepEqual(await seqs('since=2999-01-01'), []);
 
   const paged: number[] = [];
@@ -276,9 +386,17 @@ test('the other filters select the same events as the stored fields say, and the
     cursor = body.next as string | undefined;
     if (cursor === undefined) break;
   }
-  assert.deepEqual(paged, where(() => true));
+  assert.deepEqual(
+    paged,
+    where(() => true),
+  );
 
-  const text = await cli(['audit', '--decision', 'rejected', '-c', join(gateway.dir, 'airlock.yaml')], gateway.dir, { REDIS_URL: gateway.redis.url });
+  const text = await cli(['audit', '--decision', 'rejected', '-c', join(gateway.dir, 'airlock.yaml')], gateway.dir, {
+    REDIS_URL: gateway.redis.url,
+  });
   assert.equal(text.code, 0, text.stderr);
-  assert.match(text.stdout, /rejected\s+fixture\/start_dicom_export_job\s+grant=agent\s+by bob \(console, reject\)\s+apr_\S+\s+not during business hours, sorry/);
+  assert.match(
+    text.stdout,
+    /rejected\s+fixture\/start_dicom_export_job\s+grant=agent\s+by bob \(console, reject\)\s+apr_\S+\s+not during business hours, sorry/,
+  );
 });

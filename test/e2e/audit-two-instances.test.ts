@@ -15,7 +15,11 @@ const AGENT = 'agent-token-0123456789';
 const ALICE = 'alice-admin-token-0123456789';
 const CALLS_PER_INSTANCE = 12;
 
-const POLICY = { version: '1', default: 'deny', tools: { echo: {}, start_dicom_export_job: { action: 'require_approval', reason: 'Exports need a person' } } };
+const POLICY = {
+  version: '1',
+  default: 'deny',
+  tools: { echo: {}, start_dicom_export_job: { action: 'require_approval', reason: 'Exports need a person' } },
+};
 
 let redis: TestRedis;
 let A: RunningGateway;
@@ -26,7 +30,15 @@ let events: AuditRecord[];
 
 before(async () => {
   redis = await startRedis();
-  [A, B] = (await startGateways(2, () => startRecordingGateway({ redis, policy: POLICY, agent: AGENT, admins: { alice: ALICE }, config: ['approvals: { channel: console, timeout: 10m }'] }))) as [RunningGateway, RunningGateway];
+  [A, B] = (await startGateways(2, () =>
+    startRecordingGateway({
+      redis,
+      policy: POLICY,
+      agent: AGENT,
+      admins: { alice: ALICE },
+      config: ['approvals: { channel: console, timeout: 10m }'],
+    }),
+  )) as [RunningGateway, RunningGateway];
 });
 after(async () => {
   await Promise.all([A?.stop(), B?.stop()]);
@@ -42,27 +54,57 @@ test('calls through two instances at once, and an approval held on A and decided
   const [onA, onB] = await Promise.all([A.connect('/mcp/fixture', AGENT), B.connect('/mcp/fixture', AGENT)]);
   const held = onA.callTool({ name: 'start_dicom_export_job', arguments: { datastore: 'held on A' } });
   const request = await pendingFor(B.url, ALICE, 'start_dicom_export_job');
-  const echoes = Array.from({ length: CALLS_PER_INSTANCE }, (_, i) => [onA.callTool({ name: 'echo', arguments: { text: `A${i}` } }), onB.callTool({ name: 'echo', arguments: { text: `B${i}` } })]).flat();
+  const echoes = Array.from({ length: CALLS_PER_INSTANCE }, (_, i) => [
+    onA.callTool({ name: 'echo', arguments: { text: `A${i}` } }),
+    onB.callTool({ name: 'echo', arguments: { text: `B${i}` } }),
+  ]).flat();
   const approved = api(B.url, `/api/approvals/${request.id}/approve`, ALICE, { method: 'POST', body: { reason: 'both instances busy' } });
   const answers = await Promise.all(echoes);
-  assert.deepEqual(answers.map(firstText).sort(), Array.from({ length: CALLS_PER_INSTANCE }, (_, i) => [`A${i}`, `B${i}`]).flat().sort());
+  assert.deepEqual(
+    answers.map(firstText).sort(),
+    Array.from({ length: CALLS_PER_INSTANCE }, (_, i) => [`A${i}`, `B${i}`])
+      .flat()
+      .sort(),
+  );
   assert.equal((await approved).status, 200);
   assert.match(firstText(await held), /^export job \w+ started$/);
 
   const expected = 4 * CALLS_PER_INSTANCE + 3;
   events = await waitForEvents(redis.url, `${expected} events`, (all) => all.length >= expected);
   assert.equal(events.length, expected, JSON.stringify(events.map((e) => e.event)));
-  assert.deepEqual(events.map((e) => e.seq), events.map((_, i) => i + 1), 'seq 1…n with no gap or repeat');
+  assert.deepEqual(
+    events.map((e) => e.seq),
+    events.map((_, i) => i + 1),
+    'seq 1…n with no gap or repeat',
+  );
   for (let i = 1; i < events.length; i++) assert.equal(events[i]!.prev, events[i - 1]!.hash, `seq ${i + 1} links to seq ${i}`);
 
   const nameOf = (gateway: RunningGateway) => `gateway@${hostname()}:${gateway.process.pid}`;
   const byInstance = (gateway: RunningGateway) => events.filter((e) => e.instance === nameOf(gateway));
-  assert.equal(byInstance(A).length + byInstance(B).length, expected, `every event names A or B: ${[...new Set(events.map((e) => e.instance))].join(', ')}`);
-  assert.deepEqual(byInstance(B).filter((e) => e.event === 'allowed').map((e) => (e.arguments as { text: string }).text).sort(), Array.from({ length: CALLS_PER_INSTANCE }, (_, i) => `B${i}`).sort());
+  assert.equal(
+    byInstance(A).length + byInstance(B).length,
+    expected,
+    `every event names A or B: ${[...new Set(events.map((e) => e.instance))].join(', ')}`,
+  );
+  assert.deepEqual(
+    byInstance(B)
+      .filter((e) => e.event === 'allowed')
+      .map((e) => (e.arguments as { text: string }).text)
+      .sort(),
+    Array.from({ length: CALLS_PER_INSTANCE }, (_, i) => `B${i}`).sort(),
+  );
   // The call held on A is audited by A, which released it, though the admin decided through B.
-  assert.deepEqual(byInstance(A).filter((e) => e.approval_id === request.id).map((e) => e.event), ['approval_requested', 'approved', 'executed']);
+  assert.deepEqual(
+    byInstance(A)
+      .filter((e) => e.approval_id === request.id)
+      .map((e) => e.event),
+    ['approval_requested', 'approved', 'executed'],
+  );
 
-  const { code, stdout, stderr } = await airlock(['audit', 'verify', '-c', join(A.dir, 'airlock.yaml')], A.dir, { ...process.env, REDIS_URL: redis.url });
+  const { code, stdout, stderr } = await airlock(['audit', 'verify', '-c', join(A.dir, 'airlock.yaml')], A.dir, {
+    ...process.env,
+    REDIS_URL: redis.url,
+  });
   assert.equal(code, 0, stderr);
   assert.equal(
     stdout.trim(),
@@ -74,7 +116,10 @@ test('calls through two instances at once, and an approval held on A and decided
 });
 
 test('an admin action from the CLI joins the same chain', async () => {
-  const accepted = await cli(['tools', 'accept', 'fixture', '-c', join(B.dir, 'airlock.yaml')], B.dir, { REDIS_URL: redis.url, AIRLOCK_ADMIN_TOKEN: ALICE });
+  const accepted = await cli(['tools', 'accept', 'fixture', '-c', join(B.dir, 'airlock.yaml')], B.dir, {
+    REDIS_URL: redis.url,
+    AIRLOCK_ADMIN_TOKEN: ALICE,
+  });
   assert.equal(accepted.code, 0, accepted.stderr);
   events = await waitForEvents(redis.url, 'the tools_accepted event', (all) => all.some((e) => e.event === 'tools_accepted'));
   const last = events.at(-1)!;
@@ -102,23 +147,33 @@ const tamperings: { name: string; change: (entries: StreamEntry[]) => StreamEntr
   },
   {
     name: 'the hash of one event edited',
-    change: (entries) => entries.map((e, i) => (i === mid() ? { ...e, raw: e.raw.replace(/"hash":"([0-9a-f])/, (_, c: string) => `"hash":"${c === '0' ? '1' : '0'}`) } : e)),
+    change: (entries) =>
+      entries.map((e, i) =>
+        i === mid() ? { ...e, raw: e.raw.replace(/"hash":"([0-9a-f])/, (_, c: string) => `"hash":"${c === '0' ? '1' : '0'}`) } : e,
+      ),
     names: () => new RegExp(`event seq ${seqAt(mid())} .* was changed`),
   },
   {
     name: 'one event deleted',
     change: (entries) => entries.filter((_, i) => i !== mid()),
-    names: () => new RegExp(`event seq ${seqAt(mid() + 1)} .* follows seq ${seqAt(mid() - 1)}: event seq ${seqAt(mid())} was removed or moved`),
+    names: () =>
+      new RegExp(`event seq ${seqAt(mid() + 1)} .* follows seq ${seqAt(mid() - 1)}: event seq ${seqAt(mid())} was removed or moved`),
   },
   {
     name: 'two neighbouring events swapped',
-    change: (entries) => entries.map((e, i) => (i === mid() ? { ...e, raw: entries[mid() + 1]!.raw } : i === mid() + 1 ? { ...e, raw: entries[mid()]!.raw } : e)),
-    names: () => new RegExp(`event seq ${seqAt(mid() + 1)} .* follows seq ${seqAt(mid() - 1)}: event seq ${seqAt(mid())} was removed or moved`),
+    change: (entries) =>
+      entries.map((e, i) =>
+        i === mid() ? { ...e, raw: entries[mid() + 1]!.raw } : i === mid() + 1 ? { ...e, raw: entries[mid()]!.raw } : e,
+      ),
+    names: () =>
+      new RegExp(`event seq ${seqAt(mid() + 1)} .* follows seq ${seqAt(mid() - 1)}: event seq ${seqAt(mid())} was removed or moved`),
   },
   {
     name: 'two distant events swapped',
-    change: (entries) => entries.map((e, i) => (i === 2 ? { ...e, raw: entries[mid()]!.raw } : i === mid() ? { ...e, raw: entries[2]!.raw } : e)),
-    names: () => new RegExp(`event seq ${seqAt(mid())} .* follows seq ${seqAt(1)}: events seq ${seqAt(2)}–${seqAt(mid() - 1)} were removed or moved`),
+    change: (entries) =>
+      entries.map((e, i) => (i === 2 ? { ...e, raw: entries[mid()]!.raw } : i === mid() ? { ...e, raw: entries[2]!.raw } : e)),
+    names: () =>
+      new RegExp(`event seq ${seqAt(mid())} .* follows seq ${seqAt(1)}: events seq ${seqAt(2)}–${seqAt(mid() - 1)} were removed or moved`),
   },
   {
     name: 'the first event deleted',

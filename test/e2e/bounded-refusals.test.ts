@@ -50,21 +50,32 @@ test('100 calls with a 900 KB tool name are refused as unknown, with the name cu
   assert.ok(refusals[0]!.tool!.length < 300, `the stored tool name is cut (${refusals[0]!.tool!.length} characters)`);
   assert.match(refusals[0]!.tool!, /…\[\d+ more characters\]$/);
   const grown = (await usedMemory()) - memoryBefore;
-  console.log(`100 refused calls with a 900 KB tool name: Redis used_memory grew ${grown} bytes, the logs ${logBytes() - logsBefore} bytes`);
+  console.log(
+    `100 refused calls with a 900 KB tool name: Redis used_memory grew ${grown} bytes, the logs ${logBytes() - logsBefore} bytes`,
+  );
   assert.ok(grown < 1024 * 1024, `Redis grew ${grown} bytes`);
   assert.ok(logBytes() - logsBefore < 1024 * 1024, 'the log lines are bounded too');
   const mirror = join(gateway.dir, 'audit.jsonl');
   await until('the mirror to copy the refusal', () => existsSync(mirror) && readFileSync(mirror, 'utf8').includes('tool_name_length'));
   assert.ok(readFileSync(mirror).length < 64 * 1024, `the mirror holds ${readFileSync(mirror).length} bytes`);
   const samples = (await scrape(gateway.url, FIXTURE_ADMIN)).samples;
-  assert.equal(metricValue(samples, 'airlock_calls_total', { server: 'fx', tool: '(unknown)', decision: 'unknown' }), 100, 'metrics count every call');
+  assert.equal(
+    metricValue(samples, 'airlock_calls_total', { server: 'fx', tool: '(unknown)', decision: 'unknown' }),
+    100,
+    'metrics count every call',
+  );
 });
 
 test('repeated refusals from one grant: the first of each kind is audited in full, the rest counted into one summary, each still counted in metrics', async () => {
-  for (let i = 0; i < 30; i++) assertRefusal(await client.callTool({ name: 'pid', arguments: { n: i } }), 'POLICY DENIED', { decision: 'deny', rule: 'tools.pid' });
+  for (let i = 0; i < 30; i++)
+    assertRefusal(await client.callTool({ name: 'pid', arguments: { n: i } }), 'POLICY DENIED', { decision: 'deny', rule: 'tools.pid' });
   // Another kind (a tool the policy does not list) is audited in full too.
   assertRefusal(await client.callTool({ name: 'sleep', arguments: { ms: 1 } }), 'POLICY DENIED', { decision: 'deny', rule: 'default' });
-  const events = await waitForEvents(redis.url, 'the first denial of each kind', (all) => all.some((e) => e.rule === 'tools.pid') && all.some((e) => e.rule === 'default'));
+  const events = await waitForEvents(
+    redis.url,
+    'the first denial of each kind',
+    (all) => all.some((e) => e.rule === 'tools.pid') && all.some((e) => e.rule === 'default'),
+  );
   assert.equal(events.filter((e) => e.rule === 'tools.pid').length, 1);
   const samples = (await scrape(gateway.url, FIXTURE_ADMIN)).samples;
   assert.equal(metricValue(samples, 'airlock_calls_total', { server: 'fx', tool: 'pid', decision: 'denied' }), 30);
@@ -77,7 +88,10 @@ test('at shutdown the counted refusals are written as one summary event each, na
   const summaries = (await streamEvents(redis.url)).filter((e) => /^\d+ more calls? /.test(e.reason ?? ''));
   const pid = summaries.find((e) => e.rule === 'tools.pid');
   assert.ok(pid, JSON.stringify(summaries));
-  assert.match(pid.reason ?? '', /^29 more calls denied the same way \(grant agent, rule tools\.pid\) from \d{4}-.* to \d{4}-.*, not audited one by one/);
+  assert.match(
+    pid.reason ?? '',
+    /^29 more calls denied the same way \(grant agent, rule tools\.pid\) from \d{4}-.* to \d{4}-.*, not audited one by one/,
+  );
   assert.deepEqual([pid.event, pid.grant, pid.server, pid.detail], ['denied', 'agent', 'fx', 'tools: pid']);
   const long = summaries.find((e) => e.rule === 'tool_name_length');
   assert.match(long?.reason ?? '', /^99 more calls denied the same way/);

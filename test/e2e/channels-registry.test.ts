@@ -55,7 +55,13 @@ class TrayChannel implements Channel {
   }
 
   async update(request: ApprovalRequest, status: ApprovalStatus): Promise<void> {
-    this.told.push({ id: request.id, state: status.state, reason: status.reason, execution: status.execution?.result, ref: channelRefOf(status, this.name) });
+    this.told.push({
+      id: request.id,
+      state: status.state,
+      reason: status.reason,
+      execution: status.execution?.result,
+      ref: channelRefOf(status, this.name),
+    });
   }
 
   async close(): Promise<void> {
@@ -115,7 +121,13 @@ async function start(listed: string[], kinds: ChannelKind[]): Promise<{ gateway:
       `redis: { timeout: ${TEST_REDIS_TIMEOUT} }`,
       '',
     ].join('\n'),
-    { 'fx.json': JSON.stringify({ version: '1', default: 'deny', tools: { echo: { action: 'require_approval', reason: 'Echoes need a person' } } }) },
+    {
+      'fx.json': JSON.stringify({
+        version: '1',
+        default: 'deny',
+        tools: { echo: { action: 'require_approval', reason: 'Echoes need a person' } },
+      }),
+    },
   );
   const config = loadConfig(file, {}, { channels: channels.names });
   const gateway = await Gateway.start({ config, logger: log.logger, redis, channels });
@@ -123,7 +135,9 @@ async function start(listed: string[], kinds: ChannelKind[]): Promise<{ gateway:
   const stop = () => (stopped ??= gateway.stop());
   stops.push(stop);
   const client = new Client({ name: 'airlock-test', version: '1.0.0' });
-  await client.connect(new StreamableHTTPClientTransport(new URL('/mcp/fx', gateway.url), { requestInit: { headers: { Authorization: `Bearer ${AGENT}` } } }));
+  await client.connect(
+    new StreamableHTTPClientTransport(new URL('/mcp/fx', gateway.url), { requestInit: { headers: { Authorization: `Bearer ${AGENT}` } } }),
+  );
   stops.push(() => client.close().catch(() => undefined));
   return { gateway, client, stop };
 }
@@ -151,7 +165,9 @@ test('a channel registered through the registry receives a held call; approved f
   await until('the tray told the call ran', () => channel.told.some((t) => t.execution !== undefined));
   assert.deepEqual(channel.told.at(-1), { id: request!.id, state: 'approved', reason: undefined, execution: 'ok', ref: 'tray-1' });
 
-  const events = await waitForEvents(testRedis.url, 'the approval audited', (all) => all.some((e) => e.approval_id === request!.id && e.event === 'approved'));
+  const events = await waitForEvents(testRedis.url, 'the approval audited', (all) =>
+    all.some((e) => e.approval_id === request!.id && e.event === 'approved'),
+  );
   const requested = events.find((e) => e.approval_id === request!.id && e.event === 'approval_requested');
   assert.equal(requested?.channel, 'tray', 'the audit trail names the channel the call was shown in');
 
@@ -169,7 +185,10 @@ test('with several channels a held call is shown in every one; each keeps its ow
   await until('the held call shown in both throwaway channels', () => trayChannel.posted.length === 1 && boxChannel.posted.length === 1);
   const id = trayChannel.posted[0]!.id;
   assert.equal(boxChannel.posted[0]?.id, id, 'one request, shown in both');
-  assert.ok(log.lines.some((l) => l.approval_id === id && String(l.msg).startsWith('approval needed: fx/echo')), 'and on the console');
+  assert.ok(
+    log.lines.some((l) => l.approval_id === id && String(l.msg).startsWith('approval needed: fx/echo')),
+    'and on the console',
+  );
 
   const answer = await decide(gateway, id, 'reject', 'not today');
   assert.equal(answer.status, 200, JSON.stringify(answer.body));
@@ -179,9 +198,14 @@ test('with several channels a held call is shown in every one; each keeps its ow
   await until('both throwaway channels told of the rejection', () => trayChannel.told.length > 0 && boxChannel.told.length > 0);
   assert.deepEqual(trayChannel.told.at(-1), { id, state: 'rejected', reason: 'not today', execution: undefined, ref: 'tray-1' });
   assert.deepEqual(boxChannel.told.at(-1), { id, state: 'rejected', reason: 'not today', execution: undefined, ref: 'box-1' });
-  assert.ok(log.lines.some((l) => l.approval_id === id && l.msg === `approval ${id} rejected by alice`), 'the console says so too');
+  assert.ok(
+    log.lines.some((l) => l.approval_id === id && l.msg === `approval ${id} rejected by alice`),
+    'the console says so too',
+  );
 
-  const events = await waitForEvents(testRedis.url, 'the rejection audited', (all) => all.some((e) => e.approval_id === id && e.event === 'rejected'));
+  const events = await waitForEvents(testRedis.url, 'the rejection audited', (all) =>
+    all.some((e) => e.approval_id === id && e.event === 'rejected'),
+  );
   assert.equal(events.find((e) => e.approval_id === id && e.event === 'rejected')?.channel, 'tray, box, console');
 });
 
@@ -193,11 +217,20 @@ test('when one channel cannot show a held call, the call is refused [UNAVAILABLE
 
   const result = await client.callTool({ name: 'echo', arguments: { text: 'never shown in the drawer' } });
   const { text, meta } = assertRefusal(result, 'UNAVAILABLE', { decision: 'unavailable' });
-  assert.match(text, /could not be shown to reviewers in tray, drawer \(drawer: the drawer is full\)\. The call was not sent; retry later\./);
+  assert.match(
+    text,
+    /could not be shown to reviewers in tray, drawer \(drawer: the drawer is full\)\. The call was not sent; retry later\./,
+  );
 
   const id = String(meta.approval_id);
   assert.equal(trayChannel.posted[0]?.id, id);
-  assert.deepEqual(trayChannel.told.at(-1), { id, state: 'withdrawn', reason: 'it could not be posted to drawer', execution: undefined, ref: 'tray-1' });
+  assert.deepEqual(trayChannel.told.at(-1), {
+    id,
+    state: 'withdrawn',
+    reason: 'it could not be posted to drawer',
+    execution: undefined,
+    ref: 'tray-1',
+  });
   const shown = await api(gateway.url, `/api/approvals/${id}`, ALICE);
   assert.equal(shown.body.approval?.state, 'withdrawn');
   const late = await decide(gateway, id, 'approve');

@@ -39,18 +39,32 @@ test('explain --json prints the decision with its limits', async () => {
   assert.equal(code, 0);
   const decision = JSON.parse(stdout) as { action: string; limits: { counter: string; max: number; window_ms: number; scope: string }[] };
   assert.equal(decision.action, 'allow');
-  assert.deepEqual(decision.limits.map((l) => [l.counter, l.max, l.window_ms, l.scope]), [['start_dicom_export_job_rate', 10, 60_000, 'grant']]);
+  assert.deepEqual(
+    decision.limits.map((l) => [l.counter, l.max, l.window_ms, l.scope]),
+    [['start_dicom_export_job_rate', 10, 60_000, 'grant']],
+  );
 });
 
 test('explain uses --args: a write to the sandbox needs approval, a write into .git is denied', async () => {
   const held = await cli(['policy', 'explain', 'filesystem', 'write_file', '--args', '{"path":"notes.txt","content":"x"}']);
   assert.match(held.stdout, /^decision: require_approval$/m);
-  assert.match(held.stdout, /^approval: 1 approval from console admins only \(no approvers list applies: set approvals.approvers, or the rule's approval.approvers\), expires after 15 minutes$/m);
-  const denied = await cli(['policy', 'explain', 'filesystem', 'write_file', '--args', '{"path":"repo/.git/hooks/pre-commit","content":"x"}']);
+  assert.match(
+    held.stdout,
+    /^approval: 1 approval from console admins only \(no approvers list applies: set approvals.approvers, or the rule's approval.approvers\), expires after 15 minutes$/m,
+  );
+  const denied = await cli([
+    'policy',
+    'explain',
+    'filesystem',
+    'write_file',
+    '--args',
+    '{"path":"repo/.git/hooks/pre-commit","content":"x"}',
+  ]);
   assert.match(denied.stdout, /^decision: deny$/m);
 });
 
-const GRANTS = 'servers:\n  fs:\n    command: node\n    policy: policies/fs.yaml\n  db:\n    command: node\n    policy: policies/fs.yaml\ngrants:\n  - name: ci-bot\n    token: t1\n    servers: [fs]\n';
+const GRANTS =
+  'servers:\n  fs:\n    command: node\n    policy: policies/fs.yaml\n  db:\n    command: node\n    policy: policies/fs.yaml\ngrants:\n  - name: ci-bot\n    token: t1\n    servers: [fs]\n';
 const ALLOW_ALL = { 'policies/fs.yaml': 'version: "1"\ndefault: allow\n' };
 
 test('explain --grant refuses a server outside the grant, naming the grant', async () => {
@@ -65,15 +79,22 @@ test('explain --grant refuses a server outside the grant, naming the grant', asy
 });
 
 const RESOURCES = {
-  'policies/fs.yaml': 'version: "1"\ndefault: deny\nresources:\n  allow: ["file:///srv/reports/*"]\n  hide: ["file:///srv/reports/secret.pdf"]\nprompts:\n  deny: ["admin_*"]\n  default: allow\n',
+  'policies/fs.yaml':
+    'version: "1"\ndefault: deny\nresources:\n  allow: ["file:///srv/reports/*"]\n  hide: ["file:///srv/reports/secret.pdf"]\nprompts:\n  deny: ["admin_*"]\n  default: allow\n',
 };
 
 test('explain --resource: the glob that decides a read, and the policy default for the rest', async () => {
   const { dir } = configTree(GRANTS, RESOURCES);
   const cases: [string, RegExp[]][] = [
-    ['file:///srv/reports/q1.pdf', [/^decision: allow$/m, /^rule: {5}resources\.allow\[0\]$/m, /^resource: "file:\/\/\/srv\/reports\/q1\.pdf"$/m]],
+    [
+      'file:///srv/reports/q1.pdf',
+      [/^decision: allow$/m, /^rule: {5}resources\.allow\[0\]$/m, /^resource: "file:\/\/\/srv\/reports\/q1\.pdf"$/m],
+    ],
     ['file:///srv/reports/secret.pdf', [/^decision: hide$/m, /^rule: {5}resources\.hide\[0\]$/m]],
-    ['file:///srv/reports/2026/q1.pdf', [/^decision: deny$/m, /^rule: {5}default$/m, /matches no glob in resources, and the policy's default is deny/]],
+    [
+      'file:///srv/reports/2026/q1.pdf',
+      [/^decision: deny$/m, /^rule: {5}default$/m, /matches no glob in resources, and the policy's default is deny/],
+    ],
     ['file:///srv/reports/../../etc/passwd', [/^decision: deny$/m, /^rule: {5}resources$/m, /has a "\." or "\.\." segment/]],
     ['file:///srv/reports/\u001b[2Jx', [/^decision: deny$/m, /\\u001b\[2Jx/]],
   ];
@@ -107,16 +128,66 @@ test('explain --prompt --json, and --grant refusing the server first', async () 
 });
 
 const badInvocations: { name: string; argv: string[]; code: number; says: RegExp }[] = [
-  { name: 'an unknown server, with a suggestion', argv: ['policy', 'explain', 'aws-suport', 'x'], code: 1, says: /unknown server "aws-suport", did you mean "aws-support"\?/ },
-  { name: 'an unknown grant', argv: ['policy', 'explain', 'filesystem', 'x', '--grant', 'nobody'], code: 1, says: /unknown grant "nobody" \(configured: none\)/ },
-  { name: '--args that is not JSON', argv: ['policy', 'explain', 'filesystem', 'x', '--args', '{path:'], code: 1, says: /--args is not valid JSON/ },
-  { name: '--args that is not an object', argv: ['policy', 'explain', 'filesystem', 'x', '--args', '[1]'], code: 1, says: /--args must be a JSON object/ },
-  { name: 'an unknown risk class', argv: ['policy', 'explain', 'filesystem', 'x', '--risk', 'wrte'], code: 1, says: /--risk must be one of read, write, execute, destructive, unknown, got "wrte", did you mean "write"\?/ },
-  { name: 'a missing argument is a usage error', argv: ['policy', 'explain', 'filesystem'], code: 2, says: /missing required argument 'tool' \(or give --resource URI or --prompt NAME\)/ },
-  { name: 'a tool and a resource at once', argv: ['policy', 'explain', 'filesystem', 'read_file', '--resource', 'file:///x'], code: 2, says: /give a tool, --resource URI or --prompt NAME, not a tool and --resource/ },
-  { name: 'a resource and a prompt at once', argv: ['policy', 'explain', 'filesystem', '--resource', 'file:///x', '--prompt', 'p'], code: 2, says: /not --resource and --prompt/ },
-  { name: '--args with --resource', argv: ['policy', 'explain', 'filesystem', '--resource', 'file:///x', '--args', '{}'], code: 1, says: /--args applies to a tool call, not to --resource/ },
-  { name: '--risk and --changed with --prompt', argv: ['policy', 'explain', 'filesystem', '--prompt', 'p', '--risk', 'read', '--changed'], code: 1, says: /--risk, --changed apply to a tool call, not to --prompt/ },
+  {
+    name: 'an unknown server, with a suggestion',
+    argv: ['policy', 'explain', 'aws-suport', 'x'],
+    code: 1,
+    says: /unknown server "aws-suport", did you mean "aws-support"\?/,
+  },
+  {
+    name: 'an unknown grant',
+    argv: ['policy', 'explain', 'filesystem', 'x', '--grant', 'nobody'],
+    code: 1,
+    says: /unknown grant "nobody" \(configured: none\)/,
+  },
+  {
+    name: '--args that is not JSON',
+    argv: ['policy', 'explain', 'filesystem', 'x', '--args', '{path:'],
+    code: 1,
+    says: /--args is not valid JSON/,
+  },
+  {
+    name: '--args that is not an object',
+    argv: ['policy', 'explain', 'filesystem', 'x', '--args', '[1]'],
+    code: 1,
+    says: /--args must be a JSON object/,
+  },
+  {
+    name: 'an unknown risk class',
+    argv: ['policy', 'explain', 'filesystem', 'x', '--risk', 'wrte'],
+    code: 1,
+    says: /--risk must be one of read, write, execute, destructive, unknown, got "wrte", did you mean "write"\?/,
+  },
+  {
+    name: 'a missing argument is a usage error',
+    argv: ['policy', 'explain', 'filesystem'],
+    code: 2,
+    says: /missing required argument 'tool' \(or give --resource URI or --prompt NAME\)/,
+  },
+  {
+    name: 'a tool and a resource at once',
+    argv: ['policy', 'explain', 'filesystem', 'read_file', '--resource', 'file:///x'],
+    code: 2,
+    says: /give a tool, --resource URI or --prompt NAME, not a tool and --resource/,
+  },
+  {
+    name: 'a resource and a prompt at once',
+    argv: ['policy', 'explain', 'filesystem', '--resource', 'file:///x', '--prompt', 'p'],
+    code: 2,
+    says: /not --resource and --prompt/,
+  },
+  {
+    name: '--args with --resource',
+    argv: ['policy', 'explain', 'filesystem', '--resource', 'file:///x', '--args', '{}'],
+    code: 1,
+    says: /--args applies to a tool call, not to --resource/,
+  },
+  {
+    name: '--risk and --changed with --prompt',
+    argv: ['policy', 'explain', 'filesystem', '--prompt', 'p', '--risk', 'read', '--changed'],
+    code: 1,
+    says: /--risk, --changed apply to a tool call, not to --prompt/,
+  },
   { name: 'an unknown command is a usage error', argv: ['polcy'], code: 2, says: /unknown command 'polcy'/ },
   { name: 'an unknown option is a usage error', argv: ['policy', 'check', '--jsn'], code: 2, says: /unknown option '--jsn'/ },
 ];
@@ -150,7 +221,10 @@ test('explain shows the current count of each counter and what the next call wou
     for (let i = 0; i < 10; i++) assert.equal((await limiter.charge(limits, { grant: undefined, session: undefined })).admitted, true);
     const full = await cli(['policy', 'explain', 'aws-support', 'start_dicom_export_job', '--json'], PROJECT_ROOT, env);
     const json = JSON.parse(full.stdout) as { counters: { counts: { counter: string; count: number; max: number }[] } };
-    assert.deepEqual(json.counters.counts.map((c) => [c.counter, c.count, c.max]), [['start_dicom_export_job_rate', 10, 10]]);
+    assert.deepEqual(
+      json.counters.counts.map((c) => [c.counter, c.count, c.max]),
+      [['start_dicom_export_job_rate', 10, 10]],
+    );
     const text = await cli(['policy', 'explain', 'aws-support', 'start_dicom_export_job'], PROJECT_ROOT, env);
     assert.match(text.stdout, /the next call would be RATE LIMITED by start_dicom_export_job_rate/);
   } finally {

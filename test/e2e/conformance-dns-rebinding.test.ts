@@ -25,7 +25,14 @@ let output: string;
 before(async () => {
   // The scenario sends no token, so the gateway has no grants (loopback only), in front of an upstream that allows every tool.
   gateway = await startGateway({
-    config: ['servers:', '  fx:', `    command: ${process.execPath}`, `    args: [--import, ${TSX_LOADER}, ${FIXTURE_SERVER}]`, '    policy: fx.json', ''].join('\n'),
+    config: [
+      'servers:',
+      '  fx:',
+      `    command: ${process.execPath}`,
+      `    args: [--import, ${TSX_LOADER}, ${FIXTURE_SERVER}]`,
+      '    policy: fx.json',
+      '',
+    ].join('\n'),
     files: { 'fx.json': JSON.stringify({ version: '1', default: 'allow' }) },
   });
   output = mkdtempSync(join(tmpdir(), 'airlock-conformance-'));
@@ -39,9 +46,11 @@ test('the official MCP conformance scenario dns-rebinding-protection passes: a f
   // The suite's runner needs Node 22 (it imports fs.globSync); scripts/node22.mjs finds or fetches one. Airlock itself runs on this Node.
   const node22 = (await run(process.execPath, [join(PROJECT_ROOT, 'scripts/node22.mjs')], { encoding: 'utf8' })).stdout.trim();
   const args = [SUITE, 'server', '--url', `${gateway.url}/mcp/fx`, '--scenario', 'dns-rebinding-protection', '-o', output];
-  const { stdout } = await run(node22, args, { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } }).catch((err: { stdout?: string; stderr?: string; code?: number }) => {
-    assert.fail(`the conformance run exited ${err.code}:\n${err.stdout}\n${err.stderr}`);
-  });
+  const { stdout } = await run(node22, args, { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } }).catch(
+    (err: { stdout?: string; stderr?: string; code?: number }) => {
+      assert.fail(`the conformance run exited ${err.code}:\n${err.stdout}\n${err.stderr}`);
+    },
+  );
 
   const summary = /^Passed: (\d+)\/(\d+), (\d+) failed/m.exec(stdout);
   assert.ok(summary, `no summary line in:\n${stdout}`);

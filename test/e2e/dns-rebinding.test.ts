@@ -13,7 +13,8 @@ import { startRedis, type TestRedis } from '../support/redis.js';
 
 const EVIL = 'evil.example.com';
 const POLICY = { version: '1', default: 'allow', tools: { sleep: { action: 'require_approval', reason: 'Sleeping needs a person' } } };
-const LISTEN = 'listen: { host: 127.0.0.1, port: 0, allowed_hosts: [airlock.test, "gw.test:8443"] }\nmetrics: { listen: { host: 127.0.0.1, port: 0 } }';
+const LISTEN =
+  'listen: { host: 127.0.0.1, port: 0, allowed_hosts: [airlock.test, "gw.test:8443"] }\nmetrics: { listen: { host: 127.0.0.1, port: 0 } }';
 
 let redis: TestRedis;
 let gateway: RunningGateway;
@@ -44,11 +45,20 @@ type Shape = 'json-rpc' | 'api';
 /** An MCP initialize on `path` (`/mcp/fx` by default) with the agent's token and the given headers. */
 function initialize(headers: Record<string, string> | string[], path = '/mcp/fx'): Promise<HttpAnswer> {
   const base = Array.isArray(headers) ? headers : Object.entries(headers).flat();
-  return httpRequest(`${gateway.url}${path}`, { method: 'POST', headers: [...Object.entries(MCP_HEADERS).flat(), 'Authorization', `Bearer ${FIXTURE_AGENT}`, ...base], body: JSON.stringify(INITIALIZE) });
+  return httpRequest(`${gateway.url}${path}`, {
+    method: 'POST',
+    headers: [...Object.entries(MCP_HEADERS).flat(), 'Authorization', `Bearer ${FIXTURE_AGENT}`, ...base],
+    body: JSON.stringify(INITIALIZE),
+  });
 }
 
 /** Asserts a 403 AIRLOCK_HOST_NOT_ALLOWED in the given shape whose message matches, and counts it. */
-function assertRefused(answer: HttpAnswer | { status: number; text: string }, kind: 'host' | 'origin', shape: Shape, message: RegExp): void {
+function assertRefused(
+  answer: HttpAnswer | { status: number; text: string },
+  kind: 'host' | 'origin',
+  shape: Shape,
+  message: RegExp,
+): void {
   assert.equal(answer.status, 403, answer.text);
   const body = JSON.parse(answer.text) as Record<string, unknown>;
   if (shape === 'api') {
@@ -68,8 +78,10 @@ function assertRefused(answer: HttpAnswer | { status: number; text: string }, ki
 }
 
 const sessionsOpened = () => gateway.logs.filter((l) => l.msg === 'session opened').length;
-const FOREIGN_HOST = /^Forbidden: Host "evil\.example\.com" is not one of Airlock's names \(DNS rebinding protection\); if it is a name for this gateway, add it to listen\.allowed_hosts$/;
-const FOREIGN_ORIGIN = /^Forbidden: Origin "http:\/\/evil\.example\.com" is not one of Airlock's names \(DNS rebinding protection: a page of another site may not call Airlock\); if it is a name for this gateway, add its host to listen\.allowed_hosts$/;
+const FOREIGN_HOST =
+  /^Forbidden: Host "evil\.example\.com" is not one of Airlock's names \(DNS rebinding protection\); if it is a name for this gateway, add it to listen\.allowed_hosts$/;
+const FOREIGN_ORIGIN =
+  /^Forbidden: Origin "http:\/\/evil\.example\.com" is not one of Airlock's names \(DNS rebinding protection: a page of another site may not call Airlock\); if it is a name for this gateway, add its host to listen\.allowed_hosts$/;
 
 test('a rebinding page (foreign Host and Origin) is refused 403 on /mcp/:server, /mcp, /api/approvals and /metrics, valid tokens or not, and nothing happens', async () => {
   const foreign = { Host: `${EVIL}:${port}`, Origin: `http://${EVIL}:${port}` };
@@ -82,7 +94,11 @@ test('a rebinding page (foreign Host and Origin) is refused 403 on /mcp/:server,
   assert.equal(sessionsOpened(), opened, 'no session was opened');
 
   const admin = { Authorization: `Bearer ${FIXTURE_ADMIN}`, 'Content-Type': 'application/json' };
-  const approve = await httpRequest(`${gateway.url}/api/approvals/${approvalId}/approve`, { method: 'POST', headers: { ...admin, Host: EVIL, Origin: `http://${EVIL}` }, body: '{}' });
+  const approve = await httpRequest(`${gateway.url}/api/approvals/${approvalId}/approve`, {
+    method: 'POST',
+    headers: { ...admin, Host: EVIL, Origin: `http://${EVIL}` },
+    body: '{}',
+  });
   assertRefused(approve, 'host', 'api', FOREIGN_HOST);
   assertRefused(await httpRequest(`${gateway.url}/api/approvals`, { headers: { ...admin, Host: EVIL } }), 'host', 'api', FOREIGN_HOST);
   // Express routes /API as /api: the refusal keeps /api's shape.
@@ -100,10 +116,29 @@ test('a foreign Origin with a local Host (a page of another site calling 127.0.0
   for (const path of ['/mcp/fx', '/mcp']) assertRefused(await initialize(origin, path), 'origin', 'json-rpc', FOREIGN_ORIGIN);
   assert.equal(sessionsOpened(), opened, 'no session was opened');
   const admin = { Authorization: `Bearer ${FIXTURE_ADMIN}`, 'Content-Type': 'application/json' };
-  assertRefused(await httpRequest(`${gateway.url}/api/approvals/${approvalId}/approve`, { method: 'POST', headers: { ...admin, ...origin }, body: '{}' }), 'origin', 'api', FOREIGN_ORIGIN);
+  assertRefused(
+    await httpRequest(`${gateway.url}/api/approvals/${approvalId}/approve`, {
+      method: 'POST',
+      headers: { ...admin, ...origin },
+      body: '{}',
+    }),
+    'origin',
+    'api',
+    FOREIGN_ORIGIN,
+  );
   assertRefused(await httpRequest(`${gateway.url}/metrics`, { headers: { ...admin, ...origin } }), 'origin', 'json-rpc', FOREIGN_ORIGIN);
-  assertRefused(await httpRequest(`${metricsUrl}/metrics`, { headers: { Host: new URL(metricsUrl).host, Origin: `http://${EVIL}` } }), 'origin', 'json-rpc', FOREIGN_ORIGIN);
-  assertRefused(await initialize({ Host: `localhost:${port}`, Origin: 'null' }), 'origin', 'json-rpc', /^Forbidden: Origin "null" \(a sandboxed page, a local file, a redirect\)/);
+  assertRefused(
+    await httpRequest(`${metricsUrl}/metrics`, { headers: { Host: new URL(metricsUrl).host, Origin: `http://${EVIL}` } }),
+    'origin',
+    'json-rpc',
+    FOREIGN_ORIGIN,
+  );
+  assertRefused(
+    await initialize({ Host: `localhost:${port}`, Origin: 'null' }),
+    'origin',
+    'json-rpc',
+    /^Forbidden: Origin "null" \(a sandboxed page, a local file, a redirect\)/,
+  );
   await assertStillHeld(gateway, FIXTURE_ADMIN, approvalId, held, 'an approval sent from a foreign Origin');
 });
 
@@ -128,9 +163,23 @@ test('the usual local names open sessions: 127.0.0.1, localhost and [::1] at the
 });
 
 test('hostile Host headers are refused: look-alikes, user info, another port of a host:port entry, two Hosts, a long one (echoed cut), none at all', async () => {
-  const hostile = [`127.0.0.1.${EVIL}:${port}`, `localhost.${EVIL}:${port}`, `127.0.0.1.nip.io:${port}`, `localhost:${port}@${EVIL}`, `${EVIL}@localhost`, 'gw.test:8080', `localhost:${port}/`];
-  for (const host of hostile) assertRefused(await initialize({ Host: host }), 'host', 'json-rpc', /^Forbidden: Host ".+" is not one of Airlock's names/);
-  assertRefused(await initialize(['Host', `localhost:${port}`, 'Host', `${EVIL}:${port}`]), 'host', 'json-rpc', /^Forbidden: the request has 2 Host headers \(DNS rebinding protection\); send one$/);
+  const hostile = [
+    `127.0.0.1.${EVIL}:${port}`,
+    `localhost.${EVIL}:${port}`,
+    `127.0.0.1.nip.io:${port}`,
+    `localhost:${port}@${EVIL}`,
+    `${EVIL}@localhost`,
+    'gw.test:8080',
+    `localhost:${port}/`,
+  ];
+  for (const host of hostile)
+    assertRefused(await initialize({ Host: host }), 'host', 'json-rpc', /^Forbidden: Host ".+" is not one of Airlock's names/);
+  assertRefused(
+    await initialize(['Host', `localhost:${port}`, 'Host', `${EVIL}:${port}`]),
+    'host',
+    'json-rpc',
+    /^Forbidden: the request has 2 Host headers \(DNS rebinding protection\); send one$/,
+  );
   const long = `${'a'.repeat(5_000)}.${EVIL}`;
   const answer = await initialize({ Host: long });
   assertRefused(answer, 'host', 'json-rpc', /^Forbidden: Host "a{100}"… \(5017 characters, cut\) is not one of Airlock's names/);
@@ -138,7 +187,10 @@ test('hostile Host headers are refused: look-alikes, user info, another port of 
   const noHost = await rawExchange(gateway.url, 'GET /api/approvals HTTP/1.0');
   assertRefused(noHost, 'host', 'api', /^Forbidden: the request has no Host header/);
   const opened = gateway.logs.filter((l) => l.msg === 'request refused: Host or Origin not allowed');
-  assert.ok(opened.every((l) => String(l.header).length < 160), 'the log lines carry the Host cut too');
+  assert.ok(
+    opened.every((l) => String(l.header).length < 160),
+    'the log lines carry the Host cut too',
+  );
 });
 
 test('/healthz and /readyz answer whatever the Host (probes send their own); POST /slack/events is not refused for its Host', async () => {
@@ -148,7 +200,11 @@ test('/healthz and /readyz answer whatever the Host (probes send their own); POS
     assert.deepEqual(JSON.parse(answer.text), path === '/readyz' ? { ready: true } : { status: 'ok' });
   }
   // No Slack here: the path falls through to "not found", not to a refusal of its Host.
-  const slack = await httpRequest(`${gateway.url}/slack/events`, { method: 'POST', headers: { Host: EVIL, 'Content-Type': 'application/json' }, body: '{}' });
+  const slack = await httpRequest(`${gateway.url}/slack/events`, {
+    method: 'POST',
+    headers: { Host: EVIL, 'Content-Type': 'application/json' },
+    body: '{}',
+  });
   assert.equal(slack.status, 404, slack.text);
 });
 
@@ -177,7 +233,10 @@ test('every refusal is counted in /metrics and logged; the audit has the first o
   assert.match(first.reason ?? '', /^Forbidden: Host "evil\.example\.com:\d+" is not one of Airlock's names/);
   assert.match(first.detail ?? '', /^POST \/mcp\/fx: Host "evil\.example\.com:\d+"$/);
   const summary = events.find((e) => isSummary(e) && kindOf(e) === 'origin')!;
-  assert.match(summary.reason ?? '', /^\d+ more requests? refused the same way \(Origin not one of Airlock's names\) from \S+ to \S+, not audited one by one/);
+  assert.match(
+    summary.reason ?? '',
+    /^\d+ more requests? refused the same way \(Origin not one of Airlock's names\) from \S+ to \S+, not audited one by one/,
+  );
   assert.equal(summary.detail, 'Origin refused; answered 403');
 });
 

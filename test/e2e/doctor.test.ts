@@ -100,7 +100,10 @@ test('a good setup (durable Redis that never evicts, a real stdio server, Slack 
   assert.match(stdout, /^ok {4}redis persistence: AOF on$/m);
   assert.match(stdout, /^ok {4}redis eviction: maxmemory-policy noeviction$/m);
   assert.match(stdout, /^ok {4}upstream fs: 14 tools \(stdio, \d+\.\d s\)$/m);
-  assert.match(stdout, /^ok {4}slack auth: bot @airlock \(B0AIRLOCK\) in workspace Airlock Test \(T0AIRLOCK\) at http:\/\/127\.0\.0\.1:\d+\/api\/$/m);
+  assert.match(
+    stdout,
+    /^ok {4}slack auth: bot @airlock \(B0AIRLOCK\) in workspace Airlock Test \(T0AIRLOCK\) at http:\/\/127\.0\.0\.1:\d+\/api\/$/m,
+  );
   assert.match(stdout, /^ok {4}slack channel: #approvals \(C0APPROVALS\): the bot is a member$/m);
   assert.match(stdout, /^ok {4}slack socket mode: slack\.app_token may open a Socket Mode connection/m);
   assert.equal(lines.at(-1), '9 checks: 0 failed, 0 warnings');
@@ -126,8 +129,14 @@ test('Redis down fails the redis check, naming where, and the other checks still
 test('a broken policy fails naming file, path and problem, and the other checks still run', async () => {
   const { code, stdout } = await doctor({ policy: BROKEN_POLICY });
   assert.equal(code, 1, stdout);
-  assert.match(stdout, /^error policy fs: policies\/fs\.yaml: tools\.write_file\.action: expected one of "allow", "deny", "require_approval", got "maybe" \(line 5\)$/m);
-  assert.match(stdout, /^error policy fs: policies\/fs\.yaml: tools\.read_file\.action: expected one of "allow", "deny", "require_approval", got "perhaps" \(line 7\)$/m);
+  assert.match(
+    stdout,
+    /^error policy fs: policies\/fs\.yaml: tools\.write_file\.action: expected one of "allow", "deny", "require_approval", got "maybe" \(line 5\)$/m,
+  );
+  assert.match(
+    stdout,
+    /^error policy fs: policies\/fs\.yaml: tools\.read_file\.action: expected one of "allow", "deny", "require_approval", got "perhaps" \(line 7\)$/m,
+  );
   assert.match(stdout, /^ok {4}redis eviction: /m);
   assert.match(stdout, /^ok {4}upstream fs: 14 tools/m);
   assert.match(stdout, /^ok {4}slack auth: /m);
@@ -137,20 +146,29 @@ test('a broken policy fails naming file, path and problem, and the other checks 
 test('a bot token Slack refuses fails naming Slack and invalid_auth; the channel is then left unchecked', async () => {
   const { code, stdout } = await doctor({ slack: { bot_token: 'xoxb-revoked-token' } });
   assert.equal(code, 1, stdout);
-  assert.match(stdout, /^error slack auth: auth\.test at http:\/\/127\.0\.0\.1:\d+\/api\/ failed: Slack answered invalid_auth; check slack\.bot_token$/m);
+  assert.match(
+    stdout,
+    /^error slack auth: auth\.test at http:\/\/127\.0\.0\.1:\d+\/api\/ failed: Slack answered invalid_auth; check slack\.bot_token$/m,
+  );
   assert.match(stdout, /^warn {2}slack channel: C0APPROVALS: not checked, since auth\.test failed$/m);
 });
 
 test('Slack out of reach fails the auth check, saying Slack could not be reached', async () => {
   const { code, stdout } = await doctor({ slack: { api_url: `http://127.0.0.1:${await freePort()}/api/` } });
   assert.equal(code, 1, stdout);
-  assert.match(stdout, /^error slack auth: auth\.test at http:\/\/127\.0\.0\.1:\d+\/api\/ failed: Slack could not be reached \(.+\); check slack\.api_url and the network$/m);
+  assert.match(
+    stdout,
+    /^error slack auth: auth\.test at http:\/\/127\.0\.0\.1:\d+\/api\/ failed: Slack could not be reached \(.+\); check slack\.api_url and the network$/m,
+  );
 });
 
 test('a channel Slack does not know fails naming the channel and channel_not_found', async () => {
   const { code, stdout } = await doctor({ slack: { channel: 'C0GONE' } });
   assert.equal(code, 1, stdout);
-  assert.match(stdout, /^error slack channel: C0GONE: Slack answered channel_not_found: no such channel, or a private channel the bot is not in; check slack\.channel and invite the bot there \(\/invite @airlock\)$/m);
+  assert.match(
+    stdout,
+    /^error slack channel: C0GONE: Slack answered channel_not_found: no such channel, or a private channel the bot is not in; check slack\.channel and invite the bot there \(\/invite @airlock\)$/m,
+  );
 });
 
 test('channels that policy rules name are checked too, each once, naming the rules; slack.channel is not checked twice', async () => {
@@ -166,8 +184,14 @@ test('channels that policy rules name are checked too, each once, naming the rul
   ].join('\n');
   const { code, stdout, lines } = await doctor({ policy });
   assert.equal(code, 1, stdout);
-  assert.match(stdout, /^error slack channel: C0GONE \(approval\.channel of tools\.write_file in policy fs, approval\.channel of tools\.move_file in policy fs\): Slack answered channel_not_found: no such channel, or a private channel the bot is not in; check approval\.channel of tools\.write_file in policy fs, approval\.channel of tools\.move_file in policy fs and invite the bot there \(\/invite @airlock\)$/m);
-  assert.match(stdout, /^error slack channel: #secret \(C0SECRET\) \(approval\.channel of tools\.edit_file in policy fs\) is private and the bot is not a member/m);
+  assert.match(
+    stdout,
+    /^error slack channel: C0GONE \(approval\.channel of tools\.write_file in policy fs, approval\.channel of tools\.move_file in policy fs\): Slack answered channel_not_found: no such channel, or a private channel the bot is not in; check approval\.channel of tools\.write_file in policy fs, approval\.channel of tools\.move_file in policy fs and invite the bot there \(\/invite @airlock\)$/m,
+  );
+  assert.match(
+    stdout,
+    /^error slack channel: #secret \(C0SECRET\) \(approval\.channel of tools\.edit_file in policy fs\) is private and the bot is not a member/m,
+  );
   assert.deepEqual(lines.filter((l) => l.includes('slack channel:')).length, 3, stdout);
   assert.match(stdout, /^ok {4}slack channel: #approvals \(C0APPROVALS\): the bot is a member$/m);
 });
@@ -175,13 +199,19 @@ test('channels that policy rules name are checked too, each once, naming the rul
 test('a private channel the bot is not in fails: chat.postMessage would be refused', async () => {
   const { code, stdout } = await doctor({ slack: { channel: PRIVATE_CHANNEL } });
   assert.equal(code, 1, stdout);
-  assert.match(stdout, /^error slack channel: #secret \(C0SECRET\) is private and the bot is not a member: chat\.postMessage would fail \(not_in_channel\); invite the bot there \(\/invite @airlock\)$/m);
+  assert.match(
+    stdout,
+    /^error slack channel: #secret \(C0SECRET\) is private and the bot is not a member: chat\.postMessage would fail \(not_in_channel\); invite the bot there \(\/invite @airlock\)$/m,
+  );
 });
 
 test('Socket Mode with the bot token given as app token fails naming apps.connections.open and the token type', async () => {
   const { code, stdout } = await doctor({ slack: { app_token: BOT_TOKEN } });
   assert.equal(code, 1, stdout);
-  assert.match(stdout, /^error slack socket mode: apps\.connections\.open failed: Slack answered not_allowed_token_type; slack\.app_token must be the app-level token \(xapp-…\)/m);
+  assert.match(
+    stdout,
+    /^error slack socket mode: apps\.connections\.open failed: Slack answered not_allowed_token_type; slack\.app_token must be the app-level token \(xapp-…\)/m,
+  );
   assert.match(stdout, /^ok {4}slack auth: /m);
 });
 
@@ -189,8 +219,14 @@ test('upstreams that cannot start fail one line each, naming the server and why;
   const { code, stdout } = await doctor({ servers: { fs: FS_SERVER, ghost: GHOST_SERVER, quits: QUITTING_SERVER } });
   assert.equal(code, 1, stdout);
   assert.match(stdout, /^ok {4}upstream fs: 14 tools/m);
-  assert.match(stdout, /^error upstream ghost: command not found: "airlock-no-such-command" \(spawn airlock-no-such-command ENOENT\); install it, or give its full path in servers\.ghost\.command$/m);
-  assert.match(stdout, /^error upstream quits: "node" exited before answering initialize and tools\/list \(.*Connection closed\); its stderr ended: "MISSING_API_KEY is not set"$/m);
+  assert.match(
+    stdout,
+    /^error upstream ghost: command not found: "airlock-no-such-command" \(spawn airlock-no-such-command ENOENT\); install it, or give its full path in servers\.ghost\.command$/m,
+  );
+  assert.match(
+    stdout,
+    /^error upstream quits: "node" exited before answering initialize and tools\/list \(.*Connection closed\); its stderr ended: "MISSING_API_KEY is not set"$/m,
+  );
   assert.match(stdout, /^\d+ checks: 2 failed, 0 warnings$/m);
 });
 
@@ -198,23 +234,49 @@ test('an HTTP upstream nobody listens for fails naming the server, its URL and t
   const port = await freePort();
   const { code, stdout } = await doctor({ servers: { api: [`    url: http://127.0.0.1:${port}/mcp`] }, slack: null });
   assert.equal(code, 1, stdout);
-  assert.match(stdout, new RegExp(`^error upstream api: cannot connect to http://127\\.0\\.0\\.1:${port}/mcp: connection refused \\(is the server running, on that port\\?\\) \\(ECONNREFUSED\\)$`, 'm'));
+  assert.match(
+    stdout,
+    new RegExp(
+      `^error upstream api: cannot connect to http://127\\.0\\.0\\.1:${port}/mcp: connection refused \\(is the server running, on that port\\?\\) \\(ECONNREFUSED\\)$`,
+      'm',
+    ),
+  );
 });
 
 test('a listener that is not loopback, with neither public_url nor listen.allowed_hosts, is a warning: its Host headers are not checked', async () => {
-  const open = await doctor({ slack: null, extra: ['listen: { host: 0.0.0.0, port: 8080 }', 'metrics: { listen: { host: 0.0.0.0, port: 9464 } }'] });
+  const open = await doctor({
+    slack: null,
+    extra: ['listen: { host: 0.0.0.0, port: 8080 }', 'metrics: { listen: { host: 0.0.0.0, port: 9464 } }'],
+  });
   assert.equal(open.code, 0, open.stdout);
-  const unchecked = (key: string) => `warn  ${key}: 0.0.0.0 is not loopback and neither public_url nor listen.allowed_hosts is set, so Host headers are not checked and a web page could reach Airlock by DNS rebinding; set public_url, or listen.allowed_hosts to the names agents use`;
-  assert.deepEqual(open.lines.filter((l) => l.startsWith('warn')), [unchecked('listen'), unchecked('metrics.listen')]);
-  const named = await doctor({ slack: null, extra: ['listen: { host: 0.0.0.0, port: 8080, allowed_hosts: [airlock.internal] }', 'metrics: { listen: { host: 0.0.0.0, port: 9464 } }'] });
+  const unchecked = (key: string) =>
+    `warn  ${key}: 0.0.0.0 is not loopback and neither public_url nor listen.allowed_hosts is set, so Host headers are not checked and a web page could reach Airlock by DNS rebinding; set public_url, or listen.allowed_hosts to the names agents use`;
+  assert.deepEqual(
+    open.lines.filter((l) => l.startsWith('warn')),
+    [unchecked('listen'), unchecked('metrics.listen')],
+  );
+  const named = await doctor({
+    slack: null,
+    extra: [
+      'listen: { host: 0.0.0.0, port: 8080, allowed_hosts: [airlock.internal] }',
+      'metrics: { listen: { host: 0.0.0.0, port: 9464 } }',
+    ],
+  });
   assert.equal(named.code, 0, named.stdout);
-  assert.deepEqual(named.lines.filter((l) => l.startsWith('warn')), [], 'once allowed_hosts names the gateway, both listeners check Host');
+  assert.deepEqual(
+    named.lines.filter((l) => l.startsWith('warn')),
+    [],
+    'once allowed_hosts names the gateway, both listeners check Host',
+  );
 });
 
 test('a Redis that evicts keys when full fails naming maxmemory-policy', async () => {
   const { code, stdout } = await doctor({ redis: evicting.url });
   assert.equal(code, 1, stdout);
-  assert.match(stdout, /^error redis eviction: maxmemory-policy is allkeys-lru: when Redis reaches maxmemory it deletes keys to make room, and pending approvals and the audit trail would be lost; set maxmemory-policy noeviction$/m);
+  assert.match(
+    stdout,
+    /^error redis eviction: maxmemory-policy is allkeys-lru: when Redis reaches maxmemory it deletes keys to make room, and pending approvals and the audit trail would be lost; set maxmemory-policy noeviction$/m,
+  );
   assert.match(stdout, /^\d+ checks: 1 failed, 0 warnings$/m);
 });
 
@@ -230,7 +292,12 @@ test('a managed Redis that refuses CONFIG still has its eviction policy read, fr
 });
 
 test('all four problems at once (Redis down, a broken policy, a refused Slack token, an upstream that cannot start) each get their own line', async () => {
-  const { code, stdout } = await doctor({ redis: nowhere, policy: BROKEN_POLICY, slack: { bot_token: 'xoxb-revoked-token' }, servers: { ghost: GHOST_SERVER } });
+  const { code, stdout } = await doctor({
+    redis: nowhere,
+    policy: BROKEN_POLICY,
+    slack: { bot_token: 'xoxb-revoked-token' },
+    servers: { ghost: GHOST_SERVER },
+  });
   assert.equal(code, 1, stdout);
   assert.match(stdout, /^error redis: redis:\/\/127\.0\.0\.1:\d+: /m);
   assert.match(stdout, /^error policy ghost: policies\/fs\.yaml: tools\.write_file\.action: /m);
@@ -248,10 +315,25 @@ test('an upstream that never answers is reported after the timeout, and neither 
     "require('node:fs').writeFileSync('pids', process.pid + ' ' + child.pid);",
     'setInterval(() => {}, 1000);',
   ].join(' ');
-  const { dir, file } = configTree(['servers:', '  mute:', `    command: ${JSON.stringify(process.execPath)}`, `    args: ['-e', ${JSON.stringify(script)}]`, '    policy: policies/fs.yaml', ''].join('\n'));
+  const { dir, file } = configTree(
+    [
+      'servers:',
+      '  mute:',
+      `    command: ${JSON.stringify(process.execPath)}`,
+      `    args: ['-e', ${JSON.stringify(script)}]`,
+      '    policy: policies/fs.yaml',
+      '',
+    ].join('\n'),
+  );
   const checks = await upstreamChecks(loadConfig(file, process.env), process.env, { timeoutMs: 3_000 });
   // Reported by doctor's own 3 s timeout, not by the 60 s the MCP SDK itself would wait for an answer to initialize.
-  assert.deepEqual(checks, [{ level: 'error', what: 'upstream mute', detail: `"${process.execPath}" started but did not answer initialize and tools/list within 3.0 s` }]);
+  assert.deepEqual(checks, [
+    {
+      level: 'error',
+      what: 'upstream mute',
+      detail: `"${process.execPath}" started but did not answer initialize and tools/list within 3.0 s`,
+    },
+  ]);
   assert.ok(existsSync(join(dir, 'pids')), 'the server ran and wrote its process ids');
   const pids = readFileSync(join(dir, 'pids'), 'utf8').split(' ').map(Number);
   await until('the server and its child to be gone', () => pids.every((pid) => !running(pid)), 30_000);
@@ -275,7 +357,10 @@ test('a hold no Slack user could approve is a warning naming the policy, the rul
   const policy = 'version: "1"\ndefault: deny\ntools:\n  read_file: {}\n  write_file: { action: require_approval }\n';
   const { code, stdout, stderr } = await doctor({ policy });
   assert.equal(code, 0, `${stdout}\n${stderr}`);
-  assert.match(stdout, /^warn {2}policy fs: policies\/fs\.yaml: tools\.write_file: no Slack user could approve its held calls \(no approvers list applies\), so only console admins can; list Slack users or groups in approval\.approvers or approvals\.approvers$/m);
+  assert.match(
+    stdout,
+    /^warn {2}policy fs: policies\/fs\.yaml: tools\.write_file: no Slack user could approve its held calls \(no approvers list applies\), so only console admins can; list Slack users or groups in approval\.approvers or approvals\.approvers$/m,
+  );
   assert.match(stdout, /^warn {2}policy fs: policies\/fs\.yaml: on_tool_change: no Slack user could approve/m);
   assert.match(stdout, /^\d+ checks: 0 failed, 2 warnings$/m);
 });

@@ -35,7 +35,11 @@ before(async () => {
       '    policy: everything.yaml',
       '',
     ].join('\n'),
-    files: { 'filesystem.yaml': policy(HIDDEN.filesystem), 'everything.yaml': policy(HIDDEN.everything), 'sandbox/hello.txt': 'hello from the sandbox\n' },
+    files: {
+      'filesystem.yaml': policy(HIDDEN.filesystem),
+      'everything.yaml': policy(HIDDEN.everything),
+      'sandbox/hello.txt': 'hello from the sandbox\n',
+    },
   });
   hello = join(gateway.dir, 'sandbox', 'hello.txt');
   [agent, direct.filesystem, direct.everything] = await Promise.all([
@@ -63,7 +67,10 @@ function everything(): Client {
 }
 
 function withoutTimestamps(result: ReadResourceResult): ReadResourceResult {
-  return { ...result, contents: result.contents.map((c) => ('text' in c ? { ...c, text: c.text.replace(/created at .*$/, 'created at <time>') } : c)) };
+  return {
+    ...result,
+    contents: result.contents.map((c) => ('text' in c ? { ...c, text: c.text.replace(/created at .*$/, 'created at <time>') } : c)),
+  };
 }
 
 /** The JSON-RPC error an MCP server answers for a tool it does not have. */
@@ -79,11 +86,16 @@ describe('tools', () => {
   test('tools/list names every visible tool server__tool, in config order, hidden ones absent', async () => {
     const visible = (server: 'filesystem' | 'everything', tools: Tool[]) =>
       tools.filter((t) => !HIDDEN[server].includes(t.name)).map((t) => ({ ...t, name: `${server}__${t.name}` }));
-    const expected = [...visible('filesystem', (await fs().listTools()).tools), ...visible('everything', (await everything().listTools()).tools)];
+    const expected = [
+      ...visible('filesystem', (await fs().listTools()).tools),
+      ...visible('everything', (await everything().listTools()).tools),
+    ];
     const { tools } = await agent.listTools();
     const names = tools.map((t) => t.name);
-    for (const name of ['filesystem__read_text_file', 'filesystem__list_directory', 'everything__echo', 'everything__get-sum']) assert.ok(names.includes(name), name);
-    for (const name of ['filesystem__write_file', 'filesystem__move_file', 'everything__get-env', 'everything__simulate-research-query']) assert.ok(!names.includes(name), name);
+    for (const name of ['filesystem__read_text_file', 'filesystem__list_directory', 'everything__echo', 'everything__get-sum'])
+      assert.ok(names.includes(name), name);
+    for (const name of ['filesystem__write_file', 'filesystem__move_file', 'everything__get-env', 'everything__simulate-research-query'])
+      assert.ok(!names.includes(name), name);
     assert.deepEqual(tools, expected);
   });
 
@@ -94,7 +106,10 @@ describe('tools', () => {
     assert.deepEqual(got, await fs().callTool({ name: 'read_text_file', arguments: read }));
 
     const echo = { message: 'through the aggregate' };
-    assert.deepEqual(await agent.callTool({ name: 'everything__echo', arguments: echo }), await everything().callTool({ name: 'echo', arguments: echo }));
+    assert.deepEqual(
+      await agent.callTool({ name: 'everything__echo', arguments: echo }),
+      await everything().callTool({ name: 'echo', arguments: echo }),
+    );
   });
 
   test('a server’s error result passes through under its prefixed name', async () => {
@@ -104,7 +119,17 @@ describe('tools', () => {
     assert.deepEqual(await agent.callTool({ name: 'filesystem__read_text_file', arguments: read }), expected);
   });
 
-  for (const name of ['echo', 'read_text_file', 'nope__echo', '__echo', 'everything_echo', 'everything__', 'everything__nope', 'everything__get-env', 'filesystem__write_file']) {
+  for (const name of [
+    'echo',
+    'read_text_file',
+    'nope__echo',
+    '__echo',
+    'everything_echo',
+    'everything__',
+    'everything__nope',
+    'everything__get-env',
+    'filesystem__write_file',
+  ]) {
     test(`calling "${name}" answers the JSON-RPC error Unknown tool`, async () => {
       await assert.rejects(agent.callTool({ name, arguments: { message: 'x', path: hello, content: 'x' } }), unknown('tool', name));
     });
@@ -161,7 +186,10 @@ describe('resources', () => {
   });
 
   test('completion/complete of a resource template variable', async () => {
-    const params = { ref: { type: 'ref/resource' as const, uri: 'demo://resource/dynamic/blob/{resourceId}' }, argument: { name: 'resourceId', value: '5' } };
+    const params = {
+      ref: { type: 'ref/resource' as const, uri: 'demo://resource/dynamic/blob/{resourceId}' },
+      argument: { name: 'resourceId', value: '5' },
+    };
     const expected = await everything().complete(params);
     assert.deepEqual(expected.completion.values, ['5']);
     assert.deepEqual(await agent.complete(params), expected);

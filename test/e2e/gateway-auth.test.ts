@@ -15,7 +15,8 @@ const ALPHA = 'alpha-token-0123456789';
 const BETA = 'beta-token-9876543210';
 const LIMITED = 'limited-token-abcdef';
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
-const fixture = (policy: string) => `    command: ${process.execPath}\n    args: [--import, ${TSX_LOADER}, ${FIXTURE_SERVER}]\n    policy: ${policy}\n`;
+const fixture = (policy: string) =>
+  `    command: ${process.execPath}\n    args: [--import, ${TSX_LOADER}, ${FIXTURE_SERVER}]\n    policy: ${policy}\n`;
 const bearer = (token: string) => ({ Authorization: `Bearer ${token}` });
 
 let gateway: RunningGateway;
@@ -39,7 +40,10 @@ before(async () => {
       '    servers: [a]',
       '',
     ].join('\n'),
-    files: { 'a.yaml': 'version: "1"\ndefault: deny\ntools:\n  echo: {}\n', 'b.yaml': 'version: "1"\ndefault: deny\ntools:\n  echo: {}\n  pid: {}\n' },
+    files: {
+      'a.yaml': 'version: "1"\ndefault: deny\ntools:\n  echo: {}\n',
+      'b.yaml': 'version: "1"\ndefault: deny\ntools:\n  echo: {}\n  pid: {}\n',
+    },
     env: { AIRLOCK_TOKEN_ALPHA: ALPHA },
   });
 });
@@ -67,7 +71,12 @@ test('a request without a bearer token gets 401, a JSON-RPC error and WWW-Authen
 });
 
 test('a token that matches no grant, or a header that is not a bearer token, gets 401', async () => {
-  for (const authorization of ['Bearer not-a-grant-token', `Bearer ${ALPHA}x`, `Basic ${Buffer.from(`alpha:${ALPHA}`).toString('base64')}`, ALPHA]) {
+  for (const authorization of [
+    'Bearer not-a-grant-token',
+    `Bearer ${ALPHA}x`,
+    `Basic ${Buffer.from(`alpha:${ALPHA}`).toString('base64')}`,
+    ALPHA,
+  ]) {
     const answer = await post(url('/mcp/a'), INITIALIZE, { Authorization: authorization });
     assertHttpError(answer, 401, /^Unauthorized: /);
     assert.match(answer.headers.get('www-authenticate') ?? '', /^Bearer /);
@@ -83,7 +92,9 @@ test('a grant limited to one server gets 403 on the endpoint of another', async 
 
 test('a grant configured by token_sha256 is reached with the token itself, not with its digest', async () => {
   const client = await gateway.connect('/mcp/b', BETA);
-  assert.deepEqual(await client.callTool({ name: 'echo', arguments: { text: 'via sha256 grant' } }), { content: [{ type: 'text', text: 'via sha256 grant' }] });
+  assert.deepEqual(await client.callTool({ name: 'echo', arguments: { text: 'via sha256 grant' } }), {
+    content: [{ type: 'text', text: 'via sha256 grant' }],
+  });
   assertHttpError(await post(url('/mcp/b'), INITIALIZE, bearer(sha256(BETA))), 401, /^Unauthorized: /);
 });
 
@@ -127,8 +138,13 @@ test('on /mcp a limited grant sees and reaches only its own servers, as server__
   const limited = await gateway.connect('/mcp', LIMITED);
   const names = (await limited.listTools()).tools.map((t) => t.name);
   assert.deepEqual(names, ['a__echo', 'a__sleep', 'a__pid', 'a__start_dicom_export_job']);
-  assert.deepEqual(await limited.callTool({ name: 'a__echo', arguments: { text: 'aggregated' } }), { content: [{ type: 'text', text: 'aggregated' }] });
-  await assert.rejects(limited.callTool({ name: 'b__echo', arguments: { text: 'x' } }), (err: unknown) => err instanceof McpError && err.message === 'MCP error -32602: Unknown tool: b__echo');
+  assert.deepEqual(await limited.callTool({ name: 'a__echo', arguments: { text: 'aggregated' } }), {
+    content: [{ type: 'text', text: 'aggregated' }],
+  });
+  await assert.rejects(
+    limited.callTool({ name: 'b__echo', arguments: { text: 'x' } }),
+    (err: unknown) => err instanceof McpError && err.message === 'MCP error -32602: Unknown tool: b__echo',
+  );
 
   const everything = await gateway.connect('/mcp', ALPHA);
   const all = (await everything.listTools()).tools.map((t) => t.name);
@@ -158,7 +174,10 @@ test('airlock start refuses to listen beyond loopback without grants', async () 
   const dir = mkdtempSync(join(tmpdir(), 'airlock-exposed-'));
   try {
     writeFileSync(join(dir, 'p.yaml'), 'version: "1"\ndefault: deny\n');
-    writeFileSync(join(dir, 'airlock.yaml'), 'listen: { host: 0.0.0.0, port: 0 }\nservers:\n  fs:\n    command: node\n    policy: p.yaml\n');
+    writeFileSync(
+      join(dir, 'airlock.yaml'),
+      'listen: { host: 0.0.0.0, port: 0 }\nservers:\n  fs:\n    command: node\n    policy: p.yaml\n',
+    );
     // Nothing answers on port 1: should the exposure check ever be skipped, start fails on Redis instead of hanging.
     const result = await airlock(['start', '-c', join(dir, 'airlock.yaml')], dir, { ...process.env, REDIS_URL: 'redis://127.0.0.1:1' });
     assert.equal(result.code, 1);

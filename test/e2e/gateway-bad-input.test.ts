@@ -17,7 +17,8 @@ servers:
     args: [${FILESYSTEM_SERVER}, ./sandbox]
     policy: policy.yaml
 `;
-const POLICY = 'version: "1"\ndefault: deny\ntools:\n  read_text_file: {}\n  list_allowed_directories: {}\n  write_file: { action: deny, reason: No writes }\n';
+const POLICY =
+  'version: "1"\ndefault: deny\ntools:\n  read_text_file: {}\n  list_allowed_directories: {}\n  write_file: { action: deny, reason: No writes }\n';
 const LEVEL = { debug: 20, info: 30, warn: 40 };
 
 let gateway: RunningGateway;
@@ -41,7 +42,11 @@ function assertError(message: JsonRpcAnswer, code: number, text?: RegExp): void 
 }
 
 /** Waits for a log line written since `mark` that `matches`; returns it. */
-async function loggedSince(mark: number, what: string, matches: (line: Record<string, unknown>) => boolean): Promise<Record<string, unknown>> {
+async function loggedSince(
+  mark: number,
+  what: string,
+  matches: (line: Record<string, unknown>) => boolean,
+): Promise<Record<string, unknown>> {
   let found: Record<string, unknown> | undefined;
   await until(`a log line about ${what}`, () => (found = gateway.logs.slice(mark).find(matches)) !== undefined);
   return found!;
@@ -81,7 +86,11 @@ const cases: Case[] = [
       assert.equal(answer.status, 400);
       assertError(only(answer), -32700, /Invalid JSON-RPC message/);
     },
-    log: { what: 'the invalid JSON-RPC message', level: LEVEL.debug, matches: (l) => l.msg === 'session protocol error' && /Invalid JSON-RPC message/.test(String(l.err)) },
+    log: {
+      what: 'the invalid JSON-RPC message',
+      level: LEVEL.debug,
+      matches: (l) => l.msg === 'session protocol error' && /Invalid JSON-RPC message/.test(String(l.err)),
+    },
   },
   {
     name: 'an unknown method gets -32601 Method not found',
@@ -102,17 +111,16 @@ const cases: Case[] = [
     ['a string', 'path=hello.txt'],
     ['an array', ['hello.txt']],
     ['null', null],
-  ].map(
-    ([kind, args]): Case => ({
-      name: `tools/call with arguments that are ${String(kind)} gets -32602`,
-      request: () => post(endpoint, toolCall(6, 'read_text_file', args), session),
-      check: (answer) => assertError(only(answer), -32602, /Invalid tools\/call request: /),
-      log: null,
-    }),
-  ),
+  ].map(([kind, args]): Case => ({
+    name: `tools/call with arguments that are ${String(kind)} gets -32602`,
+    request: () => post(endpoint, toolCall(6, 'read_text_file', args), session),
+    check: (answer) => assertError(only(answer), -32602, /Invalid tools\/call request: /),
+    log: null,
+  })),
   {
     name: 'an unknown Mcp-Session-Id gets 404',
-    request: () => post(endpoint, { jsonrpc: '2.0', id: 7, method: 'tools/list' }, { 'mcp-session-id': '4f4a4b8e-0000-4000-8000-000000000000' }),
+    request: () =>
+      post(endpoint, { jsonrpc: '2.0', id: 7, method: 'tools/list' }, { 'mcp-session-id': '4f4a4b8e-0000-4000-8000-000000000000' }),
     check: (answer) => {
       assert.equal(answer.status, 404);
       assertError(only(answer), -32001, /^Session not found$/);
@@ -144,7 +152,11 @@ for (const c of cases) {
 test('a JSON-RPC batch is answered message by message, and the policy still refuses what it denies', async () => {
   const path = join(sandbox, 'written-in-a-batch.txt');
   const mark = gateway.logs.length;
-  const answer = await post(endpoint, [toolCall(11, 'write_file', { path, content: 'no' }), toolCall(12, 'list_allowed_directories', {})], session);
+  const answer = await post(
+    endpoint,
+    [toolCall(11, 'write_file', { path, content: 'no' }), toolCall(12, 'list_allowed_directories', {})],
+    session,
+  );
 
   if (answer.messages.length === 1 && answer.messages[0]!.id === null) {
     assert.ok(answer.messages[0]!.error, 'a batch refused as a whole is refused with a JSON-RPC error');

@@ -21,7 +21,10 @@ test('an allowed call reaches the server and a default-denied one does not', asy
   assert.deepEqual(await client.callTool({ name: 'echo', arguments: { text: 'hi' } }), { content: [{ type: 'text', text: 'hi' }] });
   const denied = await client.callTool({ name: 'pid', arguments: {} });
   assert.equal(denied.isError, true);
-  assert.match((denied.content as { text: string }[])[0]!.text, /^\[POLICY DENIED\] pid is not listed in the policy and the default is deny$/);
+  assert.match(
+    (denied.content as { text: string }[])[0]!.text,
+    /^\[POLICY DENIED\] pid is not listed in the policy and the default is deny$/,
+  );
 });
 
 test("the gateway gives the package's version to the agent and to the upstream", async () => {
@@ -38,6 +41,9 @@ test("the gateway gives the package's version to the agent and to the upstream",
 });
 
 test('SIGTERM stops the gateway with exit code 0', async () => {
-  const other = await startGateway({ config: 'servers:\n  fixture:\n    command: node\n    args: [--version]\n    policy: p.yaml\n', files: { 'p.yaml': 'version: "1"\ndefault: deny\n' } });
+  const other = await startGateway({
+    config: 'servers:\n  fixture:\n    command: node\n    args: [--version]\n    policy: p.yaml\n',
+    files: { 'p.yaml': 'version: "1"\ndefault: deny\n' },
+  });
   assert.equal(await other.stop(), 0);
 });

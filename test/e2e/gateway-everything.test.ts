@@ -14,7 +14,11 @@ import { after, before, describe, test } from 'node:test';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import type { Progress } from '@modelcontextprotocol/sdk/types.js';
-import { LoggingMessageNotificationSchema, ResourceUpdatedNotificationSchema, type ReadResourceResult } from '@modelcontextprotocol/sdk/types.js';
+import {
+  LoggingMessageNotificationSchema,
+  ResourceUpdatedNotificationSchema,
+  type ReadResourceResult,
+} from '@modelcontextprotocol/sdk/types.js';
 import { startGateway, type RunningGateway } from '../support/gateway.js';
 import { EVERYTHING_SERVER } from '../support/mcp-servers.js';
 import { until, within } from '../support/poll.js';
@@ -47,7 +51,6 @@ async function connectDirect(): Promise<Client> {
   await client.connect(new StdioClientTransport({ command: process.execPath, args: [EVERYTHING_SERVER, 'stdio'], stderr: 'ignore' }));
   return client;
 }
-
 
 /** Dynamic resources carry the time they were made (`... created at 10:41:07 AM`): everything else must match. */
 function withoutTimestamps(result: ReadResourceResult): ReadResourceResult {
@@ -120,7 +123,11 @@ describe('passes through unchanged', () => {
   test('completion/complete of a prompt argument, with context', async () => {
     const cases = [
       { ref: { type: 'ref/prompt' as const, name: 'completable-prompt' }, argument: { name: 'department', value: 'S' } },
-      { ref: { type: 'ref/prompt' as const, name: 'completable-prompt' }, argument: { name: 'name', value: '' }, context: { arguments: { department: 'Sales' } } },
+      {
+        ref: { type: 'ref/prompt' as const, name: 'completable-prompt' },
+        argument: { name: 'name', value: '' },
+        context: { arguments: { department: 'Sales' } },
+      },
     ];
     for (const params of cases) {
       const expected = await direct.complete(params);
@@ -130,7 +137,10 @@ describe('passes through unchanged', () => {
   });
 
   test('completion/complete of a resource template variable', async () => {
-    const params = { ref: { type: 'ref/resource' as const, uri: 'demo://resource/dynamic/text/{resourceId}' }, argument: { name: 'resourceId', value: '12' } };
+    const params = {
+      ref: { type: 'ref/resource' as const, uri: 'demo://resource/dynamic/text/{resourceId}' },
+      argument: { name: 'resourceId', value: '12' },
+    };
     const expected = await direct.complete(params);
     assert.deepEqual(expected.completion.values, ['12']);
     assert.deepEqual(await proxied.complete(params), expected);
@@ -176,13 +186,22 @@ describe('long calls', () => {
     await assert.rejects(call, /the agent gave up/);
     assert.ok(progressed < 100, `the cancelled call did not wait for the operation's 100 steps (${progressed} came)`);
     // Logged as the agent's doing, not as the server's failure.
-    await until('the cancellation in the log', () => gateway.logs.some((l) => l.msg === 'call cancelled by the client' && l.tool === 'trigger-long-running-operation'), 30_000);
+    await until(
+      'the cancellation in the log',
+      () => gateway.logs.some((l) => l.msg === 'call cancelled by the client' && l.tool === 'trigger-long-running-operation'),
+      30_000,
+    );
     assert.equal(gateway.logs.filter((l) => l.msg === 'upstream unavailable').length, 0);
 
-    assert.deepEqual(await proxied.callTool({ name: 'echo', arguments: { message: 'still here' } }), await direct.callTool({ name: 'echo', arguments: { message: 'still here' } }));
+    assert.deepEqual(
+      await proxied.callTool({ name: 'echo', arguments: { message: 'still here' } }),
+      await direct.callTool({ name: 'echo', arguments: { message: 'still here' } }),
+    );
     // A second session opened afterwards is served too.
     const other = await gateway.connect('/mcp/everything');
-    assert.deepEqual(await other.callTool({ name: 'echo', arguments: { message: 'new session' } }), { content: [{ type: 'text', text: 'Echo: new session' }] });
+    assert.deepEqual(await other.callTool({ name: 'echo', arguments: { message: 'new session' } }), {
+      content: [{ type: 'text', text: 'Echo: new session' }],
+    });
   });
 });
 

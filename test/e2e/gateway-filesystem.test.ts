@@ -109,10 +109,18 @@ test('a tool the policy does not list is refused under default deny', async () =
 test('deny_if on the arguments refuses a read under .git and says which condition held', async () => {
   const path = join(sandbox, '.git', 'config');
   const result = await airlock.callTool({ name: 'read_text_file', arguments: { path } });
-  const { text, meta } = assertRefusal(result, 'POLICY DENIED', { decision: 'deny', rule: 'tools.read_text_file.deny_if[0]', server: 'filesystem', tool: 'read_text_file' });
+  const { text, meta } = assertRefusal(result, 'POLICY DENIED', {
+    decision: 'deny',
+    rule: 'tools.read_text_file.deny_if[0]',
+    server: 'filesystem',
+    tool: 'read_text_file',
+  });
   // A reason quotes at most 32 characters of an argument; the sandbox path is longer.
   assert.ok(path.length > 32, path);
-  assert.equal(meta.reason, `args.path is ${JSON.stringify(path.slice(0, 32))}…(${path.length} characters), which is matching /(^|/)\\.git(/|$)/`);
+  assert.equal(
+    meta.reason,
+    `args.path is ${JSON.stringify(path.slice(0, 32))}…(${path.length} characters), which is matching /(^|/)\\.git(/|$)/`,
+  );
   assert.equal(text, `[POLICY DENIED] ${meta.reason}`);
   assert.doesNotMatch(text, /bare = false/);
 });
@@ -129,8 +137,16 @@ test('every refusal has its own request id', async () => {
 test('a hidden tool and a tool that does not exist get the same JSON-RPC error, but for the name', async () => {
   const url = new URL('/mcp/filesystem', gateway.url).href;
   const session = { 'mcp-session-id': await openSession(url) };
-  const hidden = await post(url, toolCall(7, 'move_file', { source: join(sandbox, 'notes.txt'), destination: join(sandbox, 'moved.txt') }), session);
-  const unknown = await post(url, toolCall(7, 'no_such_tool', { source: join(sandbox, 'notes.txt'), destination: join(sandbox, 'moved.txt') }), session);
+  const hidden = await post(
+    url,
+    toolCall(7, 'move_file', { source: join(sandbox, 'notes.txt'), destination: join(sandbox, 'moved.txt') }),
+    session,
+  );
+  const unknown = await post(
+    url,
+    toolCall(7, 'no_such_tool', { source: join(sandbox, 'notes.txt'), destination: join(sandbox, 'moved.txt') }),
+    session,
+  );
   assert.equal(hidden.status, unknown.status);
   assert.deepEqual(only(hidden).error, { code: -32602, message: 'Unknown tool: move_file' });
   assert.deepEqual(only(hidden), JSON.parse(JSON.stringify(only(unknown)).replaceAll('no_such_tool', 'move_file')));
@@ -151,19 +167,33 @@ test('tools/list drops hidden tools, keeps denied ones and passes the rest throu
   const { tools: upstream } = await direct.listTools();
   const { tools } = await airlock.listTools();
   const names = tools.map((t) => t.name);
-  assert.ok(upstream.some((t) => t.name === 'move_file'), 'the server itself has move_file');
+  assert.ok(
+    upstream.some((t) => t.name === 'move_file'),
+    'the server itself has move_file',
+  );
   assert.ok(!names.includes('move_file'), 'hidden');
   for (const kept of ['create_directory', 'directory_tree', 'write_file', 'read_text_file']) assert.ok(names.includes(kept), kept);
-  assert.deepEqual(tools, upstream.filter((t) => t.name !== 'move_file'));
+  assert.deepEqual(
+    tools,
+    upstream.filter((t) => t.name !== 'move_file'),
+  );
 });
 
 test('an edit of the policy file allows a denied tool once the gateway reloads it, without a restart', async () => {
   const path = join(sandbox, 'allowed-after-reload');
-  assertRefusal(await airlock.callTool({ name: 'create_directory', arguments: { path } }), 'POLICY DENIED', { rule: 'tools.create_directory' });
+  assertRefusal(await airlock.callTool({ name: 'create_directory', arguments: { path } }), 'POLICY DENIED', {
+    rule: 'tools.create_directory',
+  });
   const pid = gateway.process.pid;
 
-  writeFileSync(join(gateway.dir, 'policies/filesystem.json'), JSON.stringify({ ...POLICY, tools: { ...POLICY.tools, create_directory: {} } }, null, 2));
-  await until('create_directory to be allowed', async () => (await airlock.callTool({ name: 'create_directory', arguments: { path } })).isError !== true);
+  writeFileSync(
+    join(gateway.dir, 'policies/filesystem.json'),
+    JSON.stringify({ ...POLICY, tools: { ...POLICY.tools, create_directory: {} } }, null, 2),
+  );
+  await until(
+    'create_directory to be allowed',
+    async () => (await airlock.callTool({ name: 'create_directory', arguments: { path } })).isError !== true,
+  );
 
   assert.equal(existsSync(path), true);
   assert.equal(gateway.process.pid, pid);

@@ -15,7 +15,12 @@ async function everythingOverHttp(mode: 'streamableHttp' | 'sse'): Promise<numbe
   const port = await freePort();
   const child = spawn(process.execPath, [EVERYTHING_SERVER, mode], { env: { ...process.env, PORT: String(port) }, stdio: 'ignore' });
   children.push(child);
-  await until(`server-everything (${mode}) to listen`, () => fetch(`http://127.0.0.1:${port}/`).then(() => true, () => false));
+  await until(`server-everything (${mode}) to listen`, () =>
+    fetch(`http://127.0.0.1:${port}/`).then(
+      () => true,
+      () => false,
+    ),
+  );
   return port;
 }
 
@@ -56,11 +61,23 @@ test('a Streamable HTTP upstream is proxied: allowed calls answer, unlisted ones
 test('an SSE-only upstream (protocol 2024-11-05) is reached through the fallback', async () => {
   const client = await gateway.connect('/mcp/legacy');
   assert.ok((await client.listTools()).tools.some((t) => t.name === 'echo'));
-  assert.deepEqual(await client.callTool({ name: 'echo', arguments: { message: 'over sse' } }), { content: [{ type: 'text', text: 'Echo: over sse' }] });
+  assert.deepEqual(await client.callTool({ name: 'echo', arguments: { message: 'over sse' } }), {
+    content: [{ type: 'text', text: 'Echo: over sse' }],
+  });
 });
 
 test('readiness reports both HTTP upstreams connected, to an admin', async () => {
-  const ready = (await (await fetch(`${gateway.url}/readyz`, { headers: { Authorization: `Bearer ${ADMIN}` } })).json()) as { ready: boolean; checks: { name: string; ok: boolean }[] };
+  const ready = (await (await fetch(`${gateway.url}/readyz`, { headers: { Authorization: `Bearer ${ADMIN}` } })).json()) as {
+    ready: boolean;
+    checks: { name: string; ok: boolean }[];
+  };
   assert.equal(ready.ready, true);
-  assert.deepEqual(ready.checks.map((c) => [c.name, c.ok]), [['redis', true], ['upstream:modern', true], ['upstream:legacy', true]]);
+  assert.deepEqual(
+    ready.checks.map((c) => [c.name, c.ok]),
+    [
+      ['redis', true],
+      ['upstream:modern', true],
+      ['upstream:legacy', true],
+    ],
+  );
 });

@@ -30,11 +30,18 @@ test('a session left without any open request is closed after session_idle_timeo
   // A call longer than the idle timeout keeps its own session open too.
   const longCall = connected.callTool({ name: 'sleep', arguments: { ms: 2_500 } });
 
-  await until('the idle session to be closed', () => gateway.logs.some((l) => l.msg === 'closing an idle session' && l.session === forgotten));
-  await until('its id to be refused', async () => (await post(url, toolCall(1, 'echo', { text: 'x' }), { 'mcp-session-id': forgotten })).status === 404);
+  await until('the idle session to be closed', () =>
+    gateway.logs.some((l) => l.msg === 'closing an idle session' && l.session === forgotten),
+  );
+  await until(
+    'its id to be refused',
+    async () => (await post(url, toolCall(1, 'echo', { text: 'x' }), { 'mcp-session-id': forgotten })).status === 404,
+  );
 
   assert.deepEqual(await longCall, { content: [{ type: 'text', text: 'slept 2500 ms' }] });
-  assert.deepEqual(await connected.callTool({ name: 'echo', arguments: { text: 'still here' } }), { content: [{ type: 'text', text: 'still here' }] });
+  assert.deepEqual(await connected.callTool({ name: 'echo', arguments: { text: 'still here' } }), {
+    content: [{ type: 'text', text: 'still here' }],
+  });
   assert.equal(gateway.logs.filter((l) => l.msg === 'closing an idle session').length, 1);
 });
 

@@ -18,7 +18,15 @@ import { until } from '../support/poll.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
 import { AIRLOCK_BIN, airlock } from '../support/run-cli.js';
 
-const POLICY = ['version: "1"', 'default: deny', 'hide: [write_file, move_file]', 'tools:', '  read_text_file: {}', '  create_directory: { action: deny, reason: No new folders }', ''].join('\n');
+const POLICY = [
+  'version: "1"',
+  'default: deny',
+  'hide: [write_file, move_file]',
+  'tools:',
+  '  read_text_file: {}',
+  '  create_directory: { action: deny, reason: No new folders }',
+  '',
+].join('\n');
 
 let dir: string;
 let config: string;
@@ -32,9 +40,14 @@ before(async () => {
   writeFileSync(join(dir, 'sandbox', 'notes.txt'), 'read me over stdio\n');
   writeFileSync(join(dir, 'filesystem.yaml'), POLICY);
   config = join(dir, 'airlock.yaml');
-  writeFileSync(config, `servers:\n  filesystem:\n    command: ${JSON.stringify(process.execPath)}\n    args: [${JSON.stringify(FILESYSTEM_SERVER)}, ./sandbox]\n    policy: filesystem.yaml\nredis: { timeout: ${TEST_REDIS_TIMEOUT} }\n`);
+  writeFileSync(
+    config,
+    `servers:\n  filesystem:\n    command: ${JSON.stringify(process.execPath)}\n    args: [${JSON.stringify(FILESYSTEM_SERVER)}, ./sandbox]\n    policy: filesystem.yaml\nredis: { timeout: ${TEST_REDIS_TIMEOUT} }\n`,
+  );
   direct = new Client({ name: 'direct', version: '1.0.0' });
-  await direct.connect(new StdioClientTransport({ command: process.execPath, args: [FILESYSTEM_SERVER, join(dir, 'sandbox')], stderr: 'ignore' }));
+  await direct.connect(
+    new StdioClientTransport({ command: process.execPath, args: [FILESYSTEM_SERVER, join(dir, 'sandbox')], stderr: 'ignore' }),
+  );
 });
 after(async () => {
   await direct?.close();
@@ -43,7 +56,13 @@ after(async () => {
 });
 
 test('serves one server to a stdio client under its policy, logs only on stderr, and exits 0 when the client closes', async () => {
-  const transport = new StdioClientTransport({ command: process.execPath, args: [AIRLOCK_BIN, 'stdio', 'filesystem', '-c', config], cwd: dir, env: { ...getDefaultEnvironment(), REDIS_URL: redis.url }, stderr: 'pipe' });
+  const transport = new StdioClientTransport({
+    command: process.execPath,
+    args: [AIRLOCK_BIN, 'stdio', 'filesystem', '-c', config],
+    cwd: dir,
+    env: { ...getDefaultEnvironment(), REDIS_URL: redis.url },
+    stderr: 'pipe',
+  });
   let stderr = '';
   (transport.stderr as Readable).on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   const client = new Client({ name: 'stdio-agent', version: '1.0.0' });
@@ -53,7 +72,9 @@ test('serves one server to a stdio client under its policy, logs only on stderr,
   await client.connect(transport);
   // The SDK keeps its child private; it is needed for the exit code.
   const child = (transport as unknown as { _process: ChildProcess })._process;
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal })),
+  );
 
   try {
     const expectedTools = (await direct.listTools()).tools.filter((t) => t.name !== 'write_file' && t.name !== 'move_file');
@@ -73,7 +94,10 @@ test('serves one server to a stdio client under its policy, logs only on stderr,
     const unlisted = await client.callTool({ name: 'list_directory', arguments: { path: join(dir, 'sandbox') } });
     assert.match((unlisted.content as { text: string }[])[0]!.text, /^\[POLICY DENIED\] /);
 
-    await assert.rejects(client.callTool({ name: 'write_file', arguments: { path: join(dir, 'sandbox', 'x'), content: 'x' } }), /Unknown tool: write_file/);
+    await assert.rejects(
+      client.callTool({ name: 'write_file', arguments: { path: join(dir, 'sandbox', 'x'), content: 'x' } }),
+      /Unknown tool: write_file/,
+    );
   } finally {
     await client.close();
   }
@@ -89,7 +113,8 @@ test('serves one server to a stdio client under its policy, logs only on stderr,
     }
   });
   const messages = logs.map((l) => l.msg);
-  for (const msg of ['upstream connected', 'call executed', 'call denied by policy']) assert.ok(messages.includes(msg), `stderr logs "${msg}": ${messages.join(', ')}`);
+  for (const msg of ['upstream connected', 'call executed', 'call denied by policy'])
+    assert.ok(messages.includes(msg), `stderr logs "${msg}": ${messages.join(', ')}`);
 });
 
 test('airlock stdio with a server that is not configured exits 1 naming it', async () => {
@@ -101,9 +126,21 @@ test('airlock stdio with a server that is not configured exits 1 naming it', asy
 
 test('SIGTERM to airlock stdio withdraws a held call with the reason, writes nothing, and exits 0', async () => {
   const heldConfig = join(dir, 'held.yaml');
-  writeFileSync(join(dir, 'held-policy.yaml'), ['version: "1"', 'default: allow', 'tools:', '  write_file: { action: require_approval, reason: Writes need a person }', ''].join('\n'));
-  writeFileSync(heldConfig, `servers:\n  filesystem:\n    command: ${JSON.stringify(process.execPath)}\n    args: [${JSON.stringify(FILESYSTEM_SERVER)}, ./sandbox]\n    policy: held-policy.yaml\napprovals: { channel: console }\nredis: { timeout: ${TEST_REDIS_TIMEOUT} }\n`);
-  const transport = new StdioClientTransport({ command: process.execPath, args: [AIRLOCK_BIN, 'stdio', 'filesystem', '-c', heldConfig], cwd: dir, env: { ...getDefaultEnvironment(), REDIS_URL: redis.url }, stderr: 'pipe' });
+  writeFileSync(
+    join(dir, 'held-policy.yaml'),
+    ['version: "1"', 'default: allow', 'tools:', '  write_file: { action: require_approval, reason: Writes need a person }', ''].join('\n'),
+  );
+  writeFileSync(
+    heldConfig,
+    `servers:\n  filesystem:\n    command: ${JSON.stringify(process.execPath)}\n    args: [${JSON.stringify(FILESYSTEM_SERVER)}, ./sandbox]\n    policy: held-policy.yaml\napprovals: { channel: console }\nredis: { timeout: ${TEST_REDIS_TIMEOUT} }\n`,
+  );
+  const transport = new StdioClientTransport({
+    command: process.execPath,
+    args: [AIRLOCK_BIN, 'stdio', 'filesystem', '-c', heldConfig],
+    cwd: dir,
+    env: { ...getDefaultEnvironment(), REDIS_URL: redis.url },
+    stderr: 'pipe',
+  });
   let stderr = '';
   (transport.stderr as Readable).on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   const client = new Client({ name: 'stdio-agent', version: '1.0.0' });
@@ -116,7 +153,10 @@ test('SIGTERM to airlock stdio withdraws a held call with the reason, writes not
   child.kill('SIGTERM');
   const result = await call;
   assert.equal(result.isError, true);
-  assert.match(JSON.stringify(result.content), /\[UNAVAILABLE\] The approval request was withdrawn: Airlock is shutting down; call again and a new request will be opened/);
+  assert.match(
+    JSON.stringify(result.content),
+    /\[UNAVAILABLE\] The approval request was withdrawn: Airlock is shutting down; call again and a new request will be opened/,
+  );
   assert.equal(await exited, 0, stderr);
   assert.equal(existsSync(target), false);
   await client.close();

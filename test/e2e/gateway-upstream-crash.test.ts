@@ -41,7 +41,6 @@ async function readyz(): Promise<{ status: number; body: { ready: boolean; check
   return { status: response.status, body: (await response.json()) as never };
 }
 
-
 let killed: number;
 
 test('a call in flight when the upstream dies comes back [UNAVAILABLE] at once, saying it may have run', async () => {
@@ -75,7 +74,9 @@ test('Airlock respawns the dead upstream: /readyz is ready again and calls reach
 
   const pid = await upstreamPid();
   assert.notEqual(pid, killed);
-  assert.deepEqual(await client.callTool({ name: 'echo', arguments: { text: 'back again' } }), { content: [{ type: 'text', text: 'back again' }] });
+  assert.deepEqual(await client.callTool({ name: 'echo', arguments: { text: 'back again' } }), {
+    content: [{ type: 'text', text: 'back again' }],
+  });
   assert.ok(gateway.logs.some((l) => l.msg === 'upstream disconnected; reconnecting' && l.upstream === 'fixture'));
 });
 
@@ -90,7 +91,11 @@ test('while the upstream cannot be restarted, calls answer [UNAVAILABLE] at once
     assert.equal(check?.ok, false);
 
     // At once: refused while the server still cannot start, not held until it can.
-    const result = await within(30_000, 'a call to the down upstream', client.callTool({ name: 'echo', arguments: { text: 'anyone there?' } }));
+    const result = await within(
+      30_000,
+      'a call to the down upstream',
+      client.callTool({ name: 'echo', arguments: { text: 'anyone there?' } }),
+    );
     const { text } = assertRefusal(result, 'UNAVAILABLE', { decision: 'unavailable', server: 'fixture', tool: 'echo' });
     assert.match(text, /^\[UNAVAILABLE\] upstream fixture is not connected/);
     assert.match(text, /The call was not sent; retry later\.$/);
@@ -100,5 +105,7 @@ test('while the upstream cannot be restarted, calls answer [UNAVAILABLE] at once
 
   await until('/readyz to answer 200 once the server can start', async () => (await readyz()).status === 200);
   assert.notEqual(await upstreamPid(), pid);
-  assert.deepEqual(await client.callTool({ name: 'echo', arguments: { text: 'recovered' } }), { content: [{ type: 'text', text: 'recovered' }] });
+  assert.deepEqual(await client.callTool({ name: 'echo', arguments: { text: 'recovered' } }), {
+    content: [{ type: 'text', text: 'recovered' }],
+  });
 });

@@ -28,7 +28,11 @@ let gateway: RunningGateway;
 let agent: Client;
 
 before(async () => {
-  const stdio = (script: string) => [`    command: ${process.execPath}`, `    args: [--import, ${TSX_LOADER}, ${script}]`, '    policy: allow.yaml'];
+  const stdio = (script: string) => [
+    `    command: ${process.execPath}`,
+    `    args: [--import, ${TSX_LOADER}, ${script}]`,
+    '    policy: allow.yaml',
+  ];
   gateway = await startGateway({
     config: [
       'servers:',
@@ -67,7 +71,8 @@ function received(server: string): Received[] {
 const pagesOf = (server: string, method: string) => received(server).filter((m) => m.method === method);
 const walksOf = (server: string, method: string) => pagesOf(server, method).filter((m) => m.cursor === undefined).length;
 const metrics = async () => (await scrape(gateway.url, ADMIN)).samples;
-const cutWarnings = (method: string) => gateway.logs.filter((l) => l.level === 40 && l.upstream === 'hostile' && l.method === method && String(l.msg).includes('was cut'));
+const cutWarnings = (method: string) =>
+  gateway.logs.filter((l) => l.level === 40 && l.upstream === 'hostile' && l.method === method && String(l.msg).includes('was cut'));
 
 test('a tool list that never ends is cut at max_list_pages and what was read is served: its tools work, the ones past the cap are unknown', async () => {
   const { tools } = await agent.listTools();
@@ -79,7 +84,10 @@ test('a tool list that never ends is cut at max_list_pages and what was read is 
   const [warning] = cutWarnings('tools/list');
   assert.equal(warning?.cap, 'max_list_pages');
   assert.equal(warning?.max, 100);
-  assert.match(String(warning?.msg), /tools\/list of upstream hostile was cut at max_list_pages \(100\).*serving the 5000 items read.*Raise servers\.hostile\.max_list_pages/);
+  assert.match(
+    String(warning?.msg),
+    /tools\/list of upstream hostile was cut at max_list_pages \(100\).*serving the 5000 items read.*Raise servers\.hostile\.max_list_pages/,
+  );
   assert.ok(metricValue(await metrics(), 'airlock_lists_truncated_total', { server: 'hostile', method: 'tools/list', cap: 'pages' }) >= 1);
 });
 
@@ -95,7 +103,11 @@ test('tools/list_changed sent every 10 ms: one read of the list at a time, about
   // Each read is a whole walk of 100 pages, in order, before the next one starts: never two at once.
   const cursors = pagesOf('hostile', 'tools/list').map((m) => m.cursor);
   const interleaved = cursors.findIndex((cursor, i) => cursor !== (i % 100 === 0 ? undefined : String(i % 100)));
-  assert.equal(interleaved, -1, `page ${interleaved} of the tools/list requests is out of order: ${JSON.stringify(cursors.slice(Math.max(0, interleaved - 3), interleaved + 3))}`);
+  assert.equal(
+    interleaved,
+    -1,
+    `page ${interleaved} of the tools/list requests is out of order: ${JSON.stringify(cursors.slice(Math.max(0, interleaved - 3), interleaved + 3))}`,
+  );
   // Ten reads in `seconds` while a thousand notifications came: they are spaced, about a second apart.
   assert.ok(seconds >= 8, `10 reads took ${seconds} s: reads are not spaced`);
 
@@ -105,7 +117,10 @@ test('tools/list_changed sent every 10 ms: one read of the list at a time, about
   assert.equal(firstText(await echo.callTool({ name: 'echo', arguments: { text: 'still serving' } })), 'still serving');
   assert.equal(cutWarnings('tools/list').length, 1, 'a list cut on every read is warned about once');
   const samples = await metrics();
-  assert.ok(metricValue(samples, 'airlock_lists_truncated_total', { server: 'hostile', method: 'tools/list', cap: 'pages' }) >= walksBefore + 10 - 1);
+  assert.ok(
+    metricValue(samples, 'airlock_lists_truncated_total', { server: 'hostile', method: 'tools/list', cap: 'pages' }) >=
+      walksBefore + 10 - 1,
+  );
   const grown = metricValue(samples, 'process_resident_memory_bytes') - rssBefore;
   assert.ok(grown < 50 * MB, `the gateway grew by ${(grown / MB).toFixed(1)} MB`);
 });
@@ -142,8 +157,16 @@ async function assertWalkStops(giveUp: () => Promise<void>, probe: () => Promise
   const messages = since();
   const cancelled = messages.findIndex((m) => m.method === 'notifications/cancelled');
   const pages = messages.filter((m) => m.method === 'resources/list');
-  assert.deepEqual(messages.slice(cancelled + 1).filter((m) => m.method === 'resources/list'), [], 'no page asked for after the cancellation');
-  assert.deepEqual(messages.filter((m) => m.method === 'notifications/cancelled').map((m) => m.requestId), [pages.at(-1)?.id], 'only the page in flight is cancelled');
+  assert.deepEqual(
+    messages.slice(cancelled + 1).filter((m) => m.method === 'resources/list'),
+    [],
+    'no page asked for after the cancellation',
+  );
+  assert.deepEqual(
+    messages.filter((m) => m.method === 'notifications/cancelled').map((m) => m.requestId),
+    [pages.at(-1)?.id],
+    'only the page in flight is cancelled',
+  );
   assert.equal(messages.filter((m) => m.method === 'tools/call').length, 20);
 }
 

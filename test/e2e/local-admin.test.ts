@@ -46,15 +46,24 @@ let token: string;
 let client: Client;
 const dirs: string[] = [];
 
-const gatewayEnv = (extra: NodeJS.ProcessEnv = {}) => ({ AIRLOCK_ADMIN_TOKEN: undefined, AIRLOCK_ADMIN_TOKEN_FILE: undefined, AIRLOCK_PORT: '0', AWS_SUPPORT_MCP_URL: 'http://127.0.0.1:1/mcp', ...extra });
-const startExample = () => startGateway({ dir: root, configFile: 'examples/airlock.yaml', config: readFileSync(EXAMPLE, 'utf8'), redis, env: gatewayEnv() });
+const gatewayEnv = (extra: NodeJS.ProcessEnv = {}) => ({
+  AIRLOCK_ADMIN_TOKEN: undefined,
+  AIRLOCK_ADMIN_TOKEN_FILE: undefined,
+  AIRLOCK_PORT: '0',
+  AWS_SUPPORT_MCP_URL: 'http://127.0.0.1:1/mcp',
+  ...extra,
+});
+const startExample = () =>
+  startGateway({ dir: root, configFile: 'examples/airlock.yaml', config: readFileSync(EXAMPLE, 'utf8'), redis, env: gatewayEnv() });
 const cliEnv = () => ({ ...callerEnv, REDIS_URL: redis.url });
 const config = () => join(root, 'examples', 'airlock.yaml');
 /** `airlock approvals …` in this process (the cases that need the real command run it). */
-const approvals = (argv: string[], env: NodeJS.ProcessEnv = { REDIS_URL: redis.url }) => cli(['approvals', ...argv, '-c', config()], root, env);
+const approvals = (argv: string[], env: NodeJS.ProcessEnv = { REDIS_URL: redis.url }) =>
+  cli(['approvals', ...argv, '-c', config()], root, env);
 
 function assertTokenNowhere(gatewayRun: RunningGateway, secret: string): void {
-  for (const line of gatewayRun.logs) assert.ok(!JSON.stringify(line).includes(secret), `a log line holds the token: ${JSON.stringify(line)}`);
+  for (const line of gatewayRun.logs)
+    assert.ok(!JSON.stringify(line).includes(secret), `a log line holds the token: ${JSON.stringify(line)}`);
   assert.ok(!gatewayRun.stderr.includes(secret), 'stderr holds the token');
 }
 
@@ -88,7 +97,11 @@ test('a fresh start of the example writes the local admin token file (0600, in a
 
 test("/api/approvals and /metrics accept the file's token and refuse any other", async () => {
   assert.equal((await api(gateway.url, '/api/approvals', token)).status, 200);
-  for (const [other, message] of [['local-admin-token', /matches no admin/], [`${token}x`, /matches no admin/], [undefined, /missing bearer token/]] as const) {
+  for (const [other, message] of [
+    ['local-admin-token', /matches no admin/],
+    [`${token}x`, /matches no admin/],
+    [undefined, /missing bearer token/],
+  ] as const) {
     const answer = await api(gateway.url, '/api/approvals', other);
     assert.equal(answer.status, 401, `${other}: ${JSON.stringify(answer.body)}`);
     assert.equal(answer.body.error?.code, 'AIRLOCK_UNAUTHORIZED');
@@ -108,7 +121,10 @@ test('airlock approvals decides a held call with --token-file; without a token i
   assert.match(listed.stdout, new RegExp(`^${id}  pending +filesystem/write_file`));
   const bare = await airlock(['approvals', 'list', '-c', config()], root, cliEnv());
   assert.equal(bare.code, 1, bare.stdout);
-  assert.match(bare.stderr, /^airlock: no admin token given: pass --token-file FILE, or set AIRLOCK_ADMIN_TOKEN_FILE to a file holding it, or AIRLOCK_ADMIN_TOKEN to the token itself/);
+  assert.match(
+    bare.stderr,
+    /^airlock: no admin token given: pass --token-file FILE, or set AIRLOCK_ADMIN_TOKEN_FILE to a file holding it, or AIRLOCK_ADMIN_TOKEN to the token itself/,
+  );
   assert.ok(bare.stderr.includes(`--token-file ${tokenFile}`), 'it names the file to give');
 
   const scratch = mkdtempSync(join(tmpdir(), 'airlock-tokens-'));
@@ -116,9 +132,21 @@ test('airlock approvals decides a held call with --token-file; without a token i
   writeFileSync(join(scratch, 'wrong'), 'local-admin-token\n');
   writeFileSync(join(scratch, 'empty'), '\n');
   const refused: [string[], NodeJS.ProcessEnv, RegExp][] = [
-    [['approve', id, '--token-file', join(scratch, 'wrong')], {}, new RegExp(`^airlock: --token-file ${join(scratch, 'wrong')}: the token matches no admin$`)],
-    [['approve', id, '--token-file', join(scratch, 'missing')], {}, new RegExp(`^airlock: --token-file: cannot read the token file ${join(scratch, 'missing')}: it does not exist$`)],
-    [['approve', id], { AIRLOCK_ADMIN_TOKEN_FILE: join(scratch, 'empty') }, new RegExp(`^airlock: AIRLOCK_ADMIN_TOKEN_FILE: the token file ${join(scratch, 'empty')} is empty`)],
+    [
+      ['approve', id, '--token-file', join(scratch, 'wrong')],
+      {},
+      new RegExp(`^airlock: --token-file ${join(scratch, 'wrong')}: the token matches no admin$`),
+    ],
+    [
+      ['approve', id, '--token-file', join(scratch, 'missing')],
+      {},
+      new RegExp(`^airlock: --token-file: cannot read the token file ${join(scratch, 'missing')}: it does not exist$`),
+    ],
+    [
+      ['approve', id],
+      { AIRLOCK_ADMIN_TOKEN_FILE: join(scratch, 'empty') },
+      new RegExp(`^airlock: AIRLOCK_ADMIN_TOKEN_FILE: the token file ${join(scratch, 'empty')} is empty`),
+    ],
     [['approve', id], { AIRLOCK_ADMIN_TOKEN: 'local-admin-token' }, /^airlock: AIRLOCK_ADMIN_TOKEN: the token matches no admin$/],
   ];
   for (const [argv, env, message] of refused) {
@@ -126,7 +154,11 @@ test('airlock approvals decides a held call with --token-file; without a token i
     assert.equal(result.code, 1, `${argv.join(' ')}: ${result.stdout}`);
     assert.match(result.stderr, message);
   }
-  assert.equal((await api(gateway.url, `/api/approvals/${id}`, token)).body.approval?.state, 'pending', 'nothing refused changed the request');
+  assert.equal(
+    (await api(gateway.url, `/api/approvals/${id}`, token)).body.approval?.state,
+    'pending',
+    'nothing refused changed the request',
+  );
 
   const approved = await approvals(['approve', id, '--token-file', tokenFile, '--reason', 'fine']);
   assert.equal(approved.code, 0, approved.stderr);
@@ -160,7 +192,10 @@ function servingItsOwnFolder(): string {
   const file = join(dir, 'examples', 'airlock.yaml');
   const text = readFileSync(file, 'utf8');
   assert.ok(text.includes('"@modelcontextprotocol/server-filesystem", ./sandbox]'));
-  writeFileSync(file, text.replace('"@modelcontextprotocol/server-filesystem", ./sandbox]', '"@modelcontextprotocol/server-filesystem", "."]'));
+  writeFileSync(
+    file,
+    text.replace('"@modelcontextprotocol/server-filesystem", ./sandbox]', '"@modelcontextprotocol/server-filesystem", "."]'),
+  );
   return file;
 }
 
@@ -168,7 +203,11 @@ test('a config whose filesystem server serves the config folder refuses to start
   const file = servingItsOwnFolder();
   const examples = dirname(file);
   const message = `servers.filesystem.args: "." serves ${examples}, which holds the local admin's token file ${join(examples, '.airlock', 'admin-token')}, so an agent could read the token through filesystem and approve its own calls; configure \`admins\`, set AIRLOCK_ADMIN_TOKEN, or serve another folder`;
-  const started = await airlock(['start', '-c', file], dirname(examples), { ...callerEnv, REDIS_URL: redis.url, ...gatewayEnv() } as NodeJS.ProcessEnv);
+  const started = await airlock(['start', '-c', file], dirname(examples), {
+    ...callerEnv,
+    REDIS_URL: redis.url,
+    ...gatewayEnv(),
+  } as NodeJS.ProcessEnv);
   assert.equal(started.code, 1, started.stdout);
   assert.equal(started.stderr.trim(), `airlock: ${file}: ${message}`);
   assert.ok(!started.stdout.includes('airlock listening'));
@@ -182,10 +221,18 @@ test('with AIRLOCK_ADMIN_TOKEN set no file is needed: that config starts, and /a
   const file = servingItsOwnFolder();
   const dir = dirname(dirname(file));
   const envToken = 'env-admin-token-0123456789abcdef';
-  const other = await startGateway({ dir, configFile: 'examples/airlock.yaml', config: readFileSync(file, 'utf8'), redis, env: gatewayEnv({ AIRLOCK_ADMIN_TOKEN: envToken }) });
+  const other = await startGateway({
+    dir,
+    configFile: 'examples/airlock.yaml',
+    config: readFileSync(file, 'utf8'),
+    redis,
+    env: gatewayEnv({ AIRLOCK_ADMIN_TOKEN: envToken }),
+  });
   try {
     assert.throws(() => statSync(join(dir, 'examples', '.airlock', 'admin-token')), /ENOENT/);
-    assert.ok(other.logs.some((l) => /the local admin's token is AIRLOCK_ADMIN_TOKEN, from this process's environment/.test(String(l.msg))));
+    assert.ok(
+      other.logs.some((l) => /the local admin's token is AIRLOCK_ADMIN_TOKEN, from this process's environment/.test(String(l.msg))),
+    );
     assert.equal((await api(other.url, '/api/approvals', envToken)).status, 200);
     assert.equal((await api(other.url, '/api/approvals', token)).status, 401, "another gateway's token is not this one's");
     const listed = await cli(['approvals', 'list', '-c', file], dir, { REDIS_URL: redis.url, AIRLOCK_ADMIN_TOKEN: envToken });

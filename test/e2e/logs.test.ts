@@ -11,7 +11,10 @@ const ADMIN = FIXTURE_ADMIN;
 const SECRET = 'hunter2-very-secret-value';
 
 test('every log line about a held call carries its request_id, and its approval_id once held; secrets in its arguments are never logged', async () => {
-  const gateway = await startFixtureGateway({ version: '1', default: 'allow', tools: { start_dicom_export_job: { action: 'require_approval', reason: 'Exports need a person' } } }, 'log: { level: debug }');
+  const gateway = await startFixtureGateway(
+    { version: '1', default: 'allow', tools: { start_dicom_export_job: { action: 'require_approval', reason: 'Exports need a person' } } },
+    'log: { level: debug }',
+  );
   try {
     const agent = await gateway.connect('/mcp/fx', AGENT);
     const call = agent.callTool({ name: 'start_dicom_export_job', arguments: { datastore: 'imaging', password: SECRET } });
@@ -22,14 +25,26 @@ test('every log line about a held call carries its request_id, and its approval_
     assert.ok(requestId);
     assert.equal(pending.request_id, requestId, 'the approvals API links the request to the call');
     // The console channel hears of the execution just after the agent's answer went out.
-    await until('the execution to reach the console channel', () => gateway.logs.some((l) => l.approval_id === pending.id && /the call ran: ok$/.test(String(l.msg))));
+    await until('the execution to reach the console channel', () =>
+      gateway.logs.some((l) => l.approval_id === pending.id && /the call ran: ok$/.test(String(l.msg))),
+    );
 
     const aboutTheCall = gateway.logs.filter((l) => l.request_id === requestId || l.approval_id === pending.id);
     const messages = aboutTheCall.map((l) => String(l.msg));
-    for (const expected of ['call held for approval', 'approval granted: releasing the call', 'call executed']) assert.ok(messages.includes(expected), `a line "${expected}" in ${JSON.stringify(messages)}`);
-    assert.ok(messages.some((m) => m.startsWith('approval needed: fx/start_dicom_export_job')), 'the console channel line');
-    assert.ok(aboutTheCall.some((l) => l.admin === 'alice' && l.verdict === 'approve'), `the admin's decision in ${JSON.stringify(messages)}`);
-    assert.ok(messages.some((m) => /^approval apr_\S+ approved by alice; the call ran: ok$/.test(m)), `the console channel's update in ${JSON.stringify(messages)}`);
+    for (const expected of ['call held for approval', 'approval granted: releasing the call', 'call executed'])
+      assert.ok(messages.includes(expected), `a line "${expected}" in ${JSON.stringify(messages)}`);
+    assert.ok(
+      messages.some((m) => m.startsWith('approval needed: fx/start_dicom_export_job')),
+      'the console channel line',
+    );
+    assert.ok(
+      aboutTheCall.some((l) => l.admin === 'alice' && l.verdict === 'approve'),
+      `the admin's decision in ${JSON.stringify(messages)}`,
+    );
+    assert.ok(
+      messages.some((m) => /^approval apr_\S+ approved by alice; the call ran: ok$/.test(m)),
+      `the console channel's update in ${JSON.stringify(messages)}`,
+    );
     for (const line of aboutTheCall) {
       assert.equal(line.request_id, requestId, `request_id on ${JSON.stringify(line)}`);
       assert.equal(line.approval_id, pending.id, `approval_id on ${JSON.stringify(line)}`);
@@ -41,7 +56,10 @@ test('every log line about a held call carries its request_id, and its approval_
 });
 
 test('AIRLOCK_LOG_PRETTY=1 writes lines for a person instead of JSON; a bad AIRLOCK_LOG_LEVEL is refused naming it', async () => {
-  const { dir } = configTree(['servers:', '  fx:', '    command: node', '    policy: fx.json', 'redis: { url: "redis://127.0.0.1:1" }', ''].join('\n'), { 'fx.json': '{"version":"1"}' });
+  const { dir } = configTree(
+    ['servers:', '  fx:', '    command: node', '    policy: fx.json', 'redis: { url: "redis://127.0.0.1:1" }', ''].join('\n'),
+    { 'fx.json': '{"version":"1"}' },
+  );
   const pretty = await airlock(['start', '-c', `${dir}/airlock.yaml`], dir, { ...process.env, AIRLOCK_LOG_PRETTY: '1' });
   assert.equal(pretty.code, 1);
   assert.match(pretty.stdout, /INFO.*: starting airlock/);

@@ -14,12 +14,17 @@ let gateway: RunningGateway;
 let agent: Client;
 
 before(async () => {
-  gateway = await startFixtureGateway({ version: '1', default: 'allow', tools: { echo: { limits: [{ counter: 'echoes', window: 'hour', max: 1000 }] } } });
+  gateway = await startFixtureGateway({
+    version: '1',
+    default: 'allow',
+    tools: { echo: { limits: [{ counter: 'echoes', window: 'hour', max: 1000 }] } },
+  });
   agent = await gateway.connect('/mcp/fx', AGENT);
 });
 after(() => gateway?.stop());
 
-const metric = async (name: string, labels: Record<string, string> = {}) => metricValue((await scrape(gateway.url, ADMIN)).samples, name, labels);
+const metric = async (name: string, labels: Record<string, string> = {}) =>
+  metricValue((await scrape(gateway.url, ADMIN)).samples, name, labels);
 
 test('an upstream that dies mid-call is counted as a failed call and a dropped connection, and airlock_upstream_up shows it back', async () => {
   const pid = Number(firstText(await agent.callTool({ name: 'pid' })));

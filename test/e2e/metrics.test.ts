@@ -33,12 +33,16 @@ before(async () => {
 });
 after(() => gateway?.stop());
 
-const calls = (samples: Sample[], tool: string, decision: string) => metricValue(samples, 'airlock_calls_total', { server: 'fx', tool, decision });
+const calls = (samples: Sample[], tool: string, decision: string) =>
+  metricValue(samples, 'airlock_calls_total', { server: 'fx', tool, decision });
 const echo = (text: string) => agent.callTool({ name: 'echo', arguments: { text } });
 
 async function decideNext(verdict: 'approve' | 'reject'): Promise<void> {
   const pending = await pendingFor(gateway.url, ADMIN, 'sleep');
-  const { status } = await api(gateway.url, `/api/approvals/${pending.id}/${verdict}`, ADMIN, { method: 'POST', body: verdict === 'reject' ? { reason: 'not now' } : {} });
+  const { status } = await api(gateway.url, `/api/approvals/${pending.id}/${verdict}`, ADMIN, {
+    method: 'POST',
+    body: verdict === 'reject' ? { reason: 'not now' } : {},
+  });
   assert.equal(status, 200);
 }
 
@@ -46,12 +50,16 @@ test('/metrics counts every call by server, tool and how it ended, and splits it
   for (const text of ['a', 'b', 'c']) assert.equal(firstText(await echo(text)), text);
   for (let i = 0; i < 2; i++) assertRefusal(await echo('forbidden'), 'POLICY DENIED', { decision: 'deny' });
   assert.match(firstText(await agent.callTool({ name: 'start_dicom_export_job', arguments: {} })), /^export job/);
-  for (let i = 0; i < 2; i++) assertRefusal(await agent.callTool({ name: 'start_dicom_export_job', arguments: {} }), 'RATE LIMITED', { decision: 'rate_limited' });
+  for (let i = 0; i < 2; i++)
+    assertRefusal(await agent.callTool({ name: 'start_dicom_export_job', arguments: {} }), 'RATE LIMITED', { decision: 'rate_limited' });
   await assert.rejects(agent.callTool({ name: 'pid' }), /Unknown tool: pid/);
   await assert.rejects(agent.callTool({ name: 'no_such_tool_0042' }), /Unknown tool/);
 
   const approved = track(agent.callTool({ name: 'sleep', arguments: { ms: 1 } }));
-  await until('the held call to show in airlock_held_calls', async () => metricValue((await scrape(gateway.url, ADMIN)).samples, 'airlock_held_calls') === 1);
+  await until(
+    'the held call to show in airlock_held_calls',
+    async () => metricValue((await scrape(gateway.url, ADMIN)).samples, 'airlock_held_calls') === 1,
+  );
   await decideNext('approve');
   assert.equal(firstText(await approved.promise), 'slept 1 ms');
   const rejected = agent.callTool({ name: 'sleep', arguments: { ms: 2 } });
@@ -82,12 +90,16 @@ test('/metrics counts every call by server, tool and how it ended, and splits it
   assert.equal(metricValue(samples, 'airlock_redis_up'), 1);
   assert.equal(metricValue(samples, 'airlock_build_info', { version: '0.1.0', node: process.version }), 1);
   assert.ok(metricValue(samples, 'process_resident_memory_bytes') > 0, 'the process metrics are there');
-  assert.ok(samples.some((s) => s.name === 'nodejs_eventloop_lag_max_seconds'), 'the event-loop delay is there');
+  assert.ok(
+    samples.some((s) => s.name === 'nodejs_eventloop_lag_max_seconds'),
+    'the event-loop delay is there',
+  );
 });
 
 test('policy reloads are counted, ok and failed', async () => {
   const file = join(gateway.dir, 'fx.json');
-  const reloads = async (result: string) => metricValue((await scrape(gateway.url, ADMIN)).samples, 'airlock_policy_reloads_total', { server: 'fx', result });
+  const reloads = async (result: string) =>
+    metricValue((await scrape(gateway.url, ADMIN)).samples, 'airlock_policy_reloads_total', { server: 'fx', result });
   writeFileSync(file, JSON.stringify({ ...POLICY, tools: { ...POLICY.tools, pid: {} } }));
   await until('the good reload to be counted', async () => (await reloads('ok')) === 1);
   writeFileSync(file, '{ "version": "1", "tools": { "echo": { "action": "maybe" } } }');

@@ -21,7 +21,9 @@ const CLI_TIMEOUT_MS = 2 * 60_000;
  * REDIS_URL points where nothing listens, so no command reaches the machine's Redis.
  */
 function childEnv(): NodeJS.ProcessEnv {
-  const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !/^npm_(config_local_prefix|package_|lifecycle_)/i.test(name)));
+  const env = Object.fromEntries(
+    Object.entries(process.env).filter(([name]) => !/^npm_(config_local_prefix|package_|lifecycle_)/i.test(name)),
+  );
   return { ...env, REDIS_URL: 'redis://127.0.0.1:1' };
 }
 
@@ -71,7 +73,12 @@ before(async () => {
   installed = join(work, 'install');
   mkdirSync(installed);
   writeFileSync(join(installed, 'package.json'), '{ "name": "airlock-tarball-test", "private": true }\n');
-  const install = await run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', join(work, tarball.filename)], installed, NPM_TIMEOUT_MS);
+  const install = await run(
+    'npm',
+    ['install', '--no-audit', '--no-fund', '--prefer-offline', join(work, tarball.filename)],
+    installed,
+    NPM_TIMEOUT_MS,
+  );
   assert.equal(install.code, 0, `npm install failed:\n${install.stdout}\n${install.stderr}`);
   command = join(installed, 'node_modules/.bin/airlock');
 });
@@ -81,11 +88,27 @@ after(() => {
 });
 
 test('the tarball holds the launcher, the build and what the package documents, and no sources, tests, benchmarks or local state', () => {
-  for (const file of ['package.json', 'README.md', 'LICENSE', 'CHANGELOG.md', 'slack-app-manifest.yaml', 'bin/airlock.js', 'bin/entry.js', 'dist/cli/main.js', 'dist/.built', 'schema/config.schema.json', 'examples/airlock.yaml', 'policies/filesystem.yaml']) {
+  for (const file of [
+    'package.json',
+    'README.md',
+    'LICENSE',
+    'CHANGELOG.md',
+    'slack-app-manifest.yaml',
+    'bin/airlock.js',
+    'bin/entry.js',
+    'dist/cli/main.js',
+    'dist/.built',
+    'schema/config.schema.json',
+    'examples/airlock.yaml',
+    'policies/filesystem.yaml',
+  ]) {
     assert.ok(packed.includes(file), `${file} is not in the tarball`);
   }
   // The Lua scripts are read beside the compiled modules.
-  assert.ok(packed.some((file) => /^dist\/.+\.lua$/.test(file)), 'no Lua script in dist/');
+  assert.ok(
+    packed.some((file) => /^dist\/.+\.lua$/.test(file)),
+    'no Lua script in dist/',
+  );
   const unwanted = packed.filter((file) => /^(src|test|bench|scripts)\//.test(file) || file.split('/').includes('.airlock'));
   assert.deepEqual(unwanted, []);
 });

@@ -35,7 +35,12 @@ prompts:
   hide: [resource-prompt]
 `;
 
-const everything = (name: string) => [`  ${name}:`, `    command: ${JSON.stringify(process.execPath)}`, `    args: [${JSON.stringify(EVERYTHING_SERVER)}, stdio]`, `    policy: ${name}.yaml`];
+const everything = (name: string) => [
+  `  ${name}:`,
+  `    command: ${JSON.stringify(process.execPath)}`,
+  `    args: [${JSON.stringify(EVERYTHING_SERVER)}, stdio]`,
+  `    policy: ${name}.yaml`,
+];
 
 let gateway: RunningGateway;
 let direct: Client;
@@ -106,7 +111,9 @@ async function assertDenied(promise: Promise<unknown>, facts: Record<string, unk
 
 /** The audit event of one refused request, by the request_id its refusal carries. */
 async function auditedAs(requestId: unknown): Promise<AuditRecord> {
-  const events = await waitForEvents(gateway.redis.url, `the audit event of ${String(requestId)}`, (all) => all.some((e) => e.request_id === requestId));
+  const events = await waitForEvents(gateway.redis.url, `the audit event of ${String(requestId)}`, (all) =>
+    all.some((e) => e.request_id === requestId),
+  );
   const mine = events.filter((e) => e.request_id === requestId);
   assert.equal(mine.length, 1, JSON.stringify(mine));
   return mine[0]!;
@@ -119,7 +126,12 @@ describe('a PolicyLayer policy (default: deny, tools only) denies resources and 
 
     test(`${endpoint}: resources/read of a listed resource is refused, and audited with the URI`, async () => {
       const uri = `${DOCS}/architecture.md`;
-      const err = await assertDenied(agent().readResource({ uri }), { rule: 'default', server: 'closed', method: 'resources/read', resource: uri });
+      const err = await assertDenied(agent().readResource({ uri }), {
+        rule: 'default',
+        server: 'closed',
+        method: 'resources/read',
+        resource: uri,
+      });
       assert.match(String(err.data!.reason), /no resources section, so resources follow its default, deny/);
       const event = await auditedAs(err.data!.request_id);
       assert.equal(event.event, 'denied');
@@ -135,30 +147,50 @@ describe('a PolicyLayer policy (default: deny, tools only) denies resources and 
       await assertDenied(agent().readResource({ uri: 'demo://resource/dynamic/text/3' }), { method: 'resources/read' });
       await assertDenied(agent().subscribeResource({ uri: `${DOCS}/architecture.md` }), { method: 'resources/subscribe' });
       const ref = { type: 'ref/resource' as const, uri: 'demo://resource/dynamic/text/{resourceId}' };
-      await assertDenied(agent().complete({ ref, argument: { name: 'resourceId', value: '1' } }), { method: 'completion/complete', resource: ref.uri });
+      await assertDenied(agent().complete({ ref, argument: { name: 'resourceId', value: '1' } }), {
+        method: 'completion/complete',
+        resource: ref.uri,
+      });
     });
 
     test(`${endpoint}: prompts/get and the completion of a denied prompt are refused`, async () => {
-      const err = await assertDenied(agent().getPrompt({ name: prompt('simple-prompt') }), { rule: 'default', method: 'prompts/get', prompt: 'simple-prompt', server: 'closed' });
+      const err = await assertDenied(agent().getPrompt({ name: prompt('simple-prompt') }), {
+        rule: 'default',
+        method: 'prompts/get',
+        prompt: 'simple-prompt',
+        server: 'closed',
+      });
       const event = await auditedAs(err.data!.request_id);
       assert.deepEqual([event.event, event.prompt, event.method, event.tool], ['denied', 'simple-prompt', 'prompts/get', undefined]);
-      const completion = await assertDenied(agent().complete({ ref: { type: 'ref/prompt', name: prompt('completable-prompt') }, argument: { name: 'department', value: 'S' } }), {
-        method: 'completion/complete',
-        prompt: 'completable-prompt',
-      });
+      const completion = await assertDenied(
+        agent().complete({ ref: { type: 'ref/prompt', name: prompt('completable-prompt') }, argument: { name: 'department', value: 'S' } }),
+        {
+          method: 'completion/complete',
+          prompt: 'completable-prompt',
+        },
+      );
       assert.equal((await auditedAs(completion.data!.request_id)).event, 'denied');
     });
 
     test(`${endpoint}: denied resources and prompts are still listed, as denied tools are`, async () => {
       const [resources, prompts] = await Promise.all([direct.listResources(), direct.listPrompts()]);
       assert.deepEqual((await agent().listResources()).resources, resources.resources);
-      assert.deepEqual((await agent().listPrompts()).prompts.map((p) => p.name), prompts.prompts.map((p) => prompt(p.name)));
+      assert.deepEqual(
+        (await agent().listPrompts()).prompts.map((p) => p.name),
+        prompts.prompts.map((p) => prompt(p.name)),
+      );
     });
   }
 
   test('tools keep their meaning: echo is allowed, an unlisted tool denied by default', async () => {
-    assert.deepEqual(await clients.closed.callTool({ name: 'echo', arguments: { message: 'hi' } }), await direct.callTool({ name: 'echo', arguments: { message: 'hi' } }));
-    assertRefusal(await clients.closed.callTool({ name: 'get-sum', arguments: { a: 1, b: 2 } }), 'POLICY DENIED', { rule: 'default', tool: 'get-sum' });
+    assert.deepEqual(
+      await clients.closed.callTool({ name: 'echo', arguments: { message: 'hi' } }),
+      await direct.callTool({ name: 'echo', arguments: { message: 'hi' } }),
+    );
+    assertRefusal(await clients.closed.callTool({ name: 'get-sum', arguments: { a: 1, b: 2 } }), 'POLICY DENIED', {
+      rule: 'default',
+      tool: 'get-sum',
+    });
   });
 });
 
@@ -175,7 +207,8 @@ describe('resources and prompts sections', () => {
       // `*` stops at "/": the folder's glob does not reach below it, and nothing else is allowed. On /mcp no
       // server lists or has a template for these, so Airlock answers Unknown resource before any policy.
       for (const uri of [`${DOCS}/sub/architecture.md`, 'demo://resource/static/other']) {
-        if (endpoint === '/mcp') assert.equal((await rejection(agent().readResource({ uri }))).message, `MCP error -32602: Unknown resource: ${uri}`);
+        if (endpoint === '/mcp')
+          assert.equal((await rejection(agent().readResource({ uri }))).message, `MCP error -32602: Unknown resource: ${uri}`);
         else await assertDenied(agent().readResource({ uri }), { rule: 'default' });
       }
     });
@@ -190,8 +223,14 @@ describe('resources and prompts sections', () => {
     test(`${endpoint}: a hidden resource and template are not listed`, async () => {
       const [resources, templates] = await Promise.all([direct.listResources(), direct.listResourceTemplates()]);
       const hidden = `${DOCS}/structure.md`;
-      assert.ok(resources.resources.some((r) => r.uri === hidden), 'the server lists it');
-      assert.deepEqual((await agent().listResources()).resources, resources.resources.filter((r) => r.uri !== hidden));
+      assert.ok(
+        resources.resources.some((r) => r.uri === hidden),
+        'the server lists it',
+      );
+      assert.deepEqual(
+        (await agent().listResources()).resources,
+        resources.resources.filter((r) => r.uri !== hidden),
+      );
       assert.deepEqual(
         (await agent().listResourceTemplates()).resourceTemplates.map((t) => t.uriTemplate),
         templates.resourceTemplates.map((t) => t.uriTemplate).filter((t) => !t.startsWith('demo://resource/dynamic/blob/')),
@@ -204,8 +243,13 @@ describe('resources and prompts sections', () => {
       const missing = endpoint === '/mcp' ? 'nowhere://x' : `${DOCS}/no-such.md`;
       const expected = await rejection(agent().readResource({ uri: missing }));
       const got = await rejection(agent().readResource({ uri: hidden }));
-      assert.deepEqual({ code: got.code, message: got.message, data: got.data }, { code: expected.code, message: expected.message.replace(missing, hidden), data: expected.data });
-      const events = await waitForEvents(gateway.redis.url, 'the hidden read', (all) => all.some((e) => e.event === 'hidden' && e.resource === hidden && e.method === 'resources/read'));
+      assert.deepEqual(
+        { code: got.code, message: got.message, data: got.data },
+        { code: expected.code, message: expected.message.replace(missing, hidden), data: expected.data },
+      );
+      const events = await waitForEvents(gateway.redis.url, 'the hidden read', (all) =>
+        all.some((e) => e.event === 'hidden' && e.resource === hidden && e.method === 'resources/read'),
+      );
       assert.equal(events.filter((e) => e.event === 'hidden' && e.resource === hidden).at(-1)?.rule, 'resources.hide[0]');
       const subscribe = await rejection(agent().subscribeResource({ uri: hidden }));
       assert.equal(subscribe.message, got.message);
@@ -214,16 +258,27 @@ describe('resources and prompts sections', () => {
     test(`${endpoint}: completion of a hidden template answers as for one that does not exist`, async () => {
       const hidden = 'demo://resource/dynamic/blob/{resourceId}';
       const missing = endpoint === '/mcp' ? 'nowhere://{x}' : 'demo://resource/none/{resourceId}';
-      const expected = await rejection(agent().complete({ ref: { type: 'ref/resource', uri: missing }, argument: { name: 'resourceId', value: '1' } }));
-      const got = await rejection(agent().complete({ ref: { type: 'ref/resource', uri: hidden }, argument: { name: 'resourceId', value: '1' } }));
+      const expected = await rejection(
+        agent().complete({ ref: { type: 'ref/resource', uri: missing }, argument: { name: 'resourceId', value: '1' } }),
+      );
+      const got = await rejection(
+        agent().complete({ ref: { type: 'ref/resource', uri: hidden }, argument: { name: 'resourceId', value: '1' } }),
+      );
       assert.deepEqual([got.code, got.message], [expected.code, expected.message.replace(missing, hidden)]);
-      const allowed = { ref: { type: 'ref/resource' as const, uri: 'demo://resource/dynamic/text/{resourceId}' }, argument: { name: 'resourceId', value: '12' } };
+      const allowed = {
+        ref: { type: 'ref/resource' as const, uri: 'demo://resource/dynamic/text/{resourceId}' },
+        argument: { name: 'resourceId', value: '12' },
+      };
       assert.deepEqual(await agent().complete(allowed), await direct.complete(allowed));
     });
 
     test(`${endpoint}: a URI that could be read as another is refused`, async () => {
       // Each matches the text template, so /mcp routes it to the server too.
-      for (const uri of ['demo://resource/dynamic/text/..%2F..%2Fblob%2F1', 'demo://resource/dynamic/text/%31', 'demo://resource/dynamic/text/..']) {
+      for (const uri of [
+        'demo://resource/dynamic/text/..%2F..%2Fblob%2F1',
+        'demo://resource/dynamic/text/%31',
+        'demo://resource/dynamic/text/..',
+      ]) {
         const err = await assertDenied(agent().readResource({ uri }), { rule: 'resources', resource: uri });
         assert.match(String(err.data!.reason), /plain form/);
       }
@@ -231,19 +286,42 @@ describe('resources and prompts sections', () => {
 
     test(`${endpoint}: prompts: allowed, denied by default, hidden`, async () => {
       const names = (await agent().listPrompts()).prompts.map((p) => p.name);
-      assert.deepEqual(names, (await direct.listPrompts()).prompts.map((p) => p.name).filter((n) => n !== 'resource-prompt').map(prompt));
+      assert.deepEqual(
+        names,
+        (await direct.listPrompts()).prompts
+          .map((p) => p.name)
+          .filter((n) => n !== 'resource-prompt')
+          .map(prompt),
+      );
       assert.deepEqual(await agent().getPrompt({ name: prompt('simple-prompt') }), await direct.getPrompt({ name: 'simple-prompt' }));
-      await assertDenied(agent().getPrompt({ name: prompt('args-prompt'), arguments: { city: 'Porto' } }), { rule: 'default', prompt: 'args-prompt' });
+      await assertDenied(agent().getPrompt({ name: prompt('args-prompt'), arguments: { city: 'Porto' } }), {
+        rule: 'default',
+        prompt: 'args-prompt',
+      });
 
       const expected = await rejection(agent().getPrompt({ name: prompt('no-such-prompt') }));
-      const got = await rejection(agent().getPrompt({ name: prompt('resource-prompt'), arguments: { resourceType: 'Text', resourceId: '1' } }));
+      const got = await rejection(
+        agent().getPrompt({ name: prompt('resource-prompt'), arguments: { resourceType: 'Text', resourceId: '1' } }),
+      );
       // Nothing allows either name, so the one that does not exist is refused by default: the hidden one is too.
-      const facts = (err: RpcError, name: string) => JSON.parse(JSON.stringify({ ...err.data, request_id: undefined }).replaceAll(name, '<name>')) as unknown;
-      assert.deepEqual([got.code, got.message, facts(got, 'resource-prompt')], [expected.code, expected.message.replace('no-such-prompt', 'resource-prompt'), facts(expected, 'no-such-prompt')]);
+      const facts = (err: RpcError, name: string) =>
+        JSON.parse(JSON.stringify({ ...err.data, request_id: undefined }).replaceAll(name, '<name>')) as unknown;
+      assert.deepEqual(
+        [got.code, got.message, facts(got, 'resource-prompt')],
+        [expected.code, expected.message.replace('no-such-prompt', 'resource-prompt'), facts(expected, 'no-such-prompt')],
+      );
 
-      const completion = { ref: { type: 'ref/prompt' as const, name: prompt('completable-prompt') }, argument: { name: 'department', value: 'M' } };
-      assert.deepEqual(await agent().complete(completion), await direct.complete({ ...completion, ref: { type: 'ref/prompt', name: 'completable-prompt' } }));
-      const hiddenCompletion = await rejection(agent().complete({ ref: { type: 'ref/prompt', name: prompt('resource-prompt') }, argument: { name: 'resourceId', value: '1' } }));
+      const completion = {
+        ref: { type: 'ref/prompt' as const, name: prompt('completable-prompt') },
+        argument: { name: 'department', value: 'M' },
+      };
+      assert.deepEqual(
+        await agent().complete(completion),
+        await direct.complete({ ...completion, ref: { type: 'ref/prompt', name: 'completable-prompt' } }),
+      );
+      const hiddenCompletion = await rejection(
+        agent().complete({ ref: { type: 'ref/prompt', name: prompt('resource-prompt') }, argument: { name: 'resourceId', value: '1' } }),
+      );
       assert.equal(hiddenCompletion.message, got.message);
     });
   }
@@ -252,11 +330,19 @@ describe('resources and prompts sections', () => {
     const uri = `${DOCS}/how-it-works.md`;
     await clients.open.readResource({ uri });
     await clients.open.getPrompt({ name: 'simple-prompt' });
-    await clients.open.complete({ ref: { type: 'ref/prompt', name: 'completable-prompt' }, argument: { name: 'department', value: 'Eng' } });
+    await clients.open.complete({
+      ref: { type: 'ref/prompt', name: 'completable-prompt' },
+      argument: { name: 'department', value: 'Eng' },
+    });
     await clients.open.callTool({ name: 'echo', arguments: { message: 'the last of these' } });
-    const events = await waitForEvents(gateway.redis.url, 'the echo after them', (all) => all.some((e) => e.tool === 'echo' && e.event === 'executed' && e.server === 'open'));
+    const events = await waitForEvents(gateway.redis.url, 'the echo after them', (all) =>
+      all.some((e) => e.tool === 'echo' && e.event === 'executed' && e.server === 'open'),
+    );
     const read = events.filter((e) => e.resource === uri);
-    assert.deepEqual(read.map((e) => [e.event, e.method, e.rule, e.decision]), [['allowed', 'resources/read', 'resources.allow[0]', 'allow']]);
+    assert.deepEqual(
+      read.map((e) => [e.event, e.method, e.rule, e.decision]),
+      [['allowed', 'resources/read', 'resources.allow[0]', 'allow']],
+    );
     assert.ok(events.some((e) => e.event === 'allowed' && e.prompt === 'simple-prompt' && e.method === 'prompts/get'));
     assert.ok(!events.some((e) => e.method === 'completion/complete' && e.event === 'allowed'));
   });
@@ -276,7 +362,8 @@ describe('resources and prompts sections', () => {
 });
 
 describe('airlock audit', () => {
-  const audit = (...argv: string[]) => cli(['audit', ...argv, '-c', join(gateway.dir, 'airlock.yaml')], gateway.dir, { REDIS_URL: gateway.redis.url });
+  const audit = (...argv: string[]) =>
+    cli(['audit', ...argv, '-c', join(gateway.dir, 'airlock.yaml')], gateway.dir, { REDIS_URL: gateway.redis.url });
 
   test('--resource and --prompt find the requests for one resource or prompt; --tool does not list them', async () => {
     const uri = `${DOCS}/features.md`;
@@ -286,13 +373,23 @@ describe('airlock audit', () => {
     assert.equal(byResource.code, 0, byResource.stderr);
     const events = (JSON.parse(byResource.stdout) as { events: AuditRecord[] }).events;
     assert.ok(events.some((e) => e.request_id === err.data!.request_id));
-    assert.ok(events.every((e) => e.resource === uri && e.event === 'denied'), JSON.stringify(events));
+    assert.ok(
+      events.every((e) => e.resource === uri && e.event === 'denied'),
+      JSON.stringify(events),
+    );
 
     const text = await audit('--resource', uri, '--decision', 'denied');
-    assert.match(text.stdout, new RegExp(`denied +open resources/read ${uri.replaceAll('.', '\\.')} +grant=open-agent +rule=resources\\.deny\\[0\\]`));
+    assert.match(
+      text.stdout,
+      new RegExp(`denied +open resources/read ${uri.replaceAll('.', '\\.')} +grant=open-agent +rule=resources\\.deny\\[0\\]`),
+    );
 
     const byPrompt = await audit('--prompt', 'args-prompt', '--json');
-    assert.ok((JSON.parse(byPrompt.stdout) as { events: AuditRecord[] }).events.every((e) => e.prompt === 'args-prompt' && e.method === 'prompts/get'));
+    assert.ok(
+      (JSON.parse(byPrompt.stdout) as { events: AuditRecord[] }).events.every(
+        (e) => e.prompt === 'args-prompt' && e.method === 'prompts/get',
+      ),
+    );
     const byTool = await audit('--tool', uri, '--json');
     assert.deepEqual((JSON.parse(byTool.stdout) as { events: AuditRecord[] }).events, []);
   });

@@ -22,14 +22,26 @@ const reached = (gateway: RunningGateway, name: string, tool: string): number =>
 
 const echo = (client: Client, text: string) => client.callTool({ name: 'echo', arguments: { text } });
 
-const FIXTURE_POLICY = JSON.stringify({ version: '1', default: 'deny', tools: { echo: { limits: [{ counter: 'echo_calls', window: 'minute', max: 1000, scope: 'global' }] } } });
+const FIXTURE_POLICY = JSON.stringify({
+  version: '1',
+  default: 'deny',
+  tools: { echo: { limits: [{ counter: 'echo_calls', window: 'minute', max: 1000, scope: 'global' }] } },
+});
 
 let gateway: RunningGateway;
 /** The gateway whose Redis the fault tests stop and pause, with a short redis.timeout to refuse by. */
 let faulty: RunningGateway;
 before(async () => {
-  const files = { [RECORDING_ENTRY]: RECORDING_SOURCE, 'seed.json': SEED_POLICY, 'session.json': JSON.stringify({ version: '1', default: 'deny', tools: { echo: { rate_limit: { max: 2, window: 60 } } } }), 'fixture.json': FIXTURE_POLICY };
-  const configs = [config({ seed: 'seed.json', session: 'session.json' }), config({ fixture: 'fixture.json' }, 'redis: { timeout: 300ms }\n')];
+  const files = {
+    [RECORDING_ENTRY]: RECORDING_SOURCE,
+    'seed.json': SEED_POLICY,
+    'session.json': JSON.stringify({ version: '1', default: 'deny', tools: { echo: { rate_limit: { max: 2, window: 60 } } } }),
+    'fixture.json': FIXTURE_POLICY,
+  };
+  const configs = [
+    config({ seed: 'seed.json', session: 'session.json' }),
+    config({ fixture: 'fixture.json' }, 'redis: { timeout: 300ms }\n'),
+  ];
   [gateway, faulty] = (await startGateways(2, (i) => startGateway({ config: configs[i]!, files }))) as [RunningGateway, RunningGateway];
 });
 after(() => Promise.all([gateway?.stop(), faulty?.stop()]));
@@ -42,7 +54,9 @@ test('the seed policy: 10 exports a minute reach the server, the 11th is [RATE L
   for (let i = 0; i < 11; i++) results.push(await client.callTool({ name: 'start_dicom_export_job', arguments: { datastore: `ds-${i}` } }));
   const admitted = results.filter((r) => r.isError !== true && firstText(r).startsWith('export job')).length;
   const serverSaw = reached(gateway, 'seed', 'start_dicom_export_job');
-  console.log(`seed policy: ${admitted} of 11 admitted, ${11 - admitted} refused; the server received ${serverSaw} exports and ${reached(gateway, 'seed', 'pid')} pid calls`);
+  console.log(
+    `seed policy: ${admitted} of 11 admitted, ${11 - admitted} refused; the server received ${serverSaw} exports and ${reached(gateway, 'seed', 'pid')} pid calls`,
+  );
   assert.equal(admitted, 10, 'the 5 calls refused by policy first must not count against the limit');
   for (const r of results.slice(0, 10)) assert.match(firstText(r), /^export job /);
 
@@ -63,7 +77,7 @@ test('the seed policy: 10 exports a minute reach the server, the 11th is [RATE L
   assert.equal(reached(gateway, 'seed', 'pid'), 0);
 });
 
-test('session scope: two MCP sessions of one grant each get the rate_limit shorthand\'s 2 calls', async () => {
+test("session scope: two MCP sessions of one grant each get the rate_limit shorthand's 2 calls", async () => {
   const sessions = [await gateway.connect('/mcp/session', TOKEN), await gateway.connect('/mcp/session', TOKEN)];
   const admitted: number[] = [];
   for (const [s, client] of sessions.entries()) {
@@ -73,7 +87,9 @@ test('session scope: two MCP sessions of one grant each get the rate_limit short
     assertRefusal(results[2], 'RATE LIMITED', { decision: 'rate_limited', counter: 'echo_rate', scope: 'session', max: 2, window: 60 });
   }
   assertRefusal(await echo(sessions[0]!, 'again'), 'RATE LIMITED', { counter: 'echo_rate', scope: 'session' });
-  console.log(`session scope: admitted ${admitted.join(' and ')} of 3 per session; the server received ${reached(gateway, 'session', 'echo')}`);
+  console.log(
+    `session scope: admitted ${admitted.join(' and ')} of 3 per session; the server received ${reached(gateway, 'session', 'echo')}`,
+  );
   assert.deepEqual(admitted, [2, 2]);
   assert.equal(reached(gateway, 'session', 'echo'), 4);
 });
@@ -130,26 +146,44 @@ test('Redis paused (SIGSTOP): a call is refused [UNAVAILABLE] once redis.timeout
 
 test('two gateways on one Redis: 500 concurrent calls against a global max of 50 admit exactly 50', async () => {
   const shared: TestRedis = await startRedis();
-  const policy = JSON.stringify({ version: '1', default: 'deny', tools: { echo: { limits: [{ counter: 'echo_global', window: 'minute', max: 50, scope: 'global' }] } } });
-  const options = { config: config({ fixture: 'fixture.json' }), files: { [RECORDING_ENTRY]: RECORDING_SOURCE, 'fixture.json': policy }, redis: shared };
+  const policy = JSON.stringify({
+    version: '1',
+    default: 'deny',
+    tools: { echo: { limits: [{ counter: 'echo_global', window: 'minute', max: 50, scope: 'global' }] } },
+  });
+  const options = {
+    config: config({ fixture: 'fixture.json' }),
+    files: { [RECORDING_ENTRY]: RECORDING_SOURCE, 'fixture.json': policy },
+    redis: shared,
+  };
   const gateways = await Promise.all([startGateway(options), startGateway(options)]);
   try {
     // 10 sessions per gateway, 25 calls in flight on each.
     const sessions = await Promise.all(gateways.flatMap((g) => Array.from({ length: 10 }, () => g.connect('/mcp/fixture', TOKEN))));
-    const calls = sessions.flatMap((client, s) => Array.from({ length: 25 }, (_, i) => echo(client, `call ${s}-${i}`).then((result) => ({ result, text: `call ${s}-${i}` }))));
+    const calls = sessions.flatMap((client, s) =>
+      Array.from({ length: 25 }, (_, i) => echo(client, `call ${s}-${i}`).then((result) => ({ result, text: `call ${s}-${i}` }))),
+    );
     assert.equal(calls.length, 500);
     const results = await Promise.all(calls);
     const admitted = results.filter(({ result, text }) => result.isError !== true && firstText(result) === text).length;
     const limited = results.filter(({ result }) => firstText(result).startsWith('[RATE LIMITED] ')).length;
     const unavailable = results.filter(({ result }) => firstText(result).startsWith('[UNAVAILABLE] ')).length;
     const serverSaw = gateways.map((g) => reached(g, 'fixture', 'echo'));
-    console.log(`two gateways: ${admitted} admitted, ${limited} [RATE LIMITED], ${unavailable} [UNAVAILABLE] of 500; the servers received ${serverSaw.join(' + ')}`);
+    console.log(
+      `two gateways: ${admitted} admitted, ${limited} [RATE LIMITED], ${unavailable} [UNAVAILABLE] of 500; the servers received ${serverSaw.join(' + ')}`,
+    );
     assert.equal(unavailable, 0, 'calls were answered [UNAVAILABLE] though Redis was up: a gateway took its own stall for a slow Redis');
     assert.equal(admitted, 50);
     assert.equal(limited, 450);
     assert.equal(serverSaw[0]! + serverSaw[1]!, 50);
     const refusal = results.find(({ result }) => result.isError === true)?.result;
-    assertRefusal(refusal, 'RATE LIMITED', { decision: 'rate_limited', counter: 'echo_global', scope: 'global', max: 50, window: 'minute' });
+    assertRefusal(refusal, 'RATE LIMITED', {
+      decision: 'rate_limited',
+      counter: 'echo_global',
+      scope: 'global',
+      max: 50,
+      window: 'minute',
+    });
   } finally {
     await Promise.all(gateways.map((g) => g.stop()));
     await shared.stop();

@@ -44,7 +44,10 @@ test('/readyz with the admin token names each check: servers, tool counts, the u
   assert.equal(answer.status, 503);
   const body = JSON.parse(answer.text) as { ready: boolean; checks: { name: string; ok: boolean; detail?: string }[] };
   assert.equal(body.ready, false);
-  assert.deepEqual(body.checks.map((c) => c.name), ['redis', 'upstream:fx', 'upstream:ghost']);
+  assert.deepEqual(
+    body.checks.map((c) => c.name),
+    ['redis', 'upstream:fx', 'upstream:ghost'],
+  );
   assert.equal(body.checks[1]?.detail, '4 tools');
   assert.equal(body.checks[2]?.detail, 'disconnected: spawn airlock-no-such-command ENOENT');
 });
@@ -54,6 +57,7 @@ test('/readyz without the admin token (none, a wrong one, an agent token) says o
     const { status, text } = await readyz(token);
     assert.equal(status, 503, `token ${token ?? '(none)'}`);
     assert.deepEqual(JSON.parse(text), { ready: false }, `token ${token ?? '(none)'}`);
-    for (const secret of ['fx', 'ghost', 'tools', 'ENOENT', 'redis', 'PING']) assert.ok(!text.includes(secret), `token ${token ?? '(none)'}: ${text} shows ${secret}`);
+    for (const secret of ['fx', 'ghost', 'tools', 'ENOENT', 'redis', 'PING'])
+      assert.ok(!text.includes(secret), `token ${token ?? '(none)'}: ${text} shows ${secret}`);
   }
 });

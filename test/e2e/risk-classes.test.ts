@@ -27,6 +27,10 @@ test('a read tool the policy does not list follows risk.read at run time', async
 });
 
 test('a write tool the policy does not list follows risk.write, and the refusal names the class', async () => {
-  const { meta } = assertRefusal(await client.callTool({ name: 'write_file', arguments: { path: `${gateway.dir}/sandbox/x.txt`, content: 'x' } }), 'POLICY DENIED', { decision: 'deny', rule: 'risk.write' });
+  const { meta } = assertRefusal(
+    await client.callTool({ name: 'write_file', arguments: { path: `${gateway.dir}/sandbox/x.txt`, content: 'x' } }),
+    'POLICY DENIED',
+    { decision: 'deny', rule: 'risk.write' },
+  );
   assert.match(String(meta.reason), /risk class is write/);
 });

@@ -67,10 +67,19 @@ test('a 200-character secret under a redacted key, and as an sk- token inside an
   const written = await held.promise;
   assert.notEqual((written as { isError?: boolean }).isError, true, firstText(written));
   answers.push(written);
-  await until('the message to show the result', () => slack.callsTo('chat.update').some((c) => /The server (ran the call|answered with an error)/.test(JSON.stringify(c.body.blocks))));
+  await until('the message to show the result', () =>
+    slack.callsTo('chat.update').some((c) => /The server (ran the call|answered with an error)/.test(JSON.stringify(c.body.blocks))),
+  );
 
-  const events = await waitForEvents(gateway.redis.url, 'every step on record', (all) => all.filter((e) => e.event === 'denied').length >= 2 && all.some((e) => e.event === 'executed'));
-  assert.ok(events.some((e) => e.event === 'approval_requested' && /\[redacted\]/.test(e.reason ?? '')), 'the quoted value shows as [redacted]');
+  const events = await waitForEvents(
+    gateway.redis.url,
+    'every step on record',
+    (all) => all.filter((e) => e.event === 'denied').length >= 2 && all.some((e) => e.event === 'executed'),
+  );
+  assert.ok(
+    events.some((e) => e.event === 'approval_requested' && /\[redacted\]/.test(e.reason ?? '')),
+    'the quoted value shows as [redacted]',
+  );
   const mirror = join(gateway.dir, 'audit.jsonl');
   await until('the mirror to copy the trail', () => readFileSync(mirror, 'utf8').includes('"executed"'));
 

@@ -42,7 +42,8 @@ describe('sessions per grant and in all, with grants', () => {
   let url: string;
   let accepted: string[] = [];
   const open = async (grant: string) => metricValue((await scrape(gateway.url, ADMIN)).samples, 'airlock_sessions_open', { grant });
-  const refused = async (grant: string, limit: string) => metricValue((await scrape(gateway.url, ADMIN)).samples, 'airlock_sessions_refused_total', { grant, limit });
+  const refused = async (grant: string, limit: string) =>
+    metricValue((await scrape(gateway.url, ADMIN)).samples, 'airlock_sessions_refused_total', { grant, limit });
 
   before(async () => {
     gateway = await startGateway({
@@ -72,7 +73,8 @@ describe('sessions per grant and in all, with grants', () => {
     assert.equal(new Set(accepted).size, 100);
     const refusals = answers.filter((a) => a.status !== 200);
     assert.equal(refusals.length, 1_900);
-    for (const answer of refusals) assertSessionLimit(answer, 'listen.max_sessions_per_grant', 100, /grant agent has 100 MCP sessions open/);
+    for (const answer of refusals)
+      assertSessionLimit(answer, 'listen.max_sessions_per_grant', 100, /grant agent has 100 MCP sessions open/);
     // Nobody has a request open on the 100 sessions, so the soonest one may free up is a whole idle timeout (30 min) after it was used.
     assert.ok(refusals.every((a) => Number(a.headers.get('retry-after')) <= 1_800));
 
@@ -83,7 +85,9 @@ describe('sessions per grant and in all, with grants', () => {
     assert.ok(logged.length >= 1 && logged.length < 10, `${logged.length} refusal lines logged one by one`);
     assert.match(String(logged[0]?.reason), /listen\.max_sessions_per_grant/);
     // And audited the same way, once in full: a flood of refused initialize requests does not grow the trail at its rate.
-    const events = await waitForEvents(gateway.redis.url, 'the audited refusal', (all) => all.some((e) => e.event === 'request_refused' && e.grant === 'agent'));
+    const events = await waitForEvents(gateway.redis.url, 'the audited refusal', (all) =>
+      all.some((e) => e.event === 'request_refused' && e.grant === 'agent'),
+    );
     const audited = events.filter((e) => e.event === 'request_refused' && e.grant === 'agent');
     assert.ok(audited.length >= 1 && audited.length < 10, `${audited.length} refusals audited one by one`);
     assert.match(audited[0]?.reason ?? '', /listen\.max_sessions_per_grant/);
@@ -92,7 +96,10 @@ describe('sessions per grant and in all, with grants', () => {
   test('the open sessions still work, and the other grant has slots of its own', async () => {
     const session = accepted[0] ?? '';
     await post(url, { jsonrpc: '2.0', method: 'notifications/initialized' }, { ...bearer(AGENT), 'mcp-session-id': session });
-    assert.deepEqual(only(await post(url, toolCall(1, 'echo', { text: 'still here' }), { ...bearer(AGENT), 'mcp-session-id': session })).result, { content: [{ type: 'text', text: 'still here' }] });
+    assert.deepEqual(
+      only(await post(url, toolCall(1, 'echo', { text: 'still here' }), { ...bearer(AGENT), 'mcp-session-id': session })).result,
+      { content: [{ type: 'text', text: 'still here' }] },
+    );
     const other = await openSession(url, bearer(OTHER));
     assert.ok(other);
     assert.equal(await open('other'), 1);
@@ -105,7 +112,10 @@ describe('sessions per grant and in all, with grants', () => {
     }
     assert.equal(await open('agent'), 90);
     const again = await initializeMany(url, bearer(AGENT), 10, 10);
-    assert.deepEqual(again.map((a) => a.status), Array(10).fill(200));
+    assert.deepEqual(
+      again.map((a) => a.status),
+      Array(10).fill(200),
+    );
     assertSessionLimit(await post(url, INITIALIZE, bearer(AGENT)), 'listen.max_sessions_per_grant', 100, /grant agent has 100/);
     assert.equal(await open('agent'), 100);
   });
@@ -128,7 +138,9 @@ describe('sessions per grant and in all, with grants', () => {
     const counted = await refused('agent', 'grant');
     await gateway.stop();
     const oneByOne = gateway.logs.filter((l) => l.msg === 'request refused' && l.status === 429 && l.grant === 'agent').length;
-    const summed = gateway.logs.filter((l) => l.limit === 'listen.max_sessions_per_grant' && l.grant === 'agent' && typeof l.refused === 'number').reduce((sum, l) => sum + Number(l.refused), 0);
+    const summed = gateway.logs
+      .filter((l) => l.limit === 'listen.max_sessions_per_grant' && l.grant === 'agent' && typeof l.refused === 'number')
+      .reduce((sum, l) => sum + Number(l.refused), 0);
     assert.equal(oneByOne + summed, counted);
   });
 });
@@ -137,7 +149,13 @@ describe('sessions without grants', () => {
   let gateway: RunningGateway;
   before(async () => {
     gateway = await startGateway({
-      config: ['listen: { host: 127.0.0.1, port: 0, max_sessions_per_grant: 3, session_idle_timeout: 1s }', 'servers:', '  fx:', ...FIXTURE, ''].join('\n'),
+      config: [
+        'listen: { host: 127.0.0.1, port: 0, max_sessions_per_grant: 3, session_idle_timeout: 1s }',
+        'servers:',
+        '  fx:',
+        ...FIXTURE,
+        '',
+      ].join('\n'),
       files: POLICY,
     });
   });
@@ -147,7 +165,12 @@ describe('sessions without grants', () => {
     const url = `${gateway.url}/mcp/fx`;
     for (let i = 0; i < 3; i++) await openSession(url);
     const refusal = await post(url, INITIALIZE);
-    assertSessionLimit(refusal, 'listen.max_sessions_per_grant', 3, /the agents of this gateway \(it has no grants\) have 3 MCP sessions open/);
+    assertSessionLimit(
+      refusal,
+      'listen.max_sessions_per_grant',
+      3,
+      /the agents of this gateway \(it has no grants\) have 3 MCP sessions open/,
+    );
     // The three are idle: the soonest is closed within the 1 s idle timeout.
     assert.equal(refusal.headers.get('retry-after'), '1');
     await until('an initialize to be accepted again', async () => (await post(url, INITIALIZE)).status === 200, 30_000, 100);

@@ -14,13 +14,20 @@ import { assertRefusal, firstText } from '../support/refusal.js';
 const AGENT = FIXTURE_AGENT;
 const ADMIN = FIXTURE_ADMIN;
 /** The fixture's `sleep` runs upstream as long as asked; its export job is held for approval. */
-const POLICY = { version: '1', default: 'allow', tools: { start_dicom_export_job: { action: 'require_approval', reason: 'Exports need a person' } } };
+const POLICY = {
+  version: '1',
+  default: 'allow',
+  tools: { start_dicom_export_job: { action: 'require_approval', reason: 'Exports need a person' } },
+};
 
 /** How long the call in flight runs upstream: time enough, on a busy machine, for the checks made while it runs. */
 const IN_FLIGHT_MS = 4_000;
 
 const inFlight = async (gateway: RunningGateway) => metricValue((await scrape(gateway.url, ADMIN)).samples, 'airlock_calls_in_flight');
-const exitCode = (gateway: RunningGateway) => (gateway.process.exitCode !== null ? Promise.resolve(gateway.process.exitCode) : once(gateway.process, 'exit').then(([code]) => code as number | null));
+const exitCode = (gateway: RunningGateway) =>
+  gateway.process.exitCode !== null
+    ? Promise.resolve(gateway.process.exitCode)
+    : once(gateway.process, 'exit').then(([code]) => code as number | null);
 const alive = (pid: number) => {
   try {
     process.kill(pid, 0);
@@ -43,7 +50,10 @@ test('SIGTERM: /readyz goes 503 at once, new sessions and calls are refused, hel
     gateway.process.kill('SIGTERM');
     await until('/readyz to answer 503', async () => (await fetch(`${gateway.url}/readyz`)).status === 503, 30_000, 5);
     assert.equal(running.settled, false, 'at once: /readyz is 503 while the call in flight still runs');
-    const readiness = (await (await fetch(`${gateway.url}/readyz`, { headers: { Authorization: `Bearer ${ADMIN}` } })).json()) as { ready: boolean; stopping?: boolean };
+    const readiness = (await (await fetch(`${gateway.url}/readyz`, { headers: { Authorization: `Bearer ${ADMIN}` } })).json()) as {
+      ready: boolean;
+      stopping?: boolean;
+    };
     assert.deepEqual({ ready: readiness.ready, stopping: readiness.stopping }, { ready: false, stopping: true });
 
     const { text, meta } = assertRefusal(await held.promise, 'UNAVAILABLE', { decision: 'withdrawn', approval_id: pending.id });
@@ -55,17 +65,24 @@ test('SIGTERM: /readyz goes 503 at once, new sessions and calls are refused, hel
     assert.match(only(refusedSession).error?.message ?? '', /shutting down and opens no new sessions/);
     assert.deepEqual(only(refusedSession).error?.data, { airlock_code: 'AIRLOCK_SHUTTING_DOWN' });
 
-    const late = assertRefusal(await agent.callTool({ name: 'echo', arguments: { text: 'too late' } }), 'UNAVAILABLE', { decision: 'unavailable' });
+    const late = assertRefusal(await agent.callTool({ name: 'echo', arguments: { text: 'too late' } }), 'UNAVAILABLE', {
+      decision: 'unavailable',
+    });
     assert.match(late.text, /Airlock is shutting down and takes no new calls\. The call was not sent/);
     assert.equal(running.settled, false, 'the call already upstream is still running');
 
     assert.equal(firstText(await running.promise), `slept ${IN_FLIGHT_MS} ms`, 'the call in flight finished with its own result');
     assert.equal(await exitCode(gateway), 0);
-    assert.ok(!gateway.logs.some((l) => l.msg === 'calls still in flight at the shutdown timeout are cut off'), 'it stopped once the call finished, not at the shutdown timeout');
+    assert.ok(
+      !gateway.logs.some((l) => l.msg === 'calls still in flight at the shutdown timeout are cut off'),
+      'it stopped once the call finished, not at the shutdown timeout',
+    );
     assert.ok(gateway.logs.some((l) => l.msg === 'airlock stopped'));
     await until('the upstream process to be gone', () => !alive(upstreamPid), 30_000);
 
-    const events = await waitForEvents(gateway.redis.url, 'the withdrawn event', (all) => all.some((e) => e.event === 'withdrawn' && e.approval_id === pending.id));
+    const events = await waitForEvents(gateway.redis.url, 'the withdrawn event', (all) =>
+      all.some((e) => e.event === 'withdrawn' && e.approval_id === pending.id),
+    );
     const withdrawn = events.find((e) => e.event === 'withdrawn' && e.approval_id === pending.id);
     assert.match(String(withdrawn?.reason), /Airlock is shutting down/);
     assert.equal(meta.approval_id, pending.id);
@@ -84,8 +101,13 @@ test('a call still upstream at listen.shutdown_timeout is cut off, and the gatew
     assert.equal(await exitCode(gateway), 0);
     assert.equal(running.settled, false, 'the call did not finish');
     assert.ok(gateway.logs.some((l) => l.msg === 'calls still in flight at the shutdown timeout are cut off' && l.in_flight === 1));
-    const events = await waitForEvents(gateway.redis.url, 'the cut-off call to be audited', (all) => all.some((e) => e.event === 'withdrawn' && e.tool === 'sleep'));
-    assert.match(String(events.find((e) => e.event === 'withdrawn' && e.tool === 'sleep')?.reason), /Airlock shut down while the server ran the call/);
+    const events = await waitForEvents(gateway.redis.url, 'the cut-off call to be audited', (all) =>
+      all.some((e) => e.event === 'withdrawn' && e.tool === 'sleep'),
+    );
+    assert.match(
+      String(events.find((e) => e.event === 'withdrawn' && e.tool === 'sleep')?.reason),
+      /Airlock shut down while the server ran the call/,
+    );
   } finally {
     await gateway.stop();
   }

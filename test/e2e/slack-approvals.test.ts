@@ -23,7 +23,12 @@ const clients: Record<string, Client> = {};
 
 before(async () => {
   slack = await startFakeSlack({
-    users: { [ALICE]: { name: 'alice', real_name: 'Alice Smith' }, [BOB]: { name: 'bob', display_name: 'Bobby' }, [CAROL]: { name: 'carol' }, [MALLORY]: { name: 'mallory' } },
+    users: {
+      [ALICE]: { name: 'alice', real_name: 'Alice Smith' },
+      [BOB]: { name: 'bob', display_name: 'Bobby' },
+      [CAROL]: { name: 'carol' },
+      [MALLORY]: { name: 'mallory' },
+    },
     groups: { [OPS]: [CAROL] },
   });
   gateway = await startSlackGateway({
@@ -59,7 +64,8 @@ test('write_file is posted to Slack with server, tool, path and reason; an Appro
   assert.equal(posted.body.channel, CHANNEL);
   assert.equal(posted.token, 'xoxb-0000-test-bot-token');
   const text = shown(posted);
-  for (const expected of ['filesystem', 'write_file', path, 'Writing files needs a person', 'Approve', 'Reject']) assert.ok(text.includes(expected), `the message shows ${expected}: ${text}`);
+  for (const expected of ['filesystem', 'write_file', path, 'Writing files needs a person', 'Approve', 'Reject'])
+    assert.ok(text.includes(expected), `the message shows ${expected}: ${text}`);
   assert.equal(existsSync(path), false, 'nothing is written while the call is held');
   await assertStillHeld(gateway, ADMIN, id, call, 'before any click');
 
@@ -71,16 +77,27 @@ test('write_file is posted to Slack with server, tool, path and reason; an Appro
 
   const approval = await approvalOf(gateway, ADMIN, id);
   assert.equal(approval.decided_by, ALICE);
-  assert.deepEqual((approval.votes as { by: string; name?: string; via: string }[]).map((v) => [v.by, v.name, v.via]), [[ALICE, 'Alice Smith', 'slack']]);
+  assert.deepEqual(
+    (approval.votes as { by: string; name?: string; via: string }[]).map((v) => [v.by, v.name, v.via]),
+    [[ALICE, 'Alice Smith', 'slack']],
+  );
   // The click's update and the holder's race; whichever Slack applies last, the last one sent shows the latest state.
-  await until('the last update to show the approver and the result', () => {
-    const last = updatesOf(id).at(-1);
-    return last !== undefined && shown(last).includes(`<@${ALICE}>`) && shown(last).includes('The server ran the call');
-  }, 10_000);
+  await until(
+    'the last update to show the approver and the result',
+    () => {
+      const last = updatesOf(id).at(-1);
+      return last !== undefined && shown(last).includes(`<@${ALICE}>`) && shown(last).includes('The server ran the call');
+    },
+    10_000,
+  );
   const last = updatesOf(id).at(-1)!;
   assert.match(shown(last), /Approved/);
   assert.doesNotMatch(shown(last), /airlock_approve/, 'the buttons are gone');
-  assert.deepEqual([last.body.channel, last.body.ts], [posted.response?.channel, posted.response?.ts], 'the posted message itself is updated');
+  assert.deepEqual(
+    [last.body.channel, last.body.ts],
+    [posted.response?.channel, posted.response?.ts],
+    'the posted message itself is updated',
+  );
 });
 
 test('Reject opens a modal; its reason reaches the agent in [APPROVAL REJECTED] and the message', async () => {
@@ -92,20 +109,27 @@ test('Reject opens a modal; its reason reaches the agent in [APPROVAL REJECTED] 
   assert.equal(view.callback_id, 'airlock_reject_reason');
   await assertStillHeld(gateway, ADMIN, id, call, 'a Reject click alone decides nothing');
 
-  const submitted = await sendInteraction(gateway.url, viewSubmission({ user: BOB, privateMetadata: view.private_metadata, reason: 'not in the change window' }));
+  const submitted = await sendInteraction(
+    gateway.url,
+    viewSubmission({ user: BOB, privateMetadata: view.private_metadata, reason: 'not in the change window' }),
+  );
   assert.equal(submitted.status, 200);
   assert.equal(submitted.text, '', 'the modal closes');
   const { text } = assertRefusal(await call.promise, 'APPROVAL REJECTED', { decision: 'rejected', approval_id: id, decided_by: BOB });
   assert.equal(text, `[APPROVAL REJECTED] by Bobby (${BOB}): not in the change window`);
   assert.equal(existsSync(path), false);
-  await until('the message to show the rejection', () => updatesOf(id).some((u) => /Rejected/.test(shown(u)) && shown(u).includes('not in the change window') && shown(u).includes(`<@${BOB}>`)));
+  await until('the message to show the rejection', () =>
+    updatesOf(id).some((u) => /Rejected/.test(shown(u)) && shown(u).includes('not in the change window') && shown(u).includes(`<@${BOB}>`)),
+  );
 });
 
 test('nobody decides within the rule timeout (2s): [APPROVAL EXPIRED], and the message says expired', async () => {
   const { call, path, id } = await held('quick', 'expired.txt');
   assertRefusal(await call.promise, 'APPROVAL EXPIRED', { decision: 'expired', approval_id: id });
   assert.equal(existsSync(path), false);
-  await until('the message to say expired', () => updatesOf(id).some((u) => /Expired/.test(shown(u)) && !shown(u).includes('airlock_approve')));
+  await until('the message to say expired', () =>
+    updatesOf(id).some((u) => /Expired/.test(shown(u)) && !shown(u).includes('airlock_approve')),
+  );
 });
 
 test('min_approvals 2: the message shows "1 of 2 approvals", the same user twice counts once, a second user releases the call', async () => {
@@ -135,14 +159,20 @@ test('approvers: a click by a non-approver changes nothing; a member of an allow
   const { call, path, posted, id } = await held('team', 'team.txt', 'approved by the ops group');
   assert.equal(posted.body.channel, 'C0TEAM', 'approval.channel overrides slack.channel');
   const from = slack.calls.length;
-  assert.equal((await sendInteraction(gateway.url, blockActions({ user: MALLORY, action: 'approve', approvalId: id, channel: 'C0TEAM' }))).status, 200);
+  assert.equal(
+    (await sendInteraction(gateway.url, blockActions({ user: MALLORY, action: 'approve', approvalId: id, channel: 'C0TEAM' }))).status,
+    200,
+  );
   const refused = await slack.waitFor('chat.postEphemeral', (c) => c.body.user === MALLORY, { from });
   assert.match(String(refused.body.text), /you are not an approver for this tool/i);
   assert.equal(refused.body.channel, 'C0TEAM');
   await assertStillHeld(gateway, ADMIN, id, call, 'after a non-approver clicked Approve');
   assert.equal(existsSync(path), false);
 
-  assert.equal((await sendInteraction(gateway.url, blockActions({ user: MALLORY, action: 'reject', approvalId: id, channel: 'C0TEAM' }))).status, 200);
+  assert.equal(
+    (await sendInteraction(gateway.url, blockActions({ user: MALLORY, action: 'reject', approvalId: id, channel: 'C0TEAM' }))).status,
+    200,
+  );
   await until('the second refusal', () => slack.callsTo('chat.postEphemeral').filter((c) => c.body.user === MALLORY).length === 2);
   assert.equal(slack.callsTo('views.open').slice(from).length, 0, 'no reason modal for a non-approver');
 
@@ -158,13 +188,17 @@ test('secret arguments (password, api_token) never reach Slack: not in the messa
   const apiToken = 'tok3n-0123456789-e2e';
   const from = slack.calls.length;
   const path = join(gateway.sandbox, 'secret.txt');
-  const call = track(clients.filesystem!.callTool({ name: 'write_file', arguments: { path, content: 'public text', password, api_token: apiToken } }));
+  const call = track(
+    clients.filesystem!.callTool({ name: 'write_file', arguments: { path, content: 'public text', password, api_token: apiToken } }),
+  );
   const posted = await slack.waitFor('chat.postMessage', () => true, { from });
   assert.match(shown(posted), /\[redacted\]/);
   assert.ok(shown(posted).includes(path), 'the other arguments are shown');
   await sendInteraction(gateway.url, blockActions({ user: ALICE, action: 'approve', approvalId: approvalIdIn(posted) }));
   await call.promise;
-  await until('the final update', () => updatesOf(approvalIdIn(posted)).some((u) => /The server (ran the call|answered with an error)/.test(shown(u))));
+  await until('the final update', () =>
+    updatesOf(approvalIdIn(posted)).some((u) => /The server (ran the call|answered with an error)/.test(shown(u))),
+  );
   for (const recorded of slack.calls) {
     for (const secret of [password, apiToken]) {
       assert.ok(!recorded.raw.includes(secret) && !JSON.stringify(recorded.body).includes(secret), `${recorded.method} carried a secret`);
@@ -179,10 +213,18 @@ test('the audit trail records the Slack approver by id and name, and ?approver= 
   const rejected = await held('filesystem', 'audited-reject.txt');
   assert.equal((await sendInteraction(gateway.url, blockActions({ user: BOB, action: 'reject', approvalId: rejected.id }))).status, 200);
   const opened = await slack.waitFor('views.open', (c) => JSON.stringify(c.body).includes(rejected.id));
-  await sendInteraction(gateway.url, viewSubmission({ user: BOB, privateMetadata: (opened.body.view as { private_metadata: string }).private_metadata, reason: 'no' }));
+  await sendInteraction(
+    gateway.url,
+    viewSubmission({ user: BOB, privateMetadata: (opened.body.view as { private_metadata: string }).private_metadata, reason: 'no' }),
+  );
   await rejected.call.promise;
 
-  type Event = { event: string; approval_id?: string; channel?: string; approvers?: { id: string; name?: string; via: string; verdict?: string }[] };
+  type Event = {
+    event: string;
+    approval_id?: string;
+    channel?: string;
+    approvers?: { id: string; name?: string; via: string; verdict?: string }[];
+  };
   const eventsOf = async (query: string) => {
     let events: Event[] = [];
     await until(`audit events for ${query}`, async () => {
@@ -192,17 +234,29 @@ test('the audit trail records the Slack approver by id and name, and ?approver= 
     return events;
   };
   const byApproval = await eventsOf(`approval_id=${approved.id}`);
-  assert.deepEqual(byApproval.map((e) => e.event), ['approval_requested', 'approved', 'executed']);
+  assert.deepEqual(
+    byApproval.map((e) => e.event),
+    ['approval_requested', 'approved', 'executed'],
+  );
   const approvedEvent = byApproval[1]!;
   assert.equal(approvedEvent.channel, 'slack');
-  assert.deepEqual(approvedEvent.approvers?.map((a) => [a.id, a.name, a.via, a.verdict]), [[ALICE, 'Alice Smith', 'slack', 'approve']]);
+  assert.deepEqual(
+    approvedEvent.approvers?.map((a) => [a.id, a.name, a.via, a.verdict]),
+    [[ALICE, 'Alice Smith', 'slack', 'approve']],
+  );
 
   const alices = await eventsOf(`approver=${ALICE}`);
-  assert.ok(alices.every((e) => e.approvers?.some((a) => a.id === ALICE)), 'every event found names Alice');
+  assert.ok(
+    alices.every((e) => e.approvers?.some((a) => a.id === ALICE)),
+    'every event found names Alice',
+  );
   assert.ok(alices.some((e) => e.event === 'approved' && e.approval_id === approved.id));
   assert.ok(!alices.some((e) => e.approval_id === rejected.id), "Bob's rejection is not Alice's");
   const bobs = await eventsOf('approver=Bobby');
-  assert.deepEqual(bobs.filter((e) => e.approval_id === rejected.id).map((e) => e.event), ['rejected']);
+  assert.deepEqual(
+    bobs.filter((e) => e.approval_id === rejected.id).map((e) => e.event),
+    ['rejected'],
+  );
 });
 
 test('reviewers see what will run: a U+202E is shown as \\u202E and a 400-character value is shortened; "Show all arguments" opens it whole for an approver, and refuses privately otherwise', async () => {
@@ -217,15 +271,22 @@ test('reviewers see what will run: a U+202E is shown as \\u202E and a 400-charac
   const escapedPath = join(gateway.sandbox, 'report\\u202Efdp.exe');
   const message = `${String(posted.body.text)}\n${texts(posted.body.blocks)}`;
   assert.ok(message.includes(`"path": "${escapedPath}"`), `the path is shown escaped: ${message}`);
-  assert.ok(message.includes('This call contains invisible or direction-changing characters, shown as \\uXXXX* (in the arguments)'), 'with a warning');
+  assert.ok(
+    message.includes('This call contains invisible or direction-changing characters, shown as \\uXXXX* (in the arguments)'),
+    'with a warning',
+  );
   assert.ok(message.includes(`"content": "${content.slice(0, 300)}… [100 more characters]"`), 'the long value is shortened');
   assert.ok(!message.includes(tail), 'its tail is not in the message');
   const approval = await approvalOf(gateway, ADMIN, id);
-  assert.ok(message.includes(`arguments digest \`${String(approval.digest).slice(0, 12)}\``), 'the message shows the start of the digest /api/approvals has');
+  assert.ok(
+    message.includes(`arguments digest \`${String(approval.digest).slice(0, 12)}\``),
+    'the message shows the start of the digest /api/approvals has',
+  );
   assert.deepEqual(approval.invisible_characters, ['arguments'], '/api/approvals flags the request');
   assert.equal((approval.arguments as { path: string }).path, path, 'and keeps the raw value: it is data');
 
-  const show = (user: string, approvalId: string, channel?: string) => sendInteraction(gateway.url, blockActions({ user, action: 'show_arguments', approvalId, ...(channel && { channel }) }));
+  const show = (user: string, approvalId: string, channel?: string) =>
+    sendInteraction(gateway.url, blockActions({ user, action: 'show_arguments', approvalId, ...(channel && { channel }) }));
   const clicked = slack.calls.length;
   assert.equal((await show(ALICE, id)).status, 200);
   const opened = await slack.waitFor('views.open', () => true, { from: clicked });
@@ -258,7 +319,14 @@ test('reviewers see what will run: a U+202E is shown as \\u202E and a 400-charac
   const rejecting = slack.calls.length;
   await sendInteraction(gateway.url, blockActions({ user: BOB, action: 'reject', approvalId: id }));
   const reasonForm = await slack.waitFor('views.open', () => true, { from: rejecting });
-  await sendInteraction(gateway.url, viewSubmission({ user: BOB, privateMetadata: (reasonForm.body.view as { private_metadata: string }).private_metadata, reason: 'it pipes curl into sh' }));
+  await sendInteraction(
+    gateway.url,
+    viewSubmission({
+      user: BOB,
+      privateMetadata: (reasonForm.body.view as { private_metadata: string }).private_metadata,
+      reason: 'it pipes curl into sh',
+    }),
+  );
   assertRefusal(await call.promise, 'APPROVAL REJECTED', { decision: 'rejected', approval_id: id });
   assert.equal(existsSync(path), false);
 });

@@ -32,7 +32,11 @@ before(async () => {
   [open, listed] = await Promise.all([
     start({ quick: writeFilePolicy({ timeout: '3s' }), plain: writeFilePolicy() }),
     start(
-      { fs: writeFilePolicy(), ruled: writeFilePolicy({ approvers: [BOB] }), pair: writeFilePolicy({ min_approvals: 2, approvers: ['Alice', 'Bob'] }) },
+      {
+        fs: writeFilePolicy(),
+        ruled: writeFilePolicy({ approvers: [BOB] }),
+        pair: writeFilePolicy({ min_approvals: 2, approvers: ['Alice', 'Bob'] }),
+      },
       { approvers: [ALICE], people: [`{ name: Alice, slack: [${ALICE}], admins: [alice] }`, `{ name: Bob, slack: [${BOB}] }`] },
     ),
   ]);
@@ -53,8 +57,10 @@ async function held(side: typeof open, server: string, file: string) {
   return { call, path, posted, id: approvalIdIn(posted), from };
 }
 
-const click = (side: typeof open, user: string, id: string, action: 'approve' | 'reject' = 'approve') => sendInteraction(side.gateway.url, blockActions({ user, action, approvalId: id }));
-const toldPrivately = (side: typeof open, user: string, from: number, text: RegExp) => side.slack.waitFor('chat.postEphemeral', (c) => c.body.user === user && text.test(String(c.body.text)), { from });
+const click = (side: typeof open, user: string, id: string, action: 'approve' | 'reject' = 'approve') =>
+  sendInteraction(side.gateway.url, blockActions({ user, action, approvalId: id }));
+const toldPrivately = (side: typeof open, user: string, from: number, text: RegExp) =>
+  side.slack.waitFor('chat.postEphemeral', (c) => c.body.user === user && text.test(String(c.body.text)), { from });
 
 test('no approvers list applies: a Slack click is refused, saying why and which key to set; the call stays held, then expires, and nothing ran', async () => {
   const { call, path, posted, id, from } = await held(open, 'quick', 'nolist.txt');
@@ -70,9 +76,16 @@ test('no approvers list applies: a Slack click is refused, saying why and which 
 
   assertRefusal(await call.promise, 'APPROVAL EXPIRED', { decision: 'expired', approval_id: id });
   assert.equal(existsSync(path), false, 'nothing was written');
-  const refusedOf = (events: Awaited<ReturnType<typeof waitForEvents>>) => events.filter((e) => e.event === 'decision_refused' && e.approval_id === id);
+  const refusedOf = (events: Awaited<ReturnType<typeof waitForEvents>>) =>
+    events.filter((e) => e.event === 'decision_refused' && e.approval_id === id);
   const refused = refusedOf(await waitForEvents(open.gateway.redis.url, 'both refusals', (events) => refusedOf(events).length === 2));
-  assert.deepEqual(refused.map((e) => [e.approvers?.[0]?.id, e.reason]), [[ALICE, 'no approvers list applies to this call: only console admins decide it'], [BOB, 'no approvers list applies to this call: only console admins decide it']]);
+  assert.deepEqual(
+    refused.map((e) => [e.approvers?.[0]?.id, e.reason]),
+    [
+      [ALICE, 'no approvers list applies to this call: only console admins decide it'],
+      [BOB, 'no approvers list applies to this call: only console admins decide it'],
+    ],
+  );
 });
 
 test('no approvers list applies: a console admin still decides', async () => {
@@ -84,7 +97,7 @@ test('no approvers list applies: a console admin still decides', async () => {
   assert.equal(readFileSync(path, 'utf8'), 'written through plain');
 });
 
-test('approvals.approvers lists Alice: her click releases the call, another user\'s does not', async () => {
+test("approvals.approvers lists Alice: her click releases the call, another user's does not", async () => {
   const { call, path, posted, id, from } = await held(listed, 'fs', 'listed.txt');
   assert.ok(shown(posted).includes(`<@${ALICE}>`), 'the message names the approvers');
   await click(listed, BOB, id);
@@ -102,7 +115,11 @@ test("a rule's approvers replace approvals.approvers, in every channel", async (
   await click(listed, ALICE, id);
   await toldPrivately(listed, ALICE, from, /not an approver for this tool/);
   const console = await api(listed.gateway.url, `/api/approvals/${id}/approve`, ADMIN, { method: 'POST', body: {} });
-  assert.deepEqual([console.status, console.body.error?.code], [403, 'AIRLOCK_NOT_APPROVER'], 'the admin alice (Alice) is not on the rule\'s list either');
+  assert.deepEqual(
+    [console.status, console.body.error?.code],
+    [403, 'AIRLOCK_NOT_APPROVER'],
+    "the admin alice (Alice) is not on the rule's list either",
+  );
   assert.match(console.body.error?.message ?? '', /^Alice \(admin alice\) is not an approver for ruled\/write_file \(approvers: U0BOB\)/);
   await assertStillHeld(listed.gateway, ADMIN, id, call, 'after Alice tried through Slack and the console');
   await click(listed, BOB, id);
@@ -112,7 +129,7 @@ test("a rule's approvers replace approvals.approvers, in every channel", async (
   assert.equal((await approvalOf(listed.gateway, ADMIN, id)).approvers_from, 'rule');
 });
 
-test('min_approvals 2 counts people: Alice in Slack and Alice on the console are one vote; Bob\'s releases the call, and the audit names both people', async () => {
+test("min_approvals 2 counts people: Alice in Slack and Alice on the console are one vote; Bob's releases the call, and the audit names both people", async () => {
   const { call, path, id, from } = await held(listed, 'pair', 'pair.txt');
   await click(listed, ALICE, id);
   await toldPrivately(listed, ALICE, from, /1 of 2 approvals/);
@@ -128,10 +145,26 @@ test('min_approvals 2 counts people: Alice in Slack and Alice on the console are
   assert.notEqual((result as { isError?: boolean }).isError, true, firstText(result));
   assert.equal(readFileSync(path, 'utf8'), 'written through pair');
 
-  const events = await waitForEvents(listed.gateway.redis.url, 'the approved and refused events', (all) => all.some((e) => e.event === 'approved' && e.approval_id === id) && all.some((e) => e.event === 'decision_refused' && e.approval_id === id));
+  const events = await waitForEvents(
+    listed.gateway.redis.url,
+    'the approved and refused events',
+    (all) =>
+      all.some((e) => e.event === 'approved' && e.approval_id === id) &&
+      all.some((e) => e.event === 'decision_refused' && e.approval_id === id),
+  );
   const approved = events.find((e) => e.event === 'approved' && e.approval_id === id)!;
-  assert.deepEqual(approved.approvers?.map((a) => [a.person, a.id, a.via]), [['Alice', ALICE, 'slack'], ['Bob', BOB, 'slack']]);
+  assert.deepEqual(
+    approved.approvers?.map((a) => [a.person, a.id, a.via]),
+    [
+      ['Alice', ALICE, 'slack'],
+      ['Bob', BOB, 'slack'],
+    ],
+  );
   const refused = events.find((e) => e.event === 'decision_refused' && e.approval_id === id)!;
-  assert.deepEqual(refused.approvers?.map((a) => [a.person, a.id, a.via]), [['Alice', 'alice', 'console']], 'the refusal names the person and the identity used');
+  assert.deepEqual(
+    refused.approvers?.map((a) => [a.person, a.id, a.via]),
+    [['Alice', 'alice', 'console']],
+    'the refusal names the person and the identity used',
+  );
   assert.match(refused.reason ?? '', /already approved by Alice/);
 });

@@ -22,7 +22,11 @@ let guarded: Client;
 
 before(async () => {
   slack = await startFakeSlack({ users: { [ALICE]: { name: 'alice' }, [MALLORY]: { name: 'mallory' } } });
-  gateway = await startSlackGateway({ slack, approvers: [ALICE, 'alice'], servers: { filesystem: writeFilePolicy(), guarded: writeFilePolicy({ approvers: [ALICE] }) } });
+  gateway = await startSlackGateway({
+    slack,
+    approvers: [ALICE, 'alice'],
+    servers: { filesystem: writeFilePolicy(), guarded: writeFilePolicy({ approvers: [ALICE] }) },
+  });
   client = await gateway.connect('/mcp/filesystem', AGENT);
   guarded = await gateway.connect('/mcp/guarded', AGENT);
 });
@@ -41,14 +45,22 @@ async function held(file: string, on: Client = client) {
 }
 
 /** The `decision_refused` events recorded so far for `id`, newest last. */
-async function refusals(id?: string): Promise<{ reason?: string; approval_id?: string; approvers?: { id: string }[]; channel?: string; detail?: string }[]> {
-  const { status, body } = await api(gateway.url, `/api/audit?decision=decision_refused&limit=1000${id ? `&approval_id=${id}` : ''}`, ADMIN);
+async function refusals(
+  id?: string,
+): Promise<{ reason?: string; approval_id?: string; approvers?: { id: string }[]; channel?: string; detail?: string }[]> {
+  const { status, body } = await api(
+    gateway.url,
+    `/api/audit?decision=decision_refused&limit=1000${id ? `&approval_id=${id}` : ''}`,
+    ADMIN,
+  );
   assert.equal(status, 200, JSON.stringify(body));
   return body.events as never;
 }
 
 async function refusedAudited(match: RegExp, id?: string): Promise<void> {
-  await until(`a decision_refused event matching ${match}`, async () => (await refusals(id)).some((e) => e.channel === 'slack' && match.test(`${e.reason} ${e.detail ?? ''}`)));
+  await until(`a decision_refused event matching ${match}`, async () =>
+    (await refusals(id)).some((e) => e.channel === 'slack' && match.test(`${e.reason} ${e.detail ?? ''}`)),
+  );
 }
 
 test('a bad signature is answered 401, audited, and releases nothing', async () => {
@@ -120,9 +132,16 @@ test('a late click on a decided request is told who decided first, and changes n
 test('a payload from another Slack team is acknowledged and ignored', async () => {
   const { call, id, cancel } = await held('other-team.txt');
   const from = slack.calls.length;
-  assert.equal((await sendInteraction(gateway.url, blockActions({ user: ALICE, action: 'approve', approvalId: id, team: 'T0OTHER' }))).status, 200);
+  assert.equal(
+    (await sendInteraction(gateway.url, blockActions({ user: ALICE, action: 'approve', approvalId: id, team: 'T0OTHER' }))).status,
+    200,
+  );
   await refusedAudited(/T0OTHER/, id);
-  assert.deepEqual(slack.calls.slice(from).map((c) => c.method), [], 'nothing is posted to another workspace');
+  assert.deepEqual(
+    slack.calls.slice(from).map((c) => c.method),
+    [],
+    'nothing is posted to another workspace',
+  );
   await assertStillHeld(gateway, ADMIN, id, call, 'after another team clicked');
   cancel();
 });
@@ -136,7 +155,10 @@ test('malformed JSON is answered 400; a signed payload that is not an Airlock in
   assert.equal((await sendInteraction(gateway.url, bad)).status, 200);
   const shortcut = { type: 'shortcut', team: { id: 'T0AIRLOCK' }, user: { id: ALICE }, callback_id: 'x', trigger_id: 't' };
   assert.equal((await sendInteraction(gateway.url, shortcut)).status, 200);
-  await until('two refusals of payloads Airlock does not handle', async () => (await refusals()).filter((e) => /not an interaction Airlock handles/.test(e.reason ?? '')).length >= 2);
+  await until(
+    'two refusals of payloads Airlock does not handle',
+    async () => (await refusals()).filter((e) => /not an interaction Airlock handles/.test(e.reason ?? '')).length >= 2,
+  );
   await assertStillHeld(gateway, ADMIN, id, call, 'after malformed payloads');
   cancel();
 });
@@ -149,7 +171,10 @@ test('a click by a user who is not in approvers changes nothing and is told so',
   assert.match(String(told.body.text), /you are not an approver for this tool/i);
   await refusedAudited(/not an approver/, id);
   const event = (await refusals(id)).find((e) => /not an approver/.test(e.reason ?? ''));
-  assert.deepEqual(event?.approvers?.map((a) => a.id), [MALLORY]);
+  assert.deepEqual(
+    event?.approvers?.map((a) => a.id),
+    [MALLORY],
+  );
   await assertStillHeld(gateway, ADMIN, id, call, 'after a non-approver clicked');
   cancel();
 });
@@ -162,7 +187,13 @@ test('a reason submitted for a request withdrawn meanwhile changes nothing, and 
   cancel();
   await call.promise.catch(() => undefined);
   await until('the request to be withdrawn', async () => (await approvalOf(gateway, ADMIN, id)).state === 'withdrawn');
-  await slack.waitFor('chat.update', (c) => JSON.stringify(c.body.blocks).includes(id) && /\*Withdrawn\* <!date.*: the agent cancelled the call/.test(JSON.stringify(c.body.blocks)), { from });
+  await slack.waitFor(
+    'chat.update',
+    (c) =>
+      JSON.stringify(c.body.blocks).includes(id) &&
+      /\*Withdrawn\* <!date.*: the agent cancelled the call/.test(JSON.stringify(c.body.blocks)),
+    { from },
+  );
   const metadata = (opened.body.view as { private_metadata: string }).private_metadata;
   const submitted = slack.calls.length;
   const answer = await sendInteraction(gateway.url, viewSubmission({ user: ALICE, privateMetadata: metadata, reason: 'too late anyway' }));

@@ -9,7 +9,15 @@ import { startFakeSlack, type FakeSlack } from '../support/fake-slack.js';
 import { track } from '../support/held-call.js';
 import { firstText } from '../support/refusal.js';
 import { AIRLOCK_BIN, airlock } from '../support/run-cli.js';
-import { AGENT, APP_TOKEN, approvalIdIn, slackGatewayConfig, startSlackGateway, writeFilePolicy, type SlackGateway } from '../support/slack-gateway.js';
+import {
+  AGENT,
+  APP_TOKEN,
+  approvalIdIn,
+  slackGatewayConfig,
+  startSlackGateway,
+  writeFilePolicy,
+  type SlackGateway,
+} from '../support/slack-gateway.js';
 import { blockActions } from '../support/slack-interactions.js';
 
 let slack: FakeSlack;
@@ -56,7 +64,10 @@ test('airlock stdio with Slack in HTTP mode refuses to start: it has no /slack/e
       mkdirSync(dirname(join(dir, name)), { recursive: true });
       writeFileSync(join(dir, name), text);
     }
-    const result = await airlock(['stdio', 'filesystem', '-c', join(dir, 'airlock.yaml')], dir, { ...process.env, REDIS_URL: gateway.redis.url });
+    const result = await airlock(['stdio', 'filesystem', '-c', join(dir, 'airlock.yaml')], dir, {
+      ...process.env,
+      REDIS_URL: gateway.redis.url,
+    });
     assert.equal(result.code, 1);
     assert.match(result.stderr, /no HTTP listener for Slack .* set slack\.app_token to use Socket Mode/);
   } finally {
@@ -75,7 +86,15 @@ test('airlock stdio with Socket Mode posts its held calls to Slack, and a click 
   const client = new Client({ name: 'airlock-test', version: '1.0.0' });
   const opened = slack.callsTo('apps.connections.open').length;
   try {
-    await client.connect(new StdioClientTransport({ command: process.execPath, args: [AIRLOCK_BIN, 'stdio', 'filesystem', '-c', join(dir, 'airlock.yaml')], cwd: dir, env: { ...(process.env as Record<string, string>), REDIS_URL: gateway.redis.url }, stderr: 'ignore' }));
+    await client.connect(
+      new StdioClientTransport({
+        command: process.execPath,
+        args: [AIRLOCK_BIN, 'stdio', 'filesystem', '-c', join(dir, 'airlock.yaml')],
+        cwd: dir,
+        env: { ...(process.env as Record<string, string>), REDIS_URL: gateway.redis.url },
+        stderr: 'ignore',
+      }),
+    );
     assert.equal(slack.callsTo('apps.connections.open').length, opened + 1, 'the stdio process opened its own socket');
     const path = join(dir, 'sandbox', 'stdio.txt');
     const from = slack.calls.length;

@@ -13,7 +13,15 @@ import { until } from '../support/poll.js';
 import { metricValue, scrape } from '../support/prometheus.js';
 import { assertRefusal } from '../support/refusal.js';
 import { AIRLOCK_BIN } from '../support/run-cli.js';
-import { ADMIN, AGENT, approvalIdIn, slackGatewayConfig, startSlackGateway, writeFilePolicy, type SlackGateway } from '../support/slack-gateway.js';
+import {
+  ADMIN,
+  AGENT,
+  approvalIdIn,
+  slackGatewayConfig,
+  startSlackGateway,
+  writeFilePolicy,
+  type SlackGateway,
+} from '../support/slack-gateway.js';
 
 let slack: FakeSlack;
 let gateway: SlackGateway;
@@ -30,22 +38,38 @@ after(async () => {
 });
 
 const write = (file: string, signal?: AbortSignal) =>
-  client.callTool({ name: 'write_file', arguments: { path: join(gateway.sandbox, file), content: 'never' } }, undefined, signal ? { signal } : undefined);
+  client.callTool(
+    { name: 'write_file', arguments: { path: join(gateway.sandbox, file), content: 'never' } },
+    undefined,
+    signal ? { signal } : undefined,
+  );
 
 test('chat.postMessage failing with 500 three times (two retries): the call ends [UNAVAILABLE], the request is withdrawn and audited', async () => {
   const from = slack.calls.length;
   slack.failNext(3, { status: 500 }, 'chat.postMessage');
   const started = Date.now();
   const { text, meta } = assertRefusal(await write('down.txt'), 'UNAVAILABLE', { decision: 'unavailable' });
-  assert.match(text, /could not be shown to reviewers in slack \(Slack did not take the message for channel C0APPROVALS: Slack answered HTTP 500\)/);
-  assert.equal(slack.callsTo('chat.postMessage').filter((c) => c.at >= started).length, 3, 'one attempt and two retries: bounded, not Bolt\'s thirty minutes of them');
+  assert.match(
+    text,
+    /could not be shown to reviewers in slack \(Slack did not take the message for channel C0APPROVALS: Slack answered HTTP 500\)/,
+  );
+  assert.equal(
+    slack.callsTo('chat.postMessage').filter((c) => c.at >= started).length,
+    3,
+    "one attempt and two retries: bounded, not Bolt's thirty minutes of them",
+  );
   const id = String(meta.approval_id);
   const { body } = await api(gateway.url, `/api/approvals/${id}`, ADMIN);
   assert.equal(body.approval?.state, 'withdrawn');
-  await until('the unavailable event', async () => {
-    const events = (await api(gateway.url, `/api/audit?decision=unavailable&approval_id=${id}`, ADMIN)).body.events as { detail?: string }[] | undefined;
-    return (events ?? []).some((e) => /could not be posted to slack/.test(e.detail ?? ''));
-  }, 10_000);
+  await until(
+    'the unavailable event',
+    async () => {
+      const events = (await api(gateway.url, `/api/audit?decision=unavailable&approval_id=${id}`, ADMIN)).body.events as
+        { detail?: string }[] | undefined;
+      return (events ?? []).some((e) => /could not be posted to slack/.test(e.detail ?? ''));
+    },
+    10_000,
+  );
   assert.equal(slack.calls.slice(from).filter((c) => c.method === 'chat.update').length, 0);
 });
 
@@ -81,7 +105,11 @@ test('a bot token Slack refuses stops the start, naming auth.test and the proble
     writeFileSync(join(dir, name), text);
   }
   writeFileSync(join(dir, 'airlock.yaml'), `listen: { host: 127.0.0.1, port: 0 }\n${config}`);
-  const child = spawn(process.execPath, [AIRLOCK_BIN, 'start', '-c', join(dir, 'airlock.yaml')], { cwd: dir, env: { ...process.env, REDIS_URL: gateway.redis.url }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [AIRLOCK_BIN, 'start', '-c', join(dir, 'airlock.yaml')], {
+    cwd: dir,
+    env: { ...process.env, REDIS_URL: gateway.redis.url },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
@@ -90,7 +118,10 @@ test('a bot token Slack refuses stops the start, naming auth.test and the proble
   try {
     await until('the process to exit', () => child.exitCode !== null);
     assert.equal(await exited, 1);
-    assert.match(stderr, /^airlock: slack\.bot_token: auth\.test failed: Slack answered invalid_auth; check the token and slack\.api_url$/m);
+    assert.match(
+      stderr,
+      /^airlock: slack\.bot_token: auth\.test failed: Slack answered invalid_auth; check the token and slack\.api_url$/m,
+    );
     assert.doesNotMatch(stdout, /airlock listening/);
   } finally {
     child.kill('SIGKILL');
@@ -111,7 +142,11 @@ test('Slack out of reach at start: the gateway starts, and a held call ends [UNA
   try {
     assert.ok(lonely.logs.some((l) => /Slack cannot be reached to check the bot token/.test(String(l.msg))));
     const agent = await lonely.connect('/mcp/filesystem', AGENT);
-    const { text } = assertRefusal(await agent.callTool({ name: 'write_file', arguments: { path: join(lonely.sandbox, 'x.txt'), content: 'x' } }), 'UNAVAILABLE', { decision: 'unavailable' });
+    const { text } = assertRefusal(
+      await agent.callTool({ name: 'write_file', arguments: { path: join(lonely.sandbox, 'x.txt'), content: 'x' } }),
+      'UNAVAILABLE',
+      { decision: 'unavailable' },
+    );
     assert.match(text, /Slack could not be reached/);
   } finally {
     await lonely.stop();
@@ -120,7 +155,15 @@ test('Slack out of reach at start: the gateway starts, and a held call ends [UNA
 
 test('each Web API call that failed after its retries is counted in airlock_slack_api_errors_total by method and error', async () => {
   const { samples } = await scrape(gateway.url, ADMIN);
-  assert.equal(metricValue(samples, 'airlock_slack_api_errors_total', { method: 'chat.postMessage', error: 'http_500' }), 1, 'three attempts, one failure');
+  assert.equal(
+    metricValue(samples, 'airlock_slack_api_errors_total', { method: 'chat.postMessage', error: 'http_500' }),
+    1,
+    'three attempts, one failure',
+  );
   assert.equal(metricValue(samples, 'airlock_slack_api_errors_total', { method: 'chat.postMessage', error: 'channel_not_found' }), 1);
-  assert.equal(metricValue(samples, 'airlock_slack_api_errors_total', { method: 'chat.postMessage', error: 'rate_limited' }), 0, 'a 429 retried into a success is no failure');
+  assert.equal(
+    metricValue(samples, 'airlock_slack_api_errors_total', { method: 'chat.postMessage', error: 'rate_limited' }),
+    0,
+    'a 429 retried into a success is no failure',
+  );
 });

@@ -16,7 +16,13 @@ const ALICE = 'alice-admin-token-0123456789';
 const OLD = 'Writes a file in the sandbox.';
 const NEW = 'Writes a file in the sandbox, and also mails it to an outside address.';
 
-const policy = (onToolChange?: string) => JSON.stringify({ version: '1', default: 'deny', tools: { write_file: {}, rug_pull: {} }, ...(onToolChange && { on_tool_change: onToolChange }) });
+const policy = (onToolChange?: string) =>
+  JSON.stringify({
+    version: '1',
+    default: 'deny',
+    tools: { write_file: {}, rug_pull: {} },
+    ...(onToolChange && { on_tool_change: onToolChange }),
+  });
 
 /**
  * The fixture server, except that its rug pull outlives the process (a
@@ -38,7 +44,13 @@ const PERSISTENT_ENTRY = [
 ].join('\n');
 
 const fixture = (name: string, file: string, entry = FIXTURE_SERVER) =>
-  [`  ${name}:`, `    command: ${process.execPath}`, `    args: [--import, ${TSX_LOADER}, ${entry}, ./${name}.pulled]`, '    env: { FIXTURE_RUG_PULL: "1" }', `    policy: ${file}`].join('\n');
+  [
+    `  ${name}:`,
+    `    command: ${process.execPath}`,
+    `    args: [--import, ${TSX_LOADER}, ${entry}, ./${name}.pulled]`,
+    '    env: { FIXTURE_RUG_PULL: "1" }',
+    `    policy: ${file}`,
+  ].join('\n');
 
 let gateway: RunningGateway;
 
@@ -67,21 +79,31 @@ async function clientOf(server: string): Promise<Client> {
   if (!clients.has(server)) clients.set(server, await gateway.connect(`/mcp/${server}`, AGENT));
   return clients.get(server)!;
 }
-const writeFile = async (server: string, path: string) => (await clientOf(server)).callTool({ name: 'write_file', arguments: { path, content: 'x' } });
+const writeFile = async (server: string, path: string) =>
+  (await clientOf(server)).callTool({ name: 'write_file', arguments: { path, content: 'x' } });
 
 /** Calls rug_pull through the gateway, then waits until the gateway serves the new description (it has synced its pins by then). */
 async function rugPull(server: string): Promise<void> {
   const client = await clientOf(server);
   assert.equal(firstText(await client.callTool({ name: 'rug_pull' })), 'write_file changed');
-  await until(`${server}'s write_file to be served with its new description`, async () => (await client.listTools()).tools.find((t) => t.name === 'write_file')?.description === NEW);
+  await until(
+    `${server}'s write_file to be served with its new description`,
+    async () => (await client.listTools()).tools.find((t) => t.name === 'write_file')?.description === NEW,
+  );
 }
 
 const cliEnv = () => ({ ...process.env, REDIS_URL: gateway.redis.url, AIRLOCK_ADMIN_TOKEN: ALICE });
 const run = (...args: string[]) => airlock([...args, '-c', join(gateway.dir, 'airlock.yaml')], gateway.dir, cliEnv());
-async function writeFileRow(server: string): Promise<{ changed: boolean | null; accepted_by: string | null; decision: string; rule: string }> {
+async function writeFileRow(
+  server: string,
+): Promise<{ changed: boolean | null; accepted_by: string | null; decision: string; rule: string }> {
   const { code, stdout, stderr } = await run('tools', server, '--json');
   assert.equal(code, 0, stderr);
-  const rows = (JSON.parse(stdout) as { servers: { tools: { name: string; changed: boolean | null; accepted_by: string | null; decision: string; rule: string }[] }[] }).servers[0]!.tools;
+  const rows = (
+    JSON.parse(stdout) as {
+      servers: { tools: { name: string; changed: boolean | null; accepted_by: string | null; decision: string; rule: string }[] }[];
+    }
+  ).servers[0]!.tools;
   return rows.find((r) => r.name === 'write_file')!;
 }
 
@@ -100,7 +122,10 @@ test('after the server changes write_file, the next call is held under on_tool_c
   assert.equal(request.server, 'fixture');
   assert.equal(request.rule, 'on_tool_change');
   const reason = String(request.reason);
-  assert.ok(reason.includes(JSON.stringify(OLD)) && reason.includes(JSON.stringify(NEW)), `the reason shows the old and new descriptions: ${reason}`);
+  assert.ok(
+    reason.includes(JSON.stringify(OLD)) && reason.includes(JSON.stringify(NEW)),
+    `the reason shows the old and new descriptions: ${reason}`,
+  );
   assert.equal(call.settled, false, 'the call waits for a person');
 
   const approved = await api(gateway.url, `/api/approvals/${request.id}/approve`, ALICE, { method: 'POST' });
@@ -125,11 +150,17 @@ test('airlock tools shows the changed write_file of the running gateway, and too
 test('a server whose change persists: tools shows it, tools accept clears it as the admin, and the gateway then allows write_file', async () => {
   await rugPull('persistent');
   const before = await writeFileRow('persistent');
-  assert.deepEqual([before.changed, before.accepted_by, before.decision, before.rule], [true, 'first seen', 'require_approval', 'on_tool_change']);
+  assert.deepEqual(
+    [before.changed, before.accepted_by, before.decision, before.rule],
+    [true, 'first seen', 'require_approval', 'on_tool_change'],
+  );
 
   const accepted = await run('tools', 'accept', 'persistent', 'write_file');
   assert.equal(accepted.code, 0, accepted.stderr);
-  assert.match(accepted.stdout, /^accepted the definitions of 1 tool of persistent as the gateway served them at \d{4}-\d\d-\d\dT[\d:.]+Z, as alice: write_file$/m);
+  assert.match(
+    accepted.stdout,
+    /^accepted the definitions of 1 tool of persistent as the gateway served them at \d{4}-\d\d-\d\dT[\d:.]+Z, as alice: write_file$/m,
+  );
   const after = await writeFileRow('persistent');
   assert.deepEqual([after.changed, after.accepted_by, after.decision, after.rule], [false, 'alice', 'allow', 'tools.write_file']);
 
@@ -139,7 +170,10 @@ test('a server whose change persists: tools shows it, tools accept clears it as 
   const result = await call.promise;
   assert.equal(firstText(result), 'wrote accepted.txt');
   const { body } = await api(gateway.url, '/api/approvals?state=all&server=persistent', ALICE);
-  assert.deepEqual(body.approvals?.filter((a) => a.server === 'persistent'), []);
+  assert.deepEqual(
+    body.approvals?.filter((a) => a.server === 'persistent'),
+    [],
+  );
 });
 
 test('tools accept refuses a tool the server does not have, suggesting the closest name, and accepts nothing', async () => {
@@ -152,7 +186,12 @@ test('under on_tool_change: deny, a changed write_file is [POLICY DENIED] naming
   const first = await writeFile('strict', 'before.txt');
   assert.equal(firstText(first), 'wrote before.txt');
   await rugPull('strict');
-  const { text, meta } = assertRefusal(await writeFile('strict', 'after.txt'), 'POLICY DENIED', { decision: 'deny', rule: 'on_tool_change', server: 'strict', tool: 'write_file' });
+  const { text, meta } = assertRefusal(await writeFile('strict', 'after.txt'), 'POLICY DENIED', {
+    decision: 'deny',
+    rule: 'on_tool_change',
+    server: 'strict',
+    tool: 'write_file',
+  });
   assert.match(text, /write_file changed its description or input schema since it was last accepted, and on_tool_change is deny/);
   assert.ok(text.includes(`its description was ${JSON.stringify(OLD)} and is now ${JSON.stringify(NEW)}`), text);
   assert.equal(meta.reason, text.replace(/^\[POLICY DENIED\] /, ''));

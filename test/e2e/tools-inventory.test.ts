@@ -57,7 +57,9 @@ before(async () => {
     files: { 'policies/filesystem.json': JSON.stringify(POLICY), 'sandbox/hello.txt': 'hello' },
   });
   const client = new Client({ name: 'direct', version: '1.0.0' });
-  await client.connect(new StdioClientTransport({ command: process.execPath, args: [FILESYSTEM_SERVER, join(gateway.dir, 'sandbox')], stderr: 'ignore' }));
+  await client.connect(
+    new StdioClientTransport({ command: process.execPath, args: [FILESYSTEM_SERVER, join(gateway.dir, 'sandbox')], stderr: 'ignore' }),
+  );
   direct = (await client.listTools()).tools;
   await client.close();
 });
@@ -71,7 +73,10 @@ const readOnly = () => direct.filter((t) => t.annotations?.readOnlyHint === true
 /** Every tool's class and level against what the server itself declares. */
 function assertMatchesAnnotations(rows: Row[]): void {
   assert.deepEqual(names(rows), names(direct), 'every tool of the server is listed, and nothing else');
-  assert.ok(direct.length >= 10 && readOnly().length >= 5, `server-filesystem declares ${direct.length} tools, ${readOnly().length} read-only`);
+  assert.ok(
+    direct.length >= 10 && readOnly().length >= 5,
+    `server-filesystem declares ${direct.length} tools, ${readOnly().length} read-only`,
+  );
   for (const tool of direct) {
     const row = rows.find((r) => r.name === tool.name)!;
     const hints = tool.annotations ?? {};
@@ -89,7 +94,10 @@ test('airlock tools filesystem --json lists every tool the server declares, clas
   assert.equal(code, 0, stderr);
   const inventory = JSON.parse(stdout) as Inventory;
   assert.equal(inventory.pins_error, undefined);
-  assert.deepEqual(inventory.servers.map((s) => s.server), ['filesystem']);
+  assert.deepEqual(
+    inventory.servers.map((s) => s.server),
+    ['filesystem'],
+  );
   const rows = inventory.servers[0]!.tools!;
   assertMatchesAnnotations(rows);
   // The gateway pinned every definition when it started; the CLI reads those pins from the same Redis.
@@ -154,7 +162,10 @@ test('policy init writes per-grant limits: a gateway on the written policy refus
     const write = async (n: number) => {
       const client = await second.connect('/mcp/filesystem', AGENT);
       try {
-        return await client.callTool({ name: 'write_file', arguments: { path: join(second.dir, 'sandbox', `note-${n}.txt`), content: `call ${n}` } });
+        return await client.callTool({
+          name: 'write_file',
+          arguments: { path: join(second.dir, 'sandbox', `note-${n}.txt`), content: `call ${n}` },
+        });
       } finally {
         await client.close();
       }
@@ -169,7 +180,13 @@ test('policy init writes per-grant limits: a gateway on the written policy refus
       assert.equal(readFileSync(join(second.dir, 'sandbox', `note-${n}.txt`), 'utf8'), `call ${n}`);
     }
     const fourth = await write(4);
-    assertRefusal(fourth, 'RATE LIMITED', { decision: 'rate_limited', counter: 'write_file_rate', scope: 'grant', max: 3, tool: 'write_file' });
+    assertRefusal(fourth, 'RATE LIMITED', {
+      decision: 'rate_limited',
+      counter: 'write_file_rate',
+      scope: 'grant',
+      max: 3,
+      tool: 'write_file',
+    });
     assert.equal(statSync(join(second.dir, 'sandbox', 'note-4.txt'), { throwIfNoEntry: false }), undefined, 'the refused call never ran');
     const { body } = await api(second.url, '/api/approvals?tool=write_file&state=pending', ALICE);
     assert.deepEqual(body.approvals, [], 'a refused call opens no approval request');
@@ -201,11 +218,17 @@ test('GET /api/tools through the running gateway answers the same tools and clas
   const { status, body } = await api(gateway.url, '/api/tools?server=filesystem&grant=agent', ALICE);
   assert.equal(status, 200, JSON.stringify(body));
   const servers = body.servers as { server: string; tools: Row[] }[];
-  assert.deepEqual(servers.map((s) => s.server), ['filesystem']);
+  assert.deepEqual(
+    servers.map((s) => s.server),
+    ['filesystem'],
+  );
   const rows = servers[0]!.tools;
   assertMatchesAnnotations(rows);
   const view = (r: Row) => ({ name: r.name, class: r.class, level: r.level, decision: r.decision, rule: r.rule, changed: r.changed });
-  assert.deepEqual(rows.map(view).sort((a, b) => a.name.localeCompare(b.name)), cliRows.map(view).sort((a, b) => a.name.localeCompare(b.name)));
+  assert.deepEqual(
+    rows.map(view).sort((a, b) => a.name.localeCompare(b.name)),
+    cliRows.map(view).sort((a, b) => a.name.localeCompare(b.name)),
+  );
 
   // The decision is today's for the grant asked about: read_text_file is only for `agent`.
   const other = await api(gateway.url, '/api/tools?server=filesystem&grant=other', ALICE);

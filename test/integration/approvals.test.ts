@@ -35,7 +35,11 @@ async function client(on: TestRedis): Promise<Redis> {
   return redis;
 }
 
-async function open(on: TestRedis, holder: boolean, options: { prefix?: string; redisGraceMs?: number; deciders?: Deciders } = {}): Promise<{ approvals: Approvals; redis: Redis; log: LogLine[] }> {
+async function open(
+  on: TestRedis,
+  holder: boolean,
+  options: { prefix?: string; redisGraceMs?: number; deciders?: Deciders } = {},
+): Promise<{ approvals: Approvals; redis: Redis; log: LogLine[] }> {
   const redis = await client(on);
   const orphaned: ApprovalRecord[] = [];
   const { logger, lines } = captureLogger();
@@ -57,10 +61,28 @@ async function open(on: TestRedis, holder: boolean, options: { prefix?: string; 
 }
 
 /** Holds one call on `on`; every hold still open when the file ends is withdrawn then. */
-async function hold(on: Approvals, input: Partial<NewApproval> = {}, withdrawReason = () => 'the test ended'): Promise<Held & { controller: AbortController }> {
+async function hold(
+  on: Approvals,
+  input: Partial<NewApproval> = {},
+  withdrawReason = () => 'the test ended',
+): Promise<Held & { controller: AbortController }> {
   const controller = new AbortController();
   const held = await on.hold(
-    { grant: 'alpha', session: 'session-1', client: 'test-agent', server: 'fs', tool: 'write_file', args: ARGS, rule: 'tools.write_file', reason: 'Writing files needs a person', approvers: [], min_approvals: 1, channel: undefined, timeout_ms: 600_000, ...input },
+    {
+      grant: 'alpha',
+      session: 'session-1',
+      client: 'test-agent',
+      server: 'fs',
+      tool: 'write_file',
+      args: ARGS,
+      rule: 'tools.write_file',
+      reason: 'Writing files needs a person',
+      approvers: [],
+      min_approvals: 1,
+      channel: undefined,
+      timeout_ms: 600_000,
+      ...input,
+    },
     controller.signal,
     withdrawReason,
   );
@@ -68,13 +90,21 @@ async function hold(on: Approvals, input: Partial<NewApproval> = {}, withdrawRea
   return { ...held, controller };
 }
 
-const vote = (verdict: ReviewerVote['verdict'], by: string, extra: Partial<ReviewerVote> = {}): ReviewerVote => ({ verdict, by, reason: `${by} says ${verdict}`, via: 'console', ...extra });
-
+const vote = (verdict: ReviewerVote['verdict'], by: string, extra: Partial<ReviewerVote> = {}): ReviewerVote => ({
+  verdict,
+  by,
+  reason: `${by} says ${verdict}`,
+  via: 'console',
+  ...extra,
+});
 
 /** Whether `promise` settled within `ms` (a sleep that proves something did not happen). */
 async function settledWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
   let settled = false;
-  void promise.then(() => (settled = true), () => (settled = true));
+  void promise.then(
+    () => (settled = true),
+    () => (settled = true),
+  );
   await sleep(ms);
   return settled;
 }
@@ -121,14 +151,20 @@ test('100 concurrent approve and reject calls from three instances: exactly one 
   const held = await hold(A);
   const deciders = [A, B, cli];
   const results = await Promise.all(
-    Array.from({ length: 100 }, (_, i) => deciders[i % 3]!.decide(held.request.id, vote(i % 2 === 0 ? 'approve' : 'reject', `reviewer-${i}`))),
+    Array.from({ length: 100 }, (_, i) =>
+      deciders[i % 3]!.decide(held.request.id, vote(i % 2 === 0 ? 'approve' : 'reject', `reviewer-${i}`)),
+    ),
   );
   const winners = results.filter((r) => r.outcome === 'decided');
   assert.equal(winners.length, 1);
   const winner = winners[0]!.record.status;
   console.log(`race: ${winner.state} by ${winner.decided_by}; ${results.filter((r) => r.outcome === 'too_late').length} too_late`);
   assert.equal(results.filter((r) => r.outcome === 'too_late').length, 99);
-  for (const r of results) assert.deepEqual([r.record.status.state, r.record.status.decided_by, r.record.status.votes.length], [winner.state, winner.decided_by, 1]);
+  for (const r of results)
+    assert.deepEqual(
+      [r.record.status.state, r.record.status.decided_by, r.record.status.votes.length],
+      [winner.state, winner.decided_by, 1],
+    );
   const status = await within(30_000, 'the outcome of the race', held.outcome);
   assert.deepEqual([status.state, status.decided_by], [winner.state, winner.decided_by]);
 });
@@ -165,7 +201,10 @@ test('approvers: someone not listed changes nothing; a member of a listed group 
   assert.equal(await settledWithin(held.outcome, 100), false);
   const result = await B.decide(id, vote('approve', 'carol', { memberOf: ['S0SECURITY'] }));
   assert.equal(result.outcome, 'decided');
-  assert.deepEqual([(await within(30_000, 'the group member\'s approval', held.outcome)).state, result.record.status.decided_by], ['approved', 'carol']);
+  assert.deepEqual(
+    [(await within(30_000, "the group member's approval", held.outcome)).state, result.record.status.decided_by],
+    ['approved', 'carol'],
+  );
 });
 
 test('one person, one vote: a Slack user and the admin `people` links to them count once towards min_approvals, whichever votes first', async () => {
@@ -175,24 +214,45 @@ test('one person, one vote: a Slack user and the admin `people` links to them co
   const held = await hold(holder, { min_approvals: 2, approvers: ['Alice', 'bob'], approvers_from: 'rule' });
   const id = held.request.id;
   assert.equal((await decider.decide(id, vote('approve', 'U0ALICE', { via: 'slack' }))).outcome, 'counted');
-  await assert.rejects(decider.decide(id, vote('approve', 'alice')), { code: ErrorCode.ApprovalDecided, message: new RegExp(`^${id} was already approved by Alice \\(as Slack user U0ALICE\\); one person approves once, and 2 different people must approve$`) });
+  await assert.rejects(decider.decide(id, vote('approve', 'alice')), {
+    code: ErrorCode.ApprovalDecided,
+    message: new RegExp(
+      `^${id} was already approved by Alice \\(as Slack user U0ALICE\\); one person approves once, and 2 different people must approve$`,
+    ),
+  });
   const after = await decider.get(id);
-  assert.deepEqual(after.status.votes.map((v) => [v.by, v.via, v.person]), [['U0ALICE', 'slack', 'Alice']], 'the second identity was not counted');
+  assert.deepEqual(
+    after.status.votes.map((v) => [v.by, v.via, v.person]),
+    [['U0ALICE', 'slack', 'Alice']],
+    'the second identity was not counted',
+  );
   assert.equal(await settledWithin(held.outcome, 100), false, 'one person is one approval of two');
   const second = await decider.decide(id, vote('approve', 'bob'));
   assert.equal(second.outcome, 'decided');
   const status = await within(30_000, 'the outcome after two people approved', held.outcome);
-  assert.deepEqual(status.votes.map((v) => [v.by, v.via, v.person ?? null]), [['U0ALICE', 'slack', 'Alice'], ['bob', 'console', null]]);
+  assert.deepEqual(
+    status.votes.map((v) => [v.by, v.via, v.person ?? null]),
+    [
+      ['U0ALICE', 'slack', 'Alice'],
+      ['bob', 'console', null],
+    ],
+  );
 });
 
 test('with no approvers list a Slack user may not decide (only console admins); with one, every channel needs a listed identity', async () => {
   const none = await hold(A);
-  await assert.rejects(B.decide(none.request.id, vote('approve', 'U0ALICE', { via: 'slack' })), { code: ErrorCode.NotApprover, message: /only console admins may decide it/ });
+  await assert.rejects(B.decide(none.request.id, vote('approve', 'U0ALICE', { via: 'slack' })), {
+    code: ErrorCode.NotApprover,
+    message: /only console admins may decide it/,
+  });
   assert.deepEqual((await B.get(none.request.id)).status.votes, [], 'the refused click changed nothing');
   assert.equal((await B.decide(none.request.id, vote('approve', 'dave'))).outcome, 'decided');
   const listed = await hold(A, { approvers: ['U0ALICE'], approvers_from: 'config' });
   assert.equal(listed.request.approvers_from, 'config');
-  await assert.rejects(B.decide(listed.request.id, vote('approve', 'dave')), { code: ErrorCode.NotApprover, message: /^admin dave is not an approver/ });
+  await assert.rejects(B.decide(listed.request.id, vote('approve', 'dave')), {
+    code: ErrorCode.NotApprover,
+    message: /^admin dave is not an approver/,
+  });
   assert.equal((await B.decide(listed.request.id, vote('approve', 'U0ALICE', { via: 'slack' }))).outcome, 'decided');
 });
 
@@ -220,7 +280,7 @@ test('an approval covers one call: consume works once (keys in any order), then 
   await assert.rejects(A.consume(rejected.request, ARGS), { code: ErrorCode.ApprovalDecided, message: /is rejected, not approved/ });
 });
 
-test('tampering after approval is caught by consume: the job\'s stored arguments, the state\'s digest, or other arguments sent', async () => {
+test("tampering after approval is caught by consume: the job's stored arguments, the state's digest, or other arguments sent", async () => {
   const jobData = await approvedCall();
   const jobKey = `${PREFIX}approvals:${jobData.request.id}`;
   const data = JSON.parse((await raw.hget(jobKey, 'data')) ?? 'null') as { arguments: Record<string, unknown> } | null;
@@ -254,11 +314,17 @@ test('the holder dies: the request expires on the surviving instance, which tell
   assert.deepEqual([late.outcome, late.record.status.state], ['too_late', 'withdrawn']);
   assert.match(late.record.status.reason ?? '', /holding the call stopped/);
   const orphaned = orphanedOn.get(survivor)!;
-  assert.deepEqual(orphaned.filter((r) => r.request.id === approving.request.id).map((r) => r.status.state), ['withdrawn'], 'the survivor\'s channel hears of it once');
+  assert.deepEqual(
+    orphaned.filter((r) => r.request.id === approving.request.id).map((r) => r.status.state),
+    ['withdrawn'],
+    "the survivor's channel hears of it once",
+  );
 
   const started = performance.now();
-  await until('the survivor to expire the dead holder\'s request', () => orphaned.some((r) => r.request.id === expiring.request.id));
-  console.log(`orphaned request expired by the surviving worker ${Math.round(performance.now() - started)} ms after the holder closed (timeout 500 ms)`);
+  await until("the survivor to expire the dead holder's request", () => orphaned.some((r) => r.request.id === expiring.request.id));
+  console.log(
+    `orphaned request expired by the surviving worker ${Math.round(performance.now() - started)} ms after the holder closed (timeout 500 ms)`,
+  );
   const record = await survivor.get(expiring.request.id);
   assert.deepEqual([record.status.state, record.status.decided_by], ['expired', undefined]);
   assert.match(record.status.reason ?? '', /nobody decided within/);
@@ -278,16 +344,22 @@ test('the holder dies right after an approval (its lease not yet lapsed): a work
   const decided = await survivor.decide(held.request.id, vote('approve', 'alice'));
   assert.deepEqual([decided.outcome, decided.record.status.state], ['decided', 'approved'], 'the lease had not lapsed yet');
 
-  await until('the survivor\'s worker to end the unused approval', () => orphanedOn.get(survivor)!.some((r) => r.request.id === held.request.id));
+  await until("the survivor's worker to end the unused approval", () =>
+    orphanedOn.get(survivor)!.some((r) => r.request.id === held.request.id),
+  );
   assert.equal(orphanedOn.get(survivor)!.filter((r) => r.request.id === held.request.id).length, 1, 'its channel hears of it once');
   const record = await survivor.get(held.request.id);
   assert.equal(record.status.state, 'approved');
   assert.equal(record.status.execution?.result, 'refused');
   assert.match(record.status.execution?.detail ?? '', /the gateway instance holding the call stopped before sending it/);
-  await assert.rejects(survivor.consume(held.request, ARGS), /already covered a call/, 'a holder that was only slow cannot send it afterwards');
+  await assert.rejects(
+    survivor.consume(held.request, ARGS),
+    /already covered a call/,
+    'a holder that was only slow cannot send it afterwards',
+  );
 });
 
-test('a timeout step that fails is retried, not dropped: the dead holder\'s request still expires once the step can run', async () => {
+test("a timeout step that fails is retried, not dropped: the dead holder's request still expires once the step can run", async () => {
   const prefix = '{airlock-retried}:';
   const dead = await open(server, true, { prefix, redisGraceMs: 400 });
   const survivor = await open(server, true, { prefix, redisGraceMs: 400 });
@@ -299,10 +371,15 @@ test('a timeout step that fails is retried, not dropped: the dead holder\'s requ
   await dead.approvals.close();
   dead.redis.disconnect();
 
-  const failed = () => [...dead.log, ...survivor.log].some((l) => l.level === LEVEL.warn && l.approval_id === held.request.id && /timeout step failed; retrying/.test(l.msg));
+  const failed = () =>
+    [...dead.log, ...survivor.log].some(
+      (l) => l.level === LEVEL.warn && l.approval_id === held.request.id && /timeout step failed; retrying/.test(l.msg),
+    );
   await until('a worker to fail the step', failed);
   await raw.hset(stateKey, 'expires_at', expiresAt!);
-  await until('the retried step to expire the request', () => orphanedOn.get(survivor.approvals)!.some((r) => r.request.id === held.request.id));
+  await until('the retried step to expire the request', () =>
+    orphanedOn.get(survivor.approvals)!.some((r) => r.request.id === held.request.id),
+  );
   assert.equal((await survivor.approvals.get(held.request.id)).status.state, 'expired');
 });
 
@@ -312,7 +389,10 @@ test('an approval its live holder uses is left alone by the workers', async () =
   await sleep(2_500);
   const record = await B.get(held.request.id);
   assert.equal(record.status.execution, undefined, 'nothing recorded on its behalf');
-  assert.equal([...orphanedOn.values()].flat().some((r) => r.request.id === held.request.id), false);
+  assert.equal(
+    [...orphanedOn.values()].flat().some((r) => r.request.id === held.request.id),
+    false,
+  );
 });
 
 test('the agent going away withdraws the held call, with the reason withdrawReason gives', async () => {
@@ -340,14 +420,21 @@ test('Redis lost while holding: the call rejects AIRLOCK_REDIS_UNAVAILABLE after
       // Decide it: the command connection stays away until the subscriber is back.
       redis.disconnect();
     });
-    await until('the holder to subscribe again', async () => /\bsub=1\b/.test(String(await reader.call('CLIENT', 'LIST').catch(() => ''))), 30_000, 50);
+    await until(
+      'the holder to subscribe again',
+      async () => /\bsub=1\b/.test(String(await reader.call('CLIENT', 'LIST').catch(() => ''))),
+      30_000,
+      50,
+    );
     await redis.connect();
     console.log(`Redis down: the held call ended AIRLOCK_REDIS_UNAVAILABLE after ${Math.round(lostMs)} ms (grace 300 ms)`);
     assert.ok(lostMs >= 250, `rejected after ${lostMs} ms, before the grace`);
     const state = async () => (await reader.hget(`${PREFIX}approval:${held.request.id}`, 'state').catch(() => null)) ?? 'unreadable';
-    await until('the abandoned request to be withdrawn', async () => (await state()) === 'withdrawn', 30_000, 50).catch(async (err: Error) => {
-      throw new Error(`${err.message}; it is ${await state()}`);
-    });
+    await until('the abandoned request to be withdrawn', async () => (await state()) === 'withdrawn', 30_000, 50).catch(
+      async (err: Error) => {
+        throw new Error(`${err.message}; it is ${await state()}`);
+      },
+    );
     assert.match((await approvals.get(held.request.id)).status.reason ?? '', /lost Redis/);
   } finally {
     await approvals.close();

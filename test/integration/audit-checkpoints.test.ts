@@ -5,7 +5,15 @@ import { join } from 'node:path';
 import { after, before, beforeEach, test } from 'node:test';
 import type { Redis } from 'ioredis';
 import { argumentsDigest } from '../../src/arguments-digest.js';
-import { AuditMirror, AuditReader, AuditTrail, verifyAuditFile, type AuditInput, type CheckpointRules, type VerifyOptions } from '../../src/audit/index.js';
+import {
+  AuditMirror,
+  AuditReader,
+  AuditTrail,
+  verifyAuditFile,
+  type AuditInput,
+  type CheckpointRules,
+  type VerifyOptions,
+} from '../../src/audit/index.js';
 import { contentHash, linkHash } from '../../src/audit/chain.js';
 import { Redactor } from '../../src/redact.js';
 import { connectRedis, readLuaScript } from '../../src/redis/index.js';
@@ -47,7 +55,13 @@ const trailOn = (client: Redis, options: Partial<ConstructorParameters<typeof Au
   open.push(trail);
   return trail;
 };
-const call = (n: number): AuditInput => ({ event: 'allowed', request_id: `r${n}`, server: 'fs', tool: 'read_file', args: { path: `/tmp/${n}` } });
+const call = (n: number): AuditInput => ({
+  event: 'allowed',
+  request_id: `r${n}`,
+  server: 'fs',
+  tool: 'read_file',
+  args: { path: `/tmp/${n}` },
+});
 const verify = (options: VerifyOptions = { checkpoints: RULES }) => new AuditReader(redis, PREFIX, 2_000).verify(options);
 /** Events `from`…`to`, each its own append (checkpoints are decided per append: one batch of many events gets one). */
 async function writeEach(trail: AuditTrail, from: number, to: number): Promise<void> {
@@ -56,9 +70,16 @@ async function writeEach(trail: AuditTrail, from: number, to: number): Promise<v
 
 interface Entry {
   id: string;
-  event: Record<string, unknown> & { seq: number; event: string; hash: string; prev: string; checkpoint?: { seq: number; previous: number; reached?: number; mac: string } };
+  event: Record<string, unknown> & {
+    seq: number;
+    event: string;
+    hash: string;
+    prev: string;
+    checkpoint?: { seq: number; previous: number; reached?: number; mac: string };
+  };
 }
-const entries = async (): Promise<Entry[]> => (await redis.xrange(STREAM, '-', '+')).map(([id, fields]) => ({ id, event: JSON.parse(fields[1] ?? '') as Entry['event'] }));
+const entries = async (): Promise<Entry[]> =>
+  (await redis.xrange(STREAM, '-', '+')).map(([id, fields]) => ({ id, event: JSON.parse(fields[1] ?? '') as Entry['event'] }));
 const checkpointsIn = (all: Entry[]) => all.filter((e) => e.event.event === 'audit_checkpoint');
 /** The stream written again from `events` (as someone with Redis access would), each event's chain fields recomputed from the first on, so the hash chain holds. */
 async function rewriteChained(events: Entry['event'][]): Promise<void> {
@@ -124,7 +145,10 @@ test('a trail with an anchor key signs a checkpoint every N events, right behind
     assert.equal(c.event.instance, 'a');
   }
   // Each names the one before it; the first names none.
-  assert.deepEqual(checkpoints.map((c) => c.event.checkpoint?.previous), [0, ...checkpoints.slice(0, -1).map((c) => c.event.seq)]);
+  assert.deepEqual(
+    checkpoints.map((c) => c.event.checkpoint?.previous),
+    [0, ...checkpoints.slice(0, -1).map((c) => c.event.seq)],
+  );
   // Five events after each, the next.
   for (let i = 1; i < checkpoints.length; i++) assert.equal(checkpoints[i]!.event.seq - checkpoints[i - 1]!.event.seq, 6);
   const report = await verify();
@@ -163,7 +187,8 @@ test('the anchor key is never sent to Redis: no command, key or value holds it',
     monitor.disconnect();
   }
   assert.ok(commands.length > 0);
-  for (const command of commands) assert.ok(!command.includes(KEY_TEXT) && !command.includes(KEY.toString('hex')), `a command holds the key: ${command.slice(0, 200)}`);
+  for (const command of commands)
+    assert.ok(!command.includes(KEY_TEXT) && !command.includes(KEY.toString('hex')), `a command holds the key: ${command.slice(0, 200)}`);
   for (const key of await redis.keys('*')) {
     const type = await redis.type(key);
     const value = type === 'stream' ? JSON.stringify(await redis.xrange(key, '-', '+')) : type === 'string' ? await redis.get(key) : '';
@@ -174,18 +199,23 @@ test('the anchor key is never sent to Redis: no command, key or value holds it',
 for (const tamper of [
   {
     name: 'a checkpoint whose signature was edited (forged)',
-    change: (events: Entry['event'][], at: number) => events.map((e, i) => (i === at ? { ...e, checkpoint: { ...e.checkpoint!, mac: e.checkpoint!.mac.replace(/^./, (c) => (c === '0' ? '1' : '0')) } } : e)),
+    change: (events: Entry['event'][], at: number) =>
+      events.map((e, i) =>
+        i === at ? { ...e, checkpoint: { ...e.checkpoint!, mac: e.checkpoint!.mac.replace(/^./, (c) => (c === '0' ? '1' : '0')) } } : e,
+      ),
     message: /is a checkpoint whose signature does not match: it was forged or changed/,
   },
   {
     name: 'a checkpoint moved to cover a later event (signature kept)',
-    change: (events: Entry['event'][], at: number) => events.map((e, i) => (i === at ? { ...e, checkpoint: { ...e.checkpoint!, seq: e.checkpoint!.seq + 1 } } : e)),
+    change: (events: Entry['event'][], at: number) =>
+      events.map((e, i) => (i === at ? { ...e, checkpoint: { ...e.checkpoint!, seq: e.checkpoint!.seq + 1 } } : e)),
     message: /is a checkpoint whose signature does not match/,
   },
   {
     name: 'an event before a checkpoint changed, and the chain recomputed after it',
     change: (events: Entry['event'][], at: number) => events.map((e, i) => (i === at - 2 ? { ...e, tool: 'delete_everything' } : e)),
-    message: /is a checkpoint of event seq \d+, but that event's hash is not the one signed: event seq \d+ or one before it was changed, removed or replaced/,
+    message:
+      /is a checkpoint of event seq \d+, but that event's hash is not the one signed: event seq \d+ or one before it was changed, removed or replaced/,
   },
   {
     name: 'a checkpoint removed from the middle, and the chain recomputed after it',
@@ -226,7 +256,11 @@ test('events cut from the end past a checkpoint, the head reset: the newest chec
   }
   await trail.close();
   const asOf = { ms: now, now: false };
-  assert.equal((await verify({ checkpoints: { ...RULES, everyMs: MINUTE }, asOf })).problem, undefined, 'untouched, it verifies as of the end');
+  assert.equal(
+    (await verify({ checkpoints: { ...RULES, everyMs: MINUTE }, asOf })).problem,
+    undefined,
+    'untouched, it verifies as of the end',
+  );
   const checkpoints = checkpointsIn(await entries());
   const kept = checkpoints.at(-3)!.event;
   await cutAfter(kept.seq + 2);
@@ -235,7 +269,9 @@ test('events cut from the end past a checkpoint, the head reset: the newest chec
   assert.equal(report.problem?.where, 'the end of the trail');
   assert.match(
     report.problem?.message ?? '',
-    new RegExp(`^the newest checkpoint \\(event seq ${kept.seq}, covering events through seq ${kept.seq - 1}\\) was signed at ${kept.time}, \\d+ min before 2026-12-01T10:30:00.000Z, but gateways sign one every 1 minute: events after it were cut from the end of the trail`),
+    new RegExp(
+      `^the newest checkpoint \\(event seq ${kept.seq}, covering events through seq ${kept.seq - 1}\\) was signed at ${kept.time}, \\d+ min before 2026-12-01T10:30:00.000Z, but gateways sign one every 1 minute: events after it were cut from the end of the trail`,
+    ),
   );
   assert.deepEqual(report.checkpoints.unproven, { first: kept.seq, last: kept.seq + 2 });
 });
@@ -266,9 +302,21 @@ test('a writer that sees the head set back below what it saw signs a checkpoint 
   await trail.flush();
   const cut = checkpointsIn(await entries()).find((c) => c.event.checkpoint?.reached !== undefined);
   assert.equal(cut?.event.checkpoint?.reached, before, 'the checkpoint records the seq the trail had reached');
-  assert.ok(lines.some((l) => l.level === LEVEL.error && l.msg === `the audit trail went back from seq ${before} to seq ${before - 4}: events were cut from its end (or Redis lost them); a signed checkpoint records it`));
+  assert.ok(
+    lines.some(
+      (l) =>
+        l.level === LEVEL.error &&
+        l.msg ===
+          `the audit trail went back from seq ${before} to seq ${before - 4}: events were cut from its end (or Redis lost them); a signed checkpoint records it`,
+    ),
+  );
   const report = await verify();
-  assert.match(report.problem?.message ?? '', new RegExp(`is a checkpoint recording that the trail had reached seq ${before} before its head was set back \\(signed by a\\): events up to seq ${before} were cut from its end`));
+  assert.match(
+    report.problem?.message ?? '',
+    new RegExp(
+      `is a checkpoint recording that the trail had reached seq ${before} before its head was set back \\(signed by a\\): events up to seq ${before} were cut from its end`,
+    ),
+  );
 });
 
 test('two instances writing one chain share the checkpoints: each signed once, by either, and all verify', async () => {
@@ -292,7 +340,10 @@ test('two instances writing one chain share the checkpoints: each signed once, b
   assert.equal(new Set(covered).size, covered.length, 'no event is signed twice');
   // Each append that takes the count past 10 ends in a claim; an append is a batch, of up to 256 events.
   for (let i = 1; i < covered.length; i++) assert.ok(covered[i]! - covered[i - 1]! <= 10 + 2 * 256, `checkpoints at ${covered.join(', ')}`);
-  assert.deepEqual(checkpoints.slice(-2).map((c) => c.event.instance), ['b', 'a']);
+  assert.deepEqual(
+    checkpoints.slice(-2).map((c) => c.event.instance),
+    ['b', 'a'],
+  );
   const report = await verify({ checkpoints: { ...RULES, everyEvents: 10 } });
   assert.equal(report.problem, undefined, JSON.stringify(report.problem));
   assert.ok(report.checked >= all.length);
@@ -305,17 +356,35 @@ test('the append script hands the next checkpoint to one caller at a time, by co
   /** One call as `token` asks (every 3 events or `everyMs`), appending `events` plain events, the first a checkpoint of seq `covers` when given. */
   const append = async (token: string, events: number, options: { covers?: number; force?: boolean; everyMs?: number } = {}) => {
     const triples = Array.from({ length: events }, (_, i) => {
-      const json = JSON.stringify({ time: new Date().toISOString(), event: i === 0 && options.covers ? 'audit_checkpoint' : 'allowed', instance: token });
+      const json = JSON.stringify({
+        time: new Date().toISOString(),
+        event: i === 0 && options.covers ? 'audit_checkpoint' : 'allowed',
+        instance: token,
+      });
       return [contentHash(JSON.parse(json) as Record<string, unknown>), json, ''];
     }).flat();
     const request = `3 ${options.everyMs ?? 3_600_000} 5000 ${options.force ? 1 : 0} ${token}`;
-    const [head, claim, newest] = (await redis.eval(lua, keys.length, ...keys, 'not-linked', '0', '0', request, String(options.covers ?? 0), ...triples)) as string[];
+    const [head, claim, newest] = (await redis.eval(
+      lua,
+      keys.length,
+      ...keys,
+      'not-linked',
+      '0',
+      '0',
+      request,
+      String(options.covers ?? 0),
+      ...triples,
+    )) as string[];
     return { seq: Number(head?.split(' ')[0]), claim, newest };
   };
   assert.deepEqual(await append('a', 0), { seq: 0, claim: '', newest: '0' }, 'an empty trail has nothing to sign');
   assert.deepEqual(await append('a', 2), { seq: 2, claim: '1', newest: '0' }, 'no checkpoint yet: due at once');
   assert.deepEqual(await append('b', 1), { seq: 3, claim: '', newest: '0' }, 'a holds the claim');
-  assert.deepEqual(await append('a', 1, { covers: 2 }), { seq: 4, claim: '', newest: '4' }, 'the checkpoint lands; the same call is never due again');
+  assert.deepEqual(
+    await append('a', 1, { covers: 2 }),
+    { seq: 4, claim: '', newest: '4' },
+    'the checkpoint lands; the same call is never due again',
+  );
   assert.equal(await redis.get(`${PREFIX}audit:checkpoint:claim`), null, 'and the claim is let go');
   assert.deepEqual(await append('b', 2), { seq: 6, claim: '', newest: '4' }, '2 events after it: not due');
   assert.deepEqual(await append('b', 1), { seq: 7, claim: '1', newest: '4' }, '3 events after it: due, and b takes it');
@@ -325,7 +394,11 @@ test('the append script hands the next checkpoint to one caller at a time, by co
   // Due by time, by Redis's clock, once a millisecond has passed there.
   await until('a checkpoint due by time', async () => (await append('a', 0, { everyMs: 1 })).claim === '1');
   await redis.persist(`${PREFIX}audit:checkpoint:claim`);
-  assert.deepEqual(await append('b', 0, { everyMs: 1 }), { seq: 13, claim: '1', newest: '13' }, 'a claim without a lease is not a gateway\'s: taken');
+  assert.deepEqual(
+    await append('b', 0, { everyMs: 1 }),
+    { seq: 13, claim: '1', newest: '13' },
+    "a claim without a lease is not a gateway's: taken",
+  );
 });
 
 test('an idle writer signs by time alone, and a closing one signs what it leaves', async () => {
@@ -375,10 +448,15 @@ test('the mirror carries the checkpoints, and verifying the file checks them too
   assert.equal(report.checkpoints.count, checkpointsIn(await entries()).length);
   const lines = readFileSync(file, 'utf8').trimEnd().split('\n');
   const at = lines.findIndex((line, i) => i > 3 && line.includes('"audit_checkpoint"'));
-  const forgedLines = rechained(lines.map((line, i) => (i === at ? line.replace(/"mac":"([0-9a-f])/, (_, c: string) => `"mac":"${c === 'a' ? 'b' : 'a'}`) : line)));
+  const forgedLines = rechained(
+    lines.map((line, i) => (i === at ? line.replace(/"mac":"([0-9a-f])/, (_, c: string) => `"mac":"${c === 'a' ? 'b' : 'a'}`) : line)),
+  );
   writeFileSync(file, `${forgedLines.join('\n')}\n`);
   assert.equal((await verifyAuditFile(file)).problem, undefined, 'the chain of the file alone holds');
   const forged = await verifyAuditFile(file, { checkpoints: RULES });
-  assert.match(forged.problem?.message ?? '', new RegExp(`mirror\\.jsonl line ${at + 1}, audit_checkpoint at .*\\) is a checkpoint whose signature does not match`));
+  assert.match(
+    forged.problem?.message ?? '',
+    new RegExp(`mirror\\.jsonl line ${at + 1}, audit_checkpoint at .*\\) is a checkpoint whose signature does not match`),
+  );
   assert.equal((await verifyAuditFile(file)).problem, undefined, 'without the key the file is only checked as a chain');
 });

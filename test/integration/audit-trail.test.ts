@@ -37,9 +37,18 @@ const trailOn = (client: Redis, options: Partial<ConstructorParameters<typeof Au
     ...options,
   });
 const reader = () => new AuditReader(redis, PREFIX, 2_000);
-const call = (n: number, extra: Partial<AuditInput> = {}): AuditInput => ({ event: 'allowed', request_id: `r${n}`, server: 'fs', tool: 'read_file', grant: 'ci', args: { path: `/tmp/${n}` }, ...extra });
+const call = (n: number, extra: Partial<AuditInput> = {}): AuditInput => ({
+  event: 'allowed',
+  request_id: `r${n}`,
+  server: 'fs',
+  tool: 'read_file',
+  grant: 'ci',
+  args: { path: `/tmp/${n}` },
+  ...extra,
+});
 type Entry = { id: string; json: string };
-const rawEntries = async (): Promise<Entry[]> => (await redis.xrange(STREAM, '-', '+')).map(([id, fields]) => ({ id, json: fields[1] ?? '' }));
+const rawEntries = async (): Promise<Entry[]> =>
+  (await redis.xrange(STREAM, '-', '+')).map(([id, fields]) => ({ id, json: fields[1] ?? '' }));
 /** Streams only grow at the end, so tampering in the middle means writing the stream again: what someone with Redis access would do. */
 async function rewrite(change: (entries: Entry[]) => Entry[]): Promise<void> {
   const entries = change(await rawEntries());
@@ -66,7 +75,10 @@ test('events are stored in the order recorded, numbered from 1 and chained, and 
   for (let i = 1; i <= 5; i++) trail.record(call(i));
   await trail.commit(call(6, { event: 'approved', approvers: [{ id: 'alice', via: 'console', verdict: 'approve', at: 1 }] }));
   const { events } = await reader().query(parseAuditQuery({}));
-  assert.deepEqual(events.map((e) => [e.seq, e.request_id]), [1, 2, 3, 4, 5, 6].map((n) => [n, `r${n}`]));
+  assert.deepEqual(
+    events.map((e) => [e.seq, e.request_id]),
+    [1, 2, 3, 4, 5, 6].map((n) => [n, `r${n}`]),
+  );
   assert.equal(events[0]?.prev, '0'.repeat(64));
   for (let i = 1; i < events.length; i++) assert.equal(events[i]?.prev, events[i - 1]?.hash);
   assert.deepEqual(await reader().verify(), { checked: 6, first: 1, last: 6, checkpoints: UNCHECKED });
@@ -74,11 +86,18 @@ test('events are stored in the order recorded, numbered from 1 and chained, and 
 
 test('a password in the arguments is redacted before it is stored; the digest is of what was sent', async () => {
   const trail = trailOn(redis);
-  await trail.commit(call(1, { args: { user: 'bob', password: 'hunter2-secret', nested: { apiKey: 'k-123456' }, header: 'Bearer abc.def' } }));
+  await trail.commit(
+    call(1, { args: { user: 'bob', password: 'hunter2-secret', nested: { apiKey: 'k-123456' }, header: 'Bearer abc.def' } }),
+  );
   const stored = JSON.stringify(await redis.xrange(STREAM, '-', '+'));
   for (const secret of ['hunter2-secret', 'k-123456', 'abc.def']) assert.ok(!stored.includes(secret), `${secret} must not be stored`);
   const [event] = (await reader().query(parseAuditQuery({}))).events;
-  assert.deepEqual(event?.arguments, { user: 'bob', password: '[redacted]', nested: { apiKey: '[redacted]' }, header: 'Bearer [redacted]' });
+  assert.deepEqual(event?.arguments, {
+    user: 'bob',
+    password: '[redacted]',
+    nested: { apiKey: '[redacted]' },
+    header: 'Bearer [redacted]',
+  });
   assert.match(event?.digest ?? '', /^[0-9a-f]{64}$/);
 });
 
@@ -123,7 +142,8 @@ for (const tamper of [
   },
   {
     name: 'two events swapped',
-    change: (entries: Entry[]) => entries.map((e, i) => (i === 2 ? { ...e, json: entries[3]!.json } : i === 3 ? { ...e, json: entries[2]!.json } : e)),
+    change: (entries: Entry[]) =>
+      entries.map((e, i) => (i === 2 ? { ...e, json: entries[3]!.json } : i === 3 ? { ...e, json: entries[2]!.json } : e)),
     at: 4,
     message: /event seq 4 .* follows seq 2: event seq 3 was removed or moved/,
   },
@@ -187,11 +207,17 @@ test('while Redis cannot take events, commit refuses at its deadline, and queued
     isolated.pause();
     trail.record(call(2));
     // Refused while Redis is still paused: commit does not wait for it to come back.
-    await assert.rejects(within(30_000, 'the commit while Redis is paused', trail.commit(call(3, { event: 'approved' }))), /AIRLOCK_REDIS_UNAVAILABLE|did not answer/);
+    await assert.rejects(
+      within(30_000, 'the commit while Redis is paused', trail.commit(call(3, { event: 'approved' }))),
+      /AIRLOCK_REDIS_UNAVAILABLE|did not answer/,
+    );
     isolated.resume();
     await until('the queued events', async () => (await client.xlen(STREAM)) === 3);
     const events = (await new AuditReader(client, PREFIX, 2_000).query(parseAuditQuery({}))).events;
-    assert.deepEqual(events.map((e) => e.request_id), ['r1', 'r2', 'r3']);
+    assert.deepEqual(
+      events.map((e) => e.request_id),
+      ['r1', 'r2', 'r3'],
+    );
     assert.equal((await new AuditReader(client, PREFIX, 2_000).verify()).problem, undefined);
   } finally {
     isolated.resume();
@@ -217,11 +243,20 @@ test('queries filter by server, tool, grant, approver and decision, and page wit
   assert.deepEqual(await ids({ decision: 'deny' }), ['r2']);
   assert.deepEqual(await ids({ decision: 'approved' }), ['r3']);
   const first = await reader().query(parseAuditQuery({ limit: '2' }));
-  assert.deepEqual(first.events.map((e) => e.seq), [1, 2]);
+  assert.deepEqual(
+    first.events.map((e) => e.seq),
+    [1, 2],
+  );
   const second = await reader().query(parseAuditQuery({ limit: '2', cursor: first.next }));
-  assert.deepEqual(second.events.map((e) => e.seq), [3, 4]);
+  assert.deepEqual(
+    second.events.map((e) => e.seq),
+    [3, 4],
+  );
   const last = await reader().query(parseAuditQuery({ limit: '2', cursor: second.next }));
-  assert.deepEqual(last.events.map((e) => e.seq), [5]);
+  assert.deepEqual(
+    last.events.map((e) => e.seq),
+    [5],
+  );
   assert.equal(last.next, undefined);
   const future = new Date(Date.now() + 3_600_000).toISOString();
   assert.deepEqual(await ids({ since: future }), []);
@@ -256,10 +291,13 @@ test('the JSON-lines mirror holds the stream line for line, resumes after a rest
 });
 
 test('a mirror file that cannot be written is refused at start, naming it', async () => {
-  await assert.rejects(AuditMirror.start({ file: join(dir, 'no-such-folder', 'audit.jsonl'), redis, prefix: PREFIX, logger: captureLogger().logger }), (err: Error) => {
-    assert.match(err.message, /audit\.file: .*no-such-folder\/audit\.jsonl cannot be written \(ENOENT\)/);
-    return true;
-  });
+  await assert.rejects(
+    AuditMirror.start({ file: join(dir, 'no-such-folder', 'audit.jsonl'), redis, prefix: PREFIX, logger: captureLogger().logger }),
+    (err: Error) => {
+      assert.match(err.message, /audit\.file: .*no-such-folder\/audit\.jsonl cannot be written \(ENOENT\)/);
+      return true;
+    },
+  );
 });
 
 test('the Lua SHA-256 the append script links with matches Node at every padding boundary', async () => {
@@ -273,7 +311,14 @@ test('the Lua SHA-256 the append script links with matches Node at every padding
 
 test('a reason or detail that quotes a secret argument is stored with the secret hidden', async () => {
   const trail = trailOn(redis);
-  await trail.commit(call(1, { event: 'denied', args: { password: 'hunter2-secret' }, reason: 'args.password is "hunter2-secret": weak', detail: 'echoed hunter2-secret' }));
+  await trail.commit(
+    call(1, {
+      event: 'denied',
+      args: { password: 'hunter2-secret' },
+      reason: 'args.password is "hunter2-secret": weak',
+      detail: 'echoed hunter2-secret',
+    }),
+  );
   await trail.commit({ event: 'executed', detail: 'upstream: Authorization: Bearer abcdef123456' });
   const stored = JSON.stringify(await redis.xrange(STREAM, '-', '+'));
   assert.ok(!stored.includes('hunter2-secret'));
@@ -291,7 +336,10 @@ test('an event whose arguments cannot be walked (nested 10,000 deep) is stored w
   trail.record(call(2, { event: 'denied', args: { text: deep }, detail: 'refused' }));
   await trail.commit(call(3, { event: 'approved' }));
   const events = (await rawEntries()).map((e) => JSON.parse(e.json) as Record<string, unknown>);
-  assert.deepEqual(events.map((e) => e.request_id), ['r1', 'r2', 'r3']);
+  assert.deepEqual(
+    events.map((e) => e.request_id),
+    ['r1', 'r2', 'r3'],
+  );
   assert.equal(events[1]?.arguments, undefined);
   assert.equal(events[1]?.digest, undefined);
   assert.match(String(events[1]?.detail), /^refused; the arguments could not be recorded: Maximum call stack size exceeded/);

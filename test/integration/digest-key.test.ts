@@ -42,7 +42,7 @@ test('a key edited by hand is refused, naming it, rather than used', async () =>
   });
 });
 
-test('Redis coming back empty gets the running instance\'s key back; a different key found there is logged', async () => {
+test("Redis coming back empty gets the running instance's key back; a different key found there is logged", async () => {
   const client = new Redis(server.url);
   const { logger, lines } = captureLogger();
   const key = await loadDigestKey(client, '{t4}:', 1_000);
@@ -55,7 +55,9 @@ test('Redis coming back empty gets the running instance\'s key back; a different
 
     await b.set('{t4}:digest-key', 'f'.repeat(64)); // another process got in first
     client.disconnect(true);
-    await until('the mismatch to be logged', () => lines.some((l) => l.level === LEVEL.error && /not the one this instance digests with/.test(l.msg)));
+    await until('the mismatch to be logged', () =>
+      lines.some((l) => l.level === LEVEL.error && /not the one this instance digests with/.test(l.msg)),
+    );
   } finally {
     stop();
     client.disconnect();

@@ -168,7 +168,9 @@ test('what a private redis-server stored is still there when Airlock starts it a
 test('with no Redis and no redis-server on the PATH, the error is one line saying how to get Redis', async () => {
   const dead = await deadUrl();
   const dir = stateDir();
-  const err = await refusal(ensureRedis({ url: dead, explicit: false, stateDir: dir, logger: captureLogger().logger, searchPath: PATH_WITHOUT_REDIS }));
+  const err = await refusal(
+    ensureRedis({ url: dead, explicit: false, stateDir: dir, logger: captureLogger().logger, searchPath: PATH_WITHOUT_REDIS }),
+  );
   assert.equal(
     err.message,
     `no Redis at ${dead} and no redis-server on the PATH: install Redis (apt-get install redis-server, brew install redis) or set REDIS_URL`,
@@ -213,7 +215,10 @@ test('a private server left running by a killed Airlock is shut down before a ne
   const result = await ensured({ url: dead, stateDir: dir, logger });
   assert.equal((await probeRedis(orphan)).ok, false, 'the orphan was shut down');
   assert.equal(await withClient(result.url, (redis) => redis.get('kept')), 'yes');
-  assert.match(lines.find((l) => l.level === LEVEL.warn)?.msg ?? '', /^shutting down the private redis-server \(pid \d+\) left running by an Airlock \(pid \d+\) that was killed$/);
+  assert.match(
+    lines.find((l) => l.level === LEVEL.warn)?.msg ?? '',
+    /^shutting down the private redis-server \(pid \d+\) left running by an Airlock \(pid \d+\) that was killed$/,
+  );
 });
 
 test('the PATH search finds redis-server only where it is', () => {
@@ -238,7 +243,8 @@ test('failed attempts to reach Redis leave nothing that keeps a CLI from exiting
   // A timer ioredis leaves behind would hold the process 2 s. After each attempt the process sets a timer of 1 s
   // that does not hold it: that timer fires only if something else still holds the process by then (timers fire in
   // the order they are due, however busy the machine).
-  const { code, stdout } = await exitOf(airlockLike(`
+  const { code, stdout } = await exitOf(
+    airlockLike(`
     const held = (after) => setTimeout(() => (console.log('still running 1 s after ' + after), process.exit(3)), 1_000).unref();
     await connectRedis({ url: ${JSON.stringify(dead)}, logger }).catch(() => undefined);
     held('connectRedis');
@@ -246,7 +252,8 @@ test('failed attempts to reach Redis leave nothing that keeps a CLI from exiting
     held('probeRedis');
     await ensureRedis({ url: ${JSON.stringify(dead)}, explicit: true, stateDir: '/nonexistent', logger }).catch(() => undefined);
     held('ensureRedis');
-  `));
+  `),
+  );
   assert.equal(stdout, '');
   assert.equal(code, 0);
 });

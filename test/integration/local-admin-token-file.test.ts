@@ -1,6 +1,17 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -51,11 +62,17 @@ test('token file: a symbolic link planted at its path is refused, never written 
   writeFileSync(target, 'attacker-known-token\n');
   const link = join(dir, 'admin-token');
   symlinkSync(target, link);
-  assert.throws(() => ensureTokenFile(link, { uid }), (err: Error & { code?: string }) => {
-    assert.equal(err.code, 'AIRLOCK_TOKEN_FILE_INVALID');
-    assert.match(err.message, new RegExp(`token file ${link} cannot be used: it is a symbolic link, which Airlock does not follow there; delete it`));
-    return true;
-  });
+  assert.throws(
+    () => ensureTokenFile(link, { uid }),
+    (err: Error & { code?: string }) => {
+      assert.equal(err.code, 'AIRLOCK_TOKEN_FILE_INVALID');
+      assert.match(
+        err.message,
+        new RegExp(`token file ${link} cannot be used: it is a symbolic link, which Airlock does not follow there; delete it`),
+      );
+      return true;
+    },
+  );
   assert.equal(readFileSync(target, 'utf8'), 'attacker-known-token\n');
 
   const dangling = join(dir, 'dangling-token');
@@ -67,7 +84,11 @@ test('token file: a symbolic link planted at its path is refused, never written 
 test('token file: an empty file, a folder or a FIFO at its path stops the start naming the file and what to do', () => {
   const dir = folder();
   const cases: [string, (path: string) => void, RegExp][] = [
-    ['empty', (path) => writeFileSync(path, ' \n', { mode: 0o600 }), /it is empty; delete it to have a new token made at the next start, configure `admins`, or set AIRLOCK_ADMIN_TOKEN/],
+    [
+      'empty',
+      (path) => writeFileSync(path, ' \n', { mode: 0o600 }),
+      /it is empty; delete it to have a new token made at the next start, configure `admins`, or set AIRLOCK_ADMIN_TOKEN/,
+    ],
     ['a folder', (path) => mkdirSync(path), /it is not a regular file/],
     // Opened without O_NONBLOCK, a FIFO would hang the start until someone writes to it.
     ['a FIFO', (path) => execFileSync('mkfifo', [path]), /it is not a regular file/],
@@ -75,12 +96,15 @@ test('token file: an empty file, a folder or a FIFO at its path stops the start 
   for (const [name, make, message] of cases) {
     const file = join(dir, `admin-token-${name.replace(/\W/g, '-')}`);
     make(file);
-    assert.throws(() => ensureTokenFile(file, { uid }), (err: Error & { code?: string }) => {
-      assert.equal(err.code, 'AIRLOCK_TOKEN_FILE_INVALID', name);
-      assert.ok(err.message.includes(file), `${name}: ${err.message}`);
-      assert.match(err.message, message, name);
-      return true;
-    });
+    assert.throws(
+      () => ensureTokenFile(file, { uid }),
+      (err: Error & { code?: string }) => {
+        assert.equal(err.code, 'AIRLOCK_TOKEN_FILE_INVALID', name);
+        assert.ok(err.message.includes(file), `${name}: ${err.message}`);
+        assert.match(err.message, message, name);
+        return true;
+      },
+    );
   }
 });
 
@@ -88,19 +112,31 @@ test('token file: a state folder that cannot be made (a file is in its place) st
   const dir = folder();
   writeFileSync(join(dir, '.airlock'), 'not a folder\n');
   const file = join(dir, '.airlock', 'admin-token');
-  assert.throws(() => ensureTokenFile(file, { uid }), (err: Error & { code?: string }) => {
-    assert.equal(err.code, 'AIRLOCK_TOKEN_FILE_INVALID');
-    assert.match(err.message, new RegExp(`^cannot make the folder of the local admin's token file ${file}: .*; make way for that folder, configure \`admins\`, or set AIRLOCK_ADMIN_TOKEN$`));
-    return true;
-  });
+  assert.throws(
+    () => ensureTokenFile(file, { uid }),
+    (err: Error & { code?: string }) => {
+      assert.equal(err.code, 'AIRLOCK_TOKEN_FILE_INVALID');
+      assert.match(
+        err.message,
+        new RegExp(
+          `^cannot make the folder of the local admin's token file ${file}: .*; make way for that folder, configure \`admins\`, or set AIRLOCK_ADMIN_TOKEN$`,
+        ),
+      );
+      return true;
+    },
+  );
 });
 
-test("token file: another user's file is refused, since that user knows the token", { skip: uid !== 0 && 'needs root to give a file away' }, () => {
-  const file = join(folder(), 'admin-token');
-  writeFileSync(file, 'planted-token\n', { mode: 0o600 });
-  chownSync(file, 65534, 65534);
-  assert.throws(() => ensureTokenFile(file, { uid }), new RegExp(`it belongs to uid 65534, not to this user \\(uid ${uid}\\)`));
-});
+test(
+  "token file: another user's file is refused, since that user knows the token",
+  { skip: uid !== 0 && 'needs root to give a file away' },
+  () => {
+    const file = join(folder(), 'admin-token');
+    writeFileSync(file, 'planted-token\n', { mode: 0o600 });
+    chownSync(file, 65534, 65534);
+    assert.throws(() => ensureTokenFile(file, { uid }), new RegExp(`it belongs to uid 65534, not to this user \\(uid ${uid}\\)`));
+  },
+);
 
 test('token file named to a command: read with surrounding whitespace dropped; missing, empty or a folder refused naming it', () => {
   const dir = folder();
@@ -115,7 +151,11 @@ test('token file named to a command: read with surrounding whitespace dropped; m
     [join(dir, 'empty'), /the token file .*empty is empty: write the admin token into it/],
     [dir, /cannot read the token file .*: it is a folder/],
   ];
-  for (const [path, message] of cases) assert.throws(() => readTokenFile(path), (err: Error & { code?: string }) => err.code === 'AIRLOCK_TOKEN_FILE_INVALID' && message.test(err.message));
+  for (const [path, message] of cases)
+    assert.throws(
+      () => readTokenFile(path),
+      (err: Error & { code?: string }) => err.code === 'AIRLOCK_TOKEN_FILE_INVALID' && message.test(err.message),
+    );
 });
 
 /** A config in a fresh folder with a filesystem-like server on `args`. */
@@ -123,7 +163,10 @@ function configWith(args: string[], extra = ''): ReturnType<typeof loadConfig> {
   const dir = folder();
   mkdirSync(join(dir, 'sandbox'));
   writeFileSync(join(dir, 'policy.yaml'), 'version: "1"\n');
-  writeFileSync(join(dir, 'airlock.yaml'), `servers:\n  fs:\n    command: node\n    args: ${JSON.stringify(args)}\n    policy: policy.yaml\n${extra}`);
+  writeFileSync(
+    join(dir, 'airlock.yaml'),
+    `servers:\n  fs:\n    command: node\n    args: ${JSON.stringify(args)}\n    policy: policy.yaml\n${extra}`,
+  );
   return loadConfig(join(dir, 'airlock.yaml'), {});
 }
 
@@ -169,14 +212,17 @@ test('local admin: AIRLOCK_ADMIN_TOKEN is the token when set; no file is made an
 test('local admin: a token file inside a folder a server serves stops the start, naming the file, the server, the argument and what to do', () => {
   const config = configWith(['server.js', '--root=.']);
   const file = join(config.dir, '.airlock', 'admin-token');
-  assert.throws(() => resolveWith(config), (err: Error & { code?: string }) => {
-    assert.equal(err.code, 'AIRLOCK_CONFIG_INVALID');
-    assert.equal(
-      err.message,
-      `${config.file}: servers.fs.args: "--root=." serves ${config.dir}, which holds the local admin's token file ${file}, so an agent could read the token through fs and approve its own calls; configure \`admins\`, set AIRLOCK_ADMIN_TOKEN, or serve another folder`,
-    );
-    return true;
-  });
+  assert.throws(
+    () => resolveWith(config),
+    (err: Error & { code?: string }) => {
+      assert.equal(err.code, 'AIRLOCK_CONFIG_INVALID');
+      assert.equal(
+        err.message,
+        `${config.file}: servers.fs.args: "--root=." serves ${config.dir}, which holds the local admin's token file ${file}, so an agent could read the token through fs and approve its own calls; configure \`admins\`, set AIRLOCK_ADMIN_TOKEN, or serve another folder`,
+      );
+      return true;
+    },
+  );
   assert.equal(existsSync(file), false, 'no token is written where an agent could read it');
 });
 
@@ -189,7 +235,10 @@ test('local admin: a token file others may read is used, with a warning naming c
   const { admin, lines } = resolveWith(config);
   assert.equal(admin?.token, 'replaced-token-0123456789');
   const warning = lines.find((l) => l.level === LEVEL.warn);
-  assert.equal(warning?.msg, `the local admin's token file ${file} has mode 0644, so other users may read or replace it: run chmod 600 ${file}`);
+  assert.equal(
+    warning?.msg,
+    `the local admin's token file ${file} has mode 0644, so other users may read or replace it: run chmod 600 ${file}`,
+  );
   assert.equal(lines.filter((l) => l.level === LEVEL.warn).length, 1);
   chmodSync(file, 0o600);
   assert.equal(resolveWith(config).lines.filter((l) => l.level === LEVEL.warn).length, 0, 'no warning once it is 0600');
@@ -197,7 +246,10 @@ test('local admin: a token file others may read is used, with a warning naming c
 
 test("local admin: a token that is also a grant's is refused, since an agent holding it could approve its own calls", () => {
   const config = configWith(['server.js', './sandbox'], 'grants:\n  - { name: agent, token: shared-token-0123456789 }\n');
-  assert.throws(() => resolveWith(config, { AIRLOCK_ADMIN_TOKEN: 'shared-token-0123456789' }), /grants\[0\]: same token as the local admin's \(AIRLOCK_ADMIN_TOKEN\): an agent holding it could approve its own calls/);
+  assert.throws(
+    () => resolveWith(config, { AIRLOCK_ADMIN_TOKEN: 'shared-token-0123456789' }),
+    /grants\[0\]: same token as the local admin's \(AIRLOCK_ADMIN_TOKEN\): an agent holding it could approve its own calls/,
+  );
 });
 
 test('local admin: a path with a space or a quote is one shell word in the hint, so it can be pasted', () => {
@@ -205,7 +257,10 @@ test('local admin: a path with a space or a quote is one shell word in the hint,
   const dir = join(parent, "it's here");
   mkdirSync(join(dir, 'sandbox'), { recursive: true });
   writeFileSync(join(dir, 'policy.yaml'), 'version: "1"\n');
-  writeFileSync(join(dir, 'airlock.yaml'), 'servers:\n  fs:\n    command: node\n    args: [server.js, ./sandbox]\n    policy: policy.yaml\n');
+  writeFileSync(
+    join(dir, 'airlock.yaml'),
+    'servers:\n  fs:\n    command: node\n    args: [server.js, ./sandbox]\n    policy: policy.yaml\n',
+  );
   const { lines } = resolveWith(loadConfig(join(dir, 'airlock.yaml'), {}));
   const file = `'${join(parent, "it'\\''s here", '.airlock', 'admin-token')}'`;
   assert.ok(lines[0]?.msg.includes(`--token-file ${file}, or send "Authorization: Bearer $(cat ${file})" to /api`), lines[0]?.msg);

@@ -17,7 +17,10 @@ before(async () => {
   redis = await startRedis();
   client = await connectRedis({ url: redis.url, logger: captureLogger().logger, commandTimeoutMs: 5_000 });
   dir = mkdtempSync(join(tmpdir(), 'airlock-lua-'));
-  writeFileSync(join(dir, 'sum.lua'), '-- KEYS: counters; ARGV[1]: how much to add to each\n--@include add.lua\nlocal total = 0\nfor _, key in ipairs(KEYS) do total = total + add(key, ARGV[1]) end\nreturn total\n');
+  writeFileSync(
+    join(dir, 'sum.lua'),
+    '-- KEYS: counters; ARGV[1]: how much to add to each\n--@include add.lua\nlocal total = 0\nfor _, key in ipairs(KEYS) do total = total + add(key, ARGV[1]) end\nreturn total\n',
+  );
   writeFileSync(join(dir, 'pair.lua'), '--@include add.lua\nreturn {add(KEYS[1], ARGV[1]), add(KEYS[2], ARGV[2])}\n');
   writeFileSync(join(dir, 'add.lua'), "local function add(key, by) return redis.call('INCRBY', key, by) end\n");
 });
@@ -30,7 +33,11 @@ after(async () => {
 test('a script with a fixed key count and one that counts the keys it is given both run with their includes', async () => {
   const scripts = {
     sum: new LuaScript<number, string[], [by: number]>({ name: 'airlockTestSum', file: pathToFileURL(join(dir, 'sum.lua')) }),
-    pair: new LuaScript<number[], [first: string, second: string], [byFirst: number, bySecond: number]>({ name: 'airlockTestPair', file: pathToFileURL(join(dir, 'pair.lua')), numberOfKeys: 2 }),
+    pair: new LuaScript<number[], [first: string, second: string], [byFirst: number, bySecond: number]>({
+      name: 'airlockTestPair',
+      file: pathToFileURL(join(dir, 'pair.lua')),
+      numberOfKeys: 2,
+    }),
   };
   const run = defineLuaScripts(client, scripts);
   assert.equal(await run.sum(['{t}a', '{t}b', '{t}c'], [2]), 6);
@@ -39,7 +46,11 @@ test('a script with a fixed key count and one that counts the keys it is given b
 });
 
 test('after SCRIPT FLUSH (as after a Redis restart) a defined script is sent again in full and keeps working', async () => {
-  const pair = new LuaScript<number[], [first: string, second: string], [byFirst: number, bySecond: number]>({ name: 'airlockTestFlushed', file: pathToFileURL(join(dir, 'pair.lua')), numberOfKeys: 2 });
+  const pair = new LuaScript<number[], [first: string, second: string], [byFirst: number, bySecond: number]>({
+    name: 'airlockTestFlushed',
+    file: pathToFileURL(join(dir, 'pair.lua')),
+    numberOfKeys: 2,
+  });
   const run = pair.define(client);
   assert.deepEqual(await run(['{f}a', '{f}b'], [1, 1]), [1, 1]);
   assert.deepEqual(await client.script('EXISTS', sha1(pair.source)), [1]);

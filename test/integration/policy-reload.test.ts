@@ -55,7 +55,12 @@ test('a resources edit is in force once reloaded; a bad glob keeps the last good
     writeFileSync(file, 'version: "1"\ndefault: deny\nresources:\n  allow: ["file:///srv/reports/*", "FILE:///srv/*"]\n');
     await until('the broken edit to be reported', () => outcomes.some((o) => !o.ok));
     assert.equal(evaluateResource(watcher.current, report).action, 'allow', 'the last good policy stays in force');
-    assert.ok(lines.some((l) => l.level === 50 && /resources\.yaml: resources\.allow\[1\]: this glob can never match.*\(line 4\)/.test(String(l.msg))), JSON.stringify(lines));
+    assert.ok(
+      lines.some(
+        (l) => l.level === 50 && /resources\.yaml: resources\.allow\[1\]: this glob can never match.*\(line 4\)/.test(String(l.msg)),
+      ),
+      JSON.stringify(lines),
+    );
   } finally {
     watcher.close();
   }
@@ -80,7 +85,8 @@ test('a deleted policy file keeps the last good policy in force', async () => {
 
 test('an edit that adds a schema pattern which may backtrack catastrophically is refused on reload; the last good policy stays in force', async () => {
   const file = join(dir, 'patterns.yaml');
-  const good = 'version: "1"\ndefault: deny\ntools:\n  lookup:\n    schema:\n      type: object\n      properties:\n        name: { type: string, pattern: "^[a-z]+$" }\n';
+  const good =
+    'version: "1"\ndefault: deny\ntools:\n  lookup:\n    schema:\n      type: object\n      properties:\n        name: { type: string, pattern: "^[a-z]+$" }\n';
   writeFileSync(file, good);
   const { logger, lines } = captureLogger();
   const outcomes: ReloadOutcome[] = [];
@@ -94,7 +100,10 @@ test('an edit that adds a schema pattern which may backtrack catastrophically is
     assert.equal(evaluate(watcher.current, { tool: 'lookup', args: { name: 'abc' } }).action, 'allow');
     const failure = lines.find((l) => l.level === 50);
     assert.ok(failure, 'the failed reload is logged at error level');
-    assert.match(String(failure.msg), /patterns\.yaml: tools\.lookup\.schema\.properties\.name\.pattern: the pattern "\^\(a\+\)\+\$" is refused: it may backtrack catastrophically .* \(line 8\)/);
+    assert.match(
+      String(failure.msg),
+      /patterns\.yaml: tools\.lookup\.schema\.properties\.name\.pattern: the pattern "\^\(a\+\)\+\$" is refused: it may backtrack catastrophically .* \(line 8\)/,
+    );
   } finally {
     watcher.close();
   }

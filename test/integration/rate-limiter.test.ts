@@ -88,7 +88,10 @@ test('global scope: every grant and session shares one count', async () => {
   const limit = limitOf('everyone', 5, 60_000, 'global');
   const results = await Promise.all([ALPHA_1, ALPHA_2, BETA_3].map((caller) => admittedOf(4, [limit], caller)));
   console.log(`global scope: ${results.join(' + ')} = ${results.reduce((a, b) => a + b)} of 12 admitted`);
-  assert.equal(results.reduce((a, b) => a + b), 5);
+  assert.equal(
+    results.reduce((a, b) => a + b),
+    5,
+  );
   assert.deepEqual(await counts([limit], { grant: 'gamma', session: 's9' }), [5]);
 });
 
@@ -108,11 +111,17 @@ test('when one of two counters is full the call charges neither, whichever comes
   const narrow = limitOf('narrow', 2, 60_000, 'grant');
   assert.deepEqual(await limiter.charge([wide, narrow], ALPHA_1), { admitted: true, counts: [1, 1] });
   assert.deepEqual(await limiter.charge([wide, narrow], ALPHA_1), { admitted: true, counts: [2, 2] });
-  for (const order of [[wide, narrow], [narrow, wide]]) {
+  for (const order of [
+    [wide, narrow],
+    [narrow, wide],
+  ]) {
     const refusal = refused(await limiter.charge(order, ALPHA_1));
     assert.equal(refusal.limit.counter, 'narrow');
     assert.equal(refusal.count, 2);
-    assert.ok(refusal.retry_after_ms !== undefined && refusal.retry_after_ms > 0 && refusal.retry_after_ms <= 60_000, String(refusal.retry_after_ms));
+    assert.ok(
+      refusal.retry_after_ms !== undefined && refusal.retry_after_ms > 0 && refusal.retry_after_ms <= 60_000,
+      String(refusal.retry_after_ms),
+    );
   }
   assert.deepEqual(await counts([wide, narrow], ALPHA_1), [2, 2]);
   assert.deepEqual(await limiter.charge([wide], ALPHA_1), { admitted: true, counts: [3] });
@@ -143,8 +152,13 @@ test('the window slides: 10 admitted halfway through a 4 s window leave no room 
   assert.ok(before >= boundary, 'the late call must come after the boundary');
   assert.ok(afterCall < oldest + WINDOW, 'and before the burst leaves the window');
   const retry = late.retry_after_ms ?? -1;
-  console.log(`window edge: 10 admitted ${boundary - newest}–${boundary - oldest} ms before the boundary; ${before - boundary} ms after it refused, retry in ${retry} ms`);
-  assert.ok(retry >= oldest + WINDOW - afterCall && retry <= oldest + WINDOW - before, `retry_after_ms ${retry}: the retry is when the oldest admission leaves the window`);
+  console.log(
+    `window edge: 10 admitted ${boundary - newest}–${boundary - oldest} ms before the boundary; ${before - boundary} ms after it refused, retry in ${retry} ms`,
+  );
+  assert.ok(
+    retry >= oldest + WINDOW - afterCall && retry <= oldest + WINDOW - before,
+    `retry_after_ms ${retry}: the retry is when the oldest admission leaves the window`,
+  );
 
   await sleepUntil(oldest + WINDOW - 1_000);
   refused(await limiter.charge([limit], ALPHA_1));
@@ -171,7 +185,10 @@ test('a window of a year admits, refuses with a retry of about a year, and its k
   const ttl = await redis.pttl(counterKey(DEFAULT_PREFIX, yearly, ALPHA_1));
   assert.ok(ttl > YEAR_MS - 10_000 && ttl <= YEAR_MS, `PTTL ${ttl}`);
   const refusal = refused(await limiter.charge([yearly], ALPHA_1));
-  assert.ok(refusal.retry_after_ms !== undefined && refusal.retry_after_ms > YEAR_MS - 10_000 && refusal.retry_after_ms <= YEAR_MS, String(refusal.retry_after_ms));
+  assert.ok(
+    refusal.retry_after_ms !== undefined && refusal.retry_after_ms > YEAR_MS - 10_000 && refusal.retry_after_ms <= YEAR_MS,
+    String(refusal.retry_after_ms),
+  );
 });
 
 test('every key one charge touches carries the same hash tag, so one script runs on one Cluster slot', async () => {
@@ -193,7 +210,11 @@ test('grant names with ":", "{" or "%" never share a count with another grant, a
   const grants = ['a:b', 'a', 'a%3Ab', 'a:b:c', '{airlock}:limit:grant:a', 'a}', '-', 'x y'];
   const charged: string[] = [];
   for (const grant of grants) {
-    assert.equal((await limiter.charge([limit], { grant, session: 'same' })).admitted, true, `grant ${JSON.stringify(grant)} shares a count with one of ${JSON.stringify(charged)}`);
+    assert.equal(
+      (await limiter.charge([limit], { grant, session: 'same' })).admitted,
+      true,
+      `grant ${JSON.stringify(grant)} shares a count with one of ${JSON.stringify(charged)}`,
+    );
     charged.push(grant);
   }
   // A counter name that mimics another grant's key (a policy would refuse it; the key layout must not rely on that).
@@ -208,7 +229,9 @@ test('grant names with ":", "{" or "%" never share a count with another grant, a
 test('200 concurrent charges from two Redis clients against max 50 admit exactly 50', async () => {
   const other = new RateLimiter(await client());
   const limit = limitOf('burst', 50, 60_000, 'global');
-  const charges = await Promise.all(Array.from({ length: 200 }, (_, i) => (i % 2 === 0 ? limiter : other).charge([limit], i % 3 === 0 ? ALPHA_1 : BETA_3)));
+  const charges = await Promise.all(
+    Array.from({ length: 200 }, (_, i) => (i % 2 === 0 ? limiter : other).charge([limit], i % 3 === 0 ? ALPHA_1 : BETA_3)),
+  );
   const admitted = charges.filter((c) => c.admitted).length;
   console.log(`concurrency: ${admitted} of 200 admitted, ${200 - admitted} refused`);
   assert.equal(admitted, 50);

@@ -37,6 +37,6 @@ test('work that does not settle is refused after the deadline with a Redis-unava
 });
 
 test('a rejection from the work itself is passed on unchanged', async () => {
-  const cause = new Error('Stream isn\'t writeable');
+  const cause = new Error("Stream isn't writeable");
   await assert.rejects(withDeadline(Promise.reject(cause), 1_000, 'x'), (err) => err === cause);
 });

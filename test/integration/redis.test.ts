@@ -169,7 +169,10 @@ test('a redis-server that cannot start says why, instead of waiting out its dead
       startRedisServer({ binary: 'redis-server', dir, port: redis.port }),
       new RegExp(`^Error: redis-server on port ${redis.port} exited \\(code 1\\) before answering: .*Address already in use`),
     );
-    await assert.rejects(startRedisServer({ binary: join(dir, 'no-such-redis-server'), dir }), /^Error: cannot run .*no-such-redis-server: spawn .* ENOENT$/);
+    await assert.rejects(
+      startRedisServer({ binary: join(dir, 'no-such-redis-server'), dir }),
+      /^Error: cannot run .*no-such-redis-server: spawn .* ENOENT$/,
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -52,9 +52,24 @@ after(async () => {
  * One gateway instance's /slack/events: the guard, then a handler that answers "passed" (where Bolt would run). Its
  * Redis deadline is one a loaded test machine keeps, unless a test means to run into it.
  */
-async function instance(audit: AuditRecorder, { now = Date.now, guarded = {}, redisTimeoutMs = 5_000 }: { now?: () => number; guarded?: { flush?: () => void }; redisTimeoutMs?: number } = {}): Promise<string> {
+async function instance(
+  audit: AuditRecorder,
+  {
+    now = Date.now,
+    guarded = {},
+    redisTimeoutMs = 5_000,
+  }: { now?: () => number; guarded?: { flush?: () => void }; redisTimeoutMs?: number } = {},
+): Promise<string> {
   const app = express();
-  const guard = slackRequestGuard({ signingSecret: SIGNING_SECRET, redis: client, keys: slackKeys(PREFIX), redisTimeoutMs, audit, logger, now });
+  const guard = slackRequestGuard({
+    signingSecret: SIGNING_SECRET,
+    redis: client,
+    keys: slackKeys(PREFIX),
+    redisTimeoutMs,
+    audit,
+    logger,
+    now,
+  });
   guarded.flush = guard.flush;
   app.post('/slack/events', ...guard.handlers, (req, res) => {
     res.send(`passed ${(req as express.Request & { rawBody?: Buffer }).rawBody?.length ?? 0}`);
@@ -84,7 +99,16 @@ test('a signed request is accepted once: replayed to another instance sharing Re
     approvers: [{ id: 'U0ALICE', via: 'slack' }],
     detail: replays[0]!.detail,
   });
-  assert.equal((await deliver(b, signed(blockActions({ user: 'U0ALICE', action: 'approve', approvalId: ID }), { timestampS: Math.floor(Date.now() / 1000) - 1 }))).status, 200, 'another signed request passes');
+  assert.equal(
+    (
+      await deliver(
+        b,
+        signed(blockActions({ user: 'U0ALICE', action: 'approve', approvalId: ID }), { timestampS: Math.floor(Date.now() / 1000) - 1 }),
+      )
+    ).status,
+    200,
+    'another signed request passes',
+  );
 });
 
 test('a flood of forged requests: each is refused 401, but the trail gets the first of each kind in full and then one summary with the count', async () => {
@@ -92,20 +116,31 @@ test('a flood of forged requests: each is refused 401, but the trail gets the fi
   let now = Date.now();
   const guarded: { flush?: () => void } = {};
   const url = await instance(audit, { now: () => now, guarded });
-  const forged = () => signed(blockActions({ user: 'U0ALICE', action: 'approve', approvalId: ID }), { secret: 'not-the-secret', timestampS: Math.floor(now / 1000) });
+  const forged = () =>
+    signed(blockActions({ user: 'U0ALICE', action: 'approve', approvalId: ID }), {
+      secret: 'not-the-secret',
+      timestampS: Math.floor(now / 1000),
+    });
   const unsigned = { body: 'payload=%7B%7D', headers: { 'Content-Type': 'application/x-www-form-urlencoded' } };
   const statuses = new Set<number>();
   for (let i = 0; i < 300; i++) statuses.add((await deliver(url, i % 3 === 0 ? unsigned : forged())).status);
   assert.deepEqual([...statuses], [401]);
-  assert.deepEqual(audit.events.map((e) => e.reason?.replace(/ \(.*/, '')), ['the request is not signed', 'bad signature'], 'the first of each kind, in full');
+  assert.deepEqual(
+    audit.events.map((e) => e.reason?.replace(/ \(.*/, '')),
+    ['the request is not signed', 'bad signature'],
+    'the first of each kind, in full',
+  );
   assert.match(audit.events[0]!.detail ?? '', /body sha256 [0-9a-f]{64}/);
 
   // A minute later the next forged request opens a new window, and the one before is summed up.
   now += 60_000;
   assert.equal((await deliver(url, forged())).status, 401);
   const summary = audit.events.find((e) => /more requests refused the same way \(bad signature\)/.test(e.reason ?? ''));
-  assert.match(summary?.reason ?? '', /^199 more requests refused the same way \(bad signature\) from \S+Z to \S+Z, not audited one by one/);
-  assert.equal(audit.events.filter((e) => /^bad signature/.test(e.reason ?? '')).length, 2, 'the new window\'s first, in full');
+  assert.match(
+    summary?.reason ?? '',
+    /^199 more requests refused the same way \(bad signature\) from \S+Z to \S+Z, not audited one by one/,
+  );
+  assert.equal(audit.events.filter((e) => /^bad signature/.test(e.reason ?? '')).length, 2, "the new window's first, in full");
 
   // Stopping writes what is still counted.
   guarded.flush?.();
@@ -125,7 +160,10 @@ test('the replay record lives exactly as long as the request timestamp is accept
   const asked = Date.now();
   const ttl = await client.pttl(slackKeys(PREFIX).seen(String(fourMinutesAgo), request.body));
   const answered = Date.now();
-  assert.ok(ttl >= endsAt - answered - 2 && ttl <= endsAt - asked + 2, `ttl ${ttl} ms, expected ${endsAt - answered} to ${endsAt - asked} ms`);
+  assert.ok(
+    ttl >= endsAt - answered - 2 && ttl <= endsAt - asked + 2,
+    `ttl ${ttl} ms, expected ${endsAt - answered} to ${endsAt - asked} ms`,
+  );
 });
 
 test('Redis out of reach: the replay check cannot be made, so the request is refused 503, not let through', async () => {
@@ -155,7 +193,11 @@ test('users.info and usergroups.users.list are cached briefly; a group Slack wil
   assert.deepEqual(calls(), ['users.info U0ALICE', 'users.info U0NOBODY', 'usergroups.users.list S0OPS', 'usergroups.users.list S0GONE']);
   slack.setGroup('S0OPS', []);
   now += 61_000;
-  assert.deepEqual(await directory.membership('U0ALICE', ['S0OPS']), { memberOf: [], unknown: [] }, 'a member removed in Slack loses the right within a minute');
+  assert.deepEqual(
+    await directory.membership('U0ALICE', ['S0OPS']),
+    { memberOf: [], unknown: [] },
+    'a member removed in Slack loses the right within a minute',
+  );
   assert.equal(await directory.nameOf('U0ALICE'), 'Al');
   assert.equal(calls().filter((c) => c === 'users.info U0ALICE').length, 1, 'names are kept for ten minutes');
 });

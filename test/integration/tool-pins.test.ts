@@ -12,7 +12,12 @@ let server: TestRedis;
 let redis: Redis;
 let other: Redis;
 
-const tool = (name: string, description: string, extra: Partial<Tool> = {}): Tool => ({ name, description, inputSchema: { type: 'object', properties: { path: { type: 'string' } } }, ...extra });
+const tool = (name: string, description: string, extra: Partial<Tool> = {}): Tool => ({
+  name,
+  description,
+  inputSchema: { type: 'object', properties: { path: { type: 'string' } } },
+  ...extra,
+});
 const pinsOn = (client: Redis) => new ToolPins(client, { prefix: PREFIX, timeoutMs: 5_000, logger: captureLogger().logger });
 
 before(async () => {
@@ -56,7 +61,9 @@ test('a new description, input schema or annotation marks the tool changed, and 
 
 test('key order in a schema does not count as a change', async () => {
   const pins = pinsOn(redis);
-  await pins.sync('fs', [tool('t', 'd', { inputSchema: { type: 'object', properties: { a: { type: 'string' }, b: { type: 'number' } } } })]);
+  await pins.sync('fs', [
+    tool('t', 'd', { inputSchema: { type: 'object', properties: { a: { type: 'string' }, b: { type: 'number' } } } }),
+  ]);
   const reordered = tool('t', 'd', { inputSchema: { properties: { b: { type: 'number' }, a: { type: 'string' } }, type: 'object' } });
   assert.deepEqual((await pins.sync('fs', [reordered])).changed, []);
 });

@@ -33,7 +33,9 @@ function runAlone(server: object, body: string, timeoutMs = 8_000): Promise<{ co
   ].join('\n');
   return new Promise((resolve) => {
     const started = Date.now();
-    const child = spawn(process.execPath, ['--import', TSX_LOADER, '--input-type=module', '-e', source], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, ['--import', TSX_LOADER, '--input-type=module', '-e', source], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     let out = '';
     child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
     const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
@@ -48,14 +50,34 @@ const UPSTREAM_OPTIONS = "{ name: 'x', server, logger: pino({ level: 'silent' })
 
 test('an HTTP upstream that refuses the connection leaves nothing running once closed (no SSE fallback reconnecting)', async () => {
   const server = { transport: 'http', url: `http://127.0.0.1:${await closedPort()}/mcp`, headers: {}, call_timeout_ms: 1_000, policy: '' };
-  const run = await runAlone(server, [`const u = new Upstream(${UPSTREAM_OPTIONS});`, 'await u.start();', "console.log('status', u.status);", 'await u.close();'].join('\n'));
+  const run = await runAlone(
+    server,
+    [`const u = new Upstream(${UPSTREAM_OPTIONS});`, 'await u.start();', "console.log('status', u.status);", 'await u.close();'].join('\n'),
+  );
   assert.match(run.out, /status disconnected/);
   assert.equal(run.code, 0, `the process must exit by itself: ${run.out}`);
 });
 
 test('close() while a stdio upstream is still starting stops it: the attempt does not come back connected, and its process is gone', async () => {
-  const server = { transport: 'stdio', command: process.execPath, args: ['--import', TSX_LOADER, FIXTURE_SERVER], env: {}, call_timeout_ms: 1_000, policy: '' };
-  const run = await runAlone(server, [`const u = new Upstream(${UPSTREAM_OPTIONS});`, 'const starting = u.start();', 'await u.close();', 'await starting;', "console.log('status', u.status);"].join('\n'), 15_000);
+  const server = {
+    transport: 'stdio',
+    command: process.execPath,
+    args: ['--import', TSX_LOADER, FIXTURE_SERVER],
+    env: {},
+    call_timeout_ms: 1_000,
+    policy: '',
+  };
+  const run = await runAlone(
+    server,
+    [
+      `const u = new Upstream(${UPSTREAM_OPTIONS});`,
+      'const starting = u.start();',
+      'await u.close();',
+      'await starting;',
+      "console.log('status', u.status);",
+    ].join('\n'),
+    15_000,
+  );
   assert.match(run.out, /status closed/);
   assert.equal(run.code, 0, `the process must exit by itself (the fixture server would keep it alive): ${run.out}`);
 });

@@ -67,7 +67,9 @@ export async function withRedis<T>(url: string, work: (redis: Redis) => Promise<
 }
 
 export function streamEntries(url: string): Promise<StreamEntry[]> {
-  return withRedis(url, async (redis) => (await redis.xrange(AUDIT_STREAM, '-', '+')).map(([id, fields]) => ({ id, raw: fields[fields.indexOf('e') + 1] ?? '' })));
+  return withRedis(url, async (redis) =>
+    (await redis.xrange(AUDIT_STREAM, '-', '+')).map(([id, fields]) => ({ id, raw: fields[fields.indexOf('e') + 1] ?? '' })),
+  );
 }
 
 export async function streamEvents(url: string): Promise<AuditRecord[]> {
@@ -75,7 +77,12 @@ export async function streamEvents(url: string): Promise<AuditRecord[]> {
 }
 
 /** Waits until the trail holds events for which `check` is true, and returns them all. */
-export async function waitForEvents(url: string, what: string, check: (events: AuditRecord[]) => boolean, timeoutMs = 30_000): Promise<AuditRecord[]> {
+export async function waitForEvents(
+  url: string,
+  what: string,
+  check: (events: AuditRecord[]) => boolean,
+  timeoutMs = 30_000,
+): Promise<AuditRecord[]> {
   let events: AuditRecord[] = [];
   await until(
     what,
@@ -96,7 +103,9 @@ export async function waitForEvents(url: string, what: string, check: (events: A
  */
 export async function rewriteStream(url: string, change: (entries: StreamEntry[]) => StreamEntry[]): Promise<void> {
   await withRedis(url, async (redis) => {
-    const entries = change((await redis.xrange(AUDIT_STREAM, '-', '+')).map(([id, fields]) => ({ id, raw: fields[fields.indexOf('e') + 1] ?? '' })));
+    const entries = change(
+      (await redis.xrange(AUDIT_STREAM, '-', '+')).map(([id, fields]) => ({ id, raw: fields[fields.indexOf('e') + 1] ?? '' })),
+    );
     await redis.del(AUDIT_STREAM);
     for (const entry of entries) await redis.xadd(AUDIT_STREAM, entry.id, 'e', entry.raw);
   });

@@ -12,7 +12,11 @@ after(() => {
  * A temporary folder holding `policies/fs.yaml`, the given files and, unless
  * `config` is undefined, the config file; removed after the test file ends.
  */
-export function configTree(config: string | undefined, files: Record<string, string> = {}, configName = 'airlock.yaml'): { dir: string; file: string } {
+export function configTree(
+  config: string | undefined,
+  files: Record<string, string> = {},
+  configName = 'airlock.yaml',
+): { dir: string; file: string } {
   const dir = mkdtempSync(join(tmpdir(), 'airlock-config-'));
   dirs.push(dir);
   for (const [name, text] of Object.entries({ 'policies/fs.yaml': 'version: "1"\n', ...files })) {

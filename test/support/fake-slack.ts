@@ -97,7 +97,9 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
   const wss = new WebSocketServer({ server, path: '/socket' });
   wss.on('connection', (ws) => {
     sockets.add(ws);
-    ws.send(JSON.stringify({ type: 'hello', num_connections: 1, debug_info: { host: 'fake-slack' }, connection_info: { app_id: 'A0AIRLOCK' } }));
+    ws.send(
+      JSON.stringify({ type: 'hello', num_connections: 1, debug_info: { host: 'fake-slack' }, connection_info: { app_id: 'A0AIRLOCK' } }),
+    );
     // Slack pings; a client that hears nothing for 30 s reconnects.
     const pings = setInterval(() => ws.ping(), 5_000);
     ws.on('message', (data: Buffer) => {
@@ -147,7 +149,15 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
   function answer(method: string, body: Record<string, unknown>): Record<string, unknown> {
     switch (method) {
       case 'auth.test':
-        return { ok: true, team_id: teamId, team: 'Airlock Test', user_id: 'U0AIRLOCKBOT', bot_id: 'B0AIRLOCK', user: 'airlock', url: `${url}/` };
+        return {
+          ok: true,
+          team_id: teamId,
+          team: 'Airlock Test',
+          user_id: 'U0AIRLOCKBOT',
+          bot_id: 'B0AIRLOCK',
+          user: 'airlock',
+          url: `${url}/`,
+        };
       case 'chat.postMessage':
         return { ok: true, channel: String(body.channel), ts: `${++ts}.000100`, message: { text: body.text } };
       case 'chat.update':
@@ -159,7 +169,15 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
       case 'users.info': {
         const user = users[String(body.user)];
         if (!user) return { ok: false, error: 'user_not_found' };
-        return { ok: true, user: { id: body.user, name: user.name, real_name: user.real_name ?? user.name, profile: { display_name: user.display_name ?? '', real_name: user.real_name ?? user.name } } };
+        return {
+          ok: true,
+          user: {
+            id: body.user,
+            name: user.name,
+            real_name: user.real_name ?? user.name,
+            profile: { display_name: user.display_name ?? '', real_name: user.real_name ?? user.name },
+          },
+        };
       }
       case 'usergroups.users.list': {
         const members = groups.get(String(body.usergroup));
@@ -174,7 +192,15 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
         const isPrivate = conversation.is_private ?? false;
         return {
           ok: true,
-          channel: { id, name: conversation.name, is_channel: !isPrivate, is_group: isPrivate, is_private: isPrivate, is_member: conversation.is_member ?? true, is_archived: conversation.is_archived ?? false },
+          channel: {
+            id,
+            name: conversation.name,
+            is_channel: !isPrivate,
+            is_group: isPrivate,
+            is_private: isPrivate,
+            is_member: conversation.is_member ?? true,
+            is_archived: conversation.is_archived ?? false,
+          },
         };
       }
       default:
@@ -190,7 +216,11 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
     callsTo: (method) => calls.filter((c) => c.method === method),
     async waitFor(method, match = () => true, { timeoutMs = 30_000, from = 0 } = {}) {
       let found: SlackCall | undefined;
-      await until(`a ${method} call to the fake Slack`, () => (found = calls.slice(from).find((c) => c.method === method && match(c))) !== undefined, timeoutMs);
+      await until(
+        `a ${method} call to the fake Slack`,
+        () => (found = calls.slice(from).find((c) => c.method === method && match(c))) !== undefined,
+        timeoutMs,
+      );
       return found!;
     },
     failNext(count, failure, method) {
@@ -224,7 +254,20 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
 }
 
 /** Block Kit's limits, as Slack enforces them on what Airlock sends (characters; blocks per message or view). */
-const LIMITS = { messageBlocks: 50, viewBlocks: 100, header: 150, section: 3000, field: 2000, fields: 10, context: 10, button: 75, value: 2000, actions: 25, title: 24, metadata: 3000 };
+const LIMITS = {
+  messageBlocks: 50,
+  viewBlocks: 100,
+  header: 150,
+  section: 3000,
+  field: 2000,
+  fields: 10,
+  context: 10,
+  button: 75,
+  value: 2000,
+  actions: 25,
+  title: 24,
+  metadata: 3000,
+};
 
 interface LooseBlock {
   type?: string;
@@ -260,7 +303,9 @@ function overLimits(method: string, body: Record<string, unknown>): Record<strin
       }
       if (block.type === 'context') {
         check(`${at}.elements`, block.elements?.length, LIMITS.context);
-        block.elements?.forEach((element, j) => check(`${at}.elements[${j}]`, typeof element.text === 'string' ? element.text.length : undefined, LIMITS.section));
+        block.elements?.forEach((element, j) =>
+          check(`${at}.elements[${j}]`, typeof element.text === 'string' ? element.text.length : undefined, LIMITS.section),
+        );
       }
       if (block.type === 'actions') {
         check(`${at}.elements`, block.elements?.length, LIMITS.actions);
@@ -271,9 +316,15 @@ function overLimits(method: string, body: Record<string, unknown>): Record<strin
       }
     });
   };
-  if ((method === 'chat.postMessage' || method === 'chat.update') && Array.isArray(body.blocks)) checkBlocks(body.blocks as LooseBlock[], LIMITS.messageBlocks);
+  if ((method === 'chat.postMessage' || method === 'chat.update') && Array.isArray(body.blocks))
+    checkBlocks(body.blocks as LooseBlock[], LIMITS.messageBlocks);
   if (method === 'views.open') {
-    const view = (body.view ?? {}) as { blocks?: LooseBlock[]; title?: { text?: string }; close?: { text?: string }; private_metadata?: string };
+    const view = (body.view ?? {}) as {
+      blocks?: LooseBlock[];
+      title?: { text?: string };
+      close?: { text?: string };
+      private_metadata?: string;
+    };
     checkBlocks(view.blocks ?? [], LIMITS.viewBlocks);
     check('view.title', view.title?.text?.length, LIMITS.title);
     check('view.close', view.close?.text?.length, LIMITS.title);

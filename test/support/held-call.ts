@@ -28,7 +28,13 @@ export async function approvalOf(gateway: RunningGateway, token: string, id: str
 }
 
 /** Asserts that a request is still pending with no votes and that its call is still held. */
-export async function assertStillHeld(gateway: RunningGateway, token: string, id: string, call: Tracked<unknown>, what: string): Promise<void> {
+export async function assertStillHeld(
+  gateway: RunningGateway,
+  token: string,
+  id: string,
+  call: Tracked<unknown>,
+  what: string,
+): Promise<void> {
   const approval = await approvalOf(gateway, token, id);
   assert.equal(approval.state, 'pending', `${what}: the request must still be pending, is ${String(approval.state)}`);
   assert.deepEqual(approval.votes, [], `${what}: no vote may be recorded`);

@@ -33,24 +33,43 @@ const listChangedMs = Number(process.env.HOSTILE_LIST_CHANGED_MS ?? 0);
 const endless = new Set((process.env.HOSTILE_ENDLESS ?? 'tools,resources,templates,prompts').split(','));
 
 /** Page `cursor` (absent: 0) of a list: its items, and for an endless list always a cursor to the next page. */
-async function page<T>(list: string, cursor: string | undefined, item: (page: number, i: number) => T): Promise<{ items: T[]; nextCursor?: string }> {
+async function page<T>(
+  list: string,
+  cursor: string | undefined,
+  item: (page: number, i: number) => T,
+): Promise<{ items: T[]; nextCursor?: string }> {
   const n = cursor === undefined ? 0 : Number(cursor);
   if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
   const items = Array.from({ length: perPage }, (_, i) => item(n, i));
   return endless.has(list) ? { items, nextCursor: String(n + 1) } : { items };
 }
 
-const server = new Server({ name: 'airlock-hostile', version: '1.0.0' }, { capabilities: { tools: { listChanged: true }, resources: {}, prompts: {} } });
+const server = new Server(
+  { name: 'airlock-hostile', version: '1.0.0' },
+  { capabilities: { tools: { listChanged: true }, resources: {}, prompts: {} } },
+);
 server.setRequestHandler(ListToolsRequestSchema, async (request) => {
-  const { items, nextCursor } = await page('tools', request.params?.cursor, (p, i) => ({ name: `tool_${p}_${i}`, description: text, inputSchema: { type: 'object' as const } }));
+  const { items, nextCursor } = await page('tools', request.params?.cursor, (p, i) => ({
+    name: `tool_${p}_${i}`,
+    description: text,
+    inputSchema: { type: 'object' as const },
+  }));
   return { tools: items, nextCursor };
 });
 server.setRequestHandler(ListResourcesRequestSchema, async (request) => {
-  const { items, nextCursor } = await page('resources', request.params?.cursor, (p, i) => ({ uri: `hostile://${p}/${i}`, name: `resource ${p}/${i}`, description: text }));
+  const { items, nextCursor } = await page('resources', request.params?.cursor, (p, i) => ({
+    uri: `hostile://${p}/${i}`,
+    name: `resource ${p}/${i}`,
+    description: text,
+  }));
   return { resources: items, nextCursor };
 });
 server.setRequestHandler(ListResourceTemplatesRequestSchema, async (request) => {
-  const { items, nextCursor } = await page('templates', request.params?.cursor, (p, i) => ({ uriTemplate: `hostile://${p}/${i}/{x}`, name: `template ${p}/${i}`, description: text }));
+  const { items, nextCursor } = await page('templates', request.params?.cursor, (p, i) => ({
+    uriTemplate: `hostile://${p}/${i}/{x}`,
+    name: `template ${p}/${i}`,
+    description: text,
+  }));
   return { resourceTemplates: items, nextCursor };
 });
 server.setRequestHandler(ListPromptsRequestSchema, async (request) => {

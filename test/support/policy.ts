@@ -1,7 +1,15 @@
 import assert from 'node:assert/strict';
 import { parseSourceText } from '../../src/config/index.js';
 import { DocumentError, ErrorCode } from '../../src/errors.js';
-import { compileSource, evaluate, type Approval, type CompiledPolicy, type Decision, type Limit, type ToolCall } from '../../src/policy/index.js';
+import {
+  compileSource,
+  evaluate,
+  type Approval,
+  type CompiledPolicy,
+  type Decision,
+  type Limit,
+  type ToolCall,
+} from '../../src/policy/index.js';
 
 /**
  * Compiles a policy through the real parser, as `loadPolicyFile` would read it
@@ -56,7 +64,14 @@ export const V1 = { version: '1' } as const;
 /** The approval settings of a rule that has no `approval` block. */
 export const NO_APPROVAL_SETTINGS: Approval = { approvers: [], min_approvals: 1 };
 
-export function limit(counter: string, window: string | number, window_ms: number, max: number, scope: Limit['scope'], rule: string): Limit {
+export function limit(
+  counter: string,
+  window: string | number,
+  window_ms: number,
+  max: number,
+  scope: Limit['scope'],
+  rule: string,
+): Limit {
   return { counter, window, window_ms, max, scope, rule };
 }
 
@@ -71,7 +86,8 @@ export function checkDecision(decision: Decision, expect: ExpectedDecision): voi
   assert.equal(decision.action, expect.action, seen);
   if (expect.rule !== undefined) assert.equal(decision.rule, expect.rule, seen);
   if (expect.matched !== undefined) assert.equal(decision.matched, expect.matched ?? undefined, seen);
-  for (const part of expect.reason ?? []) assert.ok(decision.reason.includes(part), `reason ${JSON.stringify(decision.reason)} should contain ${JSON.stringify(part)}`);
+  for (const part of expect.reason ?? [])
+    assert.ok(decision.reason.includes(part), `reason ${JSON.stringify(decision.reason)} should contain ${JSON.stringify(part)}`);
   if (expect.reasonIs !== undefined) assert.equal(decision.reason, expect.reasonIs);
   // A refused call is never counted, whatever the policy says about limits.
   if (decision.action === 'deny' || decision.action === 'hide') assert.deepEqual(decision.limits, [], seen);

@@ -22,12 +22,18 @@ export function parseMetrics(text: string): Sample[] {
 
 /** The value of the one sample named `name` whose labels include `labels`, summed over any others they leave open; 0 when none. */
 export function metricValue(samples: Sample[], name: string, labels: Record<string, string> = {}): number {
-  return samples.filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v)).reduce((sum, s) => sum + s.value, 0);
+  return samples
+    .filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))
+    .reduce((sum, s) => sum + s.value, 0);
 }
 
 /** `GET /metrics` with an optional bearer token: the status and the parsed samples (none unless 200). */
 export async function scrape(url: string, token?: string): Promise<{ status: number; contentType: string | null; samples: Sample[] }> {
   const response = await fetch(`${url}/metrics`, { headers: token === undefined ? {} : { Authorization: `Bearer ${token}` } });
   const text = await response.text();
-  return { status: response.status, contentType: response.headers.get('content-type'), samples: response.status === 200 ? parseMetrics(text) : [] };
+  return {
+    status: response.status,
+    contentType: response.headers.get('content-type'),
+    samples: response.status === 200 ? parseMetrics(text) : [],
+  };
 }

@@ -12,16 +12,28 @@ export interface HttpAnswer {
  * fetch sets itself and will not let a test choose. `headers` as an array
  * of name, value, name, value… may repeat a header (two Host headers).
  */
-export function httpRequest(url: string, init: { method?: string; headers?: OutgoingHttpHeaders | string[]; body?: string } = {}): Promise<HttpAnswer> {
+export function httpRequest(
+  url: string,
+  init: { method?: string; headers?: OutgoingHttpHeaders | string[]; body?: string } = {},
+): Promise<HttpAnswer> {
   const target = new URL(url);
   return new Promise((resolve, reject) => {
-    const req = request({ host: target.hostname, port: target.port, path: `${target.pathname}${target.search}`, method: init.method ?? 'GET', headers: init.headers ?? {} }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => (text += chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text }));
-      res.on('error', reject);
-    });
+    const req = request(
+      {
+        host: target.hostname,
+        port: target.port,
+        path: `${target.pathname}${target.search}`,
+        method: init.method ?? 'GET',
+        headers: init.headers ?? {},
+      },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => (text += chunk));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text }));
+        res.on('error', reject);
+      },
+    );
     req.on('error', reject);
     req.end(init.body);
   });

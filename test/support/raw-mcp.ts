@@ -29,7 +29,11 @@ export interface RawAnswer {
 
 /** POSTs `body` (an object is JSON-encoded, a string sent as is) and returns the response without reading it. */
 export function send(url: string, body: unknown, headers: Record<string, string> = {}): Promise<Response> {
-  return fetch(url, { method: 'POST', headers: { ...MCP_HEADERS, ...headers }, body: typeof body === 'string' ? body : JSON.stringify(body) });
+  return fetch(url, {
+    method: 'POST',
+    headers: { ...MCP_HEADERS, ...headers },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
 }
 
 /** Reads a response to the end and parses it as JSON or as an SSE stream of JSON-RPC messages. */
@@ -40,7 +44,13 @@ export async function read(response: Response): Promise<RawAnswer> {
   if (type.startsWith('text/event-stream')) {
     messages = text
       .split(/\r?\n\r?\n/)
-      .map((event) => event.split(/\r?\n/).filter((line) => line.startsWith('data:')).map((line) => line.slice(5).trimStart()).join('\n'))
+      .map((event) =>
+        event
+          .split(/\r?\n/)
+          .filter((line) => line.startsWith('data:'))
+          .map((line) => line.slice(5).trimStart())
+          .join('\n'),
+      )
       .filter((data) => data !== '')
       .map((data) => JSON.parse(data) as JsonRpcAnswer);
   } else if (text !== '') {
@@ -56,7 +66,8 @@ export async function post(url: string, body: unknown, headers: Record<string, s
 
 /** The one message of an answer that must hold exactly one. */
 export function only(answer: RawAnswer): JsonRpcAnswer {
-  if (answer.messages.length !== 1) throw new Error(`expected one JSON-RPC message, got ${JSON.stringify(answer.messages)} (HTTP ${answer.status})`);
+  if (answer.messages.length !== 1)
+    throw new Error(`expected one JSON-RPC message, got ${JSON.stringify(answer.messages)} (HTTP ${answer.status})`);
   return answer.messages[0]!;
 }
 
@@ -71,7 +82,8 @@ export const INITIALIZE = {
 export async function openSession(url: string, headers: Record<string, string> = {}): Promise<string> {
   const answer = await post(url, INITIALIZE, headers);
   const id = answer.headers.get('mcp-session-id');
-  if (answer.status !== 200 || !id || !only(answer).result) throw new Error(`initialize failed: HTTP ${answer.status} ${JSON.stringify(answer.messages)}`);
+  if (answer.status !== 200 || !id || !only(answer).result)
+    throw new Error(`initialize failed: HTTP ${answer.status} ${JSON.stringify(answer.messages)}`);
   const initialized = await send(url, { jsonrpc: '2.0', method: 'notifications/initialized' }, { ...headers, 'mcp-session-id': id });
   await initialized.body?.cancel();
   if (initialized.status !== 202) throw new Error(`notifications/initialized answered HTTP ${initialized.status}`);

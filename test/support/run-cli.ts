@@ -28,7 +28,11 @@ export async function cli(argv: string[], cwd = PROJECT_ROOT, env: NodeJS.Proces
 /** Runs the real `airlock` command as a child process. */
 export function airlock(argv: string[], cwd = PROJECT_ROOT, env: NodeJS.ProcessEnv = process.env): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [AIRLOCK_BIN, ...argv], { cwd, env: { ...NO_SHARED_REDIS, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [AIRLOCK_BIN, ...argv], {
+      cwd,
+      env: { ...NO_SHARED_REDIS, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));

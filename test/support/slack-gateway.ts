@@ -40,7 +40,12 @@ export function slackGatewayConfig(options: SlackGatewayOptions): { config: stri
   return {
     config: [
       'servers:',
-      ...names.flatMap((name) => [`  ${name}:`, `    command: ${process.execPath}`, `    args: [${FILESYSTEM_SERVER}, ./sandbox]`, `    policy: policies/${name}.json`]),
+      ...names.flatMap((name) => [
+        `  ${name}:`,
+        `    command: ${process.execPath}`,
+        `    args: [${FILESYSTEM_SERVER}, ./sandbox]`,
+        `    policy: policies/${name}.json`,
+      ]),
       'grants:',
       `  - { name: agent, token: ${AGENT} }`,
       'admins:',
@@ -56,7 +61,10 @@ export function slackGatewayConfig(options: SlackGatewayOptions): { config: stri
       options.config ?? '',
       '',
     ].join('\n'),
-    files: { ...Object.fromEntries(names.map((name) => [`policies/${name}.json`, JSON.stringify(options.servers[name])])), 'sandbox/.keep': '' },
+    files: {
+      ...Object.fromEntries(names.map((name) => [`policies/${name}.json`, JSON.stringify(options.servers[name])])),
+      'sandbox/.keep': '',
+    },
   };
 }
 

@@ -5,7 +5,13 @@ export const TEAM = 'T0AIRLOCK';
 export const CHANNEL = 'C0APPROVALS';
 
 /** A click on Approve, Reject or Show all arguments in an approval message, as Slack posts it to the interactivity URL. */
-export function blockActions(options: { user: string; action: 'approve' | 'reject' | 'show_arguments'; approvalId: string; team?: string; channel?: string }): Record<string, unknown> {
+export function blockActions(options: {
+  user: string;
+  action: 'approve' | 'reject' | 'show_arguments';
+  approvalId: string;
+  team?: string;
+  channel?: string;
+}): Record<string, unknown> {
   return {
     type: 'block_actions',
     team: { id: options.team ?? TEAM, domain: 'airlock-test' },
@@ -17,12 +23,25 @@ export function blockActions(options: { user: string; action: 'approve' | 'rejec
     channel: { id: options.channel ?? CHANNEL, name: 'approvals' },
     message: { ts: '1700000001.000100', text: 'Approval needed' },
     response_url: 'http://127.0.0.1:1/unused',
-    actions: [{ type: 'button', action_id: `airlock_${options.action}`, block_id: 'b1', value: options.approvalId, action_ts: `${Date.now() / 1000}` }],
+    actions: [
+      {
+        type: 'button',
+        action_id: `airlock_${options.action}`,
+        block_id: 'b1',
+        value: options.approvalId,
+        action_ts: `${Date.now() / 1000}`,
+      },
+    ],
   };
 }
 
 /** The reject modal submitted: `privateMetadata` is what views.open was given, handed back as Slack does. */
-export function viewSubmission(options: { user: string; privateMetadata: string; reason: string | null; team?: string }): Record<string, unknown> {
+export function viewSubmission(options: {
+  user: string;
+  privateMetadata: string;
+  reason: string | null;
+  team?: string;
+}): Record<string, unknown> {
   return {
     type: 'view_submission',
     team: { id: options.team ?? TEAM, domain: 'airlock-test' },
@@ -52,8 +71,17 @@ export interface SignedRequest {
 export function signed(payload: unknown, options: { secret?: string; timestampS?: number; body?: string } = {}): SignedRequest {
   const body = options.body ?? new URLSearchParams({ payload: JSON.stringify(payload) }).toString();
   const timestamp = String(options.timestampS ?? Math.floor(Date.now() / 1000));
-  const signature = `v0=${createHmac('sha256', options.secret ?? SIGNING_SECRET).update(`v0:${timestamp}:${body}`).digest('hex')}`;
-  return { body, headers: { 'Content-Type': 'application/x-www-form-urlencoded', 'X-Slack-Request-Timestamp': timestamp, 'X-Slack-Signature': signature } };
+  const signature = `v0=${createHmac('sha256', options.secret ?? SIGNING_SECRET)
+    .update(`v0:${timestamp}:${body}`)
+    .digest('hex')}`;
+  return {
+    body,
+    headers: {
+      'Content-Type': 'application/x-www-form-urlencoded',
+      'X-Slack-Request-Timestamp': timestamp,
+      'X-Slack-Signature': signature,
+    },
+  };
 }
 
 /** POSTs a signed request to the gateway's `/slack/events`; resolves with the HTTP status and body text. */

@@ -23,7 +23,11 @@ test('arguments up to the limit pass; one level more is too deep, for arrays, ob
     assert.equal(nestsDeeperThan(build(MAX_ARGUMENT_DEPTH), MAX_ARGUMENT_DEPTH), false);
     assert.equal(nestsDeeperThan(build(MAX_ARGUMENT_DEPTH + 1), MAX_ARGUMENT_DEPTH), true);
   }
-  assert.equal(nestsDeeperThan({ shallow: 1, deep: { x: arrays(MAX_ARGUMENT_DEPTH) } }, MAX_ARGUMENT_DEPTH), true, 'the deepest branch counts, wherever it is');
+  assert.equal(
+    nestsDeeperThan({ shallow: 1, deep: { x: arrays(MAX_ARGUMENT_DEPTH) } }, MAX_ARGUMENT_DEPTH),
+    true,
+    'the deepest branch counts, wherever it is',
+  );
 });
 
 test('scalars and empty containers are depth 0 or 1; a million levels are judged without overflowing the stack', () => {

@@ -26,7 +26,12 @@ function chain(specs: Spec[], start: ChainHead = EMPTY_HEAD): string[] {
     if ('call' in spec) {
       event = { time, event: 'allowed', instance: 'a', tool: spec.call };
     } else {
-      const fields = { seq: spec.covers, hash: spec.hash ?? hashes.get(spec.covers) ?? GENESIS, previous: spec.previous ?? 0, ...(spec.reached !== undefined && { reached: spec.reached }) };
+      const fields = {
+        seq: spec.covers,
+        hash: spec.hash ?? hashes.get(spec.covers) ?? GENESIS,
+        previous: spec.previous ?? 0,
+        ...(spec.reached !== undefined && { reached: spec.reached }),
+      };
       const checkpoint = { ...fields, mac: spec.mac ?? checkpointMac(spec.key ?? KEY, fields, time) };
       event = { time, event: 'audit_checkpoint', instance: 'a', ...(!spec.bare && { checkpoint }) };
     }
@@ -65,26 +70,68 @@ interface Case {
 }
 
 const cases: Case[] = [
-  { name: 'a healthy trail passes, the events after the newest checkpoint unproven', specs: HEALTHY, unproven: { first: 12, last: 14 }, count: 2 },
+  {
+    name: 'a healthy trail passes, the events after the newest checkpoint unproven',
+    specs: HEALTHY,
+    unproven: { first: 12, last: 14 },
+    count: 2,
+  },
   { name: 'an empty trail has nothing to prove', specs: [], count: 0 },
-  { name: 'with no key nothing is checked or claimed', specs: [...calls(3), { covers: 3, mac: 'forged' }], options: { rules: undefined }, count: 1 },
+  {
+    name: 'with no key nothing is checked or claimed',
+    specs: [...calls(3), { covers: 3, mac: 'forged' }],
+    options: { rules: undefined },
+    count: 1,
+  },
   {
     name: 'events and no checkpoint at all, with a key',
     specs: calls(4),
-    problem: /^no checkpoint among events seq 1–4: none was signed \(no gateway with audit\.anchor_key has written since\), or they were removed$/,
+    problem:
+      /^no checkpoint among events seq 1–4: none was signed \(no gateway with audit\.anchor_key has written since\), or they were removed$/,
     at: 1,
   },
-  { name: 'a forged signature', specs: [...calls(5), { covers: 5, mac: '0'.repeat(64) }], problem: /^event seq 6 \(line 6, audit_checkpoint at .*\) is a checkpoint whose signature does not match: it was forged or changed/, at: 6 },
+  {
+    name: 'a forged signature',
+    specs: [...calls(5), { covers: 5, mac: '0'.repeat(64) }],
+    problem: /^event seq 6 \(line 6, audit_checkpoint at .*\) is a checkpoint whose signature does not match: it was forged or changed/,
+    at: 6,
+  },
   { name: 'a signature that is not hex', specs: [...calls(5), { covers: 5, mac: 'zz' }], problem: /signature does not match/, at: 6 },
-  { name: 'a signature under another key', specs: [...calls(5), { covers: 5, key: Buffer.from('x'.repeat(40)) }], problem: /or the gateways sign with another audit\.anchor_key$/, at: 6 },
-  { name: 'a checkpoint event with no signature', specs: [...calls(5), { covers: 5, bare: true }], problem: /is a checkpoint without its signature: it was changed$/, at: 6 },
-  { name: 'a checkpoint signing a hash its event does not have', specs: [...calls(5), { covers: 4, hash: 'f'.repeat(64) }], problem: /is a checkpoint of event seq 4, but that event's hash is not the one signed: event seq 4 or one before it was changed/, at: 6 },
-  { name: 'a checkpoint of itself or later', specs: [...calls(5), { covers: 6, hash: 'a'.repeat(64) }], problem: /is a checkpoint of event seq 6, which is not before it: it was moved$/, at: 6 },
-  { name: 'a checkpoint naming a previous one that is not one', specs: [...calls(5), { covers: 5, previous: 3 }], problem: /is a checkpoint naming event seq 3 as the checkpoint before it, but that is not a checkpoint: a checkpoint was removed/, at: 6 },
+  {
+    name: 'a signature under another key',
+    specs: [...calls(5), { covers: 5, key: Buffer.from('x'.repeat(40)) }],
+    problem: /or the gateways sign with another audit\.anchor_key$/,
+    at: 6,
+  },
+  {
+    name: 'a checkpoint event with no signature',
+    specs: [...calls(5), { covers: 5, bare: true }],
+    problem: /is a checkpoint without its signature: it was changed$/,
+    at: 6,
+  },
+  {
+    name: 'a checkpoint signing a hash its event does not have',
+    specs: [...calls(5), { covers: 4, hash: 'f'.repeat(64) }],
+    problem: /is a checkpoint of event seq 4, but that event's hash is not the one signed: event seq 4 or one before it was changed/,
+    at: 6,
+  },
+  {
+    name: 'a checkpoint of itself or later',
+    specs: [...calls(5), { covers: 6, hash: 'a'.repeat(64) }],
+    problem: /is a checkpoint of event seq 6, which is not before it: it was moved$/,
+    at: 6,
+  },
+  {
+    name: 'a checkpoint naming a previous one that is not one',
+    specs: [...calls(5), { covers: 5, previous: 3 }],
+    problem: /is a checkpoint naming event seq 3 as the checkpoint before it, but that is not a checkpoint: a checkpoint was removed/,
+    at: 6,
+  },
   {
     name: 'a checkpoint recording that the head went back',
     specs: [...calls(5), { covers: 5, reached: 9 }],
-    problem: /is a checkpoint recording that the trail had reached seq 9 before its head was set back \(signed by a\): events up to seq 9 were cut from its end, or Redis lost them$/,
+    problem:
+      /is a checkpoint recording that the trail had reached seq 9 before its head was set back \(signed by a\): events up to seq 9 were cut from its end, or Redis lost them$/,
     at: 6,
   },
   {
@@ -97,18 +144,31 @@ const cases: Case[] = [
   {
     name: 'more events after the newest checkpoint than its interval allows (5 + 1024)',
     specs: [{ call: 'a' }, { covers: 1 }, ...calls(1_030)],
-    problem: /^1031 events \(seq 2–1032\) are not covered by a checkpoint \(the newest, event seq 2 signed at .*, covers seq 1\), more than audit\.checkpoint\.events \(5\) \+ 1024: checkpoints stopped being written/,
+    problem:
+      /^1031 events \(seq 2–1032\) are not covered by a checkpoint \(the newest, event seq 2 signed at .*, covers seq 1\), more than audit\.checkpoint\.events \(5\) \+ 1024: checkpoints stopped being written/,
     at: 2,
   },
-  { name: 'exactly as many events after it as allowed', specs: [{ call: 'a' }, { covers: 1 }, ...calls(1_028)], unproven: { first: 2, last: 1030 }, count: 1 },
+  {
+    name: 'exactly as many events after it as allowed',
+    specs: [{ call: 'a' }, { covers: 1 }, ...calls(1_028)],
+    unproven: { first: 2, last: 1030 },
+    count: 1,
+  },
   {
     name: 'the newest checkpoint older than 1.5 intervals + 30 s, now',
     specs: [...calls(5), { covers: 5, at: T0 }],
     options: { asOf: T0 + AGE_LIMIT + 1 },
-    problem: /^the newest checkpoint \(event seq 6, covering events through seq 5\) was signed at 2026-12-01T10:00:00\.000Z, 2 min before now, but gateways sign one every 1 minute: events after it were cut from the end of the trail \(and the head reset\), or no gateway has run since\. If every gateway has been stopped since 2026-12-01T10:00:00\.000Z, verify as of then: --as-of 2026-12-01T10:00:00\.000Z$/,
+    problem:
+      /^the newest checkpoint \(event seq 6, covering events through seq 5\) was signed at 2026-12-01T10:00:00\.000Z, 2 min before now, but gateways sign one every 1 minute: events after it were cut from the end of the trail \(and the head reset\), or no gateway has run since\. If every gateway has been stopped since 2026-12-01T10:00:00\.000Z, verify as of then: --as-of 2026-12-01T10:00:00\.000Z$/,
     at: 6,
   },
-  { name: 'the newest checkpoint exactly as old as allowed', specs: [...calls(5), { covers: 5, at: T0 }], options: { asOf: T0 + AGE_LIMIT }, unproven: { first: 6, last: 6 }, count: 1 },
+  {
+    name: 'the newest checkpoint exactly as old as allowed',
+    specs: [...calls(5), { covers: 5, at: T0 }],
+    options: { asOf: T0 + AGE_LIMIT },
+    unproven: { first: 6, last: 6 },
+    count: 1,
+  },
   {
     name: 'as of a given time, the message names it',
     specs: [...calls(5), { covers: 5, at: T0 }],

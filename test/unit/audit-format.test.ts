@@ -9,7 +9,14 @@ import type { AuditEvent } from '../../src/audit/index.js';
 function chain(n: number): string[] {
   let prev = GENESIS;
   return Array.from({ length: n }, (_, i) => {
-    const content = { time: `2026-11-25T00:00:0${i}.000Z`, instance: 't', event: 'allowed', server: 'fs', tool: 'read_file', arguments: { path: `/${i}` } };
+    const content = {
+      time: `2026-11-25T00:00:0${i}.000Z`,
+      instance: 't',
+      event: 'allowed',
+      server: 'fs',
+      tool: 'read_file',
+      arguments: { path: `/${i}` },
+    };
     const seq = i + 1;
     const hash = linkHash(seq, prev, contentHash(content));
     const raw = JSON.stringify({ ...content, seq, prev, hash });
@@ -91,7 +98,11 @@ const queries: [string, Record<string, unknown>, RegExp][] = [
   ['since after until', { since: '2026-11-25', until: '2026-11-01' }, /since is after until/],
 ];
 for (const [name, input, message] of queries) {
-  test(`audit query refuses ${name}`, () => assert.throws(() => parseAuditQuery(input), (err: Error & { code?: string }) => err.code === 'AIRLOCK_BAD_ARGUMENTS' && message.test(err.message)));
+  test(`audit query refuses ${name}`, () =>
+    assert.throws(
+      () => parseAuditQuery(input),
+      (err: Error & { code?: string }) => err.code === 'AIRLOCK_BAD_ARGUMENTS' && message.test(err.message),
+    ));
 }
 
 test('audit query reads ISO dates and times ago', () => {

@@ -14,7 +14,13 @@ after(() => folders.forEach((dir) => rmSync(dir, { recursive: true, force: true 
 function packageAt(at: number, { stamp = true } = {}): { root: URL; dir: string } {
   const dir = mkdtempSync(join(tmpdir(), 'airlock-entry-'));
   folders.push(dir);
-  const files = ['src/version.ts', 'src/cli/main.ts', 'src/audit/append.lua', 'dist/cli/main.js', ...(stamp ? [`dist/${BUILD_STAMP}`] : [])];
+  const files = [
+    'src/version.ts',
+    'src/cli/main.ts',
+    'src/audit/append.lua',
+    'dist/cli/main.js',
+    ...(stamp ? [`dist/${BUILD_STAMP}`] : []),
+  ];
   for (const file of files) {
     mkdirSync(join(dir, file, '..'), { recursive: true });
     writeFileSync(join(dir, file), '');
@@ -62,7 +68,9 @@ test('without src/ and without a complete build, the error says so and what to d
   const fails = () =>
     assert.throws(
       () => builtEntry(root),
-      (err) => err instanceof LaunchError && /has neither src\/ nor a complete build in dist\/ \(dist\/\.built is missing\): reinstall the package/.test(err.message),
+      (err) =>
+        err instanceof LaunchError &&
+        /has neither src\/ nor a complete build in dist\/ \(dist\/\.built is missing\): reinstall the package/.test(err.message),
     );
   fails();
   rmSync(join(dir, 'dist'), { recursive: true });
@@ -75,5 +83,8 @@ test('sources to run and no tsx (installed with --omit=dev): the error says to r
   mkdirSync(join(dir, 'bin'));
   copyFileSync(new URL('../../bin/entry.js', import.meta.url), join(dir, 'bin/entry.js'));
   const launcher = (await import(pathToFileURL(join(dir, 'bin/entry.js')).href)) as typeof entry;
-  await assert.rejects(launcher.loadCli(root), (err: Error) => err instanceof launcher.LaunchError && /tsx, which runs the sources, is not installed: run npm ci/.test(err.message));
+  await assert.rejects(
+    launcher.loadCli(root),
+    (err: Error) => err instanceof launcher.LaunchError && /tsx, which runs the sources, is not installed: run npm ci/.test(err.message),
+  );
 });

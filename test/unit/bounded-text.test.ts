@@ -18,7 +18,10 @@ test('capLogFields cuts long strings (and long strings in lists) and returns the
   assert.equal(capLogFields(short), short);
   const long = capLogFields({ tool: 'x'.repeat(5_000), servers: ['a', 'y'.repeat(3_000)], n: 2 });
   assert.match(String(long.tool), /^x{2000}…\[3000 more characters\]$/);
-  assert.deepEqual((long.servers as string[]).map((s) => s.length), [1, 2000 + '…[1000 more characters]'.length]);
+  assert.deepEqual(
+    (long.servers as string[]).map((s) => s.length),
+    [1, 2000 + '…[1000 more characters]'.length],
+  );
   assert.equal(long.n, 2);
 });
 
@@ -30,20 +33,34 @@ function recorder(): AuditRecorder & { events: AuditInput[] } {
 test('SampledRefusals: the first of each kind (grant, event, server, rule) is recorded in full; the rest become one summary per kind at flush', () => {
   const audit = recorder();
   const refusals = new SampledRefusals(audit, { now: () => 1_000, windowMs: 60_000 });
-  const denied = (grant: string, rule: string, tool: string) => refusals.record({ event: 'denied', grant, server: 'fx', rule, tool, decision: 'deny', reason: 'no' });
+  const denied = (grant: string, rule: string, tool: string) =>
+    refusals.record({ event: 'denied', grant, server: 'fx', rule, tool, decision: 'deny', reason: 'no' });
   assert.equal(denied('ci', 'tools.pid', 'pid'), true);
   assert.equal(denied('ci', 'tools.pid', 'pid'), false);
   assert.equal(denied('ci', 'default', 'a'), true, 'another rule is another kind');
   assert.equal(denied('dev', 'tools.pid', 'pid'), true, 'another grant is another kind');
   for (const tool of ['b', 'c', 'd', 'e', 'f', 'g', 'h']) denied('ci', 'default', tool);
-  assert.deepEqual(audit.events.map((e) => [e.grant, e.rule]), [['ci', 'tools.pid'], ['ci', 'default'], ['dev', 'tools.pid']]);
+  assert.deepEqual(
+    audit.events.map((e) => [e.grant, e.rule]),
+    [
+      ['ci', 'tools.pid'],
+      ['ci', 'default'],
+      ['dev', 'tools.pid'],
+    ],
+  );
   refusals.flush();
   const summaries = audit.events.slice(3);
-  assert.deepEqual(summaries.map((e) => [e.event, e.grant, e.rule, e.detail]), [
-    ['denied', 'ci', 'tools.pid', 'tools: pid'],
-    ['denied', 'ci', 'default', 'tools: b, c, d, e, f, …'],
-  ]);
-  assert.match(summaries[1]!.reason ?? '', /^7 more calls denied the same way \(grant ci, rule default\) from 1970-01-01T00:00:01\.000Z to 1970-01-01T00:00:01\.000Z/);
+  assert.deepEqual(
+    summaries.map((e) => [e.event, e.grant, e.rule, e.detail]),
+    [
+      ['denied', 'ci', 'tools.pid', 'tools: pid'],
+      ['denied', 'ci', 'default', 'tools: b, c, d, e, f, …'],
+    ],
+  );
+  assert.match(
+    summaries[1]!.reason ?? '',
+    /^7 more calls denied the same way \(grant ci, rule default\) from 1970-01-01T00:00:01\.000Z to 1970-01-01T00:00:01\.000Z/,
+  );
 });
 
 test('SampledRefusals: a new window audits the first of a kind in full again, after summarizing the last', () => {
@@ -55,13 +72,17 @@ test('SampledRefusals: a new window audits the first of a kind in full again, af
   limited();
   now = 61_000;
   assert.equal(limited(), true);
-  assert.deepEqual(audit.events.map((e) => e.reason?.slice(0, 12) ?? 'full'), ['full', '1 more call ', 'full']);
+  assert.deepEqual(
+    audit.events.map((e) => e.reason?.slice(0, 12) ?? 'full'),
+    ['full', '1 more call ', 'full'],
+  );
 });
 
 test('SampledRefusals with a window of 0 (audit.sample_refusals: false) audits every refusal in full', () => {
   const audit = recorder();
   const refusals = new SampledRefusals(audit, { windowMs: 0 });
-  for (let i = 0; i < 3; i++) assert.equal(refusals.record({ event: 'denied', grant: 'ci', server: 'fx', rule: 'default', tool: 'x' }), true);
+  for (let i = 0; i < 3; i++)
+    assert.equal(refusals.record({ event: 'denied', grant: 'ci', server: 'fx', rule: 'default', tool: 'x' }), true);
   refusals.flush();
   assert.equal(audit.events.length, 3);
 });

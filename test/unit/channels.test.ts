@@ -17,7 +17,13 @@ const NO_APPROVALS = {
 };
 
 function channel(name: string, behaviour: { post?: () => Promise<string | undefined>; update?: () => Promise<void> } = {}): Channel {
-  return { name, routers: [], post: behaviour.post ?? (async () => undefined), update: behaviour.update ?? (async () => undefined), close: async () => undefined };
+  return {
+    name,
+    routers: [],
+    post: behaviour.post ?? (async () => undefined),
+    update: behaviour.update ?? (async () => undefined),
+    close: async () => undefined,
+  };
 }
 
 test('the handle a channel kept is read back by its name; a bare one (kept before channels had one each) is read as is', () => {
@@ -29,7 +35,11 @@ test('the handle a channel kept is read back by its name; a bare one (kept befor
 
 test('with one channel the set is that channel: its name, its handle, and its own error unchanged', async () => {
   const failure = new AirlockError(ErrorCode.SlackUnavailable, 'Slack did not take the message for channel C1: fatal_error');
-  const set = new ChannelSet([channel('slack', { post: () => Promise.reject(failure), update: () => Promise.reject(failure) })], NO_APPROVALS, silent);
+  const set = new ChannelSet(
+    [channel('slack', { post: () => Promise.reject(failure), update: () => Promise.reject(failure) })],
+    NO_APPROVALS,
+    silent,
+  );
   assert.equal(set.name, 'slack');
   await assert.rejects(set.post(REQUEST), (err) => err === failure);
   await assert.rejects(set.update(REQUEST, STATUS), (err) => err === failure);
@@ -40,7 +50,10 @@ test('with one channel the set is that channel: its name, its handle, and its ow
 test('several channels are named together; an update that fails in one still reaches the others, and the error names the one', async () => {
   const told: string[] = [];
   const set = new ChannelSet(
-    [channel('tray', { update: () => Promise.reject(new Error('tray gone')) }), channel('console', { update: async () => void told.push('console') })],
+    [
+      channel('tray', { update: () => Promise.reject(new Error('tray gone')) }),
+      channel('console', { update: async () => void told.push('console') }),
+    ],
     NO_APPROVALS,
     silent,
   );
@@ -57,6 +70,9 @@ test('a kind registered twice is refused; a config naming a kind the registry la
   const { file } = configTree(`${FS}approvals: { channels: [console, pager] }\n`);
   assert.throws(
     () => new ChannelRegistry([unopened]).checkProcess(loadConfig(file, {}), { http: true }),
-    (err) => err instanceof AirlockError && err.code === ErrorCode.ConfigInvalid && err.message === `${file}: approvals.channels: no channel kind is named "pager" (known: console)`,
+    (err) =>
+      err instanceof AirlockError &&
+      err.code === ErrorCode.ConfigInvalid &&
+      err.message === `${file}: approvals.channels: no channel kind is named "pager" (known: console)`,
   );
 });

@@ -22,7 +22,17 @@ function gatedRuns() {
       }),
   );
   const settle = () => new Promise((resolve) => setImmediate(resolve));
-  return { run, ends, settle, get started() { return started; }, get most() { return most; } };
+  return {
+    run,
+    ends,
+    settle,
+    get started() {
+      return started;
+    },
+    get most() {
+      return most;
+    },
+  };
 }
 
 test('a burst of calls during a run costs one more run, and every call is answered by a run that began after it', async () => {
@@ -50,7 +60,7 @@ test('a call once everything is done starts a new run', async () => {
   assert.equal(await two, 2);
 });
 
-test("a failed run fails the calls it answered, and the next run still happens for the ones after", async () => {
+test('a failed run fails the calls it answered, and the next run still happens for the ones after', async () => {
   const g = gatedRuns();
   const first = g.run();
   const later = g.run();

@@ -21,9 +21,21 @@ const expansions: { name: string; input: string; output?: string; error?: string
   { name: '$${ inside a default', input: '${NOPE:-$${X}}', output: '${X}' },
   { name: 'an unused default may name an unset variable', input: '${HOST:-${NOPE}}', output: 'db.internal' },
   { name: 'an unset variable', input: 'x ${NOPE} y', error: 'environment variable NOPE is not set (use ${NOPE:-value} for a default)' },
-  { name: 'an unset variable in a used default', input: '${NOPE:-${ALSO_NOPE}}', error: 'environment variable ALSO_NOPE is not set (use ${ALSO_NOPE:-value} for a default)' },
-  { name: 'a missing "}"', input: '${HOST', error: 'cannot read "${HOST" as a variable reference: write ${NAME} or ${NAME:-default}, or $${ for a literal "${"' },
-  { name: 'shell-style "-" without ":"', input: '${HOST-x}', error: 'cannot read "${HOST-x}" as a variable reference: write ${NAME} or ${NAME:-default}, or $${ for a literal "${"' },
+  {
+    name: 'an unset variable in a used default',
+    input: '${NOPE:-${ALSO_NOPE}}',
+    error: 'environment variable ALSO_NOPE is not set (use ${ALSO_NOPE:-value} for a default)',
+  },
+  {
+    name: 'a missing "}"',
+    input: '${HOST',
+    error: 'cannot read "${HOST" as a variable reference: write ${NAME} or ${NAME:-default}, or $${ for a literal "${"',
+  },
+  {
+    name: 'shell-style "-" without ":"',
+    input: '${HOST-x}',
+    error: 'cannot read "${HOST-x}" as a variable reference: write ${NAME} or ${NAME:-default}, or $${ for a literal "${"',
+  },
 ];
 
 for (const c of expansions) {

@@ -63,7 +63,15 @@ const valid: ValidCase[] = [
     files: DOCUMENTED_POLICIES,
     env: DOCUMENTED_ENV,
     check: (c, dir) => {
-      assert.deepEqual(c.listen, { host: '127.0.0.1', port: 8080, body_limit: '1mb', session_idle_timeout: '30m', shutdown_timeout: '20s', max_sessions_per_grant: 100, max_sessions: 10_000 });
+      assert.deepEqual(c.listen, {
+        host: '127.0.0.1',
+        port: 8080,
+        body_limit: '1mb',
+        session_idle_timeout: '30m',
+        shutdown_timeout: '20s',
+        max_sessions_per_grant: 100,
+        max_sessions: 10_000,
+      });
       assert.equal(c.public_url, 'https://airlock.example.com');
       assert.equal(c.redis.url, 'redis://127.0.0.1:6379');
       assert.deepEqual(c.servers.filesystem, {
@@ -88,7 +96,17 @@ const valid: ValidCase[] = [
       });
       assert.deepEqual(c.grants, [{ name: 'ci-bot', token: 'ci-secret', servers: ['filesystem'] }]);
       assert.deepEqual(c.admins, [{ name: 'alice', token: 'admin-secret' }]);
-      assert.deepEqual(c.approvals, { channels: ['slack'], timeout: '10m', timeout_ms: 600_000, heartbeat: '15s', heartbeat_ms: 15_000, retention: '24h', retention_ms: 86_400_000, max_arguments: '256kb', max_arguments_bytes: 262_144 });
+      assert.deepEqual(c.approvals, {
+        channels: ['slack'],
+        timeout: '10m',
+        timeout_ms: 600_000,
+        heartbeat: '15s',
+        heartbeat_ms: 15_000,
+        retention: '24h',
+        retention_ms: 86_400_000,
+        max_arguments: '256kb',
+        max_arguments_bytes: 262_144,
+      });
       assert.equal(c.slack?.app_token, 'xapp-1');
       assert.equal(c.slack?.api_url, undefined);
       assert.equal(c.audit.file, join(dir, 'airlock-audit.jsonl'));
@@ -99,7 +117,10 @@ const valid: ValidCase[] = [
   {
     name: 'a JSON config file is accepted, $schema included',
     configName: 'airlock.json',
-    config: JSON.stringify({ $schema: './schema/config.json', servers: { fs: { url: 'https://mcp.example.com/mcp', policy: 'policies/fs.yaml' } } }),
+    config: JSON.stringify({
+      $schema: './schema/config.json',
+      servers: { fs: { url: 'https://mcp.example.com/mcp', policy: 'policies/fs.yaml' } },
+    }),
     check: (c, dir) => {
       assert.equal(c.servers.fs?.transport, 'http');
       assert.equal(c.servers.fs?.policy, join(dir, 'policies/fs.yaml'));
@@ -110,9 +131,37 @@ const valid: ValidCase[] = [
     name: 'a minimal config gets every default',
     config: FS,
     check: (c, dir) => {
-      assert.deepEqual(c.listen, { host: '127.0.0.1', port: 8080, body_limit: '1mb', session_idle_timeout: '30m', shutdown_timeout: '20s', max_sessions_per_grant: 100, max_sessions: 10_000 });
-      assert.deepEqual(c.approvals, { channels: ['console'], timeout: '10m', timeout_ms: 600_000, heartbeat: '15s', heartbeat_ms: 15_000, retention: '24h', retention_ms: 86_400_000, max_arguments: '256kb', max_arguments_bytes: 262_144 });
-      assert.deepEqual(c.servers.fs, { transport: 'stdio', command: 'node', args: [], env: {}, call_timeout_ms: 60_000, policy: join(dir, 'policies/fs.yaml'), max_list_pages: 100, max_list_items: 10_000, cwd: dir });
+      assert.deepEqual(c.listen, {
+        host: '127.0.0.1',
+        port: 8080,
+        body_limit: '1mb',
+        session_idle_timeout: '30m',
+        shutdown_timeout: '20s',
+        max_sessions_per_grant: 100,
+        max_sessions: 10_000,
+      });
+      assert.deepEqual(c.approvals, {
+        channels: ['console'],
+        timeout: '10m',
+        timeout_ms: 600_000,
+        heartbeat: '15s',
+        heartbeat_ms: 15_000,
+        retention: '24h',
+        retention_ms: 86_400_000,
+        max_arguments: '256kb',
+        max_arguments_bytes: 262_144,
+      });
+      assert.deepEqual(c.servers.fs, {
+        transport: 'stdio',
+        command: 'node',
+        args: [],
+        env: {},
+        call_timeout_ms: 60_000,
+        policy: join(dir, 'policies/fs.yaml'),
+        max_list_pages: 100,
+        max_list_items: 10_000,
+        cwd: dir,
+      });
       assert.equal(c.grants, undefined);
       assert.equal(c.audit.file, undefined);
     },
@@ -234,7 +283,9 @@ const valid: ValidCase[] = [
   },
   {
     name: 'a call timeout, a body limit and a log level are read',
-    config: FS.replace('    command: node\n', '    command: node\n    call_timeout: 5m\n') + 'listen: { body_limit: 256kb }\nlog: { level: debug }\n',
+    config:
+      FS.replace('    command: node\n', '    command: node\n    call_timeout: 5m\n') +
+      'listen: { body_limit: 256kb }\nlog: { level: debug }\n',
     check: (c) => {
       assert.equal(c.servers.fs?.call_timeout_ms, 300_000);
       assert.equal(c.listen.body_limit, '256kb');
@@ -243,7 +294,9 @@ const valid: ValidCase[] = [
   },
   {
     name: 'session limits and list caps are read, from the environment too',
-    config: FS.replace('    command: node\n', '    command: node\n    max_list_pages: 5\n    max_list_items: "${MAX_ITEMS:-250}"\n') + 'listen: { max_sessions_per_grant: 20, max_sessions: "${MAX_SESSIONS:-500}" }\n',
+    config:
+      FS.replace('    command: node\n', '    command: node\n    max_list_pages: 5\n    max_list_items: "${MAX_ITEMS:-250}"\n') +
+      'listen: { max_sessions_per_grant: 20, max_sessions: "${MAX_SESSIONS:-500}" }\n',
     check: (c) => {
       assert.equal(c.servers.fs?.max_list_pages, 5);
       assert.equal(c.servers.fs?.max_list_items, 250);
@@ -263,7 +316,8 @@ const valid: ValidCase[] = [
   {
     name: 'listen.allowed_hosts takes host names, IP addresses and host:port, IPv6 in brackets',
     config: `${FS}listen: { host: 0.0.0.0, allowed_hosts: [airlock.internal, "gw.internal:8443", 10.0.0.5, "[fd00::1]:9000", my_service] }\n`,
-    check: (c) => assert.deepEqual(c.listen.allowed_hosts, ['airlock.internal', 'gw.internal:8443', '10.0.0.5', '[fd00::1]:9000', 'my_service']),
+    check: (c) =>
+      assert.deepEqual(c.listen.allowed_hosts, ['airlock.internal', 'gw.internal:8443', '10.0.0.5', '[fd00::1]:9000', 'my_service']),
   },
 ];
 
@@ -273,4 +327,3 @@ for (const c of valid) {
     c.check(loadConfig(file, c.env ?? {}, { channels: [...builtInChannels().names, 'pager'] }), dir);
   });
 }
-

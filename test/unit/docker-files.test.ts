@@ -100,15 +100,26 @@ test('one stage builds dist/ with the dev dependencies; the image gets it and pr
   assert.ok(dockerfile.length >= 3, 'build, deps and final stages');
   const stageNamed = (name: string) => dockerfile.find((stage) => new RegExp(`\\bAS ${name}$`, 'i').test(stage[0]?.args ?? ''));
   const runs = (stage: Instruction[] | undefined) => (stage ?? []).filter((i) => i.keyword === 'RUN').map((i) => i.args);
-  assert.ok(runs(stageNamed('build')).some((args) => /npm ci\b/.test(args) && !/--omit=dev/.test(args)), 'the build stage installs dev dependencies, and `prepare` builds');
+  assert.ok(
+    runs(stageNamed('build')).some((args) => /npm ci\b/.test(args) && !/--omit=dev/.test(args)),
+    'the build stage installs dev dependencies, and `prepare` builds',
+  );
   assert.ok(runs(stageNamed('deps')).some((args) => /npm ci\b.*--omit=dev/.test(args)));
-  const copiedFrom = (stage: string) => finalStage.filter((i) => i.keyword === 'COPY' && i.args.includes(`--from=${stage}`)).map((i) => i.args);
-  assert.ok(copiedFrom('build').some((args) => /\/app\/dist \.\/dist$/.test(args)), 'the final stage copies dist/');
+  const copiedFrom = (stage: string) =>
+    finalStage.filter((i) => i.keyword === 'COPY' && i.args.includes(`--from=${stage}`)).map((i) => i.args);
+  assert.ok(
+    copiedFrom('build').some((args) => /\/app\/dist \.\/dist$/.test(args)),
+    'the final stage copies dist/',
+  );
   assert.ok(copiedFrom('deps').some((args) => /node_modules/.test(args)));
   // `prepare` runs in the deps stage too: what it needs must be there.
-  const prepare = (JSON.parse(readFileSync(join(PROJECT_ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts.prepare ?? '';
+  const prepare =
+    (JSON.parse(readFileSync(join(PROJECT_ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts.prepare ?? '';
   for (const file of prepare.split(/\s+/).filter((w) => w.startsWith('scripts/'))) {
-    assert.ok(copiedSources(stageNamed('deps') ?? []).some((source) => file.startsWith(`${source}/`)), `the deps stage lacks ${file}`);
+    assert.ok(
+      copiedSources(stageNamed('deps') ?? []).some((source) => file.startsWith(`${source}/`)),
+      `the deps stage lacks ${file}`,
+    );
   }
   // Without src/ the launcher runs dist/ (as in the published package), so the image needs no tsx.
   assert.ok(!copiedSources(finalStage).includes('src'), 'the final stage copies no src/');
@@ -140,7 +151,10 @@ test("the CMD's script and config are in the image, and the config loads with th
   assert.deepEqual(cmd.slice(0, 3), ['node', 'bin/airlock.js', 'start']);
   const copied = copiedSources(finalStage);
   for (const file of [cmd[1] ?? '', cmdConfig]) {
-    assert.ok(copied.some((source) => file === source || file.startsWith(`${source}/`)), `${file} is not copied into the image`);
+    assert.ok(
+      copied.some((source) => file === source || file.startsWith(`${source}/`)),
+      `${file} is not copied into the image`,
+    );
   }
   const config = loadConfig(join(PROJECT_ROOT, cmdConfig), dockerEnv);
   // In a container only a listener on every interface can be published.

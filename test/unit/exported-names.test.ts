@@ -31,7 +31,14 @@ function exportedNames(): Map<string, Set<string>> {
 
 function readExportedNames(): Map<string, Set<string>> {
   const files = sourceFiles(SRC);
-  const program = ts.createProgram(files, { module: ts.ModuleKind.NodeNext, moduleResolution: ts.ModuleResolutionKind.NodeNext, target: ts.ScriptTarget.ES2022, strict: true, noEmit: true, skipLibCheck: true });
+  const program = ts.createProgram(files, {
+    module: ts.ModuleKind.NodeNext,
+    moduleResolution: ts.ModuleResolutionKind.NodeNext,
+    target: ts.ScriptTarget.ES2022,
+    strict: true,
+    noEmit: true,
+    skipLibCheck: true,
+  });
   const checker = program.getTypeChecker();
   const names = new Map<string, Set<string>>();
   for (const file of files) {
@@ -54,7 +61,9 @@ function readExportedNames(): Map<string, Set<string>> {
 }
 
 test('no two modules of src/ export the same name for different declarations', () => {
-  const clashes = [...exportedNames()].filter(([name, declarations]) => declarations.size > 1 && !ALLOWED.has(name)).map(([name, declarations]) => `${name}: ${[...declarations].sort().join(', ')}`);
+  const clashes = [...exportedNames()]
+    .filter(([name, declarations]) => declarations.size > 1 && !ALLOWED.has(name))
+    .map(([name, declarations]) => `${name}: ${[...declarations].sort().join(', ')}`);
   assert.deepEqual(clashes, [], `Rename one of each, so an import says which it means:\n${clashes.join('\n')}`);
 });
 

@@ -23,6 +23,8 @@ test('every metric the Grafana dashboard queries is one the gateway exports', as
 
 test('every airlock_ metric has a panel on the dashboard', async () => {
   const queried = expressions.map((e) => e.expr).join('\n');
-  const ours = (await new GatewayMetrics({ version: 'test' }).registry.getMetricsAsJSON()).map((m) => m.name).filter((n) => n.startsWith('airlock_'));
+  const ours = (await new GatewayMetrics({ version: 'test' }).registry.getMetricsAsJSON())
+    .map((m) => m.name)
+    .filter((n) => n.startsWith('airlock_'));
   for (const name of ours) assert.ok(queried.includes(name), `${name} has no panel`);
 });

@@ -2,9 +2,19 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { hostCheck, isLoopbackHost, type HostCheck } from '../../src/http/index.js';
 
-type Case = { name: string; host: string | string[] | undefined; origin?: string | string[]; refused?: 'host' | 'origin'; message?: RegExp };
+type Case = {
+  name: string;
+  host: string | string[] | undefined;
+  origin?: string | string[];
+  refused?: 'host' | 'origin';
+  message?: RegExp;
+};
 
-const LOOPBACK = hostCheck({ listenHost: '127.0.0.1', publicUrl: 'https://Airlock.Example.com.', allowedHosts: ['gw.internal', 'GW2.internal:8443', '[fd00::7]:9000', '10.0.0.5'] })!;
+const LOOPBACK = hostCheck({
+  listenHost: '127.0.0.1',
+  publicUrl: 'https://Airlock.Example.com.',
+  allowedHosts: ['gw.internal', 'GW2.internal:8443', '[fd00::7]:9000', '10.0.0.5'],
+})!;
 
 const cases: Case[] = [
   // The usual local names, at any port.
@@ -29,7 +39,13 @@ const cases: Case[] = [
   { name: 'an allowed IPv6 host:port at another port', host: '[fd00::7]:9001', refused: 'host' },
   { name: 'an allowed IPv4 address', host: '10.0.0.5:8080' },
   // What a rebinding page, or a hostile client, sends.
-  { name: 'a foreign name', host: 'evil.example.com', message: /^Forbidden: Host "evil\.example\.com" is not one of Airlock's names \(DNS rebinding protection\); if it is a name for this gateway, add it to listen\.allowed_hosts$/, refused: 'host' },
+  {
+    name: 'a foreign name',
+    host: 'evil.example.com',
+    message:
+      /^Forbidden: Host "evil\.example\.com" is not one of Airlock's names \(DNS rebinding protection\); if it is a name for this gateway, add it to listen\.allowed_hosts$/,
+    refused: 'host',
+  },
   { name: 'a foreign name at the gateway port', host: 'evil.example.com:8080', refused: 'host' },
   { name: 'a look-alike: localhost.evil.com', host: 'localhost.evil.com:8080', refused: 'host' },
   { name: 'a look-alike: 127.0.0.1.nip.io', host: '127.0.0.1.nip.io:8080', refused: 'host' },
@@ -46,10 +62,20 @@ const cases: Case[] = [
   { name: 'an unbracketed IPv6 address', host: '::1', refused: 'host' },
   { name: 'a port that is not a number', host: 'localhost:http', refused: 'host' },
   { name: 'an empty Host', host: '', refused: 'host' },
-  { name: 'no Host header (HTTP/1.0)', host: undefined, refused: 'host', message: /^Forbidden: the request has no Host header \(DNS rebinding protection\); send the name you reach Airlock at$/ },
+  {
+    name: 'no Host header (HTTP/1.0)',
+    host: undefined,
+    refused: 'host',
+    message: /^Forbidden: the request has no Host header \(DNS rebinding protection\); send the name you reach Airlock at$/,
+  },
   { name: 'two Host headers, both good', host: ['localhost:8080', '127.0.0.1:8080'], refused: 'host', message: /2 Host headers/ },
   { name: 'two Host headers, one foreign', host: ['localhost:8080', 'evil.example.com'], refused: 'host' },
-  { name: 'a very long Host is echoed cut', host: `${'a'.repeat(5000)}.evil.com`, refused: 'host', message: /^Forbidden: Host "a{100}"… \(5009 characters, cut\) is not one of/ },
+  {
+    name: 'a very long Host is echoed cut',
+    host: `${'a'.repeat(5000)}.evil.com`,
+    refused: 'host',
+    message: /^Forbidden: Host "a{100}"… \(5009 characters, cut\) is not one of/,
+  },
   // Origin: by host name, any port.
   { name: 'a local Origin', host: '127.0.0.1:8080', origin: 'http://127.0.0.1:8080' },
   { name: 'a local Origin at another port (an inspector page on localhost)', host: 'localhost:8080', origin: 'http://localhost:6274' },
@@ -57,15 +83,45 @@ const cases: Case[] = [
   { name: 'an https Origin of public_url', host: 'airlock.example.com', origin: 'https://airlock.example.com' },
   { name: 'an Origin of an allowed host:port, at any port', host: 'gw2.internal:8443', origin: 'https://gw2.internal:9999' },
   { name: 'an Origin in upper case with a trailing dot', host: 'localhost:8080', origin: 'HTTP://LOCALHOST.:8080' },
-  { name: 'a foreign Origin with a good Host', host: '127.0.0.1:8080', origin: 'http://evil.example.com', refused: 'origin', message: /^Forbidden: Origin "http:\/\/evil\.example\.com" is not one of Airlock's names \(DNS rebinding protection: a page of another site may not call Airlock\); if it is a name for this gateway, add its host to listen\.allowed_hosts$/ },
+  {
+    name: 'a foreign Origin with a good Host',
+    host: '127.0.0.1:8080',
+    origin: 'http://evil.example.com',
+    refused: 'origin',
+    message:
+      /^Forbidden: Origin "http:\/\/evil\.example\.com" is not one of Airlock's names \(DNS rebinding protection: a page of another site may not call Airlock\); if it is a name for this gateway, add its host to listen\.allowed_hosts$/,
+  },
   { name: 'a look-alike Origin', host: 'localhost:8080', origin: 'http://localhost.evil.com:8080', refused: 'origin' },
-  { name: 'Origin null (a sandboxed page, a file)', host: 'localhost:8080', origin: 'null', refused: 'origin', message: /^Forbidden: Origin "null" \(a sandboxed page, a local file, a redirect\) is not one of/ },
+  {
+    name: 'Origin null (a sandboxed page, a file)',
+    host: 'localhost:8080',
+    origin: 'null',
+    refused: 'origin',
+    message: /^Forbidden: Origin "null" \(a sandboxed page, a local file, a redirect\) is not one of/,
+  },
   { name: 'an unparsable Origin', host: 'localhost:8080', origin: 'not a url', refused: 'origin' },
   { name: 'an Origin without a host', host: 'localhost:8080', origin: 'file://', refused: 'origin' },
   { name: 'an Origin with user info hiding the host', host: 'localhost:8080', origin: 'http://evil.com@localhost', refused: 'origin' },
-  { name: 'two Origin headers', host: 'localhost:8080', origin: ['http://localhost', 'http://localhost'], refused: 'origin', message: /2 Origin headers/ },
-  { name: 'a foreign Host and a foreign Origin: the Host is named', host: 'evil.example.com', origin: 'http://evil.example.com', refused: 'host' },
-  { name: 'a very long Origin is echoed cut', host: 'localhost', origin: `http://${'b'.repeat(300)}.com`, refused: 'origin', message: /^Forbidden: Origin "http:\/\/b{93}"… \(311 characters, cut\)/ },
+  {
+    name: 'two Origin headers',
+    host: 'localhost:8080',
+    origin: ['http://localhost', 'http://localhost'],
+    refused: 'origin',
+    message: /2 Origin headers/,
+  },
+  {
+    name: 'a foreign Host and a foreign Origin: the Host is named',
+    host: 'evil.example.com',
+    origin: 'http://evil.example.com',
+    refused: 'host',
+  },
+  {
+    name: 'a very long Origin is echoed cut',
+    host: 'localhost',
+    origin: `http://${'b'.repeat(300)}.com`,
+    refused: 'origin',
+    message: /^Forbidden: Origin "http:\/\/b{93}"… \(311 characters, cut\)/,
+  },
 ];
 
 function verdictOf(check: HostCheck, c: Pick<Case, 'host' | 'origin'>) {

@@ -14,11 +14,31 @@ function toolList(server: string): Tool[] {
 /** What each real tool does, as a person reading its name, description and source would put it. */
 const EXPECTED: Record<string, Partial<Record<RiskClass, string[]>>> = {
   filesystem: {
-    read: ['read_file', 'read_text_file', 'read_media_file', 'read_multiple_files', 'list_directory', 'list_directory_with_sizes', 'directory_tree', 'search_files', 'get_file_info', 'list_allowed_directories'],
+    read: [
+      'read_file',
+      'read_text_file',
+      'read_media_file',
+      'read_multiple_files',
+      'list_directory',
+      'list_directory_with_sizes',
+      'directory_tree',
+      'search_files',
+      'get_file_info',
+      'list_allowed_directories',
+    ],
     write: ['write_file', 'edit_file', 'create_directory', 'move_file'],
   },
   everything: {
-    read: ['echo', 'get-annotated-message', 'get-env', 'get-resource-links', 'get-resource-reference', 'get-structured-content', 'get-sum', 'get-tiny-image'],
+    read: [
+      'echo',
+      'get-annotated-message',
+      'get-env',
+      'get-resource-links',
+      'get-resource-reference',
+      'get-structured-content',
+      'get-sum',
+      'get-tiny-image',
+    ],
     write: ['gzip-file-as-resource', 'toggle-simulated-logging', 'toggle-subscriber-updates', 'simulate-research-query'],
     execute: ['trigger-long-running-operation'],
   },
@@ -28,12 +48,48 @@ const EXPECTED: Record<string, Partial<Record<RiskClass, string[]>>> = {
     destructive: ['delete_entities', 'delete_observations', 'delete_relations'],
   },
   github: {
-    read: ['search_repositories', 'get_file_contents', 'list_commits', 'list_issues', 'search_code', 'search_issues', 'search_users', 'get_issue', 'get_pull_request', 'list_pull_requests', 'get_pull_request_files', 'get_pull_request_status', 'get_pull_request_comments', 'get_pull_request_reviews'],
-    write: ['create_or_update_file', 'create_repository', 'push_files', 'create_issue', 'create_pull_request', 'fork_repository', 'create_branch', 'update_issue', 'add_issue_comment', 'create_pull_request_review', 'merge_pull_request', 'update_pull_request_branch'],
+    read: [
+      'search_repositories',
+      'get_file_contents',
+      'list_commits',
+      'list_issues',
+      'search_code',
+      'search_issues',
+      'search_users',
+      'get_issue',
+      'get_pull_request',
+      'list_pull_requests',
+      'get_pull_request_files',
+      'get_pull_request_status',
+      'get_pull_request_comments',
+      'get_pull_request_reviews',
+    ],
+    write: [
+      'create_or_update_file',
+      'create_repository',
+      'push_files',
+      'create_issue',
+      'create_pull_request',
+      'fork_repository',
+      'create_branch',
+      'update_issue',
+      'add_issue_comment',
+      'create_pull_request_review',
+      'merge_pull_request',
+      'update_pull_request_branch',
+    ],
   },
   gitlab: {
     read: ['search_repositories', 'get_file_contents'],
-    write: ['create_or_update_file', 'create_repository', 'push_files', 'create_issue', 'create_merge_request', 'fork_repository', 'create_branch'],
+    write: [
+      'create_or_update_file',
+      'create_repository',
+      'push_files',
+      'create_issue',
+      'create_merge_request',
+      'fork_repository',
+      'create_branch',
+    ],
   },
   postgres: { read: ['query'] },
   slack: {
@@ -48,26 +104,106 @@ const EXPECTED: Record<string, Partial<Record<RiskClass, string[]>>> = {
   redis: { read: ['get', 'list'], write: ['set'], destructive: ['delete'] },
   'sequential-thinking': { read: ['sequentialthinking'] },
   'desktop-commander': {
-    read: ['get_config', 'read_file', 'read_multiple_files', 'list_directory', 'get_more_search_results', 'list_searches', 'get_file_info', 'read_process_output', 'list_sessions', 'list_processes', 'get_usage_stats', 'get_recent_tool_calls', 'get_prompts'],
-    write: ['set_config_value', 'write_file', 'write_pdf', 'create_directory', 'move_file', 'edit_block', 'give_feedback_to_desktop_commander'],
+    read: [
+      'get_config',
+      'read_file',
+      'read_multiple_files',
+      'list_directory',
+      'get_more_search_results',
+      'list_searches',
+      'get_file_info',
+      'read_process_output',
+      'list_sessions',
+      'list_processes',
+      'get_usage_stats',
+      'get_recent_tool_calls',
+      'get_prompts',
+    ],
+    write: [
+      'set_config_value',
+      'write_file',
+      'write_pdf',
+      'create_directory',
+      'move_file',
+      'edit_block',
+      'give_feedback_to_desktop_commander',
+    ],
     // Like start_dicom_export_job, starting and stopping background work is execute, even when the work is a search.
     execute: ['start_search', 'stop_search', 'start_process', 'interact_with_process'],
     destructive: ['force_terminate', 'kill_process'],
   },
   playwright: {
-    read: ['browser_console_messages', 'browser_find', 'browser_network_requests', 'browser_network_request', 'browser_take_screenshot', 'browser_snapshot', 'browser_wait_for'],
-    write: ['browser_close', 'browser_resize', 'browser_handle_dialog', 'browser_emulate_media', 'browser_file_upload', 'browser_drop', 'browser_fill_form', 'browser_press_key', 'browser_type', 'browser_navigate', 'browser_navigate_back', 'browser_click', 'browser_drag', 'browser_hover', 'browser_select_option', 'browser_tabs'],
+    read: [
+      'browser_console_messages',
+      'browser_find',
+      'browser_network_requests',
+      'browser_network_request',
+      'browser_take_screenshot',
+      'browser_snapshot',
+      'browser_wait_for',
+    ],
+    write: [
+      'browser_close',
+      'browser_resize',
+      'browser_handle_dialog',
+      'browser_emulate_media',
+      'browser_file_upload',
+      'browser_drop',
+      'browser_fill_form',
+      'browser_press_key',
+      'browser_type',
+      'browser_navigate',
+      'browser_navigate_back',
+      'browser_click',
+      'browser_drag',
+      'browser_hover',
+      'browser_select_option',
+      'browser_tabs',
+    ],
     execute: ['browser_evaluate', 'browser_run_code_unsafe'],
   },
   kubernetes: {
     read: ['kubectl_get', 'kubectl_describe', 'kubectl_logs', 'explain_resource', 'list_api_resources', 'ping'],
     write: ['kubectl_apply', 'kubectl_create', 'kubectl_scale', 'kubectl_patch', 'kubectl_context', 'kubectl_reconnect', 'node_management'],
-    execute: ['kubectl_rollout', 'install_helm_chart', 'upgrade_helm_chart', 'port_forward', 'stop_port_forward', 'exec_in_pod', 'kubectl_generic'],
+    execute: [
+      'kubectl_rollout',
+      'install_helm_chart',
+      'upgrade_helm_chart',
+      'port_forward',
+      'stop_port_forward',
+      'exec_in_pod',
+      'kubectl_generic',
+    ],
     destructive: ['cleanup', 'kubectl_delete', 'uninstall_helm_chart'],
   },
   notion: {
-    read: ['API-get-user', 'API-get-users', 'API-get-self', 'API-post-search', 'API-get-block-children', 'API-retrieve-a-block', 'API-retrieve-a-page', 'API-retrieve-a-page-property', 'API-retrieve-a-comment', 'API-query-data-source', 'API-retrieve-a-data-source', 'API-list-data-source-templates', 'API-retrieve-a-database', 'API-retrieve-page-markdown'],
-    write: ['API-patch-block-children', 'API-update-a-block', 'API-patch-page', 'API-post-page', 'API-create-a-comment', 'API-update-a-data-source', 'API-create-a-data-source', 'API-move-page', 'API-update-page-markdown'],
+    read: [
+      'API-get-user',
+      'API-get-users',
+      'API-get-self',
+      'API-post-search',
+      'API-get-block-children',
+      'API-retrieve-a-block',
+      'API-retrieve-a-page',
+      'API-retrieve-a-page-property',
+      'API-retrieve-a-comment',
+      'API-query-data-source',
+      'API-retrieve-a-data-source',
+      'API-list-data-source-templates',
+      'API-retrieve-a-database',
+      'API-retrieve-page-markdown',
+    ],
+    write: [
+      'API-patch-block-children',
+      'API-update-a-block',
+      'API-patch-page',
+      'API-post-page',
+      'API-create-a-comment',
+      'API-update-a-data-source',
+      'API-create-a-data-source',
+      'API-move-page',
+      'API-update-page-markdown',
+    ],
     destructive: ['API-delete-a-block'],
   },
 };
@@ -97,10 +233,22 @@ const LEVELS: Record<string, RiskLevel> = {
  * change that fixes or moves one is seen.
  */
 const KNOWN_MISSES: Record<string, { classifiedAs: RiskClass; why: string }> = {
-  'notion/API-post-search': { classifiedAs: 'write', why: 'named after its HTTP method and annotated destructive; the more dangerous reading wins' },
-  'notion/API-query-data-source': { classifiedAs: 'write', why: 'annotated destructiveHint: true (it is a POST); the more dangerous reading wins' },
-  'playwright/browser_drop': { classifiedAs: 'destructive', why: 'drag-and-drop, but "drop" is destructive in drop_table, so it is read conservatively' },
-  'kubernetes/port_forward': { classifiedAs: 'write', why: '"forward" reads as a write; that it starts a background process is in neither name nor description' },
+  'notion/API-post-search': {
+    classifiedAs: 'write',
+    why: 'named after its HTTP method and annotated destructive; the more dangerous reading wins',
+  },
+  'notion/API-query-data-source': {
+    classifiedAs: 'write',
+    why: 'annotated destructiveHint: true (it is a POST); the more dangerous reading wins',
+  },
+  'playwright/browser_drop': {
+    classifiedAs: 'destructive',
+    why: 'drag-and-drop, but "drop" is destructive in drop_table, so it is read conservatively',
+  },
+  'kubernetes/port_forward': {
+    classifiedAs: 'write',
+    why: '"forward" reads as a write; that it starts a background process is in neither name nor description',
+  },
 };
 
 const cases = Object.entries(EXPECTED).flatMap(([server, classes]) => {
@@ -113,7 +261,9 @@ const cases = Object.entries(EXPECTED).flatMap(([server, classes]) => {
 for (const c of cases) {
   const level = LEVELS[c.key];
   const miss = KNOWN_MISSES[c.key];
-  const title = miss ? `${c.key} is ${c.expected}, classified ${miss.classifiedAs}: ${miss.why}` : `${c.key} is ${c.expected}${level ? `/${level}` : ''}`;
+  const title = miss
+    ? `${c.key} is ${c.expected}, classified ${miss.classifiedAs}: ${miss.why}`
+    : `${c.key} is ${c.expected}${level ? `/${level}` : ''}`;
   test(title, () => {
     assert.ok(c.tool, `${c.key} is not in its fixture`);
     const got = classifyTool(c.tool);
@@ -162,43 +312,163 @@ const ruleCases: RuleCase[] = [
     level: 'high',
     evidence: ['verb "start" in the name: execute', 'noun "job" in the name: execute'],
   },
-  { name: 'camelCase: deleteUser is destructive', tool: tool('deleteUser'), class: 'destructive', level: 'high', evidence: ['verb "delete" in the name'] },
+  {
+    name: 'camelCase: deleteUser is destructive',
+    tool: tool('deleteUser'),
+    class: 'destructive',
+    level: 'high',
+    evidence: ['verb "delete" in the name'],
+  },
   { name: 'PascalCase: DeleteUser is destructive', tool: tool('DeleteUser'), class: 'destructive' },
   { name: 'SCREAMING_SNAKE: DROP_TABLE is destructive', tool: tool('DROP_TABLE'), class: 'destructive' },
   { name: 'kebab-case: run-query is execute', tool: tool('run-query'), class: 'execute', evidence: ['verb "run" in the name: execute'] },
   { name: 'dotted: fs.readFile is read', tool: tool('fs.readFile'), class: 'read', level: 'low' },
   { name: 'an acronym before the verb: APIGetUser is read', tool: tool('APIGetUser'), class: 'read' },
   { name: 'an acronym after the verb: getHTTPResponse is read', tool: tool('getHTTPResponse'), class: 'read' },
-  { name: 'a later strong verb wins: find_and_delete_duplicates is destructive', tool: tool('find_and_delete_duplicates'), class: 'destructive' },
+  {
+    name: 'a later strong verb wins: find_and_delete_duplicates is destructive',
+    tool: tool('find_and_delete_duplicates'),
+    class: 'destructive',
+  },
   { name: 'get_or_create_user writes', tool: tool('get_or_create_user'), class: 'write' },
   { name: 'a verb-like noun after the verb does not: get_workflow_run reads', tool: tool('get_workflow_run'), class: 'read' },
-  { name: 'a noun alone: dicom_export_job is execute', tool: tool('dicom_export_job'), class: 'execute', evidence: ['noun "job" in the name: execute'] },
-  { name: 'no verb in the name: the description decides', tool: tool('records', { description: 'Deletes every record older than a date.' }), class: 'destructive', evidence: ['verb "delete" in the description'] },
-  { name: 'the description is not read past its first sentence', tool: tool('records', { description: 'Lists records. Use delete_records to remove them.' }), class: 'read' },
-  { name: 'nothing to go on is unknown/medium, never read', tool: tool('frobnicate'), class: 'unknown', level: 'medium', evidence: ['unknown'] },
+  {
+    name: 'a noun alone: dicom_export_job is execute',
+    tool: tool('dicom_export_job'),
+    class: 'execute',
+    evidence: ['noun "job" in the name: execute'],
+  },
+  {
+    name: 'no verb in the name: the description decides',
+    tool: tool('records', { description: 'Deletes every record older than a date.' }),
+    class: 'destructive',
+    evidence: ['verb "delete" in the description'],
+  },
+  {
+    name: 'the description is not read past its first sentence',
+    tool: tool('records', { description: 'Lists records. Use delete_records to remove them.' }),
+    class: 'read',
+  },
+  {
+    name: 'nothing to go on is unknown/medium, never read',
+    tool: tool('frobnicate'),
+    class: 'unknown',
+    level: 'medium',
+    evidence: ['unknown'],
+  },
   {
     name: 'readOnlyHint true on delete_* is flagged and the name wins',
     tool: tool('delete_user', { annotations: { readOnlyHint: true } }),
     class: 'destructive',
-    evidence: ['annotation readOnlyHint: true contradicts verb "delete" in the name (destructive): following the more dangerous reading, destructive'],
+    evidence: [
+      'annotation readOnlyHint: true contradicts verb "delete" in the name (destructive): following the more dangerous reading, destructive',
+    ],
   },
-  { name: 'destructiveHint false on purge_* is flagged', tool: tool('purge_cache', { annotations: { destructiveHint: false } }), class: 'destructive', evidence: ['annotation destructiveHint: false contradicts'] },
-  { name: 'readOnlyHint false on a read verb makes it a write', tool: tool('get_token', { annotations: { readOnlyHint: false } }), class: 'write', evidence: ['annotation readOnlyHint: false contradicts verb "get"'] },
-  { name: 'annotations alone: readOnlyHint true is read', tool: tool('zzz', { annotations: { readOnlyHint: true } }), class: 'read', evidence: ['annotation readOnlyHint: true'] },
-  { name: 'annotations alone: destructiveHint true is destructive', tool: tool('zzz', { annotations: { destructiveHint: true } }), class: 'destructive' },
+  {
+    name: 'destructiveHint false on purge_* is flagged',
+    tool: tool('purge_cache', { annotations: { destructiveHint: false } }),
+    class: 'destructive',
+    evidence: ['annotation destructiveHint: false contradicts'],
+  },
+  {
+    name: 'readOnlyHint false on a read verb makes it a write',
+    tool: tool('get_token', { annotations: { readOnlyHint: false } }),
+    class: 'write',
+    evidence: ['annotation readOnlyHint: false contradicts verb "get"'],
+  },
+  {
+    name: 'annotations alone: readOnlyHint true is read',
+    tool: tool('zzz', { annotations: { readOnlyHint: true } }),
+    class: 'read',
+    evidence: ['annotation readOnlyHint: true'],
+  },
+  {
+    name: 'annotations alone: destructiveHint true is destructive',
+    tool: tool('zzz', { annotations: { destructiveHint: true } }),
+    class: 'destructive',
+  },
   { name: 'annotations alone: readOnlyHint false is write', tool: tool('zzz', { annotations: { readOnlyHint: false } }), class: 'write' },
-  { name: 'destructiveHint true raises a write to high', tool: tool('update_row', { annotations: { destructiveHint: true } }), class: 'write', level: 'high', evidence: ['annotation destructiveHint: true raises the level to high'] },
-  { name: 'openWorldHint true raises a write to high', tool: tool('send_email', { annotations: { openWorldHint: true } }), class: 'write', level: 'high', evidence: ['annotation openWorldHint: true raises the level to high'] },
-  { name: 'openWorldHint true leaves a read low', tool: tool('fetch_url', { annotations: { openWorldHint: true } }), class: 'read', level: 'low' },
-  { name: 'idempotentHint is reported', tool: tool('set_flag', { annotations: { idempotentHint: true } }), class: 'write', evidence: ['annotation idempotentHint: true'] },
-  { name: 'a free-form sql argument raises the level', tool: tool('run_sql', { inputSchema: { type: 'object', properties: { sql: { type: 'string' } } } }), class: 'execute', level: 'critical', evidence: ['free-form argument "sql" raises the level'] },
-  { name: 'a command given as an array of strings is free-form', tool: tool('exec', { inputSchema: { type: 'object', properties: { command: { type: 'array', items: { type: 'string' } } } } }), class: 'execute', level: 'critical' },
-  { name: 'a free-form argument alone makes an unknown tool execute', tool: tool('zzz', { inputSchema: { type: 'object', properties: { script: { type: 'string' } } } }), class: 'execute', level: 'critical', evidence: ['free-form argument "script" and no verb: execute'] },
-  { name: 'a query in a query language is free-form', tool: tool('search_logs', { inputSchema: { type: 'object', properties: { query: { type: 'string', description: 'A KQL query' } } } }), class: 'read', level: 'medium' },
-  { name: 'a query of search text is not', tool: tool('search_docs', { inputSchema: { type: 'object', properties: { query: { type: 'string', description: 'Words to look for' } } } }), class: 'read', level: 'low' },
-  { name: 'a command limited by enum is not free-form', tool: tool('run_task', { inputSchema: { type: 'object', properties: { command: { type: 'string', enum: ['a', 'b'] } } } }), class: 'execute', level: 'high' },
-  { name: 'country_code is not code, js_code is', tool: tool('update_profile', { inputSchema: { type: 'object', properties: { country_code: { type: 'string' }, js_code: { type: 'string' } } } }), class: 'write', level: 'high', evidence: ['free-form argument "js_code"'] },
-  { name: 'a numeric command is not free-form', tool: tool('set_mode', { inputSchema: { type: 'object', properties: { command: { type: 'integer' } } } }), class: 'write', level: 'medium' },
+  {
+    name: 'destructiveHint true raises a write to high',
+    tool: tool('update_row', { annotations: { destructiveHint: true } }),
+    class: 'write',
+    level: 'high',
+    evidence: ['annotation destructiveHint: true raises the level to high'],
+  },
+  {
+    name: 'openWorldHint true raises a write to high',
+    tool: tool('send_email', { annotations: { openWorldHint: true } }),
+    class: 'write',
+    level: 'high',
+    evidence: ['annotation openWorldHint: true raises the level to high'],
+  },
+  {
+    name: 'openWorldHint true leaves a read low',
+    tool: tool('fetch_url', { annotations: { openWorldHint: true } }),
+    class: 'read',
+    level: 'low',
+  },
+  {
+    name: 'idempotentHint is reported',
+    tool: tool('set_flag', { annotations: { idempotentHint: true } }),
+    class: 'write',
+    evidence: ['annotation idempotentHint: true'],
+  },
+  {
+    name: 'a free-form sql argument raises the level',
+    tool: tool('run_sql', { inputSchema: { type: 'object', properties: { sql: { type: 'string' } } } }),
+    class: 'execute',
+    level: 'critical',
+    evidence: ['free-form argument "sql" raises the level'],
+  },
+  {
+    name: 'a command given as an array of strings is free-form',
+    tool: tool('exec', { inputSchema: { type: 'object', properties: { command: { type: 'array', items: { type: 'string' } } } } }),
+    class: 'execute',
+    level: 'critical',
+  },
+  {
+    name: 'a free-form argument alone makes an unknown tool execute',
+    tool: tool('zzz', { inputSchema: { type: 'object', properties: { script: { type: 'string' } } } }),
+    class: 'execute',
+    level: 'critical',
+    evidence: ['free-form argument "script" and no verb: execute'],
+  },
+  {
+    name: 'a query in a query language is free-form',
+    tool: tool('search_logs', { inputSchema: { type: 'object', properties: { query: { type: 'string', description: 'A KQL query' } } } }),
+    class: 'read',
+    level: 'medium',
+  },
+  {
+    name: 'a query of search text is not',
+    tool: tool('search_docs', {
+      inputSchema: { type: 'object', properties: { query: { type: 'string', description: 'Words to look for' } } },
+    }),
+    class: 'read',
+    level: 'low',
+  },
+  {
+    name: 'a command limited by enum is not free-form',
+    tool: tool('run_task', { inputSchema: { type: 'object', properties: { command: { type: 'string', enum: ['a', 'b'] } } } }),
+    class: 'execute',
+    level: 'high',
+  },
+  {
+    name: 'country_code is not code, js_code is',
+    tool: tool('update_profile', {
+      inputSchema: { type: 'object', properties: { country_code: { type: 'string' }, js_code: { type: 'string' } } },
+    }),
+    class: 'write',
+    level: 'high',
+    evidence: ['free-form argument "js_code"'],
+  },
+  {
+    name: 'a numeric command is not free-form',
+    tool: tool('set_mode', { inputSchema: { type: 'object', properties: { command: { type: 'integer' } } } }),
+    class: 'write',
+    level: 'medium',
+  },
 ];
 
 for (const c of ruleCases) {
@@ -206,7 +476,11 @@ for (const c of ruleCases) {
     const got = classifyTool(c.tool);
     assert.equal(got.class, c.class, got.evidence.join('; '));
     if (c.level) assert.equal(got.level, c.level, got.evidence.join('; '));
-    for (const part of c.evidence ?? []) assert.ok(got.evidence.some((line) => line.includes(part)), `no evidence line contains ${JSON.stringify(part)}: ${got.evidence.join('; ')}`);
+    for (const part of c.evidence ?? [])
+      assert.ok(
+        got.evidence.some((line) => line.includes(part)),
+        `no evidence line contains ${JSON.stringify(part)}: ${got.evidence.join('; ')}`,
+      );
   });
 }
 
@@ -218,8 +492,18 @@ function nested(depth: number): unknown {
 }
 
 const badInputs: { name: string; tool: unknown; class: RiskClass; evidence?: string }[] = [
-  { name: 'a 1 MB description is cut, and what lies past the cut is not read', tool: tool('list_rows', { description: `Lists rows.${' x'.repeat(500_000)} delete` }), class: 'read', evidence: 'characters long; only the first 4000 were read' },
-  { name: 'a 100,000-character name is cut', tool: tool('a'.repeat(100_000)), class: 'unknown', evidence: 'name is 100000 characters long; only the first 200 were read' },
+  {
+    name: 'a 1 MB description is cut, and what lies past the cut is not read',
+    tool: tool('list_rows', { description: `Lists rows.${' x'.repeat(500_000)} delete` }),
+    class: 'read',
+    evidence: 'characters long; only the first 4000 were read',
+  },
+  {
+    name: 'a 100,000-character name is cut',
+    tool: tool('a'.repeat(100_000)),
+    class: 'unknown',
+    evidence: 'name is 100000 characters long; only the first 200 were read',
+  },
   { name: 'an empty name and description', tool: tool('', { description: '' }), class: 'unknown' },
   { name: 'a name in Japanese', tool: tool('データを削除する'), class: 'unknown' },
   { name: 'a name in Cyrillic', tool: tool('удалить_файл'), class: 'unknown' },
@@ -228,15 +512,47 @@ const badInputs: { name: string; tool: unknown; class: RiskClass; evidence?: str
   { name: 'emoji only', tool: tool('🚀🚀'), class: 'unknown' },
   { name: 'a verb beside another script', tool: tool('get_データ'), class: 'read' },
   { name: 'a bidirectional override in the name', tool: tool('list\u202eeteled'), class: 'read' },
-  { name: 'an input schema that is a string', tool: tool('run_it', { inputSchema: 'object' as never }), class: 'execute', evidence: 'input schema is a string, not an object' },
-  { name: 'an input schema that is null', tool: tool('get_it', { inputSchema: null as never }), class: 'read', evidence: 'input schema is null' },
-  { name: 'an input schema that is an array', tool: tool('get_it', { inputSchema: [] as never }), class: 'read', evidence: 'input schema is an array' },
-  { name: 'properties that are not an object', tool: tool('get_it', { inputSchema: { type: 'object', properties: 'command' as never } }), class: 'read', evidence: 'input schema "properties" is a string' },
-  { name: 'a property schema that is true accepts a command', tool: tool('zzz', { inputSchema: { type: 'object', properties: { command: true as never } } }), class: 'execute' },
-  { name: 'a property schema nested 10,000 deep', tool: tool('get_it', { inputSchema: { type: 'object', properties: { command: nested(10_000) as never } } }), class: 'read' },
+  {
+    name: 'an input schema that is a string',
+    tool: tool('run_it', { inputSchema: 'object' as never }),
+    class: 'execute',
+    evidence: 'input schema is a string, not an object',
+  },
+  {
+    name: 'an input schema that is null',
+    tool: tool('get_it', { inputSchema: null as never }),
+    class: 'read',
+    evidence: 'input schema is null',
+  },
+  {
+    name: 'an input schema that is an array',
+    tool: tool('get_it', { inputSchema: [] as never }),
+    class: 'read',
+    evidence: 'input schema is an array',
+  },
+  {
+    name: 'properties that are not an object',
+    tool: tool('get_it', { inputSchema: { type: 'object', properties: 'command' as never } }),
+    class: 'read',
+    evidence: 'input schema "properties" is a string',
+  },
+  {
+    name: 'a property schema that is true accepts a command',
+    tool: tool('zzz', { inputSchema: { type: 'object', properties: { command: true as never } } }),
+    class: 'execute',
+  },
+  {
+    name: 'a property schema nested 10,000 deep',
+    tool: tool('get_it', { inputSchema: { type: 'object', properties: { command: nested(10_000) as never } } }),
+    class: 'read',
+  },
   { name: 'a name that is a number', tool: { name: 42, inputSchema: { type: 'object' } }, class: 'unknown' },
   { name: 'annotations that are a string', tool: tool('zzz', { annotations: 'readOnly' as never }), class: 'unknown' },
-  { name: 'a readOnlyHint that is the string "true" is ignored', tool: tool('zzz', { annotations: { readOnlyHint: 'true' as never } }), class: 'unknown' },
+  {
+    name: 'a readOnlyHint that is the string "true" is ignored',
+    tool: tool('zzz', { annotations: { readOnlyHint: 'true' as never } }),
+    class: 'unknown',
+  },
   { name: 'no tool at all', tool: null, class: 'unknown' },
 ];
 
@@ -244,7 +560,14 @@ for (const c of badInputs) {
   test(`bad input: ${c.name}`, () => {
     const got = classifyTool(c.tool as Tool);
     assert.equal(got.class, c.class, got.evidence.join('; '));
-    assert.ok(got.evidence.every((line) => line.length <= 300), 'evidence lines stay short');
-    if (c.evidence) assert.ok(got.evidence.some((line) => line.includes(c.evidence ?? '')), got.evidence.join('; '));
+    assert.ok(
+      got.evidence.every((line) => line.length <= 300),
+      'evidence lines stay short',
+    );
+    if (c.evidence)
+      assert.ok(
+        got.evidence.some((line) => line.includes(c.evidence ?? '')),
+        got.evidence.join('; '),
+      );
   });
 }

@@ -22,7 +22,13 @@ function tool(name: string): Tool {
   return { name, inputSchema: { type: 'object' } };
 }
 
-const ACTION_FOR: Record<RiskClass, Decision['action']> = { read: 'allow', write: 'require_approval', execute: 'require_approval', unknown: 'require_approval', destructive: 'deny' };
+const ACTION_FOR: Record<RiskClass, Decision['action']> = {
+  read: 'allow',
+  write: 'require_approval',
+  execute: 'require_approval',
+  unknown: 'require_approval',
+  destructive: 'deny',
+};
 
 for (const server of servers) {
   test(`${server}: the starter policy loads, and each tool gets the action of its class`, () => {
@@ -93,8 +99,14 @@ test('execute and unknown tools are held too', () => {
 test('each rule is preceded by a comment with the class, level and evidence', () => {
   const lines = starterPolicy('filesystem', toolList('filesystem')).split('\n');
   const before = (key: string) => lines[lines.findIndex((line) => line.startsWith(`  ${key}:`)) - 1];
-  assert.equal(before('read_text_file'), '  # read, low: verb "read" in the name: read; annotation readOnlyHint: true; annotation openWorldHint: false');
-  assert.match(before('write_file') ?? '', /^ {2}# write, high: verb "write" in the name: write; .*annotation destructiveHint: true raises the level to high/);
+  assert.equal(
+    before('read_text_file'),
+    '  # read, low: verb "read" in the name: read; annotation readOnlyHint: true; annotation openWorldHint: false',
+  );
+  assert.match(
+    before('write_file') ?? '',
+    /^ {2}# write, high: verb "write" in the name: write; .*annotation destructiveHint: true raises the level to high/,
+  );
   assert.match(lines[0] ?? '', /^# Starter policy for "filesystem"/);
 });
 
@@ -105,7 +117,27 @@ test('the document is version "1" with default deny', () => {
 });
 
 test('names with quotes, colons, YAML indicators or the look of a number are quoted, and keep their exact name', () => {
-  const names = [`get:"x"#'y'`, 'list:{}', '-get', '!!str', '%TAG', '\\u0041', "read'n'", '&anchor', 'get_[a]{b}', '__proto__x', 'true', 'null', '~', '123', '1e3', '0x1F', '.inf', 'yes', '<<'];
+  const names = [
+    `get:"x"#'y'`,
+    'list:{}',
+    '-get',
+    '!!str',
+    '%TAG',
+    '\\u0041',
+    "read'n'",
+    '&anchor',
+    'get_[a]{b}',
+    '__proto__x',
+    'true',
+    'null',
+    '~',
+    '123',
+    '1e3',
+    '0x1F',
+    '.inf',
+    'yes',
+    '<<',
+  ];
   const policy = load(starterPolicy('s', names.map(tool)));
   assert.deepEqual([...policy.exact.keys()].sort(), [...names].sort());
   for (const name of names) assert.equal(evaluate(policy, { tool: name }).action, ACTION_FOR[classifyTool(tool(name)).class], name);
@@ -121,7 +153,10 @@ test('names a policy key cannot hold are left out, denied, and named safely in a
   assert.ok(text.includes('# - "delete\\nall: {}" contains whitespace'));
   assert.ok(text.includes('# - "list\\u202eexe.txt" contains invisible characters'));
   assert.ok(!text.includes('\u202e'), 'no raw bidirectional override in the file');
-  assert.ok(text.split('\n').every((line) => line === '' || line.startsWith('#') || /^(version|default|tools):|^ {2}/.test(line)), text);
+  assert.ok(
+    text.split('\n').every((line) => line === '' || line.startsWith('#') || /^(version|default|tools):|^ {2}/.test(line)),
+    text,
+  );
 });
 
 test('a duplicated tool name is listed once, so the file still loads', () => {

@@ -33,7 +33,11 @@ const stdio = (args: string[], extra: Partial<Extract<LoadedServer, { transport:
 const home = (server: LoadedServer) => (server.transport === 'stdio' ? server.env.HOME : undefined) ?? join(root, 'nobody-home');
 
 const cases: { name: string; server: LoadedServer; serves: string | undefined }[] = [
-  { name: 'a sibling folder of the state folder (the example: ./sandbox)', server: stdio(['-y', '@modelcontextprotocol/server-filesystem', './sandbox']), serves: undefined },
+  {
+    name: 'a sibling folder of the state folder (the example: ./sandbox)',
+    server: stdio(['-y', '@modelcontextprotocol/server-filesystem', './sandbox']),
+    serves: undefined,
+  },
   { name: 'the config folder itself, as "."', server: stdio(['server.js', '.']), serves: '.' },
   { name: 'the config folder, as an absolute path', server: stdio(['server.js', cfg]), serves: cfg },
   { name: 'a parent of the config folder', server: stdio(['server.js', root]), serves: root },
@@ -42,14 +46,30 @@ const cases: { name: string; server: LoadedServer; serves: string | undefined }[
   { name: 'the value of -r=value', server: stdio(['server.js', `-r=${cfg}`]), serves: `-r=${cfg}` },
   { name: 'the value of --flag=value naming a sibling', server: stdio(['server.js', '--root=./sandbox']), serves: undefined },
   { name: 'an argument resolved against the server cwd', server: stdio(['server.js', '..'], { cwd: join(cfg, 'tools') }), serves: '..' },
-  { name: 'a symbolic link to the config folder (real paths compared)', server: stdio(['server.js', join(root, 'link-to-cfg')]), serves: join(root, 'link-to-cfg') },
+  {
+    name: 'a symbolic link to the config folder (real paths compared)',
+    server: stdio(['server.js', join(root, 'link-to-cfg')]),
+    serves: join(root, 'link-to-cfg'),
+  },
   { name: 'a link inside the sandbox pointing back up', server: stdio(['server.js', './sandbox/up']), serves: './sandbox/up' },
   { name: '~ when the home folder is the config folder', server: stdio(['server.js', '~'], { env: { HOME: cfg } }), serves: '~' },
   { name: '~/path under the home folder', server: stdio(['server.js', '~/cfg'], { env: { HOME: root } }), serves: '~/cfg' },
   { name: 'a file, not a folder', server: stdio(['server.js', './notes.txt']), serves: undefined },
   { name: 'a path that does not exist', server: stdio(['server.js', './nowhere']), serves: undefined },
   { name: 'a folder beside the config folder', server: stdio(['server.js', join(root, 'elsewhere')]), serves: undefined },
-  { name: 'an HTTP server (what it serves cannot be known)', server: { transport: 'http', url: 'http://127.0.0.1:1/mcp', headers: {}, call_timeout_ms: 60_000, policy: join(cfg, 'policy.yaml'), max_list_pages: 100, max_list_items: 10_000 }, serves: undefined },
+  {
+    name: 'an HTTP server (what it serves cannot be known)',
+    server: {
+      transport: 'http',
+      url: 'http://127.0.0.1:1/mcp',
+      headers: {},
+      call_timeout_ms: 60_000,
+      policy: join(cfg, 'policy.yaml'),
+      max_list_pages: 100,
+      max_list_items: 10_000,
+    },
+    serves: undefined,
+  },
 ];
 
 for (const c of cases) {
@@ -61,7 +81,10 @@ for (const c of cases) {
 }
 
 test('served folders: the one that holds the file is named among several servers, its folder a real path', () => {
-  const found = folderServing(tokenFile, servedFolders({ docs: stdio(['server.js', './sandbox']), everything: stdio(['server.js', join(root, 'link-to-cfg')]) }, home));
+  const found = folderServing(
+    tokenFile,
+    servedFolders({ docs: stdio(['server.js', './sandbox']), everything: stdio(['server.js', join(root, 'link-to-cfg')]) }, home),
+  );
   assert.deepEqual(found, { server: 'everything', argument: join(root, 'link-to-cfg'), folder: cfg });
 });
 

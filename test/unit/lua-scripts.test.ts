@@ -33,7 +33,10 @@ function scriptError(run: () => unknown): LuaScriptError {
 }
 
 test('an include line is replaced by the file it names, found beside the including file', () => {
-  const dir = scripts({ 'main.lua': '-- header\n--@include helpers.lua\nreturn double(2)\n', 'helpers.lua': 'local function double(n) return 2 * n end\n' });
+  const dir = scripts({
+    'main.lua': '-- header\n--@include helpers.lua\nreturn double(2)\n',
+    'helpers.lua': 'local function double(n) return 2 * n end\n',
+  });
   assert.equal(readLuaScript(join(dir, 'main.lua')), '-- header\nlocal function double(n) return 2 * n end\nreturn double(2)\n');
 });
 
@@ -48,7 +51,10 @@ test('nested includes resolve from the folder of the file that includes them', (
     'shared/clock.lua': '--@include lib/time.lua\nlocal function now() return time() end\n',
     'shared/lib/time.lua': 'local function time() return 7 end\n',
   });
-  assert.equal(readLuaScript(join(dir, 'approvals/main.lua')), 'local function time() return 7 end\nlocal function now() return time() end\nreturn now()\n');
+  assert.equal(
+    readLuaScript(join(dir, 'approvals/main.lua')),
+    'local function time() return 7 end\nlocal function now() return time() end\nreturn now()\n',
+  );
 });
 
 test('a file included twice, directly or through another, is written in once, where it is first included', () => {
@@ -65,7 +71,10 @@ test('an include cycle is an error naming the chain of files', () => {
   const dir = scripts({ 'main.lua': '--@include a.lua\n', 'a.lua': '--@include lib/b.lua\n', 'lib/b.lua': '--@include ../a.lua\n' });
   const err = scriptError(() => readLuaScript(join(dir, 'main.lua')));
   assert.match(err.message, /^Lua include cycle: main\.lua → a\.lua → lib\/b\.lua → a\.lua \(in .*airlock-lua-.*\)/);
-  assert.deepEqual(err.chain, ['main.lua', 'a.lua', 'lib/b.lua', 'a.lua'].map((name) => join(dir, name)));
+  assert.deepEqual(
+    err.chain,
+    ['main.lua', 'a.lua', 'lib/b.lua', 'a.lua'].map((name) => join(dir, name)),
+  );
 });
 
 test('a file that includes itself is a cycle too', () => {
@@ -76,13 +85,22 @@ test('a file that includes itself is a cycle too', () => {
 test('a missing include is an error naming the chain that asked for it and the fix', () => {
   const dir = scripts({ 'main.lua': '--@include a.lua\n', 'a.lua': '--@include gone.lua\n' });
   const err = scriptError(() => readLuaScript(join(dir, 'main.lua')));
-  assert.match(err.message, /^Lua script .*gone\.lua cannot be read \(ENOENT\): main\.lua → a\.lua → gone\.lua \(in .*\); fix the --@include line, or run npm run build/);
-  assert.deepEqual(err.chain, ['main.lua', 'a.lua', 'gone.lua'].map((name) => join(dir, name)));
+  assert.match(
+    err.message,
+    /^Lua script .*gone\.lua cannot be read \(ENOENT\): main\.lua → a\.lua → gone\.lua \(in .*\); fix the --@include line, or run npm run build/,
+  );
+  assert.deepEqual(
+    err.chain,
+    ['main.lua', 'a.lua', 'gone.lua'].map((name) => join(dir, name)),
+  );
 });
 
 test('a missing script is an error naming it', () => {
   const dir = scripts({});
-  assert.match(scriptError(() => readLuaScript(join(dir, 'main.lua'))).message, /^Lua script .*main\.lua cannot be read \(ENOENT\): main\.lua /);
+  assert.match(
+    scriptError(() => readLuaScript(join(dir, 'main.lua'))).message,
+    /^Lua script .*main\.lua cannot be read \(ENOENT\): main\.lua /,
+  );
 });
 
 const directives = [
@@ -93,7 +111,10 @@ const directives = [
 for (const c of directives) {
   test(`${c.name} is an error naming the file and line, not a comment left in`, () => {
     const dir = scripts({ 'main.lua': `-- header\n${c.line}\nreturn 1\n`, 'a.lua': '' });
-    assert.match(scriptError(() => readLuaScript(join(dir, 'main.lua'))).message, new RegExp(`main\\.lua:2: "${c.line}" is not a directive`));
+    assert.match(
+      scriptError(() => readLuaScript(join(dir, 'main.lua'))).message,
+      new RegExp(`main\\.lua:2: "${c.line}" is not a directive`),
+    );
   });
 }
 

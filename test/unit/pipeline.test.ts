@@ -33,7 +33,10 @@ const POLICY = policyFrom({
   },
 });
 
-const TOOLS = ['read_file', 'delete_file', 'limited', 'deploy', 'secret_tool'].map((name): Tool => ({ name, inputSchema: { type: 'object' } }));
+const TOOLS = ['read_file', 'delete_file', 'limited', 'deploy', 'secret_tool'].map((name): Tool => ({
+  name,
+  inputSchema: { type: 'object' },
+}));
 const APPROVAL_ID = 'apr_AAAAAAAAAAAAAAAAAAAAAA';
 const OK: CallToolResult = { content: [{ type: 'text', text: 'done' }] };
 
@@ -142,7 +145,17 @@ function harness(fakes: Fakes = {}) {
     logger,
   };
   const call = (tool: string, args?: Record<string, unknown>, signal = new AbortController().signal): Promise<CallToolResult> =>
-    callTool(deps, { server: 'files', tool, calledAs: tool, args, meta: undefined, grant: 'ci', session: 'session-1', client: 'test-client', signal } satisfies AgentCall);
+    callTool(deps, {
+      server: 'files',
+      tool,
+      calledAs: tool,
+      args,
+      meta: undefined,
+      grant: 'ci',
+      session: 'session-1',
+      client: 'test-client',
+      signal,
+    } satisfies AgentCall);
   return {
     call,
     audited,
@@ -257,7 +270,10 @@ describe('refused before the policy reads the call', () => {
   test('shutting_down: a closed gate refuses new calls as unavailable', async () => {
     const h = harness({ gateClosed: true });
     const result = await h.call('read_file', {});
-    assert.match(text(result), /^\[UNAVAILABLE\] Airlock is shutting down and takes no new calls\. The call was not sent; retry in a moment/);
+    assert.match(
+      text(result),
+      /^\[UNAVAILABLE\] Airlock is shutting down and takes no new calls\. The call was not sent; retry in a moment/,
+    );
     assert.equal(h.event('unavailable').detail, 'Airlock is shutting down and takes no new calls');
     h.line('call refused: shutting down');
     assert.equal(h.outcome(), 'unavailable');
@@ -302,14 +318,24 @@ describe("the policy's answer", () => {
   test('limits_unavailable: rate limits that cannot be read refuse the call', async () => {
     const h = harness({ charge: () => Promise.reject(new Error('Redis timed out')) });
     const result = await h.call('limited', {});
-    assert.equal(text(result), "[UNAVAILABLE] Airlock cannot reach Redis to check this call's rate limits (Redis timed out). The call was not sent; retry later.");
+    assert.equal(
+      text(result),
+      "[UNAVAILABLE] Airlock cannot reach Redis to check this call's rate limits (Redis timed out). The call was not sent; retry later.",
+    );
     assert.equal(h.event('unavailable').detail, 'rate limits could not be checked: Redis timed out');
     assert.equal(h.line('rate limits cannot be checked: Redis is unavailable').level, 40);
     assert.equal(h.outcome(), 'unavailable');
   });
 
   test('rate_limited: the counter, its window and when to retry', async () => {
-    const limit = { rule: 'tools.limited.limits[0]', counter: 'limited_rate', scope: 'grant', max: 1, window: 'minute', window_ms: 60_000 } as const;
+    const limit = {
+      rule: 'tools.limited.limits[0]',
+      counter: 'limited_rate',
+      scope: 'grant',
+      max: 1,
+      window: 'minute',
+      window_ms: 60_000,
+    } as const;
     const h = harness({ charge: () => Promise.resolve({ admitted: false, limit, retry_after_ms: 4_200, count: 1 }) });
     const result = await h.call('limited', {});
     assert.equal(text(result), '[RATE LIMITED] limited_rate (scope grant) allows 1 calls per minute; retry in 5 s.');
@@ -327,7 +353,10 @@ describe('held for a person', () => {
     let opened = 0;
     const h = harness({ maxArgumentsBytes: 1024, hold: () => (opened++, Promise.reject(new Error('unreachable'))) });
     const result = await h.call('deploy', { blob: 'x'.repeat(5_000) });
-    assert.match(text(result), /^\[POLICY DENIED\] Deploys to production\. This call needs approval, but its arguments are 5 KiB, more than the 1 KiB a held call may carry \(approvals\.max_arguments\)\.$/);
+    assert.match(
+      text(result),
+      /^\[POLICY DENIED\] Deploys to production\. This call needs approval, but its arguments are 5 KiB, more than the 1 KiB a held call may carry \(approvals\.max_arguments\)\.$/,
+    );
     assert.equal(decisionOf(result).rule, 'approvals.max_arguments');
     assert.equal(h.event('denied').rule, 'approvals.max_arguments');
     h.line('arguments too large to hold for approval');
@@ -338,7 +367,10 @@ describe('held for a person', () => {
   test('hold_unavailable: a request that cannot be opened refuses the call', async () => {
     const h = harness({ hold: () => Promise.reject(new Error('Redis is down')) });
     const result = await h.call('deploy', {});
-    assert.equal(text(result), '[UNAVAILABLE] This call needs approval and Airlock cannot open the request (Redis is down). The call was not sent; retry later.');
+    assert.equal(
+      text(result),
+      '[UNAVAILABLE] This call needs approval and Airlock cannot open the request (Redis is down). The call was not sent; retry later.',
+    );
     assert.equal(h.event('unavailable').detail, 'the approval request could not be opened: Redis is down');
     h.line('approval request could not be opened');
     assert.equal(h.outcome(), 'unavailable');
@@ -347,7 +379,10 @@ describe('held for a person', () => {
   test('post_failed: a request reviewers cannot see is withdrawn and the call refused', async () => {
     const h = harness({ post: () => Promise.reject(new Error('channel_not_found')) });
     const result = await h.call('deploy', {});
-    assert.equal(text(result), '[UNAVAILABLE] This call needs approval and the request could not be shown to reviewers in slack (channel_not_found). The call was not sent; retry later.');
+    assert.equal(
+      text(result),
+      '[UNAVAILABLE] This call needs approval and the request could not be shown to reviewers in slack (channel_not_found). The call was not sent; retry later.',
+    );
     assert.equal(decisionOf(result).approval_id, APPROVAL_ID);
     const event = h.event('unavailable');
     assert.equal(event.approval_id, APPROVAL_ID);
@@ -358,7 +393,10 @@ describe('held for a person', () => {
   });
 
   test('lost_track: losing the request while waiting refuses the call', async () => {
-    const h = harness({ hold: (i) => Promise.resolve({ request: requestFor(i), outcome: Promise.reject(new Error('Redis went away while the call was held')) }) });
+    const h = harness({
+      hold: (i) =>
+        Promise.resolve({ request: requestFor(i), outcome: Promise.reject(new Error('Redis went away while the call was held')) }),
+    });
     const result = await h.call('deploy', {});
     assert.equal(text(result), '[UNAVAILABLE] Redis went away while the call was held. The call was not sent; retry later.');
     assert.equal(h.event('unavailable').detail, 'lost track of the held call: Redis went away while the call was held');
@@ -367,7 +405,14 @@ describe('held for a person', () => {
   });
 
   test('rejected: the reviewer and their reason reach the agent; the message is updated', async () => {
-    const h = harness({ status: { state: 'rejected', votes: [{ by: 'U0BOB', name: 'Bobby', at: 2, via: 'slack', verdict: 'reject' }], decided_by: 'Bobby (U0BOB)', reason: 'not on a Friday' } });
+    const h = harness({
+      status: {
+        state: 'rejected',
+        votes: [{ by: 'U0BOB', name: 'Bobby', at: 2, via: 'slack', verdict: 'reject' }],
+        decided_by: 'Bobby (U0BOB)',
+        reason: 'not on a Friday',
+      },
+    });
     const result = await h.call('deploy', { env: 'prod' });
     assert.equal(text(result), '[APPROVAL REJECTED] by Bobby (U0BOB): not on a Friday');
     assert.equal(decisionOf(result).reason, 'not on a Friday');
@@ -403,7 +448,13 @@ describe('held for a person', () => {
   test('withdrawn: an approval that arrives after the agent went away is recorded as unused, not sent', async () => {
     const abort = new AbortController();
     let sent = 0;
-    const h = harness({ callTool: () => (sent++, Promise.resolve(OK)), hold: (i) => (abort.abort('the user pressed Escape'), Promise.resolve({ request: requestFor(i), outcome: Promise.resolve(approvedStatus()) })) });
+    const h = harness({
+      callTool: () => (sent++, Promise.resolve(OK)),
+      hold: (i) => (
+        abort.abort('the user pressed Escape'),
+        Promise.resolve({ request: requestFor(i), outcome: Promise.resolve(approvedStatus()) })
+      ),
+    });
     await h.call('deploy', {}, abort.signal);
     assert.equal(h.event('withdrawn').reason, 'the agent cancelled the call: the user pressed Escape');
     assert.deepEqual(h.executions, [{ result: 'refused', ms: 0, detail: 'the agent cancelled the call: the user pressed Escape' }]);
@@ -413,10 +464,19 @@ describe('held for a person', () => {
 
   test('approval_unrecorded: an approval the trail cannot store does not release the call', async () => {
     let sent = 0;
-    const h = harness({ callTool: () => (sent++, Promise.resolve(OK)), commit: () => Promise.reject(new Error('audit stream unwritable')) });
+    const h = harness({
+      callTool: () => (sent++, Promise.resolve(OK)),
+      commit: () => Promise.reject(new Error('audit stream unwritable')),
+    });
     const result = await h.call('deploy', {});
-    assert.equal(text(result), `[UNAVAILABLE] ${APPROVAL_ID} was approved, but Airlock could not write the approval to its audit trail (audit stream unwritable), so the call was not sent; retry later.`);
-    assert.equal(h.event('unavailable').detail, 'the approved event could not be written to the audit trail, so the call was not sent: audit stream unwritable');
+    assert.equal(
+      text(result),
+      `[UNAVAILABLE] ${APPROVAL_ID} was approved, but Airlock could not write the approval to its audit trail (audit stream unwritable), so the call was not sent; retry later.`,
+    );
+    assert.equal(
+      h.event('unavailable').detail,
+      'the approved event could not be written to the audit trail, so the call was not sent: audit stream unwritable',
+    );
     assert.equal(h.executions[0]?.result, 'refused');
     assert.equal(h.updates[0]?.execution?.result, 'refused');
     assert.equal(h.line('the approval could not be written to the audit trail: call not released').level, 50);
@@ -437,7 +497,9 @@ describe('held for a person', () => {
   });
 
   test('approval_unusable: an approval that cannot be used refuses the call', async () => {
-    const h = harness({ consume: () => Promise.reject(new AirlockError(ErrorCode.ApprovalDecided, `approval ${APPROVAL_ID} already covered a call`)) });
+    const h = harness({
+      consume: () => Promise.reject(new AirlockError(ErrorCode.ApprovalDecided, `approval ${APPROVAL_ID} already covered a call`)),
+    });
     const result = await h.call('deploy', {});
     assert.equal(text(result), `[UNAVAILABLE] approval ${APPROVAL_ID} already covered a call. The call was not sent; retry later.`);
     assert.equal(h.event('unavailable').detail, `approval ${APPROVAL_ID} already covered a call`);
@@ -506,7 +568,10 @@ describe('sent to the server', () => {
     for (const sent of [false, true]) {
       const h = harness({ callTool: () => Promise.reject(new UpstreamUnavailableError('files', 'files is not connected', { sent })) });
       const result = await h.call('read_file', {});
-      assert.equal(text(result), `[UNAVAILABLE] files is not connected. ${sent ? 'The server may or may not have run it: check before retrying.' : 'The call was not sent; retry later.'}`);
+      assert.equal(
+        text(result),
+        `[UNAVAILABLE] files is not connected. ${sent ? 'The server may or may not have run it: check before retrying.' : 'The call was not sent; retry later.'}`,
+      );
       assert.equal(h.event('unavailable').detail, 'files is not connected');
       assert.deepEqual(h.faults, ['call']);
       h.line('upstream unavailable');
@@ -524,5 +589,15 @@ describe('sent to the server', () => {
 });
 
 function approvedStatus(): ApprovalStatus {
-  return { state: 'approved', holder: 'instance-1', digest: 'digest', min_approvals: 1, votes: [], created_at: 0, expires_at: 1, decided_by: 'alice', decided_at: 1 };
+  return {
+    state: 'approved',
+    holder: 'instance-1',
+    digest: 'digest',
+    min_approvals: 1,
+    votes: [],
+    created_at: 0,
+    expires_at: 1,
+    decided_by: 'alice',
+    decided_at: 1,
+  };
 }

@@ -48,18 +48,52 @@ tools:
 const DICOM_LIMIT = limit('start_dicom_export_job_rate', 'minute', 60_000, 10, 'grant', 'tools.start_dicom_export_job.limits[0]');
 
 const documentedExpectations: { call: ToolCall; expect: ExpectedDecision; what: string }[] = [
-  { what: 'list_customers is allowed', call: { tool: 'list_customers' }, expect: { action: 'allow', rule: 'tools.list_customers', limits: [] } },
+  {
+    what: 'list_customers is allowed',
+    call: { tool: 'list_customers' },
+    expect: { action: 'allow', rule: 'tools.list_customers', limits: [] },
+  },
   {
     what: 'start_dicom_export_job needs approval, with its limit and approval settings',
     call: { tool: 'start_dicom_export_job', args: { study: '1.2.3' } },
-    expect: { action: 'require_approval', rule: 'tools.start_dicom_export_job', reasonIs: 'Starts a bulk export of imaging data', limits: [DICOM_LIMIT], approval: { timeout_ms: 900_000, approvers: ['U0123ABCD', 'S0456GROUP'], min_approvals: 1 } },
+    expect: {
+      action: 'require_approval',
+      rule: 'tools.start_dicom_export_job',
+      reasonIs: 'Starts a bulk export of imaging data',
+      limits: [DICOM_LIMIT],
+      approval: { timeout_ms: 900_000, approvers: ['U0123ABCD', 'S0456GROUP'], min_approvals: 1 },
+    },
   },
-  { what: 'create_refund without a reason is denied by require', call: { tool: 'create_refund', args: { amount: 50 } }, expect: { action: 'deny', rule: 'tools.create_refund.require[0]' } },
-  { what: 'create_refund over 10000 is denied by deny_if', call: { tool: 'create_refund', args: { reason: 'r', amount: 20000 } }, expect: { action: 'deny', rule: 'tools.create_refund.deny_if[0]', reason: ['args.amount is 20000', 'greater than 10000'] } },
-  { what: 'create_refund over 100 needs approval', call: { tool: 'create_refund', args: { reason: 'r', amount: 500 } }, expect: { action: 'require_approval', rule: 'tools.create_refund.approve_if[0]', reason: ['args.amount is 500', 'greater than 100'] } },
-  { what: 'a small create_refund is allowed', call: { tool: 'create_refund', args: { reason: 'r', amount: 50, currency: 'usd' } }, expect: { action: 'allow', rule: 'tools.create_refund' } },
-  { what: 'create_refund in gbp fails the schema', call: { tool: 'create_refund', args: { reason: 'r', amount: 50, currency: 'gbp' } }, expect: { action: 'deny', rule: 'tools.create_refund.schema', reason: ['must be equal to one of the allowed values'] } },
-  { what: 'delete_records is denied by the glob with its reason', call: { tool: 'delete_records' }, expect: { action: 'deny', rule: 'tools.delete_*', matched: 'delete_*', reasonIs: 'Agents may not delete' } },
+  {
+    what: 'create_refund without a reason is denied by require',
+    call: { tool: 'create_refund', args: { amount: 50 } },
+    expect: { action: 'deny', rule: 'tools.create_refund.require[0]' },
+  },
+  {
+    what: 'create_refund over 10000 is denied by deny_if',
+    call: { tool: 'create_refund', args: { reason: 'r', amount: 20000 } },
+    expect: { action: 'deny', rule: 'tools.create_refund.deny_if[0]', reason: ['args.amount is 20000', 'greater than 10000'] },
+  },
+  {
+    what: 'create_refund over 100 needs approval',
+    call: { tool: 'create_refund', args: { reason: 'r', amount: 500 } },
+    expect: { action: 'require_approval', rule: 'tools.create_refund.approve_if[0]', reason: ['args.amount is 500', 'greater than 100'] },
+  },
+  {
+    what: 'a small create_refund is allowed',
+    call: { tool: 'create_refund', args: { reason: 'r', amount: 50, currency: 'usd' } },
+    expect: { action: 'allow', rule: 'tools.create_refund' },
+  },
+  {
+    what: 'create_refund in gbp fails the schema',
+    call: { tool: 'create_refund', args: { reason: 'r', amount: 50, currency: 'gbp' } },
+    expect: { action: 'deny', rule: 'tools.create_refund.schema', reason: ['must be equal to one of the allowed values'] },
+  },
+  {
+    what: 'delete_records is denied by the glob with its reason',
+    call: { tool: 'delete_records' },
+    expect: { action: 'deny', rule: 'tools.delete_*', matched: 'delete_*', reasonIs: 'Agents may not delete' },
+  },
   { what: 'delete_account is hidden, not merely denied', call: { tool: 'delete_account' }, expect: { action: 'hide', rule: 'hide[0]' } },
   { what: 'an unlisted tool is denied by default', call: { tool: 'describe_cases' }, expect: { action: 'deny', rule: 'default' } },
 ];
@@ -103,24 +137,38 @@ const documentCases: DecisionCase[] = [
   },
   {
     name: 'PolicyLayer: the documented policy shape with empty lists loads and allows its tool',
-    policy: '{"version":"1","default":"deny","hide":["delete_account"],"all_tools":{"limits":[]},"tools":{"create_charge":{"require":[],"deny_if":[],"limits":[]}}}',
+    policy:
+      '{"version":"1","default":"deny","hide":["delete_account"],"all_tools":{"limits":[]},"tools":{"create_charge":{"require":[],"deny_if":[],"limits":[]}}}',
     call: { tool: 'create_charge', args: { amount: 1 } },
     expect: { action: 'allow', rule: 'tools.create_charge', limits: [] },
   },
   {
     name: 'seed: start_dicom_export_job is allowed with its rate limit',
-    policy: '{"version":"1","default":"deny","tools":{"start_dicom_export_job":{"limits":[{"counter":"start_dicom_export_job_rate","window":"minute","max":10,"scope":"grant"}]}}}',
+    policy:
+      '{"version":"1","default":"deny","tools":{"start_dicom_export_job":{"limits":[{"counter":"start_dicom_export_job_rate","window":"minute","max":10,"scope":"grant"}]}}}',
     call: { tool: 'start_dicom_export_job' },
     expect: { action: 'allow', rule: 'tools.start_dicom_export_job', limits: [DICOM_LIMIT] },
   },
   {
     name: 'seed: describe_cases is denied because it is not listed and the default is deny',
-    policy: '{"version":"1","default":"deny","tools":{"start_dicom_export_job":{"limits":[{"counter":"start_dicom_export_job_rate","window":"minute","max":10,"scope":"grant"}]}}}',
+    policy:
+      '{"version":"1","default":"deny","tools":{"start_dicom_export_job":{"limits":[{"counter":"start_dicom_export_job_rate","window":"minute","max":10,"scope":"grant"}]}}}',
     call: { tool: 'describe_cases' },
     expect: { action: 'deny', rule: 'default', reason: ['describe_cases is not listed', 'the default is deny'] },
   },
-  ...documentedExpectations.map(({ what, call, expect }): DecisionCase => ({ name: `the documented example (JSON): ${what}`, policy: DOCUMENTED_EXAMPLE, call, expect })),
-  ...documentedExpectations.map(({ what, call, expect }): DecisionCase => ({ name: `the documented example (YAML): ${what}`, policy: DOCUMENTED_EXAMPLE_YAML, file: 'policies/example.yaml', call, expect })),
+  ...documentedExpectations.map(({ what, call, expect }): DecisionCase => ({
+    name: `the documented example (JSON): ${what}`,
+    policy: DOCUMENTED_EXAMPLE,
+    call,
+    expect,
+  })),
+  ...documentedExpectations.map(({ what, call, expect }): DecisionCase => ({
+    name: `the documented example (YAML): ${what}`,
+    policy: DOCUMENTED_EXAMPLE_YAML,
+    file: 'policies/example.yaml',
+    call,
+    expect,
+  })),
 ];
 
 for (const c of documentCases) {

@@ -117,7 +117,12 @@ const hideCases: DecisionCase[] = [
     name: 'a hidden tool is answered as hidden, with the hide entry as rule',
     policy: { ...V1, default: 'allow', hide: ['delete_account'] },
     call: { tool: 'delete_account' },
-    expect: { action: 'hide', rule: 'hide[0]', matched: null, reasonIs: 'delete_account is hidden by the policy (hide[0]: "delete_account")' },
+    expect: {
+      action: 'hide',
+      rule: 'hide[0]',
+      matched: null,
+      reasonIs: 'delete_account is hidden by the policy (hide[0]: "delete_account")',
+    },
   },
   {
     name: 'the rule names the hide entry that matched',
@@ -169,7 +174,13 @@ const hideCases: DecisionCase[] = [
   },
   {
     name: 'hide beats approval and carries no limits',
-    policy: { ...V1, default: 'allow', hide: ['export_*'], all_tools: { limits: [{ counter: 'all', window: 60, max: 5 }] }, tools: { export_csv: { action: 'require_approval', limits: [{ counter: 'x', window: 60, max: 1 }] } } },
+    policy: {
+      ...V1,
+      default: 'allow',
+      hide: ['export_*'],
+      all_tools: { limits: [{ counter: 'all', window: 60, max: 5 }] },
+      tools: { export_csv: { action: 'require_approval', limits: [{ counter: 'x', window: 60, max: 1 }] } },
+    },
     call: { tool: 'export_csv' },
     expect: { action: 'hide', rule: 'hide[0]', limits: [] },
   },

@@ -10,52 +10,83 @@ const textCases: DecisionCase[] = [
     expect: { action: 'deny', reasonIs: 'args.amount is 20000, which is greater than 10000' },
   },
   {
-    name: 'a rule\'s reason is shown on deny, followed by the detail',
-    policy: { ...V1, default: 'deny', tools: { create_refund: { reason: 'Large refunds go through finance', deny_if: [{ path: 'args.amount', op: 'gt', value: 10000 }] } } },
+    name: "a rule's reason is shown on deny, followed by the detail",
+    policy: {
+      ...V1,
+      default: 'deny',
+      tools: { create_refund: { reason: 'Large refunds go through finance', deny_if: [{ path: 'args.amount', op: 'gt', value: 10000 }] } },
+    },
     call: { tool: 'create_refund', args: { amount: 20000 } },
     expect: { action: 'deny', reasonIs: 'Large refunds go through finance (args.amount is 20000, which is greater than 10000)' },
   },
   {
-    name: 'a rule\'s reason is shown on an action deny',
+    name: "a rule's reason is shown on an action deny",
     policy: { ...V1, default: 'allow', tools: { 'delete_*': { action: 'deny', reason: 'Agents may not delete' } } },
     call: { tool: 'delete_records' },
     expect: { action: 'deny', reasonIs: 'Agents may not delete' },
   },
   {
-    name: 'a rule\'s reason is shown on an action require_approval',
+    name: "a rule's reason is shown on an action require_approval",
     policy: { ...V1, default: 'deny', tools: { export: { action: 'require_approval', reason: 'Starts a bulk export of imaging data' } } },
     call: { tool: 'export' },
     expect: { action: 'require_approval', reasonIs: 'Starts a bulk export of imaging data' },
   },
   {
-    name: 'a rule\'s reason is shown when approve_if fires, with the detail',
-    policy: { ...V1, default: 'deny', tools: { pay: { reason: 'Payments over 100 need a second pair of eyes', approve_if: [{ path: 'args.amount', op: 'gte', value: 100 }] } } },
+    name: "a rule's reason is shown when approve_if fires, with the detail",
+    policy: {
+      ...V1,
+      default: 'deny',
+      tools: {
+        pay: { reason: 'Payments over 100 need a second pair of eyes', approve_if: [{ path: 'args.amount', op: 'gte', value: 100 }] },
+      },
+    },
     call: { tool: 'pay', args: { amount: 100 } },
-    expect: { action: 'require_approval', reasonIs: 'Payments over 100 need a second pair of eyes (args.amount is 100, which is at least 100)' },
+    expect: {
+      action: 'require_approval',
+      reasonIs: 'Payments over 100 need a second pair of eyes (args.amount is 100, which is at least 100)',
+    },
   },
   {
-    name: 'a rule\'s reason is shown when require fails',
-    policy: { ...V1, default: 'deny', tools: { refund: { reason: 'Refunds need a reason', require: [{ path: 'args.reason', op: 'exists' }] } } },
+    name: "a rule's reason is shown when require fails",
+    policy: {
+      ...V1,
+      default: 'deny',
+      tools: { refund: { reason: 'Refunds need a reason', require: [{ path: 'args.reason', op: 'exists' }] } },
+    },
     call: { tool: 'refund', args: {} },
     expect: { action: 'deny', reasonIs: 'Refunds need a reason (required: args.reason is not present)' },
   },
   {
-    name: 'a rule\'s reason is shown when the schema fails',
-    policy: { ...V1, default: 'deny', tools: { refund: { reason: 'Refunds in usd only', schema: { type: 'object', properties: { currency: { const: 'usd' } } } } } },
+    name: "a rule's reason is shown when the schema fails",
+    policy: {
+      ...V1,
+      default: 'deny',
+      tools: { refund: { reason: 'Refunds in usd only', schema: { type: 'object', properties: { currency: { const: 'usd' } } } } },
+    },
     call: { tool: 'refund', args: { currency: 'eur' } },
-    expect: { action: 'deny', reason: ['Refunds in usd only (arguments do not match the schema: args.currency must be equal to constant)'] },
+    expect: {
+      action: 'deny',
+      reason: ['Refunds in usd only (arguments do not match the schema: args.currency must be equal to constant)'],
+    },
   },
   {
     name: 'a type mismatch says what type it saw',
     policy: { ...V1, default: 'deny', tools: { pay: { deny_if: [{ path: 'args.amount', op: 'gt', value: 10000 }] } } },
     call: { tool: 'pay', args: { amount: '20000' } },
-    expect: { action: 'deny', rule: 'tools.pay.deny_if[0]', reasonIs: 'args.amount is a string "20000", which gt cannot compare with 10000 (the rule compares numbers)' },
+    expect: {
+      action: 'deny',
+      rule: 'tools.pay.deny_if[0]',
+      reasonIs: 'args.amount is a string "20000", which gt cannot compare with 10000 (the rule compares numbers)',
+    },
   },
   {
     name: 'an approval on a type mismatch says so',
     policy: { ...V1, default: 'deny', tools: { pay: { approve_if: [{ path: 'args.to', op: 'ends_with', value: '@corp.com' }] } } },
     call: { tool: 'pay', args: { to: ['a@corp.com'] } },
-    expect: { action: 'require_approval', reasonIs: 'args.to is a list ["a@corp.com"], which ends_with cannot compare with "@corp.com" (the rule compares strings)' },
+    expect: {
+      action: 'require_approval',
+      reasonIs: 'args.to is a list ["a@corp.com"], which ends_with cannot compare with "@corp.com" (the rule compares strings)',
+    },
   },
   {
     name: 'a regex reason shows the pattern between slashes',
@@ -115,7 +146,10 @@ const textCases: DecisionCase[] = [
     name: 'a long object of the wrong type is summarised by its size, with its type',
     policy: { ...V1, default: 'deny', tools: { q: { deny_if: [{ path: 'args.env', op: 'eq', value: 'prod' }] } } },
     call: { tool: 'q', args: { env: { name: 'prod', region: 'eu-west-1', account: '123456789012' } } },
-    expect: { action: 'deny', reasonIs: 'args.env is an object with 3 keys, which eq cannot compare with "prod" (the rule compares strings)' },
+    expect: {
+      action: 'deny',
+      reasonIs: 'args.env is an object with 3 keys, which eq cannot compare with "prod" (the rule compares strings)',
+    },
   },
   {
     name: 'a wrong type names both types: a string for a boolean',
@@ -127,7 +161,10 @@ const textCases: DecisionCase[] = [
     name: 'a wrong type for in names the types of the list',
     policy: { ...V1, default: 'deny', tools: { q: { require: [{ path: 'args.n', op: 'in', value: ['a', 1] }] } } },
     call: { tool: 'q', args: { n: null } },
-    expect: { action: 'deny', reasonIs: 'required: args.n is null, which in cannot compare with ["a",1] (the rule compares strings and numbers)' },
+    expect: {
+      action: 'deny',
+      reasonIs: 'required: args.n is null, which in cannot compare with ["a",1] (the rule compares strings and numbers)',
+    },
   },
   {
     name: 'invisible and bidirectional characters in a quoted value are escaped',
@@ -137,7 +174,11 @@ const textCases: DecisionCase[] = [
   },
   {
     name: 'a reason says when a condition ignores case and normalizes',
-    policy: { ...V1, default: 'deny', tools: { q: { deny_if: [{ path: 'args.env', op: 'eq', value: 'prod', ignore_case: true, normalize: 'nfkc' }] } } },
+    policy: {
+      ...V1,
+      default: 'deny',
+      tools: { q: { deny_if: [{ path: 'args.env', op: 'eq', value: 'prod', ignore_case: true, normalize: 'nfkc' }] } },
+    },
     call: { tool: 'q', args: { env: 'ＰＲＯＤ' } },
     expect: { action: 'deny', reasonIs: 'args.env is "ＰＲＯＤ", which is equal to "prod" (ignoring case, after NFKC normalization)' },
   },
@@ -154,7 +195,7 @@ for (const c of textCases) {
 const SECRET = `sk_live_${'4eC39HqLyjWDarjtT1zdp7dc'.repeat(3)}`;
 const quotableCases: DecisionCase[] = [
   {
-    name: 'a deny_if reason quotes the quotable value, and the decision is still the arguments\'',
+    name: "a deny_if reason quotes the quotable value, and the decision is still the arguments'",
     policy: { ...V1, default: 'deny', tools: { q: { deny_if: [{ path: 'args.key', op: 'starts_with', value: 'sk_live_' }] } } },
     call: { tool: 'q', args: { key: SECRET }, quotable: { key: '[redacted]' } },
     expect: { action: 'deny', reasonIs: 'args.key is "[redacted]", which is starting with "sk_live_"' },
@@ -175,7 +216,10 @@ const quotableCases: DecisionCase[] = [
     name: 'a mismatch names the type the condition saw, and quotes the quotable value',
     policy: { ...V1, default: 'deny', tools: { q: { deny_if: [{ path: 'args.auth.token', op: 'eq', value: 'x' }] } } },
     call: { tool: 'q', args: { auth: { token: [SECRET] } }, quotable: { auth: { token: '[redacted]' } } },
-    expect: { action: 'deny', reasonIs: 'args.auth.token is a list "[redacted]", which eq cannot compare with "x" (the rule compares strings)' },
+    expect: {
+      action: 'deny',
+      reasonIs: 'args.auth.token is a list "[redacted]", which eq cannot compare with "x" (the rule compares strings)',
+    },
   },
   {
     name: 'a quoted value missing from the quotable arguments says so, and never falls back to the argument',
@@ -200,7 +244,10 @@ for (const c of quotableCases) {
 }
 
 test('without quotable arguments, a secret longer than 32 characters is quoted by 32 of them at most', () => {
-  const decision = decide({ ...V1, default: 'deny', tools: { q: { deny_if: [{ path: 'args.key', op: 'starts_with', value: 'sk_' }] } } }, { tool: 'q', args: { key: SECRET } });
+  const decision = decide(
+    { ...V1, default: 'deny', tools: { q: { deny_if: [{ path: 'args.key', op: 'starts_with', value: 'sk_' }] } } },
+    { tool: 'q', args: { key: SECRET } },
+  );
   assert.ok(decision.reason.includes(`"${SECRET.slice(0, 32)}"…(${SECRET.length} characters)`), decision.reason);
   assert.ok(!decision.reason.includes(SECRET.slice(0, 33)), decision.reason);
 });

@@ -1,6 +1,13 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { evaluate, evaluatePrompt, evaluateResource, isPromptHidden, isResourceHidden, type AccessDecision } from '../../src/policy/index.js';
+import {
+  evaluate,
+  evaluatePrompt,
+  evaluateResource,
+  isPromptHidden,
+  isResourceHidden,
+  type AccessDecision,
+} from '../../src/policy/index.js';
 import { policyFrom, V1 } from '../support/policy.js';
 
 interface Expected {
@@ -27,7 +34,8 @@ function check(c: Case): void {
   assert.equal(decision.action, c.expect.action, seen);
   if (c.expect.rule !== undefined) assert.equal(decision.rule, c.expect.rule, seen);
   if (c.expect.matched !== undefined) assert.equal(decision.matched, c.expect.matched ?? undefined, seen);
-  for (const part of c.expect.reason ?? []) assert.ok(decision.reason.includes(part), `reason ${JSON.stringify(decision.reason)} should contain ${JSON.stringify(part)}`);
+  for (const part of c.expect.reason ?? [])
+    assert.ok(decision.reason.includes(part), `reason ${JSON.stringify(decision.reason)} should contain ${JSON.stringify(part)}`);
 }
 
 const REPORTS = { ...V1, default: 'deny', resources: { allow: ['file:///srv/reports/*'] } };
@@ -39,7 +47,12 @@ const defaults: Case[] = [
     name: 'a policy without a resources section denies every resource under default: deny',
     policy: { ...V1, default: 'deny', tools: { read_file: {} } },
     resource: 'file:///srv/reports/q1.pdf',
-    expect: { action: 'deny', rule: 'default', matched: null, reason: ['resource "file:///srv/reports/q1.pdf"', 'no resources section', 'its default, deny'] },
+    expect: {
+      action: 'deny',
+      rule: 'default',
+      matched: null,
+      reason: ['resource "file:///srv/reports/q1.pdf"', 'no resources section', 'its default, deny'],
+    },
   },
   {
     name: 'a policy without a resources section allows every resource under default: allow',
@@ -104,48 +117,228 @@ const defaults: Case[] = [
 ];
 
 const uriGlobs: Case[] = [
-  { name: '* matches a file in the folder', policy: REPORTS, resource: 'file:///srv/reports/q1.pdf', expect: { action: 'allow', rule: 'resources.allow[0]', matched: 'file:///srv/reports/*', reason: ['allowed by resources.allow[0] ("file:///srv/reports/*")'] } },
-  { name: '* does not match across a "/"', policy: REPORTS, resource: 'file:///srv/reports/2026/q1.pdf', expect: { action: 'deny', rule: 'default', matched: null } },
-  { name: '* matches an empty run (the folder itself, with its slash)', policy: REPORTS, resource: 'file:///srv/reports/', expect: { action: 'allow', matched: 'file:///srv/reports/*' } },
-  { name: 'a glob is anchored at its end', policy: REPORTS, resource: 'file:///srv/reportsX/q1.pdf', expect: { action: 'deny', rule: 'default' } },
-  { name: 'a glob is anchored at its start', policy: resources({ allow: ['demo://a/*'] }, 'deny'), resource: 'xdemo://a/b', expect: { action: 'deny', rule: 'default' } },
-  { name: '** matches across "/"', policy: resources({ allow: ['file:///srv/reports/**'] }, 'deny'), resource: 'file:///srv/reports/2026/q1/a.pdf', expect: { action: 'allow', matched: 'file:///srv/reports/**' } },
-  { name: '/**/ matches one "/" too', policy: resources({ allow: ['file:///srv/**/a.pdf'] }, 'deny'), resource: 'file:///srv/a.pdf', expect: { action: 'allow' } },
-  { name: '/**/ matches several folders', policy: resources({ allow: ['file:///srv/**/a.pdf'] }, 'deny'), resource: 'file:///srv/x/y/a.pdf', expect: { action: 'allow' } },
-  { name: '/**/ still needs the literal after it', policy: resources({ allow: ['file:///srv/**/a.pdf'] }, 'deny'), resource: 'file:///srv/x/b.pdf', expect: { action: 'deny' } },
-  { name: '** alone matches every plain URI', policy: resources({ deny: ['**'] }), resource: 'https://example.com/a?b=c#d', expect: { action: 'deny', rule: 'resources.deny[0]', matched: '**' } },
-  { name: '? is a literal character (a query), not a wildcard', policy: resources({ allow: ['https://x/api?id=*'] }, 'deny'), resource: 'https://x/apiZid=1', expect: { action: 'deny', rule: 'default' } },
-  { name: '? matches itself', policy: resources({ allow: ['https://x/api?id=*'] }, 'deny'), resource: 'https://x/api?id=7', expect: { action: 'allow' } },
-  { name: '(a|b) is literal, not an alternation', policy: resources({ allow: ['https://x/(a|b)'] }, 'deny'), resource: 'https://x/a', expect: { action: 'deny' } },
-  { name: 'brackets are literal (an IPv6 host)', policy: resources({ allow: ['http://[::1]:8080/*'] }, 'deny'), resource: 'http://[::1]:8080/x', expect: { action: 'allow' } },
-  { name: 'braces are literal (a template variable)', policy: resources({ allow: ['demo://resource/dynamic/text/{resourceId}'] }, 'deny'), resource: 'demo://resource/dynamic/text/{resourceId}', expect: { action: 'allow' } },
-  { name: 'a template matches the globs of the URIs it makes', policy: resources({ allow: ['demo://resource/dynamic/text/*'] }, 'deny'), resource: 'demo://resource/dynamic/text/{resourceId}', expect: { action: 'allow' } },
-  { name: 'globs are case-sensitive', policy: resources({ allow: ['demo://a/readme'] }, 'deny'), resource: 'demo://a/README', expect: { action: 'deny' } },
-  { name: 'an exact URI matches only itself', policy: resources({ allow: ['demo://a/b'] }, 'deny'), resource: 'demo://a/b/c', expect: { action: 'deny' } },
-  { name: 'an allow glob for a host does not match a URI naming it as a user of another host', policy: resources({ allow: ['https://api.example.com/**'] }, 'deny'), resource: 'https://api.example.com@evil.test/x', expect: { action: 'deny', rule: 'default' } },
-  { name: 'a user before the host is allowed where a glob names it (server-postgres lists postgres://user@host/…)', policy: resources({ allow: ['postgres://**/schema'] }, 'deny'), resource: 'postgres://reader@db.internal:5432/shop/users/schema', expect: { action: 'allow' } },
-  { name: 'plain percent-escapes pass', policy: resources({ allow: ['file:///srv/*'] }, 'deny'), resource: 'file:///srv/r%C3%A9sum%C3%A9%20v2.pdf', expect: { action: 'allow' } },
+  {
+    name: '* matches a file in the folder',
+    policy: REPORTS,
+    resource: 'file:///srv/reports/q1.pdf',
+    expect: {
+      action: 'allow',
+      rule: 'resources.allow[0]',
+      matched: 'file:///srv/reports/*',
+      reason: ['allowed by resources.allow[0] ("file:///srv/reports/*")'],
+    },
+  },
+  {
+    name: '* does not match across a "/"',
+    policy: REPORTS,
+    resource: 'file:///srv/reports/2026/q1.pdf',
+    expect: { action: 'deny', rule: 'default', matched: null },
+  },
+  {
+    name: '* matches an empty run (the folder itself, with its slash)',
+    policy: REPORTS,
+    resource: 'file:///srv/reports/',
+    expect: { action: 'allow', matched: 'file:///srv/reports/*' },
+  },
+  {
+    name: 'a glob is anchored at its end',
+    policy: REPORTS,
+    resource: 'file:///srv/reportsX/q1.pdf',
+    expect: { action: 'deny', rule: 'default' },
+  },
+  {
+    name: 'a glob is anchored at its start',
+    policy: resources({ allow: ['demo://a/*'] }, 'deny'),
+    resource: 'xdemo://a/b',
+    expect: { action: 'deny', rule: 'default' },
+  },
+  {
+    name: '** matches across "/"',
+    policy: resources({ allow: ['file:///srv/reports/**'] }, 'deny'),
+    resource: 'file:///srv/reports/2026/q1/a.pdf',
+    expect: { action: 'allow', matched: 'file:///srv/reports/**' },
+  },
+  {
+    name: '/**/ matches one "/" too',
+    policy: resources({ allow: ['file:///srv/**/a.pdf'] }, 'deny'),
+    resource: 'file:///srv/a.pdf',
+    expect: { action: 'allow' },
+  },
+  {
+    name: '/**/ matches several folders',
+    policy: resources({ allow: ['file:///srv/**/a.pdf'] }, 'deny'),
+    resource: 'file:///srv/x/y/a.pdf',
+    expect: { action: 'allow' },
+  },
+  {
+    name: '/**/ still needs the literal after it',
+    policy: resources({ allow: ['file:///srv/**/a.pdf'] }, 'deny'),
+    resource: 'file:///srv/x/b.pdf',
+    expect: { action: 'deny' },
+  },
+  {
+    name: '** alone matches every plain URI',
+    policy: resources({ deny: ['**'] }),
+    resource: 'https://example.com/a?b=c#d',
+    expect: { action: 'deny', rule: 'resources.deny[0]', matched: '**' },
+  },
+  {
+    name: '? is a literal character (a query), not a wildcard',
+    policy: resources({ allow: ['https://x/api?id=*'] }, 'deny'),
+    resource: 'https://x/apiZid=1',
+    expect: { action: 'deny', rule: 'default' },
+  },
+  {
+    name: '? matches itself',
+    policy: resources({ allow: ['https://x/api?id=*'] }, 'deny'),
+    resource: 'https://x/api?id=7',
+    expect: { action: 'allow' },
+  },
+  {
+    name: '(a|b) is literal, not an alternation',
+    policy: resources({ allow: ['https://x/(a|b)'] }, 'deny'),
+    resource: 'https://x/a',
+    expect: { action: 'deny' },
+  },
+  {
+    name: 'brackets are literal (an IPv6 host)',
+    policy: resources({ allow: ['http://[::1]:8080/*'] }, 'deny'),
+    resource: 'http://[::1]:8080/x',
+    expect: { action: 'allow' },
+  },
+  {
+    name: 'braces are literal (a template variable)',
+    policy: resources({ allow: ['demo://resource/dynamic/text/{resourceId}'] }, 'deny'),
+    resource: 'demo://resource/dynamic/text/{resourceId}',
+    expect: { action: 'allow' },
+  },
+  {
+    name: 'a template matches the globs of the URIs it makes',
+    policy: resources({ allow: ['demo://resource/dynamic/text/*'] }, 'deny'),
+    resource: 'demo://resource/dynamic/text/{resourceId}',
+    expect: { action: 'allow' },
+  },
+  {
+    name: 'globs are case-sensitive',
+    policy: resources({ allow: ['demo://a/readme'] }, 'deny'),
+    resource: 'demo://a/README',
+    expect: { action: 'deny' },
+  },
+  {
+    name: 'an exact URI matches only itself',
+    policy: resources({ allow: ['demo://a/b'] }, 'deny'),
+    resource: 'demo://a/b/c',
+    expect: { action: 'deny' },
+  },
+  {
+    name: 'an allow glob for a host does not match a URI naming it as a user of another host',
+    policy: resources({ allow: ['https://api.example.com/**'] }, 'deny'),
+    resource: 'https://api.example.com@evil.test/x',
+    expect: { action: 'deny', rule: 'default' },
+  },
+  {
+    name: 'a user before the host is allowed where a glob names it (server-postgres lists postgres://user@host/…)',
+    policy: resources({ allow: ['postgres://**/schema'] }, 'deny'),
+    resource: 'postgres://reader@db.internal:5432/shop/users/schema',
+    expect: { action: 'allow' },
+  },
+  {
+    name: 'plain percent-escapes pass',
+    policy: resources({ allow: ['file:///srv/*'] }, 'deny'),
+    resource: 'file:///srv/r%C3%A9sum%C3%A9%20v2.pdf',
+    expect: { action: 'allow' },
+  },
 ];
 
 const precedence: Case[] = [
-  { name: 'hide beats deny and allow', policy: resources({ allow: ['demo://a/*'], deny: ['demo://a/*'], hide: ['demo://a/*'] }), resource: 'demo://a/b', expect: { action: 'hide', rule: 'resources.hide[0]', matched: 'demo://a/*', reason: ['hidden by resources.hide[0]'] } },
-  { name: 'deny beats allow', policy: resources({ allow: ['demo://a/**'], deny: ['demo://a/secret/*'] }, 'deny'), resource: 'demo://a/secret/x', expect: { action: 'deny', rule: 'resources.deny[0]', matched: 'demo://a/secret/*', reason: ['denied by resources.deny[0] ("demo://a/secret/*")'] } },
-  { name: 'allow beats the default', policy: resources({ default: 'deny', allow: ['demo://a/**'], deny: ['demo://a/secret/*'] }), resource: 'demo://a/public/x', expect: { action: 'allow', rule: 'resources.allow[0]' } },
-  { name: 'the first matching glob of a list is the rule', policy: resources({ deny: ['demo://b/*', 'demo://a/*', 'demo://**'] }), resource: 'demo://a/x', expect: { action: 'deny', rule: 'resources.deny[1]' } },
-  { name: 'prompts: hide beats deny and allow', policy: prompts({ allow: ['p'], deny: ['p'], hide: ['p'] }), prompt: 'p', expect: { action: 'hide', rule: 'prompts.hide[0]' } },
-  { name: 'prompts: deny beats allow', policy: prompts({ allow: ['*'], deny: ['admin_*'] }, 'deny'), prompt: 'admin_reset', expect: { action: 'deny', rule: 'prompts.deny[0]', matched: 'admin_*' } },
-  { name: 'prompts: allow beats the default', policy: prompts({ allow: ['*'], deny: ['admin_*'] }, 'deny'), prompt: 'summarise', expect: { action: 'allow', rule: 'prompts.allow[0]', matched: '*' } },
+  {
+    name: 'hide beats deny and allow',
+    policy: resources({ allow: ['demo://a/*'], deny: ['demo://a/*'], hide: ['demo://a/*'] }),
+    resource: 'demo://a/b',
+    expect: { action: 'hide', rule: 'resources.hide[0]', matched: 'demo://a/*', reason: ['hidden by resources.hide[0]'] },
+  },
+  {
+    name: 'deny beats allow',
+    policy: resources({ allow: ['demo://a/**'], deny: ['demo://a/secret/*'] }, 'deny'),
+    resource: 'demo://a/secret/x',
+    expect: {
+      action: 'deny',
+      rule: 'resources.deny[0]',
+      matched: 'demo://a/secret/*',
+      reason: ['denied by resources.deny[0] ("demo://a/secret/*")'],
+    },
+  },
+  {
+    name: 'allow beats the default',
+    policy: resources({ default: 'deny', allow: ['demo://a/**'], deny: ['demo://a/secret/*'] }),
+    resource: 'demo://a/public/x',
+    expect: { action: 'allow', rule: 'resources.allow[0]' },
+  },
+  {
+    name: 'the first matching glob of a list is the rule',
+    policy: resources({ deny: ['demo://b/*', 'demo://a/*', 'demo://**'] }),
+    resource: 'demo://a/x',
+    expect: { action: 'deny', rule: 'resources.deny[1]' },
+  },
+  {
+    name: 'prompts: hide beats deny and allow',
+    policy: prompts({ allow: ['p'], deny: ['p'], hide: ['p'] }),
+    prompt: 'p',
+    expect: { action: 'hide', rule: 'prompts.hide[0]' },
+  },
+  {
+    name: 'prompts: deny beats allow',
+    policy: prompts({ allow: ['*'], deny: ['admin_*'] }, 'deny'),
+    prompt: 'admin_reset',
+    expect: { action: 'deny', rule: 'prompts.deny[0]', matched: 'admin_*' },
+  },
+  {
+    name: 'prompts: allow beats the default',
+    policy: prompts({ allow: ['*'], deny: ['admin_*'] }, 'deny'),
+    prompt: 'summarise',
+    expect: { action: 'allow', rule: 'prompts.allow[0]', matched: '*' },
+  },
 ];
 
 const promptNames: Case[] = [
-  { name: 'an exact prompt name', policy: prompts({ allow: ['simple-prompt'] }, 'deny'), prompt: 'simple-prompt', expect: { action: 'allow', matched: 'simple-prompt' } },
-  { name: 'an exact prompt name matches only itself', policy: prompts({ allow: ['simple-prompt'] }, 'deny'), prompt: 'simple-prompt-2', expect: { action: 'deny', rule: 'default' } },
-  { name: 'a prompt glob: * is any run, "/" included', policy: prompts({ allow: ['team/*'] }, 'deny'), prompt: 'team/a/b', expect: { action: 'allow' } },
+  {
+    name: 'an exact prompt name',
+    policy: prompts({ allow: ['simple-prompt'] }, 'deny'),
+    prompt: 'simple-prompt',
+    expect: { action: 'allow', matched: 'simple-prompt' },
+  },
+  {
+    name: 'an exact prompt name matches only itself',
+    policy: prompts({ allow: ['simple-prompt'] }, 'deny'),
+    prompt: 'simple-prompt-2',
+    expect: { action: 'deny', rule: 'default' },
+  },
+  {
+    name: 'a prompt glob: * is any run, "/" included',
+    policy: prompts({ allow: ['team/*'] }, 'deny'),
+    prompt: 'team/a/b',
+    expect: { action: 'allow' },
+  },
   { name: 'a prompt glob: ? is one character', policy: prompts({ allow: ['v?'] }, 'deny'), prompt: 'v2', expect: { action: 'allow' } },
   { name: 'a prompt glob: ? is not two', policy: prompts({ allow: ['v?'] }, 'deny'), prompt: 'v22', expect: { action: 'deny' } },
-  { name: 'a prompt name with regex characters is literal', policy: prompts({ allow: ['a.b'] }, 'deny'), prompt: 'aXb', expect: { action: 'deny' } },
-  { name: 'a prompt name longer than 1024 characters is refused while globs are written', policy: prompts({ allow: ['*'] }, 'deny'), prompt: 'p'.repeat(1_025), expect: { action: 'deny', rule: 'prompts', reason: ['characters)', 'longer than the 1024 characters'] } },
-  { name: 'a long prompt name follows the default when no glob is written', policy: prompts({ default: 'allow' }, 'deny'), prompt: 'p'.repeat(5_000), expect: { action: 'allow', rule: 'prompts.default' } },
+  {
+    name: 'a prompt name with regex characters is literal',
+    policy: prompts({ allow: ['a.b'] }, 'deny'),
+    prompt: 'aXb',
+    expect: { action: 'deny' },
+  },
+  {
+    name: 'a prompt name longer than 1024 characters is refused while globs are written',
+    policy: prompts({ allow: ['*'] }, 'deny'),
+    prompt: 'p'.repeat(1_025),
+    expect: { action: 'deny', rule: 'prompts', reason: ['characters)', 'longer than the 1024 characters'] },
+  },
+  {
+    name: 'a long prompt name follows the default when no glob is written',
+    policy: prompts({ default: 'allow' }, 'deny'),
+    prompt: 'p'.repeat(5_000),
+    expect: { action: 'allow', rule: 'prompts.default' },
+  },
 ];
 
 const AMBIGUOUS: [string, string, string][] = [
@@ -211,7 +404,12 @@ test('a huge URI is quoted cut in the reason, with its length', () => {
 
 test('control and bidirectional characters are escaped in a reason, never passed to a terminal', () => {
   const policy = policyFrom({ ...V1, default: 'deny' });
-  for (const [text, escaped] of [['\u001b[31m', '\\u001b[31m'], ['\u202e', '\\u202e'], ['\u0085', '\\u0085'], ['a\nb', 'a\\nb']]) {
+  for (const [text, escaped] of [
+    ['\u001b[31m', '\\u001b[31m'],
+    ['\u202e', '\\u202e'],
+    ['\u0085', '\\u0085'],
+    ['a\nb', 'a\\nb'],
+  ]) {
     const reasons = [evaluateResource(policy, `demo://${text}`).reason, evaluatePrompt(policy, text!).reason];
     for (const reason of reasons) {
       assert.ok(reason.includes(escaped!), `${JSON.stringify(reason)} should contain ${JSON.stringify(escaped)}`);
@@ -226,7 +424,12 @@ test('a glob with many ** does not backtrack on a long URI', () => {
 });
 
 test('lists leave out what a hide glob matches, and only that', () => {
-  const policy = policyFrom({ ...V1, default: 'deny', resources: { hide: ['demo://secret/**'], deny: ['demo://denied/*'] }, prompts: { hide: ['admin_*'] } });
+  const policy = policyFrom({
+    ...V1,
+    default: 'deny',
+    resources: { hide: ['demo://secret/**'], deny: ['demo://denied/*'] },
+    prompts: { hide: ['admin_*'] },
+  });
   assert.equal(isResourceHidden(policy, 'demo://secret/a/b'), true);
   assert.equal(isResourceHidden(policy, 'demo://secret/a b'), true);
   // Denied ones are listed, as denied tools are: the agent is told why when it reads one.
@@ -250,7 +453,11 @@ test('resources and prompts sections change no decision about tools', () => {
     hide: ['delete_account'],
     tools: { list_customers: {}, 'delete_*': { action: 'deny', reason: 'Agents may not delete' }, export: { action: 'require_approval' } },
   };
-  const withSections = { ...base, resources: { default: 'allow', allow: ['**'], hide: ['**'] }, prompts: { default: 'allow', hide: ['*'], deny: ['export'] } };
+  const withSections = {
+    ...base,
+    resources: { default: 'allow', allow: ['**'], hide: ['**'] },
+    prompts: { default: 'allow', hide: ['*'], deny: ['export'] },
+  };
   const [plain, extended] = [policyFrom(base), policyFrom(withSections)];
   for (const tool of ['list_customers', 'delete_user', 'delete_account', 'export', 'unlisted', 'file:///srv/x']) {
     assert.deepEqual(evaluate(extended, { tool, args: {} }), evaluate(plain, { tool, args: {} }), tool);
@@ -258,11 +465,20 @@ test('resources and prompts sections change no decision about tools', () => {
 });
 
 test('a hide decision says what the rest of the policy would answer, for a name that does not exist there', () => {
-  const policy = policyFrom({ ...V1, default: 'deny', resources: { allow: ['demo://public/*'], hide: ['demo://public/secret', 'demo://private/*'] }, prompts: { hide: ['admin_*'] } });
+  const policy = policyFrom({
+    ...V1,
+    default: 'deny',
+    resources: { allow: ['demo://public/*'], hide: ['demo://public/secret', 'demo://private/*'] },
+    prompts: { hide: ['admin_*'] },
+  });
   const unhidden = (d: AccessDecision) => d.unhidden && [d.unhidden.action, d.unhidden.rule];
   assert.deepEqual(unhidden(evaluateResource(policy, 'demo://public/secret')), ['allow', 'resources.allow[0]']);
   assert.deepEqual(unhidden(evaluateResource(policy, 'demo://private/x')), ['deny', 'default']);
-  assert.deepEqual(unhidden(evaluateResource(policy, 'demo://private/a b')), ['deny', 'resources'], 'an odd URI: the rest of the policy refuses its form');
+  assert.deepEqual(
+    unhidden(evaluateResource(policy, 'demo://private/a b')),
+    ['deny', 'resources'],
+    'an odd URI: the rest of the policy refuses its form',
+  );
   assert.deepEqual(unhidden(evaluatePrompt(policy, 'admin_reset')), ['deny', 'default']);
   assert.equal(evaluateResource(policy, 'demo://public/x').unhidden, undefined);
 });

@@ -18,13 +18,20 @@ const reuseCases: { name: string; run: () => void }[] = [
     name: 'isHidden answers for exact names and globs',
     run: () => {
       const policy = policyFrom({ ...V1, default: 'allow', hide: ['secret', 'admin_*'] });
-      assert.deepEqual(['secret', 'admin_x', 'secrets', 'public'].map((t) => isHidden(policy, t)), [true, true, false, false]);
+      assert.deepEqual(
+        ['secret', 'admin_x', 'secrets', 'public'].map((t) => isHidden(policy, t)),
+        [true, true, false, false],
+      );
     },
   },
   {
     name: 'a policy whose schema has an $id can be loaded again (a reload)',
     run: () => {
-      const doc = { ...V1, default: 'deny', tools: { t: { schema: { $id: 'https://example.com/reloaded', type: 'object', required: ['id'] } } } };
+      const doc = {
+        ...V1,
+        default: 'deny',
+        tools: { t: { schema: { $id: 'https://example.com/reloaded', type: 'object', required: ['id'] } } },
+      };
       const first = policyFrom(doc);
       const second = policyFrom(doc);
       for (const policy of [first, second]) {
@@ -45,7 +52,13 @@ const reuseCases: { name: string; run: () => void }[] = [
   {
     name: 'evaluating does not change the arguments it was given',
     run: () => {
-      const policy = policyFrom({ ...V1, default: 'deny', tools: { t: { schema: { type: 'object', properties: { n: { type: 'number', default: 1 } } }, deny_if: [{ path: 'args.n', op: 'exists' }] } } });
+      const policy = policyFrom({
+        ...V1,
+        default: 'deny',
+        tools: {
+          t: { schema: { type: 'object', properties: { n: { type: 'number', default: 1 } } }, deny_if: [{ path: 'args.n', op: 'exists' }] },
+        },
+      });
       const args = {};
       assert.equal(evaluate(policy, { tool: 't', args }).action, 'allow');
       assert.deepEqual(args, {});

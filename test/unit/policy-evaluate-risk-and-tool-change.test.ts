@@ -24,7 +24,13 @@ const defaultRiskCases: DecisionCase[] = [
     name: 'an unlisted tool follows risk[class]: write requires approval',
     policy: { ...V1, default: 'allow', risk: { read: 'allow', write: 'require_approval', destructive: 'deny' } },
     call: { tool: 'update_row', risk: 'write' },
-    expect: { action: 'require_approval', rule: 'risk.write', matched: null, reason: ['update_row is not listed', 'its risk class is write', 'risk.write is require_approval'], approval: NO_APPROVAL_SETTINGS },
+    expect: {
+      action: 'require_approval',
+      rule: 'risk.write',
+      matched: null,
+      reason: ['update_row is not listed', 'its risk class is write', 'risk.write is require_approval'],
+      approval: NO_APPROVAL_SETTINGS,
+    },
   },
   {
     name: 'risk can allow what the default denies',
@@ -82,9 +88,18 @@ const defaultRiskCases: DecisionCase[] = [
   },
   {
     name: 'risk approval carries all_tools limits',
-    policy: { ...V1, default: 'deny', risk: { write: 'require_approval' }, all_tools: { limits: [{ counter: 'calls', window: 'hour', max: 100 }] } },
+    policy: {
+      ...V1,
+      default: 'deny',
+      risk: { write: 'require_approval' },
+      all_tools: { limits: [{ counter: 'calls', window: 'hour', max: 100 }] },
+    },
     call: { tool: 'update_row', risk: 'write' },
-    expect: { action: 'require_approval', limits: [limit('calls', 'hour', 3_600_000, 100, 'grant', 'all_tools.limits[0]')], approval: NO_APPROVAL_SETTINGS },
+    expect: {
+      action: 'require_approval',
+      limits: [limit('calls', 'hour', 3_600_000, 100, 'grant', 'all_tools.limits[0]')],
+      approval: NO_APPROVAL_SETTINGS,
+    },
   },
 ];
 
@@ -93,7 +108,13 @@ const toolChangeCases: DecisionCase[] = [
     name: 'a changed listed tool requires approval by default',
     policy: { ...V1, default: 'deny', tools: { search: {} } },
     call: { tool: 'search', changed: true },
-    expect: { action: 'require_approval', rule: 'on_tool_change', matched: 'search', reason: ['search changed its description or input schema', 'a person must confirm'], approval: NO_APPROVAL_SETTINGS },
+    expect: {
+      action: 'require_approval',
+      rule: 'on_tool_change',
+      matched: 'search',
+      reason: ['search changed its description or input schema', 'a person must confirm'],
+      approval: NO_APPROVAL_SETTINGS,
+    },
   },
   {
     name: 'an unchanged listed tool is not affected by on_tool_change',
@@ -169,7 +190,12 @@ const toolChangeCases: DecisionCase[] = [
   },
   {
     name: 'on_tool_change deny beats an approve_if that fires',
-    policy: { ...V1, default: 'deny', on_tool_change: 'deny', tools: { pay: { approve_if: [{ path: 'args.amount', op: 'gt', value: 1 }] } } },
+    policy: {
+      ...V1,
+      default: 'deny',
+      on_tool_change: 'deny',
+      tools: { pay: { approve_if: [{ path: 'args.amount', op: 'gt', value: 1 }] } },
+    },
     call: { tool: 'pay', args: { amount: 5 }, changed: true },
     expect: { action: 'deny', rule: 'on_tool_change' },
   },
@@ -186,16 +212,29 @@ const toolChangeCases: DecisionCase[] = [
     expect: { action: 'require_approval', rule: 'tools.pay.approve_if[0]' },
   },
   {
-    name: 'an on_tool_change approval carries the rule\'s limits and approval settings',
-    policy: { ...V1, default: 'deny', tools: { search: { limits: [{ counter: 's', window: 60, max: 3 }], approval: { approvers: ['U1'], min_approvals: 2 } } } },
+    name: "an on_tool_change approval carries the rule's limits and approval settings",
+    policy: {
+      ...V1,
+      default: 'deny',
+      tools: { search: { limits: [{ counter: 's', window: 60, max: 3 }], approval: { approvers: ['U1'], min_approvals: 2 } } },
+    },
     call: { tool: 'search', changed: true },
-    expect: { action: 'require_approval', rule: 'on_tool_change', limits: [limit('s', 60, 60_000, 3, 'grant', 'tools.search.limits[0]')], approval: { approvers: ['U1'], min_approvals: 2 } },
+    expect: {
+      action: 'require_approval',
+      rule: 'on_tool_change',
+      limits: [limit('s', 60, 60_000, 3, 'grant', 'tools.search.limits[0]')],
+      approval: { approvers: ['U1'], min_approvals: 2 },
+    },
   },
   {
     name: 'an on_tool_change approval of an unlisted tool carries all_tools limits',
     policy: { ...V1, default: 'allow', all_tools: { limits: [{ counter: 'all', window: 'day', max: 1000, scope: 'global' }] } },
     call: { tool: 'search', changed: true },
-    expect: { action: 'require_approval', rule: 'on_tool_change', limits: [limit('all', 'day', 86_400_000, 1000, 'global', 'all_tools.limits[0]')] },
+    expect: {
+      action: 'require_approval',
+      rule: 'on_tool_change',
+      limits: [limit('all', 'day', 86_400_000, 1000, 'global', 'all_tools.limits[0]')],
+    },
   },
 ];
 

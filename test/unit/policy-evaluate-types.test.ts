@@ -29,7 +29,14 @@ interface Row {
   says?: string[];
 }
 
-const row = (op: string, value: unknown, arg: unknown, verdict: ConditionVerdict, options?: Row['options'], says?: string[]): Row => ({ op, value, arg, verdict, options, says });
+const row = (op: string, value: unknown, arg: unknown, verdict: ConditionVerdict, options?: Row['options'], says?: string[]): Row => ({
+  op,
+  value,
+  arg,
+  verdict,
+  options,
+  says,
+});
 const CI = { ignore_case: true } as const;
 const NFKC = { normalize: 'nfkc' } as const;
 const BOTH = { ignore_case: true, normalize: 'nfkc' } as const;
@@ -259,7 +266,11 @@ function decisions(condition: object, arg: unknown): Record<'deny_if' | 'approve
 }
 
 function nameOf(r: Row): string {
-  const options = r.options ? ` ${Object.entries(r.options).map(([k, v]) => `${k}: ${String(v)}`).join(', ')}` : '';
+  const options = r.options
+    ? ` ${Object.entries(r.options)
+        .map(([k, v]) => `${k}: ${String(v)}`)
+        .join(', ')}`
+    : '';
   return `${r.op} ${JSON.stringify(r.value)}${options} on ${typeof r.arg === 'number' ? String(r.arg) : JSON.stringify(r.arg)} (${typeof r.arg === 'object' ? (Array.isArray(r.arg) ? 'list' : r.arg === null ? 'null' : 'object') : typeof r.arg}): ${r.verdict}`;
 }
 
@@ -283,13 +294,34 @@ for (const r of rows) {
 for (const p of presence) {
   test(`${p.op} on ${typeof p.arg === 'number' ? String(p.arg) : JSON.stringify(p.arg)}: ${p.verdict}`, () => {
     const seen = decisions({ path: 'args.v', op: p.op }, p.arg);
-    for (const list of ['deny_if', 'approve_if', 'require'] as const) assert.equal(seen[list].action, EXPECTED[p.verdict][list], `${list}: ${seen[list].reason}`);
+    for (const list of ['deny_if', 'approve_if', 'require'] as const)
+      assert.equal(seen[list].action, EXPECTED[p.verdict][list], `${list}: ${seen[list].reason}`);
     for (const list of ['deny_if', 'approve_if', 'require'] as const) assert.doesNotMatch(seen[list].reason, /cannot compare/);
   });
 }
 
 test('the table covers every operator, and each comparing operator with a mismatch', () => {
   const ops = new Set([...rows.map((r) => r.op), ...presence.map((p) => p.op)]);
-  assert.deepEqual([...ops].sort(), ['contains', 'ends_with', 'eq', 'exists', 'gt', 'gte', 'in', 'lt', 'lte', 'neq', 'not_exists', 'not_in', 'regex', 'starts_with']);
-  for (const op of ops) if (!op.includes('exists')) assert.ok(rows.some((r) => r.op === op && r.verdict === 'mismatch'), op);
+  assert.deepEqual([...ops].sort(), [
+    'contains',
+    'ends_with',
+    'eq',
+    'exists',
+    'gt',
+    'gte',
+    'in',
+    'lt',
+    'lte',
+    'neq',
+    'not_exists',
+    'not_in',
+    'regex',
+    'starts_with',
+  ]);
+  for (const op of ops)
+    if (!op.includes('exists'))
+      assert.ok(
+        rows.some((r) => r.op === op && r.verdict === 'mismatch'),
+        op,
+      );
 });

@@ -22,28 +22,99 @@ interface Refused {
 }
 
 const refused: Refused[] = [
-  { name: 'a property pattern', schema: `type: object\nproperties:\n  name: { type: string, pattern: "${EVIL}" }`, problems: [['tools.x.schema.properties.name.pattern', 8]] },
-  { name: 'a patternProperties key', schema: `type: object\npatternProperties:\n  "${EVIL}": { type: string }`, problems: [[`tools.x.schema.patternProperties[${JSON.stringify(EVIL)}]`, 8]] },
-  { name: 'a pattern in $defs, used through $ref', schema: `type: object\nproperties:\n  slug: { $ref: "#/$defs/slug" }\n$defs:\n  slug: { type: string, pattern: "${EVIL}" }`, problems: [['tools.x.schema["$defs"].slug.pattern', 10]] },
-  { name: 'a patternProperties key in $defs', schema: `$ref: "#/$defs/labels"\n$defs:\n  labels:\n    type: object\n    patternProperties:\n      "${EVIL}": true`, problems: [[`tools.x.schema["$defs"].labels.patternProperties[${JSON.stringify(EVIL)}]`, 11]] },
-  { name: 'a pattern deep in items and allOf', schema: `type: object\nproperties:\n  rows:\n    type: array\n    items:\n      allOf:\n        - properties:\n            id: { pattern: "${EVIL}" }`, problems: [['tools.x.schema.properties.rows.items.allOf[0].properties.id.pattern', 13]] },
-  { name: 'a pattern in prefixItems', schema: `type: array\nprefixItems:\n  - { type: string }\n  - { type: string, pattern: "${EVIL}" }`, problems: [['tools.x.schema.prefixItems[1].pattern', 9]] },
-  { name: 'a pattern in propertyNames', schema: `type: object\npropertyNames: { pattern: "${EVIL}" }`, problems: [['tools.x.schema.propertyNames.pattern', 7]] },
-  { name: 'a pattern in additionalProperties', schema: `type: object\nadditionalProperties: { pattern: "${EVIL}" }`, problems: [['tools.x.schema.additionalProperties.pattern', 7]] },
-  { name: 'a pattern in anyOf, oneOf and not', schema: `anyOf:\n  - { pattern: "${EVIL}" }\noneOf:\n  - { pattern: "${EVIL}" }\nnot: { pattern: "${EVIL}" }`, problems: [['tools.x.schema.anyOf[0].pattern', 7], ['tools.x.schema.oneOf[0].pattern', 9], ['tools.x.schema.not.pattern', 10]] },
-  { name: 'a pattern in if, then and else', schema: `if: { pattern: "${EVIL}" }\nthen: { pattern: "${EVIL}" }\nelse: { pattern: "${EVIL}" }`, problems: [['tools.x.schema.if.pattern', 6], ['tools.x.schema.then.pattern', 7], ['tools.x.schema.else.pattern', 8]] },
-  { name: 'a pattern in dependentSchemas, contains and unevaluatedProperties', schema: `dependentSchemas:\n  a: { properties: { b: { pattern: "${EVIL}" } } }\ncontains: { pattern: "${EVIL}" }\nunevaluatedProperties: { pattern: "${EVIL}" }`, problems: [['tools.x.schema.dependentSchemas.a.properties.b.pattern', 7], ['tools.x.schema.contains.pattern', 8], ['tools.x.schema.unevaluatedProperties.pattern', 9]] },
-  { name: 'overlapping repetition (words and optional spaces)', schema: 'type: string\npattern: "^(\\\\w+\\\\s?)*$"', problems: [['tools.x.schema.pattern', 7]] },
-  { name: 'polynomial backtracking (the usual e-mail pattern)', schema: 'type: string\npattern: "^[^@]+@[^@]+\\\\.[^@]+$"', problems: [['tools.x.schema.pattern', 7]] },
+  {
+    name: 'a property pattern',
+    schema: `type: object\nproperties:\n  name: { type: string, pattern: "${EVIL}" }`,
+    problems: [['tools.x.schema.properties.name.pattern', 8]],
+  },
+  {
+    name: 'a patternProperties key',
+    schema: `type: object\npatternProperties:\n  "${EVIL}": { type: string }`,
+    problems: [[`tools.x.schema.patternProperties[${JSON.stringify(EVIL)}]`, 8]],
+  },
+  {
+    name: 'a pattern in $defs, used through $ref',
+    schema: `type: object\nproperties:\n  slug: { $ref: "#/$defs/slug" }\n$defs:\n  slug: { type: string, pattern: "${EVIL}" }`,
+    problems: [['tools.x.schema["$defs"].slug.pattern', 10]],
+  },
+  {
+    name: 'a patternProperties key in $defs',
+    schema: `$ref: "#/$defs/labels"\n$defs:\n  labels:\n    type: object\n    patternProperties:\n      "${EVIL}": true`,
+    problems: [[`tools.x.schema["$defs"].labels.patternProperties[${JSON.stringify(EVIL)}]`, 11]],
+  },
+  {
+    name: 'a pattern deep in items and allOf',
+    schema: `type: object\nproperties:\n  rows:\n    type: array\n    items:\n      allOf:\n        - properties:\n            id: { pattern: "${EVIL}" }`,
+    problems: [['tools.x.schema.properties.rows.items.allOf[0].properties.id.pattern', 13]],
+  },
+  {
+    name: 'a pattern in prefixItems',
+    schema: `type: array\nprefixItems:\n  - { type: string }\n  - { type: string, pattern: "${EVIL}" }`,
+    problems: [['tools.x.schema.prefixItems[1].pattern', 9]],
+  },
+  {
+    name: 'a pattern in propertyNames',
+    schema: `type: object\npropertyNames: { pattern: "${EVIL}" }`,
+    problems: [['tools.x.schema.propertyNames.pattern', 7]],
+  },
+  {
+    name: 'a pattern in additionalProperties',
+    schema: `type: object\nadditionalProperties: { pattern: "${EVIL}" }`,
+    problems: [['tools.x.schema.additionalProperties.pattern', 7]],
+  },
+  {
+    name: 'a pattern in anyOf, oneOf and not',
+    schema: `anyOf:\n  - { pattern: "${EVIL}" }\noneOf:\n  - { pattern: "${EVIL}" }\nnot: { pattern: "${EVIL}" }`,
+    problems: [
+      ['tools.x.schema.anyOf[0].pattern', 7],
+      ['tools.x.schema.oneOf[0].pattern', 9],
+      ['tools.x.schema.not.pattern', 10],
+    ],
+  },
+  {
+    name: 'a pattern in if, then and else',
+    schema: `if: { pattern: "${EVIL}" }\nthen: { pattern: "${EVIL}" }\nelse: { pattern: "${EVIL}" }`,
+    problems: [
+      ['tools.x.schema.if.pattern', 6],
+      ['tools.x.schema.then.pattern', 7],
+      ['tools.x.schema.else.pattern', 8],
+    ],
+  },
+  {
+    name: 'a pattern in dependentSchemas, contains and unevaluatedProperties',
+    schema: `dependentSchemas:\n  a: { properties: { b: { pattern: "${EVIL}" } } }\ncontains: { pattern: "${EVIL}" }\nunevaluatedProperties: { pattern: "${EVIL}" }`,
+    problems: [
+      ['tools.x.schema.dependentSchemas.a.properties.b.pattern', 7],
+      ['tools.x.schema.contains.pattern', 8],
+      ['tools.x.schema.unevaluatedProperties.pattern', 9],
+    ],
+  },
+  {
+    name: 'overlapping repetition (words and optional spaces)',
+    schema: 'type: string\npattern: "^(\\\\w+\\\\s?)*$"',
+    problems: [['tools.x.schema.pattern', 7]],
+  },
+  {
+    name: 'polynomial backtracking (the usual e-mail pattern)',
+    schema: 'type: string\npattern: "^[^@]+@[^@]+\\\\.[^@]+$"',
+    problems: [['tools.x.schema.pattern', 7]],
+  },
 ];
 
 for (const c of refused) {
   test(`a schema pattern that may backtrack catastrophically is refused at load: ${c.name}`, () => {
     const err = policyError(yaml(c.schema), 'policies/p.yaml');
-    assert.deepEqual(err.problems.map((p) => [p.path, p.line]), c.problems, err.message);
+    assert.deepEqual(
+      err.problems.map((p) => [p.path, p.line]),
+      c.problems,
+      err.message,
+    );
     for (const problem of err.problems) {
       assert.equal(problem.file, 'policies/p.yaml');
-      assert.match(problem.message, /^the pattern ".+" is refused: it may backtrack catastrophically on crafted input, and JSON Schema patterns run with the "u" flag/);
+      assert.match(
+        problem.message,
+        /^the pattern ".+" is refused: it may backtrack catastrophically on crafted input, and JSON Schema patterns run with the "u" flag/,
+      );
       assert.match(problem.message, /regex condition/, 'the message says what to do instead');
     }
   });
@@ -51,12 +122,18 @@ for (const c of refused) {
 
 test('the refusal reads as file, path, problem and line', () => {
   const err = policyError(yaml(`type: object\nproperties:\n  name: { type: string, pattern: "${EVIL}" }`), 'policies/p.yaml');
-  assert.match(formatProblem(err.problems[0]!), /^policies\/p\.yaml: tools\.x\.schema\.properties\.name\.pattern: the pattern "\^\(a\+\)\+\$" is refused: .* \(line 8\)$/);
+  assert.match(
+    formatProblem(err.problems[0]!),
+    /^policies\/p\.yaml: tools\.x\.schema\.properties\.name\.pattern: the pattern "\^\(a\+\)\+\$" is refused: .* \(line 8\)$/,
+  );
 });
 
 test('a schema pattern that does not compile is refused at its path', () => {
   const err = policyError(yaml('type: object\nproperties:\n  a: { pattern: "(" }'), 'p.yaml');
-  assert.deepEqual(err.problems.map((p) => [p.path, p.line]), [['tools.x.schema.properties.a.pattern', 8]]);
+  assert.deepEqual(
+    err.problems.map((p) => [p.path, p.line]),
+    [['tools.x.schema.properties.a.pattern', 8]],
+  );
   assert.match(err.problems[0]!.message, /^invalid regex: .*Unterminated group/);
 });
 
@@ -68,12 +145,52 @@ interface Loads {
 }
 
 const loads: Loads[] = [
-  { name: 'a safe pattern loads and is enforced', schema: { type: 'object', properties: { id: { type: 'string', pattern: '^pi_[A-Za-z0-9]+$' } } }, calls: [[{ id: 'pi_123' }, 'allow'], [{ id: 'ch_123' }, 'deny']] },
-  { name: 'a safe patternProperties key loads and is enforced', schema: { type: 'object', patternProperties: { '^x-': { type: 'string' } } }, calls: [[{ 'x-a': 'ok' }, 'allow'], [{ 'x-a': 1 }, 'deny'], [{ y: 1 }, 'allow']] },
-  { name: 'patterns keep the "u" flag: \\p{L} works', schema: { type: 'object', properties: { name: { type: 'string', pattern: '^\\p{L}+$' } } }, calls: [[{ name: 'Åsa' }, 'allow'], [{ name: 'a1' }, 'deny']] },
-  { name: 'a "pattern" inside const is data, not a pattern', schema: { type: 'object', properties: { rule: { const: { pattern: EVIL } } } }, calls: [[{ rule: { pattern: EVIL } }, 'allow'], [{ rule: {} }, 'deny']] },
-  { name: 'a pattern string inside enum is data', schema: { type: 'object', properties: { p: { enum: [EVIL] } } }, calls: [[{ p: EVIL }, 'allow']] },
-  { name: 'a property named "pattern" is not a pattern', schema: { type: 'object', properties: { pattern: { type: 'string' } }, required: ['pattern'] }, calls: [[{ pattern: 'aaaa!' }, 'allow'], [{}, 'deny']] },
+  {
+    name: 'a safe pattern loads and is enforced',
+    schema: { type: 'object', properties: { id: { type: 'string', pattern: '^pi_[A-Za-z0-9]+$' } } },
+    calls: [
+      [{ id: 'pi_123' }, 'allow'],
+      [{ id: 'ch_123' }, 'deny'],
+    ],
+  },
+  {
+    name: 'a safe patternProperties key loads and is enforced',
+    schema: { type: 'object', patternProperties: { '^x-': { type: 'string' } } },
+    calls: [
+      [{ 'x-a': 'ok' }, 'allow'],
+      [{ 'x-a': 1 }, 'deny'],
+      [{ y: 1 }, 'allow'],
+    ],
+  },
+  {
+    name: 'patterns keep the "u" flag: \\p{L} works',
+    schema: { type: 'object', properties: { name: { type: 'string', pattern: '^\\p{L}+$' } } },
+    calls: [
+      [{ name: 'Åsa' }, 'allow'],
+      [{ name: 'a1' }, 'deny'],
+    ],
+  },
+  {
+    name: 'a "pattern" inside const is data, not a pattern',
+    schema: { type: 'object', properties: { rule: { const: { pattern: EVIL } } } },
+    calls: [
+      [{ rule: { pattern: EVIL } }, 'allow'],
+      [{ rule: {} }, 'deny'],
+    ],
+  },
+  {
+    name: 'a pattern string inside enum is data',
+    schema: { type: 'object', properties: { p: { enum: [EVIL] } } },
+    calls: [[{ p: EVIL }, 'allow']],
+  },
+  {
+    name: 'a property named "pattern" is not a pattern',
+    schema: { type: 'object', properties: { pattern: { type: 'string' } }, required: ['pattern'] },
+    calls: [
+      [{ pattern: 'aaaa!' }, 'allow'],
+      [{}, 'deny'],
+    ],
+  },
 ];
 
 for (const c of loads) {

@@ -32,19 +32,39 @@ for (const [key, secret] of keys) {
 
 const values: [string, unknown, unknown][] = [
   ['a bearer credential', { header: 'Bearer eyJhbGciOi.x1.y' }, { header: `Bearer ${REDACTED}` }],
-  ['a header line in a list', { headers: ['Accept: */*', 'Authorization: Bearer abc.def.123', 'Cookie: sid=s3cr3t; theme=dark'] }, { headers: ['Accept: */*', `Authorization: Bearer ${REDACTED}`, `Cookie: ${REDACTED}`] }],
-  ['a credential inside a command line', { command: 'curl -H "Authorization: Basic dXNlcjpwYXNzMTIz" https://x' }, { command: `curl -H "Authorization: Basic ${REDACTED}" https://x` }],
+  [
+    'a header line in a list',
+    { headers: ['Accept: */*', 'Authorization: Bearer abc.def.123', 'Cookie: sid=s3cr3t; theme=dark'] },
+    { headers: ['Accept: */*', `Authorization: Bearer ${REDACTED}`, `Cookie: ${REDACTED}`] },
+  ],
+  [
+    'a credential inside a command line',
+    { command: 'curl -H "Authorization: Basic dXNlcjpwYXNzMTIz" https://x' },
+    { command: `curl -H "Authorization: Basic ${REDACTED}" https://x` },
+  ],
   ['a password in a URL', { dsn: 'postgres://app:pa55word@db:5432/prod' }, { dsn: `postgres://app:${REDACTED}@db:5432/prod` }],
   ['a Slack bot token', { note: 'use xoxb-123-456-abc please' }, { note: `use ${REDACTED} please` }],
   ['a GitHub token', ['ghp_abcdefghijklmnopqrstuvwxyz0123456789'], [REDACTED]],
   ['an AWS access key id', { id: 'AKIAABCDEFGHIJKLMNOP' }, { id: REDACTED }],
   ['an sk- API key', { text: 'key sk-proj-abcdefghijklmnop1234' }, { text: `key ${REDACTED}` }],
-  ['a PEM private key', { pem: '-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----\nrest' }, { pem: `${REDACTED}\nrest` }],
+  [
+    'a PEM private key',
+    { pem: '-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----\nrest' },
+    { pem: `${REDACTED}\nrest` },
+  ],
   ['nested secrets', { a: { b: [{ password: 'x' }] } }, { a: { b: [{ password: REDACTED }] } }],
   ['an object under a secret key', { credentials: { user: 'u', pass: 'p' } }, { credentials: REDACTED }],
   ['empty and null secrets are left as they are', { password: '', token: null }, { password: '', token: null }],
-  ['ordinary text that only looks like it', { text: 'Basic information about the Bearer of bad news' }, { text: 'Basic information about the Bearer of bad news' }],
-  ['ordinary values', { path: '/tmp/a', n: 3, ok: true, list: ['a'], url: 'https://example.com/a:b' }, { path: '/tmp/a', n: 3, ok: true, list: ['a'], url: 'https://example.com/a:b' }],
+  [
+    'ordinary text that only looks like it',
+    { text: 'Basic information about the Bearer of bad news' },
+    { text: 'Basic information about the Bearer of bad news' },
+  ],
+  [
+    'ordinary values',
+    { path: '/tmp/a', n: 3, ok: true, list: ['a'], url: 'https://example.com/a:b' },
+    { path: '/tmp/a', n: 3, ok: true, list: ['a'], url: 'https://example.com/a:b' },
+  ],
 ];
 for (const [name, input, expected] of values) {
   test(`redacts ${name}`, () => assert.deepEqual(redactor.redact(input).value, expected));
@@ -70,6 +90,9 @@ test('configured keys replace the defaults', () => {
 
 test('a text hider hides in a reason the values redacted from the arguments, and credentials of known shapes', () => {
   const hide = redactor.textHider({ api_key: 'sk_live_abcdef123456', path: '/tmp/x', nested: { password: 'hunter22' } });
-  assert.equal(hide('args.api_key is "sk_live_abcdef123456" and password hunter22 on /tmp/x'), `args.api_key is "${REDACTED}" and password ${REDACTED} on /tmp/x`);
+  assert.equal(
+    hide('args.api_key is "sk_live_abcdef123456" and password hunter22 on /tmp/x'),
+    `args.api_key is "${REDACTED}" and password ${REDACTED} on /tmp/x`,
+  );
   assert.equal(hide('upstream said: Authorization: Bearer abc.def.ghi'), `upstream said: Authorization: Bearer ${REDACTED}`);
 });

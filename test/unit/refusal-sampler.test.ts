@@ -6,7 +6,11 @@ import { RefusalSampler } from '../../src/audit/index.js';
 function sampler(windowMs: number) {
   let now = 1_000_000;
   const summaries: string[] = [];
-  const s = new RefusalSampler({ windowMs, now: () => now, summarize: (kind, count, from, to) => summaries.push(`${kind} ${count} ${from - 1_000_000}..${to - 1_000_000}`) });
+  const s = new RefusalSampler({
+    windowMs,
+    now: () => now,
+    summarize: (kind, count, from, to) => summaries.push(`${kind} ${count} ${from - 1_000_000}..${to - 1_000_000}`),
+  });
   return { s, summaries, at: (ms: number) => (now = 1_000_000 + ms) };
 }
 

@@ -9,34 +9,61 @@ const cases: { name: string; perGrant: number; total: number; steps: Step[]; cou
     name: 'a grant gets its limit and no more',
     perGrant: 2,
     total: 10,
-    steps: [{ take: 'a', expect: 'ok' }, { take: 'a', expect: 'ok' }, { take: 'a', expect: 'grant' }],
+    steps: [
+      { take: 'a', expect: 'ok' },
+      { take: 'a', expect: 'ok' },
+      { take: 'a', expect: 'grant' },
+    ],
     counts: [['a', 2]],
   },
   {
     name: 'grants are counted apart',
     perGrant: 1,
     total: 10,
-    steps: [{ take: 'a', expect: 'ok' }, { take: 'b', expect: 'ok' }, { take: 'a', expect: 'grant' }, { take: 'b', expect: 'grant' }],
-    counts: [['a', 1], ['b', 1]],
+    steps: [
+      { take: 'a', expect: 'ok' },
+      { take: 'b', expect: 'ok' },
+      { take: 'a', expect: 'grant' },
+      { take: 'b', expect: 'grant' },
+    ],
+    counts: [
+      ['a', 1],
+      ['b', 1],
+    ],
   },
   {
     name: 'without grants every agent is one grant',
     perGrant: 2,
     total: 10,
-    steps: [{ take: undefined, expect: 'ok' }, { take: undefined, expect: 'ok' }, { take: undefined, expect: 'grant' }],
+    steps: [
+      { take: undefined, expect: 'ok' },
+      { take: undefined, expect: 'ok' },
+      { take: undefined, expect: 'grant' },
+    ],
     counts: [[undefined, 2]],
   },
   {
     name: 'the total binds across grants',
     perGrant: 5,
     total: 3,
-    steps: [{ take: 'a', expect: 'ok' }, { take: 'a', expect: 'ok' }, { take: 'b', expect: 'ok' }, { take: 'b', expect: 'total' }, { take: 'c', expect: 'total' }],
+    steps: [
+      { take: 'a', expect: 'ok' },
+      { take: 'a', expect: 'ok' },
+      { take: 'b', expect: 'ok' },
+      { take: 'b', expect: 'total' },
+      { take: 'c', expect: 'total' },
+    ],
   },
   {
-    name: "a grant at its own limit is told about its own limit, even when the total is reached too (its agents can do something about that one)",
+    name: 'a grant at its own limit is told about its own limit, even when the total is reached too (its agents can do something about that one)',
     perGrant: 2,
     total: 2,
-    steps: [{ take: 'a', expect: 'ok' }, { take: 'a', expect: 'ok' }, { take: 'a', expect: 'grant' }, { take: 'b', expect: 'total' }],
+    steps: [
+      { take: 'a', expect: 'ok' },
+      { take: 'a', expect: 'ok' },
+      { take: 'a', expect: 'grant' },
+      { take: 'b', expect: 'total' },
+    ],
   },
   {
     name: 'a released slot can be taken again',
@@ -49,15 +76,31 @@ const cases: { name: string; perGrant: number; total: number; steps: Step[]; cou
     name: 'releasing twice gives back one slot, not two',
     perGrant: 2,
     total: 10,
-    steps: [{ take: 'a', expect: 'ok' }, { take: 'a', expect: 'ok' }, { release: 0 }, { release: 0 }, { take: 'a', expect: 'ok' }, { take: 'a', expect: 'grant' }],
+    steps: [
+      { take: 'a', expect: 'ok' },
+      { take: 'a', expect: 'ok' },
+      { release: 0 },
+      { release: 0 },
+      { take: 'a', expect: 'ok' },
+      { take: 'a', expect: 'grant' },
+    ],
     counts: [['a', 2]],
   },
   {
     name: 'a refused take holds nothing',
     perGrant: 1,
     total: 1,
-    steps: [{ take: 'a', expect: 'ok' }, { take: 'a', expect: 'grant' }, { take: 'b', expect: 'total' }, { release: 0 }, { take: 'b', expect: 'ok' }],
-    counts: [['a', 0], ['b', 1]],
+    steps: [
+      { take: 'a', expect: 'ok' },
+      { take: 'a', expect: 'grant' },
+      { take: 'b', expect: 'total' },
+      { release: 0 },
+      { take: 'b', expect: 'ok' },
+    ],
+    counts: [
+      ['a', 0],
+      ['b', 1],
+    ],
   },
 ];
 
@@ -76,6 +119,9 @@ for (const c of cases) {
       else assert.equal(taken.max, taken.limit === 'grant' ? c.perGrant : c.total);
     }
     if (c.counts) assert.deepEqual(slots.counts(), c.counts);
-    assert.equal(slots.total, slots.counts().reduce((sum, [, n]) => sum + n, 0));
+    assert.equal(
+      slots.total,
+      slots.counts().reduce((sum, [, n]) => sum + n, 0),
+    );
   });
 }

@@ -32,7 +32,10 @@ for (const file of examples) {
 
 test('no example ships a token everyone knows: each grant or admin token is an environment variable without a default, and `npm start` has no admin but the local one', () => {
   for (const file of examples) {
-    const document = parse(readFileSync(join(PROJECT_ROOT, 'examples', file), 'utf8')) as { grants?: { token?: string }[]; admins?: { token?: string }[] };
+    const document = parse(readFileSync(join(PROJECT_ROOT, 'examples', file), 'utf8')) as {
+      grants?: { token?: string }[];
+      admins?: { token?: string }[];
+    };
     for (const entry of [...(document.grants ?? []), ...(document.admins ?? [])]) {
       if (entry.token !== undefined) assert.match(entry.token, /^\$\{[A-Z0-9_]+\}$/, `examples/${file}: ${entry.token}`);
     }
@@ -52,10 +55,17 @@ test('editors validating with the published JSON Schemas accept every shipped fi
   addFormats.default(ajv);
   const check = (schemaFile: string, files: string[]) => {
     const validate = ajv.compile(JSON.parse(readFileSync(join(PROJECT_ROOT, 'schema', schemaFile), 'utf8')) as object);
-    for (const file of files) assert.ok(validate(parse(readFileSync(join(PROJECT_ROOT, file), 'utf8'))), `${file}: ${ajv.errorsText(validate.errors)}`);
+    for (const file of files)
+      assert.ok(validate(parse(readFileSync(join(PROJECT_ROOT, file), 'utf8'))), `${file}: ${ajv.errorsText(validate.errors)}`);
   };
-  check('policy.schema.json', policies.map((f) => join('policies', f)));
-  check('config.schema.json', examples.map((f) => join('examples', f)));
+  check(
+    'policy.schema.json',
+    policies.map((f) => join('policies', f)),
+  );
+  check(
+    'config.schema.json',
+    examples.map((f) => join('examples', f)),
+  );
 });
 
 for (const [name, schema] of Object.entries(jsonSchemas())) {
@@ -85,8 +95,23 @@ function keyPaths(root: object): string[] {
   const paths = new Set<string>();
   const walk = (node: unknown, path: string): void => {
     if (node === null || typeof node !== 'object') return;
-    const schema = node as { $ref?: string; properties?: Record<string, unknown>; additionalProperties?: unknown; items?: unknown; anyOf?: unknown[]; oneOf?: unknown[]; allOf?: unknown[] };
-    if (schema.$ref?.startsWith('#/')) walk(schema.$ref.slice(2).split('/').reduce<unknown>((at, part) => (at as Record<string, unknown> | undefined)?.[part], root), path);
+    const schema = node as {
+      $ref?: string;
+      properties?: Record<string, unknown>;
+      additionalProperties?: unknown;
+      items?: unknown;
+      anyOf?: unknown[];
+      oneOf?: unknown[];
+      allOf?: unknown[];
+    };
+    if (schema.$ref?.startsWith('#/'))
+      walk(
+        schema.$ref
+          .slice(2)
+          .split('/')
+          .reduce<unknown>((at, part) => (at as Record<string, unknown> | undefined)?.[part], root),
+        path,
+      );
     for (const [key, child] of Object.entries(schema.properties ?? {})) {
       const at = path === '' ? key : `${path}.${key}`;
       paths.add(at);
@@ -102,7 +127,8 @@ function keyPaths(root: object): string[] {
 
 test("every error code is listed in docs/http-api.md's error table", () => {
   const table = section(docsPage('http-api.md'), '## Error codes');
-  for (const code of Object.values(ErrorCode)) assert.ok(table.includes(`\`${code}\``), `${code} is missing from docs/http-api.md's "Error codes" table`);
+  for (const code of Object.values(ErrorCode))
+    assert.ok(table.includes(`\`${code}\``), `${code} is missing from docs/http-api.md's "Error codes" table`);
 });
 
 test('every config key is documented in docs/configuration.md, by its full path', () => {
@@ -115,7 +141,9 @@ test('every config key is documented in docs/configuration.md, by its full path'
 
 test('every policy key is named in docs/policy.md', () => {
   const page = docsPage('policy.md');
-  const names = new Set(keyPaths(jsonSchemas()['policy.schema.json'] as object).map((path) => path.split('.').at(-1)?.replace(/\[\]$/, '') ?? path));
+  const names = new Set(
+    keyPaths(jsonSchemas()['policy.schema.json'] as object).map((path) => path.split('.').at(-1)?.replace(/\[\]$/, '') ?? path),
+  );
   const missing = [...names].filter((name) => !page.includes(`\`${name}\``));
   assert.deepEqual(missing, [], `policy keys missing from docs/policy.md: ${missing.join(', ')}`);
 });

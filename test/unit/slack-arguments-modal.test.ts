@@ -38,9 +38,13 @@ function request(overrides: Partial<ApprovalRequest> = {}): ApprovalRequest {
   };
 }
 
-const texts = (view: types.ModalView) => (view.blocks as types.KnownBlock[]).map((b) => (b.type === 'section' && b.text ? b.text.text : ''));
+const texts = (view: types.ModalView) =>
+  (view.blocks as types.KnownBlock[]).map((b) => (b.type === 'section' && b.text ? b.text.text : ''));
 /** The code blocks' contents, without their fences. */
-const codes = (view: types.ModalView) => texts(view).filter((t) => t.startsWith('```\n')).map((t) => t.slice(4, -4));
+const codes = (view: types.ModalView) =>
+  texts(view)
+    .filter((t) => t.startsWith('```\n'))
+    .map((t) => t.slice(4, -4));
 
 /** Asserts that `pieces` are `text` cut apart, with at most a line end dropped at each cut. */
 function assertPiecesOf(text: string, pieces: string[]): void {
@@ -133,7 +137,11 @@ const cases: Case[] = [
       assert.ok(last.includes(`<https://airlock.example.com/api/approvals/${ID}|GET /api/approvals/${ID}> (admin token)`));
       const shown = codes(view).join('').length;
       const missing = Number(/and ([\d,]+) more/.exec(last)?.[1]?.replace(/,/g, ''));
-      assert.equal(shown + missing, fullArgumentsText({ content: 'q'.repeat(1_000_000) }, redactor).code.length, 'what is shown and what is counted add up');
+      assert.equal(
+        shown + missing,
+        fullArgumentsText({ content: 'q'.repeat(1_000_000) }, redactor).code.length,
+        'what is shown and what is counted add up',
+      );
     },
   },
   {
@@ -145,7 +153,10 @@ const cases: Case[] = [
 
 for (const c of cases) {
   test(`arguments modal: ${c.name}`, () => {
-    const view = argumentsModal(request({ arguments: c.args, ...c.overrides }), { redactor, ...(c.publicUrl !== undefined && { publicUrl: c.publicUrl }) });
+    const view = argumentsModal(request({ arguments: c.args, ...c.overrides }), {
+      redactor,
+      ...(c.publicUrl !== undefined && { publicUrl: c.publicUrl }),
+    });
     const all = texts(view).join('\n');
     c.check(view, all);
     assert.equal(view.type, 'modal');
@@ -178,8 +189,15 @@ for (const c of splits) {
     for (const piece of pieces) {
       assert.ok(piece.length <= c.max, `${JSON.stringify(piece)} is longer than ${c.max}`);
       assert.doesNotMatch(piece, /&[a-z]{0,3}$|[\uD800-\uDBFF]$/, `${JSON.stringify(piece)} ends inside an entity or a pair`);
-      assert.doesNotMatch(piece, /(?<!\\)(?:\\\\)*\\(?:u(?:\{[0-9A-F]*|[0-9A-F]{0,3}))?$/, `${JSON.stringify(piece)} ends inside an escape`);
-      assert.ok(!piece.startsWith('\u200b'), `${JSON.stringify(piece)} starts with the zero-width space of a backtick left in the piece before`);
+      assert.doesNotMatch(
+        piece,
+        /(?<!\\)(?:\\\\)*\\(?:u(?:\{[0-9A-F]*|[0-9A-F]{0,3}))?$/,
+        `${JSON.stringify(piece)} ends inside an escape`,
+      );
+      assert.ok(
+        !piece.startsWith('\u200b'),
+        `${JSON.stringify(piece)} starts with the zero-width space of a backtick left in the piece before`,
+      );
     }
   });
 }

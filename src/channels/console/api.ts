@@ -47,14 +47,27 @@ export function consoleApiRoutes(options: ConsoleApiOptions): Router {
 
   router.post('/api/approvals/:id/:verdict', async (req, res) => {
     const verdict = req.params.verdict;
-    if (verdict !== 'approve' && verdict !== 'reject') throw new AirlockError(ErrorCode.BadArguments, `unknown action ${JSON.stringify(verdict)}: use approve or reject`);
+    if (verdict !== 'approve' && verdict !== 'reject')
+      throw new AirlockError(ErrorCode.BadArguments, `unknown action ${JSON.stringify(verdict)}: use approve or reject`);
     const body = parseInput(DecisionBodySchema, req.body ?? {}, 'body');
     const admin = res.locals.admin as string;
     const result = await decideAsAdmin(approvals, audit, { id: req.params.id, verdict, admin, reason: body.reason ?? '' });
     const message = describeDecision(result, verdict);
-    logger.info({ approval_id: req.params.id, request_id: result.record.request.request_id, admin, verdict, outcome: result.outcome, state: result.record.status.state }, message);
+    logger.info(
+      {
+        approval_id: req.params.id,
+        request_id: result.record.request.request_id,
+        admin,
+        verdict,
+        outcome: result.outcome,
+        state: result.record.status.state,
+      },
+      message,
+    );
     if (result.outcome === 'too_late') {
-      return res.status(httpStatus(ErrorCode.ApprovalDecided)).json({ error: { code: ErrorCode.ApprovalDecided, message }, approval: approvalView(result.record) });
+      return res
+        .status(httpStatus(ErrorCode.ApprovalDecided))
+        .json({ error: { code: ErrorCode.ApprovalDecided, message }, approval: approvalView(result.record) });
     }
     return res.json({ outcome: result.outcome, message, approval: approvalView(result.record) });
   });

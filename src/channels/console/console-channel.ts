@@ -19,7 +19,15 @@ export class ConsoleChannel implements Channel {
 
   async post(request: ApprovalRequest): Promise<undefined> {
     this.#logger.info(
-      { approval_id: request.id, request_id: request.request_id, server: request.server, tool: request.tool, grant: request.grant, rule: request.rule, expires_at: new Date(request.expires_at).toISOString() },
+      {
+        approval_id: request.id,
+        request_id: request.request_id,
+        server: request.server,
+        tool: request.tool,
+        grant: request.grant,
+        rule: request.rule,
+        expires_at: new Date(request.expires_at).toISOString(),
+      },
       `approval needed: ${request.server}/${request.tool} (${request.reason}); decide with: airlock approvals show ${request.id}`,
     );
     return undefined;
@@ -27,7 +35,13 @@ export class ConsoleChannel implements Channel {
 
   async update(request: ApprovalRequest, status: ApprovalStatus): Promise<void> {
     this.#logger.info(
-      { approval_id: request.id, request_id: request.request_id, state: status.state, decided_by: status.decided_by, execution: status.execution?.result },
+      {
+        approval_id: request.id,
+        request_id: request.request_id,
+        state: status.state,
+        decided_by: status.decided_by,
+        execution: status.execution?.result,
+      },
       `approval ${request.id} ${status.state}${status.decided_by ? ` by ${status.decided_by}` : ''}${status.execution ? `; the call ran: ${status.execution.result}` : ''}`,
     );
   }

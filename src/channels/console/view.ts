@@ -49,7 +49,8 @@ export function describeEnd(record: ApprovalRecord): string {
 export function describeDecision(result: DecideResult, verdict: 'approve' | 'reject'): string {
   const { record } = result;
   if (result.outcome === 'too_late') return `${record.request.id} was not changed: it was already ${describeEnd(record)}`;
-  if (result.outcome === 'counted') return `${record.request.id}: approval recorded, ${record.status.votes.length} of ${record.status.min_approvals}; more approvers are needed`;
+  if (result.outcome === 'counted')
+    return `${record.request.id}: approval recorded, ${record.status.votes.length} of ${record.status.min_approvals}; more approvers are needed`;
   return `${record.request.id} ${verdict === 'approve' ? 'approved' : 'rejected'}: ${record.request.server}/${record.request.tool} ${verdict === 'approve' ? 'is released' : 'is refused'}`;
 }
 

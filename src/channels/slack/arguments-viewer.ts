@@ -48,7 +48,10 @@ export class SlackArgumentsViewer {
       await this.#options.client.views.open({ trigger_id: payload.trigger_id, view: argumentsModal(request, this.#options.message) });
       this.#options.logger.info({ approval_id: id, request_id: request.request_id, user }, 'all arguments shown in Slack');
     } catch (err) {
-      this.#options.logger.warn({ approval_id: id, request_id: request.request_id, user, err: describeSlackError(err) }, 'could not open the arguments modal (views.open)');
+      this.#options.logger.warn(
+        { approval_id: id, request_id: request.request_id, user, err: describeSlackError(err) },
+        'could not open the arguments modal (views.open)',
+      );
       await tell(reply.argumentsUnavailable(`Slack would not open them: ${describeSlackError(err)}`));
     }
   }

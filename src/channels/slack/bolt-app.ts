@@ -4,7 +4,16 @@ import type { Logger } from 'pino';
 import { boltLogger } from './bolt-logger.js';
 import type { SlackArgumentsViewer } from './arguments-viewer.js';
 import type { SlackDecisions } from './decisions.js';
-import { APPROVE_ACTION, BlockActionsSchema, InteractionSchema, REASON_VIEW, REJECT_ACTION, SHOW_ARGUMENTS_ACTION, teamOf, ViewSubmissionSchema } from './payloads.js';
+import {
+  APPROVE_ACTION,
+  BlockActionsSchema,
+  InteractionSchema,
+  REASON_VIEW,
+  REJECT_ACTION,
+  SHOW_ARGUMENTS_ACTION,
+  teamOf,
+  ViewSubmissionSchema,
+} from './payloads.js';
 import type { WebClientOptions } from './web-client.js';
 import { errorMessage } from '../../errors.js';
 
@@ -40,7 +49,13 @@ export function createBoltApp(options: BoltAppOptions): App {
   const receiver =
     receiving.mode === 'http'
       ? // processBeforeResponse stays false: Slack gets its 200 at ack(), within its 3 s, and the decision runs on.
-        new ExpressReceiver({ signingSecret: receiving.signingSecret, router: receiving.router, endpoints: '/slack/events', processBeforeResponse: false, logger: log })
+        new ExpressReceiver({
+          signingSecret: receiving.signingSecret,
+          router: receiving.router,
+          endpoints: '/slack/events',
+          processBeforeResponse: false,
+          logger: log,
+        })
       : // Built here rather than by `socketMode: true`, which would not pass the Web API options (slack.api_url) to apps.connections.open.
         new SocketModeReceiver({ appToken: receiving.appToken, logger: log, installerOptions: { clientOptions: options.clientOptions } });
   const app = new App({

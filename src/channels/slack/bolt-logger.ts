@@ -17,7 +17,10 @@ const PINO_LEVEL: Record<LogLevel, 'debug' | 'info' | 'warn' | 'error'> = {
  */
 export function boltLogger(logger: Logger): BoltLogger {
   const child = logger.child({ component: 'slack' });
-  const line = (level: 'debug' | 'warn' | 'error') => (...messages: unknown[]) => child[level](messages.map((m) => (typeof m === 'string' ? m : m instanceof Error ? m.message : JSON.stringify(m))).join(' '));
+  const line =
+    (level: 'debug' | 'warn' | 'error') =>
+    (...messages: unknown[]) =>
+      child[level](messages.map((m) => (typeof m === 'string' ? m : m instanceof Error ? m.message : JSON.stringify(m))).join(' '));
   return {
     debug: line('debug'),
     info: line('debug'),

@@ -68,10 +68,20 @@ export class SlackDecisions {
       return tell(tooLate(record));
     }
     try {
-      await this.#options.client.views.open({ trigger_id: payload.trigger_id, view: rejectModal(record.request, { id, channel: payload.channel.id }) });
+      await this.#options.client.views.open({
+        trigger_id: payload.trigger_id,
+        view: rejectModal(record.request, { id, channel: payload.channel.id }),
+      });
     } catch (err) {
-      this.#options.logger.warn({ approval_id: id, request_id: record.request.request_id, user, err: describeSlackError(err) }, 'could not open the reject modal (views.open)');
-      await this.#ephemeral(payload.channel.id, user, reply.unavailable(`Slack would not open the reason form: ${describeSlackError(err)}`));
+      this.#options.logger.warn(
+        { approval_id: id, request_id: record.request.request_id, user, err: describeSlackError(err) },
+        'could not open the reject modal (views.open)',
+      );
+      await this.#ephemeral(
+        payload.channel.id,
+        user,
+        reply.unavailable(`Slack would not open the reason form: ${describeSlackError(err)}`),
+      );
     }
   }
 
@@ -84,7 +94,10 @@ export class SlackDecisions {
   /** A payload Airlock does not act on (another workspace's, or not one of its own interactions): audited, nothing else. */
   refuseUnknown(body: unknown, reason: string): void {
     const claim = claimOf(body);
-    this.#audit({ reason, text: '', ...(claim.approvalId && { approvalId: claim.approvalId }) }, claim.user === undefined ? undefined : { user: claim.user, name: undefined, person: undefined });
+    this.#audit(
+      { reason, text: '', ...(claim.approvalId && { approvalId: claim.approvalId }) },
+      claim.user === undefined ? undefined : { user: claim.user, name: undefined, person: undefined },
+    );
   }
 
   async #decide(verdict: 'approve' | 'reject', id: string, user: string, channel: string, reason: string): Promise<void> {
@@ -96,13 +109,23 @@ export class SlackDecisions {
     if ('refusal' in allowed) return tell(allowed.refusal);
     let result: DecideResult;
     try {
-      result = await this.#options.approvals.decide(id, { verdict, by: voter.user, ...(voter.name !== undefined && { name: voter.name }), reason, via: 'slack', memberOf: allowed.memberOf });
+      result = await this.#options.approvals.decide(id, {
+        verdict,
+        by: voter.user,
+        ...(voter.name !== undefined && { name: voter.name }),
+        reason,
+        via: 'slack',
+        memberOf: allowed.memberOf,
+      });
     } catch (err) {
       return tell(this.#refusalFor(err, id, record));
     }
     await this.#refresh(result.record);
     if (result.outcome === 'too_late') return tell(tooLate(result.record));
-    this.#options.logger.info({ approval_id: id, request_id: record.request.request_id, user: voter.user, verdict, outcome: result.outcome }, `Slack decision ${result.outcome}`);
+    this.#options.logger.info(
+      { approval_id: id, request_id: record.request.request_id, user: voter.user, verdict, outcome: result.outcome },
+      `Slack decision ${result.outcome}`,
+    );
     if (result.outcome === 'counted') await this.#ephemeral(channel, voter.user, reply.counted(result.record));
   }
 
@@ -125,21 +148,40 @@ export class SlackDecisions {
     if (entitled.ok) return { memberOf: entitled.memberOf };
     switch (entitled.why) {
       case 'console_only':
-        return { refusal: { reason: 'no approvers list applies to this call: only console admins decide it', text: reply.consoleOnly(request), approvalId, detail: entitled.message } };
+        return {
+          refusal: {
+            reason: 'no approvers list applies to this call: only console admins decide it',
+            text: reply.consoleOnly(request),
+            approvalId,
+            detail: entitled.message,
+          },
+        };
       case 'membership_unknown':
-        return { refusal: { reason: `could not read the members of ${entitled.groups.join(', ')} from Slack`, text: reply.membershipUnknown(request, entitled.groups), approvalId } };
+        return {
+          refusal: {
+            reason: `could not read the members of ${entitled.groups.join(', ')} from Slack`,
+            text: reply.membershipUnknown(request, entitled.groups),
+            approvalId,
+          },
+        };
       default:
-        return { refusal: { reason: 'not an approver for this tool', text: reply.notApprover(request), approvalId, detail: entitled.message } };
+        return {
+          refusal: { reason: 'not an approver for this tool', text: reply.notApprover(request), approvalId, detail: entitled.message },
+        };
     }
   }
 
   #refusalFor(err: unknown, id: string, record?: ApprovalRecord): Refusal {
     const code = err instanceof AirlockError ? err.code : undefined;
     const message = errorMessage(err);
-    if (code === ErrorCode.NotApprover && record) return { reason: 'not an approver for this tool', text: reply.notApprover(record.request), approvalId: id, detail: message };
-    if (code === ErrorCode.ApprovalDecided && record) return { reason: 'already approved by this person', text: reply.alreadyVoted(record, message), approvalId: id, detail: message };
-    if (code === ErrorCode.ApprovalNotFound || code === ErrorCode.BadArguments) return { reason: 'unknown approval request', text: reply.notFound(id), approvalId: id, detail: message };
-    if (code !== ErrorCode.RedisUnavailable) this.#options.logger.error({ approval_id: id, request_id: record?.request.request_id, err: message }, 'a Slack decision failed');
+    if (code === ErrorCode.NotApprover && record)
+      return { reason: 'not an approver for this tool', text: reply.notApprover(record.request), approvalId: id, detail: message };
+    if (code === ErrorCode.ApprovalDecided && record)
+      return { reason: 'already approved by this person', text: reply.alreadyVoted(record, message), approvalId: id, detail: message };
+    if (code === ErrorCode.ApprovalNotFound || code === ErrorCode.BadArguments)
+      return { reason: 'unknown approval request', text: reply.notFound(id), approvalId: id, detail: message };
+    if (code !== ErrorCode.RedisUnavailable)
+      this.#options.logger.error({ approval_id: id, request_id: record?.request.request_id, err: message }, 'a Slack decision failed');
     return { reason: 'the decision could not be recorded', text: reply.unavailable(message), approvalId: id, detail: message };
   }
 
@@ -155,7 +197,16 @@ export class SlackDecisions {
       channel: 'slack',
       reason: refusal.reason,
       ...(refusal.approvalId !== undefined && { approval_id: refusal.approvalId }),
-      ...(voter && { approvers: [{ id: voter.user, ...(voter.name !== undefined && { name: voter.name }), ...(voter.person !== undefined && { person: voter.person }), via: 'slack' }] }),
+      ...(voter && {
+        approvers: [
+          {
+            id: voter.user,
+            ...(voter.name !== undefined && { name: voter.name }),
+            ...(voter.person !== undefined && { person: voter.person }),
+            via: 'slack',
+          },
+        ],
+      }),
       ...(refusal.detail !== undefined && { detail: refusal.detail }),
     });
   }
@@ -169,10 +220,22 @@ export class SlackDecisions {
   }
 
   async #refresh(record: ApprovalRecord): Promise<void> {
-    await this.#options.refresh(record).catch((err: unknown) => this.#options.logger.warn({ approval_id: record.request.id, request_id: record.request.request_id, err: describeSlackError(err) }, 'could not update the approval message'));
+    await this.#options
+      .refresh(record)
+      .catch((err: unknown) =>
+        this.#options.logger.warn(
+          { approval_id: record.request.id, request_id: record.request.request_id, err: describeSlackError(err) },
+          'could not update the approval message',
+        ),
+      );
   }
 }
 
 function tooLate(record: ApprovalRecord): Refusal {
-  return { reason: `too late: the request was already ${record.status.state}`, text: reply.tooLate(record), approvalId: record.request.id, ...(record.status.decided_by && { detail: `decided by ${record.status.decided_by}` }) };
+  return {
+    reason: `too late: the request was already ${record.status.state}`,
+    text: reply.tooLate(record),
+    approvalId: record.request.id,
+    ...(record.status.decided_by && { detail: `decided by ${record.status.decided_by}` }),
+  };
 }

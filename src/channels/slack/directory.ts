@@ -39,7 +39,10 @@ export class SlackDirectory {
     try {
       const answer = await this.#client.users.info({ user });
       const profile = answer.user?.profile;
-      const name = [profile?.display_name, profile?.real_name, answer.user?.real_name, answer.user?.name].find((n) => typeof n === 'string' && n.trim() !== '') ?? null;
+      const name =
+        [profile?.display_name, profile?.real_name, answer.user?.real_name, answer.user?.name].find(
+          (n) => typeof n === 'string' && n.trim() !== '',
+        ) ?? null;
       this.#names.set(user, name);
       return name ?? undefined;
     } catch (err) {
@@ -67,7 +70,10 @@ export class SlackDirectory {
       this.#members.set(group, members);
       return members;
     } catch (err) {
-      this.#logger.warn({ usergroup: group, err: describeSlackError(err) }, 'could not read the members of a Slack user group (usergroups.users.list)');
+      this.#logger.warn(
+        { usergroup: group, err: describeSlackError(err) },
+        'could not read the members of a Slack user group (usergroups.users.list)',
+      );
       return undefined;
     }
   }

@@ -13,12 +13,18 @@ export type SlackEntitlement =
  * Slack knows their members, and only when the user is not entitled
  * without them.
  */
-export async function slackEntitlement(approvals: Approvals, directory: SlackDirectory, request: ApprovalRequest, user: string): Promise<SlackEntitlement> {
+export async function slackEntitlement(
+  approvals: Approvals,
+  directory: SlackDirectory,
+  request: ApprovalRequest,
+  user: string,
+): Promise<SlackEntitlement> {
   const direct = approvals.entitlement(request, { via: 'slack', id: user });
   if (direct.ok) return { ok: true, memberOf: [] };
   if (direct.why === 'console_only') return { ok: false, why: 'console_only', message: direct.message };
   const membership = await directory.membership(user, request.approvers);
-  if (membership.memberOf.length > 0 && approvals.entitlement(request, { via: 'slack', id: user, memberOf: membership.memberOf }).ok) return { ok: true, memberOf: membership.memberOf };
+  if (membership.memberOf.length > 0 && approvals.entitlement(request, { via: 'slack', id: user, memberOf: membership.memberOf }).ok)
+    return { ok: true, memberOf: membership.memberOf };
   if (membership.unknown.length > 0) return { ok: false, why: 'membership_unknown', groups: membership.unknown };
   return { ok: false, why: 'not_approver', message: direct.message };
 }

@@ -56,13 +56,34 @@ export function approvalMessage(request: ApprovalRequest, status: MessageState, 
   const risk = riskOf(request);
   const headline = `${HEADLINE[status.state]}: ${call}`;
   const blocks: KnownBlock[] = [
-    { type: 'header', text: { type: 'plain_text', text: cutPlain(escapeInvisible(`${headline}${risk ? ` (${risk})` : ''}`), SLACK_LIMITS.header), emoji: false } },
+    {
+      type: 'header',
+      text: {
+        type: 'plain_text',
+        text: cutPlain(escapeInvisible(`${headline}${risk ? ` (${risk})` : ''}`), SLACK_LIMITS.header),
+        emoji: false,
+      },
+    },
     ...invisibleWarning(fieldsWithInvisible(request)),
     markdown(`*Why:* ${escapeText(reason)}`),
-    { type: 'section', fields: detailFields(request, status, risk).map((text) => ({ type: 'mrkdwn', text: cutEscaped(text, SLACK_LIMITS.field) })) },
+    {
+      type: 'section',
+      fields: detailFields(request, status, risk).map((text) => ({ type: 'mrkdwn', text: cutEscaped(text, SLACK_LIMITS.field) })),
+    },
     ...argumentsBlocks(request, options),
     ...(status.state === 'pending' ? [decisionButtons(request.id)] : outcomeBlocks(status, hide)),
-    { type: 'context', elements: [{ type: 'mrkdwn', text: cutEscaped(`approval ${inlineCode(request.id)} · arguments digest ${inlineCode(shortDigest(request.digest))} · rule ${inlineCode(request.rule)}`, SLACK_LIMITS.section) }] },
+    {
+      type: 'context',
+      elements: [
+        {
+          type: 'mrkdwn',
+          text: cutEscaped(
+            `approval ${inlineCode(request.id)} · arguments digest ${inlineCode(shortDigest(request.digest))} · rule ${inlineCode(request.rule)}`,
+            SLACK_LIMITS.section,
+          ),
+        },
+      ],
+    },
   ];
   return { text: cutEscaped(`${escapeText(headline)} — ${escapeText(reason)}`, SLACK_LIMITS.section), blocks };
 }
@@ -80,7 +101,11 @@ const FIELD_NAMES: Record<UntrustedField, string> = {
 /** Said before anything else: a reviewer who skims still learns that what they read is not all there is to see. */
 function invisibleWarning(fields: UntrustedField[]): KnownBlock[] {
   if (fields.length === 0) return [];
-  return [markdown(`:warning: *${INVISIBLE_NOTE}* (in ${fields.map((f) => FIELD_NAMES[f]).join(', ')}). Such characters can hide text or make it read in another order.`)];
+  return [
+    markdown(
+      `:warning: *${INVISIBLE_NOTE}* (in ${fields.map((f) => FIELD_NAMES[f]).join(', ')}). Such characters can hide text or make it read in another order.`,
+    ),
+  ];
 }
 
 /** The start of the arguments digest (HMAC-SHA256 of the full arguments), as the message and the modal show it. */
@@ -104,7 +129,11 @@ function detailFields(request: ApprovalRequest, status: MessageState, risk: stri
   if (risk) fields.push(`*Risk class*\n${risk}`);
   fields.push(status.state === 'pending' ? `*Expires*\n${slackDate(request.expires_at)}` : `*Requested*\n${slackDate(request.created_at)}`);
   // Reviewers still hear of a request no Slack user may decide, and why their click would change nothing.
-  fields.push(request.approvers.length > 0 ? `*Approvers*\n${request.approvers.map(mention).join(', ')}` : '*Approvers*\nconsole admins only (no approvers list applies; see `approvals.approvers`)');
+  fields.push(
+    request.approvers.length > 0
+      ? `*Approvers*\n${request.approvers.map(mention).join(', ')}`
+      : '*Approvers*\nconsole admins only (no approvers list applies; see `approvals.approvers`)',
+  );
   if (request.min_approvals > 1) fields.push(`*Approvals*\n${progress(status)}`);
   return fields;
 }
@@ -128,7 +157,10 @@ function argumentsBlocks(request: ApprovalRequest, options: MessageOptions): Kno
   if (cut && link) notes.push(`Whole request: <${link}|GET /api/approvals/${request.id}> (admin token).`);
   const code = markdown(`${ARGUMENTS_OPENING}${shown.code}${ARGUMENTS_CLOSING}`);
   if (cut) return [code, { type: 'section', text: { type: 'mrkdwn', text: notes.join(' ') }, accessory: showArgumentsButton(request.id) }];
-  return [code, ...(notes.length > 0 ? [{ type: 'context' as const, elements: [{ type: 'mrkdwn' as const, text: notes.join(' ') }] }] : [])];
+  return [
+    code,
+    ...(notes.length > 0 ? [{ type: 'context' as const, elements: [{ type: 'mrkdwn' as const, text: notes.join(' ') }] }] : []),
+  ];
 }
 
 /** Beside every cut: the whole arguments, in a modal only the clicking reviewer sees (see SlackArgumentsViewer). */
@@ -161,7 +193,11 @@ function outcomeBlocks(status: MessageState, hide: (text: string) => string): Kn
       return [markdown(lines.join('\n'))];
     }
     case 'rejected':
-      return [markdown(`*Rejected* by ${deciders(status, 'reject')}${when}\n${reason === '' ? '_no reason given_' : `> ${reason.replace(/\n/g, '\n> ')}`}`)];
+      return [
+        markdown(
+          `*Rejected* by ${deciders(status, 'reject')}${when}\n${reason === '' ? '_no reason given_' : `> ${reason.replace(/\n/g, '\n> ')}`}`,
+        ),
+      ];
     case 'expired':
       return [markdown(`*Expired*${when}: ${reason === '' ? 'nobody decided in time' : reason}. The call was not sent.`)];
     default:

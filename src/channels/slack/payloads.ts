@@ -15,7 +15,10 @@ export const REASON_INPUT = 'reason';
 
 const userId = z.string().regex(/^[UW][A-Z0-9]{2,}$/, 'expected a Slack user id');
 const approvalId = z.string().refine(isApprovalId, 'expected an approval id');
-const team = z.object({ id: z.string().min(1) }).nullable().optional();
+const team = z
+  .object({ id: z.string().min(1) })
+  .nullable()
+  .optional();
 
 /**
  * A click on Approve, Reject or Show all arguments, as Slack posts it (only

@@ -29,7 +29,11 @@ export const reply = {
     const { status } = record;
     const when = status.decided_at === undefined ? '' : ` ${slackDate(status.decided_at)}`;
     const first = status.votes.find((v) => v.verdict === (status.state === 'rejected' ? 'reject' : 'approve'));
-    const by = first ? ` by ${mention(first.by)}${first.via === 'slack' ? '' : ` (${escapeText(first.via)})`}` : status.decided_by ? ` by ${escapeText(status.decided_by)}` : '';
+    const by = first
+      ? ` by ${mention(first.by)}${first.via === 'slack' ? '' : ` (${escapeText(first.via)})`}`
+      : status.decided_by
+        ? ` by ${escapeText(status.decided_by)}`
+        : '';
     const why = status.reason && (status.state === 'expired' || status.state === 'withdrawn') ? `: ${escapeText(status.reason)}` : '';
     return `Too late: ${callOf(record.request)} was already ${status.state}${by}${when}${why}. Your click changed nothing.`;
   },
@@ -93,7 +97,10 @@ export function rejectModal(request: ApprovalRequest, metadata: ModalMetadata): 
     submit: { type: 'plain_text', text: 'Reject' },
     close: { type: 'plain_text', text: 'Cancel' },
     blocks: [
-      { type: 'section', text: { type: 'mrkdwn', text: `Reject ${callOf(request)}? The agent is told who rejected it and the reason below.` } },
+      {
+        type: 'section',
+        text: { type: 'mrkdwn', text: `Reject ${callOf(request)}? The agent is told who rejected it and the reason below.` },
+      },
       {
         type: 'input',
         block_id: REASON_BLOCK,

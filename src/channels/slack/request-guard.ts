@@ -53,12 +53,24 @@ const UNAUTHENTICATED: Record<Unauthenticated, string> = {
 export function checkSlackRequest(signingSecret: string, headers: Request['headers'], body: string, nowMs: number): RequestCheck {
   const signature = headers['x-slack-signature'];
   const timestamp = headers['x-slack-request-timestamp'];
-  if (typeof signature !== 'string' || typeof timestamp !== 'string') return { ok: false, kind: 'unsigned', reason: 'the request is not signed (no X-Slack-Signature or X-Slack-Request-Timestamp)' };
-  if (!/^\d{1,12}$/.test(timestamp)) return { ok: false, kind: 'bad_timestamp', reason: 'X-Slack-Request-Timestamp is not a number of seconds' };
+  if (typeof signature !== 'string' || typeof timestamp !== 'string')
+    return { ok: false, kind: 'unsigned', reason: 'the request is not signed (no X-Slack-Signature or X-Slack-Request-Timestamp)' };
+  if (!/^\d{1,12}$/.test(timestamp))
+    return { ok: false, kind: 'bad_timestamp', reason: 'X-Slack-Request-Timestamp is not a number of seconds' };
   const skew = Math.abs(nowMs / 1000 - Number(timestamp));
-  if (skew > MAX_SKEW_S) return { ok: false, kind: 'stale', reason: `the request was signed ${Math.round(skew)} s away from now; more than ${MAX_SKEW_S} s is refused as stale` };
+  if (skew > MAX_SKEW_S)
+    return {
+      ok: false,
+      kind: 'stale',
+      reason: `the request was signed ${Math.round(skew)} s away from now; more than ${MAX_SKEW_S} s is refused as stale`,
+    };
   try {
-    verifySlackRequest({ signingSecret, body, headers: { 'x-slack-signature': signature, 'x-slack-request-timestamp': Number(timestamp) }, nowMilliseconds: nowMs });
+    verifySlackRequest({
+      signingSecret,
+      body,
+      headers: { 'x-slack-signature': signature, 'x-slack-request-timestamp': Number(timestamp) },
+      nowMilliseconds: nowMs,
+    });
   } catch (err) {
     return { ok: false, kind: 'bad_signature', reason: `bad signature (${errorMessage(err)})` };
   }
@@ -66,7 +78,10 @@ export function checkSlackRequest(signingSecret: string, headers: Request['heade
 }
 
 /** The payload as Bolt will read it: form-encoded with a JSON `payload` field (interactivity), or JSON. */
-export function parseSlackBody(body: string, contentType: string | undefined): { ok: true; value: unknown } | { ok: false; reason: string } {
+export function parseSlackBody(
+  body: string,
+  contentType: string | undefined,
+): { ok: true; value: unknown } | { ok: false; reason: string } {
   let value: unknown;
   try {
     if (contentType === 'application/x-www-form-urlencoded') {
@@ -79,7 +94,11 @@ export function parseSlackBody(body: string, contentType: string | undefined): {
     return { ok: false, reason: `the payload is not JSON (${errorMessage(err)})` };
   }
   // Every Slack payload is an object; Bolt throws (HTTP 500) on null, a number or an array.
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) return { ok: false, reason: `the payload is ${value === null ? 'null' : Array.isArray(value) ? 'an array' : `a ${typeof value}`}, not a JSON object` };
+  if (value === null || typeof value !== 'object' || Array.isArray(value))
+    return {
+      ok: false,
+      reason: `the payload is ${value === null ? 'null' : Array.isArray(value) ? 'an array' : `a ${typeof value}`}, not a JSON object`,
+    };
   return { ok: true, value };
 }
 
@@ -114,7 +133,14 @@ export function slackRequestGuard(options: RequestGuardOptions): { handlers: Req
     res.status(401).send();
   };
   /** Answers `status`, counts the refusal by `why`, logs and audits it in full. */
-  const refuse = (req: Request, res: Response, status: number, why: RefusalReason, reason: string, claim: { user?: string; approvalId?: string } = {}) => {
+  const refuse = (
+    req: Request,
+    res: Response,
+    status: number,
+    why: RefusalReason,
+    reason: string,
+    claim: { user?: string; approvalId?: string } = {},
+  ) => {
     options.onRefused?.(why);
     const digest = createHash('sha256').update(rawBodyOf(req)).digest('hex');
     logger.warn({ status, reason, approval_id: claim.approvalId, user: claim.user, body_sha256: digest }, 'Slack request refused');
@@ -139,7 +165,11 @@ export function slackRequestGuard(options: RequestGuardOptions): { handlers: Req
     const ttlMs = Number(check.timestamp) * 1000 + MAX_SKEW_S * 1000 + SEEN_MARGIN_MS - options.now();
     let first: string | null;
     try {
-      first = await withDeadline(options.redis.set(options.keys.seen(check.timestamp, body), '1', 'PX', Math.max(1, Math.ceil(ttlMs)), 'NX'), options.redisTimeoutMs, 'slack replay check');
+      first = await withDeadline(
+        options.redis.set(options.keys.seen(check.timestamp, body), '1', 'PX', Math.max(1, Math.ceil(ttlMs)), 'NX'),
+        options.redisTimeoutMs,
+        'slack replay check',
+      );
     } catch (err) {
       // Without the replay record a replay could not be told apart: refuse rather than risk it.
       return refuse(req, res, 503, 'replay_check_unavailable', `the replay check could not reach Redis (${errorMessage(err)})`, claim);

@@ -66,7 +66,10 @@ export class SlackChannel implements Channel {
     this.#options = options;
     this.#client = client;
     this.#router = router;
-    this.#message = { redactor: new Redactor(options.redactKeys), ...(options.publicUrl !== undefined && { publicUrl: options.publicUrl }) };
+    this.#message = {
+      redactor: new Redactor(options.redactKeys),
+      ...(options.publicUrl !== undefined && { publicUrl: options.publicUrl }),
+    };
   }
 
   /**
@@ -86,8 +89,16 @@ export class SlackChannel implements Channel {
     try {
       await channel.#whoAmI();
     } catch (err) {
-      if (isPlatformError(err) || socket) throw new AirlockError(ErrorCode.SlackUnavailable, `slack.bot_token: auth.test failed: ${describeSlackError(err)}; check the token and slack.api_url`, { cause: err });
-      logger.warn({ err: describeSlackError(err) }, 'Slack cannot be reached to check the bot token (auth.test); approval requests fail [UNAVAILABLE] until it can');
+      if (isPlatformError(err) || socket)
+        throw new AirlockError(
+          ErrorCode.SlackUnavailable,
+          `slack.bot_token: auth.test failed: ${describeSlackError(err)}; check the token and slack.api_url`,
+          { cause: err },
+        );
+      logger.warn(
+        { err: describeSlackError(err) },
+        'Slack cannot be reached to check the bot token (auth.test); approval requests fail [UNAVAILABLE] until it can',
+      );
     }
     const directory = new SlackDirectory(client, logger, options.now);
     const viewer = new SlackArgumentsViewer({ approvals: options.approvals, directory, client, logger, message: channel.#message });
@@ -101,14 +112,36 @@ export class SlackChannel implements Channel {
     });
     if (router) {
       const keys = slackKeys(options.prefix);
-      const guard = slackRequestGuard({ signingSecret: slack.signing_secret, redis: options.redis, keys, redisTimeoutMs: options.redisTimeoutMs, audit: options.audit, logger, now: options.now ?? Date.now, ...(options.onRequestRefused && { onRefused: options.onRequestRefused }) });
+      const guard = slackRequestGuard({
+        signingSecret: slack.signing_secret,
+        redis: options.redis,
+        keys,
+        redisTimeoutMs: options.redisTimeoutMs,
+        audit: options.audit,
+        logger,
+        now: options.now ?? Date.now,
+        ...(options.onRequestRefused && { onRefused: options.onRequestRefused }),
+      });
       router.post('/slack/events', ...guard.handlers);
       channel.#flushRefusals = guard.flush;
     }
-    const receiving = router ? { mode: 'http' as const, signingSecret: slack.signing_secret, router } : { mode: 'socket' as const, appToken: slack.app_token ?? '' };
-    channel.#app = createBoltApp({ receiving, botToken: slack.bot_token, clientOptions, identity: () => channel.#whoAmI(), decisions, viewer, logger });
+    const receiving = router
+      ? { mode: 'http' as const, signingSecret: slack.signing_secret, router }
+      : { mode: 'socket' as const, appToken: slack.app_token ?? '' };
+    channel.#app = createBoltApp({
+      receiving,
+      botToken: slack.bot_token,
+      clientOptions,
+      identity: () => channel.#whoAmI(),
+      decisions,
+      viewer,
+      logger,
+    });
     if (socket) await channel.#startSocket(channel.#app);
-    logger.info({ mode: socket ? 'socket' : 'http', channel: slack.channel, api_url: slack.api_url }, socket ? 'Slack approvals: connected in Socket Mode' : 'Slack approvals: receiving clicks at /slack/events');
+    logger.info(
+      { mode: socket ? 'socket' : 'http', channel: slack.channel, api_url: slack.api_url },
+      socket ? 'Slack approvals: connected in Socket Mode' : 'Slack approvals: receiving clicks at /slack/events',
+    );
     return channel;
   }
 
@@ -132,10 +165,15 @@ export class SlackChannel implements Channel {
     const message = approvalMessage(request, { state: 'pending', votes: [], min_approvals: request.min_approvals }, this.#message);
     try {
       const answer = await this.#client.chat.postMessage({ channel, ...message, unfurl_links: false, unfurl_media: false });
-      if (answer.channel === undefined || answer.ts === undefined) throw new Error('chat.postMessage answered without the message channel and ts');
+      if (answer.channel === undefined || answer.ts === undefined)
+        throw new Error('chat.postMessage answered without the message channel and ts');
       return formatMessageRef(answer.channel, answer.ts);
     } catch (err) {
-      throw new AirlockError(ErrorCode.SlackUnavailable, `Slack did not take the message for channel ${channel}: ${describeSlackError(err)}`, { cause: err });
+      throw new AirlockError(
+        ErrorCode.SlackUnavailable,
+        `Slack did not take the message for channel ${channel}: ${describeSlackError(err)}`,
+        { cause: err },
+      );
     }
   }
 
@@ -152,7 +190,10 @@ export class SlackChannel implements Channel {
       const current = await this.#current(request.id, status);
       const ref = messageRefOf(current);
       if (ref === undefined) {
-        this.#options.logger.debug({ approval_id: request.id, request_id: request.request_id }, 'no Slack message to update (it was never posted)');
+        this.#options.logger.debug(
+          { approval_id: request.id, request_id: request.request_id },
+          'no Slack message to update (it was never posted)',
+        );
         return;
       }
       const message = approvalMessage(request, current, this.#message);
@@ -203,7 +244,9 @@ export class SlackChannel implements Channel {
       await Promise.race([app.start(), deadline]);
     } catch (err) {
       await app.stop().catch(() => undefined);
-      throw new AirlockError(ErrorCode.SlackUnavailable, `slack.app_token: Socket Mode could not connect: ${describeSlackError(err)}`, { cause: err });
+      throw new AirlockError(ErrorCode.SlackUnavailable, `slack.app_token: Socket Mode could not connect: ${describeSlackError(err)}`, {
+        cause: err,
+      });
     } finally {
       clearTimeout(timer);
     }

@@ -29,6 +29,10 @@ export const slackChannel: ChannelKind = {
 
 /** `loadConfig` refuses slack without a slack section already; this says it again of a config made some other way. */
 function settingsOf(config: LoadedConfig): SlackSettings {
-  if (config.slack === undefined) throw new AirlockError(ErrorCode.ConfigInvalid, `${config.file}: approvals.channels lists slack but there is no slack section: add one, or use "console"`);
+  if (config.slack === undefined)
+    throw new AirlockError(
+      ErrorCode.ConfigInvalid,
+      `${config.file}: approvals.channels lists slack but there is no slack section: add one, or use "console"`,
+    );
   return config.slack;
 }
