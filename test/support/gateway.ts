@@ -16,6 +16,9 @@ import { AIRLOCK_BIN } from './run-cli.js';
  */
 export const TEST_REDIS_TIMEOUT = '5s';
 
+/** Only keeps a test from hanging on a gateway that never starts: with two suites at once on 2 cores, a start has taken over 20 s. */
+const START_DEADLINE_MS = 60_000;
+
 export interface RunningGateway {
   /** `http://127.0.0.1:PORT` */
   url: string;
@@ -74,8 +77,8 @@ export async function startGateway(options: {
     const timer = setTimeout(() => {
       // Left running, a gateway that was only slow keeps the test process (and its stdout pipe) alive, and the suite hangs.
       child.kill('SIGKILL');
-      reject(new Error(`airlock did not start within 20 s\n${stderr}\n${JSON.stringify(logs)}`));
-    }, 20_000);
+      reject(new Error(`airlock did not start within ${START_DEADLINE_MS / 1000} s\n${stderr}\n${JSON.stringify(logs)}`));
+    }, START_DEADLINE_MS);
     child.stdout.on('data', (chunk: Buffer) => {
       buffer += chunk.toString();
       const lines = buffer.split('\n');
