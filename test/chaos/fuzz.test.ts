@@ -505,7 +505,17 @@ function bodyOf(input: HttpInput): string | Buffer<ArrayBuffer> {
   return typeof body === 'string' || body === undefined ? (body ?? '') : Buffer.from(body);
 }
 
+/**
+ * A reset on a kept-alive socket is retried once on a new one: when this process stalls past the keep-alive hint
+ * (generating the next input on a loaded machine), fetch reuses a socket the gateway already closed, which says
+ * nothing about the gateway. A gateway that resets the request itself resets the retry too, and is reported.
+ */
 async function send(input: HttpInput): Promise<Answer> {
+  const first = await sendOnce(input);
+  return 'error' in first && /\((ECONNRESET|UND_ERR_SOCKET)\)$/.test(first.error) ? sendOnce(input) : first;
+}
+
+async function sendOnce(input: HttpInput): Promise<Answer> {
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(), 20_000);
   try {
