@@ -438,7 +438,8 @@ function policyFacts(decision: Decision): StepFacts {
   return { decision: decision.action, rule: decision.rule, reason: decision.reason };
 }
 
-function decided(status: ApprovalStatus): StepFacts {
+/** Who decided a request, and their reason: the audit facts of every event that ends or releases it. */
+export function decided(status: ApprovalStatus): StepFacts {
   return { approvers: approversOf(status), ...(status.reason !== undefined && { reason: status.reason }) };
 }
 

@@ -1,18 +1,11 @@
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import {
-  approverList,
-  approversOf,
-  type Approvals,
-  type ApprovalRequest,
-  type ApprovalStatus,
-  type Execution,
-} from '../approvals/index.js';
+import { approverList, type Approvals, type ApprovalRequest, type ApprovalStatus, type Execution } from '../approvals/index.js';
 import type { ApprovalChannel } from '../channels/index.js';
 import { AirlockError, ErrorCode, errorMessage } from '../errors.js';
 import type { CallTrace } from '../metrics/index.js';
 import type { Decision } from '../policy/index.js';
 import type { CallAudit } from './call-audit.js';
-import { notRecorded, type CallEnd, type HeldFacts } from './call-ends.js';
+import { decided, notRecorded, type CallEnd, type HeldFacts } from './call-ends.js';
 import type { CallLog } from './call-log.js';
 import type { Progress } from './progress.js';
 
@@ -171,11 +164,7 @@ export async function holdForApproval(
   };
   // Fail closed: a call is not released unless its approval is on record.
   try {
-    await haudit.commit('approved', {
-      approvers: approversOf(status),
-      ...(status.reason !== undefined && { reason: status.reason }),
-      args,
-    });
+    await haudit.commit('approved', { ...decided(status), args });
   } catch (err) {
     const error = errorMessage(err);
     return notSent(notRecorded(error), { kind: 'approval_unrecorded', decision, held, status, error });
