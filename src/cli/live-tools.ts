@@ -5,27 +5,38 @@ import { AirlockError, ErrorCode } from '../errors.js';
 import { Upstream } from '../proxy/index.js';
 import { serverNamed } from './lookup.js';
 
+/** The last lines a server wrote on stderr are shown with a failure: they usually say why. */
+const STDERR_LINES = 3;
+
 /**
  * The live tool list of a configured server, read by starting it (or
  * connecting to it) the way the gateway does, then closing it again.
  */
 export async function liveTools(config: LoadedConfig, name: string): Promise<Tool[]> {
-  const upstream = new Upstream({
-    name,
-    server: serverNamed(config, name),
-    logger: pino({ level: 'silent' }),
-    onNotification: () => undefined,
-  });
+  const stderr: string[] = [];
+  // Upstream logs each stderr line of a stdio server as `{ stderr }`; nothing else it logs is shown.
+  const logger = pino({ level: 'info' }, { write: (line: string) => keepStderr(line, stderr) });
+  const upstream = new Upstream({ name, server: serverNamed(config, name), logger, onNotification: () => undefined });
   try {
     await upstream.start();
+    // Lines written just before a server exits are read after its exit is seen.
+    await new Promise((resolve) => setImmediate(resolve));
     if (upstream.status !== 'connected') {
+      const said = stderr.length === 0 ? '' : `; its stderr ended: ${stderr.map((line) => JSON.stringify(line)).join(' / ')}`;
       throw new AirlockError(
         ErrorCode.UpstreamUnavailable,
-        `server ${name} did not answer tools/list: ${upstream.lastError ?? upstream.status}`,
+        `server ${name} did not answer tools/list: ${upstream.lastError ?? upstream.status}${said} (airlock doctor checks every server and says more)`,
       );
     }
     return [...upstream.tools];
   } finally {
     await upstream.close();
   }
+}
+
+function keepStderr(line: string, kept: string[]): void {
+  const entry = JSON.parse(line) as { stderr?: unknown };
+  if (typeof entry.stderr !== 'string' || entry.stderr.trim() === '') return;
+  kept.push(entry.stderr.trim().slice(0, 200));
+  if (kept.length > STDERR_LINES) kept.shift();
 }

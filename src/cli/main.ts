@@ -9,7 +9,8 @@ import { policyCheck } from './policy-check.js';
 import { policyExplain, type ExplainOptions } from './policy-explain.js';
 import { start } from './start.js';
 import { stdio } from './stdio.js';
-import { acceptTools, policyInit, tools, type ToolsOptions } from './tools.js';
+import { policyInit, type PolicyInitOptions } from './policy-init.js';
+import { acceptTools, tools, type ToolsOptions } from './tools.js';
 import { VERSION } from '../version.js';
 
 type ExplainCliOptions = ExplainOptions & { resource?: string; prompt?: string };
@@ -84,9 +85,11 @@ export function buildProgram(io: Io, result: { exitCode: number }): Command {
     .command('init')
     .description("write a starter policy from the server's live tool list and risk classes")
     .argument('<server>', 'a server name from the config')
-    .option('-o, --output <file>', 'write it here (never over an existing file) instead of printing it')
+    .option('-o, --output <file>', 'write it to this file instead of printing it (an existing file only with --force)')
+    .option('--force', 'replace the -o file if it exists (never through a symbolic link)')
     .option('-c, --config <file>', 'config file (default ./airlock.yaml, else examples/airlock.yaml)')
-    .action(async (server: string, opts: { config?: string; output?: string }) => {
+    .action(async (server: string, opts: PolicyInitOptions, command: Command) => {
+      if (opts.force && opts.output === undefined) command.error('error: --force replaces the -o FILE; without -o nothing is written');
       result.exitCode = await policyInit(io, server, opts);
     });
 

@@ -14,6 +14,11 @@ export function displayPath(io: Io, file: string): string {
   return rel === '' || rel.startsWith('..') ? file : rel;
 }
 
+/** `text` as one shell word, so a command shown to be pasted works whatever a path holds. */
+export function shellWord(text: string): string {
+  return /^[\w@%+=:,./-]+$/.test(text) ? text : `'${text.replace(/'/g, `'\\''`)}'`;
+}
+
 /** Aligned `label: value` lines. */
 export function table(rows: [string, string][]): string {
   const width = Math.max(...rows.map(([label]) => label.length)) + 1;

@@ -1,17 +1,15 @@
-import { existsSync, writeFileSync } from 'node:fs';
-import { resolve } from 'node:path';
 import type { Tool } from '@modelcontextprotocol/sdk/types.js';
 import type { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { durationMs, findConfigFile, loadConfig, suggest, type LoadedConfig } from '../config/index.js';
 import { AirlockError, ErrorCode, errorMessage } from '../errors.js';
 import { deploymentDigest, openAuditTrail } from '../gateway/index.js';
-import { starterPolicy, toolDigest, ToolPins, toolRows, type ToolRow } from '../inventory/index.js';
+import { toolDigest, ToolPins, toolRows, type ToolRow } from '../inventory/index.js';
 import { loadPolicyFile } from '../policy/index.js';
 import { adminNamed, givenAdminToken, openCliRedis } from './console-access.js';
 import { liveTools } from './live-tools.js';
 import { grantNamed, serverNamed } from './lookup.js';
-import { displayPath, ExitCode, type Io } from './output.js';
+import { ExitCode, type Io } from './output.js';
 
 export interface ToolsOptions {
   config?: string;
@@ -115,26 +113,6 @@ async function currentTools(config: LoadedConfig, server: string, pins: ToolPins
   const served = await pins?.served(server).catch(() => undefined);
   if (served) return { tools: served.tools, source: `as the gateway served them at ${new Date(served.served_at).toISOString()}` };
   return { tools: await liveTools(config, server), source: 'as a fresh start of the server lists them' };
-}
-
-/** `airlock policy init SERVER [-o FILE]`: a starter policy from the live tool list and risk classes. */
-export async function policyInit(io: Io, server: string, options: { config?: string; output?: string }): Promise<number> {
-  const config = loadConfig(findConfigFile(io.cwd, options.config), io.env);
-  serverNamed(config, server);
-  const text = starterPolicy(server, await liveTools(config, server));
-  if (options.output === undefined) {
-    io.out(text.trimEnd());
-    return ExitCode.Ok;
-  }
-  const file = resolve(io.cwd, options.output);
-  if (existsSync(file))
-    throw new AirlockError(
-      ErrorCode.BadArguments,
-      `${displayPath(io, file)} exists: remove it or choose another -o FILE (policy init never overwrites a policy)`,
-    );
-  writeFileSync(file, text, { flag: 'wx' });
-  io.out(`wrote ${displayPath(io, file)}; review it, then point servers.${server}.policy at it`);
-  return ExitCode.Ok;
 }
 
 function pinsFor(config: LoadedConfig, redis: Redis): ToolPins {

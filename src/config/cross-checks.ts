@@ -14,11 +14,12 @@ export function tokenSha256(credential: { token?: string; token_sha256?: string 
 }
 
 /**
- * Checks that relate one part of the config to another or to the file
- * system. They read the unvalidated value, guarding each step, so that they
- * run (and report) even when the schema found problems elsewhere.
+ * Checks that relate one part of the config to another (the file system's
+ * part is policyFileProblems). They read the unvalidated value, guarding each
+ * step, so that they run (and report) even when the schema found problems
+ * elsewhere.
  */
-export function crossCheck(source: SourceDocument, value: unknown, dir: string, knownChannels?: readonly string[]): Problem[] {
+export function crossCheck(source: SourceDocument, value: unknown, knownChannels?: readonly string[]): Problem[] {
   if (!isRecord(value)) return [];
   const problems: Problem[] = [];
   const report = (path: readonly PropertyKey[], message: string): void => {
@@ -26,12 +27,6 @@ export function crossCheck(source: SourceDocument, value: unknown, dir: string, 
   };
 
   const servers = isRecord(value.servers) ? value.servers : {};
-  for (const [name, server] of Object.entries(servers)) {
-    if (!isRecord(server) || typeof server.policy !== 'string' || server.policy === '') continue;
-    const missing = policyFileProblem(resolve(dir, server.policy));
-    if (missing) report(['servers', name, 'policy'], missing);
-  }
-
   const digestsOf = { grants: new Map<string, number>(), admins: new Map<string, number>() };
   for (const list of ['grants', 'admins'] as const) {
     const entries = Array.isArray(value[list]) ? (value[list] as unknown[]) : [];
@@ -145,6 +140,16 @@ function checkPeople(value: Record<string, unknown>, report: (path: readonly Pro
       ['approvals', 'approvers', index],
       `${JSON.stringify(entry)} names no admin, person, Slack user (U…, W…) or Slack user group (S…)${suggest(entry, known)}`,
     );
+  });
+}
+
+/** Each server's `policy` that names no file (relative paths against `dir`), checked on the unvalidated value like crossCheck. */
+export function policyFileProblems(source: SourceDocument, value: unknown, dir: string): Problem[] {
+  const servers = isRecord(value) && isRecord(value.servers) ? value.servers : {};
+  return Object.entries(servers).flatMap(([name, server]) => {
+    if (!isRecord(server) || typeof server.policy !== 'string' || server.policy === '') return [];
+    const missing = policyFileProblem(resolve(dir, server.policy));
+    return missing ? [problemAt(source, ['servers', name, 'policy'], missing)] : [];
   });
 }
 

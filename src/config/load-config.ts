@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DocumentError, ErrorCode, type Problem } from '../errors.js';
-import { crossCheck } from './cross-checks.js';
+import { crossCheck, policyFileProblems } from './cross-checks.js';
 import { readSourceFile } from './document.js';
 import { durationMs } from './duration.js';
 import { interpolate } from './interpolate.js';
@@ -38,6 +38,12 @@ const PACKAGE_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export interface LoadOptions {
   /** The channel kinds this process can open (see ChannelRegistry): any other name in `approvals.channel(s)` is a problem. Absent: names are not checked. */
   channels?: readonly string[];
+  /**
+   * Given, a server's policy file that is missing (or is not a file) is handed here, once the rest of the config has
+   * loaded, instead of failing the load: `airlock policy init` reads no policy, and is how a new server gets its first.
+   * Absent, as for the gateway and every other command, it is a problem like any other.
+   */
+  policyFileProblem?: (problem: Problem) => void;
 }
 
 /**
@@ -52,12 +58,15 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env, o
   // A string whose variable is unset stays as written; what the schema or the
   // cross checks say about it would only repeat that one problem.
   const unexpanded = new Set(expanded.problems.map((problem) => problem.path));
+  const policyFiles = policyFileProblems(source, expanded.value, dir);
   const later = [
     ...(parsed.success ? [] : problemsFromIssues(source, ConfigSchema, parsed.error.issues)),
-    ...crossCheck(source, expanded.value, dir, options.channels),
+    ...crossCheck(source, expanded.value, options.channels),
+    ...(options.policyFileProblem ? [] : policyFiles),
   ].filter((problem) => !unexpanded.has(problem.path));
   const problems = [...expanded.problems, ...later];
   if (!parsed.success || problems.length > 0) throw new DocumentError(ErrorCode.ConfigInvalid, inDocumentOrder(problems));
+  policyFiles.forEach((problem) => options.policyFileProblem?.(problem));
   return resolvePaths(parsed.data, resolve(file), dir);
 }
 

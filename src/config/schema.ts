@@ -418,10 +418,13 @@ export const ConfigSchema = z
         level: absentIfEmpty(z.enum(LOG_LEVELS)).meta({
           description: 'Default: info; the environment variable AIRLOCK_LOG_LEVEL wins over it.',
         }),
-        pretty: z.boolean().default(false).meta({
-          description:
-            'Coloured, human-readable lines instead of JSON (for a terminal, not for log shippers); AIRLOCK_LOG_PRETTY=1 or 0 wins over it.',
-        }),
+        pretty: z
+          .union([z.boolean(), z.literal('auto')])
+          .default('auto')
+          .meta({
+            description:
+              'true: lines for a person instead of JSON lines; false: JSON lines; auto (the default): lines for a person when the log goes to a terminal, JSON lines otherwise (a pipe, a file, a log shipper). AIRLOCK_LOG_PRETTY (1, 0 or auto) wins over it.',
+          }),
       })
       .strict()
       .prefault({}),

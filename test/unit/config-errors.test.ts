@@ -86,6 +86,11 @@ const invalid: InvalidCase[] = [
   },
   { name: 'a body limit that is not a size', config: `${FS}listen: { body_limit: lots }\n`, problems: [/^listen\.body_limit: /] },
   {
+    name: 'log.pretty takes true, false or auto, nothing else',
+    config: `${FS}log: { pretty: "yes" }\n`,
+    problems: [/^log\.pretty: .*"yes".*\(line 5\)$/],
+  },
+  {
     name: 'an unknown log level suggests one',
     config: `${FS}log: { level: verbos }\n`,
     problems: [/^log\.level: expected one of .*got "verbos", did you mean "debug"\?|^log\.level: .*verbos/],

@@ -314,6 +314,16 @@ const valid: ValidCase[] = [
     },
   },
   {
+    name: 'log.pretty is auto unless set',
+    config: FS,
+    check: (c) => assert.equal(c.log.pretty, 'auto'),
+  },
+  {
+    name: 'log.pretty: auto is read',
+    config: `${FS}log: { pretty: auto }\n`,
+    check: (c) => assert.equal(c.log.pretty, 'auto'),
+  },
+  {
     name: 'listen.allowed_hosts takes host names, IP addresses and host:port, IPv6 in brackets',
     config: `${FS}listen: { host: 0.0.0.0, allowed_hosts: [airlock.internal, "gw.internal:8443", 10.0.0.5, "[fd00::1]:9000", my_service] }\n`,
     check: (c) =>
