@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Prints the path of a Node 22 binary, for the MCP conformance suite's runner
-// only: it imports fs.globSync, which Node 20 lacks, and Airlock itself stays
-// on Node 20. AIRLOCK_NODE22 names one; otherwise the registry package
+// (it imports fs.globSync, which Node 20 lacks) and the MCP Inspector (it
+// declares Node >= 22.19) only: Airlock itself stays on Node 20. AIRLOCK_NODE22 names one; otherwise the registry package
 // node-<platform>-<arch> is unpacked once into node_modules/.cache/, which
 // `npm ci` clears (so CI fetches it again, in .ci/run, before the tests).
 import { execFileSync } from 'node:child_process';

@@ -23,6 +23,7 @@ export const ErrorCode = {
   HostNotAllowed: 'AIRLOCK_HOST_NOT_ALLOWED',
   PolicyDenied: 'AIRLOCK_POLICY_DENIED',
   SessionLimit: 'AIRLOCK_SESSION_LIMIT',
+  OAuthNotSupported: 'AIRLOCK_OAUTH_NOT_SUPPORTED',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

@@ -21,6 +21,7 @@ import {
   isLoopbackHost,
   mcpRoutes,
   metricsRoutes,
+  oauthRefusalRoutes,
   type LocalAdmin,
   type ReadinessCheck,
 } from '../http/index.js';
@@ -205,6 +206,7 @@ export class Gateway {
           logger,
         }),
         mcp.router,
+        oauthRefusalRoutes(logger),
       ],
       readiness,
       isStopping: () => this.#stopping,

@@ -7,3 +7,4 @@ export { auditApiRoutes } from './audit-api.js';
 export { metricsRoutes } from './metrics-endpoint.js';
 export { hostCheck, isLoopbackHost, type HostCheck } from './host-check.js';
 export { hostGuard } from './host-guard.js';
+export { oauthRefusalRoutes } from './oauth-refusal.js';
