@@ -1,17 +1,27 @@
 import type { LoadedConfig } from '../config/index.js';
+import { errorMessage } from '../errors.js';
+import { Gateway } from '../gateway/index.js';
 import { hostCheck } from '../http/index.js';
 import type { Check } from './doctor-check.js';
 
 /**
- * A warning for each listener whose Host headers go unchecked: one that is
- * not loopback checks them only once `public_url` or `listen.allowed_hosts`
- * names it (see `hostCheck`), and until then a web page could reach it by
- * DNS rebinding wherever it is reachable from a browser (as on 127.0.0.1
- * through a container's published port).
+ * The listeners as `airlock start` would open them (AIRLOCK_HOST and
+ * AIRLOCK_PORT applied): an error where start would refuse (no grants and not
+ * loopback), and a warning for each listener whose Host headers go unchecked:
+ * one that is not loopback checks them only once `public_url` or
+ * `listen.allowed_hosts` names it (see `hostCheck`), and until then a web page
+ * could reach it by DNS rebinding wherever it is reachable from a browser (as
+ * on 127.0.0.1 through a container's published port).
  */
 export function listenChecks(config: LoadedConfig): Check[] {
+  try {
+    Gateway.checkExposure(config);
+  } catch (err) {
+    return [{ level: 'error', what: 'listen', detail: errorMessage(err) }];
+  }
+  const overridden = config.listen_overrides?.host;
   const listeners = [
-    { key: 'listen', host: config.listen.host },
+    { key: overridden === undefined ? 'listen' : `listen (${overridden})`, host: config.listen.host },
     ...(config.metrics.listen ? [{ key: 'metrics.listen', host: config.metrics.listen.host }] : []),
   ];
   return listeners

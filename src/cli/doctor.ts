@@ -1,5 +1,5 @@
 import { builtInChannels, type RuleDestination } from '../channels/index.js';
-import { findConfigFile, loadConfig, type LoadedConfig } from '../config/index.js';
+import { findConfigFile, loadConfig, withListenOverrides, type LoadedConfig } from '../config/index.js';
 import { DocumentError, errorMessage, formatProblem } from '../errors.js';
 import { loadPolicyFile, type CompiledPolicy } from '../policy/index.js';
 import { approverWarnings } from './approver-checks.js';
@@ -28,6 +28,13 @@ export async function doctor(io: Io, options: { config?: string }): Promise<numb
   } catch (err) {
     return report(io, [{ level: 'error', what: 'config', detail: errorMessage(err) }]);
   }
+  // AIRLOCK_HOST and AIRLOCK_PORT move the listener as they do for `airlock start`; a bad one fails here as it fails there.
+  let overridden: Check | undefined;
+  try {
+    config = withListenOverrides(config, io.env);
+  } catch (err) {
+    overridden = { level: 'error', what: 'listen', detail: errorMessage(err) };
+  }
   const policies = policyChecks(io, config);
   const [redis, upstreams, channelChecks] = await Promise.all([
     redisChecks(config, io.env),
@@ -36,7 +43,7 @@ export async function doctor(io: Io, options: { config?: string }): Promise<numb
   ]);
   return report(io, [
     { level: 'ok', what: 'config', detail: displayPath(io, config.file) },
-    ...listenChecks(config),
+    ...(overridden ? [overridden] : listenChecks(config)),
     ...policies.checks,
     ...redis,
     ...auditChecks(config),

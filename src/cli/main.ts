@@ -7,7 +7,7 @@ import { doctor } from './doctor.js';
 import { ExitCode, type Io } from './output.js';
 import { policyCheck } from './policy-check.js';
 import { policyExplain, type ExplainOptions } from './policy-explain.js';
-import { start } from './start.js';
+import { hostFlag, portFlag, start } from './start.js';
 import { stdio } from './stdio.js';
 import { policyInit, type PolicyInitOptions } from './policy-init.js';
 import { acceptTools, tools, type ToolsOptions } from './tools.js';
@@ -32,7 +32,17 @@ export function buildProgram(io: Io, result: { exitCode: number }): Command {
     .command('start')
     .description('run the gateway')
     .option('-c, --config <file>', 'config file (default ./airlock.yaml, else examples/airlock.yaml)')
-    .action(async (opts: { config?: string }) => {
+    .option('--port <port>', "listen on this port (0: any free one); over AIRLOCK_PORT and the config file's listen.port", portFlag)
+    .option(
+      '--host <host>',
+      "listen on this address; over AIRLOCK_HOST and the config file's listen.host (anything but loopback needs grants)",
+      hostFlag,
+    )
+    .addHelpText(
+      'after',
+      "\nWhere it listens: --host and --port, else the variables AIRLOCK_HOST and AIRLOCK_PORT\n(an empty one counts as unset), else the config file's listen.host and listen.port.",
+    )
+    .action(async (opts: { config?: string; host?: string; port?: number }) => {
       const { stopped } = await start(io, opts);
       await stopped;
     });

@@ -1,5 +1,14 @@
+import { InvalidArgumentError } from 'commander';
 import { builtInChannels } from '../channels/index.js';
-import { findConfigFile, loadConfig } from '../config/index.js';
+import {
+  findConfigFile,
+  loadConfig,
+  parseListenHost,
+  parseListenPort,
+  withListenOverrides,
+  type ListenFlags,
+  type ParsedListen,
+} from '../config/index.js';
 import { Gateway, openRedis } from '../gateway/index.js';
 import { publishLocalAdmin, resolveLocalAdmin } from '../local-admin/index.js';
 import { createLogger, logSettings } from '../logging.js';
@@ -9,9 +18,10 @@ import { displayPath, type Io } from './output.js';
  * `airlock start`: the gateway, until SIGTERM or SIGINT. Resolves once it is
  * listening; the returned promise of `stopped` settles after a clean stop.
  */
-export async function start(io: Io, options: { config?: string }): Promise<{ stopped: Promise<void> }> {
+export async function start(io: Io, options: { config?: string } & ListenFlags): Promise<{ stopped: Promise<void> }> {
   const channels = builtInChannels();
-  const config = loadConfig(findConfigFile(io.cwd, options.config), io.env, { channels: channels.names });
+  const { config: file, ...flags } = options;
+  const config = withListenOverrides(loadConfig(findConfigFile(io.cwd, file), io.env, { channels: channels.names }), io.env, flags);
   Gateway.checkExposure(config);
   const logger = createLogger(logSettings(config.log, io.env));
   logger.info({ config: displayPath(io, config.file) }, 'starting airlock');
@@ -63,4 +73,13 @@ export async function start(io: Io, options: { config?: string }): Promise<{ sto
     process.on('SIGINT', stop);
   });
   return { stopped };
+}
+
+/** Commander's parsers of `--host` and `--port`: a bad value is a usage error naming the flag (exit 2). */
+export const hostFlag = (text: string): string => flagValue(parseListenHost(text));
+export const portFlag = (text: string): number => flagValue(parseListenPort(text));
+
+function flagValue<T>(parsed: ParsedListen<T>): T {
+  if (!parsed.ok) throw new InvalidArgumentError(parsed.message);
+  return parsed.value;
 }

@@ -26,6 +26,14 @@ export {
 export { tokenSha256 } from './cross-checks.js';
 export { anchorKeyFromEnv } from './anchor-key.js';
 export {
+  withListenOverrides,
+  listenSource,
+  parseListenHost,
+  parseListenPort,
+  type ListenFlags,
+  type ParsedListen,
+} from './listen-overrides.js';
+export {
   loadConfig,
   findConfigFile,
   redisUrl,
@@ -35,4 +43,5 @@ export {
   type LoadedConfig,
   type LoadedServer,
   type LoadedStdioServer,
+  type ListenOverride,
 } from './load-config.js';

@@ -28,7 +28,12 @@ export type LoadedConfig = Omit<AirlockConfig, '$schema' | 'servers' | 'approval
     max_arguments_bytes: number;
   };
   audit: AirlockConfig['audit'] & { retention_ms: number; max_arguments_bytes: number; checkpoint: { interval_ms: number } };
+  /** Set by `withListenOverrides`: which flag or variable replaced the file's `listen.host` or `listen.port`. */
+  listen_overrides?: { host?: ListenOverride; port?: ListenOverride };
 };
+
+/** What set the listener's host or port instead of the config file's `listen` (see `withListenOverrides`). */
+export type ListenOverride = '--host' | '--port' | 'AIRLOCK_HOST' | 'AIRLOCK_PORT';
 
 export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
 export const CONFIG_FILE_NAMES = ['airlock.yaml', 'airlock.yml', 'airlock.json'] as const;

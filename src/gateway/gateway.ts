@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import type { Approvals } from '../approvals/index.js';
 import { AuditReader, type AuditTrail } from '../audit/index.js';
 import { builtInChannels, consoleApiRoutes, type ChannelRegistry } from '../channels/index.js';
-import { durationMs, type LoadedConfig } from '../config/index.js';
+import { durationMs, listenSource, type LoadedConfig } from '../config/index.js';
 import { AirlockError, ErrorCode } from '../errors.js';
 import {
   adminApi,
@@ -60,12 +60,17 @@ export class Gateway {
     this.#serving = serving;
   }
 
-  /** Refuses an open (grant-less) gateway on anything but loopback: without grants anyone who can reach the port could call tools. */
+  /**
+   * Refuses an open (grant-less) gateway on anything but loopback: without
+   * grants anyone who can reach the port could call tools. The host may come
+   * from `--host` or AIRLOCK_HOST: the message names what set it.
+   */
   static checkExposure(config: LoadedConfig): void {
     if ((config.grants ?? []).length === 0 && !isLoopbackHost(config.listen.host)) {
+      const inFile = config.listen_overrides?.host === undefined ? '' : ` in ${config.file}`;
       throw new AirlockError(
         ErrorCode.ConfigInvalid,
-        `${config.file}: listen.host: ${config.listen.host} is not loopback and no grants are configured, so anyone who reaches the port could call tools; add grants or listen on 127.0.0.1`,
+        `${listenSource(config, 'host')}: ${config.listen.host} is not loopback and no grants are configured${inFile}, so anyone who reaches the port could call tools; add grants or listen on 127.0.0.1`,
       );
     }
   }
@@ -214,7 +219,7 @@ export class Gateway {
       bodyLimit: config.listen.body_limit,
       logger,
     });
-    this.#http = await listen(app, config.listen, config.file, 'listen');
+    this.#http = await listen(app, config.listen, listenSource(config));
     logger.info({ url: this.url, servers: Object.keys(config.servers), grants: (config.grants ?? []).length }, 'airlock listening');
     const separate = config.metrics.listen;
     if (separate) {
@@ -222,7 +227,7 @@ export class Gateway {
         .disable('x-powered-by')
         .use(guard.protect(hostCheck({ listenHost: separate.host, ...names })))
         .use(metricsRoutes({ metrics, logger }));
-      this.#metricsHttp = await listen(metricsApp, separate, config.file, 'metrics.listen');
+      this.#metricsHttp = await listen(metricsApp, separate, `${config.file}: metrics.listen`);
       logger.info({ url: `${this.metricsUrl ?? ''}/metrics` }, 'metrics listening');
     }
   }
@@ -234,23 +239,24 @@ function addressOf(http: HttpServer): AddressInfo {
   return address;
 }
 
-function listen(app: Express, where: { host: string; port: number }, file: string, key: string): Promise<HttpServer> {
+/** `source` says what set the address, for the error: `<file>: listen`, or the flag or variable that overrode it. */
+function listen(app: Express, where: { host: string; port: number }, source: string): Promise<HttpServer> {
   return new Promise<HttpServer>((resolve, reject) => {
-    const failed = (err: NodeJS.ErrnoException) => reject(listenError(file, key, where, err));
+    const failed = (err: NodeJS.ErrnoException) => reject(listenError(source, where, err));
     const http = app.listen(where.port, where.host, (err?: Error) => (err ? failed(err) : resolve(http)));
     http.on('error', failed);
   });
 }
 
 /** A port taken or a host that is not ours is the config's problem, told in one line. */
-function listenError(file: string, key: string, { host, port }: { host: string; port: number }, err: NodeJS.ErrnoException): Error {
+function listenError(source: string, { host, port }: { host: string; port: number }, err: NodeJS.ErrnoException): Error {
   const where = `${host}:${port}`;
   if (err.code === 'EADDRINUSE')
     return new AirlockError(
       ErrorCode.ConfigInvalid,
-      `${file}: ${key}: ${where} is already in use (another airlock, or another program); stop it or choose another port`,
+      `${source}: ${where} is already in use (another airlock, or another program); stop it or choose another port`,
     );
-  if (err.code === 'EADDRNOTAVAIL' || err.code === 'EACCES')
-    return new AirlockError(ErrorCode.ConfigInvalid, `${file}: ${key}: cannot listen on ${where} (${err.code})`);
+  if (err.code === 'EADDRNOTAVAIL' || err.code === 'EACCES' || err.code === 'ENOTFOUND')
+    return new AirlockError(ErrorCode.ConfigInvalid, `${source}: cannot listen on ${where} (${err.code})`);
   return err;
 }

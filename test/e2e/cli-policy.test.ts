@@ -10,6 +10,9 @@ import { startRedis } from '../support/redis.js';
 import { configTree } from '../support/config-tree.js';
 import { airlock, cli, PROJECT_ROOT } from '../support/run-cli.js';
 
+/** The example config of the seed policy's server, and the server: `policy explain -c examples/aws-support.yaml aws-support …`. */
+const AWS_SUPPORT = ['-c', 'examples/aws-support.yaml', 'aws-support'];
+
 test('airlock policy check policies/* passes on every shipped policy', async () => {
   const files = readdirSync(join(PROJECT_ROOT, 'policies')).map((f) => join('policies', f));
   assert.ok(files.length >= 5);
@@ -19,7 +22,7 @@ test('airlock policy check policies/* passes on every shipped policy', async () 
 });
 
 test('the seed policy: start_dicom_export_job is allowed with its limit named', async () => {
-  const { code, stdout } = await airlock(['policy', 'explain', 'aws-support', 'start_dicom_export_job']);
+  const { code, stdout } = await airlock(['policy', 'explain', ...AWS_SUPPORT, 'start_dicom_export_job']);
   assert.equal(code, 0);
   assert.match(stdout, /^decision: allow$/m);
   assert.match(stdout, /^rule: {5}tools\.start_dicom_export_job$/m);
@@ -27,7 +30,7 @@ test('the seed policy: start_dicom_export_job is allowed with its limit named', 
 });
 
 test('the seed policy: describe_cases is denied by default, and explain says so', async () => {
-  const { code, stdout } = await airlock(['policy', 'explain', 'aws-support', 'describe_cases']);
+  const { code, stdout } = await airlock(['policy', 'explain', ...AWS_SUPPORT, 'describe_cases']);
   assert.equal(code, 0);
   assert.match(stdout, /^decision: deny$/m);
   assert.match(stdout, /^rule: {5}default$/m);
@@ -35,7 +38,7 @@ test('the seed policy: describe_cases is denied by default, and explain says so'
 });
 
 test('explain --json prints the decision with its limits', async () => {
-  const { code, stdout } = await cli(['policy', 'explain', 'aws-support', 'start_dicom_export_job', '--json']);
+  const { code, stdout } = await cli(['policy', 'explain', ...AWS_SUPPORT, 'start_dicom_export_job', '--json']);
   assert.equal(code, 0);
   const decision = JSON.parse(stdout) as { action: string; limits: { counter: string; max: number; window_ms: number; scope: string }[] };
   assert.equal(decision.action, 'allow');
@@ -130,7 +133,7 @@ test('explain --prompt --json, and --grant refusing the server first', async () 
 const badInvocations: { name: string; argv: string[]; code: number; says: RegExp }[] = [
   {
     name: 'an unknown server, with a suggestion',
-    argv: ['policy', 'explain', 'aws-suport', 'x'],
+    argv: ['policy', 'explain', '-c', 'examples/aws-support.yaml', 'aws-suport', 'x'],
     code: 1,
     says: /unknown server "aws-suport", did you mean "aws-support"\?/,
   },
@@ -212,20 +215,20 @@ test('explain shows the current count of each counter and what the next call wou
   const client = await connectRedis({ url: redis.url, logger: pino({ level: 'silent' }), commandTimeoutMs: 5_000 });
   try {
     const env = { REDIS_URL: redis.url };
-    const fresh = await cli(['policy', 'explain', 'aws-support', 'start_dicom_export_job'], PROJECT_ROOT, env);
+    const fresh = await cli(['policy', 'explain', ...AWS_SUPPORT, 'start_dicom_export_job'], PROJECT_ROOT, env);
     assert.match(fresh.stdout, /^counters: start_dicom_export_job_rate: 0 of 10 used$/m);
     assert.match(fresh.stdout, /the next call would be admitted by its limits/);
 
     const limits = evaluate(loadPolicyFile(join(PROJECT_ROOT, 'policies', 'aws-support.json')), { tool: 'start_dicom_export_job' }).limits;
     const limiter = new RateLimiter(client);
     for (let i = 0; i < 10; i++) assert.equal((await limiter.charge(limits, { grant: undefined, session: undefined })).admitted, true);
-    const full = await cli(['policy', 'explain', 'aws-support', 'start_dicom_export_job', '--json'], PROJECT_ROOT, env);
+    const full = await cli(['policy', 'explain', ...AWS_SUPPORT, 'start_dicom_export_job', '--json'], PROJECT_ROOT, env);
     const json = JSON.parse(full.stdout) as { counters: { counts: { counter: string; count: number; max: number }[] } };
     assert.deepEqual(
       json.counters.counts.map((c) => [c.counter, c.count, c.max]),
       [['start_dicom_export_job_rate', 10, 10]],
     );
-    const text = await cli(['policy', 'explain', 'aws-support', 'start_dicom_export_job'], PROJECT_ROOT, env);
+    const text = await cli(['policy', 'explain', ...AWS_SUPPORT, 'start_dicom_export_job'], PROJECT_ROOT, env);
     assert.match(text.stdout, /the next call would be RATE LIMITED by start_dicom_export_job_rate/);
   } finally {
     client.disconnect();
@@ -234,7 +237,7 @@ test('explain shows the current count of each counter and what the next call wou
 });
 
 test('explain still explains when Redis does not answer, and says the counts were not read', async () => {
-  const { stdout, code } = await cli(['policy', 'explain', 'aws-support', 'start_dicom_export_job']);
+  const { stdout, code } = await cli(['policy', 'explain', ...AWS_SUPPORT, 'start_dicom_export_job']);
   assert.equal(code, 0);
   assert.match(stdout, /^decision: allow$/m);
   assert.match(stdout, /^counters: not read: cannot connect to Redis at redis:\/\/127\.0\.0\.1:1/m);

@@ -243,10 +243,13 @@ test('an HTTP upstream nobody listens for fails naming the server, its URL and t
   );
 });
 
+/** Off loopback a gateway needs grants, else it does not start (the next test). */
+const GRANTED = 'grants: [{ name: agent, token: doctor-agent-token }]';
+
 test('a listener that is not loopback, with neither public_url nor listen.allowed_hosts, is a warning: its Host headers are not checked', async () => {
   const open = await doctor({
     slack: null,
-    extra: ['listen: { host: 0.0.0.0, port: 8080 }', 'metrics: { listen: { host: 0.0.0.0, port: 9464 } }'],
+    extra: ['listen: { host: 0.0.0.0, port: 8080 }', 'metrics: { listen: { host: 0.0.0.0, port: 9464 } }', GRANTED],
   });
   assert.equal(open.code, 0, open.stdout);
   const unchecked = (key: string) =>
@@ -260,6 +263,7 @@ test('a listener that is not loopback, with neither public_url nor listen.allowe
     extra: [
       'listen: { host: 0.0.0.0, port: 8080, allowed_hosts: [airlock.internal] }',
       'metrics: { listen: { host: 0.0.0.0, port: 9464 } }',
+      GRANTED,
     ],
   });
   assert.equal(named.code, 0, named.stdout);
@@ -267,6 +271,17 @@ test('a listener that is not loopback, with neither public_url nor listen.allowe
     named.lines.filter((l) => l.startsWith('warn')),
     [],
     'once allowed_hosts names the gateway, both listeners check Host',
+  );
+});
+
+test('a listener that is not loopback without grants fails as airlock start would refuse it', async () => {
+  const { code, lines } = await doctor({ slack: null, extra: ['listen: { host: 0.0.0.0, port: 8080 }'] });
+  assert.equal(code, 1);
+  assert.deepEqual(
+    lines.filter((l) => /^\S+ +listen/.test(l)).map((l) => l.replace(/\/\S+\/airlock\.yaml/, 'airlock.yaml')),
+    [
+      'error listen: airlock.yaml: listen.host: 0.0.0.0 is not loopback and no grants are configured, so anyone who reaches the port could call tools; add grants or listen on 127.0.0.1',
+    ],
   );
 });
 

@@ -19,7 +19,7 @@ import { airlock, cli, PROJECT_ROOT } from '../support/run-cli.js';
 
 const EXAMPLE = join(PROJECT_ROOT, 'examples', 'airlock.yaml');
 const BASE64URL_32_BYTES = /^[A-Za-z0-9_-]{43}$/;
-/** Nothing of the caller's may reach the gateway or the commands: no admin token, the private Redis, a free port, nothing on the HTTP example server's port. */
+/** Nothing of the caller's may reach the gateway or the commands: no admin token, the private Redis, a free port. */
 const { AIRLOCK_ADMIN_TOKEN: _token, AIRLOCK_ADMIN_TOKEN_FILE: _file, ...callerEnv } = process.env;
 
 /**
@@ -50,7 +50,6 @@ const gatewayEnv = (extra: NodeJS.ProcessEnv = {}) => ({
   AIRLOCK_ADMIN_TOKEN: undefined,
   AIRLOCK_ADMIN_TOKEN_FILE: undefined,
   AIRLOCK_PORT: '0',
-  AWS_SUPPORT_MCP_URL: 'http://127.0.0.1:1/mcp',
   ...extra,
 });
 const startExample = () =>

@@ -61,6 +61,10 @@ before(async () => {
   // The state `npm start` leaves beside the example config, admin token included, must not ship.
   mkdirSync(join(checkout, 'examples/.airlock'));
   writeFileSync(join(checkout, 'examples/.airlock/admin-token'), 'not-to-be-shipped\n');
+  // So must what approved writes left in the example's sandbox.
+  writeFileSync(join(checkout, 'examples/sandbox/notes.txt'), 'written by an agent\n');
+  mkdirSync(join(checkout, 'examples/sandbox/drafts'));
+  writeFileSync(join(checkout, 'examples/sandbox/drafts/.plan'), 'written by an agent\n');
   // The build's TypeScript comes from this checkout's dev dependencies.
   symlinkSync(join(PROJECT_ROOT, 'node_modules'), join(checkout, 'node_modules'), 'dir');
 
@@ -100,6 +104,7 @@ test('the tarball holds the launcher, the build and what the package documents, 
     'dist/.built',
     'schema/config.schema.json',
     'examples/airlock.yaml',
+    'examples/aws-support.yaml',
     'policies/filesystem.yaml',
   ]) {
     assert.ok(packed.includes(file), `${file} is not in the tarball`);
@@ -111,6 +116,13 @@ test('the tarball holds the launcher, the build and what the package documents, 
   );
   const unwanted = packed.filter((file) => /^(src|test|bench|scripts)\//.test(file) || file.split('/').includes('.airlock'));
   assert.deepEqual(unwanted, []);
+});
+
+test("the example's sandbox ships with its seed file only, not what approved writes left in it", () => {
+  assert.deepEqual(packed.filter((file) => file.startsWith('examples/sandbox/')).sort(), [
+    'examples/sandbox/.gitignore',
+    'examples/sandbox/hello.txt',
+  ]);
 });
 
 test("airlock --version from the installed package prints package.json's version, and the install has no src/ and no tsx", async () => {

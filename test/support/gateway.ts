@@ -50,6 +50,8 @@ export async function startGateway(options: {
   env?: NodeJS.ProcessEnv;
   dir?: string;
   configFile?: string;
+  /** More arguments of `airlock start` (`--port`, `--host`). */
+  args?: string[];
 }): Promise<RunningGateway> {
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'airlock-gateway-'));
   for (const [name, text] of Object.entries(options.files ?? {})) {
@@ -62,9 +64,11 @@ export async function startGateway(options: {
   mkdirSync(dirname(configFile), { recursive: true });
   writeFileSync(configFile, config);
   const redis = options.redis ?? (await startRedis());
-  const child = spawn(process.execPath, [AIRLOCK_BIN, 'start', '-c', configFile], {
+  // AIRLOCK_HOST and AIRLOCK_PORT of the shell running the tests would move every test gateway off its free port: only a test's own count.
+  const { AIRLOCK_HOST: _host, AIRLOCK_PORT: _port, ...inherited } = process.env;
+  const child = spawn(process.execPath, [AIRLOCK_BIN, 'start', '-c', configFile, ...(options.args ?? [])], {
     cwd: dir,
-    env: { ...process.env, REDIS_URL: redis.url, ...options.env },
+    env: { ...inherited, REDIS_URL: redis.url, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const logs: Record<string, unknown>[] = [];

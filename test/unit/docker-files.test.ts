@@ -132,14 +132,31 @@ const ignored = readFileSync(join(PROJECT_ROOT, '.dockerignore'), 'utf8')
   .map((l) => l.trim())
   .filter((l) => l !== '' && !l.startsWith('#'));
 
+/** The .dockerignore line that leaves `path` out of the build context, if any: as in Docker, the last line matching it decides, and a `!` line puts it back. */
+function dockerIgnoredBy(path: string): string | undefined {
+  let by: string | undefined;
+  for (const pattern of ignored) {
+    const back = pattern.startsWith('!');
+    if (picomatch.isMatch(path, back ? pattern.slice(1) : pattern, { dot: true })) by = back ? undefined : pattern;
+  }
+  return by;
+}
+
 for (const source of [...new Set(dockerfile.flatMap(copiedSources))]) {
   test(`COPY ${source}: it exists in the repository and .dockerignore keeps it in the build context`, () => {
     assert.ok(existsSync(join(PROJECT_ROOT, source)), `${source} does not exist`);
     const ancestors = source.split('/').map((_, i, parts) => parts.slice(0, i + 1).join('/'));
-    const excludedBy = ignored.find((pattern) => ancestors.some((path) => picomatch.isMatch(path, pattern, { dot: true })));
+    const excludedBy = ancestors.map(dockerIgnoredBy).find((by) => by !== undefined);
     assert.equal(excludedBy, undefined, `.dockerignore excludes ${source}`);
   });
 }
+
+test("the image's sandbox gets its seed file and nothing an approved write left in the checkout's", () => {
+  assert.equal(dockerIgnoredBy('examples/sandbox/hello.txt'), undefined);
+  for (const left of ['examples/sandbox/notes.txt', 'examples/sandbox/.hidden', 'examples/sandbox/drafts']) {
+    assert.ok(dockerIgnoredBy(left) !== undefined, `${left} would be copied into the image`);
+  }
+});
 
 test('the final stage runs as a user other than root', () => {
   const user = finalStage.filter((i) => i.keyword === 'USER').at(-1)?.args;

@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, test } from 'node:test';
-import type { LoadedServer } from '../../src/config/index.js';
-import { folderServing, servedFolders } from '../../src/local-admin/index.js';
+import { loadConfig, type LoadedServer } from '../../src/config/index.js';
+import { folderServing, servedFolders, tokenFilePath } from '../../src/local-admin/index.js';
+import { PROJECT_ROOT } from '../support/run-cli.js';
 
 // A config folder `cfg` with a sandbox beside the token file's folder, a file, and links.
 const root = realpathSync(mkdtempSync(join(tmpdir(), 'airlock-served-')));
@@ -101,3 +102,16 @@ test('served folders: a state folder that is a link into a served folder puts th
     rmSync(other, { recursive: true, force: true });
   }
 });
+
+for (const file of readdirSync(join(PROJECT_ROOT, 'examples')).filter((f) => /\.ya?ml$/.test(f))) {
+  test(`served folders: no server of examples/${file} serves the folder holding its token file`, () => {
+    const config = loadConfig(join(PROJECT_ROOT, 'examples', file), { AIRLOCK_TOKEN: 'x', AIRLOCK_ADMIN_TOKEN: 'y' });
+    assert.equal(
+      folderServing(
+        tokenFilePath(config),
+        servedFolders(config.servers, () => join(root, 'nobody-home')),
+      ),
+      undefined,
+    );
+  });
+}
