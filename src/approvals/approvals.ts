@@ -4,9 +4,11 @@ import type { ArgumentsDigest } from '../arguments-digest.js';
 import { describeDuration } from '../config/index.js';
 import { AirlockError, ErrorCode, errorMessage } from '../errors.js';
 import { Deciders, describeVoter, voterKey, type Decider, type Entitlement } from './deciders.js';
+import { watchPending, type PendingWatchHandlers } from './arrivals.js';
 import { HeldCalls } from './holding.js';
 import { approvalKeys, type ApprovalKeys } from './keys.js';
 import { RequestQueue, type JobState } from './queue.js';
+import { redisStep } from './redis-step.js';
 import {
   isApprovalId,
   newApprovalId,
@@ -276,11 +278,7 @@ export class Approvals {
   }
 
   async get(id: string): Promise<ApprovalRecord> {
-    if (!isApprovalId(id))
-      throw new AirlockError(
-        ErrorCode.BadArguments,
-        `${JSON.stringify(id)} is not an approval id (they look like apr_ followed by 22 letters, digits, - or _)`,
-      );
+    assertApprovalId(id);
     const [request, status] = await Promise.all([this.#queue.get(id), this.#store.status(id)]);
     if (!request || !status) throw notFound(id);
     return { request, status };
@@ -304,6 +302,24 @@ export class Approvals {
       if (status && (filter.state === undefined || status.state === filter.state)) records.push({ request, status });
     });
     return records.slice(0, limit);
+  }
+
+  /**
+   * Tells `handlers` of each pending request once: those pending now, then
+   * each new one as it is queued, across Redis restarts (see watchPending).
+   */
+  watchPending(handlers: PendingWatchHandlers): Promise<{ close(): Promise<void> }> {
+    return watchPending({ queue: this.#queue, list: (filter) => this.list(filter), get: (id) => this.get(id) }, handlers);
+  }
+
+  /** How many processes hold calls through this Redis now (each subscribes to the decisions channel): 0 says no gateway uses it. */
+  async holders(): Promise<number> {
+    const reply = (await redisStep(
+      this.#options.redis.pubsub('NUMSUB', this.#keys.events),
+      this.#options.redisTimeoutMs,
+      'counting the gateways',
+    )) as [string, number];
+    return Number(reply[1] ?? 0);
   }
 
   /** Ends every call this instance holds as withdrawn, saying why: reviewers see it, and each agent is told to call again. */
@@ -402,6 +418,15 @@ const FORSAKE_CHECKS_MS = 10 * 60_000;
 
 /** The most requests one listing reads before filtering. */
 const LIST_SCAN = 10_000;
+
+/** Refuses text that is not an approval id (before anything asks Redis about it). */
+export function assertApprovalId(id: string): void {
+  if (!isApprovalId(id))
+    throw new AirlockError(
+      ErrorCode.BadArguments,
+      `${JSON.stringify(id)} is not an approval id (they look like apr_ followed by 22 letters, digits, - or _)`,
+    );
+}
 
 function notFound(id: string): AirlockError {
   return new AirlockError(ErrorCode.ApprovalNotFound, `no approval request ${id} (unknown, or decided longer ago than the retention)`);

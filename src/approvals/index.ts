@@ -1,5 +1,6 @@
 export {
   Approvals,
+  assertApprovalId,
   type ApprovalsOptions,
   type DecideResult,
   type ReviewerVote,
@@ -7,6 +8,7 @@ export {
   type ListFilter,
   type NewApproval,
 } from './approvals.js';
+export type { PendingWatchHandlers } from './arrivals.js';
 export {
   APPROVAL_STATES,
   approversOf,

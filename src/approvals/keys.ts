@@ -8,8 +8,13 @@ export interface ApprovalKeys {
   state(id: string): string;
   /** Exists while the gateway instance is alive: `{airlock}:instance:<id>`. */
   lease(instance: string): string;
-  /** Pub/sub channel carrying every state change to the holding instances. */
+  /** Pub/sub channel carrying every state change to the holding instances; each holding process subscribes to it. */
   events: string;
+  /**
+   * BullMQ's event stream of the queue (`added`, `completed`, …):
+   * `{airlock}:approvals:events`, a key, where `events` is a pub/sub channel of the same name.
+   */
+  queueEvents: string;
   /** BullMQ's prefix (no trailing colon: BullMQ adds one) and queue name: keys `{airlock}:approvals:*`. */
   queuePrefix: string;
   queue: string;
@@ -22,5 +27,6 @@ export function approvalKeys(prefix: string): ApprovalKeys {
     events: `${prefix}approvals:events`,
     queuePrefix: prefix.replace(/:$/, ''),
     queue: 'approvals',
+    queueEvents: `${prefix.replace(/:$/, '')}:approvals:events`,
   };
 }

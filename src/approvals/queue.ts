@@ -1,7 +1,8 @@
-import { DelayedError, Queue, Worker, type Job } from 'bullmq';
+import { DelayedError, Queue, QueueEvents, Worker, type Job, type RedisOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { ApprovalKeys } from './keys.js';
+import { reconnectDelayMs } from '../redis/index.js';
 import { redisStep } from './redis-step.js';
 import { ApprovalRequestSchema, type ApprovalRequest } from './request.js';
 import { errorMessage } from '../errors.js';
@@ -92,6 +93,57 @@ export class RequestQueue {
       return parsed.success ? [parsed.data] : [];
     });
     return requests.sort((a, b) => b.created_at - a.created_at).slice(0, limit);
+  }
+
+  /**
+   * Tells `added` the id of every request queued from now on, from BullMQ's
+   * event stream of the queue (no polling): read from the stream's end as
+   * it is now, so a request queued while the caller lists the pending ones
+   * is told too. The stream's connection waits for Redis and reconnects;
+   * `connection` hears when it is lost and back, since what was queued
+   * meanwhile may have been missed (a Redis restarted empty starts a new
+   * stream).
+   */
+  async arrivals(handlers: { added(id: string): void; connection(state: 'lost' | 'back'): void }): Promise<{ close(): Promise<void> }> {
+    const { redis, keys } = this.#options;
+    const newest = await this.#deadline(redis.xrevrange(keys.queueEvents, '+', '-', 'COUNT', 1), 'reading the approval event stream');
+    // No stream yet: from its very start, which is as new as anything listed after this.
+    const lastEventId = newest[0]?.[0] ?? '0-0';
+    // A blocking read needs a client that waits for Redis rather than failing fast (see the worker's). BullMQ makes
+    // its own connection for it from these options (from an instance too: it duplicates one), and closes it.
+    const connection: RedisOptions = {
+      ...redis.options,
+      lazyConnect: false,
+      enableOfflineQueue: true,
+      maxRetriesPerRequest: null,
+      commandTimeout: undefined,
+      autoResendUnfulfilledCommands: true,
+      retryStrategy: reconnectDelayMs,
+    };
+    const events = new QueueEvents(keys.queue, {
+      connection,
+      prefix: keys.queuePrefix,
+      lastEventId,
+    });
+    let lost = false;
+    let closing = false;
+    events.on('ioredis:close', () => {
+      if (!lost && !closing) handlers.connection('lost');
+      lost = true;
+    });
+    events.backend.on('ready', () => {
+      if (lost) handlers.connection('back');
+      lost = false;
+    });
+    events.on('added', ({ jobId }) => handlers.added(jobId));
+    events.on('error', (err) => this.#options.logger.debug({ err: err.message }, 'approval event stream error'));
+    await events.waitUntilReady();
+    return {
+      close: async () => {
+        closing = true;
+        await Promise.race([events.close().catch(() => undefined), new Promise((resolve) => setTimeout(resolve, CLOSE_WAIT_MS).unref())]);
+      },
+    };
   }
 
   /** After a decision: let the worker complete the job now rather than at the timeout. Best effort: the timeout completes it anyway. */

@@ -1,12 +1,9 @@
-import { pino } from 'pino';
-import { APPROVAL_STATES, Approvals, Deciders, describeApprovers, type ApprovalRecord, type ApprovalState } from '../approvals/index.js';
-import type { AuditTrail } from '../audit/index.js';
+import { APPROVAL_STATES, assertApprovalId, describeApprovers, type ApprovalRecord, type ApprovalState } from '../approvals/index.js';
 import { approvalView, decideAsAdmin, describeDecision, describeEnd, fieldsWithInvisible } from '../channels/index.js';
-import { durationMs, findConfigFile, loadConfig, suggest } from '../config/index.js';
+import { suggest } from '../config/index.js';
 import { AirlockError, ErrorCode } from '../errors.js';
 import { escapeInvisible, escapeInvisibleInJson, INVISIBLE_NOTE } from '../invisible-characters.js';
-import { deploymentDigest, openAuditTrail } from '../gateway/index.js';
-import { adminNamed, givenAdminToken, openCliRedis } from './console-access.js';
+import { holdersNote, openConsole, type ConsoleSession } from './approvals-session.js';
 import { ExitCode, table, type Io } from './output.js';
 
 export interface ApprovalsCliOptions {
@@ -21,8 +18,6 @@ export interface ApprovalsCliOptions {
   tokenFile?: string;
 }
 
-const silentLogger = pino({ level: 'silent' });
-
 /**
  * `airlock approvals list|show|approve|reject`: the console channel from a
  * shell. It works on Redis directly (so it also serves `airlock stdio`,
@@ -35,28 +30,12 @@ export async function approvalsCli(
   id: string | undefined,
   options: ApprovalsCliOptions,
 ): Promise<number> {
-  const config = loadConfig(findConfigFile(io.cwd, options.config), io.env);
-  const given = givenAdminToken(config, io, options.tokenFile);
-  const state = parseState(options.state);
+  const state = action === 'list' ? parseState(options.state) : 'pending';
   const limit = parseLimit(options.limit);
-  const redis = await openCliRedis(config, io.env);
-  // Opened inside the try: whatever fails, the connection is closed and the command exits.
-  let approvals: Approvals | undefined;
-  let audit: AuditTrail | undefined;
+  if (action !== 'list') assertApprovalId(id ?? '');
+  const session = await openConsole(io, options);
   try {
-    const admin = await adminNamed(config, redis, given);
-    const digest = await deploymentDigest(config, redis);
-    approvals = await Approvals.open({
-      redis,
-      prefix: config.redis.prefix,
-      redisTimeoutMs: Math.max(2_000, durationMs(config.redis.timeout)),
-      retentionMs: config.approvals.retention_ms,
-      logger: silentLogger,
-      holder: false,
-      digest,
-      deciders: new Deciders(config.people ?? []),
-    });
-    audit = openAuditTrail(config, redis, silentLogger, 'cli', digest);
+    const { approvals } = session;
     if (action === 'list') {
       const records = await approvals.list({
         ...(state !== 'all' && { state }),
@@ -70,6 +49,7 @@ export async function approvalsCli(
           ? JSON.stringify({ approvals: records.map((r) => approvalView(r, { arguments: false })) }, null, 2)
           : listing(records, state),
       );
+      if (records.length === 0) io.err(await holdersNote(session));
       return ExitCode.Ok;
     }
     const approvalId = id ?? '';
@@ -78,17 +58,24 @@ export async function approvalsCli(
       io.out(options.json ? JSON.stringify({ approval: approvalView(record) }, null, 2) : details(record));
       return ExitCode.Ok;
     }
-    const verdict = action === 'approve' ? 'approve' : 'reject';
-    const result = await decideAsAdmin(approvals, audit, { id: approvalId, verdict, admin, reason: options.reason ?? '' });
-    const message = describeDecision(result, verdict);
-    if (options.json) io.out(JSON.stringify({ outcome: result.outcome, message, approval: approvalView(result.record) }, null, 2));
-    else (result.outcome === 'too_late' ? io.err : io.out)(message);
-    return result.outcome === 'too_late' ? ExitCode.Failed : ExitCode.Ok;
+    return await decideAndSay(io, session, { id: approvalId, verdict: action, reason: options.reason ?? '', json: options.json ?? false });
   } finally {
-    await audit?.close();
-    await approvals?.close();
-    redis.disconnect();
+    await session.close();
   }
+}
+
+/** Decides one request as the session's admin and says what it did; exit 1 when nothing changed. */
+export async function decideAndSay(
+  io: Io,
+  session: ConsoleSession,
+  decision: { id: string; verdict: 'approve' | 'reject'; reason: string; json: boolean },
+): Promise<number> {
+  const { id, verdict, reason } = decision;
+  const result = await decideAsAdmin(session.approvals, session.audit, { id, verdict, admin: session.admin, reason });
+  const message = describeDecision(result, verdict);
+  if (decision.json) io.out(JSON.stringify({ outcome: result.outcome, message, approval: approvalView(result.record) }, null, 2));
+  else (result.outcome === 'too_late' ? io.err : io.out)(message);
+  return result.outcome === 'too_late' ? ExitCode.Failed : ExitCode.Ok;
 }
 
 function parseState(text: string | undefined): ApprovalState | 'all' {
@@ -123,7 +110,7 @@ function listing(records: ApprovalRecord[], state: string): string {
     .join('\n');
 }
 
-function details(record: ApprovalRecord): string {
+export function details(record: ApprovalRecord): string {
   const { request, status } = record;
   const invisible = fieldsWithInvisible(request);
   const rows: [string, string][] = [

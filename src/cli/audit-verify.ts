@@ -12,7 +12,8 @@ import {
 import { anchorKeyFromEnv, durationMs, findConfigFile, loadConfig, type LoadedConfig } from '../config/index.js';
 import { AirlockError, ErrorCode } from '../errors.js';
 import { checkpointSettings } from '../gateway/index.js';
-import { openCliRedis } from './console-access.js';
+import { openRedisSaying } from './console-access.js';
+import { whereLine } from './where.js';
 import { displayPath, ExitCode, type Io } from './output.js';
 
 export interface AuditVerifyOptions {
@@ -47,8 +48,9 @@ export async function auditVerify(io: Io, options: AuditVerifyOptions): Promise<
     asOf: options.asOf === undefined ? { ms: Date.now(), now: true } : { ms: parsePointInTime('--as-of', options.asOf), now: false },
   };
   let ok = true;
-  if (options.redis !== false) {
-    const redis = await openCliRedis(config, io.env);
+  if (options.redis === false) io.err(whereLine(io, config, 'not used'));
+  else {
+    const { redis } = await openRedisSaying(io, config);
     try {
       const report = await new AuditReader(redis, config.redis.prefix, Math.max(5_000, durationMs(config.redis.timeout))).verify(verifying);
       ok =

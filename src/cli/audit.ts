@@ -4,7 +4,7 @@ import { resolve } from 'node:path';
 import { AuditReader, CSV_HEADER, csvRow, parseAuditQuery, type AuditEvent } from '../audit/index.js';
 import { durationMs, findConfigFile, loadConfig, type LoadedConfig } from '../config/index.js';
 import { AirlockError, ErrorCode } from '../errors.js';
-import { openCliRedis } from './console-access.js';
+import { openRedisSaying } from './console-access.js';
 import { displayPath, ExitCode, type Io } from './output.js';
 
 export interface AuditFilterOptions {
@@ -78,7 +78,7 @@ async function withReader(
   work: (reader: AuditReader, config: LoadedConfig) => Promise<number>,
 ): Promise<number> {
   const config = loadConfig(findConfigFile(io.cwd, options.config), io.env);
-  const redis = await openCliRedis(config, io.env);
+  const { redis } = await openRedisSaying(io, config);
   try {
     return await work(new AuditReader(redis, config.redis.prefix, Math.max(5_000, durationMs(config.redis.timeout))), config);
   } finally {

@@ -5,8 +5,9 @@ import { DEFAULT_REDIS_URL, durationMs, LOCAL_ADMIN_NAME, redisUrl, stateDir, ty
 import { AirlockError, ErrorCode } from '../errors.js';
 import { createAdminAuthenticator, type LocalAdmin } from '../http/index.js';
 import { localAdminKeys, publishedTokenDigests, readTokenFile, tokenFilePath } from '../local-admin/index.js';
-import { connectRedis, findPrivateRedis } from '../redis/index.js';
+import { connectRedis, findPrivateRedis, probeRedis } from '../redis/index.js';
 import type { Io } from './output.js';
+import { whereLine, type RedisTarget } from './where.js';
 
 const silentLogger = pino({ level: 'silent' });
 
@@ -73,15 +74,55 @@ export async function adminNamed(config: LoadedConfig, redis: Redis, given: Give
   return identity.admin;
 }
 
-/** The Redis the gateway uses: the configured one, else the private one a running `airlock start` made beside the config. */
-export async function openCliRedis(config: LoadedConfig, env: NodeJS.ProcessEnv): Promise<Redis> {
-  const url = redisUrl(config, env);
-  const connect = (target: string) => connectRedis({ url: target, logger: silentLogger, connectTimeoutMs: 1_000, commandTimeoutMs: 5_000 });
+/** A command's connection to the gateway's Redis, and which one it is (for its "where it looks" line). */
+export interface CliRedis {
+  redis: Redis;
+  target: RedisTarget;
+}
+
+/** The Redis the config names: `redis.url`, else REDIS_URL, else the default (as the gateway reads them). */
+export function configuredRedis(config: LoadedConfig, env: NodeJS.ProcessEnv): RedisTarget {
+  return { url: redisUrl(config, env), from: config.redis.url !== undefined ? 'redis.url' : env.REDIS_URL ? 'REDIS_URL' : 'default' };
+}
+
+/**
+ * The Redis the gateway uses, found the way `airlock start` finds it
+ * (openRedis): the configured one (configuredRedis); when nothing answers
+ * at the default, the private `redis-server` a running gateway made beside
+ * the config. A Redis that answers but refuses us (a wrong password) is the
+ * one meant, for the gateway too: its error is reported, not hidden by
+ * trying the private one.
+ */
+export async function openGatewayRedis(config: LoadedConfig, env: NodeJS.ProcessEnv): Promise<CliRedis> {
+  const target = configuredRedis(config, env);
+  const connect = (url: string) => connectRedis({ url, logger: silentLogger, connectTimeoutMs: 1_000, commandTimeoutMs: 5_000 });
   try {
-    return await connect(url);
+    return { redis: await connect(target.url), target };
   } catch (err) {
-    const privateUrl = url === DEFAULT_REDIS_URL ? findPrivateRedis(stateDir(config)) : undefined;
+    const privateUrl = target.url === DEFAULT_REDIS_URL ? findPrivateRedis(stateDir(config)) : undefined;
     if (privateUrl === undefined) throw err;
-    return connect(privateUrl);
+    const probe = await probeRedis(target.url, 1_000);
+    if (probe.ok || probe.answered) throw err;
+    return { redis: await connect(privateUrl), target: { url: privateUrl, from: 'private' } };
+  }
+}
+
+/** openGatewayRedis for commands that print nothing about where they look (`doctor` names the Redis in its own check). */
+export async function openCliRedis(config: LoadedConfig, env: NodeJS.ProcessEnv): Promise<Redis> {
+  return (await openGatewayRedis(config, env)).redis;
+}
+
+/**
+ * openGatewayRedis, first telling on stderr which config and which Redis
+ * the command uses (whereLine); when none answers, the one it looked for.
+ */
+export async function openRedisSaying(io: Io, config: LoadedConfig): Promise<CliRedis> {
+  try {
+    const opened = await openGatewayRedis(config, io.env);
+    io.err(whereLine(io, config, opened.target));
+    return opened;
+  } catch (err) {
+    io.err(whereLine(io, config, configuredRedis(config, io.env)));
+    throw err;
   }
 }

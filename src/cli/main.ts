@@ -1,6 +1,8 @@
 import { Command, CommanderError } from 'commander';
 import { AirlockError, DocumentError } from '../errors.js';
 import { approvalsCli, type ApprovalsCliOptions } from './approvals.js';
+import { approvalsLatest } from './approvals-latest.js';
+import { approvalsWatch, type WatchOptions } from './approvals-watch.js';
 import { auditExport, auditList } from './audit.js';
 import { auditVerify, type AuditVerifyOptions } from './audit-verify.js';
 import { doctor } from './doctor.js';
@@ -10,10 +12,12 @@ import { policyExplain, type ExplainOptions } from './policy-explain.js';
 import { hostFlag, portFlag, start } from './start.js';
 import { stdio } from './stdio.js';
 import { policyInit, type PolicyInitOptions } from './policy-init.js';
+import { processTerminal } from './terminal.js';
 import { acceptTools, tools, type ToolsOptions } from './tools.js';
 import { VERSION } from '../version.js';
 
 type ExplainCliOptions = ExplainOptions & { resource?: string; prompt?: string };
+type DecideCliOptions = ApprovalsCliOptions & { latest?: boolean };
 
 const TOKEN_FILE_HELP =
   'read the admin token from this file (else the file AIRLOCK_ADMIN_TOKEN_FILE names, else AIRLOCK_ADMIN_TOKEN); none is read unless named';
@@ -149,23 +153,48 @@ export function buildProgram(io: Io, result: { exitCode: number }): Command {
   ).action(async (id: string, opts: ApprovalsCliOptions) => {
     result.exitCode = await approvalsCli(io, 'show', id, opts);
   });
+  // `approve ID` or `approve --latest`: one of them, and --latest only where a person can confirm the id it shows.
+  const decide = async (verdict: 'approve' | 'reject', id: string | undefined, opts: DecideCliOptions, command: Command) => {
+    if (!opts.latest) {
+      if (id === undefined) command.error("error: missing required argument 'id' (or give --latest, on a terminal)", { exitCode: 2 });
+      return approvalsCli(io, verdict, id, opts);
+    }
+    if (id !== undefined) command.error(`error: give an id or --latest, not both`, { exitCode: 2 });
+    const terminal = processTerminal();
+    if (!terminal.interactive)
+      command.error(
+        `error: --latest needs a terminal (stdin and stdout), where you confirm the id of the request it shows before it is decided; elsewhere name the request: airlock approvals ${verdict} <id> (airlock approvals list shows the ids)`,
+        { exitCode: 2 },
+      );
+    return approvalsLatest(io, verdict, opts, terminal);
+  };
   withCommon(
     approvals
       .command('approve')
       .description('approve a held call: it is released at once')
-      .argument('<id>', 'an approval id (apr_…)')
+      .argument('[id]', 'an approval id (apr_…)')
+      .option('--latest', 'show the newest pending request and approve it once you have typed its id (on a terminal only)')
       .option('--reason <text>', 'why, for the record'),
-  ).action(async (id: string, opts: ApprovalsCliOptions) => {
-    result.exitCode = await approvalsCli(io, 'approve', id, opts);
+  ).action(async (id: string | undefined, opts: DecideCliOptions, command: Command) => {
+    result.exitCode = await decide('approve', id, opts, command);
   });
   withCommon(
     approvals
       .command('reject')
       .description('reject a held call: the agent is told who and why')
-      .argument('<id>', 'an approval id (apr_…)')
+      .argument('[id]', 'an approval id (apr_…)')
+      .option('--latest', 'show the newest pending request and reject it once you have typed its id (on a terminal only)')
       .option('--reason <text>', 'shown to the agent'),
-  ).action(async (id: string, opts: ApprovalsCliOptions) => {
-    result.exitCode = await approvalsCli(io, 'reject', id, opts);
+  ).action(async (id: string | undefined, opts: DecideCliOptions, command: Command) => {
+    result.exitCode = await decide('reject', id, opts, command);
+  });
+  withCommon(
+    approvals
+      .command('watch')
+      .description('print each new pending request as it is held, with the command to decide it, until Ctrl-C')
+      .option('--bell', 'ring the terminal bell for each new request'),
+  ).action(async (opts: WatchOptions) => {
+    result.exitCode = await approvalsWatch(io, opts, stopSignal());
   });
 
   program
@@ -225,6 +254,19 @@ export function buildProgram(io: Io, result: { exitCode: number }): Command {
       result.exitCode = await auditVerify(io, opts);
     });
   return program;
+}
+
+/** Aborts on the first SIGINT or SIGTERM: a command that runs until stopped (`approvals watch`) then ends, exit 0. */
+function stopSignal(): AbortSignal {
+  const controller = new AbortController();
+  const stop = () => {
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
+    controller.abort();
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  return controller.signal;
 }
 
 /** Runs the CLI and returns the exit code: 0 ok, 1 a check failed or bad input, 2 usage error. */

@@ -6,7 +6,7 @@ import { AirlockError, ErrorCode, errorMessage } from '../errors.js';
 import { deploymentDigest, openAuditTrail } from '../gateway/index.js';
 import { toolDigest, ToolPins, toolRows, type ToolRow } from '../inventory/index.js';
 import { loadPolicyFile } from '../policy/index.js';
-import { adminNamed, givenAdminToken, openCliRedis } from './console-access.js';
+import { adminNamed, givenAdminToken, openRedisSaying } from './console-access.js';
 import { liveTools } from './live-tools.js';
 import { grantNamed, serverNamed } from './lookup.js';
 import { ExitCode, type Io } from './output.js';
@@ -31,7 +31,10 @@ export async function tools(io: Io, server: string | undefined, options: ToolsOp
   if (server !== undefined) serverNamed(config, server);
   const names = server === undefined ? Object.keys(config.servers) : [server];
   if (options.grant !== undefined) grantNamed(config, options.grant);
-  const redis = await openCliRedis(config, io.env).catch((err: unknown) => err as Error);
+  const redis = await openRedisSaying(io, config).then(
+    (opened) => opened.redis,
+    (err: unknown) => err as Error,
+  );
   const pins = redis instanceof Error ? undefined : pinsFor(config, redis);
   let pinsError = redis instanceof Error ? redis.message : undefined;
   try {
@@ -72,7 +75,7 @@ export async function acceptTools(
   const config = loadConfig(findConfigFile(io.cwd, options.config), io.env);
   serverNamed(config, server);
   const given = givenAdminToken(config, io, options.tokenFile);
-  const redis = await openCliRedis(config, io.env);
+  const { redis } = await openRedisSaying(io, config);
   try {
     const admin = await adminNamed(config, redis, given);
     const pins = pinsFor(config, redis);

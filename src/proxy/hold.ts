@@ -194,7 +194,10 @@ function startHeartbeat(progress: Progress, request: ApprovalRequest, channel: s
   const who = request.approvers.length > 0 ? request.approvers.join(', ') : 'a console admin';
   const needed = request.min_approvals > 1 ? `${request.min_approvals} approvals from ` : '';
   const where = request.approvers.length > 0 ? channel : 'console';
-  const message = `Waiting for ${needed}${who} to approve ${request.server}/${request.tool} in ${where} (approval ${request.id}, expires ${new Date(request.expires_at).toISOString()})`;
+  const expires = `expires ${new Date(request.expires_at).toISOString()}`;
+  // Clients show this line to the person at the agent: with the console among the channels, it names the command that decides.
+  const how = where.split(', ').includes('console') ? `run: airlock approvals approve ${request.id};` : `approval ${request.id},`;
+  const message = `Waiting for ${needed}${who} to approve ${request.server}/${request.tool} in ${where} (${how} ${expires})`;
   progress.beat(message);
   const timer = setInterval(() => progress.beat(message), everyMs);
   timer.unref();

@@ -262,7 +262,7 @@ test('airlock approvals: unknown id, no admin token, a bad --state, a non-approv
   const run = (argv: string[], e: NodeJS.ProcessEnv = env) => airlock(['approvals', ...argv, '-c', config], gateway.dir, e);
   const inProcess = (argv: string[], e: NodeJS.ProcessEnv) => cli(['approvals', ...argv, '-c', config], gateway.dir, e);
   const cases: [string, Promise<CliResult>, RegExp][] = [
-    ['approve an unknown id', run(['approve', UNKNOWN_ID]), /^airlock: no approval request apr_A{22} \(unknown/],
+    ['approve an unknown id', run(['approve', UNKNOWN_ID]), /^airlock: no approval request apr_A{22} \(unknown/m],
     [
       'approve without an admin token',
       run(['approve', id], noToken),
@@ -286,13 +286,13 @@ test('airlock approvals: unknown id, no admin token, a bad --state, a non-approv
       'approve with a wrong AIRLOCK_ADMIN_TOKEN',
       ['approve', id],
       { ...env, AIRLOCK_ADMIN_TOKEN: AGENT },
-      /^airlock: AIRLOCK_ADMIN_TOKEN: the token matches no admin/,
+      /^airlock: AIRLOCK_ADMIN_TOKEN: the token matches no admin/m,
     ],
     [
       'reject as a non-approver',
       ['reject', id, '--reason', 'carol says no'],
       { ...env, AIRLOCK_ADMIN_TOKEN: CAROL },
-      /^airlock: admin carol is not an approver for fixture\/echo \(approvers: alice, bob\)/,
+      /^airlock: admin carol is not an approver for fixture\/echo \(approvers: alice, bob\)/m,
     ],
   ];
   for (const [name, argv, e, message] of more) {

@@ -100,7 +100,10 @@ test('heartbeats every 200 ms keep a client with resetTimeoutOnProgress and a 1 
   progress.forEach((p, i) => {
     if (i > 0)
       assert.ok(p.progress > progress[i - 1]!.progress, `progress must increase: ${JSON.stringify(progress.map((q) => q.progress))}`);
-    assert.match(String(p.message), new RegExp(`^Waiting for alice to approve fixture/echo in console \\(approval ${id}, expires \\d{4}-`));
+    assert.match(
+      String(p.message),
+      new RegExp(`^Waiting for alice to approve fixture/echo in console \\(run: airlock approvals approve ${id}; expires \\d{4}-`),
+    );
   });
 });
 
@@ -115,7 +118,7 @@ test('without resetTimeoutOnProgress the 1 s client timeout fires, and its notif
   assert.ok(ms >= 950, `the client timed out after ${ms} ms`);
   // However few a busy machine lets through in that second, heartbeats came and did not hold the client's timeout off.
   assert.ok(progress.length >= 1, 'heartbeats were sent before the timeout');
-  const id = /\(approval (apr_[\w-]{22}),/.exec(String(progress[0]?.message))?.[1];
+  const id = /\(run: airlock approvals approve (apr_[\w-]{22});/.exec(String(progress[0]?.message))?.[1];
   assert.ok(id, `the heartbeat names the approval id: ${JSON.stringify(progress[0])}`);
   await assertWithdrawn(id, 'timed out', /^the agent cancelled the call: .*timed out/i);
 });

@@ -205,7 +205,7 @@ for (const tampering of tamperings) {
     try {
       const { code, stdout, stderr } = await verify(config);
       assert.equal(code, 1, `verify must fail: ${stdout}${stderr}`);
-      assert.match(stderr, /^audit trail in Redis: BROKEN after \d+ good events?: /);
+      assert.match(stderr, /^audit trail in Redis: BROKEN after \d+ good events?: /m);
       assert.match(stderr, tampering.names());
     } finally {
       await rewriteStream(redis.url, () => pristine);

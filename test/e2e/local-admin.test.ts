@@ -134,7 +134,7 @@ test('airlock approvals decides a held call with --token-file; without a token i
     [
       ['approve', id, '--token-file', join(scratch, 'wrong')],
       {},
-      new RegExp(`^airlock: --token-file ${join(scratch, 'wrong')}: the token matches no admin$`),
+      new RegExp(`^airlock: --token-file ${join(scratch, 'wrong')}: the token matches no admin$`, 'm'),
     ],
     [
       ['approve', id, '--token-file', join(scratch, 'missing')],
@@ -146,7 +146,7 @@ test('airlock approvals decides a held call with --token-file; without a token i
       { AIRLOCK_ADMIN_TOKEN_FILE: join(scratch, 'empty') },
       new RegExp(`^airlock: AIRLOCK_ADMIN_TOKEN_FILE: the token file ${join(scratch, 'empty')} is empty`),
     ],
-    [['approve', id], { AIRLOCK_ADMIN_TOKEN: 'local-admin-token' }, /^airlock: AIRLOCK_ADMIN_TOKEN: the token matches no admin$/],
+    [['approve', id], { AIRLOCK_ADMIN_TOKEN: 'local-admin-token' }, /^airlock: AIRLOCK_ADMIN_TOKEN: the token matches no admin$/m],
   ];
   for (const [argv, env, message] of refused) {
     const result = await approvals(argv, { REDIS_URL: redis.url, ...env });
