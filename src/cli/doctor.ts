@@ -1,5 +1,5 @@
 import { builtInChannels, type RuleDestination } from '../channels/index.js';
-import { findConfigFile, loadConfig, withListenOverrides, type LoadedConfig } from '../config/index.js';
+import { findConfigFile, loadConfig, withListenOverrides, type ListenFlags, type LoadedConfig } from '../config/index.js';
 import { DocumentError, errorMessage, formatProblem } from '../errors.js';
 import { loadPolicyFile, type CompiledPolicy } from '../policy/index.js';
 import { approverWarnings } from './approver-checks.js';
@@ -19,7 +19,7 @@ import { displayPath, ExitCode, type Io } from './output.js';
  * broken config stops there: nothing else can be told without it; anything
  * else broken does not stop the other checks.
  */
-export async function doctor(io: Io, options: { config?: string }): Promise<number> {
+export async function doctor(io: Io, options: { config?: string } & ListenFlags): Promise<number> {
   const file = findConfigFile(io.cwd, options.config);
   const channels = builtInChannels();
   let config: LoadedConfig;
@@ -28,10 +28,10 @@ export async function doctor(io: Io, options: { config?: string }): Promise<numb
   } catch (err) {
     return report(io, [{ level: 'error', what: 'config', detail: errorMessage(err) }]);
   }
-  // AIRLOCK_HOST and AIRLOCK_PORT move the listener as they do for `airlock start`; a bad one fails here as it fails there.
+  // --host/--port, AIRLOCK_HOST and AIRLOCK_PORT move the listener as they do for `airlock start`; a bad one fails here as it fails there.
   let overridden: Check | undefined;
   try {
-    config = withListenOverrides(config, io.env);
+    config = withListenOverrides(config, io.env, { host: options.host, port: options.port });
   } catch (err) {
     overridden = { level: 'error', what: 'listen', detail: errorMessage(err) };
   }

@@ -203,7 +203,9 @@ export function buildProgram(io: Io, result: { exitCode: number }): Command {
       'check the config, every policy, Redis (reachable, persistence, eviction policy), every upstream and Slack; exit 1 on any failure',
     )
     .option('-c, --config <file>', 'config file (default ./airlock.yaml, else examples/airlock.yaml)')
-    .action(async (opts: { config?: string }) => {
+    .option('--port <port>', 'check the listener as `airlock start --port` would open it', portFlag)
+    .option('--host <host>', 'check the listener as `airlock start --host` would open it', hostFlag)
+    .action(async (opts: { config?: string; host?: string; port?: number }) => {
       result.exitCode = await doctor(io, opts);
     });
 

@@ -172,17 +172,20 @@ test('airlock start --help shows --port and --host and names AIRLOCK_PORT and AI
     assert.ok(stdout.includes(word), `${word} in\n${stdout}`);
 });
 
-test('airlock doctor sees AIRLOCK_HOST and AIRLOCK_PORT as start does: the refusal start would give is an error, a bad value too', async () => {
-  const doctor = async (config: string, env: NodeJS.ProcessEnv) => {
-    const { code, stdout } = await cli(['doctor', '-c', join(dir, config)], dir, { REDIS_URL: redis.url, ...env });
+test('airlock doctor sees --host, --port, AIRLOCK_HOST and AIRLOCK_PORT as start does: the refusal start would give is an error, a bad value too', async () => {
+  const doctor = async (config: string, env: NodeJS.ProcessEnv, flags: string[] = []) => {
+    const { code, stdout } = await cli(['doctor', '-c', join(dir, config), ...flags], dir, { REDIS_URL: redis.url, ...env });
     return { code, lines: stdout.split('\n').filter((line) => /^\S+ +listen/.test(line)) };
   };
   writeFileSync(join(dir, 'granted.yaml'), `${SERVERS}${GRANTS}`);
-  const [open, junk, granted, plain] = await Promise.all([
+  const [open, junk, granted, plain, flagged, loopbackFlag] = await Promise.all([
     doctor('airlock.yaml', { AIRLOCK_HOST: '0.0.0.0' }),
     doctor('airlock.yaml', { AIRLOCK_PORT: 'junk' }),
     doctor('granted.yaml', { AGENT_TOKEN: 'x', AIRLOCK_HOST: '0.0.0.0' }),
     doctor('granted.yaml', { AGENT_TOKEN: 'x' }),
+    doctor('airlock.yaml', {}, ['--host', '0.0.0.0']),
+    // The flag wins over the variable, as for start: the variable's junk is not even read.
+    doctor('airlock.yaml', { AIRLOCK_HOST: '0.0.0.0', AIRLOCK_PORT: 'junk' }, ['--host', '127.0.0.1', '--port', '0']),
   ]);
   assert.equal(open.code, 1);
   assert.deepEqual(open.lines, [
@@ -196,4 +199,10 @@ test('airlock doctor sees AIRLOCK_HOST and AIRLOCK_PORT as start does: the refus
     /^warn {2}listen \(AIRLOCK_HOST\): 0\.0\.0\.0 is not loopback and neither public_url nor listen\.allowed_hosts is set/,
   );
   assert.deepEqual(plain.lines, []);
+
+  assert.equal(flagged.code, 1);
+  assert.deepEqual(flagged.lines, [
+    `error listen: --host: 0.0.0.0 is not loopback and no grants are configured in ${join(dir, 'airlock.yaml')}, so anyone who reaches the port could call tools; add grants or listen on 127.0.0.1`,
+  ]);
+  assert.deepEqual(loopbackFlag.lines, []);
 });
