@@ -1,15 +1,24 @@
 // `npm run build` (and `prepare`, so `npm ci` leaves it done): src/ compiled
 // to dist/ with the Lua scripts beside the modules that read them, then the
 // stamp bin/entry.js trusts. Type errors are `npm run typecheck`'s job, so
-// this only emits.
+// this only emits. As `prepare` it does nothing while the build is whole and
+// newer than src/: the first `npx airlock` in a checkout links the project
+// into npm's npx cache and runs `prepare` again, which would otherwise cost
+// a whole build and delete dist/ under a running gateway.
 import { spawnSync } from 'node:child_process';
 import { cpSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import { BUILD_STAMP } from '../bin/entry.js';
+import { BUILD_STAMP, builtEntry } from '../bin/entry.js';
 
-const root = fileURLToPath(new URL('../', import.meta.url));
+const rootUrl = new URL('../', import.meta.url);
+const root = fileURLToPath(rootUrl);
 const dist = `${root}dist`;
+
+if (process.env.npm_lifecycle_event === 'prepare' && builtEntry(rootUrl) !== undefined) {
+  console.log('airlock build: dist/ is whole and newer than src/; `npm run build` rebuilds it anyway');
+  process.exit(0);
+}
 
 let tsc;
 try {
