@@ -21,6 +21,10 @@ const EVERY_INVISIBLE = new RegExp(INVISIBLE_CLASS, 'gu');
  */
 const PLAIN_ESCAPES = new RegExp(String.raw`(?<!\\)(?=(\\+))\1(?=u|${INVISIBLE_CLASS})|${INVISIBLE_CLASS}`, 'gu');
 
+/** The same, with tab and line feed too: for text shown on one line, where a line feed would start a line of its own. */
+const LINE_CLASS = INVISIBLE_CLASS.replace(String.raw`\x00-\x08\x0B-\x1F`, String.raw`\x00-\x1F`);
+const LINE_ESCAPES = new RegExp(String.raw`(?<!\\)(?=(\\+))\1(?=u|${LINE_CLASS})|${LINE_CLASS}`, 'gu');
+
 /** What a reader of escaped text is told, wherever it is shown. */
 export const INVISIBLE_NOTE = 'This call contains invisible or direction-changing characters, shown as \\uXXXX';
 
@@ -46,6 +50,18 @@ export function containsInvisible(value: unknown): boolean {
  */
 export function escapeInvisible(text: string): string {
   return text.replace(PLAIN_ESCAPES, (match: string, backslashes: string | undefined) =>
+    backslashes === undefined ? escapeOne(match) : backslashes + backslashes,
+  );
+}
+
+/**
+ * `escapeInvisible` for text shown on one line of a table or a header (a
+ * tool name, a client name, a grant): a line feed or tab there is escaped
+ * too (`\u000A`), so text an agent or an upstream chose cannot add a row
+ * of its own, such as a command that decides another request.
+ */
+export function escapeLine(text: string): string {
+  return text.replace(LINE_ESCAPES, (match: string, backslashes: string | undefined) =>
     backslashes === undefined ? escapeOne(match) : backslashes + backslashes,
   );
 }

@@ -101,6 +101,11 @@ export async function watchPending(source: PendingWatchSource, handlers: Pending
   });
   try {
     const pending = await source.list({ state: 'pending', limit: LIST_LIMIT });
+    // A flood of held calls must not hide the oldest ones unsaid: the watch says it shows only the newest.
+    if (pending.length === LIST_LIMIT)
+      handlers.problem(
+        `at least ${LIST_LIMIT} requests are pending: only the newest ${LIST_LIMIT} are shown, older ones are not told here`,
+      );
     // Oldest first, as they arrived; one whose `added` event came in meanwhile is new, not early.
     for (const record of pending.reverse()) tell(record, !arrived.has(record.request.id));
   } catch (err) {

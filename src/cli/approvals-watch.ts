@@ -1,10 +1,10 @@
 import type { ApprovalRecord } from '../approvals/index.js';
 import { describeApprovers } from '../approvals/index.js';
 import { approvalView } from '../channels/index.js';
-import { escapeInvisible, escapeInvisibleInJson } from '../invisible-characters.js';
+import { escapeInvisibleInJson, escapeLine } from '../invisible-characters.js';
 import { Redactor } from '../redact.js';
 import { holdersNote, openConsole, type ConsoleSession } from './approvals-session.js';
-import { ExitCode, table, type Io } from './output.js';
+import { ExitCode, plural, shellWord, table, type Io } from './output.js';
 import { shownRedisUrl } from './where.js';
 
 export interface WatchOptions {
@@ -94,12 +94,13 @@ function shower(io: Io, session: ConsoleSession, options: WatchOptions): (record
       return;
     }
     const first = `${request.id}  ${request.server}/${request.tool}  grant ${request.grant ?? '(none)'}  expires ${new Date(request.expires_at).toISOString()} (${fromNow(request.expires_at)})`;
-    // Everything the agent chose is shown escaped: a carriage return or an escape sequence in it could otherwise rewrite the command line below it.
+    // Everything the agent chose is shown escaped, each on its one line: a line feed, a carriage return or an escape
+    // sequence in a tool name could otherwise add or rewrite a row, such as the command that decides another request.
     const rows: [string, string][] = [
-      ['reason', escapeInvisible(request.reason)],
+      ['reason', escapeLine(request.reason)],
       [
         'approvers',
-        escapeInvisible(
+        escapeLine(
           `${describeApprovers({ approvers: request.approvers, from: request.approvers_from })} (${request.min_approvals} needed)`,
         ),
       ],
@@ -112,7 +113,7 @@ function shower(io: Io, session: ConsoleSession, options: WatchOptions): (record
         ]
       : [['you', entitled.message]];
     const body = table([...rows, ...decide]);
-    io.out(`${ring}${escapeInvisible(first)}\n${indent(body)}`);
+    io.out(`${ring}${escapeLine(first)}\n${indent(body)}`);
   };
 }
 
@@ -143,18 +144,9 @@ function fromNow(at: number): string {
   return `in ${Math.round(s / 3600)} h`;
 }
 
-/** A word as a shell reads it back (single-quoted when it holds anything but plain characters). */
-function shellWord(word: string): string {
-  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
-}
-
 function indent(text: string): string {
   return text
     .split('\n')
     .map((line) => `  ${line}`)
     .join('\n');
-}
-
-function plural(n: number, word: string): string {
-  return `${n} ${word}${n === 1 ? '' : 's'}`;
 }

@@ -2,7 +2,7 @@ import { APPROVAL_STATES, assertApprovalId, describeApprovers, type ApprovalReco
 import { approvalView, decideAsAdmin, describeDecision, describeEnd, fieldsWithInvisible } from '../channels/index.js';
 import { suggest } from '../config/index.js';
 import { AirlockError, ErrorCode } from '../errors.js';
-import { escapeInvisible, escapeInvisibleInJson, INVISIBLE_NOTE } from '../invisible-characters.js';
+import { escapeInvisibleInJson, escapeLine, INVISIBLE_NOTE } from '../invisible-characters.js';
 import { holdersNote, openConsole, type ConsoleSession } from './approvals-session.js';
 import { ExitCode, table, type Io } from './output.js';
 
@@ -105,7 +105,7 @@ function listing(records: ApprovalRecord[], state: string): string {
     .map(({ request, status }) => {
       const when = status.state === 'pending' ? `expires ${new Date(request.expires_at).toISOString()}` : describeEnd({ request, status });
       const flag = fieldsWithInvisible(request).length > 0 ? '  [invisible characters, shown as \\uXXXX]' : '';
-      return `${escapeInvisible(`${request.id}  ${status.state.padEnd(9)} ${request.server}/${request.tool}  grant ${request.grant ?? '(none)'}  ${when}`)}${flag}\n    ${escapeInvisible(request.reason)}`;
+      return `${escapeLine(`${request.id}  ${status.state.padEnd(9)} ${request.server}/${request.tool}  grant ${request.grant ?? '(none)'}  ${when}`)}${flag}\n    ${escapeLine(request.reason)}`;
     })
     .join('\n');
 }
@@ -129,8 +129,10 @@ export function details(record: ApprovalRecord): string {
     rows.push([
       'votes',
       status.votes
-        .map(
-          (v) => `${v.verdict} by ${v.by}${v.person !== undefined ? ` (${v.person})` : ''} via ${v.via} at ${new Date(v.at).toISOString()}`,
+        .map((v) =>
+          escapeLine(
+            `${v.verdict} by ${v.by}${v.person !== undefined ? ` (${v.person})` : ''} via ${v.via} at ${new Date(v.at).toISOString()}`,
+          ),
         )
         .join('\n            '),
     ]);
@@ -140,7 +142,8 @@ export function details(record: ApprovalRecord): string {
       `${status.execution.result} in ${status.execution.ms} ms${status.execution.detail ? `: ${status.execution.detail}` : ''}`,
     ]);
   rows.push(['digest', request.digest]);
-  const shown = rows.map(([name, value]): [string, string] => [name, escapeInvisible(value)]);
+  // Each value on its own line: a line feed in a tool or client name would otherwise add a row (`call:`) of its own. Votes, one line each, are escaped already.
+  const shown = rows.map(([name, value]): [string, string] => [name, name === 'votes' ? value : escapeLine(value)]);
   // Airlock's own words, added after the escaping so that its \uXXXX is not doubled.
   if (invisible.length > 0) shown.unshift(['note', `${INVISIBLE_NOTE} (in ${invisible.join(', ')}); --json gives the values as they are`]);
   return `${table(shown)}\narguments:\n${escapeInvisibleInJson(JSON.stringify(request.arguments, null, 2))}`;

@@ -14,7 +14,7 @@ import { AirlockError, ErrorCode } from '../errors.js';
 import { checkpointSettings } from '../gateway/index.js';
 import { openRedisSaying } from './console-access.js';
 import { whereLine } from './where.js';
-import { displayPath, ExitCode, type Io } from './output.js';
+import { displayPath, ExitCode, plural, type Io } from './output.js';
 
 export interface AuditVerifyOptions {
   config?: string;
@@ -116,8 +116,4 @@ function tell(io: Io, what: string, report: ChainReport & { checkpoints: Checkpo
     );
   }
   return report.problem === undefined;
-}
-
-function plural(n: number, word: string): string {
-  return `${n} ${word}${n === 1 ? '' : 's'}`;
 }

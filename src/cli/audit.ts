@@ -4,6 +4,7 @@ import { resolve } from 'node:path';
 import { AuditReader, CSV_HEADER, csvRow, parseAuditQuery, type AuditEvent } from '../audit/index.js';
 import { durationMs, findConfigFile, loadConfig, type LoadedConfig } from '../config/index.js';
 import { AirlockError, ErrorCode } from '../errors.js';
+import { escapeLine } from '../invisible-characters.js';
 import { openRedisSaying } from './console-access.js';
 import { displayPath, ExitCode, type Io } from './output.js';
 
@@ -104,8 +105,15 @@ function filters(options: AuditFilterOptions): Record<string, string> {
   return Object.fromEntries(Object.entries(known).filter((entry): entry is [string, string] => entry[1] !== undefined));
 }
 
-/** `2026-11-25T17:02:11.120Z  approved  fs/write_file  grant=ci  by alice (console)  apr_…`; a resource or prompt: `fs resources/read file:///srv/a`. */
+/**
+ * `2026-11-25T17:02:11.120Z  approved  fs/write_file  grant=ci  by alice (console)  apr_…`; a resource or prompt: `fs resources/read file:///srv/a`.
+ * One event, one line, escaped: a tool name or an upstream's error text could otherwise forge a line of its own.
+ */
 function line(event: AuditEvent): string {
+  return escapeLine(fields(event));
+}
+
+function fields(event: AuditEvent): string {
   const who = event.approvers
     ?.map(
       (a) =>

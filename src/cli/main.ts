@@ -14,6 +14,7 @@ import { stdio } from './stdio.js';
 import { policyInit, type PolicyInitOptions } from './policy-init.js';
 import { processTerminal } from './terminal.js';
 import { acceptTools, tools, type ToolsOptions } from './tools.js';
+import { escapeInvisible } from '../invisible-characters.js';
 import { VERSION } from '../version.js';
 
 type ExplainCliOptions = ExplainOptions & { resource?: string; prompt?: string };
@@ -284,7 +285,8 @@ export async function runCli(argv: string[], io: Io): Promise<number> {
       return informational ? ExitCode.Ok : ExitCode.Usage;
     }
     if (err instanceof DocumentError || err instanceof AirlockError) {
-      io.err(`airlock: ${err.message}`);
+      // A message may quote an upstream's error text or stderr, which must not drive the terminal it is printed on.
+      io.err(`airlock: ${escapeInvisible(err.message)}`);
       return ExitCode.Failed;
     }
     throw err;

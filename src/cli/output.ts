@@ -26,3 +26,8 @@ export function table(rows: [string, string][]): string {
 }
 
 export const ExitCode = { Ok: 0, Failed: 1, Usage: 2 } as const;
+
+/** `1 request`, `2 requests`. */
+export function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
+}

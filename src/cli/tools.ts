@@ -5,6 +5,7 @@ import { durationMs, findConfigFile, loadConfig, suggest, type LoadedConfig } fr
 import { AirlockError, ErrorCode, errorMessage } from '../errors.js';
 import { deploymentDigest, openAuditTrail } from '../gateway/index.js';
 import { toolDigest, ToolPins, toolRows, type ToolRow } from '../inventory/index.js';
+import { escapeLine } from '../invisible-characters.js';
 import { loadPolicyFile } from '../policy/index.js';
 import { adminNamed, givenAdminToken, openRedisSaying } from './console-access.js';
 import { liveTools } from './live-tools.js';
@@ -126,11 +127,13 @@ function pinsFor(config: LoadedConfig, redis: Redis): ToolPins {
   });
 }
 
+/** Tool names and evidence come from the upstream: each is shown escaped on its line, so no name can add a row or drive the terminal. */
 function describeServer(server: string, source: string, rows: ToolRow[]): string {
-  const width = Math.max(...rows.map((r) => r.name.length), 4);
-  const lines = rows.map((r) => {
+  const names = rows.map((r) => escapeLine(r.name));
+  const width = Math.max(...names.map((name) => name.length), 4);
+  const lines = rows.map((r, i) => {
     const changed = r.changed === null ? '' : r.changed ? '  CHANGED since accepted' : '';
-    return `  ${r.name.padEnd(width)}  ${`${r.class}/${r.level}`.padEnd(18)} ${r.decision} (${r.rule})${changed}\n  ${' '.repeat(width)}  ${r.evidence.join('; ')}`;
+    return `  ${names[i]!.padEnd(width)}  ${`${r.class}/${r.level}`.padEnd(18)} ${r.decision} (${escapeLine(r.rule)})${changed}\n  ${' '.repeat(width)}  ${escapeLine(r.evidence.join('; '))}`;
   });
   return `${server}: ${rows.length} tool${rows.length === 1 ? '' : 's'}, ${source}\n${lines.join('\n')}`;
 }

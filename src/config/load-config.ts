@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DocumentError, ErrorCode, type Problem } from '../errors.js';
+import { AirlockError, DocumentError, ErrorCode, type Problem } from '../errors.js';
 import { crossCheck, policyFileProblems } from './cross-checks.js';
 import { readSourceFile } from './document.js';
 import { durationMs } from './duration.js';
@@ -135,7 +135,19 @@ export function stateDir(config: { dir: string }): string {
   return join(config.dir, '.airlock');
 }
 
-/** `redis.url` wins over `REDIS_URL`; with neither, the local default. */
+/**
+ * `redis.url` wins over `REDIS_URL`; with neither, the local default. A
+ * REDIS_URL that is no URL is refused here, without repeating it (it may
+ * hold a password), rather than failing later with the value in a stack.
+ */
 export function redisUrl(config: { redis: { url?: string } }, env: NodeJS.ProcessEnv = process.env): string {
-  return config.redis.url ?? (env.REDIS_URL || DEFAULT_REDIS_URL);
+  if (config.redis.url !== undefined) return config.redis.url;
+  const fromEnv = env.REDIS_URL;
+  if (!fromEnv) return DEFAULT_REDIS_URL;
+  if (!URL.canParse(fromEnv))
+    throw new AirlockError(
+      ErrorCode.ConfigInvalid,
+      'REDIS_URL is not a URL (not repeated here: it may hold a password); expected redis://[user:password@]host:port/db or rediss://…',
+    );
+  return fromEnv;
 }

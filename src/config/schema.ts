@@ -321,7 +321,10 @@ export const ConfigSchema = z
     public_url: absentIfEmpty(httpUrl).meta({ description: 'The address people reach Airlock at; used for links in Slack messages.' }),
     redis: z
       .object({
-        url: absentIfEmpty(urlWith(/^rediss?$/, 'a redis:// or rediss:// URL')),
+        // Not repeated in the error as other URLs are: a Redis URL may hold its password.
+        url: absentIfEmpty(
+          z.url({ protocol: /^rediss?$/, error: 'expected a redis:// or rediss:// URL (not repeated here: it may hold a password)' }),
+        ),
         timeout: durationField(60_000)
           .default('500ms')
           .meta({ description: 'How long a Redis command may take before the call it serves is refused [UNAVAILABLE].' }),

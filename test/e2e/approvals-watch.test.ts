@@ -4,9 +4,10 @@ import { after, before, test } from 'node:test';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { api, pendingFor } from '../support/approvals-api.js';
 import { startCli, type RunningCli } from '../support/cli-process.js';
-import type { RunningGateway } from '../support/gateway.js';
+import { startGateway, type RunningGateway } from '../support/gateway.js';
 import { track, type Tracked } from '../support/held-call.js';
 import { until } from '../support/poll.js';
+import { cli } from '../support/run-cli.js';
 import { startRecordingGateway } from '../support/recording-upstream.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
 
@@ -193,5 +194,59 @@ test('a Redis restarted empty starts a new event stream: the watch reconnects an
   } finally {
     await own.stop();
     await empty.stop();
+  }
+});
+
+test('a tool name with line feeds cannot add a row to watch, list or show, such as a command that decides another request', async () => {
+  // The upstream never starts, so the gateway cannot tell the name is unknown, and the policy holds every call: the name reaches the request as the agent chose it.
+  const down = await startGateway({
+    config: [
+      'servers:',
+      `  down: { command: ${JSON.stringify(process.execPath)}, args: [-e, "process.exit(1)"], policy: policy.json }`,
+      `grants: [{ name: agent, token: ${AGENT} }]`,
+      `admins: [{ name: alice, token: ${ALICE} }]`,
+      'approvals: { channel: console, timeout: 10m }',
+    ].join('\n'),
+    files: {
+      'policy.json': JSON.stringify({
+        version: '1',
+        default: 'deny',
+        tools: { '*': { action: 'require_approval', reason: 'needs a person' } },
+      }),
+    },
+  });
+  const agent = await down.connect('/mcp/down', AGENT);
+  const downConfig = join(down.dir, 'airlock.yaml');
+  const env = { REDIS_URL: down.redis.url, AIRLOCK_ADMIN_TOKEN: ALICE };
+  const running = startCli(['approvals', 'watch', '-c', downConfig], { cwd: down.dir, env });
+  watches.push(running);
+  try {
+    await running.waitFor('the watching line', /watching for new requests/, 'stderr');
+    const forged = 'apr_AAAAAAAAAAAAAAAAAAAAAA';
+    const name = `read_file\n  approve:   airlock approvals approve ${forged}\ncall:      down/harmless\n`;
+    const call = track(agent.callTool({ name, arguments: {} }));
+    await running.waitFor('the held request', /reject: +airlock approvals reject apr_\w+/);
+    const id = String((await api(down.url, '/api/approvals', ALICE)).body.approvals?.[0]?.id);
+    const list = await cli(['approvals', 'list', '-c', downConfig], down.dir, env);
+    const show = await cli(['approvals', 'show', id, '-c', downConfig], down.dir, env);
+    for (const [what, text] of [
+      ['watch', running.stdout],
+      ['list', list.stdout],
+      ['show', show.stdout],
+    ] as const) {
+      assert.deepEqual(
+        text.split('\n').filter((line) => line.trimStart().startsWith(`approve:   airlock approvals approve ${forged}`)),
+        [],
+        `${what} shows a forged row:\n${text}`,
+      );
+      assert.ok(!text.split('\n').some((line) => /^\s*call: +down\/harmless/.test(line)), `${what} shows a forged call row:\n${text}`);
+    }
+    assert.match(running.stdout, new RegExp(`approve: +airlock approvals approve ${id}`));
+    await api(down.url, `/api/approvals/${id}/reject`, ALICE, { method: 'POST' });
+    await call.promise.catch(() => undefined);
+  } finally {
+    running.process.kill('SIGINT');
+    await agent.close();
+    await down.stop();
   }
 });

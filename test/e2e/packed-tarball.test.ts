@@ -65,6 +65,8 @@ before(async () => {
   writeFileSync(join(checkout, 'examples/sandbox/notes.txt'), 'written by an agent\n');
   mkdirSync(join(checkout, 'examples/sandbox/drafts'));
   writeFileSync(join(checkout, 'examples/sandbox/drafts/.plan'), 'written by an agent\n');
+  // An approved write of an empty .npmignore there would make npm ignore the sandbox's .gitignore: package.json's files must not rely on it.
+  writeFileSync(join(checkout, 'examples/sandbox/.npmignore'), '');
   // The build's TypeScript comes from this checkout's dev dependencies.
   symlinkSync(join(PROJECT_ROOT, 'node_modules'), join(checkout, 'node_modules'), 'dir');
 
@@ -120,7 +122,6 @@ test('the tarball holds the launcher, the build and what the package documents, 
 
 test("the example's sandbox ships with its seed file only, not what approved writes left in it", () => {
   assert.deepEqual(packed.filter((file) => file.startsWith('examples/sandbox/')).sort(), [
-    'examples/sandbox/.gitignore',
     'examples/sandbox/hello.txt',
   ]);
 });

@@ -151,6 +151,19 @@ for (const source of [...new Set(dockerfile.flatMap(copiedSources))]) {
   });
 }
 
+test("no checkout's local state reaches the build context: token files, private Redis data, audit mirrors, logs, in any folder", () => {
+  for (const state of [
+    '.airlock/admin-token',
+    'examples/.airlock/admin-token',
+    'examples/.airlock/redis/appendonly.aof',
+    'examples/airlock-audit.jsonl',
+    'examples/.airlock/gateway.log',
+  ]) {
+    const ancestors = state.split('/').map((_, i, parts) => parts.slice(0, i + 1).join('/'));
+    assert.ok(ancestors.map(dockerIgnoredBy).some((by) => by !== undefined), `${state} would be in the build context`);
+  }
+});
+
 test("the image's sandbox gets its seed file and nothing an approved write left in the checkout's", () => {
   assert.equal(dockerIgnoredBy('examples/sandbox/hello.txt'), undefined);
   for (const left of ['examples/sandbox/notes.txt', 'examples/sandbox/.hidden', 'examples/sandbox/drafts']) {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { containsInvisible, escapeInvisible, escapeInvisibleInJson, hasInvisible } from '../../src/invisible-characters.js';
+import { containsInvisible, escapeInvisible, escapeInvisibleInJson, escapeLine, hasInvisible } from '../../src/invisible-characters.js';
 
 /** Reads escaped text back (the reverse of escapeInvisible), to show that no two texts are shown alike. */
 function unescape(shown: string): string {
@@ -174,3 +174,18 @@ const containing: { name: string; value: unknown; expected: boolean }[] = [
 for (const c of containing) {
   test(`containsInvisible: ${c.name}`, () => assert.equal(containsInvisible(c.value), c.expected));
 }
+
+test('escapeLine: a line feed and a tab are escaped too, so the text stays on one line; the rest as escapeInvisible, and it reads back', () => {
+  assert.equal(escapeLine('read_file\n  approve: x\tz'), 'read_file\\u000A  approve: x\\u0009z');
+  assert.equal(escapeLine('\\\n'), '\\\\\\u000A', 'a backslash before a line feed cannot pass for an escaped one');
+  assert.notEqual(escapeLine('\\u000A'), escapeLine('\n'));
+  const alphabet = ['\\', 'u', '0', 'A', '\n', '\t', '\r', '\u202E', 'x'];
+  let seed = 7;
+  const random = () => (seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31;
+  for (let i = 0; i < 2_000; i++) {
+    const text = Array.from({ length: 1 + Math.floor(random() * 10) }, () => alphabet[Math.floor(random() * alphabet.length)]).join('');
+    const shown = escapeLine(text);
+    assert.ok(!/[\n\t]/.test(shown) && !hasInvisible(shown), JSON.stringify(text));
+    assert.equal(unescape(shown), text, JSON.stringify(text));
+  }
+});
