@@ -121,9 +121,7 @@ test('the tarball holds the launcher, the build and what the package documents, 
 });
 
 test("the example's sandbox ships with its seed file only, not what approved writes left in it", () => {
-  assert.deepEqual(packed.filter((file) => file.startsWith('examples/sandbox/')).sort(), [
-    'examples/sandbox/hello.txt',
-  ]);
+  assert.deepEqual(packed.filter((file) => file.startsWith('examples/sandbox/')).sort(), ['examples/sandbox/hello.txt']);
 });
 
 test("airlock --version from the installed package prints package.json's version, and the install has no src/ and no tsx", async () => {

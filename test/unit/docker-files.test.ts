@@ -160,7 +160,10 @@ test("no checkout's local state reaches the build context: token files, private 
     'examples/.airlock/gateway.log',
   ]) {
     const ancestors = state.split('/').map((_, i, parts) => parts.slice(0, i + 1).join('/'));
-    assert.ok(ancestors.map(dockerIgnoredBy).some((by) => by !== undefined), `${state} would be in the build context`);
+    assert.ok(
+      ancestors.map(dockerIgnoredBy).some((by) => by !== undefined),
+      `${state} would be in the build context`,
+    );
   }
 });
 
