@@ -9,8 +9,14 @@ const LOSING = 'pending approvals and the audit trail';
 
 /** Redis answers (PING, version), keeps what it is given on disk (a warning when not), and never evicts it (an error when it would). */
 export async function redisChecks(config: LoadedConfig, env: NodeJS.ProcessEnv): Promise<Check[]> {
-  const where = redactRedisUrl(redisUrl(config, env));
+  let where: string;
   let redis;
+  try {
+    where = redactRedisUrl(redisUrl(config, env));
+  } catch (err) {
+    // A REDIS_URL that is no URL is one failed check among the others, as an unreachable Redis is.
+    return [{ level: 'error', what: 'redis', detail: errorMessage(err) }];
+  }
   try {
     redis = await openCliRedis(config, env);
   } catch (err) {
