@@ -16,7 +16,7 @@ import { pendingFor } from '../support/approvals-api.js';
 import { freePort } from '../support/free-port.js';
 import { until } from '../support/poll.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
-import { PROJECT_ROOT } from '../support/run-cli.js';
+import { outputOf, PROJECT_ROOT } from '../support/run-cli.js';
 
 const README = readFileSync(join(PROJECT_ROOT, 'README.md'), 'utf8');
 
@@ -78,24 +78,13 @@ const REPORT_FAILURES = `trap 'echo "${FAILED}"$? >&2' ERR\n`;
 /** What the shells say on stderr about themselves when not run on a terminal, which is no error of the block's. */
 const SHELL_NOISE = /cannot set terminal process group|no job control in this shell/;
 
-interface ShellRun {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
+type ShellRun = Awaited<ReturnType<typeof outputOf>>;
 
 /** `script` on the shell's standard input, as if pasted line by line into a terminal. */
 function paste(shell: Shell, script: string, cwd: string, env: NodeJS.ProcessEnv): Promise<ShellRun> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(shell.path!, shell.args, { cwd, env: { ...env, PS1: '', PS2: '' }, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(script);
-  });
+  const child = spawn(shell.path!, shell.args, { cwd, env: { ...env, PS1: '', PS2: '' }, stdio: ['pipe', 'pipe', 'pipe'] });
+  child.stdin.end(script);
+  return outputOf(child);
 }
 
 /** The lines in which a shell or the failure trap reported an error. */
@@ -199,19 +188,9 @@ const base = () => `http://127.0.0.1:${port}`;
 
 /** The clone's own `airlock` (bin/airlock.js), as `npx airlock` runs it there. */
 function cloneCli(argv: string[]): Promise<ShellRun> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(clone, 'bin', 'airlock.js'), ...argv], {
-      cwd: clone,
-      env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+  return outputOf(
+    spawn(process.execPath, [join(clone, 'bin', 'airlock.js'), ...argv], { cwd: clone, env, stdio: ['ignore', 'pipe', 'pipe'] }),
+  );
 }
 
 before(async () => {

@@ -1,4 +1,5 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcessByStdio } from 'node:child_process';
+import type { Readable, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { runCli } from '../../src/cli/main.js';
 
@@ -25,19 +26,27 @@ export async function cli(argv: string[], cwd = PROJECT_ROOT, env: NodeJS.Proces
   return { code, stdout: out.join('\n'), stderr: err.join('\n') };
 }
 
-/** Runs the real `airlock` command as a child process. */
-export function airlock(argv: string[], cwd = PROJECT_ROOT, env: NodeJS.ProcessEnv = process.env): Promise<CliResult> {
+/** What a child process wrote on stdout and stderr, and its exit code (null when a signal ended it), once it has closed. */
+export function outputOf(
+  child: ChildProcessByStdio<Writable | null, Readable, Readable>,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [AIRLOCK_BIN, ...argv], {
-      cwd,
-      env: { ...NO_SHARED_REDIS, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
   });
+}
+
+/** Runs the real `airlock` command as a child process. */
+export async function airlock(argv: string[], cwd = PROJECT_ROOT, env: NodeJS.ProcessEnv = process.env): Promise<CliResult> {
+  const child = spawn(process.execPath, [AIRLOCK_BIN, ...argv], {
+    cwd,
+    env: { ...NO_SHARED_REDIS, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const { code, stdout, stderr } = await outputOf(child);
+  return { code: code ?? -1, stdout, stderr };
 }
