@@ -16,8 +16,9 @@
  * for 2025 clients, bench/echo-v2-server.ts (v2 SDK, both generations) for
  * 2026 clients. The direct side calls the same program over Streamable HTTP.
  * Every hop runs in a process of its own (Airlock as `airlock start`), so CPU
- * time per call and RSS are each hop's; AIRLOCK_BENCH_NODE_ARGS adds node
- * options to Airlock's (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof").
+ * time per call and RSS are each hop's. BENCH_PROFILE_DIR=DIR writes a CPU
+ * profile of each hop to DIR/<side>/ (read it with bench/profile-top.ts);
+ * AIRLOCK_BENCH_NODE_ARGS adds node options to Airlock's alone.
  *
  * Clients are the SDK v2 `Client`: in its default legacy mode for 2025, pinned
  * to 2026-07-28 for 2026, with the per-request-signal fetch Airlock's upstream
@@ -55,7 +56,7 @@ export const TARGETS = { p50OverPeer: 1.05, throughputOverPeer: 0.95 };
 
 export const GENERATIONS = ['2025-11-25', '2026-07-28'] as const;
 export type Generation = (typeof GENERATIONS)[number];
-export const SIDES = ['direct', 'bare', 'mcp-proxy', 'airlock'] as const;
+export const SIDES = ['direct', 'bare', 'mcp-proxy', 'airlock-plain', 'airlock'] as const;
 export type SideName = (typeof SIDES)[number];
 
 export interface ProxyBenchOptions {
@@ -70,6 +71,8 @@ export interface ProxyBenchOptions {
   sequentialRounds: number;
   concurrentRounds: number;
   generations: readonly Generation[];
+  /** The sides measured (all by default). */
+  sides: readonly SideName[];
 }
 
 export interface Side {
@@ -106,6 +109,7 @@ const DEFAULTS: ProxyBenchOptions = {
   sequentialRounds: 20,
   concurrentRounds: 4,
   generations: GENERATIONS,
+  sides: SIDES,
 };
 
 interface Hop {
@@ -125,12 +129,17 @@ async function benchGeneration(generation: Generation, options: ProxyBenchOption
   const cleanup: Cleanup = [];
   try {
     const upstream = generation === '2025-11-25' ? [EVERYTHING_SERVER, 'stdio'] : ['--import', TSX, ECHO_V2, 'stdio'];
-    const hops: Record<SideName, Hop | Missing> = {
-      direct: generation === '2025-11-25' ? await startEverything(cleanup) : await startEchoV2(cleanup),
-      bare: await startBareHop(generation, upstream, cleanup),
-      'mcp-proxy': await startMcpProxy(generation, upstream, cleanup),
-      airlock: await startAirlock(upstream, cleanup),
+    // One Airlock serves both of its sides, each server with an upstream child of its own.
+    let airlock: Promise<{ plain: Hop; counted: Hop }> | undefined;
+    const start: Record<SideName, () => Promise<Hop>> = {
+      direct: () => (generation === '2025-11-25' ? startEverything(cleanup) : startEchoV2(cleanup)),
+      bare: () => startBareHop(generation, upstream, cleanup),
+      'mcp-proxy': () => startMcpProxy(generation, upstream, cleanup),
+      'airlock-plain': async () => (await (airlock ??= startAirlock(upstream, cleanup))).plain,
+      airlock: async () => (await (airlock ??= startAirlock(upstream, cleanup))).counted,
     };
+    const hops = {} as Record<SideName, Hop | Missing>;
+    for (const side of SIDES) hops[side] = options.sides.includes(side) ? await start[side]() : { missing: 'not measured (--sides)' };
     const connect = async (side: SideName): Promise<Client> => {
       const hop = hops[side];
       if ('missing' in hop) throw new Error(hop.missing);
@@ -215,6 +224,12 @@ async function benchGeneration(generation: Generation, options: ProxyBenchOption
   }
 }
 
+/** `--cpu-prof` into BENCH_PROFILE_DIR/<side>/ when that is set. */
+function profileArgs(side: SideName): string[] {
+  const dir = process.env.BENCH_PROFILE_DIR;
+  return dir === undefined || dir === '' ? [] : ['--cpu-prof', `--cpu-prof-dir=${join(dir, side)}`];
+}
+
 /** Each round starts with another side, so none always runs first (or right after the same one). */
 function rotate<T>(sides: readonly T[], round: number): T[] {
   const shift = round % sides.length;
@@ -242,9 +257,13 @@ async function startEchoV2(cleanup: Cleanup): Promise<Hop> {
 
 async function startBareHop(generation: Generation, upstream: string[], cleanup: Cleanup): Promise<Hop> {
   const protocol = generation === '2025-11-25' ? 'legacy' : generation;
-  const child = spawn(process.execPath, ['--import', 'tsx', BARE_HOP, String(await freePort()), protocol, process.execPath, ...upstream], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const child = spawn(
+    process.execPath,
+    [...profileArgs('bare'), '--import', 'tsx', BARE_HOP, String(await freePort()), protocol, process.execPath, ...upstream],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
   cleanup.push(() => stopChild(child));
   const line = await waitForLine(child, /listening on /, 'the bare hop', 'stdout');
   return { url: line.replace(/.*listening on /, '').trim(), ...(child.pid !== undefined && { pid: child.pid }) };
@@ -256,6 +275,7 @@ async function startMcpProxy(generation: Generation, upstream: string[], cleanup
   const child = spawn(
     process.execPath,
     [
+      ...profileArgs('mcp-proxy'),
       MCP_PROXY,
       '--host',
       '127.0.0.1',
@@ -277,17 +297,28 @@ async function startMcpProxy(generation: Generation, upstream: string[], cleanup
   return { url: `http://127.0.0.1:${port}/mcp`, ...(child.pid !== undefined && { pid: child.pid }) };
 }
 
-/** Airlock with a policy that allows `echo` and charges it to a counter that always admits, and its audit trail (always on). */
-async function startAirlock(upstream: string[], cleanup: Cleanup): Promise<Hop> {
+/**
+ * Airlock with its audit trail (always on) and two servers running the same
+ * upstream: `echo`, whose policy charges every call to a counter that always
+ * admits, and `plain`, whose policy only allows: what the counter costs.
+ */
+async function startAirlock(upstream: string[], cleanup: Cleanup): Promise<{ plain: Hop; counted: Hop }> {
   const port = await freePort();
   const args = upstream.map((a) => JSON.stringify(a)).join(', ');
   const dir = benchFolder(cleanup, {
     'echo.yaml':
       'version: "1"\ndefault: allow\ntools:\n  echo:\n    limits: [{ counter: echo_rate, window: minute, max: 100000000, scope: grant }]\n',
-    'airlock.yaml': `listen: { host: 127.0.0.1, port: ${port} }\nlog: { level: warn }\nservers:\n  echo:\n    command: ${JSON.stringify(process.execPath)}\n    args: [${args}]\n    policy: echo.yaml\n`,
+    'plain.yaml': 'version: "1"\ndefault: allow\n',
+    'airlock.yaml': `listen: { host: 127.0.0.1, port: ${port}, max_sessions_per_grant: 1000 }\nlog: { level: warn }\nservers:\n${['echo', 'plain'].map((name) => `  ${name}:\n    command: ${JSON.stringify(process.execPath)}\n    args: [${args}]\n    policy: ${name}.yaml\n`).join('')}`,
   });
-  const { child } = await startAirlockProcess(cleanup, join(dir, 'airlock.yaml'), await startBenchRedis(cleanup), port);
-  return { url: `http://127.0.0.1:${port}/mcp/echo`, ...(child.pid !== undefined && { pid: child.pid }) };
+  const { child } = await startAirlockProcess(cleanup, join(dir, 'airlock.yaml'), await startBenchRedis(cleanup), port, {
+    nodeArgs: profileArgs('airlock'),
+  });
+  const at = (server: string): Hop => ({
+    url: `http://127.0.0.1:${port}/mcp/${server}`,
+    ...(child.pid !== undefined && { pid: child.pid }),
+  });
+  return { plain: at('plain'), counted: at('echo') };
 }
 
 /** Polls until something answers HTTP on `port` (mcp-proxy says nothing on stderr when it is ready). */
@@ -309,13 +340,19 @@ const ms = (n: number) => `${n.toFixed(3)} ms`;
 const rate = (n: number) => `${Math.round(n).toLocaleString('en-US')}/s`;
 const times = (n: number) => `${n.toFixed(2)}×`;
 const verdict = (ok: boolean) => (ok ? 'met' : 'NOT met');
-const LABELS: Record<SideName, string> = { direct: 'direct', bare: 'bare v2 hop', 'mcp-proxy': 'mcp-proxy', airlock: 'Airlock' };
+const LABELS: Record<SideName, string> = {
+  direct: 'direct',
+  bare: 'bare v2 hop',
+  'mcp-proxy': 'mcp-proxy',
+  'airlock-plain': 'Airlock, policy only',
+  airlock: 'Airlock',
+};
 
 /** The report: per generation a line a side, then Airlock against the peer. */
 export function formatProxyBench(r: ProxyBenchResult): string[] {
   const o = r.options;
   const lines = [
-    `proxy: echo directly, through a bare SDK v2 hop, mcp-proxy --no-eventStore and Airlock (policy + rate-limit counter + audit), each hop with its own stdio upstream; ${o.sequential} sequential calls a side after ${o.warmup} warm-up; ${o.clients} concurrent clients × ${o.callsPerClient} calls × ${o.concurrentRounds} rounds a side`,
+    `proxy: echo directly, through a bare SDK v2 hop, mcp-proxy --no-eventStore and Airlock (policy only; policy + rate-limit counter + audit), each hop with its own stdio upstream; ${o.sequential} sequential calls a side after ${o.warmup} warm-up; ${o.clients} concurrent clients × ${o.callsPerClient} calls × ${o.concurrentRounds} rounds a side`,
   ];
   for (const g of r.generations) {
     const direct = g.sides.direct;
@@ -323,7 +360,7 @@ export function formatProxyBench(r: ProxyBenchResult): string[] {
     for (const side of SIDES) {
       const x = g.sides[side];
       if ('missing' in x) {
-        lines.push(`    ${LABELS[side].padEnd(11)} ${x.missing}`);
+        lines.push(`    ${LABELS[side].padEnd(20)} ${x.missing}`);
         continue;
       }
       const vsDirect =
@@ -333,7 +370,7 @@ export function formatProxyBench(r: ProxyBenchResult): string[] {
       const own =
         x.cpuUs === undefined ? '' : `  cpu ${Math.round(x.cpuUs)} µs/call  rss ${x.rssMb === undefined ? '-' : Math.round(x.rssMb)} MB`;
       lines.push(
-        `    ${LABELS[side].padEnd(11)} p50 ${ms(x.p50)}  p99 ${ms(x.p99)}  ${o.clients} clients ${rate(x.concurrentRate)}${own}${vsDirect}`,
+        `    ${LABELS[side].padEnd(20)} p50 ${ms(x.p50)}  p99 ${ms(x.p99)}  ${o.clients} clients ${rate(x.concurrentRate)}${own}${vsDirect}`,
       );
     }
     const [peer, airlock] = [g.sides['mcp-proxy'], g.sides.airlock];
@@ -353,8 +390,14 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const only = process.argv.find((a) => a.startsWith('--generation='))?.split('=')[1];
   const generations = only === undefined ? GENERATIONS : GENERATIONS.filter((g) => g.startsWith(only));
   const quick = process.argv.includes('--quick');
+  const named = process.argv
+    .find((a) => a.startsWith('--sides='))
+    ?.split('=')[1]
+    ?.split(',');
+  const sides = named === undefined ? SIDES : SIDES.filter((side) => side === 'direct' || named.includes(side));
   const result = await benchProxy({
     generations,
+    sides,
     ...(quick && { sequential: 400, sequentialRounds: 8, concurrentRounds: 2, callsPerClient: 10 }),
   });
   for (const line of formatProxyBench(result)) console.log(line);

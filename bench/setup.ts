@@ -99,6 +99,8 @@ export interface AirlockProcessOptions {
   env?: Record<string, string>;
   /** 'inherit' (default): its log lines go to this process's; 'pipe': the caller reads them from child.stdout / child.stderr. */
   stdio?: 'inherit' | 'pipe';
+  /** Node options before AIRLOCK_BENCH_NODE_ARGS's. */
+  nodeArgs?: string[];
 }
 
 /**
@@ -113,7 +115,7 @@ export async function startAirlockProcess(
   port: number,
   options: AirlockProcessOptions = {},
 ): Promise<{ base: string; child: ChildProcess }> {
-  const nodeArgs = (process.env.AIRLOCK_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const nodeArgs = [...(options.nodeArgs ?? []), ...(process.env.AIRLOCK_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean)];
   const stdio = options.stdio ?? 'inherit';
   const child = spawn(process.execPath, [...nodeArgs, AIRLOCK_BIN, 'start', '-c', configFile], {
     env: { ...process.env, ...options.env, REDIS_URL: redisUrl },
