@@ -24,7 +24,7 @@ import {
   startEverything,
   stopChild,
   type Cleanup,
-} from './proxy.js';
+} from './setup.js';
 
 export const TARGETS = { releaseP99Ms: 20, rssMb: 200 };
 const ADMIN = 'bench-admin-token-0123456789';

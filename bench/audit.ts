@@ -15,7 +15,7 @@ import { createLogger } from '../src/logging.js';
 import { withRequestSignals } from '../src/proxy/request-signal.js';
 import { Redactor } from '../src/redact.js';
 import { connectRedis } from '../src/redis/index.js';
-import { benchFolder, startBenchGateway, startBenchRedis, startEverything, type Cleanup } from './proxy.js';
+import { benchFolder, startBenchGateway, startBenchRedis, startEverything, type Cleanup } from './setup.js';
 
 export const TARGET_ADDED_P50_MS = 0.3;
 

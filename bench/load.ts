@@ -46,7 +46,7 @@ import {
   startBenchRedis,
   startEverything,
   type Cleanup,
-} from './proxy.js';
+} from './setup.js';
 
 export const KINDS = ['allowed', 'denied', 'rate_limited', 'approval'] as const;
 export type Kind = (typeof KINDS)[number];

@@ -7,7 +7,7 @@
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { benchFolder, startBenchGateway, startBenchRedis, startEverything, type Cleanup } from './proxy.js';
+import { benchFolder, startBenchGateway, startBenchRedis, startEverything, type Cleanup } from './setup.js';
 
 export const TARGET_ADDED_P50_MS = 1;
 

@@ -9,7 +9,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { startFakeSlack } from '../test/support/fake-slack.js';
 import { approvalIdIn } from '../test/support/slack-gateway.js';
-import { benchFolder, percentile, startBenchGateway, startBenchRedis, startEverything, type Cleanup } from './proxy.js';
+import { benchFolder, percentile, startBenchGateway, startBenchRedis, startEverything, type Cleanup } from './setup.js';
 
 export const TARGETS = { postP50Ms: 50 };
 const WARMUP = 20;

@@ -238,3 +238,43 @@ test('200 concurrent charges from two Redis clients against max 50 admit exactly
   assert.deepEqual(await counts([limit], ALPHA_1), [50]);
   assert.equal(await redis.zcard(counterKey(DEFAULT_PREFIX, limit, ALPHA_1)), 50);
 });
+
+test('charges asked for in one turn share one pipeline, are charged in the order asked, and each gets its own verdict', async () => {
+  const own = await client();
+  const batched = new RateLimiter(own);
+  let pipelines = 0;
+  const pipeline = own.pipeline.bind(own);
+  own.pipeline = (...args: Parameters<Redis['pipeline']>) => {
+    pipelines += 1;
+    return pipeline(...args);
+  };
+  const tight = limitOf('tight', 4, 60_000, 'grant');
+  const roomy = limitOf('roomy', 100, 60_000, 'grant');
+  const charges = await Promise.all([
+    ...Array.from({ length: 10 }, () => batched.charge([tight], ALPHA_1)),
+    batched.charge([roomy], ALPHA_1),
+    batched.charge([tight, roomy], BETA_3),
+  ]);
+  assert.equal(pipelines, 1);
+  assert.deepEqual(
+    charges.slice(0, 10).map((c) => c.admitted),
+    [true, true, true, true, false, false, false, false, false, false],
+  );
+  assert.equal(refused(charges[4] as Charge).limit, tight);
+  assert.deepEqual(charges[10], { admitted: true, counts: [1] });
+  assert.deepEqual(charges[11], { admitted: true, counts: [1, 1] });
+  assert.deepEqual(await counts([tight, roomy], ALPHA_1), [4, 1]);
+});
+
+test('a turn of charges with Redis gone is refused as a whole, charge by charge, and nothing is counted once it is back', async () => {
+  const own = await client();
+  const batched = new RateLimiter(own, { timeoutMs: 300 });
+  const limit = limitOf('gone', 100, 60_000, 'global');
+  own.disconnect();
+  const settled = await Promise.allSettled(Array.from({ length: 5 }, () => batched.charge([limit], ALPHA_1)));
+  assert.deepEqual(
+    settled.map((s) => s.status),
+    ['rejected', 'rejected', 'rejected', 'rejected', 'rejected'],
+  );
+  assert.deepEqual(await counts([limit], ALPHA_1), [0]);
+});
