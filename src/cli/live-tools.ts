@@ -1,4 +1,4 @@
-import type { Tool } from '@modelcontextprotocol/sdk/types.js';
+import type { Tool } from '@modelcontextprotocol/client';
 import { pino } from 'pino';
 import type { LoadedConfig } from '../config/index.js';
 import { AirlockError, ErrorCode } from '../errors.js';
