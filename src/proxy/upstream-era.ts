@@ -2,7 +2,7 @@ import type { DiscoverResult, PriorDiscovery } from '@modelcontextprotocol/clien
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import { canonicalDigest } from '../canonical-json.js';
-import type { LoadedServer } from '../config/index.js';
+import { durationMs, type LoadedConfig, type LoadedServer } from '../config/index.js';
 import { withDeadline } from '../redis/index.js';
 
 /**
@@ -131,4 +131,11 @@ export class RedisEraStore implements EraStore {
   #key(server: string): string {
     return `${this.#prefix}upstream-era:${server}`;
   }
+}
+
+/** The verdicts of a deployment: in its Redis when one is open, else in this process. */
+export function eraStoreFor(config: LoadedConfig, redis: Redis | undefined): EraStore {
+  return redis === undefined
+    ? new MemoryEraStore()
+    : new RedisEraStore(redis, { prefix: config.redis.prefix, timeoutMs: durationMs(config.redis.timeout) });
 }

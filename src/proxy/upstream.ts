@@ -213,9 +213,11 @@ export class Upstream {
   }
 
   /**
-   * A 2025 server is asked once per resource however many sessions
-   * subscribe, and told when the last one leaves; a 2026 server has no
-   * such methods and is told through the listen stream's filter instead.
+   * Counted per URI for the connection shared by every session: a 2025
+   * server is told of each subscribe (as a session would tell it; asking
+   * twice is harmless) but of an unsubscribe only when the last subscriber
+   * left; a 2026 server has no such methods and is told through the listen
+   * stream's filter, opened again when the set of URIs changes.
    */
   async #subscription(
     client: Client,
@@ -225,12 +227,15 @@ export class Upstream {
     const uri = String(request.params?.uri ?? '');
     const subscribe = request.method === 'resources/subscribe';
     const changed = subscribe ? this.#resources.add(uri) : this.#resources.remove(uri);
-    if (!changed) return {};
+    const modern = client.getProtocolEra() === 'modern';
     try {
-      if (client.getProtocolEra() !== 'modern') await client.request(request, EmptyResultSchema, options);
-      else if (client.getServerCapabilities()?.resources?.subscribe !== true)
+      if (!modern) {
+        if (subscribe || changed) await client.request(request, EmptyResultSchema, options);
+      } else if (client.getServerCapabilities()?.resources?.subscribe !== true) {
         throw new ProtocolError(-32601, `Method not found: upstream ${this.name} offers no resource subscriptions`);
-      else await this.#listen?.update();
+      } else if (changed) {
+        await this.#listen?.update();
+      }
     } catch (err) {
       // Undone, so the count stays what the server was told.
       if (subscribe) this.#resources.remove(uri);
@@ -292,7 +297,15 @@ export class Upstream {
     } catch (err) {
       // A remembered verdict that did not hold (the server was upgraded or replaced) is asked again next time.
       if (prior !== undefined) await this.#eras.forget(this.name, this.#digest);
+      // Connected but failed after (tools/list, listen): that connection, and a stdio server's process, must not outlive the attempt.
+      const failed = this.#client;
       this.#client = undefined;
+      await this.#listen?.close().catch(() => undefined);
+      this.#listen = undefined;
+      if (failed) {
+        failed.onclose = undefined;
+        await failed.close().catch(() => undefined);
+      }
       if (this.#closedNow()) return;
       this.#lastError = errorMessage(err);
       this.#status = 'disconnected';
