@@ -11,7 +11,7 @@
  *    `airlock policy init` reads from a large server). Target: under 5 s.
  */
 import { readdirSync, readFileSync } from 'node:fs';
-import type { Tool } from '@modelcontextprotocol/sdk/types.js';
+import type { Tool } from '@modelcontextprotocol/client';
 import { parseSourceText } from '../src/config/index.js';
 import { ErrorCode } from '../src/errors.js';
 import { classifyTool } from '../src/inventory/index.js';

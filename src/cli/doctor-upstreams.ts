@@ -13,7 +13,14 @@ const GRACE_MS = 10_000;
 
 /** What the probe (`probe-upstreams.ts`) writes on stdout, one JSON line per server. */
 export const UpstreamProbeSchema = z.discriminatedUnion('outcome', [
-  z.object({ server: z.string(), outcome: z.literal('connected'), tools: z.int().nonnegative(), ms: z.number() }),
+  z.object({
+    server: z.string(),
+    outcome: z.literal('connected'),
+    tools: z.int().nonnegative(),
+    /** The protocol revision the server spoke (absent from a probe of an older Airlock). */
+    protocol: z.string().optional(),
+    ms: z.number(),
+  }),
   z.object({
     server: z.string(),
     outcome: z.literal('failed'),
@@ -112,7 +119,11 @@ function parseJson(line: string): unknown {
 
 function describeResult(name: string, server: LoadedServer, result: UpstreamProbe, timeoutMs: number): Omit<Check, 'what'> {
   if (result.outcome === 'connected') {
-    return { level: 'ok', detail: `${result.tools} tool${result.tools === 1 ? '' : 's'} (${server.transport}, ${seconds(result.ms)} s)` };
+    const spoke = result.protocol === undefined ? '' : `, MCP ${result.protocol}`;
+    return {
+      level: 'ok',
+      detail: `${result.tools} tool${result.tools === 1 ? '' : 's'} (${server.transport}${spoke}, ${seconds(result.ms)} s)`,
+    };
   }
   const said = stderrNote(result.stderr);
   if (result.outcome === 'timeout') {

@@ -33,7 +33,7 @@ export async function policyInit(io: Io, server: string, options: PolicyInitOpti
   // Before the server is started: a file that will not be written should not cost a start, nor leave a doubt.
   if (output !== undefined) checkOutputFile(io, output, { ...options, example: `${server}.yaml` });
 
-  const text = starterPolicy(server, await liveTools(config, server));
+  const text = starterPolicy(server, (await liveTools(config, server)).tools);
   if (output === undefined) io.out(text.trimEnd());
   else {
     writeOutputFile(io, output, text, { ...options, example: `${server}.yaml` });

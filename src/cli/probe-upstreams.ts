@@ -1,7 +1,9 @@
 import { performance } from 'node:perf_hooks';
 import { pino } from 'pino';
-import { loadConfig, type LoadedServer } from '../config/index.js';
-import { Upstream } from '../proxy/index.js';
+import type { Redis } from 'ioredis';
+import { loadConfig, redisUrl, type LoadedConfig, type LoadedServer } from '../config/index.js';
+import { eraStoreFor, Upstream, type EraStore } from '../proxy/index.js';
+import { connectRedis } from '../redis/index.js';
 import type { UpstreamProbe } from './doctor-upstreams.js';
 import { errorMessage } from '../errors.js';
 
@@ -22,21 +24,41 @@ async function main(): Promise<void> {
   const [file = '', timeout = ''] = process.argv.slice(2);
   process.stdin.on('end', killOwnGroup).resume();
   const config = loadConfig(file, process.env);
+  const redis = await verdictRedis(config);
+  const eras = eraStoreFor(config, redis);
   const upstreams: Upstream[] = [];
   await Promise.all(
     Object.entries(config.servers).map(async ([name, server]) => {
-      const result = await probe(name, server, Number(timeout), (upstream) => upstreams.push(upstream));
+      const result = await probe(name, server, eras, Number(timeout), (upstream) => upstreams.push(upstream));
       await new Promise<void>((resolve) => process.stdout.write(`${JSON.stringify(result)}\n`, () => resolve()));
     }),
   );
   await Promise.all(upstreams.map((upstream) => within(upstream.close(), CLOSE_MS)));
+  redis?.disconnect();
   process.exit(0);
 }
 
-async function probe(name: string, server: LoadedServer, timeoutMs: number, started: (upstream: Upstream) => void): Promise<UpstreamProbe> {
+/**
+ * The deployment's Redis, for the protocol verdicts the gateway keeps there
+ * (a stdio server is then not started twice to ask it again); without it
+ * each server is asked. Its own checks are doctor's, elsewhere.
+ */
+async function verdictRedis(config: LoadedConfig): Promise<Redis | undefined> {
+  return connectRedis({ url: redisUrl(config, process.env), logger: pino({ level: 'silent' }), connectTimeoutMs: 1_000 }).catch(
+    () => undefined,
+  );
+}
+
+async function probe(
+  name: string,
+  server: LoadedServer,
+  eras: EraStore,
+  timeoutMs: number,
+  started: (upstream: Upstream) => void,
+): Promise<UpstreamProbe> {
   const stderr: string[] = [];
   const logger = pino({ level: 'info' }, { write: (line: string) => keepStderr(line, stderr) });
-  const upstream = new Upstream({ name, server, logger, onNotification: () => undefined });
+  const upstream = new Upstream({ name, server, logger, onNotification: () => undefined, eras });
   started(upstream);
   const begin = performance.now();
   const settled = await within(upstream.start(), timeoutMs);
@@ -44,7 +66,14 @@ async function probe(name: string, server: LoadedServer, timeoutMs: number, star
   // Lines written just before a server exits are read after its exit is seen.
   await new Promise((resolve) => setImmediate(resolve));
   if (!settled) return { server: name, outcome: 'timeout', stderr, ms };
-  if (upstream.status === 'connected') return { server: name, outcome: 'connected', tools: upstream.tools.length, ms };
+  if (upstream.status === 'connected')
+    return {
+      server: name,
+      outcome: 'connected',
+      tools: upstream.tools.length,
+      ...(upstream.protocol && { protocol: upstream.protocol }),
+      ms,
+    };
   const error = upstream.lastError ?? `status ${upstream.status}`;
   const cause = server.transport === 'http' && /fetch failed/.test(error) ? await connectFailure(server.url, server.headers) : undefined;
   return { server: name, outcome: 'failed', error, ...(cause !== undefined && { cause }), stderr, ms };

@@ -1,4 +1,4 @@
-import type { Tool } from '@modelcontextprotocol/sdk/types.js';
+import type { Tool } from '@modelcontextprotocol/client';
 import type { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { durationMs, findConfigFile, loadConfig, suggest, type LoadedConfig } from '../config/index.js';
@@ -9,6 +9,7 @@ import { escapeLine } from '../invisible-characters.js';
 import { loadPolicyFile } from '../policy/index.js';
 import { adminNamed, givenAdminToken, openRedisSaying } from './console-access.js';
 import { liveTools } from './live-tools.js';
+import { eraStoreFor } from '../proxy/index.js';
 import { grantNamed, serverNamed } from './lookup.js';
 import { ExitCode, type Io } from './output.js';
 
@@ -42,11 +43,12 @@ export async function tools(io: Io, server: string | undefined, options: ToolsOp
     const servers = await Promise.all(
       names.map(async (name) => {
         try {
-          const current = await currentTools(config, name, pins);
+          const current = await currentTools(config, name, pins, redis instanceof Error ? undefined : redis);
           const accepted = await pins?.pins(name).catch((err: unknown) => void (pinsError = errorMessage(err)));
           return {
             server: name,
             source: current.source,
+            ...(current.protocol !== undefined && { protocol: current.protocol }),
             tools: toolRows(name, current.tools, loadPolicyFile(config.servers[name]!.policy), accepted ?? undefined, options.grant),
           };
         } catch (err) {
@@ -57,8 +59,13 @@ export async function tools(io: Io, server: string | undefined, options: ToolsOp
     if (options.json) io.out(JSON.stringify({ servers, ...(pinsError && { pins_error: pinsError }) }, null, 2));
     else
       io.out(
-        servers.map((s) => ('error' in s ? `${s.server}: ${s.error}` : describeServer(s.server, s.source, s.tools))).join('\n\n') +
-          (pinsError ? `\n\nchanged since accepted: not read (${pinsError})` : ''),
+        servers
+          .map((s) =>
+            'error' in s
+              ? `${s.server}: ${s.error}`
+              : describeServer(s.server, s.source + (s.protocol ? `, speaking MCP ${s.protocol}` : ''), s.tools),
+          )
+          .join('\n\n') + (pinsError ? `\n\nchanged since accepted: not read (${pinsError})` : ''),
       );
     return servers.some((s) => 'error' in s) ? ExitCode.Failed : ExitCode.Ok;
   } finally {
@@ -81,7 +88,7 @@ export async function acceptTools(
     const admin = await adminNamed(config, redis, given);
     const pins = pinsFor(config, redis);
     // What the gateway serves is what it compares with the pins, so that is what gets accepted.
-    const { tools: live, source } = await currentTools(config, server, pins);
+    const { tools: live, source } = await currentTools(config, server, pins, redis);
     const chosen = choose(server, live, names);
     // Audited first: an accept that cannot be recorded is not made.
     await openAuditTrail(config, redis, silentLogger, 'cli', await deploymentDigest(config, redis)).commit({
@@ -113,10 +120,15 @@ function choose(server: string, live: Tool[], names: string[]): Tool[] {
 }
 
 /** What a running gateway serves (it publishes its lists in Redis), else what a fresh start of the server lists. */
-async function currentTools(config: LoadedConfig, server: string, pins: ToolPins | undefined): Promise<{ tools: Tool[]; source: string }> {
+async function currentTools(
+  config: LoadedConfig,
+  server: string,
+  pins: ToolPins | undefined,
+  redis: Redis | undefined,
+): Promise<{ tools: Tool[]; source: string; protocol?: string }> {
   const served = await pins?.served(server).catch(() => undefined);
   if (served) return { tools: served.tools, source: `as the gateway served them at ${new Date(served.served_at).toISOString()}` };
-  return { tools: await liveTools(config, server), source: 'as a fresh start of the server lists them' };
+  return { ...(await liveTools(config, server, eraStoreFor(config, redis))), source: 'as a fresh start of the server lists them' };
 }
 
 function pinsFor(config: LoadedConfig, redis: Redis): ToolPins {

@@ -18,6 +18,8 @@ export {
   type AirlockConfig,
   type ServerConfig,
   type StdioServer,
+  type UpstreamProtocol,
+  UPSTREAM_PROTOCOLS,
   type HttpServer,
   type GrantConfig,
   type AdminConfig,

@@ -134,6 +134,10 @@ function unlessUnknownKeys(ctx: z.core.ParsePayload<unknown>, message: string): 
 
 const STDIO_ONLY = ['args', 'env', 'cwd'] as const;
 
+/** The MCP revisions Airlock speaks to an upstream server, and `auto` to ask the server which it speaks. */
+export const UPSTREAM_PROTOCOLS = ['auto', '2025-11-25', '2026-07-28'] as const;
+export type UpstreamProtocol = (typeof UPSTREAM_PROTOCOLS)[number];
+
 /**
  * One object with every key of both kinds, rather than a zod union, so a typo
  * gets "did you mean" and "both or neither" gets a sentence instead of
@@ -159,6 +163,13 @@ export const ServerSchema = z
     max_list_items: cap(1_000_000).default(10_000).meta({
       description: "Most items Airlock keeps of one of this server's lists; past it the list is cut and what was read is served.",
     }),
+    protocol: z
+      .enum(UPSTREAM_PROTOCOLS, { error: (issue) => `expected one of auto, 2025-11-25, 2026-07-28, got ${describeValue(issue.input)}` })
+      .default('auto')
+      .meta({
+        description:
+          'The MCP revision Airlock speaks to this server: auto (ask it with server/discover once, remember the answer, and fall back to 2025-11-25 for a server that does not know it), 2025-11-25 (initialize, sessions) or 2026-07-28 (stateless; a server that does not speak it fails to connect).',
+      }),
   })
   .strict()
   .check((ctx) => {
@@ -195,6 +206,7 @@ export const ServerSchema = z
           policy: s.policy,
           max_list_pages: s.max_list_pages,
           max_list_items: s.max_list_items,
+          protocol: s.protocol,
         }
       : {
           transport: 'stdio',
@@ -206,6 +218,7 @@ export const ServerSchema = z
           policy: s.policy,
           max_list_pages: s.max_list_pages,
           max_list_items: s.max_list_items,
+          protocol: s.protocol,
         },
   );
 
@@ -223,6 +236,8 @@ export interface StdioServer extends ListCapsConfig {
   cwd?: string;
   call_timeout_ms: number;
   policy: string;
+  /** Always set from a config file; a server built by hand may leave it out, meaning `auto`. */
+  protocol?: UpstreamProtocol;
 }
 
 export interface HttpServer extends ListCapsConfig {
@@ -231,6 +246,8 @@ export interface HttpServer extends ListCapsConfig {
   headers: Record<string, string>;
   call_timeout_ms: number;
   policy: string;
+  /** Always set from a config file; a server built by hand may leave it out, meaning `auto`. */
+  protocol?: UpstreamProtocol;
 }
 
 const serverName = z

@@ -1,4 +1,4 @@
-import type { Tool } from '@modelcontextprotocol/sdk/types.js';
+import type { Tool } from '@modelcontextprotocol/client';
 import type { Router } from 'express';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
@@ -12,7 +12,7 @@ import { ToolPins } from '../inventory/index.js';
 import { RateLimiter } from '../limits/index.js';
 import { GatewayMetrics } from '../metrics/index.js';
 import { PolicyWatcher, type ReloadOutcome } from '../policy/index.js';
-import { CallGate, SampledRefusals, SessionRegistry, Upstream, type SessionDeps } from '../proxy/index.js';
+import { CallGate, eraStoreFor, SampledRefusals, SessionRegistry, Upstream, type SessionDeps } from '../proxy/index.js';
 import { Redactor } from '../redact.js';
 import { keepDigestKey } from '../redis/index.js';
 import { VERSION } from '../version.js';
@@ -107,6 +107,7 @@ export async function openServing(
         if (change) audit.record({ event: 'tool_changed', server: name, tool: tool.name, detail: change.summary });
       }
     };
+    const eras = eraStoreFor(config, redis);
     const upstreams = new Map(
       names.map((name) => [
         name,
@@ -118,6 +119,7 @@ export async function openServing(
           onTools: (tools) => onTools(name, tools),
           onFault: (kind) => metrics.upstreamFault(name, kind),
           onListCut: (method, cap) => metrics.listTruncated(name, method, cap),
+          eras,
         }),
       ]),
     );

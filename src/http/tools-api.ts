@@ -1,4 +1,4 @@
-import type { Tool } from '@modelcontextprotocol/sdk/types.js';
+import type { Tool } from '@modelcontextprotocol/client';
 import express, { type Router } from 'express';
 import { z } from 'zod';
 import { AirlockError, ErrorCode } from '../errors.js';

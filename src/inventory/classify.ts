@@ -1,4 +1,4 @@
-import type { Tool } from '@modelcontextprotocol/sdk/types.js';
+import type { Tool } from '@modelcontextprotocol/client';
 import type { RiskClass } from '../policy/index.js';
 import { freeFormArguments, readSchema } from './free-form-arguments.js';
 import { EXECUTE_NOUNS, STRONG_VERBS, VERBS, type VerbClass } from './vocabulary.js';

@@ -1,4 +1,4 @@
-import type { Tool } from '@modelcontextprotocol/sdk/types.js';
+import type { Tool } from '@modelcontextprotocol/client';
 import { evaluate, type CompiledPolicy, type RiskClass } from '../policy/index.js';
 import { classifyTool, type RiskLevel } from './classify.js';
 import { toolDigest, type Pin } from './tool-pins.js';

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Tool } from '@modelcontextprotocol/sdk/types.js';
+import type { Tool } from '@modelcontextprotocol/client';
 import { Document, isScalar, type YAMLMap } from 'yaml';
 import type { Action, RiskClass } from '../policy/index.js';
 import { classifyTool, type Classification } from './classify.js';

@@ -1,4 +1,5 @@
-import { AirlockError, ErrorCode } from '../errors.js';
+import { ProtocolError as SdkProtocolError, SdkError, SdkErrorCode } from '@modelcontextprotocol/client';
+import { AirlockError, ErrorCode, errorMessage } from '../errors.js';
 
 /** The upstream server could not be reached, or the connection broke during the request. */
 export class UpstreamUnavailableError extends AirlockError {
@@ -15,23 +16,51 @@ export class UpstreamUnavailableError extends AirlockError {
 }
 
 /**
- * A JSON-RPC error to answer a downstream request with. The SDK's McpError
- * puts "MCP error <code>:" into its message, which the client then prefixes
- * again; this carries the message exactly as an MCP server would send it.
+ * A JSON-RPC error to answer a downstream request with: the SDK's own
+ * class, so its server sends code, message and data as they are, with
+ * the message exactly as an MCP server would write it.
  */
-export class ProtocolError extends Error {
-  readonly code: number;
-  readonly data: unknown;
-
+export class ProtocolError extends SdkProtocolError {
   constructor(code: number, message: string, data?: unknown) {
-    super(message);
+    super(code, message, data);
     this.name = 'ProtocolError';
-    this.code = code;
-    this.data = data;
   }
 
   /** The error an upstream server answered with, passed on as it sent it. */
   static fromUpstream(err: { code: number; message: string; data?: unknown }): ProtocolError {
     return new ProtocolError(err.code, err.message.replace(/^MCP error -?\d+: /, ''), err.data);
   }
+}
+
+const METHOD_NOT_FOUND = -32601;
+const INTERNAL_ERROR = -32603;
+
+/**
+ * What a failed upstream request means for the caller: the server's own
+ * JSON-RPC answer passed on, a method the server's generation lacks as
+ * "method not found", and everything else (timeouts, a closed connection,
+ * HTTP failures, a result that does not parse) as unavailable.
+ */
+export function upstreamFailure(name: string, err: unknown): unknown {
+  if (err instanceof UpstreamUnavailableError || err instanceof ProtocolError) return err;
+  if (err instanceof SdkProtocolError) return ProtocolError.fromUpstream(err);
+  if (err instanceof SdkError) {
+    switch (err.code) {
+      case SdkErrorCode.MethodNotSupportedByProtocolVersion:
+        return new ProtocolError(METHOD_NOT_FOUND, `Method not found: upstream ${name} speaks a protocol revision without it`);
+      // A 2026 server asking its user for input mid-call: Airlock declares no such capability, so a server should not (next issue).
+      case SdkErrorCode.UnsupportedResultType:
+      case SdkErrorCode.InputRequiredRoundsExceeded:
+        return new ProtocolError(INTERNAL_ERROR, `upstream ${name} asked for input Airlock cannot relay yet (${err.message})`);
+      case SdkErrorCode.NotConnected:
+        return new UpstreamUnavailableError(name, `upstream ${name} is not connected`, { sent: false, cause: err });
+      case SdkErrorCode.RequestTimeout:
+      case SdkErrorCode.ConnectionClosed:
+      case SdkErrorCode.SendFailed:
+      case SdkErrorCode.InvalidResult:
+      default:
+        break;
+    }
+  }
+  return new UpstreamUnavailableError(name, `upstream ${name} failed: ${errorMessage(err)}`, { sent: true, cause: err });
 }

@@ -1,4 +1,4 @@
-import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import type { CallToolResult } from '@modelcontextprotocol/client';
 import { approverList, type Approvals, type ApprovalRequest, type ApprovalStatus, type Execution } from '../approvals/index.js';
 import type { ApprovalChannel } from '../channels/index.js';
 import { AirlockError, ErrorCode, errorMessage } from '../errors.js';

@@ -1,5 +1,7 @@
 export { Upstream, type UpstreamOptions, type UpstreamStatus } from './upstream.js';
 export { UpstreamUnavailableError } from './errors.js';
+export { eraStoreFor, type EraStore } from './upstream-era.js';
+export { checkParamHeaders, scanParamHeaders, decodeParamValue, type ParamHeaderDeclaration } from './param-headers.js';
 export { callTool, type PipelineDeps, type AgentCall } from './pipeline.js';
 export type { SessionDeps } from './session-deps.js';
 export { createSessionServer, type SessionIdentity } from './session-server.js';

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { CallToolResult, Tool } from '@modelcontextprotocol/sdk/types.js';
+import type { CallToolResult, Tool } from '@modelcontextprotocol/client';
 import type { Logger } from 'pino';
 import type { AuditRecorder } from '../audit/index.js';
 import type { Charge, RateLimiter } from '../limits/index.js';

@@ -71,7 +71,9 @@ export function createSessionServer(deps: SessionDeps, scope: SessionScope, iden
     for (const name of router.listable()) {
       const policy = deps.policyFor(name);
       for (const tool of deps.upstream(name).tools) {
-        if (!isHidden(policy, tool.name)) tools.push(scope.aggregated ? { ...tool, name: router.qualify(name, tool.name) } : tool);
+        // The upstream reads tools with the SDK v2 types; this server still answers with v1's (one shape on the wire).
+        if (!isHidden(policy, tool.name))
+          tools.push((scope.aggregated ? { ...tool, name: router.qualify(name, tool.name) } : tool) as Tool);
       }
     }
     return { tools };

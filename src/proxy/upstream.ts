@@ -1,26 +1,30 @@
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
-import { getDefaultEnvironment, StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import type { RequestOptions } from '@modelcontextprotocol/sdk/shared/protocol.js';
-import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import {
-  CallToolResultSchema,
-  ListToolsResultSchema,
-  ToolListChangedNotificationSchema,
+  Client,
+  SSEClientTransport,
+  StreamableHTTPClientTransport,
   type CallToolResult,
   type Notification,
+  type PriorDiscovery,
+  type RequestOptions,
   type ServerCapabilities,
   type Tool,
-} from '@modelcontextprotocol/sdk/types.js';
+  type Transport,
+  type VersionNegotiationMode,
+} from '@modelcontextprotocol/client';
+import { getDefaultEnvironment, StdioClientTransport } from '@modelcontextprotocol/client/stdio';
+import { CallToolResultSchema, EmptyResultSchema, ListToolsResultSchema } from '@modelcontextprotocol/core';
 import type { Logger } from 'pino';
 import type { z, ZodType } from 'zod';
-import type { LoadedServer } from '../config/index.js';
-import { ProtocolError, UpstreamUnavailableError } from './errors.js';
+import type { LoadedServer, UpstreamProtocol } from '../config/index.js';
+import { ProtocolError, UpstreamUnavailableError, upstreamFailure } from './errors.js';
+import { forwardedResult } from './forwarded-result.js';
 import { readPages, type PageFetch } from './list-pages.js';
+import { paramHeadersFor, scanParamHeaders, type ParamHeaderDeclaration } from './param-headers.js';
 import { toolListRefresh } from './tool-list-refresh.js';
+import { connectionDigest, MemoryEraStore, type EraStore } from './upstream-era.js';
+import { asLegacyNotification, ListenStream, ResourceSubscriptions } from './upstream-listen.js';
 import { withRequestSignals } from './request-signal.js';
 import { VERSION } from '../version.js';
 import { errorMessage } from '../errors.js';
@@ -43,6 +47,12 @@ export interface UpstreamOptions {
   onListCut?: (method: string, cap: 'pages' | 'items') => void;
   /** First and maximum delay between reconnection attempts. */
   backoff?: { initialMs: number; maxMs: number };
+  /**
+   * Where the generation each server speaks is remembered (see EraStore):
+   * Redis to share it with other instances and the CLI; without one, this
+   * Upstream remembers it for its own reconnects.
+   */
+  eras?: EraStore;
 }
 
 const CLIENT_INFO = { name: 'airlock', version: VERSION };
@@ -51,10 +61,28 @@ const CLIENT_INFO = { name: 'airlock', version: VERSION };
 const TOOL_LIST_READ_GAP_MS = 1_000;
 
 /**
+ * How long a server may take to answer `server/discover`. On stdio a server
+ * that stays silent is taken for a 2025 one, so this is what such a server
+ * costs at its first connect (the SDK's default is the 60 s request timeout).
+ */
+const PROBE_TIMEOUT_MS = 10_000;
+
+const RESOURCE_SUBSCRIPTION_METHODS = new Set(['resources/subscribe', 'resources/unsubscribe']);
+
+const MODE: Record<UpstreamProtocol, VersionNegotiationMode> = {
+  auto: 'auto',
+  '2025-11-25': 'legacy',
+  '2026-07-28': { pin: '2026-07-28' },
+};
+
+/**
  * One MCP server behind Airlock, shared by every downstream session: a real
- * SDK client over stdio or Streamable HTTP (SSE for old servers), reconnected
- * with backoff when the server dies, with its tool list cached and refreshed
- * when the server says it changed.
+ * SDK client over stdio or Streamable HTTP (SSE for old servers), speaking
+ * 2025-11-25 or 2026-07-28 as the server does (asked once, then
+ * remembered), reconnected with backoff when the server dies, with its tool
+ * list cached and refreshed when the server says it changed. Callers see
+ * one generation: results without the 2026 server's cache hints, its list
+ * changes as 2025 notifications, resource subscriptions by request.
  */
 export class Upstream {
   readonly name: string;
@@ -69,10 +97,20 @@ export class Upstream {
   /** Lists cut at a cap since they were last read whole: each is warned about once, not on every read. */
   readonly #cutWarned = new Set<string>();
   readonly #options: UpstreamOptions;
+  readonly #eras: EraStore;
+  readonly #digest: string;
+  /** Tools dropped for invalid `x-mcp-header` declarations, each logged once. */
+  readonly #invalidWarned = new Set<string>();
+  /** Per tool of a 2026 HTTP server: the arguments its calls mirror in `Mcp-Param-*` headers. */
+  #paramHeaders = new Map<string, ParamHeaderDeclaration[]>();
+  readonly #resources = new ResourceSubscriptions();
+  #listen: ListenStream | undefined;
 
   constructor(options: UpstreamOptions) {
     this.name = options.name;
     this.#options = options;
+    this.#eras = options.eras ?? new MemoryEraStore();
+    this.#digest = connectionDigest(options.server);
   }
 
   get status(): UpstreamStatus {
@@ -89,6 +127,11 @@ export class Upstream {
 
   get instructions(): string | undefined {
     return this.#client?.getInstructions();
+  }
+
+  /** The protocol revision agreed with the server (`2025-11-25`, `2026-07-28`, or an older 2025-era one), while connected. */
+  get protocol(): string | undefined {
+    return this.#client?.getNegotiatedProtocolVersion();
   }
 
   get tools(): readonly Tool[] {
@@ -110,28 +153,38 @@ export class Upstream {
     clearTimeout(this.#retryTimer);
     const client = this.#client;
     this.#client = undefined;
+    await this.#listen?.close().catch(() => undefined);
+    this.#listen = undefined;
     await client?.close().catch(() => undefined);
   }
 
-  /** Sends a request as is and returns the server's result; throws UpstreamUnavailableError when the server cannot be reached. */
-  async request<S extends z.ZodType>(
+  /**
+   * Sends a request as is and returns the server's result, without what
+   * belongs to the hop (see forwardedResult); throws UpstreamUnavailableError
+   * when the server cannot be reached. `resources/subscribe` and
+   * `resources/unsubscribe` work whatever the server's generation.
+   */
+  async request<S extends ZodType>(
     request: { method: string; params?: Record<string, unknown> },
     schema: S,
     options?: RequestOptions,
   ): Promise<z.output<S>> {
     const client = this.#connectedClient();
     try {
-      return (await client.request(request as never, schema as never, options)) as z.output<S>;
+      if (RESOURCE_SUBSCRIPTION_METHODS.has(request.method)) return (await this.#subscription(client, request, options)) as never;
+      return forwardedResult((await client.request(request, schema, options)) as z.output<S>);
     } catch (err) {
-      throw toUnavailable(this.name, err);
+      throw upstreamFailure(this.name, err);
     }
   }
 
   callTool(params: Record<string, unknown>, options: RequestOptions): Promise<CallToolResult> {
+    const mirrored = this.#paramHeaders.get(String(params.name));
     return this.request({ method: 'tools/call', params }, CallToolResultSchema, {
       timeout: this.#options.server.call_timeout_ms,
       resetTimeoutOnProgress: true,
       ...options,
+      ...(mirrored && { headers: { ...options.headers, ...paramHeadersFor(mirrored, params.arguments) } }),
     });
   }
 
@@ -156,7 +209,40 @@ export class Upstream {
   }
 
   notify(notification: Notification): Promise<void> {
-    return this.#connectedClient().notification(notification as never);
+    return this.#connectedClient().notification(notification);
+  }
+
+  /**
+   * Counted per URI for the connection shared by every session: a 2025
+   * server is told of each subscribe (as a session would tell it; asking
+   * twice is harmless) but of an unsubscribe only when the last subscriber
+   * left; a 2026 server has no such methods and is told through the listen
+   * stream's filter, opened again when the set of URIs changes.
+   */
+  async #subscription(
+    client: Client,
+    request: { method: string; params?: Record<string, unknown> },
+    options?: RequestOptions,
+  ): Promise<object> {
+    const uri = String(request.params?.uri ?? '');
+    const subscribe = request.method === 'resources/subscribe';
+    const changed = subscribe ? this.#resources.add(uri) : this.#resources.remove(uri);
+    const modern = client.getProtocolEra() === 'modern';
+    try {
+      if (!modern) {
+        if (subscribe || changed) await client.request(request, EmptyResultSchema, options);
+      } else if (client.getServerCapabilities()?.resources?.subscribe !== true) {
+        throw new ProtocolError(-32601, `Method not found: upstream ${this.name} offers no resource subscriptions`);
+      } else if (changed) {
+        await this.#listen?.update();
+      }
+    } catch (err) {
+      // Undone, so the count stays what the server was told.
+      if (subscribe) this.#resources.remove(uri);
+      else this.#resources.add(uri);
+      throw err;
+    }
+    return {};
   }
 
   #connectedClient(): Client {
@@ -174,9 +260,13 @@ export class Upstream {
     if (this.#status === 'closed') return;
     this.#status = 'connecting';
     const { logger, server } = this.#options;
+    const mode = MODE[server.protocol ?? 'auto'];
+    const prior = mode === 'legacy' ? undefined : await this.#eras.read(this.name, this.#digest);
     try {
       const { client, refreshTools } =
-        server.transport === 'stdio' ? await this.#connectStdio() : await this.#connectHttp(server.url, server.headers);
+        server.transport === 'stdio'
+          ? await this.#connectStdio(mode, prior)
+          : await this.#connectHttp(server.url, server.headers, mode, prior);
       // close() was called while this attempt ran: what it opened must not outlive it.
       if (this.#closedNow()) {
         await client.close().catch(() => undefined);
@@ -185,16 +275,37 @@ export class Upstream {
       this.#client = client;
       await refreshTools();
       if (this.#closedNow()) return;
+      if (client.getProtocolEra() === 'modern') await this.#openListen(client);
+      else await this.#resubscribe(client);
+      if (this.#closedNow()) return;
+      if (mode !== 'legacy' && prior === undefined) await this.#eras.write(this.name, this.#digest, verdictOf(client));
       this.#status = 'connected';
       this.#lastError = undefined;
       this.#attempt = 0;
       const info = client.getServerVersion();
       logger.info(
-        { upstream: this.name, server_name: info?.name, server_version: info?.version, tools: this.#tools.length },
+        {
+          upstream: this.name,
+          server_name: info?.name,
+          server_version: info?.version,
+          protocol: client.getNegotiatedProtocolVersion(),
+          tools: this.#tools.length,
+        },
         'upstream connected',
       );
       this.#options.onConnected?.();
     } catch (err) {
+      // A remembered verdict that did not hold (the server was upgraded or replaced) is asked again next time.
+      if (prior !== undefined) await this.#eras.forget(this.name, this.#digest);
+      // Connected but failed after (tools/list, listen): that connection, and a stdio server's process, must not outlive the attempt.
+      const failed = this.#client;
+      this.#client = undefined;
+      await this.#listen?.close().catch(() => undefined);
+      this.#listen = undefined;
+      if (failed) {
+        failed.onclose = undefined;
+        await failed.close().catch(() => undefined);
+      }
       if (this.#closedNow()) return;
       this.#lastError = errorMessage(err);
       this.#status = 'disconnected';
@@ -206,7 +317,7 @@ export class Upstream {
     }
   }
 
-  async #connectStdio(): Promise<Connected> {
+  async #connectStdio(mode: VersionNegotiationMode, prior: PriorDiscovery | undefined): Promise<Connected> {
     const server = this.#options.server;
     if (server.transport !== 'stdio') throw new Error('not a stdio server');
     const transport = new StdioClientTransport({
@@ -217,17 +328,25 @@ export class Upstream {
       stderr: 'pipe',
     });
     this.#forwardStderr(transport.stderr as Readable | null);
-    return this.#connectClient(transport);
+    return this.#connectClient(transport, mode, prior);
   }
 
-  async #connectHttp(url: string, headers: Record<string, string>): Promise<Connected> {
+  async #connectHttp(
+    url: string,
+    headers: Record<string, string>,
+    mode: VersionNegotiationMode,
+    prior: PriorDiscovery | undefined,
+  ): Promise<Connected> {
     try {
       return await this.#connectClient(
         new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers }, fetch: withRequestSignals() }),
+        mode,
+        prior,
       );
     } catch (streamableError) {
-      // Servers from before Streamable HTTP (protocol 2024-11-05) speak SSE on the same URL;
-      // a Client connects only once, so the fallback needs a fresh one.
+      // Servers from before Streamable HTTP (protocol 2024-11-05) speak SSE on the same URL, and only 2025-era
+      // protocol, so a server pinned to 2026 has no fallback; a Client connects only once, so it needs a fresh one.
+      if (typeof mode === 'object') throw streamableError;
       try {
         return await this.#connectClient(
           new SSEClientTransport(new URL(url), {
@@ -235,6 +354,8 @@ export class Upstream {
             eventSourceInit: { fetch: withHeaders(headers) },
             fetch: withRequestSignals(),
           }),
+          'legacy',
+          undefined,
         );
       } catch {
         throw streamableError;
@@ -242,8 +363,13 @@ export class Upstream {
     }
   }
 
-  async #connectClient(transport: Transport): Promise<Connected> {
-    const client = new Client(CLIENT_INFO, { capabilities: {} });
+  async #connectClient(transport: Transport, mode: VersionNegotiationMode, prior: PriorDiscovery | undefined): Promise<Connected> {
+    const client = new Client(CLIENT_INFO, {
+      capabilities: {},
+      versionNegotiation: { mode, probe: { timeoutMs: PROBE_TIMEOUT_MS } },
+      // Input a 2026 server asks for mid-call is not relayed yet: it surfaces as an error, not as a reply Airlock made up.
+      inputRequired: { autoFulfill: false },
+    });
     const refreshTools = toolListRefresh({
       read: (current) => this.#refreshTools(client, current),
       live: () => this.#client === client,
@@ -251,8 +377,8 @@ export class Upstream {
     });
     // The sessions are shown the list read at connect (version 1) when they ask; later ones they are told about.
     let announced = 1;
-    client.fallbackNotificationHandler = async (notification) => this.#options.onNotification(notification);
-    client.setNotificationHandler(ToolListChangedNotificationSchema, async (notification) => {
+    client.fallbackNotificationHandler = async (notification) => this.#options.onNotification(asLegacyNotification(notification));
+    client.setNotificationHandler('notifications/tools/list_changed', async (notification) => {
       try {
         const read = await refreshTools();
         // The sessions hear of a change once per list that changed, however many announcements that read answered.
@@ -261,12 +387,18 @@ export class Upstream {
       } catch (err) {
         this.#options.logger.warn({ upstream: this.name, err: errorMessage(err) }, 'tool list refresh failed');
       }
-      this.#options.onNotification(notification);
+      this.#options.onNotification(asLegacyNotification(notification));
     });
+    for (const method of [
+      'notifications/prompts/list_changed',
+      'notifications/resources/list_changed',
+      'notifications/resources/updated',
+    ] as const)
+      client.setNotificationHandler(method, (notification) => this.#options.onNotification(asLegacyNotification(notification)));
     client.onclose = () => this.#closed(client);
     client.onerror = (err) => this.#options.logger.debug({ upstream: this.name, err: err.message }, 'upstream transport error');
     try {
-      await client.connect(transport);
+      await client.connect(transport, prior && { prior });
     } catch (err) {
       // A failed connect leaves the transport open: an SSE EventSource reconnecting forever, a stdio child still running.
       client.onclose = undefined;
@@ -281,11 +413,39 @@ export class Upstream {
     return this.#status === 'closed';
   }
 
+  /** After connecting to a 2026 server: its list changes and resource updates come only through a listen stream. */
+  async #openListen(client: Client): Promise<void> {
+    const { initialMs, maxMs } = this.#options.backoff ?? { initialMs: 250, maxMs: 10_000 };
+    const listen = new ListenStream(client, () => this.#resources.uris, {
+      upstream: this.name,
+      logger: this.#options.logger,
+      backoff: { initialMs, maxMs },
+    });
+    await this.#listen?.close().catch(() => undefined);
+    this.#listen = listen;
+    await listen.update();
+  }
+
+  /** After reconnecting to a 2025 server: it forgot what the sessions had subscribed to. */
+  async #resubscribe(client: Client): Promise<void> {
+    await this.#listen?.close().catch(() => undefined);
+    this.#listen = undefined;
+    for (const uri of this.#resources.uris) {
+      await client.request({ method: 'resources/subscribe', params: { uri } }, EmptyResultSchema).catch((err: unknown) => {
+        this.#options.logger.warn({ upstream: this.name, uri, err: errorMessage(err) }, 'resubscribing to a resource failed');
+      });
+    }
+  }
+
   #closed(client: Client): void {
     if (client !== this.#client || this.#status === 'closed') return;
     this.#client = undefined;
     this.#status = 'disconnected';
     this.#lastError = 'the connection closed';
+    // A server that went away may come back upgraded: its generation is asked again.
+    void this.#eras.forget(this.name, this.#digest);
+    void this.#listen?.close().catch(() => undefined);
+    this.#listen = undefined;
     this.#options.logger.warn({ upstream: this.name }, 'upstream disconnected; reconnecting');
     this.#options.onFault?.('disconnected');
     this.#scheduleRetry();
@@ -307,11 +467,13 @@ export class Upstream {
    * the one served) is left as it is. Returns the JSON of the list served.
    */
   async #refreshTools(client: Client, current: string | undefined): Promise<string> {
-    const tools = await this.#list(
+    const listed = await this.#list(
       (cursor) => client.request({ method: 'tools/list', params: cursor === undefined ? {} : { cursor } }, ListToolsResultSchema),
       'tools/list',
       (page) => page.tools,
     );
+    const modern = client.getProtocolEra() === 'modern';
+    const { tools, mirrored } = modern ? this.#withValidParamHeaders(listed) : { tools: listed, mirrored: new Map() };
     // A server announcing changes without changing anything would otherwise cost a pin check of every tool each time.
     const json = JSON.stringify(tools);
     if (json === current) return json;
@@ -319,7 +481,35 @@ export class Upstream {
     await this.#options.onTools?.(tools);
     this.#tools = tools;
     this.#toolsByName = new Map(tools.map((t) => [t.name, t]));
+    // Headers exist on HTTP only: over stdio the declarations still decide which tools are valid.
+    this.#paramHeaders = this.#options.server.transport === 'http' ? mirrored : new Map();
     return json;
+  }
+
+  /**
+   * A 2026 client must drop tools whose `x-mcp-header` declarations break
+   * the rules (a call could not carry them faithfully); the rest, with the
+   * arguments each mirrors in headers.
+   */
+  #withValidParamHeaders(listed: Tool[]): { tools: Tool[]; mirrored: Map<string, ParamHeaderDeclaration[]> } {
+    const tools: Tool[] = [];
+    const mirrored = new Map<string, ParamHeaderDeclaration[]>();
+    for (const tool of listed) {
+      const scan = scanParamHeaders(tool.inputSchema);
+      if (!scan.valid) {
+        const said = `${tool.name}\n${scan.reason}`;
+        if (!this.#invalidWarned.has(said))
+          this.#options.logger.warn(
+            { upstream: this.name, tool: tool.name, reason: scan.reason },
+            `upstream ${this.name} tool ${tool.name} is left out: its x-mcp-header declarations are invalid (${scan.reason})`,
+          );
+        this.#invalidWarned.add(said);
+        continue;
+      }
+      tools.push(tool);
+      if (scan.declarations.length > 0) mirrored.set(tool.name, scan.declarations);
+    }
+    return { tools, mirrored };
   }
 
   async #list<P extends { nextCursor?: string }, T>(
@@ -365,11 +555,8 @@ function withHeaders(headers: Record<string, string>): typeof fetch {
   return (input, init) => fetch(input, { ...init, headers: { ...Object.fromEntries(new Headers(init?.headers)), ...headers } });
 }
 
-function toUnavailable(name: string, err: unknown): unknown {
-  if (err instanceof UpstreamUnavailableError) return err;
-  // JSON-RPC errors the server itself sent are its answer, not a failure to reach it.
-  const code = (err as { code?: unknown }).code;
-  if (typeof code === 'number' && code !== -32000 && code !== -32001)
-    return ProtocolError.fromUpstream(err as { code: number; message: string; data?: unknown });
-  return new UpstreamUnavailableError(name, `upstream ${name} failed: ${errorMessage(err)}`, { sent: true, cause: err });
+/** What the connection showed of the server's generation, to connect with next time without asking. */
+function verdictOf(client: Client): PriorDiscovery {
+  const discover = client.getDiscoverResult();
+  return client.getProtocolEra() === 'modern' && discover !== undefined ? { kind: 'modern', discover } : { kind: 'legacy' };
 }

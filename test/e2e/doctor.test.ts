@@ -99,7 +99,7 @@ test('a good setup (durable Redis that never evicts, a real stdio server, Slack 
   assert.match(stdout, /^ok {4}redis: 127\.0\.0\.1:\d+: Redis \d+\.\d+\.\d+, PING [\d.]+ ms$/m);
   assert.match(stdout, /^ok {4}redis persistence: AOF on$/m);
   assert.match(stdout, /^ok {4}redis eviction: maxmemory-policy noeviction$/m);
-  assert.match(stdout, /^ok {4}upstream fs: 14 tools \(stdio, \d+\.\d s\)$/m);
+  assert.match(stdout, /^ok {4}upstream fs: 14 tools \(stdio, MCP 2025-11-25, \d+\.\d s\)$/m);
   assert.match(
     stdout,
     /^ok {4}slack auth: bot @airlock \(B0AIRLOCK\) in workspace Airlock Test \(T0AIRLOCK\) at http:\/\/127\.0\.0\.1:\d+\/api\/$/m,

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, test } from 'node:test';
-import type { Tool } from '@modelcontextprotocol/sdk/types.js';
+import type { Tool } from '@modelcontextprotocol/client';
 import type { Redis } from 'ioredis';
 import { toolDigest, ToolPins } from '../../src/inventory/index.js';
 import { connectRedis } from '../../src/redis/index.js';

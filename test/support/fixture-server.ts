@@ -8,7 +8,11 @@
  */
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
+import { appendFileSync } from 'node:fs';
 import { z } from 'zod';
+
+// FIXTURE_SPAWN_LOG=<file>: this process's id is appended at start, so a test counts how often the server was started.
+if (process.env.FIXTURE_SPAWN_LOG) appendFileSync(process.env.FIXTURE_SPAWN_LOG, `${process.pid}\n`);
 
 const server = new McpServer({ name: 'airlock-fixture', version: '1.0.0' });
 server.registerTool('echo', { description: 'Echoes its text.', inputSchema: { text: z.string() } }, async ({ text }) => ({

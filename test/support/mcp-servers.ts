@@ -11,3 +11,5 @@ export const FIXTURE_SERVER = fileURLToPath(new URL('./fixture-server.ts', impor
 export const TSX_LOADER = fileURLToPath(new URL('../../node_modules/tsx/dist/loader.mjs', import.meta.url));
 /** Endless lists and repeated tools/list_changed (see the file). */
 export const HOSTILE_SERVER = fileURLToPath(new URL('./hostile-server.ts', import.meta.url));
+/** The SDK v2 server speaking both generations (see the file). */
+export const V2_FIXTURE_SERVER = fileURLToPath(new URL('./v2-fixture-server.ts', import.meta.url));

@@ -101,6 +101,11 @@ const invalid: InvalidCase[] = [
     problems: ['servers.fs.call_timeout: must be longer than zero, got "0s" (line 4)'],
   },
   {
+    name: 'an upstream protocol that is not one Airlock speaks',
+    config: FS.replace('    command: node\n', '    command: node\n    protocol: 2026\n'),
+    problems: ['servers.fs.protocol: expected one of "auto", "2025-11-25", "2026-07-28", got 2026 (line 4)'],
+  },
+  {
     name: 'a list cap of zero (it would turn the cap off, not read nothing)',
     config: FS.replace('    command: node\n', '    command: node\n    max_list_pages: 0\n'),
     problems: ['servers.fs.max_list_pages: must be at least 1, got 0 (line 4)'],

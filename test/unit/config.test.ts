@@ -83,6 +83,7 @@ const valid: ValidCase[] = [
         policy: join(dir, 'policies/filesystem.yaml'),
         max_list_pages: 100,
         max_list_items: 10_000,
+        protocol: 'auto',
         cwd: dir,
       });
       assert.deepEqual(c.servers['aws-support'], {
@@ -93,6 +94,7 @@ const valid: ValidCase[] = [
         policy: join(dir, 'policies/aws-support.json'),
         max_list_pages: 100,
         max_list_items: 10_000,
+        protocol: 'auto',
       });
       assert.deepEqual(c.grants, [{ name: 'ci-bot', token: 'ci-secret', servers: ['filesystem'] }]);
       assert.deepEqual(c.admins, [{ name: 'alice', token: 'admin-secret' }]);
@@ -160,6 +162,7 @@ const valid: ValidCase[] = [
         policy: join(dir, 'policies/fs.yaml'),
         max_list_pages: 100,
         max_list_items: 10_000,
+        protocol: 'auto',
         cwd: dir,
       });
       assert.equal(c.grants, undefined);

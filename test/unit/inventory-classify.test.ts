@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import type { Tool } from '@modelcontextprotocol/sdk/types.js';
+import type { Tool } from '@modelcontextprotocol/client';
 import { classifyTool, type RiskLevel } from '../../src/inventory/index.js';
 import { RISK_CLASSES, type RiskClass } from '../../src/policy/index.js';
 

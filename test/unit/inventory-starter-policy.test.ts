@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import type { Tool } from '@modelcontextprotocol/sdk/types.js';
+import type { Tool } from '@modelcontextprotocol/client';
 import { classifyTool, starterPolicy } from '../../src/inventory/index.js';
 import { evaluate, type CompiledPolicy, type Decision, type RiskClass } from '../../src/policy/index.js';
 import { policyFrom } from '../support/policy.js';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { describe, test } from 'node:test';
-import type { CallToolResult, Tool } from '@modelcontextprotocol/sdk/types.js';
+import type { CallToolResult, Tool } from '@modelcontextprotocol/client';
 import { pino } from 'pino';
 import type { ApprovalRequest, ApprovalStatus, Execution, NewApproval } from '../../src/approvals/index.js';
 import type { AuditInput } from '../../src/audit/index.js';
