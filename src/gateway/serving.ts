@@ -1,3 +1,4 @@
+// The upstream's (v1) tool type until Upstream moves to the v2 Client: inventory reads the same one.
 import type { Tool } from '@modelcontextprotocol/sdk/types.js';
 import type { Router } from 'express';
 import type { Redis } from 'ioredis';

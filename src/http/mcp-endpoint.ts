@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
-import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
+import { NodeStreamableHTTPServerTransport } from '@modelcontextprotocol/node';
+import { classifyInboundRequest, isInitializeRequest } from '@modelcontextprotocol/server';
 import express, { type Request, type Response, type Router } from 'express';
 import type { Logger } from 'pino';
 import { RefusalSampler } from '../audit/index.js';
@@ -10,11 +10,12 @@ import type { SessionRegistry } from '../proxy/index.js';
 import { createSessionServer, type SessionDeps, type SessionScope, type Session, type SessionIdentity } from '../proxy/index.js';
 import type { Identity } from './auth.js';
 import { sendJsonRpcError } from './json-rpc-error.js';
+import { modernRequests } from './mcp-modern.js';
 import { SessionSlots, type SessionLimits } from './session-slots.js';
 
 interface HttpSession extends Session {
   id: string;
-  transport: StreamableHTTPServerTransport;
+  transport: NodeStreamableHTTPServerTransport;
   /** The path it was opened on: a session id is only good on its own endpoint. */
   path: string;
   identity: SessionIdentity;
@@ -70,6 +71,7 @@ export function mcpRoutes(options: McpEndpointOptions): McpEndpoint {
       });
     },
   });
+  const modern = modernRequests({ deps, sessions, maxListenStreams: options.sessionLimits.perGrant, logger });
   const router = express.Router();
   router.use(['/mcp', '/mcp/:server'], express.json({ limit: options.bodyLimit, type: () => true }));
 
@@ -110,6 +112,18 @@ export function mcpRoutes(options: McpEndpointOptions): McpEndpoint {
       });
     }
 
+    const scope: SessionScope =
+      server === undefined
+        ? { servers: servers.filter((s) => identity.servers.includes(s)), aggregated: true }
+        : { servers: [server], aggregated: false };
+    // A 2026 request is classified by its body before any session is looked up: it has none, and a stale
+    // Mcp-Session-Id on it is ignored, as the specification asks. Whatever is not plainly 2025 (a bad 2026
+    // request too) goes to the 2026 handler, which owns those answers.
+    if (req.method === 'POST' && classifyInboundRequest(inbound(req)).kind !== 'legacy') {
+      if (deps.gate.closed) return refuseStopping(req, res, identity.grant, 'takes no new requests');
+      return modern.serve(req, res, scope, identity.grant);
+    }
+
     const sessionId = req.headers['mcp-session-id'];
     if (typeof sessionId === 'string') {
       const session = byId.get(sessionId);
@@ -122,24 +136,10 @@ export function mcpRoutes(options: McpEndpointOptions): McpEndpoint {
     if (req.method !== 'POST' || !isInitializeRequest(req.body)) {
       return refuse(req, res, 400, -32000, 'Bad Request: Mcp-Session-Id header is required', { grant: identity.grant });
     }
-    if (deps.gate.closed) {
-      res.setHeader('Retry-After', '1');
-      return refuse(
-        req,
-        res,
-        503,
-        -32000,
-        'Service Unavailable: Airlock is shutting down and opens no new sessions; connect again in a moment',
-        { data: { airlock_code: ErrorCode.ShuttingDown }, grant: identity.grant },
-      );
-    }
+    if (deps.gate.closed) return refuseStopping(req, res, identity.grant, 'opens no new sessions');
     const slot = slots.take(identity.grant);
     if (!slot.ok) return refuseSession(req, res, identity.grant, slot);
 
-    const scope: SessionScope =
-      server === undefined
-        ? { servers: servers.filter((s) => identity.servers.includes(s)), aggregated: true }
-        : { servers: [server], aggregated: false };
     const identityOfSession: SessionIdentity = { grant: identity.grant, subscriptions: new Set(), calls: new Map() };
     const session: HttpSession = {
       id: '',
@@ -151,7 +151,7 @@ export function mcpRoutes(options: McpEndpointOptions): McpEndpoint {
       subscriptions: identityOfSession.subscriptions,
       scope,
       server: createSessionServer(deps, scope, identityOfSession),
-      transport: new StreamableHTTPServerTransport({
+      transport: new NodeStreamableHTTPServerTransport({
         sessionIdGenerator: () => randomUUID(),
         onsessioninitialized: (id) => {
           session.id = id;
@@ -184,6 +184,14 @@ export function mcpRoutes(options: McpEndpointOptions): McpEndpoint {
         await session.server.close().catch(() => undefined);
       }
     }
+  };
+
+  const refuseStopping = (req: Request, res: Response, grant: string | undefined, what: string) => {
+    res.setHeader('Retry-After', '1');
+    refuse(req, res, 503, -32000, `Service Unavailable: Airlock is shutting down and ${what}; connect again in a moment`, {
+      data: { airlock_code: ErrorCode.ShuttingDown },
+      grant,
+    });
   };
 
   const refuseSession = (req: Request, res: Response, grant: string | undefined, reached: { limit: 'grant' | 'total'; max: number }) => {
@@ -274,5 +282,20 @@ export function mcpRoutes(options: McpEndpointOptions): McpEndpoint {
       clearInterval(sweep);
       limitRefusals.flush();
     },
+  };
+}
+
+/** What the SDK's classifier reads of a POST: its body and the three headers that must agree with it. */
+function inbound(req: Request) {
+  const header = (name: string) => {
+    const value = req.headers[name];
+    return typeof value === 'string' ? value : undefined;
+  };
+  return {
+    httpMethod: req.method,
+    protocolVersionHeader: header('mcp-protocol-version'),
+    mcpMethodHeader: header('mcp-method'),
+    mcpNameHeader: header('mcp-name'),
+    body: req.body as unknown,
   };
 }

@@ -14,6 +14,8 @@ export interface AccessCaller {
   grant: string | undefined;
   session: string | undefined;
   client: string | undefined;
+  /** The protocol version the client spoke (`2025-11-25`, `2026-07-28`). */
+  protocol: string | undefined;
 }
 
 /**
@@ -62,7 +64,12 @@ export function checkAccess(
   const target =
     'resource' in request ? { resource: printableName(request.resource, MAX_KEPT) } : { prompt: printableName(request.prompt, MAX_KEPT) };
   const facts = { request_id: randomUUID(), server: request.server, method: request.method, ...target };
-  const who = { grant: caller.grant ?? null, session: caller.session ?? null, client: caller.client ?? null };
+  const who = {
+    grant: caller.grant ?? null,
+    session: caller.session ?? null,
+    client: caller.client ?? null,
+    protocol: caller.protocol ?? null,
+  };
   const event = { ...facts, ...who, decision: decision.action, rule: decision.rule, reason: decision.reason };
   if (decision.action === 'allow') {
     deps.audit.record({ event: 'allowed', ...event });

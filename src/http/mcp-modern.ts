@@ -1,0 +1,89 @@
+import { toNodeHandler, type NodeMcpRequestHandler } from '@modelcontextprotocol/node';
+import { createMcpHandler, type McpHttpHandler, type Notification } from '@modelcontextprotocol/server';
+import type { Request, Response } from 'express';
+import type { Logger } from 'pino';
+import { isResourceHidden } from '../policy/index.js';
+import { createSessionServer, type SessionDeps, type SessionRegistry, type SessionScope } from '../proxy/index.js';
+
+/** One endpoint's view for one grant: the handlers its 2026 requests are served by. */
+interface GrantHandlers {
+  /** `tools/call`: always a stream, so a held call is kept open by keep-alive frames (see serveModern). */
+  calls: NodeMcpRequestHandler;
+  /** Everything else, listen streams included: one JSON body unless the answer streams. */
+  rest: NodeMcpRequestHandler;
+  handlers: McpHttpHandler[];
+}
+
+export interface ModernRequests {
+  /** Serves one 2026 request (already authenticated and allowed on this path) with its grant's handlers. */
+  serve(req: Request, res: Response, scope: SessionScope, grant: string | undefined): Promise<void>;
+}
+
+/**
+ * The 2026-07-28 clients of `/mcp` and `/mcp/:server`: stateless, one
+ * `Server` per request, built by a handler per endpoint and grant. Each grant
+ * having its own handler means `server/discover`, the capabilities and the
+ * instructions are that grant's, and a handler's listen streams (its `notify`
+ * reaches all of them) belong to one grant only. Handlers are made on a
+ * grant's first request and closed with the sessions when the gateway stops.
+ */
+export function modernRequests(options: {
+  deps: SessionDeps;
+  sessions: SessionRegistry;
+  /** Most listen streams one handler keeps open. */
+  maxListenStreams: number;
+  logger: Logger;
+}): ModernRequests {
+  const { deps, sessions, logger } = options;
+  const byKey = new Map<string, GrantHandlers>();
+
+  const handlersFor = (path: string, scope: SessionScope, grant: string | undefined): GrantHandlers => {
+    const key = JSON.stringify([path, grant ?? null]);
+    const found = byKey.get(key);
+    if (found) return found;
+    const factory = () => createSessionServer(deps, scope, { grant, subscriptions: new Set(), calls: new Map() });
+    const onerror = (err: Error) => logger.info({ path, ...(grant !== undefined && { grant }), reason: err.message }, 'request refused');
+    const common = { legacy: 'reject', onerror, maxSubscriptions: options.maxListenStreams } as const;
+    // A held call without a progress token sends nothing until it is decided: answered as one JSON body, its
+    // response headers would wait as long, and fetch gives up on headers after 300 s (undici's headersTimeout),
+    // well inside approvals.timeout. As an SSE stream the headers go at once and keep-alive frames follow.
+    const calls = createMcpHandler(factory, { ...common, responseMode: 'sse' });
+    const rest = createMcpHandler(factory, { ...common, responseMode: 'auto' });
+    const made: GrantHandlers = { calls: toNodeHandler(calls), rest: toNodeHandler(rest), handlers: [calls, rest] };
+    byKey.set(key, made);
+    sessions.addSink({
+      scope,
+      deliver: (upstream, notification) => notifyListeners(rest, deps, upstream, notification),
+      close: async () => {
+        byKey.delete(key);
+        await Promise.all(made.handlers.map((h) => h.close()));
+      },
+    });
+    return made;
+  };
+
+  return {
+    serve: async (req, res, scope, grant) => {
+      const handlers = handlersFor(req.path, scope, grant);
+      const method = (req.body as { method?: unknown } | undefined)?.method;
+      await (method === 'tools/call' ? handlers.calls : handlers.rest)(req, res, req.body);
+    },
+  };
+}
+
+/** An upstream's change, told to the listen streams of one grant's handler; a resource update only when its policy shows the URI. */
+function notifyListeners(handler: McpHttpHandler, deps: SessionDeps, upstream: string, notification: Notification): void {
+  switch (notification.method) {
+    case 'notifications/tools/list_changed':
+      return handler.notify.toolsChanged();
+    case 'notifications/prompts/list_changed':
+      return handler.notify.promptsChanged();
+    case 'notifications/resources/list_changed':
+      return handler.notify.resourcesChanged();
+    case 'notifications/resources/updated': {
+      const uri = String(notification.params?.uri);
+      if (!isResourceHidden(deps.policyFor(upstream), uri)) handler.notify.resourceUpdated(uri);
+      return;
+    }
+  }
+}
