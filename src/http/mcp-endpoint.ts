@@ -119,9 +119,10 @@ export function mcpRoutes(options: McpEndpointOptions): McpEndpoint {
     // A 2026 request is classified by its body before any session is looked up: it has none, and a stale
     // Mcp-Session-Id on it is ignored, as the specification asks. Whatever is not plainly 2025 (a bad 2026
     // request too) goes to the 2026 handler, which owns those answers.
-    if (req.method === 'POST' && classifyInboundRequest(inbound(req)).kind !== 'legacy') {
+    const route = req.method === 'POST' ? classifyInboundRequest(inbound(req)) : undefined;
+    if (route !== undefined && route.kind !== 'legacy') {
       if (deps.gate.closed) return refuseStopping(req, res, identity.grant, 'takes no new requests');
-      return modern.serve(req, res, scope, identity.grant);
+      return modern.serve(req, res, scope, identity.grant, route);
     }
 
     const sessionId = req.headers['mcp-session-id'];

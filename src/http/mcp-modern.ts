@@ -1,8 +1,9 @@
 import { toNodeHandler, type NodeMcpRequestHandler } from '@modelcontextprotocol/node';
-import { createMcpHandler, type McpHttpHandler, type Notification } from '@modelcontextprotocol/server';
+import { createMcpHandler, type InboundClassificationOutcome, type McpHttpHandler, type Notification } from '@modelcontextprotocol/server';
 import type { Request, Response } from 'express';
 import type { Logger } from 'pino';
 import { isResourceHidden } from '../policy/index.js';
+import { paramHeaderProblem, HEADER_MISMATCH } from './param-check.js';
 import { createSessionServer, type SessionDeps, type SessionRegistry, type SessionScope } from '../proxy/index.js';
 
 /** One endpoint's view for one grant: the handlers its 2026 requests are served by. */
@@ -16,7 +17,7 @@ interface GrantHandlers {
 
 export interface ModernRequests {
   /** Serves one 2026 request (already authenticated and allowed on this path) with its grant's handlers. */
-  serve(req: Request, res: Response, scope: SessionScope, grant: string | undefined): Promise<void>;
+  serve(req: Request, res: Response, scope: SessionScope, grant: string | undefined, route: InboundClassificationOutcome): Promise<void>;
 }
 
 /**
@@ -63,7 +64,28 @@ export function modernRequests(options: {
   };
 
   return {
-    serve: async (req, res, scope, grant) => {
+    serve: async (req, res, scope, grant, route) => {
+      // Only a request the SDK's ladder would pass: its version and standard headers are answered first, as the specification orders them.
+      const problem =
+        route.kind !== 'modern'
+          ? undefined
+          : paramHeaderProblem(deps, scope, req.body, (name) => {
+              const value = req.headers[name.toLowerCase()];
+              return typeof value === 'string' ? value : undefined;
+            });
+      if (problem !== undefined) {
+        logger.info(
+          { method: req.method, path: req.path, status: 400, ...(grant !== undefined && { grant }), reason: problem },
+          'request refused',
+        );
+        // The request's id is echoed: the client matches the answer to its call.
+        res.status(400).json({
+          jsonrpc: '2.0',
+          id: (req.body as { id?: unknown }).id ?? null,
+          error: { code: HEADER_MISMATCH, message: `Header mismatch: ${problem}` },
+        });
+        return;
+      }
       const handlers = handlersFor(req.path, scope, grant);
       const method = (req.body as { method?: unknown } | undefined)?.method;
       await (method === 'tools/call' ? handlers.calls : handlers.rest)(req, res, req.body);

@@ -8,6 +8,7 @@ import { StreamableHTTPClientTransport as V1Transport } from '@modelcontextproto
 import { api, pendingFor } from '../support/approvals-api.js';
 import { startGateway, type RunningGateway } from '../support/gateway.js';
 import { FILESYSTEM_SERVER } from '../support/mcp-servers.js';
+import { until } from '../support/poll.js';
 import { assertRefusal, firstText } from '../support/refusal.js';
 
 /**
@@ -180,10 +181,15 @@ for (const upstream of UPSTREAMS) {
         await client.close();
       }
 
-      const { body } = await api(gateway.url, `/api/audit?grant=${row.grant}&limit=1000`, ALICE);
-      const events = (body.events ?? []) as { event: string; protocol?: string | null; session?: string | null }[];
-      const calls = events.filter((e) => ['allowed', 'denied', 'rate_limited', 'approval_requested', 'executed'].includes(e.event));
-      assert.ok(calls.length >= 7, `the calls' events are audited: ${JSON.stringify(events)}`);
+      // allowed + executed (read, first list), denied, rate_limited, and for each held call approval_requested (+ executed).
+      const CALL_EVENTS = ['allowed', 'denied', 'rate_limited', 'approval_requested', 'executed'];
+      let calls: { event: string; protocol?: string | null; session?: string | null }[] = [];
+      // The trail is written in batches.
+      await until(`the calls of ${row.grant} to be audited`, async () => {
+        const { body } = await api(gateway.url, `/api/audit?grant=${row.grant}&limit=1000`, ALICE);
+        calls = ((body.events ?? []) as typeof calls).filter((e) => CALL_EVENTS.includes(e.event));
+        return calls.length >= 9;
+      });
       for (const event of calls) {
         assert.equal(event.protocol, row.client.protocol, `${event.event} records the client's protocol`);
         if (row.client.session) assert.equal(typeof event.session, 'string', `${event.event} records the session`);
