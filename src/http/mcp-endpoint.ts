@@ -120,8 +120,16 @@ export function mcpRoutes(options: McpEndpointOptions): McpEndpoint {
     // Mcp-Session-Id on it is ignored, as the specification asks. Whatever is not plainly 2025 (a bad 2026
     // request too) goes to the 2026 handler, which owns those answers.
     const route = req.method === 'POST' ? classifyInboundRequest(inbound(req)) : undefined;
-    if (route !== undefined && route.kind !== 'legacy') {
+    // A body that is no JSON-RPC message at all claims no generation: sent in a session, the session answers it as before.
+    const inSession = route?.kind === 'reject' && route.rung === 'jsonrpc-shape' && typeof req.headers['mcp-session-id'] === 'string';
+    if (route !== undefined && route.kind !== 'legacy' && !inSession) {
       if (deps.gate.closed) return refuseStopping(req, res, identity.grant, 'takes no new requests');
+      // A 2026 listen stream is what stays open for a client without a session: it takes a session's slot while it is open.
+      if (route.kind === 'modern' && (req.body as { method?: unknown }).method === 'subscriptions/listen') {
+        const slot = slots.take(identity.grant);
+        if (!slot.ok) return refuseSession(req, res, identity.grant, slot, 'subscriptions/listen');
+        res.once('close', slot.release);
+      }
       return modern.serve(req, res, scope, identity.grant, route);
     }
 
@@ -139,7 +147,7 @@ export function mcpRoutes(options: McpEndpointOptions): McpEndpoint {
     }
     if (deps.gate.closed) return refuseStopping(req, res, identity.grant, 'opens no new sessions');
     const slot = slots.take(identity.grant);
-    if (!slot.ok) return refuseSession(req, res, identity.grant, slot);
+    if (!slot.ok) return refuseSession(req, res, identity.grant, slot, 'initialize');
 
     const identityOfSession: SessionIdentity = { grant: identity.grant, subscriptions: new Set(), calls: new Map() };
     const session: HttpSession = {
@@ -195,7 +203,13 @@ export function mcpRoutes(options: McpEndpointOptions): McpEndpoint {
     });
   };
 
-  const refuseSession = (req: Request, res: Response, grant: string | undefined, reached: { limit: 'grant' | 'total'; max: number }) => {
+  const refuseSession = (
+    req: Request,
+    res: Response,
+    grant: string | undefined,
+    reached: { limit: 'grant' | 'total'; max: number },
+    opening: 'initialize' | 'subscriptions/listen',
+  ) => {
     deps.metrics.sessionRefused(grant, reached.limit);
     const key = reached.limit === 'grant' ? 'listen.max_sessions_per_grant' : 'listen.max_sessions';
     const who =
@@ -207,8 +221,8 @@ export function mcpRoutes(options: McpEndpointOptions): McpEndpoint {
     const retryAfter = secondsUntilASlotMayFree(reached.limit === 'grant' ? grant : undefined, reached.limit === 'total');
     res.setHeader('Retry-After', String(retryAfter));
     const message =
-      `Too Many Requests: ${who} ${reached.max} MCP sessions open on this Airlock instance, the most ${key} allows. ` +
-      `End sessions no longer in use (HTTP DELETE with their Mcp-Session-Id; a session without a request open is closed after listen.session_idle_timeout, ${describeDuration(options.idleTimeoutMs)}), ` +
+      `Too Many Requests: ${who} ${reached.max} MCP sessions open on this Airlock instance (a 2026 client's open subscriptions/listen stream counts as one), the most ${key} allows. ` +
+      `End sessions no longer in use (HTTP DELETE with their Mcp-Session-Id; a session without a request open is closed after listen.session_idle_timeout, ${describeDuration(options.idleTimeoutMs)}) or listen streams, ` +
       `or raise ${key} in ${options.configFile}; retry in ${retryAfter} s`;
     const data = { airlock_code: ErrorCode.SessionLimit, limit: key, max: reached.max, retry_after_s: retryAfter };
     if (limitRefusals.admit(JSON.stringify([key, grant ?? null]))) {
@@ -216,7 +230,7 @@ export function mcpRoutes(options: McpEndpointOptions): McpEndpoint {
         event: 'request_refused',
         grant: grant ?? null,
         reason: message,
-        detail: `${req.method} ${req.path}: initialize answered 429 (${key})`,
+        detail: `${req.method} ${req.path}: ${opening} answered 429 (${key})`,
       });
       return refuse(req, res, 429, -32000, message, { data, grant });
     }

@@ -1,10 +1,23 @@
 import { toNodeHandler, type NodeMcpRequestHandler } from '@modelcontextprotocol/node';
-import { createMcpHandler, type InboundClassificationOutcome, type McpHttpHandler, type Notification } from '@modelcontextprotocol/server';
+import {
+  CLIENT_INFO_META_KEY,
+  createMcpHandler,
+  PROTOCOL_VERSION_META_KEY,
+  type InboundClassificationOutcome,
+  type McpHttpHandler,
+  type Notification,
+} from '@modelcontextprotocol/server';
 import type { Request, Response } from 'express';
 import type { Logger } from 'pino';
 import { isResourceHidden } from '../policy/index.js';
 import { paramHeaderProblem, HEADER_MISMATCH } from './param-check.js';
-import { createSessionServer, type SessionDeps, type SessionRegistry, type SessionScope } from '../proxy/index.js';
+import {
+  admitListenSubscriptions,
+  createSessionServer,
+  type SessionDeps,
+  type SessionRegistry,
+  type SessionScope,
+} from '../proxy/index.js';
 
 /** One endpoint's view for one grant: the handlers its 2026 requests are served by. */
 interface GrantHandlers {
@@ -86,11 +99,61 @@ export function modernRequests(options: {
         });
         return;
       }
+      if (route.kind === 'modern' && !(await listenAdmitted(deps, req, res, scope, grant))) return;
       const handlers = handlersFor(req.path, scope, grant);
       const method = (req.body as { method?: unknown } | undefined)?.method;
       await (method === 'tools/call' ? handlers.calls : handlers.rest)(req, res, req.body);
     },
   };
+}
+
+/**
+ * Whether a `subscriptions/listen` may open: each resource it names must pass
+ * the policy and be subscribed to upstream (see admitListenSubscriptions).
+ * A refusal is answered in-band, as the handler answers a JSON-RPC error.
+ */
+async function listenAdmitted(
+  deps: SessionDeps,
+  req: Request,
+  res: Response,
+  scope: SessionScope,
+  grant: string | undefined,
+): Promise<boolean> {
+  const body = req.body as {
+    id?: unknown;
+    method?: unknown;
+    params?: { _meta?: Record<string, unknown>; notifications?: { resourceSubscriptions?: unknown } };
+  };
+  const uris = body.params?.notifications?.resourceSubscriptions;
+  // Anything but a list of strings is the SDK's to refuse, by its schema.
+  if (body.method !== 'subscriptions/listen' || !Array.isArray(uris) || !uris.every((u) => typeof u === 'string')) return true;
+  const meta = body.params?._meta ?? {};
+  const client = (meta[CLIENT_INFO_META_KEY] as { name?: unknown } | undefined)?.name;
+  const protocol = meta[PROTOCOL_VERSION_META_KEY];
+  const caller = {
+    grant,
+    session: undefined,
+    client: typeof client === 'string' ? client : undefined,
+    protocol: typeof protocol === 'string' ? protocol : undefined,
+  };
+  const gone = new AbortController();
+  res.once('close', () => gone.abort());
+  try {
+    await admitListenSubscriptions(deps, scope, caller, uris, gone.signal);
+    return true;
+  } catch (err) {
+    const { code, message, data } = err as { code?: unknown; message?: unknown; data?: unknown };
+    res.status(200).json({
+      jsonrpc: '2.0',
+      id: body.id ?? null,
+      error: {
+        code: Number.isSafeInteger(code) ? code : -32603,
+        message: typeof message === 'string' ? message : 'Internal error',
+        ...(data !== undefined && { data }),
+      },
+    });
+    return false;
+  }
 }
 
 /** An upstream's change, told to the listen streams of one grant's handler; a resource update only when its policy shows the URI. */

@@ -4,6 +4,8 @@ import { ErrorCode } from '../errors.js';
 import { evaluatePrompt, evaluateResource, printableName, type AccessDecision } from '../policy/index.js';
 import { ProtocolError } from './errors.js';
 import type { PipelineDeps } from './pipeline.js';
+import { notFoundAsServers, unknownResource } from './refusal.js';
+import type { SessionScope } from './router.js';
 
 export type AccessMethod = 'resources/read' | 'resources/subscribe' | 'prompts/get' | 'completion/complete';
 
@@ -41,6 +43,17 @@ const EVENT: Record<AccessDecision['action'], AuditEventName> = { allow: 'allowe
 export interface HiddenAnswer {
   notFound: () => ProtocolError;
   policyFirst: boolean;
+}
+
+/**
+ * On `/mcp` a URI no list names is answered Unknown resource before any
+ * policy, so a hidden one is answered so too; on `/mcp/:server` the policy
+ * comes first, as it does for prompts on both.
+ */
+export function hiddenResource(scope: SessionScope, uri: string, what: 'Resource' | 'Resource template'): HiddenAnswer {
+  return scope.aggregated
+    ? { notFound: () => unknownResource(uri), policyFirst: false }
+    : { notFound: () => notFoundAsServers(`${what} ${uri}`), policyFirst: true };
 }
 
 /**

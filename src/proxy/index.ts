@@ -9,4 +9,5 @@ export { refusal, type DecisionMeta, type RefusalKind } from './refusal.js';
 export type { ApprovalDeps } from './hold.js';
 export { CallGate } from './call-gate.js';
 export { SampledRefusals, type RefusalEvent } from './sampled-refusals.js';
+export { admitListenSubscriptions } from './listen-subscriptions.js';
 export { checkParamHeaders, scanParamHeaders, type ParamHeaderScan } from './param-headers.js';

@@ -18,7 +18,7 @@ import {
 } from '@modelcontextprotocol/core';
 import type { z } from 'zod';
 import { isHidden, isPromptHidden, isResourceHidden, POLICY_POLL_MS } from '../policy/index.js';
-import { checkAccess, type AccessCaller, type AccessRequest, type HiddenAnswer } from './access-check.js';
+import { checkAccess, hiddenResource, type AccessCaller, type AccessRequest, type HiddenAnswer } from './access-check.js';
 import { ProtocolError, UpstreamUnavailableError } from './errors.js';
 import { capText } from '../cap-text.js';
 import { VERSION } from '../version.js';
@@ -27,7 +27,7 @@ import { callTool } from './pipeline.js';
 import type { SessionDeps } from './session-deps.js';
 import { progressFor } from './progress.js';
 import { withoutUpstreamHints } from './upstream-hints.js';
-import { notFoundAsServers, unknownPrompt, unknownResource, unknownTool } from './refusal.js';
+import { notFoundAsServers, unknownPrompt, unknownTool } from './refusal.js';
 import { Router, type SessionScope } from './router.js';
 
 export interface SessionIdentity {
@@ -187,17 +187,6 @@ interface Context {
   forward: Forward;
   check: Check;
   policyFor: SessionDeps['policyFor'];
-}
-
-/**
- * On `/mcp` a URI no list names is answered Unknown resource before any
- * policy, so a hidden one is answered so too; on `/mcp/:server` the policy
- * comes first, as it does for prompts on both.
- */
-function hiddenResource(scope: SessionScope, uri: string, what: 'Resource' | 'Resource template'): HiddenAnswer {
-  return scope.aggregated
-    ? { notFound: () => unknownResource(uri), policyFirst: false }
-    : { notFound: () => notFoundAsServers(`${what} ${uri}`), policyFirst: true };
 }
 
 function hiddenPrompt(name: string): HiddenAnswer {
