@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { api } from '../support/approvals-api.js';
 import { until } from '../support/poll.js';
+import { httpRequest } from '../support/raw-http.js';
 import type { RunningGateway } from '../support/gateway.js';
 import { startRecordingGateway, upstreamCalls } from '../support/recording-upstream.js';
 
@@ -222,6 +223,26 @@ for (const c of CASES) {
     if (c.id !== undefined) assert.equal(answer.message.id, c.id, 'the answer echoes the request id');
   });
 }
+
+test('the guard, the token and the path come first for a 2026 request: a foreign Host 403, no token 401, an unknown server 404', async () => {
+  const { headers, body } = echo(40, 'bad-40');
+  const json = { 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream', ...headers } as Record<string, string>;
+  const foreign = await httpRequest(url, {
+    method: 'POST',
+    headers: { ...json, Authorization: `Bearer ${AGENT}`, Host: 'evil.example:80' },
+    body: JSON.stringify(body),
+  });
+  assert.equal(foreign.status, 403, foreign.text);
+  const anonymous = await httpRequest(url, { method: 'POST', headers: json, body: JSON.stringify(body) });
+  assert.equal(anonymous.status, 401, anonymous.text);
+  const elsewhere = await httpRequest(`${gateway.url}/mcp/nothing-here`, {
+    method: 'POST',
+    headers: { ...json, Authorization: `Bearer ${AGENT}` },
+    body: JSON.stringify(body),
+  });
+  assert.equal(elsewhere.status, 404, elsewhere.text);
+  assert.match(elsewhere.text, /no server named \\"nothing-here\\"/);
+});
 
 test('a 2026 request carrying a stale Mcp-Session-Id is served without a session, as the specification asks', async () => {
   const { headers, body } = call('route_query', { region: 'eu-1', q: 'stale' }, 20);
