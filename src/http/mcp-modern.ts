@@ -52,7 +52,8 @@ export function modernRequests(options: {
   const byKey = new Map<string, GrantHandlers>();
 
   const handlersFor = (path: string, scope: SessionScope, grant: string | undefined): GrantHandlers => {
-    const key = JSON.stringify([path, grant ?? null]);
+    // By what the endpoint serves, not by how its path was spelled (routes match /MCP and /mcp/ too): one per server and grant.
+    const key = JSON.stringify([scope.aggregated ? null : scope.servers[0], grant ?? null]);
     const found = byKey.get(key);
     if (found) return found;
     const factory = () => createSessionServer(deps, scope, { grant, subscriptions: new Set(), calls: new Map() });

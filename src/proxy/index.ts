@@ -8,6 +8,7 @@ export { Router, SEPARATOR, type SessionScope } from './router.js';
 export { refusal, type DecisionMeta, type RefusalKind } from './refusal.js';
 export type { ApprovalDeps } from './hold.js';
 export { CallGate } from './call-gate.js';
+export { MAX_ARGUMENT_DEPTH, nestsDeeperThan } from './argument-depth.js';
 export { SampledRefusals, type RefusalEvent } from './sampled-refusals.js';
 export { admitListenSubscriptions } from './listen-subscriptions.js';
 export { checkParamHeaders, scanParamHeaders, type ParamHeaderScan } from './param-headers.js';

@@ -5,6 +5,7 @@ import { until } from '../support/poll.js';
 import { httpRequest } from '../support/raw-http.js';
 import type { RunningGateway } from '../support/gateway.js';
 import { startRecordingGateway, upstreamCalls } from '../support/recording-upstream.js';
+import { assertRefusal } from '../support/refusal.js';
 
 /**
  * A 2026 request with missing or contradictory headers or `_meta`, an
@@ -244,6 +245,27 @@ test('the guard, the token and the path come first for a 2026 request: a foreign
   assert.match(elsewhere.text, /no server named \\"nothing-here\\"/);
 });
 
+test('a 2026 body nested 100,000 deep, in its arguments or its _meta, is answered without a 500', async () => {
+  // Written as text: JSON.stringify itself cannot go that deep.
+  const deep = '{"a":'.repeat(100_000) + '1' + '}'.repeat(100_000);
+  const envelope = JSON.stringify(ENVELOPE).slice(1, -1);
+  const bodies = {
+    arguments: `{"jsonrpc":"2.0","id":41,"method":"tools/call","params":{"name":"echo","arguments":{"text":"bad-41","deep":${deep}},"_meta":{${envelope}}}}`,
+    _meta: `{"jsonrpc":"2.0","id":42,"method":"tools/call","params":{"name":"echo","arguments":{"text":"bad-42"},"_meta":{${envelope},"deep":${deep}}}}`,
+  };
+  for (const [what, body] of Object.entries(bodies)) {
+    const answer = await post(echo(41).headers, body);
+    assert.equal(answer.status, 400, `${what}: ${JSON.stringify(answer.message).slice(0, 300)}`);
+    assert.match(answer.message.error?.message ?? '', /nests deeper than 256 levels/);
+  }
+  // Deeper than the pipeline allows but within the route's bound: the pipeline refuses it, as for a 2025 session.
+  const moderate = '{"a":'.repeat(100) + '1' + '}'.repeat(100);
+  const body = `{"jsonrpc":"2.0","id":44,"method":"tools/call","params":{"name":"echo","arguments":{"text":"bad-44","deep":${moderate}},"_meta":{${envelope}}}}`;
+  const refused = await post(echo(44).headers, body);
+  assert.equal(refused.status, 200);
+  assertRefusal((refused.message as { result?: unknown }).result, 'POLICY DENIED', { tool: 'echo' });
+});
+
 test('a 2026 request carrying a stale Mcp-Session-Id is served without a session, as the specification asks', async () => {
   const { headers, body } = call('route_query', { region: 'eu-1', q: 'stale' }, 20);
   const answer = await post({ ...headers, 'Mcp-Param-Region': 'eu-1', 'Mcp-Session-Id': 'no-such-session' }, body);
@@ -272,17 +294,19 @@ test('after every bad request: none reached the server, none was charged to a li
   assert.equal(good.status, 200, JSON.stringify(good.message));
   assert.deepEqual((good.message as { result?: { content?: unknown } }).result?.content, [{ type: 'text', text: 'good' }]);
   // The trail is written in batches: wait for the good call's last event, then look at all of them.
-  let events: { event: string; protocol?: string }[] = [];
+  let events: { event: string; protocol?: string; arguments?: { text?: string } }[] = [];
   await until('the good call to be audited', async () => {
     const { body } = await api(gateway.url, '/api/audit?tool=echo&limit=1000', ALICE);
     events = (body.events ?? []) as typeof events;
     return events.some((e) => e.event === 'executed');
   });
+  // The one refusal the pipeline itself gave (arguments nested too deep) is audited as any denied call is.
   assert.deepEqual(
-    events.map((e) => [e.event, e.protocol]),
+    events.map((e) => [e.event, e.protocol, e.arguments?.text]),
     [
-      ['allowed', MODERN],
-      ['executed', MODERN],
+      ['denied', MODERN, undefined], // too deep to be kept
+      ['allowed', MODERN, 'good'],
+      ['executed', MODERN, undefined],
     ],
   );
 });
