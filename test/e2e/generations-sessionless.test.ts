@@ -205,3 +205,16 @@ test('open listen streams count against listen.max_sessions_per_grant: past it 4
   });
   drops[1]!.abort();
 });
+
+test("server/discover answers for the grant's endpoint, and lists and discover are cached privately for at most the policy poll", async () => {
+  const [discover] = await messages(await modern(A, 'server/discover', {}));
+  const result = discover?.result as Record<string, unknown> & { _meta?: Record<string, { name?: string }> };
+  assert.deepEqual(result.supportedVersions, [MODERN]);
+  assert.ok((result.capabilities as Record<string, unknown>).tools, JSON.stringify(result));
+  assert.equal(result._meta?.['io.modelcontextprotocol/serverInfo']?.name, 'airlock/fixture');
+  assert.deepEqual([result.cacheScope, result.ttlMs], ['private', 250]);
+  const [list] = await messages(await modern(A, 'tools/list', {}));
+  const tools = list?.result as { tools: { name: string }[]; cacheScope?: string; ttlMs?: number };
+  assert.deepEqual([tools.cacheScope, tools.ttlMs], ['private', 250]);
+  assert.ok(tools.tools.some((t) => t.name === 'echo'));
+});
