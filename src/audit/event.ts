@@ -65,6 +65,8 @@ export interface AuditInput {
   /** The MCP session id and the client's name from `initialize`. */
   session?: string | null;
   client?: string | null;
+  /** The MCP protocol version the client spoke (`2025-11-25`, `2026-07-28`): which generation, since a 2026 client has no session. */
+  protocol?: string | null;
   server?: string;
   tool?: string;
   /** For a resource or prompt (not a tool call): the request's method, and its URI or prompt name, cut at 1,024 characters. */
@@ -121,6 +123,7 @@ export const AuditEventSchema = z.object({
   grant: z.string().nullable().optional(),
   session: z.string().nullable().optional(),
   client: z.string().nullable().optional(),
+  protocol: z.string().nullable().optional(),
   server: z.string().optional(),
   tool: z.string().optional(),
   method: z.string().optional(),

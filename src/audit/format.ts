@@ -37,6 +37,7 @@ const CSV_COLUMNS = [
   'resource',
   'prompt',
   'checkpoint',
+  'protocol',
 ] as const;
 
 export const CSV_HEADER = CSV_COLUMNS.join(',');

@@ -1,4 +1,5 @@
-import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
+import { randomUUID } from 'node:crypto';
+import { serveStdio } from '@modelcontextprotocol/server/stdio';
 import { durationMs, findConfigFile, loadConfig } from '../config/index.js';
 import { builtInChannels } from '../channels/index.js';
 import { AirlockError, ErrorCode } from '../errors.js';
@@ -38,26 +39,47 @@ export async function stdio(io: Io, name: string, options: { config?: string; gr
   await serving.start();
 
   const scope = { servers: [name], aggregated: false };
+  // One connection, so `scope: session` limits count per process: each run of `airlock stdio` is a session of its own.
   const identity = {
     grant: grant?.name,
-    sessionId: 'stdio',
+    sessionId: `stdio-${randomUUID()}`,
     subscriptions: new Set<string>(),
     calls: new Map<string | number, AbortController>(),
   };
-  const session = createSessionServer(serving.deps, scope, identity);
-  serving.sessions.add({ server: session, scope, grant: grant?.name, subscriptions: identity.subscriptions, close: () => session.close() });
-  const transport = new StdioServerTransport();
-  const closed = new Promise<void>((resolve) => (transport.onclose = resolve));
-  await session.connect(transport);
-  process.stdin.once('end', () => void session.close());
+  // The SDK picks the generation from the client's first message; for a 2026 client that probes with
+  // server/discover and then falls back to initialize, it makes one server per try and closes the unused one.
+  const handle = serveStdio(
+    () => {
+      const server = createSessionServer(serving.deps, scope, identity);
+      const session = { server, scope, grant: grant?.name, subscriptions: identity.subscriptions, close: () => server.close() };
+      serving.sessions.add(session);
+      server.onclose = () => {
+        serving.sessions.delete(session);
+      };
+      server.onerror = (err) => logger.debug({ err: err.message }, 'stdio protocol error');
+      return server;
+    },
+    { onerror: (err) => logger.debug({ err: err.message }, 'stdio protocol error') },
+  );
+  let stopped = () => {};
+  const ended = new Promise<void>((resolve) => {
+    stopped = resolve;
+    process.stdin.once('end', resolve);
+    process.stdin.once('close', resolve);
+  });
+  const closeAll = () => handle.close().catch(() => undefined);
   // As `airlock start` does: held calls are withdrawn with a reason and the call in flight may finish, then the session ends.
   const stop = (signal: NodeJS.Signals) => {
     logger.info({ signal }, 'stopping airlock stdio');
-    void serving.drain(durationMs(config.listen.shutdown_timeout)).then(() => session.close());
+    void serving
+      .drain(durationMs(config.listen.shutdown_timeout))
+      .then(closeAll)
+      .then(() => stopped());
   };
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
-  await closed;
+  await ended;
+  await closeAll();
   process.off('SIGTERM', stop);
   process.off('SIGINT', stop);
   await serving.close();

@@ -1,20 +1,29 @@
 import { randomUUID } from 'node:crypto';
-import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
-import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
+import { NodeStreamableHTTPServerTransport } from '@modelcontextprotocol/node';
+import { classifyInboundRequest, isInitializeRequest } from '@modelcontextprotocol/server';
 import express, { type Request, type Response, type Router } from 'express';
 import type { Logger } from 'pino';
 import { RefusalSampler } from '../audit/index.js';
 import { describeDuration } from '../config/index.js';
 import { ErrorCode } from '../errors.js';
 import type { SessionRegistry } from '../proxy/index.js';
-import { createSessionServer, type SessionDeps, type SessionScope, type Session, type SessionIdentity } from '../proxy/index.js';
+import {
+  createSessionServer,
+  MAX_ARGUMENT_DEPTH,
+  nestsDeeperThan,
+  type SessionDeps,
+  type SessionScope,
+  type Session,
+  type SessionIdentity,
+} from '../proxy/index.js';
 import type { Identity } from './auth.js';
 import { sendJsonRpcError } from './json-rpc-error.js';
+import { modernRequests } from './mcp-modern.js';
 import { SessionSlots, type SessionLimits } from './session-slots.js';
 
 interface HttpSession extends Session {
   id: string;
-  transport: StreamableHTTPServerTransport;
+  transport: NodeStreamableHTTPServerTransport;
   /** The path it was opened on: a session id is only good on its own endpoint. */
   path: string;
   identity: SessionIdentity;
@@ -44,6 +53,9 @@ export interface McpEndpoint {
   close(): void;
 }
 
+/** How deep a 2026 request may nest: arguments up to well past the pipeline's own limit reach it and get its refusal. */
+const MAX_MODERN_DEPTH = MAX_ARGUMENT_DEPTH * 4;
+
 /** Session-limit refusals logged one by one: the first of each grant and limit per window; the rest are summed into one line. */
 const REFUSAL_LOG_WINDOW_MS = 60_000;
 
@@ -70,6 +82,7 @@ export function mcpRoutes(options: McpEndpointOptions): McpEndpoint {
       });
     },
   });
+  const modern = modernRequests({ deps, sessions, maxListenStreams: options.sessionLimits.perGrant, logger });
   const router = express.Router();
   router.use(['/mcp', '/mcp/:server'], express.json({ limit: options.bodyLimit, type: () => true }));
 
@@ -110,6 +123,36 @@ export function mcpRoutes(options: McpEndpointOptions): McpEndpoint {
       });
     }
 
+    const scope: SessionScope =
+      server === undefined
+        ? { servers: servers.filter((s) => identity.servers.includes(s)), aggregated: true }
+        : { servers: [server], aggregated: false };
+    // A 2026 request is classified by its body before any session is looked up: it has none, and a stale
+    // Mcp-Session-Id on it is ignored, as the specification asks. Whatever is not plainly 2025 (a bad 2026
+    // request too) goes to the 2026 handler, which owns those answers.
+    const route = req.method === 'POST' ? classifyInboundRequest(inbound(req)) : undefined;
+    // A body that is no JSON-RPC message at all claims no generation: sent in a session, the session answers it as before.
+    const inSession = route?.kind === 'reject' && route.rung === 'jsonrpc-shape' && typeof req.headers['mcp-session-id'] === 'string';
+    // Nor is it the 2026 handler's to parse again (a body nested 100,000 deep overflows its stack): the classifier's answer stands.
+    if (route?.kind === 'reject' && route.rung === 'jsonrpc-shape' && !inSession)
+      return refuse(req, res, route.httpStatus, route.code, route.message, { grant: identity.grant });
+    if (route !== undefined && route.kind !== 'legacy' && !inSession) {
+      if (deps.gate.closed) return refuseStopping(req, res, identity.grant, 'takes no new requests');
+      // The SDK's 2026 handler walks a body recursively and answers 500 once it overflows the stack (100,000 levels do).
+      // Arguments deeper than MAX_ARGUMENT_DEPTH are the pipeline's to refuse, as for 2025; far deeper, the request is.
+      if (nestsDeeperThan(req.body, MAX_MODERN_DEPTH))
+        return refuse(req, res, 400, -32600, `Bad Request: the request nests deeper than ${MAX_MODERN_DEPTH} levels`, {
+          grant: identity.grant,
+        });
+      // A 2026 listen stream is what stays open for a client without a session: it takes a session's slot while it is open.
+      if (route.kind === 'modern' && (req.body as { method?: unknown }).method === 'subscriptions/listen') {
+        const slot = slots.take(identity.grant);
+        if (!slot.ok) return refuseSession(req, res, identity.grant, slot, 'subscriptions/listen');
+        res.once('close', slot.release);
+      }
+      return modern.serve(req, res, scope, identity.grant, route);
+    }
+
     const sessionId = req.headers['mcp-session-id'];
     if (typeof sessionId === 'string') {
       const session = byId.get(sessionId);
@@ -122,24 +165,10 @@ export function mcpRoutes(options: McpEndpointOptions): McpEndpoint {
     if (req.method !== 'POST' || !isInitializeRequest(req.body)) {
       return refuse(req, res, 400, -32000, 'Bad Request: Mcp-Session-Id header is required', { grant: identity.grant });
     }
-    if (deps.gate.closed) {
-      res.setHeader('Retry-After', '1');
-      return refuse(
-        req,
-        res,
-        503,
-        -32000,
-        'Service Unavailable: Airlock is shutting down and opens no new sessions; connect again in a moment',
-        { data: { airlock_code: ErrorCode.ShuttingDown }, grant: identity.grant },
-      );
-    }
+    if (deps.gate.closed) return refuseStopping(req, res, identity.grant, 'opens no new sessions');
     const slot = slots.take(identity.grant);
-    if (!slot.ok) return refuseSession(req, res, identity.grant, slot);
+    if (!slot.ok) return refuseSession(req, res, identity.grant, slot, 'initialize');
 
-    const scope: SessionScope =
-      server === undefined
-        ? { servers: servers.filter((s) => identity.servers.includes(s)), aggregated: true }
-        : { servers: [server], aggregated: false };
     const identityOfSession: SessionIdentity = { grant: identity.grant, subscriptions: new Set(), calls: new Map() };
     const session: HttpSession = {
       id: '',
@@ -151,7 +180,7 @@ export function mcpRoutes(options: McpEndpointOptions): McpEndpoint {
       subscriptions: identityOfSession.subscriptions,
       scope,
       server: createSessionServer(deps, scope, identityOfSession),
-      transport: new StreamableHTTPServerTransport({
+      transport: new NodeStreamableHTTPServerTransport({
         sessionIdGenerator: () => randomUUID(),
         onsessioninitialized: (id) => {
           session.id = id;
@@ -186,7 +215,21 @@ export function mcpRoutes(options: McpEndpointOptions): McpEndpoint {
     }
   };
 
-  const refuseSession = (req: Request, res: Response, grant: string | undefined, reached: { limit: 'grant' | 'total'; max: number }) => {
+  const refuseStopping = (req: Request, res: Response, grant: string | undefined, what: string) => {
+    res.setHeader('Retry-After', '1');
+    refuse(req, res, 503, -32000, `Service Unavailable: Airlock is shutting down and ${what}; connect again in a moment`, {
+      data: { airlock_code: ErrorCode.ShuttingDown },
+      grant,
+    });
+  };
+
+  const refuseSession = (
+    req: Request,
+    res: Response,
+    grant: string | undefined,
+    reached: { limit: 'grant' | 'total'; max: number },
+    opening: 'initialize' | 'subscriptions/listen',
+  ) => {
     deps.metrics.sessionRefused(grant, reached.limit);
     const key = reached.limit === 'grant' ? 'listen.max_sessions_per_grant' : 'listen.max_sessions';
     const who =
@@ -198,8 +241,8 @@ export function mcpRoutes(options: McpEndpointOptions): McpEndpoint {
     const retryAfter = secondsUntilASlotMayFree(reached.limit === 'grant' ? grant : undefined, reached.limit === 'total');
     res.setHeader('Retry-After', String(retryAfter));
     const message =
-      `Too Many Requests: ${who} ${reached.max} MCP sessions open on this Airlock instance, the most ${key} allows. ` +
-      `End sessions no longer in use (HTTP DELETE with their Mcp-Session-Id; a session without a request open is closed after listen.session_idle_timeout, ${describeDuration(options.idleTimeoutMs)}), ` +
+      `Too Many Requests: ${who} ${reached.max} MCP sessions open on this Airlock instance (a 2026 client's open subscriptions/listen stream counts as one), the most ${key} allows. ` +
+      `End sessions no longer in use (HTTP DELETE with their Mcp-Session-Id; a session without a request open is closed after listen.session_idle_timeout, ${describeDuration(options.idleTimeoutMs)}) or listen streams, ` +
       `or raise ${key} in ${options.configFile}; retry in ${retryAfter} s`;
     const data = { airlock_code: ErrorCode.SessionLimit, limit: key, max: reached.max, retry_after_s: retryAfter };
     if (limitRefusals.admit(JSON.stringify([key, grant ?? null]))) {
@@ -207,7 +250,7 @@ export function mcpRoutes(options: McpEndpointOptions): McpEndpoint {
         event: 'request_refused',
         grant: grant ?? null,
         reason: message,
-        detail: `${req.method} ${req.path}: initialize answered 429 (${key})`,
+        detail: `${req.method} ${req.path}: ${opening} answered 429 (${key})`,
       });
       return refuse(req, res, 429, -32000, message, { data, grant });
     }
@@ -274,5 +317,20 @@ export function mcpRoutes(options: McpEndpointOptions): McpEndpoint {
       clearInterval(sweep);
       limitRefusals.flush();
     },
+  };
+}
+
+/** What the SDK's classifier reads of a POST: its body and the three headers that must agree with it. */
+function inbound(req: Request) {
+  const header = (name: string) => {
+    const value = req.headers[name];
+    return typeof value === 'string' ? value : undefined;
+  };
+  return {
+    httpMethod: req.method,
+    protocolVersionHeader: header('mcp-protocol-version'),
+    mcpMethodHeader: header('mcp-method'),
+    mcpNameHeader: header('mcp-name'),
+    body: req.body as unknown,
   };
 }

@@ -6,6 +6,9 @@ import { ErrorCode } from '../errors.js';
 import type { CompiledPolicy } from './compile.js';
 import { compileSource } from './load-policy.js';
 
+/** How often a policy file is checked for edits unless told otherwise: the longest a 2026 client may cache a list (see CACHE_TTL_MS). */
+export const POLICY_POLL_MS = 250;
+
 export type ReloadOutcome = { ok: true; policy: CompiledPolicy; digest: string } | { ok: false; error: Error };
 
 export interface PolicyWatcherOptions {
@@ -39,7 +42,7 @@ export class PolicyWatcher {
     const seen = { ...statOf(options.file), digest: '' };
     const { text, digest } = read(options.file);
     const watcher = new PolicyWatcher(compile(text, options.file), { ...seen, digest }, options);
-    watcher.#timer = setInterval(() => watcher.#poll(), options.intervalMs ?? 250).unref();
+    watcher.#timer = setInterval(() => watcher.#poll(), options.intervalMs ?? POLICY_POLL_MS).unref();
     return watcher;
   }
 

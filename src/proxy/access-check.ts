@@ -4,6 +4,8 @@ import { ErrorCode } from '../errors.js';
 import { evaluatePrompt, evaluateResource, printableName, type AccessDecision } from '../policy/index.js';
 import { ProtocolError } from './errors.js';
 import type { PipelineDeps } from './pipeline.js';
+import { notFoundAsServers, unknownResource } from './refusal.js';
+import type { SessionScope } from './router.js';
 
 export type AccessMethod = 'resources/read' | 'resources/subscribe' | 'prompts/get' | 'completion/complete';
 
@@ -14,6 +16,8 @@ export interface AccessCaller {
   grant: string | undefined;
   session: string | undefined;
   client: string | undefined;
+  /** The protocol version the client spoke (`2025-11-25`, `2026-07-28`). */
+  protocol: string | undefined;
 }
 
 /**
@@ -42,6 +46,17 @@ export interface HiddenAnswer {
 }
 
 /**
+ * On `/mcp` a URI no list names is answered Unknown resource before any
+ * policy, so a hidden one is answered so too; on `/mcp/:server` the policy
+ * comes first, as it does for prompts on both.
+ */
+export function hiddenResource(scope: SessionScope, uri: string, what: 'Resource' | 'Resource template'): HiddenAnswer {
+  return scope.aggregated
+    ? { notFound: () => unknownResource(uri), policyFirst: false }
+    : { notFound: () => notFoundAsServers(`${what} ${uri}`), policyFirst: true };
+}
+
+/**
  * The policy's check of one request for a resource or prompt, before it is
  * sent. Resources and prompts have no error result as tools do, so a refusal
  * is a JSON-RPC error, `[POLICY DENIED] <reason>` with the decision's facts as
@@ -62,7 +77,12 @@ export function checkAccess(
   const target =
     'resource' in request ? { resource: printableName(request.resource, MAX_KEPT) } : { prompt: printableName(request.prompt, MAX_KEPT) };
   const facts = { request_id: randomUUID(), server: request.server, method: request.method, ...target };
-  const who = { grant: caller.grant ?? null, session: caller.session ?? null, client: caller.client ?? null };
+  const who = {
+    grant: caller.grant ?? null,
+    session: caller.session ?? null,
+    client: caller.client ?? null,
+    protocol: caller.protocol ?? null,
+  };
   const event = { ...facts, ...who, decision: decision.action, rule: decision.rule, reason: decision.reason };
   if (decision.action === 'allow') {
     deps.audit.record({ event: 'allowed', ...event });

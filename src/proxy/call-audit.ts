@@ -1,7 +1,10 @@
 import type { AuditEventName, AuditInput, AuditRecorder } from '../audit/index.js';
 import type { RefusalEvent, SampledRefusals } from './sampled-refusals.js';
 
-type CallFacts = Pick<AuditInput, 'request_id' | 'grant' | 'session' | 'client' | 'server' | 'tool' | 'approval_id' | 'channel'>;
+type CallFacts = Pick<
+  AuditInput,
+  'request_id' | 'grant' | 'session' | 'client' | 'protocol' | 'server' | 'tool' | 'approval_id' | 'channel'
+>;
 export type StepFacts = Omit<AuditInput, 'event' | keyof CallFacts>;
 
 /** The audit events of one call, each carrying the call's own fields (request id, grant, session, server, tool, …). */

@@ -1,4 +1,4 @@
-import type { CallToolResult } from '@modelcontextprotocol/client';
+import type { CallToolResult } from '@modelcontextprotocol/server';
 import { approversOf, type ApprovalStatus } from '../approvals/index.js';
 import type { AuditEventName } from '../audit/index.js';
 import { capText } from '../cap-text.js';

@@ -1,4 +1,4 @@
-import type { CallToolResult } from '@modelcontextprotocol/client';
+import { SdkError, SdkErrorCode, type CallToolResult } from '@modelcontextprotocol/server';
 import { approverList, type Approvals, type ApprovalRequest, type ApprovalStatus, type Execution } from '../approvals/index.js';
 import type { ApprovalChannel } from '../channels/index.js';
 import { AirlockError, ErrorCode, errorMessage } from '../errors.js';
@@ -204,10 +204,15 @@ function startHeartbeat(progress: Progress, request: ApprovalRequest, channel: s
   return timer;
 }
 
-/** The SDK aborts with the client's reason on notifications/cancelled and with a bare AbortError when the session closes. */
+/**
+ * The SDK aborts with the client's reason on notifications/cancelled, and with
+ * an AbortError or its "Connection closed" SdkError when the session (2025) or
+ * the request (2026) closes.
+ */
 function withdrawReason(signal: AbortSignal): string {
   const reason: unknown = signal.reason;
   if (typeof reason === 'string' && reason !== '') return `the agent cancelled the call: ${reason}`;
-  if (reason instanceof Error && reason.name !== 'AbortError') return reason.message;
+  const closed = reason instanceof SdkError && reason.code === SdkErrorCode.ConnectionClosed;
+  if (reason instanceof Error && reason.name !== 'AbortError' && !closed) return reason.message;
   return 'the agent cancelled the call or its session closed';
 }

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { CallToolResult, Tool } from '@modelcontextprotocol/client';
+import type { CallToolResult, Tool } from '@modelcontextprotocol/server';
 import type { Logger } from 'pino';
 import type { AuditRecorder } from '../audit/index.js';
 import type { Charge, RateLimiter } from '../limits/index.js';
@@ -30,6 +30,8 @@ export interface AgentCall {
   session: string | undefined;
   /** The MCP client's name from its `initialize`, shown to reviewers. */
   client: string | undefined;
+  /** The protocol version the client spoke: its session's (2025), or the one its request names (2026). */
+  protocol: string | undefined;
   signal: AbortSignal;
   /** Set when the agent asked for progress: heartbeats while held, then the server's own progress. */
   progress?: Progress;
@@ -93,6 +95,7 @@ async function runCall(deps: PipelineDeps, call: AgentCall, trace: CallTrace): P
     grant: call.grant ?? null,
     session: call.session ?? null,
     client: call.client ?? null,
+    protocol: call.protocol ?? null,
   });
   const ctx: EndContext = {
     requestId,

@@ -1,4 +1,4 @@
-import { ErrorCode as JsonRpcError, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { ProtocolErrorCode as JsonRpcError, type CallToolResult } from '@modelcontextprotocol/server';
 import { ProtocolError } from './errors.js';
 
 /** The first words of every refusal's text: stable, since agents and their users read them. */

@@ -1,14 +1,12 @@
-import { UriTemplate } from '@modelcontextprotocol/sdk/shared/uriTemplate.js';
+import { ListPromptsResultSchema, ListResourcesResultSchema, ListResourceTemplatesResultSchema } from '@modelcontextprotocol/core';
 import {
-  ErrorCode as JsonRpcError,
-  ListPromptsResultSchema,
-  ListResourcesResultSchema,
-  ListResourceTemplatesResultSchema,
+  ProtocolErrorCode as JsonRpcError,
+  UriTemplate,
   type Prompt,
   type Resource,
-  type ResourceTemplate,
+  type ResourceTemplateType as ResourceTemplate,
   type ServerCapabilities,
-} from '@modelcontextprotocol/sdk/types.js';
+} from '@modelcontextprotocol/server';
 import type { z, ZodType } from 'zod';
 import { isPromptHidden, isResourceHidden } from '../policy/index.js';
 import { ProtocolError } from './errors.js';

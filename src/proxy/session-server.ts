@@ -1,30 +1,24 @@
-import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import {
-  CallToolRequestSchema,
-  CompleteRequestSchema,
+  Server,
+  PROTOCOL_VERSION_META_KEY,
+  ProtocolErrorCode as JsonRpcError,
+  type CallToolResult,
+  type ServerCapabilities,
+  type ServerContext,
+  type Tool,
+} from '@modelcontextprotocol/server';
+import {
   CompleteResultSchema,
   EmptyResultSchema,
-  GetPromptRequestSchema,
   GetPromptResultSchema,
-  ListPromptsRequestSchema,
   ListPromptsResultSchema,
-  ListResourcesRequestSchema,
   ListResourcesResultSchema,
-  ListResourceTemplatesRequestSchema,
   ListResourceTemplatesResultSchema,
-  ListToolsRequestSchema,
-  ErrorCode as JsonRpcError,
-  ReadResourceRequestSchema,
   ReadResourceResultSchema,
-  SetLevelRequestSchema,
-  SubscribeRequestSchema,
-  UnsubscribeRequestSchema,
-  type ServerCapabilities,
-  type Tool,
-} from '@modelcontextprotocol/sdk/types.js';
-import { z } from 'zod';
-import { isHidden, isPromptHidden, isResourceHidden } from '../policy/index.js';
-import { checkAccess, type AccessRequest, type HiddenAnswer } from './access-check.js';
+} from '@modelcontextprotocol/core';
+import type { z } from 'zod';
+import { isHidden, isPromptHidden, isResourceHidden, POLICY_POLL_MS } from '../policy/index.js';
+import { checkAccess, hiddenResource, type AccessCaller, type AccessRequest, type HiddenAnswer } from './access-check.js';
 import { ProtocolError, UpstreamUnavailableError } from './errors.js';
 import { capText } from '../cap-text.js';
 import { VERSION } from '../version.js';
@@ -32,89 +26,97 @@ import { MAX_TOOL_NAME_CHARS } from './call-ends.js';
 import { callTool } from './pipeline.js';
 import type { SessionDeps } from './session-deps.js';
 import { progressFor } from './progress.js';
-import { notFoundAsServers, unknownPrompt, unknownResource, unknownTool } from './refusal.js';
+import { withoutUpstreamHints } from './upstream-hints.js';
+import { notFoundAsServers, unknownPrompt, unknownTool } from './refusal.js';
 import { Router, type SessionScope } from './router.js';
 
 export interface SessionIdentity {
   grant: string | undefined;
-  /** Filled in once the transport knows it. */
+  /** Filled in once the transport knows it; none for a 2026 client, which has no session. */
   sessionId?: string;
   /** The resources this session subscribed to, as `subscriptionKey(server, uri)`. */
   subscriptions: Set<string>;
   /**
    * Tool calls in flight by JSON-RPC id. The SDK aborts a call on
    * notifications/cancelled and when the session closes, but not when the
-   * HTTP request carrying it is dropped: the endpoint aborts these then.
+   * HTTP request carrying a 2025 session's call is dropped: the endpoint
+   * aborts these then.
    */
   calls: Map<string | number, AbortController>;
 }
 
-const ToolsCallMethodSchema = z.looseObject({ method: z.literal('tools/call') });
-
 /**
- * The MCP server one downstream session talks to. It shows the upstream's
- * tools, resources, templates and prompts minus hidden ones, sends every
- * `tools/call` through the pipeline, checks every resource read or
- * subscription, prompt and completion against the policy before passing it
- * on, and passes logging through unchanged.
+ * The MCP server one downstream session (2025) or one request (2026) talks
+ * to. It shows the upstream's tools, resources, templates and prompts minus
+ * hidden ones, sends every `tools/call` through the pipeline, checks every
+ * resource read or subscription, prompt and completion against the policy
+ * before passing it on, and passes logging through unchanged. What it
+ * forwards loses the upstream's cache hints and identity: the lists are the
+ * grant's view, so they are cached privately for at most `CACHE_TTL_MS`.
  */
 export function createSessionServer(deps: SessionDeps, scope: SessionScope, identity: SessionIdentity): Server {
   const router = new Router(deps, scope);
   const capabilities = capabilitiesOf(router);
   const server = new Server(
     { name: scope.aggregated ? 'airlock' : `airlock/${scope.servers[0]}`, version: VERSION },
-    { capabilities, instructions: router.instructions() },
+    { capabilities, instructions: router.instructions(), cacheHints: PRIVATE_CACHE_HINTS },
   );
+  const who = (ctx: ServerContext): AccessCaller => ({
+    grant: identity.grant,
+    session: identity.sessionId ?? ctx.sessionId,
+    client: server.getClientVersion()?.name,
+    protocol: protocolOf(server, ctx),
+  });
 
-  server.setRequestHandler(ListToolsRequestSchema, async () => {
+  server.setRequestHandler('tools/list', async () => {
     const tools: Tool[] = [];
     for (const name of router.listable()) {
       const policy = deps.policyFor(name);
-      for (const tool of deps.upstream(name).tools) {
-        // The upstream reads tools with the SDK v2 types; this server still answers with v1's (one shape on the wire).
-        if (!isHidden(policy, tool.name))
-          tools.push((scope.aggregated ? { ...tool, name: router.qualify(name, tool.name) } : tool) as Tool);
+      for (const tool of deps.upstream(name).tools as readonly Tool[]) {
+        if (!isHidden(policy, tool.name)) tools.push(scope.aggregated ? { ...tool, name: router.qualify(name, tool.name) } : tool);
       }
     }
     return { tools };
   });
 
-  // The SDK's Server answers tools/call params that fail CallToolRequestSchema with -32602, but only if the
-  // schema registered here lets them through: registered with CallToolRequestSchema itself, an earlier parse
-  // fails first and the agent gets -32603 (Internal error) with a zod dump. So register by method, parse after.
-  server.setRequestHandler(ToolsCallMethodSchema, async (raw, extra) => {
-    const request = CallToolRequestSchema.parse(raw);
+  server.setRequestHandler('tools/call', async (request, ctx) => {
     const target = router.splitName(request.params.name);
     if (!target) throw unknownTool(capText(request.params.name, MAX_TOOL_NAME_CHARS));
-    const { progressToken, ...meta } = request.params._meta ?? {};
+    // The envelope keys of a 2026 request are already lifted out of ctx.mcpReq._meta: they are not the upstream's to read.
+    const { progressToken, ...meta } = ctx.mcpReq._meta ?? {};
     // One controller per call, aborted by the SDK's signal or by the endpoint (AbortSignal.any would do, but on
     // Node 20 it keeps every combined signal alive until its sources are collected, which held calls make costly).
     const call = new AbortController();
-    const onAbort = () => call.abort(extra.signal.reason);
-    if (extra.signal.aborted) onAbort();
-    else extra.signal.addEventListener('abort', onAbort, { once: true });
-    identity.calls.set(extra.requestId, call);
+    const { signal } = ctx.mcpReq;
+    const onAbort = () => call.abort(signal.reason);
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
+    identity.calls.set(ctx.mcpReq.id, call);
     try {
-      return await callTool(deps, {
+      const caller = who(ctx);
+      const result = await callTool(deps, {
         server: target.server,
         tool: target.name,
         calledAs: request.params.name,
         args: request.params.arguments,
         meta: Object.keys(meta).length > 0 ? meta : undefined,
-        grant: identity.grant,
-        session: identity.sessionId ?? extra.sessionId,
-        client: server.getClientVersion()?.name,
+        grant: caller.grant,
+        session: caller.session,
+        client: caller.client,
+        protocol: caller.protocol,
         signal: call.signal,
         ...(progressToken !== undefined && {
           progress: progressFor(
-            (p) =>
-              void extra.sendNotification({ method: 'notifications/progress', params: { progressToken, ...p } }).catch(() => undefined),
+            (p) => void ctx.mcpReq.notify({ method: 'notifications/progress', params: { progressToken, ...p } }).catch(() => undefined),
           ),
         }),
       });
+      // A 2026 server may answer a non-object structuredContent, which a 2025 client reads wrapped as {result: …}.
+      const tool = deps.upstream(target.server).tool(target.name) as Tool | undefined;
+      return server.projectCallToolResult(withoutUpstreamHints(result as CallToolResult), tool?.outputSchema);
     } finally {
-      extra.signal.removeEventListener('abort', onAbort);
-      identity.calls.delete(extra.requestId);
+      signal.removeEventListener('abort', onAbort);
+      identity.calls.delete(ctx.mcpReq.id);
     }
   });
 
@@ -122,31 +124,50 @@ export function createSessionServer(deps: SessionDeps, scope: SessionScope, iden
     deps
       .upstream(name)
       .request({ method, ...(params && { params }) }, schema, { signal })
+      .then((result) => withoutUpstreamHints(result as object) as z.output<typeof schema>)
       .catch(rethrow);
 
-  const check: Check = (request, sessionId, hidden) =>
-    checkAccess(
-      deps,
-      { grant: identity.grant, session: identity.sessionId ?? sessionId, client: server.getClientVersion()?.name },
-      request,
-      hidden,
-    );
-  const ctx: Context = { server, router, scope, forward, check, policyFor: deps.policyFor };
-  if (capabilities.resources) registerResources(ctx, identity.subscriptions);
-  if (capabilities.prompts) registerPrompts(ctx);
-  if (capabilities.completions) registerCompletion(ctx);
+  const check: Check = (request, ctx, hidden) => checkAccess(deps, who(ctx), request, hidden);
+  const context: Context = { server, router, scope, forward, check, policyFor: deps.policyFor };
+  if (capabilities.resources) registerResources(context, identity.subscriptions);
+  if (capabilities.prompts) registerPrompts(context);
+  if (capabilities.completions) registerCompletion(context);
   if (capabilities.logging) {
-    server.setRequestHandler(SetLevelRequestSchema, async (request, extra) => {
+    server.setRequestHandler('logging/setLevel', async (request, ctx) => {
       await Promise.all(
         router
           .listable()
           .filter((name) => deps.upstream(name).capabilities?.logging)
-          .map((name) => forward(name, 'logging/setLevel', request.params, EmptyResultSchema, extra.signal)),
+          .map((name) => forward(name, 'logging/setLevel', request.params, EmptyResultSchema, ctx.mcpReq.signal)),
       );
       return {};
     });
   }
   return server;
+}
+
+/**
+ * How long a 2026 client may reuse a list or read: no longer than the policy
+ * watcher takes to see an edit, so a tool or resource the policy newly hides
+ * is gone from every cache within one poll. Private, since each grant's
+ * view is its own.
+ */
+export const CACHE_TTL_MS = POLICY_POLL_MS;
+const PRIVATE = { ttlMs: CACHE_TTL_MS, cacheScope: 'private' } as const;
+const PRIVATE_CACHE_HINTS = {
+  'tools/list': PRIVATE,
+  'prompts/list': PRIVATE,
+  'resources/list': PRIVATE,
+  'resources/templates/list': PRIVATE,
+  'resources/read': PRIVATE,
+  'server/discover': PRIVATE,
+};
+
+/** The client's protocol version: the one its 2026 request names, or the one its 2025 session negotiated. */
+function protocolOf(server: Server, ctx: ServerContext): string | undefined {
+  // The SDK types the envelope as {}: its keys are the constants'.
+  const named = (ctx.mcpReq.envelope as Record<string, unknown> | undefined)?.[PROTOCOL_VERSION_META_KEY];
+  return typeof named === 'string' ? named : server.getNegotiatedProtocolVersion();
 }
 
 type Forward = <S extends z.ZodType>(
@@ -157,7 +178,7 @@ type Forward = <S extends z.ZodType>(
   signal: AbortSignal,
 ) => Promise<z.output<S>>;
 /** The policy's check of one request (see checkAccess); throws its refusal. */
-type Check = (request: AccessRequest, sessionId: string | undefined, hidden: HiddenAnswer) => void;
+type Check = (request: AccessRequest, ctx: ServerContext, hidden: HiddenAnswer) => void;
 
 interface Context {
   server: Server;
@@ -168,95 +189,80 @@ interface Context {
   policyFor: SessionDeps['policyFor'];
 }
 
-/**
- * On `/mcp` a URI no list names is answered Unknown resource before any
- * policy, so a hidden one is answered so too; on `/mcp/:server` the policy
- * comes first, as it does for prompts on both.
- */
-function hiddenResource(scope: SessionScope, uri: string, what: 'Resource' | 'Resource template'): HiddenAnswer {
-  return scope.aggregated
-    ? { notFound: () => unknownResource(uri), policyFirst: false }
-    : { notFound: () => notFoundAsServers(`${what} ${uri}`), policyFirst: true };
-}
-
 function hiddenPrompt(name: string): HiddenAnswer {
   return { notFound: () => notFoundAsServers(`Prompt ${name}`), policyFirst: true };
 }
 
 function registerResources({ server, router, scope, forward, check, policyFor }: Context, subscriptions: Set<string>): void {
   const only = scope.servers[0]!;
-  server.setRequestHandler(ListResourcesRequestSchema, async (request, extra) => {
-    if (scope.aggregated) return { resources: await router.allResources(extra.signal) };
-    const page = await forward(only, 'resources/list', request.params, ListResourcesResultSchema, extra.signal);
+  server.setRequestHandler('resources/list', async (request, ctx) => {
+    if (scope.aggregated) return { resources: await router.allResources(ctx.mcpReq.signal) };
+    const page = await forward(only, 'resources/list', request.params, ListResourcesResultSchema, ctx.mcpReq.signal);
     const policy = policyFor(only);
     return { ...page, resources: page.resources.filter((r) => !isResourceHidden(policy, r.uri)) };
   });
-  server.setRequestHandler(ListResourceTemplatesRequestSchema, async (request, extra) => {
-    if (scope.aggregated) return { resourceTemplates: await router.allResourceTemplates(extra.signal) };
-    const page = await forward(only, 'resources/templates/list', request.params, ListResourceTemplatesResultSchema, extra.signal);
+  server.setRequestHandler('resources/templates/list', async (request, ctx) => {
+    if (scope.aggregated) return { resourceTemplates: await router.allResourceTemplates(ctx.mcpReq.signal) };
+    const page = await forward(only, 'resources/templates/list', request.params, ListResourceTemplatesResultSchema, ctx.mcpReq.signal);
     const policy = policyFor(only);
     return { ...page, resourceTemplates: page.resourceTemplates.filter((t) => !isResourceHidden(policy, t.uriTemplate)) };
   });
-  server.setRequestHandler(ReadResourceRequestSchema, async (request, extra) => {
+  server.setRequestHandler('resources/read', async (request, ctx) => {
     const { uri } = request.params;
-    const owner = await router.serverForUri(uri, extra.signal);
-    check({ method: 'resources/read', server: owner, resource: uri }, extra.sessionId, hiddenResource(scope, uri, 'Resource'));
-    return forward(owner, 'resources/read', request.params, ReadResourceResultSchema, extra.signal);
+    const owner = await router.serverForUri(uri, ctx.mcpReq.signal);
+    check({ method: 'resources/read', server: owner, resource: uri }, ctx, hiddenResource(scope, uri, 'Resource'));
+    return forward(owner, 'resources/read', request.params, ReadResourceResultSchema, ctx.mcpReq.signal);
   });
   // The upstream connection is shared by every session, so its resource updates are passed only to the
   // sessions that subscribed, and one session's unsubscribe stays here: passed on, it would end the others'.
-  server.setRequestHandler(SubscribeRequestSchema, async (request, extra) => {
+  server.setRequestHandler('resources/subscribe', async (request, ctx) => {
     const { uri } = request.params;
-    const owner = await router.serverForUri(uri, extra.signal);
-    check({ method: 'resources/subscribe', server: owner, resource: uri }, extra.sessionId, hiddenResource(scope, uri, 'Resource'));
-    const result = await forward(owner, 'resources/subscribe', request.params, EmptyResultSchema, extra.signal);
+    const owner = await router.serverForUri(uri, ctx.mcpReq.signal);
+    check({ method: 'resources/subscribe', server: owner, resource: uri }, ctx, hiddenResource(scope, uri, 'Resource'));
+    const result = await forward(owner, 'resources/subscribe', request.params, EmptyResultSchema, ctx.mcpReq.signal);
     subscriptions.add(subscriptionKey(owner, uri));
     return result;
   });
-  server.setRequestHandler(UnsubscribeRequestSchema, async (request, extra) => {
-    subscriptions.delete(subscriptionKey(await router.serverForUri(request.params.uri, extra.signal), request.params.uri));
+  server.setRequestHandler('resources/unsubscribe', async (request, ctx) => {
+    subscriptions.delete(subscriptionKey(await router.serverForUri(request.params.uri, ctx.mcpReq.signal), request.params.uri));
     return {};
   });
 }
 
 function registerPrompts({ server, router, scope, forward, check, policyFor }: Context): void {
-  server.setRequestHandler(ListPromptsRequestSchema, async (request, extra) => {
-    if (scope.aggregated) return { prompts: await router.allPrompts(extra.signal) };
+  server.setRequestHandler('prompts/list', async (request, ctx) => {
+    if (scope.aggregated) return { prompts: await router.allPrompts(ctx.mcpReq.signal) };
     const only = scope.servers[0]!;
-    const page = await forward(only, 'prompts/list', request.params, ListPromptsResultSchema, extra.signal);
+    const page = await forward(only, 'prompts/list', request.params, ListPromptsResultSchema, ctx.mcpReq.signal);
     const policy = policyFor(only);
     return { ...page, prompts: page.prompts.filter((p) => !isPromptHidden(policy, p.name)) };
   });
-  server.setRequestHandler(GetPromptRequestSchema, async (request, extra) => {
+  server.setRequestHandler('prompts/get', async (request, ctx) => {
     const target = router.splitName(request.params.name);
     if (!target) throw unknownPrompt(request.params.name);
-    check({ method: 'prompts/get', server: target.server, prompt: target.name }, extra.sessionId, hiddenPrompt(target.name));
-    return forward(target.server, 'prompts/get', { ...request.params, name: target.name }, GetPromptResultSchema, extra.signal);
+    check({ method: 'prompts/get', server: target.server, prompt: target.name }, ctx, hiddenPrompt(target.name));
+    return forward(target.server, 'prompts/get', { ...request.params, name: target.name }, GetPromptResultSchema, ctx.mcpReq.signal);
   });
 }
 
 function registerCompletion({ server, router, scope, forward, check }: Context): void {
-  server.setRequestHandler(CompleteRequestSchema, async (request, extra) => {
+  server.setRequestHandler('completion/complete', async (request, ctx) => {
     const { ref } = request.params;
     if (ref.type === 'ref/prompt') {
       const target = router.splitName(ref.name);
       if (!target) throw unknownPrompt(ref.name);
-      check({ method: 'completion/complete', server: target.server, prompt: target.name }, extra.sessionId, hiddenPrompt(target.name));
+      check({ method: 'completion/complete', server: target.server, prompt: target.name }, ctx, hiddenPrompt(target.name));
       return forward(
         target.server,
         'completion/complete',
         { ...request.params, ref: { ...ref, name: target.name } },
         CompleteResultSchema,
-        extra.signal,
+        ctx.mcpReq.signal,
       );
     }
-    const owner = await router.serverForUri(ref.uri, extra.signal);
-    check(
-      { method: 'completion/complete', server: owner, resource: ref.uri },
-      extra.sessionId,
-      hiddenResource(scope, ref.uri, 'Resource template'),
-    );
-    return forward(owner, 'completion/complete', request.params, CompleteResultSchema, extra.signal);
+    const owner = await router.serverForUri(ref.uri, ctx.mcpReq.signal);
+    check({ method: 'completion/complete', server: owner, resource: ref.uri }, ctx, hiddenResource(scope, ref.uri, 'Resource template'));
+    return forward(owner, 'completion/complete', request.params, CompleteResultSchema, ctx.mcpReq.signal);
   });
 }
 

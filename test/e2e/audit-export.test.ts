@@ -48,6 +48,7 @@ const COLUMNS = [
   'resource',
   'prompt',
   'checkpoint',
+  'protocol',
 ];
 /** Text that breaks a naive CSV or JSON-lines writer. */
 const AWKWARD = 'comma, "quotes", a\nnewline, a\r\nCRLF and unicode: héllo ✓ 日本';

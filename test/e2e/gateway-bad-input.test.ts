@@ -89,7 +89,8 @@ const cases: Case[] = [
     log: {
       what: 'the invalid JSON-RPC message',
       level: LEVEL.debug,
-      matches: (l) => l.msg === 'session protocol error' && /Invalid JSON-RPC message/.test(String(l.err)),
+      // The SDK v2 transport reports the schema's own error (which names the field), v1 said "Invalid JSON-RPC message".
+      matches: (l) => l.msg === 'session protocol error' && /jsonrpc/.test(String(l.err)),
     },
   },
   {

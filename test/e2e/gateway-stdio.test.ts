@@ -10,6 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { after, before, test } from 'node:test';
+import { Client as V2Client } from '@modelcontextprotocol/client';
+import { StdioClientTransport as V2StdioTransport } from '@modelcontextprotocol/client/stdio';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { getDefaultEnvironment, StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { TEST_REDIS_TIMEOUT } from '../support/gateway.js';
@@ -160,4 +162,36 @@ test('SIGTERM to airlock stdio withdraws a held call with the reason, writes not
   assert.equal(await exited, 0, stderr);
   assert.equal(existsSync(target), false);
   await client.close();
+});
+
+test('a 2026-07-28 client (the SDK v2 client, pinned) is served over stdio too, under the same policy, and the audit records its protocol', async () => {
+  const transport = new V2StdioTransport({
+    command: process.execPath,
+    args: [AIRLOCK_BIN, 'stdio', 'filesystem', '-c', config],
+    cwd: dir,
+    env: { ...getDefaultEnvironment(), REDIS_URL: redis.url },
+    stderr: 'ignore',
+  });
+  const client = new V2Client({ name: 'stdio-2026', version: '1.0.0' }, { versionNegotiation: { mode: { pin: '2026-07-28' } } });
+  await client.connect(transport);
+  assert.equal(client.getNegotiatedProtocolVersion(), '2026-07-28');
+  const read = await client.callTool({ name: 'read_text_file', arguments: { path: join(dir, 'sandbox', 'notes.txt') } });
+  assert.match(JSON.stringify(read.content), /read me over stdio/);
+  const denied = await client.callTool({ name: 'create_directory', arguments: { path: join(dir, 'sandbox', 'new') } });
+  assert.equal(denied.isError, true);
+  assert.match(JSON.stringify(denied.content), /\[POLICY DENIED\] No new folders/);
+  await client.close();
+  // The trail is written in batches, and the last one when the process ends.
+  let events: { event: string; tool?: string; protocol?: string; session?: string }[] = [];
+  await until('the 2026 calls to be audited', async () => {
+    const { stdout } = await airlock(['audit', 'export', '--format', 'jsonl', '-c', config], dir, { ...process.env, REDIS_URL: redis.url });
+    events = stdout
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as (typeof events)[number])
+      .filter((e) => e.protocol === '2026-07-28');
+    return events.some((e) => e.event === 'denied') && events.some((e) => e.event === 'executed');
+  });
+  // One run of airlock stdio is one session, for scope: session limits and the trail alike.
+  assert.match(String(events[0]?.session), /^stdio-[0-9a-f-]{36}$/);
 });

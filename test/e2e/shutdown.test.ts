@@ -20,6 +20,18 @@ const POLICY = {
   tools: { start_dicom_export_job: { action: 'require_approval', reason: 'Exports need a person' } },
 };
 
+/** A 2026-07-28 tools/call: no session, its protocol named in _meta. */
+const MODERN_ECHO = {
+  jsonrpc: '2.0',
+  id: 1,
+  method: 'tools/call',
+  params: {
+    name: 'echo',
+    arguments: { text: 'no session' },
+    _meta: { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': {} },
+  },
+};
+
 /** How long the call in flight runs upstream: time enough, on a busy machine, for the checks made while it runs. */
 const IN_FLIGHT_MS = 4_000;
 
@@ -64,6 +76,16 @@ test('SIGTERM: /readyz goes 503 at once, new sessions and calls are refused, hel
     assert.equal(refusedSession.headers.get('retry-after'), '1');
     assert.match(only(refusedSession).error?.message ?? '', /shutting down and opens no new sessions/);
     assert.deepEqual(only(refusedSession).error?.data, { airlock_code: 'AIRLOCK_SHUTTING_DOWN' });
+    // A 2026 client has no session to refuse: its next request is.
+    const refusedRequest = await post(`${gateway.url}/mcp/fx`, MODERN_ECHO, {
+      Authorization: `Bearer ${AGENT}`,
+      'MCP-Protocol-Version': '2026-07-28',
+      'Mcp-Method': 'tools/call',
+      'Mcp-Name': 'echo',
+    });
+    assert.equal(refusedRequest.status, 503);
+    assert.equal(refusedRequest.headers.get('retry-after'), '1');
+    assert.match(only(refusedRequest).error?.message ?? '', /shutting down and takes no new requests/);
 
     const late = assertRefusal(await agent.callTool({ name: 'echo', arguments: { text: 'too late' } }), 'UNAVAILABLE', {
       decision: 'unavailable',

@@ -44,6 +44,8 @@ export interface RecordingGatewayOptions {
   admins: Record<string, string>;
   /** Runs the fixture with FIXTURE_RUG_PULL=1 (it then also has `write_file` and `rug_pull`). */
   rugPull?: boolean;
+  /** Runs the fixture with FIXTURE_PARAM_HEADERS=1 (it then also has `route_query`, with an `x-mcp-header`). */
+  paramHeaders?: boolean;
   /** More config lines (`approvals: …`, `audit: …`, `redis: …`). */
   config?: string[];
   redis?: TestRedis;
@@ -53,7 +55,8 @@ export interface RecordingGatewayOptions {
 
 /** `airlock start` (see `startGateway`) with the recording fixture upstream as server `fixture`, one grant and the given admins. */
 export function startRecordingGateway(options: RecordingGatewayOptions): Promise<RunningGateway> {
-  const server = recordingServer('fixture', 'policy.json') + (options.rugPull ? '    env: { FIXTURE_RUG_PULL: "1" }\n' : '');
+  const env = [options.rugPull && 'FIXTURE_RUG_PULL: "1"', options.paramHeaders && 'FIXTURE_PARAM_HEADERS: "1"'].filter(Boolean);
+  const server = recordingServer('fixture', 'policy.json') + (env.length > 0 ? `    env: { ${env.join(', ')} }\n` : '');
   return startGateway({
     config: [
       `servers:\n${server.trimEnd()}`,

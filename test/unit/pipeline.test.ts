@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { describe, test } from 'node:test';
-import type { CallToolResult, Tool } from '@modelcontextprotocol/client';
+import type { CallToolResult, CallToolResult as UpstreamResult, Tool } from '@modelcontextprotocol/server';
 import { pino } from 'pino';
 import type { ApprovalRequest, ApprovalStatus, Execution, NewApproval } from '../../src/approvals/index.js';
 import type { AuditInput } from '../../src/audit/index.js';
@@ -38,13 +38,13 @@ const TOOLS = ['read_file', 'delete_file', 'limited', 'deploy', 'secret_tool'].m
   inputSchema: { type: 'object' },
 }));
 const APPROVAL_ID = 'apr_AAAAAAAAAAAAAAAAAAAAAA';
-const OK: CallToolResult = { content: [{ type: 'text', text: 'done' }] };
+const OK: UpstreamResult = { content: [{ type: 'text', text: 'done' }] };
 
 type Held = { request: ApprovalRequest; outcome: Promise<ApprovalStatus> };
 
 interface Fakes {
   upstreamStatus?: string;
-  callTool?: (signal: AbortSignal) => Promise<CallToolResult>;
+  callTool?: (signal: AbortSignal) => Promise<UpstreamResult>;
   charge?: () => Promise<Charge>;
   hold?: (input: NewApproval) => Promise<Held>;
   status?: Partial<ApprovalStatus>;
@@ -154,6 +154,7 @@ function harness(fakes: Fakes = {}) {
       grant: 'ci',
       session: 'session-1',
       client: 'test-client',
+      protocol: '2025-11-25',
       signal,
     } satisfies AgentCall);
   return {
