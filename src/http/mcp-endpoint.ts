@@ -1,24 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import { NodeStreamableHTTPServerTransport } from '@modelcontextprotocol/node';
-import { classifyInboundRequest, isInitializeRequest } from '@modelcontextprotocol/server';
+import { isInitializeRequest } from '@modelcontextprotocol/server';
 import express, { type Request, type Response, type Router } from 'express';
 import type { Logger } from 'pino';
 import { RefusalSampler } from '../audit/index.js';
 import { describeDuration } from '../config/index.js';
 import { ErrorCode } from '../errors.js';
 import type { SessionRegistry } from '../proxy/index.js';
-import {
-  createSessionServer,
-  MAX_ARGUMENT_DEPTH,
-  nestsDeeperThan,
-  type SessionDeps,
-  type SessionScope,
-  type Session,
-  type SessionIdentity,
-} from '../proxy/index.js';
+import { createSessionServer, type SessionDeps, type SessionScope, type Session, type SessionIdentity } from '../proxy/index.js';
 import type { Identity } from './auth.js';
 import { sendJsonRpcError } from './json-rpc-error.js';
-import { modernRequests } from './mcp-modern.js';
+import { modernRequests, modernRoute } from './mcp-modern.js';
 import { SessionSlots, type SessionLimits } from './session-slots.js';
 
 interface HttpSession extends Session {
@@ -52,9 +44,6 @@ export interface McpEndpoint {
   /** Logs the sampled session-limit refusals not yet logged, and stops the idle sweep (the gateway is stopping). */
   close(): void;
 }
-
-/** How deep a 2026 request may nest: arguments up to well past the pipeline's own limit reach it and get its refusal. */
-const MAX_MODERN_DEPTH = MAX_ARGUMENT_DEPTH * 4;
 
 /** Session-limit refusals logged one by one: the first of each grant and limit per window; the rest are summed into one line. */
 const REFUSAL_LOG_WINDOW_MS = 60_000;
@@ -127,23 +116,9 @@ export function mcpRoutes(options: McpEndpointOptions): McpEndpoint {
       server === undefined
         ? { servers: servers.filter((s) => identity.servers.includes(s)), aggregated: true }
         : { servers: [server], aggregated: false };
-    // A 2026 request is classified by its body before any session is looked up: it has none, and a stale
-    // Mcp-Session-Id on it is ignored, as the specification asks. Whatever is not plainly 2025 (a bad 2026
-    // request too) goes to the 2026 handler, which owns those answers.
-    const route = req.method === 'POST' ? classifyInboundRequest(inbound(req)) : undefined;
-    // A body that is no JSON-RPC message at all claims no generation: sent in a session, the session answers it as before.
-    const inSession = route?.kind === 'reject' && route.rung === 'jsonrpc-shape' && typeof req.headers['mcp-session-id'] === 'string';
-    // Nor is it the 2026 handler's to parse again (a body nested 100,000 deep overflows its stack): the classifier's answer stands.
-    if (route?.kind === 'reject' && route.rung === 'jsonrpc-shape' && !inSession)
-      return refuse(req, res, route.httpStatus, route.code, route.message, { grant: identity.grant });
-    if (route !== undefined && route.kind !== 'legacy' && !inSession) {
+    const route = modernRoute(req);
+    if (route !== undefined) {
       if (deps.gate.closed) return refuseStopping(req, res, identity.grant, 'takes no new requests');
-      // The SDK's 2026 handler walks a body recursively and answers 500 once it overflows the stack (100,000 levels do).
-      // Arguments deeper than MAX_ARGUMENT_DEPTH are the pipeline's to refuse, as for 2025; far deeper, the request is.
-      if (nestsDeeperThan(req.body, MAX_MODERN_DEPTH))
-        return refuse(req, res, 400, -32600, `Bad Request: the request nests deeper than ${MAX_MODERN_DEPTH} levels`, {
-          grant: identity.grant,
-        });
       // A 2026 listen stream is what stays open for a client without a session: it takes a session's slot while it is open.
       if (route.kind === 'modern' && (req.body as { method?: unknown }).method === 'subscriptions/listen') {
         const slot = slots.take(identity.grant);
@@ -317,20 +292,5 @@ export function mcpRoutes(options: McpEndpointOptions): McpEndpoint {
       clearInterval(sweep);
       limitRefusals.flush();
     },
-  };
-}
-
-/** What the SDK's classifier reads of a POST: its body and the three headers that must agree with it. */
-function inbound(req: Request) {
-  const header = (name: string) => {
-    const value = req.headers[name];
-    return typeof value === 'string' ? value : undefined;
-  };
-  return {
-    httpMethod: req.method,
-    protocolVersionHeader: header('mcp-protocol-version'),
-    mcpMethodHeader: header('mcp-method'),
-    mcpNameHeader: header('mcp-name'),
-    body: req.body as unknown,
   };
 }

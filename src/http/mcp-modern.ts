@@ -1,5 +1,6 @@
 import { toNodeHandler, type NodeMcpRequestHandler } from '@modelcontextprotocol/node';
 import {
+  classifyInboundRequest,
   CLIENT_INFO_META_KEY,
   createMcpHandler,
   PROTOCOL_VERSION_META_KEY,
@@ -14,6 +15,8 @@ import { paramHeaderProblem, HEADER_MISMATCH } from './param-check.js';
 import {
   admitListenSubscriptions,
   createSessionServer,
+  MAX_ARGUMENT_DEPTH,
+  nestsDeeperThan,
   type SessionDeps,
   type SessionRegistry,
   type SessionScope,
@@ -26,6 +29,36 @@ interface GrantHandlers {
   /** Everything else, listen streams included: one JSON body unless the answer streams. */
   rest: NodeMcpRequestHandler;
   handlers: McpHttpHandler[];
+}
+
+/** How deep a 2026 request may nest: arguments up to well past the pipeline's own limit reach it and get its refusal. */
+const MAX_MODERN_DEPTH = MAX_ARGUMENT_DEPTH * 4;
+
+/**
+ * How the 2026 leg sees a request, or `undefined` when it is a 2025
+ * session's. A POST is classified by its body before any session is looked
+ * up, as the SDK does: a 2026 request has no session, and a stale
+ * Mcp-Session-Id on it is ignored, as the specification asks. Whatever is
+ * not plainly 2025 (a bad 2026 request too) is the 2026 leg's, which owns
+ * those answers, except a body that is no JSON-RPC message at all sent in a
+ * session: it claims no generation, and the session answers it as before.
+ */
+export function modernRoute(req: Request): InboundClassificationOutcome | undefined {
+  if (req.method !== 'POST') return undefined;
+  const header = (name: string) => {
+    const value = req.headers[name];
+    return typeof value === 'string' ? value : undefined;
+  };
+  const route = classifyInboundRequest({
+    httpMethod: req.method,
+    protocolVersionHeader: header('mcp-protocol-version'),
+    mcpMethodHeader: header('mcp-method'),
+    mcpNameHeader: header('mcp-name'),
+    body: req.body as unknown,
+  });
+  if (route.kind === 'legacy') return undefined;
+  if (route.kind === 'reject' && route.rung === 'jsonrpc-shape' && header('mcp-session-id') !== undefined) return undefined;
+  return route;
 }
 
 export interface ModernRequests {
@@ -79,6 +112,19 @@ export function modernRequests(options: {
 
   return {
     serve: async (req, res, scope, grant, route) => {
+      const refuse = (status: number, code: number, message: string, id: unknown = null) => {
+        logger.info(
+          { method: req.method, path: req.path, status, ...(grant !== undefined && { grant }), reason: message },
+          'request refused',
+        );
+        res.status(status).json({ jsonrpc: '2.0', id, error: { code, message } });
+      };
+      // No JSON-RPC message: the classifier's answer stands; the handler would only parse it again.
+      if (route.kind === 'reject' && route.rung === 'jsonrpc-shape') return refuse(route.httpStatus, route.code, route.message);
+      // The SDK's 2026 handler walks a body recursively and answers 500 once it overflows the stack (100,000 levels do).
+      // Arguments deeper than MAX_ARGUMENT_DEPTH are the pipeline's to refuse, as for 2025; far deeper, the request is.
+      if (nestsDeeperThan(req.body, MAX_MODERN_DEPTH))
+        return refuse(400, -32600, `Bad Request: the request nests deeper than ${MAX_MODERN_DEPTH} levels`);
       // Only a request the SDK's ladder would pass: its version and standard headers are answered first, as the specification orders them.
       const problem =
         route.kind !== 'modern'
@@ -87,19 +133,9 @@ export function modernRequests(options: {
               const value = req.headers[name.toLowerCase()];
               return typeof value === 'string' ? value : undefined;
             });
-      if (problem !== undefined) {
-        logger.info(
-          { method: req.method, path: req.path, status: 400, ...(grant !== undefined && { grant }), reason: problem },
-          'request refused',
-        );
-        // The request's id is echoed: the client matches the answer to its call.
-        res.status(400).json({
-          jsonrpc: '2.0',
-          id: (req.body as { id?: unknown }).id ?? null,
-          error: { code: HEADER_MISMATCH, message: `Header mismatch: ${problem}` },
-        });
-        return;
-      }
+      // The request's id is echoed: the client matches the answer to its call.
+      if (problem !== undefined)
+        return refuse(400, HEADER_MISMATCH, `Header mismatch: ${problem}`, (req.body as { id?: unknown }).id ?? null);
       if (route.kind === 'modern' && !(await listenAdmitted(deps, req, res, scope, grant))) return;
       const handlers = handlersFor(req.path, scope, grant);
       const method = (req.body as { method?: unknown } | undefined)?.method;
