@@ -1,4 +1,3 @@
-import type { Tool } from '@modelcontextprotocol/server';
 import { isHidden } from '../policy/index.js';
 import { checkParamHeaders, Router, scanParamHeaders, type ParamHeaderScan, type SessionDeps, type SessionScope } from '../proxy/index.js';
 
@@ -27,7 +26,7 @@ export function paramHeaderProblem(
   if (message?.method !== 'tools/call' || typeof message.params?.name !== 'string') return undefined;
   const target = new Router(deps, scope).splitName(message.params.name);
   if (!target) return undefined;
-  const tool = deps.upstream(target.server).tool(target.name) as Tool | undefined;
+  const tool = deps.upstream(target.server).tool(target.name);
   if (!tool || isHidden(deps.policyFor(target.server), tool.name)) return undefined;
   let scan = scans.get(tool);
   if (!scan) {

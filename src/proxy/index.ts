@@ -1,7 +1,13 @@
 export { Upstream, type UpstreamOptions, type UpstreamStatus } from './upstream.js';
 export { UpstreamUnavailableError } from './errors.js';
 export { eraStoreFor, type EraStore } from './upstream-era.js';
-export { checkParamHeaders, scanParamHeaders, decodeParamValue, type ParamHeaderDeclaration } from './param-headers.js';
+export {
+  checkParamHeaders,
+  scanParamHeaders,
+  decodeParamValue,
+  type ParamHeaderDeclaration,
+  type ParamHeaderScan,
+} from './param-headers.js';
 export { callTool, type PipelineDeps, type AgentCall } from './pipeline.js';
 export type { SessionDeps } from './session-deps.js';
 export { createSessionServer, type SessionIdentity } from './session-server.js';
@@ -13,4 +19,3 @@ export { CallGate } from './call-gate.js';
 export { MAX_ARGUMENT_DEPTH, nestsDeeperThan } from './argument-depth.js';
 export { SampledRefusals, type RefusalEvent } from './sampled-refusals.js';
 export { admitListenSubscriptions } from './listen-subscriptions.js';
-export { checkParamHeaders, scanParamHeaders, type ParamHeaderScan } from './param-headers.js';

@@ -2,7 +2,6 @@ import {
   Server,
   PROTOCOL_VERSION_META_KEY,
   ProtocolErrorCode as JsonRpcError,
-  type CallToolResult,
   type ServerCapabilities,
   type ServerContext,
   type Tool,
@@ -26,7 +25,6 @@ import { MAX_TOOL_NAME_CHARS } from './call-ends.js';
 import { callTool } from './pipeline.js';
 import type { SessionDeps } from './session-deps.js';
 import { progressFor } from './progress.js';
-import { withoutUpstreamHints } from './upstream-hints.js';
 import { notFoundAsServers, unknownPrompt, unknownTool } from './refusal.js';
 import { Router, type SessionScope } from './router.js';
 
@@ -72,7 +70,7 @@ export function createSessionServer(deps: SessionDeps, scope: SessionScope, iden
     const tools: Tool[] = [];
     for (const name of router.listable()) {
       const policy = deps.policyFor(name);
-      for (const tool of deps.upstream(name).tools as readonly Tool[]) {
+      for (const tool of deps.upstream(name).tools) {
         if (!isHidden(policy, tool.name)) tools.push(scope.aggregated ? { ...tool, name: router.qualify(name, tool.name) } : tool);
       }
     }
@@ -112,8 +110,8 @@ export function createSessionServer(deps: SessionDeps, scope: SessionScope, iden
         }),
       });
       // A 2026 server may answer a non-object structuredContent, which a 2025 client reads wrapped as {result: …}.
-      const tool = deps.upstream(target.server).tool(target.name) as Tool | undefined;
-      return server.projectCallToolResult(withoutUpstreamHints(result as CallToolResult), tool?.outputSchema);
+      const tool = deps.upstream(target.server).tool(target.name);
+      return server.projectCallToolResult(result, tool?.outputSchema);
     } finally {
       signal.removeEventListener('abort', onAbort);
       identity.calls.delete(ctx.mcpReq.id);
@@ -124,7 +122,6 @@ export function createSessionServer(deps: SessionDeps, scope: SessionScope, iden
     deps
       .upstream(name)
       .request({ method, ...(params && { params }) }, schema, { signal })
-      .then((result) => withoutUpstreamHints(result as object) as z.output<typeof schema>)
       .catch(rethrow);
 
   const check: Check = (request, ctx, hidden) => checkAccess(deps, who(ctx), request, hidden);

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { forwardedResult } from '../../src/proxy/forwarded-result.js';
 import { checkParamHeaders, decodeParamValue, encodeParamValue, paramHeadersFor, scanParamHeaders } from '../../src/proxy/param-headers.js';
 
 const str = (header: string) => ({ type: 'string', 'x-mcp-header': header });
@@ -103,16 +102,3 @@ for (const c of checks) {
     else assert.match(problem?.problem ?? '', c.wrong);
   });
 }
-
-test("a forwarded result loses the upstream's cache hints, resultType and identity, and keeps the rest", () => {
-  const result = {
-    content: [],
-    ttlMs: 5,
-    cacheScope: 'public',
-    resultType: 'complete',
-    _meta: { 'io.modelcontextprotocol/serverInfo': { name: 'x', version: '1' }, progressToken: 1 },
-  };
-  assert.deepEqual(forwardedResult(result), { content: [], _meta: { progressToken: 1 } });
-  assert.deepEqual(forwardedResult({ tools: [], _meta: { 'io.modelcontextprotocol/serverInfo': {} } }), { tools: [] });
-  assert.equal(result.ttlMs, 5, 'the original is left as it was');
-});

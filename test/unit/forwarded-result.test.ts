@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { withoutUpstreamHints } from '../../src/proxy/upstream-hints.js';
+import { forwardedResult } from '../../src/proxy/forwarded-result.js';
 
 const INFO = 'io.modelcontextprotocol/serverInfo';
 
@@ -23,9 +23,15 @@ const CASES: { name: string; result: Record<string, unknown>; kept: Record<strin
   },
 ];
 
-for (const c of CASES) test(`withoutUpstreamHints: ${c.name}`, () => assert.deepEqual(withoutUpstreamHints(c.result), c.kept));
+for (const c of CASES) test(`forwardedResult: ${c.name}`, () => assert.deepEqual(forwardedResult(c.result), c.kept));
 
-test('withoutUpstreamHints: nothing to remove returns the same object, with nothing copied', () => {
+test('forwardedResult: nothing to remove returns the same object, with nothing copied', () => {
   const result = { tools: [] };
-  assert.equal(withoutUpstreamHints(result), result);
+  assert.equal(forwardedResult(result), result);
+});
+
+test('forwardedResult: the original is left as it was', () => {
+  const result = { content: [], ttlMs: 5, _meta: { [INFO]: {}, progressToken: 1 } };
+  assert.deepEqual(forwardedResult(result), { content: [], _meta: { progressToken: 1 } });
+  assert.deepEqual(result, { content: [], ttlMs: 5, _meta: { [INFO]: {}, progressToken: 1 } });
 });
