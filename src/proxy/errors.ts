@@ -26,9 +26,9 @@ export class ProtocolError extends SdkProtocolError {
     this.name = 'ProtocolError';
   }
 
-  /** The error an upstream server answered with, passed on as it sent it. */
+  /** The error an upstream server answered with, passed on as it sent it (the v2 client adds nothing to its message). */
   static fromUpstream(err: { code: number; message: string; data?: unknown }): ProtocolError {
-    return new ProtocolError(err.code, err.message.replace(/^MCP error -?\d+: /, ''), err.data);
+    return new ProtocolError(err.code, err.message, err.data);
   }
 }
 
