@@ -8,8 +8,8 @@
  *   otherwise stdio. `FIXTURE_LEGACY=reject` refuses 2025 clients.
  * - `FIXTURE_SPAWN_LOG=<file>` appends this process's id to that file at
  *   start, so a test counts how often a server was started.
- * - `FIXTURE_REQUEST_LOG=<file>` (HTTP) appends every JSON-RPC message the
- *   server receives to that file, one JSON line each, and a line
+ * - `FIXTURE_REQUEST_LOG=<file>` appends every JSON-RPC message the server
+ *   receives to that file, one JSON line each, and over HTTP a line
  *   `{"listen_closed": <its id>}` when a `subscriptions/listen` stream ends,
  *   so a test sees what really reached it (read it with v2-fixture.ts).
  * - `FIXTURE_NOTES_DIR=<folder>`: where `save_note` and `delete_note` work.
@@ -167,5 +167,14 @@ if (http) {
     process.stdout.write(`listening ${port}\n`);
   });
 } else {
+  if (requestLog) {
+    // stdin is newline-delimited JSON-RPC, so its bytes are the log. Its `emit` is wrapped rather than a 'data'
+    // listener added, which would set stdin flowing before the SDK's reader is attached.
+    const emit = process.stdin.emit.bind(process.stdin);
+    process.stdin.emit = ((event: string | symbol, ...args: unknown[]) => {
+      if (event === 'data') appendFileSync(requestLog, args[0] as Buffer);
+      return emit(event, ...args);
+    }) as typeof process.stdin.emit;
+  }
   serveStdio(build, legacy ? { legacy } : {});
 }

@@ -67,17 +67,33 @@ export function fixtureRequestsFor(log: string, method: string, uri: string): nu
   return fixtureMessages(log).filter((m) => m.method === method && m.params?.uri === uri).length;
 }
 
-/**
- * The resources the server's open `subscriptions/listen` streams ask about
- * (HTTP): one list per stream still open, in the order they opened.
- */
-export function openListenFilters(log: string): string[][] {
+/** Replays the log's `subscriptions/listen` opens and closes, calling `step` with the filters still open after each line. */
+function replayListens(log: string, step: (open: string[][]) => void): void {
   const open = new Map<string | number, string[]>();
   for (const m of fixtureMessages(log)) {
     if (m.method === 'subscriptions/listen' && m.id !== undefined) {
       const notifications = m.params?.notifications as { resourceSubscriptions?: string[] } | undefined;
       open.set(m.id, notifications?.resourceSubscriptions ?? []);
     } else if (m.listen_closed !== undefined) open.delete(m.listen_closed);
+    step([...open.values()]);
   }
-  return [...open.values()];
+}
+
+/** The resources each of the server's open `subscriptions/listen` streams asks about (HTTP), in the order they opened. */
+export function openListenFilters(log: string): string[][] {
+  let last: string[][] = [];
+  replayListens(log, (open) => (last = open));
+  return last;
+}
+
+/** How often the server's open listen streams went from asking about `uri` to none asking about it: each is one "stop". */
+export function listenDrops(log: string, uri: string): number {
+  let drops = 0;
+  let held = false;
+  replayListens(log, (open) => {
+    const now = open.some((uris) => uris.includes(uri));
+    if (held && !now) drops++;
+    held = now;
+  });
+  return drops;
 }
