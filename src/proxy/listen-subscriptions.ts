@@ -1,6 +1,6 @@
-import { EmptyResultSchema } from '@modelcontextprotocol/core';
 import { checkAccess, hiddenResource, type AccessCaller } from './access-check.js';
 import { ProtocolError, UpstreamUnavailableError } from './errors.js';
+import { ResourceSubscriber } from './resource-subscriber.js';
 import { Router, type SessionScope } from './router.js';
 import type { SessionDeps } from './session-deps.js';
 
@@ -13,6 +13,9 @@ import type { SessionDeps } from './session-deps.js';
  * updates reach Airlock. The SDK's listen router never asks the server
  * instance about URIs, so this runs in the route, before the stream opens;
  * it throws the refusal (a ProtocolError) of the first URI refused.
+ * `signal` is the stream's: it aborts when the stream ends (or is never
+ * opened), and the stream's subscriptions are then given back, the server
+ * told to stop once no other subscriber of the URI is left.
  */
 export async function admitListenSubscriptions(
   deps: SessionDeps,
@@ -29,14 +32,20 @@ export async function admitListenSubscriptions(
     checkAccess(deps, caller, { method: 'resources/subscribe', server: owner, resource: uri }, hiddenResource(scope, uri, 'Resource'));
     owners.push([owner, uri]);
   }
-  for (const [owner, uri] of owners) {
-    const upstream = deps.upstream(owner);
-    if (upstream.capabilities?.resources?.subscribe !== true) continue;
-    // Never unsubscribed when the stream closes: the upstream connection is shared, and an unsubscribe would end
-    // every other client's subscription to the URI too (as a 2025 session's unsubscribe stays in Airlock).
-    await upstream.request({ method: 'resources/subscribe', params: { uri } }, EmptyResultSchema, { signal }).catch((err: unknown) => {
-      if (err instanceof UpstreamUnavailableError) throw new ProtocolError(-32603, `[UNAVAILABLE] ${err.message}`);
-      throw err;
-    });
+  // The stream is one subscriber: what it subscribed to before a later URI failed is given back too, when its answer ends it.
+  const stream = new ResourceSubscriber(deps, new Set());
+  const release = () => void stream.release();
+  signal.addEventListener('abort', release, { once: true });
+  try {
+    for (const [owner, uri] of owners) {
+      if (deps.upstream(owner).capabilities?.resources?.subscribe !== true) continue;
+      await stream.subscribe(owner, { uri }, signal).catch((err: unknown) => {
+        if (err instanceof UpstreamUnavailableError) throw new ProtocolError(-32603, `[UNAVAILABLE] ${err.message}`);
+        throw err;
+      });
+    }
+  } finally {
+    // Ended while subscribing: a subscribe counted after the abort (a 2026 server's does not wait on the signal) is given back too.
+    if (signal.aborted) release();
   }
 }

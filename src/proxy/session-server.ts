@@ -2,8 +2,10 @@ import {
   Server,
   PROTOCOL_VERSION_META_KEY,
   ProtocolErrorCode as JsonRpcError,
+  type Implementation,
   type ServerCapabilities,
   type ServerContext,
+  type ServerOptions,
   type Tool,
 } from '@modelcontextprotocol/server';
 import {
@@ -23,6 +25,7 @@ import { capText } from '../cap-text.js';
 import { VERSION } from '../version.js';
 import { MAX_TOOL_NAME_CHARS } from './call-ends.js';
 import { callTool } from './pipeline.js';
+import { ResourceSubscriber } from './resource-subscriber.js';
 import type { SessionDeps } from './session-deps.js';
 import { progressFor } from './progress.js';
 import { notFoundAsServers, unknownPrompt, unknownTool } from './refusal.js';
@@ -32,7 +35,7 @@ export interface SessionIdentity {
   grant: string | undefined;
   /** Filled in once the transport knows it; none for a 2026 client, which has no session. */
   sessionId?: string;
-  /** The resources this session subscribed to, as `subscriptionKey(server, uri)`. */
+  /** The resources this session subscribed to, as `subscriptionKey(server, uri)` (see ResourceSubscriber). */
   subscriptions: Set<string>;
   /**
    * Tool calls in flight by JSON-RPC id. The SDK aborts a call on
@@ -55,9 +58,11 @@ export interface SessionIdentity {
 export function createSessionServer(deps: SessionDeps, scope: SessionScope, identity: SessionIdentity): Server {
   const router = new Router(deps, scope);
   const capabilities = capabilitiesOf(router);
-  const server = new Server(
+  const subscriber = new ResourceSubscriber(deps, identity.subscriptions);
+  const server = new SessionServer(
     { name: scope.aggregated ? 'airlock' : `airlock/${scope.servers[0]}`, version: VERSION },
     { capabilities, instructions: router.instructions(), cacheHints: PRIVATE_CACHE_HINTS },
+    subscriber,
   );
   const who = (ctx: ServerContext): AccessCaller => ({
     grant: identity.grant,
@@ -126,7 +131,7 @@ export function createSessionServer(deps: SessionDeps, scope: SessionScope, iden
 
   const check: Check = (request, ctx, hidden) => checkAccess(deps, who(ctx), request, hidden);
   const context: Context = { server, router, scope, forward, check, policyFor: deps.policyFor };
-  if (capabilities.resources) registerResources(context, identity.subscriptions);
+  if (capabilities.resources) registerResources(context, subscriber);
   if (capabilities.prompts) registerPrompts(context);
   if (capabilities.completions) registerCompletion(context);
   if (capabilities.logging) {
@@ -141,6 +146,26 @@ export function createSessionServer(deps: SessionDeps, scope: SessionScope, iden
     });
   }
   return server;
+}
+
+/**
+ * A session's Server that gives back the session's resource subscriptions
+ * when its transport closes, however that came about: DELETE, the idle
+ * sweep, a shutdown, the end of a stdio pipe. Hooked here rather than on
+ * `onclose`, which belongs to whoever runs the session (airlock stdio sets it).
+ */
+class SessionServer extends Server {
+  readonly #subscriber: ResourceSubscriber;
+
+  constructor(info: Implementation, options: ServerOptions, subscriber: ResourceSubscriber) {
+    super(info, options);
+    this.#subscriber = subscriber;
+  }
+
+  protected override _onclose(): void {
+    void this.#subscriber.release();
+    super._onclose();
+  }
 }
 
 /**
@@ -190,7 +215,7 @@ function hiddenPrompt(name: string): HiddenAnswer {
   return { notFound: () => notFoundAsServers(`Prompt ${name}`), policyFirst: true };
 }
 
-function registerResources({ server, router, scope, forward, check, policyFor }: Context, subscriptions: Set<string>): void {
+function registerResources({ server, router, scope, forward, check, policyFor }: Context, subscriber: ResourceSubscriber): void {
   const only = scope.servers[0]!;
   server.setRequestHandler('resources/list', async (request, ctx) => {
     if (scope.aggregated) return { resources: await router.allResources(ctx.mcpReq.signal) };
@@ -210,18 +235,18 @@ function registerResources({ server, router, scope, forward, check, policyFor }:
     check({ method: 'resources/read', server: owner, resource: uri }, ctx, hiddenResource(scope, uri, 'Resource'));
     return forward(owner, 'resources/read', request.params, ReadResourceResultSchema, ctx.mcpReq.signal);
   });
-  // The upstream connection is shared by every session, so its resource updates are passed only to the
-  // sessions that subscribed, and one session's unsubscribe stays here: passed on, it would end the others'.
+  // The upstream connection is shared by every session, so its resource updates are passed only to the sessions
+  // that subscribed, and it counts them: the server hears an unsubscribe only when the last one has left.
   server.setRequestHandler('resources/subscribe', async (request, ctx) => {
     const { uri } = request.params;
     const owner = await router.serverForUri(uri, ctx.mcpReq.signal);
     check({ method: 'resources/subscribe', server: owner, resource: uri }, ctx, hiddenResource(scope, uri, 'Resource'));
-    const result = await forward(owner, 'resources/subscribe', request.params, EmptyResultSchema, ctx.mcpReq.signal);
-    subscriptions.add(subscriptionKey(owner, uri));
-    return result;
+    await subscriber.subscribe(owner, request.params, ctx.mcpReq.signal).catch(rethrow);
+    return {};
   });
-  server.setRequestHandler('resources/unsubscribe', async (request, ctx) => {
-    subscriptions.delete(subscriptionKey(await router.serverForUri(request.params.uri, ctx.mcpReq.signal), request.params.uri));
+  // Not checked against the policy: giving up a subscription reveals and costs nothing.
+  server.setRequestHandler('resources/unsubscribe', async (request) => {
+    await subscriber.unsubscribe(request.params.uri);
     return {};
   });
 }
@@ -261,10 +286,6 @@ function registerCompletion({ server, router, scope, forward, check }: Context):
     check({ method: 'completion/complete', server: owner, resource: ref.uri }, ctx, hiddenResource(scope, ref.uri, 'Resource template'));
     return forward(owner, 'completion/complete', request.params, CompleteResultSchema, ctx.mcpReq.signal);
   });
-}
-
-export function subscriptionKey(server: string, uri: string): string {
-  return `${server}\n${uri}`;
 }
 
 /** What the session offers: the union of its upstreams' capabilities; everything while an upstream is still connecting. */

@@ -1,6 +1,6 @@
 import type { Notification, Server } from '@modelcontextprotocol/server';
 import type { SessionScope } from './router.js';
-import { subscriptionKey } from './session-server.js';
+import { subscriptionKey } from './resource-subscriber.js';
 
 export interface Session {
   server: Server;

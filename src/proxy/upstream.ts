@@ -169,6 +169,11 @@ export class Upstream {
     schema: S,
     options?: RequestOptions,
   ): Promise<z.output<S>> {
+    // A subscriber that leaves while the server is away is counted out, or it would be resubscribed for no one.
+    if (request.method === 'resources/unsubscribe' && this.#status !== 'connected') {
+      this.#resources.remove(String(request.params?.uri ?? ''));
+      return {} as never;
+    }
     const client = this.#connectedClient();
     try {
       if (RESOURCE_SUBSCRIPTION_METHODS.has(request.method)) return (await this.#subscription(client, request, options)) as never;
@@ -237,9 +242,8 @@ export class Upstream {
         await this.#listen?.update();
       }
     } catch (err) {
-      // Undone, so the count stays what the server was told.
+      // A subscribe is undone, so the count stays what the server was told; an unsubscriber has left all the same.
       if (subscribe) this.#resources.remove(uri);
-      else this.#resources.add(uri);
       throw err;
     }
     return {};
