@@ -1,8 +1,10 @@
 import {
   Server,
+  LOG_LEVEL_META_KEY,
   PROTOCOL_VERSION_META_KEY,
   ProtocolErrorCode as JsonRpcError,
   type Implementation,
+  type LoggingLevel,
   type ServerCapabilities,
   type ServerContext,
   type ServerOptions,
@@ -44,6 +46,8 @@ export interface SessionIdentity {
    * aborts these then.
    */
   calls: Map<string | number, AbortController>;
+  /** What this session last asked for with `logging/setLevel`: a 2026 server has no such method, and is sent it with each request. */
+  logLevel?: LoggingLevel;
 }
 
 /**
@@ -86,7 +90,8 @@ export function createSessionServer(deps: SessionDeps, scope: SessionScope, iden
     const target = router.splitName(request.params.name);
     if (!target) throw unknownTool(capText(request.params.name, MAX_TOOL_NAME_CHARS));
     // The envelope keys of a 2026 request are already lifted out of ctx.mcpReq._meta: they are not the upstream's to read.
-    const { progressToken, ...meta } = ctx.mcpReq._meta ?? {};
+    const { progressToken, ...given } = ctx.mcpReq._meta ?? {};
+    const meta = { ...given, ...logLevelMeta(deps, target.server, identity) };
     // One controller per call, aborted by the SDK's signal or by the endpoint (AbortSignal.any would do, but on
     // Node 20 it keeps every combined signal alive until its sources are collected, which held calls make costly).
     const call = new AbortController();
@@ -123,11 +128,14 @@ export function createSessionServer(deps: SessionDeps, scope: SessionScope, iden
     }
   });
 
-  const forward: Forward = (name, method, params, schema, signal) =>
-    deps
+  const forward: Forward = (name, method, params, schema, ctx) => {
+    const level = logLevelMeta(deps, name, identity);
+    const sent = level ? { ...params, _meta: { ...(params?._meta as Record<string, unknown> | undefined), ...level } } : params;
+    return deps
       .upstream(name)
-      .request({ method, ...(params && { params }) }, schema, { signal })
+      .request({ method, ...(sent && { params: sent }) }, schema, { signal: ctx.mcpReq.signal })
       .catch(rethrow);
+  };
 
   const check: Check = (request, ctx, hidden) => checkAccess(deps, who(ctx), request, hidden);
   const context: Context = { server, router, scope, forward, check, policyFor: deps.policyFor };
@@ -136,11 +144,12 @@ export function createSessionServer(deps: SessionDeps, scope: SessionScope, iden
   if (capabilities.completions) registerCompletion(context);
   if (capabilities.logging) {
     server.setRequestHandler('logging/setLevel', async (request, ctx) => {
+      identity.logLevel = request.params.level;
       await Promise.all(
         router
           .listable()
-          .filter((name) => deps.upstream(name).capabilities?.logging)
-          .map((name) => forward(name, 'logging/setLevel', request.params, EmptyResultSchema, ctx.mcpReq.signal)),
+          .filter((name) => deps.upstream(name).capabilities?.logging && !deps.upstream(name).stateless)
+          .map((name) => forward(name, 'logging/setLevel', request.params, EmptyResultSchema, ctx)),
       );
       return {};
     });
@@ -186,6 +195,19 @@ const PRIVATE_CACHE_HINTS = {
 };
 
 /** The client's protocol version: the one its 2026 request names, or the one its 2025 session negotiated. */
+/**
+ * The `_meta` that carries a session's log level to a 2026 server, which
+ * has no `logging/setLevel`; none for a 2025 server (it was told once) or
+ * before the session set a level. A 2026 client's own per-request level is
+ * not passed on: the server's messages reach every session of that server
+ * (see SessionRegistry.broadcast), and a level one client chose must not
+ * make a server send its logs to the others.
+ */
+function logLevelMeta(deps: SessionDeps, server: string, identity: SessionIdentity): Record<string, unknown> | undefined {
+  if (identity.logLevel === undefined || !deps.upstream(server).stateless) return undefined;
+  return { [LOG_LEVEL_META_KEY]: identity.logLevel };
+}
+
 function protocolOf(server: Server, ctx: ServerContext): string | undefined {
   // The SDK types the envelope as {}: its keys are the constants'.
   const named = (ctx.mcpReq.envelope as Record<string, unknown> | undefined)?.[PROTOCOL_VERSION_META_KEY];
@@ -197,7 +219,7 @@ type Forward = <S extends z.ZodType>(
   method: string,
   params: Record<string, unknown> | undefined,
   schema: S,
-  signal: AbortSignal,
+  ctx: ServerContext,
 ) => Promise<z.output<S>>;
 /** The policy's check of one request (see checkAccess); throws its refusal. */
 type Check = (request: AccessRequest, ctx: ServerContext, hidden: HiddenAnswer) => void;
@@ -219,13 +241,13 @@ function registerResources({ server, router, scope, forward, check, policyFor }:
   const only = scope.servers[0]!;
   server.setRequestHandler('resources/list', async (request, ctx) => {
     if (scope.aggregated) return { resources: await router.allResources(ctx.mcpReq.signal) };
-    const page = await forward(only, 'resources/list', request.params, ListResourcesResultSchema, ctx.mcpReq.signal);
+    const page = await forward(only, 'resources/list', request.params, ListResourcesResultSchema, ctx);
     const policy = policyFor(only);
     return { ...page, resources: page.resources.filter((r) => !isResourceHidden(policy, r.uri)) };
   });
   server.setRequestHandler('resources/templates/list', async (request, ctx) => {
     if (scope.aggregated) return { resourceTemplates: await router.allResourceTemplates(ctx.mcpReq.signal) };
-    const page = await forward(only, 'resources/templates/list', request.params, ListResourceTemplatesResultSchema, ctx.mcpReq.signal);
+    const page = await forward(only, 'resources/templates/list', request.params, ListResourceTemplatesResultSchema, ctx);
     const policy = policyFor(only);
     return { ...page, resourceTemplates: page.resourceTemplates.filter((t) => !isResourceHidden(policy, t.uriTemplate)) };
   });
@@ -233,7 +255,7 @@ function registerResources({ server, router, scope, forward, check, policyFor }:
     const { uri } = request.params;
     const owner = await router.serverForUri(uri, ctx.mcpReq.signal);
     check({ method: 'resources/read', server: owner, resource: uri }, ctx, hiddenResource(scope, uri, 'Resource'));
-    return forward(owner, 'resources/read', request.params, ReadResourceResultSchema, ctx.mcpReq.signal);
+    return forward(owner, 'resources/read', request.params, ReadResourceResultSchema, ctx);
   });
   // The upstream connection is shared by every session, so its resource updates are passed only to the sessions
   // that subscribed, and it counts them: the server hears an unsubscribe only when the last one has left.
@@ -255,7 +277,7 @@ function registerPrompts({ server, router, scope, forward, check, policyFor }: C
   server.setRequestHandler('prompts/list', async (request, ctx) => {
     if (scope.aggregated) return { prompts: await router.allPrompts(ctx.mcpReq.signal) };
     const only = scope.servers[0]!;
-    const page = await forward(only, 'prompts/list', request.params, ListPromptsResultSchema, ctx.mcpReq.signal);
+    const page = await forward(only, 'prompts/list', request.params, ListPromptsResultSchema, ctx);
     const policy = policyFor(only);
     return { ...page, prompts: page.prompts.filter((p) => !isPromptHidden(policy, p.name)) };
   });
@@ -263,7 +285,7 @@ function registerPrompts({ server, router, scope, forward, check, policyFor }: C
     const target = router.splitName(request.params.name);
     if (!target) throw unknownPrompt(request.params.name);
     check({ method: 'prompts/get', server: target.server, prompt: target.name }, ctx, hiddenPrompt(target.name));
-    return forward(target.server, 'prompts/get', { ...request.params, name: target.name }, GetPromptResultSchema, ctx.mcpReq.signal);
+    return forward(target.server, 'prompts/get', { ...request.params, name: target.name }, GetPromptResultSchema, ctx);
   });
 }
 
@@ -279,12 +301,12 @@ function registerCompletion({ server, router, scope, forward, check }: Context):
         'completion/complete',
         { ...request.params, ref: { ...ref, name: target.name } },
         CompleteResultSchema,
-        ctx.mcpReq.signal,
+        ctx,
       );
     }
     const owner = await router.serverForUri(ref.uri, ctx.mcpReq.signal);
     check({ method: 'completion/complete', server: owner, resource: ref.uri }, ctx, hiddenResource(scope, ref.uri, 'Resource template'));
-    return forward(owner, 'completion/complete', request.params, CompleteResultSchema, ctx.mcpReq.signal);
+    return forward(owner, 'completion/complete', request.params, CompleteResultSchema, ctx);
   });
 }
 

@@ -134,6 +134,11 @@ export class Upstream {
     return this.#client?.getNegotiatedProtocolVersion();
   }
 
+  /** Whether the server speaks a 2026-era revision: stateless, so a log level travels in each request's `_meta`. */
+  get stateless(): boolean {
+    return this.#client?.getProtocolEra() === 'modern';
+  }
+
   get tools(): readonly Tool[] {
     return this.#tools;
   }
