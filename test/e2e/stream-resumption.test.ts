@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import { RESUME_RETRY_MS } from '../../src/http/session-events.js';
 import { MIN_RESUME_DELAY_MS } from '../../src/proxy/stream-resumptions.js';
-import { stepsOf, waitForEvents, type AuditRecord } from '../support/audit-stream.js';
+import { stepsOf, streamEvents, waitForEvents, type AuditRecord } from '../support/audit-stream.js';
 import { startFixture, SUITES, type RunningFixture } from '../support/conformance.js';
 import { startGateway, type RunningGateway } from '../support/gateway.js';
 import { MCP_HEADERS, toolCall } from '../support/raw-mcp.js';
@@ -78,6 +78,21 @@ function callsOf(events: AuditRecord[], tool: string): Map<string, string[]> {
   return new Map([...ids].map((id) => [id, stepsOf(events, id)]));
 }
 
+/** The request ids of `tool`'s calls audited so far. */
+async function auditedCalls(gateway: RunningGateway, tool: string): Promise<Set<string>> {
+  return new Set(callsOf(await streamEvents(gateway.redis.url), tool).keys());
+}
+
+/** The steps of the calls of `tool` audited since `known`, once each of them has ended (two steps: allowed, then how it ended). */
+async function newCalls(gateway: RunningGateway, tool: string, known: Set<string>): Promise<string[][]> {
+  const fresh = (events: AuditRecord[]) => [...callsOf(events, tool)].filter(([id]) => !known.has(id)).map(([, steps]) => steps);
+  const events = await waitForEvents(gateway.redis.url, `a new ${tool} call ended`, (all) => {
+    const calls = fresh(all);
+    return calls.length > 0 && calls.every((steps) => steps.length >= 2);
+  });
+  return fresh(events);
+}
+
 describe('a call whose 2025 upstream closes its stream before the result (SEP-1699)', () => {
   let fixture: RunningFixture;
   let gateway: RunningGateway;
@@ -111,7 +126,7 @@ describe('a call whose 2025 upstream closes its stream before the result (SEP-16
   });
 
   test('an SDK client gets the result of such a call once, and the audit trail holds the call once', async () => {
-    const before = callsOf(await waitForEvents(gateway.redis.url, 'the trail', () => true), 'test_reconnection').size;
+    const known = await auditedCalls(gateway, 'test_reconnection');
     const client = await gateway.connect('/mcp/fx');
     const transport = client.transport!;
     const deliver = transport.onmessage!;
@@ -123,22 +138,15 @@ describe('a call whose 2025 upstream closes its stream before the result (SEP-16
     const result = await client.callTool({ name: 'test_reconnection', arguments: {} });
     assert.deepEqual(result.content, [{ type: 'text', text: 'Answered after the stream was closed.' }]);
     assert.equal(answers, 1);
-    const calls = callsOf(
-      await waitForEvents(gateway.redis.url, 'the call audited', (events) => callsOf(events, 'test_reconnection').size > before),
-      'test_reconnection',
-    );
-    assert.deepEqual([...calls.values()].slice(before), [['allowed', 'executed']]);
+    assert.deepEqual(await newCalls(gateway, 'test_reconnection', known), [['allowed', 'executed']]);
   });
 
   test('an agent that never comes back for the result: the call still ends, and is audited once', async () => {
-    const before = callsOf(await waitForEvents(gateway.redis.url, 'the trail', () => true), 'test_reconnection').size;
+    const known = await auditedCalls(gateway, 'test_reconnection');
     const agent = await session(url);
     const posted = await sseEvents(await agent.post(toolCall(1, 'test_reconnection', {})));
     assert.deepEqual(answersTo(posted, 1), []);
-    const events = await waitForEvents(gateway.redis.url, 'the call executed', (all) =>
-      [...callsOf(all, 'test_reconnection').values()].slice(before).some((steps) => steps.includes('executed')),
-    );
-    assert.deepEqual([...callsOf(events, 'test_reconnection').values()].slice(before), [['allowed', 'executed']]);
+    assert.deepEqual(await newCalls(gateway, 'test_reconnection', known), [['allowed', 'executed']]);
   });
 
   test("another session's event id, or a made-up one, resumes nothing: 400", async () => {
@@ -208,13 +216,11 @@ describe('a hostile upstream that closes every stream of a call and never answer
     assert.equal(answers.length, 1);
     assert.match(answers[0]!.data, /timed out|UNAVAILABLE/i);
 
-    const events = await waitForEvents(gateway.redis.url, 'the call audited', (all) =>
-      [...callsOf(all, 'never_answers').values()].some((steps) => steps.length >= 2),
-    );
+    const calls = await newCalls(gateway, 'never_answers', new Set());
     assert.deepEqual(
-      [...callsOf(events, 'never_answers').values()].map((steps) => steps.length),
+      calls.map((steps) => steps.length),
       [2],
-      'one call, allowed then ended',
+      `one call, allowed then ended: ${JSON.stringify(calls)}`,
     );
     assert.equal(upstream.cancelled, 1, 'the timeout cancelled the call upstream');
 
