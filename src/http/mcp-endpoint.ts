@@ -10,6 +10,7 @@ import type { SessionRegistry } from '../proxy/index.js';
 import { createSessionServer, type SessionDeps, type SessionScope, type Session, type SessionIdentity } from '../proxy/index.js';
 import type { Identity } from './auth.js';
 import { sendJsonRpcError } from './json-rpc-error.js';
+import { RESUME_RETRY_MS, SessionEvents } from './session-events.js';
 import { modernRequests, modernRoute } from './mcp-modern.js';
 import { SessionSlots, type SessionLimits } from './session-slots.js';
 
@@ -145,6 +146,7 @@ export function mcpRoutes(options: McpEndpointOptions): McpEndpoint {
     if (!slot.ok) return refuseSession(req, res, identity.grant, slot, 'initialize');
 
     const identityOfSession: SessionIdentity = { grant: identity.grant, subscriptions: new Set(), calls: new Map() };
+    const events = new SessionEvents();
     const session: HttpSession = {
       id: '',
       path: req.path,
@@ -157,6 +159,8 @@ export function mcpRoutes(options: McpEndpointOptions): McpEndpoint {
       server: createSessionServer(deps, scope, identityOfSession),
       transport: new NodeStreamableHTTPServerTransport({
         sessionIdGenerator: () => randomUUID(),
+        eventStore: events,
+        retryInterval: RESUME_RETRY_MS,
         onsessioninitialized: (id) => {
           session.id = id;
           identityOfSession.sessionId = id;
@@ -172,6 +176,7 @@ export function mcpRoutes(options: McpEndpointOptions): McpEndpoint {
     // DELETE, the idle sweep and a shutdown all end here, and so give the slot back.
     session.transport.onclose = () => {
       slot.release();
+      events.clear();
       if (!byId.delete(session.id)) return;
       sessions.delete(session);
       logger.info({ session: session.id }, 'session closed');

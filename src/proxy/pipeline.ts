@@ -35,6 +35,12 @@ export interface AgentCall {
   signal: AbortSignal;
   /** Set when the agent asked for progress: heartbeats while held, then the server's own progress. */
   progress?: Progress;
+  /**
+   * Closes the agent's stream for this call (a 2025 session's, which the
+   * agent resumes with `Last-Event-ID`): run when the server closes its own
+   * before the result, so the agent sees the polling the server asked for.
+   */
+  closeStream?: () => void;
 }
 
 /** What the pipeline needs of the gateway: the few methods it calls, so a test can pass plain objects. */
@@ -167,7 +173,11 @@ async function runCall(deps: PipelineDeps, call: AgentCall, trace: CallTrace): P
   try {
     const result = await upstream.callTool(
       { name: call.tool, ...(call.args !== undefined && { arguments: call.args }), ...(call.meta && { _meta: call.meta }) },
-      { signal: call.signal, ...(call.progress && { onprogress: call.progress.relay }) },
+      {
+        signal: call.signal,
+        ...(call.progress && { onprogress: call.progress.relay }),
+        ...(call.closeStream && { onStreamClosed: call.closeStream }),
+      },
     );
     const ms = took();
     const answer = end({ kind: 'executed', decision, result, ms, ...(released && { released }) });

@@ -113,6 +113,8 @@ export function createSessionServer(deps: SessionDeps, scope: SessionScope, iden
         client: caller.client,
         protocol: caller.protocol,
         signal: call.signal,
+        // Only a 2025 session's stream can be closed and resumed; a 2026 client keeps its request's stream to the end.
+        ...(ctx.http?.closeSSE && { closeStream: ctx.http.closeSSE }),
         ...(progressToken !== undefined && {
           progress: progressFor(
             (p) => void ctx.mcpReq.notify({ method: 'notifications/progress', params: { progressToken, ...p } }).catch(() => undefined),

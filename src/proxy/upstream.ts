@@ -26,6 +26,7 @@ import { toolListRefresh } from './tool-list-refresh.js';
 import { connectionDigest, MemoryEraStore, type EraStore } from './upstream-era.js';
 import { asLegacyNotification, ListenStream, ResourceSubscriptions } from './upstream-listen.js';
 import { withRequestSignals } from './request-signal.js';
+import { resumeNoSooner, StreamResumptions } from './stream-resumptions.js';
 import { VERSION } from '../version.js';
 import { errorMessage } from '../errors.js';
 
@@ -105,6 +106,7 @@ export class Upstream {
   #paramHeaders = new Map<string, ParamHeaderDeclaration[]>();
   readonly #resources = new ResourceSubscriptions();
   #listen: ListenStream | undefined;
+  readonly #resumptions = new StreamResumptions();
 
   constructor(options: UpstreamOptions) {
     this.name = options.name;
@@ -188,14 +190,22 @@ export class Upstream {
     }
   }
 
-  callTool(params: Record<string, unknown>, options: RequestOptions): Promise<CallToolResult> {
+  /** `onStreamClosed` runs once if the server closes the call's SSE stream before its result (see StreamResumptions). */
+  async callTool(params: Record<string, unknown>, options: RequestOptions & { onStreamClosed?: () => void }): Promise<CallToolResult> {
+    const { onStreamClosed, ...rest } = options;
     const mirrored = this.#paramHeaders.get(String(params.name));
-    return this.request({ method: 'tools/call', params }, CallToolResultSchema, {
-      timeout: this.#options.server.call_timeout_ms,
-      resetTimeoutOnProgress: true,
-      ...options,
-      ...(mirrored && { headers: { ...options.headers, ...paramHeadersFor(mirrored, params.arguments) } }),
-    });
+    const followed = this.#resumptions.follow(onStreamClosed);
+    try {
+      return await this.request({ method: 'tools/call', params }, CallToolResultSchema, {
+        timeout: this.#options.server.call_timeout_ms,
+        resetTimeoutOnProgress: true,
+        ...rest,
+        onresumptiontoken: followed.onresumptiontoken,
+        ...(mirrored && { headers: { ...rest.headers, ...paramHeadersFor(mirrored, params.arguments) } }),
+      });
+    } finally {
+      followed.end();
+    }
   }
 
   /**
@@ -348,7 +358,11 @@ export class Upstream {
   ): Promise<Connected> {
     try {
       return await this.#connectClient(
-        new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers }, fetch: withRequestSignals() }),
+        new StreamableHTTPClientTransport(new URL(url), {
+          requestInit: { headers },
+          fetch: withRequestSignals(this.#resumptions.fetch()),
+          reconnectionScheduler: resumeNoSooner,
+        }),
         mode,
         prior,
       );
