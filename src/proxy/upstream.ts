@@ -141,6 +141,18 @@ export class Upstream {
     return this.#client?.getProtocolEra() === 'modern';
   }
 
+  /**
+   * Whether the server may close a call's SSE stream before its result (SSE
+   * polling), which Airlock mirrors to the agent: a Streamable HTTP server
+   * speaking a 2025 revision, or one not connected yet that is not pinned to
+   * 2026. A stdio server or a 2026 one never does.
+   */
+  get mayCloseStreams(): boolean {
+    const { server } = this.#options;
+    if (server.transport !== 'http') return false;
+    return this.#client ? !this.stateless : server.protocol !== '2026-07-28';
+  }
+
   get tools(): readonly Tool[] {
     return this.#tools;
   }

@@ -5,6 +5,7 @@ import { RESUME_RETRY_MS } from '../../src/http/session-events.js';
 import { MIN_RESUME_DELAY_MS } from '../../src/proxy/stream-resumptions.js';
 import { stepsOf, streamEvents, waitForEvents, type AuditRecord } from '../support/audit-stream.js';
 import { startFixture, SUITES, type RunningFixture } from '../support/conformance.js';
+import { TSX_LOADER } from '../support/mcp-servers.js';
 import { startGateway, type RunningGateway } from '../support/gateway.js';
 import { MCP_HEADERS, toolCall } from '../support/raw-mcp.js';
 import { startStreamClosingServer, type StreamClosingServer } from '../support/stream-closing-server.js';
@@ -235,4 +236,54 @@ describe('a hostile upstream that closes every stream of a call and never answer
     await sleep(MIN_RESUME_DELAY_MS * 6);
     assert.ok(upstream.resumptions.length <= seen + 1, `${upstream.resumptions.length - seen} resumptions after the call ended`);
   });
+});
+
+describe('resumption is offered only where a server may close a stream early', () => {
+  let fixture: RunningFixture;
+  let gateway: RunningGateway;
+  before(async () => {
+    fixture = await startFixture(SUITES['0.1.16'].fixture);
+    const policy = '    policy: fx.json';
+    gateway = await startGateway({
+      config: [
+        'servers:',
+        '  fx:',
+        `    url: ${fixture.url}`,
+        policy,
+        '  local:',
+        `    command: ${process.execPath}`,
+        `    args: [--import, ${TSX_LOADER}, ${SUITES['0.1.16'].fixture}, --stdio]`,
+        policy,
+        '',
+      ].join('\n'),
+      files: { 'fx.json': JSON.stringify({ version: '1', default: 'allow' }) },
+    });
+  });
+  after(async () => {
+    await gateway?.stop();
+    await fixture?.stop();
+  });
+
+  for (const [path, resumable] of [
+    ['/mcp/local', false],
+    ['/mcp/fx', true],
+    ['/mcp', true],
+  ] as const) {
+    test(`${path}: ${resumable ? 'a priming event with an id and retry, and ids on every message' : 'no priming event and no ids: a stdio server never closes a stream early'}`, async () => {
+      const agent = await session(`${gateway.url}${path}`);
+      const tool = path === '/mcp' ? 'local__test_simple_text' : 'test_simple_text';
+      const events = await sseEvents(await agent.post(toolCall(1, tool, {})));
+      assert.equal(answersTo(events, 1).length, 1, JSON.stringify(events));
+      if (resumable) {
+        assert.deepEqual({ data: events[0]?.data, retry: events[0]?.retry }, { data: '', retry: RESUME_RETRY_MS });
+        assert.ok(events.every((e) => e.id !== undefined));
+      } else {
+        assert.deepEqual(
+          events.map((e) => e.id),
+          events.map(() => undefined),
+        );
+        assert.notEqual(events[0]?.data, '');
+      }
+    });
+  }
 });
