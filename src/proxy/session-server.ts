@@ -196,7 +196,6 @@ const PRIVATE_CACHE_HINTS = {
   'server/discover': PRIVATE,
 };
 
-/** The client's protocol version: the one its 2026 request names, or the one its 2025 session negotiated. */
 /**
  * The `_meta` that carries a session's log level to a 2026 server, which
  * has no `logging/setLevel`; none for a 2025 server (it was told once) or
@@ -210,6 +209,7 @@ function logLevelMeta(deps: SessionDeps, server: string, identity: SessionIdenti
   return { [LOG_LEVEL_META_KEY]: identity.logLevel };
 }
 
+/** The client's protocol version: the one its 2026 request names, or the one its 2025 session negotiated. */
 function protocolOf(server: Server, ctx: ServerContext): string | undefined {
   // The SDK types the envelope as {}: its keys are the constants'.
   const named = (ctx.mcpReq.envelope as Record<string, unknown> | undefined)?.[PROTOCOL_VERSION_META_KEY];
