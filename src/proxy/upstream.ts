@@ -206,17 +206,18 @@ export class Upstream {
   async callTool(params: Record<string, unknown>, options: RequestOptions & { onStreamClosed?: () => void }): Promise<CallToolResult> {
     const { onStreamClosed, ...rest } = options;
     const mirrored = this.#paramHeaders.get(String(params.name));
-    const followed = this.#resumptions.follow(onStreamClosed);
+    // Only a Streamable HTTP server's streams can close early and be resumed: a stdio call follows nothing.
+    const followed = this.#options.server.transport === 'http' ? this.#resumptions.follow(onStreamClosed) : undefined;
     try {
       return await this.request({ method: 'tools/call', params }, CallToolResultSchema, {
         timeout: this.#options.server.call_timeout_ms,
         resetTimeoutOnProgress: true,
         ...rest,
-        onresumptiontoken: followed.onresumptiontoken,
+        ...(followed && { onresumptiontoken: followed.onresumptiontoken }),
         ...(mirrored && { headers: { ...rest.headers, ...paramHeadersFor(mirrored, params.arguments) } }),
       });
     } finally {
-      followed.end();
+      followed?.end();
     }
   }
 
