@@ -136,10 +136,13 @@ export async function openServing(
       if (found === undefined) throw new AirlockError(ErrorCode.UnknownServer, `unknown server "${server}"`);
       return found;
     };
+    const limiter = new RateLimiter(redis, { prefix: config.redis.prefix, timeoutMs: durationMs(config.redis.timeout) });
+    // Before Redis closes (opened earlier, closed later): the slots it leased ahead go back.
+    opened.push(() => limiter.close());
     const deps: SessionDeps = {
       policyFor: (server) => lookup(watchers, server).current,
       upstream: (server) => lookup(upstreams, server),
-      limiter: new RateLimiter(redis, { prefix: config.redis.prefix, timeoutMs: durationMs(config.redis.timeout) }),
+      limiter,
       pins,
       approval,
       audit,

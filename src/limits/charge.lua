@@ -1,13 +1,18 @@
 -- Charge every counter of one call, or none: a sliding-window log per counter.
+-- A busy gateway may take a few slots ahead (a lease) to admit its next calls
+-- without asking again; see rate-limiter.ts for why and how that stays exact.
 --
--- KEYS[1]   the call's cancel mark: set when the caller gave up waiting for this
---           script (Redis was slow or paused), so a late run charges nothing
--- KEYS[i+1] counter i's sorted set: one member per admitted call, scored by its time in ms
--- ARGV[1]   a member id unique to this call
--- ARGV[2i]  max of counter i       (0 refuses every call)
--- ARGV[2i+1] window of counter i in ms
+-- KEYS[1]   the request's cancel mark: set when the caller gave up waiting for
+--           this script (Redis was slow or paused), so a late run charges nothing
+-- KEYS[i+1] counter i's sorted set: one member per admitted call, scored in ms
+-- ARGV[1]   an id unique to this request; its slots are <id>#1 … <id>#n
+-- ARGV[2]   slots wanted: 1 without a lease charges this call only
+-- ARGV[3]   the lease's length in ms (0: none): slots are scored at its end
+-- ARGV[2i+2] max of counter i       (0 refuses every call)
+-- ARGV[2i+3] window of counter i in ms
 --
--- Returns {1, count_1, ..., count_n}: admitted; each count includes this call.
+-- Returns {1, n}: admitted; n slots charged to every counter (at most the
+--           slots wanted, and one at least).
 --         {0, i, retry_after_ms, count}: counter i is full; nothing was charged;
 --           retry_after_ms is -1 when max is 0 (no call is ever admitted).
 --         {2}: cancelled; nothing was charged (nobody waits for this answer).
@@ -18,11 +23,12 @@ if redis.call('EXISTS', KEYS[1]) == 1 then
 end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local counts = {}
+local granted = tonumber(ARGV[2])
+local lease = tonumber(ARGV[3])
 local counters = {unpack(KEYS, 2)}
 for i, key in ipairs(counters) do
-  local max = tonumber(ARGV[2 * i])
-  local window = tonumber(ARGV[2 * i + 1])
+  local max = tonumber(ARGV[2 * i + 2])
+  local window = tonumber(ARGV[2 * i + 3])
   -- A span of `window` ms ending now holds the calls after now - window.
   redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
   local count = redis.call('ZCARD', key)
@@ -34,10 +40,22 @@ for i, key in ipairs(counters) do
     local oldest = redis.call('ZRANGE', key, count - max, count - max, 'WITHSCORES')
     return {0, i, tonumber(oldest[2]) + window - now, count}
   end
-  counts[i] = count + 1
+  -- A lease takes at most 1/64 of the room left (LEASE_SHARE in
+  -- rate-limiter.ts), so a counter below 128 calls from its max is charged
+  -- call by call, and few slots can sit unused on one instance while
+  -- another's calls are refused.
+  granted = math.max(1, math.min(granted, math.floor((max - count) / 64)))
+end
+-- A leased slot may be used until the lease ends, so it is scored then: it
+-- leaves the window no earlier than the call it admits would.
+local score = now + lease
+local members = {}
+for j = 1, granted do
+  members[2 * j - 1] = score
+  members[2 * j] = ARGV[1] .. '#' .. j
 end
 for i, key in ipairs(counters) do
-  redis.call('ZADD', key, now, ARGV[1])
-  redis.call('PEXPIRE', key, tonumber(ARGV[2 * i + 1]))
+  redis.call('ZADD', key, unpack(members))
+  redis.call('PEXPIRE', key, tonumber(ARGV[2 * i + 3]) + score - now)
 end
-return {1, unpack(counts)}
+return {1, granted}

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { performance } from 'node:perf_hooks';
 import { after, before, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { LEASE_MS } from '../../src/limits/index.js';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { startGateway, startGateways, type RunningGateway } from '../support/gateway.js';
 import { until } from '../support/poll.js';
@@ -129,6 +131,8 @@ test('Redis paused (SIGSTOP): a call is refused [UNAVAILABLE] once redis.timeout
   const before = reached(faulty, 'fixture', 'echo');
   let pausedMs: number;
   faulty.redis.pause();
+  // Slots a busy gateway charged ahead admit calls for up to LEASE_MS after Redis stops answering (see RateLimiter); this call comes later.
+  await sleep(2 * LEASE_MS);
   try {
     const started = performance.now();
     const { text } = assertRefusal(await echo(client, 'while paused'), 'UNAVAILABLE', { decision: 'unavailable' });

@@ -97,7 +97,7 @@ function harness(fakes: Fakes = {}) {
       tool: (name: string) => TOOLS.find((t) => t.name === name),
       callTool: (_params, options) => (fakes.callTool ?? (() => Promise.resolve(OK)))(options.signal!),
     }),
-    limiter: { charge: fakes.charge ?? (() => Promise.resolve({ admitted: true, counts: [] })) },
+    limiter: { charge: fakes.charge ?? (() => Promise.resolve({ admitted: true })) },
     pins: { flagged: () => false, change: () => Promise.resolve(undefined) },
     approval: {
       approvals: {

@@ -1,0 +1,187 @@
+import assert from 'node:assert/strict';
+import { after, before, beforeEach, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Redis } from 'ioredis';
+import { counterKey, DEFAULT_PREFIX, LEASE_MS, RateLimiter, type Caller } from '../../src/limits/index.js';
+import type { Limit } from '../../src/policy/index.js';
+import { connectRedis } from '../../src/redis/index.js';
+import { captureLogger } from '../support/log.js';
+import { until } from '../support/poll.js';
+import { startRedis, type TestRedis } from '../support/redis.js';
+
+// A busy caller's charges take slots ahead (see RateLimiter). These tests hold it to what its comment promises:
+// fewer round trips, never more admitted than max across instances, slots used only within their lease, unused ones given back.
+
+const ALPHA: Caller = { grant: 'alpha', session: 's1' };
+
+let server: TestRedis;
+let redis: Redis;
+const clients: Redis[] = [];
+const limiters: RateLimiter[] = [];
+
+async function client(): Promise<Redis> {
+  const connected = await connectRedis({ url: server.url, logger: captureLogger().logger, commandTimeoutMs: 5_000 });
+  clients.push(connected);
+  return connected;
+}
+
+/** A limiter on its own connection, reading the time from `clock` (performance.now() by default). */
+async function limiterOf(clock?: { now: number }, timeoutMs = 500): Promise<{ limiter: RateLimiter; redis: Redis }> {
+  const own = await client();
+  const limiter = new RateLimiter(own, { timeoutMs, ...(clock && { now: () => clock.now }) });
+  limiters.push(limiter);
+  return { limiter, redis: own };
+}
+
+before(async () => {
+  server = await startRedis();
+  redis = await client();
+});
+beforeEach(() => redis.flushall());
+after(async () => {
+  for (const l of limiters) l.close();
+  for (const c of clients) c.disconnect();
+  await server.stop();
+});
+
+function limitOf(counter: string, max: number, window_ms: number, scope: Limit['scope'] = 'grant'): Limit {
+  return { counter, window: window_ms / 1000, window_ms, max, scope, rule: 'tools.t.limits[0]' };
+}
+
+/** How many charge scripts Redis has run since its stats were last reset. */
+async function scriptRuns(): Promise<number> {
+  const stats = await redis.info('commandstats');
+  return [...stats.matchAll(/cmdstat_(?:evalsha|eval):calls=(\d+)/g)].reduce((n, m) => n + Number(m[1]), 0);
+}
+
+const zcard = (limit: Limit, caller = ALPHA) => redis.zcard(counterKey(DEFAULT_PREFIX, limit, caller));
+
+test('a busy caller is charged with far fewer round trips than calls, and once its leases end Redis counts exactly the calls admitted', async () => {
+  const { limiter } = await limiterOf();
+  const roomy = limitOf('roomy', 100_000, 60_000);
+  await redis.config('RESETSTAT');
+  for (let i = 0; i < 400; i++) assert.equal((await limiter.charge([roomy], ALPHA)).admitted, true);
+  const runs = await scriptRuns();
+  console.log(`leases: 400 sequential charges took ${runs} charge scripts`);
+  assert.ok(runs < 100, `${runs} charge scripts for 400 calls`);
+  assert.ok((await zcard(roomy)) >= 400, 'every admitted call is counted before it is admitted');
+  limiter.close();
+  await until('unused leased slots to be given back', async () => (await zcard(roomy)) === 400, 5_000);
+});
+
+test('a call now and then takes nothing ahead: one script per call and no slot counted beyond the calls', async () => {
+  const clock = { now: 0 };
+  const { limiter } = await limiterOf(clock);
+  const roomy = limitOf('sparse', 100_000, 60_000);
+  await redis.config('RESETSTAT');
+  for (let i = 0; i < 5; i++) {
+    clock.now += 3 * LEASE_MS;
+    assert.equal((await limiter.charge([roomy], ALPHA)).admitted, true);
+    assert.equal(await zcard(roomy), i + 1);
+  }
+  assert.equal(await scriptRuns(), 5);
+});
+
+test('two gateways charging one busy counter at once never admit more than max, and together admit all of it', async () => {
+  const [a, b] = [await limiterOf(), await limiterOf()];
+  const shared = limitOf('shared', 2_560, 60_000, 'global');
+  let admitted = 0;
+  let refused = 0;
+  // Eight callers on each gateway, each charging in a loop: leases are taken, topped up and run out on both.
+  await Promise.all(
+    Array.from({ length: 16 }, async (_, i) => {
+      const limiter = (i % 2 === 0 ? a : b).limiter;
+      for (let n = 0; n < 240; n++) {
+        if ((await limiter.charge([shared], { grant: `g${i}`, session: undefined })).admitted) admitted++;
+        else refused++;
+      }
+    }),
+  );
+  console.log(`leases: two gateways, 3,840 charges against max 2,560: ${admitted} admitted, ${refused} refused`);
+  assert.ok(admitted <= 2_560, `${admitted} admitted`);
+  assert.equal(admitted + refused, 3_840);
+  // Near max a lease takes at most 1/64 of the room left, so the last slots go call by call and none is stranded while both call.
+  assert.equal(admitted, 2_560);
+  assert.equal(await zcard(shared, ALPHA), 2_560);
+});
+
+test('a leased slot is scored at the end of its lease, so it leaves the window no earlier than the call it admits', async () => {
+  const { limiter } = await limiterOf();
+  const roomy = limitOf('scored', 100_000, 60_000);
+  for (let i = 0; i < 20; i++) await limiter.charge([roomy], ALPHA);
+  const [seconds, micros] = await redis.time();
+  const now = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+  const scores = (await redis.zrange(counterKey(DEFAULT_PREFIX, roomy, ALPHA), '0', '-1', 'WITHSCORES'))
+    .filter((_, i) => i % 2 === 1)
+    .map(Number);
+  const ahead = scores.filter((s) => s > now);
+  assert.ok(ahead.length > 0, 'some slots were leased ahead');
+  for (const s of ahead) assert.ok(s <= now + LEASE_MS, `a slot scored ${s - now} ms ahead, beyond the lease`);
+  const pttl = await redis.pttl(counterKey(DEFAULT_PREFIX, roomy, ALPHA));
+  assert.ok(pttl > 60_000 - 1_000 && pttl <= 60_000 + LEASE_MS, `PTTL ${pttl}`);
+});
+
+test('with Redis gone, leased slots admit calls only until their lease ends; then calls are refused [UNAVAILABLE]', async () => {
+  const clock = { now: 1_000 };
+  const { limiter, redis: own } = await limiterOf(clock, 300);
+  const roomy = limitOf('gone', 100_000, 60_000);
+  // Calls close together make the pool take slots ahead.
+  for (let i = 0; i < 30; i++) {
+    clock.now += 1;
+    await limiter.charge([roomy], ALPHA);
+  }
+  own.disconnect();
+  // A top-up sent just before may still be run by Redis.
+  await sleep(50);
+  const counted = await zcard(roomy);
+  assert.ok(counted > 30, `${counted} slots counted for 30 calls: nothing was leased ahead`);
+  clock.now += 1;
+  assert.equal((await limiter.charge([roomy], ALPHA)).admitted, true, 'a slot charged before Redis went is still usable within its lease');
+  clock.now += LEASE_MS;
+  await assert.rejects(limiter.charge([roomy], ALPHA), /charging rate limits|Stream isn't writeable|Connection is closed/);
+  assert.equal(await zcard(roomy), counted, 'nothing was charged without Redis');
+});
+
+test('slots left unused when a lease ends are given back, so the counter holds only the calls admitted', async () => {
+  const clock = { now: 1_000 };
+  const { limiter } = await limiterOf(clock);
+  const roomy = limitOf('back', 100_000, 60_000);
+  for (let i = 0; i < 30; i++) {
+    clock.now += 1;
+    await limiter.charge([roomy], ALPHA);
+  }
+  assert.ok((await zcard(roomy)) > 30);
+  clock.now += LEASE_MS;
+  // The sweep runs every second on the real clock.
+  await until('the ended lease to be given back', async () => (await zcard(roomy)) === 30, 5_000);
+});
+
+test('near max, under a short window and for a small max, calls are charged one by one: nothing counted ahead', async () => {
+  const { limiter } = await limiterOf();
+  const cases = [
+    { limit: limitOf('near', 160, 60_000), calls: 150 },
+    { limit: limitOf('short', 100_000, 5_000), calls: 30 },
+    { limit: limitOf('small', 127, 60_000), calls: 30 },
+  ];
+  for (const { limit, calls } of cases) {
+    for (let i = 0; i < calls; i++) {
+      assert.equal((await limiter.charge([limit], ALPHA)).admitted, true);
+      // 'near' may lease while its room is 128 or more, never beyond what it admits at its max.
+      if (limit.counter !== 'near') assert.equal(await zcard(limit), i + 1, `${limit.counter}: slots counted ahead`);
+    }
+  }
+  const near = cases[0]!.limit;
+  for (let i = 150; i < 160; i++) assert.equal((await limiter.charge([near], ALPHA)).admitted, true, `call ${i + 1} of 160`);
+  assert.equal((await limiter.charge([near], ALPHA)).admitted, false);
+  assert.equal(await zcard(near), 160);
+});
+
+test('a reload that lowers max takes effect at once: slots leased under the old max are not used for the new one', async () => {
+  const { limiter } = await limiterOf();
+  const wide = limitOf('reload', 100_000, 60_000);
+  for (let i = 0; i < 50; i++) await limiter.charge([wide], ALPHA);
+  const counted = await zcard(wide);
+  const narrowed = { ...wide, max: counted };
+  const refusal = await limiter.charge([narrowed], ALPHA);
+  assert.equal(refusal.admitted, false, `admitted under max ${counted} with ${counted} counted`);
+});
