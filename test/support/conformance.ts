@@ -57,19 +57,30 @@ function node22Binary(): Promise<string> {
 
 /** One whole run of `suite` against `url`. The runner exits non-zero when any check fails, which is not an error here. */
 export async function runSuite(suite: SuiteName, url: string): Promise<SuiteRun> {
-  const { runner, args } = SUITES[suite];
-  const stdout = await run(await node22Binary(), [runner, 'server', '--url', url, ...args], {
+  return parseSummary(await runnerOutput(suite, url, SUITES[suite].args));
+}
+
+/** One scenario of `suite` against `url`; the runner prints no summary for one, only `Passed: N/M, F failed`. */
+export async function runScenario(suite: SuiteName, url: string, scenario: string): Promise<ScenarioScore> {
+  const stdout = await runnerOutput(suite, url, ['--scenario', scenario]);
+  const match = /^Passed: (\d+)\/\d+, (\d+) failed/m.exec(stdout);
+  if (!match) throw new Error(`no result for ${scenario} in the conformance runner's output:\n${stdout.slice(-4000)}`);
+  return { passed: Number(match[1]), failed: Number(match[2]) };
+}
+
+async function runnerOutput(suite: SuiteName, url: string, args: readonly string[]): Promise<string> {
+  const { runner } = SUITES[suite];
+  return run(await node22Binary(), [runner, 'server', '--url', url, ...args], {
     encoding: 'utf8',
     env: { ...process.env, NO_COLOR: '1' },
     maxBuffer: 64 * 1024 * 1024,
   }).then(
     (r) => r.stdout,
     (err: { stdout?: string; stderr?: string; code?: number }) => {
-      if (err.stdout?.includes('=== SUMMARY ===')) return err.stdout;
+      if (err.stdout?.includes('=== SUMMARY ===') || err.stdout?.includes('Test Results:')) return err.stdout;
       throw new Error(`the ${suite} conformance runner exited ${err.code} with no summary:\n${err.stderr}`);
     },
   );
-  return parseSummary(stdout);
 }
 
 export interface RunningFixture {
