@@ -56,6 +56,9 @@ for j = 1, granted do
 end
 for i, key in ipairs(counters) do
   redis.call('ZADD', key, unpack(members))
-  redis.call('PEXPIRE', key, tonumber(ARGV[2 * i + 3]) + score - now)
+  -- The key lives until its newest entry leaves the window: a slot leased
+  -- ahead by another request may be newer than this one.
+  local newest = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
+  redis.call('PEXPIRE', key, tonumber(ARGV[2 * i + 3]) + tonumber(newest[2]) - now)
 end
 return {1, granted}

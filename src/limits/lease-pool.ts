@@ -38,9 +38,13 @@ export class LeasePool {
     this.#seen++;
   }
 
-  /** How many slots to ask for: the calls seen in about one period before this one, doubled. */
+  /**
+   * How many slots to ask for: the calls seen within one period before this
+   * one, doubled. A period with a single call counts as none, so calls that
+   * come further apart than a lease lasts never take slots they cannot use.
+   */
   want(): number {
-    const seen = Math.max(this.#seenBefore, this.#seen - 1);
+    const seen = Math.max(this.#seenBefore >= 2 ? this.#seenBefore : 0, this.#seen - 1);
     return Math.min(MAX_LEASE_SLOTS, Math.max(1, 2 * seen));
   }
 

@@ -87,6 +87,12 @@ export class RateLimiter {
   readonly #pools = new Map<string, { pool: LeasePool; counters: string[] }>();
   readonly #sweep: NodeJS.Timeout;
   #closed = false;
+  /** Requests and give-backs on their way to Redis, for close to wait for. */
+  readonly #pending = new Set<Promise<unknown>>();
+  /** Give-backs Redis did not take, to try again. */
+  #owed: { counters: string[]; unused: string[]; until: number }[] = [];
+  /** The longest window charged so far: how long a slot not given back can count. */
+  #longestWindowMs = 0;
 
   constructor(redis: Redis, options: { prefix?: string; timeoutMs?: number; now?: () => number } = {}) {
     this.#redis = redis;
@@ -94,7 +100,10 @@ export class RateLimiter {
     this.#timeoutMs = options.timeoutMs ?? 500;
     this.#now = options.now ?? (() => performance.now());
     this.#chargeScript = CHARGE.define(redis);
-    this.#sweep = setInterval(() => this.#giveBack(this.#now()), SWEEP_MS);
+    this.#sweep = setInterval(() => {
+      this.#retryOwed(this.#now());
+      this.#giveBack(this.#now());
+    }, SWEEP_MS);
     this.#sweep.unref();
   }
 
@@ -102,6 +111,7 @@ export class RateLimiter {
     if (limits.length === 0) return ADMITTED;
     const counters = limits.map((l) => counterKey(this.#prefix, l, caller));
     if (limits.some((l) => l.window_ms < MIN_LEASE_WINDOW_MS)) return this.#request(limits, counters, 1);
+    for (const l of limits) this.#longestWindowMs = Math.max(this.#longestWindowMs, l.window_ms + LEASE_MS);
     // The counters and their sizes: a reload that changes a max or a window starts a new pool.
     const key = `${counters.join(' ')} ${limits.map((l) => `${l.max}/${l.window_ms}`).join(' ')}`;
     let entry = this.#pools.get(key);
@@ -139,6 +149,11 @@ export class RateLimiter {
     const until = this.#now() + leaseMs;
     const sent = withDeadline(this.#send(keys, args), this.#timeoutMs, 'charging rate limits');
     pool?.expect(sent, ahead ? want : want - 1);
+    if (pool) {
+      this.#pending.add(sent);
+      const done = () => this.#pending.delete(sent);
+      sent.then(done, done);
+    }
     let reply: number[];
     try {
       reply = await sent;
@@ -181,16 +196,42 @@ export class RateLimiter {
     }
   }
 
-  /** Best effort: a slot not given back is counted until its window ends, which refuses early, never admits too much. */
-  #unlease(counters: string[], unused: string[]): void {
-    if (unused.length > 0) void Promise.all(counters.map((counter) => this.#redis.zrem(counter, ...unused))).catch(() => undefined);
+  /**
+   * Sends the ZREM of slots nobody will use. One that fails (Redis away) is
+   * tried again at the next sweeps until its slots have left every window
+   * anyway; until then they are counted, which refuses early, never admits
+   * too much.
+   */
+  #unlease(counters: string[], unused: string[], until = this.#now() + this.#longestWindowMs): void {
+    if (unused.length === 0) return;
+    const sent: Promise<unknown> = Promise.all(counters.map((counter) => this.#redis.zrem(counter, ...unused))).then(
+      () => undefined,
+      () => void (this.#closed || this.#owed.push({ counters, unused, until })),
+    );
+    this.#pending.add(sent);
+    void sent.finally(() => this.#pending.delete(sent));
   }
 
-  /** Stops the sweep and gives back every slot still leased (at shutdown), and any lease that lands later. */
-  close(): void {
+  /** Tries again the give-backs that failed, while their slots still count. */
+  #retryOwed(now: number): void {
+    const owed = this.#owed;
+    this.#owed = [];
+    for (const { counters, unused, until } of owed) if (until > now) this.#unlease(counters, unused, until);
+  }
+
+  /**
+   * Stops the sweep, waits for the requests on their way (each within its
+   * deadline), and gives back every slot still leased (at shutdown, before
+   * Redis closes), waiting at most `redis.timeout` for Redis to take them.
+   */
+  async close(): Promise<void> {
+    await Promise.allSettled([...this.#pending]);
     this.#closed = true;
     clearInterval(this.#sweep);
+    this.#retryOwed(this.#now());
     this.#giveBack(Infinity);
+    const given = Promise.allSettled([...this.#pending]);
+    await withDeadline(given, this.#timeoutMs, 'giving back rate-limit slots').catch(() => undefined);
   }
 
   /** Queues one script call; the first of a turn sends the turn's calls once the loop has read every socket that was ready. */

@@ -39,7 +39,7 @@ before(async () => {
 });
 beforeEach(() => redis.flushall());
 after(async () => {
-  for (const l of limiters) l.close();
+  await Promise.all(limiters.map((l) => l.close()));
   for (const c of clients) c.disconnect();
   await server.stop();
 });
@@ -65,8 +65,8 @@ test('a busy caller is charged with far fewer round trips than calls, and once i
   console.log(`leases: 400 sequential charges took ${runs} charge scripts`);
   assert.ok(runs < 100, `${runs} charge scripts for 400 calls`);
   assert.ok((await zcard(roomy)) >= 400, 'every admitted call is counted before it is admitted');
-  limiter.close();
-  await until('unused leased slots to be given back', async () => (await zcard(roomy)) === 400, 5_000);
+  await limiter.close();
+  assert.equal(await zcard(roomy), 400, 'close gave back every unused slot');
 });
 
 test('a call now and then takes nothing ahead: one script per call and no slot counted beyond the calls', async () => {
@@ -80,6 +80,33 @@ test('a call now and then takes nothing ahead: one script per call and no slot c
     assert.equal(await zcard(roomy), i + 1);
   }
   assert.equal(await scriptRuns(), 5);
+});
+
+test('calls further apart than a lease lasts (150 ms) take nothing ahead', async () => {
+  const clock = { now: 0 };
+  const { limiter } = await limiterOf(clock);
+  const paced = limitOf('paced', 100_000, 60_000);
+  await redis.config('RESETSTAT');
+  for (let i = 0; i < 10; i++) {
+    clock.now += 1.5 * LEASE_MS;
+    assert.equal((await limiter.charge([paced], ALPHA)).admitted, true);
+    assert.equal(await zcard(paced), i + 1, `call ${i + 1}: slots counted ahead`);
+  }
+  assert.equal(await scriptRuns(), 10);
+});
+
+test('a counter lives until its newest slot leaves the window, even when a later charge takes nothing ahead', async () => {
+  const busy = await limiterOf();
+  const sparse = await limiterOf();
+  const shared = limitOf('expiry', 100_000, 60_000, 'global');
+  for (let i = 0; i < 40; i++) await busy.limiter.charge([shared], ALPHA);
+  await sparse.limiter.charge([shared], ALPHA);
+  const key = counterKey(DEFAULT_PREFIX, shared, ALPHA);
+  const [newest] = (await redis.zrange(key, '-1', '-1', 'WITHSCORES')).slice(1).map(Number);
+  const [seconds, micros] = await redis.time();
+  const now = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+  const pttl = await redis.pttl(key);
+  assert.ok(Math.abs(pttl - (newest! + 60_000 - now)) <= 20, `PTTL ${pttl}, newest slot ${newest! - now} ms from now`);
 });
 
 test('two gateways charging one busy counter at once never admit more than max, and together admit all of it', async () => {
@@ -154,6 +181,29 @@ test('slots left unused when a lease ends are given back, so the counter holds o
   clock.now += LEASE_MS;
   // The sweep runs every second on the real clock.
   await until('the ended lease to be given back', async () => (await zcard(roomy)) === 30, 5_000);
+});
+
+test('a give-back Redis refuses is tried again at the next sweeps', async () => {
+  const clock = { now: 1_000 };
+  const { limiter } = await limiterOf(clock);
+  const roomy = limitOf('owed', 100_000, 60_000);
+  for (let i = 0; i < 30; i++) {
+    clock.now += 1;
+    await limiter.charge([roomy], ALPHA);
+  }
+  await sleep(50);
+  const counted = await zcard(roomy);
+  assert.ok(counted > 30);
+  // Redis refuses the ZREM (as it fails while Redis is away); the slots stay counted meanwhile.
+  await redis.acl('SETUSER', 'default', '-zrem');
+  try {
+    clock.now += LEASE_MS;
+    await sleep(3 * LEASE_MS);
+    assert.equal(await zcard(roomy), counted);
+  } finally {
+    await redis.acl('SETUSER', 'default', '+zrem');
+  }
+  await until('the refused give-back to be tried again', async () => (await zcard(roomy)) === 30, 5_000);
 });
 
 test('near max, under a short window and for a small max, calls are charged one by one: nothing counted ahead', async () => {
