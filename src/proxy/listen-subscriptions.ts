@@ -1,6 +1,7 @@
+import { ProtocolErrorCode as JsonRpcError } from '@modelcontextprotocol/server';
 import { checkAccess, hiddenResource, type AccessCaller } from './access-check.js';
 import { ProtocolError, UpstreamUnavailableError } from './errors.js';
-import { ResourceSubscriber } from './resource-subscriber.js';
+import { MAX_SUBSCRIPTIONS, ResourceSubscriber } from './resource-subscriber.js';
 import { Router, type SessionScope } from './router.js';
 import type { SessionDeps } from './session-deps.js';
 
@@ -25,9 +26,15 @@ export async function admitListenSubscriptions(
   signal: AbortSignal,
 ): Promise<void> {
   if (uris.length === 0) return;
+  const distinct = new Set(uris);
+  if (distinct.size > MAX_SUBSCRIPTIONS)
+    throw new ProtocolError(
+      JsonRpcError.InvalidParams,
+      `A listen stream may subscribe to at most ${MAX_SUBSCRIPTIONS} resources; this one asks for ${distinct.size}`,
+    );
   const router = new Router(deps, scope);
   const owners: [server: string, uri: string][] = [];
-  for (const uri of new Set(uris)) {
+  for (const uri of distinct) {
     const owner = await router.serverForUri(uri, signal);
     checkAccess(deps, caller, { method: 'resources/subscribe', server: owner, resource: uri }, hiddenResource(scope, uri, 'Resource'));
     owners.push([owner, uri]);

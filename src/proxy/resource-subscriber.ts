@@ -1,6 +1,15 @@
+import { ProtocolErrorCode as JsonRpcError } from '@modelcontextprotocol/server';
 import { EmptyResultSchema } from '@modelcontextprotocol/core';
 import { errorMessage } from '../errors.js';
+import { ProtocolError } from './errors.js';
 import type { SessionDeps } from './session-deps.js';
+
+/**
+ * The most resources one subscriber may hold: each costs a subscription at
+ * the server and a little memory here, and an agent could otherwise ask for
+ * any number of them.
+ */
+export const MAX_SUBSCRIPTIONS = 1_000;
 
 /** How a session's set of subscriptions names one: the server that owns the resource, and its URI. */
 export function subscriptionKey(server: string, uri: string): string {
@@ -33,6 +42,11 @@ export class ResourceSubscriber {
     return this.#serially(async () => {
       const key = subscriptionKey(server, params.uri);
       if (this.#held.has(key)) return;
+      if (this.#held.size >= MAX_SUBSCRIPTIONS)
+        throw new ProtocolError(
+          JsonRpcError.InvalidParams,
+          `This session already holds ${MAX_SUBSCRIPTIONS} resource subscriptions, the most Airlock keeps for one; unsubscribe from one first`,
+        );
       await this.#deps.upstream(server).request({ method: 'resources/subscribe', params }, EmptyResultSchema, { signal });
       this.#held.add(key);
     });

@@ -7,6 +7,7 @@ import { Client as V2Client, StreamableHTTPClientTransport as V2Transport } from
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { ResourceUpdatedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
+import { MAX_SUBSCRIPTIONS } from '../../src/proxy/resource-subscriber.js';
 import { startGateway, type RunningGateway } from '../support/gateway.js';
 import { TSX_LOADER, V2_FIXTURE_SERVER } from '../support/mcp-servers.js';
 import { until } from '../support/poll.js';
@@ -209,6 +210,49 @@ describe('a subscriber that ends gives its subscriptions back', () => {
       await second.close();
       await until('the unsubscribe', () => unsubscribes(uri) >= 1);
       assert.equal(unsubscribes(uri), 1);
+    } finally {
+      await listener.close();
+    }
+  });
+});
+
+describe('how many subscriptions one subscriber may hold', () => {
+  const subscribes = (uri: string) => fixtureRequestsFor(legacyLog, 'resources/subscribe', uri);
+
+  test(`a 2025 session holds at most ${MAX_SUBSCRIPTIONS}: one more is refused -32602 and never reaches the server; one given back makes room`, async () => {
+    const a = await session('legacy');
+    const uris = Array.from({ length: MAX_SUBSCRIPTIONS }, (_, i) => `test://many/${i}`);
+    for (const uri of uris) await a.client.subscribeResource({ uri });
+    const extra = 'test://many/one-too-many';
+    await assert.rejects(a.client.subscribeResource({ uri: extra }), (err: Error & { code?: number }) => {
+      assert.equal(err.code, -32602);
+      assert.match(err.message, /already holds 1000 resource subscriptions, the most Airlock keeps for one; unsubscribe from one first/);
+      return true;
+    });
+    assert.equal(subscribes(extra), 0, 'the server was asked');
+    // Subscribing again to one it holds is no new subscription.
+    await a.client.subscribeResource({ uri: uris[0]! });
+    await a.client.unsubscribeResource({ uri: uris[0]! });
+    await a.client.subscribeResource({ uri: extra });
+    assert.equal(subscribes(extra), 1);
+    await (a.client.transport as StreamableHTTPClientTransport).terminateSession();
+    await closed(a.id);
+  });
+
+  test(`a 2026 listen stream asking for more than ${MAX_SUBSCRIPTIONS} resources is refused -32602 before anything is subscribed`, async () => {
+    const listener = new V2Client({ name: 'listener', version: '1.0.0' }, { versionNegotiation: { mode: { pin: '2026-07-28' } } });
+    await listener.connect(
+      new V2Transport(new URL('/mcp/legacy', gateway.url), { requestInit: { headers: { Authorization: `Bearer ${LISTENER}` } } }),
+    );
+    try {
+      const uris = Array.from({ length: MAX_SUBSCRIPTIONS + 1 }, (_, i) => `test://listen-many/${i}`);
+      await assert.rejects(listener.listen({ resourceSubscriptions: uris }), (err: Error & { code?: number }) => {
+        assert.equal(err.code, -32602);
+        assert.match(err.message, /may subscribe to at most 1000 resources; this one asks for 1001/);
+        return true;
+      });
+      assert.equal(subscribes(uris[0]!), 0);
+      assert.equal(subscribes(uris[MAX_SUBSCRIPTIONS]!), 0);
     } finally {
       await listener.close();
     }
