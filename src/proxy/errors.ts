@@ -43,6 +43,9 @@ const INTERNAL_ERROR = -32603;
  */
 export function upstreamFailure(name: string, err: unknown): unknown {
   if (err instanceof UpstreamUnavailableError || err instanceof ProtocolError) return err;
+  const network = networkFailure(err);
+  if (network?.connected === false)
+    return new UpstreamUnavailableError(name, `upstream ${name} cannot be reached (${network.code})`, { sent: false, cause: err });
   if (err instanceof SdkProtocolError) return ProtocolError.fromUpstream(err);
   if (err instanceof SdkError) {
     switch (err.code) {
@@ -63,4 +66,19 @@ export function upstreamFailure(name: string, err: unknown): unknown {
     }
   }
   return new UpstreamUnavailableError(name, `upstream ${name} failed: ${errorMessage(err)}`, { sent: true, cause: err });
+}
+
+/** Socket errors that mean no connection was made, so nothing was sent. */
+const NOT_CONNECTED = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'UND_ERR_CONNECT_TIMEOUT']);
+
+/**
+ * A request to an HTTP server that failed below HTTP (fetch's TypeError
+ * "fetch failed", the socket's error as its cause): `connected` is false
+ * when no connection was made. Undefined for any other error.
+ */
+export function networkFailure(err: unknown): { code: string; connected: boolean } | undefined {
+  if (!(err instanceof TypeError) || err.message !== 'fetch failed') return undefined;
+  const cause = (err as { cause?: { code?: unknown } }).cause;
+  const code = typeof cause?.code === 'string' ? cause.code : 'network error';
+  return { code, connected: !NOT_CONNECTED.has(code) };
 }

@@ -1,6 +1,7 @@
 import type { Client, McpSubscription, Notification, SubscriptionFilter } from '@modelcontextprotocol/client';
 import type { Logger } from 'pino';
 import { errorMessage } from '../errors.js';
+import { networkFailure } from './errors.js';
 
 /**
  * The `subscriptions/listen` stream of one connection to a 2026 server: the
@@ -16,6 +17,8 @@ export interface ListenOptions {
   logger: Logger;
   /** First and longest wait before listening again after the stream ended. */
   backoff: { initialMs: number; maxMs: number };
+  /** The server could not be reached to listen again: it went away, and the connection is to be made anew (no more retries here). */
+  onUnreachable: () => void;
 }
 
 export class ListenStream {
@@ -79,6 +82,7 @@ export class ListenStream {
     this.#retry = setTimeout(
       () =>
         void this.update().catch((err: unknown) => {
+          if (networkFailure(err)) return this.#options.onUnreachable();
           this.#options.logger.debug({ upstream: this.#options.upstream, err: errorMessage(err) }, 'upstream listen failed; retrying');
           this.#listenAgain();
         }),

@@ -18,7 +18,7 @@ import { CallToolResultSchema, EmptyResultSchema, ListToolsResultSchema } from '
 import type { Logger } from 'pino';
 import type { z, ZodType } from 'zod';
 import type { LoadedServer, UpstreamProtocol } from '../config/index.js';
-import { ProtocolError, UpstreamUnavailableError, upstreamFailure } from './errors.js';
+import { networkFailure, ProtocolError, UpstreamUnavailableError, upstreamFailure } from './errors.js';
 import { forwardedResult } from './forwarded-result.js';
 import { readPages, type PageFetch } from './list-pages.js';
 import { paramHeadersFor, scanParamHeaders, type ParamHeaderDeclaration } from './param-headers.js';
@@ -198,6 +198,8 @@ export class Upstream {
       if (RESOURCE_SUBSCRIPTION_METHODS.has(request.method)) return (await this.#subscription(client, request, options)) as never;
       return forwardedResult((await client.request(request, schema, options)) as z.output<S>);
     } catch (err) {
+      // A 2026 server is spoken to per request, with no connection whose end would say it went away: a request that cannot reach it does.
+      if (this.stateless && networkFailure(err)) this.#closed(client);
       throw upstreamFailure(this.name, err);
     }
   }
@@ -456,6 +458,7 @@ export class Upstream {
       upstream: this.name,
       logger: this.#options.logger,
       backoff: { initialMs, maxMs },
+      onUnreachable: () => this.#closed(client),
     });
     await this.#listen?.close().catch(() => undefined);
     this.#listen = listen;
