@@ -198,8 +198,8 @@ export class Upstream {
       if (RESOURCE_SUBSCRIPTION_METHODS.has(request.method)) return (await this.#subscription(client, request, options)) as never;
       return forwardedResult((await client.request(request, schema, options)) as z.output<S>);
     } catch (err) {
-      // A 2026 server is spoken to per request, with no connection whose end would say it went away: a request that cannot reach it does.
-      if (this.stateless && networkFailure(err)) this.#closed(client);
+      // A 2026 server keeps no connection whose end would say it went away, and a 2025 one's stream may only be retried: a request that cannot reach it does.
+      if (networkFailure(err)) this.#unreachable(client);
       throw upstreamFailure(this.name, err);
     }
   }
@@ -458,7 +458,7 @@ export class Upstream {
       upstream: this.name,
       logger: this.#options.logger,
       backoff: { initialMs, maxMs },
-      onUnreachable: () => this.#closed(client),
+      onUnreachable: () => this.#unreachable(client),
     });
     await this.#listen?.close().catch(() => undefined);
     this.#listen = listen;
@@ -488,6 +488,13 @@ export class Upstream {
     this.#options.logger.warn({ upstream: this.name }, 'upstream disconnected; reconnecting');
     this.#options.onFault?.('disconnected');
     this.#scheduleRetry();
+  }
+
+  /** An HTTP server a request could not reach: the connection is dropped (its transport closed) and made anew. */
+  #unreachable(client: Client): void {
+    if (client !== this.#client) return;
+    this.#closed(client);
+    void client.close().catch(() => undefined);
   }
 
   #scheduleRetry(): void {

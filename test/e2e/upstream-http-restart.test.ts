@@ -9,10 +9,11 @@ import { startV2HttpFixture, type RunningV2Fixture } from '../support/v2-fixture
 
 /**
  * A 2026-07-28 server is spoken to per request: no connection stays open
- * whose end would tell Airlock it went away. A request (or the listen
- * stream) that cannot reach it does: the upstream shows as down, its calls
- * are answered as not sent, and Airlock connects again (asking its
- * generation anew) once it is back on its address.
+ * whose end would tell Airlock it went away. A 2025 server's notification
+ * stream, once dropped, is only retried. A request (or the listen stream)
+ * that cannot reach either does: the upstream shows as down, its calls are
+ * answered as not sent, and Airlock connects again (asking the generation
+ * anew) once the server is back on its address.
  */
 
 const AGENT = 'agent-token-0123456789abcdef';
@@ -31,6 +32,11 @@ before(async () => {
       `    url: ${fixture.url}`,
       '    protocol: auto',
       '    policy: policy.json',
+      // The same server spoken to as 2025-11-25: its session's stream would only be retried, never said to be closed.
+      '  legacy:',
+      `    url: ${fixture.url}`,
+      '    protocol: 2025-11-25',
+      '    policy: policy.json',
       'grants:',
       `  - { name: agent, token: ${AGENT} }`,
       'admins:',
@@ -45,12 +51,16 @@ after(async () => {
   await fixture?.stop();
 });
 
-const up = async () => metricValue((await scrape(gateway.url, ADMIN)).samples, 'airlock_upstream_up', { server: 'modern' });
+const up = async (server: string) => metricValue((await scrape(gateway.url, ADMIN)).samples, 'airlock_upstream_up', { server });
 
-test('a 2026 server that goes away shows as down, its calls are refused as not sent, and it is used again once back', async () => {
-  const client = await gateway.connect('/mcp/modern', AGENT);
+test('an HTTP server that goes away shows as down, its calls are refused as not sent, and it is used again once back, as 2026 and as 2025', async () => {
+  for (const server of ['modern', 'legacy']) await goneAndBack(server);
+});
+
+async function goneAndBack(server: string): Promise<void> {
+  const client = await gateway.connect(`/mcp/${server}`, AGENT);
   assert.equal(firstText(await client.callTool({ name: 'echo', arguments: { text: 'before' } })), 'before');
-  assert.equal(await up(), 1);
+  assert.equal(await up(server), 1);
 
   await fixture.stop();
   const { text } = assertRefusal(await client.callTool({ name: 'echo', arguments: { text: 'while down' } }), 'UNAVAILABLE', {
@@ -58,10 +68,11 @@ test('a 2026 server that goes away shows as down, its calls are refused as not s
   });
   assert.match(text, /cannot be reached \(ECONNREFUSED\)|not connected/);
   assert.doesNotMatch(text, /may have run/, `a call that never left Airlock is not said to have maybe run: ${text}`);
-  await until('airlock_upstream_up to show the server down', async () => (await up()) === 0);
-  assert.ok(gateway.logs.some((l) => l.msg === 'upstream disconnected; reconnecting' && l.upstream === 'modern'));
+  await until(`airlock_upstream_up to show ${server} down`, async () => (await up(server)) === 0);
+  assert.ok(gateway.logs.some((l) => l.msg === 'upstream disconnected; reconnecting' && l.upstream === server));
 
   fixture = await startV2HttpFixture({ FIXTURE_PORT: String(port) });
-  await until('airlock_upstream_up to show the server back', async () => (await up()) === 1, 30_000);
+  await until(`airlock_upstream_up to show ${server} back`, async () => (await up(server)) === 1, 30_000);
   assert.equal(firstText(await client.callTool({ name: 'echo', arguments: { text: 'after' } })), 'after');
-});
+  await client.close();
+}
