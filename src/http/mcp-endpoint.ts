@@ -22,6 +22,8 @@ interface HttpSession extends Session {
   identity: SessionIdentity;
   /** Requests still being answered (an open GET stream for notifications counts). */
   open: number;
+  /** The JSON-RPC ids of its requests still being answered (see requestIdsOf): an id is the key to its answer and its withdrawal. */
+  requestIds: Set<string>;
   lastActive: number;
 }
 
@@ -135,6 +137,19 @@ export function mcpRoutes(options: McpEndpointOptions): McpEndpoint {
       // Another grant's session, or one opened on another endpoint, is answered as unknown: ids are not shared.
       if (!session || session.grant !== identity.grant || session.path !== req.path)
         return refuse(req, res, 404, -32001, 'Session not found', { grant: identity.grant });
+      const ids = requestIdsOf(req.body);
+      const reused = ids.find((id, i) => session.requestIds.has(id) || ids.indexOf(id) !== i);
+      if (reused !== undefined)
+        return refuse(
+          req,
+          res,
+          400,
+          -32600,
+          `Invalid Request: id ${reused.startsWith('s') ? JSON.stringify(reused.slice(1)) : reused.slice(1)} is already used by a request of this session still being answered; send each request with an id of its own`,
+          { grant: identity.grant },
+        );
+      for (const id of ids) session.requestIds.add(id);
+      res.once('close', () => ids.forEach((id) => session.requestIds.delete(id)));
       track(session, req, res);
       return session.transport.handleRequest(req, res, req.body);
     }
@@ -153,6 +168,7 @@ export function mcpRoutes(options: McpEndpointOptions): McpEndpoint {
       id: '',
       path: req.path,
       open: 0,
+      requestIds: new Set(),
       lastActive: Date.now(),
       grant: identity.grant,
       identity: identityOfSession,
@@ -299,4 +315,21 @@ export function mcpRoutes(options: McpEndpointOptions): McpEndpoint {
       limitRefusals.flush();
     },
   };
+}
+
+/**
+ * The ids of the requests in a POST body, typed (`n5` and `s5` are two ids,
+ * as JSON-RPC has them). Two requests of one session in flight with one id
+ * would share one answer and one withdrawal: the SDK routes an answer by id,
+ * so one of them would wait forever and a dropped one could not be withdrawn.
+ */
+function requestIdsOf(body: unknown): string[] {
+  const ids: string[] = [];
+  for (const message of Array.isArray(body) ? body : [body]) {
+    const { id, method } = (message ?? {}) as { id?: unknown; method?: unknown };
+    if (typeof method !== 'string') continue;
+    if (typeof id === 'number') ids.push(`n${id}`);
+    else if (typeof id === 'string') ids.push(`s${id}`);
+  }
+  return ids;
 }
