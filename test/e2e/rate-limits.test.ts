@@ -4,6 +4,7 @@ import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LEASE_MS } from '../../src/limits/index.js';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { Redis } from 'ioredis';
 import { startGateway, startGateways, type RunningGateway } from '../support/gateway.js';
 import { until } from '../support/poll.js';
 import { RECORDING_ENTRY, RECORDING_SOURCE, recordingServer, upstreamCalls } from '../support/recording-upstream.js';
@@ -148,12 +149,27 @@ test('Redis paused (SIGSTOP): a call is refused [UNAVAILABLE] once redis.timeout
   assert.equal(reached(faulty, 'fixture', 'echo'), before + 1);
 });
 
-test('two gateways on one Redis: 500 concurrent calls against a global max of 50 admit exactly 50', async () => {
+interface Tally {
+  admitted: number;
+  limited: number;
+  unavailable: number;
+  serverSaw: number;
+  /** What the counter holds once both gateways have stopped (given back the slots they charged ahead). */
+  counted: number;
+  refusal: unknown;
+}
+
+/** Two gateways on one Redis with a global limit of `max` on echo: `drive` makes the calls over their sessions. */
+async function onTwoGateways(
+  max: number,
+  sessionsEach: number,
+  drive: (sessions: Client[]) => Promise<{ result: Awaited<ReturnType<typeof echo>>; text: string }[]>,
+): Promise<Tally> {
   const shared: TestRedis = await startRedis();
   const policy = JSON.stringify({
     version: '1',
     default: 'deny',
-    tools: { echo: { limits: [{ counter: 'echo_global', window: 'minute', max: 50, scope: 'global' }] } },
+    tools: { echo: { limits: [{ counter: 'echo_global', window: 'minute', max, scope: 'global' }] } },
   });
   const options = {
     config: config({ fixture: 'fixture.json' }),
@@ -162,34 +178,93 @@ test('two gateways on one Redis: 500 concurrent calls against a global max of 50
   };
   const gateways = await Promise.all([startGateway(options), startGateway(options)]);
   try {
-    // 10 sessions per gateway, 25 calls in flight on each.
-    const sessions = await Promise.all(gateways.flatMap((g) => Array.from({ length: 10 }, () => g.connect('/mcp/fixture', TOKEN))));
-    const calls = sessions.flatMap((client, s) =>
-      Array.from({ length: 25 }, (_, i) => echo(client, `call ${s}-${i}`).then((result) => ({ result, text: `call ${s}-${i}` }))),
+    const sessions = await Promise.all(
+      gateways.flatMap((g) => Array.from({ length: sessionsEach }, () => g.connect('/mcp/fixture', TOKEN))),
     );
-    assert.equal(calls.length, 500);
-    const results = await Promise.all(calls);
-    const admitted = results.filter(({ result, text }) => result.isError !== true && firstText(result) === text).length;
-    const limited = results.filter(({ result }) => firstText(result).startsWith('[RATE LIMITED] ')).length;
-    const unavailable = results.filter(({ result }) => firstText(result).startsWith('[UNAVAILABLE] ')).length;
-    const serverSaw = gateways.map((g) => reached(g, 'fixture', 'echo'));
-    console.log(
-      `two gateways: ${admitted} admitted, ${limited} [RATE LIMITED], ${unavailable} [UNAVAILABLE] of 500; the servers received ${serverSaw.join(' + ')}`,
-    );
-    assert.equal(unavailable, 0, 'calls were answered [UNAVAILABLE] though Redis was up: a gateway took its own stall for a slow Redis');
-    assert.equal(admitted, 50);
-    assert.equal(limited, 450);
-    assert.equal(serverSaw[0]! + serverSaw[1]!, 50);
-    const refusal = results.find(({ result }) => result.isError === true)?.result;
-    assertRefusal(refusal, 'RATE LIMITED', {
-      decision: 'rate_limited',
-      counter: 'echo_global',
-      scope: 'global',
-      max: 50,
-      window: 'minute',
-    });
+    const results = await drive(sessions);
+    const serverSaw = gateways.reduce((n, g) => n + reached(g, 'fixture', 'echo'), 0);
+    await Promise.all(gateways.map((g) => g.stop()));
+    const counted = await countOf(shared, '{airlock}:limit:global:-:echo_global');
+    return {
+      admitted: results.filter(({ result, text }) => result.isError !== true && firstText(result) === text).length,
+      limited: results.filter(({ result }) => firstText(result).startsWith('[RATE LIMITED] ')).length,
+      unavailable: results.filter(({ result }) => firstText(result).startsWith('[UNAVAILABLE] ')).length,
+      serverSaw,
+      counted,
+      refusal: results.find(({ result }) => result.isError === true)?.result,
+    };
   } finally {
     await Promise.all(gateways.map((g) => g.stop()));
     await shared.stop();
   }
+}
+
+async function countOf(server: TestRedis, key: string): Promise<number> {
+  const redis = new Redis(server.url, { lazyConnect: true });
+  try {
+    await redis.connect();
+    return await redis.zcard(key);
+  } finally {
+    redis.disconnect();
+  }
+}
+
+test('two gateways on one Redis: 500 concurrent calls against a global max of 50 admit exactly 50', async () => {
+  // 10 sessions per gateway, 25 calls in flight on each.
+  const tally = await onTwoGateways(50, 10, (sessions) =>
+    Promise.all(
+      sessions.flatMap((client, s) =>
+        Array.from({ length: 25 }, (_, i) => echo(client, `call ${s}-${i}`).then((result) => ({ result, text: `call ${s}-${i}` }))),
+      ),
+    ),
+  );
+  console.log(
+    `two gateways: ${tally.admitted} admitted, ${tally.limited} [RATE LIMITED], ${tally.unavailable} [UNAVAILABLE] of 500; the servers received ${tally.serverSaw}`,
+  );
+  assert.equal(
+    tally.unavailable,
+    0,
+    'calls were answered [UNAVAILABLE] though Redis was up: a gateway took its own stall for a slow Redis',
+  );
+  assert.equal(tally.admitted, 50);
+  assert.equal(tally.limited, 450);
+  assert.equal(tally.serverSaw, 50);
+  assertRefusal(tally.refusal, 'RATE LIMITED', {
+    decision: 'rate_limited',
+    counter: 'echo_global',
+    scope: 'global',
+    max: 50,
+    window: 'minute',
+  });
+});
+
+const loops =
+  (callsEach: number) =>
+  async (sessions: Client[]): Promise<{ result: Awaited<ReturnType<typeof echo>>; text: string }[]> => {
+    const results: { result: Awaited<ReturnType<typeof echo>>; text: string }[] = [];
+    await Promise.all(
+      sessions.map(async (client, s) => {
+        for (let i = 0; i < callsEach; i++) results.push({ result: await echo(client, `loop ${s}-${i}`), text: `loop ${s}-${i}` });
+      }),
+    );
+    return results;
+  };
+
+test('two gateways on one Redis: runaway loops against a global max of 640 (charged ahead) admit exactly 640', async () => {
+  // 4 sessions per gateway, each calling in a loop as fast as answers come: busy enough for slots to be charged ahead.
+  const tally = await onTwoGateways(640, 4, loops(120));
+  console.log(
+    `runaway loops: ${tally.admitted} admitted, ${tally.limited} [RATE LIMITED], ${tally.unavailable} [UNAVAILABLE] of 960; the servers received ${tally.serverSaw}`,
+  );
+  assert.equal(tally.unavailable, 0);
+  assert.equal(tally.admitted, 640);
+  assert.equal(tally.limited, 320);
+  assert.equal(tally.serverSaw, 640);
+  assert.equal(tally.counted, 640);
+});
+
+test('two gateways on one Redis: loops far below max leave the counter holding exactly the calls made once the gateways stop', async () => {
+  const tally = await onTwoGateways(100_000, 4, loops(60));
+  assert.equal(tally.admitted, 480);
+  assert.equal(tally.counted, 480, 'slots charged ahead and never used are given back');
 });
