@@ -22,7 +22,7 @@ interface HttpSession extends Session {
   identity: SessionIdentity;
   /** Requests still being answered (an open GET stream for notifications counts). */
   open: number;
-  /** The JSON-RPC ids of its requests still being answered (see requestIdsOf): an id is the key to its answer and its withdrawal. */
+  /** The JSON-RPC ids (as idKey) of its requests still being answered. */
   requestIds: Set<string>;
   lastActive: number;
 }
@@ -138,19 +138,17 @@ export function mcpRoutes(options: McpEndpointOptions): McpEndpoint {
       if (!session || session.grant !== identity.grant || session.path !== req.path)
         return refuse(req, res, 404, -32001, 'Session not found', { grant: identity.grant });
       const ids = requestIdsOf(req.body);
-      const reused = ids.find((id, i) => session.requestIds.has(id) || ids.indexOf(id) !== i);
+      const reused = ids.find((id, i) => session.requestIds.has(idKey(id)) || ids.indexOf(id) !== i);
       if (reused !== undefined)
         return refuse(
           req,
           res,
           400,
           -32600,
-          `Invalid Request: id ${reused.startsWith('s') ? JSON.stringify(reused.slice(1)) : reused.slice(1)} is already used by a request of this session still being answered; send each request with an id of its own`,
+          `Invalid Request: id ${JSON.stringify(reused)} is already used by a request of this session still being answered; send each request with an id of its own`,
           { grant: identity.grant },
         );
-      for (const id of ids) session.requestIds.add(id);
-      res.once('close', () => ids.forEach((id) => session.requestIds.delete(id)));
-      track(session, req, res);
+      track(session, res, ids);
       return session.transport.handleRequest(req, res, req.body);
     }
     if (req.method !== 'POST' || !isInitializeRequest(req.body)) {
@@ -201,7 +199,7 @@ export function mcpRoutes(options: McpEndpointOptions): McpEndpoint {
     session.server.onerror = (err) => logger.debug({ session: session.id, err: err.message }, 'session protocol error');
     try {
       await session.server.connect(session.transport);
-      track(session, req, res);
+      track(session, res, requestIdsOf(req.body));
       await session.transport.handleRequest(req, res, req.body);
     } finally {
       // An initialize the transport turned down (a wrong Accept header, say) opened no session: nothing may keep its slot.
@@ -269,20 +267,21 @@ export function mcpRoutes(options: McpEndpointOptions): McpEndpoint {
     return Math.max(1, Math.ceil((soonest - now) / 1000));
   };
 
-  const track = (session: HttpSession, req: Request, res: Response) => {
+  /** Counts the request as open and its ids as in flight until its response closes; one dropped before its answer is withdrawn. */
+  const track = (session: HttpSession, res: Response, ids: (string | number)[]) => {
     session.open++;
     session.lastActive = Date.now();
+    for (const id of ids) session.requestIds.add(idKey(id));
     res.once('close', () => {
       session.open--;
       session.lastActive = Date.now();
+      for (const id of ids) session.requestIds.delete(idKey(id));
       // The response stream closed before the answer: the agent dropped the request, so its tool calls are withdrawn.
-      if (!res.writableFinished) abortDropped(session, req.body);
+      if (!res.writableFinished) abortDropped(session, ids);
     });
   };
-  const abortDropped = (session: HttpSession, body: unknown) => {
-    for (const message of Array.isArray(body) ? body : [body]) {
-      const { id, method } = (message ?? {}) as { id?: unknown; method?: unknown };
-      if ((typeof id !== 'string' && typeof id !== 'number') || typeof method !== 'string') continue;
+  const abortDropped = (session: HttpSession, ids: (string | number)[]) => {
+    for (const id of ids) {
       session.identity.calls.get(id)?.abort(new Error('the agent disconnected before the call was answered'));
       // Any other request (a list walking an upstream's pages, say) ends as if the agent had cancelled it, which is what it
       // did: the SDK then aborts the handler's signal, which it does not do for a dropped connection.
@@ -318,18 +317,20 @@ export function mcpRoutes(options: McpEndpointOptions): McpEndpoint {
 }
 
 /**
- * The ids of the requests in a POST body, typed (`n5` and `s5` are two ids,
- * as JSON-RPC has them). Two requests of one session in flight with one id
- * would share one answer and one withdrawal: the SDK routes an answer by id,
- * so one of them would wait forever and a dropped one could not be withdrawn.
+ * The ids of the requests in a POST body (notifications and responses have
+ * none). Within a session an id names one request until it is answered: the
+ * SDK routes its answer, and Airlock its withdrawal, by it.
  */
-function requestIdsOf(body: unknown): string[] {
-  const ids: string[] = [];
+function requestIdsOf(body: unknown): (string | number)[] {
+  const ids: (string | number)[] = [];
   for (const message of Array.isArray(body) ? body : [body]) {
     const { id, method } = (message ?? {}) as { id?: unknown; method?: unknown };
-    if (typeof method !== 'string') continue;
-    if (typeof id === 'number') ids.push(`n${id}`);
-    else if (typeof id === 'string') ids.push(`s${id}`);
+    if ((typeof id === 'string' || typeof id === 'number') && typeof method === 'string') ids.push(id);
   }
   return ids;
+}
+
+/** An id as a key of `requestIds`, typed: the number 5 and the string "5" are two ids, as JSON-RPC has them. */
+function idKey(id: string | number): string {
+  return typeof id === 'number' ? `n${id}` : `s${id}`;
 }
