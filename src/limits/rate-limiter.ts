@@ -101,8 +101,9 @@ export class RateLimiter {
     this.#now = options.now ?? (() => performance.now());
     this.#chargeScript = CHARGE.define(redis);
     this.#sweep = setInterval(() => {
-      this.#retryOwed(this.#now());
-      this.#giveBack(this.#now());
+      const now = this.#now();
+      this.#retryOwed(now);
+      this.#giveBack(now);
     }, SWEEP_MS);
     this.#sweep.unref();
   }
@@ -117,9 +118,10 @@ export class RateLimiter {
     let entry = this.#pools.get(key);
     if (!entry) this.#pools.set(key, (entry = { pool: new LeasePool(LEASE_MS), counters }));
     const { pool } = entry;
-    pool.note(this.#now());
-    if (pool.take(this.#now()) !== undefined) {
-      this.#topUp(pool, limits, counters);
+    const now = this.#now();
+    pool.note(now);
+    if (pool.take(now) !== undefined) {
+      this.#topUp(pool, limits, counters, now);
       return ADMITTED;
     }
     const coming = pool.claim();
@@ -148,11 +150,9 @@ export class RateLimiter {
     // Measured before sending, so the lease ends here no later than the slots' scores say.
     const until = this.#now() + leaseMs;
     const sent = withDeadline(this.#send(keys, args), this.#timeoutMs, 'charging rate limits');
-    pool?.expect(sent, ahead ? want : want - 1);
     if (pool) {
-      this.#pending.add(sent);
-      const done = () => this.#pending.delete(sent);
-      sent.then(done, done);
+      pool.expect(sent, ahead ? want : want - 1);
+      this.#pend(sent);
     }
     let reply: number[];
     try {
@@ -178,9 +178,9 @@ export class RateLimiter {
   }
 
   /** Takes the next lease before this one runs out, so a busy caller's calls do not wait for it. */
-  #topUp(pool: LeasePool, limits: readonly Readonly<Limit>[], counters: string[]): void {
+  #topUp(pool: LeasePool, limits: readonly Readonly<Limit>[], counters: string[], now: number): void {
     const want = this.#want(pool, limits);
-    if (want === 1 || pool.coming > 0 || pool.available(this.#now()) > want / 2) return;
+    if (want === 1 || pool.coming > 0 || pool.available(now) > want / 2) return;
     // A refusal or a failure here reaches nobody: the next call without a slot asks again and gets its own answer.
     this.#request(limits, counters, want, pool, true).catch(() => undefined);
   }
@@ -208,8 +208,14 @@ export class RateLimiter {
       () => undefined,
       () => void (this.#closed || this.#owed.push({ counters, unused, until })),
     );
-    this.#pending.add(sent);
-    void sent.finally(() => this.#pending.delete(sent));
+    this.#pend(sent);
+  }
+
+  /** Keeps `work` in #pending until it settles, for close to wait for. */
+  #pend(work: Promise<unknown>): void {
+    this.#pending.add(work);
+    const done = () => this.#pending.delete(work);
+    work.then(done, done);
   }
 
   /** Tries again the give-backs that failed, while their slots still count. */
