@@ -56,6 +56,14 @@ async function scriptRuns(): Promise<number> {
 
 const zcard = (limit: Limit, caller = ALPHA) => redis.zcard(counterKey(DEFAULT_PREFIX, limit, caller));
 
+/** `n` calls 1 ms apart on `clock`: close enough together for the pool to take slots ahead. */
+async function closeTogether(n: number, limiter: RateLimiter, clock: { now: number }, limit: Limit): Promise<void> {
+  for (let i = 0; i < n; i++) {
+    clock.now += 1;
+    await limiter.charge([limit], ALPHA);
+  }
+}
+
 /** The count once a top-up sent by the last charge has landed (or was lost): the same over 200 ms. */
 async function settled(limit: Limit): Promise<number> {
   let last = -1;
@@ -155,11 +163,7 @@ test('with Redis gone, leased slots admit calls only until their lease ends; the
   const clock = { now: 1_000 };
   const { limiter, redis: own } = await limiterOf(clock, 300);
   const roomy = limitOf('gone', 100_000, 60_000);
-  // Calls close together make the pool take slots ahead.
-  for (let i = 0; i < 30; i++) {
-    clock.now += 1;
-    await limiter.charge([roomy], ALPHA);
-  }
+  await closeTogether(30, limiter, clock, roomy);
   own.disconnect();
   const counted = await settled(roomy);
   assert.ok(counted > 30, `${counted} slots counted for 30 calls: nothing was leased ahead`);
@@ -174,10 +178,7 @@ test('slots left unused when a lease ends are given back, so the counter holds o
   const clock = { now: 1_000 };
   const { limiter } = await limiterOf(clock);
   const roomy = limitOf('back', 100_000, 60_000);
-  for (let i = 0; i < 30; i++) {
-    clock.now += 1;
-    await limiter.charge([roomy], ALPHA);
-  }
+  await closeTogether(30, limiter, clock, roomy);
   assert.ok((await zcard(roomy)) > 30);
   clock.now += LEASE_MS;
   // The sweep runs every second on the real clock.
@@ -188,10 +189,7 @@ test('a give-back Redis refuses is tried again at the next sweeps', async () => 
   const clock = { now: 1_000 };
   const { limiter } = await limiterOf(clock);
   const roomy = limitOf('owed', 100_000, 60_000);
-  for (let i = 0; i < 30; i++) {
-    clock.now += 1;
-    await limiter.charge([roomy], ALPHA);
-  }
+  await closeTogether(30, limiter, clock, roomy);
   const counted = await settled(roomy);
   assert.ok(counted > 30);
   // Redis refuses the ZREM (as it fails while Redis is away); the slots stay counted meanwhile.
