@@ -6,7 +6,10 @@ import { z } from 'zod';
  * `approval_requested`), for a held call its end (`approved`, `rejected`,
  * `expired`, `withdrawn`; `approved` lists every approver when
  * `min_approvals` asked for several), and for a call that was sent,
- * `executed` or `unavailable`. A resources/read, resources/subscribe or
+ * `executed` or `unavailable`, and for each question its server asked of the
+ * agent mid-call (sampling, elicitation, roots) `question_relayed` with how
+ * the agent answered, or `question_refused` with why it was not passed on
+ * (never the question's or the answer's content). A resources/read, resources/subscribe or
  * prompts/get yields one, its policy outcome (`allowed`, `denied`, `hidden`);
  * a completion/complete only when refused. The rest are not calls: a decision that changed nothing
  * (`decision_refused`: not an approver, too late, a forged or replayed Slack
@@ -26,6 +29,8 @@ export const AUDIT_EVENTS = [
   'withdrawn',
   'executed',
   'unavailable',
+  'question_relayed',
+  'question_refused',
   'decision_refused',
   'request_refused',
   'tool_changed',
@@ -35,6 +40,9 @@ export const AUDIT_EVENTS = [
   'audit_checkpoint',
 ] as const;
 export type AuditEventName = (typeof AUDIT_EVENTS)[number];
+
+export const QUESTION_ANSWERS = ['accept', 'decline', 'cancel', 'answered', 'error'] as const;
+export type QuestionAnswer = (typeof QUESTION_ANSWERS)[number];
 
 export const ApproverSchema = z.object({
   /** A Slack user id, or an admin's name. */
@@ -84,6 +92,8 @@ export interface AuditInput {
   channel?: string;
   /** For `executed`: what the server answered, and how long it took. */
   result?: 'ok' | 'error';
+  /** For `question_relayed`: how the agent answered (an elicitation's action; `answered` for sampling and roots). */
+  answer?: QuestionAnswer;
   duration_ms?: number;
   /** Anything else worth keeping, as text (an error message, a tool change). */
   detail?: string;
@@ -140,6 +150,7 @@ export const AuditEventSchema = z.object({
   approvers: z.array(ApproverSchema).optional(),
   channel: z.string().optional(),
   result: z.enum(['ok', 'error']).optional(),
+  answer: z.enum(QUESTION_ANSWERS).optional(),
   duration_ms: z.number().optional(),
   detail: z.string().optional(),
   admin: z.string().optional(),

@@ -38,6 +38,7 @@ const CSV_COLUMNS = [
   'prompt',
   'checkpoint',
   'protocol',
+  'answer',
 ] as const;
 
 export const CSV_HEADER = CSV_COLUMNS.join(',');

@@ -19,6 +19,8 @@ export {
   type ServerConfig,
   type StdioServer,
   type UpstreamProtocol,
+  type RelayConfig,
+  type StdioProcessMode,
   UPSTREAM_PROTOCOLS,
   type HttpServer,
   type GrantConfig,

@@ -132,10 +132,19 @@ function unlessUnknownKeys(ctx: z.core.ParsePayload<unknown>, message: string): 
   ctx.issues.push({ code: 'custom', message, input: ctx.value });
 }
 
-const STDIO_ONLY = ['args', 'env', 'cwd'] as const;
+const STDIO_ONLY = ['args', 'env', 'cwd', 'process'] as const;
 
 /** The MCP revisions Airlock speaks to an upstream server, and `auto` to ask the server which it speaks. */
 export const UPSTREAM_PROTOCOLS = ['auto', '2025-11-25', '2026-07-28'] as const;
+export const STDIO_PROCESS_MODES = ['shared', 'per_session'] as const;
+export type StdioProcessMode = (typeof STDIO_PROCESS_MODES)[number];
+
+/** Which of a server's questions to its agent Airlock passes on (`servers.<name>.relay`). */
+export interface RelayConfig {
+  sampling: boolean;
+  elicitation: boolean;
+  roots: boolean;
+}
 export type UpstreamProtocol = (typeof UPSTREAM_PROTOCOLS)[number];
 
 /**
@@ -163,6 +172,29 @@ export const ServerSchema = z
     max_list_items: cap(1_000_000).default(10_000).meta({
       description: "Most items Airlock keeps of one of this server's lists; past it the list is cut and what was read is served.",
     }),
+    relay: z
+      .object({
+        sampling: z.boolean().default(true).meta({
+          description: 'Pass the server\'s sampling/createMessage requests (it asks the agent\'s model to write something) to the agent whose call or session they belong to.',
+        }),
+        elicitation: z.boolean().default(true).meta({
+          description: "Pass the server's elicitation/create requests (it asks the agent's user for input, or to open a URL) to the agent.",
+        }),
+        roots: z.boolean().default(true).meta({
+          description:
+            "Pass the server's roots/list requests (it asks which folders the agent works in) to the agent. A server may take the answer as the folders it may touch: turn this off where its own folders are an access boundary.",
+        }),
+      })
+      .strict()
+      .default({ sampling: true, elicitation: true, roots: true })
+      .meta({ description: 'What this server may ask of the agent mid-call; each is on by default, as a transparent proxy is expected to be.' }),
+    process: z
+      .enum(STDIO_PROCESS_MODES, { error: (issue) => `expected shared or per_session, got ${describeValue(issue.input)}` })
+      .optional()
+      .meta({
+        description:
+          'A stdio server: one process for every session (shared, the default: a question it asks is passed on only when one call is in flight) or one per session of a client that can answer questions (per_session: each costs a process and its memory).',
+      }),
     protocol: z
       .enum(UPSTREAM_PROTOCOLS, { error: (issue) => `expected one of auto, 2025-11-25, 2026-07-28, got ${describeValue(issue.input)}` })
       .default('auto')
@@ -207,6 +239,7 @@ export const ServerSchema = z
           max_list_pages: s.max_list_pages,
           max_list_items: s.max_list_items,
           protocol: s.protocol,
+          relay: s.relay,
         }
       : {
           transport: 'stdio',
@@ -219,6 +252,8 @@ export const ServerSchema = z
           max_list_pages: s.max_list_pages,
           max_list_items: s.max_list_items,
           protocol: s.protocol,
+          relay: s.relay,
+          process: s.process ?? 'shared',
         },
   );
 
@@ -238,6 +273,10 @@ export interface StdioServer extends ListCapsConfig {
   policy: string;
   /** Always set from a config file; a server built by hand may leave it out, meaning `auto`. */
   protocol?: UpstreamProtocol;
+  /** Always set from a config file; left out, everything is relayed. */
+  relay?: RelayConfig;
+  /** Left out: `shared`. */
+  process?: StdioProcessMode;
 }
 
 export interface HttpServer extends ListCapsConfig {
@@ -248,6 +287,8 @@ export interface HttpServer extends ListCapsConfig {
   policy: string;
   /** Always set from a config file; a server built by hand may leave it out, meaning `auto`. */
   protocol?: UpstreamProtocol;
+  /** Always set from a config file; left out, everything is relayed. */
+  relay?: RelayConfig;
 }
 
 const serverName = z

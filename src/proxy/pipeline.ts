@@ -14,6 +14,7 @@ import { endCall, MAX_TOOL_NAME_CHARS, type CallEnd, type EndContext } from './c
 import { callLog } from './call-log.js';
 import { holdForApproval, type ApprovalDeps } from './hold.js';
 import type { Progress } from './progress.js';
+import type { Asker } from './questions.js';
 import type { SampledRefusals } from './sampled-refusals.js';
 import type { Upstream } from './upstream.js';
 import { errorMessage } from '../errors.js';
@@ -41,6 +42,12 @@ export interface AgentCall {
    * before the result, so the agent sees the polling the server asked for.
    */
   closeStream?: () => void;
+  /**
+   * How this call's agent is asked what its server asks mid-call (sampling,
+   * elicitation, roots): a 2025 session's request on the call's stream. None
+   * for a 2026 client, whose questions travel in an `input_required` result.
+   */
+  asker?: Asker;
 }
 
 /** What the pipeline needs of the gateway: the few methods it calls, so a test can pass plain objects. */
@@ -177,6 +184,7 @@ async function runCall(deps: PipelineDeps, call: AgentCall, trace: CallTrace): P
         signal: call.signal,
         ...(call.progress && { onprogress: call.progress.relay }),
         ...(call.closeStream && { onStreamClosed: call.closeStream }),
+        ...(call.asker && { asker: { ...call.asker, context: { ...call.asker.context, request_id: requestId, tool: call.tool } } }),
       },
     );
     const ms = took();

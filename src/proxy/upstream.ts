@@ -25,6 +25,7 @@ import { paramHeadersFor, scanParamHeaders, type ParamHeaderDeclaration } from '
 import { toolListRefresh } from './tool-list-refresh.js';
 import { connectionDigest, MemoryEraStore, type EraStore } from './upstream-era.js';
 import { asLegacyNotification, ListenStream, ResourceSubscriptions } from './upstream-listen.js';
+import type { Asker } from './questions.js';
 import { withRequestSignals } from './request-signal.js';
 import { resumeNoSooner, StreamResumptions } from './stream-resumptions.js';
 import { VERSION } from '../version.js';
@@ -205,8 +206,11 @@ export class Upstream {
   }
 
   /** `onStreamClosed` runs once if the server closes the call's SSE stream before its result (see StreamResumptions). */
-  async callTool(params: Record<string, unknown>, options: RequestOptions & { onStreamClosed?: () => void }): Promise<CallToolResult> {
-    const { onStreamClosed, ...rest } = options;
+  async callTool(
+    params: Record<string, unknown>,
+    options: RequestOptions & { onStreamClosed?: () => void; asker?: Asker },
+  ): Promise<CallToolResult> {
+    const { onStreamClosed, asker: _asker, ...rest } = options;
     const mirrored = this.#paramHeaders.get(String(params.name));
     // Only a Streamable HTTP server's streams can close early and be resumed: a stdio call follows nothing.
     const followed = this.#options.server.transport === 'http' ? this.#resumptions.follow(onStreamClosed) : undefined;
