@@ -175,7 +175,8 @@ export const ServerSchema = z
     relay: z
       .object({
         sampling: z.boolean().default(true).meta({
-          description: 'Pass the server\'s sampling/createMessage requests (it asks the agent\'s model to write something) to the agent whose call or session they belong to.',
+          description:
+            "Pass the server's sampling/createMessage requests (it asks the agent's model to write something) to the agent whose call or session they belong to.",
         }),
         elicitation: z.boolean().default(true).meta({
           description: "Pass the server's elicitation/create requests (it asks the agent's user for input, or to open a URL) to the agent.",
@@ -187,7 +188,9 @@ export const ServerSchema = z
       })
       .strict()
       .default({ sampling: true, elicitation: true, roots: true })
-      .meta({ description: 'What this server may ask of the agent mid-call; each is on by default, as a transparent proxy is expected to be.' }),
+      .meta({
+        description: 'What this server may ask of the agent mid-call; each is on by default, as a transparent proxy is expected to be.',
+      }),
     process: z
       .enum(STDIO_PROCESS_MODES, { error: (issue) => `expected shared or per_session, got ${describeValue(issue.input)}` })
       .optional()

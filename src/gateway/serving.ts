@@ -119,6 +119,7 @@ export async function openServing(
           onTools: (tools) => onTools(name, tools),
           onFault: (kind) => metrics.upstreamFault(name, kind),
           onListCut: (method, cap) => metrics.listTruncated(name, method, cap),
+          audit,
           eras,
         }),
       ]),

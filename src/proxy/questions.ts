@@ -39,6 +39,14 @@ export interface Asker {
   capabilities(): ClientCapabilities | undefined;
   context: QuestionContext;
   ask(question: Question, options: { signal?: AbortSignal; timeout?: number }): Promise<Record<string, unknown>>;
+  /**
+   * A call's: the asker of its session, for questions that cannot be told
+   * apart as this call's; also what the session's own upstream connections
+   * are kept by (see SessionLink).
+   */
+  session?: Asker;
+  /** A session's: passes it what a server sent on the session's own connection (its log messages, say). */
+  tell?(notification: { method: string; params?: Record<string, unknown> }): void;
 }
 
 export interface RelayDeps {
@@ -49,8 +57,8 @@ export interface RelayDeps {
   logger: Logger;
 }
 
-const METHOD_NOT_FOUND = -32601;
-const INTERNAL_ERROR = -32603;
+export const METHOD_NOT_FOUND = -32601;
+export const INTERNAL_ERROR = -32603;
 
 /**
  * Passes one question of a server to the agent it belongs to and returns the
@@ -58,18 +66,32 @@ const INTERNAL_ERROR = -32603;
  * when the operator turned this kind off (`relay`), when no one agent can be
  * told apart as the one asked (`unowned` says why), or when that agent did not
  * declare it can answer (as a client without the capability would: method not
- * found). Each question is audited with how it ended, never with what was
+ * found), as when the server asks for what Airlock did not declare on that
+ * connection. Each question is audited with how it ended, never with what was
  * asked or answered.
  */
 export async function relayQuestion(
   deps: RelayDeps,
   question: Question,
   asker: Asker | undefined,
-  options: { signal?: AbortSignal; timeout?: number; unowned?: string },
+  options: {
+    signal?: AbortSignal;
+    timeout?: number;
+    /** What Airlock declared on the connection the question came over: a server that asks for more is answered as by a client without it. */
+    declared: ClientCapabilities;
+    unowned?: { code: number; message: string };
+  },
 ): Promise<Record<string, unknown>> {
   const kind = QUESTION_KINDS[question.method];
-  const refuse = (code: number, message: string, context?: QuestionContext): never => {
-    deps.audit.record({ event: 'question_refused', server: deps.server, method: question.method, ...auditContext(context), reason: message });
+  const context = asker?.context;
+  const refuse = (code: number, message: string): never => {
+    deps.audit.record({
+      event: 'question_refused',
+      server: deps.server,
+      method: question.method,
+      ...auditContext(context),
+      reason: message,
+    });
     deps.logger.info({ upstream: deps.server, method: question.method, reason: message }, 'question of an upstream refused');
     throw new ProtocolError(code, message);
   };
@@ -79,21 +101,38 @@ export async function relayQuestion(
       METHOD_NOT_FOUND,
       `Method not found: Airlock does not pass ${question.method} from server ${deps.server} on to agents (servers.${deps.server}.relay.${kind} is false)`,
     );
+  const undeclared = missingCapability(kind, question, options.declared);
+  if (undeclared !== undefined)
+    return refuse(
+      METHOD_NOT_FOUND,
+      `Method not found: Airlock declared no ${undeclared} capability on this connection to server ${deps.server}, so it passes no such request on`,
+    );
   if (asker === undefined)
-    return refuse(INTERNAL_ERROR, options.unowned ?? `Airlock cannot tell which agent this ${question.method} is for`);
+    return refuse(
+      options.unowned?.code ?? INTERNAL_ERROR,
+      options.unowned?.message ?? `Airlock cannot tell which agent this ${question.method} is for`,
+    );
   const missing = missingCapability(kind, question, asker.capabilities());
-  if (missing !== undefined)
-    return refuse(METHOD_NOT_FOUND, `Method not found: the agent did not declare the ${missing} capability`, asker.context);
+  if (missing !== undefined) return refuse(METHOD_NOT_FOUND, `Method not found: the agent did not declare the ${missing} capability`);
   try {
-    const answer = await asker.ask(question, { ...(options.signal && { signal: options.signal }), ...(options.timeout && { timeout: options.timeout }) });
-    deps.audit.record({ event: 'question_relayed', server: deps.server, method: question.method, ...auditContext(asker.context), answer: answerOf(kind, answer) });
+    const answer = await asker.ask(question, {
+      ...(options.signal && { signal: options.signal }),
+      ...(options.timeout && { timeout: options.timeout }),
+    });
+    deps.audit.record({
+      event: 'question_relayed',
+      server: deps.server,
+      method: question.method,
+      ...auditContext(context),
+      answer: answerOf(kind, answer),
+    });
     return answer;
   } catch (err) {
     deps.audit.record({
       event: 'question_relayed',
       server: deps.server,
       method: question.method,
-      ...auditContext(asker.context),
+      ...auditContext(context),
       answer: 'error',
       detail: errorMessage(err),
     });
@@ -104,7 +143,11 @@ export async function relayQuestion(
 }
 
 /** The capability a question needs that the agent did not declare, if any (a URL elicitation needs `elicitation.url`). */
-export function missingCapability(kind: QuestionKind, question: Question, capabilities: ClientCapabilities | undefined): string | undefined {
+export function missingCapability(
+  kind: QuestionKind,
+  question: Question,
+  capabilities: ClientCapabilities | undefined,
+): string | undefined {
   if (kind === 'sampling') return capabilities?.sampling ? undefined : 'sampling';
   if (kind === 'roots') return capabilities?.roots ? undefined : 'roots';
   const elicitation = capabilities?.elicitation as { form?: object; url?: object } | undefined;

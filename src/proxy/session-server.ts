@@ -30,6 +30,7 @@ import { callTool } from './pipeline.js';
 import { ResourceSubscriber } from './resource-subscriber.js';
 import type { SessionDeps } from './session-deps.js';
 import { progressFor } from './progress.js';
+import type { Asker } from './questions.js';
 import { notFoundAsServers, unknownPrompt, unknownTool } from './refusal.js';
 import { Router, type SessionScope } from './router.js';
 
@@ -63,10 +64,27 @@ export function createSessionServer(deps: SessionDeps, scope: SessionScope, iden
   const router = new Router(deps, scope);
   const capabilities = capabilitiesOf(router);
   const subscriber = new ResourceSubscriber(deps, identity.subscriptions);
+  // What a 2025 session's servers ask outside any one call goes to the session; its own upstream connections are kept by it.
+  const sessionAsker: Asker = {
+    capabilities: () => server.getClientCapabilities(),
+    get context() {
+      return {
+        grant: identity.grant,
+        session: identity.sessionId,
+        client: server.getClientVersion()?.name,
+        protocol: server.getNegotiatedProtocolVersion(),
+      };
+    },
+    ask: (question, options) => server.request(question as never, options) as Promise<Record<string, unknown>>,
+    tell: (notification) => void server.notification(notification as never).catch(() => undefined),
+  };
   const server = new SessionServer(
     { name: scope.aggregated ? 'airlock' : `airlock/${scope.servers[0]}`, version: VERSION },
     { capabilities, instructions: router.instructions(), cacheHints: PRIVATE_CACHE_HINTS },
     subscriber,
+    () => {
+      for (const name of scope.servers) deps.upstream(name).release(sessionAsker);
+    },
   );
   const who = (ctx: ServerContext): AccessCaller => ({
     grant: identity.grant,
@@ -74,6 +92,16 @@ export function createSessionServer(deps: SessionDeps, scope: SessionScope, iden
     client: server.getClientVersion()?.name,
     protocol: protocolOf(server, ctx),
   });
+  /** A 2025 request's agent can be asked on the request's own stream; a 2026 one's questions travel in its result. */
+  const askerOf = (ctx: ServerContext, caller: AccessCaller): Asker | undefined =>
+    namedProtocol(ctx) !== undefined
+      ? undefined
+      : {
+          capabilities: () => server.getClientCapabilities(),
+          context: { grant: caller.grant, session: caller.session, client: caller.client, protocol: caller.protocol },
+          ask: (question, options) => ctx.mcpReq.send(question as never, options) as Promise<Record<string, unknown>>,
+          session: sessionAsker,
+        };
 
   server.setRequestHandler('tools/list', async () => {
     const tools: Tool[] = [];
@@ -102,6 +130,7 @@ export function createSessionServer(deps: SessionDeps, scope: SessionScope, iden
     identity.calls.set(ctx.mcpReq.id, call);
     try {
       const caller = who(ctx);
+      const asker = askerOf(ctx, caller);
       const result = await callTool(deps, {
         server: target.server,
         tool: target.name,
@@ -113,6 +142,7 @@ export function createSessionServer(deps: SessionDeps, scope: SessionScope, iden
         client: caller.client,
         protocol: caller.protocol,
         signal: call.signal,
+        ...(asker && { asker }),
         // Only a 2025 session's stream can be closed and resumed; a 2026 client keeps its request's stream to the end.
         ...(ctx.http?.closeSSE && { closeStream: ctx.http.closeSSE }),
         ...(progressToken !== undefined && {
@@ -167,14 +197,17 @@ export function createSessionServer(deps: SessionDeps, scope: SessionScope, iden
  */
 class SessionServer extends Server {
   readonly #subscriber: ResourceSubscriber;
+  readonly #onClosed: () => void;
 
-  constructor(info: Implementation, options: ServerOptions, subscriber: ResourceSubscriber) {
+  constructor(info: Implementation, options: ServerOptions, subscriber: ResourceSubscriber, onClosed: () => void) {
     super(info, options);
     this.#subscriber = subscriber;
+    this.#onClosed = onClosed;
   }
 
   protected override _onclose(): void {
     void this.#subscriber.release();
+    this.#onClosed();
     super._onclose();
   }
 }
@@ -211,9 +244,14 @@ function logLevelMeta(deps: SessionDeps, server: string, identity: SessionIdenti
 
 /** The client's protocol version: the one its 2026 request names, or the one its 2025 session negotiated. */
 function protocolOf(server: Server, ctx: ServerContext): string | undefined {
+  return namedProtocol(ctx) ?? server.getNegotiatedProtocolVersion();
+}
+
+/** The protocol version a 2026 request names in its envelope; none for a 2025 session's. */
+function namedProtocol(ctx: ServerContext): string | undefined {
   // The SDK types the envelope as {}: its keys are the constants'.
   const named = (ctx.mcpReq.envelope as Record<string, unknown> | undefined)?.[PROTOCOL_VERSION_META_KEY];
-  return typeof named === 'string' ? named : server.getNegotiatedProtocolVersion();
+  return typeof named === 'string' ? named : undefined;
 }
 
 type Forward = <S extends z.ZodType>(

@@ -5,6 +5,7 @@ import {
   SSEClientTransport,
   StreamableHTTPClientTransport,
   type CallToolResult,
+  type ClientCapabilities,
   type Notification,
   type PriorDiscovery,
   type RequestOptions,
@@ -16,6 +17,7 @@ import {
 import { getDefaultEnvironment, StdioClientTransport } from '@modelcontextprotocol/client/stdio';
 import { CallToolResultSchema, EmptyResultSchema, ListToolsResultSchema } from '@modelcontextprotocol/core';
 import type { Logger } from 'pino';
+import type { AuditRecorder } from '../audit/index.js';
 import type { z, ZodType } from 'zod';
 import type { LoadedServer, UpstreamProtocol } from '../config/index.js';
 import { networkFailure, ProtocolError, UpstreamUnavailableError, upstreamFailure } from './errors.js';
@@ -25,7 +27,8 @@ import { paramHeadersFor, scanParamHeaders, type ParamHeaderDeclaration } from '
 import { toolListRefresh } from './tool-list-refresh.js';
 import { connectionDigest, MemoryEraStore, type EraStore } from './upstream-era.js';
 import { asLegacyNotification, ListenStream, ResourceSubscriptions } from './upstream-listen.js';
-import type { Asker } from './questions.js';
+import { INTERNAL_ERROR, RELAY_ALL, relayedCapabilities, type Asker, type RelayDeps } from './questions.js';
+import { answerQuestions, AskersInFlight, SessionLink, type QuestionOwner } from './session-link.js';
 import { withRequestSignals } from './request-signal.js';
 import { resumeNoSooner, StreamResumptions } from './stream-resumptions.js';
 import { VERSION } from '../version.js';
@@ -47,6 +50,8 @@ export interface UpstreamOptions {
   onFault?: (kind: 'connect_failed' | 'disconnected') => void;
   /** Called each time one of the server's lists is cut at a cap (for metrics). */
   onListCut?: (method: string, cap: 'pages' | 'items') => void;
+  /** Where the questions it relays to agents are audited (see relayQuestion); without it they are refused unaudited. */
+  audit?: AuditRecorder;
   /** First and maximum delay between reconnection attempts. */
   backoff?: { initialMs: number; maxMs: number };
   /**
@@ -108,12 +113,25 @@ export class Upstream {
   readonly #resources = new ResourceSubscriptions();
   #listen: ListenStream | undefined;
   readonly #resumptions = new StreamResumptions();
+  /** Calls in flight on the shared connection whose agents can be asked (see AskersInFlight). */
+  readonly #askers = new AskersInFlight();
+  /** The sessions' own connections (see SessionLink), by the session's asker. */
+  readonly #links = new Map<Asker, Promise<SessionLink | undefined>>();
+  /** Set when the server answered on the SSE transport of before Streamable HTTP, which gets no session links. */
+  #sse = false;
+  readonly #relay: RelayDeps;
 
   constructor(options: UpstreamOptions) {
     this.name = options.name;
     this.#options = options;
     this.#eras = options.eras ?? new MemoryEraStore();
     this.#digest = connectionDigest(options.server);
+    this.#relay = {
+      server: options.name,
+      relay: options.server.relay ?? RELAY_ALL,
+      audit: options.audit ?? { record: () => undefined, commit: async () => undefined },
+      logger: options.logger,
+    };
   }
 
   get status(): UpstreamStatus {
@@ -171,6 +189,9 @@ export class Upstream {
   async close(): Promise<void> {
     this.#status = 'closed';
     clearTimeout(this.#retryTimer);
+    const links = [...this.#links.values()];
+    this.#links.clear();
+    await Promise.all(links.map(async (link) => (await link.catch(() => undefined))?.close()));
     const client = this.#client;
     this.#client = undefined;
     await this.#listen?.close().catch(() => undefined);
@@ -205,26 +226,88 @@ export class Upstream {
     }
   }
 
-  /** `onStreamClosed` runs once if the server closes the call's SSE stream before its result (see StreamResumptions). */
+  /**
+   * `onStreamClosed` runs once if the server closes the call's SSE stream
+   * before its result (see StreamResumptions). With an `asker`, what the
+   * server asks during the call reaches that agent: over the session's own
+   * connection where one is made (see #linkFor), else over the shared one
+   * while this is its only such call.
+   */
   async callTool(
     params: Record<string, unknown>,
     options: RequestOptions & { onStreamClosed?: () => void; asker?: Asker },
   ): Promise<CallToolResult> {
-    const { onStreamClosed, asker: _asker, ...rest } = options;
+    const { onStreamClosed, asker, ...rest } = options;
+    const link = asker?.session && (await this.#linkFor(asker.session));
+    // Only a shared stdio process is told it may ask: on any other shared connection no question is anyone's.
+    const leave = asker && (link ? link.calls : this.#asksShared() ? this.#askers : undefined)?.enter(asker);
     const mirrored = this.#paramHeaders.get(String(params.name));
     // Only a Streamable HTTP server's streams can close early and be resumed: a stdio call follows nothing.
     const followed = this.#options.server.transport === 'http' ? this.#resumptions.follow(onStreamClosed) : undefined;
+    const sent = {
+      timeout: this.#options.server.call_timeout_ms,
+      resetTimeoutOnProgress: true,
+      ...rest,
+      ...(followed && { onresumptiontoken: followed.onresumptiontoken }),
+      ...(mirrored && { headers: { ...rest.headers, ...paramHeadersFor(mirrored, params.arguments) } }),
+    };
     try {
-      return await this.request({ method: 'tools/call', params }, CallToolResultSchema, {
-        timeout: this.#options.server.call_timeout_ms,
-        resetTimeoutOnProgress: true,
-        ...rest,
-        ...(followed && { onresumptiontoken: followed.onresumptiontoken }),
-        ...(mirrored && { headers: { ...rest.headers, ...paramHeadersFor(mirrored, params.arguments) } }),
-      });
+      if (!link) return await this.request({ method: 'tools/call', params }, CallToolResultSchema, sent);
+      try {
+        return forwardedResult(await link.client.request({ method: 'tools/call', params }, CallToolResultSchema, sent));
+      } catch (err) {
+        throw upstreamFailure(this.name, err);
+      }
     } finally {
+      leave?.();
       followed?.end();
     }
+  }
+
+  /** Closes the connections made for one session (see SessionLink): its agent has gone. */
+  release(session: Asker): void {
+    const link = this.#links.get(session);
+    if (!link) return;
+    this.#links.delete(session);
+    void link.then((l) => l?.close()).catch(() => undefined);
+  }
+
+  /**
+   * The session's own connection to this server, made on its first call: for
+   * a 2025 server over Streamable HTTP, or over stdio with `process:
+   * per_session`, when the session's agent declared something it can be
+   * asked that `relay` lets through. None otherwise (the shared connection
+   * serves), and none while the server is not connected. One that fails to
+   * open is not retried for that call: the shared connection serves it.
+   */
+  async #linkFor(session: Asker): Promise<SessionLink | undefined> {
+    const known = this.#links.get(session);
+    const open = known && (await known);
+    if (open?.open) return open;
+    if (known) this.#links.delete(session);
+    const { server } = this.#options;
+    const client = this.#client;
+    if (this.#status !== 'connected' || !client || client.getProtocolEra() === 'modern') return undefined;
+    const eligible = server.transport === 'http' ? !this.#sse : server.process === 'per_session';
+    const capabilities = relayedCapabilities(this.#relay.relay, session.capabilities());
+    if (!eligible || Object.keys(capabilities).length === 0) return undefined;
+    const opening = SessionLink.open({
+      transport: server.transport === 'http' ? this.#httpTransport(server.url, server.headers) : this.#stdioTransport(),
+      capabilities,
+      session,
+      relay: this.#relay,
+      clientInfo: CLIENT_INFO,
+      timeoutMs: server.call_timeout_ms,
+    }).catch((err: unknown) => {
+      this.#options.logger.warn(
+        { upstream: this.name, err: errorMessage(err) },
+        "could not open a session's own connection to the upstream; its calls use the shared one, and what the server asks is not passed on",
+      );
+      this.#links.delete(session);
+      return undefined;
+    });
+    this.#links.set(session, opening);
+    return opening;
   }
 
   /**
@@ -356,6 +439,10 @@ export class Upstream {
   }
 
   async #connectStdio(mode: VersionNegotiationMode, prior: PriorDiscovery | undefined): Promise<Connected> {
+    return this.#connectClient(this.#stdioTransport(), mode, prior);
+  }
+
+  #stdioTransport(): StdioClientTransport {
     const server = this.#options.server;
     if (server.transport !== 'stdio') throw new Error('not a stdio server');
     const transport = new StdioClientTransport({
@@ -366,7 +453,15 @@ export class Upstream {
       stderr: 'pipe',
     });
     this.#forwardStderr(transport.stderr as Readable | null);
-    return this.#connectClient(transport, mode, prior);
+    return transport;
+  }
+
+  #httpTransport(url: string, headers: Record<string, string>): StreamableHTTPClientTransport {
+    return new StreamableHTTPClientTransport(new URL(url), {
+      requestInit: { headers },
+      fetch: withRequestSignals(this.#resumptions.fetch()),
+      reconnectionScheduler: resumeNoSooner,
+    });
   }
 
   async #connectHttp(
@@ -376,21 +471,15 @@ export class Upstream {
     prior: PriorDiscovery | undefined,
   ): Promise<Connected> {
     try {
-      return await this.#connectClient(
-        new StreamableHTTPClientTransport(new URL(url), {
-          requestInit: { headers },
-          fetch: withRequestSignals(this.#resumptions.fetch()),
-          reconnectionScheduler: resumeNoSooner,
-        }),
-        mode,
-        prior,
-      );
+      const connected = await this.#connectClient(this.#httpTransport(url, headers), mode, prior);
+      this.#sse = false;
+      return connected;
     } catch (streamableError) {
       // Servers from before Streamable HTTP (protocol 2024-11-05) speak SSE on the same URL, and only 2025-era
       // protocol, so a server pinned to 2026 has no fallback; a Client connects only once, so it needs a fresh one.
       if (typeof mode === 'object') throw streamableError;
       try {
-        return await this.#connectClient(
+        const connected = await this.#connectClient(
           new SSEClientTransport(new URL(url), {
             requestInit: { headers },
             eventSourceInit: { fetch: withHeaders(headers) },
@@ -399,6 +488,8 @@ export class Upstream {
           'legacy',
           undefined,
         );
+        this.#sse = true;
+        return connected;
       } catch {
         throw streamableError;
       }
@@ -406,12 +497,15 @@ export class Upstream {
   }
 
   async #connectClient(transport: Transport, mode: VersionNegotiationMode, prior: PriorDiscovery | undefined): Promise<Connected> {
+    const { server } = this.#options;
+    const declared = this.#sharedCapabilities();
     const client = new Client(CLIENT_INFO, {
-      capabilities: {},
+      capabilities: declared,
       versionNegotiation: { mode, probe: { timeoutMs: PROBE_TIMEOUT_MS } },
       // Input a 2026 server asks for mid-call is not relayed yet: it surfaces as an error, not as a reply Airlock made up.
       inputRequired: { autoFulfill: false },
     });
+    answerQuestions(client, this.#relay, declared, () => this.#sharedOwner(), server.call_timeout_ms);
     const refreshTools = toolListRefresh({
       read: (current) => this.#refreshTools(client, current),
       live: () => this.#client === client,
@@ -448,6 +542,35 @@ export class Upstream {
       throw err;
     }
     return { client, refreshTools };
+  }
+
+  /**
+   * What the shared connection declares it can be asked. An HTTP server's
+   * questions go over each session's own connection, so here nothing. A
+   * shared stdio process may ask for sampling and elicitation, relayed when
+   * one call is in flight; never roots: its answer would be one agent's
+   * folders for every session (a filesystem server takes them as the folders
+   * it may touch).
+   */
+  #sharedCapabilities(): ClientCapabilities {
+    if (!this.#asksShared()) return {};
+    return relayedCapabilities({ ...this.#relay.relay, roots: false }, { sampling: {}, elicitation: { form: {}, url: {} } });
+  }
+
+  #asksShared(): boolean {
+    const { server } = this.#options;
+    return server.transport === 'stdio' && server.process !== 'per_session';
+  }
+
+  /** The one call in flight on a shared stdio process is the one a question belongs to; with none or several, no one's. */
+  #sharedOwner(): QuestionOwner {
+    const asker = this.#askers.only();
+    if (asker) return { asker };
+    const message =
+      this.#askers.size === 0
+        ? `no call of an agent that can answer is in flight to server ${this.name}, so Airlock cannot tell whom this is for`
+        : `${this.#askers.size} calls are in flight to server ${this.name}, whose one process every session shares, so Airlock cannot tell whom this is for; servers.${this.name}.process: per_session gives each session its own`;
+    return { unowned: { code: INTERNAL_ERROR, message } };
   }
 
   /** Read after an await: TypeScript would otherwise keep the status it narrowed before. */

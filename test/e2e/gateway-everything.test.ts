@@ -2,12 +2,11 @@
  * The reference server `@modelcontextprotocol/server-everything` behind
  * Airlock: everything besides tool calls (resources, templates, prompts,
  * completion) passes through unchanged, progress and cancellation work, and
- * the server's own notifications reach the agent.
- *
- * Not covered: the server's elicitation and sampling tools. They need the
- * proxy to forward server→client requests, which Airlock does not do, and the
- * server only offers them to clients that declare those capabilities, which
- * Airlock's upstream client does not.
+ * the server's own notifications reach the agent, and what its sampling and
+ * elicitation tools ask reaches the agent that called them. The server offers
+ * those tools only to a client that declares the capabilities, as Airlock
+ * does on a stdio server's shared process (never roots, see the docs), so the
+ * direct client declares the same.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -15,10 +14,13 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import type { Progress } from '@modelcontextprotocol/sdk/types.js';
 import {
+  CreateMessageRequestSchema,
+  ElicitRequestSchema,
   LoggingMessageNotificationSchema,
   ResourceUpdatedNotificationSchema,
   type ReadResourceResult,
 } from '@modelcontextprotocol/sdk/types.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { startGateway, type RunningGateway } from '../support/gateway.js';
 import { EVERYTHING_SERVER } from '../support/mcp-servers.js';
 import { until, within } from '../support/poll.js';
@@ -47,7 +49,7 @@ after(async () => {
 
 /** The same server, reached without Airlock, for the expected answers. */
 async function connectDirect(): Promise<Client> {
-  const client = new Client({ name: 'direct', version: '1.0.0' });
+  const client = new Client({ name: 'direct', version: '1.0.0' }, { capabilities: { sampling: {}, elicitation: { form: {}, url: {} } } });
   await client.connect(new StdioClientTransport({ command: process.execPath, args: [EVERYTHING_SERVER, 'stdio'], stderr: 'ignore' }));
   return client;
 }
@@ -144,6 +146,28 @@ describe('passes through unchanged', () => {
     const expected = await direct.complete(params);
     assert.deepEqual(expected.completion.values, ['12']);
     assert.deepEqual(await proxied.complete(params), expected);
+  });
+});
+
+describe('questions the server asks mid-call', () => {
+  test("its sampling and elicitation tools reach the calling agent's model and user, and get their answers", async () => {
+    const agent = new Client({ name: 'asked', version: '1.0.0' }, { capabilities: { sampling: {}, elicitation: {} } });
+    const prompts: string[] = [];
+    agent.setRequestHandler(CreateMessageRequestSchema, async (request) => {
+      prompts.push(JSON.stringify(request.params.messages));
+      return { role: 'assistant', content: { type: 'text', text: 'a sampled answer' }, model: 'test-model' };
+    });
+    agent.setRequestHandler(ElicitRequestSchema, async () => ({ action: 'decline' }));
+    await agent.connect(new StreamableHTTPClientTransport(new URL(`${gateway.url}/mcp/everything`)));
+    try {
+      const sampled = await agent.callTool({ name: 'trigger-sampling-request', arguments: { prompt: 'the sea', maxTokens: 20 } });
+      assert.match(JSON.stringify(sampled.content), /a sampled answer/);
+      assert.match(prompts.join(), /the sea/);
+      const elicited = await agent.callTool({ name: 'trigger-elicitation-request', arguments: {} });
+      assert.match(JSON.stringify(elicited.content), /declined/);
+    } finally {
+      await agent.close();
+    }
   });
 });
 

@@ -84,6 +84,8 @@ const valid: ValidCase[] = [
         max_list_pages: 100,
         max_list_items: 10_000,
         protocol: 'auto',
+        relay: { sampling: true, elicitation: true, roots: true },
+        process: 'shared',
         cwd: dir,
       });
       assert.deepEqual(c.servers['aws-support'], {
@@ -95,6 +97,7 @@ const valid: ValidCase[] = [
         max_list_pages: 100,
         max_list_items: 10_000,
         protocol: 'auto',
+        relay: { sampling: true, elicitation: true, roots: true },
       });
       assert.deepEqual(c.grants, [{ name: 'ci-bot', token: 'ci-secret', servers: ['filesystem'] }]);
       assert.deepEqual(c.admins, [{ name: 'alice', token: 'admin-secret' }]);
@@ -163,6 +166,8 @@ const valid: ValidCase[] = [
         max_list_pages: 100,
         max_list_items: 10_000,
         protocol: 'auto',
+        relay: { sampling: true, elicitation: true, roots: true },
+        process: 'shared',
         cwd: dir,
       });
       assert.equal(c.grants, undefined);
