@@ -191,13 +191,10 @@ export const ServerSchema = z
       .meta({
         description: 'What this server may ask of the agent mid-call; each is on by default, as a transparent proxy is expected to be.',
       }),
-    process: z
-      .enum(STDIO_PROCESS_MODES, { error: (issue) => `expected shared or per_session, got ${describeValue(issue.input)}` })
-      .optional()
-      .meta({
-        description:
-          'A stdio server: one process for every session (shared, the default: a question it asks is passed on only when one call is in flight) or one per session of a client that can answer questions (per_session: each costs a process and its memory).',
-      }),
+    process: z.enum(STDIO_PROCESS_MODES).optional().meta({
+      description:
+        'A stdio server: one process for every session (shared, the default: a question it asks is passed on only when one call is in flight) or one per session of a client that can answer questions (per_session: each costs a process and its memory).',
+    }),
     protocol: z
       .enum(UPSTREAM_PROTOCOLS, { error: (issue) => `expected one of auto, 2025-11-25, 2026-07-28, got ${describeValue(issue.input)}` })
       .default('auto')

@@ -169,6 +169,11 @@ export function createSessionServer(deps: SessionDeps, scope: SessionScope, iden
       .catch(rethrow);
   };
 
+  // The session's own upstream sessions were told its agent's roots (see SessionLink): they hear that those changed.
+  server.setNotificationHandler('notifications/roots/list_changed', async () => {
+    for (const name of scope.servers) deps.upstream(name).rootsChanged(sessionAsker);
+  });
+
   const check: Check = (request, ctx, hidden) => checkAccess(deps, who(ctx), request, hidden);
   const context: Context = { server, router, scope, forward, check, policyFor: deps.policyFor };
   if (capabilities.resources) registerResources(context, subscriber);

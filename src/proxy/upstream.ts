@@ -264,6 +264,14 @@ export class Upstream {
     }
   }
 
+  /** Tells the session's own connection, if it has one, that its agent's roots changed: the server may ask again. */
+  rootsChanged(session: Asker): void {
+    void this.#links
+      .get(session)
+      ?.then((link) => (link?.open ? link.client.sendRootsListChanged() : undefined))
+      .catch(() => undefined);
+  }
+
   /** Closes the connections made for one session (see SessionLink): its agent has gone. */
   release(session: Asker): void {
     const link = this.#links.get(session);

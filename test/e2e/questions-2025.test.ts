@@ -147,6 +147,14 @@ describe('an HTTP server: each session its own upstream session', () => {
     );
   });
 
+  test("an agent's roots/list_changed reaches its own upstream session", async () => {
+    const { client } = await agent('/mcp/ask', 'nina');
+    assert.equal(await call(client, 'list_roots', { who: 'pi' }), 'pi: file:///home/nina');
+    assert.equal(await call(client, 'roots_changed', {}), '0');
+    await client.sendRootsListChanged();
+    await until('the server hears of it', async () => (await call(client, 'roots_changed', {})) === '1');
+  });
+
   test("a session's upstream session ends with it", async () => {
     const before = Number(await call((await agent('/mcp/ask', 'gina', {})).client, 'sessions', {}));
     const { client } = await agent('/mcp/ask', 'hank');

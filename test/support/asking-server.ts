@@ -4,7 +4,8 @@
  * `sample` asks for a completion, `list_roots` asks for the roots; each
  * question names the call's `who`, and each result says what came back, or
  * the JSON-RPC error the question was answered with (`error <code>
- * <message>`), so a test sees what the server saw. Also `sessions`: how many
+ * <message>`), so a test sees what the server saw. Also `roots_changed`: how often this
+ * session heard notifications/roots/list_changed; `sessions`: how many
  * MCP sessions the server has opened, and `wait`, which holds a call after
  * telling its progress once. Over Streamable HTTP by default (prints
  * its URL on stdout, see conformance-http.ts); with `--stdio` over stdio.
@@ -20,6 +21,7 @@ import {
   isInitializeRequest,
   ListRootsResultSchema,
   McpError,
+  RootsListChangedNotificationSchema,
 } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
 import { serveMcp, sessionRoute } from '../fixtures/conformance-http.js';
@@ -81,6 +83,11 @@ function createServer(): McpServer {
       await new Promise((resolve) => setTimeout(resolve, ms));
       return text(`waited ${ms} ms`);
     },
+  );
+  let rootsChanged = 0;
+  server.server.setNotificationHandler(RootsListChangedNotificationSchema, async () => void rootsChanged++);
+  server.registerTool('roots_changed', { description: 'How often this session was told its roots changed.' }, async () =>
+    text(String(rootsChanged)),
   );
   server.registerTool('sessions', { description: 'How many MCP sessions this server has opened.' }, async () => text(String(opened)));
   return server;

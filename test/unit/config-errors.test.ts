@@ -196,6 +196,24 @@ const invalid: InvalidCase[] = [
     problems: ['servers.web.args: "args" is for stdio servers (with "command"), not HTTP servers (line 4)'],
   },
   {
+    name: 'process on an HTTP server',
+    config: 'servers:\n  web:\n    url: https://x.example.com/mcp\n    process: per_session\n    policy: policies/fs.yaml\n',
+    problems: ['servers.web.process: "process" is for stdio servers (with "command"), not HTTP servers (line 4)'],
+  },
+  {
+    name: 'a process mode that does not exist',
+    config: 'servers:\n  fs:\n    command: node\n    process: per_call\n    policy: policies/fs.yaml\n',
+    problems: ['servers.fs.process: expected one of "shared", "per_session", got "per_call" (line 4)'],
+  },
+  {
+    name: 'a relay key that does not exist, and one that is not a boolean',
+    config: 'servers:\n  fs:\n    command: node\n    relay: { sampling: no, elicitations: false }\n    policy: policies/fs.yaml\n',
+    problems: [
+      'servers.fs.relay.sampling: expected true or false, got "no" (line 4)',
+      'servers.fs.relay.elicitations: unknown key, did you mean "elicitation"? (line 4)',
+    ],
+  },
+  {
     name: 'an upstream URL that is not http(s)',
     config: 'servers:\n  web:\n    url: ftp://x.example.com\n    policy: policies/fs.yaml\n',
     problems: ['servers.web.url: expected an http:// or https:// URL, got "ftp://x.example.com" (line 3)'],
