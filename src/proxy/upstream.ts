@@ -239,8 +239,7 @@ export class Upstream {
   ): Promise<CallToolResult> {
     const { onStreamClosed, asker, ...rest } = options;
     const link = asker?.session && (await this.#linkFor(asker.session));
-    // Only a shared stdio process is told it may ask: on any other shared connection no question is anyone's.
-    const leave = asker && (link ? link.calls : this.#asksShared() ? this.#askers : undefined)?.enter(asker);
+    const leave = asker && (link ? link.calls : this.#askers).enter(asker);
     const mirrored = this.#paramHeaders.get(String(params.name));
     // Only a Streamable HTTP server's streams can close early and be resumed: a stdio call follows nothing.
     const followed = this.#options.server.transport === 'http' ? this.#resumptions.follow(onStreamClosed) : undefined;
@@ -553,31 +552,28 @@ export class Upstream {
   }
 
   /**
-   * What the shared connection declares it can be asked. An HTTP server's
-   * questions go over each session's own connection, so here nothing. A
-   * shared stdio process may ask for sampling and elicitation, relayed when
-   * one call is in flight; never roots: its answer would be one agent's
-   * folders for every session (a filesystem server takes them as the folders
-   * it may touch).
+   * What the shared connection declares it can be asked: sampling and
+   * elicitation (as `relay` lets through), so the server lists the tools that
+   * ask, and a question is passed on while one call is in flight on it. Never
+   * roots: one agent's folders would become every session's (a filesystem
+   * server takes them as the folders it may touch).
    */
   #sharedCapabilities(): ClientCapabilities {
-    if (!this.#asksShared()) return {};
     return relayedCapabilities({ ...this.#relay.relay, roots: false }, { sampling: {}, elicitation: { form: {}, url: {} } });
   }
 
-  #asksShared(): boolean {
-    const { server } = this.#options;
-    return server.transport === 'stdio' && server.process !== 'per_session';
-  }
-
-  /** The one call in flight on a shared stdio process is the one a question belongs to; with none or several, no one's. */
+  /** The one call in flight on the shared connection is the one a question belongs to; with none or several, no one's. */
   #sharedOwner(): QuestionOwner {
     const asker = this.#askers.only();
     if (asker) return { asker };
+    const { server } = this.#options;
+    const calls = this.#askers.size;
     const message =
-      this.#askers.size === 0
-        ? `no call of an agent that can answer is in flight to server ${this.name}, so Airlock cannot tell whom this is for`
-        : `${this.#askers.size} calls are in flight to server ${this.name}, whose one process every session shares, so Airlock cannot tell whom this is for; servers.${this.name}.process: per_session gives each session its own`;
+      calls === 0
+        ? `no call of an agent is in flight to server ${this.name}, so Airlock cannot tell whom this is for`
+        : server.transport === 'stdio' && server.process !== 'per_session'
+          ? `${calls} calls are in flight to server ${this.name}, whose one process every session shares, so Airlock cannot tell whom this is for; servers.${this.name}.process: per_session gives each session its own`
+          : `${calls} calls are in flight on the connection to server ${this.name} that sessions without one of their own share, so Airlock cannot tell whom this is for`;
     return { unowned: { code: INTERNAL_ERROR, message } };
   }
 

@@ -11,7 +11,9 @@ import {
 import { streamEvents, type AuditRecord } from '../support/audit-stream.js';
 import { startFixture, type RunningFixture } from '../support/conformance.js';
 import { startGateway, type RunningGateway } from '../support/gateway.js';
-import { TSX_LOADER } from '../support/mcp-servers.js';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { freePort } from '../support/free-port.js';
+import { EVERYTHING_SERVER, TSX_LOADER } from '../support/mcp-servers.js';
 import { firstText } from '../support/refusal.js';
 import { until } from '../support/poll.js';
 
@@ -27,10 +29,25 @@ const ASKING_SERVER = new URL('../support/asking-server.ts', import.meta.url).pa
 const ALL: ClientCapabilities = { elicitation: {}, sampling: {}, roots: { listChanged: true } };
 
 let fixture: RunningFixture;
+let everything: ChildProcess;
 let gateway: RunningGateway;
 const agents: Client[] = [];
 
+/** The reference server-everything over Streamable HTTP, on a port of its own: it lists its sampling tool to clients that declare sampling. */
+async function startEverythingOverHttp(): Promise<string> {
+  const port = await freePort();
+  everything = spawn(process.execPath, [EVERYTHING_SERVER, 'streamableHttp'], {
+    env: { ...process.env, PORT: String(port) },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  everything.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  await until('server-everything listens', () => stderr.includes('listening on port'));
+  return `http://127.0.0.1:${port}/mcp`;
+}
+
 before(async () => {
+  const everythingUrl = await startEverythingOverHttp();
   fixture = await startFixture(ASKING_SERVER);
   const stdio = `command: ${process.execPath}, args: [--import, ${TSX_LOADER}, ${ASKING_SERVER}, --stdio]`;
   gateway = await startGateway({
@@ -40,6 +57,7 @@ before(async () => {
       `  ask-quiet: { url: "${fixture.url}", policy: allow.json, relay: { elicitation: false } }`,
       `  ask-stdio: { ${stdio}, policy: allow.json }`,
       `  ask-own: { ${stdio}, policy: allow.json, process: per_session }`,
+      `  everything: { url: "${everythingUrl}", policy: allow.json }`,
     ].join('\n'),
     files: { 'allow.json': JSON.stringify({ version: '1', default: 'allow' }) },
   });
@@ -49,6 +67,7 @@ after(async () => {
   await Promise.all(agents.map((a) => a.close().catch(() => undefined)));
   await gateway?.stop();
   await fixture?.stop();
+  everything?.kill();
 });
 
 /** A 2025 agent answering as `name`: it records every question it is asked, and answers each with its own name in it. */
@@ -132,7 +151,7 @@ describe('an HTTP server: each session its own upstream session', () => {
     const plain = await agent('/mcp/ask', 'erin', {});
     assert.match(
       await call(plain.client, 'sample', { who: 'epsilon' }),
-      /^epsilon: error -32601 .*declared no sampling capability on this connection/,
+      /^epsilon: error -32601 .*the agent did not declare the sampling capability/,
     );
   });
 
@@ -163,6 +182,21 @@ describe('an HTTP server: each session its own upstream session', () => {
     assert.ok(opened > before, 'a session of its own was opened upstream for the agent that can answer');
     await call(client, 'sample', { who: 'iota' });
     assert.equal(Number(await call(client, 'sessions', {})), opened, 'and kept for its later calls');
+  });
+});
+
+describe('the reference server-everything over Streamable HTTP', () => {
+  test('its sampling tool, called by two agents at once, asks each its own prompt', async () => {
+    const [olga, paul] = await Promise.all([agent('/mcp/everything', 'olga'), agent('/mcp/everything', 'paul')]);
+    const sample = (client: Client, prompt: string) =>
+      client.callTool({ name: 'trigger-sampling-request', arguments: { prompt, maxTokens: 20 } }).then((r) => JSON.stringify(r.content));
+    const [a, b] = await Promise.all([sample(olga.client, 'rho'), sample(paul.client, 'sigma')]);
+    assert.match(a, /olga wrote this/);
+    assert.match(b, /paul wrote this/);
+    assert.equal(olga.asked.length, 1);
+    assert.match(olga.asked[0]!, /rho/);
+    assert.equal(paul.asked.length, 1);
+    assert.match(paul.asked[0]!, /sigma/);
   });
 });
 
