@@ -2,6 +2,7 @@ import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import {
   Client,
+  SdkHttpError,
   SSEClientTransport,
   StreamableHTTPClientTransport,
   type CallToolResult,
@@ -221,7 +222,7 @@ export class Upstream {
       return forwardedResult((await client.request(request, schema, options)) as z.output<S>);
     } catch (err) {
       // A 2026 server keeps no connection whose end would say it went away, and a 2025 one's stream may only be retried: a request that cannot reach it does.
-      if (networkFailure(err)) this.#unreachable(client);
+      if (networkFailure(err) || sessionGone(err)) this.#unreachable(client);
       throw upstreamFailure(this.name, err);
     }
   }
@@ -238,8 +239,6 @@ export class Upstream {
     options: RequestOptions & { onStreamClosed?: () => void; asker?: Asker },
   ): Promise<CallToolResult> {
     const { onStreamClosed, asker, ...rest } = options;
-    const link = asker?.session && (await this.#linkFor(asker.session));
-    const leave = asker && (link ? link.calls : this.#askers).enter(asker);
     const mirrored = this.#paramHeaders.get(String(params.name));
     // Only a Streamable HTTP server's streams can close early and be resumed: a stdio call follows nothing.
     const followed = this.#options.server.transport === 'http' ? this.#resumptions.follow(onStreamClosed) : undefined;
@@ -251,14 +250,24 @@ export class Upstream {
       ...(mirrored && { headers: { ...rest.headers, ...paramHeadersFor(mirrored, params.arguments) } }),
     };
     try {
-      if (!link) return await this.request({ method: 'tools/call', params }, CallToolResultSchema, sent);
-      try {
-        return forwardedResult(await link.client.request({ method: 'tools/call', params }, CallToolResultSchema, sent));
-      } catch (err) {
-        throw upstreamFailure(this.name, err);
+      // A server that forgot the session (it restarted) answers 404 without running the call: once, it goes over a new one.
+      for (let attempt = 0; ; attempt++) {
+        const link = asker?.session && (await this.#linkFor(asker.session));
+        const leave = asker && (link ? link.calls : this.#askers).enter(asker);
+        try {
+          if (!link) return await this.request({ method: 'tools/call', params }, CallToolResultSchema, sent);
+          return forwardedResult(await link.client.request({ method: 'tools/call', params }, CallToolResultSchema, sent));
+        } catch (err) {
+          if (!link) throw err;
+          const gone = sessionGone(err);
+          if (gone || !link.open || networkFailure(err)) this.release(asker.session!);
+          if (gone && attempt === 0) continue;
+          throw upstreamFailure(this.name, err);
+        } finally {
+          leave?.();
+        }
       }
     } finally {
-      leave?.();
       followed?.end();
     }
   }
@@ -610,6 +619,8 @@ export class Upstream {
   #closed(client: Client): void {
     if (client !== this.#client || this.#status === 'closed') return;
     this.#client = undefined;
+    // The server's sessions went with it, the sessions' own among them.
+    for (const session of [...this.#links.keys()]) this.release(session);
     this.#status = 'disconnected';
     this.#lastError = 'the connection closed';
     // A server that went away may come back upgraded: its generation is asked again.
@@ -730,6 +741,11 @@ interface Connected {
 /** The SSE GET needs the configured headers too (an Authorization header, typically). */
 function withHeaders(headers: Record<string, string>): typeof fetch {
   return (input, init) => fetch(input, { ...init, headers: { ...Object.fromEntries(new Headers(init?.headers)), ...headers } });
+}
+
+/** A 404 from a 2025 server: the session it was asked under no longer exists there. */
+function sessionGone(err: unknown): boolean {
+  return err instanceof SdkHttpError && err.status === 404;
 }
 
 /** What the connection showed of the server's generation, to connect with next time without asking. */

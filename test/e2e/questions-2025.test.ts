@@ -185,6 +185,32 @@ describe('an HTTP server: each session its own upstream session', () => {
   });
 });
 
+test("a server that restarted and forgot the agent's session is asked over a new one, and the call goes through", async () => {
+  const port = await freePort();
+  let restarting = await startFixture(ASKING_SERVER, { PORT: String(port) });
+  const own = await startGateway({
+    config: `servers:\n  ask: { url: "${restarting.url}", policy: allow.json }\n`,
+    files: { 'allow.json': JSON.stringify({ version: '1', default: 'allow' }) },
+  });
+  try {
+    const client = new Client({ name: 'quinn', version: '1.0.0' }, { capabilities: { sampling: {} } });
+    client.setRequestHandler(CreateMessageRequestSchema, async () => ({
+      role: 'assistant',
+      content: { type: 'text', text: 'quinn wrote this' },
+      model: 'm',
+    }));
+    await client.connect(new StreamableHTTPClientTransport(new URL(`${own.url}/mcp/ask`)));
+    agents.push(client);
+    assert.equal(await call(client, 'sample', { who: 'tau' }), 'tau: quinn wrote this');
+    await restarting.stop();
+    restarting = await startFixture(ASKING_SERVER, { PORT: String(port) });
+    assert.equal(await call(client, 'sample', { who: 'upsilon' }), 'upsilon: quinn wrote this');
+  } finally {
+    await own.stop();
+    await restarting.stop();
+  }
+});
+
 describe('the reference server-everything over Streamable HTTP', () => {
   test('its sampling tool, called by two agents at once, asks each its own prompt', async () => {
     const [olga, paul] = await Promise.all([agent('/mcp/everything', 'olga'), agent('/mcp/everything', 'paul')]);

@@ -90,9 +90,12 @@ export interface RunningFixture {
   stop(): Promise<void>;
 }
 
-/** A conformance fixture as a child process on a free port; it prints its URL as its first line. */
-export async function startFixture(file: string): Promise<RunningFixture> {
-  const child = spawn(process.execPath, ['--import', TSX_LOADER, file], { stdio: ['ignore', 'pipe', 'pipe'] });
+/** A conformance fixture as a child process on a free port (or `env.PORT`); it prints its URL as its first line. */
+export async function startFixture(file: string, env: NodeJS.ProcessEnv = {}): Promise<RunningFixture> {
+  const child = spawn(process.execPath, ['--import', TSX_LOADER, file], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...env },
+  });
   let stderr = '';
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
