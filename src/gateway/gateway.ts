@@ -92,6 +92,7 @@ export class Gateway {
       await gateway.#listen();
     } catch (err) {
       await gateway.#closeHttp(gateway.#http, true);
+      gateway.#flushRefusals?.();
       await serving.close();
       throw err;
     }
@@ -175,7 +176,7 @@ export class Gateway {
     const adminOf = (req: Request) => authenticateAdmin(bearerToken(req));
     const metrics = this.#serving.metrics;
     const guard = hostGuard({ audit: this.audit, logger, now: Date.now, onRefused: (kind) => metrics.requestRefused(kind) });
-    const mcp = mcpRoutes({
+    const mcp = await mcpRoutes({
       deps: this.deps,
       servers: Object.keys(config.servers),
       authenticate: createAuthenticator(config),
@@ -184,6 +185,9 @@ export class Gateway {
       idleTimeoutMs: durationMs(config.listen.session_idle_timeout),
       sessionLimits: { perGrant: config.listen.max_sessions_per_grant, total: config.listen.max_sessions },
       configFile: config.file,
+      redis,
+      redisPrefix: config.redis.prefix,
+      redisTimeoutMs: durationMs(config.redis.timeout),
       logger,
     });
     this.#flushRefusals = () => {

@@ -2,49 +2,11 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { SessionSlots } from '../../src/http/session-slots.js';
 
-type Step = { take: string | undefined; expect: 'ok' | 'grant' | 'total' } | { release: number };
+type Step = { take: string | undefined; expect: 'ok' | 'total' } | { release: number };
 
-const cases: { name: string; perGrant: number; total: number; steps: Step[]; counts?: [string | undefined, number][] }[] = [
-  {
-    name: 'a grant gets its limit and no more',
-    perGrant: 2,
-    total: 10,
-    steps: [
-      { take: 'a', expect: 'ok' },
-      { take: 'a', expect: 'ok' },
-      { take: 'a', expect: 'grant' },
-    ],
-    counts: [['a', 2]],
-  },
-  {
-    name: 'grants are counted apart',
-    perGrant: 1,
-    total: 10,
-    steps: [
-      { take: 'a', expect: 'ok' },
-      { take: 'b', expect: 'ok' },
-      { take: 'a', expect: 'grant' },
-      { take: 'b', expect: 'grant' },
-    ],
-    counts: [
-      ['a', 1],
-      ['b', 1],
-    ],
-  },
-  {
-    name: 'without grants every agent is one grant',
-    perGrant: 2,
-    total: 10,
-    steps: [
-      { take: undefined, expect: 'ok' },
-      { take: undefined, expect: 'ok' },
-      { take: undefined, expect: 'grant' },
-    ],
-    counts: [[undefined, 2]],
-  },
+const cases: { name: string; total: number; steps: Step[]; counts?: [string | undefined, number][] }[] = [
   {
     name: 'the total binds across grants',
-    perGrant: 5,
     total: 3,
     steps: [
       { take: 'a', expect: 'ok' },
@@ -53,50 +15,43 @@ const cases: { name: string; perGrant: number; total: number; steps: Step[]; cou
       { take: 'b', expect: 'total' },
       { take: 'c', expect: 'total' },
     ],
-  },
-  {
-    name: 'a grant at its own limit is told about its own limit, even when the total is reached too (its agents can do something about that one)',
-    perGrant: 2,
-    total: 2,
-    steps: [
-      { take: 'a', expect: 'ok' },
-      { take: 'a', expect: 'ok' },
-      { take: 'a', expect: 'grant' },
-      { take: 'b', expect: 'total' },
+    counts: [
+      ['a', 2],
+      ['b', 1],
     ],
   },
   {
-    name: 'a released slot can be taken again',
-    perGrant: 1,
+    name: 'without grants every agent is counted as one grant',
     total: 10,
-    steps: [{ take: 'a', expect: 'ok' }, { release: 0 }, { take: 'a', expect: 'ok' }, { take: 'a', expect: 'grant' }],
+    steps: [
+      { take: undefined, expect: 'ok' },
+      { take: undefined, expect: 'ok' },
+    ],
+    counts: [[undefined, 2]],
+  },
+  {
+    name: 'a released slot can be taken again',
+    total: 1,
+    steps: [{ take: 'a', expect: 'ok' }, { release: 0 }, { take: 'a', expect: 'ok' }, { take: 'a', expect: 'total' }],
     counts: [['a', 1]],
   },
   {
     name: 'releasing twice gives back one slot, not two',
-    perGrant: 2,
-    total: 10,
+    total: 2,
     steps: [
       { take: 'a', expect: 'ok' },
       { take: 'a', expect: 'ok' },
       { release: 0 },
       { release: 0 },
       { take: 'a', expect: 'ok' },
-      { take: 'a', expect: 'grant' },
+      { take: 'a', expect: 'total' },
     ],
     counts: [['a', 2]],
   },
   {
     name: 'a refused take holds nothing',
-    perGrant: 1,
     total: 1,
-    steps: [
-      { take: 'a', expect: 'ok' },
-      { take: 'a', expect: 'grant' },
-      { take: 'b', expect: 'total' },
-      { release: 0 },
-      { take: 'b', expect: 'ok' },
-    ],
+    steps: [{ take: 'a', expect: 'ok' }, { take: 'b', expect: 'total' }, { release: 0 }, { take: 'b', expect: 'ok' }],
     counts: [
       ['a', 0],
       ['b', 1],
@@ -104,9 +59,10 @@ const cases: { name: string; perGrant: number; total: number; steps: Step[]; cou
   },
 ];
 
+// The per-grant limit counts across instances in Redis: test/integration/session-store.test.ts.
 for (const c of cases) {
   test(c.name, () => {
-    const slots = new SessionSlots({ perGrant: c.perGrant, total: c.total });
+    const slots = new SessionSlots({ perGrant: 1, total: c.total });
     const releases: (() => void)[] = [];
     for (const step of c.steps) {
       if ('release' in step) {
@@ -116,7 +72,7 @@ for (const c of cases) {
       const taken = slots.take(step.take);
       assert.equal(taken.ok ? 'ok' : taken.limit, step.expect, `take(${String(step.take)})`);
       if (taken.ok) releases.push(taken.release);
-      else assert.equal(taken.max, taken.limit === 'grant' ? c.perGrant : c.total);
+      else assert.equal(taken.max, c.total);
     }
     if (c.counts) assert.deepEqual(slots.counts(), c.counts);
     assert.equal(
