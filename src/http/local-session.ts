@@ -1,3 +1,4 @@
+import type { JSONRPCMessage } from '@modelcontextprotocol/server';
 import type { Logger } from 'pino';
 import { createSessionServer, type SessionDeps, type SessionScope, type Session, type SessionIdentity } from '../proxy/index.js';
 import { RESUME_RETRY_MS, SessionEvents } from './session-events.js';
@@ -34,6 +35,8 @@ export interface LocalSessionOptions {
   initialize: Record<string, unknown>;
   /** The transport took its initialize: the session is served from now on. */
   onOpened(session: HttpSession): void;
+  /** Tags the ids of the questions the session asks its agent with this instance (see SessionAnswers). */
+  outgoing: (message: JSONRPCMessage) => JSONRPCMessage;
   /** The client sent DELETE: the session ends on every instance. */
   onDeleted(session: HttpSession): Promise<void>;
   /** The transport closed, whatever the reason (DELETE, the idle sweep, an end seen elsewhere, a shutdown). */
@@ -82,6 +85,7 @@ export function createLocalSession(options: LocalSessionOptions): HttpSession {
       await session.server.close();
     },
   };
+  session.transport.outgoing = options.outgoing;
   session.transport.onclose = () => {
     events?.clear();
     options.onClosed(session);

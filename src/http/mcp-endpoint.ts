@@ -12,6 +12,7 @@ import type { Identity } from './auth.js';
 import { sendJsonRpcError } from './json-rpc-error.js';
 import { createLocalSession, type HttpSession } from './local-session.js';
 import { modernRequests, modernRoute } from './mcp-modern.js';
+import { SessionAnswers } from './session-answers.js';
 import { listenForEndedSessions } from './session-endings.js';
 import { isSessionId } from './session-keys.js';
 import { rebuildSession } from './session-rebuild.js';
@@ -169,8 +170,18 @@ export async function mcpRoutes(options: McpEndpointOptions): Promise<McpEndpoin
           `Invalid Request: id ${JSON.stringify(reused)} is already used by a request of this session still being answered; send each request with an id of its own`,
           { grant: identity.grant },
         );
-      track(session, res, ids, changesState(req.body));
-      return session.transport.handleNodeRequest(req, res, req.body);
+      let body: unknown = req.body;
+      if (req.method === 'POST') {
+        try {
+          body = await answers.incoming(session.id, req.body);
+        } catch (err) {
+          return refuseUnavailable(req, res, identity.grant, err);
+        }
+        // Only answers to questions asked on other instances, sent on to them.
+        if (body === undefined) return void res.status(202).end();
+      }
+      track(session, res, ids, changesState(body));
+      return session.transport.handleNodeRequest(req, res, body);
     }
     if (req.method !== 'POST' || !isInitializeRequest(req.body)) {
       return refuse(req, res, 400, -32000, 'Bad Request: Mcp-Session-Id header is required', { grant: identity.grant });
@@ -235,6 +246,7 @@ export async function mcpRoutes(options: McpEndpointOptions): Promise<McpEndpoin
       scope,
       initialize: record.initialize,
       logger,
+      outgoing: (message) => answers.outgoing(message),
       onOpened: (session) => {
         byId.set(session.id, session);
         sessions.add(session);
@@ -469,12 +481,20 @@ export async function mcpRoutes(options: McpEndpointOptions): Promise<McpEndpoin
     Math.min(60_000, Math.max(100, options.idleTimeoutMs / 4)),
   );
   sweep.unref();
+  // An agent's answer to a question this instance asked, POSTed to another, comes here to the copy that asked.
+  const answers = await SessionAnswers.start(options.redis, options.redisPrefix, (id, message) =>
+    byId.get(id)?.transport.onmessage?.(message),
+  );
   // A session ended on another instance (DELETE, idle) is closed here too; one whose message is missed is found by the sweep.
   const stopListening = await listenForEndedSessions(options.redis, store.endedChannel, (id) => {
     const session = byId.get(id);
     if (!session) return;
     logger.info({ session: id }, 'session ended on another instance');
     void session.close();
+  }).catch((err: unknown) => {
+    answers.close();
+    clearInterval(sweep);
+    throw err;
   });
 
   router.all('/mcp', (req, res) => handle(req, res, undefined));
@@ -484,6 +504,7 @@ export async function mcpRoutes(options: McpEndpointOptions): Promise<McpEndpoin
     close: () => {
       clearInterval(sweep);
       stopListening();
+      answers.close();
       limitRefusals.flush();
     },
   };

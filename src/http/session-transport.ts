@@ -12,6 +12,13 @@ import { WebStandardStreamableHTTPServerTransport, type AuthInfo, type JSONRPCMe
  * that id. Nothing replayed reaches a client: the answers are read and dropped.
  */
 export class SessionTransport extends WebStandardStreamableHTTPServerTransport {
+  /** Rewrites what the session sends its agent (the ids of Airlock's questions: see SessionAnswers). */
+  outgoing: ((message: JSONRPCMessage) => JSONRPCMessage) | undefined;
+
+  override send(message: JSONRPCMessage, options?: Parameters<WebStandardStreamableHTTPServerTransport['send']>[1]): Promise<void> {
+    return super.send(this.outgoing ? this.outgoing(message) : message, options);
+  }
+
   async handleNodeRequest(req: IncomingMessage & { auth?: AuthInfo }, res: ServerResponse, parsedBody: unknown): Promise<void> {
     const authInfo = req.auth;
     await getRequestListener((request) => this.handleRequest(request, { authInfo, parsedBody }), { overrideGlobalObjects: false })(
