@@ -307,7 +307,8 @@ async function sendCall(
     ...(call.closeStream && { onStreamClosed: call.closeStream }),
     ...(asker && { asker }),
   };
-  if (asker === undefined && call.input === undefined) return upstream.callTool(params, options);
+  // Only a 2026 server answers with questions, and only an agent that can be asked is given them: every other call goes as before.
+  if (!upstream.stateless || (asker === undefined && call.input === undefined)) return upstream.callTool(params, options);
   const first = await upstream.callTool(params, { ...options, allowInputRequired: true });
   if (asker === undefined || !isInputRequiredResult(first)) return first;
   return answerRounds(
