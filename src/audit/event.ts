@@ -9,7 +9,11 @@ import { z } from 'zod';
  * `executed` or `unavailable`, and for each question its server asked of the
  * agent mid-call (sampling, elicitation, roots) `question_relayed` with how
  * the agent answered, or `question_refused` with why it was not passed on
- * (never the question's or the answer's content). A resources/read, resources/subscribe or
+ * (never the question's or the answer's content). A 2026 server's questions
+ * passed to a 2026 client end a round with `input_required` (which kinds were
+ * asked); the client's retry is the same call, its events under the same
+ * `request_id`: `question_relayed` for each answer, then the next round's end.
+ * A retry whose state cannot be used is `request_refused`. A resources/read, resources/subscribe or
  * prompts/get yields one, its policy outcome (`allowed`, `denied`, `hidden`);
  * a completion/complete only when refused. The rest are not calls: a decision that changed nothing
  * (`decision_refused`: not an approver, too late, a forged or replayed Slack
@@ -38,6 +42,7 @@ export const AUDIT_EVENTS = [
   'policy_reloaded',
   'policy_reload_failed',
   'audit_checkpoint',
+  'input_required',
 ] as const;
 export type AuditEventName = (typeof AUDIT_EVENTS)[number];
 

@@ -369,6 +369,10 @@ export const ConfigSchema = z
         max_sessions: cap(1_000_000)
           .default(10_000)
           .meta({ description: 'Most MCP sessions open on this instance, all grants together; past it initialize is answered 429.' }),
+        request_state_ttl: durationField(86_400_000).default('10m').meta({
+          description:
+            "How long a 2026 client may take to answer its server's questions (input_required) and call again: past it Airlock's requestState is refused and the call must start over.",
+        }),
         allowed_hosts: z.array(hostName).optional().meta({
           description:
             'More names Airlock is reached at, for the Host and Origin check against DNS rebinding: a host name or IP address for any port, or host:port for that port only. localhost, 127.0.0.1, [::1], listen.host and the host of public_url are always allowed. On a listener that is not loopback, Host is checked only when this or public_url is set.',

@@ -12,9 +12,18 @@ import { ToolPins } from '../inventory/index.js';
 import { RateLimiter } from '../limits/index.js';
 import { GatewayMetrics } from '../metrics/index.js';
 import { PolicyWatcher, type ReloadOutcome } from '../policy/index.js';
-import { CallGate, eraStoreFor, SampledRefusals, SessionRegistry, Upstream, type SessionDeps } from '../proxy/index.js';
+import {
+  CallGate,
+  eraStoreFor,
+  RELAY_ALL,
+  SampledRefusals,
+  SessionRegistry,
+  stateSeal,
+  Upstream,
+  type SessionDeps,
+} from '../proxy/index.js';
 import { Redactor } from '../redact.js';
-import { keepDigestKey } from '../redis/index.js';
+import { keepDigestKey, keepRequestStateKey, loadRequestStateKey } from '../redis/index.js';
 import { VERSION } from '../version.js';
 import { openApprovals } from './open-approvals.js';
 import { deploymentKey, openAuditTrail, startAuditMirror } from './open-audit.js';
@@ -75,6 +84,8 @@ export async function openServing(
     const key = await deploymentKey(config, redis);
     opened.push(keepDigestKey(redis, config.redis.prefix, key, logger));
     const digest = argumentsDigest(key);
+    const stateKey = await loadRequestStateKey(redis, config.redis.prefix, Math.max(2_000, durationMs(config.redis.timeout)));
+    opened.push(keepRequestStateKey(redis, config.redis.prefix, stateKey, logger));
     const audit = openAuditTrail(config, redis, logger, role, digest);
     opened.push(() => audit.close());
     const refusals = new SampledRefusals(audit, { windowMs: config.audit.sample_refusals ? SAMPLE_WINDOW_MS : 0 });
@@ -151,6 +162,11 @@ export async function openServing(
       redactor: new Redactor(config.redact.keys),
       metrics,
       gate: new CallGate(),
+      inputs: {
+        seal: stateSeal(stateKey, { ttlMs: durationMs(config.listen.request_state_ttl), now: Date.now }),
+        digest,
+        relay: (server) => config.servers[server]?.relay ?? RELAY_ALL,
+      },
       logger,
     };
     metrics.setSources({

@@ -11,6 +11,7 @@ import {
 import type { Request, Response } from 'express';
 import type { Logger } from 'pino';
 import { isResourceHidden } from '../policy/index.js';
+import { sseAfter } from './delayed-sse.js';
 import { paramHeaderProblem, HEADER_MISMATCH } from './param-check.js';
 import {
   admitListenSubscriptions,
@@ -24,12 +25,21 @@ import {
 
 /** One endpoint's view for one grant: the handlers its 2026 requests are served by. */
 interface GrantHandlers {
-  /** `tools/call`: always a stream, so a held call is kept open by keep-alive frames (see serveModern). */
+  /** `tools/call`: a stream once it has run `CALL_SSE_AFTER_MS`, so a held call is kept open by keep-alive frames (see sseAfter). */
   calls: NodeMcpRequestHandler;
   /** Everything else, listen streams included: one JSON body unless the answer streams. */
   rest: NodeMcpRequestHandler;
   handlers: McpHttpHandler[];
 }
+
+/**
+ * How long a 2026 `tools/call` may run before its answer becomes a stream:
+ * an allowed call is answered well inside it, as one JSON body with the
+ * specification's HTTP status; a held or slow one gets its headers then.
+ */
+const CALL_SSE_AFTER_MS = 2_000;
+/** Comment frames on such a stream, as often as the SDK's own. */
+const KEEP_ALIVE_MS = 15_000;
 
 /** How deep a 2026 request may nest: arguments up to well past the pipeline's own limit reach it and get its refusal. */
 const MAX_MODERN_DEPTH = MAX_ARGUMENT_DEPTH * 4;
@@ -92,12 +102,13 @@ export function modernRequests(options: {
     const factory = () => createSessionServer(deps, scope, { grant, subscriptions: new Set(), calls: new Map() });
     const onerror = (err: Error) => logger.info({ path, ...(grant !== undefined && { grant }), reason: err.message }, 'request refused');
     const common = { legacy: 'reject', onerror, maxSubscriptions: options.maxListenStreams } as const;
-    // A held call without a progress token sends nothing until it is decided: answered as one JSON body, its
-    // response headers would wait as long, and fetch gives up on headers after 300 s (undici's headersTimeout),
-    // well inside approvals.timeout. As an SSE stream the headers go at once and keep-alive frames follow.
-    const calls = createMcpHandler(factory, { ...common, responseMode: 'sse' });
+    const calls = createMcpHandler(factory, { ...common, responseMode: 'auto' });
     const rest = createMcpHandler(factory, { ...common, responseMode: 'auto' });
-    const made: GrantHandlers = { calls: toNodeHandler(calls), rest: toNodeHandler(rest), handlers: [calls, rest] };
+    const made: GrantHandlers = {
+      calls: toNodeHandler(sseAfter(calls, { graceMs: CALL_SSE_AFTER_MS, keepAliveMs: KEEP_ALIVE_MS })),
+      rest: toNodeHandler(rest),
+      handlers: [calls, rest],
+    };
     byKey.set(key, made);
     sessions.addSink({
       scope,

@@ -14,6 +14,7 @@ export const CALL_OUTCOMES = [
   'unavailable',
   'cancelled',
   'error',
+  'input_required',
 ] as const;
 export type CallOutcome = (typeof CALL_OUTCOMES)[number];
 

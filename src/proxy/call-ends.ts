@@ -1,4 +1,4 @@
-import type { CallToolResult } from '@modelcontextprotocol/server';
+import type { CallToolResult, InputRequiredResult } from '@modelcontextprotocol/server';
 import { approversOf, type ApprovalStatus } from '../approvals/index.js';
 import type { AuditEventName } from '../audit/index.js';
 import { capText } from '../cap-text.js';
@@ -9,6 +9,7 @@ import type { Decision } from '../policy/index.js';
 import type { CallAudit, StepFacts } from './call-audit.js';
 import type { CallLog } from './call-log.js';
 import { UpstreamUnavailableError } from './errors.js';
+import { invalidState } from './input-rounds.js';
 import { refusal, unknownTool, type DecisionMeta, type RefusalKind } from './refusal.js';
 import type { RefusalEvent } from './sampled-refusals.js';
 import { errorMessage } from '../errors.js';
@@ -59,7 +60,11 @@ export type CallEnd =
   // Sent to the server.
   | { kind: 'executed'; decision: Decision; result: CallToolResult; ms: number; released?: ReleasedUnder }
   | { kind: 'cancelled'; decision: Decision; ms: number; cutOff: boolean; error: unknown; released?: ReleasedUnder }
-  | { kind: 'upstream_failed'; decision: Decision; ms: number; error: unknown; released?: ReleasedUnder };
+  | { kind: 'upstream_failed'; decision: Decision; ms: number; error: unknown; released?: ReleasedUnder }
+  // A 2026 server's questions, passed to a 2026 client for it to answer and call again (see input-rounds.ts).
+  | { kind: 'input_required'; decision: Decision; result: InputRequiredResult; asked: string; round: number; ms: number }
+  // A 2026 client's retry whose requestState cannot be used: nothing is sent.
+  | { kind: 'state_refused'; reason: string };
 
 export type CallEndKind = CallEnd['kind'];
 
@@ -87,8 +92,8 @@ interface Meaning {
   log?: { level: 'info' | 'warn' | 'error'; fields: Fields; message: string };
   /** `sampled`: a refusal an agent can repeat at will, audited (and logged) in full only as the first of its kind each minute. */
   audit: { event: AuditEventName; step: StepFacts; sampled?: RefusalEvent };
-  /** The agent's answer: a tool result, or an error thrown as it is. */
-  answer: { result: CallToolResult } | { error: unknown };
+  /** The agent's answer: a tool result, a round of the server's questions, or an error thrown as it is. */
+  answer: { result: CallToolResult } | { input: InputRequiredResult } | { error: unknown };
   /** Counted beyond the outcome. */
   counted?: (metrics: EndContext['metrics']) => void;
 }
@@ -362,6 +367,29 @@ const MEANINGS: { [K in CallEndKind]: (end: Extract<CallEnd, { kind: K }>, ctx: 
       counted,
     };
   },
+  input_required: ({ decision, result, asked, round, ms }) => ({
+    outcome: 'input_required',
+    log: {
+      level: 'info',
+      fields: { decision: 'input_required', rule: decision.rule, upstream_ms: ms, round },
+      message: 'the server asked the client for input: passed on for another round',
+    },
+    audit: {
+      event: 'input_required',
+      step: { decision: decision.action, rule: decision.rule, duration_ms: ms, detail: `round ${round}: ${asked}` },
+    },
+    answer: { input: result },
+  }),
+  state_refused: ({ reason }) => ({
+    outcome: 'denied',
+    log: {
+      level: 'info',
+      fields: { decision: 'denied', rule: 'request_state', reason },
+      message: 'retry refused: its requestState cannot be used',
+    },
+    audit: { event: 'request_refused', step: { rule: 'request_state', reason } },
+    answer: { error: invalidState() },
+  }),
 };
 
 /**
@@ -370,7 +398,9 @@ const MEANINGS: { [K in CallEndKind]: (end: Extract<CallEnd, { kind: K }>, ctx: 
  * hold carry its approval id on the log line and the event, and the channel
  * on the event while the request is still undecided or unused.
  */
-export function endCall(ctx: EndContext, end: CallEnd): CallToolResult {
+export function endCall(ctx: EndContext, end: Extract<CallEnd, { kind: 'input_required' }>): InputRequiredResult;
+export function endCall(ctx: EndContext, end: Exclude<CallEnd, { kind: 'input_required' }>): CallToolResult;
+export function endCall(ctx: EndContext, end: CallEnd): CallToolResult | InputRequiredResult {
   const meaning = (MEANINGS[end.kind] as (end: CallEnd, ctx: EndContext) => Meaning)(end, ctx);
   ctx.trace.outcome = meaning.outcome;
   const approvalId = 'held' in end ? end.held.id : 'released' in end ? end.released?.held.id : undefined;
@@ -390,7 +420,7 @@ export function endCall(ctx: EndContext, end: CallEnd): CallToolResult {
   }
   meaning.counted?.(ctx.metrics);
   if ('error' in meaning.answer) throw meaning.answer.error;
-  return meaning.answer.result;
+  return 'input' in meaning.answer ? meaning.answer.input : meaning.answer.result;
 }
 
 /** MCP asks servers for tool names of 1 to 128 characters; twice that is room enough, and a longer name is refused before anything reads it. */

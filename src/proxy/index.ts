@@ -8,7 +8,10 @@ export {
   type ParamHeaderDeclaration,
   type ParamHeaderScan,
 } from './param-headers.js';
-export { callTool, type PipelineDeps, type AgentCall } from './pipeline.js';
+export { callTool, type PipelineDeps, type AgentCall, type AnyCallResult } from './pipeline.js';
+export { stateSeal, type StateSeal } from './request-state.js';
+export { RELAY_ALL } from './questions.js';
+export type { InputDeps, ModernInput } from './input-rounds.js';
 export type { SessionDeps } from './session-deps.js';
 export { createSessionServer, type SessionIdentity } from './session-server.js';
 export { SessionRegistry, type Session } from './sessions.js';

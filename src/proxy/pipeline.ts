@@ -1,20 +1,41 @@
 import { randomUUID } from 'node:crypto';
-import type { CallToolResult, Tool } from '@modelcontextprotocol/server';
+import {
+  CLIENT_CAPABILITIES_META_KEY,
+  isInputRequiredResult,
+  type CallToolResult,
+  type InputRequiredResult,
+  type Tool,
+} from '@modelcontextprotocol/server';
 import type { Logger } from 'pino';
 import type { AuditRecorder } from '../audit/index.js';
 import type { Charge, RateLimiter } from '../limits/index.js';
 import { classifyTool, type Classification, type ToolPins } from '../inventory/index.js';
 import { UNKNOWN_TOOL, startTrace, type CallTrace, type GatewayMetrics } from '../metrics/index.js';
-import { evaluate, type CompiledPolicy } from '../policy/index.js';
+import { evaluate, type CompiledPolicy, type Decision } from '../policy/index.js';
 import type { Redactor } from '../redact.js';
 import { MAX_ARGUMENT_DEPTH, nestsDeeperThan } from './argument-depth.js';
-import { callAudit } from './call-audit.js';
+import { callAudit, type CallAudit } from './call-audit.js';
 import type { CallGate } from './call-gate.js';
 import { endCall, MAX_TOOL_NAME_CHARS, type CallEnd, type EndContext } from './call-ends.js';
 import { callLog } from './call-log.js';
-import { holdForApproval, type ApprovalDeps } from './hold.js';
+import { holdForApproval, type ApprovalDeps, type HoldContext, type HoldResult } from './hold.js';
+import {
+  answerRounds,
+  askedSummary,
+  MAX_INPUT_ROUNDS,
+  missingCapabilityError,
+  passedOn,
+  questionsOf,
+  resume,
+  retryParams,
+  roundsExceeded,
+  unaskable,
+  type InputDeps,
+  type ModernInput,
+} from './input-rounds.js';
 import type { Progress } from './progress.js';
-import type { Asker } from './questions.js';
+import { answerOf, QUESTION_KINDS, relayedCapabilities, type Asker, type Question } from './questions.js';
+import type { SealedCall } from './request-state.js';
 import type { SampledRefusals } from './sampled-refusals.js';
 import type { Upstream } from './upstream.js';
 import { errorMessage } from '../errors.js';
@@ -48,12 +69,17 @@ export interface AgentCall {
    * for a 2026 client, whose questions travel in an `input_required` result.
    */
   asker?: Asker;
+  /** A 2026 client's request: its capabilities, and on a retry its answers and Airlock's state (see input-rounds.ts). */
+  input?: ModernInput;
 }
+
+/** A tool's result, or (for a 2026 client) a round of its server's questions to answer and call again. */
+export type AnyCallResult = CallToolResult | InputRequiredResult;
 
 /** What the pipeline needs of the gateway: the few methods it calls, so a test can pass plain objects. */
 export interface PipelineDeps {
   policyFor(server: string): CompiledPolicy;
-  upstream(server: string): Pick<Upstream, 'status' | 'tool' | 'callTool'>;
+  upstream(server: string): Pick<Upstream, 'status' | 'tool' | 'callTool' | 'stateless'>;
   limiter: Pick<RateLimiter, 'charge'>;
   /** The accepted tool definitions, for `on_tool_change`. */
   pins: Pick<ToolPins, 'flagged' | 'change'>;
@@ -66,6 +92,8 @@ export interface PipelineDeps {
   metrics: EndContext['metrics'] & Pick<GatewayMetrics, 'callEnded'>;
   /** Counts calls in flight; closed at shutdown, when new calls are refused and admitted ones finish. */
   gate: Pick<CallGate, 'closed' | 'enter' | 'leave'>;
+  /** Sealing and checking a 2026 client's requestState, and each server's `relay`. */
+  inputs: InputDeps;
   logger: Logger;
 }
 
@@ -76,7 +104,7 @@ export interface PipelineDeps {
  * back unchanged. How each way of ending is logged, audited, counted and
  * answered is call-ends.ts's table.
  */
-export async function callTool(deps: PipelineDeps, call: AgentCall): Promise<CallToolResult> {
+export async function callTool(deps: PipelineDeps, call: AgentCall): Promise<AnyCallResult> {
   const trace = startTrace();
   deps.gate.enter();
   try {
@@ -91,9 +119,12 @@ export async function callTool(deps: PipelineDeps, call: AgentCall): Promise<Cal
   }
 }
 
-async function runCall(deps: PipelineDeps, call: AgentCall, trace: CallTrace): Promise<CallToolResult> {
-  const requestId = randomUUID();
+async function runCall(deps: PipelineDeps, call: AgentCall, trace: CallTrace): Promise<AnyCallResult> {
   const args = call.args ?? {};
+  // A 2026 client's retry names, in Airlock's sealed state, the call it continues: that call's request id, admission and questions.
+  const state = call.input?.state;
+  const resumed = state === undefined ? undefined : resume(deps.inputs, state, { ...bound(call), args });
+  const requestId = resumed?.ok ? resumed.call.request_id : randomUUID();
   const log = callLog(deps.logger, {
     request_id: requestId,
     server: call.server,
@@ -109,6 +140,7 @@ async function runCall(deps: PipelineDeps, call: AgentCall, trace: CallTrace): P
     session: call.session ?? null,
     client: call.client ?? null,
     protocol: call.protocol ?? null,
+    ...(resumed?.ok && resumed.call.approval_id !== undefined && { approval_id: resumed.call.approval_id }),
   });
   const ctx: EndContext = {
     requestId,
@@ -121,8 +153,9 @@ async function runCall(deps: PipelineDeps, call: AgentCall, trace: CallTrace): P
     trace,
     metrics: deps.metrics,
   };
-  const end = (ending: CallEnd) => endCall(ctx, ending);
+  const end = (ending: Exclude<CallEnd, { kind: 'input_required' }>) => endCall(ctx, ending);
 
+  if (resumed?.ok === false) return end({ kind: 'state_refused', reason: resumed.reason });
   if (call.tool.length > MAX_TOOL_NAME_CHARS) return end({ kind: 'name_too_long' });
   if (nestsDeeperThan(args, MAX_ARGUMENT_DEPTH)) return end({ kind: 'nested_too_deep', depth: MAX_ARGUMENT_DEPTH });
   const upstream = deps.upstream(call.server);
@@ -130,6 +163,55 @@ async function runCall(deps: PipelineDeps, call: AgentCall, trace: CallTrace): P
   if (upstream.status === 'connected' && !tool) return end({ kind: 'unknown_tool' });
   if (deps.gate.closed) return end({ kind: 'shutting_down' });
 
+  // A continued call was admitted in its first round: it is not evaluated, charged or held again.
+  const admitted = resumed ? continued(resumed.call, call, audit) : await admit(deps, call, tool, { log, audit, trace, end, requestId });
+  if ('result' in admitted) return admitted.result;
+  const { decision, released } = admitted;
+
+  const started = performance.now();
+  const took = () => {
+    trace.upstreamMs = performance.now() - started;
+    return round(trace.upstreamMs);
+  };
+  try {
+    const answer = await sendCall(deps, call, upstream, { requestId, retry: resumed?.call });
+    const ms = took();
+    await released?.executed({ result: 'isError' in answer && answer.isError === true ? 'error' : 'ok', ms });
+    if (!isInputRequiredResult(answer)) return end({ kind: 'executed', decision, result: answer, ms, ...(released && { released }) });
+    const sealed = {
+      ...bound(call),
+      grant: call.grant ?? null,
+      digest: deps.inputs.digest(args),
+      request_id: requestId,
+      decision: { action: decision.action, rule: decision.rule },
+      ...(released && { approval_id: released.held.id }),
+      ...(resumed?.ok && resumed.call.approval_id !== undefined && { approval_id: resumed.call.approval_id }),
+      round: (resumed?.ok ? resumed.call.round : 0) + 1,
+    };
+    if (sealed.round > MAX_INPUT_ROUNDS) throw roundsExceeded(call.server);
+    const questions = questionsFor(deps, call, audit, answer);
+    const result = passedOn(deps.inputs, answer, sealed, questions);
+    return endCall(ctx, { kind: 'input_required', decision, result, asked: askedSummary(questions), round: sealed.round, ms });
+  } catch (err) {
+    const ms = took();
+    await released?.executed({ result: 'unavailable', ms, detail: errorMessage(err) });
+    // The agent withdrew the call (notifications/cancelled, or its session closed).
+    if (call.signal.aborted)
+      return end({ kind: 'cancelled', decision, ms, cutOff: deps.gate.closed, error: err, ...(released && { released }) });
+    return end({ kind: 'upstream_failed', decision, ms, error: err, ...(released && { released }) });
+  }
+}
+
+type Admitted = { decision: Decision; released?: Extract<HoldResult, { approved: true }> } | { result: CallToolResult };
+
+/** The policy decides, an admitted call is charged to its rate limits, and a call that needs a person waits for one. */
+async function admit(
+  deps: PipelineDeps,
+  call: AgentCall,
+  tool: Tool | undefined,
+  { log, audit, trace, end, requestId }: HoldContext & { requestId: string },
+): Promise<Admitted> {
+  const args = call.args ?? {};
   const change = tool && deps.pins.flagged(call.server, tool.name) ? await deps.pins.change(call.server, tool) : undefined;
   const risk = tool && riskOf(tool);
   let shown: Record<string, unknown> | undefined;
@@ -147,58 +229,114 @@ async function runCall(deps: PipelineDeps, call: AgentCall, trace: CallTrace): P
   // A reviewer (or the agent, on deny) is shown what changed.
   const decision =
     change && evaluated.rule === 'on_tool_change' ? { ...evaluated, reason: `${evaluated.reason}: ${change.summary}` } : evaluated;
-  if (decision.action === 'hide') return end({ kind: 'hidden', decision });
-  if (decision.action === 'deny') return end({ kind: 'denied', decision });
+  if (decision.action === 'hide') return { result: end({ kind: 'hidden', decision }) };
+  if (decision.action === 'deny') return { result: end({ kind: 'denied', decision }) };
   // Limits count every admitted call, before any approval: a call a reviewer later rejects stays counted.
   let charge: Charge;
   try {
     charge = await deps.limiter.charge(decision.limits, { grant: call.grant, session: call.session });
   } catch (err) {
-    return end({ kind: 'limits_unavailable', decision, error: errorMessage(err) });
+    return { result: end({ kind: 'limits_unavailable', decision, error: errorMessage(err) }) };
   }
-  if (!charge.admitted) return end({ kind: 'rate_limited', decision, charge });
-
-  let released;
-  if (decision.action === 'require_approval') {
-    const held = await holdForApproval(
-      deps.approval,
-      { ...call, requestId, ...(risk && { risk: { class: risk.class, level: risk.level } }) },
-      decision,
-      { log, audit, trace, end },
-    );
-    if (!held.approved) return held.result;
-    released = held;
-  } else {
+  if (!charge.admitted) return { result: end({ kind: 'rate_limited', decision, charge }) };
+  if (decision.action !== 'require_approval') {
     audit.record('allowed', { decision: decision.action, rule: decision.rule, reason: decision.reason, args });
+    return { decision };
   }
+  const held = await holdForApproval(
+    deps.approval,
+    { ...call, requestId, ...(risk && { risk: { class: risk.class, level: risk.level } }) },
+    decision,
+    { log, audit, trace, end },
+  );
+  return held.approved ? { decision, released: held } : { result: held.result };
+}
 
-  const started = performance.now();
-  const took = () => {
-    trace.upstreamMs = performance.now() - started;
-    return round(trace.upstreamMs);
-  };
-  try {
-    const result = await upstream.callTool(
-      { name: call.tool, ...(call.args !== undefined && { arguments: call.args }), ...(call.meta && { _meta: call.meta }) },
-      {
-        signal: call.signal,
-        ...(call.progress && { onprogress: call.progress.relay }),
-        ...(call.closeStream && { onStreamClosed: call.closeStream }),
-        ...(call.asker && { asker: { ...call.asker, context: { ...call.asker.context, request_id: requestId, tool: call.tool } } }),
-      },
-    );
-    const ms = took();
-    const answer = end({ kind: 'executed', decision, result, ms, ...(released && { released }) });
-    await released?.executed({ result: result.isError === true ? 'error' : 'ok', ms });
-    return answer;
-  } catch (err) {
-    const ms = took();
-    await released?.executed({ result: 'unavailable', ms, detail: errorMessage(err) });
-    // The agent withdrew the call (notifications/cancelled, or its session closed).
-    if (call.signal.aborted)
-      return end({ kind: 'cancelled', decision, ms, cutOff: deps.gate.closed, error: err, ...(released && { released }) });
-    return end({ kind: 'upstream_failed', decision, ms, error: err, ...(released && { released }) });
+/**
+ * A retry's admission is its first round's, as its state recorded it; the
+ * client's answers to that round's questions are audited (how, never what).
+ */
+function continued(sealed: SealedCall, call: AgentCall, audit: CallAudit): Admitted {
+  const given = call.input?.responses ?? {};
+  for (const [key, method] of sealed.asked) {
+    const response = given[key];
+    audit.record('question_relayed', {
+      method,
+      ...(isObject(response)
+        ? { answer: answerOf(QUESTION_KINDS[method] ?? 'sampling', response) }
+        : { answer: 'error', detail: 'the client retried without an answer to it' }),
+    });
   }
+  const decision: Decision = {
+    action: sealed.decision.action as Decision['action'],
+    rule: sealed.decision.rule,
+    reason: `continues round ${sealed.round}`,
+    limits: [],
+  };
+  return { decision };
+}
+
+/**
+ * Sends the call to its server and follows the server's questions as the
+ * agent's generation allows: a 2025 session's agent is asked each one (see
+ * answerRounds) until the server has what it needs; a 2026 client gets the
+ * round back to answer itself. A retry carries the client's answers and the
+ * server's own state.
+ */
+async function sendCall(
+  deps: PipelineDeps,
+  call: AgentCall,
+  upstream: ReturnType<PipelineDeps['upstream']>,
+  { requestId, retry }: { requestId: string; retry: SealedCall | undefined },
+): Promise<CallToolResult | InputRequiredResult> {
+  const relay = deps.inputs.relay(call.server);
+  const asker = call.asker && { ...call.asker, context: { ...call.asker.context, request_id: requestId, tool: call.tool } };
+  // A 2026 server reads what its client can answer from each request: the agent's capabilities, less what the operator turned off.
+  const told = relayedCapabilities(relay, call.input?.capabilities ?? asker?.capabilities());
+  const meta = upstream.stateless ? { ...call.meta, [CLIENT_CAPABILITIES_META_KEY]: told } : call.meta;
+  const params = {
+    name: call.tool,
+    ...(call.args !== undefined && { arguments: call.args }),
+    ...(meta && { _meta: meta }),
+    // A first call's answers sent ahead go as sent (the server treats them as the client's, as it would directly); a retry's, only those its round asked for.
+    ...(retry ? retryParams(retry, call.input?.responses) : call.input?.responses && { inputResponses: call.input.responses }),
+  };
+  const options = {
+    signal: call.signal,
+    ...(call.progress && { onprogress: call.progress.relay }),
+    ...(call.closeStream && { onStreamClosed: call.closeStream }),
+    ...(asker && { asker }),
+  };
+  // Only a 2026 server answers with questions, and only an agent that can be asked is given them: every other call goes as before.
+  if (!upstream.stateless || (asker === undefined && call.input === undefined)) return upstream.callTool(params, options);
+  const first = await upstream.callTool(params, { ...options, allowInputRequired: true });
+  if (asker === undefined || !isInputRequiredResult(first)) return first;
+  return answerRounds(
+    { server: call.server, relay, audit: deps.audit, logger: deps.logger },
+    asker,
+    told,
+    first,
+    (answers) => upstream.callTool({ ...params, ...answers }, { ...options, allowInputRequired: true }),
+    call.signal,
+  );
+}
+
+/** The questions of a round for a 2026 client, refused (and audited) when the client may not be asked one of them. */
+function questionsFor(deps: PipelineDeps, call: AgentCall, audit: CallAudit, result: InputRequiredResult): [string, Question][] {
+  const questions = questionsOf(call.server, result);
+  const refused = unaskable(call.server, deps.inputs.relay(call.server), call.input?.capabilities, questions);
+  if (refused.length === 0) return questions;
+  for (const { method, reason } of refused) audit.record('question_refused', { method, reason });
+  throw missingCapabilityError(refused);
+}
+
+/** What a 2026 request's state binds it to. */
+function bound(call: AgentCall) {
+  return { grant: call.grant, endpoint: call.input?.endpoint ?? '', server: call.server, method: 'tools/call' as const, target: call.tool };
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
 }
 
 /** Tool definitions are replaced, not changed, when a server's list changes, so a class computed once per definition stays true. */

@@ -166,7 +166,8 @@ export function relayedCapabilities(relay: RelayConfig, capabilities: ClientCapa
   };
 }
 
-function answerOf(kind: QuestionKind, answer: Record<string, unknown>): QuestionAnswer {
+/** How an agent answered, as the audit records it: an elicitation's action, `answered` for the rest. */
+export function answerOf(kind: QuestionKind, answer: Record<string, unknown>): QuestionAnswer {
   if (kind !== 'elicitation') return 'answered';
   const action = answer.action;
   return action === 'accept' || action === 'decline' || action === 'cancel' ? action : 'answered';

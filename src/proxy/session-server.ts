@@ -1,10 +1,14 @@
 import {
   Server,
+  CLIENT_CAPABILITIES_META_KEY,
+  isInputRequiredResult,
   LOG_LEVEL_META_KEY,
   PROTOCOL_VERSION_META_KEY,
   ProtocolErrorCode as JsonRpcError,
   type Implementation,
+  type InputRequiredResult,
   type LoggingLevel,
+  type ClientCapabilities,
   type ServerCapabilities,
   type ServerContext,
   type ServerOptions,
@@ -26,6 +30,8 @@ import { ProtocolError, UpstreamUnavailableError } from './errors.js';
 import { capText } from '../cap-text.js';
 import { VERSION } from '../version.js';
 import { MAX_TOOL_NAME_CHARS } from './call-ends.js';
+import { forwardRounds } from './forward-rounds.js';
+import type { ModernInput } from './input-rounds.js';
 import { callTool } from './pipeline.js';
 import { ResourceSubscriber } from './resource-subscriber.js';
 import type { SessionDeps } from './session-deps.js';
@@ -143,6 +149,7 @@ export function createSessionServer(deps: SessionDeps, scope: SessionScope, iden
         protocol: caller.protocol,
         signal: call.signal,
         ...(asker && { asker }),
+        ...(namedProtocol(ctx) !== undefined && { input: modernInput(ctx, scope) }),
         // Only a 2025 session's stream can be closed and resumed; a 2026 client keeps its request's stream to the end.
         ...(ctx.http?.closeSSE && { closeStream: ctx.http.closeSSE }),
         ...(progressToken !== undefined && {
@@ -151,6 +158,7 @@ export function createSessionServer(deps: SessionDeps, scope: SessionScope, iden
           ),
         }),
       });
+      if (isInputRequiredResult(result)) return result;
       // A 2026 server may answer a non-object structuredContent, which a 2025 client reads wrapped as {result: …}.
       const tool = deps.upstream(target.server).tool(target.name);
       return server.projectCallToolResult(result, tool?.outputSchema);
@@ -168,6 +176,25 @@ export function createSessionServer(deps: SessionDeps, scope: SessionScope, iden
       .request({ method, ...(sent && { params: sent }) }, schema, { signal: ctx.mcpReq.signal })
       .catch(rethrow);
   };
+  // prompts/get and resources/read, which a 2026 server may answer with questions for a 2026 client (see forwardRounds).
+  const forwardAsking: ForwardAsking = (name, method, target, params, schema, ctx) => {
+    if (namedProtocol(ctx) === undefined) return forward(name, method, params, schema, ctx);
+    const level = logLevelMeta(deps, name, identity);
+    const sent = level ? { ...params, _meta: { ...(params._meta as Record<string, unknown> | undefined), ...level } } : params;
+    const caller = who(ctx);
+    const request = {
+      grant: identity.grant,
+      endpoint: endpointOf(scope),
+      server: name,
+      method,
+      target,
+      args: method === 'prompts/get' ? ((params.arguments as Record<string, unknown> | undefined) ?? {}) : {},
+      params: sent,
+      caller: { grant: caller.grant ?? null, client: caller.client ?? null, protocol: caller.protocol ?? null },
+      signal: ctx.mcpReq.signal,
+    };
+    return forwardRounds(deps, request, modernInput(ctx, scope), schema).catch(rethrow);
+  };
 
   // The session's own upstream sessions were told its agent's roots (see SessionLink): they hear that those changed.
   server.setNotificationHandler('notifications/roots/list_changed', async () => {
@@ -175,7 +202,7 @@ export function createSessionServer(deps: SessionDeps, scope: SessionScope, iden
   });
 
   const check: Check = (request, ctx, hidden) => checkAccess(deps, who(ctx), request, hidden);
-  const context: Context = { server, router, scope, forward, check, policyFor: deps.policyFor };
+  const context: Context = { server, router, scope, forward, forwardAsking, check, policyFor: deps.policyFor };
   if (capabilities.resources) registerResources(context, subscriber);
   if (capabilities.prompts) registerPrompts(context);
   if (capabilities.completions) registerCompletion(context);
@@ -259,6 +286,24 @@ function namedProtocol(ctx: ServerContext): string | undefined {
   return typeof named === 'string' ? named : undefined;
 }
 
+/** `/mcp` or `/mcp/<server>`, as a requestState binds it. */
+function endpointOf(scope: SessionScope): string {
+  return scope.aggregated ? '/mcp' : `/mcp/${scope.servers[0]}`;
+}
+
+/** What a 2026 request carries for its server's questions: the SDK lifts the client's capabilities, answers and state out of its params. */
+function modernInput(ctx: ServerContext, scope: SessionScope): ModernInput {
+  const capabilities = (ctx.mcpReq.envelope as Record<string, unknown> | undefined)?.[CLIENT_CAPABILITIES_META_KEY] as
+    ClientCapabilities | undefined;
+  const state = ctx.mcpReq.requestState();
+  return {
+    endpoint: endpointOf(scope),
+    capabilities,
+    ...(ctx.mcpReq.inputResponses && { responses: ctx.mcpReq.inputResponses }),
+    ...(typeof state === 'string' && { state }),
+  };
+}
+
 type Forward = <S extends z.ZodType>(
   server: string,
   method: string,
@@ -269,11 +314,21 @@ type Forward = <S extends z.ZodType>(
 /** The policy's check of one request (see checkAccess); throws its refusal. */
 type Check = (request: AccessRequest, ctx: ServerContext, hidden: HiddenAnswer) => void;
 
+type ForwardAsking = <S extends z.ZodType>(
+  server: string,
+  method: 'prompts/get' | 'resources/read',
+  target: string,
+  params: Record<string, unknown>,
+  schema: S,
+  ctx: ServerContext,
+) => Promise<z.output<S> | InputRequiredResult>;
+
 interface Context {
   server: Server;
   router: Router;
   scope: SessionScope;
   forward: Forward;
+  forwardAsking: ForwardAsking;
   check: Check;
   policyFor: SessionDeps['policyFor'];
 }
@@ -282,7 +337,10 @@ function hiddenPrompt(name: string): HiddenAnswer {
   return { notFound: () => notFoundAsServers(`Prompt ${name}`), policyFirst: true };
 }
 
-function registerResources({ server, router, scope, forward, check, policyFor }: Context, subscriber: ResourceSubscriber): void {
+function registerResources(
+  { server, router, scope, forward, forwardAsking, check, policyFor }: Context,
+  subscriber: ResourceSubscriber,
+): void {
   const only = scope.servers[0]!;
   server.setRequestHandler('resources/list', async (request, ctx) => {
     if (scope.aggregated) return { resources: await router.allResources(ctx.mcpReq.signal) };
@@ -300,7 +358,7 @@ function registerResources({ server, router, scope, forward, check, policyFor }:
     const { uri } = request.params;
     const owner = await router.serverForUri(uri, ctx.mcpReq.signal);
     check({ method: 'resources/read', server: owner, resource: uri }, ctx, hiddenResource(scope, uri, 'Resource'));
-    return forward(owner, 'resources/read', request.params, ReadResourceResultSchema, ctx);
+    return forwardAsking(owner, 'resources/read', uri, request.params, ReadResourceResultSchema, ctx);
   });
   // The upstream connection is shared by every session, so its resource updates are passed only to the sessions
   // that subscribed, and it counts them: the server hears an unsubscribe only when the last one has left.
@@ -318,7 +376,7 @@ function registerResources({ server, router, scope, forward, check, policyFor }:
   });
 }
 
-function registerPrompts({ server, router, scope, forward, check, policyFor }: Context): void {
+function registerPrompts({ server, router, scope, forward, forwardAsking, check, policyFor }: Context): void {
   server.setRequestHandler('prompts/list', async (request, ctx) => {
     if (scope.aggregated) return { prompts: await router.allPrompts(ctx.mcpReq.signal) };
     const only = scope.servers[0]!;
@@ -330,7 +388,7 @@ function registerPrompts({ server, router, scope, forward, check, policyFor }: C
     const target = router.splitName(request.params.name);
     if (!target) throw unknownPrompt(request.params.name);
     check({ method: 'prompts/get', server: target.server, prompt: target.name }, ctx, hiddenPrompt(target.name));
-    return forward(target.server, 'prompts/get', { ...request.params, name: target.name }, GetPromptResultSchema, ctx);
+    return forwardAsking(target.server, 'prompts/get', target.name, { ...request.params, name: target.name }, GetPromptResultSchema, ctx);
   });
 }
 

@@ -5,8 +5,11 @@ import {
   SdkHttpError,
   SSEClientTransport,
   StreamableHTTPClientTransport,
+  isInputRequiredResult,
+  withInputRequired,
   type CallToolResult,
   type ClientCapabilities,
+  type InputRequiredResult,
   type Notification,
   type PriorDiscovery,
   type RequestOptions,
@@ -204,13 +207,26 @@ export class Upstream {
    * Sends a request as is and returns the server's result, without what
    * belongs to the hop (see forwardedResult); throws UpstreamUnavailableError
    * when the server cannot be reached. `resources/subscribe` and
-   * `resources/unsubscribe` work whatever the server's generation.
+   * `resources/unsubscribe` work whatever the server's generation. With
+   * `allowInputRequired`, a 2026 server's `input_required` result (its
+   * questions for the agent) comes back as the server sent it, for the
+   * caller to answer (see input-rounds.ts); without, it is an error.
    */
+  request<S extends ZodType>(
+    request: { method: string; params?: Record<string, unknown> },
+    schema: S,
+    options: RequestOptions & { allowInputRequired: true },
+  ): Promise<z.output<S> | InputRequiredResult>;
+  request<S extends ZodType>(
+    request: { method: string; params?: Record<string, unknown> },
+    schema: S,
+    options?: RequestOptions,
+  ): Promise<z.output<S>>;
   async request<S extends ZodType>(
     request: { method: string; params?: Record<string, unknown> },
     schema: S,
     options?: RequestOptions,
-  ): Promise<z.output<S>> {
+  ): Promise<z.output<S> | InputRequiredResult> {
     // A subscriber that leaves while the server is away is counted out, or it would be resubscribed for no one.
     if (request.method === 'resources/unsubscribe' && this.#status !== 'connected') {
       this.#resources.remove(String(request.params?.uri ?? ''));
@@ -219,7 +235,8 @@ export class Upstream {
     const client = this.#connectedClient();
     try {
       if (RESOURCE_SUBSCRIPTION_METHODS.has(request.method)) return (await this.#subscription(client, request, options)) as never;
-      return forwardedResult((await client.request(request, schema, options)) as z.output<S>);
+      const result = await client.request(request, options?.allowInputRequired ? withInputRequired(schema) : schema, options);
+      return isInputRequiredResult(result) ? result : forwardedResult(result as z.output<S>);
     } catch (err) {
       // A 2026 server keeps no connection whose end would say it went away, and a 2025 one's stream may only be retried: a request that cannot reach it does.
       if (networkFailure(err) || sessionGone(err)) this.#unreachable(client);
@@ -234,10 +251,12 @@ export class Upstream {
    * connection where one is made (see #linkFor), else over the shared one
    * while this is its only such call.
    */
-  async callTool(
+  callTool(
     params: Record<string, unknown>,
-    options: RequestOptions & { onStreamClosed?: () => void; asker?: Asker },
-  ): Promise<CallToolResult> {
+    options: CallOptions & { allowInputRequired: true },
+  ): Promise<CallToolResult | InputRequiredResult>;
+  callTool(params: Record<string, unknown>, options: CallOptions): Promise<CallToolResult>;
+  async callTool(params: Record<string, unknown>, options: CallOptions): Promise<CallToolResult | InputRequiredResult> {
     const { onStreamClosed, asker, ...rest } = options;
     const mirrored = this.#paramHeaders.get(String(params.name));
     // Only a Streamable HTTP server's streams can close early and be resumed: a stdio call follows nothing.
@@ -518,7 +537,8 @@ export class Upstream {
     const client = new Client(CLIENT_INFO, {
       capabilities: declared,
       versionNegotiation: { mode, probe: { timeoutMs: PROBE_TIMEOUT_MS } },
-      // Input a 2026 server asks for mid-call is not relayed yet: it surfaces as an error, not as a reply Airlock made up.
+      // Input a 2026 server asks for mid-call goes back to a caller that allows it (allowInputRequired), for the agent
+      // whose call it is to answer: never a reply the SDK makes up.
       inputRequired: { autoFulfill: false },
     });
     answerQuestions(client, this.#relay, declared, () => this.#sharedOwner(), server.call_timeout_ms);
@@ -731,6 +751,8 @@ export class Upstream {
     lines.on('line', (line) => this.#options.logger.info({ upstream: this.name, stderr: line.slice(0, 2_000) }, 'upstream stderr'));
   }
 }
+
+type CallOptions = RequestOptions & { onStreamClosed?: () => void; asker?: Asker };
 
 /** A connection with the reader of its tool list (see toolListRefresh). */
 interface Connected {

@@ -5,7 +5,7 @@ export { startRedisServer, findExecutable, freePort, type RedisServer, type Redi
 export { redactRedisUrl } from './url.js';
 export type { RedisLogger } from './logger.js';
 export { redisGraceMs, withDeadline } from './deadline.js';
-export { keepDigestKey, loadDigestKey } from './digest-key.js';
+export { keepDigestKey, keepRequestStateKey, loadDigestKey, loadRequestStateKey } from './digest-key.js';
 export { readPersistence, type Persistence } from './persistence.js';
 export { readEvictionPolicy, type EvictionPolicy } from './eviction.js';
 export { defineLuaScripts, LuaScript, LuaScriptError, readLuaScript, type LuaCommands } from './lua-scripts.js';

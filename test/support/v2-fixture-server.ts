@@ -21,7 +21,8 @@
  * `cached` (a result with cache hints and the server's identity in `_meta`),
  * `add_tool` (adds a tool and announces the change), `touch` (announces an
  * update of the resource `uri`), `save_note` and `delete_note` (write and
- * delete `<name>.txt` in `FIXTURE_NOTES_DIR`). Resource `test://watched`;
+ * delete `<name>.txt` in `FIXTURE_NOTES_DIR`), and the tools that ask their
+ * caller mid-call (see v2-asking-tools.ts). Resource `test://watched`;
  * lists carry public cache hints.
  */
 import { appendFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -31,6 +32,7 @@ import { createMcpHandler, McpServer } from '@modelcontextprotocol/server';
 import { serveStdio } from '@modelcontextprotocol/server/stdio';
 import { toNodeHandler } from '@modelcontextprotocol/node';
 import { z } from 'zod';
+import { registerAskingTools } from './v2-asking-tools.js';
 
 if (process.env.FIXTURE_SPAWN_LOG) appendFileSync(process.env.FIXTURE_SPAWN_LOG, `${process.pid}\n`);
 const requestLog = process.env.FIXTURE_REQUEST_LOG;
@@ -120,6 +122,7 @@ function build(): McpServer {
     rmSync(join(notesDir(), `${name}.txt`), { force: true });
     return { content: [{ type: 'text', text: `deleted ${name}` }] };
   });
+  registerAskingTools(server);
   for (let i = 1; i <= added; i++)
     server.registerTool(`added_${i}`, { description: 'Added later.' }, async () => ({ content: [{ type: 'text', text: 'added' }] }));
   server.registerResource('watched', 'test://watched', { mimeType: 'text/plain' }, async (uri) => ({

@@ -71,6 +71,7 @@ const valid: ValidCase[] = [
         shutdown_timeout: '20s',
         max_sessions_per_grant: 100,
         max_sessions: 10_000,
+        request_state_ttl: '10m',
       });
       assert.equal(c.public_url, 'https://airlock.example.com');
       assert.equal(c.redis.url, 'redis://127.0.0.1:6379');
@@ -144,6 +145,7 @@ const valid: ValidCase[] = [
         shutdown_timeout: '20s',
         max_sessions_per_grant: 100,
         max_sessions: 10_000,
+        request_state_ttl: '10m',
       });
       assert.deepEqual(c.approvals, {
         channels: ['console'],

@@ -10,7 +10,7 @@ import { AirlockError, ErrorCode } from '../../src/errors.js';
 import type { Charge } from '../../src/limits/index.js';
 import type { CallOutcome } from '../../src/metrics/index.js';
 import { ProtocolError } from '../../src/proxy/errors.js';
-import { callTool, UpstreamUnavailableError, type PipelineDeps, type AgentCall } from '../../src/proxy/index.js';
+import { callTool, RELAY_ALL, stateSeal, UpstreamUnavailableError, type PipelineDeps, type AgentCall } from '../../src/proxy/index.js';
 import { Redactor } from '../../src/redact.js';
 import { policyFrom } from '../support/policy.js';
 
@@ -96,6 +96,7 @@ function harness(fakes: Fakes = {}) {
       status: (fakes.upstreamStatus ?? 'connected') as 'connected',
       tool: (name: string) => TOOLS.find((t) => t.name === name),
       callTool: (_params, options) => (fakes.callTool ?? (() => Promise.resolve(OK)))(options.signal!),
+      stateless: false,
     }),
     limiter: { charge: fakes.charge ?? (() => Promise.resolve({ admitted: true })) },
     pins: { flagged: () => false, change: () => Promise.resolve(undefined) },
@@ -142,6 +143,11 @@ function harness(fakes: Fakes = {}) {
       enter: () => void inFlight++,
       leave: () => void inFlight--,
     },
+    inputs: {
+      seal: stateSeal(Buffer.alloc(32, 7), { ttlMs: 60_000, now: Date.now }),
+      digest: (args) => JSON.stringify(args),
+      relay: () => RELAY_ALL,
+    },
     logger,
   };
   const call = (tool: string, args?: Record<string, unknown>, signal = new AbortController().signal): Promise<CallToolResult> =>
@@ -156,7 +162,7 @@ function harness(fakes: Fakes = {}) {
       client: 'test-client',
       protocol: '2025-11-25',
       signal,
-    } satisfies AgentCall);
+    } satisfies AgentCall) as Promise<CallToolResult>;
   return {
     call,
     audited,
