@@ -1,4 +1,4 @@
-import type { JSONRPCMessage } from '@modelcontextprotocol/server';
+import type { ClientCapabilities, JSONRPCMessage } from '@modelcontextprotocol/server';
 import type { Logger } from 'pino';
 import { createSessionServer, type SessionDeps, type SessionScope, type Session, type SessionIdentity } from '../proxy/index.js';
 import { RESUME_RETRY_MS, SessionEvents } from './session-events.js';
@@ -55,7 +55,8 @@ export function createLocalSession(options: LocalSessionOptions): HttpSession {
   const identity: SessionIdentity = { grant: options.grant, sessionId: id, subscriptions: new Set(), calls: new Map() };
   // Airlock closes a call's stream only to mirror its server's own close, so resumption (an event store, a priming
   // event on every POST stream: about 1.5 ms a call, measured) is offered only where a server of the session may close one.
-  const events = scope.servers.some((name) => deps.upstream(name).mayCloseStreams) ? new SessionEvents() : undefined;
+  const capabilities = (options.initialize.capabilities ?? undefined) as ClientCapabilities | undefined;
+  const events = scope.servers.some((name) => deps.upstream(name).mayCloseStreams(capabilities)) ? new SessionEvents() : undefined;
   const now = Date.now();
   const session: HttpSession = {
     id,

@@ -1,6 +1,7 @@
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import {
+  CLIENT_CAPABILITIES_META_KEY,
   Client,
   SdkHttpError,
   SSEClientTransport,
@@ -123,6 +124,8 @@ export class Upstream {
   readonly #links = new Map<Asker, Promise<SessionLink | undefined>>();
   /** Set when the server answered on the SSE transport of before Streamable HTTP, which gets no session links. */
   #sse = false;
+  /** Set when a 2026 server turned down a 2025 session of a session's own (until the next connect: it may be another server then). */
+  #no2025Sessions = false;
   readonly #relay: RelayDeps;
 
   constructor(options: UpstreamOptions) {
@@ -166,14 +169,30 @@ export class Upstream {
 
   /**
    * Whether the server may close a call's SSE stream before its result (SSE
-   * polling), which Airlock mirrors to the agent: a Streamable HTTP server
-   * speaking a 2025 revision, or one not connected yet that is not pinned to
-   * 2026. A stdio server or a 2026 one never does.
+   * polling) for a 2025 session whose agent declared `capabilities`, which
+   * Airlock mirrors to the agent: a Streamable HTTP server speaking a 2025
+   * revision, or one not connected yet that is not pinned to 2026; a 2026
+   * one only where the session gets a 2025 session of its own there (see
+   * #linkFor). A stdio server never does.
    */
-  get mayCloseStreams(): boolean {
+  mayCloseStreams(capabilities: ClientCapabilities | undefined): boolean {
     const { server } = this.#options;
     if (server.transport !== 'http') return false;
-    return this.#client ? !this.stateless : server.protocol !== '2026-07-28';
+    if (!this.#client) return server.protocol !== '2026-07-28';
+    if (!this.stateless) return true;
+    return this.#takes2025Sessions() && Object.keys(relayedCapabilities(this.#relay.relay, capabilities)).length > 0;
+  }
+
+  /**
+   * Whether a 2025 session may get a 2025 session of its own on this 2026
+   * server, as its agent would connecting directly: over HTTP, unless the
+   * entry is pinned to 2026 (the operator chose that Airlock speak only 2026
+   * to it; its questions then reach 2025 agents as input_required rounds
+   * Airlock answers) or the server turned one down.
+   */
+  #takes2025Sessions(): boolean {
+    const { server } = this.#options;
+    return server.transport === 'http' && server.protocol !== '2026-07-28' && !this.#no2025Sessions;
   }
 
   get tools(): readonly Tool[] {
@@ -275,7 +294,7 @@ export class Upstream {
         const leave = asker && (link ? link.calls : this.#askers).enter(asker);
         try {
           if (!link) return await this.request({ method: 'tools/call', params }, CallToolResultSchema, sent);
-          return forwardedResult(await link.client.request({ method: 'tools/call', params }, CallToolResultSchema, sent));
+          return forwardedResult(await link.client.request({ method: 'tools/call', params: as2025(params) }, CallToolResultSchema, sent));
         } catch (err) {
           if (!link) throw err;
           const gone = sessionGone(err);
@@ -322,8 +341,14 @@ export class Upstream {
     if (known) this.#links.delete(session);
     const { server } = this.#options;
     const client = this.#client;
-    if (this.#status !== 'connected' || !client || client.getProtocolEra() === 'modern') return undefined;
-    const eligible = server.transport === 'http' ? !this.#sse : server.process === 'per_session';
+    if (this.#status !== 'connected' || !client) return undefined;
+    // A 2025 session's agent is asked as a 2025 server asks, so its own connection speaks 2025: to a 2026 server only if it speaks both.
+    const modern = client.getProtocolEra() === 'modern';
+    const eligible = modern
+      ? this.#takes2025Sessions()
+      : server.transport === 'http'
+        ? !this.#sse
+        : server.process === 'per_session';
     const capabilities = relayedCapabilities(this.#relay.relay, session.capabilities());
     if (!eligible || Object.keys(capabilities).length === 0) return undefined;
     const opening = SessionLink.open({
@@ -334,11 +359,20 @@ export class Upstream {
       clientInfo: CLIENT_INFO,
       timeoutMs: server.call_timeout_ms,
     }).catch((err: unknown) => {
+      this.#links.delete(session);
+      // A 2026 server says in server/discover only which 2026 revisions it speaks: whether it takes 2025 sessions too is found by asking.
+      if (modern) {
+        this.#no2025Sessions = true;
+        this.#options.logger.info(
+          { upstream: this.name, err: errorMessage(err) },
+          'the upstream takes no 2025 sessions: 2025 agents are asked its questions through the shared 2026 connection',
+        );
+        return undefined;
+      }
       this.#options.logger.warn(
         { upstream: this.name, err: errorMessage(err) },
         "could not open a session's own connection to the upstream; its calls use the shared one, and what the server asks is not passed on",
       );
-      this.#links.delete(session);
       return undefined;
     });
     this.#links.set(session, opening);
@@ -438,6 +472,7 @@ export class Upstream {
       this.#status = 'connected';
       this.#lastError = undefined;
       this.#attempt = 0;
+      this.#no2025Sessions = false;
       const info = client.getServerVersion();
       logger.info(
         {
@@ -763,6 +798,15 @@ interface Connected {
 /** The SSE GET needs the configured headers too (an Authorization header, typically). */
 function withHeaders(headers: Record<string, string>): typeof fetch {
   return (input, init) => fetch(input, { ...init, headers: { ...Object.fromEntries(new Headers(init?.headers)), ...headers } });
+}
+
+/** A call as a session's own 2025 connection sends it: without the 2026 envelope key that tells a stateless server the agent's capabilities (the session declared them). */
+function as2025(params: Record<string, unknown>): Record<string, unknown> {
+  const meta = params._meta as Record<string, unknown> | undefined;
+  if (meta === undefined || !(CLIENT_CAPABILITIES_META_KEY in meta)) return params;
+  const { [CLIENT_CAPABILITIES_META_KEY]: _told, ...rest } = meta;
+  const { _meta: _all, ...call } = params;
+  return Object.keys(rest).length > 0 ? { ...call, _meta: rest } : call;
 }
 
 /** A 404 from a 2025 server: the session it was asked under no longer exists there. */

@@ -4,12 +4,10 @@ import { startGateway, type RunningGateway } from '../support/gateway.js';
 import { compareRuns, formatTable, type Comparison } from '../support/conformance-compare.js';
 import {
   expectedFailures,
-  runScenario,
   runSuite,
   startFixture,
   SUITES,
   type RunningFixture,
-  type ScenarioScore,
   type SuiteName,
   type SuiteRun,
 } from '../support/conformance.js';
@@ -28,13 +26,6 @@ const DIRECT: Record<SuiteName, { passed: number; everyCheck: boolean }> = {
   '0.2.0-alpha': { passed: 200, everyCheck: false },
 };
 
-/**
- * Listed scenarios that lose checks only because Airlock speaks 2026-07-28 to
- * a fixture that speaks both generations: run again through a server entry
- * pinned to 2025-11-25 on the same fixture, where they must lose nothing.
- */
-const PINNED_2025: Partial<Record<SuiteName, string[]>> = { '0.2.0-alpha': ['server-sse-polling'] };
-
 const total = (run: SuiteRun, field: 'passed' | 'failed') => [...run.values()].reduce((sum, s) => sum + s[field], 0);
 
 function print(t: TestContext, lines: string[]): void {
@@ -48,8 +39,6 @@ for (const suite of Object.keys(SUITES) as SuiteName[]) {
     let direct: SuiteRun;
     let through: SuiteRun;
     let comparison: Comparison;
-    const pinnedScenarios = PINNED_2025[suite] ?? [];
-    const pinned = new Map<string, ScenarioScore>();
 
     before(async () => {
       fixture = await startFixture(SUITES[suite].fixture);
@@ -62,10 +51,6 @@ for (const suite of Object.keys(SUITES) as SuiteName[]) {
           '  fx:',
           `    url: ${fixture.url}`,
           '    policy: fx.json',
-          '  fx2025:',
-          `    url: ${fixture.url}`,
-          '    protocol: 2025-11-25',
-          '    policy: fx.json',
           '',
         ].join('\n'),
         files: { 'fx.json': JSON.stringify({ version: '1', default: 'allow' }) },
@@ -74,7 +59,6 @@ for (const suite of Object.keys(SUITES) as SuiteName[]) {
       direct = await runSuite(suite, fixture.url);
       through = await runSuite(suite, `${gateway.url}/mcp/fx`);
       comparison = compareRuns(direct, through, expectedFailures(suite));
-      for (const scenario of pinnedScenarios) pinned.set(scenario, await runScenario(suite, `${gateway.url}/mcp/fx2025`, scenario));
     });
     after(async () => {
       await gateway?.stop();
@@ -95,13 +79,6 @@ for (const suite of Object.keys(SUITES) as SuiteName[]) {
       if (REPORT_ONLY) return print(t, lost.length > 0 ? ['would fail:', ...lost] : []);
       assert.deepEqual(lost, [], 'scenarios that lost checks through Airlock (fix them, or list them with the issue that will)');
     });
-
-    for (const scenario of pinnedScenarios)
-      test(`${scenario}: through a server entry pinned to 2025-11-25, every check that passes directly passes`, (t) => {
-        const score = pinned.get(scenario);
-        print(t, [`${scenario}: ${score?.passed ?? 0} passed through fx2025, ${direct.get(scenario)?.passed ?? 0} directly`]);
-        assert.deepEqual(score, direct.get(scenario));
-      });
 
     test('every expected failure still loses checks through Airlock (a fixed one leaves the list)', (t) => {
       const stale = comparison.stale.map((r) => `${r.scenario} (${r.reason})`);

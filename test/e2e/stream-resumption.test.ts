@@ -181,6 +181,13 @@ describe('a call whose 2025 upstream closes its stream before the result (SEP-16
         },
       }),
     });
+    // A call answered within 2 s comes as one JSON body; a longer one as an SSE stream without event ids: nothing to resume either way.
+    if (response.headers.get('content-type')?.startsWith('application/json')) {
+      const answer = (await response.json()) as { id?: unknown; result?: unknown };
+      assert.equal(answer.id, 5);
+      assert.ok(answer.result);
+      return;
+    }
     const events = await sseEvents(response);
     assert.equal(answersTo(events, 5).length, 1);
     assert.ok(

@@ -60,14 +60,6 @@ export async function runSuite(suite: SuiteName, url: string): Promise<SuiteRun>
   return parseSummary(await runnerOutput(suite, url, SUITES[suite].args));
 }
 
-/** One scenario of `suite` against `url`; the runner prints no summary for one, only `Passed: N/M, F failed`. */
-export async function runScenario(suite: SuiteName, url: string, scenario: string): Promise<ScenarioScore> {
-  const stdout = await runnerOutput(suite, url, ['--scenario', scenario]);
-  const match = /^Passed: (\d+)\/\d+, (\d+) failed/m.exec(stdout);
-  if (!match) throw new Error(`no result for ${scenario} in the conformance runner's output:\n${stdout.slice(-4000)}`);
-  return { passed: Number(match[1]), failed: Number(match[2]) };
-}
-
 async function runnerOutput(suite: SuiteName, url: string, args: readonly string[]): Promise<string> {
   const { runner } = SUITES[suite];
   return run(await node22Binary(), [runner, 'server', '--url', url, ...args], {
