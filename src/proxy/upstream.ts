@@ -344,11 +344,7 @@ export class Upstream {
     if (this.#status !== 'connected' || !client) return undefined;
     // A 2025 session's agent is asked as a 2025 server asks, so its own connection speaks 2025: to a 2026 server only if it speaks both.
     const modern = client.getProtocolEra() === 'modern';
-    const eligible = modern
-      ? this.#takes2025Sessions()
-      : server.transport === 'http'
-        ? !this.#sse
-        : server.process === 'per_session';
+    const eligible = modern ? this.#takes2025Sessions() : server.transport === 'http' ? !this.#sse : server.process === 'per_session';
     const capabilities = relayedCapabilities(this.#relay.relay, session.capabilities());
     if (!eligible || Object.keys(capabilities).length === 0) return undefined;
     const opening = SessionLink.open({
