@@ -15,6 +15,8 @@ import { PolicyWatcher, type ReloadOutcome } from '../policy/index.js';
 import {
   CallGate,
   eraStoreFor,
+  ParkedCalls,
+  ParkedRelay,
   RELAY_ALL,
   SampledRefusals,
   SessionRegistry,
@@ -151,6 +153,10 @@ export async function openServing(
     const limiter = new RateLimiter(redis, { prefix: config.redis.prefix, timeoutMs: durationMs(config.redis.timeout) });
     // Before Redis closes (opened earlier, closed later): the slots it leased ahead go back.
     opened.push(() => limiter.close());
+    const stateTtlMs = durationMs(config.listen.request_state_ttl);
+    // A 2026 client's call parked here waits as long as the state it was handed lives.
+    const parked = await ParkedRelay.start({ redis, prefix: config.redis.prefix, calls: new ParkedCalls({ ttlMs: stateTtlMs }), logger });
+    opened.push(() => parked.close());
     const deps: SessionDeps = {
       policyFor: (server) => lookup(watchers, server).current,
       upstream: (server) => lookup(upstreams, server),
@@ -163,9 +169,10 @@ export async function openServing(
       metrics,
       gate: new CallGate(),
       inputs: {
-        seal: stateSeal(stateKey, { ttlMs: durationMs(config.listen.request_state_ttl), now: Date.now }),
+        seal: stateSeal(stateKey, { ttlMs: stateTtlMs, now: Date.now }),
         digest,
         relay: (server) => config.servers[server]?.relay ?? RELAY_ALL,
+        parked,
       },
       logger,
     };

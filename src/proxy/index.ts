@@ -11,6 +11,8 @@ export {
 export { callTool, type PipelineDeps, type AgentCall, type AnyCallResult } from './pipeline.js';
 export { stateSeal, type StateSeal } from './request-state.js';
 export { RELAY_ALL } from './questions.js';
+export { ParkedCalls } from './parked-calls.js';
+export { ParkedRelay } from './parked-relay.js';
 export type { InputDeps, ModernInput } from './input-rounds.js';
 export type { SessionDeps } from './session-deps.js';
 export { createSessionServer, type SessionIdentity } from './session-server.js';

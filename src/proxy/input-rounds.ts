@@ -17,6 +17,7 @@ import {
   type QuestionKind,
   type RelayDeps,
 } from './questions.js';
+import type { ParkedRelay } from './parked-relay.js';
 import type { SealedCall, StateSeal } from './request-state.js';
 
 /** What the rounds of a 2026 server's questions need: the seal, the digest the state binds the arguments with, each server's `relay`. */
@@ -24,6 +25,8 @@ export interface InputDeps {
   seal: StateSeal;
   digest: ArgumentsDigest;
   relay(server: string): RelayConfig;
+  /** Where a 2026 client's calls to 2025 servers that ask mid-call wait for its answers (see ParkedCall). */
+  parked: Pick<ParkedRelay, 'instance' | 'open' | 'next'>;
 }
 
 /** What a 2026 client's request carries for the multi round-trip: its capabilities, and on a retry its answers and Airlock's state. */

@@ -81,7 +81,7 @@ export class ParkedCall {
     }
     this.#arm();
     // An answer lets the server go on: give it a turn to finish or ask again before this round is decided.
-    await new Promise((resolve) => setImmediate(resolve));
+    if (responses !== undefined) await new Promise((resolve) => setImmediate(resolve));
     const onAbort = () => this.abandon('the agent withdrew the call');
     signal.addEventListener('abort', onAbort, { once: true });
     try {
@@ -102,7 +102,9 @@ export class ParkedCall {
 
   /** Refuses what is pending and aborts the upstream call: its client will not come back. */
   abandon(reason: string): void {
-    if (this.#abandoned !== undefined || this.#settled !== undefined) return;
+    if (this.#abandoned !== undefined) return;
+    // A result nobody came back for is dropped.
+    if (this.#settled !== undefined) return this.#end();
     this.#abandoned = reason;
     for (const pending of this.#pending.values()) pending.refuse(new ProtocolError(INTERNAL_ERROR, `the agent did not answer: ${reason}`));
     this.#pending.clear();

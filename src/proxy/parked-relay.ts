@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { errorMessage } from '../errors.js';
 import { ProtocolError } from './errors.js';
-import { fromWire, toWire, type ParkedCalls, type Round, type WireRound } from './parked-calls.js';
+import { fromWire, toWire, type ParkedCall, type ParkedCalls, type Round, type WireRound } from './parked-calls.js';
 import { INTERNAL_ERROR } from './questions.js';
 
 interface Forwarded {
@@ -22,7 +22,7 @@ interface Forwarded {
  */
 export class ParkedRelay {
   /** This process's name in request states: new on every start, as its parked calls do not survive it. */
-  readonly instance = randomUUID();
+  readonly instance: string = randomUUID();
   readonly #redis: Redis;
   readonly #subscriber: Redis;
   readonly #prefix: string;
@@ -75,7 +75,14 @@ export class ParkedRelay {
     }
   }
 
+  /** A new call parked here (see ParkedCalls.open). */
+  open(): ParkedCall {
+    return this.#calls.open();
+  }
+
+  /** Abandons the calls parked here (the instance is stopping) and stops listening. */
   async close(): Promise<void> {
+    this.#calls.close('Airlock is shutting down');
     this.#subscriber.disconnect();
   }
 

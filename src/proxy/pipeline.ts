@@ -33,6 +33,7 @@ import {
   type InputDeps,
   type ModernInput,
 } from './input-rounds.js';
+import type { Round } from './parked-calls.js';
 import type { Progress } from './progress.js';
 import { answerOf, QUESTION_KINDS, relayedCapabilities, type Asker, type Question } from './questions.js';
 import type { SealedCall } from './request-state.js';
@@ -79,7 +80,7 @@ export type AnyCallResult = CallToolResult | InputRequiredResult;
 /** What the pipeline needs of the gateway: the few methods it calls, so a test can pass plain objects. */
 export interface PipelineDeps {
   policyFor(server: string): CompiledPolicy;
-  upstream(server: string): Pick<Upstream, 'status' | 'tool' | 'callTool' | 'stateless'>;
+  upstream(server: string): Pick<Upstream, 'status' | 'tool' | 'callTool' | 'stateless' | 'release'>;
   limiter: Pick<RateLimiter, 'charge'>;
   /** The accepted tool definitions, for `on_tool_change`. */
   pins: Pick<ToolPins, 'flagged' | 'change'>;
@@ -174,7 +175,11 @@ async function runCall(deps: PipelineDeps, call: AgentCall, trace: CallTrace): P
     return round(trace.upstreamMs);
   };
   try {
-    const answer = await sendCall(deps, call, upstream, { requestId, retry: resumed?.call });
+    // A 2026 client's call to a 2025 server is parked when the server asks mid-call (see parkedRound); any other is sent as it is.
+    const { answer, parked } =
+      call.input !== undefined && !upstream.stateless && (resumed?.call.parked || canBeAsked(deps, call))
+        ? await parkedRound(deps, call, upstream, { requestId, retry: resumed?.call })
+        : { answer: await sendCall(deps, call, upstream, { requestId, retry: resumed?.call }), parked: undefined };
     const ms = took();
     await released?.executed({ result: 'isError' in answer && answer.isError === true ? 'error' : 'ok', ms });
     if (!isInputRequiredResult(answer)) return end({ kind: 'executed', decision, result: answer, ms, ...(released && { released }) });
@@ -187,6 +192,7 @@ async function runCall(deps: PipelineDeps, call: AgentCall, trace: CallTrace): P
       ...(released && { approval_id: released.held.id }),
       ...(resumed?.ok && resumed.call.approval_id !== undefined && { approval_id: resumed.call.approval_id }),
       round: (resumed?.ok ? resumed.call.round : 0) + 1,
+      ...(parked && { parked }),
     };
     if (sealed.round > MAX_INPUT_ROUNDS) throw roundsExceeded(call.server);
     const questions = questionsFor(deps, call, audit, answer);
@@ -258,7 +264,8 @@ async function admit(
  */
 function continued(sealed: SealedCall, call: AgentCall, audit: CallAudit): Admitted {
   const given = call.input?.responses ?? {};
-  for (const [key, method] of sealed.asked) {
+  // A parked call's answers are audited where it runs, as each reaches its server (see relayQuestion).
+  for (const [key, method] of sealed.parked ? [] : sealed.asked) {
     const response = given[key];
     audit.record('question_relayed', {
       method,
@@ -319,6 +326,56 @@ async function sendCall(
     (answers) => upstream.callTool({ ...params, ...answers }, { ...options, allowInputRequired: true }),
     call.signal,
   );
+}
+
+/** Whether a 2026 client declared something its server may ask of it (less what `relay` turns off). */
+function canBeAsked(deps: PipelineDeps, call: AgentCall): boolean {
+  return Object.keys(relayedCapabilities(deps.inputs.relay(call.server), call.input?.capabilities)).length > 0;
+}
+
+/**
+ * A 2026 client's call to a 2025 server, which asks its questions as
+ * requests mid-call: the call is parked (see ParkedCall) and goes on running
+ * on this instance while the client is given each round to answer; a retry
+ * hands over its answers, here or on the instance the state names, and gets
+ * the next round or the result. The agent is asked over a 2025 session of
+ * the call's own where the server takes one (see Upstream), else over the
+ * shared connection while it is the only call there.
+ */
+async function parkedRound(
+  deps: PipelineDeps,
+  call: AgentCall,
+  upstream: ReturnType<PipelineDeps['upstream']>,
+  { requestId, retry }: { requestId: string; retry: SealedCall | undefined },
+): Promise<{ answer: AnyCallResult; parked: { instance: string; id: string } | undefined }> {
+  const { parked: relay } = deps.inputs;
+  let at = retry?.parked;
+  let round: Round;
+  if (at) {
+    round = await relay.next(at.instance, at.id, call.input?.responses, call.signal);
+  } else {
+    const parked = relay.open();
+    const asker: Asker = {
+      capabilities: () => call.input?.capabilities,
+      context: {
+        request_id: requestId,
+        tool: call.tool,
+        grant: call.grant,
+        session: call.session,
+        client: call.client,
+        protocol: call.protocol,
+      },
+      ask: (question) => parked.ask(question),
+    };
+    // Its own key for a session of its own upstream, ended with the call.
+    asker.session = asker;
+    const params = { name: call.tool, ...(call.args !== undefined && { arguments: call.args }), ...(call.meta && { _meta: call.meta }) };
+    parked.run(upstream.callTool(params, { signal: parked.signal, asker }).finally(() => upstream.release(asker)));
+    at = { instance: relay.instance, id: parked.id };
+    round = await parked.next(undefined, call.signal);
+  }
+  if ('result' in round) return { answer: round.result, parked: undefined };
+  return { answer: { resultType: 'input_required', inputRequests: round.questions as InputRequiredResult['inputRequests'] }, parked: at };
 }
 
 /** The questions of a round for a 2026 client, refused (and audited) when the client may not be asked one of them. */

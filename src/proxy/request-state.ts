@@ -28,6 +28,8 @@ export const SealedCallSchema = z
     decision: z.object({ action: z.string(), rule: z.string() }),
     approval_id: z.string().optional(),
     round: z.int().positive(),
+    /** A call to a 2025 server that asked mid-call: the instance where it goes on running, and its id there (see ParkedCall). */
+    parked: z.object({ instance: z.string(), id: z.string() }).strict().optional(),
     /** Expiry, ms since the epoch (this instance's clock: states live minutes, instances agree on time well enough). */
     exp: z.number(),
   })

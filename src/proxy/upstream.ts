@@ -32,7 +32,7 @@ import { paramHeadersFor, scanParamHeaders, type ParamHeaderDeclaration } from '
 import { toolListRefresh } from './tool-list-refresh.js';
 import { connectionDigest, MemoryEraStore, type EraStore } from './upstream-era.js';
 import { asLegacyNotification, ListenStream, ResourceSubscriptions } from './upstream-listen.js';
-import { INTERNAL_ERROR, RELAY_ALL, relayedCapabilities, type Asker, type RelayDeps } from './questions.js';
+import { INTERNAL_ERROR, METHOD_NOT_FOUND, RELAY_ALL, relayedCapabilities, type Asker, type RelayDeps } from './questions.js';
 import { answerQuestions, AskersInFlight, SessionLink, type QuestionOwner } from './session-link.js';
 import { withRequestSignals } from './request-signal.js';
 import { resumeNoSooner, StreamResumptions } from './stream-resumptions.js';
@@ -628,12 +628,18 @@ export class Upstream {
     if (asker) return { asker };
     const { server } = this.#options;
     const calls = this.#askers.size;
+    // No call in flight has an agent that can be asked (a 2026 client that declared nothing has none): answered as such a client would.
+    if (calls === 0)
+      return {
+        unowned: {
+          code: METHOD_NOT_FOUND,
+          message: `Method not found: no call in flight to server ${this.name} is of an agent that can be asked this`,
+        },
+      };
     const message =
-      calls === 0
-        ? `no call of an agent is in flight to server ${this.name}, so Airlock cannot tell whom this is for`
-        : server.transport === 'stdio' && server.process !== 'per_session'
-          ? `${calls} calls are in flight to server ${this.name}, whose one process every session shares, so Airlock cannot tell whom this is for; servers.${this.name}.process: per_session gives each session its own`
-          : `${calls} calls are in flight on the connection to server ${this.name} that sessions without one of their own share, so Airlock cannot tell whom this is for`;
+      server.transport === 'stdio' && server.process !== 'per_session'
+        ? `${calls} calls are in flight to server ${this.name}, whose one process every session shares, so Airlock cannot tell whom this is for; servers.${this.name}.process: per_session gives each session its own`
+        : `${calls} calls are in flight on the connection to server ${this.name} that sessions without one of their own share, so Airlock cannot tell whom this is for`;
     return { unowned: { code: INTERNAL_ERROR, message } };
   }
 

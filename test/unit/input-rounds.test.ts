@@ -7,7 +7,16 @@ import { stateSeal, type SealedCall } from '../../src/proxy/request-state.js';
 
 let now = 1_000_000;
 const seal = stateSeal(Buffer.alloc(32, 1), { ttlMs: 60_000, now: () => now });
-const deps: InputDeps = { seal, digest: argumentsDigest(Buffer.alloc(32, 2)), relay: () => RELAY_ALL };
+// These checks never park a call (a 2025 server's questions): that is parked-calls.test.ts's and the e2e tests'.
+const unparked = () => {
+  throw new Error('no call is parked in these tests');
+};
+const deps: InputDeps = {
+  seal,
+  digest: argumentsDigest(Buffer.alloc(32, 2)),
+  relay: () => RELAY_ALL,
+  parked: { instance: 'unused', open: unparked, next: unparked },
+};
 const request = { grant: 'a', endpoint: '/mcp/fx', server: 'fx', method: 'tools/call' as const, target: 'ask', args: { who: 'x' } };
 const sealed: Omit<SealedCall, 'exp'> = {
   grant: 'a',

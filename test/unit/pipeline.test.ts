@@ -97,6 +97,7 @@ function harness(fakes: Fakes = {}) {
       tool: (name: string) => TOOLS.find((t) => t.name === name),
       callTool: (_params, options) => (fakes.callTool ?? (() => Promise.resolve(OK)))(options.signal!),
       stateless: false,
+      release: () => undefined,
     }),
     limiter: { charge: fakes.charge ?? (() => Promise.resolve({ admitted: true })) },
     pins: { flagged: () => false, change: () => Promise.resolve(undefined) },
@@ -147,6 +148,14 @@ function harness(fakes: Fakes = {}) {
       seal: stateSeal(Buffer.alloc(32, 7), { ttlMs: 60_000, now: Date.now }),
       digest: (args) => JSON.stringify(args),
       relay: () => RELAY_ALL,
+      // The pipeline's own steps, without a 2026 client's calls to a 2025 server that asks (parked-calls.test.ts, the e2e tests).
+      parked: {
+        instance: 'unused',
+        open: () => {
+          throw new Error('no call is parked in these tests');
+        },
+        next: () => Promise.reject(new Error('no call is parked in these tests')),
+      },
     },
     logger,
   };
