@@ -29,6 +29,11 @@ export async function start(io: Io, options: { config?: string } & ListenFlags):
   const localAdmin = resolveLocalAdmin({ config, env: io.env, logger, display: (file) => displayPath(io, file), http: true });
 
   const { redis, close } = await openRedis(config, io.env, logger);
+  // "airlock listening" is logged before start returns: a signal from then on (a script that waited for it) is kept for after.
+  let early: NodeJS.Signals | undefined;
+  const keep = (signal: NodeJS.Signals) => void (early ??= signal);
+  process.on('SIGTERM', keep);
+  process.on('SIGINT', keep);
   let gateway: Gateway;
   let unpublish = () => {};
   try {
@@ -45,6 +50,9 @@ export async function start(io: Io, options: { config?: string } & ListenFlags):
     unpublish();
     await close();
     throw err;
+  } finally {
+    process.off('SIGTERM', keep);
+    process.off('SIGINT', keep);
   }
 
   // The first signal stops gracefully (see Gateway.stop); a second one cuts the wait for calls in flight short.
@@ -71,6 +79,7 @@ export async function start(io: Io, options: { config?: string } & ListenFlags):
     };
     process.on('SIGTERM', stop);
     process.on('SIGINT', stop);
+    if (early) stop(early);
   });
   return { stopped };
 }

@@ -224,7 +224,6 @@ export class Gateway {
       logger,
     });
     this.#http = await listen(app, config.listen, listenSource(config));
-    logger.info({ url: this.url, servers: Object.keys(config.servers), grants: (config.grants ?? []).length }, 'airlock listening');
     const separate = config.metrics.listen;
     if (separate) {
       const metricsApp = express()
@@ -234,6 +233,8 @@ export class Gateway {
       this.#metricsHttp = await listen(metricsApp, separate, `${config.file}: metrics.listen`);
       logger.info({ url: `${this.metricsUrl ?? ''}/metrics` }, 'metrics listening');
     }
+    // Last, once every listener is up: what starts Airlock (a script, a test) may use them all when it reads this line.
+    logger.info({ url: this.url, servers: Object.keys(config.servers), grants: (config.grants ?? []).length }, 'airlock listening');
   }
 }
 
