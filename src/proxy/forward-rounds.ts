@@ -5,6 +5,7 @@ import type { AuditInput } from '../audit/index.js';
 import { printableName } from '../policy/index.js';
 import {
   askedSummary,
+  claimOnce,
   invalidState,
   missingCapabilityError,
   passedOn,
@@ -67,10 +68,11 @@ export async function forwardRounds<S extends z.ZodType>(
   let round = 1;
   if (input.state !== undefined) {
     const resumed = resume(deps.inputs, input.state, request);
-    if (!resumed.ok) {
-      record('request_refused', { rule: 'request_state', reason: resumed.reason });
+    const refused = resumed.ok ? await claimOnce(deps.inputs, resumed.call) : resumed.reason;
+    if (!resumed.ok || refused !== undefined) {
+      record('request_refused', { rule: 'request_state', reason: refused });
       deps.logger.info(
-        { server: request.server, method: request.method, reason: resumed.reason },
+        { server: request.server, method: request.method, reason: refused },
         'retry refused: its requestState cannot be used',
       );
       throw invalidState();

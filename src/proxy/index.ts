@@ -10,6 +10,7 @@ export {
 } from './param-headers.js';
 export { callTool, type PipelineDeps, type AgentCall, type AnyCallResult } from './pipeline.js';
 export { stateSeal, type StateSeal } from './request-state.js';
+export { stateClaims } from './state-claims.js';
 export { RELAY_ALL } from './questions.js';
 export { ParkedCalls } from './parked-calls.js';
 export { ParkedRelay } from './parked-relay.js';

@@ -7,6 +7,7 @@ import {
 } from '@modelcontextprotocol/server';
 import type { ArgumentsDigest } from '../arguments-digest.js';
 import type { RelayConfig } from '../config/index.js';
+import { errorMessage } from '../errors.js';
 import { ProtocolError } from './errors.js';
 import {
   missingCapability,
@@ -25,6 +26,8 @@ export interface InputDeps {
   seal: StateSeal;
   digest: ArgumentsDigest;
   relay(server: string): RelayConfig;
+  /** Records that a round's state was used; false when it already was (see stateClaims). */
+  claim(call: SealedCall): Promise<boolean>;
   /** Where a 2026 client's calls to 2025 servers that ask mid-call wait for its answers (see ParkedCall). */
   parked: Pick<ParkedRelay, 'instance' | 'open' | 'next'>;
 }
@@ -94,6 +97,15 @@ export function resume(
     return { ok: false, reason: 'the requestState belongs to another request' };
   if (call.digest !== deps.digest(request.args)) return { ok: false, reason: 'the arguments differ from those of the first round' };
   return { ok: true, call };
+}
+
+/** Why a resumed state cannot be used again (it was, or Redis cannot tell), or undefined: a state is good for one retry. */
+export async function claimOnce(deps: InputDeps, call: SealedCall): Promise<string | undefined> {
+  try {
+    return (await deps.claim(call)) ? undefined : 'the requestState was already used';
+  } catch (err) {
+    return `the requestState could not be checked against its earlier uses (${errorMessage(err)})`;
+  }
 }
 
 /**

@@ -33,7 +33,9 @@ export class ParkedCall {
   readonly #pending = new Map<string, Pending>();
   #settled: { result: CallToolResult } | { error: unknown } | undefined;
   #abandoned: string | undefined;
-  #wake: (() => void) | undefined;
+  #ended = false;
+  /** The retries waiting for the next round (one, as a state is good once; more only in a race): every one is woken. */
+  readonly #waiters = new Set<() => void>();
   #timer: NodeJS.Timeout | undefined;
   readonly #ttlMs: number;
   readonly #onEnd: () => void;
@@ -61,7 +63,7 @@ export class ParkedCall {
   ask(question: Question): Promise<Record<string, unknown>> {
     return new Promise((answer, refuse) => {
       this.#pending.set(`q${this.#pending.size + 1}-${randomUUID().slice(0, 8)}`, { question, answer, refuse });
-      this.#wake?.();
+      this.#wakeAll();
     });
   }
 
@@ -79,18 +81,19 @@ export class ParkedCall {
       this.#pending.delete(key);
       pending.answer(response as Record<string, unknown>);
     }
-    this.#arm();
+    // While a retry waits the client is connected: the clock for its next retry starts when a round is handed back.
+    clearTimeout(this.#timer);
     // An answer lets the server go on: give it a turn to finish or ask again before this round is decided.
     if (responses !== undefined) await new Promise((resolve) => setImmediate(resolve));
     const onAbort = () => this.abandon('the agent withdrew the call');
     signal.addEventListener('abort', onAbort, { once: true });
     try {
       while (this.#pending.size === 0 && this.#settled === undefined && this.#abandoned === undefined) {
-        await new Promise<void>((resolve) => (this.#wake = resolve));
-        this.#wake = undefined;
+        await new Promise<void>((resolve) => this.#waiters.add(resolve));
       }
     } finally {
       signal.removeEventListener('abort', onAbort);
+      if (!this.#ended) this.#arm();
     }
     if (this.#pending.size > 0) return { questions: Object.fromEntries([...this.#pending].map(([key, p]) => [key, p.question])) };
     const settled = this.#settled;
@@ -114,7 +117,12 @@ export class ParkedCall {
 
   #settle(settled: { result: CallToolResult } | { error: unknown }): void {
     this.#settled = settled;
-    this.#wake?.();
+    this.#wakeAll();
+  }
+
+  #wakeAll(): void {
+    for (const wake of this.#waiters) wake();
+    this.#waiters.clear();
   }
 
   /** The client has PARKED_CALL_TTL_MS from its last retry to send the next. */
@@ -124,8 +132,9 @@ export class ParkedCall {
   }
 
   #end(): void {
+    this.#ended = true;
     clearTimeout(this.#timer);
-    this.#wake?.();
+    this.#wakeAll();
     this.#onEnd();
   }
 }
@@ -155,10 +164,6 @@ export class ParkedCalls {
 
   get(id: string): ParkedCall | undefined {
     return this.#calls.get(id);
-  }
-
-  get size(): number {
-    return this.#calls.size;
   }
 
   /** Every parked call abandoned (the instance is stopping). */

@@ -22,6 +22,7 @@ import { holdForApproval, type ApprovalDeps, type HoldContext, type HoldResult }
 import {
   answerRounds,
   askedSummary,
+  claimOnce,
   MAX_INPUT_ROUNDS,
   missingCapabilityError,
   passedOn,
@@ -157,6 +158,8 @@ async function runCall(deps: PipelineDeps, call: AgentCall, trace: CallTrace): P
   const end = (ending: Exclude<CallEnd, { kind: 'input_required' }>) => endCall(ctx, ending);
 
   if (resumed?.ok === false) return end({ kind: 'state_refused', reason: resumed.reason });
+  const used = resumed && (await claimOnce(deps.inputs, resumed.call));
+  if (used) return end({ kind: 'state_refused', reason: used });
   if (call.tool.length > MAX_TOOL_NAME_CHARS) return end({ kind: 'name_too_long' });
   if (nestsDeeperThan(args, MAX_ARGUMENT_DEPTH)) return end({ kind: 'nested_too_deep', depth: MAX_ARGUMENT_DEPTH });
   const upstream = deps.upstream(call.server);
@@ -370,7 +373,9 @@ async function parkedRound(
     // Its own key for a session of its own upstream, ended with the call.
     asker.session = asker;
     const params = { name: call.tool, ...(call.args !== undefined && { arguments: call.args }), ...(call.meta && { _meta: call.meta }) };
-    parked.run(upstream.callTool(params, { signal: parked.signal, asker }).finally(() => upstream.release(asker)));
+    // The server's progress reaches the first request while it is open; later rounds are answered whole.
+    const options = { signal: parked.signal, asker, ...(call.progress && { onprogress: call.progress.relay }) };
+    parked.run(upstream.callTool(params, options).finally(() => upstream.release(asker)));
     at = { instance: relay.instance, id: parked.id };
     round = await parked.next(undefined, call.signal);
   }

@@ -3,23 +3,27 @@ import { ProtocolError } from './errors.js';
 import { QUESTION_KINDS, relayQuestion, type Asker, type RelayDeps } from './questions.js';
 
 /**
- * The calls in flight on one upstream connection whose agents can be asked:
- * a question the connection carries belongs to one of them, and is taken for
- * that one's only when it is the only one.
+ * The requests in flight on one upstream connection: a question the
+ * connection carries belongs to one of them, and is taken for that one's only
+ * when it is the only one and its agent can be asked.
  */
 export class AskersInFlight {
-  readonly #askers = new Map<Asker, number>();
+  readonly #askers = new Map<Asker | object, number>();
+  /** The requests in flight whose agents cannot be asked (a list, a read, a 2026 client that declared nothing): counted all the same. */
+  readonly #nobody = new WeakSet<object>();
 
-  /** Counts `asker` in until the returned function runs. */
-  enter(asker: Asker): () => void {
-    this.#askers.set(asker, (this.#askers.get(asker) ?? 0) + 1);
+  /** Counts `asker` in (or, without one, a request whose agent cannot be asked) until the returned function runs. */
+  enter(asker?: Asker): () => void {
+    const key: Asker | object = asker ?? {};
+    if (!asker) this.#nobody.add(key);
+    this.#askers.set(key, (this.#askers.get(key) ?? 0) + 1);
     let left = false;
     return () => {
       if (left) return;
       left = true;
-      const n = this.#askers.get(asker)! - 1;
-      if (n === 0) this.#askers.delete(asker);
-      else this.#askers.set(asker, n);
+      const n = this.#askers.get(key)! - 1;
+      if (n === 0) this.#askers.delete(key);
+      else this.#askers.set(key, n);
     };
   }
 
@@ -27,9 +31,18 @@ export class AskersInFlight {
     return this.#askers.size;
   }
 
-  /** The one asker in flight, if there is exactly one. */
+  /** How many of them have agents that can be asked. */
+  get askable(): number {
+    let n = 0;
+    for (const key of this.#askers.keys()) if (!this.#nobody.has(key)) n++;
+    return n;
+  }
+
+  /** The one asker in flight, if exactly one request is in flight and its agent can be asked. */
   only(): Asker | undefined {
-    return this.#askers.size === 1 ? this.#askers.keys().next().value : undefined;
+    if (this.#askers.size !== 1) return undefined;
+    const key = this.#askers.keys().next().value!;
+    return this.#nobody.has(key) ? undefined : (key as Asker);
   }
 }
 

@@ -122,6 +122,8 @@ export class Upstream {
   readonly #askers = new AskersInFlight();
   /** The sessions' own connections (see SessionLink), by the session's asker. */
   readonly #links = new Map<Asker, Promise<SessionLink | undefined>>();
+  /** Sessions (and calls) whose connections were released: a call of theirs still on its way opens no new one. */
+  readonly #released = new WeakSet<Asker>();
   /** Set when the server answered on the SSE transport of before Streamable HTTP, which gets no session links. */
   #sse = false;
   /** Set when a 2026 server turned down a 2025 session of a session's own (until the next connect: it may be another server then). */
@@ -244,7 +246,7 @@ export class Upstream {
   async request<S extends ZodType>(
     request: { method: string; params?: Record<string, unknown> },
     schema: S,
-    options?: RequestOptions,
+    options?: RequestOptions & { asker?: Asker },
   ): Promise<z.output<S> | InputRequiredResult> {
     // A subscriber that leaves while the server is away is counted out, or it would be resubscribed for no one.
     if (request.method === 'resources/unsubscribe' && this.#status !== 'connected') {
@@ -252,14 +254,19 @@ export class Upstream {
       return {} as never;
     }
     const client = this.#connectedClient();
+    // Counted in, with its agent when it can be asked, so a question the server asks meanwhile is not taken for another's (see #sharedOwner).
+    const { asker, ...sent } = options ?? {};
+    const leave = this.#askers.enter(asker);
     try {
-      if (RESOURCE_SUBSCRIPTION_METHODS.has(request.method)) return (await this.#subscription(client, request, options)) as never;
-      const result = await client.request(request, options?.allowInputRequired ? withInputRequired(schema) : schema, options);
+      if (RESOURCE_SUBSCRIPTION_METHODS.has(request.method)) return (await this.#subscription(client, request, sent)) as never;
+      const result = await client.request(request, sent.allowInputRequired ? withInputRequired(schema) : schema, sent);
       return isInputRequiredResult(result) ? result : forwardedResult(result as z.output<S>);
     } catch (err) {
       // A 2026 server keeps no connection whose end would say it went away, and a 2025 one's stream may only be retried: a request that cannot reach it does.
       if (networkFailure(err) || sessionGone(err)) this.#unreachable(client);
       throw upstreamFailure(this.name, err);
+    } finally {
+      leave();
     }
   }
 
@@ -290,15 +297,16 @@ export class Upstream {
     try {
       // A server that forgot the session (it restarted) answers 404 without running the call: once, it goes over a new one.
       for (let attempt = 0; ; attempt++) {
-        const link = asker?.session && (await this.#linkFor(asker.session));
-        const leave = asker && (link ? link.calls : this.#askers).enter(asker);
+        const link = asker?.session && (await this.#linkFor(asker.session, rest.signal));
+        const leave = link && link.calls.enter(asker);
         try {
-          if (!link) return await this.request({ method: 'tools/call', params }, CallToolResultSchema, sent);
+          if (!link)
+            return await this.request({ method: 'tools/call', params }, CallToolResultSchema, { ...sent, ...(asker && { asker }) });
           return forwardedResult(await link.client.request({ method: 'tools/call', params: as2025(params) }, CallToolResultSchema, sent));
         } catch (err) {
           if (!link) throw err;
           const gone = sessionGone(err);
-          if (gone || !link.open || networkFailure(err)) this.release(asker.session!);
+          if (gone || !link.open || networkFailure(err)) this.#drop(asker.session!);
           if (gone && attempt === 0) continue;
           throw upstreamFailure(this.name, err);
         } finally {
@@ -320,6 +328,12 @@ export class Upstream {
 
   /** Closes the connections made for one session (see SessionLink): its agent has gone. */
   release(session: Asker): void {
+    this.#released.add(session);
+    this.#drop(session);
+  }
+
+  /** Closes a session's own connection; its next call opens a new one. */
+  #drop(session: Asker): void {
     const link = this.#links.get(session);
     if (!link) return;
     this.#links.delete(session);
@@ -334,17 +348,24 @@ export class Upstream {
    * serves), and none while the server is not connected. One that fails to
    * open is not retried for that call: the shared connection serves it.
    */
-  async #linkFor(session: Asker): Promise<SessionLink | undefined> {
+  async #linkFor(session: Asker, signal: AbortSignal | undefined): Promise<SessionLink | undefined> {
     const known = this.#links.get(session);
     const open = known && (await known);
     if (open?.open) return open;
+    // A session that has gone (or a call withdrawn meanwhile) opens nothing that no one would close.
+    if (this.#released.has(session) || signal?.aborted) return undefined;
     if (known) this.#links.delete(session);
     const { server } = this.#options;
     const client = this.#client;
     if (this.#status !== 'connected' || !client) return undefined;
     // A 2025 session's agent is asked as a 2025 server asks, so its own connection speaks 2025: to a 2026 server only if it speaks both.
     const modern = client.getProtocolEra() === 'modern';
-    const eligible = modern ? this.#takes2025Sessions() : server.transport === 'http' ? !this.#sse : server.process === 'per_session';
+    // A stdio server's process per 2025 session; a 2026 client's call (its own key: see parkedRound) uses the shared one, which ties a question to it.
+    const eligible = modern
+      ? this.#takes2025Sessions()
+      : server.transport === 'http'
+        ? !this.#sse
+        : server.process === 'per_session' && session.session !== session;
     const capabilities = relayedCapabilities(this.#relay.relay, session.capabilities());
     if (!eligible || Object.keys(capabilities).length === 0) return undefined;
     const opening = SessionLink.open({
@@ -357,7 +378,7 @@ export class Upstream {
     }).catch((err: unknown) => {
       this.#links.delete(session);
       // A 2026 server says in server/discover only which 2026 revisions it speaks: whether it takes 2025 sessions too is found by asking.
-      if (modern) {
+      if (modern && !networkFailure(err)) {
         this.#no2025Sessions = true;
         this.#options.logger.info(
           { upstream: this.name, err: errorMessage(err) },
@@ -628,8 +649,8 @@ export class Upstream {
     if (asker) return { asker };
     const { server } = this.#options;
     const calls = this.#askers.size;
-    // No call in flight has an agent that can be asked (a 2026 client that declared nothing has none): answered as such a client would.
-    if (calls === 0)
+    // No request in flight has an agent that can be asked (a list, a 2026 client that declared nothing): answered as such a client would.
+    if (this.#askers.askable === 0)
       return {
         unowned: {
           code: METHOD_NOT_FOUND,
@@ -677,7 +698,7 @@ export class Upstream {
     if (client !== this.#client || this.#status === 'closed') return;
     this.#client = undefined;
     // The server's sessions went with it, the sessions' own among them.
-    for (const session of [...this.#links.keys()]) this.release(session);
+    for (const session of [...this.#links.keys()]) this.#drop(session);
     this.#status = 'disconnected';
     this.#lastError = 'the connection closed';
     // A server that went away may come back upgraded: its generation is asked again.

@@ -49,6 +49,7 @@ const COLUMNS = [
   'prompt',
   'checkpoint',
   'protocol',
+  'answer',
 ];
 /** Text that breaks a naive CSV or JSON-lines writer. */
 const AWKWARD = 'comma, "quotes", a\nnewline, a\r\nCRLF and unicode: héllo ✓ 日本';

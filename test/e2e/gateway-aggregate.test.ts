@@ -53,8 +53,9 @@ after(async () => {
   await gateway?.stop();
 });
 
+/** Declaring what Airlock declares on a stdio server's shared process, so servers list the same tools (see docs/configuration.md). */
 async function connectDirect(args: string[]): Promise<Client> {
-  const client = new Client({ name: 'direct', version: '1.0.0' });
+  const client = new Client({ name: 'direct', version: '1.0.0' }, { capabilities: { sampling: {}, elicitation: { form: {}, url: {} } } });
   await client.connect(new StdioClientTransport({ command: process.execPath, args, stderr: 'ignore' }));
   return client;
 }

@@ -252,6 +252,19 @@ describe('a stdio server', () => {
     await held;
   });
 
+  test("shared by every session: a question asked during another agent's request is refused, not given to the one call that can be asked", async () => {
+    const { client: asker, asked } = await agent('/mcp/ask-stdio', 'lena');
+    const { client: other } = await agent('/mcp/ask-stdio', 'mike', {});
+    let waiting!: () => void;
+    const started = new Promise<void>((resolve) => (waiting = resolve));
+    const held = asker.callTool({ name: 'wait', arguments: { ms: 2_000 } }, undefined, { onprogress: () => waiting() });
+    await started;
+    // mike's call asks while lena's is in flight: two requests, so neither agent is asked.
+    assert.match(await call(other, 'ask_name', { who: 'rho' }), /^rho: error -32603 .*2 calls are in flight/);
+    assert.equal(asked.length, 0, "lena never saw mike's question");
+    await held;
+  });
+
   test('with process: per_session two agents asked at the same time each get their own question', async () => {
     const [kim, leo] = await Promise.all([agent('/mcp/ask-own', 'kim'), agent('/mcp/ask-own', 'leo')]);
     const [a, b] = await Promise.all([call(kim.client, 'ask_name', { who: 'nu' }), call(leo.client, 'ask_name', { who: 'xi' })]);

@@ -225,11 +225,20 @@ test('a retry sent to the other instance continues the same call: one charge, on
     assert.match(round.requestState ?? '', /^al1\./);
     const done = await retry(onB, 'ask_name', { who: 'delta' }, round.requestState, { name: accept('Dee'), extra: accept('never asked') });
     assert.equal(firstText(done), 'delta is Dee');
+    // A state is good once, on any instance: a replay would run the call again, uncharged and unapproved.
+    for (const client of [onA, onB])
+      await assert.rejects(
+        retry(client, 'ask_name', { who: 'delta' }, round.requestState, { name: accept('Dee') }),
+        (err: ProtocolError) => {
+          assert.equal(err.code, -32602);
+          return true;
+        },
+      );
     // The server saw the answer it asked for, not the one it never asked, and no Airlock state.
     const sent = fixtureMessages(fixtureLog).filter(
       (m) => m.method === 'tools/call' && (m.params?.arguments as { who?: string })?.who === 'delta',
     );
-    assert.equal(sent.length, 2);
+    assert.equal(sent.length, 2, 'the replays reached no server');
     assert.deepEqual(sent[1]!.params?.inputResponses, { name: accept('Dee') });
     assert.equal(sent[1]!.params?.requestState, undefined);
     // Charged once: the next call of this grant is refused by the limit of one an hour.
@@ -241,9 +250,16 @@ test('a retry sent to the other instance continues the same call: one charge, on
       const ids = new Set(events.filter((e) => e.event === 'input_required').map((e) => e.request_id));
       if (ids.size !== 1) return false;
       call = events.filter((e) => ids.has(e.request_id)).map((e) => `${String(e.event)}${e.answer ? `:${String(e.answer)}` : ''}`);
-      return call.includes('executed');
+      return call.includes('executed') && call.filter((e) => e === 'request_refused').length === 2;
     });
-    assert.deepEqual(call.sort(), ['allowed', 'executed', 'input_required', 'question_relayed:accept']);
+    assert.deepEqual(call.sort(), [
+      'allowed',
+      'executed',
+      'input_required',
+      'question_relayed:accept',
+      'request_refused',
+      'request_refused',
+    ]);
   } finally {
     await Promise.all([onA.close(), onB.close()]);
   }

@@ -50,7 +50,7 @@ test('each question is a round; answers continue the same call until its result'
   const second = await call.next(answers(first, 'a'), NEVER);
   assert.notDeepEqual(keysOf(second), keysOf(first));
   assert.deepEqual(await call.next(answers(second, 'b'), NEVER), { result: text('a,b') });
-  assert.equal(calls.size, 0, 'an ended call is no longer parked');
+  assert.equal(calls.get(call.id), undefined, 'an ended call is no longer parked');
 });
 
 test('a retry without the answer is asked again; keys nobody asked are ignored', async () => {
@@ -80,7 +80,16 @@ test('a call whose client never retries is abandoned: the server is refused and 
   await new Promise((resolve) => setTimeout(resolve, 200));
   assert.match(String((refused as Error)?.message), /no retry came within/);
   assert.ok(call.signal.aborted);
-  assert.equal(calls.size, 0);
+  assert.equal(calls.get(call.id), undefined);
+});
+
+test('every retry waiting on one call is woken with its round', async () => {
+  const call = new ParkedCalls().open();
+  let finish!: (r: CallToolResult) => void;
+  call.run(new Promise((resolve) => (finish = resolve)));
+  const waiting = [call.next(undefined, NEVER), call.next(undefined, NEVER)];
+  finish(text('done'));
+  assert.deepEqual(await Promise.all(waiting), [{ result: text('done') }, { result: text('done') }]);
 });
 
 test('an instance holds at most its maximum of parked calls', () => {

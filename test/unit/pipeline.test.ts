@@ -148,6 +148,7 @@ function harness(fakes: Fakes = {}) {
       seal: stateSeal(Buffer.alloc(32, 7), { ttlMs: 60_000, now: Date.now }),
       digest: (args) => JSON.stringify(args),
       relay: () => RELAY_ALL,
+      claim: async () => true,
       // The pipeline's own steps, without a 2026 client's calls to a 2025 server that asks (parked-calls.test.ts, the e2e tests).
       parked: {
         instance: 'unused',
