@@ -29,7 +29,7 @@ export interface InputDeps {
   /** Records that a round's state was used; false when it already was (see stateClaims). */
   claim(call: SealedCall): Promise<boolean>;
   /** Where a 2026 client's calls to 2025 servers that ask mid-call wait for its answers (see ParkedCall). */
-  parked: Pick<ParkedRelay, 'instance' | 'open' | 'next'>;
+  parked: Pick<ParkedRelay, 'instance' | 'open' | 'next' | 'abandon'>;
 }
 
 /** What a 2026 client's request carries for the multi round-trip: its capabilities, and on a retry its answers and Airlock's state. */

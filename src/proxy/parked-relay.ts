@@ -80,6 +80,11 @@ export class ParkedRelay {
     return this.#calls.open();
   }
 
+  /** Abandons a call parked here; one parked on another instance is left to its own clock there. */
+  abandon(at: { instance: string; id: string }, reason: string): void {
+    if (at.instance === this.instance) this.#calls.get(at.id)?.abandon(reason);
+  }
+
   /** Abandons the calls parked here (the instance is stopping) and stops listening. */
   async close(): Promise<void> {
     this.#calls.close('Airlock is shutting down');

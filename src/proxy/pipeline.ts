@@ -197,10 +197,16 @@ async function runCall(deps: PipelineDeps, call: AgentCall, trace: CallTrace): P
       round: (resumed?.ok ? resumed.call.round : 0) + 1,
       ...(parked && { parked }),
     };
-    if (sealed.round > MAX_INPUT_ROUNDS) throw roundsExceeded(call.server);
-    const questions = questionsFor(deps, call, audit, answer);
-    const result = passedOn(deps.inputs, answer, sealed, questions);
-    return endCall(ctx, { kind: 'input_required', decision, result, asked: askedSummary(questions), round: sealed.round, ms });
+    try {
+      if (sealed.round > MAX_INPUT_ROUNDS) throw roundsExceeded(call.server);
+      const questions = questionsFor(deps, call, audit, answer);
+      const result = passedOn(deps.inputs, answer, sealed, questions);
+      return endCall(ctx, { kind: 'input_required', decision, result, asked: askedSummary(questions), round: sealed.round, ms });
+    } catch (err) {
+      // A round that cannot be handed to the client leaves its parked call waiting for nothing.
+      if (parked) deps.inputs.parked.abandon(parked, errorMessage(err));
+      throw err;
+    }
   } catch (err) {
     const ms = took();
     await released?.executed({ result: 'unavailable', ms, detail: errorMessage(err) });

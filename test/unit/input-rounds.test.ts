@@ -16,7 +16,7 @@ const deps: InputDeps = {
   digest: argumentsDigest(Buffer.alloc(32, 2)),
   relay: () => RELAY_ALL,
   claim: async () => true,
-  parked: { instance: 'unused', open: unparked, next: unparked },
+  parked: { instance: 'unused', open: unparked, next: unparked, abandon: unparked },
 };
 const request = { grant: 'a', endpoint: '/mcp/fx', server: 'fx', method: 'tools/call' as const, target: 'ask', args: { who: 'x' } };
 const sealed: Omit<SealedCall, 'exp'> = {

@@ -156,6 +156,9 @@ function harness(fakes: Fakes = {}) {
           throw new Error('no call is parked in these tests');
         },
         next: () => Promise.reject(new Error('no call is parked in these tests')),
+        abandon: () => {
+          throw new Error('no call is parked in these tests');
+        },
       },
     },
     logger,
