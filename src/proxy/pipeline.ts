@@ -184,8 +184,14 @@ async function runCall(deps: PipelineDeps, call: AgentCall, trace: CallTrace): P
         ? await parkedRound(deps, call, upstream, { requestId, retry: resumed?.call })
         : { answer: await sendCall(deps, call, upstream, { requestId, retry: resumed?.call }), parked: undefined };
     const ms = took();
-    await released?.executed({ result: 'isError' in answer && answer.isError === true ? 'error' : 'ok', ms });
-    if (!isInputRequiredResult(answer)) return end({ kind: 'executed', decision, result: answer, ms, ...(released && { released }) });
+    const executed = { result: 'isError' in answer && answer.isError === true ? ('error' as const) : ('ok' as const), ms };
+    if (!isInputRequiredResult(answer)) {
+      // Ended (logged, audited) first: the approval's record of the run, and what its channel says of it, follow the call's own line.
+      const done = end({ kind: 'executed', decision, result: answer, ms, ...(released && { released }) });
+      await released?.executed(executed);
+      return done;
+    }
+    await released?.executed(executed);
     const sealed = {
       ...bound(call),
       grant: call.grant ?? null,

@@ -6,6 +6,7 @@ import { streamEvents, type AuditRecord } from '../support/audit-stream.js';
 import { FIXTURE_ADMIN, FIXTURE_AGENT, startFixtureGateway } from '../support/fixture-gateway.js';
 import type { RunningGateway } from '../support/gateway.js';
 import { assertStillHeld, track, type Tracked } from '../support/held-call.js';
+import { until } from '../support/poll.js';
 import { metricValue, scrape } from '../support/prometheus.js';
 import { INITIALIZE, MCP_HEADERS } from '../support/raw-mcp.js';
 import { httpRequest, rawExchange, type HttpAnswer } from '../support/raw-http.js';
@@ -213,7 +214,10 @@ test('every refusal is counted in /metrics and logged; the audit has the first o
   assert.ok(refused.host > 10 && refused.origin > 5, JSON.stringify(refused));
   assert.equal(metricValue(samples, 'airlock_requests_refused_total', { reason: 'host' }), refused.host);
   assert.equal(metricValue(samples, 'airlock_requests_refused_total', { reason: 'origin' }), refused.origin);
-  const logged = gateway.logs.filter((l) => l.msg === 'request refused: Host or Origin not allowed');
+  const refusedLines = () => gateway.logs.filter((l) => l.msg === 'request refused: Host or Origin not allowed');
+  // The log is read from the gateway's stdout as it comes: the last lines may still be on their way.
+  await until('every refusal is logged', () => refusedLines().length >= refused.host + refused.origin);
+  const logged = refusedLines();
   assert.equal(logged.length, refused.host + refused.origin);
   assert.ok(logged.every((l) => l.level === 40));
 
