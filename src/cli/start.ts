@@ -29,12 +29,37 @@ export async function start(io: Io, options: { config?: string } & ListenFlags):
   const localAdmin = resolveLocalAdmin({ config, env: io.env, logger, display: (file) => displayPath(io, file), http: true });
 
   const { redis, close } = await openRedis(config, io.env, logger);
-  // "airlock listening" is logged before start returns: a signal from then on (a script that waited for it) is kept for after.
+  // One handler, on from before the start to the end: "airlock listening" is logged before start returns, so a signal may come
+  // while it finishes (it is kept for after), and a signal listener never removed and added again cannot drop one on its way.
+  let gateway: Gateway | undefined;
   let early: NodeJS.Signals | undefined;
-  const keep = (signal: NodeJS.Signals) => void (early ??= signal);
-  process.on('SIGTERM', keep);
-  process.on('SIGINT', keep);
-  let gateway: Gateway;
+  let stopping = false;
+  let resolveStopped!: () => void;
+  const stopped = new Promise<void>((resolve) => (resolveStopped = resolve));
+  // The first signal stops gracefully (see Gateway.stop); a second one cuts the wait for calls in flight short.
+  const stop = (signal: NodeJS.Signals) => {
+    if (!gateway) return void (early ??= signal);
+    if (stopping) {
+      logger.warn({ signal }, 'second signal: not waiting for calls in flight');
+      gateway.hurry();
+      return;
+    }
+    stopping = true;
+    logger.info({ signal }, 'stopping airlock');
+    const running = gateway;
+    void (async () => {
+      await running.stop();
+      unpublish();
+      await close();
+      process.off('SIGTERM', stop);
+      process.off('SIGINT', stop);
+      logger.info('airlock stopped');
+      logger.flush();
+      resolveStopped();
+    })();
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
   let unpublish = () => {};
   try {
     if (localAdmin) unpublish = await publishLocalAdmin(redis, config, localAdmin, logger);
@@ -47,40 +72,13 @@ export async function start(io: Io, options: { config?: string } & ListenFlags):
     });
   } catch (err) {
     // Nothing may keep the process alive after a failed start: it must exit with the reason.
+    process.off('SIGTERM', stop);
+    process.off('SIGINT', stop);
     unpublish();
     await close();
     throw err;
-  } finally {
-    process.off('SIGTERM', keep);
-    process.off('SIGINT', keep);
   }
-
-  // The first signal stops gracefully (see Gateway.stop); a second one cuts the wait for calls in flight short.
-  const stopped = new Promise<void>((resolve) => {
-    let stopping = false;
-    const stop = (signal: NodeJS.Signals) => {
-      if (stopping) {
-        logger.warn({ signal }, 'second signal: not waiting for calls in flight');
-        gateway.hurry();
-        return;
-      }
-      stopping = true;
-      logger.info({ signal }, 'stopping airlock');
-      void (async () => {
-        await gateway.stop();
-        unpublish();
-        await close();
-        process.off('SIGTERM', stop);
-        process.off('SIGINT', stop);
-        logger.info('airlock stopped');
-        logger.flush();
-        resolve();
-      })();
-    };
-    process.on('SIGTERM', stop);
-    process.on('SIGINT', stop);
-    if (early) stop(early);
-  });
+  if (early) stop(early);
   return { stopped };
 }
 
