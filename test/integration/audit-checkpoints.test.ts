@@ -328,6 +328,9 @@ test('two instances writing one chain share the checkpoints: each signed once, b
     if (i % 7 === 0) await new Promise((resolve) => setImmediate(resolve));
   }
   await Promise.all(writes);
+  // A checkpoint the concurrent writes claimed is queued after their commit and written by the next flush: both settled
+  // first (a flush ends with the claim, the second writes it), so the turns below start with none on its way.
+  for (let i = 0; i < 2; i++) await Promise.all([a.flush(), b.flush()]);
   // Then each in turn: whichever appends when one is due signs it.
   await writeEach(b, 400, 411);
   await writeEach(a, 412, 423);
