@@ -1,3 +1,4 @@
+import { waitingConnection } from '../redis/index.js';
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
@@ -58,14 +59,8 @@ export class HeldCalls {
   }
 
   static async start(options: HeldCallsOptions): Promise<HeldCalls> {
-    const subscriber = options.redis.duplicate({
-      enableOfflineQueue: true,
-      maxRetriesPerRequest: null,
-      commandTimeout: undefined,
-      autoResendUnfulfilledCommands: true,
-    });
+    const subscriber = waitingConnection(options.redis);
     const held = new HeldCalls(options, subscriber);
-    subscriber.on('error', () => undefined); // the request-path client logs Redis outages once
     subscriber.on('message', (_channel: string, message: string) => held.#onMessage(message));
     subscriber.on('close', () => held.#onLost());
     await subscriber.subscribe(options.keys.events);

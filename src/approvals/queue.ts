@@ -1,3 +1,4 @@
+import { waitingConnection } from '../redis/index.js';
 import { DelayedError, Queue, QueueEvents, Worker, type Job, type RedisOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
@@ -48,13 +49,7 @@ export class RequestQueue {
     if (options.onDue) {
       const onDue = options.onDue;
       // BullMQ's blocking reads need a client that waits for Redis rather than failing fast, and no command timeout.
-      const connection = redis.duplicate({
-        enableOfflineQueue: true,
-        maxRetriesPerRequest: null,
-        commandTimeout: undefined,
-        autoResendUnfulfilledCommands: true,
-      });
-      connection.on('error', () => undefined); // the request-path client logs Redis outages once
+      const connection = waitingConnection(redis);
       this.#workerConnection = connection;
       this.#worker = new Worker(
         keys.queue,

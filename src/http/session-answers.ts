@@ -1,3 +1,4 @@
+import { waitingConnection } from '../redis/index.js';
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { JSONRPCMessage } from '@modelcontextprotocol/server';
@@ -30,13 +31,7 @@ export class SessionAnswers {
   /** Listens for answers forwarded here; `deliver` hands one to this instance's copy of its session, if it still holds one. */
   static async start(redis: Redis, prefix: string, deliver: (session: string, message: JSONRPCMessage) => void): Promise<SessionAnswers> {
     const answers = new SessionAnswers(redis, prefix);
-    const subscriber = redis.duplicate({
-      enableOfflineQueue: true,
-      maxRetriesPerRequest: null,
-      commandTimeout: undefined,
-      autoResendUnfulfilledCommands: true,
-    });
-    subscriber.on('error', () => undefined); // the request-path client logs Redis outages once
+    const subscriber = waitingConnection(redis);
     subscriber.on('message', (_channel: string, text: string) => {
       const forwarded = parseForwarded(text);
       if (!forwarded) return;

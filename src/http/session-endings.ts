@@ -1,3 +1,4 @@
+import { waitingConnection } from '../redis/index.js';
 import type { Redis } from 'ioredis';
 
 /**
@@ -9,13 +10,7 @@ import type { Redis } from 'ioredis';
  * session's tombstone). Returns the function that stops listening.
  */
 export async function listenForEndedSessions(redis: Redis, channel: string, onEnded: (id: string) => void): Promise<() => void> {
-  const subscriber = redis.duplicate({
-    enableOfflineQueue: true,
-    maxRetriesPerRequest: null,
-    commandTimeout: undefined,
-    autoResendUnfulfilledCommands: true,
-  });
-  subscriber.on('error', () => undefined); // the request-path client logs Redis outages once
+  const subscriber = waitingConnection(redis);
   subscriber.on('message', (_channel: string, id: string) => onEnded(id));
   await subscriber.subscribe(channel);
   return () => subscriber.disconnect();

@@ -1,3 +1,4 @@
+import { waitingConnection } from '../redis/index.js';
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
@@ -39,8 +40,7 @@ export class ParkedRelay {
   }
 
   static async start(options: { redis: Redis; prefix: string; calls: ParkedCalls; logger: Logger }): Promise<ParkedRelay> {
-    const subscriber = options.redis.duplicate({ enableOfflineQueue: true, maxRetriesPerRequest: null, commandTimeout: undefined });
-    subscriber.on('error', () => undefined); // the request-path client logs Redis outages once
+    const subscriber = waitingConnection(options.redis);
     const relay = new ParkedRelay(options.redis, subscriber, options.prefix, options.calls, options.logger);
     subscriber.on('message', (channel: string, message: string) => relay.#onMessage(channel, message));
     await subscriber.subscribe(relay.#channel(relay.instance));

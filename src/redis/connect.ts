@@ -74,6 +74,25 @@ export async function connectRedis(options: ConnectRedisOptions): Promise<Redis>
   return redis;
 }
 
+/**
+ * A connection of its own beside the request-path client, for what waits on
+ * Redis rather than failing fast: a pub/sub subscriber (subscribing takes a
+ * connection over) or BullMQ's blocking reads. It queues commands while
+ * Redis is away, has no command timeout, and resends what was in flight once
+ * it is back; its errors are not logged, as the request-path client logs an
+ * outage once.
+ */
+export function waitingConnection(redis: Redis): Redis {
+  const connection = redis.duplicate({
+    enableOfflineQueue: true,
+    maxRetriesPerRequest: null,
+    commandTimeout: undefined,
+    autoResendUnfulfilledCommands: true,
+  });
+  connection.on('error', () => undefined);
+  return connection;
+}
+
 export type PingResult = { ok: true; ms: number } | { ok: false; error: string };
 
 /** One PING with its round-trip time, for readiness checks; never throws. */

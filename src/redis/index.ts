@@ -1,4 +1,4 @@
-export { connectRedis, pingRedis, reconnectDelayMs, type ConnectRedisOptions, type PingResult } from './connect.js';
+export { connectRedis, pingRedis, reconnectDelayMs, waitingConnection, type ConnectRedisOptions, type PingResult } from './connect.js';
 export { ensureRedis, findPrivateRedis, isAlive, type EnsureRedisOptions, type EnsuredRedis } from './ensure.js';
 export { probeRedis, type RedisProbe } from './probe.js';
 export { startRedisServer, findExecutable, freePort, type RedisServer, type RedisServerOptions } from './server-process.js';
