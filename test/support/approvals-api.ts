@@ -47,3 +47,24 @@ export async function pendingFor(
   );
   return found!;
 }
+
+/** Waits until the pending request of the task `taskId` (its `task_id`) is listed, and returns it. */
+export async function pendingForTask(
+  base: string,
+  token: string,
+  taskId: string,
+  timeoutMs = 30_000,
+): Promise<Record<string, unknown> & { id: string }> {
+  let found: (Record<string, unknown> & { id: string }) | undefined;
+  await until(
+    `a pending approval for task ${taskId}`,
+    async () => {
+      const { body } = await api(base, '/api/approvals?state=pending&limit=1000', token);
+      found = body.approvals?.find((a) => a.task_id === taskId) as typeof found;
+      return found !== undefined;
+    },
+    timeoutMs,
+    50,
+  );
+  return found!;
+}
