@@ -46,6 +46,13 @@ export interface ApprovalsOptions {
    * channel hears of it from here, as nobody else will tell it.
    */
   onOrphaned?: (record: ApprovalRecord) => void;
+  /**
+   * A request a task holds has ended (decided, expired or withdrawn), heard
+   * on whichever instance ends it or runs its timeout: the task's run takes
+   * it from there (see Tasks). Called at least once per request; a throw is
+   * retried.
+   */
+  onTaskDecided?: (request: ApprovalRequest) => Promise<void>;
 }
 
 export interface NewApproval {
@@ -161,26 +168,7 @@ export class Approvals {
       digest,
     });
     if (!times) throw new Error(`approval id ${id} is already taken`);
-    const request: ApprovalRequest = {
-      id,
-      request_id: input.request_id ?? null,
-      grant: input.grant ?? null,
-      session: input.session ?? null,
-      client: input.client ?? null,
-      server: input.server,
-      tool: input.tool,
-      risk: input.risk ?? null,
-      arguments: input.args,
-      digest,
-      rule: input.rule,
-      reason: input.reason,
-      approvers: [...input.approvers],
-      approvers_from: input.approvers.length > 0 ? (input.approvers_from ?? null) : null,
-      min_approvals: input.min_approvals,
-      channel: input.channel ?? null,
-      timeout_ms: input.timeout_ms,
-      ...times,
-    };
+    const request = this.#request(id, input, digest, null, times);
     // Wait before the request can be seen (it is listed once queued), so no decision can slip past.
     const outcome = held.wait(request, signal, withdrawReason);
     outcome.catch(() => undefined);
@@ -191,6 +179,38 @@ export class Approvals {
       throw err;
     }
     return { request, outcome };
+  }
+
+  /**
+   * Opens a request for a call a task holds: no instance waits for it. The
+   * task's lease, alive as long as the task, is its holder, so a reviewer can
+   * decide it while the instance that made it is gone; its end reaches
+   * `onTaskDecided`.
+   */
+  async open(input: NewApproval, task: { id: string; ttlMs: number }): Promise<{ request: ApprovalRequest; outcome: undefined }> {
+    const id = newApprovalId();
+    const digest = this.#options.digest(input.args);
+    const holder = `task:${task.id}`;
+    await redisStep(
+      this.#options.redis.set(this.#keys.lease(holder), '1', 'PX', task.ttlMs),
+      this.#options.redisTimeoutMs,
+      'opening an approval request',
+    );
+    const times = await this.#store.create(id, {
+      holder,
+      min_approvals: input.min_approvals,
+      timeout_ms: input.timeout_ms,
+      digest,
+    });
+    if (!times) throw new Error(`approval id ${id} is already taken`);
+    const request = this.#request(id, input, digest, task.id, times);
+    try {
+      await this.#queue.add(request);
+    } catch (err) {
+      await this.#store.settle(id, 'withdrawn', 'it could not be queued').catch(() => undefined);
+      throw err;
+    }
+    return { request, outcome: undefined };
   }
 
   /** Whether `decider` may decide this request, and the person they count as: `decide` refuses whoever may not. */
@@ -235,6 +255,13 @@ export class Approvals {
     if (step.code !== 'decided') return { outcome: 'too_late', record: after };
     // Awaited: a CLI process exits right after deciding, and the worker's check that an approval gets used starts here.
     await this.#queue.promote(id);
+    // A task's run starts from here at once; the worker's step (after the promotion) starts it too, had this failed.
+    if (record.request.task_id !== null)
+      await this.#options
+        .onTaskDecided?.(record.request)
+        .catch((err: unknown) =>
+          this.#options.logger.warn({ approval_id: id, err: errorMessage(err) }, 'could not start the run of an approved task'),
+        );
     return { outcome: 'decided', record: after };
   }
 
@@ -332,6 +359,36 @@ export class Approvals {
     await this.#queue.close();
   }
 
+  #request(
+    id: string,
+    input: NewApproval,
+    digest: string,
+    taskId: string | null,
+    times: { created_at: number; expires_at: number },
+  ): ApprovalRequest {
+    return {
+      id,
+      request_id: input.request_id ?? null,
+      grant: input.grant ?? null,
+      session: input.session ?? null,
+      client: input.client ?? null,
+      server: input.server,
+      tool: input.tool,
+      risk: input.risk ?? null,
+      arguments: input.args,
+      digest,
+      rule: input.rule,
+      reason: input.reason,
+      approvers: [...input.approvers],
+      approvers_from: input.approvers.length > 0 ? (input.approvers_from ?? null) : null,
+      min_approvals: input.min_approvals,
+      channel: input.channel ?? null,
+      timeout_ms: input.timeout_ms,
+      task_id: taskId,
+      ...times,
+    };
+  }
+
   /**
    * The worker's step when a request's delay is over: at its timeout it
    * expires; promoted after an approval, it checks that the approval is used,
@@ -357,6 +414,11 @@ export class Approvals {
   async #dueStep(request: ApprovalRequest): Promise<{ again?: number }> {
     const step = await this.#store.settle(request.id, 'expired', `nobody decided within ${describeDuration(request.timeout_ms)}`);
     if (step.code === 'early') return { again: request.expires_at };
+    // A task holds it: however it ended, the task's run says so to the agent, the channel and the trail.
+    if (request.task_id !== null) {
+      if (step.code !== 'missing') await this.#options.onTaskDecided?.(request);
+      return {};
+    }
     if (step.code === 'settled') await this.#endedHere({ request, status: step.status });
     if (step.code === 'already' && step.status.state === 'approved') return this.#forsakeIfUnheld({ request, status: step.status });
     return {};

@@ -45,6 +45,8 @@ export const ApprovalRequestSchema = z.object({
   /** A per-rule channel (Slack channel id) instead of the configured one. */
   channel: z.string().nullable(),
   timeout_ms: z.int().positive(),
+  /** The MCP task that holds the call (a client of the tasks extension polls it), or null when an instance holds it. */
+  task_id: z.string().nullable().default(null),
   created_at: z.int(),
   expires_at: z.int(),
 });

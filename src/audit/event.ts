@@ -13,7 +13,10 @@ import { z } from 'zod';
  * passed to a 2026 client end a round with `input_required` (which kinds were
  * asked); the client's retry is the same call, its events under the same
  * `request_id`: `question_relayed` for each answer, then the next round's end.
- * A retry whose state cannot be used is `request_refused`. A resources/read, resources/subscribe or
+ * A retry whose state cannot be used is `request_refused`. A call answered
+ * with a task (the tasks extension) adds `task_created` once it is stored,
+ * and its later events carry its `task_id`; `task_cancelled` when its client
+ * cancels it. A resources/read, resources/subscribe or
  * prompts/get yields one, its policy outcome (`allowed`, `denied`, `hidden`);
  * a completion/complete only when refused. The rest are not calls: a decision that changed nothing
  * (`decision_refused`: not an approver, too late, a forged or replayed Slack
@@ -43,6 +46,8 @@ export const AUDIT_EVENTS = [
   'policy_reload_failed',
   'audit_checkpoint',
   'input_required',
+  'task_created',
+  'task_cancelled',
 ] as const;
 export type AuditEventName = (typeof AUDIT_EVENTS)[number];
 
@@ -74,6 +79,8 @@ export interface AuditInput {
   /** Airlock's id of one tools/call (`request_id` in `_meta["airlock/decision"]`). */
   request_id?: string;
   approval_id?: string;
+  /** The MCP task a call was answered with (see the tasks extension): its client polls it by this id. */
+  task_id?: string;
   grant?: string | null;
   /** The MCP session id and the client's name from `initialize`. */
   session?: string | null;
@@ -135,6 +142,7 @@ export const AuditEventSchema = z.object({
   instance: z.string(),
   request_id: z.string().optional(),
   approval_id: z.string().optional(),
+  task_id: z.string().optional(),
   grant: z.string().nullable().optional(),
   session: z.string().nullable().optional(),
   client: z.string().nullable().optional(),

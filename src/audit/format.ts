@@ -39,6 +39,7 @@ const CSV_COLUMNS = [
   'checkpoint',
   'protocol',
   'answer',
+  'task_id',
 ] as const;
 
 export const CSV_HEADER = CSV_COLUMNS.join(',');

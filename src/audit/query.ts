@@ -45,6 +45,7 @@ export function auditQuerySchema(now: () => number = Date.now) {
       decision: z.enum(DECISIONS, { error: () => `expected one of ${DECISIONS.join(', ')}` }).optional(),
       approval_id: text.optional(),
       request_id: text.optional(),
+      task_id: text.optional(),
       /** The `id` of the last event of the page before: the next page starts after it. */
       cursor: z.string().regex(STREAM_ID, 'a cursor is the id of an event (like 1764090000000-0)').optional(),
       limit: z.coerce.number().int().min(1).max(1_000).default(100),
@@ -86,6 +87,7 @@ export function matchesQuery(event: AuditEvent, query: AuditQuery): boolean {
   if (query.grant !== undefined && event.grant !== query.grant) return false;
   if (query.approval_id !== undefined && event.approval_id !== query.approval_id) return false;
   if (query.request_id !== undefined && event.request_id !== query.request_id) return false;
+  if (query.task_id !== undefined && event.task_id !== query.task_id) return false;
   if (query.decision !== undefined && event.event !== query.decision && event.decision !== query.decision) return false;
   if (query.approver !== undefined) {
     const who = query.approver;

@@ -105,7 +105,8 @@ function listing(records: ApprovalRecord[], state: string): string {
     .map(({ request, status }) => {
       const when = status.state === 'pending' ? `expires ${new Date(request.expires_at).toISOString()}` : describeEnd({ request, status });
       const flag = fieldsWithInvisible(request).length > 0 ? '  [invisible characters, shown as \\uXXXX]' : '';
-      return `${escapeLine(`${request.id}  ${status.state.padEnd(9)} ${request.server}/${request.tool}  grant ${request.grant ?? '(none)'}  ${when}`)}${flag}\n    ${escapeLine(request.reason)}`;
+      const task = request.task_id === null ? '' : `  task ${request.task_id}`;
+      return `${escapeLine(`${request.id}  ${status.state.padEnd(9)} ${request.server}/${request.tool}  grant ${request.grant ?? '(none)'}${task}  ${when}`)}${flag}\n    ${escapeLine(request.reason)}`;
     })
     .join('\n');
 }
@@ -119,6 +120,7 @@ export function details(record: ApprovalRecord): string {
     ['call', `${request.server}/${request.tool}`],
     ['grant', request.grant ?? '(none)'],
     ['client', request.client ?? '(unknown)'],
+    ...(request.task_id === null ? [] : ([['task', request.task_id]] as [string, string][])),
     ['rule', request.rule],
     ['reason', request.reason],
     ['approvers', `${describeApprovers({ approvers: request.approvers, from: request.approvers_from })} (${request.min_approvals} needed)`],

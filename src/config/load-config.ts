@@ -13,7 +13,7 @@ export type LoadedStdioServer = StdioServer & { cwd: string };
 export type LoadedServer = LoadedStdioServer | HttpServer;
 
 /** The config with every path that Airlock opens made absolute and every default filled in. */
-export type LoadedConfig = Omit<AirlockConfig, '$schema' | 'servers' | 'approvals' | 'audit'> & {
+export type LoadedConfig = Omit<AirlockConfig, '$schema' | 'servers' | 'approvals' | 'audit' | 'tasks'> & {
   /** Absolute path of the config file. */
   file: string;
   /** Its folder, against which relative paths were resolved. */
@@ -28,6 +28,7 @@ export type LoadedConfig = Omit<AirlockConfig, '$schema' | 'servers' | 'approval
     max_arguments_bytes: number;
   };
   audit: AirlockConfig['audit'] & { retention_ms: number; max_arguments_bytes: number; checkpoint: { interval_ms: number } };
+  tasks: { enabled: boolean; retention_ms: number; poll_interval_ms: number; max_result_bytes: number };
   /** Set by `withListenOverrides`: which flag or variable replaced the file's `listen.host` or `listen.port`. */
   listen_overrides?: { host?: ListenOverride; port?: ListenOverride };
 };
@@ -81,6 +82,7 @@ function resolvePaths(config: AirlockConfig, file: string, dir: string): LoadedC
     servers,
     approvals: { channel, channels, ...approvals },
     audit,
+    tasks,
     ...rest
   } = config;
   return {
@@ -102,6 +104,12 @@ function resolvePaths(config: AirlockConfig, file: string, dir: string): LoadedC
       retention_ms: durationMs(audit.retention),
       max_arguments_bytes: sizeBytes(audit.max_arguments),
       checkpoint: { ...audit.checkpoint, interval_ms: durationMs(audit.checkpoint.interval) },
+    },
+    tasks: {
+      enabled: tasks.enabled,
+      retention_ms: durationMs(tasks.retention),
+      poll_interval_ms: durationMs(tasks.poll_interval),
+      max_result_bytes: sizeBytes(tasks.max_result),
     },
   };
 }

@@ -191,6 +191,10 @@ export const ServerSchema = z
       .meta({
         description: 'What this server may ask of the agent mid-call; each is on by default, as a transparent proxy is expected to be.',
       }),
+    slow: z.boolean().default(false).meta({
+      description:
+        'Answer every allowed call to this server with a task (the MCP tasks extension) for clients that offer it, and run it on whichever instance is free: for tools that run for minutes. Held calls become tasks whatever this says; other clients wait for the result as before.',
+    }),
     process: z.enum(STDIO_PROCESS_MODES).optional().meta({
       description:
         'A stdio server: one process for every session (shared, the default: a question it asks is passed on only when one call is in flight) or one per session of a client that can answer questions (per_session: each costs a process and its memory).',
@@ -240,6 +244,7 @@ export const ServerSchema = z
           max_list_items: s.max_list_items,
           protocol: s.protocol,
           relay: s.relay,
+          slow: s.slow,
         }
       : {
           transport: 'stdio',
@@ -253,6 +258,7 @@ export const ServerSchema = z
           max_list_items: s.max_list_items,
           protocol: s.protocol,
           relay: s.relay,
+          slow: s.slow,
           process: s.process ?? 'shared',
         },
   );
@@ -277,6 +283,8 @@ export interface StdioServer extends ListCapsConfig {
   relay?: RelayConfig;
   /** Left out: `shared`. */
   process?: StdioProcessMode;
+  /** Left out: false (see `servers.<name>.slow`). */
+  slow?: boolean;
 }
 
 export interface HttpServer extends ListCapsConfig {
@@ -289,6 +297,8 @@ export interface HttpServer extends ListCapsConfig {
   protocol?: UpstreamProtocol;
   /** Always set from a config file; left out, everything is relayed. */
   relay?: RelayConfig;
+  /** Left out: false (see `servers.<name>.slow`). */
+  slow?: boolean;
 }
 
 const serverName = z
@@ -467,6 +477,25 @@ export const ConfigSchema = z
             });
         });
       })
+      .prefault({}),
+    tasks: z
+      .object({
+        enabled: z.boolean().default(true).meta({
+          description:
+            'Offer the MCP tasks extension (io.modelcontextprotocol/tasks) to 2026-07-28 clients: a held call is answered at once with a task the client polls on any instance, and the approved call runs once, on whichever instance is free. false: every client waits for its held call as before.',
+        }),
+        retention: durationField(30 * 86_400_000)
+          .default('1h')
+          .meta({ description: "How long a task's result (or how it ended) stays readable after the task ends." }),
+        poll_interval: durationField(3_600_000)
+          .default('2s')
+          .meta({ description: 'How often clients are asked to poll a task (pollIntervalMs).' }),
+        max_result: size.default('1mb').meta({
+          description:
+            'Largest result (as JSON) a task keeps in Redis for its client; a larger one ends the task failed, with an error that says so (the call did run).',
+        }),
+      })
+      .strict()
       .prefault({}),
     slack: z
       .object({

@@ -2,7 +2,7 @@ import type { ArgumentsDigest } from '../arguments-digest.js';
 import type { Router } from 'express';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { Approvals, approversOf, Deciders, type ApprovalRecord } from '../approvals/index.js';
+import { Approvals, approversOf, Deciders, type ApprovalRecord, type ApprovalRequest } from '../approvals/index.js';
 import type { AuditRecorder } from '../audit/index.js';
 import { channelSetName, type ChannelRegistry, type ChannelSet } from '../channels/index.js';
 import { durationMs, type LoadedConfig } from '../config/index.js';
@@ -28,7 +28,13 @@ export interface OpenedApprovals {
 export async function openApprovals(
   config: LoadedConfig,
   { redis, logger, audit, metrics }: { redis: Redis; logger: Logger; audit: AuditRecorder; metrics: GatewayMetrics },
-  options: { http: boolean; digest: ArgumentsDigest; channels: ChannelRegistry },
+  options: {
+    http: boolean;
+    digest: ArgumentsDigest;
+    channels: ChannelRegistry;
+    /** A request a task holds has ended: its run is queued (see Approvals' onTaskDecided). */
+    onTaskDecided: (request: ApprovalRequest) => Promise<void>;
+  },
 ): Promise<OpenedApprovals> {
   // The channels decide through `approvals`, so they open second; a request that ends with no holder before then
   // (the expiry worker starts inside Approvals.open) is audited, and its messages are refreshed by the next click on them.
@@ -44,6 +50,7 @@ export async function openApprovals(
     digest: options.digest,
     deciders: new Deciders(config.people ?? []),
     logger,
+    onTaskDecided: options.onTaskDecided,
     onOrphaned: (record) => {
       audit.record(orphanEvent(record, channelSetName(config.approvals.channels)));
       void opened.channels?.update(record.request, record.status).catch(() => undefined);

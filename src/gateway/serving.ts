@@ -15,6 +15,7 @@ import { PolicyWatcher, type ReloadOutcome } from '../policy/index.js';
 import {
   CallGate,
   eraStoreFor,
+  taskRunner,
   ParkedCalls,
   ParkedRelay,
   RELAY_ALL,
@@ -26,6 +27,7 @@ import {
   type SessionDeps,
 } from '../proxy/index.js';
 import { Redactor } from '../redact.js';
+import { Tasks } from '../tasks/index.js';
 import { keepDigestKey, keepRequestStateKey, loadRequestStateKey } from '../redis/index.js';
 import { VERSION } from '../version.js';
 import { openApprovals } from './open-approvals.js';
@@ -139,12 +141,38 @@ export async function openServing(
       ]),
     );
     opened.push(() => Promise.all([...upstreams.values()].map((u) => u.close())).then(() => undefined));
+    const redisTimeoutMs = durationMs(config.redis.timeout);
+    // Every process that holds calls queues the run of a task whose request it ends; only a gateway, which has every server, runs them.
+    const tasks = await Tasks.open({
+      redis,
+      prefix: config.redis.prefix,
+      timeoutMs: redisTimeoutMs,
+      logger,
+      config: {
+        enabled: config.tasks.enabled && role === 'gateway',
+        retentionMs: config.tasks.retention_ms,
+        pollMs: config.tasks.poll_interval_ms,
+        maxResultBytes: config.tasks.max_result_bytes,
+      },
+    });
+    opened.push(() => tasks.close());
     const {
       deps: approval,
       approvals,
       routers,
       close: closeApprovals,
-    } = await openApprovals(config, { redis, logger, audit, metrics }, { http: role === 'gateway', digest, channels });
+    } = await openApprovals(
+      config,
+      { redis, logger, audit, metrics },
+      {
+        http: role === 'gateway',
+        digest,
+        channels,
+        onTaskDecided: async (request) => {
+          if (request.task_id !== null) await tasks.queue(request.task_id);
+        },
+      },
+    );
     opened.push(closeApprovals);
     const lookup = <T>(map: Map<string, T>, server: string): T => {
       const found = map.get(server);
@@ -176,8 +204,10 @@ export async function openServing(
         claim: stateClaims(redis, config.redis.prefix, durationMs(config.redis.timeout)),
         parked,
       },
+      tasks,
       logger,
     };
+    if (role === 'gateway') tasks.serve(taskRunner({ ...deps, tasks }, approvals.instance ?? 'gateway'));
     metrics.setSources({
       inFlight: () => deps.gate.inFlight,
       held: () => approvals.holding,
@@ -194,7 +224,11 @@ export async function openServing(
       routers,
       audit,
       metrics,
-      drain: (timeoutMs, hurry) => drainCalls(deps, approvals, logger, timeoutMs, hurry),
+      drain: async (timeoutMs, hurry) => {
+        // Tasks outlive this instance: it takes no more runs, and lets those it has finish as calls do.
+        await tasks.pause().catch(() => undefined);
+        return drainCalls(deps, approvals, logger, timeoutMs, hurry);
+      },
       start: async () => void (await Promise.all([...upstreams.values()].map((u) => u.start()))),
       close: closeAll,
     };

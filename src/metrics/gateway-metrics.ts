@@ -15,6 +15,7 @@ export const CALL_OUTCOMES = [
   'cancelled',
   'error',
   'input_required',
+  'task',
 ] as const;
 export type CallOutcome = (typeof CALL_OUTCOMES)[number];
 

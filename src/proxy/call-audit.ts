@@ -3,7 +3,7 @@ import type { RefusalEvent, SampledRefusals } from './sampled-refusals.js';
 
 type CallFacts = Pick<
   AuditInput,
-  'request_id' | 'grant' | 'session' | 'client' | 'protocol' | 'server' | 'tool' | 'approval_id' | 'channel'
+  'request_id' | 'grant' | 'session' | 'client' | 'protocol' | 'server' | 'tool' | 'approval_id' | 'task_id' | 'channel'
 >;
 export type StepFacts = Omit<AuditInput, 'event' | keyof CallFacts>;
 

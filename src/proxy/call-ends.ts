@@ -11,10 +11,14 @@ import type { CallLog } from './call-log.js';
 import { UpstreamUnavailableError } from './errors.js';
 import { invalidState } from './input-rounds.js';
 import { refusal, unknownTool, type DecisionMeta, type RefusalKind } from './refusal.js';
+import { createTaskResult, type TaskRecord } from '../tasks/index.js';
 import type { RefusalEvent } from './sampled-refusals.js';
 import { errorMessage } from '../errors.js';
 
 type Refused = Extract<Charge, { admitted: false }>;
+
+/** The answer to a call the server will finish later: a task (the tasks extension), flat, as tasks/get's is. */
+export type CreateTaskResult = Record<string, unknown> & { resultType: 'task'; taskId: string };
 
 /** A held call's request, as the ends after it was opened name it. */
 export interface HeldFacts {
@@ -64,7 +68,9 @@ export type CallEnd =
   // A 2026 server's questions, passed to a 2026 client for it to answer and call again (see input-rounds.ts).
   | { kind: 'input_required'; decision: Decision; result: InputRequiredResult; asked: string; round: number; ms: number }
   // A 2026 client's retry whose requestState cannot be used: nothing is sent.
-  | { kind: 'state_refused'; reason: string };
+  | { kind: 'state_refused'; reason: string }
+  // Answered with a task (the tasks extension), stored before the client hears of it: held, run later, or its server's own.
+  | { kind: 'task_created'; decision: Decision; task: TaskRecord; ms?: number };
 
 export type CallEndKind = CallEnd['kind'];
 
@@ -92,8 +98,8 @@ interface Meaning {
   log?: { level: 'info' | 'warn' | 'error'; fields: Fields; message: string };
   /** `sampled`: a refusal an agent can repeat at will, audited (and logged) in full only as the first of its kind each minute. */
   audit: { event: AuditEventName; step: StepFacts; sampled?: RefusalEvent };
-  /** The agent's answer: a tool result, a round of the server's questions, or an error thrown as it is. */
-  answer: { result: CallToolResult } | { input: InputRequiredResult } | { error: unknown };
+  /** The agent's answer: a tool result, a round of the server's questions, a task to poll, or an error thrown as it is. */
+  answer: { result: CallToolResult } | { input: InputRequiredResult } | { task: Record<string, unknown> } | { error: unknown };
   /** Counted beyond the outcome. */
   counted?: (metrics: EndContext['metrics']) => void;
 }
@@ -380,6 +386,35 @@ const MEANINGS: { [K in CallEndKind]: (end: Extract<CallEnd, { kind: K }>, ctx: 
     },
     answer: { input: result },
   }),
+  task_created: ({ decision, task, ms }) => ({
+    outcome: 'task',
+    log: {
+      level: 'info',
+      fields: {
+        decision: 'task',
+        rule: decision.rule,
+        task_id: task.id,
+        task: task.facts.kind,
+        ...(ms !== undefined && { upstream_ms: ms }),
+      },
+      message:
+        task.facts.kind === 'held'
+          ? 'answered with a task: it runs once approved'
+          : task.facts.kind === 'slow'
+            ? 'answered with a task: it runs on whichever instance is free'
+            : "answered with the server's own task",
+    },
+    audit: {
+      event: 'task_created',
+      step: {
+        task_id: task.id,
+        decision: decision.action,
+        rule: decision.rule,
+        detail: `${task.facts.kind} task, readable for ${describeDuration(task.ttl_ms)}`,
+      },
+    },
+    answer: { task: createTaskResult(task) },
+  }),
   state_refused: ({ reason }) => ({
     outcome: 'denied',
     log: {
@@ -399,8 +434,9 @@ const MEANINGS: { [K in CallEndKind]: (end: Extract<CallEnd, { kind: K }>, ctx: 
  * on the event while the request is still undecided or unused.
  */
 export function endCall(ctx: EndContext, end: Extract<CallEnd, { kind: 'input_required' }>): InputRequiredResult;
-export function endCall(ctx: EndContext, end: Exclude<CallEnd, { kind: 'input_required' }>): CallToolResult;
-export function endCall(ctx: EndContext, end: CallEnd): CallToolResult | InputRequiredResult {
+export function endCall(ctx: EndContext, end: Extract<CallEnd, { kind: 'task_created' }>): CreateTaskResult;
+export function endCall(ctx: EndContext, end: Exclude<CallEnd, { kind: 'input_required' | 'task_created' }>): CallToolResult;
+export function endCall(ctx: EndContext, end: CallEnd): CallToolResult | InputRequiredResult | CreateTaskResult {
   const meaning = (MEANINGS[end.kind] as (end: CallEnd, ctx: EndContext) => Meaning)(end, ctx);
   ctx.trace.outcome = meaning.outcome;
   const approvalId = 'held' in end ? end.held.id : 'released' in end ? end.released?.held.id : undefined;
@@ -420,6 +456,7 @@ export function endCall(ctx: EndContext, end: CallEnd): CallToolResult | InputRe
   }
   meaning.counted?.(ctx.metrics);
   if ('error' in meaning.answer) throw meaning.answer.error;
+  if ('task' in meaning.answer) return meaning.answer.task as CreateTaskResult;
   return 'input' in meaning.answer ? meaning.answer.input : meaning.answer.result;
 }
 

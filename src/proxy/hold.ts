@@ -1,5 +1,12 @@
 import { SdkError, SdkErrorCode, type CallToolResult } from '@modelcontextprotocol/server';
-import { approverList, type Approvals, type ApprovalRequest, type ApprovalStatus, type Execution } from '../approvals/index.js';
+import {
+  approverList,
+  type Approvals,
+  type ApprovalRequest,
+  type ApprovalStatus,
+  type Execution,
+  type NewApproval,
+} from '../approvals/index.js';
 import type { ApprovalChannel } from '../channels/index.js';
 import { AirlockError, ErrorCode, errorMessage } from '../errors.js';
 import type { CallTrace } from '../metrics/index.js';
@@ -10,7 +17,7 @@ import type { CallLog } from './call-log.js';
 import type { Progress } from './progress.js';
 
 /** What a held call needs of the shared approval requests. */
-export type ApprovalRequests = Pick<Approvals, 'hold' | 'setChannelRef' | 'withdraw' | 'recordExecution' | 'consume'>;
+export type ApprovalRequests = Pick<Approvals, 'hold' | 'open' | 'get' | 'setChannelRef' | 'withdraw' | 'recordExecution' | 'consume'>;
 
 export interface ApprovalDeps {
   approvals: ApprovalRequests;
@@ -63,15 +70,48 @@ export interface HoldContext {
  * and why, or hands back an approval already bound to this call and these
  * arguments (used once, checked right before the call is sent).
  */
-export async function holdForApproval(
+export async function holdForApproval(deps: ApprovalDeps, call: HeldCall, decision: Decision, ctx: HoldContext): Promise<HoldResult> {
+  const opened = await openApproval(deps, call, decision, ctx, (input) =>
+    deps.approvals.hold(input, call.signal, () => withdrawReason(call.signal)),
+  );
+  if (!opened.ok) return opened;
+  const { request, outcome } = opened;
+  const heartbeat = call.progress && startHeartbeat(call.progress, request, deps.channel.name, deps.heartbeatMs);
+  let status: ApprovalStatus;
+  const waitStarted = performance.now();
+  try {
+    status = await outcome;
+    ctx.trace.approval = status.state;
+  } catch (err) {
+    ctx.trace.approval = 'unavailable';
+    return { approved: false, result: ctx.end({ kind: 'lost_track', decision, held: opened.held, error: errorMessage(err) }) };
+  } finally {
+    ctx.trace.heldMs = performance.now() - waitStarted;
+    clearInterval(heartbeat);
+  }
+  return releaseApproval(deps, request, status, decision, ctx, call.signal, call.args ?? {});
+}
+
+/** An approval request opened and shown in its channel, with what its call's log and trail add for it. */
+export type OpenedApproval<O> =
+  { ok: true; request: ApprovalRequest; held: HeldFacts; outcome: O } | { ok: false; approved: false; result: CallToolResult };
+
+/**
+ * The first half of a hold: the arguments checked for size, the request
+ * opened (by `open`: held here, or by a task), logged, audited and posted to
+ * the channel; a request that cannot be shown is withdrawn and the call
+ * refused.
+ */
+export async function openApproval<O>(
   deps: ApprovalDeps,
-  call: HeldCall,
+  call: Omit<HeldCall, 'signal' | 'progress'>,
   decision: Decision,
-  { log, audit, trace, end }: HoldContext,
-): Promise<HoldResult> {
+  { log, audit, end }: HoldContext,
+  open: (input: NewApproval) => Promise<{ request: ApprovalRequest; outcome: O }>,
+): Promise<OpenedApproval<O>> {
   const { approvals, channel } = deps;
   const args = call.args ?? {};
-  const refused = (ending: CallEnd): HoldResult => ({ approved: false, result: end(ending) });
+  const refused = (ending: CallEnd) => ({ ok: false as const, approved: false as const, result: end(ending) });
   const bytes = Buffer.byteLength(JSON.stringify(args));
   if (bytes > deps.maxArgumentsBytes) return refused({ kind: 'too_large_to_hold', decision, bytes, maxBytes: deps.maxArgumentsBytes });
 
@@ -80,39 +120,41 @@ export async function holdForApproval(
   const list = approverList(approval?.approvers, deps.defaultApprovers);
   let opened;
   try {
-    opened = await approvals.hold(
-      {
-        request_id: call.requestId,
-        grant: call.grant,
-        session: call.session,
-        client: call.client,
-        server: call.server,
-        tool: call.tool,
-        risk: call.risk,
-        args,
-        rule: decision.rule,
-        reason: decision.reason,
-        approvers: list.approvers,
-        ...(list.from !== null && { approvers_from: list.from }),
-        min_approvals: approval?.min_approvals ?? 1,
-        channel: approval?.channel,
-        timeout_ms: timeoutMs,
-      },
-      call.signal,
-      () => withdrawReason(call.signal),
-    );
+    opened = await open({
+      request_id: call.requestId,
+      grant: call.grant,
+      session: call.session,
+      client: call.client,
+      server: call.server,
+      tool: call.tool,
+      risk: call.risk,
+      args,
+      rule: decision.rule,
+      reason: decision.reason,
+      approvers: list.approvers,
+      ...(list.from !== null && { approvers_from: list.from }),
+      min_approvals: approval?.min_approvals ?? 1,
+      channel: approval?.channel,
+      timeout_ms: timeoutMs,
+    });
   } catch (err) {
     return refused({ kind: 'hold_unavailable', decision, error: errorMessage(err) });
   }
   const { request } = opened;
   const held: HeldFacts = { id: request.id, channel: channel.name };
-  const hlog = log.with({ approval_id: request.id });
-  const haudit = audit.with({ approval_id: request.id, channel: channel.name });
-  hlog.info(
-    { decision: 'approval_requested', rule: decision.rule, digest: request.digest, timeout_ms: timeoutMs },
+  log.with({ approval_id: request.id }).info(
+    {
+      decision: 'approval_requested',
+      rule: decision.rule,
+      digest: request.digest,
+      timeout_ms: timeoutMs,
+      ...(request.task_id && { task_id: request.task_id }),
+    },
     'call held for approval',
   );
-  haudit.record('approval_requested', { decision: decision.action, rule: decision.rule, reason: decision.reason, args });
+  audit
+    .with({ approval_id: request.id, channel: channel.name })
+    .record('approval_requested', { decision: decision.action, rule: decision.rule, reason: decision.reason, args });
 
   try {
     const ref = await channel.post(request);
@@ -122,20 +164,30 @@ export async function holdForApproval(
     await approvals.withdraw(request.id, `it could not be posted to ${channel.name}`).catch(() => undefined);
     return answer;
   }
+  return { ok: true, request, held, outcome: opened.outcome };
+}
 
-  const heartbeat = call.progress && startHeartbeat(call.progress, request, channel.name, deps.heartbeatMs);
-  let status: ApprovalStatus;
-  const waitStarted = performance.now();
-  try {
-    status = await opened.outcome;
-    trace.approval = status.state;
-  } catch (err) {
-    trace.approval = 'unavailable';
-    return refused({ kind: 'lost_track', decision, held, error: errorMessage(err) });
-  } finally {
-    trace.heldMs = performance.now() - waitStarted;
-    clearInterval(heartbeat);
-  }
+/**
+ * The second half of a hold, once its request has ended: a refusal with who
+ * decided and why (the channel told), or the approval recorded in the trail
+ * and used for exactly these arguments, and the call released. `signal`
+ * aborted (the agent withdrew the call meanwhile) refuses it too.
+ */
+export async function releaseApproval(
+  deps: ApprovalDeps,
+  request: ApprovalRequest,
+  status: ApprovalStatus,
+  decision: Decision,
+  { log, audit, end }: HoldContext,
+  signal: AbortSignal,
+  /** What is about to be sent: it must be what was approved. */
+  args: Record<string, unknown>,
+): Promise<HoldResult> {
+  const { approvals, channel } = deps;
+  const held: HeldFacts = { id: request.id, channel: channel.name };
+  const hlog = log.with({ approval_id: request.id });
+  const haudit = audit.with({ approval_id: request.id, channel: channel.name });
+  const refused = (ending: CallEnd): HoldResult => ({ approved: false, result: end(ending) });
   const tell = (s: ApprovalStatus) =>
     channel
       .update(request, s)
@@ -146,11 +198,11 @@ export async function holdForApproval(
     return answer;
   };
   if (status.state === 'rejected') return settled({ kind: 'rejected', decision, held, status });
-  if (status.state === 'expired') return settled({ kind: 'expired', decision, held, status, timeoutMs });
+  if (status.state === 'expired') return settled({ kind: 'expired', decision, held, status, timeoutMs: request.timeout_ms });
   if (status.state !== 'approved') return settled({ kind: 'withdrawn', decision, held, status });
-  if (call.signal.aborted) {
+  if (signal.aborted) {
     // An approval nobody will use says so, or the worker would keep checking on it.
-    const reason = withdrawReason(call.signal);
+    const reason = withdrawReason(signal);
     await approvals.recordExecution(request.id, { result: 'refused', ms: 0, detail: reason }).catch(() => undefined);
     return settled({ kind: 'withdrawn', decision, held, status, reason });
   }
@@ -191,17 +243,22 @@ export async function holdForApproval(
 }
 
 function startHeartbeat(progress: Progress, request: ApprovalRequest, channel: string, everyMs: number): NodeJS.Timeout {
+  const message = waitingMessage(request, channel);
+  progress.beat(message);
+  const timer = setInterval(() => progress.beat(message), everyMs);
+  timer.unref();
+  return timer;
+}
+
+/** Who is asked to decide, where, and until when: what the person at the agent is shown while the call waits. */
+export function waitingMessage(request: ApprovalRequest, channel: string): string {
   const who = request.approvers.length > 0 ? request.approvers.join(', ') : 'a console admin';
   const needed = request.min_approvals > 1 ? `${request.min_approvals} approvals from ` : '';
   const where = request.approvers.length > 0 ? channel : 'console';
   const expires = `expires ${new Date(request.expires_at).toISOString()}`;
   // Clients show this line to the person at the agent: with the console among the channels, it names the command that decides.
   const how = where.split(', ').includes('console') ? `run: airlock approvals approve ${request.id};` : `approval ${request.id},`;
-  const message = `Waiting for ${needed}${who} to approve ${request.server}/${request.tool} in ${where} (${how} ${expires})`;
-  progress.beat(message);
-  const timer = setInterval(() => progress.beat(message), everyMs);
-  timer.unref();
-  return timer;
+  return `Waiting for ${needed}${who} to approve ${request.server}/${request.tool} in ${where} (${how} ${expires})`;
 }
 
 /**
@@ -209,7 +266,7 @@ function startHeartbeat(progress: Progress, request: ApprovalRequest, channel: s
  * an AbortError or its "Connection closed" SdkError when the session (2025) or
  * the request (2026) closes.
  */
-function withdrawReason(signal: AbortSignal): string {
+export function withdrawReason(signal: AbortSignal): string {
   const reason: unknown = signal.reason;
   if (typeof reason === 'string' && reason !== '') return `the agent cancelled the call: ${reason}`;
   const closed = reason instanceof SdkError && reason.code === SdkErrorCode.ConnectionClosed;

@@ -8,7 +8,9 @@ export {
   type ParamHeaderDeclaration,
   type ParamHeaderScan,
 } from './param-headers.js';
-export { callTool, type PipelineDeps, type AgentCall, type AnyCallResult } from './pipeline.js';
+export { callTool, type PipelineDeps } from './pipeline.js';
+export { taskRunner } from './task-run.js';
+export type { AgentCall, AnyCallResult } from './agent-call.js';
 export { stateSeal, type StateSeal } from './request-state.js';
 export { stateClaims } from './state-claims.js';
 export { RELAY_ALL } from './questions.js';

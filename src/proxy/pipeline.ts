@@ -16,9 +16,9 @@ import type { Redactor } from '../redact.js';
 import { MAX_ARGUMENT_DEPTH, nestsDeeperThan } from './argument-depth.js';
 import { callAudit, type CallAudit } from './call-audit.js';
 import type { CallGate } from './call-gate.js';
-import { endCall, MAX_TOOL_NAME_CHARS, type CallEnd, type EndContext } from './call-ends.js';
+import { endCall, MAX_TOOL_NAME_CHARS, type CallEnd, type CreateTaskResult, type EndContext } from './call-ends.js';
 import { callLog } from './call-log.js';
-import { holdForApproval, type ApprovalDeps, type HoldContext, type HoldResult } from './hold.js';
+import { holdForApproval, type ApprovalDeps, type HoldResult } from './hold.js';
 import {
   answerRounds,
   askedSummary,
@@ -32,56 +32,25 @@ import {
   roundsExceeded,
   unaskable,
   type InputDeps,
-  type ModernInput,
 } from './input-rounds.js';
 import type { Round } from './parked-calls.js';
-import type { Progress } from './progress.js';
 import { answerOf, QUESTION_KINDS, relayedCapabilities, type Asker, type Question } from './questions.js';
 import type { SealedCall } from './request-state.js';
+import type { AgentCall, AnyCallResult } from './agent-call.js';
+import { adoptUpstreamTask, holdAsTask, isTaskResult, runAsTask, taskClient } from './task-open.js';
+import { TASKS_EXTENSION, type Tasks } from '../tasks/index.js';
+import { CallToolResultSchema } from '@modelcontextprotocol/core';
+import { forwardedResult } from './forwarded-result.js';
 import type { SampledRefusals } from './sampled-refusals.js';
 import type { Upstream } from './upstream.js';
 import { errorMessage } from '../errors.js';
 
-export interface AgentCall {
-  server: string;
-  tool: string;
-  /** The name the agent used (`server__tool` on /mcp), for "unknown tool" answers. */
-  calledAs: string;
-  args: Record<string, unknown> | undefined;
-  /** The downstream request's `_meta`, passed on to the server (its progress token is replaced by the SDK's own). */
-  meta: Record<string, unknown> | undefined;
-  grant: string | undefined;
-  session: string | undefined;
-  /** The MCP client's name from its `initialize`, shown to reviewers. */
-  client: string | undefined;
-  /** The protocol version the client spoke: its session's (2025), or the one its request names (2026). */
-  protocol: string | undefined;
-  signal: AbortSignal;
-  /** Set when the agent asked for progress: heartbeats while held, then the server's own progress. */
-  progress?: Progress;
-  /**
-   * Closes the agent's stream for this call (a 2025 session's, which the
-   * agent resumes with `Last-Event-ID`): run when the server closes its own
-   * before the result, so the agent sees the polling the server asked for.
-   */
-  closeStream?: () => void;
-  /**
-   * How this call's agent is asked what its server asks mid-call (sampling,
-   * elicitation, roots): a 2025 session's request on the call's stream. None
-   * for a 2026 client, whose questions travel in an `input_required` result.
-   */
-  asker?: Asker;
-  /** A 2026 client's request: its capabilities, and on a retry its answers and Airlock's state (see input-rounds.ts). */
-  input?: ModernInput;
-}
-
-/** A tool's result, or (for a 2026 client) a round of its server's questions to answer and call again. */
-export type AnyCallResult = CallToolResult | InputRequiredResult;
-
 /** What the pipeline needs of the gateway: the few methods it calls, so a test can pass plain objects. */
 export interface PipelineDeps {
   policyFor(server: string): CompiledPolicy;
-  upstream(server: string): Pick<Upstream, 'status' | 'tool' | 'callTool' | 'stateless' | 'release'>;
+  upstream(
+    server: string,
+  ): Pick<Upstream, 'status' | 'tool' | 'callTool' | 'rawRequest' | 'stateless' | 'capabilities' | 'calls' | 'release'>;
   limiter: Pick<RateLimiter, 'charge'>;
   /** The accepted tool definitions, for `on_tool_change`. */
   pins: Pick<ToolPins, 'flagged' | 'change'>;
@@ -96,6 +65,8 @@ export interface PipelineDeps {
   gate: Pick<CallGate, 'closed' | 'enter' | 'leave'>;
   /** Sealing and checking a 2026 client's requestState, and each server's `relay`. */
   inputs: InputDeps;
+  /** MCP tasks (the tasks extension): absent where they are not served (`airlock stdio`). */
+  tasks?: Tasks;
   logger: Logger;
 }
 
@@ -155,7 +126,7 @@ async function runCall(deps: PipelineDeps, call: AgentCall, trace: CallTrace): P
     trace,
     metrics: deps.metrics,
   };
-  const end = (ending: Exclude<CallEnd, { kind: 'input_required' }>) => endCall(ctx, ending);
+  const end = (ending: Exclude<CallEnd, { kind: 'input_required' | 'task_created' }>) => endCall(ctx, ending);
 
   if (resumed?.ok === false) return end({ kind: 'state_refused', reason: resumed.reason });
   const used = resumed && (await claimOnce(deps.inputs, resumed.call));
@@ -168,10 +139,27 @@ async function runCall(deps: PipelineDeps, call: AgentCall, trace: CallTrace): P
   if (deps.gate.closed) return end({ kind: 'shutting_down' });
 
   // A continued call was admitted in its first round: it is not evaluated, charged or held again.
-  const admitted = resumed ? continued(resumed.call, call, audit) : await admit(deps, call, tool, { log, audit, trace, end, requestId });
+  const admitted = resumed ? continued(resumed.call, call, audit) : await admit(deps, call, tool, ctx);
   if ('result' in admitted) return admitted.result;
-  const { decision, released } = admitted;
+  return execute(deps, call, ctx, admitted, resumed?.ok ? resumed.call : undefined);
+}
 
+/**
+ * Sends an admitted call to its server and ends it with what came back: the
+ * result, a round of the server's questions for a 2026 client, a task of the
+ * server's own, or how it failed. `released`: the approval it runs under;
+ * `retry`: the sealed state of the call a 2026 client's retry continues.
+ */
+export async function execute(
+  deps: PipelineDeps,
+  call: AgentCall,
+  ctx: EndContext,
+  { decision, released }: Extract<Admitted, { decision: Decision }>,
+  retry: SealedCall | undefined,
+): Promise<AnyCallResult> {
+  const { requestId, trace } = ctx;
+  const end = (ending: Exclude<CallEnd, { kind: 'input_required' | 'task_created' }>) => endCall(ctx, ending);
+  const upstream = deps.upstream(call.server);
   const started = performance.now();
   const took = () => {
     trace.upstreamMs = performance.now() - started;
@@ -180,10 +168,14 @@ async function runCall(deps: PipelineDeps, call: AgentCall, trace: CallTrace): P
   try {
     // A 2026 client's call to a 2025 server is parked when the server asks mid-call (see parkedRound); any other is sent as it is.
     const { answer, parked } =
-      call.input !== undefined && !upstream.stateless && (resumed?.call.parked || canBeAsked(deps, call))
-        ? await parkedRound(deps, call, upstream, { requestId, retry: resumed?.call })
-        : { answer: await sendCall(deps, call, upstream, { requestId, retry: resumed?.call }), parked: undefined };
+      call.input !== undefined && !upstream.stateless && (retry?.parked || canBeAsked(deps, call))
+        ? await parkedRound(deps, call, upstream, { requestId, retry })
+        : { answer: await sendCall(deps, call, upstream, { requestId, retry }), parked: undefined };
     const ms = took();
+    if (isTaskResult(answer)) {
+      await released?.executed({ result: 'ok', ms, detail: `the server answered with a task of its own (${answer.taskId})` });
+      return await adoptUpstreamTask(deps, call, ctx, decision, answer, ms);
+    }
     const executed = { result: 'isError' in answer && answer.isError === true ? ('error' as const) : ('ok' as const), ms };
     if (!isInputRequiredResult(answer)) {
       // Ended (logged, audited) first: the approval's record of the run, and what its channel says of it, follow the call's own line.
@@ -195,17 +187,17 @@ async function runCall(deps: PipelineDeps, call: AgentCall, trace: CallTrace): P
     const sealed = {
       ...bound(call),
       grant: call.grant ?? null,
-      digest: deps.inputs.digest(args),
+      digest: deps.inputs.digest(call.args ?? {}),
       request_id: requestId,
       decision: { action: decision.action, rule: decision.rule },
       ...(released && { approval_id: released.held.id }),
-      ...(resumed?.ok && resumed.call.approval_id !== undefined && { approval_id: resumed.call.approval_id }),
-      round: (resumed?.ok ? resumed.call.round : 0) + 1,
+      ...(retry?.approval_id !== undefined && { approval_id: retry.approval_id }),
+      round: (retry?.round ?? 0) + 1,
       ...(parked && { parked }),
     };
     try {
       if (sealed.round > MAX_INPUT_ROUNDS) throw roundsExceeded(call.server);
-      const questions = questionsFor(deps, call, audit, answer);
+      const questions = questionsFor(deps, call, ctx.audit, answer);
       const result = passedOn(deps.inputs, answer, sealed, questions);
       return endCall(ctx, { kind: 'input_required', decision, result, asked: askedSummary(questions), round: sealed.round, ms });
     } catch (err) {
@@ -223,15 +215,12 @@ async function runCall(deps: PipelineDeps, call: AgentCall, trace: CallTrace): P
   }
 }
 
-type Admitted = { decision: Decision; released?: Extract<HoldResult, { approved: true }> } | { result: CallToolResult };
+type Admitted = { decision: Decision; released?: Extract<HoldResult, { approved: true }> } | { result: CallToolResult | CreateTaskResult };
 
 /** The policy decides, an admitted call is charged to its rate limits, and a call that needs a person waits for one. */
-async function admit(
-  deps: PipelineDeps,
-  call: AgentCall,
-  tool: Tool | undefined,
-  { log, audit, trace, end, requestId }: HoldContext & { requestId: string },
-): Promise<Admitted> {
+async function admit(deps: PipelineDeps, call: AgentCall, tool: Tool | undefined, ctx: EndContext): Promise<Admitted> {
+  const { log, audit, trace, requestId } = ctx;
+  const end = (ending: Exclude<CallEnd, { kind: 'input_required' | 'task_created' }>) => endCall(ctx, ending);
   const args = call.args ?? {};
   const change = tool && deps.pins.flagged(call.server, tool.name) ? await deps.pins.change(call.server, tool) : undefined;
   const risk = tool && riskOf(tool);
@@ -262,14 +251,13 @@ async function admit(
   if (!charge.admitted) return { result: end({ kind: 'rate_limited', decision, charge }) };
   if (decision.action !== 'require_approval') {
     audit.record('allowed', { decision: decision.action, rule: decision.rule, reason: decision.reason, args });
-    return { decision };
+    // A slow server's calls run as tasks for a client that can poll one; if the task cannot be queued, the call runs here.
+    const queued = taskClient(deps, call) && deps.upstream(call.server).calls.slow ? await runAsTask(deps, call, decision, ctx) : undefined;
+    return queued ? { result: queued } : { decision };
   }
-  const held = await holdForApproval(
-    deps.approval,
-    { ...call, requestId, ...(risk && { risk: { class: risk.class, level: risk.level } }) },
-    decision,
-    { log, audit, trace, end },
-  );
+  const risky = { ...call, requestId, ...(risk && { risk: { class: risk.class, level: risk.level } }) };
+  if (taskClient(deps, call)) return { result: await holdAsTask(deps, risky, decision, ctx) };
+  const held = await holdForApproval(deps.approval, risky, decision, { log, audit, trace, end });
   return held.approved ? { decision, released: held } : { result: held.result };
 }
 
@@ -310,7 +298,7 @@ async function sendCall(
   call: AgentCall,
   upstream: ReturnType<PipelineDeps['upstream']>,
   { requestId, retry }: { requestId: string; retry: SealedCall | undefined },
-): Promise<CallToolResult | InputRequiredResult> {
+): Promise<AnyCallResult> {
   const relay = deps.inputs.relay(call.server);
   const asker = call.asker && { ...call.asker, context: { ...call.asker.context, request_id: requestId, tool: call.tool } };
   // A 2026 server reads what its client can answer from each request: the agent's capabilities, less what the operator turned off.
@@ -329,6 +317,14 @@ async function sendCall(
     ...(call.closeStream && { onStreamClosed: call.closeStream }),
     ...(asker && { asker }),
   };
+  // A task client's call to a 2026 server that serves tasks may be answered with the server's own task.
+  if (upstream.stateless && call.input !== undefined && passesTasksOn(deps, call, upstream))
+    return rawCallResult(
+      await upstream.rawRequest('tools/call', params, {
+        signal: call.signal,
+        capabilities: { ...told, extensions: { [TASKS_EXTENSION]: {} } },
+      }),
+    );
   // Only a 2026 server answers with questions, and only an agent that can be asked is given them: every other call goes as before.
   if (!upstream.stateless || (asker === undefined && call.input === undefined)) return upstream.callTool(params, options);
   const first = await upstream.callTool(params, { ...options, allowInputRequired: true });
@@ -341,6 +337,19 @@ async function sendCall(
     (answers) => upstream.callTool({ ...params, ...answers }, { ...options, allowInputRequired: true }),
     call.signal,
   );
+}
+
+/** Whether the server is told the client takes tasks: it serves them, and so does Airlock for this client. */
+function passesTasksOn(deps: PipelineDeps, call: AgentCall, upstream: ReturnType<PipelineDeps['upstream']>): boolean {
+  const extensions = (upstream.capabilities as { extensions?: Record<string, unknown> } | undefined)?.extensions;
+  return extensions?.[TASKS_EXTENSION] !== undefined && taskClient(deps, call);
+}
+
+/** A result read as the server sent it (see Upstream.rawRequest): a task, a round of questions, or a tool result without what belongs to the hop. */
+function rawCallResult(raw: Record<string, unknown>): AnyCallResult {
+  if (isTaskResult(raw)) return raw;
+  if (isInputRequiredResult(raw)) return raw;
+  return forwardedResult(CallToolResultSchema.parse(raw));
 }
 
 /** Whether a 2026 client declared something its server may ask of it (less what `relay` turns off). */

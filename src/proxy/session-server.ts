@@ -23,7 +23,10 @@ import {
   ListResourceTemplatesResultSchema,
   ReadResourceResultSchema,
 } from '@modelcontextprotocol/core';
-import type { z } from 'zod';
+import { z } from 'zod';
+import { TASKS_EXTENSION, type Tasks } from '../tasks/index.js';
+import { isTaskResult } from './task-open.js';
+import { cancelTask, getTask, updateTask, type TaskCaller } from './task-requests.js';
 import { isHidden, isPromptHidden, isResourceHidden, POLICY_POLL_MS } from '../policy/index.js';
 import { checkAccess, hiddenResource, type AccessCaller, type AccessRequest, type HiddenAnswer } from './access-check.js';
 import { ProtocolError, UpstreamUnavailableError } from './errors.js';
@@ -55,6 +58,8 @@ export interface SessionIdentity {
   calls: Map<string | number, AbortController>;
   /** What this session last asked for with `logging/setLevel`: a 2026 server has no such method, and is sent it with each request. */
   logLevel?: LoggingLevel;
+  /** Set for the Server of one 2026 request: it serves the tasks extension (never a 2025 session: its form of tasks is not served). */
+  modern?: boolean;
 }
 
 /**
@@ -68,7 +73,8 @@ export interface SessionIdentity {
  */
 export function createSessionServer(deps: SessionDeps, scope: SessionScope, identity: SessionIdentity): Server {
   const router = new Router(deps, scope);
-  const capabilities = capabilitiesOf(router);
+  const tasks = identity.modern && deps.tasks?.config.enabled ? deps.tasks : undefined;
+  const capabilities = { ...capabilitiesOf(router), ...(tasks && { extensions: { [TASKS_EXTENSION]: {} } }) };
   const subscriber = new ResourceSubscriber(deps, identity.subscriptions);
   // What a 2025 session's servers ask outside any one call goes to the session; its own upstream connections are kept by it.
   const sessionAsker: Asker = {
@@ -159,6 +165,7 @@ export function createSessionServer(deps: SessionDeps, scope: SessionScope, iden
         }),
       });
       if (isInputRequiredResult(result)) return result;
+      if (isTaskResult(result)) return result as never;
       // A 2026 server may answer a non-object structuredContent, which a 2025 client reads wrapped as {result: …}.
       const tool = deps.upstream(target.server).tool(target.name);
       return server.projectCallToolResult(result, tool?.outputSchema);
@@ -201,6 +208,13 @@ export function createSessionServer(deps: SessionDeps, scope: SessionScope, iden
     for (const name of scope.servers) deps.upstream(name).rootsChanged(sessionAsker);
   });
 
+  if (tasks)
+    registerTasks({ ...deps, tasks }, server, (ctx) => ({
+      ...who(ctx),
+      endpoint: endpointOf(scope),
+      capabilities: modernInput(ctx, scope).capabilities,
+    }));
+
   const check: Check = (request, ctx, hidden) => checkAccess(deps, who(ctx), request, hidden);
   const context: Context = { server, router, scope, forward, forwardAsking, check, policyFor: deps.policyFor };
   if (capabilities.resources) registerResources(context, subscriber);
@@ -219,6 +233,20 @@ export function createSessionServer(deps: SessionDeps, scope: SessionScope, iden
     });
   }
   return server;
+}
+
+/** tasks/get, tasks/update and tasks/cancel, for the caller's own tasks only (see task-requests.ts). */
+function registerTasks(deps: SessionDeps & { tasks: Tasks }, server: Server, caller: (ctx: ServerContext) => TaskCaller): void {
+  const taskDeps = { ...deps, relay: deps.inputs.relay };
+  const params = { params: z.looseObject({ taskId: z.unknown() }) };
+  server.setRequestHandler('tasks/get', params, (p, ctx) => getTask(taskDeps, caller(ctx), p.taskId) as never);
+  // The SDK lifts a 2026 request's inputResponses out of its params, tasks/update's too.
+  server.setRequestHandler(
+    'tasks/update',
+    params,
+    (p, ctx) => updateTask(taskDeps, caller(ctx), p.taskId, ctx.mcpReq.inputResponses) as never,
+  );
+  server.setRequestHandler('tasks/cancel', params, (p, ctx) => cancelTask(taskDeps, caller(ctx), p.taskId) as never);
 }
 
 /**

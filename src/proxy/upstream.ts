@@ -2,6 +2,8 @@ import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import {
   CLIENT_CAPABILITIES_META_KEY,
+  CLIENT_INFO_META_KEY,
+  PROTOCOL_VERSION_META_KEY,
   Client,
   SdkHttpError,
   SSEClientTransport,
@@ -34,6 +36,7 @@ import { connectionDigest, MemoryEraStore, type EraStore } from './upstream-era.
 import { asLegacyNotification, ListenStream, ResourceSubscriptions } from './upstream-listen.js';
 import { INTERNAL_ERROR, METHOD_NOT_FOUND, RELAY_ALL, relayedCapabilities, type Asker, type RelayDeps } from './questions.js';
 import { answerQuestions, AskersInFlight, SessionLink, type QuestionOwner } from './session-link.js';
+import { RawChannel } from './raw-channel.js';
 import { withRequestSignals } from './request-signal.js';
 import { resumeNoSooner, StreamResumptions } from './stream-resumptions.js';
 import { VERSION } from '../version.js';
@@ -68,6 +71,8 @@ export interface UpstreamOptions {
 }
 
 const CLIENT_INFO = { name: 'airlock', version: VERSION };
+/** The one revision a stateless server speaks. */
+const MODERN_PROTOCOL = '2026-07-28';
 
 /** On `tools/list_changed` a server's tool list is read at most this often (see toolListRefresh). */
 const TOOL_LIST_READ_GAP_MS = 1_000;
@@ -126,6 +131,8 @@ export class Upstream {
   readonly #released = new WeakSet<Asker>();
   /** Set when the server answered on the SSE transport of before Streamable HTTP, which gets no session links. */
   #sse = false;
+  /** Each connection's channel for requests whose results the SDK would not hand back (see RawChannel). */
+  readonly #raw = new WeakMap<Client, RawChannel>();
   /** Set when a 2026 server turned down a 2025 session of a session's own (until the next connect: it may be another server then). */
   #no2025Sessions = false;
   readonly #relay: RelayDeps;
@@ -165,6 +172,11 @@ export class Upstream {
   }
 
   /** Whether the server speaks a 2026-era revision: stateless, so a log level travels in each request's `_meta`. */
+  /** How long a call may run without progress (`call_timeout`), and whether the operator marked the server slow (its calls become tasks). */
+  get calls(): { timeoutMs: number; slow: boolean } {
+    return { timeoutMs: this.#options.server.call_timeout_ms, slow: this.#options.server.slow === true };
+  }
+
   get stateless(): boolean {
     return this.#client?.getProtocolEra() === 'modern';
   }
@@ -267,6 +279,38 @@ export class Upstream {
       throw upstreamFailure(this.name, err);
     } finally {
       leave();
+    }
+  }
+
+  /**
+   * A request to a 2026 server whose result comes back exactly as the
+   * server sent it, a task (`resultType: "task"`) included, which the SDK
+   * would refuse (see RawChannel). Its envelope declares `capabilities`:
+   * what the agent it is sent for can take. Errors as for `request`.
+   */
+  async rawRequest(
+    method: string,
+    params: Record<string, unknown>,
+    options: { signal?: AbortSignal; capabilities: ClientCapabilities; timeoutMs?: number },
+  ): Promise<Record<string, unknown>> {
+    const client = this.#connectedClient();
+    const raw = this.#raw.get(client);
+    if (!raw || !this.stateless) throw new Error(`server ${this.name} does not speak 2026-07-28: no raw requests`);
+    const meta = {
+      ...(params._meta as Record<string, unknown> | undefined),
+      [PROTOCOL_VERSION_META_KEY]: MODERN_PROTOCOL,
+      [CLIENT_INFO_META_KEY]: CLIENT_INFO,
+      [CLIENT_CAPABILITIES_META_KEY]: options.capabilities,
+    };
+    try {
+      return await raw.request(
+        method,
+        { ...params, _meta: meta },
+        { signal: options.signal, timeoutMs: options.timeoutMs ?? this.#options.server.call_timeout_ms },
+      );
+    } catch (err) {
+      if (networkFailure(err)) this.#unreachable(client);
+      throw upstreamFailure(this.name, err);
     }
   }
 
@@ -621,8 +665,10 @@ export class Upstream {
       client.setNotificationHandler(method, (notification) => this.#options.onNotification(asLegacyNotification(notification)));
     client.onclose = () => this.#closed(client);
     client.onerror = (err) => this.#options.logger.debug({ upstream: this.name, err: err.message }, 'upstream transport error');
+    const raw = new RawChannel(transport);
+    this.#raw.set(client, raw);
     try {
-      await client.connect(transport, prior && { prior });
+      await client.connect(raw.transport, prior && { prior });
     } catch (err) {
       // A failed connect leaves the transport open: an SSE EventSource reconnecting forever, a stdio child still running.
       client.onclose = undefined;

@@ -97,6 +97,9 @@ function harness(fakes: Fakes = {}) {
       tool: (name: string) => TOOLS.find((t) => t.name === name),
       callTool: (_params, options) => (fakes.callTool ?? (() => Promise.resolve(OK)))(options.signal!),
       stateless: false,
+      capabilities: undefined,
+      calls: { timeoutMs: 60_000, slow: false },
+      rawRequest: () => Promise.reject(new Error('no raw requests in these tests')),
       release: () => undefined,
     }),
     limiter: { charge: fakes.charge ?? (() => Promise.resolve({ admitted: true })) },
@@ -105,6 +108,8 @@ function harness(fakes: Fakes = {}) {
       approvals: {
         hold: (input: NewApproval) =>
           (fakes.hold ?? ((i: NewApproval) => Promise.resolve({ request: requestFor(i), outcome: Promise.resolve(status()) })))(input),
+        open: () => Promise.reject(new Error('no tasks in these tests')),
+        get: () => Promise.reject(new Error('no tasks in these tests')),
         setChannelRef: () => Promise.resolve(),
         withdraw: (_id: string, reason: string) => (withdrawn.push(reason), Promise.resolve()),
         recordExecution: (_id: string, execution: Execution) => (executions.push(execution), Promise.resolve()),
@@ -210,6 +215,7 @@ function harness(fakes: Fakes = {}) {
 function requestFor(input: NewApproval): ApprovalRequest {
   return {
     id: APPROVAL_ID,
+    task_id: null,
     request_id: input.request_id ?? null,
     grant: input.grant ?? null,
     session: input.session ?? null,

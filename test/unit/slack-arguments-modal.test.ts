@@ -16,6 +16,7 @@ const redactor = new Redactor([...DEFAULT_SECRET_KEYS]);
 function request(overrides: Partial<ApprovalRequest> = {}): ApprovalRequest {
   return {
     id: ID,
+    task_id: null,
     request_id: '5b0c2a48-1111-4222-8333-944445555666',
     grant: 'ci-bot',
     session: 'session-1',

@@ -12,6 +12,7 @@ export function approvalView(record: ApprovalRecord, options: { arguments: boole
   return {
     id: request.id,
     request_id: request.request_id,
+    task_id: request.task_id,
     state: status.state,
     server: request.server,
     tool: request.tool,

@@ -1,0 +1,290 @@
+import { isInputRequiredResult, type CallToolResult } from '@modelcontextprotocol/server';
+import { errorMessage } from '../errors.js';
+import { startTrace, UNKNOWN_TOOL } from '../metrics/index.js';
+import type { Decision } from '../policy/index.js';
+import { INTERNAL_ERROR, TERMINAL, type TaskOutcome, type TaskRecord, type TaskRunner, type Tasks } from '../tasks/index.js';
+import type { AgentCall } from './agent-call.js';
+import { callAudit } from './call-audit.js';
+import { endCall, type CallEnd, type EndContext } from './call-ends.js';
+import { callLog } from './call-log.js';
+import { ProtocolError } from './errors.js';
+import { releaseApproval } from './hold.js';
+import { execute, type PipelineDeps } from './pipeline.js';
+import type { Asker } from './questions.js';
+import { isTaskResult } from './task-open.js';
+
+/** How often a run waiting for its client's answer looks again, in case a change was published while Redis was away. */
+const ANSWER_RECHECK_MS = 2_000;
+
+/** What a task whose instance died during its call says: never run again, as it may have reached its server. */
+export const LOST_RUN =
+  'the Airlock instance running this call stopped during it: the call may or may not have run on its server; check before calling again';
+
+/**
+ * What runs tasks on this instance (see TaskRuns): a held task once its
+ * request has ended (refused with today's answer, or released and sent), a
+ * slow server's task at once. Each run is claimed in Redis before anything is
+ * sent, so a task runs once whatever the queue does.
+ */
+export function taskRunner(deps: PipelineDeps & { tasks: Tasks }, instance: string): TaskRunner {
+  return {
+    run: (id) => runTask(deps, instance, id),
+    stalled: (id, attempt) => stalledRun(deps, id, attempt),
+  };
+}
+
+async function runTask(deps: PipelineDeps & { tasks: Tasks }, instance: string, id: string): Promise<void> {
+  const { tasks } = deps;
+  const task = await tasks.store.get(id);
+  if (!task || TERMINAL.has(task.status)) return;
+  const { facts } = task;
+  let record;
+  if (facts.kind === 'held') {
+    if (task.approval === undefined) return;
+    record = await deps.approval.approvals.get(task.approval);
+    if (record.status.state === 'pending' || record.request.task_id !== id) return;
+  }
+  const upstream = deps.upstream(facts.server);
+  const claimed = await tasks.store.step(
+    id,
+    { status: ['working', 'input_required'], run: [facts.kind === 'held' ? 'waiting' : 'queued'] },
+    {
+      run: 'running',
+      runner: instance,
+      message: record?.status.state === 'approved' ? `Approved by ${record.status.decided_by ?? 'a reviewer'}: running` : 'Running',
+      liveMs: upstream.calls.timeoutMs + tasks.config.retentionMs,
+    },
+  );
+  if (claimed.code !== 'ok') return;
+
+  const trace = startTrace();
+  const base = { request_id: facts.request_id, server: facts.server, tool: facts.tool, grant: facts.grant ?? undefined, task_id: id };
+  const log = callLog(deps.logger, { ...base, ...(task.approval !== undefined && { approval_id: task.approval }) });
+  const audit = callAudit(deps.audit, deps.refusals, {
+    ...base,
+    grant: facts.grant,
+    session: null,
+    client: facts.client,
+    protocol: facts.protocol,
+  });
+  const ctx: EndContext = {
+    requestId: facts.request_id,
+    server: facts.server,
+    tool: facts.tool,
+    calledAs: facts.tool,
+    args: facts.args,
+    log,
+    audit,
+    trace,
+    metrics: deps.metrics,
+  };
+  const end = (ending: Exclude<CallEnd, { kind: 'input_required' | 'task_created' }>) => endCall(ctx, ending);
+  log.info({ instance, task: facts.kind }, 'task running');
+
+  // A cancel (on any instance) reaches the call here: it is told to stop, as a client's notifications/cancelled would.
+  const stop = new AbortController();
+  const off = tasks.events.on(id, () => {
+    void tasks.store.get(id).then(
+      (now) => {
+        if (!now || now.status === 'cancelled') stop.abort('the agent cancelled its task');
+      },
+      () => undefined,
+    );
+  });
+  const asker = taskAsker(tasks, task, stop.signal);
+  const call: AgentCall = {
+    server: facts.server,
+    tool: facts.tool,
+    calledAs: facts.tool,
+    args: facts.args,
+    meta: facts.meta,
+    grant: facts.grant ?? undefined,
+    session: undefined,
+    client: facts.client ?? undefined,
+    protocol: facts.protocol ?? undefined,
+    signal: stop.signal,
+    asker,
+  };
+  const decision: Decision = {
+    action: facts.decision.action as Decision['action'],
+    rule: facts.decision.rule,
+    reason: facts.decision.reason,
+    limits: [],
+  };
+  deps.gate.enter();
+  let outcome: TaskOutcome;
+  try {
+    // A held task's request ended: refused as the call would have been, or released under its approval.
+    const hold =
+      record &&
+      (await releaseApproval(deps.approval, record.request, record.status, decision, { log, audit, trace, end }, stop.signal, facts.args));
+    if (hold && !hold.approved) {
+      outcome = { result: hold.result };
+    } else {
+      const answer = await execute(deps, call, ctx, { decision, ...(hold && { released: hold }) }, undefined);
+      if (isTaskResult(answer) || isInputRequiredResult(answer))
+        throw new ProtocolError(
+          INTERNAL_ERROR,
+          `server ${facts.server} answered a task's call with ${answer.resultType}, which a task cannot pass on`,
+        );
+      outcome = { result: answer as CallToolResult };
+    }
+  } catch (err) {
+    const { code, message, data } = err as { code?: unknown; message?: unknown; data?: unknown };
+    outcome = {
+      error: {
+        code: typeof code === 'number' ? code : INTERNAL_ERROR,
+        message: typeof message === 'string' ? message : errorMessage(err),
+        ...(data !== undefined && { data }),
+      },
+    };
+  } finally {
+    deps.gate.leave();
+    off();
+    upstream.release(asker);
+    const known = deps.upstream(facts.server).tool(facts.tool) !== undefined;
+    deps.metrics.callEnded(facts.server, known ? facts.tool : UNKNOWN_TOOL, trace.outcome ?? 'error', trace);
+  }
+  await finish(deps, task, outcome);
+}
+
+/**
+ * Ends a task with how its call ended: `completed` with the result the call
+ * would have had (a refusal or a tool error among them), or `failed` with a
+ * JSON-RPC error. A result larger than `tasks.max_result` is not kept, and the
+ * task says so. A task cancelled meanwhile stays cancelled.
+ */
+async function finish(deps: PipelineDeps & { tasks: Tasks }, task: TaskRecord, outcome: TaskOutcome): Promise<void> {
+  const { tasks } = deps;
+  const max = tasks.config.maxResultBytes;
+  let kept = outcome;
+  if ('result' in outcome) {
+    const bytes = Buffer.byteLength(JSON.stringify(outcome.result));
+    if (bytes > max)
+      kept = {
+        error: {
+          code: INTERNAL_ERROR,
+          message: `the call ran, but its result (${Math.ceil(bytes / 1024)} KiB) is larger than tasks.max_result (${Math.ceil(max / 1024)} KiB) and was not kept`,
+        },
+      };
+  }
+  const status = 'result' in kept ? 'completed' : 'failed';
+  const message = 'result' in kept ? summary(kept.result) : kept.error.message;
+  const step = await tasks.store.step(
+    task.id,
+    { status: ['working', 'input_required'], run: ['running'] },
+    { status, run: 'ended', message, outcome: kept, liveMs: tasks.config.retentionMs },
+  );
+  if (step.code !== 'ok')
+    deps.logger.info(
+      { task_id: task.id, request_id: task.facts.request_id, status: step.code === 'refused' ? step.task.status : 'gone' },
+      'a task ended elsewhere before its run did; its outcome is not kept',
+    );
+}
+
+/** What a completed task's statusMessage says: a refusal's or a tool error's first line, else that it completed. */
+function summary(result: Record<string, unknown>): string {
+  if (result.isError !== true) return 'Completed';
+  const first = (result.content as { type?: string; text?: string }[] | undefined)?.find((c) => c.type === 'text')?.text ?? '';
+  return first.split('\n')[0]?.slice(0, 500) || 'Completed with an error';
+}
+
+/**
+ * A run's worker stopped answering (its instance died): a run that had
+ * claimed its call ends failed, as the call may or may not have reached its
+ * server, and is never sent again; one that had not is queued once more.
+ */
+async function stalledRun(deps: PipelineDeps & { tasks: Tasks }, id: string, attempt: number): Promise<void> {
+  const { tasks } = deps;
+  const task = await tasks.store.get(id);
+  if (!task || TERMINAL.has(task.status)) return;
+  if (task.run !== 'running') {
+    await tasks.queue(id, attempt + 1);
+    return;
+  }
+  const step = await tasks.store.step(
+    id,
+    { status: ['working', 'input_required'], run: ['running'] },
+    {
+      status: 'failed',
+      run: 'ended',
+      message: LOST_RUN,
+      outcome: { error: { code: INTERNAL_ERROR, message: LOST_RUN } },
+      liveMs: tasks.config.retentionMs,
+    },
+  );
+  if (step.code !== 'ok') return;
+  const { facts } = task;
+  deps.logger.warn(
+    { task_id: id, request_id: facts.request_id, runner: task.runner, server: facts.server, tool: facts.tool },
+    "a task's instance stopped during its call: ended failed, not run again",
+  );
+  deps.audit.record({
+    event: 'unavailable',
+    request_id: facts.request_id,
+    task_id: id,
+    ...(task.approval !== undefined && { approval_id: task.approval }),
+    grant: facts.grant,
+    client: facts.client,
+    protocol: facts.protocol,
+    server: facts.server,
+    tool: facts.tool,
+    detail: LOST_RUN,
+  });
+  if (task.approval !== undefined) {
+    const { approvals, channel } = deps.approval;
+    await approvals.recordExecution(task.approval, { result: 'unavailable', ms: 0, detail: LOST_RUN }).catch(() => undefined);
+    const record = await approvals.get(task.approval).catch(() => undefined);
+    if (record) await channel.update(record.request, record.status).catch(() => undefined);
+  }
+}
+
+/**
+ * How a task's server asks its client something while the task runs: the
+ * question becomes one of the task's `inputRequests` (status
+ * `input_required`), and its answer is what the client sends with
+ * tasks/update, on any instance. A session of the call's own on its server
+ * (as for a parked call) keeps the question from being taken for another's.
+ */
+function taskAsker(tasks: Tasks, task: TaskRecord, signal: AbortSignal): Asker {
+  const { facts } = task;
+  const asker: Asker = {
+    capabilities: () => facts.capabilities,
+    context: {
+      request_id: facts.request_id,
+      tool: facts.tool,
+      grant: facts.grant ?? undefined,
+      session: undefined,
+      client: facts.client ?? undefined,
+      protocol: facts.protocol ?? undefined,
+    },
+    ask: async (question, options) => {
+      const key = await tasks.store.ask(task.id, { method: question.method, ...(question.params && { params: question.params }) });
+      if (key === undefined) throw new ProtocolError(INTERNAL_ERROR, 'the task ended before its client answered');
+      return waitForAnswer(tasks, task.id, key, options.signal ?? signal);
+    },
+  };
+  asker.session = asker;
+  return asker;
+}
+
+async function waitForAnswer(tasks: Tasks, id: string, key: string, signal: AbortSignal): Promise<Record<string, unknown>> {
+  for (;;) {
+    signal.throwIfAborted();
+    const answer = await tasks.store.takeAnswer(id, key);
+    if (answer !== undefined) return answer as Record<string, unknown>;
+    const now = await tasks.store.get(id);
+    if (!now || TERMINAL.has(now.status)) throw new ProtocolError(INTERNAL_ERROR, 'the task ended before its client answered');
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(done, ANSWER_RECHECK_MS);
+      const off = tasks.events.on(id, done);
+      signal.addEventListener('abort', done, { once: true });
+      function done() {
+        clearTimeout(timer);
+        off();
+        signal.removeEventListener('abort', done);
+        resolve();
+      }
+    });
+  }
+}
