@@ -148,6 +148,7 @@ export async function openServing(
       prefix: config.redis.prefix,
       timeoutMs: redisTimeoutMs,
       logger,
+      counted: (status) => metrics.taskChanged(status),
       config: {
         enabled: config.tasks.enabled && role === 'gateway',
         retentionMs: config.tasks.retention_ms,

@@ -78,6 +78,7 @@ export class GatewayMetrics {
   readonly #policyReloads: Counter<'server' | 'result'>;
   readonly #sessionsRefused: Counter<'grant' | 'limit'>;
   readonly #listsTruncated: Counter<'server' | 'method' | 'cap'>;
+  readonly #tasks: Counter<'status'>;
   #sources: MetricsSources | undefined;
   #sessions: (() => Iterable<[grant: string | undefined, open: number]>) | undefined;
 
@@ -86,7 +87,7 @@ export class GatewayMetrics {
     collectDefaultMetrics({ register: this.registry });
     this.#calls = new Counter({
       name: 'airlock_calls_total',
-      help: 'tools/call requests by server, tool and how they ended (allowed, approved, denied, hidden, unknown, rate_limited, rejected, expired, withdrawn, unavailable, cancelled, error).',
+      help: 'tools/call requests by server, tool and how they ended (allowed, approved, denied, hidden, unknown, rate_limited, rejected, expired, withdrawn, unavailable, cancelled, error, input_required, task).',
       labelNames: ['server', 'tool', 'decision'],
       registers,
     });
@@ -155,6 +156,12 @@ export class GatewayMetrics {
       name: 'airlock_lists_truncated_total',
       help: 'Upstream lists (tools/list, resources/list, resources/templates/list, prompts/list) cut at a cap while the server offered more, by server, method and cap: pages (servers.<name>.max_list_pages), items (max_list_items).',
       labelNames: ['server', 'method', 'cap'],
+      registers,
+    });
+    this.#tasks = new Counter({
+      name: 'airlock_tasks_total',
+      help: 'MCP tasks (the tasks extension) this instance created (status=working) or ended, by the status they ended in (completed, failed, cancelled); a task ends on the instance that ran it, or where its client cancelled it or first read its end.',
+      labelNames: ['status'],
       registers,
     });
     const sessions = () => this.#sessions;
@@ -237,6 +244,11 @@ export class GatewayMetrics {
     this.#duration.observe({ server, part: 'airlock' }, Math.max(0, totalMs - trace.upstreamMs - trace.heldMs) / 1000);
     if (trace.upstreamMs > 0) this.#duration.observe({ server, part: 'upstream' }, trace.upstreamMs / 1000);
     if (trace.approval !== undefined) this.#approvalWait.observe({ outcome: trace.approval }, trace.heldMs / 1000);
+  }
+
+  /** A task was created (`working`) or ended in `status`. */
+  taskChanged(status: string): void {
+    this.#tasks.inc({ status });
   }
 
   rateLimited(server: string, counter: string): void {

@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import { redisStep } from '../approvals/redis-step.js';
 import { defineLuaScripts, LuaScript, type LuaCommands } from '../redis/index.js';
-import { parseTask, type RunState, type TaskFacts, type TaskOutcome, type TaskRecord, type TaskStatus } from './task-record.js';
+import { parseTask, TERMINAL, type RunState, type TaskFacts, type TaskOutcome, type TaskRecord, type TaskStatus } from './task-record.js';
 
 const file = (name: string) => new URL(`./${name}.lua`, import.meta.url);
 // KEYS, then ARGV, as each script's header lists them.
@@ -61,8 +61,12 @@ export class TaskStore {
   /** The pub/sub channel of task changes. */
   readonly events: string;
 
-  constructor(redis: Redis, options: { prefix: string; timeoutMs: number }) {
+  readonly #counted: ((status: TaskStatus) => void) | undefined;
+
+  /** `counted` hears of each task this store creates (`working`) and each it ends (in the status it ended in). */
+  constructor(redis: Redis, options: { prefix: string; timeoutMs: number; counted?: (status: TaskStatus) => void }) {
     this.#redis = redis;
+    this.#counted = options.counted;
     this.#prefix = options.prefix;
     this.#timeoutMs = options.timeoutMs;
     this.events = `${options.prefix}tasks:events`;
@@ -82,6 +86,7 @@ export class TaskStore {
       'storing a task',
     );
     if (created < 0) return undefined;
+    this.#counted?.(task.status);
     return {
       id,
       facts: task.facts,
@@ -123,6 +128,7 @@ export class TaskStore {
     );
     const [code, ...fields] = reply;
     if (code === 'missing') return { code };
+    if (code === 'ok' && to.status !== undefined && TERMINAL.has(to.status)) this.#counted?.(to.status);
     return { code: code as 'ok' | 'refused', task: parseTask(id, fields)! };
   }
 

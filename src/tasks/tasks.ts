@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { TaskEvents } from './task-events.js';
 import { TaskRuns } from './task-runs.js';
 import { TaskStore } from './task-store.js';
+import type { TaskStatus } from './task-record.js';
 
 export interface TasksConfig {
   /** Offer the extension at all (`tasks.enabled`). */
@@ -46,8 +47,9 @@ export class Tasks {
     this.#runs = runs;
   }
 
-  static async open(options: Connection & { config: TasksConfig }): Promise<Tasks> {
-    const store = new TaskStore(options.redis, { prefix: options.prefix, timeoutMs: options.timeoutMs });
+  /** `counted`: each task created here (`working`) and each ended here (see TaskStore). */
+  static async open(options: Connection & { config: TasksConfig; counted?: (status: TaskStatus) => void }): Promise<Tasks> {
+    const store = new TaskStore(options.redis, { prefix: options.prefix, timeoutMs: options.timeoutMs, counted: options.counted });
     const events = await TaskEvents.start(options.redis, store.events);
     return new Tasks(options.config, store, events, new TaskRuns({ ...options, keepMs: options.config.retentionMs }));
   }
