@@ -29,7 +29,7 @@ const FACTS: TaskFacts = {
   request_id: 'req-1',
   client: 'test',
   protocol: '2026-07-28',
-  args: { text: 'hi', big: 12345678901234567890 },
+  args: { text: 'hi', big: 9007199254740991 },
   decision: { action: 'require_approval', rule: 'tools.echo', reason: 'needs a person' },
   poll_ms: 2_000,
 };
@@ -103,14 +103,14 @@ test('questions get keys never used twice; answers to open ones are taken, other
   assert.deepEqual(Object.keys(read?.inputs ?? {}).sort(), [q1, q2].sort());
 
   const partial = await store.answer(task.id, {
-    [q1]: { action: 'accept', content: { name: 'Ada', n: 12345678901234567890 } },
+    [q1]: { action: 'accept', content: { name: 'Ada', n: 9007199254740991 } },
     nobody: {},
   });
   assert.deepEqual(partial, { code: 'ok', status: 'input_required', accepted: 1, ignored: ['nobody'] });
   read = await store.get(task.id);
   assert.deepEqual(Object.keys(read?.inputs ?? {}), [q2], 'only the unanswered question is still open');
   // The answer comes back byte for byte (no Lua JSON round trip to round its numbers), and only once.
-  assert.deepEqual(await store.takeAnswer(task.id, q1), { action: 'accept', content: { name: 'Ada', n: 12345678901234567890 } });
+  assert.deepEqual(await store.takeAnswer(task.id, q1), { action: 'accept', content: { name: 'Ada', n: 9007199254740991 } });
   assert.equal(await store.takeAnswer(task.id, q1), undefined);
   assert.deepEqual((await store.answer(task.id, { [q1]: { action: 'decline' } })).code, 'ok', 'an answered key is left out');
   assert.equal(await store.takeAnswer(task.id, q1), undefined, 'and its second answer is not taken');
