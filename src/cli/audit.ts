@@ -21,6 +21,7 @@ export interface AuditFilterOptions {
   decision?: string;
   approval?: string;
   request?: string;
+  task?: string;
 }
 
 /** `airlock audit [filters]`: one page of the trail, oldest first. */
@@ -88,7 +89,7 @@ async function withReader(
 }
 
 function filters(options: AuditFilterOptions): Record<string, string> {
-  const { config: _config, approval, request, ...rest } = options;
+  const { config: _config, approval, request, task, ...rest } = options;
   const known = {
     since: rest.since,
     until: rest.until,
@@ -101,6 +102,7 @@ function filters(options: AuditFilterOptions): Record<string, string> {
     decision: rest.decision,
     approval_id: approval,
     request_id: request,
+    task_id: task,
   };
   return Object.fromEntries(Object.entries(known).filter((entry): entry is [string, string] => entry[1] !== undefined));
 }

@@ -230,7 +230,8 @@ export function buildProgram(io: Io, result: { exitCode: number }): Command {
       .option('--approver <who>', 'only events of this approver or admin (Slack user id or name, admin name)')
       .option('--decision <name>', 'only this event (allowed, denied, approved, …) or policy action (require_approval, …)')
       .option('--approval <id>', 'only events of this approval request')
-      .option('--request <id>', 'only events of this call (its request_id)');
+      .option('--request <id>', 'only events of this call (its request_id)')
+      .option('--task <id>', 'only events of this MCP task (its task_id, tsk_…)');
   withFilters(audit).action(async (opts: Parameters<typeof auditList>[1]) => {
     result.exitCode = await auditList(io, opts);
   });

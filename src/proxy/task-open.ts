@@ -1,10 +1,10 @@
 import type { Tasks, TaskFacts, TaskRecord, TaskStatus } from '../tasks/index.js';
-import { INTERNAL_ERROR, newTaskId, offersTasks, TERMINAL } from '../tasks/index.js';
+import { newTaskId, offersTasks, TERMINAL } from '../tasks/index.js';
 import { ProtocolError } from './errors.js';
 import { errorMessage } from '../errors.js';
 import type { Decision } from '../policy/index.js';
 import type { AgentCall } from './agent-call.js';
-import type { CallToolResult } from '@modelcontextprotocol/server';
+import { ProtocolErrorCode, type CallToolResult } from '@modelcontextprotocol/server';
 import { endCall, type CallEnd, type CreateTaskResult, type EndContext } from './call-ends.js';
 import { openApproval, waitingMessage, type ApprovalDeps, type HeldCall } from './hold.js';
 
@@ -152,7 +152,11 @@ export async function adoptUpstreamTask(
   ms: number,
 ): Promise<CreateTaskResult> {
   const { tasks } = deps;
-  if (!tasks) throw new ProtocolError(INTERNAL_ERROR, `server ${call.server} answered with a task, which Airlock does not take here`);
+  if (!tasks)
+    throw new ProtocolError(
+      ProtocolErrorCode.InternalError,
+      `server ${call.server} answered with a task, which Airlock does not take here`,
+    );
   const id = newTaskId();
   const ttl = typeof theirs.ttlMs === 'number' && theirs.ttlMs > 0 ? theirs.ttlMs : 0;
   const poll =
@@ -182,7 +186,7 @@ export async function adoptUpstreamTask(
     );
   } catch (err) {
     throw new ProtocolError(
-      INTERNAL_ERROR,
+      ProtocolErrorCode.InternalError,
       `server ${call.server} answered with a task, which Airlock could not store (${errorMessage(err)}): it may run all the same; check before calling again`,
     );
   }

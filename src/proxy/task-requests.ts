@@ -1,12 +1,9 @@
-import type { ClientCapabilities } from '@modelcontextprotocol/server';
+import { ProtocolErrorCode, type ClientCapabilities } from '@modelcontextprotocol/server';
 import type { AuditRecorder } from '../audit/index.js';
 import { errorMessage } from '../errors.js';
 import {
   detailedTask,
-  INTERNAL_ERROR,
-  INVALID_PARAMS,
   isTaskId,
-  MISSING_CAPABILITY,
   offersTasks,
   REQUIRES_TASKS,
   TASKS_EXTENSION,
@@ -43,20 +40,20 @@ export interface TaskRequestDeps {
 
 /** The one answer for an id that is not the caller's to know: unknown, malformed, expired, or another grant's alike. */
 function notFound(): ProtocolError {
-  return new ProtocolError(INVALID_PARAMS, 'Failed to retrieve task: Task not found');
+  return new ProtocolError(ProtocolErrorCode.InvalidParams, 'Failed to retrieve task: Task not found');
 }
 
 /** A task of the caller's, or the same "not found" whatever the reason; a client without the extension is told it needs it. */
 async function taskOf(deps: TaskRequestDeps, caller: TaskCaller, id: unknown): Promise<TaskRecord> {
   if (!offersTasks(caller.capabilities))
     throw new ProtocolError(
-      MISSING_CAPABILITY,
+      ProtocolErrorCode.MissingRequiredClientCapability,
       `Missing required client capability: tasks/get, tasks/update and tasks/cancel need the ${TASKS_EXTENSION} extension in the request's clientCapabilities`,
       REQUIRES_TASKS,
     );
   if (!isTaskId(id)) throw notFound();
   const task = await deps.tasks.store.get(id).catch((err: unknown) => {
-    throw new ProtocolError(INTERNAL_ERROR, `[UNAVAILABLE] cannot read the task: ${errorMessage(err)}`);
+    throw new ProtocolError(ProtocolErrorCode.InternalError, `[UNAVAILABLE] cannot read the task: ${errorMessage(err)}`);
   });
   if (!task || task.facts.grant !== (caller.grant ?? null) || task.facts.endpoint !== caller.endpoint) throw notFound();
   return task;
@@ -109,7 +106,7 @@ export async function updateTask(
 ): Promise<Record<string, never>> {
   const task = await taskOf(deps, caller, id);
   if (!isObject(responses))
-    throw new ProtocolError(INVALID_PARAMS, 'tasks/update needs inputResponses: an object of answers by question key');
+    throw new ProtocolError(ProtocolErrorCode.InvalidParams, 'tasks/update needs inputResponses: an object of answers by question key');
   const refused = (keys: string[]) => {
     for (const key of keys)
       deps.audit.record({
@@ -119,7 +116,10 @@ export async function updateTask(
       });
   };
   const notWaiting = () =>
-    new ProtocolError(INVALID_PARAMS, `Task ${task.id} is not waiting for input: nothing was asked, so no answer is taken`);
+    new ProtocolError(
+      ProtocolErrorCode.InvalidParams,
+      `Task ${task.id} is not waiting for input: nothing was asked, so no answer is taken`,
+    );
   if (task.run === 'upstream') {
     const theirs = await askServer(deps, caller, task, 'tasks/get', {});
     const open = theirs.status === 'input_required' && isObject(theirs.inputRequests) ? Object.keys(theirs.inputRequests) : [];
@@ -130,7 +130,7 @@ export async function updateTask(
     return {};
   }
   const answered = await deps.tasks.store.answer(task.id, responses).catch((err: unknown) => {
-    throw new ProtocolError(INTERNAL_ERROR, `[UNAVAILABLE] cannot answer the task: ${errorMessage(err)}`);
+    throw new ProtocolError(ProtocolErrorCode.InternalError, `[UNAVAILABLE] cannot answer the task: ${errorMessage(err)}`);
   });
   if (answered.code === 'missing') throw notFound();
   if (answered.code === 'refused') throw notWaiting();
@@ -159,7 +159,7 @@ export async function cancelTask(deps: TaskRequestDeps, caller: TaskCaller, id: 
       { status: 'cancelled', message: `Cancelled: ${reason}`, liveMs: deps.tasks.config.retentionMs },
     )
     .catch((err: unknown) => {
-      throw new ProtocolError(INTERNAL_ERROR, `[UNAVAILABLE] cannot cancel the task: ${errorMessage(err)}`);
+      throw new ProtocolError(ProtocolErrorCode.InternalError, `[UNAVAILABLE] cannot cancel the task: ${errorMessage(err)}`);
     });
   if (step.code !== 'ok') return {};
   deps.audit.record({ event: 'task_cancelled', ...auditFacts(task), detail: reason });
@@ -187,7 +187,7 @@ async function askServer(
     return await deps.upstream(server).rawRequest(method, { ...params, taskId: task.upstream }, { capabilities });
   } catch (err) {
     // The server forgot its task (it restarted, or its time ran out there): the task ends here, saying so.
-    if ((err as { code?: unknown }).code === INVALID_PARAMS && method === 'tasks/get') {
+    if ((err as { code?: unknown }).code === ProtocolErrorCode.InvalidParams && method === 'tasks/get') {
       const message = `server ${server} no longer knows this task (it restarted, or the task expired there): its call may or may not have run`;
       await deps.tasks.store
         .step(
@@ -197,15 +197,15 @@ async function askServer(
             status: 'failed',
             run: 'ended',
             message,
-            outcome: { error: { code: INTERNAL_ERROR, message } },
+            outcome: { error: { code: ProtocolErrorCode.InternalError, message } },
             liveMs: deps.tasks.config.retentionMs,
           },
         )
         .catch(() => undefined);
-      throw new ProtocolError(INTERNAL_ERROR, message);
+      throw new ProtocolError(ProtocolErrorCode.InternalError, message);
     }
     if (err instanceof ProtocolError) throw err;
-    throw new ProtocolError(INTERNAL_ERROR, `[UNAVAILABLE] ${errorMessage(err)}`);
+    throw new ProtocolError(ProtocolErrorCode.InternalError, `[UNAVAILABLE] ${errorMessage(err)}`);
   }
 }
 

@@ -1,8 +1,8 @@
-import { isInputRequiredResult, type CallToolResult } from '@modelcontextprotocol/server';
+import { isInputRequiredResult, ProtocolErrorCode, type CallToolResult } from '@modelcontextprotocol/server';
 import { errorMessage } from '../errors.js';
 import { startTrace, UNKNOWN_TOOL } from '../metrics/index.js';
 import type { Decision } from '../policy/index.js';
-import { INTERNAL_ERROR, TERMINAL, type TaskOutcome, type TaskRecord, type TaskRunner, type Tasks } from '../tasks/index.js';
+import { TERMINAL, type TaskOutcome, type TaskRecord, type TaskRunner, type Tasks } from '../tasks/index.js';
 import type { AgentCall } from './agent-call.js';
 import { callAudit } from './call-audit.js';
 import { endCall, type CallEnd, type EndContext } from './call-ends.js';
@@ -124,7 +124,7 @@ async function runTask(deps: PipelineDeps & { tasks: Tasks }, instance: string, 
       const answer = await execute(deps, call, ctx, { decision, ...(hold && { released: hold }) }, undefined);
       if (isTaskResult(answer) || isInputRequiredResult(answer))
         throw new ProtocolError(
-          INTERNAL_ERROR,
+          ProtocolErrorCode.InternalError,
           `server ${facts.server} answered a task's call with ${answer.resultType}, which a task cannot pass on`,
         );
       outcome = { result: answer as CallToolResult };
@@ -133,7 +133,7 @@ async function runTask(deps: PipelineDeps & { tasks: Tasks }, instance: string, 
     const { code, message, data } = err as { code?: unknown; message?: unknown; data?: unknown };
     outcome = {
       error: {
-        code: typeof code === 'number' ? code : INTERNAL_ERROR,
+        code: typeof code === 'number' ? code : ProtocolErrorCode.InternalError,
         message: typeof message === 'string' ? message : errorMessage(err),
         ...(data !== undefined && { data }),
       },
@@ -163,7 +163,7 @@ async function finish(deps: PipelineDeps & { tasks: Tasks }, task: TaskRecord, o
     if (bytes > max)
       kept = {
         error: {
-          code: INTERNAL_ERROR,
+          code: ProtocolErrorCode.InternalError,
           message: `the call ran, but its result (${Math.ceil(bytes / 1024)} KiB) is larger than tasks.max_result (${Math.ceil(max / 1024)} KiB) and was not kept`,
         },
       };
@@ -209,7 +209,7 @@ async function stalledRun(deps: PipelineDeps & { tasks: Tasks }, id: string, att
       status: 'failed',
       run: 'ended',
       message: LOST_RUN,
-      outcome: { error: { code: INTERNAL_ERROR, message: LOST_RUN } },
+      outcome: { error: { code: ProtocolErrorCode.InternalError, message: LOST_RUN } },
       liveMs: tasks.config.retentionMs,
     },
   );
@@ -260,7 +260,7 @@ function taskAsker(tasks: Tasks, task: TaskRecord, signal: AbortSignal): Asker {
     },
     ask: async (question, options) => {
       const key = await tasks.store.ask(task.id, { method: question.method, ...(question.params && { params: question.params }) });
-      if (key === undefined) throw new ProtocolError(INTERNAL_ERROR, 'the task ended before its client answered');
+      if (key === undefined) throw new ProtocolError(ProtocolErrorCode.InternalError, 'the task ended before its client answered');
       return waitForAnswer(tasks, task.id, key, options.signal ?? signal);
     },
   };
@@ -274,7 +274,8 @@ async function waitForAnswer(tasks: Tasks, id: string, key: string, signal: Abor
     const answer = await tasks.store.takeAnswer(id, key);
     if (answer !== undefined) return answer as Record<string, unknown>;
     const now = await tasks.store.get(id);
-    if (!now || TERMINAL.has(now.status)) throw new ProtocolError(INTERNAL_ERROR, 'the task ended before its client answered');
+    if (!now || TERMINAL.has(now.status))
+      throw new ProtocolError(ProtocolErrorCode.InternalError, 'the task ended before its client answered');
     await new Promise<void>((resolve) => {
       const timer = setTimeout(done, ANSWER_RECHECK_MS);
       const off = tasks.events.on(id, done);

@@ -11,14 +11,4 @@ export {
   type TaskRecord,
   type TaskStatus,
 } from './task-record.js';
-export {
-  createTaskResult,
-  detailedTask,
-  INTERNAL_ERROR,
-  INVALID_PARAMS,
-  MISSING_CAPABILITY,
-  offersTasks,
-  REQUIRES_TASKS,
-  TASK_META_KEY,
-  TASKS_EXTENSION,
-} from './wire.js';
+export { createTaskResult, detailedTask, offersTasks, REQUIRES_TASKS, TASK_META_KEY, TASKS_EXTENSION } from './wire.js';

@@ -7,10 +7,6 @@ export const TASKS_EXTENSION = 'io.modelcontextprotocol/tasks';
 /** Where a task's result and the answer to tasks/get name the approval and the call it stands for. */
 export const TASK_META_KEY = 'airlock/task';
 
-export const INVALID_PARAMS = -32602;
-export const INTERNAL_ERROR = -32603;
-export const MISSING_CAPABILITY = -32021;
-
 /** Whether a request's client declared the extension: only such a client may be answered with a task. */
 export function offersTasks(capabilities: ClientCapabilities | undefined): boolean {
   const extensions = (capabilities as { extensions?: Record<string, unknown> } | undefined)?.extensions;

@@ -86,6 +86,7 @@ const valid: ValidCase[] = [
         max_list_items: 10_000,
         protocol: 'auto',
         relay: { sampling: true, elicitation: true, roots: true },
+        slow: false,
         process: 'shared',
         cwd: dir,
       });
@@ -99,6 +100,7 @@ const valid: ValidCase[] = [
         max_list_items: 10_000,
         protocol: 'auto',
         relay: { sampling: true, elicitation: true, roots: true },
+        slow: false,
       });
       assert.deepEqual(c.grants, [{ name: 'ci-bot', token: 'ci-secret', servers: ['filesystem'] }]);
       assert.deepEqual(c.admins, [{ name: 'alice', token: 'admin-secret' }]);
@@ -169,11 +171,13 @@ const valid: ValidCase[] = [
         max_list_items: 10_000,
         protocol: 'auto',
         relay: { sampling: true, elicitation: true, roots: true },
+        slow: false,
         process: 'shared',
         cwd: dir,
       });
       assert.equal(c.grants, undefined);
       assert.equal(c.audit.file, undefined);
+      assert.deepEqual(c.tasks, { enabled: true, retention_ms: 3_600_000, poll_interval_ms: 2_000, max_result_bytes: 1024 * 1024 });
     },
   },
   {
