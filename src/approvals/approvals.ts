@@ -185,10 +185,15 @@ export class Approvals {
    * Opens a request for a call a task holds: no instance waits for it. The
    * task's lease, alive as long as the task, is its holder, so a reviewer can
    * decide it while the instance that made it is gone; its end reaches
-   * `onTaskDecided`.
+   * `onTaskDecided`. `id` lets the task know its request's id before
+   * anyone can decide it.
    */
-  async open(input: NewApproval, task: { id: string; ttlMs: number }): Promise<{ request: ApprovalRequest; outcome: undefined }> {
-    const id = newApprovalId();
+  async open(
+    input: NewApproval,
+    task: { id: string; ttlMs: number },
+    id: string = newApprovalId(),
+  ): Promise<{ request: ApprovalRequest; outcome: undefined }> {
+    assertApprovalId(id);
     const digest = this.#options.digest(input.args);
     const holder = `task:${task.id}`;
     await redisStep(

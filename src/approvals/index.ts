@@ -13,6 +13,7 @@ export {
   APPROVAL_STATES,
   approversOf,
   isApprovalId,
+  newApprovalId,
   type ApprovalRecord,
   type ApprovalRequest,
   type ApprovalState,

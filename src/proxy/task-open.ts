@@ -6,6 +6,7 @@ import type { Decision } from '../policy/index.js';
 import type { AgentCall } from './agent-call.js';
 import { ProtocolErrorCode, type CallToolResult } from '@modelcontextprotocol/server';
 import { endCall, type CallEnd, type CreateTaskResult, type EndContext } from './call-ends.js';
+import { newApprovalId } from '../approvals/index.js';
 import { openApproval, waitingMessage, type ApprovalDeps, type HeldCall } from './hold.js';
 
 /** What opening a task takes of the gateway. */
@@ -36,6 +37,8 @@ export async function holdAsTask(
 ): Promise<CreateTaskResult | CallToolResult> {
   const { tasks } = deps;
   const id = newTaskId();
+  // Known to the task before its request exists: a decision however quick finds the task waiting for it.
+  const approvalId = newApprovalId();
   const timeoutMs = decision.approval?.timeout_ms ?? deps.approval.defaultTimeoutMs;
   // Decided at the last moment, it still runs and its result stays readable for the retention.
   const ttlMs = timeoutMs + deps.upstream(call.server).calls.timeoutMs + tasks.config.retentionMs;
@@ -48,6 +51,7 @@ export async function holdAsTask(
       status: 'working',
       message: 'Opening an approval request',
       run: 'waiting',
+      approval: approvalId,
       ttlMs,
     });
     if (!task) throw new Error(`task id ${id} is already taken`);
@@ -55,7 +59,9 @@ export async function holdAsTask(
     return end({ kind: 'hold_unavailable', decision, error: errorMessage(err) });
   }
   const hctx = { log: ctx.log.with({ task_id: id }), audit: withTask.audit, trace: ctx.trace, end };
-  const opened = await openApproval(deps.approval, call, decision, hctx, (input) => deps.approval.approvals.open(input, { id, ttlMs }));
+  const opened = await openApproval(deps.approval, call, decision, hctx, (input) =>
+    deps.approval.approvals.open(input, { id, ttlMs }, approvalId),
+  );
   if (!opened.ok) {
     await tasks.store.remove(id).catch(() => undefined);
     return opened.result;
@@ -63,12 +69,12 @@ export async function holdAsTask(
   const message = waitingMessage(opened.request, deps.approval.channel.name);
   let ready;
   try {
-    ready = await tasks.store.step(id, { run: ['waiting'] }, { approval: opened.request.id, message });
+    ready = await tasks.store.step(id, { run: ['waiting'] }, { message });
   } catch (err) {
     await deps.approval.approvals.withdraw(opened.request.id, 'its task could not be stored').catch(() => undefined);
     return end({ kind: 'hold_unavailable', decision, error: errorMessage(err) });
   }
-  // Decided already, and its run has moved the task on: the client still gets its id, and polls what happened.
+  // Decided already, and its run has moved the task on (the message is the run's): the client still gets its id, and polls what happened.
   const stored = ready.code === 'missing' ? task : ready.task;
   return endCall(
     { ...withTask, log: hctx.log.with({ approval_id: opened.request.id }), audit: withTask.audit.with({ approval_id: opened.request.id }) },

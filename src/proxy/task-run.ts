@@ -40,9 +40,9 @@ async function runTask(deps: PipelineDeps & { tasks: Tasks }, instance: string, 
   const { facts } = task;
   let record;
   if (facts.kind === 'held') {
-    if (task.approval === undefined) return;
-    record = await deps.approval.approvals.get(task.approval);
-    if (record.status.state === 'pending' || record.request.task_id !== id) return;
+    // Its request not opened (yet, or ever), or not decided: nothing to run.
+    record = task.approval === undefined ? undefined : await deps.approval.approvals.get(task.approval).catch(() => undefined);
+    if (!record || record.status.state === 'pending' || record.request.task_id !== id) return;
   }
   const upstream = deps.upstream(facts.server);
   const claimed = await tasks.store.step(

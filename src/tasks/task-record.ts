@@ -57,7 +57,7 @@ export interface TaskRecord {
   updated_at: number;
   ttl_ms: number;
   run: RunState;
-  /** The approval request it waits for (a held task), set once the request is open. */
+  /** The approval request it waits for (a held task): its id is chosen before the request is opened. */
   approval?: string;
   runner?: string;
   /** The server's own task id, for a task its server runs (run `upstream`). */

@@ -35,7 +35,6 @@ export interface StepTo {
   status?: TaskStatus;
   message?: string;
   run?: RunState;
-  approval?: string;
   runner?: string;
   upstream?: string;
   outcome?: TaskOutcome;
@@ -76,15 +75,11 @@ export class TaskStore {
   /** Stores a new task; resolves with it as stored (Redis clock), or undefined when the id is taken. */
   async create(
     id: string,
-    task: { facts: TaskFacts; status: TaskStatus; message: string; run: RunState; ttlMs: number },
+    task: { facts: TaskFacts; status: TaskStatus; message: string; run: RunState; ttlMs: number; approval?: string },
   ): Promise<TaskRecord | undefined> {
-    const created = await this.#deadline(
-      this.#run.create(
-        [this.#key(id)],
-        [task.ttlMs, 'facts', JSON.stringify(task.facts), 'status', task.status, 'message', task.message, 'run', task.run],
-      ),
-      'storing a task',
-    );
+    const fields = ['facts', JSON.stringify(task.facts), 'status', task.status, 'message', task.message, 'run', task.run];
+    if (task.approval !== undefined) fields.push('approval', task.approval);
+    const created = await this.#deadline(this.#run.create([this.#key(id)], [task.ttlMs, ...fields]), 'storing a task');
     if (created < 0) return undefined;
     this.#counted?.(task.status);
     return {
@@ -96,6 +91,7 @@ export class TaskStore {
       updated_at: created,
       ttl_ms: task.ttlMs,
       run: task.run,
+      ...(task.approval !== undefined && { approval: task.approval }),
       inputs: {},
     };
   }
@@ -115,7 +111,6 @@ export class TaskStore {
     if (to.status !== undefined) sets.push('status', to.status);
     if (to.message !== undefined) sets.push('message', to.message);
     if (to.run !== undefined) sets.push('run', to.run);
-    if (to.approval !== undefined) sets.push('approval', to.approval);
     if (to.runner !== undefined) sets.push('runner', to.runner);
     if (to.upstream !== undefined) sets.push('upstream', to.upstream);
     if (to.outcome !== undefined) sets.push('outcome', JSON.stringify(to.outcome));
