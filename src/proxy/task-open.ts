@@ -1,5 +1,5 @@
 import type { Tasks, TaskFacts, TaskRecord, TaskStatus } from '../tasks/index.js';
-import { newTaskId, offersTasks, TERMINAL } from '../tasks/index.js';
+import { newTaskId, offersTasks, TASK_STATUSES, TERMINAL } from '../tasks/index.js';
 import { ProtocolError } from './errors.js';
 import { errorMessage } from '../errors.js';
 import type { Decision } from '../policy/index.js';
@@ -8,6 +8,11 @@ import { ProtocolErrorCode, type CallToolResult } from '@modelcontextprotocol/se
 import { endCall, type CallEnd, type CreateTaskResult, type EndContext } from './call-ends.js';
 import { newApprovalId } from '../approvals/index.js';
 import { openApproval, waitingMessage, type ApprovalDeps, type HeldCall } from './hold.js';
+
+/** Bounds on what a server's own task may set of the task Airlock keeps for it. */
+const MAX_UPSTREAM_TTL_MS = 30 * 86_400_000;
+const MIN_POLL_MS = 100;
+const MAX_POLL_MS = 3_600_000;
 
 /** What opening a task takes of the gateway. */
 export interface TaskOpenDeps {
@@ -164,16 +169,22 @@ export async function adoptUpstreamTask(
       `server ${call.server} answered with a task, which Airlock does not take here`,
     );
   const id = newTaskId();
-  const ttl = typeof theirs.ttlMs === 'number' && theirs.ttlMs > 0 ? theirs.ttlMs : 0;
+  // The server's own numbers, within bounds: it does not decide how long Redis keeps a record of Airlock's.
+  const ttl = typeof theirs.ttlMs === 'number' && theirs.ttlMs > 0 ? Math.min(Math.round(theirs.ttlMs), MAX_UPSTREAM_TTL_MS) : 0;
   const poll =
-    typeof theirs.pollIntervalMs === 'number' && theirs.pollIntervalMs > 0 ? Math.round(theirs.pollIntervalMs) : tasks.config.pollMs;
+    typeof theirs.pollIntervalMs === 'number' && theirs.pollIntervalMs > 0
+      ? Math.min(Math.max(Math.round(theirs.pollIntervalMs), MIN_POLL_MS), MAX_POLL_MS)
+      : tasks.config.pollMs;
+  // Its seed state as the server gave it, unless that is no status of a task still going (an end is read on the first tasks/get).
   const status =
-    typeof theirs.status === 'string' && !TERMINAL.has(theirs.status as TaskStatus) ? (theirs.status as TaskStatus) : 'working';
+    TASK_STATUSES.includes(theirs.status as TaskStatus) && !TERMINAL.has(theirs.status as TaskStatus)
+      ? (theirs.status as TaskStatus)
+      : 'working';
   try {
     const task = await tasks.store.create(id, {
       facts: factsOf(call, ctx, decision, 'upstream', poll),
       status,
-      message: typeof theirs.statusMessage === 'string' ? theirs.statusMessage : '',
+      message: typeof theirs.statusMessage === 'string' ? theirs.statusMessage.slice(0, 2_000) : '',
       run: 'upstream',
       // As long as the server keeps its own, and at least the retention: its end is kept here once seen.
       ttlMs: Math.max(ttl, tasks.config.retentionMs),

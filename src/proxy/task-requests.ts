@@ -7,7 +7,10 @@ import {
   offersTasks,
   REQUIRES_TASKS,
   TASKS_EXTENSION,
+  keptOutcome,
+  TASK_STATUSES,
   TERMINAL,
+  type TaskOutcome,
   type TaskRecord,
   type Tasks,
   type TaskStatus,
@@ -38,6 +41,9 @@ export interface TaskRequestDeps {
   relay(server: string): RelayConfig;
 }
 
+/** A server's statusMessage is shown as it wrote it, up to this long. */
+const MAX_MESSAGE_CHARS = 2_000;
+
 /** The one answer for an id that is not the caller's to know: unknown, malformed, expired, or another grant's alike. */
 function notFound(): ProtocolError {
   return new ProtocolError(ProtocolErrorCode.InvalidParams, 'Failed to retrieve task: Task not found');
@@ -64,32 +70,60 @@ export async function getTask(deps: TaskRequestDeps, caller: TaskCaller, id: unk
   const task = await taskOf(deps, caller, id);
   if (task.run !== 'upstream') return detailedTask(task);
   const theirs = await askServer(deps, caller, task, 'tasks/get', {});
-  const status = theirs.status as TaskStatus;
+  // A status the extension does not define is none the client is shown: the task is still working, as far as anyone can tell.
+  const status: TaskStatus = TASK_STATUSES.includes(theirs.status as TaskStatus) ? (theirs.status as TaskStatus) : 'working';
+  const message = typeof theirs.statusMessage === 'string' ? theirs.statusMessage.slice(0, MAX_MESSAGE_CHARS) : undefined;
   if (TERMINAL.has(status)) {
-    const outcome =
-      status === 'completed' && isObject(theirs.result)
-        ? { result: forwardedResult(theirs.result) }
-        : status === 'failed' && isObject(theirs.error)
-          ? { error: theirs.error as { code: number; message: string } }
-          : undefined;
+    const outcome = status === 'cancelled' ? undefined : keptOutcome(endOf(task, status, theirs), deps.tasks.config.maxResultBytes);
+    const ended = outcome && 'error' in outcome ? 'failed' : status;
     const kept = await deps.tasks.store.step(
       task.id,
       { run: ['upstream'] },
       {
-        status,
+        status: ended,
         run: 'ended',
-        ...(typeof theirs.statusMessage === 'string' && { message: theirs.statusMessage }),
+        ...(message !== undefined && { message }),
         ...(outcome && { outcome }),
         liveMs: deps.tasks.config.retentionMs,
       },
     );
-    if (kept.code !== 'missing') return detailedTask(kept.task);
+    if (kept.code === 'missing') throw notFound();
+    // The first to read the end records it, as a call without a task records how it ended.
+    if (kept.code === 'ok' && outcome) auditEnd(deps, task, outcome);
+    return detailedTask(kept.task);
   }
   const questions = status === 'input_required' && isObject(theirs.inputRequests) ? askable(deps, caller, task, theirs) : undefined;
   return {
-    ...detailedTask({ ...task, status, ...(typeof theirs.statusMessage === 'string' && { message: theirs.statusMessage }) }),
+    ...detailedTask({ ...task, status, ...(message !== undefined && { message }) }),
     ...(questions && { inputRequests: questions }),
   };
+}
+
+/** How a server's own task ended, as a task keeps it: its result, its error, or an error saying it gave neither. */
+function endOf(task: TaskRecord, status: TaskStatus, theirs: Record<string, unknown>): TaskOutcome {
+  if (status === 'completed' && isObject(theirs.result)) return { result: forwardedResult(theirs.result) };
+  const error = theirs.error as { code?: unknown; message?: unknown; data?: unknown } | undefined;
+  if (status === 'failed' && isObject(error))
+    return {
+      error: {
+        code: Number.isSafeInteger(error.code) ? (error.code as number) : ProtocolErrorCode.InternalError,
+        message: typeof error.message === 'string' ? error.message : 'the server gave no message',
+        ...(error.data !== undefined && { data: error.data }),
+      },
+    };
+  return {
+    error: {
+      code: ProtocolErrorCode.InternalError,
+      message: `server ${task.facts.server} ended its task ${status} without the ${status === 'completed' ? 'result' : 'error'} it must give`,
+    },
+  };
+}
+
+/** The end of a server's own task in the audit trail: `executed` as for a call without a task, or `unavailable` with its error. */
+function auditEnd(deps: TaskRequestDeps, task: TaskRecord, outcome: TaskOutcome): void {
+  if ('result' in outcome)
+    deps.audit.record({ event: 'executed', ...auditFacts(task), result: outcome.result.isError === true ? 'error' : 'ok' });
+  else deps.audit.record({ event: 'unavailable', ...auditFacts(task), detail: outcome.error.message });
 }
 
 /**
@@ -107,13 +141,18 @@ export async function updateTask(
   const task = await taskOf(deps, caller, id);
   if (!isObject(responses))
     throw new ProtocolError(ProtocolErrorCode.InvalidParams, 'tasks/update needs inputResponses: an object of answers by question key');
+  // One event for the lot, however many: an agent cannot grow the trail by sending answers nobody asked for.
   const refused = (keys: string[]) => {
-    for (const key of keys)
-      deps.audit.record({
-        event: 'question_refused',
-        ...auditFacts(task),
-        detail: `tasks/update answered ${JSON.stringify(key).slice(0, 80)}, which the task did not ask (or was answered already): left out`,
-      });
+    if (keys.length === 0) return;
+    const named = keys
+      .slice(0, 5)
+      .map((key) => JSON.stringify(key.slice(0, 40)))
+      .join(', ');
+    deps.audit.record({
+      event: 'question_refused',
+      ...auditFacts(task),
+      detail: `tasks/update answered ${keys.length} question${keys.length === 1 ? '' : 's'} the task did not ask or had had answered (${named}${keys.length > 5 ? ', …' : ''}): left out`,
+    });
   };
   const notWaiting = () =>
     new ProtocolError(
@@ -122,7 +161,9 @@ export async function updateTask(
     );
   if (task.run === 'upstream') {
     const theirs = await askServer(deps, caller, task, 'tasks/get', {});
-    const open = theirs.status === 'input_required' && isObject(theirs.inputRequests) ? Object.keys(theirs.inputRequests) : [];
+    // Only the questions the client was shown: one relay or its capabilities hide is not answered for it.
+    const open =
+      theirs.status === 'input_required' && isObject(theirs.inputRequests) ? Object.keys(askable(deps, caller, task, theirs)) : [];
     if (open.length === 0) throw notWaiting();
     const taken = Object.fromEntries(Object.entries(responses).filter(([key]) => open.includes(key)));
     refused(Object.keys(responses).filter((key) => !open.includes(key)));
@@ -147,11 +188,12 @@ export async function updateTask(
 export async function cancelTask(deps: TaskRequestDeps, caller: TaskCaller, id: unknown): Promise<Record<string, never>> {
   const task = await taskOf(deps, caller, id);
   if (TERMINAL.has(task.status)) return {};
+  const reason = 'the agent cancelled its task';
   if (task.run === 'upstream') {
     await askServer(deps, caller, task, 'tasks/cancel', {});
+    deps.audit.record({ event: 'task_cancelled', ...auditFacts(task), detail: `${reason}: passed on to server ${task.facts.server}` });
     return {};
   }
-  const reason = 'the agent cancelled its task';
   const step = await deps.tasks.store
     .step(
       task.id,
@@ -167,7 +209,13 @@ export async function cancelTask(deps: TaskRequestDeps, caller: TaskCaller, id: 
   if (task.run === 'waiting' && task.approval !== undefined) {
     const { approvals, channel } = deps.approval;
     await approvals.withdraw(task.approval, reason).catch(() => undefined);
-    const record = await approvals.get(task.approval).catch(() => undefined);
+    let record = await approvals.get(task.approval).catch(() => undefined);
+    // Approved already, and not yet run: the approval says it will not be used, and why.
+    if (record?.status.state === 'approved' && record.status.execution === undefined) {
+      const execution = { result: 'refused', ms: 0, detail: `${reason} before its approved call ran: the call was not sent` } as const;
+      await approvals.recordExecution(task.approval, execution).catch(() => undefined);
+      record = { ...record, status: { ...record.status, execution } };
+    }
     if (record) await channel.update(record.request, record.status).catch(() => undefined);
   }
   return {};

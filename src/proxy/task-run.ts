@@ -1,8 +1,8 @@
 import { isInputRequiredResult, ProtocolErrorCode, type CallToolResult } from '@modelcontextprotocol/server';
-import { errorMessage } from '../errors.js';
+import { AirlockError, ErrorCode, errorMessage } from '../errors.js';
 import { startTrace, UNKNOWN_TOOL } from '../metrics/index.js';
 import type { Decision } from '../policy/index.js';
-import { TERMINAL, type TaskOutcome, type TaskRecord, type TaskRunner, type Tasks } from '../tasks/index.js';
+import { keptOutcome, TERMINAL, type TaskOutcome, type TaskRecord, type TaskRunner, type Tasks } from '../tasks/index.js';
 import type { AgentCall } from './agent-call.js';
 import { callAudit } from './call-audit.js';
 import { endCall, type CallEnd, type EndContext } from './call-ends.js';
@@ -10,11 +10,15 @@ import { callLog } from './call-log.js';
 import { ProtocolError } from './errors.js';
 import { releaseApproval } from './hold.js';
 import { execute, type PipelineDeps } from './pipeline.js';
+import { MAX_INPUT_REQUEST_BYTES, MAX_INPUT_REQUESTS } from './input-rounds.js';
 import type { Asker } from './questions.js';
 import { isTaskResult } from './task-open.js';
 
-/** How often a run waiting for its client's answer looks again, in case a change was published while Redis was away. */
-const ANSWER_RECHECK_MS = 2_000;
+/** How often a run looks again (for its client's answer, or a cancel), in case a change was published while Redis was away. */
+const RECHECK_MS = 2_000;
+/** How often, and how far apart, the end of a run that has run is written before it is given up. */
+const FINISH_ATTEMPTS = 5;
+const FINISH_RETRY_MS = 1_000;
 
 /** What a task whose instance died during its call says: never run again, as it may have reached its server. */
 export const LOST_RUN =
@@ -41,7 +45,14 @@ async function runTask(deps: PipelineDeps & { tasks: Tasks }, instance: string, 
   let record;
   if (facts.kind === 'held') {
     // Its request not opened (yet, or ever), or not decided: nothing to run.
-    record = task.approval === undefined ? undefined : await deps.approval.approvals.get(task.approval).catch(() => undefined);
+    // A Redis that cannot be read throws: the queue tries the run again (it has not been claimed, so it cannot run twice).
+    record =
+      task.approval === undefined
+        ? undefined
+        : await deps.approval.approvals.get(task.approval).catch((err: unknown) => {
+            if (err instanceof AirlockError && err.code === ErrorCode.ApprovalNotFound) return undefined;
+            throw err;
+          });
     if (!record || record.status.state === 'pending' || record.request.task_id !== id) return;
   }
   const upstream = deps.upstream(facts.server);
@@ -83,14 +94,19 @@ async function runTask(deps: PipelineDeps & { tasks: Tasks }, instance: string, 
 
   // A cancel (on any instance) reaches the call here: it is told to stop, as a client's notifications/cancelled would.
   const stop = new AbortController();
-  const off = tasks.events.on(id, () => {
+  const look = () =>
     void tasks.store.get(id).then(
       (now) => {
         if (!now || now.status === 'cancelled') stop.abort('the agent cancelled its task');
       },
       () => undefined,
     );
-  });
+  const offEvents = tasks.events.on(id, look);
+  const recheck = setInterval(look, RECHECK_MS);
+  const off = () => {
+    offEvents();
+    clearInterval(recheck);
+  };
   const asker = taskAsker(tasks, task, stop.signal);
   const call: AgentCall = {
     server: facts.server,
@@ -156,25 +172,26 @@ async function runTask(deps: PipelineDeps & { tasks: Tasks }, instance: string, 
  */
 async function finish(deps: PipelineDeps & { tasks: Tasks }, task: TaskRecord, outcome: TaskOutcome): Promise<void> {
   const { tasks } = deps;
-  const max = tasks.config.maxResultBytes;
-  let kept = outcome;
-  if ('result' in outcome) {
-    const bytes = Buffer.byteLength(JSON.stringify(outcome.result));
-    if (bytes > max)
-      kept = {
-        error: {
-          code: ProtocolErrorCode.InternalError,
-          message: `the call ran, but its result (${Math.ceil(bytes / 1024)} KiB) is larger than tasks.max_result (${Math.ceil(max / 1024)} KiB) and was not kept`,
-        },
-      };
-  }
+  const kept = keptOutcome(outcome, tasks.config.maxResultBytes);
   const status = 'result' in kept ? 'completed' : 'failed';
   const message = 'result' in kept ? summary(kept.result) : kept.error.message;
-  const step = await tasks.store.step(
-    task.id,
-    { status: ['working', 'input_required'], run: ['running'] },
-    { status, run: 'ended', message, outcome: kept, liveMs: tasks.config.retentionMs },
-  );
+  const end = () =>
+    tasks.store.step(
+      task.id,
+      { status: ['working', 'input_required'], run: ['running'] },
+      { status, run: 'ended', message, outcome: kept, liveMs: tasks.config.retentionMs },
+    );
+  // The call has run: its end is worth waiting a little for Redis to take.
+  let step;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      step = await end();
+      break;
+    } catch (err) {
+      if (attempt >= FINISH_ATTEMPTS) throw err;
+      await new Promise((resolve) => setTimeout(resolve, FINISH_RETRY_MS));
+    }
+  }
   if (step.code !== 'ok')
     deps.logger.info(
       { task_id: task.id, request_id: task.facts.request_id, status: step.code === 'refused' ? step.task.status : 'gone' },
@@ -259,9 +276,20 @@ function taskAsker(tasks: Tasks, task: TaskRecord, signal: AbortSignal): Asker {
       protocol: facts.protocol ?? undefined,
     },
     ask: async (question, options) => {
-      const key = await tasks.store.ask(task.id, { method: question.method, ...(question.params && { params: question.params }) });
-      if (key === undefined) throw new ProtocolError(ProtocolErrorCode.InternalError, 'the task ended before its client answered');
-      return waitForAnswer(tasks, task.id, key, options.signal ?? signal);
+      const asked = await tasks.store.ask(
+        task.id,
+        { method: question.method, ...(question.params && { params: question.params }) },
+        { maxOpen: MAX_INPUT_REQUESTS, maxBytes: MAX_INPUT_REQUEST_BYTES },
+      );
+      if ('ended' in asked) throw new ProtocolError(ProtocolErrorCode.InternalError, 'the task ended before its client answered');
+      if ('full' in asked)
+        throw new ProtocolError(
+          ProtocolErrorCode.InternalError,
+          asked.full === 'questions'
+            ? `${MAX_INPUT_REQUESTS} questions of this task are open already, as many as Airlock puts to a client at once`
+            : `this question would make the task's open questions larger than the ${MAX_INPUT_REQUEST_BYTES} bytes Airlock puts to a client at once`,
+        );
+      return waitForAnswer(tasks, task.id, asked.key, options.signal ?? signal);
     },
   };
   asker.session = asker;
@@ -277,7 +305,7 @@ async function waitForAnswer(tasks: Tasks, id: string, key: string, signal: Abor
     if (!now || TERMINAL.has(now.status))
       throw new ProtocolError(ProtocolErrorCode.InternalError, 'the task ended before its client answered');
     await new Promise<void>((resolve) => {
-      const timer = setTimeout(done, ANSWER_RECHECK_MS);
+      const timer = setTimeout(done, RECHECK_MS);
       const off = tasks.events.on(id, done);
       signal.addEventListener('abort', done, { once: true });
       function done() {

@@ -2,6 +2,7 @@ export { Tasks, type TaskRunner, type TasksConfig } from './tasks.js';
 export { TaskStore, type AnswerResult, type StepFrom, type StepResult, type StepTo } from './task-store.js';
 export {
   isTaskId,
+  keptOutcome,
   newTaskId,
   TASK_STATUSES,
   TERMINAL,

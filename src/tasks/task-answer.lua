@@ -15,7 +15,9 @@ local accepted = 0
 local ignored = {}
 for i = 3, #ARGV, 2 do
   local key = ARGV[i]
+  local size = redis.call('HSTRLEN', KEYS[1], 'input:' .. key)
   if redis.call('HDEL', KEYS[1], 'input:' .. key) == 1 then
+    redis.call('HINCRBY', KEYS[1], 'input_bytes', -size)
     redis.call('HSET', KEYS[1], 'answer:' .. key, ARGV[i + 1])
     accepted = accepted + 1
   else

@@ -67,6 +67,36 @@ export interface TaskRecord {
   inputs: Record<string, Record<string, unknown>>;
 }
 
+/**
+ * What a task keeps of how it ended: a result or an error no larger than
+ * `maxBytes` (as JSON). A larger result is replaced by an error saying the
+ * call ran and what was not kept; a larger error keeps its code and the
+ * start of its message, not its data.
+ */
+export function keptOutcome(outcome: TaskOutcome, maxBytes: number): TaskOutcome {
+  const bytes = Buffer.byteLength(JSON.stringify(outcome));
+  if (bytes <= maxBytes) return outcome;
+  const kib = (n: number) => `${Math.ceil(n / 1024)} KiB`;
+  if ('result' in outcome)
+    return {
+      error: {
+        code: INTERNAL_ERROR,
+        message: `the call ran, but its result (${kib(bytes)}) is larger than tasks.max_result (${kib(maxBytes)}) and was not kept`,
+      },
+    };
+  const code = Number.isSafeInteger(outcome.error.code) ? outcome.error.code : INTERNAL_ERROR;
+  const message = String(outcome.error.message).slice(0, 1_000);
+  return {
+    error: {
+      code,
+      message: `${message} (the error, ${kib(bytes)}, is larger than tasks.max_result (${kib(maxBytes)}): its data was not kept)`,
+    },
+  };
+}
+
+/** JSON-RPC's internal error, which a task that lost its result or its run ends with. */
+const INTERNAL_ERROR = -32603;
+
 /** A task's hash as Redis returns it (HGETALL, or a script's flat field/value list). */
 export function parseTask(id: string, fields: Record<string, string> | string[]): TaskRecord | undefined {
   const object = Array.isArray(fields) ? pairs(fields) : fields;

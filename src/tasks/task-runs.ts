@@ -14,6 +14,8 @@ const STALLED_CHECK_MS = 5_000;
 /** Upstream calls wait on the network, not the CPU: many run at once on one instance. */
 const CONCURRENCY = 64;
 const CLOSE_WAIT_MS = 1_000;
+/** Tries of a run whose handler throws (1 s, 2 s, 4 s, 8 s apart). */
+const RUN_ATTEMPTS = 5;
 
 export interface TaskRunsOptions {
   redis: Redis;
@@ -35,9 +37,10 @@ export interface RunHandlers {
 /**
  * The runs of tasks, one BullMQ job each, taken by whichever instance's
  * worker is free, so a task approved on one instance runs even when the one
- * that made it is gone. A job is never retried: one whose worker died is
- * not run again (BullMQ would, after a stall), but told to `stalled`, as its
- * call may or may not have reached its server.
+ * that made it is gone. A job whose worker died is not run again (BullMQ
+ * would, after a stall), but told to `stalled`, as its call may or may not
+ * have reached its server; one whose handler threw is tried again, which the
+ * handler's claim in Redis makes safe.
  */
 export class TaskRuns {
   readonly #options: TaskRunsOptions;
@@ -52,7 +55,13 @@ export class TaskRuns {
     this.#queue = new Queue(QUEUE, {
       connection: options.redis,
       prefix,
-      defaultJobOptions: { removeOnComplete: { age }, removeOnFail: { age }, attempts: 1 },
+      // A run that fails before it claims its task (Redis unreadable) is tried again; once claimed it never is (see TaskRunner).
+      defaultJobOptions: {
+        removeOnComplete: { age },
+        removeOnFail: { age },
+        attempts: RUN_ATTEMPTS,
+        backoff: { type: 'exponential', delay: 1_000 },
+      },
     });
     this.#queue.on('error', (err) => options.logger.debug({ err: err.message }, 'task queue error'));
   }

@@ -29,7 +29,7 @@ if listed('completed,failed,cancelled', redis.call('HGET', KEYS[1], 'status')) t
   for _, field in ipairs(redis.call('HKEYS', KEYS[1])) do
     if string.sub(field, 1, 6) == 'input:' or string.sub(field, 1, 7) == 'answer:' then redis.call('HDEL', KEYS[1], field) end
   end
-  redis.call('HSET', KEYS[1], 'pending', 0)
+  redis.call('HSET', KEYS[1], 'pending', 0, 'input_bytes', 0)
 end
 local live = tonumber(ARGV[3])
 if live > 0 then

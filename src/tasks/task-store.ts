@@ -12,7 +12,7 @@ const SCRIPTS = {
     numberOfKeys: 1,
   }),
   step: new LuaScript<string[], [task: string], (string | number)[]>({ name: 'airlockTaskStep', file: file('task-step'), numberOfKeys: 1 }),
-  ask: new LuaScript<string[], [task: string], [question: string, events: string, id: string]>({
+  ask: new LuaScript<string[], [task: string], [question: string, events: string, id: string, maxOpen: number, maxBytes: number]>({
     name: 'airlockTaskAsk',
     file: file('task-ask'),
     numberOfKeys: 1,
@@ -127,10 +127,23 @@ export class TaskStore {
     return { code: code as 'ok' | 'refused', task: parseTask(id, fields)! };
   }
 
-  /** Opens a question for the task's client; the key it is answered under, or undefined when the task has ended. */
-  async ask(id: string, question: Record<string, unknown>): Promise<string | undefined> {
-    const [code, key] = await this.#deadline(this.#run.ask([this.#key(id)], [JSON.stringify(question), this.events, id]), 'asking a task');
-    return code === 'ok' ? key : undefined;
+  /**
+   * Opens a question for the task's client: the key it is answered under;
+   * `full` when it would pass the bounds on what may be open at once (how
+   * many, how many bytes); `ended` when the task asks nothing any more.
+   */
+  async ask(
+    id: string,
+    question: Record<string, unknown>,
+    bounds: { maxOpen: number; maxBytes: number },
+  ): Promise<{ key: string } | { full: 'questions' | 'bytes' } | { ended: true }> {
+    const [code, detail] = await this.#deadline(
+      this.#run.ask([this.#key(id)], [JSON.stringify(question), this.events, id, bounds.maxOpen, bounds.maxBytes]),
+      'asking a task',
+    );
+    if (code === 'ok') return { key: detail! };
+    if (code === 'full') return { full: detail as 'questions' | 'bytes' };
+    return { ended: true };
   }
 
   /** Takes the client's answers to open questions (see task-answer.lua). */

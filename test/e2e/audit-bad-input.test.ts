@@ -37,7 +37,7 @@ test('/api/audit answers a bad date, an unknown filter, a bad cursor or limit 40
     ['since=12parsecs', /since: "12parsecs" is not a date/],
     [
       'colour=red',
-      /unknown filter colour \(known: since, until, server, tool, resource, prompt, grant, approver, decision, approval_id, request_id, cursor, limit\)/,
+      /unknown filter colour \(known: since, until, server, tool, resource, prompt, grant, approver, decision, approval_id, request_id, task_id, cursor, limit\)/,
     ],
     ['tool=echo&colour=red&size=9', /unknown filters colour, size/],
     ['cursor=not-an-id', /cursor: a cursor is the id of an event \(like 1764090000000-0\)/],

@@ -50,6 +50,7 @@ const COLUMNS = [
   'checkpoint',
   'protocol',
   'answer',
+  'task_id',
 ];
 /** Text that breaks a naive CSV or JSON-lines writer. */
 const AWKWARD = 'comma, "quotes", a\nnewline, a\r\nCRLF and unicode: héllo ✓ 日本';

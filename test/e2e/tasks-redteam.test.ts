@@ -216,7 +216,12 @@ test("the questions a task's server piles onto it are bounded as a 2026 round's 
   let shown = await taskReaching(tasks, task.taskId, ['input_required', ...TERMINAL]);
   await until('all 100 questions to be open on the task or refused', async () => {
     shown = await taskReaching(tasks, task.taskId, ['input_required', ...TERMINAL]);
-    const refused = (await streamEvents(redis.url)).filter((e) => e.event === 'question_refused' && e.request_id === requestId).length;
+    // A question past the bounds is answered to the server with an error, and audited as such (question_relayed, answer error).
+    const refused = (await streamEvents(redis.url)).filter(
+      (e) =>
+        e.request_id === requestId &&
+        (e.event === 'question_refused' || (e.event === 'question_relayed' && (e as { answer?: string }).answer === 'error')),
+    ).length;
     return Object.keys(shown.inputRequests ?? {}).length + refused >= 100;
   });
   const open = Object.keys(shown.inputRequests ?? {}).length;

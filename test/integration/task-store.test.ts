@@ -93,11 +93,18 @@ test('a cancel racing the result: whichever comes first stands, the other is ref
   assert.equal(after?.status, cancel.code === 'ok' ? 'cancelled' : 'completed');
 });
 
+const BOUNDS = { maxOpen: 3, maxBytes: 1_000 };
+async function asked(id: string, question: Record<string, unknown>): Promise<string> {
+  const reply = await store.ask(id, question, BOUNDS);
+  assert.ok('key' in reply, JSON.stringify(reply));
+  return reply.key;
+}
+
 test('questions get keys never used twice; answers to open ones are taken, others are left out; the task works again once all are answered', async () => {
   const task = await created();
-  const q1 = await store.ask(task.id, { method: 'elicitation/create', params: { message: 'name?' } });
-  const q2 = await store.ask(task.id, { method: 'elicitation/create', params: { message: 'sure?' } });
-  assert.ok(q1 && q2 && q1 !== q2);
+  const q1 = await asked(task.id, { method: 'elicitation/create', params: { message: 'name?' } });
+  const q2 = await asked(task.id, { method: 'elicitation/create', params: { message: 'sure?' } });
+  assert.ok(q1 !== q2);
   let read = await store.get(task.id);
   assert.equal(read?.status, 'input_required');
   assert.deepEqual(Object.keys(read?.inputs ?? {}).sort(), [q1, q2].sort());
@@ -117,7 +124,7 @@ test('questions get keys never used twice; answers to open ones are taken, other
 
   const rest = await store.answer(task.id, { [q2]: { action: 'accept', content: {} } });
   assert.deepEqual(rest, { code: 'ok', status: 'working', accepted: 1, ignored: [] });
-  const q3 = await store.ask(task.id, { method: 'elicitation/create' });
+  const q3 = await asked(task.id, { method: 'elicitation/create' });
   assert.ok(q3 !== q1 && q3 !== q2, 'a later question gets a new key');
   assert.deepEqual(await store.answer(newTaskId(), { q1: {} }), { code: 'missing' });
 });
@@ -125,7 +132,7 @@ test('questions get keys never used twice; answers to open ones are taken, other
 test('a task that asks nothing refuses answers; an ended one drops its questions and lives for the retention from its end', async () => {
   const task = await created(600_000);
   assert.deepEqual(await store.answer(task.id, { q1: {} }), { code: 'refused', status: 'working' });
-  await store.ask(task.id, { method: 'elicitation/create' });
+  await asked(task.id, { method: 'elicitation/create' });
   counted.length = 0;
   const ended = await store.step(task.id, {}, { status: 'failed', outcome: { error: { code: -32603, message: 'lost' } }, liveMs: 5_000 });
   assert.equal(ended.code, 'ok');
@@ -134,6 +141,22 @@ test('a task that asks nothing refuses answers; an ended one drops its questions
   assert.deepEqual(read?.inputs, {});
   assert.ok(read && read.ttl_ms >= 5_000 && read.ttl_ms < 10_000, `ttl_ms ${read?.ttl_ms}`);
   assert.ok((await client.pttl(`{test}:task:${task.id}`)) <= 5_000);
-  assert.equal(await store.ask(task.id, { method: 'elicitation/create' }), undefined, 'an ended task is asked nothing');
+  assert.deepEqual(await store.ask(task.id, { method: 'elicitation/create' }, BOUNDS), { ended: true }, 'an ended task is asked nothing');
   assert.deepEqual(await store.answer(task.id, { q1: {} }), { code: 'refused', status: 'failed' });
+});
+
+test('no more questions open at once than the bounds allow, by count and by bytes; an answer makes room again', async () => {
+  const task = await created();
+  const keys = [];
+  for (let i = 0; i < 3; i++) keys.push(await asked(task.id, { method: 'elicitation/create', params: { message: `q${i}` } }));
+  assert.deepEqual(await store.ask(task.id, { method: 'elicitation/create' }, BOUNDS), { full: 'questions' });
+  await store.answer(task.id, { [keys[0]!]: { action: 'decline' } });
+  await asked(task.id, { method: 'elicitation/create' });
+
+  const other = await created();
+  const big = { method: 'elicitation/create', params: { message: 'x'.repeat(600) } };
+  const first = await asked(other.id, big);
+  assert.deepEqual(await store.ask(other.id, big, BOUNDS), { full: 'bytes' });
+  await store.answer(other.id, { [first]: { action: 'decline' } });
+  await asked(other.id, big);
 });
