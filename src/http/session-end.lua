@@ -12,7 +12,7 @@
 --
 -- Returns 'ended'; 'active' when ARGV[3] is '1' and it was used lately (nothing changed); 'missing' when there was
 -- no record (ended all the same).
---@include session-clock.lua
+--@include ../redis/clock.lua
 local idle = tonumber(ARGV[2])
 local seen = redis.call('HGET', KEYS[2], 'active')
 if ARGV[3] == '1' and seen and tonumber(seen) + idle > now_ms() then return 'active' end

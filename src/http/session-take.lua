@@ -9,7 +9,7 @@
 -- ARGV[5]  the record's `state` field (JSON), with KEYS[2]
 --
 -- Returns {1} when taken, or {0, ms}: the limit is reached and the soonest member goes idle in ms.
---@include session-clock.lua
+--@include ../redis/clock.lua
 local now = now_ms()
 local idle = tonumber(ARGV[2])
 local max = tonumber(ARGV[3])

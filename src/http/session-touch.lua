@@ -10,7 +10,7 @@
 --
 -- Returns 'ok'; 'ended' when the session was ended (DELETE, idle) on some instance; 'missing' when Redis has
 -- neither record nor tombstone (it lost its data): nothing is written then, the caller restores the record.
---@include session-clock.lua
+--@include ../redis/clock.lua
 local idle = tonumber(ARGV[2])
 local active = now_ms() - tonumber(ARGV[3])
 if KEYS[2] then

@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { TaskEvents } from './task-events.js';
-import { TaskRuns } from './task-runs.js';
+import { TaskRuns, type RunHandlers } from './task-runs.js';
 import { TaskStore } from './task-store.js';
 import type { TaskStatus } from './task-record.js';
 
@@ -17,10 +17,7 @@ export interface TasksConfig {
 }
 
 /** How a run is done: given by the proxy, which knows what a call is (see task-run.ts). */
-export interface TaskRunner {
-  run(id: string, attempt: number): Promise<void>;
-  stalled(id: string, attempt: number): Promise<void>;
-}
+export type TaskRunner = RunHandlers;
 
 interface Connection {
   redis: Redis;
