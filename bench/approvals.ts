@@ -6,18 +6,26 @@
  *    Target: ≤ 20 ms p99.
  * 2. memory: RSS of one `airlock start` process holding 10,000 calls at once
  *    (100 sessions, each one batch of 100 tools/call). Target: ≤ 200 MB.
+ * Then the same held calls as MCP tasks (issue 21): see approval-tasks.ts.
+ *
+ * Flags: --approvals N (1,000), --held N (10,000), --task-calls N (1,000),
+ * --decisions N (1,000), --poll-ms MS (2), --pending N (10,000), --in-flight N
+ * (50), --only approvals|tasks.
  */
 import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { parseArgs } from 'node:util';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { Redis } from 'ioredis';
 import { freePort } from '../src/redis/index.js';
 import { AIRLOCK_BIN } from '../test/support/run-cli.js';
+import { benchTasks, formatTasksBench, type TasksBenchOptions, type TasksBenchResult } from './approval-tasks.js';
 import {
   benchFolder,
   percentile,
+  positiveFlag,
   procRssMb,
   startBenchGateway,
   startBenchRedis,
@@ -29,7 +37,16 @@ import {
 export const TARGETS = { releaseP99Ms: 20, rssMb: 200 };
 const ADMIN = 'bench-admin-token-0123456789';
 
-export interface ApprovalsBenchResult {
+export interface ApprovalsBenchOptions {
+  approvals?: number;
+  held?: number;
+  /** Held calls as tasks; false: not measured. */
+  tasks?: TasksBenchOptions | false;
+  /** false: only the tasks. */
+  holding?: boolean;
+}
+
+export interface HoldingBenchResult {
   approvals: number;
   release: { p50: number; p99: number };
   allowedEcho: { p50: number };
@@ -37,7 +54,18 @@ export interface ApprovalsBenchResult {
   rss: { idleMb: number; heldMb: number };
 }
 
-export async function benchApprovals(approvals = 1_000, held = 10_000): Promise<ApprovalsBenchResult> {
+export interface ApprovalsBenchResult {
+  holding?: HoldingBenchResult;
+  tasks?: TasksBenchResult;
+}
+
+export async function benchApprovals(options: ApprovalsBenchOptions = {}): Promise<ApprovalsBenchResult> {
+  const holding = options.holding === false ? undefined : await benchHolding(options.approvals, options.held);
+  const tasks = options.tasks === false ? undefined : await benchTasks(options.tasks);
+  return { ...(holding && { holding }), ...(tasks && { tasks }) };
+}
+
+async function benchHolding(approvals = 1_000, held = 10_000): Promise<HoldingBenchResult> {
   const cleanup: Cleanup = [];
   try {
     const upstream = await startEverything(cleanup);
@@ -47,9 +75,11 @@ export async function benchApprovals(approvals = 1_000, held = 10_000): Promise<
     });
     const configFile = (port: number) => {
       const file = join(dir, `airlock-${port}.yaml`);
+      // Sessions count per grant across instances (in Redis): the release figure's two would leave the 100 of the memory figure 98.
+      // A Redis reply may take longer than the default 500 ms on a loaded machine; a call refused then measures nothing.
       writeFileSync(
         file,
-        `listen: { host: 127.0.0.1, port: ${port} }\nlog: { level: warn }\nadmins: [{ name: bench, token: ${ADMIN} }]\napprovals: { channel: console, timeout: 10m }\n` +
+        `listen: { host: 127.0.0.1, port: ${port}, max_sessions_per_grant: 1000 }\nredis: { timeout: 5s }\nlog: { level: warn }\nadmins: [{ name: bench, token: ${ADMIN} }]\napprovals: { channel: console, timeout: 10m }\n` +
           `servers:\n  held:\n    url: ${upstream.url}\n    policy: held.yaml\n  open:\n    url: ${upstream.url}\n    policy: open.yaml\n`,
       );
       return file;
@@ -70,7 +100,7 @@ async function releaseLatency(
   redisUrl: string,
   count: number,
   cleanup: Cleanup,
-): Promise<Pick<ApprovalsBenchResult, 'release' | 'allowedEcho'>> {
+): Promise<Pick<HoldingBenchResult, 'release' | 'allowedEcho'>> {
   const start = async () => (await startBenchGateway(cleanup, configFile, redisUrl)).gateway;
   const a = await start();
   const b = await start();
@@ -104,7 +134,7 @@ async function releaseLatency(
 }
 
 /** One `airlock start` child holding `count` calls: 100 sessions, each posting one batch of tools/call requests. */
-async function heldMemory(configFile: string, redisUrl: string, count: number, cleanup: Cleanup): Promise<ApprovalsBenchResult['rss']> {
+async function heldMemory(configFile: string, redisUrl: string, count: number, cleanup: Cleanup): Promise<HoldingBenchResult['rss']> {
   const nodeArgs = (process.env.AIRLOCK_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
   const child = spawn(process.execPath, [...nodeArgs, AIRLOCK_BIN, 'start', '-c', configFile], {
     env: { ...process.env, REDIS_URL: redisUrl },
@@ -175,7 +205,11 @@ async function heldMemory(configFile: string, redisUrl: string, count: number, c
   return { idleMb, heldMb: procRssMb(pid) ?? Number.NaN };
 }
 
-export function formatApprovalsBench(r: ApprovalsBenchResult): string[] {
+export function formatApprovalsBench({ holding, tasks }: ApprovalsBenchResult): string[] {
+  return [...(holding ? formatHoldingBench(holding) : []), ...(tasks ? formatTasksBench(tasks) : [])];
+}
+
+function formatHoldingBench(r: HoldingBenchResult): string[] {
   const ms = (n: number) => `${n.toFixed(2)} ms`;
   return [
     `approvals: ${r.approvals} calls held on instance A, each approved through instance B's API`,
@@ -186,5 +220,47 @@ export function formatApprovalsBench(r: ApprovalsBenchResult): string[] {
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  for (const line of formatApprovalsBench(await benchApprovals())) console.log(line);
+  const usage =
+    'usage: npm run bench:approvals -- [--approvals 1000] [--held 10000] [--task-calls 1000] [--decisions 1000] [--poll-ms 2] [--pending 10000] [--in-flight 50] [--only approvals|tasks]';
+  const flags = {
+    approvals: { type: 'string' },
+    held: { type: 'string' },
+    'task-calls': { type: 'string' },
+    decisions: { type: 'string' },
+    'poll-ms': { type: 'string' },
+    pending: { type: 'string' },
+    'in-flight': { type: 'string' },
+    only: { type: 'string' },
+  } as const;
+  let values: ReturnType<typeof parseArgs<{ options: typeof flags }>>['values'];
+  try {
+    values = parseArgs({ options: flags }).values;
+    if (values.only !== undefined && values.only !== 'approvals' && values.only !== 'tasks')
+      throw new Error(`--only: expected approvals or tasks, got ${JSON.stringify(values.only)}`);
+  } catch (err) {
+    console.error(`${(err as Error).message}\n${usage}`);
+    process.exit(2);
+  }
+  const read = (name: keyof typeof flags, whole = true) => {
+    const n = positiveFlag(values[name] as string | undefined, `--${name}`);
+    return n === undefined || !whole ? n : Math.round(n);
+  };
+  // exactOptionalPropertyTypes is off: an option left undefined takes its default.
+  const result = await benchApprovals({
+    approvals: read('approvals'),
+    held: read('held'),
+    holding: values.only !== 'tasks',
+    tasks:
+      values.only === 'approvals'
+        ? false
+        : {
+            calls: read('task-calls'),
+            decisions: read('decisions'),
+            pollMs: read('poll-ms', false),
+            pending: read('pending'),
+            inFlight: read('in-flight'),
+          },
+  });
+  for (const line of formatApprovalsBench(result)) console.log(line);
+  console.log(JSON.stringify({ bench: 'approvals', ...result }));
 }

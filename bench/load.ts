@@ -40,6 +40,7 @@ import { freePort } from '../src/redis/index.js';
 import {
   benchFolder,
   percentile,
+  positiveFlag,
   procCpuUs,
   procRssMb,
   startAirlockProcess,
@@ -828,19 +829,10 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     console.error(`${(err as Error).message}\n${usage}`);
     process.exit(2);
   }
-  const positive = (text: string | undefined, what: string): number | undefined => {
-    if (text === undefined || text === '') return undefined;
-    const n = Number(text);
-    if (!Number.isFinite(n) || n <= 0) {
-      console.error(`${what}: expected a positive number, got ${JSON.stringify(text)}`);
-      process.exit(2);
-    }
-    return n;
-  };
-  const seconds = positive(values.seconds ?? process.env.AIRLOCK_BENCH_LOAD_SECONDS, '--seconds');
-  const sessions = positive(values.sessions ?? process.env.AIRLOCK_BENCH_LOAD_SESSIONS, '--sessions');
-  const baselineSeconds = positive(values['baseline-seconds'], '--baseline-seconds');
-  const rateMax = positive(values['rate-max'], '--rate-max');
+  const seconds = positiveFlag(values.seconds ?? process.env.AIRLOCK_BENCH_LOAD_SECONDS, '--seconds');
+  const sessions = positiveFlag(values.sessions ?? process.env.AIRLOCK_BENCH_LOAD_SESSIONS, '--sessions');
+  const baselineSeconds = positiveFlag(values['baseline-seconds'], '--baseline-seconds');
+  const rateMax = positiveFlag(values['rate-max'], '--rate-max');
   let mix: Record<Kind, number> | undefined;
   if (values.mix !== undefined) {
     const weights = values.mix.split(',').map(Number);

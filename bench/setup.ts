@@ -26,6 +26,17 @@ export function percentile(samples: number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] ?? Number.NaN;
 }
 
+/** A flag's positive number; undefined when not given; otherwise the bench stops (exit 2) saying what was wrong. */
+export function positiveFlag(text: string | undefined, what: string): number | undefined {
+  if (text === undefined || text === '') return undefined;
+  const n = Number(text);
+  if (!Number.isFinite(n) || n <= 0) {
+    console.error(`${what}: expected a positive number, got ${JSON.stringify(text)}`);
+    process.exit(2);
+  }
+  return n;
+}
+
 export function processCpuUs(): number {
   const { user, system } = process.cpuUsage();
   return user + system;
