@@ -259,14 +259,16 @@ export class Approvals {
     if (step.code === 'expired') await this.#endedHere(after);
     if (step.code !== 'decided') return { outcome: 'too_late', record: after };
     // Awaited: a CLI process exits right after deciding, and the worker's check that an approval gets used starts here.
-    await this.#queue.promote(id);
-    // A task's run starts from here at once; the worker's step (after the promotion) starts it too, had this failed.
-    if (record.request.task_id !== null)
-      await this.#options
-        .onTaskDecided?.(record.request)
-        .catch((err: unknown) =>
-          this.#options.logger.warn({ approval_id: id, err: errorMessage(err) }, 'could not start the run of an approved task'),
-        );
+    // A task's run is queued from here at once, beside the promotion; the worker's step after it queues it too, had this failed.
+    await Promise.all([
+      this.#queue.promote(id),
+      record.request.task_id !== null &&
+        this.#options
+          .onTaskDecided?.(record.request)
+          .catch((err: unknown) =>
+            this.#options.logger.warn({ approval_id: id, err: errorMessage(err) }, 'could not start the run of an approved task'),
+          ),
+    ]);
     return { outcome: 'decided', record: after };
   }
 

@@ -69,7 +69,10 @@ async function goneAndBack(server: string): Promise<void> {
   assert.match(text, /cannot be reached \(ECONNREFUSED\)|not connected/);
   assert.doesNotMatch(text, /may have run/, `a call that never left Airlock is not said to have maybe run: ${text}`);
   await until(`airlock_upstream_up to show ${server} down`, async () => (await up(server)) === 0);
-  assert.ok(gateway.logs.some((l) => l.msg === 'upstream disconnected; reconnecting' && l.upstream === server));
+  // The log line is written before the gauge flips, but read from the process's stdout, which may come after the scrape.
+  await until(`the log to say ${server} disconnected`, () =>
+    gateway.logs.some((l) => l.msg === 'upstream disconnected; reconnecting' && l.upstream === server),
+  );
 
   fixture = await startV2HttpFixture({ FIXTURE_PORT: String(port) });
   await until(`airlock_upstream_up to show ${server} back`, async () => (await up(server)) === 1, 30_000);
