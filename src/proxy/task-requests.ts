@@ -267,7 +267,8 @@ function askable(deps: TaskRequestDeps, caller: TaskCaller, task: TaskRecord, th
   return Object.fromEntries(questions.filter(([key]) => !left.has(key)));
 }
 
-function auditFacts(task: TaskRecord) {
+/** The fields every audit event about a task carries, whichever instance writes it. */
+export function auditFacts(task: TaskRecord) {
   return {
     request_id: task.facts.request_id,
     task_id: task.id,

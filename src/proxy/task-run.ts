@@ -13,6 +13,7 @@ import { execute, type PipelineDeps } from './pipeline.js';
 import { MAX_INPUT_REQUEST_BYTES, MAX_INPUT_REQUESTS } from './input-rounds.js';
 import type { Asker } from './questions.js';
 import { isTaskResult } from './task-open.js';
+import { auditFacts } from './task-requests.js';
 
 /** How often a run looks again (for its client's answer, or a cancel), in case a change was published while Redis was away. */
 const RECHECK_MS = 2_000;
@@ -236,18 +237,7 @@ async function stalledRun(deps: PipelineDeps & { tasks: Tasks }, id: string, att
     { task_id: id, request_id: facts.request_id, runner: task.runner, server: facts.server, tool: facts.tool },
     "a task's instance stopped during its call: ended failed, not run again",
   );
-  deps.audit.record({
-    event: 'unavailable',
-    request_id: facts.request_id,
-    task_id: id,
-    ...(task.approval !== undefined && { approval_id: task.approval }),
-    grant: facts.grant,
-    client: facts.client,
-    protocol: facts.protocol,
-    server: facts.server,
-    tool: facts.tool,
-    detail: LOST_RUN,
-  });
+  deps.audit.record({ event: 'unavailable', ...auditFacts(task), detail: LOST_RUN });
   if (task.approval !== undefined) {
     const { approvals, channel } = deps.approval;
     await approvals.recordExecution(task.approval, { result: 'unavailable', ms: 0, detail: LOST_RUN }).catch(() => undefined);
