@@ -274,14 +274,14 @@ export class Approvals {
 
   /** Marks an approved request used by the one call it covers; throws unless it was approved, unused and for exactly these arguments. */
   async consume(request: ApprovalRequest, args: Record<string, unknown>): Promise<ApprovalStatus> {
-    const step = await this.#store.consume(request.id);
+    // The stored arguments are read beside the step, not after it: a released call waits for both.
+    const [step, stored] = await Promise.all([this.#store.consume(request.id), this.#queue.get(request.id)]);
     if (step.code === 'missing') throw notFound(request.id);
     if (step.code !== 'ok')
       throw new AirlockError(
         ErrorCode.ApprovalDecided,
         `approval ${request.id} ${step.code === 'used' ? 'already covered a call' : `is ${step.status.state}, not approved`}`,
       );
-    const stored = await this.#queue.get(request.id);
     const digests = {
       sending: this.#options.digest(args),
       held: request.digest,

@@ -170,7 +170,7 @@ export async function openServing(
         digest,
         channels,
         onTaskDecided: async (request) => {
-          if (request.task_id !== null) await tasks.queue(request.task_id);
+          if (request.task_id !== null) await tasks.queue(request.task_id, { approval: request.id });
         },
       },
     );

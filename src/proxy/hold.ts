@@ -52,7 +52,7 @@ export type HoldResult =
       approved: true;
       held: HeldFacts;
       status: ApprovalStatus;
-      /** Records what the server answered and tells the channel. */
+      /** Records what the server answered, then tells the channel (not waited for). */
       executed(execution: Execution): Promise<void>;
     };
 
@@ -214,16 +214,18 @@ export async function releaseApproval(
     void tell({ ...status, execution });
     return refused(ending);
   };
-  // Fail closed: a call is not released unless its approval is on record.
-  try {
-    await haudit.commit('approved', { ...decided(status), args });
-  } catch (err) {
-    const error = errorMessage(err);
+  // Fail closed: a call is not released unless its approval is on record and used by this call alone.
+  // The two are written at once (each is a round trip the call waits for); either failing keeps the call unsent.
+  const [recorded, consumed] = await Promise.allSettled([
+    haudit.commit('approved', { ...decided(status), args }),
+    approvals.consume(request, args),
+  ]);
+  if (recorded.status === 'rejected') {
+    const error = errorMessage(recorded.reason);
     return notSent(notRecorded(error), { kind: 'approval_unrecorded', decision, held, status, error });
   }
-  try {
-    await approvals.consume(request, args);
-  } catch (err) {
+  if (consumed.status === 'rejected') {
+    const err: unknown = consumed.reason;
     const error = errorMessage(err);
     const tampered = err instanceof AirlockError && err.code === ErrorCode.ApprovalTampered;
     return notSent(error, { kind: tampered ? 'tampered' : 'approval_unusable', decision, held, status, error });
@@ -237,7 +239,8 @@ export async function releaseApproval(
       await approvals
         .recordExecution(request.id, execution)
         .catch((err: unknown) => hlog.warn({ err: errorMessage(err) }, 'could not record the execution'));
-      await tell({ ...status, execution });
+      // The agent's answer does not wait for the channel (a Slack edit is a round trip to Slack, or several).
+      void tell({ ...status, execution });
     },
   };
 }

@@ -236,9 +236,12 @@ export function createSessionServer(deps: SessionDeps, scope: SessionScope, iden
 }
 
 /** tasks/get, tasks/update and tasks/cancel, for the caller's own tasks only (see task-requests.ts). */
+/** Made once: zod compiles a schema on its first use, and a 2026 request builds its Server anew. The id is getTask's to check. */
+const TASK_PARAMS = { params: z.looseObject({ taskId: z.unknown() }) };
+
 function registerTasks(deps: SessionDeps & { tasks: Tasks }, server: Server, caller: (ctx: ServerContext) => TaskCaller): void {
   const taskDeps = { ...deps, relay: deps.inputs.relay };
-  const params = { params: z.looseObject({ taskId: z.unknown() }) };
+  const params = TASK_PARAMS;
   server.setRequestHandler('tasks/get', params, (p, ctx) => getTask(taskDeps, caller(ctx), p.taskId) as never);
   // The SDK lifts a 2026 request's inputResponses out of its params, tasks/update's too.
   server.setRequestHandler(

@@ -2,6 +2,7 @@ import { isInputRequiredResult, ProtocolErrorCode, type CallToolResult } from '@
 import { AirlockError, ErrorCode, errorMessage } from '../errors.js';
 import { startTrace, UNKNOWN_TOOL } from '../metrics/index.js';
 import type { Decision } from '../policy/index.js';
+import type { ApprovalRecord, Execution } from '../approvals/index.js';
 import { keptOutcome, TERMINAL, type TaskOutcome, type TaskRecord, type TaskRunner, type Tasks } from '../tasks/index.js';
 import type { AgentCall } from './agent-call.js';
 import { callAudit } from './call-audit.js';
@@ -33,27 +34,22 @@ export const LOST_RUN =
  */
 export function taskRunner(deps: PipelineDeps & { tasks: Tasks }, instance: string): TaskRunner {
   return {
-    run: (id) => runTask(deps, instance, id),
+    run: ({ id, approval }) => runTask(deps, instance, id, approval),
     stalled: (id, attempt) => stalledRun(deps, id, attempt),
   };
 }
 
-async function runTask(deps: PipelineDeps & { tasks: Tasks }, instance: string, id: string): Promise<void> {
+/** `approval`: the request whose decision queued the run, read beside the task rather than after it. */
+async function runTask(deps: PipelineDeps & { tasks: Tasks }, instance: string, id: string, approval: string | undefined): Promise<void> {
   const { tasks } = deps;
-  const task = await tasks.store.get(id);
+  // A Redis that cannot be read throws: the queue tries the run again (it has not been claimed, so it cannot run twice).
+  const [task, decided] = await Promise.all([tasks.store.get(id), approval === undefined ? undefined : approvalOf(deps, approval)]);
   if (!task || TERMINAL.has(task.status)) return;
   const { facts } = task;
   let record;
   if (facts.kind === 'held') {
     // Its request not opened (yet, or ever), or not decided: nothing to run.
-    // A Redis that cannot be read throws: the queue tries the run again (it has not been claimed, so it cannot run twice).
-    record =
-      task.approval === undefined
-        ? undefined
-        : await deps.approval.approvals.get(task.approval).catch((err: unknown) => {
-            if (err instanceof AirlockError && err.code === ErrorCode.ApprovalNotFound) return undefined;
-            throw err;
-          });
+    record = task.approval === undefined ? undefined : task.approval === approval ? decided : await approvalOf(deps, task.approval);
     if (!record || record.status.state === 'pending' || record.request.task_id !== id) return;
   }
   const upstream = deps.upstream(facts.server);
@@ -130,6 +126,8 @@ async function runTask(deps: PipelineDeps & { tasks: Tasks }, instance: string, 
   };
   deps.gate.enter();
   let outcome: TaskOutcome;
+  // The approval's record of the run is written beside the task's end, not before it: on one Redis connection, in that order.
+  let recorded: Promise<void> = Promise.resolve();
   try {
     // A held task's request ended: refused as the call would have been, or released under its approval.
     const hold =
@@ -138,7 +136,14 @@ async function runTask(deps: PipelineDeps & { tasks: Tasks }, instance: string, 
     if (hold && !hold.approved) {
       outcome = { result: hold.result };
     } else {
-      const answer = await execute(deps, call, ctx, { decision, ...(hold && { released: hold }) }, undefined);
+      const released = hold && {
+        ...hold,
+        executed: (execution: Execution) => {
+          recorded = hold.executed(execution);
+          return Promise.resolve();
+        },
+      };
+      const answer = await execute(deps, call, ctx, { decision, ...(released && { released }) }, undefined);
       if (isTaskResult(answer) || isInputRequiredResult(answer))
         throw new ProtocolError(
           ProtocolErrorCode.InternalError,
@@ -162,7 +167,14 @@ async function runTask(deps: PipelineDeps & { tasks: Tasks }, instance: string, 
     const known = deps.upstream(facts.server).tool(facts.tool) !== undefined;
     deps.metrics.callEnded(facts.server, known ? facts.tool : UNKNOWN_TOOL, trace.outcome ?? 'error', trace);
   }
-  await finish(deps, task, outcome);
+  await Promise.all([finish(deps, task, outcome), recorded]);
+}
+
+function approvalOf(deps: PipelineDeps, id: string): Promise<ApprovalRecord | undefined> {
+  return deps.approval.approvals.get(id).catch((err: unknown) => {
+    if (err instanceof AirlockError && err.code === ErrorCode.ApprovalNotFound) return undefined;
+    throw err;
+  });
 }
 
 /**
@@ -217,7 +229,7 @@ async function stalledRun(deps: PipelineDeps & { tasks: Tasks }, id: string, att
   const task = await tasks.store.get(id);
   if (!task || TERMINAL.has(task.status)) return;
   if (task.run !== 'running') {
-    await tasks.queue(id, attempt + 1);
+    await tasks.queue(id, { attempt: attempt + 1, ...(task.approval !== undefined && { approval: task.approval }) });
     return;
   }
   const step = await tasks.store.step(

@@ -27,9 +27,16 @@ export interface TaskRunsOptions {
   logger: Logger;
 }
 
+/** One run as it was queued: the task, which try of its run this is, and the approval request it waited on when whoever queued it knew it. */
+export interface QueuedRun {
+  id: string;
+  attempt: number;
+  approval?: string;
+}
+
 export interface RunHandlers {
-  /** Runs task `id` here; resolves once it has ended or was handed on (see TaskRunner). */
-  run(id: string, attempt: number): Promise<void>;
+  /** Runs the task here; resolves once it has ended or was handed on (see TaskRunner). */
+  run(queued: QueuedRun): Promise<void>;
   /** Task `id`'s worker stopped answering while the run was its (the instance died): see TaskRunner.stalled. */
   stalled(id: string, attempt: number): Promise<void>;
 }
@@ -71,7 +78,7 @@ export class TaskRuns {
     const options = this.#options;
     if (this.#worker) return;
     this.#connection = waitingConnection(options.redis);
-    this.#worker = new Worker(QUEUE, (job: Job) => handlers.run(taskOf(job), attemptOf(job)), {
+    this.#worker = new Worker(QUEUE, (job: Job) => handlers.run(queuedOf(job)), {
       connection: this.#connection,
       prefix: this.#prefix,
       concurrency: CONCURRENCY,
@@ -91,10 +98,11 @@ export class TaskRuns {
     });
   }
 
-  /** Queues a run of task `id`: once per attempt however often it is asked (the job id is the task's). */
-  async add(id: string, attempt = 0): Promise<void> {
+  /** Queues a run: once per attempt however often it is asked (the job id is the task's). */
+  async add({ id, attempt, approval }: QueuedRun): Promise<void> {
     const jobId = attempt === 0 ? id : `${id}${ATTEMPT_SEPARATOR}${attempt}`;
-    await redisStep(this.#queue.add('run', { task_id: id, attempt }, { jobId }), this.#options.timeoutMs, 'queueing a task run');
+    const data = { task_id: id, attempt, ...(approval !== undefined && { approval_id: approval }) };
+    await redisStep(this.#queue.add('run', data, { jobId }), this.#options.timeoutMs, 'queueing a task run');
   }
 
   /** Takes no more runs; the ones in progress go on (a graceful stop waits for them as for any call). */
@@ -120,10 +128,11 @@ const QUEUE = 'tasks';
 /** Not `:`, which BullMQ refuses in job ids. */
 const ATTEMPT_SEPARATOR = '~';
 
-function taskOf(job: Job): string {
-  return String((job.data as { task_id?: unknown }).task_id);
-}
-
-function attemptOf(job: Job): number {
-  return Number((job.data as { attempt?: unknown }).attempt ?? 0);
+function queuedOf(job: Job): QueuedRun {
+  const data = job.data as { task_id?: unknown; attempt?: unknown; approval_id?: unknown };
+  return {
+    id: String(data.task_id),
+    attempt: Number(data.attempt ?? 0),
+    ...(typeof data.approval_id === 'string' && { approval: data.approval_id }),
+  };
 }

@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { TaskEvents } from './task-events.js';
-import { TaskRuns, type RunHandlers } from './task-runs.js';
+import { TaskRuns, type QueuedRun, type RunHandlers } from './task-runs.js';
 import { TaskStore } from './task-store.js';
 import type { TaskStatus } from './task-record.js';
 
@@ -57,8 +57,8 @@ export class Tasks {
   }
 
   /** Queues a run of task `id`, taken by whichever instance is free; asking twice for one attempt queues it once. */
-  async queue(id: string, attempt = 0): Promise<void> {
-    await this.#runs.add(id, attempt);
+  async queue(id: string, run: Partial<Omit<QueuedRun, 'id'>> = {}): Promise<void> {
+    await this.#runs.add({ id, attempt: run.attempt ?? 0, ...(run.approval !== undefined && { approval: run.approval }) });
   }
 
   /** Takes no more runs (a graceful stop); those in progress go on. */
