@@ -374,7 +374,7 @@ export const ConfigSchema = z
         }),
         max_sessions_per_grant: cap(1_000_000).default(100).meta({
           description:
-            'Most MCP sessions one grant may have open on this instance (without grants: all agents together); past it initialize is answered 429 until one of them closes.',
+            'Most MCP sessions one grant may have open, counted across every instance on the same Redis (without grants: all agents together); past it initialize is answered 429 until one of them closes.',
         }),
         max_sessions: cap(1_000_000)
           .default(10_000)

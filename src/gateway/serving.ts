@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Tool } from '@modelcontextprotocol/server';
 import type { Router } from 'express';
 import type { Redis } from 'ioredis';
@@ -208,7 +209,7 @@ export async function openServing(
       tasks,
       logger,
     };
-    if (role === 'gateway') tasks.serve(taskRunner({ ...deps, tasks }, approvals.instance ?? 'gateway'));
+    if (role === 'gateway') tasks.serve(taskRunner({ ...deps, tasks }, approvals.instance ?? randomUUID()));
     metrics.setSources({
       inFlight: () => deps.gate.inFlight,
       held: () => approvals.holding,

@@ -33,37 +33,97 @@ export const LOST_RUN =
  * sent, so a task runs once whatever the queue does.
  */
 export function taskRunner(deps: PipelineDeps & { tasks: Tasks }, instance: string): TaskRunner {
+  const here = new Set<string>();
   return {
-    run: ({ id, approval }) => runTask(deps, instance, id, approval),
+    run: ({ id, approval }) => runTask(deps, { instance, here }, id, approval),
     stalled: (id, attempt) => stalledRun(deps, id, attempt),
   };
 }
 
-/** `approval`: the request whose decision queued the run, read beside the task rather than after it. */
-async function runTask(deps: PipelineDeps & { tasks: Tasks }, instance: string, id: string, approval: string | undefined): Promise<void> {
-  const { tasks } = deps;
-  // A Redis that cannot be read throws: the queue tries the run again (it has not been claimed, so it cannot run twice).
-  const [task, decided] = await Promise.all([tasks.store.get(id), approval === undefined ? undefined : approvalOf(deps, approval)]);
-  if (!task || TERMINAL.has(task.status)) return;
-  const { facts } = task;
-  let record;
-  if (facts.kind === 'held') {
-    // Its request not opened (yet, or ever), or not decided: nothing to run.
-    record = task.approval === undefined ? undefined : task.approval === approval ? decided : await approvalOf(deps, task.approval);
-    if (!record || record.status.state === 'pending' || record.request.task_id !== id) return;
+interface Runner {
+  /** Unique to this process: a claim naming it was made here. */
+  instance: string;
+  /**
+   * The tasks this process has in hand: claiming, or claimed and perhaps
+   * sent. One stays here from the start of its run until its end is
+   * written, so no later try of the same run, here, can send it again.
+   */
+  here: Set<string>;
+}
+
+/**
+ * The task is claimed first, the request whose decision queued the run
+ * (`approval`) read beside the claim: a run waits for neither in turn. A
+ * claim whose answer was lost (Redis slow or gone) is this process's own and
+ * was never acted on, so the next try of the run takes it up.
+ */
+async function runTask(deps: PipelineDeps & { tasks: Tasks }, runner: Runner, id: string, approval: string | undefined): Promise<void> {
+  const { instance, here } = runner;
+  if (here.has(id)) return;
+  here.add(id);
+  let began = false;
+  try {
+    const claimed = await claim(deps, runner, id, approval);
+    if (!claimed) return;
+    began = true;
+    await run(deps, instance, claimed);
+    // Its end is written: a later try finds it ended. One whose end could not be written stays here, never sent again.
+    here.delete(id);
+  } finally {
+    if (!began) here.delete(id);
   }
+}
+
+interface Claimed {
+  task: TaskRecord;
+  /** A held task's request, ended. */
+  record: ApprovalRecord | undefined;
+}
+
+/** The task claimed for this process, or undefined when it is not this run's to run (ended, taken elsewhere, not decided). */
+async function claim(
+  deps: PipelineDeps & { tasks: Tasks },
+  runner: Runner,
+  id: string,
+  approval: string | undefined,
+): Promise<Claimed | undefined> {
+  const { tasks } = deps;
+  // A Redis that cannot be read throws: the queue tries the run again, and finds the claim, if it was made, its own.
+  const [step, decided] = await Promise.all([
+    tasks.store.step(
+      id,
+      { status: ['working', 'input_required'], run: ['waiting', 'queued'] },
+      { run: 'running', runner: runner.instance },
+    ),
+    approval === undefined ? undefined : approvalOf(deps, approval),
+  ]);
+  if (step.code === 'missing') return undefined;
+  const { task } = step;
+  const ours = step.code === 'ok' || (task.run === 'running' && task.runner === runner.instance && !TERMINAL.has(task.status));
+  if (!ours) return undefined;
+  if (task.facts.kind !== 'held') return { task, record: undefined };
+  const record = task.approval === undefined ? undefined : task.approval === approval ? decided : await approvalOf(deps, task.approval);
+  if (record && record.status.state !== 'pending' && record.request.task_id === id) return { task, record };
+  // Its request not opened (yet, or ever), or not decided: nothing to run, and the claim is given back for the run its decision queues.
+  await tasks.store.step(id, { run: ['running'] }, { run: 'waiting' });
+  return undefined;
+}
+
+async function run(deps: PipelineDeps & { tasks: Tasks }, instance: string, { task, record }: Claimed): Promise<void> {
+  const { tasks } = deps;
+  const { id, facts } = task;
   const upstream = deps.upstream(facts.server);
-  const claimed = await tasks.store.step(
-    id,
-    { status: ['working', 'input_required'], run: [facts.kind === 'held' ? 'waiting' : 'queued'] },
-    {
-      run: 'running',
-      runner: instance,
-      message: record?.status.state === 'approved' ? `Approved by ${record.status.decided_by ?? 'a reviewer'}: running` : 'Running',
-      liveMs: upstream.calls.timeoutMs + tasks.config.retentionMs,
-    },
-  );
-  if (claimed.code !== 'ok') return;
+  // What the task says while it runs, and how long it lives: beside the release, on the connection its end is written on after it.
+  void tasks.store
+    .step(
+      id,
+      { status: ['working', 'input_required'], run: ['running'] },
+      {
+        message: record?.status.state === 'approved' ? `Approved by ${record.status.decided_by ?? 'a reviewer'}: running` : 'Running',
+        liveMs: upstream.calls.timeoutMs + tasks.config.retentionMs,
+      },
+    )
+    .catch(() => undefined);
 
   const trace = startTrace();
   const base = { request_id: facts.request_id, server: facts.server, tool: facts.tool, grant: facts.grant ?? undefined, task_id: id };

@@ -270,3 +270,41 @@ test('a graceful stop (SIGTERM) of the instance that made a pending task leaves 
     await own.stop();
   }
 });
+
+test('a claim whose answer never came back is taken up by the instance that made it, once; one naming another instance is left alone', async () => {
+  const tasks = await connectTasks(`${gateway.url}/mcp/fixture`, AGENT);
+  clients.push(tasks);
+  const approve = async (taskId: string) => {
+    const approval = await pendingForTask(gateway.url, ALICE, taskId);
+    assert.equal((await api(gateway.url, `/api/approvals/${approval.id}/approve`, ALICE, { method: 'POST', body: {} })).status, 200);
+  };
+  const field = (taskId: string, name: string) => withRedis(redis.url, (r) => r.hget(`{airlock}:task:${taskId}`, name));
+  const claimAs = (taskId: string, runner: string) =>
+    withRedis(redis.url, (r) => r.hset(`{airlock}:task:${taskId}`, 'run', 'running', 'runner', runner));
+  const ranWith = (text: string) => upstreamCalls(gateway, 'fixture', 'echo').filter((a) => a.text === text).length;
+
+  // Who this instance is, as its claims name it.
+  const first = await callAsTask(tasks, 'echo', { text: 'names its runner' });
+  await approve(first.taskId);
+  assert.equal((await taskReaching(tasks, first.taskId, TERMINAL)).status, 'completed');
+  const runner = await field(first.taskId, 'runner');
+  assert.ok(runner, 'a run names the instance that claimed it');
+
+  // Its claim was made (as when Redis took the claim but its answer was lost), and nothing was sent: the run goes on.
+  const lost = await callAsTask(tasks, 'echo', { text: 'claim answer lost' });
+  await claimAs(lost.taskId, runner);
+  await approve(lost.taskId);
+  const ended = await taskReaching(tasks, lost.taskId, TERMINAL);
+  assert.equal(ended.status, 'completed', JSON.stringify(ended));
+  assert.equal(ranWith('claim answer lost'), 1);
+
+  // Another instance's claim is that instance's run: this one sends nothing, whatever its queue asks.
+  const elsewhere = await callAsTask(tasks, 'echo', { text: 'claimed elsewhere' });
+  await claimAs(elsewhere.taskId, 'another-instance');
+  await approve(elsewhere.taskId);
+  await until('the run its decision queued to be done', () =>
+    withRedis(redis.url, async (r) => (await r.hget(`{airlock}:tasks:${elsewhere.taskId}`, 'finishedOn')) !== null),
+  );
+  assert.equal(await field(elsewhere.taskId, 'status'), 'working');
+  assert.equal(ranWith('claimed elsewhere'), 0);
+});
