@@ -97,7 +97,10 @@ async function claim(
     ),
     approval === undefined ? undefined : approvalOf(deps, approval),
   ]);
-  if (step.code === 'missing') return undefined;
+  if (step.code === 'missing') {
+    if (decided) await taskGone(deps, id, decided);
+    return undefined;
+  }
   const { task } = step;
   const ours = step.code === 'ok' || (task.run === 'running' && task.runner === runner.instance && !TERMINAL.has(task.status));
   if (!ours) return undefined;
@@ -228,6 +231,37 @@ async function run(deps: PipelineDeps & { tasks: Tasks }, instance: string, { ta
     deps.metrics.callEnded(facts.server, known ? facts.tool : UNKNOWN_TOOL, trace.outcome ?? 'error', trace);
   }
   await Promise.all([finish(deps, task, outcome), recorded]);
+}
+
+/** What a task lost from Redis (evicted, or a restart without persistence) says to its approved request: nothing will run under it. */
+export const TASK_GONE =
+  'the task holding this approval is gone from Redis (evicted, or Redis restarted without its data): the call was not sent';
+
+/**
+ * A decided request whose task is gone: an approval not yet used is marked
+ * never used, and its channel and the trail say why, rather than standing
+ * "approved" with nothing run.
+ */
+async function taskGone(deps: PipelineDeps, id: string, { request, status }: ApprovalRecord): Promise<void> {
+  if (status.state !== 'approved' || status.consumed_at !== undefined || status.execution !== undefined || request.task_id !== id) return;
+  const { approvals, channel } = deps.approval;
+  const execution = { result: 'refused', ms: 0, detail: TASK_GONE } as const;
+  await approvals.recordExecution(request.id, execution);
+  deps.logger.warn(
+    { task_id: id, approval_id: request.id, request_id: request.request_id, server: request.server, tool: request.tool },
+    TASK_GONE,
+  );
+  deps.audit.record({
+    event: 'unavailable',
+    request_id: request.request_id ?? undefined,
+    approval_id: request.id,
+    task_id: id,
+    grant: request.grant,
+    server: request.server,
+    tool: request.tool,
+    detail: TASK_GONE,
+  });
+  await channel.update(request, { ...status, execution }).catch(() => undefined);
 }
 
 function approvalOf(deps: PipelineDeps, id: string): Promise<ApprovalRecord | undefined> {

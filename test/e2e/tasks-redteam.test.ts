@@ -308,3 +308,27 @@ test('a claim whose answer never came back is taken up by the instance that made
   assert.equal(await field(elsewhere.taskId, 'status'), 'working');
   assert.equal(ranWith('claimed elsewhere'), 0);
 });
+
+test('a task lost from Redis before its run: its approval says the call was not sent, in the console and the trail; nothing runs', async () => {
+  const tasks = await connectTasks(`${gateway.url}/mcp/fixture`, AGENT);
+  clients.push(tasks);
+  const task = await callAsTask(tasks, 'echo', { text: 'task evicted' });
+  const approval = await pendingForTask(gateway.url, ALICE, task.taskId);
+  // As an eviction, or a Redis restarted without its data, would leave it.
+  await withRedis(redis.url, (r) => r.del(`{airlock}:task:${task.taskId}`));
+  assert.equal((await api(gateway.url, `/api/approvals/${approval.id}/approve`, ALICE, { method: 'POST', body: {} })).status, 200);
+  let shown: Record<string, unknown> | undefined;
+  await until('the approval to record why nothing ran', async () => {
+    shown = (await api(gateway.url, `/api/approvals/${approval.id}`, ALICE)).body.approval;
+    return (shown?.execution ?? null) !== null;
+  });
+  assert.deepEqual(
+    { state: shown?.state, result: (shown?.execution as { result?: string }).result },
+    { state: 'approved', result: 'refused' },
+  );
+  assert.match(String((shown?.execution as { detail?: string }).detail), /the task holding this approval is gone from Redis/);
+  await waitForEvents(redis.url, 'the loss to be audited', (events) =>
+    events.some((e) => e.event === 'unavailable' && (e as { task_id?: string }).task_id === task.taskId && e.approval_id === approval.id),
+  );
+  assert.equal(upstreamCalls(gateway, 'fixture', 'echo').filter((a) => a.text === 'task evicted').length, 0);
+});
