@@ -203,6 +203,10 @@ async function heldMemory(
   const aborts = new AbortController();
   cleanup.push(() => aborts.abort());
   const perSession = Math.ceil(count / sessions.length);
+  // Kept until cleanup: fetch cancels the stream of a response collected unread, and Airlock withdraws the calls of a closed one
+  // (then the listing below can find none of them pending).
+  const held: Promise<Response | undefined>[] = [];
+  cleanup.push(() => void held.splice(0));
   for (const session of sessions) {
     const batch = Array.from({ length: perSession }, (_, i) => ({
       jsonrpc: '2.0',
@@ -210,12 +214,14 @@ async function heldMemory(
       method: 'tools/call',
       params: { name: 'echo', arguments: { message: `held ${i}` } },
     }));
-    fetch(`${url}/mcp/held`, {
-      method: 'POST',
-      headers: { ...headers, 'mcp-session-id': session },
-      body: JSON.stringify(batch),
-      signal: aborts.signal,
-    }).catch(() => undefined);
+    held.push(
+      fetch(`${url}/mcp/held`, {
+        method: 'POST',
+        headers: { ...headers, 'mcp-session-id': session },
+        body: JSON.stringify(batch),
+        signal: aborts.signal,
+      }).catch(() => undefined),
+    );
   }
   const redis = new Redis(redisUrl);
   cleanup.push(() => redis.disconnect());
