@@ -6,6 +6,9 @@
  *    Target: ≤ 20 ms p99.
  * 2. memory: RSS of one `airlock start` process holding 10,000 calls at once
  *    (100 sessions, each one batch of 100 tools/call). Target: ≤ 200 MB.
+ * 3. listing (issue 22): with those 10,000 pending, `GET /api/approvals?state=pending`
+ *    (default limit) 200 times on that process, interleaved with the same on
+ *    instance B of the first figure (holding none of them). Target: ≤ 50 ms p99.
  * Then the same held calls as MCP tasks (issue 21): see approval-tasks.ts.
  *
  * Flags: --approvals N (1,000), --held N (10,000), --task-calls N (1,000),
@@ -34,7 +37,7 @@ import {
   type Cleanup,
 } from './setup.js';
 
-export const TARGETS = { releaseP99Ms: 20, rssMb: 200 };
+export const TARGETS = { releaseP99Ms: 20, rssMb: 200, pendingListP99Ms: 50 };
 const ADMIN = 'bench-admin-token-0123456789';
 
 export interface ApprovalsBenchOptions {
@@ -52,6 +55,13 @@ export interface HoldingBenchResult {
   allowedEcho: { p50: number };
   held: number;
   rss: { idleMb: number; heldMb: number };
+  /** On the instance holding the calls, and on another one (same Redis). */
+  pendingList: { holder: Percentiles; other: Percentiles };
+}
+
+interface Percentiles {
+  p50: number;
+  p99: number;
 }
 
 export interface ApprovalsBenchResult {
@@ -87,8 +97,8 @@ async function benchHolding(approvals = 1_000, held = 10_000): Promise<HoldingBe
     const redisUrl = await startBenchRedis(cleanup);
 
     const release = await releaseLatency(configFile(0), redisUrl, approvals, cleanup);
-    const rss = await heldMemory(configFile(await freePort()), redisUrl, held, cleanup);
-    return { approvals, ...release, held, rss };
+    const { rss, pendingList } = await heldMemory(configFile(await freePort()), redisUrl, held, release.otherUrl, cleanup);
+    return { approvals, release: release.release, allowedEcho: release.allowedEcho, held, rss, pendingList };
   } finally {
     for (const step of cleanup.reverse()) await Promise.resolve(step()).catch(() => undefined);
   }
@@ -100,7 +110,7 @@ async function releaseLatency(
   redisUrl: string,
   count: number,
   cleanup: Cleanup,
-): Promise<Pick<HoldingBenchResult, 'release' | 'allowedEcho'>> {
+): Promise<Pick<HoldingBenchResult, 'release' | 'allowedEcho'> & { otherUrl: string }> {
   const start = async () => (await startBenchGateway(cleanup, configFile, redisUrl)).gateway;
   const a = await start();
   const b = await start();
@@ -130,11 +140,24 @@ async function releaseLatency(
     if (result.isError) throw new Error(`approved call failed: ${JSON.stringify(result.content)}`);
     if (i >= 20) samples.push(performance.now() - t0);
   }
-  return { release: { p50: percentile(samples, 0.5), p99: percentile(samples, 0.99) }, allowedEcho: { p50: percentile(echoOpen, 0.5) } };
+  return {
+    release: { p50: percentile(samples, 0.5), p99: percentile(samples, 0.99) },
+    allowedEcho: { p50: percentile(echoOpen, 0.5) },
+    otherUrl: b.url,
+  };
 }
 
-/** One `airlock start` child holding `count` calls: 100 sessions, each posting one batch of tools/call requests. */
-async function heldMemory(configFile: string, redisUrl: string, count: number, cleanup: Cleanup): Promise<HoldingBenchResult['rss']> {
+/**
+ * One `airlock start` child holding `count` calls: 100 sessions, each posting one batch of tools/call requests;
+ * then, with them all pending, how long its API takes to list the pending requests.
+ */
+async function heldMemory(
+  configFile: string,
+  redisUrl: string,
+  count: number,
+  otherUrl: string,
+  cleanup: Cleanup,
+): Promise<Pick<HoldingBenchResult, 'rss' | 'pendingList'>> {
   const nodeArgs = (process.env.AIRLOCK_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
   const child = spawn(process.execPath, [...nodeArgs, AIRLOCK_BIN, 'start', '-c', configFile], {
     env: { ...process.env, REDIS_URL: redisUrl },
@@ -180,6 +203,10 @@ async function heldMemory(configFile: string, redisUrl: string, count: number, c
   const aborts = new AbortController();
   cleanup.push(() => aborts.abort());
   const perSession = Math.ceil(count / sessions.length);
+  // Kept until cleanup: fetch cancels the stream of a response collected unread, and Airlock withdraws the calls of a closed one
+  // (then the listing below can find none of them pending).
+  const held: Promise<Response | undefined>[] = [];
+  cleanup.push(() => void held.splice(0));
   for (const session of sessions) {
     const batch = Array.from({ length: perSession }, (_, i) => ({
       jsonrpc: '2.0',
@@ -187,12 +214,14 @@ async function heldMemory(configFile: string, redisUrl: string, count: number, c
       method: 'tools/call',
       params: { name: 'echo', arguments: { message: `held ${i}` } },
     }));
-    fetch(`${url}/mcp/held`, {
-      method: 'POST',
-      headers: { ...headers, 'mcp-session-id': session },
-      body: JSON.stringify(batch),
-      signal: aborts.signal,
-    }).catch(() => undefined);
+    held.push(
+      fetch(`${url}/mcp/held`, {
+        method: 'POST',
+        headers: { ...headers, 'mcp-session-id': session },
+        body: JSON.stringify(batch),
+        signal: aborts.signal,
+      }).catch(() => undefined),
+    );
   }
   const redis = new Redis(redisUrl);
   cleanup.push(() => redis.disconnect());
@@ -202,7 +231,27 @@ async function heldMemory(configFile: string, redisUrl: string, count: number, c
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
   await new Promise((resolve) => setTimeout(resolve, 1_000));
-  return { idleMb, heldMb: procRssMb(pid) ?? Number.NaN };
+  const rss = { idleMb, heldMb: procRssMb(pid) ?? Number.NaN };
+  return { rss, pendingList: await pendingListLatency({ holder: url, other: otherUrl }) };
+}
+
+/** `GET /api/approvals?state=pending` (default limit, 100) on each instance in turn, one at a time; the first 20 warm up. */
+async function pendingListLatency(
+  urls: Record<keyof HoldingBenchResult['pendingList'], string>,
+): Promise<HoldingBenchResult['pendingList']> {
+  const samples = { holder: [] as number[], other: [] as number[] };
+  for (let i = 0; i < 220; i++) {
+    for (const on of ['holder', 'other'] as const) {
+      const t0 = performance.now();
+      const answer = await fetch(`${urls[on]}/api/approvals?state=pending`, { headers: { Authorization: `Bearer ${ADMIN}` } });
+      const body = (await answer.json()) as { approvals?: unknown[] };
+      if (answer.status !== 200 || body.approvals?.length !== 100)
+        throw new Error(`listing on the ${on} answered ${answer.status} with ${body.approvals?.length ?? 'no'} approvals, expected 100`);
+      if (i >= 20) samples[on].push(performance.now() - t0);
+    }
+  }
+  const percentiles = (s: number[]) => ({ p50: percentile(s, 0.5), p99: percentile(s, 0.99) });
+  return { holder: percentiles(samples.holder), other: percentiles(samples.other) };
 }
 
 export function formatApprovalsBench({ holding, tasks }: ApprovalsBenchResult): string[] {
@@ -216,6 +265,11 @@ function formatHoldingBench(r: HoldingBenchResult): string[] {
     `  approve sent → result at the agent  p50 ${ms(r.release.p50)}  p99 ${ms(r.release.p99)} (target p99 ≤ ${TARGETS.releaseP99Ms} ms: ${r.release.p99 <= TARGETS.releaseP99Ms ? 'met' : 'NOT met'})`,
     `  (includes B's HTTP answer and the upstream echo; an allowed echo through A alone: p50 ${ms(r.allowedEcho.p50)})`,
     `  RSS of one airlock process: ${r.rss.idleMb.toFixed(0)} MB with 100 idle sessions, ${r.rss.heldMb.toFixed(0)} MB holding ${r.held.toLocaleString('en-US')} calls (target ≤ ${TARGETS.rssMb} MB: ${r.rss.heldMb <= TARGETS.rssMb ? 'met' : 'NOT met'}; added ${(r.rss.heldMb - r.rss.idleMb).toFixed(0)} MB)`,
+    `  GET /api/approvals?state=pending (limit 100) with ${r.held.toLocaleString('en-US')} pending (target p99 ≤ ${TARGETS.pendingListP99Ms} ms)`,
+    ...(['holder', 'other'] as const).map(
+      (on) =>
+        `    ${on === 'holder' ? 'on the process holding them' : 'on instance B (holds none)  '}  p50 ${ms(r.pendingList[on].p50)}  p99 ${ms(r.pendingList[on].p99)} (${r.pendingList[on].p99 <= TARGETS.pendingListP99Ms ? 'met' : 'NOT met'})`,
+    ),
   ];
 }
 

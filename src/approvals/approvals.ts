@@ -6,6 +6,7 @@ import { AirlockError, ErrorCode, errorMessage } from '../errors.js';
 import { Deciders, describeVoter, voterKey, type Decider, type Entitlement } from './deciders.js';
 import { watchPending, type PendingWatchHandlers } from './arrivals.js';
 import { HeldCalls } from './holding.js';
+import { indexPendingRequests, listPending } from './pending-index.js';
 import { approvalKeys, type ApprovalKeys } from './keys.js';
 import { RequestQueue, type JobState } from './queue.js';
 import { redisStep } from './redis-step.js';
@@ -130,6 +131,12 @@ export class Approvals {
 
   static async open(options: ApprovalsOptions): Promise<Approvals> {
     const approvals = new Approvals(options);
+    try {
+      await approvals.#indexEarlierRequests();
+    } catch (err) {
+      await approvals.#queue.close();
+      throw err;
+    }
     if (options.holder) {
       approvals.#held = await HeldCalls.start({
         redis: options.redis,
@@ -320,9 +327,11 @@ export class Approvals {
 
   async list(filter: ListFilter = {}): Promise<ApprovalRecord[]> {
     const limit = filter.limit ?? 100;
-    // A pending request's job is still delayed; a decided one's may be too, until the worker completes it.
-    const jobStates: JobState[] =
-      filter.state === 'pending' ? ['delayed', 'waiting', 'active'] : ['delayed', 'waiting', 'active', 'completed', 'failed'];
+    if (!Number.isInteger(limit) || limit < 1)
+      throw new AirlockError(ErrorCode.BadArguments, `a listing's limit must be a whole number of at least 1, got ${String(limit)}`);
+    if (filter.state === 'pending') return listPending({ store: this.#store, queue: this.#queue }, filter, limit);
+    // Other states are not indexed: the newest jobs are read and filtered (a decided request's job may still be delayed).
+    const jobStates: JobState[] = ['delayed', 'waiting', 'active', 'completed', 'failed'];
     const candidates = (await this.#queue.list(jobStates, LIST_SCAN)).filter(
       (r) =>
         (filter.server === undefined || r.server === filter.server) &&
@@ -364,6 +373,24 @@ export class Approvals {
   async close(): Promise<void> {
     await this.#held?.close();
     await this.#queue.close();
+  }
+
+  /**
+   * Requests opened by an earlier Airlock are missing from the index of
+   * pending requests, and a pending list must not hide them. A gateway
+   * indexes every pending request when it starts and marks the index kept;
+   * a process that only reads and decides (the CLI) indexes them itself
+   * until a gateway has. One an instance still on the earlier version opens
+   * later is indexed when the next gateway starts (after a rolling upgrade's
+   * last restart at the latest); a watch is told of it as it arrives anyway.
+   */
+  async #indexEarlierRequests(): Promise<void> {
+    const { redis, redisTimeoutMs, holder, logger } = this.#options;
+    if (!holder && (await redisStep(redis.exists(this.#keys.pendingKept), redisTimeoutMs, 'reading the index of pending requests')) === 1)
+      return;
+    const pending = await indexPendingRequests({ store: this.#store, queue: this.#queue });
+    if (holder) await redisStep(redis.set(this.#keys.pendingKept, '1'), redisTimeoutMs, 'marking the index of pending requests');
+    logger.debug({ pending }, 'indexed the approval requests pending now');
   }
 
   #request(

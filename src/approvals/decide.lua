@@ -2,6 +2,7 @@
 --
 -- KEYS[1]  the request's state hash
 -- KEYS[2]  the lease key of the instance holding the call (state field `holder`)
+-- KEYS[3]  the index of pending requests, which the request leaves when it ends
 -- ARGV[1]  'approve' | 'reject'
 -- ARGV[2]  who decides (a Slack user id or an admin name)
 -- ARGV[3]  the reviewer's reason ('' for none)
@@ -24,6 +25,7 @@
 local function finish(state, by, reason, now)
   redis.call('HSET', KEYS[1], 'state', state, 'decided_by', by, 'decided_at', now, 'reason', reason)
   redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[5]))
+  redis.call('ZREM', KEYS[3], ARGV[7])
 end
 
 -- The person a vote counts for, as voterKey in deciders.ts: `min_approvals` counts people, not identities.

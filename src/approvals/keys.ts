@@ -8,6 +8,17 @@ export interface ApprovalKeys {
   state(id: string): string;
   /** Exists while the gateway instance is alive: `{airlock}:instance:<id>`. */
   lease(instance: string): string;
+  /**
+   * The ids of pending requests scored by created_at, kept by the scripts
+   * that open and end requests, so a pending list reads no other requests:
+   * `{airlock}:approvals-pending`.
+   */
+  pending: string;
+  /**
+   * Set once a gateway of a version that keeps `pending` has indexed the
+   * requests already pending when it started: `{airlock}:approvals-pending:kept`.
+   */
+  pendingKept: string;
   /** Pub/sub channel carrying every state change to the holding instances; each holding process subscribes to it. */
   events: string;
   /**
@@ -24,6 +35,8 @@ export function approvalKeys(prefix: string): ApprovalKeys {
   return {
     state: (id) => `${prefix}approval:${id}`,
     lease: (instance) => `${prefix}instance:${instance}`,
+    pending: `${prefix}approvals-pending`,
+    pendingKept: `${prefix}approvals-pending:kept`,
     events: `${prefix}approvals:events`,
     queuePrefix: prefix.replace(/:$/, ''),
     queue: 'approvals',

@@ -80,6 +80,23 @@ export class RequestQueue {
     return job ? ApprovalRequestSchema.parse(job.data) : undefined;
   }
 
+  /** The requests behind `ids` in one round trip, each validated; undefined where a job is missing (not queued yet, or gone). */
+  async requests(ids: readonly string[]): Promise<(ApprovalRequest | undefined)[]> {
+    if (ids.length === 0) return [];
+    const pipeline = this.#options.redis.pipeline();
+    for (const id of ids) pipeline.hget(this.#queue.toKey(id), 'data');
+    const replies = (await this.#deadline(pipeline.exec(), 'reading approval requests')) ?? [];
+    return replies.map(([err, data]) => {
+      if (err) throw err;
+      return typeof data === 'string' ? parseRequest(data) : undefined;
+    });
+  }
+
+  /** The ids of every job in these states. */
+  async ids(states: JobState[]): Promise<string[]> {
+    return this.#deadline(this.#queue.getRanges(states, 0, -1), 'listing approval requests');
+  }
+
   /** Requests by job state, newest first, at most `limit`. */
   async list(states: JobState[], limit: number): Promise<ApprovalRequest[]> {
     const jobs = await this.#deadline(this.#queue.getJobs(states, 0, limit - 1, false), 'listing approval requests');
@@ -167,4 +184,16 @@ export class RequestQueue {
   #deadline<T>(work: Promise<T>, what: string): Promise<T> {
     return redisStep(work, this.#options.timeoutMs, what);
   }
+}
+
+/** A job's data as BullMQ stores it (JSON), validated; undefined when it is not a request (as a listing of jobs skips those). */
+function parseRequest(data: string): ApprovalRequest | undefined {
+  let json: unknown;
+  try {
+    json = JSON.parse(data);
+  } catch {
+    return undefined;
+  }
+  const parsed = ApprovalRequestSchema.safeParse(json);
+  return parsed.success ? parsed.data : undefined;
 }

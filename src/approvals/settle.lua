@@ -1,6 +1,7 @@
 -- Ends a pending request without a reviewer: it expired, or its call was withdrawn.
 --
 -- KEYS[1]  the request's state hash
+-- KEYS[2]  the index of pending requests, which the request leaves when it ends
 -- ARGV[1]  'expired' | 'withdrawn'
 -- ARGV[2]  why, in words (shown to reviewers)
 -- ARGV[3]  how long to keep the record once settled, in ms
@@ -22,5 +23,6 @@ if ARGV[1] == 'expired' and now < tonumber(redis.call('HGET', KEYS[1], 'expires_
 end
 redis.call('HSET', KEYS[1], 'state', ARGV[1], 'decided_by', '', 'decided_at', now, 'reason', ARGV[2])
 redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[3]))
+redis.call('ZREM', KEYS[2], ARGV[5])
 publish(ARGV[4], ARGV[5])
 return snapshot('settled')

@@ -9,12 +9,12 @@ const file = (name: string) => new URL(`./${name}.lua`, import.meta.url);
 const SCRIPTS = {
   create: new LuaScript<
     number[],
-    [state: string],
-    [holder: string, minApprovals: number, timeoutMs: number, digest: string, retentionMs: number]
-  >({ name: 'airlockApprovalCreate', file: file('create'), numberOfKeys: 1 }),
+    [state: string, pending: string],
+    [holder: string, minApprovals: number, timeoutMs: number, digest: string, retentionMs: number, id: string]
+  >({ name: 'airlockApprovalCreate', file: file('create'), numberOfKeys: 2 }),
   decide: new LuaScript<
     string[],
-    [state: string, lease: string],
+    [state: string, lease: string, pending: string],
     [
       verdict: 'approve' | 'reject',
       by: string,
@@ -29,13 +29,18 @@ const SCRIPTS = {
   >({
     name: 'airlockApprovalDecide',
     file: file('decide'),
-    numberOfKeys: 2,
+    numberOfKeys: 3,
   }),
   settle: new LuaScript<
     string[],
-    [state: string],
+    [state: string, pending: string],
     [to: 'expired' | 'withdrawn', reason: string, retentionMs: number, events: string, id: string]
-  >({ name: 'airlockApprovalSettle', file: file('settle'), numberOfKeys: 1 }),
+  >({ name: 'airlockApprovalSettle', file: file('settle'), numberOfKeys: 2 }),
+  reindex: new LuaScript<0 | 1, [state: string, pending: string], [id: string]>({
+    name: 'airlockApprovalReindex',
+    file: file('reindex'),
+    numberOfKeys: 2,
+  }),
   consume: new LuaScript<string[], [state: string], []>({ name: 'airlockApprovalConsume', file: file('consume'), numberOfKeys: 1 }),
   annotate: new LuaScript<number, [state: string], string[]>({ name: 'airlockApprovalAnnotate', file: file('annotate'), numberOfKeys: 1 }),
   forsake: new LuaScript<string[], [state: string, lease: string], [execution: string, events: string, id: string]>({
@@ -89,7 +94,10 @@ export class ApprovalStore {
     fields: { holder: string; min_approvals: number; timeout_ms: number; digest: string },
   ): Promise<{ created_at: number; expires_at: number } | undefined> {
     const reply = await this.#deadline(
-      this.#run.create([this.#keys.state(id)], [fields.holder, fields.min_approvals, fields.timeout_ms, fields.digest, this.#retentionMs]),
+      this.#run.create(
+        [this.#keys.state(id), this.#keys.pending],
+        [fields.holder, fields.min_approvals, fields.timeout_ms, fields.digest, this.#retentionMs, id],
+      ),
       'opening an approval request',
     );
     const [created_at = -1, expires_at = -1] = reply;
@@ -99,7 +107,7 @@ export class ApprovalStore {
   async decide(id: string, lease: string, vote: VoteInput): Promise<Step<DecideCode>> {
     const reply = await this.#deadline(
       this.#run.decide(
-        [this.#keys.state(id), lease],
+        [this.#keys.state(id), lease, this.#keys.pending],
         [vote.verdict, vote.by, vote.reason, vote.via, this.#retentionMs, this.#keys.events, id, vote.name ?? '', vote.person ?? ''],
       ),
       'recording a decision',
@@ -109,7 +117,7 @@ export class ApprovalStore {
 
   async settle(id: string, to: 'expired' | 'withdrawn', reason: string): Promise<Step<SettleCode>> {
     const reply = await this.#deadline(
-      this.#run.settle([this.#keys.state(id)], [to, reason, this.#retentionMs, this.#keys.events, id]),
+      this.#run.settle([this.#keys.state(id), this.#keys.pending], [to, reason, this.#retentionMs, this.#keys.events, id]),
       'ending an approval request',
     );
     return step<SettleCode>(reply);
@@ -145,6 +153,38 @@ export class ApprovalStore {
     });
   }
 
+  /**
+   * Up to `count` ids from the index of pending requests, newest first,
+   * starting after `after` (the last one a previous page returned). The
+   * cursor is a score and an id, not an offset, so requests ending while
+   * a listing reads page after page cannot make it skip one still pending.
+   */
+  async pendingPage(after: PendingEntry | undefined, count: number): Promise<PendingEntry[]> {
+    const key = this.#keys.pending;
+    if (!after) return entries(await this.#deadline(this.#redis.zrevrange(key, 0, count - 1, 'WITHSCORES'), 'listing pending requests'));
+    // Redis orders equal scores (requests opened in one millisecond) by id, descending, as this reads them.
+    const [ties, older] = await this.#deadline(
+      Promise.all([
+        this.#redis.zrevrangebyscore(key, after.score, after.score, 'WITHSCORES'),
+        this.#redis.zrevrangebyscore(key, `(${after.score}`, '-inf', 'WITHSCORES', 'LIMIT', 0, count),
+      ]),
+      'listing pending requests',
+    );
+    return [...entries(ties).filter((e) => e.id < after.id), ...entries(older)].slice(0, count);
+  }
+
+  /**
+   * Makes each request's entry in the index of pending requests agree with
+   * its record (see reindex.lua); resolves with which of them are pending.
+   */
+  async reindex(ids: readonly string[]): Promise<boolean[]> {
+    const replies = await this.#deadline(
+      Promise.all(ids.map((id) => this.#run.reindex([this.#keys.state(id), this.#keys.pending], [id]))),
+      'indexing pending requests',
+    );
+    return replies.map((reply) => reply === 1);
+  }
+
   /** Fields only the holder writes after the outcome (what the server answered) or the channel (its message handle). */
   async annotate(id: string, fields: { execution?: Execution; channel_ref?: string }): Promise<void> {
     const values: string[] = [];
@@ -157,6 +197,18 @@ export class ApprovalStore {
   #deadline<T>(work: Promise<T>, what: string): Promise<T> {
     return redisStep(work, this.#timeoutMs, what);
   }
+}
+
+/** One entry of the index of pending requests: an id and its created_at. */
+export interface PendingEntry {
+  id: string;
+  score: number;
+}
+
+function entries(flat: string[]): PendingEntry[] {
+  const out: PendingEntry[] = [];
+  for (let i = 0; i + 1 < flat.length; i += 2) out.push({ id: flat[i] as string, score: Number(flat[i + 1]) });
+  return out;
 }
 
 function step<C extends string>(reply: string[]): Step<C> {
