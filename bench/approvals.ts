@@ -217,6 +217,7 @@ async function heldMemory(
   const aborts = new AbortController();
   cleanup.push(() => aborts.abort());
   const perSession = Math.ceil(count / sessions.length);
+  const answered = new Map<string, number>();
   for (const session of sessions) {
     const batch = Array.from({ length: perSession }, (_, i) => ({
       jsonrpc: '2.0',
@@ -229,14 +230,20 @@ async function heldMemory(
       headers: { ...headers, 'mcp-session-id': session },
       body: JSON.stringify(batch),
       signal: aborts.signal,
-    }).catch(() => undefined);
+    }).then(
+      (r) => answered.set(`HTTP ${r.status}`, (answered.get(`HTTP ${r.status}`) ?? 0) + 1),
+      (err: unknown) => answered.set(String(err), (answered.get(String(err)) ?? 0) + 1),
+    );
   }
   const redis = new Redis(redisUrl);
   cleanup.push(() => redis.disconnect());
   const waitUntil = Date.now() + 120_000;
   let ids = await heldIds(redis);
   while (ids.length < sessions.length * perSession) {
-    if (Date.now() > waitUntil) throw new Error(`only ${ids.length} calls held after 120 s; its last lines:\n${lastLines.join('\n')}`);
+    if (Date.now() > waitUntil)
+      throw new Error(
+        `only ${ids.length} calls held after 120 s; batches answered ${JSON.stringify([...answered])}; its last lines:\n${lastLines.join('\n')}`,
+      );
     await new Promise((resolve) => setTimeout(resolve, 200));
     ids = await heldIds(redis);
   }
