@@ -9,6 +9,12 @@
  * 3. listing (issue 22): with those 10,000 pending, `GET /api/approvals?state=pending`
  *    (default limit) 200 times on that process, interleaved with the same on
  *    instance B of the first figure (holding none of them). Target: ≤ 50 ms p99.
+ * 4. mass disconnect: every one of those clients cut at once; how many
+ *    requests end withdrawn (and audited so) and how many "lost track of a
+ *    held call" lines the instance logs. Target: all withdrawn, 0 lost.
+ *    The holding process runs with --inspect: after the RSS reading, a full
+ *    GC and a second reading. BENCH_PROFILE_DIR=DIR writes a heap snapshot
+ *    of it then (DIR/held-calls.heapsnapshot).
  * Then the same held calls as MCP tasks (issue 21): see approval-tasks.ts.
  *
  * Flags: --approvals N (1,000), --held N (10,000), --task-calls N (1,000),
@@ -16,14 +22,16 @@
  * (50), --only approvals|tasks.
  */
 import { spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { Redis } from 'ioredis';
 import { freePort } from '../src/redis/index.js';
 import { AIRLOCK_BIN } from '../test/support/run-cli.js';
+import { Inspector } from './inspector.js';
 import { benchTasks, formatTasksBench, type TasksBenchOptions, type TasksBenchResult } from './approval-tasks.js';
 import {
   benchFolder,
@@ -54,14 +62,28 @@ export interface HoldingBenchResult {
   release: { p50: number; p99: number };
   allowedEcho: { p50: number };
   held: number;
-  rss: { idleMb: number; heldMb: number };
+  /** RSS idle and holding (as read), then holding after a full GC, and the V8 heap then. */
+  rss: { idleMb: number; heldMb: number; collectedMb: number; heapMb: number };
   /** On the instance holding the calls, and on another one (same Redis). */
   pendingList: { holder: Percentiles; other: Percentiles };
+  disconnect: MassDisconnect;
 }
 
 interface Percentiles {
   p50: number;
   p99: number;
+}
+
+export interface MassDisconnect {
+  /** Requests ended withdrawn, and withdrawn events in the trail. */
+  withdrawn: number;
+  audited: number;
+  /** Still pending when the bench stopped waiting (60 s), and ended otherwise. */
+  pending: number;
+  other: number;
+  lostTrack: number;
+  /** From the cut to the last request ended. */
+  ms: number;
 }
 
 export interface ApprovalsBenchResult {
@@ -97,8 +119,8 @@ async function benchHolding(approvals = 1_000, held = 10_000): Promise<HoldingBe
     const redisUrl = await startBenchRedis(cleanup);
 
     const release = await releaseLatency(configFile(0), redisUrl, approvals, cleanup);
-    const { rss, pendingList } = await heldMemory(configFile(await freePort()), redisUrl, held, release.otherUrl, cleanup);
-    return { approvals, release: release.release, allowedEcho: release.allowedEcho, held, rss, pendingList };
+    const { rss, pendingList, disconnect } = await heldMemory(configFile(await freePort()), redisUrl, held, release.otherUrl, cleanup);
+    return { approvals, release: release.release, allowedEcho: release.allowedEcho, held, rss, pendingList, disconnect };
   } finally {
     for (const step of cleanup.reverse()) await Promise.resolve(step()).catch(() => undefined);
   }
@@ -149,7 +171,7 @@ async function releaseLatency(
 
 /**
  * One `airlock start` child holding `count` calls: 100 sessions, each posting one batch of tools/call requests;
- * then, with them all pending, how long its API takes to list the pending requests.
+ * then, with them all pending, how long its API takes to list the pending requests; then all cut at once.
  */
 async function heldMemory(
   configFile: string,
@@ -157,18 +179,28 @@ async function heldMemory(
   count: number,
   otherUrl: string,
   cleanup: Cleanup,
-): Promise<Pick<HoldingBenchResult, 'rss' | 'pendingList'>> {
+): Promise<Pick<HoldingBenchResult, 'rss' | 'pendingList' | 'disconnect'>> {
   const nodeArgs = (process.env.AIRLOCK_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const snapshots = process.env.BENCH_PROFILE_DIR;
+  const inspectPort = await freePort();
+  nodeArgs.push(`--inspect=127.0.0.1:${inspectPort}`);
   const child = spawn(process.execPath, [...nodeArgs, AIRLOCK_BIN, 'start', '-c', configFile], {
     env: { ...process.env, REDIS_URL: redisUrl },
-    stdio: ['ignore', 'inherit', 'inherit'],
+    stdio: ['ignore', 'pipe', 'inherit'],
   });
   cleanup.push(() => stopChild(child));
+  let lostTrack = 0;
+  const lastLines: string[] = [];
+  createInterface({ input: child.stdout }).on('line', (line) => {
+    if (line.includes('lost track of a held call')) lostTrack++;
+    else if (lastLines.push(line) > 5) lastLines.shift();
+  });
   const port = Number(/airlock-(\d+)\.yaml$/.exec(configFile)?.[1]);
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 30_000;
   while (
-    !(await fetch(`${url}/healthz`).then(
+    // Ready, not only alive: a call sent before the upstreams are connected is refused, and nothing would be held.
+    !(await fetch(`${url}/readyz`).then(
       (r) => r.ok,
       () => false,
     ))
@@ -207,6 +239,7 @@ async function heldMemory(
   // (then the listing below can find none of them pending).
   const held: Promise<Response | undefined>[] = [];
   cleanup.push(() => void held.splice(0));
+  const answered = new Map<string, number>();
   for (const session of sessions) {
     const batch = Array.from({ length: perSession }, (_, i) => ({
       jsonrpc: '2.0',
@@ -220,19 +253,93 @@ async function heldMemory(
         headers: { ...headers, 'mcp-session-id': session },
         body: JSON.stringify(batch),
         signal: aborts.signal,
-      }).catch(() => undefined),
+      }).then(
+        (r) => {
+          answered.set(`HTTP ${r.status}`, (answered.get(`HTTP ${r.status}`) ?? 0) + 1);
+          return r;
+        },
+        (err: unknown) => {
+          answered.set(String(err), (answered.get(String(err)) ?? 0) + 1);
+          return undefined;
+        },
+      ),
     );
   }
   const redis = new Redis(redisUrl);
   cleanup.push(() => redis.disconnect());
   const waitUntil = Date.now() + 120_000;
-  while ((await redis.zcard('{airlock}:approvals:delayed')) < sessions.length * perSession) {
-    if (Date.now() > waitUntil) throw new Error(`only ${await redis.zcard('{airlock}:approvals:delayed')} calls held after 120 s`);
+  let ids = await heldIds(redis);
+  while (ids.length < sessions.length * perSession) {
+    if (Date.now() > waitUntil)
+      throw new Error(
+        `only ${ids.length} calls held after 120 s; batches answered ${JSON.stringify([...answered])}; its last lines:\n${lastLines.join('\n')}`,
+      );
     await new Promise((resolve) => setTimeout(resolve, 200));
+    ids = await heldIds(redis);
   }
   await new Promise((resolve) => setTimeout(resolve, 1_000));
-  const rss = { idleMb, heldMb: procRssMb(pid) ?? Number.NaN };
-  return { rss, pendingList: await pendingListLatency({ holder: url, other: otherUrl }) };
+  const heldMb = procRssMb(pid) ?? Number.NaN;
+  // The figure above is read as before (what the process has, garbage included); this one after a full GC is what it keeps.
+  const inspector = await Inspector.connect(inspectPort);
+  await inspector.collectGarbage();
+  await new Promise((resolve) => setTimeout(resolve, 1_000));
+  const collectedMb = procRssMb(pid) ?? Number.NaN;
+  const heapMb = (await inspector.memoryMb()).heapUsed;
+  if (snapshots) {
+    mkdirSync(snapshots, { recursive: true });
+    await inspector.heapSnapshot(join(snapshots, 'held-calls.heapsnapshot'));
+  }
+  inspector.close();
+  const pendingList = await pendingListLatency({ holder: url, other: otherUrl });
+
+  const cut = performance.now();
+  aborts.abort();
+  const states = async () => {
+    const reads = redis.pipeline();
+    for (const id of ids) reads.hget(`{airlock}:approval:${id}`, 'state');
+    return ((await reads.exec()) ?? []).map(([, state]) => state as string | null);
+  };
+  const ended = Date.now() + 60_000;
+  let last = await states();
+  while (last.includes('pending') && Date.now() < ended) {
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    last = await states();
+  }
+  const ms = performance.now() - cut;
+  // Each end is audited after its request is settled: give the last writes a moment.
+  await new Promise((resolve) => setTimeout(resolve, 2_000));
+  const mine = new Set(ids);
+  let audited = 0;
+  for (const [, fields] of await redis.xrange('{airlock}:audit', '-', '+')) {
+    const event = JSON.parse(fields[fields.indexOf('e') + 1] ?? '{}') as { event?: string; approval_id?: string };
+    if (event.event === 'withdrawn' && event.approval_id !== undefined && mine.has(event.approval_id)) audited++;
+  }
+  return {
+    rss: { idleMb, heldMb, collectedMb, heapMb },
+    pendingList,
+    disconnect: {
+      withdrawn: last.filter((s) => s === 'withdrawn').length,
+      other: last.filter((s) => s !== 'withdrawn' && s !== 'pending').length,
+      audited,
+      pending: last.filter((s) => s === 'pending').length,
+      lostTrack,
+      ms,
+    },
+  };
+}
+
+/** The ids of the requests still pending (SCAN may name a key twice): the held calls, as the release figure's were all decided. */
+async function heldIds(redis: Redis): Promise<string[]> {
+  const ids = new Set<string>();
+  for await (const keys of redis.scanStream({ match: '{airlock}:approval:*', count: 1000 }) as AsyncIterable<string[]>) {
+    const reads = redis.pipeline();
+    for (const key of keys) reads.hget(key, 'state');
+    const states = (await reads.exec()) ?? [];
+    keys.forEach((key, i) => {
+      if (states[i]?.[1] === 'pending') ids.add(key.slice('{airlock}:approval:'.length));
+    });
+  }
+  return [...ids];
 }
 
 /** `GET /api/approvals?state=pending` (default limit, 100) on each instance in turn, one at a time; the first 20 warm up. */
@@ -259,12 +366,15 @@ export function formatApprovalsBench({ holding, tasks }: ApprovalsBenchResult): 
 }
 
 function formatHoldingBench(r: HoldingBenchResult): string[] {
+  const d = r.disconnect;
   const ms = (n: number) => `${n.toFixed(2)} ms`;
   return [
     `approvals: ${r.approvals} calls held on instance A, each approved through instance B's API`,
     `  approve sent → result at the agent  p50 ${ms(r.release.p50)}  p99 ${ms(r.release.p99)} (target p99 ≤ ${TARGETS.releaseP99Ms} ms: ${r.release.p99 <= TARGETS.releaseP99Ms ? 'met' : 'NOT met'})`,
     `  (includes B's HTTP answer and the upstream echo; an allowed echo through A alone: p50 ${ms(r.allowedEcho.p50)})`,
     `  RSS of one airlock process: ${r.rss.idleMb.toFixed(0)} MB with 100 idle sessions, ${r.rss.heldMb.toFixed(0)} MB holding ${r.held.toLocaleString('en-US')} calls (target ≤ ${TARGETS.rssMb} MB: ${r.rss.heldMb <= TARGETS.rssMb ? 'met' : 'NOT met'}; added ${(r.rss.heldMb - r.rss.idleMb).toFixed(0)} MB)`,
+    `  after a full GC: RSS ${r.rss.collectedMb.toFixed(0)} MB, V8 heap ${r.rss.heapMb.toFixed(0)} MB`,
+    `  all ${r.held.toLocaleString('en-US')} clients cut at once: ${d.withdrawn} withdrawn, ${d.audited} audited withdrawn, ${d.pending} still pending, ${d.other} ended otherwise, ${d.lostTrack} "lost track" lines, in ${(d.ms / 1000).toFixed(1)} s (target: all withdrawn, 0 lost track: ${d.withdrawn === r.held && d.audited === r.held && d.lostTrack === 0 ? 'met' : 'NOT met'})`,
     `  GET /api/approvals?state=pending (limit 100) with ${r.held.toLocaleString('en-US')} pending (target p99 ≤ ${TARGETS.pendingListP99Ms} ms)`,
     ...(['holder', 'other'] as const).map(
       (on) =>

@@ -163,7 +163,7 @@ export class Approvals {
    * Opens a request for one call and holds it until the request ends.
    * `signal` aborting (the agent cancelled, or went away) withdraws it.
    */
-  async hold(input: NewApproval, signal: AbortSignal, withdrawReason: () => string): Promise<Held> {
+  async hold(input: NewApproval, signal: AbortSignal, withdrawReason: (signal: AbortSignal) => string): Promise<Held> {
     const held = this.#held;
     if (!held) throw new Error('this Approvals was opened without holder: true');
     const id = newApprovalId();

@@ -9,12 +9,36 @@ import type { ApprovalStore } from './store.js';
 
 /** The holder ends a request itself this long after its timeout, in case no worker is running. */
 const EXPIRY_BACKSTOP_MS = 1_000;
-const MAX_TIMER_MS = 2 ** 31 - 1;
+/** How often the one backstop timer looks for requests past it. */
+const BACKSTOP_SWEEP_MS = 250;
+/**
+ * Requests this instance ends at once. When thousands of agents go away
+ * together (a proxy restarts, a network drops) their withdrawals would
+ * otherwise all be sent in one burst, and the last replies come back after
+ * the Redis timeout: those calls were lost track of instead of withdrawn.
+ */
+const MAX_ENDING = 128;
 
-interface Waiter {
-  request: ApprovalRequest;
-  resolve(status: ApprovalStatus): void;
-  reject(err: Error): void;
+/**
+ * One held call. It is its signal's abort listener itself (`handleEvent`),
+ * so a waiting call costs this object and its promise, not a closure and a
+ * timer of its own.
+ */
+class Waiter {
+  constructor(
+    readonly request: ApprovalRequest,
+    readonly signal: AbortSignal,
+    readonly withdrawReason: (signal: AbortSignal) => string,
+    /** performance.now() past which this instance ends the request itself (once: Infinity when tried). */
+    public backstopAt: number,
+    readonly resolve: (status: ApprovalStatus) => void,
+    readonly reject: (err: Error) => void,
+    readonly onAbort: (waiter: Waiter) => void,
+  ) {}
+
+  handleEvent(): void {
+    this.onAbort(this);
+  }
 }
 
 export interface HeldCallsOptions {
@@ -46,9 +70,12 @@ export class HeldCalls {
   readonly #leaseMs: number;
   #instance = randomUUID();
   readonly #waiters = new Map<string, Waiter>();
+  #ending = 0;
+  readonly #waitingToEnd: (() => void)[] = [];
   /** Requests whose calls ended [UNAVAILABLE] while Redis was gone: withdrawn once it is back. */
   readonly #abandoned = new Set<string>();
   #leaseTimer: NodeJS.Timeout | undefined;
+  #backstopTimer: NodeJS.Timeout | undefined;
   #lostTimer: NodeJS.Timeout | undefined;
   #closed = false;
 
@@ -76,6 +103,8 @@ export class HeldCalls {
       Math.floor(held.#leaseMs / 3),
     );
     held.#leaseTimer.unref();
+    held.#backstopTimer = setInterval(() => held.#sweepBackstops(), BACKSTOP_SWEEP_MS);
+    held.#backstopTimer.unref();
     return held;
   }
 
@@ -93,30 +122,13 @@ export class HeldCalls {
    * when `signal` aborts (the agent cancelled or went away). Rejects with
    * AIRLOCK_REDIS_UNAVAILABLE when Redis is lost for longer than the grace.
    */
-  wait(request: ApprovalRequest, signal: AbortSignal, withdrawReason: () => string): Promise<ApprovalStatus> {
+  wait(request: ApprovalRequest, signal: AbortSignal, withdrawReason: (signal: AbortSignal) => string): Promise<ApprovalStatus> {
     return new Promise<ApprovalStatus>((resolve, reject) => {
-      // Node fires longer timers at once; a request that long-lived relies on the worker alone.
-      const backstopMs = Math.min(request.expires_at - request.created_at + EXPIRY_BACKSTOP_MS, MAX_TIMER_MS);
-      const backstop = setTimeout(() => void this.#end(request.id, 'expired', 'nobody decided in time'), backstopMs);
-      const onAbort = () => void this.#end(request.id, 'withdrawn', withdrawReason());
-      const done = () => {
-        clearTimeout(backstop);
-        signal.removeEventListener('abort', onAbort);
-        this.#waiters.delete(request.id);
-      };
-      this.#waiters.set(request.id, {
-        request,
-        resolve: (status) => {
-          done();
-          resolve(status);
-        },
-        reject: (err) => {
-          done();
-          reject(err);
-        },
-      });
-      if (signal.aborted) onAbort();
-      else signal.addEventListener('abort', onAbort, { once: true });
+      const backstopAt = performance.now() + request.expires_at - request.created_at + EXPIRY_BACKSTOP_MS;
+      const waiter = new Waiter(request, signal, withdrawReason, backstopAt, resolve, reject, this.#onAbort);
+      this.#waiters.set(request.id, waiter);
+      if (signal.aborted) this.#onAbort(waiter);
+      else signal.addEventListener('abort', waiter, { once: true });
     });
   }
 
@@ -128,6 +140,7 @@ export class HeldCalls {
   async close(): Promise<void> {
     this.#closed = true;
     clearInterval(this.#leaseTimer);
+    clearInterval(this.#backstopTimer);
     clearTimeout(this.#lostTimer);
     this.#options.redis.off('ready', this.#onRequestClientBack);
     await this.#options.redis.del(this.#options.keys.lease(this.#instance)).catch(() => undefined);
@@ -138,15 +151,53 @@ export class HeldCalls {
     await this.#options.redis.set(this.#options.keys.lease(this.#instance), String(process.pid), 'PX', this.#leaseMs);
   }
 
+  readonly #onAbort = (waiter: Waiter) => void this.#end(waiter.request.id, 'withdrawn', waiter.withdrawReason(waiter.signal));
+
+  #sweepBackstops(): void {
+    const now = performance.now();
+    for (const waiter of this.#waiters.values()) {
+      if (waiter.backstopAt > now) continue;
+      // Tried once, as the worker's own expiry is the rule: Redis's clock may say it is early yet ('early').
+      waiter.backstopAt = Infinity;
+      void this.#end(waiter.request.id, 'expired', 'nobody decided in time');
+    }
+  }
+
+  #resolve(waiter: Waiter, status: ApprovalStatus): void {
+    this.#forget(waiter);
+    waiter.resolve(status);
+  }
+
+  #reject(waiter: Waiter, err: Error): void {
+    this.#forget(waiter);
+    waiter.reject(err);
+  }
+
+  #forget(waiter: Waiter): void {
+    waiter.signal.removeEventListener('abort', waiter);
+    if (this.#waiters.get(waiter.request.id) === waiter) this.#waiters.delete(waiter.request.id);
+  }
+
+  /** Ends a held request, at most MAX_ENDING at a time; each one's Redis timeout counts from when it is sent. */
   async #end(id: string, to: 'expired' | 'withdrawn', reason: string): Promise<void> {
-    const waiter = this.#waiters.get(id);
-    if (!waiter) return;
+    if (!this.#waiters.has(id)) return;
+    if (this.#ending < MAX_ENDING) this.#ending++;
+    else await new Promise<void>((go) => this.#waitingToEnd.push(go));
     try {
+      const waiter = this.#waiters.get(id);
+      if (!waiter) return;
       const step = await this.#options.store.settle(id, to, reason);
-      if (step.code === 'missing') waiter.reject(new AirlockError(ErrorCode.ApprovalNotFound, `approval request ${id} is gone from Redis`));
-      else if (step.status.state !== 'pending') waiter.resolve(step.status);
+      if (step.code === 'missing')
+        this.#reject(waiter, new AirlockError(ErrorCode.ApprovalNotFound, `approval request ${id} is gone from Redis`));
+      else if (step.status.state !== 'pending') this.#resolve(waiter, step.status);
     } catch (err) {
-      waiter.reject(err as Error);
+      const waiter = this.#waiters.get(id);
+      if (waiter) this.#reject(waiter, err as Error);
+    } finally {
+      // The slot passes to the next in line, if any, so no newcomer slips past MAX_ENDING meanwhile.
+      const next = this.#waitingToEnd.shift();
+      if (next) next();
+      else this.#ending--;
     }
   }
 
@@ -167,7 +218,7 @@ export class HeldCalls {
       void this.#reread([waiter]);
       return;
     }
-    if (status.state !== 'pending') waiter.resolve(status);
+    if (status.state !== 'pending') this.#resolve(waiter, status);
   }
 
   #onLost(): void {
@@ -178,7 +229,8 @@ export class HeldCalls {
       if (this.#waiters.size > 0) this.#instance = randomUUID();
       for (const [id, waiter] of this.#waiters) {
         this.#abandoned.add(id);
-        waiter.reject(
+        this.#reject(
+          waiter,
           new AirlockError(
             ErrorCode.RedisUnavailable,
             `Redis was unreachable for ${this.#options.redisGraceMs} ms while the call waited for approval`,
@@ -217,7 +269,8 @@ export class HeldCalls {
     try {
       const statuses = await this.#options.store.statuses(waiters.map((w) => w.request.id));
       statuses.forEach((status, i) => {
-        if (status && status.state !== 'pending') waiters[i]?.resolve(status);
+        const waiter = waiters[i];
+        if (waiter && status && status.state !== 'pending') this.#resolve(waiter, status);
       });
     } catch (err) {
       this.#options.logger.warn({ err: errorMessage(err), held: waiters.length }, 'could not re-read held approval requests');

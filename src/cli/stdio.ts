@@ -44,7 +44,6 @@ export async function stdio(io: Io, name: string, options: { config?: string; gr
     grant: grant?.name,
     sessionId: `stdio-${randomUUID()}`,
     subscriptions: new Set<string>(),
-    calls: new Map<string | number, AbortController>(),
   };
   // The SDK picks the generation from the client's first message; for a 2026 client that probes with
   // server/discover and then falls back to initialize, it makes one server per try and closes the unused one.

@@ -52,7 +52,7 @@ export interface LocalSessionOptions {
  */
 export function createLocalSession(options: LocalSessionOptions): HttpSession {
   const { deps, id, scope } = options;
-  const identity: SessionIdentity = { grant: options.grant, sessionId: id, subscriptions: new Set(), calls: new Map() };
+  const identity: SessionIdentity = { grant: options.grant, sessionId: id, subscriptions: new Set() };
   // Airlock closes a call's stream only to mirror its server's own close, so resumption (an event store, a priming
   // event on every POST stream: about 1.5 ms a call, measured) is offered only where a server of the session may close one.
   const capabilities = (options.initialize.capabilities ?? undefined) as ClientCapabilities | undefined;

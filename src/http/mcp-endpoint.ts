@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import { RefusalSampler } from '../audit/index.js';
 import { describeDuration } from '../config/index.js';
 import { AirlockError, ErrorCode, errorMessage } from '../errors.js';
-import type { SessionRegistry } from '../proxy/index.js';
+import { AGENT_DISCONNECTED, type SessionRegistry } from '../proxy/index.js';
 import type { SessionDeps, SessionScope } from '../proxy/index.js';
 import type { Identity } from './auth.js';
 import { sendJsonRpcError } from './json-rpc-error.js';
@@ -466,13 +466,12 @@ export async function mcpRoutes(options: McpEndpointOptions): Promise<McpEndpoin
   };
   const abortDropped = (session: HttpSession, ids: (string | number)[]) => {
     for (const id of ids) {
-      session.identity.calls.get(id)?.abort(new Error('the agent disconnected before the call was answered'));
-      // Any other request (a list walking an upstream's pages, say) ends as if the agent had cancelled it, which is what it
-      // did: the SDK then aborts the handler's signal, which it does not do for a dropped connection.
+      // Each request (a held tool call, a list walking an upstream's pages) ends as if the agent had cancelled it, which is
+      // what it did: the SDK then aborts the handler's signal, which it does not do for a dropped connection.
       session.transport.onmessage?.({
         jsonrpc: '2.0',
         method: 'notifications/cancelled',
-        params: { requestId: id, reason: 'the agent disconnected before the request was answered' },
+        params: { requestId: id, reason: AGENT_DISCONNECTED },
       });
     }
   };

@@ -99,7 +99,7 @@ export function modernRequests(options: {
     const key = JSON.stringify([scope.aggregated ? null : scope.servers[0], grant ?? null]);
     const found = byKey.get(key);
     if (found) return found;
-    const factory = () => createSessionServer(deps, scope, { grant, subscriptions: new Set(), calls: new Map(), modern: true });
+    const factory = () => createSessionServer(deps, scope, { grant, subscriptions: new Set(), modern: true });
     const onerror = (err: Error) => logger.info({ path, ...(grant !== undefined && { grant }), reason: err.message }, 'request refused');
     const common = { legacy: 'reject', onerror, maxSubscriptions: options.maxListenStreams } as const;
     const calls = createMcpHandler(factory, { ...common, responseMode: 'auto' });

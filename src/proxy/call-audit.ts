@@ -18,11 +18,35 @@ export interface CallAudit {
   with(facts: CallFacts): CallAudit;
 }
 
+/** The methods are the class's, shared by every call: a held call keeps one small object, not a closure per method. */
 export function callAudit(recorder: AuditRecorder, refusals: Pick<SampledRefusals, 'record'>, call: CallFacts): CallAudit {
-  return {
-    record: (event, step) => recorder.record({ event, ...call, ...step }),
-    refused: (event, step) => refusals.record({ event, ...call, ...step }),
-    commit: (event, step) => recorder.commit({ event, ...call, ...step }),
-    with: (facts) => callAudit(recorder, refusals, { ...call, ...facts }),
-  };
+  return new FactsAudit(recorder, refusals, call);
+}
+
+class FactsAudit implements CallAudit {
+  readonly #recorder: AuditRecorder;
+  readonly #refusals: Pick<SampledRefusals, 'record'>;
+  readonly #call: CallFacts;
+
+  constructor(recorder: AuditRecorder, refusals: Pick<SampledRefusals, 'record'>, call: CallFacts) {
+    this.#recorder = recorder;
+    this.#refusals = refusals;
+    this.#call = call;
+  }
+
+  record(event: AuditEventName, step?: StepFacts): void {
+    this.#recorder.record({ event, ...this.#call, ...step });
+  }
+
+  refused(event: RefusalEvent, step?: StepFacts): boolean {
+    return this.#refusals.record({ event, ...this.#call, ...step });
+  }
+
+  commit(event: AuditEventName, step?: StepFacts): Promise<void> {
+    return this.#recorder.commit({ event, ...this.#call, ...step });
+  }
+
+  with(facts: CallFacts): CallAudit {
+    return new FactsAudit(this.#recorder, this.#refusals, { ...this.#call, ...facts });
+  }
 }

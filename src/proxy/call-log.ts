@@ -16,17 +16,43 @@ export interface CallLog {
  * A pino child logger per call would do the same, but each child is an
  * object with its own prototype chain that lives as long as the call: with
  * thousands of calls held for approval that adds up. Fields are merged only
- * for lines that are written.
+ * for lines that are written, and the methods are the class's, shared by
+ * every call, not closures of each.
  */
 export function callLog(logger: Logger, base: Fields): CallLog {
-  const at = (level: 'debug' | 'info' | 'warn' | 'error') => (fields: Fields, message: string) => {
-    if (logger.isLevelEnabled(level)) logger[level]({ ...base, ...fields }, message);
-  };
-  return {
-    debug: at('debug'),
-    info: at('info'),
-    warn: at('warn'),
-    error: at('error'),
-    with: (more) => callLog(logger, { ...base, ...more }),
-  };
+  return new FieldsLog(logger, base);
+}
+
+class FieldsLog implements CallLog {
+  readonly #logger: Logger;
+  readonly #base: Fields;
+
+  constructor(logger: Logger, base: Fields) {
+    this.#logger = logger;
+    this.#base = base;
+  }
+
+  debug(fields: Fields, message: string): void {
+    this.#write('debug', fields, message);
+  }
+
+  info(fields: Fields, message: string): void {
+    this.#write('info', fields, message);
+  }
+
+  warn(fields: Fields, message: string): void {
+    this.#write('warn', fields, message);
+  }
+
+  error(fields: Fields, message: string): void {
+    this.#write('error', fields, message);
+  }
+
+  with(fields: Fields): CallLog {
+    return new FieldsLog(this.#logger, { ...this.#base, ...fields });
+  }
+
+  #write(level: 'debug' | 'info' | 'warn' | 'error', fields: Fields, message: string): void {
+    if (this.#logger.isLevelEnabled(level)) this.#logger[level]({ ...this.#base, ...fields }, message);
+  }
 }

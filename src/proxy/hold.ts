@@ -71,9 +71,7 @@ export interface HoldContext {
  * arguments (used once, checked right before the call is sent).
  */
 export async function holdForApproval(deps: ApprovalDeps, call: HeldCall, decision: Decision, ctx: HoldContext): Promise<HoldResult> {
-  const opened = await openApproval(deps, call, decision, ctx, (input) =>
-    deps.approvals.hold(input, call.signal, () => withdrawReason(call.signal)),
-  );
+  const opened = await openApproval(deps, call, decision, ctx, (input) => deps.approvals.hold(input, call.signal, withdrawReason));
   if (!opened.ok) return opened;
   const { request, outcome } = opened;
   const heartbeat = call.progress && startHeartbeat(call.progress, request, deps.channel.name, deps.heartbeatMs);
@@ -264,13 +262,17 @@ export function waitingMessage(request: ApprovalRequest, channel: string): strin
   return `Waiting for ${needed}${who} to approve ${request.server}/${request.tool} in ${where} (${how} ${expires})`;
 }
 
+/** The reason of the cancel the HTTP endpoint hands the SDK for each request of a POST the agent dropped. */
+export const AGENT_DISCONNECTED = 'the agent disconnected before the request was answered';
+
 /**
- * The SDK aborts with the client's reason on notifications/cancelled, and with
- * an AbortError or its "Connection closed" SdkError when the session (2025) or
- * the request (2026) closes.
+ * The SDK aborts with the client's reason on notifications/cancelled (or the
+ * endpoint's, AGENT_DISCONNECTED), and with an AbortError or its "Connection
+ * closed" SdkError when the session (2025) or the request (2026) closes.
  */
 export function withdrawReason(signal: AbortSignal): string {
   const reason: unknown = signal.reason;
+  if (reason === AGENT_DISCONNECTED) return reason;
   if (typeof reason === 'string' && reason !== '') return `the agent cancelled the call: ${reason}`;
   const closed = reason instanceof SdkError && reason.code === SdkErrorCode.ConnectionClosed;
   if (reason instanceof Error && reason.name !== 'AbortError' && !closed) return reason.message;

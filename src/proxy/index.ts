@@ -22,7 +22,7 @@ export { createSessionServer, type SessionIdentity } from './session-server.js';
 export { SessionRegistry, type Session } from './sessions.js';
 export { Router, SEPARATOR, type SessionScope } from './router.js';
 export { refusal, type DecisionMeta, type RefusalKind } from './refusal.js';
-export type { ApprovalDeps } from './hold.js';
+export { AGENT_DISCONNECTED, type ApprovalDeps } from './hold.js';
 export { CallGate } from './call-gate.js';
 export { MAX_ARGUMENT_DEPTH, nestsDeeperThan } from './argument-depth.js';
 export { SampledRefusals, type RefusalEvent } from './sampled-refusals.js';

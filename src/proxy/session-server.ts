@@ -49,13 +49,6 @@ export interface SessionIdentity {
   sessionId?: string;
   /** The resources this session subscribed to, as `subscriptionKey(server, uri)` (see ResourceSubscriber). */
   subscriptions: Set<string>;
-  /**
-   * Tool calls in flight by JSON-RPC id. The SDK aborts a call on
-   * notifications/cancelled and when the session closes, but not when the
-   * HTTP request carrying a 2025 session's call is dropped: the endpoint
-   * aborts these then.
-   */
-  calls: Map<string | number, AbortController>;
   /** What this session last asked for with `logging/setLevel`: a 2026 server has no such method, and is sent it with each request. */
   logLevel?: LoggingLevel;
   /** Set for the Server of one 2026 request: it serves the tasks extension (never a 2025 session: its form of tasks is not served). */
@@ -132,47 +125,37 @@ export function createSessionServer(deps: SessionDeps, scope: SessionScope, iden
     // The envelope keys of a 2026 request are already lifted out of ctx.mcpReq._meta: they are not the upstream's to read.
     const { progressToken, ...given } = ctx.mcpReq._meta ?? {};
     const meta = { ...given, ...logLevelMeta(deps, target.server, identity) };
-    // One controller per call, aborted by the SDK's signal or by the endpoint (AbortSignal.any would do, but on
-    // Node 20 it keeps every combined signal alive until its sources are collected, which held calls make costly).
-    const call = new AbortController();
+    // The SDK's own signal, aborted on notifications/cancelled and when the session closes; the endpoint sends the
+    // SDK a cancel when the HTTP request carrying the call is dropped. A held call keeps no controller of its own.
     const { signal } = ctx.mcpReq;
-    const onAbort = () => call.abort(signal.reason);
-    if (signal.aborted) onAbort();
-    else signal.addEventListener('abort', onAbort, { once: true });
-    identity.calls.set(ctx.mcpReq.id, call);
-    try {
-      const caller = who(ctx);
-      const asker = askerOf(ctx, caller);
-      const result = await callTool(deps, {
-        server: target.server,
-        tool: target.name,
-        calledAs: request.params.name,
-        args: request.params.arguments,
-        meta: Object.keys(meta).length > 0 ? meta : undefined,
-        grant: caller.grant,
-        session: caller.session,
-        client: caller.client,
-        protocol: caller.protocol,
-        signal: call.signal,
-        ...(asker && { asker }),
-        ...(namedProtocol(ctx) !== undefined && { input: modernInput(ctx, scope) }),
-        // Only a 2025 session's stream can be closed and resumed; a 2026 client keeps its request's stream to the end.
-        ...(ctx.http?.closeSSE && { closeStream: ctx.http.closeSSE }),
-        ...(progressToken !== undefined && {
-          progress: progressFor(
-            (p) => void ctx.mcpReq.notify({ method: 'notifications/progress', params: { progressToken, ...p } }).catch(() => undefined),
-          ),
-        }),
-      });
-      if (isInputRequiredResult(result)) return result;
-      if (isTaskResult(result)) return result as never;
-      // A 2026 server may answer a non-object structuredContent, which a 2025 client reads wrapped as {result: …}.
-      const tool = deps.upstream(target.server).tool(target.name);
-      return server.projectCallToolResult(result, tool?.outputSchema);
-    } finally {
-      signal.removeEventListener('abort', onAbort);
-      identity.calls.delete(ctx.mcpReq.id);
-    }
+    const caller = who(ctx);
+    const asker = askerOf(ctx, caller);
+    const result = await callTool(deps, {
+      server: target.server,
+      tool: target.name,
+      calledAs: request.params.name,
+      args: request.params.arguments,
+      meta: Object.keys(meta).length > 0 ? meta : undefined,
+      grant: caller.grant,
+      session: caller.session,
+      client: caller.client,
+      protocol: caller.protocol,
+      signal,
+      ...(asker && { asker }),
+      ...(namedProtocol(ctx) !== undefined && { input: modernInput(ctx, scope) }),
+      // Only a 2025 session's stream can be closed and resumed; a 2026 client keeps its request's stream to the end.
+      ...(ctx.http?.closeSSE && { closeStream: ctx.http.closeSSE }),
+      ...(progressToken !== undefined && {
+        progress: progressFor(
+          (p) => void ctx.mcpReq.notify({ method: 'notifications/progress', params: { progressToken, ...p } }).catch(() => undefined),
+        ),
+      }),
+    });
+    if (isInputRequiredResult(result)) return result;
+    if (isTaskResult(result)) return result as never;
+    // A 2026 server may answer a non-object structuredContent, which a 2025 client reads wrapped as {result: …}.
+    const tool = deps.upstream(target.server).tool(target.name);
+    return server.projectCallToolResult(result, tool?.outputSchema);
   });
 
   const forward: Forward = (name, method, params, schema, ctx) => {
