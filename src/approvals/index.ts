@@ -7,6 +7,9 @@ export {
   type Held,
   type ListFilter,
   type NewApproval,
+  type PendingBinding,
+  type PendingClaim,
+  type Redeemed,
 } from './approvals.js';
 export type { PendingWatchHandlers } from './arrivals.js';
 export {

@@ -8,6 +8,8 @@ export interface ApprovalKeys {
   state(id: string): string;
   /** Exists while the gateway instance is alive: `{airlock}:instance:<id>`. */
   lease(instance: string): string;
+  /** The approval request of one call in approval pending mode, by a digest of what binds it: `{airlock}:pending-call:<digest>`. */
+  pendingCall(digest: string): string;
   /** Pub/sub channel carrying every state change to the holding instances; each holding process subscribes to it. */
   events: string;
   /**
@@ -24,6 +26,7 @@ export function approvalKeys(prefix: string): ApprovalKeys {
   return {
     state: (id) => `${prefix}approval:${id}`,
     lease: (instance) => `${prefix}instance:${instance}`,
+    pendingCall: (digest) => `${prefix}pending-call:${digest}`,
     events: `${prefix}approvals:events`,
     queuePrefix: prefix.replace(/:$/, ''),
     queue: 'approvals',

@@ -24,6 +24,7 @@ import {
   stateClaims,
   stateSeal,
   Upstream,
+  type PendingMode,
   type SessionDeps,
 } from '../proxy/index.js';
 import { Redactor } from '../redact.js';
@@ -193,6 +194,7 @@ export async function openServing(
       limiter,
       pins,
       approval,
+      pending: pendingMode(config, approvals),
       audit,
       refusals,
       redactor: new Redactor(config.redact.keys),
@@ -284,4 +286,14 @@ async function waitForCalls(
     }
     await gate.drained(Math.min(left, 100));
   }
+}
+
+/** Approval pending mode as the config sets it: per grant, else for all (without grants, every loopback agent is one grant, `undefined`). */
+function pendingMode(config: LoadedConfig, approvals: Approvals): PendingMode {
+  const byGrant = new Map((config.grants ?? []).map((g) => [g.name, g.approval_pending ?? config.approvals.pending.enabled]));
+  return {
+    windowMs: config.approvals.pending_window_ms,
+    enabledFor: (grant) => (grant === undefined ? config.approvals.pending.enabled : (byGrant.get(grant) ?? false)),
+    approvals,
+  };
 }
