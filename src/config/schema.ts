@@ -461,6 +461,10 @@ export const ConfigSchema = z
               description:
                 'How long after the approval the same call (same grant, session, tool and arguments) may be repeated to run under it; one repeat runs, later ones are refused.',
             }),
+            bind: z.enum(['session', 'grant']).default('session').meta({
+              description:
+                'What a repeat must share with the call besides its tool and arguments: session (the same MCP session, where the client has one, and grant) or grant (any session of the grant: for clients that open a session per call, as the Inspector CLI does).',
+            }),
           })
           .strict()
           .prefault({}),

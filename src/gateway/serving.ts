@@ -293,6 +293,7 @@ function pendingMode(config: LoadedConfig, approvals: Approvals): PendingMode {
   const byGrant = new Map((config.grants ?? []).map((g) => [g.name, g.approval_pending ?? config.approvals.pending.enabled]));
   return {
     windowMs: config.approvals.pending_window_ms,
+    bindSession: config.approvals.pending.bind === 'session',
     enabledFor: (grant) => (grant === undefined ? config.approvals.pending.enabled : (byGrant.get(grant) ?? false)),
     approvals,
   };

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { CallToolResult } from '@modelcontextprotocol/server';
 import type { ApprovalRecord, Approvals, ApprovalStatus, PendingClaim } from '../approvals/index.js';
 import { errorMessage } from '../errors.js';
@@ -16,6 +17,8 @@ export interface PendingMode {
   windowMs: number;
   /** Whether a grant's held calls are answered pending (`approval_pending`, else `approvals.pending.enabled`); undefined: no grants. */
   enabledFor(grant: string | undefined): boolean;
+  /** `approvals.pending.bind: session`: a repeat from another session of the grant is another call. */
+  bindSession: boolean;
   approvals: Pick<Approvals, 'claimPending' | 'openPending' | 'redeemPending' | 'dropPending'>;
 }
 
@@ -25,6 +28,10 @@ export interface PendingDeps {
   limiter: Pick<RateLimiter, 'charge'>;
   pending: PendingMode;
 }
+
+/** How long a repeat waits for an identical call's request to be opened, and how often it looks. */
+const OPENING_WAIT_MS = 2_000;
+const OPENING_POLL_MS = 50;
 
 type Ending = Exclude<CallEnd, { kind: 'input_required' | 'task_created' }>;
 
@@ -60,13 +67,25 @@ export async function holdPending(
   const timeoutMs = decision.approval?.timeout_ms ?? deps.approval.defaultTimeoutMs;
   // The call's claim outlives the request by the window, so an approval given at the last moment can still be used.
   const ttlMs = timeoutMs + deps.pending.windowMs;
-  const binding = { grant: call.grant, session: call.session, server: call.server, tool: call.tool, rule: decision.rule, args };
+  const binding = {
+    grant: call.grant,
+    session: deps.pending.bindSession ? call.session : undefined,
+    server: call.server,
+    tool: call.tool,
+    rule: decision.rule,
+    args,
+  };
   try {
     // A repeat whose request has just ended is a new call: it claims again (once, so two racing ends cannot loop it).
     for (let attempt = 0; attempt < 2; attempt++) {
       const claim = await approvals.claimPending(binding, ttlMs);
       if (claim.claimed) return { result: await openPending(deps, call, decision, ctx, claim, ttlMs) };
-      const redeemed = await approvals.redeemPending(claim, args, deps.pending.windowMs);
+      let redeemed = await approvals.redeemPending(claim, args, deps.pending.windowMs);
+      // Identical calls at once: the first is still opening the request the others found (a few round trips).
+      for (let waited = 0; redeemed.code === 'missing' && waited < OPENING_WAIT_MS; waited += OPENING_POLL_MS) {
+        await sleep(OPENING_POLL_MS);
+        redeemed = await approvals.redeemPending(claim, args, deps.pending.windowMs);
+      }
       if (redeemed.code === 'moved') continue;
       if (!('record' in redeemed)) return { result: openingAnswer(decision, ctx, claim) };
       return await repeated(deps, decision, ctx, redeemed.record, redeemed);

@@ -62,7 +62,10 @@ async function pending(client: Client, text: string): Promise<string> {
 }
 
 test('a held call is answered pending at once; repeats before the decision ask nobody again and are not charged; once approved, 50 racing repeats run it exactly once', async () => {
-  const id = await pending(agent, 'race');
+  // A flood of identical calls at once, then more repeats: one request, one charge.
+  const ids = new Set(await Promise.all(Array.from({ length: 20 }, () => pending(agent, 'race'))));
+  assert.equal(ids.size, 1, 'identical calls racing open one request');
+  const [id = ''] = ids;
   for (let i = 0; i < 5; i++) assert.equal(await pending(agent, 'race'), id, 'a repeat before the decision names the same request');
   const { body } = await api(gateway.url, `/api/approvals?tool=echo&state=pending`, ALICE);
   assert.equal(body.approvals?.filter((a) => a.id === id).length, 1);
@@ -88,14 +91,16 @@ test('a held call is answered pending at once; repeats before the decision ask n
   assert.equal((record.body.approval as Record<string, unknown>).state, 'approved');
 });
 
-test('a repeat from another grant, or with other arguments, does not run under the approval: each is a call of its own', async () => {
+test('a repeat from another grant, another session of the grant, or with other arguments, does not run under the approval: each is a call of its own', async () => {
   const client = await gateway.connect('/mcp/fixture', AGENT);
+  const sibling = await gateway.connect('/mcp/fixture', AGENT);
   const other = await gateway.connect('/mcp/fixture', OTHER);
   try {
     const id = await pending(client, 'bound');
     assert.equal((await approve(id)).status, 200);
     const theirs = await pending(other, 'bound');
     assert.notEqual(theirs, id, "another grant's identical call never sees this grant's approval");
+    assert.notEqual(await pending(sibling, 'bound'), id, 'another session of the grant is another call (approvals.pending.bind: session)');
     const changed = await pending(client, 'bound!');
     assert.notEqual(changed, id, 'other arguments are a new call');
     assert.equal(ran('bound'), 0);
@@ -104,6 +109,7 @@ test('a repeat from another grant, or with other arguments, does not run under t
     assert.equal(ran('bound'), 1);
   } finally {
     await client.close();
+    await sibling.close();
     await other.close();
   }
 });
