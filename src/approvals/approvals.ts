@@ -506,7 +506,7 @@ export class Approvals {
    */
   async #forsakeIfUnheld(record: ApprovalRecord): Promise<{ again?: number }> {
     const { request, status } = record;
-    const detail = status.holder.startsWith(PENDING_HOLDER)
+    const detail = isPendingHolder(status.holder)
       ? 'approved, but the agent did not repeat the call within the pending window (approvals.pending.window): the call was not sent'
       : 'approved, but the gateway instance holding the call stopped before sending it: the call was not sent';
     const step = await this.#store.forsake(request.id, this.#keys.lease(status.holder), { result: 'refused', ms: 0, detail });
@@ -517,7 +517,7 @@ export class Approvals {
     if (step.code !== 'holder_alive') return {};
     const now = Date.now();
     // A pending call's lease ends with its repeat window, however long: look again then, not every few seconds.
-    if (status.holder.startsWith(PENDING_HOLDER)) {
+    if (isPendingHolder(status.holder)) {
       const left = await this.#options.redis.pttl(this.#keys.lease(status.holder));
       return { again: now + Math.max(this.#recheckMs, left) };
     }
@@ -540,7 +540,7 @@ export class Approvals {
   async #endedHere(record: ApprovalRecord): Promise<void> {
     // A pending call's lease is no call waiting: nobody else would tell the channel and the trail.
     const holderAlive =
-      !record.status.holder.startsWith(PENDING_HOLDER) &&
+      !isPendingHolder(record.status.holder) &&
       (await this.#options.redis.exists(this.#keys.lease(record.status.holder)).catch(() => 1)) === 1;
     if (!holderAlive) this.#orphaned(record, true);
     else void this.#queue.promote(record.request.id);
@@ -558,6 +558,11 @@ export class Approvals {
 
 /** The holder of a call in approval pending mode's request: `pending:<approval id>`, a lease of its own. */
 const PENDING_HOLDER = 'pending:';
+
+/** Whether a request's holder is a call in approval pending mode's lease: nobody waits for its end. */
+export function isPendingHolder(holder: string): boolean {
+  return holder.startsWith(PENDING_HOLDER);
+}
 
 /** What binds a call in approval pending mode to its request: a repeat that differs in any of them is another call. */
 export interface PendingBinding {

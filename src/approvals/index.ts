@@ -1,6 +1,7 @@
 export {
   Approvals,
   assertApprovalId,
+  isPendingHolder,
   type ApprovalsOptions,
   type DecideResult,
   type ReviewerVote,

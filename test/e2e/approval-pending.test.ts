@@ -125,7 +125,24 @@ test('a reload that denies the tool before the repeat wins over the approval, an
     assertRefusal(await echo(client, 'reloaded'), 'POLICY DENIED', { decision: 'deny' });
     assert.equal(ran('reloaded'), 0, 'the denied call never reaches the upstream');
   } finally {
+    const mark = gateway.logs.length;
     writeFileSync(join(gateway.dir, 'policy.json'), JSON.stringify(policy(HELD)));
+    await until('the policy to reload', () => gateway.logs.slice(mark).some((l) => l.msg === 'policy reloaded'));
+    await client.close();
+  }
+});
+
+test('a rejected pending call: its repeat is told who rejected it, and the next identical call asks anew', async () => {
+  const client = await gateway.connect('/mcp/fixture', AGENT);
+  try {
+    const id = await pending(client, 'rejected');
+    const rejected = await api(gateway.url, `/api/approvals/${id}/reject`, ALICE, { method: 'POST', body: { reason: 'not today' } });
+    assert.equal(rejected.status, 200, JSON.stringify(rejected.body));
+    const { text } = assertRefusal(await echo(client, 'rejected'), 'APPROVAL REJECTED', { approval_id: id, decision: 'rejected' });
+    assert.match(text, /alice: not today/);
+    assert.notEqual(await pending(client, 'rejected'), id);
+    assert.equal(ran('rejected'), 0);
+  } finally {
     await client.close();
   }
 });
