@@ -336,7 +336,6 @@ const MEANINGS: { [K in CallEndKind]: (end: Extract<CallEnd, { kind: K }>, ctx: 
   approval_pending: ({ decision, held, request, waiting, windowMs, repeat }, ctx) => {
     const step = {
       ...policyFacts(decision),
-      rule: decision.rule,
       detail: repeat ? 'repeated before the decision' : 'answered at once',
       args: ctx.args,
     };
