@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { ArgumentsDigest } from '../arguments-digest.js';
@@ -19,7 +20,7 @@ import {
   type ApprovalStatus,
   type Execution,
 } from './request.js';
-import { ApprovalStore, type VoteInput } from './store.js';
+import { ApprovalStore, type RedeemCode, type VoteInput } from './store.js';
 
 export interface ApprovalsOptions {
   /** The request-path client (fails fast while Redis is down). */
@@ -200,11 +201,77 @@ export class Approvals {
     task: { id: string; ttlMs: number },
     id: string = newApprovalId(),
   ): Promise<{ request: ApprovalRequest; outcome: undefined }> {
+    return { request: await this.#openUnheld(input, `task:${task.id}`, task.ttlMs, task.id, id), outcome: undefined };
+  }
+
+  /**
+   * Opens the request of a call in approval pending mode (`id`: its claim's,
+   * see claimPending): the call was answered at once, so no instance waits
+   * for it. Its holder is a lease of its own that lives through the timeout
+   * and the repeat window (`leaseMs`): a reviewer can approve it until it
+   * expires, and once the lease lapses an approval nobody repeated the call
+   * for is ended as not sent.
+   */
+  async openPending(input: NewApproval, id: string, leaseMs: number): Promise<{ request: ApprovalRequest; outcome: undefined }> {
+    return { request: await this.#openUnheld(input, `${PENDING_HOLDER}${id}`, leaseMs, null, id), outcome: undefined };
+  }
+
+  /**
+   * The request of a call in approval pending mode, found by what binds it
+   * (grant, session, server, tool, rule and the arguments' digest), or a
+   * claim to open one for it with a new id: the first of identical calls
+   * racing gets the claim, the rest its id. `ttlMs`: the timeout and the
+   * repeat window, after which the call is a new one.
+   */
+  async claimPending(call: PendingBinding, ttlMs: number): Promise<PendingClaim> {
+    const digest = this.#options.digest(call.args);
+    const binding = JSON.stringify([call.grant ?? null, call.session ?? null, call.server, call.tool, call.rule, digest]);
+    const key = this.#keys.pendingCall(createHash('sha256').update(binding).digest('base64url'));
+    const found = await this.#store.claimPending(key, newApprovalId(), ttlMs);
+    return { ...found, key, digest };
+  }
+
+  /** Gives up a claim whose request was not opened after all, so the next identical call is a new one. */
+  async dropPending(claim: PendingClaim): Promise<void> {
+    await this.#store.dropPending(claim.key, claim.id);
+  }
+
+  /**
+   * One repeat's try at the approval of its call (see pending-redeem.lua):
+   * `ok` when it alone runs under it, with the arguments to be sent checked
+   * against those approved and stored (`tampered` otherwise, and the approval
+   * is spent).
+   */
+  async redeemPending(claim: PendingClaim, args: Record<string, unknown>, windowMs: number): Promise<Redeemed> {
+    const sending = this.#options.digest(args);
+    const [step, request] = await Promise.all([
+      this.#store.redeemPending(claim.id, claim.key, sending, windowMs),
+      this.#queue.get(claim.id),
+    ]);
+    if (step.code === 'moved' || step.code === 'missing') return { code: step.code };
+    if (!request) return { code: 'missing' };
+    const record = { request, status: step.status };
+    if (step.code !== 'ok') return { code: step.code, record };
+    const digests = {
+      sending,
+      held: claim.digest,
+      requested: request.digest,
+      approved: step.status.digest,
+      stored: this.#options.digest(request.arguments),
+    };
+    if (new Set(Object.values(digests)).size === 1) return { code: 'ok', record };
+    return {
+      code: 'tampered',
+      record,
+      detail: `the arguments about to be sent do not match the ones approved for ${claim.id} (${JSON.stringify(digests)})`,
+    };
+  }
+
+  async #openUnheld(input: NewApproval, holder: string, leaseMs: number, taskId: string | null, id: string): Promise<ApprovalRequest> {
     assertApprovalId(id);
     const digest = this.#options.digest(input.args);
-    const holder = `task:${task.id}`;
     await redisStep(
-      this.#options.redis.set(this.#keys.lease(holder), '1', 'PX', task.ttlMs),
+      this.#options.redis.set(this.#keys.lease(holder), '1', 'PX', leaseMs),
       this.#options.redisTimeoutMs,
       'opening an approval request',
     );
@@ -215,14 +282,14 @@ export class Approvals {
       digest,
     });
     if (!times) throw new Error(`approval id ${id} is already taken`);
-    const request = this.#request(id, input, digest, task.id, times);
+    const request = this.#request(id, input, digest, taskId, times);
     try {
       await this.#queue.add(request);
     } catch (err) {
       await this.#store.settle(id, 'withdrawn', 'it could not be queued').catch(() => undefined);
       throw err;
     }
-    return { request, outcome: undefined };
+    return request;
   }
 
   /** Whether `decider` may decide this request, and the person they count as: `decide` refuses whoever may not. */
@@ -466,7 +533,9 @@ export class Approvals {
    */
   async #forsakeIfUnheld(record: ApprovalRecord): Promise<{ again?: number }> {
     const { request, status } = record;
-    const detail = 'approved, but the gateway instance holding the call stopped before sending it: the call was not sent';
+    const detail = isPendingHolder(status.holder)
+      ? 'approved, but the agent did not repeat the call within the pending window (approvals.pending.window): the call was not sent'
+      : 'approved, but the gateway instance holding the call stopped before sending it: the call was not sent';
     const step = await this.#store.forsake(request.id, this.#keys.lease(status.holder), { result: 'refused', ms: 0, detail });
     if (step.code === 'forsaken') {
       this.#orphaned({ request, status: step.status }, true);
@@ -474,6 +543,11 @@ export class Approvals {
     }
     if (step.code !== 'holder_alive') return {};
     const now = Date.now();
+    // A pending call's lease ends with its repeat window, however long: look again then, not every few seconds.
+    if (isPendingHolder(status.holder)) {
+      const left = await this.#options.redis.pttl(this.#keys.lease(status.holder));
+      return { again: now + Math.max(this.#recheckMs, left) };
+    }
     if (now - (status.decided_at ?? now) > FORSAKE_CHECKS_MS) {
       this.#options.logger.warn(
         { approval_id: request.id, request_id: request.request_id, holder: status.holder },
@@ -491,7 +565,10 @@ export class Approvals {
 
   /** This instance ended a request without a reviewer: a live holder hears it over pub/sub, a dead one cannot. */
   async #endedHere(record: ApprovalRecord): Promise<void> {
-    const holderAlive = (await this.#options.redis.exists(this.#keys.lease(record.status.holder)).catch(() => 1)) === 1;
+    // A pending call's lease is no call waiting: nobody else would tell the channel and the trail.
+    const holderAlive =
+      !isPendingHolder(record.status.holder) &&
+      (await this.#options.redis.exists(this.#keys.lease(record.status.holder)).catch(() => 1)) === 1;
     if (!holderAlive) this.#orphaned(record, true);
     else void this.#queue.promote(record.request.id);
   }
@@ -505,6 +582,41 @@ export class Approvals {
     this.#options.onOrphaned?.(record);
   }
 }
+
+/** The holder of a call in approval pending mode's request: `pending:<approval id>`, a lease of its own. */
+const PENDING_HOLDER = 'pending:';
+
+/** Whether a request's holder is a call in approval pending mode's lease: nobody waits for its end. */
+export function isPendingHolder(holder: string): boolean {
+  return holder.startsWith(PENDING_HOLDER);
+}
+
+/** What binds a call in approval pending mode to its request: a repeat that differs in any of them is another call. */
+export interface PendingBinding {
+  grant: string | undefined;
+  session: string | undefined;
+  server: string;
+  tool: string;
+  /** The rule that holds it: a changed tool or policy that holds it by another rule asks anew. */
+  rule: string;
+  args: Record<string, unknown>;
+}
+
+/** A call's claim on its request (see claimPending): `claimed` when this call opens it. */
+export interface PendingClaim {
+  claimed: boolean;
+  id: string;
+  /** Its pending key. */
+  key: string;
+  /** Its arguments' digest. */
+  digest: string;
+}
+
+/** What a repeat found (see pending-redeem.lua): `moved`, the request is over and the repeat is a new call; `missing`, it is not readable (yet). */
+export type Redeemed =
+  | { code: 'moved' | 'missing' }
+  | { code: Exclude<RedeemCode, 'tampered'>; record: ApprovalRecord }
+  | { code: 'tampered'; record: ApprovalRecord; detail?: string };
 
 /** `redisGraceMs` unless given; also how often the worker looks again at an approval its holder has not used yet. */
 const DEFAULT_REDIS_GRACE_MS = 2_000;

@@ -1,12 +1,16 @@
 export {
   Approvals,
   assertApprovalId,
+  isPendingHolder,
   type ApprovalsOptions,
   type DecideResult,
   type ReviewerVote,
   type Held,
   type ListFilter,
   type NewApproval,
+  type PendingBinding,
+  type PendingClaim,
+  type Redeemed,
 } from './approvals.js';
 export type { PendingWatchHandlers } from './arrivals.js';
 export {

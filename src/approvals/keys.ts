@@ -19,6 +19,8 @@ export interface ApprovalKeys {
    * requests already pending when it started: `{airlock}:approvals-pending:kept`.
    */
   pendingKept: string;
+  /** The approval request of one call in approval pending mode, by a digest of what binds it: `{airlock}:pending-call:<digest>`. */
+  pendingCall(digest: string): string;
   /** Pub/sub channel carrying every state change to the holding instances; each holding process subscribes to it. */
   events: string;
   /**
@@ -37,6 +39,7 @@ export function approvalKeys(prefix: string): ApprovalKeys {
     lease: (instance) => `${prefix}instance:${instance}`,
     pending: `${prefix}approvals-pending`,
     pendingKept: `${prefix}approvals-pending:kept`,
+    pendingCall: (digest) => `${prefix}pending-call:${digest}`,
     events: `${prefix}approvals:events`,
     queuePrefix: prefix.replace(/:$/, ''),
     queue: 'approvals',

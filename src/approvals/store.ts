@@ -48,12 +48,28 @@ const SCRIPTS = {
     file: file('forsake'),
     numberOfKeys: 2,
   }),
+  pendingClaim: new LuaScript<[code: 'claimed' | 'existing', id: string], [pending: string], [id: string, ttlMs: number]>({
+    name: 'airlockApprovalPendingClaim',
+    file: file('pending-claim'),
+    numberOfKeys: 1,
+  }),
+  pendingDrop: new LuaScript<number, [pending: string], [id: string]>({
+    name: 'airlockApprovalPendingDrop',
+    file: file('pending-drop'),
+    numberOfKeys: 1,
+  }),
+  pendingRedeem: new LuaScript<string[], [state: string, pending: string], [id: string, digest: string, windowMs: number]>({
+    name: 'airlockApprovalPendingRedeem',
+    file: file('pending-redeem'),
+    numberOfKeys: 2,
+  }),
 };
 
 export type DecideCode = 'decided' | 'counted' | 'already' | 'duplicate' | 'expired' | 'orphaned';
 export type SettleCode = 'settled' | 'already' | 'early';
 export type ConsumeCode = 'ok' | 'not_approved' | 'used';
 export type ForsakeCode = 'forsaken' | 'holder_alive' | 'done' | 'not_approved';
+export type RedeemCode = 'ok' | 'pending' | 'used' | 'lapsed' | 'ended' | 'tampered';
 export type Step<C extends string> = { code: C; status: ApprovalStatus } | { code: 'missing' };
 
 export interface VoteInput {
@@ -134,6 +150,26 @@ export class ApprovalStore {
       'ending an unused approval',
     );
     return step<ForsakeCode>(reply);
+  }
+
+  /** The request of a call in approval pending mode (`pending`: its key), or a claim to open `id` for it. */
+  async claimPending(pending: string, id: string, ttlMs: number): Promise<{ claimed: boolean; id: string }> {
+    const [code, found] = await this.#deadline(this.#run.pendingClaim([pending], [id, ttlMs]), 'looking up a pending approval');
+    return { claimed: code === 'claimed', id: found };
+  }
+
+  async dropPending(pending: string, id: string): Promise<void> {
+    await this.#deadline(this.#run.pendingDrop([pending], [id]), 'dropping a pending approval');
+  }
+
+  /** One repeat's try at the approval of a call in approval pending mode: see pending-redeem.lua. */
+  async redeemPending(id: string, pending: string, digest: string, windowMs: number): Promise<Step<RedeemCode> | { code: 'moved' }> {
+    const reply = await this.#deadline(
+      this.#run.pendingRedeem([this.#keys.state(id), pending], [id, digest, windowMs]),
+      'using a pending approval',
+    );
+    if (reply[0] === 'moved') return { code: 'moved' };
+    return step<RedeemCode>(reply);
   }
 
   async status(id: string): Promise<ApprovalStatus | undefined> {

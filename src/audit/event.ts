@@ -3,7 +3,8 @@ import { z } from 'zod';
 /**
  * What an audit event says happened. A tools/call yields one or more, in
  * order: its policy outcome (`allowed`, `denied`, `hidden`, `rate_limited`,
- * `approval_requested`), for a held call its end (`approved`, `rejected`,
+ * `approval_requested`; `approval_pending` when it was answered at once
+ * in approval pending mode, and for each repeat before the decision), for a held call its end (`approved`, `rejected`,
  * `expired`, `withdrawn`; `approved` lists every approver when
  * `min_approvals` asked for several), and for a call that was sent,
  * `executed` or `unavailable`, and for each question its server asked of the
@@ -30,6 +31,7 @@ export const AUDIT_EVENTS = [
   'hidden',
   'rate_limited',
   'approval_requested',
+  'approval_pending',
   'approved',
   'rejected',
   'expired',

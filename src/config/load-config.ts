@@ -26,6 +26,7 @@ export type LoadedConfig = Omit<AirlockConfig, '$schema' | 'servers' | 'approval
     heartbeat_ms: number;
     retention_ms: number;
     max_arguments_bytes: number;
+    pending_window_ms: number;
   };
   audit: AirlockConfig['audit'] & { retention_ms: number; max_arguments_bytes: number; checkpoint: { interval_ms: number } };
   tasks: { enabled: boolean; retention_ms: number; poll_interval_ms: number; max_result_bytes: number };
@@ -97,6 +98,7 @@ function resolvePaths(config: AirlockConfig, file: string, dir: string): LoadedC
       heartbeat_ms: durationMs(approvals.heartbeat),
       retention_ms: durationMs(approvals.retention),
       max_arguments_bytes: sizeBytes(approvals.max_arguments),
+      pending_window_ms: durationMs(approvals.pending.window),
     },
     audit: {
       ...audit,

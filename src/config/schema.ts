@@ -329,6 +329,10 @@ export const GrantSchema = z
   .object({
     ...credential,
     servers: z.array(text).optional().meta({ description: 'The servers this grant may call; default: all.' }),
+    approval_pending: z.boolean().optional().meta({
+      description:
+        "Answer this grant's held calls at once with [APPROVAL PENDING] and run the same call, repeated once approved, under that approval (see approvals.pending). Default: approvals.pending.enabled.",
+    }),
   })
   .strict()
   .check(exactlyOneToken);
@@ -447,6 +451,23 @@ export const ConfigSchema = z
         max_arguments: size
           .default('256kb')
           .meta({ description: 'Largest arguments (as JSON) a held call may carry; larger calls are refused before anything is held.' }),
+        pending: z
+          .object({
+            enabled: z.boolean().default(false).meta({
+              description:
+                "Approval pending mode for every grant (without grants: for every loopback agent, which share one grant): a held call is answered at once with [APPROVAL PENDING], its request stays open, and the same call repeated once approved runs under that approval. A grant's approval_pending, or a rule's approval.pending, turns it on for that grant or rule alone.",
+            }),
+            window: durationField(MAX_APPROVAL_TIMEOUT_MS).default('5m').meta({
+              description:
+                'How long after the approval the same call (same grant, session, tool and arguments) may be repeated to run under it; one repeat runs, later ones are refused.',
+            }),
+            bind: z.enum(['session', 'grant']).default('session').meta({
+              description:
+                'What a repeat must share with the call besides its tool and arguments: session (the same MCP session, where the client has one, and grant) or grant (any session of the grant: for clients that open a session per call, as the Inspector CLI does).',
+            }),
+          })
+          .strict()
+          .prefault({}),
         approvers: z
           .array(text)
           .refine((list) => list.length > 0, 'list at least one approver, or leave the key out')

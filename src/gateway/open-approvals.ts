@@ -2,7 +2,7 @@ import type { ArgumentsDigest } from '../arguments-digest.js';
 import type { Router } from 'express';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { Approvals, approversOf, Deciders, type ApprovalRecord, type ApprovalRequest } from '../approvals/index.js';
+import { Approvals, approversOf, Deciders, isPendingHolder, type ApprovalRecord, type ApprovalRequest } from '../approvals/index.js';
 import type { AuditRecorder } from '../audit/index.js';
 import { channelSetName, type ChannelRegistry, type ChannelSet } from '../channels/index.js';
 import { durationMs, type LoadedConfig } from '../config/index.js';
@@ -100,7 +100,11 @@ function orphanEvent({ request, status }: ApprovalRecord, channel: string): Para
     channel,
     rule: request.rule,
     ...(status.reason !== undefined && { reason: status.reason }),
-    detail: forsaken ? (status.execution?.detail ?? 'approved, but not sent') : 'no gateway instance held the call any more',
+    detail: forsaken
+      ? (status.execution?.detail ?? 'approved, but not sent')
+      : isPendingHolder(status.holder)
+        ? 'its call was answered approval pending, so nobody waited for it'
+        : 'no gateway instance held the call any more',
     ...(forsaken && { approvers: approversOf(status) }),
   };
 }

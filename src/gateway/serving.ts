@@ -25,6 +25,7 @@ import {
   stateClaims,
   stateSeal,
   Upstream,
+  type PendingMode,
   type SessionDeps,
 } from '../proxy/index.js';
 import { Redactor } from '../redact.js';
@@ -194,6 +195,7 @@ export async function openServing(
       limiter,
       pins,
       approval,
+      pending: pendingMode(config, approvals),
       audit,
       refusals,
       redactor: new Redactor(config.redact.keys),
@@ -285,4 +287,15 @@ async function waitForCalls(
     }
     await gate.drained(Math.min(left, 100));
   }
+}
+
+/** Approval pending mode as the config sets it: per grant, else for all (without grants, every loopback agent is one grant, `undefined`). */
+function pendingMode(config: LoadedConfig, approvals: Approvals): PendingMode {
+  const byGrant = new Map((config.grants ?? []).map((g) => [g.name, g.approval_pending ?? config.approvals.pending.enabled]));
+  return {
+    windowMs: config.approvals.pending_window_ms,
+    bindSession: config.approvals.pending.bind === 'session',
+    enabledFor: (grant) => (grant === undefined ? config.approvals.pending.enabled : (byGrant.get(grant) ?? false)),
+    approvals,
+  };
 }

@@ -16,6 +16,7 @@ export const CALL_OUTCOMES = [
   'error',
   'input_required',
   'task',
+  'pending',
 ] as const;
 export type CallOutcome = (typeof CALL_OUTCOMES)[number];
 

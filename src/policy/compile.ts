@@ -23,6 +23,8 @@ export interface Approval {
   approvers: string[];
   min_approvals: number;
   channel?: string;
+  /** Approval pending mode for this rule's held calls (see proxy/pending.ts). */
+  pending?: boolean;
 }
 
 export interface CompiledRule {
@@ -161,6 +163,7 @@ function toApproval(spec: ApprovalSpec): Approval {
     approvers: Object.freeze(spec.approvers ?? []) as string[],
     min_approvals: spec.min_approvals,
     channel: spec.channel,
+    ...(spec.pending !== undefined && { pending: spec.pending }),
   });
 }
 

@@ -96,6 +96,10 @@ export const ApprovalSchema = z
       }),
     min_approvals: z.int().min(1).max(10).default(1),
     channel: z.string().min(1).optional().meta({ description: 'Slack channel for this rule, instead of `slack.channel`.' }),
+    pending: z.boolean().optional().meta({
+      description:
+        "Approval pending mode for this rule's held calls, whatever the grant: answered at once with [APPROVAL PENDING], and the same call repeated once approved runs under that approval (the config's approvals.pending.window).",
+    }),
   })
   .strict();
 

@@ -1,5 +1,5 @@
 import type { CallToolResult, InputRequiredResult } from '@modelcontextprotocol/server';
-import { approversOf, type ApprovalStatus } from '../approvals/index.js';
+import { approversOf, type ApprovalRequest, type ApprovalStatus } from '../approvals/index.js';
 import type { AuditEventName } from '../audit/index.js';
 import { capText } from '../cap-text.js';
 import { describeDuration, describePer } from '../config/index.js';
@@ -61,6 +61,18 @@ export type CallEnd =
   | { kind: 'approval_unrecorded'; decision: Decision; held: HeldFacts; status: ApprovalStatus; error: string }
   | { kind: 'tampered'; decision: Decision; held: HeldFacts; status: ApprovalStatus; error: string }
   | { kind: 'approval_unusable'; decision: Decision; held: HeldFacts; status: ApprovalStatus; error: string }
+  // Approval pending mode: answered at once, the request left open; a repeat runs under the approval once (see pending.ts).
+  | {
+      kind: 'approval_pending';
+      decision: Decision;
+      held: HeldFacts;
+      request: ApprovalRequest;
+      waiting: string;
+      windowMs: number;
+      repeat: boolean;
+    }
+  | { kind: 'pending_used'; decision: Decision; held: HeldFacts; status: ApprovalStatus; windowMs: number }
+  | { kind: 'pending_lapsed'; decision: Decision; held: HeldFacts; status: ApprovalStatus; windowMs: number }
   // Sent to the server.
   | { kind: 'executed'; decision: Decision; result: CallToolResult; ms: number; released?: ReleasedUnder }
   | { kind: 'cancelled'; decision: Decision; ms: number; cutOff: boolean; error: unknown; released?: ReleasedUnder }
@@ -319,6 +331,58 @@ const MEANINGS: { [K in CallEndKind]: (end: Extract<CallEnd, { kind: K }>, ctx: 
       'UNAVAILABLE',
       `${error}. The call was not sent; retry later.`,
       settledMeta(decision, ctx, held, status, { decision: 'unavailable' }),
+    ),
+  }),
+  approval_pending: ({ decision, held, request, waiting, windowMs, repeat }, ctx) => {
+    const step = {
+      ...policyFacts(decision),
+      detail: repeat ? 'repeated before the decision' : 'answered at once',
+      args: ctx.args,
+    };
+    return {
+      outcome: 'pending',
+      log: {
+        level: 'info',
+        fields: { decision: 'approval_pending', rule: decision.rule, repeat },
+        message: repeat ? 'pending call repeated before its decision' : 'call answered approval pending',
+      },
+      // A repeat costs the agent nothing, so repeats are sampled as refusals are; the first answer is the request's own event.
+      audit: repeat ? { event: 'approval_pending', sampled: 'approval_pending', step } : { event: 'approval_pending', step },
+      answer: refused(
+        'APPROVAL PENDING',
+        `${waiting}. The call was not sent. Once it is approved, repeat exactly this call (same arguments, same session) within ${describeDuration(windowMs)} of the approval and it runs once; repeating it before then asks nobody again.`,
+        decisionMeta(decision, ctx, {
+          decision: 'approval_pending',
+          approval_id: held.id,
+          approvers: request.approvers,
+          min_approvals: request.min_approvals,
+          expires_at: iso(request.expires_at),
+          window_ms: windowMs,
+        }),
+      ),
+    };
+  },
+  pending_used: ({ decision, held, status, windowMs }, ctx) => {
+    const reason = `approval ${held.id} already ran this call once, for an earlier repeat; it covers one run`;
+    return {
+      outcome: 'denied',
+      log: { level: 'info', fields: { decision: 'denied', rule: 'approval_pending' }, message: 'repeat refused: its approval was used' },
+      audit: { event: 'denied', sampled: 'denied', step: { decision: decision.action, rule: 'approval_pending', reason, args: ctx.args } },
+      answer: refused(
+        'APPROVAL USED',
+        `${reason}. This repeat was not sent; the same call made after ${iso((status.decided_at ?? 0) + windowMs)} asks for a new approval.`,
+        settledMeta(decision, ctx, held, status, { decision: 'used', rule: 'approval_pending', used_at: iso(status.consumed_at) }),
+      ),
+    };
+  },
+  pending_lapsed: ({ decision, held, status, windowMs }, ctx) => ({
+    outcome: 'expired',
+    log: { level: 'info', fields: { decision: 'expired', rule: 'approval_pending' }, message: 'repeat refused: after the pending window' },
+    audit: { event: 'expired', step: { ...decided(status), detail: `repeated after the ${describeDuration(windowMs)} window` } },
+    answer: refused(
+      'APPROVAL EXPIRED',
+      `${held.id} was approved, but this call was not repeated within ${describeDuration(windowMs)} of the approval (approvals.pending.window). It was not sent; calling again asks for a new approval.`,
+      settledMeta(decision, ctx, held, status, { decision: 'expired', rule: 'approval_pending' }),
     ),
   }),
   executed: ({ decision, result, ms, released }, ctx) => {

@@ -23,6 +23,7 @@ export { SessionRegistry, type Session } from './sessions.js';
 export { Router, SEPARATOR, type SessionScope } from './router.js';
 export { refusal, type DecisionMeta, type RefusalKind } from './refusal.js';
 export { AGENT_DISCONNECTED, type ApprovalDeps } from './hold.js';
+export type { PendingMode } from './pending.js';
 export { CallGate } from './call-gate.js';
 export { MAX_ARGUMENT_DEPTH, nestsDeeperThan } from './argument-depth.js';
 export { SampledRefusals, type RefusalEvent } from './sampled-refusals.js';

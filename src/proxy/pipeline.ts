@@ -19,6 +19,7 @@ import type { CallGate } from './call-gate.js';
 import { endCall, MAX_TOOL_NAME_CHARS, type CallEnd, type CreateTaskResult, type EndContext } from './call-ends.js';
 import { callLog } from './call-log.js';
 import { holdForApproval, type ApprovalDeps, type HoldResult } from './hold.js';
+import { answersPending, holdPending, type PendingMode } from './pending.js';
 import {
   answerRounds,
   askedSummary,
@@ -65,6 +66,8 @@ export interface PipelineDeps {
   gate: Pick<CallGate, 'closed' | 'enter' | 'leave'>;
   /** Sealing and checking a 2026 client's requestState, and each server's `relay`. */
   inputs: InputDeps;
+  /** Approval pending mode (`approvals.pending`, a grant's `approval_pending`, a rule's `approval.pending`). */
+  pending?: PendingMode;
   /** MCP tasks (the tasks extension): absent where they are not served (`airlock stdio`). */
   tasks?: Tasks;
   logger: Logger;
@@ -241,6 +244,12 @@ async function admit(deps: PipelineDeps, call: AgentCall, tool: Tool | undefined
     change && evaluated.rule === 'on_tool_change' ? { ...evaluated, reason: `${evaluated.reason}: ${change.summary}` } : evaluated;
   if (decision.action === 'hide') return { result: end({ kind: 'hidden', decision }) };
   if (decision.action === 'deny') return { result: end({ kind: 'denied', decision }) };
+  const risky = { ...call, requestId, ...(risk && { risk: { class: risk.class, level: risk.level } }) };
+  // Charged once, by the call that opens the request: its repeats are not charged again.
+  if (!taskClient(deps, call) && answersPending(deps.pending, call, decision)) {
+    const pending = await holdPending({ approval: deps.approval, limiter: deps.limiter, pending: deps.pending }, risky, decision, ctx);
+    return 'result' in pending ? pending : { decision, released: pending.released };
+  }
   // Limits count every admitted call, before any approval: a call a reviewer later rejects stays counted.
   let charge: Charge;
   try {
@@ -255,7 +264,6 @@ async function admit(deps: PipelineDeps, call: AgentCall, tool: Tool | undefined
     const queued = taskClient(deps, call) && deps.upstream(call.server).calls.slow ? await runAsTask(deps, call, decision, ctx) : undefined;
     return queued ? { result: queued } : { decision };
   }
-  const risky = { ...call, requestId, ...(risk && { risk: { class: risk.class, level: risk.level } }) };
   if (taskClient(deps, call)) return { result: await holdAsTask(deps, risky, decision, ctx) };
   const held = await holdForApproval(deps.approval, risky, decision, { log, audit, trace, end });
   return held.approved ? { decision, released: held } : { result: held.result };

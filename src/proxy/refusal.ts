@@ -2,7 +2,8 @@ import { ProtocolErrorCode as JsonRpcError, type CallToolResult } from '@modelco
 import { ProtocolError } from './errors.js';
 
 /** The first words of every refusal's text: stable, since agents and their users read them. */
-export type RefusalKind = 'POLICY DENIED' | 'RATE LIMITED' | 'APPROVAL REJECTED' | 'APPROVAL EXPIRED' | 'UNAVAILABLE';
+export type RefusalKind =
+  'POLICY DENIED' | 'RATE LIMITED' | 'APPROVAL PENDING' | 'APPROVAL USED' | 'APPROVAL REJECTED' | 'APPROVAL EXPIRED' | 'UNAVAILABLE';
 
 export interface DecisionMeta {
   decision: string;

@@ -1,8 +1,8 @@
 import { RefusalSampler, type AuditInput, type AuditRecorder } from '../audit/index.js';
 import { capText, MAX_NAME_CHARS } from '../cap-text.js';
 
-/** The events a call refused before anything ran ends with: an agent can repeat these as fast as it likes. */
-export type RefusalEvent = 'denied' | 'hidden' | 'rate_limited';
+/** The events a call refused before anything ran ends with: an agent can repeat these as fast as it likes (a pending call's repeats too). */
+export type RefusalEvent = 'denied' | 'hidden' | 'rate_limited' | 'approval_pending';
 
 /** A summary lists this many of the tools it counted; the count covers them all. */
 const TOOLS_NAMED = 5;

@@ -114,6 +114,8 @@ const valid: ValidCase[] = [
         retention_ms: 86_400_000,
         max_arguments: '256kb',
         max_arguments_bytes: 262_144,
+        pending: { enabled: false, window: '5m', bind: 'session' },
+        pending_window_ms: 300_000,
       });
       assert.equal(c.slack?.app_token, 'xapp-1');
       assert.equal(c.slack?.api_url, undefined);
@@ -159,6 +161,8 @@ const valid: ValidCase[] = [
         retention_ms: 86_400_000,
         max_arguments: '256kb',
         max_arguments_bytes: 262_144,
+        pending: { enabled: false, window: '5m', bind: 'session' },
+        pending_window_ms: 300_000,
       });
       assert.deepEqual(c.servers.fs, {
         transport: 'stdio',
