@@ -1,5 +1,5 @@
 /**
- * Held calls (issue 5), two figures:
+ * Held calls (issue 5), four figures:
  * 1. decision → release across two instances: a call held on instance A is
  *    approved through instance B's API; the time from sending the approval
  *    to the agent on A holding the result, over 1,000 approvals.
