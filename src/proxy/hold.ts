@@ -186,10 +186,7 @@ export async function releaseApproval(
   const hlog = log.with({ approval_id: request.id });
   const haudit = audit.with({ approval_id: request.id, channel: channel.name });
   const refused = (ending: CallEnd): HoldResult => ({ approved: false, result: end(ending) });
-  const tell = (s: ApprovalStatus) =>
-    channel
-      .update(request, s)
-      .catch((err: unknown) => hlog.warn({ channel: channel.name, err: errorMessage(err) }, 'could not update the approval message'));
+  const tell = channelTeller(channel, request, hlog);
   const settled = (ending: CallEnd): HoldResult => {
     const answer = refused(ending);
     void tell(status);
@@ -229,6 +226,26 @@ export async function releaseApproval(
     return notSent(error, { kind: tampered ? 'tampered' : 'approval_unusable', decision, held, status, error });
   }
   hlog.info({ decision: 'approved', decided_by: status.decided_by }, 'approval granted: releasing the call');
+  return releasedUnder(approvals, request, status, held, hlog, tell);
+}
+
+/** How a request's channel is told of its status: a failure is logged, never thrown at the call. */
+export function channelTeller(channel: ApprovalChannel, request: ApprovalRequest, log: CallLog): (status: ApprovalStatus) => Promise<void> {
+  return (status) =>
+    channel
+      .update(request, status)
+      .catch((err: unknown) => log.warn({ channel: channel.name, err: errorMessage(err) }, 'could not update the approval message'));
+}
+
+/** A call released under its approval: what it ran is recorded on the request, then its channel is told. */
+export function releasedUnder(
+  approvals: ApprovalDeps['approvals'],
+  request: ApprovalRequest,
+  status: ApprovalStatus,
+  held: HeldFacts,
+  log: CallLog,
+  tell: (status: ApprovalStatus) => Promise<void>,
+): Extract<HoldResult, { approved: true }> {
   return {
     approved: true,
     held,
@@ -236,7 +253,7 @@ export async function releaseApproval(
     executed: async (execution) => {
       await approvals
         .recordExecution(request.id, execution)
-        .catch((err: unknown) => hlog.warn({ err: errorMessage(err) }, 'could not record the execution'));
+        .catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'could not record the execution'));
       // The agent's answer does not wait for the channel (a Slack edit is a round trip to Slack, or several).
       void tell({ ...status, execution });
     },

@@ -1,11 +1,11 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { CallToolResult } from '@modelcontextprotocol/server';
-import type { ApprovalRecord, Approvals, ApprovalStatus, PendingClaim } from '../approvals/index.js';
+import type { ApprovalRecord, Approvals, PendingClaim } from '../approvals/index.js';
 import { errorMessage } from '../errors.js';
 import type { RateLimiter } from '../limits/index.js';
 import type { Decision } from '../policy/index.js';
 import { decided, endCall, notRecorded, type CallEnd, type EndContext, type HeldFacts } from './call-ends.js';
-import { openApproval, waitingMessage, type ApprovalDeps, type HeldCall, type HoldResult } from './hold.js';
+import { channelTeller, openApproval, releasedUnder, waitingMessage, type ApprovalDeps, type HeldCall, type HoldResult } from './hold.js';
 
 /**
  * Approval pending mode: for clients that give up on a held call (the MCP
@@ -158,14 +158,8 @@ async function repeated(
   const held: HeldFacts = { id: request.id, channel: channel.name };
   const end = (ending: Ending) => ({ result: endCall(ctx, ending) });
   const windowMs = deps.pending.windowMs;
-  const tell = (s: ApprovalStatus) =>
-    channel
-      .update(request, s)
-      .catch((err: unknown) =>
-        ctx.log
-          .with({ approval_id: request.id })
-          .warn({ channel: channel.name, err: errorMessage(err) }, 'could not update the approval message'),
-      );
+  const hlog = ctx.log.with({ approval_id: request.id });
+  const tell = channelTeller(channel, request, hlog);
   // Spent by this repeat and still not sent: the request and the channel say why.
   const notSent = async (detail: string) => {
     const execution = { result: 'refused', ms: 0, detail } as const;
@@ -208,19 +202,6 @@ async function repeated(
     await notSent(notRecorded(error));
     return end({ kind: 'approval_unrecorded', decision, held, status, error });
   }
-  const hlog = ctx.log.with({ approval_id: request.id });
   hlog.info({ decision: 'approved', decided_by: status.decided_by }, 'approval granted: running the repeated call under it');
-  return {
-    released: {
-      approved: true,
-      held,
-      status,
-      executed: async (execution) => {
-        await approvals
-          .recordExecution(request.id, execution)
-          .catch((err: unknown) => hlog.warn({ err: errorMessage(err) }, 'could not record the execution'));
-        void tell({ ...status, execution });
-      },
-    },
-  };
+  return { released: releasedUnder(approvals, request, status, held, hlog, tell) };
 }
