@@ -252,19 +252,14 @@ export class Approvals {
     if (!request) return { code: 'missing' };
     const record = { request, status: step.status };
     if (step.code !== 'ok') return { code: step.code, record };
-    const digests = {
+    const mismatch = argumentsMismatch(claim.id, {
       sending,
       held: claim.digest,
       requested: request.digest,
       approved: step.status.digest,
       stored: this.#options.digest(request.arguments),
-    };
-    if (new Set(Object.values(digests)).size === 1) return { code: 'ok', record };
-    return {
-      code: 'tampered',
-      record,
-      detail: `the arguments about to be sent do not match the ones approved for ${claim.id} (${JSON.stringify(digests)})`,
-    };
+    });
+    return mismatch === undefined ? { code: 'ok', record } : { code: 'tampered', record, detail: mismatch };
   }
 
   async #openUnheld(input: NewApproval, holder: string, leaseMs: number, taskId: string | null, id: string): Promise<ApprovalRequest> {
@@ -356,18 +351,13 @@ export class Approvals {
         ErrorCode.ApprovalDecided,
         `approval ${request.id} ${step.code === 'used' ? 'already covered a call' : `is ${step.status.state}, not approved`}`,
       );
-    const digests = {
+    const mismatch = argumentsMismatch(request.id, {
       sending: this.#options.digest(args),
       held: request.digest,
       approved: step.status.digest,
       stored: stored ? this.#options.digest(stored.arguments) : 'missing',
-    };
-    if (new Set(Object.values(digests)).size !== 1) {
-      throw new AirlockError(
-        ErrorCode.ApprovalTampered,
-        `the arguments about to be sent do not match the ones approved for ${request.id} (${JSON.stringify(digests)})`,
-      );
-    }
+    });
+    if (mismatch !== undefined) throw new AirlockError(ErrorCode.ApprovalTampered, mismatch);
     return step.status;
   }
 
@@ -581,6 +571,12 @@ export class Approvals {
     void this.#queue.promote(record.request.id);
     this.#options.onOrphaned?.(record);
   }
+}
+
+/** Why the arguments about to be sent under approval `id` are not the ones approved, unless every digest of them agrees. */
+function argumentsMismatch(id: string, digests: Record<string, string>): string | undefined {
+  if (new Set(Object.values(digests)).size === 1) return undefined;
+  return `the arguments about to be sent do not match the ones approved for ${id} (${JSON.stringify(digests)})`;
 }
 
 /** The holder of a call in approval pending mode's request: `pending:<approval id>`, a lease of its own. */

@@ -204,9 +204,7 @@ export async function releaseApproval(
 
   // Approved, and still not sent: the request and the channel say why, then the trail.
   const notSent = async (detail: string, ending: CallEnd): Promise<HoldResult> => {
-    const execution = { result: 'refused', ms: 0, detail } as const;
-    await approvals.recordExecution(request.id, execution).catch(() => undefined);
-    void tell({ ...status, execution });
+    await recordNotSent(approvals, request, status, detail, tell);
     return refused(ending);
   };
   // Fail closed: a call is not released unless its approval is on record and used by this call alone.
@@ -235,6 +233,19 @@ export function channelTeller(channel: ApprovalChannel, request: ApprovalRequest
     channel
       .update(request, status)
       .catch((err: unknown) => log.warn({ channel: channel.name, err: errorMessage(err) }, 'could not update the approval message'));
+}
+
+/** An approval spent and its call still not sent: the request records why, then its channel is told. */
+export async function recordNotSent(
+  approvals: ApprovalDeps['approvals'],
+  request: ApprovalRequest,
+  status: ApprovalStatus,
+  detail: string,
+  tell: (status: ApprovalStatus) => Promise<void>,
+): Promise<void> {
+  const execution = { result: 'refused', ms: 0, detail } as const;
+  await approvals.recordExecution(request.id, execution).catch(() => undefined);
+  void tell({ ...status, execution });
 }
 
 /** A call released under its approval: what it ran is recorded on the request, then its channel is told. */

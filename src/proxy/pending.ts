@@ -5,7 +5,16 @@ import { errorMessage } from '../errors.js';
 import type { RateLimiter } from '../limits/index.js';
 import type { Decision } from '../policy/index.js';
 import { decided, endCall, notRecorded, type CallEnd, type EndContext, type HeldFacts } from './call-ends.js';
-import { channelTeller, openApproval, releasedUnder, waitingMessage, type ApprovalDeps, type HeldCall, type HoldResult } from './hold.js';
+import {
+  channelTeller,
+  openApproval,
+  recordNotSent,
+  releasedUnder,
+  waitingMessage,
+  type ApprovalDeps,
+  type HeldCall,
+  type HoldResult,
+} from './hold.js';
 
 /**
  * Approval pending mode: for clients that give up on a held call (the MCP
@@ -161,11 +170,7 @@ async function repeated(
   const hlog = ctx.log.with({ approval_id: request.id });
   const tell = channelTeller(channel, request, hlog);
   // Spent by this repeat and still not sent: the request and the channel say why.
-  const notSent = async (detail: string) => {
-    const execution = { result: 'refused', ms: 0, detail } as const;
-    await approvals.recordExecution(request.id, execution).catch(() => undefined);
-    void tell({ ...status, execution });
-  };
+  const notSent = (detail: string) => recordNotSent(approvals, request, status, detail, tell);
   switch (redeemed.code) {
     case 'pending':
       return end({
