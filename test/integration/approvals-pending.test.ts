@@ -7,6 +7,7 @@ import { argumentsDigest } from '../../src/arguments-digest.js';
 import { connectRedis } from '../../src/redis/index.js';
 import { captureLogger } from '../support/log.js';
 import { until } from '../support/poll.js';
+import { writeFileApproval } from '../support/approval-input.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
 
 const ARGS = { path: '/srv/reports/q3.txt', content: 'quarterly numbers' };
@@ -43,20 +44,8 @@ after(async () => {
   await server?.stop();
 });
 
-const input = (call: PendingBinding): NewApproval => ({
-  grant: call.grant,
-  session: call.session,
-  client: 'test-agent',
-  server: call.server,
-  tool: call.tool,
-  args: call.args,
-  rule: call.rule,
-  reason: 'Writing files needs a person',
-  approvers: [],
-  min_approvals: 1,
-  channel: undefined,
-  timeout_ms: 600_000,
-});
+const input = (call: PendingBinding): NewApproval =>
+  writeFileApproval(call.args, { grant: call.grant, session: call.session, server: call.server, tool: call.tool, rule: call.rule });
 
 /** Claims and opens the request of `call`, as its first call does. */
 async function opened(call: PendingBinding, leaseMs = 60_000) {

@@ -10,6 +10,7 @@ import { ErrorCode } from '../../src/errors.js';
 import { connectRedis } from '../../src/redis/index.js';
 import { captureLogger, LEVEL, type LogLine } from '../support/log.js';
 import { until, within } from '../support/poll.js';
+import { writeFileApproval } from '../support/approval-input.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
 
 const PREFIX = '{airlock}:';
@@ -67,25 +68,7 @@ async function hold(
   withdrawReason = () => 'the test ended',
 ): Promise<Held & { controller: AbortController }> {
   const controller = new AbortController();
-  const held = await on.hold(
-    {
-      grant: 'alpha',
-      session: 'session-1',
-      client: 'test-agent',
-      server: 'fs',
-      tool: 'write_file',
-      args: ARGS,
-      rule: 'tools.write_file',
-      reason: 'Writing files needs a person',
-      approvers: [],
-      min_approvals: 1,
-      channel: undefined,
-      timeout_ms: 600_000,
-      ...input,
-    },
-    controller.signal,
-    withdrawReason,
-  );
+  const held = await on.hold(writeFileApproval(ARGS, input), controller.signal, withdrawReason);
   holds.push({ controller, held });
   return { ...held, controller };
 }

@@ -16,6 +16,7 @@ import { ErrorCode } from '../../src/errors.js';
 import { connectRedis } from '../../src/redis/index.js';
 import { captureLogger } from '../support/log.js';
 import { until, within } from '../support/poll.js';
+import { writeFileApproval } from '../support/approval-input.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
 
 const ARGS = { path: '/srv/reports/q3.txt' };
@@ -53,25 +54,7 @@ async function open(prefix: string, holder: boolean, redisGraceMs?: number): Pro
 
 async function hold(on: Approvals, input: Partial<NewApproval> = {}): Promise<Held & { controller: AbortController }> {
   const controller = new AbortController();
-  const held = await on.hold(
-    {
-      grant: 'alpha',
-      session: 'session-1',
-      client: 'test-agent',
-      server: 'fs',
-      tool: 'write_file',
-      args: ARGS,
-      rule: 'tools.write_file',
-      reason: 'Writing files needs a person',
-      approvers: [],
-      min_approvals: 1,
-      channel: undefined,
-      timeout_ms: 600_000,
-      ...input,
-    },
-    controller.signal,
-    () => 'withdrawn by the test',
-  );
+  const held = await on.hold(writeFileApproval(ARGS, input), controller.signal, () => 'withdrawn by the test');
   holds.push({ controller, held });
   return { ...held, controller };
 }
